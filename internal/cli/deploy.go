@@ -1,0 +1,345 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/cto-platform/cto/internal/pipeline"
+	"github.com/cto-platform/cto/internal/spec"
+	"github.com/cto-platform/cto/internal/state"
+)
+
+// deployFlags are cto deploy's flags; each overrides the cluster.yaml value
+// only when given.
+type deployFlags struct {
+	file    string
+	yes     bool
+	dryRun  bool
+	until   string
+	s       spec.ClusterSpec
+	timeout time.Duration
+	// mergeKubeconfig is --merge-kubeconfig; default on for a TTY.
+	mergeKubeconfig bool
+}
+
+func newDeployCmd(g *globals) *cobra.Command {
+	f := &deployFlags{s: spec.Defaults()}
+	cmd := &cobra.Command{
+		Use:   "deploy",
+		Short: "Create a cluster and install the CTO Platform on it (resumes when run again)",
+		Long: `Deploy runs these steps, recording each in the cluster's journal:
+
+  validate     credentials, license, plan, stock and the cost estimate (nothing is created)
+  servers      order the servers, tagged with the cluster name, and wait until they boot
+  network      one private VLAN for the cluster, every server assigned
+  talos        Talos secrets (kept first), machine configs, applied to every node
+  kubernetes   bootstrap etcd exactly once, fetch the kubeconfig
+  platform     Cilium and Argo CD via Helm, then the profile's components as Applications
+  dns          DNS records for the API and apps (only with --domain)
+  credentials  kubeconfig, talosconfig, Argo CD password and URLs
+
+Run the same command again after any failure or interruption: finished steps
+are skipped and nothing is created twice. Without a terminal, deploy refuses
+to spend money unless --yes is given.`,
+		Example: `  cto deploy --provider latitude --plan c2-small-x86 --nodes 3 --region DAL --profile standard
+  cto deploy -f cluster.yaml --yes
+  cto deploy --provider latitude --plan c2-small-x86 --region DAL --dry-run
+  cto deploy --provider existing --kubeconfig ~/.kube/config --profile minimal`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDeploy(cmd.Context(), g, f, cmd.Flags())
+		},
+	}
+	fs := cmd.Flags()
+	s := &f.s
+	fs.StringVarP(&f.file, "config", "f", "", "cluster.yaml to read (flags override its values; `cto init` writes a starter)")
+	fs.StringVar(&s.Name, "name", s.Name, "cluster name: a DNS label of at most 40 characters; tags every resource")
+	fs.StringVar(&s.Provider, "provider", s.Provider, "where servers come from: "+strings.Join(spec.Providers, "|"))
+	fs.StringVar(&s.Plan, "plan", "", "server plan slug, e.g. c2-small-x86 (see `cto plans`); asked for on a terminal when missing")
+	fs.StringVar(&s.WorkerPlan, "worker-plan", "", "plan for worker nodes (default: --plan)")
+	fs.IntVar(&s.Nodes, "nodes", s.Nodes, "total number of servers, control planes included")
+	fs.IntVar(&s.ControlPlanes, "control-planes", 0, "control-plane nodes: 1, 3 or 5 (default 1; 3 for --profile production)")
+	fs.StringVar(&s.Region, "region", "", "site or location slug, e.g. DAL (see `cto regions`)")
+	fs.StringSliceVar(&s.FallbackRegions, "fallback-regions", nil, "regions to try, in order, when the plan is out of stock in --region")
+	fs.StringVar(&s.Profile, "profile", s.Profile, "platform profile: "+strings.Join(spec.Profiles, "|"))
+	fs.StringVar(&s.License, "license", "", "license file or token (env CTO_LICENSE); none means the Free tier")
+	fs.StringVar(&s.Project, "project", "", "provider project ID or slug (Latitude: env LATITUDESH_PROJECT)")
+	fs.BoolVar(&s.GPU, "gpu", false, "add NVIDIA GPU support (GPU plans, drivers and the GPU operator)")
+	fs.Float64Var(&s.MaxMonthlyCost, "max-monthly-cost", 0, "refuse before creating anything when the monthly estimate is higher (USD; 0: no cap)")
+	fs.StringVar(&s.APIURL, "api-url", "", "provider API endpoint (for testing or a proxy)")
+	fs.StringSliceVar(&s.Servers, "servers", nil, "existing servers to adopt, by provider ID or number (hetzner-robot)")
+	fs.BoolVar(&s.Order, "order", false, "allow ordering new servers where the provider otherwise adopts (hetzner-robot)")
+	fs.StringVar(&s.Talos.Version, "talos-version", "", "Talos Linux version (default: the version cto was built with)")
+	fs.StringVar(&s.Talos.KubernetesVersion, "kubernetes-version", "", "Kubernetes version (default: Talos's default for its version)")
+	fs.StringVar(&s.Talos.ImageFactoryURL, "image-factory-url", "", "Talos Image Factory (default https://factory.talos.dev)")
+	fs.StringVar(&s.Network.CIDR, "private-cidr", s.Network.CIDR, "private addresses of the nodes on the cluster's VLAN")
+	fs.StringVar(&s.DNS.Domain, "domain", "", "create DNS records api.<name>.<domain> and *.<name>.<domain>")
+	fs.StringVar(&s.DNS.Provider, "dns-provider", "", "DNS provider for --domain: cloudflare")
+	fs.StringVar(&s.Platform.GitHubRepo, "github-repo", "", "GitHub org/repo the platform works on (asked for on a terminal)")
+	fs.StringVar(&s.Platform.ChartMirror, "chart-mirror", "", "fetch every chart from this mirror (air-gapped installs; env CTO_CHART_MIRROR)")
+	fs.StringVar(&s.Platform.GitOpsRepo, "gitops-repo", "", "install one app-of-apps from this Git repository instead of the catalog's Applications")
+	fs.StringVar(&s.Platform.GitOpsPath, "gitops-path", "", "path in --gitops-repo (default: the root)")
+	fs.StringVar(&s.Platform.GitOpsRevision, "gitops-revision", "", "revision of --gitops-repo (default: HEAD)")
+	fs.DurationVar(&f.timeout, "timeout", 20*time.Minute, "how long to wait for the platform's components to become healthy")
+	fs.StringVar(&s.Kubeconfig, "kubeconfig", "", "with --provider existing: the kubeconfig of the cluster to install on")
+	fs.BoolVar(&f.mergeKubeconfig, "merge-kubeconfig", false, "merge the kubeconfig into ~/.kube/config as context cto-<name> (default on a terminal)")
+	fs.BoolVarP(&f.yes, "yes", "y", false, "proceed without asking (required without a terminal)")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "validate, estimate the cost and render configs; create nothing")
+	fs.StringVar(&f.until, "until", "", "stop after this step: "+strings.Join(pipeline.StepNames, "|"))
+	return cmd
+}
+
+// specFlags are the deploy flags that describe the cluster (as opposed to
+// how this run behaves).
+var specFlags = map[string]string{
+	"name": "name", "provider": "provider", "plan": "plan", "worker-plan": "workerPlan", "nodes": "nodes",
+	"control-planes": "controlPlanes", "region": "region", "fallback-regions": "fallbackRegions",
+	"profile": "profile", "license": "license", "project": "project", "gpu": "gpu",
+	"max-monthly-cost": "maxMonthlyCost", "api-url": "apiURL", "servers": "servers", "order": "order",
+	"talos-version": "talos.version", "kubernetes-version": "talos.kubernetesVersion",
+	"image-factory-url": "talos.imageFactoryURL", "private-cidr": "network.cidr", "domain": "dns.domain",
+	"dns-provider": "dns.provider", "github-repo": "platform.githubRepo", "chart-mirror": "platform.chartMirror",
+	"gitops-repo": "platform.gitopsRepo", "gitops-path": "platform.gitopsPath",
+	"gitops-revision": "platform.gitopsRevision", "timeout": "platform.timeout", "kubeconfig": "kubeconfig",
+}
+
+// buildSpec merges defaults, the cluster.yaml and the flags the user gave.
+func buildSpec(f *deployFlags, fs *pflag.FlagSet) (spec.ClusterSpec, error) {
+	s := spec.Defaults()
+	if f.file != "" {
+		var err error
+		if s, err = spec.Load(f.file); err != nil {
+			return s, err
+		}
+	}
+	fs.Visit(func(fl *pflag.Flag) {
+		switch fl.Name {
+		case "name":
+			s.Name = f.s.Name
+		case "provider":
+			s.Provider = f.s.Provider
+		case "plan":
+			s.Plan = f.s.Plan
+		case "worker-plan":
+			s.WorkerPlan = f.s.WorkerPlan
+		case "nodes":
+			s.Nodes = f.s.Nodes
+		case "control-planes":
+			s.ControlPlanes = f.s.ControlPlanes
+		case "region":
+			s.Region = f.s.Region
+		case "fallback-regions":
+			s.FallbackRegions = f.s.FallbackRegions
+		case "profile":
+			s.Profile = f.s.Profile
+		case "license":
+			s.License = f.s.License
+		case "project":
+			s.Project = f.s.Project
+		case "gpu":
+			s.GPU = f.s.GPU
+		case "max-monthly-cost":
+			s.MaxMonthlyCost = f.s.MaxMonthlyCost
+		case "api-url":
+			s.APIURL = f.s.APIURL
+		case "servers":
+			s.Servers = f.s.Servers
+		case "order":
+			s.Order = f.s.Order
+		case "talos-version":
+			s.Talos.Version = f.s.Talos.Version
+		case "kubernetes-version":
+			s.Talos.KubernetesVersion = f.s.Talos.KubernetesVersion
+		case "image-factory-url":
+			s.Talos.ImageFactoryURL = f.s.Talos.ImageFactoryURL
+		case "private-cidr":
+			s.Network.CIDR = f.s.Network.CIDR
+		case "domain":
+			s.DNS.Domain = f.s.DNS.Domain
+		case "dns-provider":
+			s.DNS.Provider = f.s.DNS.Provider
+		case "github-repo":
+			s.Platform.GitHubRepo = f.s.Platform.GitHubRepo
+		case "chart-mirror":
+			s.Platform.ChartMirror = f.s.Platform.ChartMirror
+		case "gitops-repo":
+			s.Platform.GitOpsRepo = f.s.Platform.GitOpsRepo
+		case "gitops-path":
+			s.Platform.GitOpsPath = f.s.Platform.GitOpsPath
+		case "gitops-revision":
+			s.Platform.GitOpsRevision = f.s.Platform.GitOpsRevision
+		case "timeout":
+			s.Platform.Timeout = f.timeout.String()
+		case "kubeconfig":
+			s.Kubeconfig = f.s.Kubeconfig
+		}
+	})
+	if s.License == "" {
+		s.License = envOr("CTO_LICENSE")
+	}
+	if s.Platform.ChartMirror == "" {
+		s.Platform.ChartMirror = envOr("CTO_CHART_MIRROR")
+	}
+	s.Complete()
+	if err := s.Validate(); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// gaveSpec reports whether this invocation described a cluster at all, as
+// opposed to `cto deploy --name X` resuming one.
+func gaveSpec(f *deployFlags, fs *pflag.FlagSet) bool {
+	if f.file != "" {
+		return true
+	}
+	gave := false
+	fs.Visit(func(fl *pflag.Flag) {
+		if _, ok := specFlags[fl.Name]; ok && fl.Name != "name" {
+			gave = true
+		}
+	})
+	return gave
+}
+
+func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSet) error {
+	if f.until != "" && !contains(pipeline.StepNames, f.until) {
+		return badInputf("--until %q is not a step; use one of %s", f.until, strings.Join(pipeline.StepNames, ", "))
+	}
+	s, err := buildSpec(f, fs)
+	if err != nil {
+		return err
+	}
+	interactive := isTerminal(g.streams.In) && isTerminal(g.streams.ErrOut)
+
+	// Bad input is caught above; from here on the cluster has a folder.
+	c, err := state.Open(g.stateDir, s.Name, true)
+	if err != nil {
+		return err
+	}
+	unlock, err := c.Lock("deploy")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	fresh := !c.Exists()
+	j, err := c.Load()
+	if err != nil {
+		return err
+	}
+	if len(j.Spec) > 0 {
+		var prev spec.ClusterSpec
+		if err := json.Unmarshal(j.Spec, &prev); err != nil {
+			return fmt.Errorf("%w: the journal's spec cannot be read: %v", state.ErrCorrupt, err)
+		}
+		if !gaveSpec(f, fs) {
+			s = prev
+		} else if diff := specDiff(prev, s); diff != "" {
+			return badInputf("cluster %q was deployed with different values (%s); rerun with the same values to resume, or `cto destroy --name %s` first", s.Name, diff, s.Name)
+		}
+	}
+	raw, _ := json.Marshal(s)
+	if err := c.Save(j); err != nil {
+		return err
+	}
+	if err := j.Update(func(j *state.Journal) { j.Spec = raw; j.Provider = s.Provider }); err != nil {
+		return err
+	}
+
+	ui := newUI(g, "deploy")
+	deps, err := newDeps(ctx, g, s, interactive)
+	if err != nil {
+		if fresh {
+			c.Remove()
+		}
+		return err
+	}
+	deps.Yes = f.yes
+	deps.Interactive = interactive
+	deps.MergeKubeconfig = f.mergeKubeconfig || (interactive && !changed(fs, "merge-kubeconfig"))
+	if interactive && !f.yes {
+		deps.Confirm = func(q string) (bool, error) { return confirm(g.streams, q) }
+	}
+
+	run := &pipeline.Run{Cluster: c, Journal: j, Events: ui, Deps: deps}
+	engine := &pipeline.Engine{Steps: pipeline.DeploySteps()}
+	start := time.Now()
+	err = engine.Execute(ctx, run, pipeline.Options{Until: f.until, DryRun: f.dryRun})
+	ui.Close()
+	if err != nil {
+		// A run that stopped in validation created nothing: leave no folder.
+		if fresh && failedIn(err, pipeline.StepValidate) {
+			c.Remove()
+		}
+		return deployFailed(g, s, c, err, ctx)
+	}
+	printSummary(g, run, f, time.Since(start))
+	return nil
+}
+
+func failedIn(err error, step string) bool {
+	var se *pipeline.StepError
+	return errors.As(err, &se) && se.Step == step
+}
+
+// deployFailed turns a failed run into the message the user acts on: what
+// broke, that the journal is kept, and how to resume or clean up.
+func deployFailed(g *globals, s spec.ClusterSpec, c *state.Cluster, err error, ctx context.Context) error {
+	var se *pipeline.StepError
+	if errors.As(err, &se) && se.Step == pipeline.StepValidate {
+		if IsBadInput(se.Err) {
+			return se.Err
+		}
+		return err
+	}
+	hint := fmt.Sprintf("the journal is kept in %s; rerun the same command to resume, or `cto destroy --name %s` to remove everything", c.Dir, s.Name)
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted: %v; %s", err, hint)
+	}
+	return fmt.Errorf("%w; %s", err, hint)
+}
+
+// specDiff names the fields two specs disagree on.
+func specDiff(a, b spec.ClusterSpec) string {
+	var diffs []string
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	t := va.Type()
+	for i := 0; i < t.NumField(); i++ {
+		name := strings.Split(t.Field(i).Tag.Get("json"), ",")[0]
+		if name == "license" || name == "apiURL" {
+			continue // may change between runs (renewed license, moved endpoint)
+		}
+		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			diffs = append(diffs, fmt.Sprintf("%s was %v, now %v", name, va.Field(i).Interface(), vb.Field(i).Interface()))
+		}
+	}
+	return strings.Join(diffs, ", ")
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func confirm(st Streams, question string) (bool, error) {
+	fmt.Fprintf(st.ErrOut, "%s [y/N] ", question)
+	var answer string
+	if _, err := fmt.Fscanln(st.In, &answer); err != nil {
+		return false, nil
+	}
+	answer = strings.ToLower(strings.TrimSpace(answer))
+	return answer == "y" || answer == "yes", nil
+}
+

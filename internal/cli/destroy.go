@@ -1,0 +1,170 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cto-platform/cto/internal/pipeline"
+	"github.com/cto-platform/cto/internal/spec"
+	"github.com/cto-platform/cto/internal/state"
+)
+
+type destroyFlags struct {
+	name     string
+	provider string
+	apiURL   string
+	yes      bool
+	dryRun   bool
+	keep     bool
+}
+
+func newDestroyCmd(g *globals) *cobra.Command {
+	f := &destroyFlags{}
+	cmd := &cobra.Command{
+		Use:   "destroy",
+		Short: "Delete every server and network of a cluster (shows them first)",
+		Long: `Destroy finds the cluster's resources in its journal AND by the cluster's tag at
+the provider, so a lost or partial journal still leaves nothing billing. It
+lists what it will delete, asks for confirmation on a terminal (refuses
+without --yes otherwise), deletes, and can be rerun after an interruption.
+
+Without a journal, give --provider (and its credentials) to sweep by tag.`,
+		Example: `  cto destroy --name cto
+  cto destroy --name cto --dry-run
+  cto destroy --name cto --provider latitude --yes   # journal lost: sweep by tag`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return runDestroy(cmd, g, f) },
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.name, "name", "cto", "cluster name")
+	fs.StringVar(&f.provider, "provider", "", "provider to sweep when the cluster has no journal here")
+	fs.StringVar(&f.apiURL, "api-url", "", "provider API endpoint (for testing or a proxy)")
+	fs.BoolVarP(&f.yes, "yes", "y", false, "delete without asking (required without a terminal)")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "list what would be deleted and stop")
+	fs.BoolVar(&f.keep, "keep-state", false, "keep the cluster's state folder after a complete destroy")
+	return cmd
+}
+
+func runDestroy(cmd *cobra.Command, g *globals, f *destroyFlags) error {
+	ctx := cmd.Context()
+	s := spec.Defaults()
+	s.Name = f.name
+	var c *state.Cluster
+	var j *state.Journal
+	c, err := state.Open(g.stateDir, f.name, false)
+	switch {
+	case err == nil:
+		unlock, err := c.Lock("destroy")
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		if j, err = c.Load(); err != nil {
+			return err
+		}
+		if len(j.Spec) > 0 {
+			if err := json.Unmarshal(j.Spec, &s); err != nil {
+				return fmt.Errorf("%w: the journal's spec cannot be read: %v", state.ErrCorrupt, err)
+			}
+		}
+	case errors.Is(err, os.ErrNotExist):
+		if f.provider == "" {
+			return badInputf("no cluster %q in %s; pass --provider to sweep the provider for servers tagged %q", f.name, g.stateDir, f.name)
+		}
+	default:
+		return BadInput(err)
+	}
+	if f.provider != "" {
+		s.Provider = f.provider
+	}
+	if f.apiURL != "" {
+		s.APIURL = f.apiURL
+	}
+	if !s.NeedsMachines() {
+		return destroyLocal(cmd, g, f, s, c)
+	}
+	p, err := newProvider(ctx, s)
+	if err != nil {
+		return err
+	}
+	plan, err := pipeline.PlanDestroy(ctx, p, s.Name, j)
+	if err != nil {
+		return err
+	}
+	if g.json() && f.dryRun {
+		return json.NewEncoder(g.streams.Out).Encode(plan)
+	}
+	out := g.streams.ErrOut
+	if plan.Empty() {
+		fmt.Fprintf(out, "Nothing of cluster %q is left at %s.\n", s.Name, s.Provider)
+	} else {
+		fmt.Fprintf(out, "Cluster %q at %s: these will be deleted:\n", s.Name, s.Provider)
+		tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  KIND\tID\tNAME\tSTATUS\tIP")
+		for _, sv := range plan.Servers {
+			fmt.Fprintf(tw, "  server\t%s\t%s\t%s\t%s\n", sv.ID, sv.Hostname, sv.RawStatus, sv.PublicIPv4)
+		}
+		for _, n := range plan.Networks {
+			fmt.Fprintf(tw, "  network\t%s\t%s\t\t\n", n.ID, n.Name)
+		}
+		tw.Flush()
+	}
+	if f.dryRun {
+		return nil
+	}
+	if !plan.Empty() {
+		deps := &pipeline.Deps{Yes: f.yes}
+		if isTerminal(g.streams.In) && isTerminal(g.streams.ErrOut) {
+			deps.Confirm = func(q string) (bool, error) { return confirm(g.streams, q) }
+		}
+		if err := deps.Approve(fmt.Sprintf("Delete %d server(s) and %d network(s) of cluster %q", len(plan.Servers), len(plan.Networks), s.Name)); err != nil {
+			return err
+		}
+		ui := newUI(g, "destroy")
+		err = pipeline.ExecuteDestroy(ctx, p, j, plan, 8, ui)
+		ui.Close()
+		if err != nil {
+			return err
+		}
+	}
+	if err := removeKubeContext(s.Name); err != nil {
+		fmt.Fprintf(out, "WARNING: could not remove kube context cto-%s: %v\n", s.Name, err)
+	}
+	if c != nil && !f.keep {
+		if err := c.Remove(); err != nil {
+			return fmt.Errorf("everything is deleted, but the state folder %s could not be removed: %w", c.Dir, err)
+		}
+	}
+	fmt.Fprintf(out, "Cluster %q is destroyed: nothing of it is billing at %s.\n", s.Name, s.Provider)
+	return nil
+}
+
+// destroyLocal removes a local or existing cluster's traces.
+func destroyLocal(cmd *cobra.Command, g *globals, f *destroyFlags, s spec.ClusterSpec, c *state.Cluster) error {
+	if f.dryRun {
+		fmt.Fprintf(g.streams.ErrOut, "Would remove the state of cluster %q (provider %s) and its kube context.\n", s.Name, s.Provider)
+		return nil
+	}
+	deps := &pipeline.Deps{Yes: f.yes}
+	if isTerminal(g.streams.In) && isTerminal(g.streams.ErrOut) {
+		deps.Confirm = func(q string) (bool, error) { return confirm(g.streams, q) }
+	}
+	if err := deps.Approve(fmt.Sprintf("Remove cluster %q (provider %s)", s.Name, s.Provider)); err != nil {
+		return err
+	}
+	if err := removeKubeContext(s.Name); err != nil {
+		fmt.Fprintf(g.streams.ErrOut, "WARNING: could not remove kube context cto-%s: %v\n", s.Name, err)
+	}
+	if c != nil && !f.keep {
+		return c.Remove()
+	}
+	return nil
+}
+
+// removeKubeContext is replaced once kubeconfig merging exists.
+var removeKubeContext = func(cluster string) error { return nil }

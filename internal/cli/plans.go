@@ -1,0 +1,187 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cto-platform/cto/internal/provider"
+	"github.com/cto-platform/cto/internal/spec"
+)
+
+type plansFlags struct {
+	provider string
+	apiURL   string
+	region   string
+	gpu      bool
+	inStock  bool
+	minRAM   int
+}
+
+func newPlansCmd(g *globals) *cobra.Command {
+	f := &plansFlags{}
+	cmd := &cobra.Command{
+		Use:   "plans",
+		Short: "List a provider's server plans with specs, stock and prices",
+		Long: `List server plans: CPU, memory, disks, GPUs, whether Talos can boot on them,
+the sites where they are in stock, and the price per hour and month in the
+provider's currency. -o json prints an array of objects with slug, cores,
+memory_gb, gpu_count, gpu_type, talos_capable, currency and regions (site,
+in_stock, hourly_usd, monthly_usd).`,
+		Example: `  cto plans --provider latitude --region DAL --in-stock
+  cto plans --provider latitude --gpu -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.provider == "" {
+				return badInputf("--provider is required; use one of %s", strings.Join(machineProviders(), ", "))
+			}
+			if f.minRAM < 0 {
+				return badInputf("--min-ram %d must be 0 or more (GB)", f.minRAM)
+			}
+			p, err := providerForListing(cmd, f.provider, f.apiURL)
+			if err != nil {
+				return err
+			}
+			plans, err := p.ListPlans(cmd.Context(), provider.PlanFilter{Region: strings.ToUpper(f.region), GPU: f.gpu, InStock: f.inStock, MinRAMGB: f.minRAM})
+			if err != nil {
+				return err
+			}
+			sort.Slice(plans, func(a, b int) bool { return plans[a].Slug < plans[b].Slug })
+			if g.json() {
+				if plans == nil {
+					plans = []provider.Plan{}
+				}
+				return json.NewEncoder(g.streams.Out).Encode(plans)
+			}
+			printPlans(g, plans, strings.ToUpper(f.region))
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.provider, "provider", "", "provider: "+strings.Join(machineProviders(), "|"))
+	fs.StringVar(&f.region, "region", "", "only plans offered at this site")
+	fs.BoolVar(&f.gpu, "gpu", false, "only plans with GPUs")
+	fs.BoolVar(&f.inStock, "in-stock", false, "only plans in stock (at --region when given)")
+	fs.IntVar(&f.minRAM, "min-ram", 0, "only plans with at least this much memory (GB)")
+	fs.StringVar(&f.apiURL, "api-url", "", "provider API endpoint (for testing or a proxy)")
+	return cmd
+}
+
+func machineProviders() []string {
+	var out []string
+	for _, p := range spec.Providers {
+		if p != "local" && p != "existing" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func providerForListing(cmd *cobra.Command, name, apiURL string) (provider.Provider, error) {
+	s := spec.Defaults()
+	s.Provider = name
+	s.APIURL = apiURL
+	if !contains(machineProviders(), name) {
+		return nil, badInputf("--provider %q has no plans; use one of %s", name, strings.Join(machineProviders(), ", "))
+	}
+	return newProvider(cmd.Context(), s)
+}
+
+func printPlans(g *globals, plans []provider.Plan, region string) {
+	tw := tabwriter.NewWriter(g.streams.Out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PLAN\tCPU\tRAM\tDISK\tGPU\tTALOS\tIN STOCK\t/HOUR\t/MONTH")
+	for _, p := range plans {
+		var sites []string
+		var hour, month float64
+		for _, r := range p.Regions {
+			if r.InStock {
+				sites = append(sites, r.Site)
+			}
+			if (region == "" || strings.EqualFold(r.Site, region)) && (hour == 0 || r.HourlyUSD < hour) {
+				hour, month = r.HourlyUSD, r.MonthlyUSD
+			}
+		}
+		gpu := "-"
+		if p.GPUCount > 0 {
+			gpu = fmt.Sprintf("%dx %s", p.GPUCount, p.GPUType)
+		}
+		talos := "no"
+		if p.TalosCapable {
+			talos = "yes"
+		}
+		stock := strings.Join(sites, ",")
+		if stock == "" {
+			stock = "none"
+		}
+		fmt.Fprintf(tw, "%s\t%d cores\t%d GB\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Slug, p.Cores, p.MemoryGB, drives(p.Drives), gpu, talos, stock,
+			money(hour, p.Currency, 2), money(month, p.Currency, 0))
+	}
+	tw.Flush()
+}
+
+func drives(ds []provider.Drive) string {
+	var parts []string
+	for _, d := range ds {
+		size := fmt.Sprintf("%.0f GB", d.SizeGB)
+		if d.SizeGB >= 1000 {
+			size = fmt.Sprintf("%.1f TB", d.SizeGB/1000)
+		}
+		parts = append(parts, fmt.Sprintf("%dx %s %s", d.Count, size, d.Type))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, " + ")
+}
+
+// money formats an amount in a currency: $ for USD, the code otherwise.
+func money(v float64, currency string, decimals int) string {
+	if currency == "" || currency == "USD" {
+		return fmt.Sprintf("$%.*f", decimals, v)
+	}
+	return fmt.Sprintf("%.*f %s", decimals, v, currency)
+}
+
+func newRegionsCmd(g *globals) *cobra.Command {
+	var name, apiURL string
+	cmd := &cobra.Command{
+		Use:     "regions",
+		Short:   "List a provider's regions (sites)",
+		Long:    "List the sites a provider can create servers in. -o json prints an array of objects with slug, name and country.",
+		Example: "  cto regions --provider latitude",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if name == "" {
+				return badInputf("--provider is required; use one of %s", strings.Join(machineProviders(), ", "))
+			}
+			p, err := providerForListing(cmd, name, apiURL)
+			if err != nil {
+				return err
+			}
+			regions, err := p.ListRegions(cmd.Context())
+			if err != nil {
+				return err
+			}
+			sort.Slice(regions, func(a, b int) bool { return regions[a].Slug < regions[b].Slug })
+			if g.json() {
+				if regions == nil {
+					regions = []provider.Region{}
+				}
+				return json.NewEncoder(g.streams.Out).Encode(regions)
+			}
+			tw := tabwriter.NewWriter(g.streams.Out, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "REGION\tNAME\tCOUNTRY")
+			for _, r := range regions {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Slug, r.Name, r.Country)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&name, "provider", "", "provider: "+strings.Join(machineProviders(), "|"))
+	cmd.Flags().StringVar(&apiURL, "api-url", "", "provider API endpoint (for testing or a proxy)")
+	return cmd
+}

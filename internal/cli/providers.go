@@ -1,0 +1,32 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cto-platform/cto/internal/pipeline"
+	"github.com/cto-platform/cto/internal/provider"
+	"github.com/cto-platform/cto/internal/spec"
+)
+
+// newProvider builds the provider a spec names, with credentials from the
+// environment. A missing credential is bad input: it names the variable.
+func newProvider(ctx context.Context, s spec.ClusterSpec) (provider.Provider, error) {
+	switch s.Provider {
+	default:
+		return nil, fmt.Errorf("provider %q is not available in this build of cto yet", s.Provider)
+	}
+}
+
+// newDeps wires the collaborators of a deploy for a spec.
+func newDeps(ctx context.Context, g *globals, s spec.ClusterSpec, interactive bool) (*pipeline.Deps, error) {
+	d := &pipeline.Deps{Spec: s}
+	if s.NeedsMachines() {
+		p, err := newProvider(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		d.Provider = p
+	}
+	return d, nil
+}

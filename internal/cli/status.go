@@ -1,0 +1,117 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cto-platform/cto/internal/pipeline"
+	"github.com/cto-platform/cto/internal/state"
+)
+
+func newStatusCmd(g *globals) *cobra.Command {
+	var name string
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show a cluster's steps, nodes and resources from its journal",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if all {
+				names, err := state.List(g.stateDir)
+				if err != nil {
+					return err
+				}
+				if g.json() {
+					return json.NewEncoder(g.streams.Out).Encode(names)
+				}
+				for _, n := range names {
+					fmt.Fprintln(g.streams.Out, n)
+				}
+				return nil
+			}
+			c, err := state.Open(g.stateDir, name, false)
+			if err != nil {
+				return BadInput(err)
+			}
+			j, err := c.Load()
+			if err != nil {
+				return err
+			}
+			if g.json() {
+				var out []byte
+				j.View(func(j *state.Journal) { out, err = json.Marshal(statusView(j)) })
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintln(g.streams.Out, string(out))
+				return err
+			}
+			printStatus(g, c, j)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "cto", "cluster name")
+	cmd.Flags().BoolVar(&all, "all", false, "list every cluster in the state folder")
+	return cmd
+}
+
+type statusJSON struct {
+	Cluster   string                       `json:"cluster"`
+	Provider  string                       `json:"provider"`
+	Steps     map[string]*state.StepRecord `json:"steps"`
+	Nodes     []*state.Node                `json:"nodes"`
+	Resources []*state.Resource            `json:"resources"`
+}
+
+func statusView(j *state.Journal) statusJSON {
+	return statusJSON{Cluster: j.Cluster, Provider: j.Provider, Steps: j.Steps, Nodes: j.Nodes, Resources: j.Resources}
+}
+
+func printStatus(g *globals, c *state.Cluster, j *state.Journal) {
+	out := g.streams.Out
+	j.View(func(j *state.Journal) {
+		fmt.Fprintf(out, "Cluster %s (provider %s), state in %s\n\n", j.Cluster, j.Provider, c.Dir)
+		tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "STEP\tSTATUS\tFINISHED\tERROR")
+		for _, s := range pipeline.StepNames {
+			rec := j.Steps[s]
+			if rec == nil {
+				fmt.Fprintf(tw, "%s\tpending\t\t\n", s)
+				continue
+			}
+			fin := ""
+			if !rec.FinishedAt.IsZero() {
+				fin = rec.FinishedAt.Format("2006-01-02 15:04:05")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s, rec.Status, fin, rec.Error)
+		}
+		tw.Flush()
+		if len(j.Nodes) > 0 {
+			fmt.Fprintln(out)
+			tw = tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NODE\tROLE\tSERVER\tSTATUS\tPUBLIC IP\tPRIVATE IP")
+			for _, n := range j.Nodes {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Role, n.ServerID, n.Status, n.PublicIP, n.PrivateIP)
+			}
+			tw.Flush()
+		}
+		var live []*state.Resource
+		for _, r := range j.Resources {
+			if r.DeletedAt.IsZero() {
+				live = append(live, r)
+			}
+		}
+		if len(live) > 0 {
+			fmt.Fprintln(out)
+			tw = tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "RESOURCE\tID\tNAME\tSTATUS")
+			for _, r := range live {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Kind, r.ID, r.Name, r.Status)
+			}
+			tw.Flush()
+		}
+	})
+}

@@ -1,0 +1,47 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cto-platform/cto/internal/provider"
+	"github.com/cto-platform/cto/internal/spec"
+)
+
+// Deps are the collaborators a deploy's steps use. The command fills in
+// what the chosen provider and flags need; steps check for nil where a
+// collaborator is optional.
+type Deps struct {
+	Spec     spec.ClusterSpec
+	Provider provider.Provider
+	// Confirm asks the user to go ahead (nil: no terminal; refuse unless Yes).
+	Confirm func(question string) (bool, error)
+	// Yes is --yes: proceed without asking.
+	Yes bool
+	// Interactive is true when a person is at a terminal.
+	Interactive bool
+	// MergeKubeconfig merges the cluster's kubeconfig into the user's.
+	MergeKubeconfig bool
+}
+
+// Approve asks to go ahead with question: --yes approves, a terminal asks,
+// and anything else refuses with a message saying to pass --yes.
+func (d *Deps) Approve(question string) error {
+	if d.Yes {
+		return nil
+	}
+	if d.Confirm == nil {
+		return fmt.Errorf("%s: no terminal to confirm on; pass --yes to proceed", question)
+	}
+	ok, err := d.Confirm(question)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrDeclined
+	}
+	return nil
+}
+
+// ErrDeclined is the user answering no.
+var ErrDeclined = errors.New("declined; nothing was created")

@@ -1,0 +1,14 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+)
+
+type serversStep struct{}
+
+func (serversStep) Name() string { return StepServers }
+
+func (serversStep) Run(ctx context.Context, r *Run) error {
+	return fmt.Errorf("the %s step is not available in this build yet", StepServers)
+}

@@ -1,0 +1,14 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+)
+
+type validateStep struct{}
+
+func (validateStep) Name() string { return StepValidate }
+
+func (validateStep) Run(ctx context.Context, r *Run) error {
+	return fmt.Errorf("the %s step is not available in this build yet", StepValidate)
+}

@@ -1,0 +1,260 @@
+// Package provider defines what cto needs from a server provider: the
+// Provider interface, the domain types every provider maps its API onto, and
+// the typed errors the pipeline acts on.
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Provider is one account at one server provider. Every call is safe to make
+// concurrently. Implementations translate their API's values into the domain
+// types below and their API's failures into the typed errors of this package.
+type Provider interface {
+	// Name is the provider's flag value, e.g. "latitude".
+	Name() string
+	Capabilities() Capabilities
+
+	// Authenticate proves the credentials work with one cheap read.
+	Authenticate(ctx context.Context) error
+	ListPlans(ctx context.Context, f PlanFilter) ([]Plan, error)
+	ListRegions(ctx context.Context) ([]Region, error)
+
+	// CreateServer orders one server. The returned Server carries the ID the
+	// provider assigned; callers journal it before waiting on anything.
+	CreateServer(ctx context.Context, s ServerSpec) (Server, error)
+	GetServer(ctx context.Context, id string) (Server, error)
+	// ListServers returns every server tagged with the cluster name, in as
+	// few calls as the API allows (one per page), so a status poll of a whole
+	// cluster never costs one call per server.
+	ListServers(ctx context.Context, cluster string) ([]Server, error)
+	// DeleteServer releases a server. Deleting one that is already gone is
+	// not an error.
+	DeleteServer(ctx context.Context, id string) error
+
+	CreateNetwork(ctx context.Context, n NetworkSpec) (Network, error)
+	// ListNetworks returns the private networks that belong to the cluster.
+	ListNetworks(ctx context.Context, cluster string) ([]Network, error)
+	// AssignServer connects a server to a private network.
+	AssignServer(ctx context.Context, networkID, serverID string) (Assignment, error)
+	// ListAssignments returns the server connections of one network.
+	ListAssignments(ctx context.Context, networkID string) ([]Assignment, error)
+	// DeleteNetwork removes a network and its assignments. Deleting one that
+	// is already gone is not an error.
+	DeleteNetwork(ctx context.Context, id string) error
+}
+
+// BootMethod is how a provider gets an operating system of our choice onto a
+// server.
+type BootMethod string
+
+const (
+	BootIPXE   BootMethod = "ipxe"         // chain-load an iPXE URL or script
+	BootISO    BootMethod = "iso"          // attach an ISO image
+	BootRescue BootMethod = "rescue-image" // rescue system, then write a raw image
+	BootNone   BootMethod = "none"         // the provider hands out Kubernetes itself
+)
+
+// Capabilities says what a provider can do, so the pipeline can pick the
+// right path without knowing the provider.
+type Capabilities struct {
+	Boot            []BootMethod
+	PrivateNetworks bool
+	GPU             bool
+	// DHCP is false when servers booted from custom media must be given
+	// their address on the kernel command line.
+	DHCP bool
+	// Currency of every price the provider reports, e.g. "USD" or "EUR".
+	Currency string
+}
+
+// Supports reports whether the provider can boot with method m.
+func (c Capabilities) Supports(m BootMethod) bool {
+	for _, b := range c.Boot {
+		if b == m {
+			return true
+		}
+	}
+	return false
+}
+
+// PlanFilter narrows ListPlans. Zero values mean "any".
+type PlanFilter struct {
+	Region     string
+	GPU        bool
+	InStock    bool
+	MinRAMGB   int
+	Slug       string
+	TalosReady bool
+}
+
+// Drive is one group of identical drives in a plan.
+type Drive struct {
+	Count  int     `json:"count"`
+	SizeGB float64 `json:"size_gb"`
+	Type   string  `json:"type"`
+}
+
+// PlanRegion is a plan's stock and price at one site.
+type PlanRegion struct {
+	Site       string  `json:"site"`
+	InStock    bool    `json:"in_stock"`
+	HourlyUSD  float64 `json:"hourly_usd"`
+	MonthlyUSD float64 `json:"monthly_usd"`
+}
+
+// Plan is a server type. Prices are in the provider's currency
+// (Capabilities.Currency); the JSON names keep "usd" for a stable shape and
+// Currency says what they really are.
+type Plan struct {
+	Slug         string       `json:"slug"`
+	Name         string       `json:"name"`
+	Cores        int          `json:"cores"`
+	CPU          string       `json:"cpu,omitempty"`
+	MemoryGB     int          `json:"memory_gb"`
+	Drives       []Drive      `json:"drives"`
+	GPUCount     int          `json:"gpu_count"`
+	GPUType      string       `json:"gpu_type"`
+	TalosCapable bool         `json:"talos_capable"`
+	Currency     string       `json:"currency"`
+	Regions      []PlanRegion `json:"regions"`
+}
+
+// At returns the plan's stock and price at a site (case-insensitive).
+func (p Plan) At(site string) (PlanRegion, bool) {
+	for _, r := range p.Regions {
+		if strings.EqualFold(r.Site, site) {
+			return r, true
+		}
+	}
+	return PlanRegion{}, false
+}
+
+// Region is a site or location servers can be created in.
+type Region struct {
+	Slug    string `json:"slug"`
+	Name    string `json:"name"`
+	Country string `json:"country"`
+}
+
+// Role is a server's part in the cluster.
+type Role string
+
+const (
+	RoleControlPlane Role = "controlplane"
+	RoleWorker       Role = "worker"
+)
+
+// Boot is the operating system a new server should start.
+type Boot struct {
+	Method BootMethod
+	// URL is an iPXE chain URL, an ISO or a raw image, per Method.
+	URL string
+	// Script is a whole iPXE script, used instead of URL when set.
+	Script string
+}
+
+// ServerSpec is what CreateServer needs.
+type ServerSpec struct {
+	Cluster  string
+	Hostname string
+	Role     Role
+	Plan     string
+	Region   string
+	Project  string
+	Boot     Boot
+}
+
+// Status is a provider-neutral server state.
+type Status string
+
+const (
+	StatusPending  Status = "pending"  // ordered, not usable yet (also any unknown raw value)
+	StatusReady    Status = "ready"    // powered on with our operating system booting
+	StatusFailed   Status = "failed"   // the provider gave up; replace it
+	StatusDeleting Status = "deleting" // on its way out
+	StatusUnknown  Status = "unknown"  // the provider itself does not know
+)
+
+// Server is one machine as the provider reports it.
+type Server struct {
+	ID         string    `json:"id"`
+	Hostname   string    `json:"hostname"`
+	Status     Status    `json:"status"`
+	RawStatus  string    `json:"raw_status"`
+	PublicIPv4 string    `json:"public_ipv4,omitempty"`
+	Plan       string    `json:"plan,omitempty"`
+	Region     string    `json:"region,omitempty"`
+	Tags       []string  `json:"tags,omitempty"`
+	CreatedAt  time.Time `json:"created_at,omitempty"`
+}
+
+// NetworkSpec is what CreateNetwork needs.
+type NetworkSpec struct {
+	Cluster     string
+	Region      string
+	Project     string
+	Description string
+	CIDR        string
+}
+
+// Network is a private L2/L3 network servers of one cluster share.
+type Network struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Region string `json:"region"`
+	// VLAN is the 802.1Q id hosts must tag, 0 when the provider does it.
+	VLAN int    `json:"vlan,omitempty"`
+	CIDR string `json:"cidr,omitempty"`
+}
+
+// AssignmentStatus says whether a server's link to a network is up.
+type AssignmentStatus string
+
+const (
+	AssignmentPending   AssignmentStatus = "pending"
+	AssignmentConnected AssignmentStatus = "connected"
+)
+
+// Assignment links one server to one network.
+type Assignment struct {
+	ID        string           `json:"id"`
+	NetworkID string           `json:"network_id"`
+	ServerID  string           `json:"server_id"`
+	Status    AssignmentStatus `json:"status"`
+	RawStatus string           `json:"raw_status,omitempty"`
+}
+
+// Typed errors. Providers wrap them (fmt.Errorf("...: %w", ErrNotFound)) so
+// callers use errors.Is and still see the API's own words.
+var (
+	ErrUnauthorized = errors.New("credentials rejected")
+	ErrOutOfStock   = errors.New("out of stock")
+	ErrRateLimited  = errors.New("rate limited")
+	ErrNotFound     = errors.New("not found")
+	ErrInvalid      = errors.New("rejected as invalid")
+)
+
+// RateLimitError is a rate-limit answer that said when to come back.
+// errors.Is(err, ErrRateLimited) holds for it.
+type RateLimitError struct {
+	RetryAfter time.Duration
+	Detail     string
+}
+
+func (e *RateLimitError) Error() string {
+	msg := "rate limited"
+	if e.Detail != "" {
+		msg += ": " + e.Detail
+	}
+	if e.RetryAfter > 0 {
+		msg += fmt.Sprintf(" (retry after %s)", e.RetryAfter)
+	}
+	return msg
+}
+
+func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
