@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -22,6 +23,11 @@ type Deps struct {
 	Interactive bool
 	// MergeKubeconfig merges the cluster's kubeconfig into the user's.
 	MergeKubeconfig bool
+
+	// BootMedia says how a new server boots Talos: the servers step calls
+	// it once per node class (gpu or not) before creating servers. Nil
+	// means no Talos boot media is wired (the servers step then refuses).
+	BootMedia func(ctx context.Context, r *Run, gpu bool) (provider.Boot, error)
 }
 
 // Approve asks to go ahead with question: --yes approves, a terminal asks,
