@@ -342,4 +342,3 @@ func confirm(st Streams, question string) (bool, error) {
 	answer = strings.ToLower(strings.TrimSpace(answer))
 	return answer == "y" || answer == "yes", nil
 }
-
