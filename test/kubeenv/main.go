@@ -1,0 +1,47 @@
+package kubeenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+)
+
+// One environment per test package: started by Main, handed out by Require.
+var (
+	shared    *Env
+	sharedErr error
+)
+
+// Main starts one environment for a test package, runs its tests and stops
+// it. Call it from TestMain. A missing binary is not fatal here: Require
+// decides per test whether that fails or skips.
+func Main(m *testing.M) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	shared, sharedErr = Start(ctx)
+	cancel()
+	code := m.Run()
+	shared.Stop()
+	os.Exit(code)
+}
+
+// Require returns the package's environment. Without the binaries the test
+// fails under CI=true and is skipped elsewhere, saying how to build them.
+func Require(t testing.TB) *Env {
+	t.Helper()
+	if sharedErr == nil && shared == nil {
+		t.Fatal("kubeenv.Require needs kubeenv.Main in the package's TestMain")
+	}
+	if sharedErr != nil {
+		if errors.Is(sharedErr, ErrNoBinaries) && !inCI() {
+			t.Skipf("no test Kubernetes API: %v (run scripts/kubeenv.sh, or set CTO_KUBEENV_BIN)", sharedErr)
+		}
+		t.Fatalf("test Kubernetes API: %v", sharedErr)
+	}
+	return shared
+}
+
+// String is the server URL, for messages.
+func (e *Env) String() string { return fmt.Sprintf("kube-apiserver at %s", e.Server) }
