@@ -1,0 +1,149 @@
+package platform
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestCatalogProfiles(t *testing.T) {
+	c, err := LoadCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	minimal := []string{"local-path-provisioner", "argo-cd", "cert-manager", "selfsigned-issuer", "argo-events", "argo-workflows", "cto"}
+	standard := append(slices.Clone(minimal), "external-secrets", "ingress-nginx", "prometheus", "grafana", "cloudnative-pg")
+	production := append(slices.Clone(standard), "longhorn", "loki", "redis-operator")
+	tests := []struct {
+		name string
+		sel  Selection
+		want []string
+	}{
+		{"minimal on an existing cluster", Selection{Profile: "minimal"}, minimal},
+		{"minimal on Talos adds Cilium", Selection{Profile: "minimal", Talos: true}, append(slices.Clone(minimal), "cilium")},
+		{"standard", Selection{Profile: "standard"}, standard},
+		{"production", Selection{Profile: "production"}, production},
+		{"gpu adds the GPU operator", Selection{Profile: "standard", GPU: true}, append(slices.Clone(standard), "gpu-operator")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			comps, err := c.Select(tt.sel)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := Names(comps)
+			want := slices.Clone(tt.want)
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Fatalf("components = %v\nwant %v", got, want)
+			}
+			// Ordered by wave.
+			for i := 1; i < len(comps); i++ {
+				if comps[i].Wave < comps[i-1].Wave {
+					t.Fatalf("%s (wave %d) after %s (wave %d)", comps[i].Name, comps[i].Wave, comps[i-1].Name, comps[i-1].Wave)
+				}
+			}
+		})
+	}
+	if _, err := c.Select(Selection{Profile: "huge"}); err == nil {
+		t.Fatal("an unknown profile selected components")
+	}
+}
+
+func TestCatalogPins(t *testing.T) {
+	c, err := LoadCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"cilium": "1.16.4", "argo-workflows": "0.45.21", "argo-events": "2.4.16", "cert-manager": "v1.17.2",
+		"ingress-nginx": "4.12.2", "longhorn": "1.7.2", "external-secrets": "0.12.1", "prometheus": "25.27.0",
+		"grafana": "9.2.9", "loki": "6.16.0", "cloudnative-pg": "0.26.1", "gpu-operator": "v25.3.4",
+		"local-path-provisioner": "0.0.26",
+	}
+	for _, comp := range c.Components {
+		if v, ok := want[comp.Name]; ok && comp.Version != v {
+			t.Errorf("%s version = %s, want %s", comp.Name, comp.Version, v)
+		}
+		if strings.ContainsAny(comp.Version, "*^~<>x ") {
+			t.Errorf("%s version %q is not exact", comp.Name, comp.Version)
+		}
+	}
+}
+
+func TestCatalogValues(t *testing.T) {
+	c, err := LoadCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := func(sel Selection, name string) Component {
+		comps, err := c.Select(sel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, comp := range comps {
+			if comp.Name == name {
+				return comp
+			}
+		}
+		t.Fatalf("%s not selected", name)
+		return Component{}
+	}
+	cil := byName(Selection{Profile: "minimal", Talos: true}, "cilium")
+	if cil.Values["k8sServicePort"] != float64(7445) || cil.Values["k8sServiceHost"] != "localhost" || cil.Values["kubeProxyReplacement"] != true {
+		t.Errorf("cilium values are not Talos's: %v", cil.Values)
+	}
+	caps := cil.Values["securityContext"].(map[string]any)["capabilities"].(map[string]any)["ciliumAgent"].([]any)
+	if slices.Contains(caps, any("SYS_MODULE")) {
+		t.Error("cilium keeps SYS_MODULE, which Talos refuses")
+	}
+	gpu := byName(Selection{Profile: "minimal", GPU: true}, "gpu-operator")
+	if gpu.Values["driver"].(map[string]any)["enabled"] != false || gpu.Values["toolkit"].(map[string]any)["enabled"] != false {
+		t.Errorf("gpu-operator must not install the driver or toolkit on Talos: %v", gpu.Values)
+	}
+	prod := byName(Selection{Profile: "production"}, "argo-cd")
+	if prod.Values["server"].(map[string]any)["replicas"] != float64(2) {
+		t.Errorf("production argo-cd server replicas = %v, want 2", prod.Values["server"])
+	}
+	if prod.Values["crds"].(map[string]any)["install"] != true {
+		t.Error("production overrides dropped the base values")
+	}
+	minimal := byName(Selection{Profile: "minimal"}, "argo-cd")
+	if _, ok := minimal.Values["server"]; ok {
+		t.Errorf("minimal argo-cd got production replicas: %v", minimal.Values["server"])
+	}
+	for _, comp := range []string{"local-path-provisioner", "longhorn"} {
+		if byName(Selection{Profile: "production"}, comp).PodSecurity != "privileged" {
+			t.Errorf("%s namespace is not privileged", comp)
+		}
+	}
+}
+
+func TestParseCatalogRefuses(t *testing.T) {
+	tests := map[string]string{
+		"range":       "components: [{name: a, repo: r, chart: a, version: '^1.2', namespace: n, profiles: [minimal]}]",
+		"unknown key": "components: [{name: a, repo: r, chart: a, version: 1.0.0, namespace: n, profiles: [minimal], colour: red}]",
+		"unknown dep": "components: [{name: a, repo: r, chart: a, version: 1.0.0, namespace: n, profiles: [minimal], dependsOn: [b]}]",
+		"later wave dep": `components:
+- {name: a, repo: r, chart: a, version: 1.0.0, namespace: n, profiles: [minimal], dependsOn: [b]}
+- {name: b, repo: r, chart: b, version: 1.0.0, namespace: n, profiles: [minimal], wave: 3}`,
+		"dep not in profile": `components:
+- {name: a, repo: r, chart: a, version: 1.0.0, namespace: n, profiles: [minimal, standard], dependsOn: [b]}
+- {name: b, repo: r, chart: b, version: 1.0.0, namespace: n, profiles: [standard]}`,
+		"twice": `components:
+- {name: a, repo: r, chart: a, version: 1.0.0, namespace: n, profiles: [minimal]}
+- {name: a, repo: r, chart: a, version: 1.0.0, namespace: n, profiles: [minimal]}`,
+	}
+	for name, doc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if _, err := ParseCatalog([]byte(doc)); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+	ok := "components: [{name: a, repo: r, chart: a, version: 1.0.0, namespace: n, profiles: [minimal]}]"
+	if _, err := ParseCatalog([]byte(ok)); err != nil {
+		t.Fatalf("one plain entry refused: %v", err)
+	}
+}
