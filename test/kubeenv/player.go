@@ -50,11 +50,15 @@ func NewPlayer(kubeconfig string) (*Player, error) {
 }
 
 // Unhealthy keeps an Application Degraded with message, as a component that
-// never comes up would.
+// never comes up would; an empty message lets it heal.
 func (p *Player) Unhealthy(app, message string) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if message == "" {
+		delete(p.unhealthy, app)
+		return
+	}
 	p.unhealthy[app] = message
-	p.mu.Unlock()
 }
 
 // Run plays every interval until ctx ends. Errors are retried on the next

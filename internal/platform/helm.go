@@ -1,0 +1,144 @@
+package platform
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/kube"
+	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/storage/driver"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+)
+
+// helmConfig returns Helm's action configuration for one namespace.
+func (in *Installer) helmConfig(namespace string) (*action.Configuration, error) {
+	cfg := &action.Configuration{}
+	getter := kube.GetConfig(in.opts.Kubeconfig, "", namespace)
+	if err := cfg.Init(getter, namespace, "secret", func(string, ...any) {}); err != nil {
+		return nil, fmt.Errorf("helm: %w", err)
+	}
+	return cfg, nil
+}
+
+// helmRelease installs or upgrades the component's release (Helm's
+// upgrade --install). A release already at the same chart version with the
+// same values is left alone, so a rerun changes nothing.
+func (in *Installer) helmRelease(ctx context.Context, c Component) (changed bool, err error) {
+	cfg, err := in.helmConfig(c.Namespace)
+	if err != nil {
+		return false, err
+	}
+	last, err := lastRelease(cfg, c.Name)
+	if err != nil {
+		return false, fmt.Errorf("helm release %s: %w", c.Name, err)
+	}
+	if last != nil && last.Info.Status == release.StatusDeployed && last.Chart.Metadata.Version == c.Version && sameValues(last.Config, c.Values) {
+		return false, nil
+	}
+	if last != nil && last.Info.Status.IsPending() {
+		return false, fmt.Errorf("helm release %s in namespace %s is %s from an interrupted run; run `helm rollback %s -n %s` (or uninstall it) and deploy again", c.Name, c.Namespace, last.Info.Status, c.Name, c.Namespace)
+	}
+	ch, err := in.charts.load(ctx, RepoURL(c, in.opts.ChartMirror), c.Chart, c.Version)
+	if err != nil {
+		return false, err
+	}
+	if last == nil {
+		inst := action.NewInstall(cfg)
+		inst.ReleaseName = c.Name
+		inst.Namespace = c.Namespace
+		inst.Timeout = 5 * time.Minute
+		if _, err := inst.RunWithContext(ctx, ch, c.Values); err != nil {
+			return false, fmt.Errorf("helm install %s %s: %w", c.Chart, c.Version, err)
+		}
+		return true, nil
+	}
+	up := action.NewUpgrade(cfg)
+	up.Namespace = c.Namespace
+	up.Timeout = 5 * time.Minute
+	up.MaxHistory = 10
+	if _, err := up.RunWithContext(ctx, c.Name, ch, c.Values); err != nil {
+		return false, fmt.Errorf("helm upgrade %s to %s %s: %w", c.Name, c.Chart, c.Version, err)
+	}
+	return true, nil
+}
+
+// lastRelease returns the newest revision of a release, or nil.
+func lastRelease(cfg *action.Configuration, name string) (*release.Release, error) {
+	hist, err := action.NewHistory(cfg).Run(name)
+	if errors.Is(err, driver.ErrReleaseNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var last *release.Release
+	for _, r := range hist {
+		if last == nil || r.Version > last.Version {
+			last = r
+		}
+	}
+	return last, nil
+}
+
+// deployedRelease returns the release that is deployed, or nil.
+func (in *Installer) deployedRelease(c Component) (*release.Release, error) {
+	cfg, err := in.helmConfig(c.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	last, err := lastRelease(cfg, c.Name)
+	if err != nil || last == nil || last.Info.Status != release.StatusDeployed {
+		return nil, err
+	}
+	return last, nil
+}
+
+func sameValues(a, b map[string]any) bool {
+	if len(a) == 0 && len(b) == 0 {
+		return true
+	}
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
+}
+
+// workload is a Deployment, StatefulSet or DaemonSet a release created.
+type workload struct {
+	Kind, Namespace, Name string
+}
+
+// releaseWorkloads lists the workloads in a release's manifest.
+func releaseWorkloads(r *release.Release) ([]workload, error) {
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader([]byte(r.Manifest)), 4096)
+	var out []workload
+	for {
+		var obj struct {
+			Kind     string `json:"kind"`
+			Metadata struct {
+				Name      string `json:"name"`
+				Namespace string `json:"namespace"`
+			} `json:"metadata"`
+		}
+		err := dec.Decode(&obj)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return out, fmt.Errorf("read manifest of release %s: %w", r.Name, err)
+		}
+		switch obj.Kind {
+		case "Deployment", "StatefulSet", "DaemonSet":
+			ns := obj.Metadata.Namespace
+			if ns == "" {
+				ns = r.Namespace
+			}
+			out = append(out, workload{Kind: obj.Kind, Namespace: ns, Name: obj.Metadata.Name})
+		}
+	}
+}

@@ -1,0 +1,329 @@
+package platform_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/cto-platform/cto/internal/platform"
+	"github.com/cto-platform/cto/internal/platform/platformtest"
+	"github.com/cto-platform/cto/test/kubeenv"
+)
+
+func TestMain(m *testing.M) { kubeenv.Main(m) }
+
+type clients struct {
+	kube kubernetes.Interface
+	dyn  dynamic.Interface
+}
+
+func connect(t *testing.T, env *kubeenv.Env) clients {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", env.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return clients{kube: kubernetes.NewForConfigOrDie(cfg), dyn: dynamic.NewForConfigOrDie(cfg)}
+}
+
+func play(t *testing.T, env *kubeenv.Env) *kubeenv.Player {
+	t.Helper()
+	p, err := kubeenv.NewPlayer(env.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Start(50 * time.Millisecond))
+	return p
+}
+
+func installer(t *testing.T, env *kubeenv.Env, mirror string, sel platform.Selection) *platform.Installer {
+	t.Helper()
+	in, err := platform.New(platform.Options{
+		Kubeconfig: env.Kubeconfig, Selection: sel, ChartMirror: mirror,
+		CacheDir: t.TempDir(), PollInterval: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+// versions snapshots the resourceVersion of everything an install owns.
+func versions(t *testing.T, c clients) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string]string{}
+	nss, err := c.kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nss.Items {
+		out["ns/"+n.Name] = n.ResourceVersion
+	}
+	for _, gvr := range []struct {
+		kind string
+		list func() (*unstructured.UnstructuredList, error)
+	}{
+		{"app", func() (*unstructured.UnstructuredList, error) {
+			return c.dyn.Resource(platform.ApplicationGVR).Namespace("argocd").List(ctx, metav1.ListOptions{})
+		}},
+		{"project", func() (*unstructured.UnstructuredList, error) {
+			return c.dyn.Resource(platform.AppProjectGVR).Namespace("argocd").List(ctx, metav1.ListOptions{})
+		}},
+	} {
+		l, err := gvr.list()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range l.Items {
+			out[gvr.kind+"/"+o.GetName()] = o.GetResourceVersion()
+		}
+	}
+	secrets, err := c.kube.CoreV1().Secrets("").List(ctx, metav1.ListOptions{LabelSelector: "owner=helm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range secrets.Items {
+		out["helm/"+s.Namespace+"/"+s.Name] = s.ResourceVersion
+	}
+	deps, err := c.kube.AppsV1().Deployments("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range deps.Items {
+		out["deploy/"+d.Namespace+"/"+d.Name] = d.ResourceVersion
+	}
+	return out
+}
+
+func TestInstallOnTalosRunsCiliumThenArgoCD(t *testing.T) {
+	env := kubeenv.Require(t)
+	c := connect(t, env)
+	mirror := platformtest.ServeMirror(t)
+	play(t, env)
+	ctx := context.Background()
+	sel := platform.Selection{Profile: "minimal", Talos: true}
+	in := installer(t, env, mirror.URL, sel)
+
+	var events []string
+	progress := func(comp, status, msg string) { events = append(events, comp+" "+status) }
+	if err := in.Install(ctx, progress); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Wait(ctx, 30*time.Second, progress); err != nil {
+		t.Fatal(err)
+	}
+	if i, j := slices.Index(events, "cilium installed"), slices.Index(events, "argo-cd installed"); i < 0 || j < 0 || i > j {
+		t.Fatalf("Cilium must be installed before Argo CD; events: %v", events)
+	}
+	for _, comp := range []string{"cilium", "argo-cd", "cto", "argo-workflows"} {
+		if !slices.Contains(events, comp+" ready") {
+			t.Errorf("no ready event for %s; events: %v", comp, events)
+		}
+	}
+
+	// Helm releases, in their namespaces.
+	for ns, name := range map[string]string{"kube-system": "cilium", "argocd": "argo-cd"} {
+		s, err := c.kube.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm,name=" + name + ",status=deployed"})
+		if err != nil || len(s.Items) != 1 {
+			t.Fatalf("helm release %s in %s: %v %v", name, ns, err, s)
+		}
+	}
+	ds, err := c.kube.AppsV1().DaemonSets("kube-system").Get(ctx, "cilium", metav1.GetOptions{})
+	if err != nil || ds.Status.NumberAvailable != 1 {
+		t.Fatalf("cilium DaemonSet: %v %+v", err, ds)
+	}
+
+	// Namespaces with their pod-security levels.
+	lp, err := c.kube.CoreV1().Namespaces().Get(ctx, "local-path-storage", metav1.GetOptions{})
+	if err != nil || lp.Labels["pod-security.kubernetes.io/enforce"] != "privileged" {
+		t.Fatalf("local-path-storage namespace: %v %v", err, lp.Labels)
+	}
+	for _, ns := range []string{"argocd", "cto", "automation", "cert-manager"} {
+		if _, err := c.kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err != nil {
+			t.Errorf("namespace %s: %v", ns, err)
+		}
+	}
+
+	// The AppProject and exactly the profile's Applications, pinned.
+	if _, err := c.dyn.Resource(platform.AppProjectGVR).Namespace("argocd").Get(ctx, "platform", metav1.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	checkApplications(t, c, mirror.URL, sel)
+
+	// A second run changes nothing.
+	before := versions(t, c)
+	in2 := installer(t, env, mirror.URL, sel)
+	if err := in2.Install(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := in2.Wait(ctx, 30*time.Second, nil); err != nil {
+		t.Fatal(err)
+	}
+	after := versions(t, c)
+	for k, v := range before {
+		if after[k] != v {
+			t.Errorf("second install changed %s (resourceVersion %s -> %s)", k, v, after[k])
+		}
+	}
+	for k := range after {
+		if _, ok := before[k]; !ok {
+			t.Errorf("second install created %s", k)
+		}
+	}
+}
+
+// checkApplications asserts the Applications in argocd are exactly the
+// selection's non-Helm components, at the catalog's versions.
+func checkApplications(t *testing.T, c clients, mirror string, sel platform.Selection) {
+	t.Helper()
+	cat, err := platform.LoadCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	comps, err := cat.Select(sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]platform.Component{}
+	for _, comp := range comps {
+		if !comp.Bootstrap {
+			want[comp.Name] = comp
+		}
+	}
+	list, err := c.dyn.Resource(platform.ApplicationGVR).Namespace("argocd").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, app := range list.Items {
+		got = append(got, app.GetName())
+		comp, ok := want[app.GetName()]
+		if !ok {
+			continue
+		}
+		src, _, _ := unstructured.NestedMap(app.Object, "spec", "source")
+		if src["repoURL"] != mirror || src["chart"] != comp.Chart || src["targetRevision"] != comp.Version {
+			t.Errorf("%s source = %v, want %s %s %s", comp.Name, src, mirror, comp.Chart, comp.Version)
+		}
+		if app.GetAnnotations()["argocd.argoproj.io/sync-wave"] == "" {
+			t.Errorf("%s has no sync wave", comp.Name)
+		}
+		opts, _, _ := unstructured.NestedStringSlice(app.Object, "spec", "syncPolicy", "syncOptions")
+		auto, _, _ := unstructured.NestedMap(app.Object, "spec", "syncPolicy", "automated")
+		if !slices.Contains(opts, "ServerSideApply=true") || auto["prune"] != true || auto["selfHeal"] != true {
+			t.Errorf("%s sync policy = %v %v", comp.Name, opts, auto)
+		}
+		if p, _, _ := unstructured.NestedString(app.Object, "spec", "project"); p != "platform" {
+			t.Errorf("%s project = %q", comp.Name, p)
+		}
+	}
+	var wantNames []string
+	for n := range want {
+		wantNames = append(wantNames, n)
+	}
+	sort.Strings(got)
+	sort.Strings(wantNames)
+	if !slices.Equal(got, wantNames) {
+		t.Fatalf("Applications = %v\nwant %v", got, wantNames)
+	}
+}
+
+func TestWaitNamesComponentThatNeverBecomesHealthy(t *testing.T) {
+	env := kubeenv.Require(t)
+	mirror := platformtest.ServeMirror(t)
+	p := play(t, env)
+	p.Unhealthy("argo-events", "Back-off pulling image argo-events:v1")
+	ctx := context.Background()
+	in := installer(t, env, mirror.URL, platform.Selection{Profile: "minimal"})
+	if err := in.Install(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	err := in.Wait(ctx, 2*time.Second, nil)
+	var nr *platform.NotReadyError
+	if !errors.As(err, &nr) {
+		t.Fatalf("Wait = %v, want a NotReadyError", err)
+	}
+	if len(nr.Pending) != 1 || nr.Pending[0].Name != "argo-events" {
+		t.Fatalf("pending = %+v, want only argo-events", nr.Pending)
+	}
+	if !strings.Contains(err.Error(), "argo-events: sync Synced, health Degraded (Back-off pulling image argo-events:v1)") {
+		t.Fatalf("error does not say why: %v", err)
+	}
+	// Once it heals, a rerun finishes.
+	p.Unhealthy("argo-events", "")
+	if err := in.Wait(ctx, 30*time.Second, nil); err != nil {
+		t.Fatalf("after healing: %v", err)
+	}
+}
+
+func TestChartThatCannotBeFetchedNamesTheURL(t *testing.T) {
+	env := kubeenv.Require(t)
+	ctx := context.Background()
+
+	// Production values differ from any release an earlier test left, so
+	// the argo-cd chart has to be fetched.
+	missing := platformtest.ServeMirror(t, "argo-cd")
+	err := installer(t, env, missing.URL, platform.Selection{Profile: "production"}).Install(ctx, nil)
+	if err == nil || !strings.Contains(err.Error(), missing.URL+"/index.yaml") || !strings.Contains(err.Error(), "argo-cd") {
+		t.Fatalf("Install = %v, want it to name %s/index.yaml and argo-cd", err, missing.URL)
+	}
+
+	broken := platformtest.ServeMirror(t)
+	if err := broken.Remove("argo-cd", "7.7.5"); err != nil {
+		t.Fatal(err)
+	}
+	err = installer(t, env, broken.URL, platform.Selection{Profile: "production"}).Install(ctx, nil)
+	if err == nil || !strings.Contains(err.Error(), broken.URL+"/argo-cd-7.7.5.tgz") || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("Install = %v, want it to name %s/argo-cd-7.7.5.tgz", err, broken.URL)
+	}
+
+	down := "http://127.0.0.1:1"
+	err = installer(t, env, down, platform.Selection{Profile: "production"}).Install(ctx, nil)
+	if err == nil || !strings.Contains(err.Error(), down+"/index.yaml") {
+		t.Fatalf("Install = %v, want it to name %s/index.yaml", err, down)
+	}
+}
+
+func TestGitOpsInstallsOneAppOfApps(t *testing.T) {
+	env := kubeenv.Require(t)
+	c := connect(t, env)
+	mirror := platformtest.ServeMirror(t)
+	play(t, env)
+	ctx := context.Background()
+	in, err := platform.New(platform.Options{
+		Kubeconfig: env.Kubeconfig, Selection: platform.Selection{Profile: "minimal"}, ChartMirror: mirror.URL,
+		GitOps:       platform.GitOps{Repo: "https://git.example.test/acme/platform.git", Path: "clusters/prod", Revision: "v1.2.3"},
+		PollInterval: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Install(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Wait(ctx, 30*time.Second, nil); err != nil {
+		t.Fatal(err)
+	}
+	list, err := c.dyn.Resource(platform.ApplicationGVR).Namespace("argocd").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 1 || list.Items[0].GetName() != "platform" {
+		t.Fatalf("Applications = %d, want only the app-of-apps", len(list.Items))
+	}
+	src, _, _ := unstructured.NestedMap(list.Items[0].Object, "spec", "source")
+	if src["repoURL"] != "https://git.example.test/acme/platform.git" || src["path"] != "clusters/prod" || src["targetRevision"] != "v1.2.3" {
+		t.Fatalf("app-of-apps source = %v", src)
+	}
+}

@@ -1,0 +1,179 @@
+// Package platformtest serves small stand-in charts for the catalog's
+// components from a local Helm repository, so installs are tested without
+// the network. The charts are generated here; none is copied from the
+// projects the catalog names.
+package platformtest
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/repo"
+
+	"github.com/cto-platform/cto/internal/platform"
+)
+
+// Mirror is a local Helm repository holding a stand-in chart for every
+// catalog component, at the catalog's version.
+type Mirror struct {
+	URL string
+	dir string
+}
+
+// ServeMirror starts the repository on loopback for the test's lifetime.
+// Charts named in skip are left out (a chart that cannot be fetched).
+func ServeMirror(t testing.TB, skip ...string) *Mirror {
+	t.Helper()
+	dir := t.TempDir()
+	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	t.Cleanup(srv.Close)
+	if err := WriteRepository(dir, srv.URL, skip...); err != nil {
+		t.Fatal(err)
+	}
+	return &Mirror{URL: srv.URL, dir: dir}
+}
+
+// WriteRepository packages the stand-in charts into dir with an index.yaml
+// whose URLs start with baseURL.
+func WriteRepository(dir, baseURL string, skip ...string) error {
+	cat, err := platform.LoadCatalog()
+	if err != nil {
+		return err
+	}
+	skipped := map[string]bool{}
+	for _, s := range skip {
+		skipped[s] = true
+	}
+	done := map[string]bool{}
+	for _, c := range cat.Components {
+		key := c.Chart + "-" + c.Version
+		if skipped[c.Chart] || done[key] {
+			continue
+		}
+		done[key] = true
+		if _, err := chartutil.Save(StandIn(c.Chart, c.Version), dir); err != nil {
+			return fmt.Errorf("package %s: %w", key, err)
+		}
+	}
+	idx, err := repo.IndexDirectory(dir, baseURL)
+	if err != nil {
+		return err
+	}
+	return idx.WriteFile(filepath.Join(dir, "index.yaml"), 0o644)
+}
+
+// StandIn returns a small chart with the workloads the real one would make
+// for the parts cto waits on: Cilium's agent DaemonSet and operator, Argo
+// CD's server, repo server and application controller (with Argo CD's
+// CRDs). Every other chart holds one ConfigMap.
+func StandIn(name, version string) *chart.Chart {
+	ch := &chart.Chart{Metadata: &chart.Metadata{APIVersion: "v2", Name: name, Version: version, AppVersion: version, Description: "stand-in for tests"}}
+	add := func(file, body string) {
+		ch.Templates = append(ch.Templates, &chart.File{Name: "templates/" + file, Data: []byte(body)})
+	}
+	switch name {
+	case "cilium":
+		add("agent.yaml", workload("DaemonSet", "cilium", "cilium"))
+		add("operator.yaml", workload("Deployment", "cilium-operator", "1"))
+	case "argo-cd":
+		ch.Files = append(ch.Files,
+			&chart.File{Name: "crds/application.yaml", Data: []byte(crd("Application", "applications", "app"))},
+			&chart.File{Name: "crds/appproject.yaml", Data: []byte(crd("AppProject", "appprojects", "appproj"))},
+		)
+		add("server.yaml", workload("Deployment", "argocd-server", "{{ .Values.server.replicas | default 1 }}"))
+		add("repo-server.yaml", workload("Deployment", "argocd-repo-server", "1"))
+		add("controller.yaml", workload("StatefulSet", "argocd-application-controller", "1"))
+		ch.Values = map[string]any{"server": map[string]any{"replicas": 1}}
+		ch.Raw = append(ch.Raw, &chart.File{Name: "values.yaml", Data: []byte("server:\n  replicas: 1\n")})
+	default:
+		add("configmap.yaml", `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-stand-in
+data:
+  chart: {{ .Chart.Name }}-{{ .Chart.Version }}
+`)
+	}
+	return ch
+}
+
+// workload renders a Deployment, StatefulSet or DaemonSet template; for a
+// DaemonSet the last argument is unused.
+func workload(kind, name, replicas string) string {
+	spec := ""
+	switch kind {
+	case "Deployment", "StatefulSet":
+		spec = "  replicas: " + replicas + "\n"
+	}
+	if kind == "StatefulSet" {
+		spec += "  serviceName: " + name + "\n"
+	}
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: %s
+metadata:
+  name: %s
+  labels:
+    app.kubernetes.io/name: %s
+spec:
+%s  selector:
+    matchLabels:
+      app.kubernetes.io/name: %s
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/name: %s
+    spec:
+      containers:
+        - name: main
+          image: registry.invalid/%s:stand-in
+`, kind, name, name, spec, name, name, name)
+}
+
+// crd is a schemaless CRD of Argo CD's group; like Argo CD's own, it has no
+// status subresource (the controller writes status with the object).
+func crd(kind, plural, short string) string {
+	return fmt.Sprintf(`apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: %s.argoproj.io
+spec:
+  group: argoproj.io
+  names:
+    kind: %s
+    listKind: %sList
+    plural: %s
+    singular: %s
+    shortNames: [%s]
+  scope: Namespaced
+  versions:
+    - name: v1alpha1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          x-kubernetes-preserve-unknown-fields: true
+`, plural, kind, kind, plural, lower(kind), short)
+}
+
+func lower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// Remove deletes a chart's archive from the mirror (its index still lists
+// it), as a broken mirror would.
+func (m *Mirror) Remove(chartName, version string) error {
+	return os.Remove(filepath.Join(m.dir, chartName+"-"+version+".tgz"))
+}

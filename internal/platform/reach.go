@@ -1,0 +1,46 @@
+package platform
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"k8s.io/client-go/discovery"
+)
+
+// CheckReachable connects to the cluster of a kubeconfig file and asks for
+// its version, so a wrong path, context or an unreachable API server is
+// reported before anything is installed. It returns the server's version.
+func CheckReachable(ctx context.Context, kubeconfig string) (string, error) {
+	cfg, err := restConfig(kubeconfig)
+	if err != nil {
+		return "", err
+	}
+	cfg.Timeout = 15 * time.Second
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return "", fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
+	}
+	type result struct {
+		version string
+		err     error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := dc.ServerVersion()
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		done <- result{version: v.GitVersion}
+	}()
+	select {
+	case <-ctx.Done():
+		return "", ctx.Err()
+	case r := <-done:
+		if r.err != nil {
+			return "", fmt.Errorf("cannot reach the cluster of kubeconfig %s at %s: %v", kubeconfig, cfg.Host, r.err)
+		}
+		return r.version, nil
+	}
+}
