@@ -68,6 +68,7 @@ func (in *Installer) Wait(ctx context.Context, timeout time.Duration, progress P
 	}
 	deadline := time.Now().Add(timeout)
 	last := map[string]string{}
+	interval := min(250*time.Millisecond, in.opts.PollInterval)
 	for {
 		statuses, err := in.Status(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -98,8 +99,11 @@ func (in *Installer) Wait(ctx context.Context, timeout time.Duration, progress P
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for %d component(s): %w", len(pending), ctx.Err())
-		case <-time.After(in.opts.PollInterval):
+		case <-time.After(interval):
 		}
+		// Look often at first (a rerun is usually ready at once), then
+		// back off to the poll interval.
+		interval = min(2*interval, in.opts.PollInterval)
 	}
 }
 
