@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -268,6 +269,9 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 	if interactive && !f.yes {
 		deps.Confirm = func(q string) (bool, error) { return confirm(g.streams, q) }
 	}
+	if interactive {
+		deps.Ask = func(q string) (string, error) { return ask(g.streams, q) }
+	}
 
 	run := &pipeline.Run{Cluster: c, Journal: j, Events: ui, Deps: deps}
 	engine := &pipeline.Engine{Steps: pipeline.DeploySteps()}
@@ -331,6 +335,15 @@ func contains(list []string, v string) bool {
 		}
 	}
 	return false
+}
+
+func ask(st Streams, question string) (string, error) {
+	fmt.Fprintf(st.ErrOut, "%s: ", question)
+	line, err := bufio.NewReader(st.In).ReadString('\n')
+	if err != nil && line == "" {
+		return "", nil
+	}
+	return strings.TrimSpace(line), nil
 }
 
 func confirm(st Streams, question string) (bool, error) {

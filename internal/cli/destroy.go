@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cto-platform/cto/internal/kubeconfig"
 	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
@@ -166,5 +167,8 @@ func destroyLocal(cmd *cobra.Command, g *globals, f *destroyFlags, s spec.Cluste
 	return nil
 }
 
-// removeKubeContext is replaced once kubeconfig merging exists.
-var removeKubeContext = func(cluster string) error { return nil }
+// removeKubeContext takes context cto-<cluster> out of the user's
+// kubeconfig; other contexts stay as they are.
+func removeKubeContext(cluster string) error {
+	return kubeconfig.RemoveFromFile(kubeconfig.DefaultPath(), kubeconfig.ContextName(cluster))
+}

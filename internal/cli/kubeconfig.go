@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cto-platform/cto/internal/kubeconfig"
 	"github.com/cto-platform/cto/internal/state"
 )
 
@@ -49,7 +50,13 @@ context as it was.`,
 	return cmd
 }
 
-// mergeKubeconfig is replaced once kubeconfig merging exists.
-var mergeKubeconfig = func(g *globals, cluster string, data []byte) error {
-	return errors.New("merging kubeconfigs is not available in this build of cto yet; print it with `cto kubeconfig` instead")
+// mergeKubeconfig adds the cluster to $KUBECONFIG (first path) or
+// ~/.kube/config as context cto-<cluster>, keeping every other context.
+func mergeKubeconfig(g *globals, cluster string, data []byte) error {
+	path, name := kubeconfig.DefaultPath(), kubeconfig.ContextName(cluster)
+	if err := kubeconfig.MergeFile(path, data, name); err != nil {
+		return err
+	}
+	fmt.Fprintf(g.streams.ErrOut, "Merged cluster %q into %s as context %s.\n", cluster, path, name)
+	return nil
 }

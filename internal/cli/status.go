@@ -3,6 +3,8 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -13,7 +15,7 @@ import (
 
 func newStatusCmd(g *globals) *cobra.Command {
 	var name string
-	var all bool
+	var all, showCreds bool
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show a cluster's steps, nodes and resources from its journal",
@@ -40,9 +42,20 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			var creds json.RawMessage
+			if showCreds {
+				if creds, err = readCredentials(c); err != nil {
+					return err
+				}
+			}
+			comps := componentStatus(cmd.Context(), c, j)
 			if g.json() {
 				var out []byte
-				j.View(func(j *state.Journal) { out, err = json.Marshal(statusView(j)) })
+				j.View(func(j *state.Journal) {
+					v := statusView(j)
+					v.Platform, v.Credentials = comps, creds
+					out, err = json.Marshal(v)
+				})
 				if err != nil {
 					return err
 				}
@@ -50,11 +63,18 @@ func newStatusCmd(g *globals) *cobra.Command {
 				return err
 			}
 			printStatus(g, c, j)
+			printComponents(g, comps)
+			if creds != nil {
+				fmt.Fprintf(g.streams.Out, "\nCredentials (%s):\n%s\n", c.Path(pipeline.CredentialsFile), strings.TrimSpace(string(creds)))
+			} else if _, err := os.Stat(c.Path(pipeline.CredentialsFile)); err == nil {
+				fmt.Fprintf(g.streams.Out, "\nPasswords are in %s; show them with --show-credentials.\n", c.Path(pipeline.CredentialsFile))
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "cto", "cluster name")
 	cmd.Flags().BoolVar(&all, "all", false, "list every cluster in the state folder")
+	cmd.Flags().BoolVar(&showCreds, "show-credentials", false, "also print credentials.json (passwords included)")
 	return cmd
 }
 
@@ -64,6 +84,10 @@ type statusJSON struct {
 	Steps     map[string]*state.StepRecord `json:"steps"`
 	Nodes     []*state.Node                `json:"nodes"`
 	Resources []*state.Resource            `json:"resources"`
+	// Platform is the components' health, when the cluster answers.
+	Platform *platformView `json:"platform,omitempty"`
+	// Credentials is credentials.json, only with --show-credentials.
+	Credentials json.RawMessage `json:"credentials,omitempty"`
 }
 
 func statusView(j *state.Journal) statusJSON {

@@ -23,6 +23,8 @@ type Deps struct {
 	Interactive bool
 	// MergeKubeconfig merges the cluster's kubeconfig into the user's.
 	MergeKubeconfig bool
+	// Ask asks the user for a line of text (nil: no terminal).
+	Ask func(question string) (string, error)
 
 	// BootMedia says how a new server boots Talos: the servers step calls
 	// it once per node class (gpu or not) before creating servers. Nil

@@ -3,12 +3,137 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/cto-platform/cto/internal/platform"
+	"github.com/cto-platform/cto/internal/spec"
+	"github.com/cto-platform/cto/internal/state"
+)
+
+// Files the platform and credentials steps keep in the cluster's folder.
+const (
+	KubeconfigFile  = "kubeconfig"
+	CredentialsFile = "credentials.json"
+	// chartCache keeps downloaded charts so a rerun needs no network.
+	chartCache = "charts"
+	// factGitHubRepo remembers the repository asked for on a terminal.
+	factGitHubRepo = "github_repo"
 )
 
 type platformStep struct{}
 
 func (platformStep) Name() string { return StepPlatform }
 
+// AlwaysRun: every deploy converges the platform to the catalog (an
+// upgrade after a new cto, a repair after drift); an unchanged platform is
+// left untouched.
+func (platformStep) AlwaysRun() bool { return true }
+
+// ClusterKubeconfig is the admin kubeconfig the platform is installed with:
+// the user's file for provider existing, else the one the kubernetes step
+// wrote into the cluster's folder.
+func ClusterKubeconfig(r *Run) string {
+	if r.Deps.Spec.Provider == "existing" {
+		return r.Deps.Spec.Kubeconfig
+	}
+	return r.Cluster.Path(KubeconfigFile)
+}
+
+// PlatformSelection is which catalog components the spec asks for.
+func PlatformSelection(s spec.ClusterSpec) platform.Selection {
+	return platform.Selection{Profile: s.Profile, GPU: s.GPU, Talos: s.NeedsMachines()}
+}
+
 func (platformStep) Run(ctx context.Context, r *Run) error {
-	return fmt.Errorf("the %s step is not available in this build yet", StepPlatform)
+	s := r.Deps.Spec
+	kubeconfig := ClusterKubeconfig(r)
+	version, err := platform.CheckReachable(ctx, kubeconfig)
+	if err != nil {
+		return err
+	}
+	r.Say("cluster reachable: Kubernetes %s", version)
+	timeout := platform.DefaultTimeout
+	if s.Platform.Timeout != "" {
+		if timeout, err = time.ParseDuration(s.Platform.Timeout); err != nil || timeout <= 0 {
+			return fmt.Errorf("platform.timeout %q is not a positive Go duration (e.g. 20m)", s.Platform.Timeout)
+		}
+	}
+	repo, err := githubRepo(r)
+	if err != nil {
+		return err
+	}
+
+	in, err := platform.New(platform.Options{
+		Kubeconfig:  kubeconfig,
+		Selection:   PlatformSelection(s),
+		ChartMirror: s.Platform.ChartMirror,
+		GitOps:      platform.GitOps{Repo: s.Platform.GitOpsRepo, Path: s.Platform.GitOpsPath, Revision: s.Platform.GitOpsRevision},
+		CacheDir:    r.Cluster.Path(chartCache),
+	})
+	if err != nil {
+		return err
+	}
+	comps := in.Components()
+	r.Say("profile %s: %s", s.Profile, componentList(comps))
+	progress := func(component, status, msg string) { r.NodeEvent(component, status, "", msg) }
+	if err := in.Install(ctx, progress); err != nil {
+		return err
+	}
+	r.Say("waiting up to %s for every component to be Synced and Healthy", timeout)
+	if err := in.Wait(ctx, timeout, progress); err != nil {
+		return err
+	}
+
+	cfg := platform.NewConfig(s.Name, s.Provider, repo, PlatformSelection(s), comps).JSON()
+	if err := state.WriteFile(r.Cluster.Path(platform.ConfigFile), cfg, 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", platform.ConfigFile, err)
+	}
+	if err := in.StoreConfig(ctx, cfg); err != nil {
+		return err
+	}
+	r.Say("%s written to %s and stored as ConfigMap %s/%s", platform.ConfigFile, r.Cluster.Path(platform.ConfigFile), platform.PlatformNamespace, platform.ConfigMapName)
+	return nil
+}
+
+// githubRepo is the org/repo for cto-config: the spec's, the one asked for
+// on an earlier run, or asked for now on a terminal. Without one the config
+// is written with an empty repository and a warning.
+func githubRepo(r *Run) (string, error) {
+	if repo := r.Deps.Spec.Platform.GitHubRepo; repo != "" {
+		return repo, nil
+	}
+	if repo := r.Journal.Fact(factGitHubRepo); repo != "" {
+		return repo, nil
+	}
+	if r.Deps.Ask != nil && r.Deps.Interactive {
+		answer, err := r.Deps.Ask("GitHub organization/repository the platform works on (org/repo, empty to skip)")
+		if err != nil {
+			return "", err
+		}
+		answer = strings.TrimSpace(answer)
+		if org, name, ok := strings.Cut(answer, "/"); ok && org != "" && name != "" && !strings.Contains(name, "/") {
+			return answer, r.Journal.SetFact(factGitHubRepo, answer)
+		}
+		if answer != "" {
+			r.Warn("%q is not org/repo; leaving the repository empty", answer)
+		}
+	}
+	r.Warn("no GitHub repository: cto-config.json names none; deploy again with --github-repo org/repo to set it")
+	return "", nil
+}
+
+func componentList(comps []platform.Component) string {
+	parts := make([]string, len(comps))
+	for i, c := range comps {
+		parts[i] = c.Name + " " + c.Version
+	}
+	return strings.Join(parts, ", ")
+}
+
+// fileExists reports whether a path exists.
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
