@@ -1,0 +1,351 @@
+// Package existing drives `cto deploy --provider existing` in-process against
+// a real kube-apiserver, with a player standing in for the controllers.
+package existing
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/cto-platform/cto/internal/cli"
+	"github.com/cto-platform/cto/internal/platform"
+	"github.com/cto-platform/cto/internal/platform/platformtest"
+	"github.com/cto-platform/cto/test/kubeenv"
+)
+
+func TestMain(m *testing.M) { kubeenv.Main(m) }
+
+type harness struct {
+	t        *testing.T
+	env      *kubeenv.Env
+	stateDir string
+	mirror   string
+	kube     kubernetes.Interface
+	dyn      dynamic.Interface
+	player   *kubeenv.Player
+}
+
+func newHarness(t *testing.T) *harness {
+	env := kubeenv.Require(t)
+	cfg, err := clientcmd.BuildConfigFromFlags("", env.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := kubeenv.NewPlayer(env.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Start(50 * time.Millisecond))
+	// The user's kubeconfig lives in the test's folder.
+	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "kube", "config"))
+	return &harness{
+		t: t, env: env, stateDir: t.TempDir(), mirror: platformtest.ServeMirror(t).URL,
+		kube: kubernetes.NewForConfigOrDie(cfg), dyn: dynamic.NewForConfigOrDie(cfg), player: p,
+	}
+}
+
+// cto runs the command in-process and returns its exit code and output.
+func (h *harness) cto(args ...string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	args = append([]string{"--state-dir", h.stateDir}, args...)
+	code = cli.Run(context.Background(), cli.Streams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, args)
+	return code, out.String(), errOut.String()
+}
+
+func (h *harness) deploy(name, profile string, extra ...string) (int, string) {
+	args := append([]string{"deploy", "--name", name, "--provider", "existing", "--kubeconfig", h.env.Kubeconfig,
+		"--profile", profile, "--chart-mirror", h.mirror, "--yes"}, extra...)
+	code, _, stderr := h.cto(args...)
+	return code, stderr
+}
+
+func (h *harness) clusterFile(cluster, name string) string {
+	return filepath.Join(h.stateDir, "clusters", cluster, name)
+}
+
+func (h *harness) applications() map[string]*unstructured.Unstructured {
+	list, err := h.dyn.Resource(platform.ApplicationGVR).Namespace("argocd").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	out := map[string]*unstructured.Unstructured{}
+	for i := range list.Items {
+		out[list.Items[i].GetName()] = &list.Items[i]
+	}
+	return out
+}
+
+// resourceVersions snapshots what a deploy owns in the cluster.
+func (h *harness) resourceVersions() map[string]string {
+	ctx := context.Background()
+	out := map[string]string{}
+	nss, _ := h.kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	for _, n := range nss.Items {
+		out["ns/"+n.Name] = n.ResourceVersion
+	}
+	for n, a := range h.applications() {
+		out["app/"+n] = a.GetResourceVersion()
+	}
+	proj, err := h.dyn.Resource(platform.AppProjectGVR).Namespace("argocd").Get(ctx, "platform", metav1.GetOptions{})
+	if err == nil {
+		out["project"] = proj.GetResourceVersion()
+	}
+	secrets, _ := h.kube.CoreV1().Secrets("").List(ctx, metav1.ListOptions{})
+	for _, s := range secrets.Items {
+		out["secret/"+s.Namespace+"/"+s.Name] = s.ResourceVersion
+	}
+	cms, _ := h.kube.CoreV1().ConfigMaps("cto").List(ctx, metav1.ListOptions{})
+	for _, c := range cms.Items {
+		out["cm/"+c.Name] = c.ResourceVersion
+	}
+	deps, _ := h.kube.AppsV1().Deployments("").List(ctx, metav1.ListOptions{})
+	for _, d := range deps.Items {
+		out["deploy/"+d.Namespace+"/"+d.Name] = d.ResourceVersion
+	}
+	return out
+}
+
+// wantApplications checks the Applications are exactly a profile's, at the
+// catalog's versions, from the mirror.
+func (h *harness) wantApplications(profile string) {
+	h.t.Helper()
+	cat, err := platform.LoadCatalog()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	comps, err := cat.Select(platform.Selection{Profile: profile})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	apps := h.applications()
+	var want, got []string
+	for _, c := range comps {
+		if c.Bootstrap {
+			continue
+		}
+		want = append(want, c.Name)
+		app := apps[c.Name]
+		if app == nil {
+			continue
+		}
+		src, _, _ := unstructured.NestedMap(app.Object, "spec", "source")
+		if src["targetRevision"] != c.Version || src["chart"] != c.Chart || src["repoURL"] != h.mirror {
+			h.t.Errorf("Application %s source = %v, want %s %s from %s", c.Name, src, c.Chart, c.Version, h.mirror)
+		}
+	}
+	for n := range apps {
+		got = append(got, n)
+	}
+	sort.Strings(want)
+	sort.Strings(got)
+	if !slices.Equal(got, want) {
+		h.t.Fatalf("Applications = %v\nwant %v", got, want)
+	}
+}
+
+func TestDeployExistingMinimalThenStandard(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+
+	code, stderr := h.deploy("lab", "minimal", "--github-repo", "acme/widgets")
+	if code != 0 {
+		t.Fatalf("deploy exit %d:\n%s", code, stderr)
+	}
+	for _, skipped := range []string{"[servers] skipped", "[network] skipped", "[talos] skipped", "[kubernetes] skipped", "[dns] skipped"} {
+		if !strings.Contains(stderr, skipped) {
+			t.Errorf("output lacks %q:\n%s", skipped, stderr)
+		}
+	}
+	if !strings.Contains(stderr, "argo-workflows: ready") {
+		t.Errorf("no per-component progress in the output:\n%s", stderr)
+	}
+
+	// Argo CD through Helm, no Cilium on an existing cluster.
+	rel, err := h.kube.CoreV1().Secrets("argocd").List(ctx, metav1.ListOptions{LabelSelector: "owner=helm,name=argo-cd,status=deployed"})
+	if err != nil || len(rel.Items) != 1 {
+		t.Fatalf("argo-cd release: %v %d", err, len(rel.Items))
+	}
+	cil, _ := h.kube.CoreV1().Secrets("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "owner=helm,name=cilium"})
+	if len(cil.Items) != 0 {
+		t.Fatal("Cilium was installed on an existing cluster")
+	}
+	for _, ns := range []string{"argocd", "cto", "automation", "cert-manager", "local-path-storage"} {
+		if _, err := h.kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err != nil {
+			t.Errorf("namespace %s: %v", ns, err)
+		}
+	}
+	if _, err := h.dyn.Resource(platform.AppProjectGVR).Namespace("argocd").Get(ctx, "platform", metav1.GetOptions{}); err != nil {
+		t.Fatalf("AppProject platform: %v", err)
+	}
+	h.wantApplications("minimal")
+
+	// cto-config.json, in the folder and the cluster.
+	cfgData, err := os.ReadFile(h.clusterFile("lab", "cto-config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg platform.Config
+	if err := json.Unmarshal(cfgData, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Cluster.Name != "lab" || cfg.Cluster.Profile != "minimal" || cfg.Cluster.Provider != "existing" || cfg.GitHub.Org != "acme" || cfg.GitHub.Repo != "widgets" || len(cfg.Components) != 7 {
+		t.Fatalf("cto-config.json = %s", cfgData)
+	}
+	cm, err := h.kube.CoreV1().ConfigMaps("cto").Get(ctx, "cto-config", metav1.GetOptions{})
+	if err != nil || cm.Data["cto-config.json"] != string(cfgData) {
+		t.Fatalf("ConfigMap cto/cto-config: %v %v", err, cm)
+	}
+
+	// credentials.json: 0600, URLs, the password from Argo CD's secret,
+	// which the output never shows.
+	credPath := h.clusterFile("lab", "credentials.json")
+	st, err := os.Stat(credPath)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("credentials.json: %v %v", err, st)
+	}
+	var creds struct {
+		URLs   map[string]string `json:"urls"`
+		Logins map[string]struct {
+			Username, Password string
+		} `json:"logins"`
+		PortForward map[string]string `json:"port_forward"`
+	}
+	data, _ := os.ReadFile(credPath)
+	if err := json.Unmarshal(data, &creds); err != nil {
+		t.Fatal(err)
+	}
+	secret, err := h.kube.CoreV1().Secrets("argocd").Get(ctx, "argocd-initial-admin-secret", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	password := string(secret.Data["password"])
+	if creds.Logins["Argo CD"].Password != password || creds.Logins["Argo CD"].Username != "admin" {
+		t.Fatalf("Argo CD login = %+v", creds.Logins["Argo CD"])
+	}
+	if creds.URLs["Argo CD"] == "" || !strings.Contains(creds.PortForward["Argo CD"], "port-forward svc/argocd-server") {
+		t.Fatalf("no Argo CD URL or port-forward: %s", data)
+	}
+	if strings.Contains(stderr, password) {
+		t.Fatal("deploy printed the Argo CD password")
+	}
+	if !strings.Contains(stderr, "password in "+credPath) {
+		t.Errorf("the output does not say where the password is:\n%s", stderr)
+	}
+	if _, err := os.Stat(os.Getenv("KUBECONFIG")); err == nil {
+		t.Fatal("the user's kubeconfig was written without --merge-kubeconfig")
+	}
+
+	// A second run changes nothing.
+	before := h.resourceVersions()
+	if code, stderr := h.deploy("lab", "minimal", "--github-repo", "acme/widgets"); code != 0 {
+		t.Fatalf("second deploy exit %d:\n%s", code, stderr)
+	}
+	after := h.resourceVersions()
+	for k, v := range before {
+		if after[k] != v {
+			t.Errorf("second deploy changed %s (%s -> %s)", k, v, after[k])
+		}
+	}
+	if len(after) != len(before) {
+		t.Errorf("second deploy created objects: %d -> %d", len(before), len(after))
+	}
+
+	// status shows the components' health, and secrets only when asked.
+	code, out, _ := h.cto("status", "--name", "lab")
+	if code != 0 || !strings.Contains(out, "argo-workflows") || !strings.Contains(out, "Healthy") || strings.Contains(out, password) {
+		t.Fatalf("status exit %d:\n%s", code, out)
+	}
+	code, out, _ = h.cto("status", "--name", "lab", "--show-credentials")
+	if code != 0 || !strings.Contains(out, password) {
+		t.Fatalf("status --show-credentials exit %d lacks the password:\n%s", code, out)
+	}
+
+	// The standard profile, as another cluster record on the same cluster.
+	if code, stderr := h.deploy("lab-standard", "standard"); code != 0 {
+		t.Fatalf("standard deploy exit %d:\n%s", code, stderr)
+	}
+	h.wantApplications("standard")
+	if _, err := h.kube.CoreV1().Namespaces().Get(ctx, "observability", metav1.GetOptions{}); err != nil {
+		t.Fatalf("namespace observability: %v", err)
+	}
+}
+
+func TestDeployTimesOutNamingTheComponent(t *testing.T) {
+	h := newHarness(t)
+	h.player.Unhealthy("grafana", "Back-off pulling image grafana:v1")
+	code, stderr := h.deploy("slow", "standard", "--timeout", "3s")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "grafana: sync Synced, health Degraded (Back-off pulling image grafana:v1)") || strings.Contains(stderr, "prometheus: sync") {
+		t.Fatalf("the error does not name only grafana and why:\n%s", stderr)
+	}
+	// Healed, the same command resumes and finishes.
+	h.player.Unhealthy("grafana", "")
+	if code, stderr := h.deploy("slow", "standard", "--timeout", "3s"); code != 0 {
+		t.Fatalf("rerun exit %d:\n%s", code, stderr)
+	}
+}
+
+func TestDeployNamesAChartThatCannotBeFetched(t *testing.T) {
+	h := newHarness(t)
+	h.mirror = "http://127.0.0.1:1/charts"
+	// Production values differ from any earlier release, so the argo-cd
+	// chart must be fetched.
+	code, stderr := h.deploy("offline", "production")
+	if code != 1 || !strings.Contains(stderr, "http://127.0.0.1:1/charts/index.yaml") {
+		t.Fatalf("exit %d, want 1 naming the index URL:\n%s", code, stderr)
+	}
+}
+
+func TestKubeconfigMergeAndDestroy(t *testing.T) {
+	h := newHarness(t)
+	userConfig := os.Getenv("KUBECONFIG")
+	if err := os.MkdirAll(filepath.Dir(userConfig), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	own := "apiVersion: v1\nkind: Config\nclusters:\n- name: home\n  cluster: {server: 'https://home.example:6443'}\nusers:\n- name: me\n  user: {token: t}\ncontexts:\n- name: home\n  context: {cluster: home, user: me}\ncurrent-context: home\n"
+	if err := os.WriteFile(userConfig, []byte(own), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, stderr := h.deploy("merged", "minimal", "--merge-kubeconfig"); code != 0 {
+		t.Fatalf("deploy exit %d:\n%s", code, stderr)
+	}
+	cfg, err := clientcmd.LoadFromFile(userConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Contexts["cto-merged"] == nil || cfg.Contexts["home"] == nil || cfg.CurrentContext != "home" {
+		t.Fatalf("contexts after merge: %v, current %s", cfg.Contexts, cfg.CurrentContext)
+	}
+	if cfg.Clusters["cto-merged"].Server != h.env.Server {
+		t.Fatalf("cto-merged points at %s", cfg.Clusters["cto-merged"].Server)
+	}
+	code, out, _ := h.cto("kubeconfig", "--name", "merged")
+	if code != 0 || !strings.Contains(out, h.env.Server) {
+		t.Fatalf("kubeconfig exit %d:\n%s", code, out)
+	}
+	if code, _, stderr := h.cto("destroy", "--name", "merged", "--yes"); code != 0 {
+		t.Fatalf("destroy exit %d: %s", code, stderr)
+	}
+	cfg, err = clientcmd.LoadFromFile(userConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Contexts["cto-merged"] != nil || cfg.Contexts["home"] == nil {
+		t.Fatalf("contexts after destroy: %v", cfg.Contexts)
+	}
+}
