@@ -314,6 +314,8 @@ func deployFailed(g *globals, s spec.ClusterSpec, c *state.Cluster, err error, c
 // specDiff names the fields two specs disagree on.
 func specDiff(a, b spec.ClusterSpec) string {
 	var diffs []string
+	// How long to wait for the platform may change between runs.
+	a.Platform.Timeout = b.Platform.Timeout
 	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
 	t := va.Type()
 	for i := 0; i < t.NumField(); i++ {
