@@ -14,7 +14,9 @@ type Secret struct {
 	Namespace, Name, Key string
 }
 
-func (s Secret) String() string { return fmt.Sprintf("secret %s/%s key %s", s.Namespace, s.Name, s.Key) }
+func (s Secret) String() string {
+	return fmt.Sprintf("secret %s/%s key %s", s.Namespace, s.Name, s.Key)
+}
 
 // ArgoAdminSecret is where Argo CD keeps the admin's first password.
 var ArgoAdminSecret = Secret{Namespace: ArgoNamespace, Name: "argocd-initial-admin-secret", Key: "password"}

@@ -58,59 +58,21 @@ func installer(t *testing.T, env *kubeenv.Env, mirror string, sel platform.Selec
 	return in
 }
 
-// versions snapshots the resourceVersion of everything an install owns.
-func versions(t *testing.T, c clients) map[string]string {
+// versions snapshots the resourceVersions of what an install owns.
+func versions(t *testing.T, p *kubeenv.Player) map[string]string {
 	t.Helper()
-	ctx := context.Background()
-	out := map[string]string{}
-	nss, err := c.kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	v, err := p.ResourceVersions(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range nss.Items {
-		out["ns/"+n.Name] = n.ResourceVersion
-	}
-	for _, gvr := range []struct {
-		kind string
-		list func() (*unstructured.UnstructuredList, error)
-	}{
-		{"app", func() (*unstructured.UnstructuredList, error) {
-			return c.dyn.Resource(platform.ApplicationGVR).Namespace("argocd").List(ctx, metav1.ListOptions{})
-		}},
-		{"project", func() (*unstructured.UnstructuredList, error) {
-			return c.dyn.Resource(platform.AppProjectGVR).Namespace("argocd").List(ctx, metav1.ListOptions{})
-		}},
-	} {
-		l, err := gvr.list()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, o := range l.Items {
-			out[gvr.kind+"/"+o.GetName()] = o.GetResourceVersion()
-		}
-	}
-	secrets, err := c.kube.CoreV1().Secrets("").List(ctx, metav1.ListOptions{LabelSelector: "owner=helm"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range secrets.Items {
-		out["helm/"+s.Namespace+"/"+s.Name] = s.ResourceVersion
-	}
-	deps, err := c.kube.AppsV1().Deployments("").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range deps.Items {
-		out["deploy/"+d.Namespace+"/"+d.Name] = d.ResourceVersion
-	}
-	return out
+	return v
 }
 
 func TestInstallOnTalosRunsCiliumThenArgoCD(t *testing.T) {
 	env := kubeenv.Require(t)
 	c := connect(t, env)
 	mirror := platformtest.ServeMirror(t)
-	play(t, env)
+	p := play(t, env)
 	ctx := context.Background()
 	sel := platform.Selection{Profile: "minimal", Talos: true}
 	in := installer(t, env, mirror.URL, sel)
@@ -162,7 +124,7 @@ func TestInstallOnTalosRunsCiliumThenArgoCD(t *testing.T) {
 	checkApplications(t, c, mirror.URL, sel)
 
 	// A second run changes nothing.
-	before := versions(t, c)
+	before := versions(t, p)
 	in2 := installer(t, env, mirror.URL, sel)
 	if err := in2.Install(ctx, nil); err != nil {
 		t.Fatal(err)
@@ -170,7 +132,7 @@ func TestInstallOnTalosRunsCiliumThenArgoCD(t *testing.T) {
 	if err := in2.Wait(ctx, 30*time.Second, nil); err != nil {
 		t.Fatal(err)
 	}
-	after := versions(t, c)
+	after := versions(t, p)
 	for k, v := range before {
 		if after[k] != v {
 			t.Errorf("second install changed %s (resourceVersion %s -> %s)", k, v, after[k])

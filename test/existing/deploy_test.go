@@ -90,32 +90,11 @@ func (h *harness) applications() map[string]*unstructured.Unstructured {
 
 // resourceVersions snapshots what a deploy owns in the cluster.
 func (h *harness) resourceVersions() map[string]string {
-	ctx := context.Background()
-	out := map[string]string{}
-	nss, _ := h.kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
-	for _, n := range nss.Items {
-		out["ns/"+n.Name] = n.ResourceVersion
+	v, err := h.player.ResourceVersions(context.Background())
+	if err != nil {
+		h.t.Fatal(err)
 	}
-	for n, a := range h.applications() {
-		out["app/"+n] = a.GetResourceVersion()
-	}
-	proj, err := h.dyn.Resource(platform.AppProjectGVR).Namespace("argocd").Get(ctx, "platform", metav1.GetOptions{})
-	if err == nil {
-		out["project"] = proj.GetResourceVersion()
-	}
-	secrets, _ := h.kube.CoreV1().Secrets("").List(ctx, metav1.ListOptions{})
-	for _, s := range secrets.Items {
-		out["secret/"+s.Namespace+"/"+s.Name] = s.ResourceVersion
-	}
-	cms, _ := h.kube.CoreV1().ConfigMaps("cto").List(ctx, metav1.ListOptions{})
-	for _, c := range cms.Items {
-		out["cm/"+c.Name] = c.ResourceVersion
-	}
-	deps, _ := h.kube.AppsV1().Deployments("").List(ctx, metav1.ListOptions{})
-	for _, d := range deps.Items {
-		out["deploy/"+d.Namespace+"/"+d.Name] = d.ResourceVersion
-	}
-	return out
+	return v
 }
 
 // wantApplications checks the Applications are exactly a profile's, at the

@@ -1,0 +1,56 @@
+package kubeenv
+
+import (
+	"context"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// AppProjectGVR is Argo CD's AppProject resource.
+var AppProjectGVR = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "appprojects"}
+
+// ResourceVersions snapshots the resourceVersion of every namespace,
+// Secret, ConfigMap, Deployment, Argo CD Application and AppProject, so a
+// test can show that a rerun wrote nothing.
+func (p *Player) ResourceVersions(ctx context.Context) (map[string]string, error) {
+	out := map[string]string{}
+	nss, err := p.client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range nss.Items {
+		out["namespace/"+n.Name] = n.ResourceVersion
+	}
+	secrets, err := p.client.CoreV1().Secrets("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range secrets.Items {
+		out["secret/"+s.Namespace+"/"+s.Name] = s.ResourceVersion
+	}
+	cms, err := p.client.CoreV1().ConfigMaps("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cms.Items {
+		out["configmap/"+c.Namespace+"/"+c.Name] = c.ResourceVersion
+	}
+	deps, err := p.client.AppsV1().Deployments("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range deps.Items {
+		out["deployment/"+d.Namespace+"/"+d.Name] = d.ResourceVersion
+	}
+	for _, gvr := range []schema.GroupVersionResource{ApplicationGVR, AppProjectGVR} {
+		list, err := p.dynamic.Resource(gvr).Namespace("").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range list.Items {
+			out[gvr.Resource+"/"+o.GetNamespace()+"/"+o.GetName()] = o.GetResourceVersion()
+		}
+	}
+	return out, nil
+}
