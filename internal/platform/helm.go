@@ -42,7 +42,12 @@ func (in *Installer) helmRelease(ctx context.Context, c Component) (changed bool
 		return false, nil
 	}
 	if last != nil && last.Info.Status.IsPending() {
-		return false, fmt.Errorf("helm release %s in namespace %s is %s from an interrupted run; run `helm rollback %s -n %s` (or uninstall it) and deploy again", c.Name, c.Namespace, last.Info.Status, c.Name, c.Namespace)
+		// An earlier run stopped mid-operation (the deploy lock keeps two
+		// cto runs apart). Mark it failed so Helm upgrades over it.
+		last.SetStatus(release.StatusFailed, "interrupted; resumed by cto")
+		if err := cfg.Releases.Update(last); err != nil {
+			return false, fmt.Errorf("helm release %s is %s from an interrupted run and cannot be resumed: %w", c.Name, last.Info.Status, err)
+		}
 	}
 	ch, err := in.charts.load(ctx, RepoURL(c, in.opts.ChartMirror), c.Chart, c.Version)
 	if err != nil {

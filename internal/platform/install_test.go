@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/kube"
+	"helm.sh/helm/v3/pkg/release"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
@@ -287,5 +290,35 @@ func TestGitOpsInstallsOneAppOfApps(t *testing.T) {
 	src, _, _ := unstructured.NestedMap(list.Items[0].Object, "spec", "source")
 	if src["repoURL"] != "https://git.example.test/acme/platform.git" || src["path"] != "clusters/prod" || src["targetRevision"] != "v1.2.3" {
 		t.Fatalf("app-of-apps source = %v", src)
+	}
+}
+
+func TestInstallResumesAnInterruptedHelmUpgrade(t *testing.T) {
+	env := kubeenv.Require(t)
+	mirror := platformtest.ServeMirror(t)
+	ctx := context.Background()
+	sel := platform.Selection{Profile: "minimal"}
+	if err := installer(t, env, mirror.URL, sel).Install(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	// A run killed during `helm upgrade` leaves the release pending.
+	cfg := &action.Configuration{}
+	if err := cfg.Init(kube.GetConfig(env.Kubeconfig, "", "argocd"), "argocd", "secret", func(string, ...any) {}); err != nil {
+		t.Fatal(err)
+	}
+	last, err := cfg.Releases.Last("argo-cd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	last.SetStatus(release.StatusPendingUpgrade, "killed")
+	if err := cfg.Releases.Update(last); err != nil {
+		t.Fatal(err)
+	}
+	if err := installer(t, env, mirror.URL, sel).Install(ctx, nil); err != nil {
+		t.Fatalf("rerun after an interrupted upgrade: %v", err)
+	}
+	now, err := cfg.Releases.Last("argo-cd")
+	if err != nil || now.Info.Status != release.StatusDeployed || now.Version != last.Version+1 {
+		t.Fatalf("release after resume: %v revision %d %s", err, now.Version, now.Info.Status)
 	}
 }
