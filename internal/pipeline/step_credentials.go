@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -136,8 +138,8 @@ func (credentialsStep) Run(ctx context.Context, r *Run) error {
 	if err := r.Cluster.WriteSecret(CredentialsFile, append(out, '\n')); err != nil {
 		return err
 	}
-	for title, l := range creds.Logins {
-		r.Say("%s: user %s, password in %s (`cto status --name %s --show-credentials`)", title, l.Username, r.Cluster.Path(CredentialsFile), s.Name)
+	for _, title := range slices.Sorted(maps.Keys(creds.Logins)) {
+		r.Say("%s: user %s, password in %s (`cto status --name %s --show-credentials`)", title, creds.Logins[title].Username, r.Cluster.Path(CredentialsFile), s.Name)
 	}
 	if len(creds.PortForward) > 0 {
 		r.Say("no DNS: reach the UIs with the port-forward commands in %s", r.Cluster.Path(CredentialsFile))

@@ -290,6 +290,23 @@ func TestDeployNamesAChartThatCannotBeFetched(t *testing.T) {
 	}
 }
 
+func TestDeployRefusesAnUnreachableKubeconfig(t *testing.T) {
+	h := newHarness(t)
+	dead := filepath.Join(t.TempDir(), "dead.kubeconfig")
+	cfg := "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:1'}\nusers:\n- name: u\n  user: {token: secret-token}\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\n"
+	if err := os.WriteFile(dead, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.env = &kubeenv.Env{Kubeconfig: dead}
+	code, stderr := h.deploy("unreachable", "minimal")
+	if code != 1 || !strings.Contains(stderr, "cannot reach the cluster of kubeconfig "+dead+" at https://127.0.0.1:1") {
+		t.Fatalf("exit %d, want 1 naming the kubeconfig and server:\n%s", code, stderr)
+	}
+	if strings.Contains(stderr, "secret-token") {
+		t.Fatal("the kubeconfig's token reached the output")
+	}
+}
+
 func TestKubeconfigMergeAndDestroy(t *testing.T) {
 	h := newHarness(t)
 	userConfig := os.Getenv("KUBECONFIG")

@@ -1,0 +1,60 @@
+package pipeline
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/cto-platform/cto/internal/clock"
+	"github.com/cto-platform/cto/internal/spec"
+	"github.com/cto-platform/cto/internal/state"
+)
+
+func runFor(t *testing.T, s spec.ClusterSpec, ask func(string) (string, error)) (*Run, *Recorder) {
+	t.Helper()
+	c, err := state.Open(t.TempDir(), "lab", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := state.NewJournal("lab")
+	if err := c.Save(j); err != nil {
+		t.Fatal(err)
+	}
+	rec := &Recorder{}
+	r := &Run{Cluster: c, Journal: j, Events: rec, Deps: &Deps{Spec: s, Ask: ask, Interactive: ask != nil}}
+	r.Clock = clock.Real{}
+	return r, rec
+}
+
+func TestGitHubRepo(t *testing.T) {
+	s := spec.Defaults()
+	s.Platform.GitHubRepo = "acme/widgets"
+	r, _ := runFor(t, s, func(string) (string, error) { t.Fatal("asked although the spec names a repository"); return "", nil })
+	if got, _ := githubRepo(r); got != "acme/widgets" {
+		t.Fatalf("from the spec: %q", got)
+	}
+
+	asked := 0
+	r, _ = runFor(t, spec.Defaults(), func(string) (string, error) { asked++; return " acme/tools \n", nil })
+	if got, err := githubRepo(r); err != nil || got != "acme/tools" {
+		t.Fatalf("asked: %q %v", got, err)
+	}
+	if got, _ := githubRepo(r); got != "acme/tools" || asked != 1 {
+		t.Fatalf("a rerun asked again (%d) or forgot the answer (%q)", asked, got)
+	}
+
+	// No terminal: empty, with a warning saying how to set it.
+	r, rec := runFor(t, spec.Defaults(), nil)
+	if got, err := githubRepo(r); err != nil || got != "" {
+		t.Fatalf("without a terminal: %q %v", got, err)
+	}
+	ev := rec.Snapshot()
+	if len(ev) != 1 || ev[0].Type != Warning || !strings.Contains(ev[0].Message, "--github-repo") {
+		t.Fatalf("events = %+v, want one warning naming --github-repo", ev)
+	}
+
+	// A wrong answer is not kept.
+	r, _ = runFor(t, spec.Defaults(), func(string) (string, error) { return "not a repo", nil })
+	if got, _ := githubRepo(r); got != "" {
+		t.Fatalf("kept %q", got)
+	}
+}
