@@ -97,6 +97,38 @@ func (platformStep) Run(ctx context.Context, r *Run) error {
 	return nil
 }
 
+// DryRun shows what would be installed from where, and checks that an
+// existing cluster answers; it changes nothing.
+func (platformStep) DryRun(ctx context.Context, r *Run) error {
+	s := r.Deps.Spec
+	if s.Provider == "existing" {
+		version, err := platform.CheckReachable(ctx, s.Kubeconfig)
+		if err != nil {
+			return err
+		}
+		r.Say("cluster reachable: Kubernetes %s", version)
+	}
+	cat, err := platform.LoadCatalog()
+	if err != nil {
+		return err
+	}
+	comps, err := cat.Select(PlatformSelection(s))
+	if err != nil {
+		return err
+	}
+	for _, c := range comps {
+		how := "Argo CD Application"
+		if c.Bootstrap {
+			how = "Helm release"
+		}
+		r.Say("would install %s %s %s from %s into namespace %s (%s)", c.Name, c.Chart, c.Version, platform.RepoURL(c, s.Platform.ChartMirror), c.Namespace, how)
+	}
+	if s.Platform.GitOpsRepo != "" {
+		r.Say("would point Argo CD at %s instead of the catalog's Applications", s.Platform.GitOpsRepo)
+	}
+	return nil
+}
+
 // githubRepo is the org/repo for cto-config: the spec's, the one asked for
 // on an earlier run, or asked for now on a terminal. Without one the config
 // is written with an empty repository and a warning.

@@ -127,7 +127,8 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 // Components returns the selected components, by wave.
 func (in *Installer) Components() []Component { return slices.Clone(in.components) }
 
-// bootstrap returns the components installed with Helm, apps the rest.
+// split returns the components installed with Helm (bootstrap) and those
+// that become Argo CD Applications (apps).
 func (in *Installer) split() (bootstrap, apps []Component) {
 	for _, c := range in.components {
 		if c.Bootstrap {

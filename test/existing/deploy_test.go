@@ -290,6 +290,27 @@ func TestDeployNamesAChartThatCannotBeFetched(t *testing.T) {
 	}
 }
 
+func TestDeployDryRunCreatesNothing(t *testing.T) {
+	h := newHarness(t)
+	before := h.resourceVersions()
+	code, stderr := h.deploy("dry", "standard", "--dry-run")
+	if code != 0 {
+		t.Fatalf("dry run exit %d:\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "would install grafana grafana 9.2.9 from "+h.mirror) {
+		t.Fatalf("the dry run does not list the components:\n%s", stderr)
+	}
+	after := h.resourceVersions()
+	if len(after) != len(before) {
+		t.Fatalf("the dry run changed the cluster: %d objects -> %d", len(before), len(after))
+	}
+	for k, v := range before {
+		if after[k] != v {
+			t.Fatalf("the dry run changed %s", k)
+		}
+	}
+}
+
 func TestDeployRefusesAnUnreachableKubeconfig(t *testing.T) {
 	h := newHarness(t)
 	dead := filepath.Join(t.TempDir(), "dead.kubeconfig")

@@ -3,6 +3,7 @@ package kubeenv
 import (
 	"context"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
@@ -45,6 +46,9 @@ func (p *Player) ResourceVersions(ctx context.Context) (map[string]string, error
 	}
 	for _, gvr := range []schema.GroupVersionResource{ApplicationGVR, AppProjectGVR} {
 		list, err := p.dynamic.Resource(gvr).Namespace("").List(ctx, metav1.ListOptions{})
+		if apierrors.IsNotFound(err) {
+			continue // Argo CD's CRDs are not installed
+		}
 		if err != nil {
 			return nil, err
 		}
