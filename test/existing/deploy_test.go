@@ -21,8 +21,11 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/cto-platform/cto/internal/cli"
+	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/platform"
 	"github.com/cto-platform/cto/internal/platform/platformtest"
+	"github.com/cto-platform/cto/internal/spec"
+	"github.com/cto-platform/cto/internal/state"
 	"github.com/cto-platform/cto/test/kubeenv"
 )
 
@@ -364,5 +367,59 @@ func TestKubeconfigMergeAndDestroy(t *testing.T) {
 	}
 	if cfg.Contexts["cto-merged"] != nil || cfg.Contexts["home"] == nil {
 		t.Fatalf("contexts after destroy: %v", cfg.Contexts)
+	}
+}
+
+// A Talos cluster resumes at the platform step once the kubernetes step has
+// left its kubeconfig in the cluster's folder; Cilium comes first.
+func TestTalosClusterResumesAtThePlatformStep(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	c, err := state.Open(h.stateDir, "metal", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := state.NewJournal("metal")
+	if err := c.Save(j); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Update(func(j *state.Journal) {
+		for _, s := range []string{pipeline.StepValidate, pipeline.StepServers, pipeline.StepNetwork, pipeline.StepTalos, pipeline.StepKubernetes} {
+			j.Steps[s] = &state.StepRecord{Status: state.StepDone}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	kc, err := os.ReadFile(h.env.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WriteSecret(pipeline.KubeconfigFile, kc); err != nil {
+		t.Fatal(err)
+	}
+	s := spec.Defaults()
+	s.Name, s.Provider, s.Profile = "metal", "latitude", "minimal"
+	s.Platform.ChartMirror = h.mirror
+	s.Platform.Timeout = "1m"
+	rec := &pipeline.Recorder{}
+	run := &pipeline.Run{Cluster: c, Journal: j, Events: rec, Deps: &pipeline.Deps{Spec: s, Yes: true}}
+	if err := (&pipeline.Engine{Steps: pipeline.DeploySteps()}).Execute(ctx, run, pipeline.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, e := range rec.Snapshot() {
+		if e.Type == pipeline.NodeUpdate && e.Status == "installed" {
+			order = append(order, e.Node)
+		}
+	}
+	if !slices.Equal(order, []string{"cilium", "argo-cd"}) {
+		t.Fatalf("Helm installs = %v, want cilium then argo-cd", order)
+	}
+	ds, err := h.kube.AppsV1().DaemonSets("kube-system").Get(ctx, "cilium", metav1.GetOptions{})
+	if err != nil || ds.Status.NumberAvailable != 1 {
+		t.Fatalf("cilium DaemonSet: %v", err)
+	}
+	if _, err := os.Stat(c.Path("credentials.json")); err != nil {
+		t.Fatal(err)
 	}
 }
