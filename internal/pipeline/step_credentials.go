@@ -88,21 +88,13 @@ func (credentialsStep) Run(ctx context.Context, r *Run) error {
 		r.Say("kubeconfig merged into %s as context %s", path, name)
 	}
 
-	cat, err := platform.LoadCatalog()
-	if err != nil {
-		return err
-	}
-	comps, err := cat.Select(PlatformSelection(s))
+	comps, err := platform.SelectComponents(PlatformSelection(s))
 	if err != nil {
 		return err
 	}
 	if s.Platform.GitOpsRepo != "" {
-		comps = nil // the customer's repository decides; Argo CD is still ours
-		for _, c := range cat.Components {
-			if c.Name == "argo-cd" {
-				comps = append(comps, c)
-			}
-		}
+		// The customer's repository decides what runs; Argo CD is still ours.
+		comps = slices.DeleteFunc(comps, func(c platform.Component) bool { return c.Name != "argo-cd" })
 	}
 	for _, svc := range platform.Services(comps) {
 		url := fmt.Sprintf("http://localhost:%d", svc.LocalPort)

@@ -108,11 +108,7 @@ func (platformStep) DryRun(ctx context.Context, r *Run) error {
 		}
 		r.Say("cluster reachable: Kubernetes %s", version)
 	}
-	cat, err := platform.LoadCatalog()
-	if err != nil {
-		return err
-	}
-	comps, err := cat.Select(PlatformSelection(s))
+	comps, err := platform.SelectComponents(PlatformSelection(s))
 	if err != nil {
 		return err
 	}

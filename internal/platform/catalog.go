@@ -143,6 +143,15 @@ func (c *Catalog) Select(sel Selection) ([]Component, error) {
 	return out, nil
 }
 
+// SelectComponents returns the embedded catalog's components for sel.
+func SelectComponents(sel Selection) ([]Component, error) {
+	cat, err := LoadCatalog()
+	if err != nil {
+		return nil, err
+	}
+	return cat.Select(sel)
+}
+
 // ValuesFor returns the component's values with a profile's overrides
 // merged over them.
 func (c Component) ValuesFor(profile string) map[string]any {

@@ -80,11 +80,7 @@ type Installer struct {
 // New prepares an install: it loads the catalog, selects the components and
 // connects (lazily) to the cluster.
 func New(opts Options) (*Installer, error) {
-	cat, err := LoadCatalog()
-	if err != nil {
-		return nil, err
-	}
-	comps, err := cat.Select(opts.Selection)
+	comps, err := SelectComponents(opts.Selection)
 	if err != nil {
 		return nil, err
 	}
