@@ -99,6 +99,9 @@ func TestCatalogValues(t *testing.T) {
 		t.Error("cilium keeps SYS_MODULE, which Talos refuses")
 	}
 	gpu := byName(Selection{Profile: "minimal", GPU: true}, "gpu-operator")
+	if gpu.PodSecurity != "privileged" {
+		t.Error("gpu-operator namespace is not privileged")
+	}
 	if gpu.Values["driver"].(map[string]any)["enabled"] != false || gpu.Values["toolkit"].(map[string]any)["enabled"] != false {
 		t.Errorf("gpu-operator must not install the driver or toolkit on Talos: %v", gpu.Values)
 	}
