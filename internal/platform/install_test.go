@@ -64,6 +64,9 @@ func installer(t *testing.T, env *kubeenv.Env, mirror string, sel platform.Selec
 // versions snapshots the resourceVersions of what an install owns.
 func versions(t *testing.T, p *kubeenv.Player) map[string]string {
 	t.Helper()
+	// Let the player finish what it reacts to (Argo CD's admin secret), so
+	// the snapshot sees a settled cluster.
+	p.Step(context.Background())
 	v, err := p.ResourceVersions(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -93,6 +93,9 @@ func (h *harness) applications() map[string]*unstructured.Unstructured {
 
 // resourceVersions snapshots what a deploy owns in the cluster.
 func (h *harness) resourceVersions() map[string]string {
+	// Let the player finish what it reacts to, so the snapshot sees a
+	// settled cluster.
+	h.player.Step(context.Background())
 	v, err := h.player.ResourceVersions(context.Background())
 	if err != nil {
 		h.t.Fatal(err)
