@@ -271,6 +271,7 @@ func TestDeployExistingMinimalThenStandard(t *testing.T) {
 func TestDeployTimesOutNamingTheComponent(t *testing.T) {
 	h := newHarness(t)
 	h.player.Unhealthy("grafana", "Back-off pulling image grafana:v1")
+	h.player.Step(context.Background()) // an earlier test may have left grafana Healthy
 	code, stderr := h.deploy("slow", "standard", "--timeout", "3s")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1:\n%s", code, stderr)
@@ -378,6 +379,7 @@ func TestKubeconfigMergeAndDestroy(t *testing.T) {
 func TestTalosClusterResumesAtThePlatformStep(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
+	platformtest.UninstallAtCleanup(t, h.env.Kubeconfig, "kube-system", "cilium")
 	c, err := state.Open(h.stateDir, "metal", true)
 	if err != nil {
 		t.Fatal(err)
