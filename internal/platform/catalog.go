@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strings"
 
 	"sigs.k8s.io/yaml"
 )
@@ -195,5 +194,3 @@ func Names(comps []Component) []string {
 	}
 	return out
 }
-
-func namesString(comps []Component) string { return strings.Join(Names(comps), ", ") }
