@@ -219,6 +219,9 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 		return err
 	}
 	interactive := isTerminal(g.streams.In) && isTerminal(g.streams.ErrOut)
+	if s, err = pickPlan(ctx, g, s, gaveSpec(f, fs), interactive); err != nil {
+		return err
+	}
 
 	// Bad input is caught above; from here on the cluster has a folder.
 	c, err := state.Open(g.stateDir, s.Name, true)
@@ -269,7 +272,7 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 		deps.Confirm = func(q string) (bool, error) { return confirm(g.streams, q) }
 	}
 
-	run := &pipeline.Run{Cluster: c, Journal: j, Events: ui, Deps: deps}
+	run := &pipeline.Run{Cluster: c, Journal: j, Events: ui, Deps: deps, Clock: runClock()}
 	engine := &pipeline.Engine{Steps: pipeline.DeploySteps()}
 	start := time.Now()
 	err = engine.Execute(ctx, run, pipeline.Options{Until: f.until, DryRun: f.dryRun})

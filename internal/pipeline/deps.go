@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/spec"
@@ -28,6 +29,12 @@ type Deps struct {
 	// it once per node class (gpu or not) before creating servers. Nil
 	// means no Talos boot media is wired (the servers step then refuses).
 	BootMedia func(ctx context.Context, r *Run, gpu bool) (provider.Boot, error)
+
+	// ServerTimeout is how long a server may stay deploying before it is
+	// replaced (0: 30 minutes). ExpectedDeploy is how long a deploy usually
+	// takes, which paces polling (0: 10 minutes).
+	ServerTimeout  time.Duration
+	ExpectedDeploy time.Duration
 }
 
 // Approve asks to go ahead with question: --yes approves, a terminal asks,

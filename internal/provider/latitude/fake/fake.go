@@ -88,11 +88,11 @@ type Fake struct {
 
 type server struct {
 	ID, Hostname, Project, Plan, Site, OS, IPXE, IP, Label string
-	Tags                                             []string
-	CreatedAt                                        time.Time
-	Fail, Stuck, OffSpec, Locked                     bool
-	Rescue                                           bool
-	PoweredOff                                       bool
+	Tags                                                   []string
+	CreatedAt                                              time.Time
+	Fail, Stuck, OffSpec, Locked                           bool
+	Rescue                                                 bool
+	PoweredOff                                             bool
 }
 
 type network struct {
