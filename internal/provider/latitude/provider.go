@@ -96,10 +96,13 @@ type Provider struct {
 	api *Client
 	cfg Config
 
-	mu       sync.Mutex
-	projects map[string]string // project key -> ID
-	tags     map[string]string // cluster -> tag ID
-	ipxeOn   map[string]bool   // plan name -> iPXE provisionable
+	// resolving serializes finding-or-creating projects and tags, so
+	// concurrent creates make one of each.
+	resolving sync.Mutex
+	mu        sync.Mutex
+	projects  map[string]string // project key -> ID
+	tags      map[string]string // cluster -> tag ID
+	ipxeOn    map[string]bool   // plan name -> iPXE provisionable
 }
 
 var _ provider.Provider = (*Provider)(nil)
@@ -286,6 +289,8 @@ func (p *Provider) ListRegions(ctx context.Context) ([]provider.Region, error) {
 // slug), else a project named after the cluster, created (on_demand) when
 // create is set. "" without error means none exists yet.
 func (p *Provider) project(ctx context.Context, explicit, cluster string, create bool) (string, error) {
+	p.resolving.Lock()
+	defer p.resolving.Unlock()
 	key := explicit
 	if key == "" {
 		key = p.cfg.Project
@@ -346,6 +351,8 @@ func (p *Provider) project(ctx context.Context, explicit, cluster string, create
 // tag returns the ID of the tag named after the cluster, creating it when
 // create is set. "" without error means none exists yet.
 func (p *Provider) tag(ctx context.Context, cluster string, create bool) (string, error) {
+	p.resolving.Lock()
+	defer p.resolving.Unlock()
 	p.mu.Lock()
 	id, ok := p.tags[cluster]
 	p.mu.Unlock()
