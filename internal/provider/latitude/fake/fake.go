@@ -1314,7 +1314,7 @@ func (f *Fake) listIPs(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		rows = append(rows, obj("ip_"+strings.TrimPrefix(s.ID, "sv_"), "ip_addresses", map[string]any{
-			"address": s.IP, "cidr": s.IP + "/31", "gateway": s.IP, "netmask": "255.255.255.254", "type": "public", "family": "IPv4",
+			"address": s.IP, "cidr": s.IP + "/31", "gateway": s.IP, "netmask": "255.255.255.254", "type": "Public", "family": "IPv4",
 			"server": map[string]any{"id": s.ID, "hostname": s.Hostname}}))
 	}
 	page(w, r, rows)
