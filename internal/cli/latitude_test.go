@@ -15,6 +15,7 @@ import (
 	"github.com/cto-platform/cto/internal/clock"
 	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/provider/latitude/fake"
+	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
 )
 
@@ -281,5 +282,49 @@ func TestLatitudePlansAndRegions(t *testing.T) {
 		if r.Slug == "DAL" && (r.Name != "Dallas" || r.Country != "United States") {
 			t.Errorf("DAL = %+v", r)
 		}
+	}
+}
+
+func TestPlanPickerOnATerminal(t *testing.T) {
+	latitudeEnv(t)
+	var errb bytes.Buffer
+	g := &globals{streams: Streams{In: strings.NewReader("zero\n99\n2\n"), Out: &bytes.Buffer{}, ErrOut: &errb}}
+	s := spec.Defaults()
+	s.Name, s.Provider, s.Region = "pick", "latitude", "DAL"
+	got, err := pickPlan(context.Background(), g, s, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Cheapest first: c2-small-x86, then c3-small-x86; c1-tiny-x86 (no iPXE) is not offered.
+	if got.Plan != "c3-small-x86" {
+		t.Errorf("picked %q, want the second cheapest Talos-capable plan in stock (c3-small-x86)\n%s", got.Plan, errb.String())
+	}
+	if strings.Contains(errb.String(), "c1-tiny-x86") || !strings.Contains(errb.String(), "1) c2-small-x86") {
+		t.Errorf("picker list:\n%s", errb.String())
+	}
+	if _, err := pickPlan(context.Background(), g, s, true, false); !IsBadInput(err) || !strings.Contains(err.Error(), "--plan") {
+		t.Errorf("without a terminal: %v", err)
+	}
+}
+
+func TestLatitudeDestroyWithoutJournalSweepsByTag(t *testing.T) {
+	f, _ := latitudeEnv(t)
+	dir := t.TempDir()
+	code, _, stderr := runCLI(t, "deploy", "--provider", "latitude", "--name", "lost", "--nodes", "2", "--region", "DAL",
+		"--plan", "c2-small-x86", "--until", "network", "--yes", "--state-dir", dir)
+	if code != 0 {
+		t.Fatalf("deploy: %s", stderr)
+	}
+	os.RemoveAll(filepath.Join(dir, "clusters", "lost"))
+	code, _, stderr = runCLI(t, "destroy", "--name", "lost", "--yes", "--state-dir", dir)
+	if code != ExitBadInput || !strings.Contains(stderr, "--provider") {
+		t.Errorf("destroy without a journal or --provider: exit %d, %s", code, stderr)
+	}
+	code, _, stderr = runCLI(t, "destroy", "--name", "lost", "--provider", "latitude", "--yes", "--state-dir", dir)
+	if code != 0 {
+		t.Fatalf("destroy --provider latitude: exit %d, %s", code, stderr)
+	}
+	if st := f.State(); len(st.Servers) != 0 || len(st.Networks) != 0 {
+		t.Errorf("a lost journal left %d servers and %d networks", len(st.Servers), len(st.Networks))
 	}
 }

@@ -185,3 +185,38 @@ func TestPrivateAddresses(t *testing.T) {
 		t.Error("/29 cannot hold 7 hosts")
 	}
 }
+
+func TestDestroyFindsAServerTheTagAndJournalLost(t *testing.T) {
+	r, f, _ := machineRun(t, 2)
+	if err := runUntil(t, r, StepNetwork); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	lp := r.Deps.Provider.(*latitude.Provider)
+	lost := r.Journal.NodesCopy()[0]
+	// The tag never stuck and the journal never heard of the ID.
+	if _, err := lp.Client().TagServer(ctx, lost.ServerID, []string{}); err != nil {
+		t.Fatal(err)
+	}
+	r.Journal.Update(func(j *state.Journal) {
+		j.NodeLocked(lost.Name).ServerID = ""
+		j.Resources = nil
+	})
+	plan, err := PlanDestroy(ctx, lp, "t", r.Journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Servers) != 2 || len(plan.Networks) != 1 {
+		t.Fatalf("plan = %+v, want both servers and the network", plan)
+	}
+	if err := ExecuteDestroy(ctx, lp, r.Journal, plan, 4, nil); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.State(); len(st.Servers)+len(st.Networks)+len(st.Assignments) != 0 {
+		t.Errorf("left behind: %+v", st)
+	}
+	again, err := PlanDestroy(ctx, lp, "t", r.Journal)
+	if err != nil || !again.Empty() {
+		t.Errorf("a second destroy plan = %+v, %v; want empty", again, err)
+	}
+}
