@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -450,16 +451,26 @@ func (p *Provider) GetServer(ctx context.Context, id string) (provider.Server, e
 	return toServer(r), nil
 }
 
-func (p *Provider) ListServers(ctx context.Context, cluster string) ([]provider.Server, error) {
+// clusterFilter is the list filter of a cluster's resources: its project
+// and its tag. A nil filter without error means the cluster has none yet.
+func (p *Provider) clusterFilter(ctx context.Context, cluster string) (url.Values, string, error) {
 	proj, err := p.project(ctx, "", cluster, false)
 	if err != nil || proj == "" {
-		return nil, err
+		return nil, "", err
 	}
 	tag, err := p.tag(ctx, cluster, false)
 	if err != nil || tag == "" {
+		return nil, "", err
+	}
+	return filters("project", proj, "tags", tag), tag, nil
+}
+
+func (p *Provider) ListServers(ctx context.Context, cluster string) ([]provider.Server, error) {
+	q, tag, err := p.clusterFilter(ctx, cluster)
+	if err != nil || q == nil {
 		return nil, err
 	}
-	raw, err := p.api.Servers(ctx, filters("project", proj, "tags", tag))
+	raw, err := p.api.Servers(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -532,15 +543,11 @@ func (p *Provider) CreateNetwork(ctx context.Context, n provider.NetworkSpec) (p
 }
 
 func (p *Provider) ListNetworks(ctx context.Context, cluster string) ([]provider.Network, error) {
-	proj, err := p.project(ctx, "", cluster, false)
-	if err != nil || proj == "" {
+	q, tag, err := p.clusterFilter(ctx, cluster)
+	if err != nil || q == nil {
 		return nil, err
 	}
-	tag, err := p.tag(ctx, cluster, false)
-	if err != nil || tag == "" {
-		return nil, err
-	}
-	raw, err := p.api.VirtualNetworks(ctx, filters("project", proj, "tags", tag))
+	raw, err := p.api.VirtualNetworks(ctx, q)
 	if err != nil {
 		return nil, err
 	}

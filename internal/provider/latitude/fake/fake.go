@@ -803,22 +803,35 @@ func (f *Fake) findServer(id string) *server {
 	return nil
 }
 
+// scope reads filter[project] (ID or slug) and filter[tags] (comma-separated
+// IDs); ok is false for a project that does not exist.
+func (f *Fake) scope(r *http.Request) (projectID string, tags []string, ok bool) {
+	if v := filter(r, "project"); v != "" {
+		p := f.findProject(v)
+		if p == nil {
+			return "", nil, false
+		}
+		projectID = p.ID
+	}
+	if v := filter(r, "tags"); v != "" {
+		tags = strings.Split(v, ",")
+	}
+	return projectID, tags, true
+}
+
+// tagged reports whether has carries one of want (or want is empty).
+func tagged(has, want []string) bool {
+	return len(want) == 0 || slices.ContainsFunc(want, func(t string) bool { return slices.Contains(has, t) })
+}
+
 func (f *Fake) listServers(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	rows := []any{}
-	var projectID string
-	if v := filter(r, "project"); v != "" {
-		p := f.findProject(v)
-		if p == nil {
-			page(w, r, rows)
-			return
-		}
-		projectID = p.ID
-	}
-	var tags []string
-	if v := filter(r, "tags"); v != "" {
-		tags = strings.Split(v, ",")
+	projectID, tags, ok := f.scope(r)
+	if !ok {
+		page(w, r, rows)
+		return
 	}
 	for _, s := range f.servers {
 		if projectID != "" && s.Project != projectID {
@@ -836,7 +849,7 @@ func (f *Fake) listServers(w http.ResponseWriter, r *http.Request) {
 		if v := filter(r, "plan"); v != "" && v != s.Plan {
 			continue
 		}
-		if len(tags) > 0 && !slices.ContainsFunc(tags, func(t string) bool { return slices.Contains(s.Tags, t) }) {
+		if !tagged(s.Tags, tags) {
 			continue
 		}
 		rows = append(rows, f.serverJSON(s))
@@ -1122,18 +1135,10 @@ func (f *Fake) listNetworks(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	rows := []any{}
-	var projectID string
-	if v := filter(r, "project"); v != "" {
-		p := f.findProject(v)
-		if p == nil {
-			page(w, r, rows)
-			return
-		}
-		projectID = p.ID
-	}
-	var tags []string
-	if v := filter(r, "tags"); v != "" {
-		tags = strings.Split(v, ",")
+	projectID, tags, ok := f.scope(r)
+	if !ok {
+		page(w, r, rows)
+		return
 	}
 	for _, n := range f.networks {
 		if projectID != "" && n.Project != projectID {
@@ -1142,7 +1147,7 @@ func (f *Fake) listNetworks(w http.ResponseWriter, r *http.Request) {
 		if v := filter(r, "location"); v != "" && !strings.EqualFold(v, n.Site) {
 			continue
 		}
-		if len(tags) > 0 && !slices.ContainsFunc(tags, func(t string) bool { return slices.Contains(n.Tags, t) }) {
+		if !tagged(n.Tags, tags) {
 			continue
 		}
 		rows = append(rows, f.networkJSON(n))
