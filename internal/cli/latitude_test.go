@@ -67,6 +67,7 @@ func TestLatitudeDeployUntilNetworkThenDestroy(t *testing.T) {
 		x.ServerErrorBurst = 3
 		x.FailHostnames = map[string]int{"e2e-worker1": 1}
 		x.OffSpecStatus = true
+		x.LoseCreateAnswers = 1
 	})
 	dir := t.TempDir()
 	code, stdout, stderr := runCLI(t, "deploy", "--provider", "latitude", "--name", "e2e", "--nodes", "3", "--region", "DAL",

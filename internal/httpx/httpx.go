@@ -121,6 +121,11 @@ type Request struct {
 	URL    string
 	Header http.Header
 	Body   []byte
+	// Unsafe marks a request that must not be repeated blindly (an order
+	// that may have been carried out although its answer was lost): it is
+	// retried only on 429, which refuses it before any work. The caller
+	// checks what happened before sending it again.
+	Unsafe bool
 }
 
 // Response is the final answer to a Request, its body read in full.
@@ -163,6 +168,9 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 			}
 			lastErr, last = err, nil
 			c.log(req, attempt, 0, err)
+			if req.Unsafe {
+				break
+			}
 		} else {
 			resp.Attempts = attempt
 			c.log(req, attempt, resp.StatusCode, nil)
@@ -171,7 +179,7 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 			} else if resp.StatusCode >= 500 {
 				c.stats.serverErrors.Add(1)
 			}
-			if !retryable(resp.StatusCode) {
+			if !retryable(resp.StatusCode) || (req.Unsafe && resp.StatusCode != http.StatusTooManyRequests) {
 				return resp, nil
 			}
 			last, lastErr = resp, nil
@@ -192,7 +200,7 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	if last != nil {
 		return last, nil
 	}
-	return nil, c.wrap(req, fmt.Errorf("gave up after %d attempts: %w", c.opts.MaxAttempts, lastErr))
+	return nil, c.wrap(req, fmt.Errorf("no answer: %w", lastErr))
 }
 
 func (c *Client) once(ctx context.Context, req Request) (*Response, error) {

@@ -194,3 +194,21 @@ func TestSecretsNeverInLogsOrErrors(t *testing.T) {
 		t.Errorf("RedactHeader = %v", h)
 	}
 }
+
+func TestUnsafeRequestsRetryOnlyRateLimits(t *testing.T) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch n.Add(1) {
+		case 1:
+			w.WriteHeader(http.StatusTooManyRequests)
+		default:
+			w.WriteHeader(http.StatusBadGateway)
+		}
+	}))
+	defer srv.Close()
+	c := New(Options{Clock: newStepClock()})
+	resp, err := c.Do(context.Background(), Request{Method: "POST", URL: srv.URL, Unsafe: true})
+	if err != nil || resp.StatusCode != 502 || n.Load() != 2 {
+		t.Fatalf("resp %+v err %v after %d requests; want the 429 retried and the 502 returned", resp, err, n.Load())
+	}
+}

@@ -136,6 +136,12 @@ type errorBody struct {
 
 // do sends one request; out (a pointer) receives the decoded body.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, out any) error {
+	return c.send(ctx, method, path, q, in, out, false)
+}
+
+// send is do for requests that are unsafe to repeat blindly when unsafe is
+// set (see httpx.Request.Unsafe).
+func (c *Client) send(ctx context.Context, method, path string, q url.Values, in, out any, unsafe bool) error {
 	u := c.base + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
@@ -151,7 +157,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 		}
 		h.Set("Content-Type", "application/json")
 	}
-	resp, err := c.http.Do(ctx, httpx.Request{Method: method, URL: u, Header: h, Body: payload})
+	resp, err := c.http.Do(ctx, httpx.Request{Method: method, URL: u, Header: h, Body: payload, Unsafe: unsafe})
 	if err != nil {
 		return err
 	}
@@ -470,9 +476,11 @@ func (c *Client) Servers(ctx context.Context, q url.Values) ([]resource[ServerAt
 	return listAll[ServerAttrs](ctx, c, "/servers", q)
 }
 
+// CreateServer orders a server. A lost answer is not repeated here: the
+// order may have gone through, so the caller looks the hostname up first.
 func (c *Client) CreateServer(ctx context.Context, a CreateServerAttrs) (resource[ServerAttrs], error) {
 	var out envelope[ServerAttrs]
-	err := c.do(ctx, http.MethodPost, "/servers", nil, body("servers", "", a), &out)
+	err := c.send(ctx, http.MethodPost, "/servers", nil, body("servers", "", a), &out, true)
 	return out.Data, err
 }
 

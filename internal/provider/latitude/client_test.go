@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cto-platform/cto/internal/httpx"
 	"github.com/cto-platform/cto/internal/provider"
+	"github.com/cto-platform/cto/internal/provider/latitude/fake"
 )
 
 func TestMapStatus(t *testing.T) {
@@ -151,3 +154,32 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Errorf("flags must win over the environment: %+v", cfg)
 	}
 }
+
+func TestCreateWithALostAnswerOrdersOnce(t *testing.T) {
+	f := fake.New(fake.Options{})
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	p, err := New(Config{Token: f.Token(), APIURL: srv.URL, Clock: instantClock{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetFaults(func(x *fake.Faults) { x.LoseCreateAnswers = 1 })
+	s, err := p.CreateServer(context.Background(), provider.ServerSpec{Cluster: "c", Hostname: "c-cp1", Plan: "c2-small-x86",
+		Region: "DAL", Boot: provider.Boot{Method: provider.BootIPXE, URL: "http://boot.test/x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := f.State()
+	if len(st.Servers) != 1 || st.Servers[0].ID != s.ID || st.Requests["POST /servers"] != 1 {
+		t.Fatalf("servers %+v after %d creates; want the one whose answer was lost, adopted", st.Servers, st.Requests["POST /servers"])
+	}
+	if !slices.Contains(st.Servers[0].Tags, "c") {
+		t.Errorf("the adopted server was not tagged: %+v", st.Servers[0])
+	}
+}
+
+// instantClock never waits.
+type instantClock struct{}
+
+func (instantClock) Now() time.Time                                   { return time.Now() }
+func (instantClock) Sleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }

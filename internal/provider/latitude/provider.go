@@ -401,28 +401,9 @@ func (p *Provider) CreateServer(ctx context.Context, s provider.ServerSpec) (pro
 	if err != nil {
 		return provider.Server{}, err
 	}
-	existing, err := p.api.Servers(ctx, filters("project", proj, "hostname", s.Hostname))
+	r, err := p.orderOnce(ctx, proj, s)
 	if err != nil {
 		return provider.Server{}, err
-	}
-	var r resource[ServerAttrs]
-	for _, e := range existing {
-		if e.Attributes.Hostname == s.Hostname && mapStatus(e.Attributes.Status) != provider.StatusDeleting {
-			r = e
-			break
-		}
-	}
-	if r.ID == "" {
-		r, err = p.api.CreateServer(ctx, CreateServerAttrs{
-			Project: proj, Plan: s.Plan, Site: strings.ToUpper(s.Region), OperatingSystem: "ipxe",
-			Hostname: s.Hostname, IPXE: ipxeValue(s.Boot), Billing: "hourly",
-		})
-		if err != nil {
-			return provider.Server{}, fmt.Errorf("create server %s: %w", s.Hostname, err)
-		}
-		if r.ID == "" {
-			return provider.Server{}, fmt.Errorf("create server %s: the API returned no ID", s.Hostname)
-		}
 	}
 	srv := toServer(r)
 	if srv.Region == "" {
@@ -441,6 +422,54 @@ func (p *Provider) CreateServer(ctx context.Context, s provider.ServerSpec) (pro
 	}
 	srv.Tags = []string{s.Cluster}
 	return srv, nil
+}
+
+// lostAnswerAttempts bounds the orders of one hostname whose answers were
+// lost.
+const lostAnswerAttempts = 4
+
+// orderOnce returns the project's server of the hostname, ordering it only
+// when none exists. An order whose answer is lost (a 5xx, a dropped
+// connection) may have gone through, so the hostname is looked up again
+// before ordering again: never two servers for one hostname.
+func (p *Provider) orderOnce(ctx context.Context, proj string, s provider.ServerSpec) (resource[ServerAttrs], error) {
+	for attempt := 1; ; attempt++ {
+		existing, err := p.api.Servers(ctx, filters("project", proj, "hostname", s.Hostname))
+		if err != nil {
+			return resource[ServerAttrs]{}, err
+		}
+		for _, e := range existing {
+			if e.Attributes.Hostname == s.Hostname && mapStatus(e.Attributes.Status) != provider.StatusDeleting {
+				return e, nil
+			}
+		}
+		r, err := p.api.CreateServer(ctx, CreateServerAttrs{
+			Project: proj, Plan: s.Plan, Site: strings.ToUpper(s.Region), OperatingSystem: "ipxe",
+			Hostname: s.Hostname, IPXE: ipxeValue(s.Boot), Billing: "hourly",
+		})
+		switch {
+		case err == nil && r.ID == "":
+			return r, fmt.Errorf("create server %s: the API returned no ID", s.Hostname)
+		case err == nil:
+			return r, nil
+		case !lostAnswer(err) || attempt == lostAnswerAttempts || ctx.Err() != nil:
+			return r, fmt.Errorf("create server %s: %w", s.Hostname, err)
+		}
+		if err := p.cfg.Clock.Sleep(ctx, time.Duration(attempt)*2*time.Second); err != nil {
+			return r, err
+		}
+	}
+}
+
+// lostAnswer reports whether a request may have been carried out although
+// it failed: a server error or no answer at all.
+func lostAnswer(err error) bool {
+	var api *APIError
+	if errors.As(err, &api) {
+		return api.StatusCode >= 500
+	}
+	var hx *httpx.Error
+	return errors.As(err, &hx)
 }
 
 func (p *Provider) GetServer(ctx context.Context, id string) (provider.Server, error) {

@@ -61,6 +61,9 @@ type Faults struct {
 	StuckHostnames map[string]int
 	// OffSpecStatus reports starting_deploy and inventory before deploying.
 	OffSpecStatus bool
+	// LoseCreateAnswers creates the next N servers but answers their
+	// creates 502, as a proxy losing the answer would.
+	LoseCreateAnswers int
 }
 
 // Fake is the API double. Use it as an http.Handler.
@@ -933,6 +936,11 @@ func (f *Fake) createServer(w http.ResponseWriter, r *http.Request) {
 		s.Stuck = true
 	}
 	f.servers = append(f.servers, s)
+	if f.faults.LoseCreateAnswers > 0 {
+		f.faults.LoseCreateAnswers--
+		writeError(w, http.StatusBadGateway, "BAD_GATEWAY", "Bad Gateway", "The upstream answer was lost")
+		return
+	}
 	// The create answer is the short form the live API gives.
 	full := f.serverJSON(s)["attributes"].(map[string]any)
 	one(w, http.StatusCreated, map[string]any{"type": "servers", "id": s.ID, "attributes": map[string]any{
