@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/state"
@@ -182,7 +183,7 @@ func ExecuteDestroy(ctx context.Context, p provider.Provider, j *state.Journal, 
 			if j != nil {
 				j.MarkDeleted(KindServer, s.ID)
 			}
-			events.Emit(Event{Type: NodeUpdate, Step: "destroy", Node: s.Hostname, Status: "deleted", IP: s.PublicIPv4})
+			events.Emit(Event{Time: time.Now(), Type: NodeUpdate, Step: "destroy", Node: s.Hostname, Status: "deleted", IP: s.PublicIPv4, Message: "server " + s.ID})
 		}(s)
 	}
 	wg.Wait()
@@ -200,7 +201,7 @@ func ExecuteDestroy(ctx context.Context, p provider.Provider, j *state.Journal, 
 				}
 			}
 		}
-		events.Emit(Event{Type: Message, Step: "destroy", Message: fmt.Sprintf("deleted network %s (%s)", n.Name, n.ID)})
+		events.Emit(Event{Time: time.Now(), Type: Message, Step: "destroy", Message: fmt.Sprintf("deleted network %s (%s)", n.Name, n.ID)})
 	}
 	if len(failed) > 0 {
 		sort.Strings(failed)
