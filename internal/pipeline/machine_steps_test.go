@@ -220,3 +220,34 @@ func TestDestroyFindsAServerTheTagAndJournalLost(t *testing.T) {
 		t.Errorf("a second destroy plan = %+v, %v; want empty", again, err)
 	}
 }
+
+func TestInterruptedDestroyResumes(t *testing.T) {
+	r, f, _ := machineRun(t, 2)
+	if err := runUntil(t, r, StepServers); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	plan, err := PlanDestroy(ctx, r.Deps.Provider, "t", r.Journal)
+	if err != nil || len(plan.Servers) != 2 {
+		t.Fatalf("plan %+v, %v", plan, err)
+	}
+	// Enough server errors to exhaust the retries of the first deletion.
+	f.SetFaults(func(x *fake.Faults) { x.ServerErrorBurst = 6 })
+	err = ExecuteDestroy(ctx, r.Deps.Provider, r.Journal, plan, 1, nil)
+	if err == nil || !strings.Contains(err.Error(), "cto destroy") {
+		t.Fatalf("err = %v, want a failure that says to run destroy again", err)
+	}
+	if n := len(f.State().Servers); n != 1 {
+		t.Fatalf("%d servers after the interrupted destroy, want 1", n)
+	}
+	again, err := PlanDestroy(ctx, r.Deps.Provider, "t", r.Journal)
+	if err != nil || len(again.Servers) != 1 {
+		t.Fatalf("resumed plan %+v, %v; want the one server left", again, err)
+	}
+	if err := ExecuteDestroy(ctx, r.Deps.Provider, r.Journal, again, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.State().Servers); n != 0 {
+		t.Errorf("%d servers left", n)
+	}
+}
