@@ -277,10 +277,8 @@ func (sv *servers) createAll(ctx context.Context, names []string) error {
 
 func (sv *servers) create(ctx context.Context, name string) error {
 	sp := sv.r.Deps.Spec
-	role := string(provider.RoleControlPlane)
-	if strings.Contains(name, "-worker") {
-		role = string(provider.RoleWorker)
-	}
+	var role string
+	sv.r.Journal.View(func(j *state.Journal) { role = j.NodeLocked(name).Role })
 	s, err := sv.p.CreateServer(ctx, provider.ServerSpec{
 		Cluster: sp.Name, Hostname: name, Role: provider.Role(role), Plan: planFor(sp, role),
 		Region: sv.region, Project: sp.Project, Boot: sv.boot,
