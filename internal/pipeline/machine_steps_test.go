@@ -251,3 +251,23 @@ func TestInterruptedDestroyResumes(t *testing.T) {
 		t.Errorf("%d servers left", n)
 	}
 }
+
+func TestWorkersUseTheWorkerPlan(t *testing.T) {
+	r, f, _ := machineRun(t, 3)
+	r.Deps.Spec.WorkerPlan = "c3-small-x86"
+	if err := runUntil(t, r, StepServers); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range f.State().Servers {
+		want := "c3-small-x86"
+		if strings.HasSuffix(s.Hostname, "-cp1") {
+			want = "c2-small-x86"
+		}
+		if s.Plan != want {
+			t.Errorf("%s has plan %s, want %s", s.Hostname, s.Plan, want)
+		}
+	}
+	if got := r.Journal.Fact(FactCostMonthly); got != "716.00" {
+		t.Errorf("monthly cost = %s, want 146 + 2 x 285 = 716.00", got)
+	}
+}
