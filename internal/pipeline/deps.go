@@ -27,7 +27,8 @@ type Deps struct {
 
 	// BootMedia says how a new server boots Talos: the servers step calls
 	// it once per node class (gpu or not) before creating servers. Nil
-	// means no Talos boot media is wired (the servers step then refuses).
+	// means no Talos boot media is wired: the servers step then boots
+	// PlaceholderBootURL and warns.
 	BootMedia func(ctx context.Context, r *Run, gpu bool) (provider.Boot, error)
 
 	// ServerTimeout is how long a server may stay deploying before it is
