@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -269,5 +270,33 @@ func TestWorkersUseTheWorkerPlan(t *testing.T) {
 	}
 	if got := r.Journal.Fact(FactCostMonthly); got != "716.00" {
 		t.Errorf("monthly cost = %s, want 146 + 2 x 285 = 716.00", got)
+	}
+}
+
+func TestBootMediaPerNodeClass(t *testing.T) {
+	r, f, rec := machineRun(t, 2)
+	r.Deps.Spec.GPU, r.Deps.Spec.WorkerPlan = true, "g3-h100-small"
+	var asked []bool
+	r.Deps.BootMedia = func(ctx context.Context, r *Run, gpu bool) (provider.Boot, error) {
+		asked = append(asked, gpu)
+		return provider.Boot{Method: provider.BootIPXE, URL: fmt.Sprintf("http://pxe.test/gpu-%v", gpu)}, nil
+	}
+	if err := runUntil(t, r, StepServers); err != nil {
+		t.Fatal(err)
+	}
+	if len(asked) != 2 {
+		t.Errorf("BootMedia asked %v, want once per class", asked)
+	}
+	for _, s := range f.State().Servers {
+		want := "http://pxe.test/gpu-false"
+		if strings.Contains(s.Hostname, "worker") {
+			want = "http://pxe.test/gpu-true"
+		}
+		if s.IPXE != want {
+			t.Errorf("%s boots %s, want %s", s.Hostname, s.IPXE, want)
+		}
+	}
+	if strings.Contains(warnings(rec), "placeholder") {
+		t.Errorf("warned about the placeholder with media wired")
 	}
 }

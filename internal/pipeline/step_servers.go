@@ -103,20 +103,43 @@ func (serversStep) Run(ctx context.Context, r *Run) error {
 	return sv.wait(ctx)
 }
 
-// bootMedia asks the Talos wiring for boot media, or falls back to a
-// placeholder that boots nothing useful (and says so).
-func bootMedia(ctx context.Context, r *Run) (provider.Boot, error) {
-	if r.Deps.BootMedia != nil {
-		return r.Deps.BootMedia(ctx, r, r.Deps.Spec.GPU)
+// bootMedia asks the Talos wiring for the boot media of each node class:
+// GPU nodes need drivers in their image. Without wiring every node boots a
+// placeholder that starts nothing useful, and the user is told.
+func bootMedia(ctx context.Context, r *Run) (map[string]provider.Boot, error) {
+	sp := r.Deps.Spec
+	// With a separate worker plan, only workers are the GPU class.
+	gpuFor := map[string]bool{
+		string(provider.RoleControlPlane): sp.GPU && sp.WorkerPlan == "",
+		string(provider.RoleWorker):       sp.GPU,
 	}
-	r.Warn("no Talos boot media is configured in this build; servers boot the placeholder %s", PlaceholderBootURL)
-	return provider.Boot{Method: provider.BootIPXE, URL: PlaceholderBootURL}, nil
+	out := map[string]provider.Boot{}
+	if r.Deps.BootMedia == nil {
+		r.Warn("no Talos boot media is configured in this build; servers boot the placeholder %s", PlaceholderBootURL)
+		for role := range gpuFor {
+			out[role] = provider.Boot{Method: provider.BootIPXE, URL: PlaceholderBootURL}
+		}
+		return out, nil
+	}
+	byClass := map[bool]provider.Boot{}
+	for role, gpu := range gpuFor {
+		b, ok := byClass[gpu]
+		if !ok {
+			var err error
+			if b, err = r.Deps.BootMedia(ctx, r, gpu); err != nil {
+				return nil, fmt.Errorf("boot media (gpu %v): %w", gpu, err)
+			}
+			byClass[gpu] = b
+		}
+		out[role] = b
+	}
+	return out, nil
 }
 
 type servers struct {
 	r      *Run
 	p      provider.Provider
-	boot   provider.Boot
+	boot   map[string]provider.Boot // by role
 	region string
 
 	mu        sync.Mutex
@@ -281,7 +304,7 @@ func (sv *servers) create(ctx context.Context, name string) error {
 	sv.r.Journal.View(func(j *state.Journal) { role = j.NodeLocked(name).Role })
 	s, err := sv.p.CreateServer(ctx, provider.ServerSpec{
 		Cluster: sp.Name, Hostname: name, Role: provider.Role(role), Plan: planFor(sp, role),
-		Region: sv.region, Project: sp.Project, Boot: sv.boot,
+		Region: sv.region, Project: sp.Project, Boot: sv.boot[role],
 	})
 	if s.ID != "" {
 		if jerr := sv.record(name, s); jerr != nil {
