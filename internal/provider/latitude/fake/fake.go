@@ -1164,10 +1164,13 @@ func (f *Fake) listNetworks(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *Fake) createNetwork(w http.ResponseWriter, r *http.Request) {
-	var a struct{ Description, Site, Project string }
+	var a struct{ Description, Site, Location, Project string }
 	if err := decodeAttrs(r, &a); err != nil {
 		invalid(w, err.Error())
 		return
+	}
+	if a.Site == "" {
+		a.Site = a.Location // the name the OpenAPI document requires
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
