@@ -27,6 +27,7 @@ func newDeps(ctx context.Context, g *globals, s spec.ClusterSpec, interactive bo
 			return nil, err
 		}
 		d.Provider = p
+		d.BootMedia = pipeline.TalosBootMedia
 	}
 	return d, nil
 }

@@ -28,6 +28,10 @@ type Deps struct {
 	// it once per node class (gpu or not) before creating servers. Nil
 	// means no Talos boot media is wired (the servers step then refuses).
 	BootMedia func(ctx context.Context, r *Run, gpu bool) (provider.Boot, error)
+
+	// Talos tunes how the talos and kubernetes steps reach nodes (ports and
+	// waits for tests); the zero value is right for real clusters.
+	Talos TalosOptions
 }
 
 // Approve asks to go ahead with question: --yes approves, a terminal asks,

@@ -203,3 +203,7 @@ func (im Images) IPXEScript(static *StaticIP) string {
 	b.WriteString("boot\n")
 	return b.String()
 }
+
+// IPXEStaticIP takes the address from iPXE's own settings, which providers
+// without DHCP fill in before chain-loading: one script serves every node.
+var IPXEStaticIP = StaticIP{Address: "${ip}", Gateway: "${gateway}", Netmask: "${netmask}", DNS: []string{"${dns}"}}
