@@ -45,6 +45,9 @@ func (talosStep) Run(ctx context.Context, r *Run) error {
 		return err
 	}
 	if err := r.Journal.Update(func(j *state.Journal) {
+		if j.Facts == nil {
+			j.Facts = map[string]string{}
+		}
 		j.Facts[FactEndpoint] = in.Endpoint
 		if in.VIP != "" {
 			j.Facts[FactVIP] = in.VIP
