@@ -114,8 +114,8 @@ func (w *talosWorld) bootstrapCalls() int {
 
 func TestTalosAndKubernetesStepsResumeAfterInterruption(t *testing.T) {
 	w := newTalosWorld(t, 3)
-	w.nodes[1].Faults.ApplyHangs = true       // "maybe applied", then proven
-	w.nodes[0].Faults.BootstrapFailures = 2   // time not in sync yet
+	w.nodes[1].Faults.ApplyHangs = true     // "maybe applied", then proven
+	w.nodes[0].Faults.BootstrapFailures = 2 // time not in sync yet
 
 	// First run: stop as soon as one node is configured.
 	ctx, cancel := context.WithCancel(context.Background())
