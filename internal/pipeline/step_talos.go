@@ -59,6 +59,13 @@ func (talosStep) Run(ctx context.Context, r *Run) error {
 	if err != nil {
 		return err
 	}
+	// Register the schematics before touching nodes: an unreachable factory
+	// fails here, with the URL it tried.
+	for _, n := range nodes {
+		if _, err := ensureSchematic(ctx, r, nodeHasGPU(r, n.Role)); err != nil {
+			return err
+		}
+	}
 	want := osDrive(ctx, r)
 
 	var (

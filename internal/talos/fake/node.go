@@ -48,7 +48,10 @@ type Node struct {
 	Disks []*storage.Disk
 	// KubeconfigServer is the server URL of the kubeconfig it hands out.
 	KubeconfigServer string
-	Faults           Faults
+	// Kubeconfig, when set, is handed out as it is (e.g. the admin
+	// kubeconfig of a real test kube-apiserver).
+	Kubeconfig []byte
+	Faults     Faults
 	// TrustdCA stands in for trustd: workers' configs carry only the OS CA
 	// certificate, so their serving certificate is signed with this key.
 	TrustdCA *sx509.PEMEncodedCertificateAndKey
@@ -235,7 +238,7 @@ func (s *machineServer) EtcdMemberList(ctx context.Context, _ *machine.EtcdMembe
 func (s *machineServer) Kubeconfig(_ *emptypb.Empty, stream grpc.ServerStreamingServer[common.Data]) error {
 	n := s.n
 	n.mu.Lock()
-	ok, server := n.bootstrapped, n.KubeconfigServer
+	ok, server, data := n.bootstrapped, n.KubeconfigServer, n.Kubeconfig
 	n.mu.Unlock()
 	if !ok {
 		return status.Error(codes.FailedPrecondition, "kubernetes is not bootstrapped")
@@ -244,7 +247,8 @@ func (s *machineServer) Kubeconfig(_ *emptypb.Empty, stream grpc.ServerStreaming
 	if server == "" {
 		server = cfg.Cluster().Endpoint().String()
 	}
-	data := fmt.Appendf(nil, `apiVersion: v1
+	if data == nil {
+		data = fmt.Appendf(nil, `apiVersion: v1
 kind: Config
 clusters:
 - name: %[1]s
@@ -259,6 +263,7 @@ users:
 - name: admin@%[1]s
   user: {token: fake-admin-token}
 `, cfg.Cluster().Name(), server)
+	}
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(gz)
