@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cto-platform/cto/internal/provider"
@@ -86,9 +87,11 @@ const (
 // KubeconfigFile is the admin kubeconfig's file in the cluster's folder.
 const KubeconfigFile = "kubeconfig"
 
+// talosVersion is the spec's Talos version with its "v" (the factory's
+// URLs need it), or the default.
 func talosVersion(r *Run) string {
 	if v := r.Deps.Spec.Talos.Version; v != "" {
-		return v
+		return "v" + strings.TrimPrefix(v, "v")
 	}
 	return talos.DefaultTalosVersion
 }
