@@ -37,8 +37,7 @@ func TestTalosStepGPUWorkers(t *testing.T) {
 	t.Cleanup(worker.Stop)
 	w.spec.GPU = true
 	w.spec.Nodes = 2
-	c, _ := state.Open(w.root, "demo", false)
-	j, _ := c.Load()
+	_, j := w.journal()
 	j.Update(func(j *state.Journal) {
 		j.Nodes = append(j.Nodes, &state.Node{Name: "demo-worker1", Role: talos.RoleWorker, Index: 1, PublicIP: workerIP, PrivateIP: "10.8.0.21"})
 	})
@@ -82,12 +81,11 @@ func TestBootstrapAfterCrashBetweenCallAndRecord(t *testing.T) {
 	w := newTalosWorld(t, 3)
 	ctx := context.Background()
 	// Configure the nodes only.
-	c, _ := state.Open(w.root, "demo", false)
-	j, _ := c.Load()
-	r := &Run{Cluster: c, Journal: j, Events: Discard, Deps: &Deps{Spec: w.spec, Talos: TalosOptions{APIPort: w.port, Poll: 1}}}
-	if err := (&Engine{Steps: []Step{talosStep{}}}).Execute(ctx, r, Options{}); err != nil {
+	r, err := w.runSteps(ctx, Discard, talosStep{})
+	if err != nil {
 		t.Fatal(err)
 	}
+	j := r.Journal
 	// The crash: intent journaled, Bootstrap went out, "done" never saved.
 	client, err := talosClient(r)
 	if err != nil {
@@ -114,8 +112,7 @@ func TestBootstrapAfterCrashBetweenCallAndRecord(t *testing.T) {
 func TestBootstrapIntentStaysWithItsNode(t *testing.T) {
 	w := newTalosWorld(t, 3)
 	ctx := context.Background()
-	c, _ := state.Open(w.root, "demo", false)
-	j, _ := c.Load()
+	_, j := w.journal()
 	// A crash after journaling the intent for cp3, before the call went out.
 	if err := j.SetFact(FactBootstrap, "intent:demo-cp3"); err != nil {
 		t.Fatal(err)
@@ -201,8 +198,7 @@ func (p noDHCP) Capabilities() provider.Capabilities {
 
 func TestTalosBootMedia(t *testing.T) {
 	w := newTalosWorld(t, 1)
-	c, _ := state.Open(w.root, "demo", false)
-	j, _ := c.Load()
+	c, j := w.journal()
 	for _, dhcp := range []bool{true, false} {
 		r := &Run{Cluster: c, Journal: j, Events: Discard, Deps: &Deps{Spec: w.spec, Provider: noDHCP{dhcp: dhcp}}}
 		boot, err := TalosBootMedia(context.Background(), r, false)

@@ -87,20 +87,33 @@ func newTalosWorld(t *testing.T, controlPlanes int) *talosWorld {
 	return w
 }
 
-// run loads the journal from disk, as a fresh `cto deploy` would.
-func (w *talosWorld) run(ctx context.Context, events Sink) (*Run, error) {
+// journal loads the cluster's journal from disk.
+func (w *talosWorld) journal() (*state.Cluster, *state.Journal) {
+	w.t.Helper()
 	c, err := state.Open(w.root, "demo", false)
 	if err != nil {
-		return nil, err
+		w.t.Fatal(err)
 	}
 	j, err := c.Load()
 	if err != nil {
-		return nil, err
+		w.t.Fatal(err)
 	}
+	return c, j
+}
+
+// run runs the talos and kubernetes steps.
+func (w *talosWorld) run(ctx context.Context, events Sink) (*Run, error) {
+	return w.runSteps(ctx, events, talosStep{}, kubernetesStep{})
+}
+
+// runSteps loads the journal from disk, as a fresh `cto deploy` would, and
+// runs steps.
+func (w *talosWorld) runSteps(ctx context.Context, events Sink, steps ...Step) (*Run, error) {
+	c, j := w.journal()
 	r := &Run{Cluster: c, Journal: j, Events: events, Deps: &Deps{Spec: w.spec, Talos: TalosOptions{
 		APIPort: w.port, NodeTimeout: 5 * time.Second, Poll: 20 * time.Millisecond, ApplyTimeout: 300 * time.Millisecond,
 	}}}
-	e := &Engine{Steps: []Step{talosStep{}, kubernetesStep{}}}
+	e := &Engine{Steps: steps}
 	return r, e.Execute(ctx, r, Options{})
 }
 

@@ -261,3 +261,21 @@ func must(b []byte, err error) []byte {
 	}
 	return b
 }
+
+func BenchmarkGenerate(b *testing.B) {
+	data, err := os.ReadFile("testdata/secrets.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := talos.ParseSecrets(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := talos.ClusterInput{Name: "demo", Endpoint: "203.0.113.11", VIP: "10.8.0.254", PrivateCIDR: "10.8.0.0/24", VLAN: 2085, Secrets: s}
+	n := talos.NodeInput{Name: "demo-cp1", Role: talos.RoleControlPlane, PrivateIP: "10.8.0.11", InstallImage: installer, Disk: talos.Disk{Serial: "S"}}
+	for b.Loop() {
+		if _, err := talos.Generate(c, n); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
