@@ -27,7 +27,7 @@ func (kubernetesStep) Run(ctx context.Context, r *Run) error {
 	if err != nil {
 		return err
 	}
-	cps := controlPlanes(r.Journal.NodesCopy())
+	cps := talosControlPlanes(r.Journal.NodesCopy())
 	if len(cps) == 0 {
 		return fmt.Errorf("the journal has no control-plane node; run the servers step first")
 	}

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/cto-platform/cto/internal/provider"
+	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
 	"github.com/cto-platform/cto/internal/talos"
 )
@@ -97,7 +99,7 @@ func (talosStep) Run(ctx context.Context, r *Run) error {
 func ensureTalosconfig(r *Run, s *talos.Secrets, nodes []state.Node) (*talos.Client, error) {
 	if _, err := r.Cluster.ReadFile(talos.TalosconfigFile); errors.Is(err, os.ErrNotExist) {
 		var endpoints []string
-		for _, cp := range controlPlanes(nodes) {
+		for _, cp := range talosControlPlanes(nodes) {
 			endpoints = append(endpoints, r.Deps.Talos.endpoint(cp.PublicIP))
 		}
 		data, err := talos.Talosconfig(s, r.Deps.Spec.Name, endpoints)
@@ -199,7 +201,7 @@ func renderNode(ctx context.Context, r *Run, client *talos.Client, in talos.Clus
 	}
 	return talos.Generate(in, talos.NodeInput{
 		Name: n.Name, Role: n.Role, PrivateIP: n.PrivateIP, GPU: gpu,
-		InstallImage: r.factory().Images(id, talosVersion(r)).Installer(),
+		InstallImage: imageFactory(r).Images(id, talosVersion(r)).Installer(),
 		Disk:         disk,
 	})
 }
@@ -239,7 +241,7 @@ func (talosStep) DryRun(ctx context.Context, r *Run) error {
 		id := talos.SchematicFor(gpu).ID() // computed locally; not registered
 		cfg, err := talos.Generate(in, talos.NodeInput{
 			Name: n.Name, Role: n.Role, PrivateIP: n.PrivateIP, GPU: gpu,
-			InstallImage: r.factory().Images(id, talosVersion(r)).Installer(),
+			InstallImage: imageFactory(r).Images(id, talosVersion(r)).Installer(),
 			Disk:         talos.Disk{Serial: "PLACEHOLDER-DISK-SERIAL"},
 		})
 		if err != nil {
@@ -288,7 +290,7 @@ func placeholderNodes(r *Run) []state.Node {
 // placeholderPrivate is the i-th host address of the private range
 // (counting from .10), as the network step would hand out.
 func placeholderPrivate(cidr string, i int) string {
-	p, err := netip.ParsePrefix(or(cidr, defaultPrivateCIDR))
+	p, err := netip.ParsePrefix(cmp.Or(cidr, spec.Defaults().Network.CIDR))
 	if err != nil {
 		return ""
 	}
@@ -297,11 +299,4 @@ func placeholderPrivate(cidr string, i int) string {
 		a = a.Next()
 	}
 	return a.String()
-}
-
-func or(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cto-platform/cto/internal/provider"
+	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
 	"github.com/cto-platform/cto/internal/talos"
 )
@@ -96,7 +97,7 @@ func talosVersion(r *Run) string {
 	return talos.DefaultTalosVersion
 }
 
-func (r *Run) factory() talos.Factory {
+func imageFactory(r *Run) talos.Factory {
 	return talos.Factory{URL: r.Deps.Spec.Talos.ImageFactoryURL, HTTP: r.Deps.Talos.FactoryHTTP}
 }
 
@@ -117,7 +118,7 @@ func ensureSchematic(ctx context.Context, r *Run, gpu bool) (string, error) {
 	if id := r.Journal.Fact(key); id != "" {
 		return id, nil
 	}
-	id, err := r.factory().EnsureSchematic(ctx, talos.SchematicFor(gpu))
+	id, err := imageFactory(r).EnsureSchematic(ctx, talos.SchematicFor(gpu))
 	if err != nil {
 		return "", err
 	}
@@ -135,7 +136,7 @@ func TalosBootMedia(ctx context.Context, r *Run, gpu bool) (provider.Boot, error
 	if err != nil {
 		return provider.Boot{}, err
 	}
-	im := r.factory().Images(id, talosVersion(r))
+	im := imageFactory(r).Images(id, talosVersion(r))
 	if r.Deps.Provider != nil && !r.Deps.Provider.Capabilities().DHCP {
 		return provider.Boot{Method: provider.BootIPXE, URL: im.PXE(), Script: im.IPXEScript(&talos.IPXEStaticIP)}, nil
 	}
@@ -167,8 +168,8 @@ func loadOrCreateSecrets(r *Run) (*talos.Secrets, error) {
 	return s, nil
 }
 
-// controlPlanes returns the control-plane nodes in index order.
-func controlPlanes(nodes []state.Node) []state.Node {
+// talosControlPlanes returns the control-plane nodes in index order.
+func talosControlPlanes(nodes []state.Node) []state.Node {
 	var cps []state.Node
 	for _, n := range nodes {
 		if n.Role == talos.RoleControlPlane {
@@ -183,7 +184,7 @@ func controlPlanes(nodes []state.Node) []state.Node {
 // journal's nodes and the network resource.
 func clusterInput(r *Run, nodes []state.Node, s *talos.Secrets) (talos.ClusterInput, error) {
 	sp := r.Deps.Spec
-	cps := controlPlanes(nodes)
+	cps := talosControlPlanes(nodes)
 	if len(cps) == 0 {
 		return talos.ClusterInput{}, errors.New("the journal has no control-plane node; run the servers step first")
 	}
@@ -196,7 +197,7 @@ func clusterInput(r *Run, nodes []state.Node, s *talos.Secrets) (talos.ClusterIn
 		Secrets:             s,
 	}
 	if in.PrivateCIDR == "" {
-		in.PrivateCIDR = defaultPrivateCIDR
+		in.PrivateCIDR = spec.Defaults().Network.CIDR
 	}
 	if sp.DNS.Domain != "" {
 		in.Endpoint = fmt.Sprintf("api.%s.%s", sp.Name, sp.DNS.Domain)
@@ -262,6 +263,3 @@ func talosClient(r *Run) (*talos.Client, error) {
 	}
 	return &talos.Client{Talosconfig: cfg}, nil
 }
-
-// defaultPrivateCIDR matches spec.Defaults, for journals written without one.
-const defaultPrivateCIDR = "10.8.0.0/24"

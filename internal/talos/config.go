@@ -1,6 +1,7 @@
 package talos
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/netip"
@@ -87,7 +88,7 @@ func Generate(c ClusterInput, n NodeInput) ([]byte, error) {
 	if c.Secrets == nil {
 		return nil, fmt.Errorf("config of %s: no secrets bundle (it must be loaded from the cluster's folder)", n.Name)
 	}
-	talosVersion := or(c.TalosVersion, DefaultTalosVersion)
+	talosVersion := cmp.Or(c.TalosVersion, DefaultTalosVersion)
 	vc, err := contract(talosVersion)
 	if err != nil {
 		return nil, err
@@ -124,7 +125,7 @@ func Generate(c ClusterInput, n NodeInput) ([]byte, error) {
 		generate.WithClusterCNIConfig(&v1alpha1.CNIConfig{CNIName: "none"}),
 		generate.WithKubePrismPort(KubePrismPort),
 	}
-	in, err := generate.NewInput(c.Name, EndpointURL(c.Endpoint), strings.TrimPrefix(or(c.KubernetesVersion, DefaultKubernetesVersion), "v"), opts...)
+	in, err := generate.NewInput(c.Name, EndpointURL(c.Endpoint), strings.TrimPrefix(cmp.Or(c.KubernetesVersion, DefaultKubernetesVersion), "v"), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("config of %s: %w", n.Name, err)
 	}
@@ -224,7 +225,7 @@ type doc = map[string]any
 // extraDocuments are the multi-document parts: hostname, the private VLAN
 // link (and VIP), and the ingress firewall.
 func extraDocuments(c ClusterInput, n NodeInput, privCIDR netip.Prefix, controlPlane bool) ([]byte, error) {
-	selector := or(c.PrivateLinkSelector, DefaultPrivateLinkSelector)
+	selector := cmp.Or(c.PrivateLinkSelector, DefaultPrivateLinkSelector)
 	addr := netip.PrefixFrom(netip.MustParseAddr(n.PrivateIP), privCIDR.Bits()).String()
 	docs := []doc{
 		{"apiVersion": "v1alpha1", "kind": "HostnameConfig", "hostname": n.Name, "auto": "off"},
@@ -302,11 +303,4 @@ func firewall(c ClusterInput, controlPlane bool) []doc {
 		)
 	}
 	return docs
-}
-
-func or(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }
