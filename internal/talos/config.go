@@ -266,7 +266,8 @@ func extraDocuments(c ClusterInput, n NodeInput, privCIDR netip.Prefix, controlP
 
 // firewall blocks ingress by default and opens what Talos, Kubernetes and
 // Cilium need: the Talos API and Kubernetes API to everyone (they
-// authenticate), the rest only to the cluster's own addresses.
+// authenticate), HTTP(S) for the ingress controller, the rest only to the
+// cluster's own addresses. Pod traffic between nodes rides Cilium's VXLAN.
 func firewall(c ClusterInput, controlPlane bool) []doc {
 	anywhere := []doc{{"subnet": "0.0.0.0/0"}, {"subnet": "::/0"}}
 	var cluster []doc
@@ -295,6 +296,8 @@ func firewall(c ClusterInput, controlPlane bool) []doc {
 		rule("cilium-health", "tcp", []any{CiliumHealthPort}, cluster),
 		rule("cilium-vxlan", "udp", []any{CiliumVXLANPort}, cluster),
 		rule("hubble-peer", "tcp", []any{HubblePort}, cluster),
+		// The platform's ingress controller answers on every node.
+		rule("http-ingress", "tcp", []any{80, 443}, anywhere),
 	}
 	if controlPlane {
 		docs = append(docs,

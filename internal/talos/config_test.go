@@ -170,7 +170,7 @@ func TestGeneratedConfigContent(t *testing.T) {
 		t.Errorf("control plane loads modules %v", got)
 	}
 	rules := func(cfg coreconfig.Provider) []string { return kinds(cfg)[network.RuleConfigKind] }
-	for _, want := range []string{"apid-ingress", "trustd-ingress", "kubelet-ingress", "cilium-health", "cilium-vxlan", "hubble-peer", "kubernetes-api-ingress", "etcd-ingress"} {
+	for _, want := range []string{"apid-ingress", "trustd-ingress", "kubelet-ingress", "cilium-health", "cilium-vxlan", "hubble-peer", "http-ingress", "kubernetes-api-ingress", "etcd-ingress"} {
 		if !slices.Contains(rules(cp), want) {
 			t.Errorf("control plane firewall lacks %s: %v", want, rules(cp))
 		}
