@@ -19,16 +19,8 @@ import (
 
 func TestTalosStepGPUWorkers(t *testing.T) {
 	w := newTalosWorld(t, 1)
-	// Secrets exist before the run (as after an earlier attempt), so the
-	// fake worker can stand in for trustd with the same OS CA.
-	s, data, err := talos.NewSecrets("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(w.root, "clusters/demo", talos.SecretsFile), data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	worker := &fake.Node{Name: "demo-worker1", Disks: disksFor(9), TrustdCA: s.Bundle.Certs.OS}
+	// The worker gets its certificate from the control plane's trustd.
+	worker := &fake.Node{Name: "demo-worker1", Disks: disksFor(9), Trustd: w.trustd}
 	ip := strings.Split(w.nodes[0].Addr(), ":")[0]
 	workerIP := ip[:strings.LastIndex(ip, ".")] + ".9"
 	if err := worker.Start(fmt.Sprintf("%s:%d", workerIP, w.port)); err != nil {

@@ -28,6 +28,7 @@ type talosWorld struct {
 	root    string
 	nodes   []*fake.Node
 	factory *fake.Factory
+	trustd  *fake.Trustd
 	fsrv    *httptest.Server
 	port    int
 	spec    spec.ClusterSpec
@@ -43,13 +44,13 @@ func disksFor(i int) []*storage.Disk {
 
 func newTalosWorld(t *testing.T, controlPlanes int) *talosWorld {
 	t.Helper()
-	w := &talosWorld{t: t, root: t.TempDir(), factory: fake.NewFactory()}
+	w := &talosWorld{t: t, root: t.TempDir(), factory: fake.NewFactory(), trustd: &fake.Trustd{}}
 	w.fsrv = httptest.NewServer(w.factory)
 	t.Cleanup(w.fsrv.Close)
 	block := fake.LoopbackBlock()
 	// One port for all nodes, like 50000 on real ones: the first node picks it.
 	for i := range controlPlanes {
-		n := &fake.Node{Name: fmt.Sprintf("demo-cp%d", i+1), Disks: disksFor(i), KubeconfigServer: "https://127.0.0.1:6443"}
+		n := &fake.Node{Name: fmt.Sprintf("demo-cp%d", i+1), Disks: disksFor(i), KubeconfigServer: "https://127.0.0.1:6443", Trustd: w.trustd}
 		addr := fmt.Sprintf("%s%d:%d", block, i+1, w.port)
 		if err := n.Start(addr); err != nil {
 			t.Fatalf("start fake node on %s: %v", addr, err)

@@ -149,3 +149,26 @@ func TestEndpointAddsPortOnlyWhenMissing(t *testing.T) {
 		}
 	}
 }
+
+func TestWorkerWaitsForTrustd(t *testing.T) {
+	s := fixedSecrets(t)
+	trustd := &fake.Trustd{}
+	worker := &fake.Node{Name: "w1", Trustd: trustd}
+	cp := &fake.Node{Name: "cp1", Trustd: trustd}
+	startNode(t, worker)
+	startNode(t, cp)
+	ctx := context.Background()
+	wc, cc := clientFor(t, s, worker.Addr()), clientFor(t, s, cp.Addr())
+	if err := wc.Apply(ctx, worker.Addr(), nodeConfig(t, s, talos.RoleWorker), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if st := wc.Probe(ctx, worker.Addr()); st != talos.Starting {
+		t.Fatalf("worker before any control plane: %s, want starting", st)
+	}
+	if err := cc.Apply(ctx, cp.Addr(), nodeConfig(t, s, talos.RoleControlPlane), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if st := wc.Probe(ctx, worker.Addr()); st != talos.Configured {
+		t.Fatalf("worker after its control plane: %s, want configured", st)
+	}
+}

@@ -52,8 +52,11 @@ type Node struct {
 	// kubeconfig of a real test kube-apiserver).
 	Kubeconfig []byte
 	Faults     Faults
-	// TrustdCA stands in for trustd: workers' configs carry only the OS CA
-	// certificate, so their serving certificate is signed with this key.
+	// Trustd, shared by the nodes of one simulated datacenter, hands
+	// workers the certificate a configured control plane's CA signs.
+	Trustd *Trustd
+	// TrustdCA is the OS CA to sign a worker's certificate with when no
+	// Trustd is shared (workers' configs carry only the CA certificate).
 	TrustdCA *sx509.PEMEncodedCertificateAndKey
 
 	mu             sync.Mutex
@@ -88,7 +91,7 @@ func (n *Node) Start(addr string) error {
 	}
 	base := &tls.Config{
 		MinVersion:         tls.VersionTLS12,
-		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) { return n.tlsConfig(), nil },
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) { return n.tlsConfig() },
 	}
 	n.srv = grpc.NewServer(grpc.Creds(credentials.NewTLS(base)))
 	machine.RegisterMachineServiceServer(n.srv, &machineServer{n: n})
@@ -107,13 +110,23 @@ func (n *Node) Stop() {
 	}
 }
 
-func (n *Node) tlsConfig() *tls.Config {
+// tlsConfig is the node's TLS side: self-signed in maintenance mode,
+// mutual TLS from the OS CA once configured. A worker whose certificate
+// trustd has not issued yet fails the handshake, as apid is not up.
+func (n *Node) tlsConfig() (*tls.Config, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.configured != nil {
-		return n.configured
+	if n.config == nil {
+		return &tls.Config{Certificates: []tls.Certificate{n.selfSigned}, NextProtos: []string{"h2"}, MinVersion: tls.VersionTLS12}, nil
 	}
-	return &tls.Config{Certificates: []tls.Certificate{n.selfSigned}, NextProtos: []string{"h2"}, MinVersion: tls.VersionTLS12}
+	if n.configured == nil {
+		cfg, err := n.serveConfigured(n.config)
+		if err != nil {
+			return nil, err
+		}
+		n.configured = cfg
+	}
+	return n.configured, nil
 }
 
 // ApplyCalls counts ApplyConfiguration calls.
@@ -129,43 +142,83 @@ func (n *Node) Config() coreconfig.Provider { n.mu.Lock(); defer n.mu.Unlock(); 
 // been applied (by cto or anyone else).
 func (n *Node) Configure(cfg coreconfig.Provider) error {
 	ca := cfg.Machine().Security().IssuingCA()
-	if ca != nil && len(ca.Key) == 0 && n.TrustdCA != nil && bytes.Equal(n.TrustdCA.Crt, ca.Crt) {
-		ca = n.TrustdCA
+	if ca == nil || len(ca.Crt) == 0 {
+		return errors.New("the config carries no OS CA")
 	}
-	if ca == nil || len(ca.Key) == 0 {
-		return errors.New("the config carries no OS CA key (workers get certificates from trustd; the fake serves control planes and workers whose config has the CA)")
-	}
-	authority, err := sx509.NewCertificateAuthorityFromCertificateAndKey(ca)
-	if err != nil {
-		return err
-	}
-	kp, err := sx509.NewKeyPair(authority, sx509.IPAddresses([]net.IP{n.ip}), sx509.CommonName(n.Name),
-		sx509.ExtKeyUsage([]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}), sx509.NotAfter(time.Now().Add(24*time.Hour)))
-	if err != nil {
-		return err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(ca.Crt) {
-		return errors.New("bad OS CA certificate")
-	}
-	cert, err := tls.X509KeyPair(kp.CrtPEM, kp.KeyPEM)
-	if err != nil {
-		return err
+	if len(ca.Key) > 0 && n.Trustd != nil {
+		n.Trustd.register(ca)
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.config = cfg
-	n.configured = &tls.Config{
+	n.configured = nil
+	return nil
+}
+
+// serveConfigured builds the mutual-TLS side from the config's OS CA: a
+// control plane has its key; a worker gets its certificate from trustd.
+func (n *Node) serveConfigured(cfg coreconfig.Provider) (*tls.Config, error) {
+	ca := cfg.Machine().Security().IssuingCA()
+	if len(ca.Key) == 0 {
+		switch {
+		case n.TrustdCA != nil && bytes.Equal(n.TrustdCA.Crt, ca.Crt):
+			ca = n.TrustdCA
+		case n.Trustd != nil && n.Trustd.lookup(ca.Crt) != nil:
+			ca = n.Trustd.lookup(ca.Crt)
+		default:
+			return nil, errors.New("no certificate yet: no control plane of this cluster runs trustd")
+		}
+	}
+	authority, err := sx509.NewCertificateAuthorityFromCertificateAndKey(ca)
+	if err != nil {
+		return nil, err
+	}
+	kp, err := sx509.NewKeyPair(authority, sx509.IPAddresses([]net.IP{n.ip}), sx509.CommonName(n.Name),
+		sx509.ExtKeyUsage([]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}), sx509.NotAfter(time.Now().Add(24*time.Hour)))
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca.Crt) {
+		return nil, errors.New("bad OS CA certificate")
+	}
+	cert, err := tls.X509KeyPair(kp.CrtPEM, kp.KeyPEM)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{
 		Certificates: []tls.Certificate{cert},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		ClientCAs:    pool,
 		NextProtos:   []string{"h2"},
 		MinVersion:   tls.VersionTLS12,
-	}
-	return nil
+	}, nil
 }
 
-func (n *Node) isConfigured() bool { n.mu.Lock(); defer n.mu.Unlock(); return n.configured != nil }
+// Trustd stands in for the control planes' trustd across fake nodes: a
+// configured control plane registers its OS CA, and workers of the same
+// cluster get their serving certificates from it.
+type Trustd struct {
+	mu  sync.Mutex
+	cas map[string]*sx509.PEMEncodedCertificateAndKey
+}
+
+func (t *Trustd) register(ca *sx509.PEMEncodedCertificateAndKey) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.cas == nil {
+		t.cas = map[string]*sx509.PEMEncodedCertificateAndKey{}
+	}
+	t.cas[string(ca.Crt)] = ca
+}
+
+func (t *Trustd) lookup(crt []byte) *sx509.PEMEncodedCertificateAndKey {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.cas[string(crt)]
+}
+
+func (n *Node) isConfigured() bool { n.mu.Lock(); defer n.mu.Unlock(); return n.config != nil }
 
 type machineServer struct {
 	machine.UnimplementedMachineServiceServer
@@ -176,7 +229,7 @@ func (s *machineServer) ApplyConfiguration(ctx context.Context, req *machine.App
 	n := s.n
 	n.mu.Lock()
 	n.applyCalls++
-	already := n.configured != nil
+	already := n.config != nil
 	n.mu.Unlock()
 	if already {
 		return nil, status.Error(codes.PermissionDenied, "node is configured; use mutual TLS")
