@@ -18,7 +18,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files")
 
 // fixedSecrets is a committed bundle, so the rendered configs are stable.
-func fixedSecrets(t *testing.T) *talos.Secrets {
+func fixedSecrets(t testing.TB) *talos.Secrets {
 	t.Helper()
 	data, err := os.ReadFile("testdata/secrets.yaml")
 	if err != nil {
@@ -263,14 +263,7 @@ func must(b []byte, err error) []byte {
 }
 
 func BenchmarkGenerate(b *testing.B) {
-	data, err := os.ReadFile("testdata/secrets.yaml")
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := talos.ParseSecrets(data)
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := fixedSecrets(b)
 	c := talos.ClusterInput{Name: "demo", Endpoint: "203.0.113.11", VIP: "10.8.0.254", PrivateCIDR: "10.8.0.0/24", VLAN: 2085, Secrets: s}
 	n := talos.NodeInput{Name: "demo-cp1", Role: talos.RoleControlPlane, PrivateIP: "10.8.0.11", InstallImage: installer, Disk: talos.Disk{Serial: "S"}}
 	for b.Loop() {
