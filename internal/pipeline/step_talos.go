@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -64,9 +65,19 @@ func (talosStep) Run(ctx context.Context, r *Run) error {
 	// Register the schematics before touching nodes: an unreachable factory
 	// fails here, with the URL it tried.
 	for _, n := range nodes {
-		if _, err := ensureSchematic(ctx, r, nodeHasGPU(r, n.Role)); err != nil {
+		gpu := nodeHasGPU(r, n.Role)
+		key := FactSchematic
+		if gpu {
+			key = FactSchematicGPU
+		}
+		if r.Journal.Fact(key) != "" {
+			continue
+		}
+		id, err := ensureSchematic(ctx, r, gpu)
+		if err != nil {
 			return err
 		}
+		r.Say("Image Factory schematic %s (gpu: %v); installer %s", id, gpu, imageFactory(r).Images(id, talosVersion(r)).Installer())
 	}
 	want := osDrive(ctx, r)
 
@@ -94,14 +105,23 @@ func (talosStep) Run(ctx context.Context, r *Run) error {
 	return errors.Join(errs...)
 }
 
-// ensureTalosconfig writes the talosconfig once: its endpoints are the
-// control planes' public addresses and it names no default nodes.
+// ensureTalosconfig writes the talosconfig: its endpoints are the control
+// planes' public addresses and it names no default nodes. It is rewritten
+// only when those addresses changed (a control plane was replaced).
 func ensureTalosconfig(r *Run, s *talos.Secrets, nodes []state.Node) (*talos.Client, error) {
-	if _, err := r.Cluster.ReadFile(talos.TalosconfigFile); errors.Is(err, os.ErrNotExist) {
-		var endpoints []string
-		for _, cp := range talosControlPlanes(nodes) {
-			endpoints = append(endpoints, r.Deps.Talos.endpoint(cp.PublicIP))
+	var endpoints []string
+	for _, cp := range talosControlPlanes(nodes) {
+		endpoints = append(endpoints, r.Deps.Talos.endpoint(cp.PublicIP))
+	}
+	current := false
+	if data, err := r.Cluster.ReadFile(talos.TalosconfigFile); err == nil {
+		if cfg, err := talos.ParseTalosconfig(data); err == nil {
+			if ctx := cfg.Contexts[cfg.Context]; ctx != nil && slices.Equal(ctx.Endpoints, endpoints) {
+				current = true
+			}
 		}
+	}
+	if !current {
 		data, err := talos.Talosconfig(s, r.Deps.Spec.Name, endpoints)
 		if err != nil {
 			return nil, err

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -222,5 +223,39 @@ func TestTalosBootMedia(t *testing.T) {
 	r := &Run{Cluster: c, Journal: j, Events: Discard, Deps: &Deps{Spec: sp}}
 	if _, err := TalosBootMedia(context.Background(), r, true); err == nil || !strings.Contains(err.Error(), "http://127.0.0.1:1/schematics") {
 		t.Errorf("got %v, want an error naming the factory URL", err)
+	}
+}
+
+func TestTalosconfigFollowsReplacedControlPlanes(t *testing.T) {
+	w := newTalosWorld(t, 1)
+	c, j := w.journal()
+	r := &Run{Cluster: c, Journal: j, Events: Discard, Deps: &Deps{Spec: w.spec, Talos: TalosOptions{APIPort: w.port}}}
+	s, err := loadOrCreateSecrets(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpointsOf := func() []string {
+		t.Helper()
+		if _, err := ensureTalosconfig(r, s, j.NodesCopy()); err != nil {
+			t.Fatal(err)
+		}
+		data, _ := c.ReadFile(talos.TalosconfigFile)
+		cfg, err := talos.ParseTalosconfig(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg.Contexts[cfg.Context].Endpoints
+	}
+	first := endpointsOf()
+	before, _ := c.ReadFile(talos.TalosconfigFile)
+	if again := endpointsOf(); !slices.Equal(first, again) {
+		t.Fatalf("endpoints moved without a change: %v -> %v", first, again)
+	}
+	if after, _ := c.ReadFile(talos.TalosconfigFile); !bytes.Equal(before, after) {
+		t.Error("talosconfig rewritten without a change")
+	}
+	j.Update(func(j *state.Journal) { j.Nodes[0].PublicIP = "127.0.0.77" })
+	if got := endpointsOf(); len(got) != 1 || !strings.HasPrefix(got[0], "127.0.0.77:") {
+		t.Errorf("endpoints after replacement = %v", got)
 	}
 }
