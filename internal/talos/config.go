@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	machineapi "github.com/siderolabs/talos/pkg/machinery/api/machine"
+	"github.com/siderolabs/talos/pkg/machinery/compatibility"
 	coreconfig "github.com/siderolabs/talos/pkg/machinery/config"
 	"github.com/siderolabs/talos/pkg/machinery/config/config"
 	"github.com/siderolabs/talos/pkg/machinery/config/configloader"
@@ -125,7 +127,11 @@ func Generate(c ClusterInput, n NodeInput) ([]byte, error) {
 		generate.WithClusterCNIConfig(&v1alpha1.CNIConfig{CNIName: "none"}),
 		generate.WithKubePrismPort(KubePrismPort),
 	}
-	in, err := generate.NewInput(c.Name, EndpointURL(c.Endpoint), strings.TrimPrefix(cmp.Or(c.KubernetesVersion, DefaultKubernetesVersion), "v"), opts...)
+	k8sVersion := strings.TrimPrefix(cmp.Or(c.KubernetesVersion, DefaultKubernetesVersion), "v")
+	if err := CheckVersions(talosVersion, k8sVersion); err != nil {
+		return nil, err
+	}
+	in, err := generate.NewInput(c.Name, EndpointURL(c.Endpoint), k8sVersion, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("config of %s: %w", n.Name, err)
 	}
@@ -190,6 +196,22 @@ func Generate(c ClusterInput, n NodeInput) ([]byte, error) {
 		return nil, fmt.Errorf("config of %s: %w", n.Name, err)
 	}
 	return out, nil
+}
+
+// CheckVersions reports a Kubernetes version the Talos version cannot run.
+func CheckVersions(talosVersion, kubernetesVersion string) error {
+	tv, err := compatibility.ParseTalosVersion(&machineapi.VersionInfo{Tag: "v" + strings.TrimPrefix(talosVersion, "v")})
+	if err != nil {
+		return fmt.Errorf("talos version %q: %v", talosVersion, err)
+	}
+	kv, err := compatibility.ParseKubernetesVersion(strings.TrimPrefix(kubernetesVersion, "v"))
+	if err != nil {
+		return fmt.Errorf("kubernetes version %q: %v", kubernetesVersion, err)
+	}
+	if err := kv.SupportedWith(tv); err != nil {
+		return fmt.Errorf("kubernetes %s on talos %s: %v; pick another --kubernetes-version", kubernetesVersion, talosVersion, err)
+	}
+	return nil
 }
 
 // metalMode is the runtime the configs are for: bare metal, installed to disk.

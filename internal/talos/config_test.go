@@ -272,3 +272,15 @@ func BenchmarkGenerate(b *testing.B) {
 		}
 	}
 }
+
+func TestCheckVersions(t *testing.T) {
+	if err := talos.CheckVersions(talos.DefaultTalosVersion, talos.DefaultKubernetesVersion); err != nil {
+		t.Errorf("defaults: %v", err)
+	}
+	if err := talos.CheckVersions("v1.13.9", "1.20.0"); err == nil || !strings.Contains(err.Error(), "--kubernetes-version") {
+		t.Errorf("kubernetes 1.20 on talos 1.13: got %v, want an error naming the flag", err)
+	}
+	if err := talos.CheckVersions("banana", "1.36.3"); err == nil {
+		t.Error("a nonsense talos version passed")
+	}
+}
