@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/spec"
@@ -156,6 +157,7 @@ func configureNode(ctx context.Context, r *Run, client *talos.Client, in talos.C
 	endpoint := opts.endpoint(n.PublicIP)
 	deadline := r.Clock.Now().Add(opts.nodeTimeout())
 	applies := 0
+	var appliedAt time.Time
 	last := talos.Unreachable
 	r.NodeEvent(n.Name, "waiting", n.PublicIP, "waiting for Talos maintenance mode")
 	for {
@@ -178,6 +180,9 @@ func configureNode(ctx context.Context, r *Run, client *talos.Client, in talos.C
 		case talos.Foreign:
 			return &talos.ForeignConfigError{Node: n.Name, Endpoint: n.PublicIP}
 		case talos.Maintenance:
+			if applies > 0 && r.Clock.Now().Sub(appliedAt) < opts.applyTimeout() {
+				break // the node took a config and is about to install it
+			}
 			if applies >= 3 {
 				return fmt.Errorf("node %s (%s) took its config %d times but stays in maintenance mode", n.Name, n.PublicIP, applies)
 			}
@@ -187,6 +192,7 @@ func configureNode(ctx context.Context, r *Run, client *talos.Client, in talos.C
 			}
 			r.NodeEvent(n.Name, "applying", n.PublicIP, "applying machine config")
 			applies++
+			appliedAt = r.Clock.Now()
 			switch err := client.Apply(ctx, endpoint, cfg, opts.applyTimeout()); {
 			case errors.Is(err, talos.ErrMaybeApplied):
 				r.NodeEvent(n.Name, "applying", n.PublicIP, "apply timed out; checking whether the node took it")

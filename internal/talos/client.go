@@ -145,7 +145,8 @@ func (c *Client) Disks(ctx context.Context, endpoint string) ([]*storage.Disk, e
 var ErrMaybeApplied = errors.New("apply timed out after sending; the node may have taken the config")
 
 // Apply sends a config to a maintenance-mode node. A config the node
-// rejects is an error; a timeout after sending is ErrMaybeApplied.
+// rejects is an error; a timeout after sending, a dropped connection or an
+// apply already in progress is ErrMaybeApplied.
 func (c *Client) Apply(ctx context.Context, endpoint string, cfg []byte, timeout time.Duration) error {
 	tc, err := c.insecure(ctx, endpoint)
 	if err != nil {
@@ -160,7 +161,8 @@ func (c *Client) Apply(ctx context.Context, endpoint string, cfg []byte, timeout
 		return nil
 	case ctx.Err() != nil:
 		return ctx.Err()
-	case status.Code(err) == codes.DeadlineExceeded || status.Code(err) == codes.Unavailable || errors.Is(err, context.DeadlineExceeded):
+	case status.Code(err) == codes.DeadlineExceeded || status.Code(err) == codes.Unavailable || errors.Is(err, context.DeadlineExceeded),
+		status.Code(err) == codes.FailedPrecondition: // an apply is already in progress
 		return ErrMaybeApplied
 	default:
 		return fmt.Errorf("apply config: %w", err)
