@@ -13,6 +13,8 @@ import (
 // environment. A missing credential is bad input: it names the variable.
 func newProvider(ctx context.Context, s spec.ClusterSpec) (provider.Provider, error) {
 	switch s.Provider {
+	case "vultr":
+		return newVultr(s)
 	default:
 		return nil, fmt.Errorf("provider %q is not available in this build of cto yet", s.Provider)
 	}
