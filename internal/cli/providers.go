@@ -30,5 +30,12 @@ func newDeps(ctx context.Context, g *globals, s spec.ClusterSpec, interactive bo
 		}
 		d.Provider = p
 	}
+	if s.Provider == "local" {
+		lc, err := newLocalCluster(ctx)
+		if err != nil {
+			return nil, err
+		}
+		d.LocalCluster = lc
+	}
 	return d, nil
 }
