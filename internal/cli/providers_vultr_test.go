@@ -10,6 +10,7 @@ import (
 
 	"github.com/cto-platform/cto/internal/cli"
 	"github.com/cto-platform/cto/internal/provider"
+	"github.com/cto-platform/cto/internal/provider/vultr"
 	"github.com/cto-platform/cto/internal/provider/vultr/fake"
 )
 
@@ -114,5 +115,46 @@ func TestVultrWrongKeyIsUnauthorized(t *testing.T) {
 	code, _, stderr := run(t, "plans", "--provider", "vultr", "--api-url", url)
 	if code == 0 || !strings.Contains(stderr, "credentials rejected") || strings.Contains(stderr, "wrong") {
 		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+// Without a journal, destroy sweeps the provider by the cluster's tag: the
+// servers and the VPC go, another cluster's stay.
+func TestDestroyVultrSweepsByTag(t *testing.T) {
+	url := vultrFake(t)
+	p, err := vultr.New(vultr.Options{Token: "cli-test-key", BaseURL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	boot := provider.Boot{Method: provider.BootIPXE, URL: "http://127.0.0.1:9/pxe"}
+	var ids []string
+	for _, c := range []string{"gone", "gone", "kept"} {
+		s, err := p.CreateServer(ctx, provider.ServerSpec{Cluster: c, Hostname: c + "-n", Plan: "vbm-4c-32gb", Region: "EWR", Boot: boot})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, s.ID)
+	}
+	n, err := p.CreateNetwork(ctx, provider.NetworkSpec{Cluster: "gone", Region: "EWR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.AssignServer(ctx, n.ID, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+
+	code, _, stderr := run(t, "destroy", "--state-dir", t.TempDir(), "--name", "gone", "--provider", "vultr", "--api-url", url, "--yes")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if left, _ := p.ListServers(ctx, "gone"); len(left) != 0 {
+		t.Errorf("servers left: %+v", left)
+	}
+	if nets, _ := p.ListNetworks(ctx, "gone"); len(nets) != 0 {
+		t.Errorf("VPCs left: %+v", nets)
+	}
+	if kept, _ := p.ListServers(ctx, "kept"); len(kept) != 1 || kept[0].ID != ids[2] {
+		t.Errorf("the other cluster's server: %+v", kept)
 	}
 }

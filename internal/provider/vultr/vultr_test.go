@@ -23,11 +23,16 @@ type sleepless struct {
 	mu     sync.Mutex
 	slept  []time.Duration
 	offset time.Duration
+	// frozen, when set, stops the wall clock: only sleeps move time.
+	frozen time.Time
 }
 
 func (c *sleepless) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !c.frozen.IsZero() {
+		return c.frozen.Add(c.offset)
+	}
 	return time.Now().Add(c.offset)
 }
 
@@ -305,5 +310,55 @@ func TestErrorsHideTheKey(t *testing.T) {
 	_, err := e.p.GetServer(ctx(t), "nope")
 	if err == nil || strings.Contains(err.Error(), e.api.Token()) {
 		t.Errorf("GetServer(unknown) = %v", err)
+	}
+}
+
+func TestBudgetSpacesRequests(t *testing.T) {
+	api := fake.New(fake.Options{})
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	c := &sleepless{frozen: time.Now()}
+	p, err := vultr.New(vultr.Options{Token: api.Token(), BaseURL: srv.URL, Clock: c, RequestsPerSecond: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 15 {
+		if err := p.Authenticate(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var total time.Duration
+	for _, d := range c.sleeps() {
+		total += d
+	}
+	// A burst of 10, then 5 more at 10 per second: 5 waits of 100ms.
+	if total != 500*time.Millisecond {
+		t.Errorf("15 requests at 10/s waited %s (%v), want 500ms", total, c.sleeps())
+	}
+}
+
+func TestConcurrentCreatesAllLand(t *testing.T) {
+	e := newEnv(t, fake.Options{})
+	const n = 20
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := e.p.CreateServer(ctx(t), spec("wide", "wide-"+string(rune('a'+i))))
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := e.p.ListServers(ctx(t), "wide")
+	if err != nil || len(got) != n || e.api.Creates() != n {
+		t.Errorf("after %d concurrent creates: listed %d (%v), ordered %d", n, len(got), err, e.api.Creates())
 	}
 }
