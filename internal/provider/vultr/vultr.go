@@ -179,38 +179,28 @@ type rawPlans struct {
 var gpuPlanID = regexp.MustCompile(`-(\d+)-([a-z0-9]+)-gpu$`)
 
 func (p *Provider) ListPlans(ctx context.Context, f provider.PlanFilter) ([]provider.Plan, error) {
-	var raws []rawPlan
-	cursor := ""
-	for {
-		var page rawPlans
-		err := p.call(ctx, "list bare-metal plans", func(ctx context.Context) error {
-			q := url.Values{"per_page": {strconv.Itoa(perPage)}}
-			if cursor != "" {
-				q.Set("cursor", cursor)
-			}
-			req, err := p.api.NewRequest(ctx, http.MethodGet, "/v2/plans-metal?"+q.Encode(), nil)
-			if err != nil {
-				return err
-			}
-			_, err = p.api.DoWithContext(ctx, req, &page)
-			return err
-		})
+	var out []provider.Plan
+	err := p.listAll(ctx, "list bare-metal plans", &govultr.ListOptions{}, func(ctx context.Context, o *govultr.ListOptions) (*govultr.Meta, error) {
+		q := url.Values{"per_page": {strconv.Itoa(o.PerPage)}}
+		if o.Cursor != "" {
+			q.Set("cursor", o.Cursor)
+		}
+		req, err := p.api.NewRequest(ctx, http.MethodGet, "/v2/plans-metal?"+q.Encode(), nil)
 		if err != nil {
 			return nil, err
 		}
-		raws = append(raws, page.Plans...)
-		if cursor = nextCursor(page.Meta); cursor == "" {
-			break
+		var page rawPlans
+		if _, err := p.api.DoWithContext(ctx, req, &page); err != nil {
+			return nil, err
 		}
-	}
-	var out []provider.Plan
-	for _, r := range raws {
-		pl := planFromRaw(r)
-		if keep(pl, f) {
-			out = append(out, pl)
+		for _, r := range page.Plans {
+			if pl := planFromRaw(r); keep(pl, f) {
+				out = append(out, pl)
+			}
 		}
-	}
-	return out, nil
+		return page.Meta, nil
+	})
+	return out, err
 }
 
 func planFromRaw(r rawPlan) provider.Plan {
@@ -276,33 +266,36 @@ func keep(p provider.Plan, f provider.PlanFilter) bool {
 	return true
 }
 
-func nextCursor(m *govultr.Meta) string {
-	if m == nil || m.Links == nil {
-		return ""
+// listAll calls list once per page, following the API's cursor until the
+// last page.
+func (p *Provider) listAll(ctx context.Context, op string, opts *govultr.ListOptions, list func(ctx context.Context, o *govultr.ListOptions) (*govultr.Meta, error)) error {
+	opts.PerPage = perPage
+	for {
+		var meta *govultr.Meta
+		err := p.call(ctx, op, func(ctx context.Context) (err error) {
+			meta, err = list(ctx, opts)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if meta == nil || meta.Links == nil || meta.Links.Next == "" {
+			return nil
+		}
+		opts.Cursor = meta.Links.Next
 	}
-	return m.Links.Next
 }
 
 func (p *Provider) ListRegions(ctx context.Context) ([]provider.Region, error) {
 	var out []provider.Region
-	opts := &govultr.ListOptions{PerPage: perPage}
-	for {
-		var regions []govultr.Region
-		var meta *govultr.Meta
-		err := p.call(ctx, "list regions", func(ctx context.Context) (err error) {
-			regions, meta, _, err = p.api.Region.List(ctx, opts)
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
+	err := p.listAll(ctx, "list regions", &govultr.ListOptions{}, func(ctx context.Context, o *govultr.ListOptions) (*govultr.Meta, error) {
+		regions, meta, _, err := p.api.Region.List(ctx, o)
 		for _, r := range regions {
 			out = append(out, provider.Region{Slug: strings.ToUpper(r.ID), Name: r.City, Country: r.Country})
 		}
-		if opts.Cursor = nextCursor(meta); opts.Cursor == "" {
-			return out, nil
-		}
-	}
+		return meta, err
+	})
+	return out, err
 }
 
 func tagOf(cluster string) string { return clusterTag + cluster }
@@ -370,18 +363,9 @@ func (p *Provider) GetServer(ctx context.Context, id string) (provider.Server, e
 
 func (p *Provider) ListServers(ctx context.Context, cluster string) ([]provider.Server, error) {
 	tag := tagOf(cluster)
-	opts := &govultr.ListOptions{PerPage: perPage, Tag: tag}
 	var out []provider.Server
-	for {
-		var bms []govultr.BareMetalServer
-		var meta *govultr.Meta
-		err := p.call(ctx, "list servers", func(ctx context.Context) (err error) {
-			bms, meta, _, err = p.api.BareMetalServer.List(ctx, opts)
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
+	err := p.listAll(ctx, "list servers", &govultr.ListOptions{Tag: tag}, func(ctx context.Context, o *govultr.ListOptions) (*govultr.Meta, error) {
+		bms, meta, _, err := p.api.BareMetalServer.List(ctx, o)
 		for _, bm := range bms {
 			// Filter here too: deleting by a list the API did not filter
 			// would take other people's servers with it.
@@ -389,10 +373,12 @@ func (p *Provider) ListServers(ctx context.Context, cluster string) ([]provider.
 				out = append(out, serverFrom(bm))
 			}
 		}
-		if opts.Cursor = nextCursor(meta); opts.Cursor == "" {
-			return out, nil
-		}
+		return meta, err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 func (p *Provider) DeleteServer(ctx context.Context, id string) error {
@@ -476,27 +462,20 @@ func ownedBy(description, cluster string) bool {
 }
 
 func (p *Provider) ListNetworks(ctx context.Context, cluster string) ([]provider.Network, error) {
-	opts := &govultr.ListOptions{PerPage: perPage}
 	var out []provider.Network
-	for {
-		var vpcs []govultr.VPC
-		var meta *govultr.Meta
-		err := p.call(ctx, "list VPCs", func(ctx context.Context) (err error) {
-			vpcs, meta, _, err = p.api.VPC.List(ctx, opts)
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
+	err := p.listAll(ctx, "list VPCs", &govultr.ListOptions{}, func(ctx context.Context, o *govultr.ListOptions) (*govultr.Meta, error) {
+		vpcs, meta, _, err := p.api.VPC.List(ctx, o)
 		for _, v := range vpcs {
 			if ownedBy(v.Description, cluster) {
 				out = append(out, networkFrom(v))
 			}
 		}
-		if opts.Cursor = nextCursor(meta); opts.Cursor == "" {
-			return out, nil
-		}
+		return meta, err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 // AssignServer attaches a bare-metal server to a VPC. The attachment has no
@@ -514,18 +493,9 @@ func (p *Provider) AssignServer(ctx context.Context, networkID, serverID string)
 // ListAssignments lists a VPC's attachments; one is connected once it has
 // its private address.
 func (p *Provider) ListAssignments(ctx context.Context, networkID string) ([]provider.Assignment, error) {
-	opts := &govultr.ListOptions{PerPage: perPage}
 	var out []provider.Assignment
-	for {
-		var atts []govultr.VPCAttachment
-		var meta *govultr.Meta
-		err := p.call(ctx, "list attachments of VPC "+networkID, func(ctx context.Context) (err error) {
-			atts, meta, _, err = p.api.VPC.ListAttachments(ctx, networkID, opts)
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
+	err := p.listAll(ctx, "list attachments of VPC "+networkID, &govultr.ListOptions{}, func(ctx context.Context, o *govultr.ListOptions) (*govultr.Meta, error) {
+		atts, meta, _, err := p.api.VPC.ListAttachments(ctx, networkID, o)
 		for _, a := range atts {
 			as := provider.Assignment{ID: a.ID, NetworkID: networkID, ServerID: a.ID, Status: provider.AssignmentPending, RawStatus: "attaching"}
 			if a.IP.V4 != "" {
@@ -533,10 +503,12 @@ func (p *Provider) ListAssignments(ctx context.Context, networkID string) ([]pro
 			}
 			out = append(out, as)
 		}
-		if opts.Cursor = nextCursor(meta); opts.Cursor == "" {
-			return out, nil
-		}
+		return meta, err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 // DeleteNetwork detaches every server, then deletes the VPC (the API

@@ -253,30 +253,33 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.state(w)
 		return
 	}
-	a.mu.Lock()
-	a.requests++
-	if r.Header.Get("Authorization") != "Bearer "+a.opts.Token {
-		a.mu.Unlock()
-		apiError(w, http.StatusUnauthorized, "Invalid API token.")
+	if status, msg, retryAfter := a.admit(r); status != 0 {
+		if retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+		}
+		apiError(w, status, msg)
 		return
 	}
-	if a.limited > 0 {
-		a.limited--
-		after := a.limitAfter
-		a.mu.Unlock()
-		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(after.Seconds()))))
-		apiError(w, http.StatusTooManyRequests, "Rate limit exceeded.")
-		return
-	}
-	if a.broken > 0 {
-		a.broken--
-		code := a.brokenCode
-		a.mu.Unlock()
-		apiError(w, code, http.StatusText(code))
-		return
-	}
-	a.mu.Unlock()
 	a.mux.ServeHTTP(w, r)
+}
+
+// admit counts a request and says whether a refusal or an injected fault
+// answers it instead of the API (status 0: neither).
+func (a *API) admit(r *http.Request) (status int, msg string, retryAfter int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.requests++
+	switch {
+	case r.Header.Get("Authorization") != "Bearer "+a.opts.Token:
+		return http.StatusUnauthorized, "Invalid API token.", 0
+	case a.limited > 0:
+		a.limited--
+		return http.StatusTooManyRequests, "Rate limit exceeded.", max(1, int(a.limitAfter.Seconds()))
+	case a.broken > 0:
+		a.broken--
+		return a.brokenCode, http.StatusText(a.brokenCode), 0
+	}
+	return 0, "", 0
 }
 
 func apiError(w http.ResponseWriter, status int, msg string) {
@@ -325,6 +328,24 @@ func page[T any](w http.ResponseWriter, r *http.Request, a *API, key string, ite
 		out = []T{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{key: out, "meta": map[string]any{"total": len(items), "links": links}})
+}
+
+// decode reads a JSON request body; false means it answered 400.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		apiError(w, http.StatusBadRequest, "Invalid JSON body.")
+		return false
+	}
+	return true
+}
+
+// knownRegion answers 400 for a region the fake does not have (a.mu held).
+func (a *API) knownRegion(w http.ResponseWriter, id string) bool {
+	if !slices.ContainsFunc(a.regions, func(g Region) bool { return g.ID == id }) {
+		apiError(w, http.StatusBadRequest, "Invalid region chosen.")
+		return false
+	}
+	return true
 }
 
 func (a *API) account(w http.ResponseWriter, r *http.Request) {
@@ -402,14 +423,12 @@ type createRequest struct {
 
 func (a *API) createServer(w http.ResponseWriter, r *http.Request) {
 	var req createRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		apiError(w, http.StatusBadRequest, "Invalid JSON body.")
+	if !decode(w, r, &req) {
 		return
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if !slices.ContainsFunc(a.regions, func(g Region) bool { return g.ID == req.Region }) {
-		apiError(w, http.StatusBadRequest, "Invalid region chosen.")
+	if !a.knownRegion(w, req.Region) {
 		return
 	}
 	i := slices.IndexFunc(a.plans, func(p Plan) bool { return p.ID == req.Plan })
@@ -538,14 +557,12 @@ func (a *API) createVPC(w http.ResponseWriter, r *http.Request) {
 		V4Subnet     string `json:"v4_subnet"`
 		V4SubnetMask int    `json:"v4_subnet_mask"`
 	}
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		apiError(w, http.StatusBadRequest, "Invalid JSON body.")
+	if !decode(w, r, &req) {
 		return
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if !slices.ContainsFunc(a.regions, func(g Region) bool { return g.ID == req.Region }) {
-		apiError(w, http.StatusBadRequest, "Invalid region chosen.")
+	if !a.knownRegion(w, req.Region) {
 		return
 	}
 	if req.V4Subnet == "" {
