@@ -219,6 +219,9 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 		return err
 	}
 	interactive := isTerminal(g.streams.In) && isTerminal(g.streams.ErrOut)
+	if err := preflightLocal(ctx, g, f, fs, s); err != nil {
+		return err
+	}
 
 	// Bad input is caught above; from here on the cluster has a folder.
 	c, err := state.Open(g.stateDir, s.Name, true)

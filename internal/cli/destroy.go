@@ -148,6 +148,9 @@ func runDestroy(cmd *cobra.Command, g *globals, f *destroyFlags) error {
 func destroyLocal(cmd *cobra.Command, g *globals, f *destroyFlags, s spec.ClusterSpec, c *state.Cluster) error {
 	if f.dryRun {
 		fmt.Fprintf(g.streams.ErrOut, "Would remove the state of cluster %q (provider %s) and its kube context.\n", s.Name, s.Provider)
+		if s.Provider == "local" {
+			fmt.Fprintf(g.streams.ErrOut, "Would delete local cluster cto-%s and its containers.\n", s.Name)
+		}
 		return nil
 	}
 	deps := &pipeline.Deps{Yes: f.yes}
@@ -156,6 +159,11 @@ func destroyLocal(cmd *cobra.Command, g *globals, f *destroyFlags, s spec.Cluste
 	}
 	if err := deps.Approve(fmt.Sprintf("Remove cluster %q (provider %s)", s.Name, s.Provider)); err != nil {
 		return err
+	}
+	if s.Provider == "local" {
+		if err := deleteLocalCluster(cmd.Context(), g, s.Name); err != nil {
+			return err
+		}
 	}
 	if err := removeKubeContext(s.Name); err != nil {
 		fmt.Fprintf(g.streams.ErrOut, "WARNING: could not remove kube context cto-%s: %v\n", s.Name, err)

@@ -13,6 +13,8 @@ import (
 // environment. A missing credential is bad input: it names the variable.
 func newProvider(ctx context.Context, s spec.ClusterSpec) (provider.Provider, error) {
 	switch s.Provider {
+	case "vultr":
+		return newVultr(s)
 	default:
 		return nil, fmt.Errorf("provider %q is not available in this build of cto yet", s.Provider)
 	}
@@ -27,6 +29,13 @@ func newDeps(ctx context.Context, g *globals, s spec.ClusterSpec, interactive bo
 			return nil, err
 		}
 		d.Provider = p
+	}
+	if s.Provider == "local" {
+		lc, err := newLocalCluster(ctx)
+		if err != nil {
+			return nil, err
+		}
+		d.LocalCluster = lc
 	}
 	return d, nil
 }

@@ -28,6 +28,10 @@ type Deps struct {
 	// it once per node class (gpu or not) before creating servers. Nil
 	// means no Talos boot media is wired (the servers step then refuses).
 	BootMedia func(ctx context.Context, r *Run, gpu bool) (provider.Boot, error)
+
+	// LocalCluster creates the kind cluster of provider local (nil for
+	// every other provider).
+	LocalCluster LocalCluster
 }
 
 // Approve asks to go ahead with question: --yes approves, a terminal asks,
