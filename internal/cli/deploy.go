@@ -218,6 +218,11 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 	if err != nil {
 		return err
 	}
+	// Refuse what the license does not cover before anything exists; the
+	// validate step checks again and shows the warnings.
+	if _, err := pipeline.CheckLicense(s, time.Now()); err != nil {
+		return err
+	}
 	interactive := isTerminal(g.streams.In) && isTerminal(g.streams.ErrOut)
 
 	// Bad input is caught above; from here on the cluster has a folder.
