@@ -147,4 +147,3 @@ func signer(v licenseView) string {
 	}
 	return "key " + v.KeyID
 }
-
