@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cto-platform/cto/internal/dns"
 	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
@@ -96,6 +97,15 @@ func runDestroy(cmd *cobra.Command, g *globals, f *destroyFlags) error {
 	if err != nil {
 		return err
 	}
+	var dnsProvider dns.Provider
+	if s.DNS.Domain != "" {
+		if dnsProvider, err = newDNSProvider(s); err != nil {
+			return err
+		}
+		if plan.DNSRecords, err = pipeline.PlanDestroyDNS(ctx, dnsProvider, s.Name, s.DNS.Domain, j); err != nil {
+			return err
+		}
+	}
 	if g.json() && f.dryRun {
 		return json.NewEncoder(g.streams.Out).Encode(plan)
 	}
@@ -112,6 +122,9 @@ func runDestroy(cmd *cobra.Command, g *globals, f *destroyFlags) error {
 		for _, n := range plan.Networks {
 			fmt.Fprintf(tw, "  network\t%s\t%s\t\t\n", n.ID, n.Name)
 		}
+		for _, r := range plan.DNSRecords {
+			fmt.Fprintf(tw, "  dns_record\t%s\t%s\t%s\t%s\n", r.ID, r.Name, r.Type, r.Value)
+		}
 		tw.Flush()
 	}
 	if f.dryRun {
@@ -122,11 +135,14 @@ func runDestroy(cmd *cobra.Command, g *globals, f *destroyFlags) error {
 		if isTerminal(g.streams.In) && isTerminal(g.streams.ErrOut) {
 			deps.Confirm = func(q string) (bool, error) { return confirm(g.streams, q) }
 		}
-		if err := deps.Approve(fmt.Sprintf("Delete %d server(s) and %d network(s) of cluster %q", len(plan.Servers), len(plan.Networks), s.Name)); err != nil {
+		if err := deps.Approve(fmt.Sprintf("Delete %d server(s), %d network(s) and %d DNS record(s) of cluster %q", len(plan.Servers), len(plan.Networks), len(plan.DNSRecords), s.Name)); err != nil {
 			return err
 		}
 		ui := newUI(g, "destroy")
 		err = pipeline.ExecuteDestroy(ctx, p, j, plan, 8, ui)
+		if err == nil {
+			err = pipeline.ExecuteDestroyDNS(ctx, dnsProvider, s.DNS.Domain, j, plan.DNSRecords, ui)
+		}
 		ui.Close()
 		if err != nil {
 			return err
