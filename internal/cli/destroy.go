@@ -22,6 +22,10 @@ type destroyFlags struct {
 	yes      bool
 	dryRun   bool
 	keep     bool
+
+	// domain and dnsProvider sweep DNS records when there is no journal.
+	domain      string
+	dnsProvider string
 }
 
 func newDestroyCmd(g *globals) *cobra.Command {
@@ -45,6 +49,8 @@ Without a journal, give --provider (and its credentials) to sweep by tag.`,
 	fs.StringVar(&f.name, "name", "cto", "cluster name")
 	fs.StringVar(&f.provider, "provider", "", "provider to sweep when the cluster has no journal here")
 	fs.StringVar(&f.apiURL, "api-url", "", "provider API endpoint (for testing or a proxy)")
+	fs.StringVar(&f.domain, "domain", "", "with --dns-provider: also sweep the cluster's DNS records under this domain")
+	fs.StringVar(&f.dnsProvider, "dns-provider", "", "DNS provider to sweep when the cluster has no journal here: cloudflare")
 	fs.BoolVarP(&f.yes, "yes", "y", false, "delete without asking (required without a terminal)")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "list what would be deleted and stop")
 	fs.BoolVar(&f.keep, "keep-state", false, "keep the cluster's state folder after a complete destroy")
@@ -85,6 +91,9 @@ func runDestroy(cmd *cobra.Command, g *globals, f *destroyFlags) error {
 	}
 	if f.apiURL != "" {
 		s.APIURL = f.apiURL
+	}
+	if f.domain != "" {
+		s.DNS = spec.DNS{Domain: f.domain, Provider: f.dnsProvider}
 	}
 	if !s.NeedsMachines() {
 		return destroyLocal(cmd, g, f, s, c)

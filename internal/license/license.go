@@ -325,7 +325,7 @@ func Load(ref string, v *Verifier) (*License, error) {
 			if errors.As(err, &pe) {
 				err = pe.Err
 			}
-			return nil, problem(Unreadable, "license file %s cannot be read: %v; pass --license with the license file or token", ref, err)
+			return nil, problem(Unreadable, "license file %s cannot be read: %v; pass --license with the license file or token", printable(ref), err)
 		}
 		token = string(data)
 	}

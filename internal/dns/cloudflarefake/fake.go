@@ -93,6 +93,11 @@ func (s *Server) Start() {
 // URL is the API's base URL, the value of CLOUDFLARE_API_URL.
 func (s *Server) URL() string { return s.httpSrv.URL + "/client/v4" }
 
+// Env is the environment that points cto's Cloudflare adapter at the fake.
+func (s *Server) Env() []string {
+	return []string{"CLOUDFLARE_API_URL=" + s.URL(), "CLOUDFLARE_API_TOKEN=" + s.Token}
+}
+
 // Close stops serving.
 func (s *Server) Close() {
 	if s.httpSrv != nil {
