@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -159,5 +160,19 @@ func TestAdapterRetriesReadsAndReportsAPIErrors(t *testing.T) {
 	var ae *cloudflare.APIError
 	if !errors.As(err, &ae) || ae.Code != 10000 || strings.Contains(err.Error(), "wrong-token") {
 		t.Fatalf("bad token: %v", err)
+	}
+}
+
+func TestRecordsPagesThroughLargeZones(t *testing.T) {
+	fake, z := setup(t)
+	for i := 0; i < 1203; i++ {
+		fake.Put("example.test", cloudflarefake.Record{Name: "h" + strconv.Itoa(i), Type: "A", Content: "192.0.2.1"})
+	}
+	recs, err := z.Records(context.Background())
+	if err != nil || len(recs) != 1203 {
+		t.Fatalf("%d records, %v", len(recs), err)
+	}
+	if n := fake.Calls()["GET dns_records"]; n != 2 {
+		t.Fatalf("%d list calls for 1203 records, want 2 pages of 1000", n)
 	}
 }

@@ -170,3 +170,19 @@ func TestSecretData(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func BenchmarkVerify(b *testing.B) {
+	tok, err := license.Sign(sample(license.Team), devkey.Key())
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, err := license.Trusted()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := v.Verify(tok); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

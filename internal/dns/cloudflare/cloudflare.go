@@ -25,6 +25,7 @@ import (
 
 	"github.com/libdns/libdns"
 
+	"github.com/cto-platform/cto/internal/clock"
 	"github.com/cto-platform/cto/internal/dns"
 )
 
@@ -151,7 +152,7 @@ func (p *Provider) do(ctx context.Context, method, path string, query url.Values
 			return nil, fmt.Errorf("cloudflare: %s %s: %w", method, path, err)
 		}
 		if retryable && attempt < maxAttempts && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500) {
-			if err := sleep(ctx, retryAfter(resp, attempt)); err != nil {
+			if err := (clock.Real{}).Sleep(ctx, retryAfter(resp, attempt)); err != nil {
 				return nil, err
 			}
 			continue
@@ -190,18 +191,7 @@ func retryAfter(resp *http.Response, attempt int) time.Duration {
 	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s >= 0 {
 		return min(time.Duration(s)*time.Second, 30*time.Second)
 	}
-	return time.Duration(attempt) * 500 * time.Millisecond
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return time.Duration(attempt) * 250 * time.Millisecond
 }
 
 // pages fetches every page of a list call.
