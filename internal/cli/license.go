@@ -92,7 +92,10 @@ func viewOf(l *license.License, now time.Time) (licenseView, error) {
 }
 
 func showLicense(g *globals, l *license.License, now time.Time) error {
-	v, _ := viewOf(l, now)
+	v, refused := viewOf(l, now)
+	if refused != nil {
+		v.Warnings = append(v.Warnings, refused.Error())
+	}
 	if g.json() {
 		return json.NewEncoder(g.streams.Out).Encode(v)
 	}

@@ -190,3 +190,11 @@ func TestDeployRefusedByLicenseCreatesNothing(t *testing.T) {
 		})
 	}
 }
+
+func TestLicenseShowExpired(t *testing.T) {
+	file := licenseFile(t, license.Starter, time.Date(2025, 1, 31, 0, 0, 0, 0, time.UTC), devkey.Key())
+	code, out, errOut := run(t, "license", "show", "--license", file)
+	if code != 0 || !strings.Contains(out, "expired") || !strings.Contains(errOut, "WARNING: the Starter license L-starter expired on 2025-01-31 and its 7-day grace ended on 2025-02-07") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+}

@@ -40,6 +40,20 @@ type Provider interface {
 	libdns.RecordDeleter
 }
 
+// Authenticator is a provider that can prove its credentials with one
+// cheap read, before anything is bought.
+type Authenticator interface {
+	Authenticate(ctx context.Context) error
+}
+
+// Errors adapters wrap so callers can tell the user's mistakes apart.
+var (
+	// ErrUnauthorized: the provider refused the credentials.
+	ErrUnauthorized = errors.New("the DNS provider refused the credentials")
+	// ErrNoZone: the account holds no zone for the domain.
+	ErrNoZone = errors.New("no zone")
+)
+
 // Meta is what cto's adapters carry in a libdns record's ProviderData: the
 // provider's record ID and the record's comment.
 type Meta struct {
@@ -102,7 +116,7 @@ func FindZone(ctx context.Context, p Provider, domain string) (Zone, error) {
 		}
 	}
 	if best == "" {
-		return Zone{}, fmt.Errorf("the DNS account has no zone for %s; add the zone first or use a domain it holds", domain)
+		return Zone{}, fmt.Errorf("%w for %s in the DNS account; add the zone first or use a domain it holds", ErrNoZone, domain)
 	}
 	return Zone{Provider: p, Name: best}, nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cto-platform/cto/internal/dns"
 	"github.com/cto-platform/cto/internal/provider"
+	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
 )
 
@@ -73,6 +74,34 @@ func (dnsStep) Run(ctx context.Context, r *Run) error {
 		r.Say("all %d record(s) already in place", len(ch.Kept))
 	}
 	return r.Journal.SetFact(FactDNSAPIName, dns.APIName(s.Name, s.DNS.Domain))
+}
+
+// checkDNS proves, before anything is bought, that the DNS provider takes
+// the credentials and holds a zone for the domain. Both failures are the
+// user's input (exit 2).
+func checkDNS(ctx context.Context, r *Run) error {
+	s := r.Deps.Spec
+	if s.DNS.Domain == "" || r.Deps.DNS == nil {
+		return nil
+	}
+	if a, ok := r.Deps.DNS.(dns.Authenticator); ok {
+		if err := a.Authenticate(ctx); err != nil {
+			if errors.Is(err, dns.ErrUnauthorized) {
+				return &spec.Error{Field: "dns.provider", Value: s.DNS.Provider, Reason: "refused the API token; check it may edit DNS records of " + s.DNS.Domain}
+			}
+			return fmt.Errorf("check the DNS provider's credentials: %w", err)
+		}
+	}
+	if _, err := dns.FindZone(ctx, r.Deps.DNS, s.DNS.Domain); err != nil {
+		if errors.Is(err, dns.ErrNoZone) {
+			return &spec.Error{Field: "dns.domain", Value: s.DNS.Domain, Reason: "is in no zone of the DNS account; add the zone or use a domain it holds"}
+		}
+		if errors.Is(err, dns.ErrUnauthorized) {
+			return &spec.Error{Field: "dns.provider", Value: s.DNS.Provider, Reason: "refused the API token; check it may read zones and edit DNS records"}
+		}
+		return err
+	}
+	return nil
 }
 
 // clusterRecords derives the wanted records from the journal's nodes:

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sort"
 	"strings"
@@ -153,5 +154,29 @@ func TestDNSStepSkipsWithoutDomain(t *testing.T) {
 	r := &Run{Deps: &Deps{Spec: spec.Defaults()}}
 	if reason, skip := (dnsStep{}).Skip(r); !skip || reason == "" {
 		t.Fatal("no --domain must skip the dns step")
+	}
+}
+
+func TestCheckDNSFailsFastOnTokenAndZone(t *testing.T) {
+	ctx := context.Background()
+	fake := cloudflarefake.New("tok", "example.test")
+	fake.Start()
+	defer fake.Close()
+	r := dnsRun(t, fake, nil)
+	if err := checkDNS(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	r.Deps.DNS = cloudflare.New("wrong", fake.URL(), nil)
+	var se *spec.Error
+	if err := checkDNS(ctx, r); !errors.As(err, &se) || se.Field != "dns.provider" || strings.Contains(err.Error(), "wrong") {
+		t.Fatalf("wrong token: %v", err)
+	}
+	r.Deps.DNS = cloudflare.New("tok", fake.URL(), nil)
+	r.Deps.Spec.DNS.Domain = "example.org"
+	if err := checkDNS(ctx, r); !errors.As(err, &se) || se.Field != "dns.domain" {
+		t.Fatalf("missing zone: %v", err)
+	}
+	if n := len(fake.Records("example.test")); n != 0 {
+		t.Fatalf("checking created %d records", n)
 	}
 }

@@ -63,6 +63,7 @@ func New(token, baseURL string, client *http.Client) *Provider {
 
 var (
 	_ dns.Provider        = (*Provider)(nil)
+	_ dns.Authenticator   = (*Provider)(nil)
 	_ libdns.ZoneLister   = (*Provider)(nil)
 	_ libdns.RecordGetter = (*Provider)(nil)
 )
@@ -79,6 +80,28 @@ func (e *APIError) Error() string {
 		return fmt.Sprintf("cloudflare: %s (code %d, HTTP %d)", e.Msg, e.Code, e.Status)
 	}
 	return fmt.Sprintf("cloudflare: HTTP %d", e.Status)
+}
+
+// Unwrap makes a refused token dns.ErrUnauthorized.
+func (e *APIError) Unwrap() error {
+	if e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden {
+		return dns.ErrUnauthorized
+	}
+	return nil
+}
+
+// Authenticate checks the token with Cloudflare's token verification call.
+func (p *Provider) Authenticate(ctx context.Context) error {
+	var res struct {
+		Status string `json:"status"`
+	}
+	if _, err := p.do(ctx, http.MethodGet, "/user/tokens/verify", nil, nil, &res); err != nil {
+		return err
+	}
+	if res.Status != "active" {
+		return fmt.Errorf("cloudflare: %w: the token is %s", dns.ErrUnauthorized, res.Status)
+	}
+	return nil
 }
 
 // codeRecordNotFound is the API's "Record does not exist."
@@ -248,7 +271,7 @@ func (p *Provider) zoneID(ctx context.Context, zone string) (string, error) {
 		return "", err
 	}
 	if len(zs) != 1 {
-		return "", fmt.Errorf("cloudflare: the account has no zone %s", zone)
+		return "", fmt.Errorf("cloudflare: %w %s in the account", dns.ErrNoZone, zone)
 	}
 	p.mu.Lock()
 	p.zones[zone] = zs[0].ID

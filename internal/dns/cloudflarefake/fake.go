@@ -243,6 +243,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Header.Get("Authorization") != "Bearer "+s.Token || s.Token == "" {
+		if rest == "user/tokens/verify" {
+			fail(w, http.StatusUnauthorized, 1000, "Invalid API Token")
+			return
+		}
 		fail(w, http.StatusForbidden, 10000, "Authentication error")
 		return
 	}
@@ -260,6 +264,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	switch {
+	case rest == "user/tokens/verify" && r.Method == http.MethodGet:
+		s.count("GET tokens/verify")
+		reply(w, http.StatusOK, map[string]string{"id": "fake-token", "status": "active"}, nil)
 	case len(parts) == 1 && parts[0] == "zones" && r.Method == http.MethodGet:
 		s.count("GET zones")
 		s.listZones(w, r)
