@@ -21,8 +21,12 @@ type dnsStep struct{}
 func (dnsStep) Name() string { return StepDNS }
 
 func (dnsStep) Skip(r *Run) (string, bool) {
-	if r.Deps.Spec.DNS.Domain == "" {
+	s := r.Deps.Spec
+	if s.DNS.Domain == "" {
 		return "no --domain", true
+	}
+	if !s.NeedsMachines() {
+		return "provider " + s.Provider + " has no public node addresses to publish", true
 	}
 	return "", false
 }

@@ -155,6 +155,14 @@ func TestDNSStepSkipsWithoutDomain(t *testing.T) {
 	if reason, skip := (dnsStep{}).Skip(r); !skip || reason == "" {
 		t.Fatal("no --domain must skip the dns step")
 	}
+	r.Deps.Spec.DNS = spec.DNS{Domain: "example.test", Provider: "cloudflare"}
+	if _, skip := (dnsStep{}).Skip(r); !skip {
+		t.Fatal("a local cluster has no public addresses to publish")
+	}
+	r.Deps.Spec.Provider = "latitude"
+	if _, skip := (dnsStep{}).Skip(r); skip {
+		t.Fatal("a bare-metal cluster with --domain must run the dns step")
+	}
 }
 
 func TestCheckDNSFailsFastOnTokenAndZone(t *testing.T) {
