@@ -218,11 +218,6 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 	if err != nil {
 		return err
 	}
-	// Refuse what the license does not cover before anything exists; the
-	// validate step checks again and shows the warnings.
-	if _, err := pipeline.CheckLicense(s, time.Now()); err != nil {
-		return err
-	}
 	interactive := isTerminal(g.streams.In) && isTerminal(g.streams.ErrOut)
 
 	// Bad input is caught above; from here on the cluster has a folder.
@@ -259,6 +254,14 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 		return err
 	}
 
+	// Refuse what the license does not cover before any provider is
+	// involved; the validate step checks again and shows the warnings.
+	if _, err := pipeline.CheckLicense(s, time.Now()); err != nil {
+		if fresh {
+			c.Remove()
+		}
+		return err
+	}
 	ui := newUI(g, "deploy")
 	deps, err := newDeps(ctx, g, s, interactive)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/cto-platform/cto/internal/cli"
 	"github.com/cto-platform/cto/internal/license"
 	"github.com/cto-platform/cto/internal/license/devkey"
+	"github.com/cto-platform/cto/internal/state"
 )
 
 // run runs cto with args and returns the exit code, stdout and stderr.
@@ -183,9 +184,8 @@ func TestDeployRefusedByLicenseCreatesNothing(t *testing.T) {
 			if out != "" {
 				t.Fatalf("stdout %q", out)
 			}
-			entries, err := os.ReadDir(home)
-			if err != nil || len(entries) != 0 {
-				t.Fatalf("the state dir should stay empty: %v %v", entries, err)
+			if names, err := state.List(home); err != nil || len(names) != 0 {
+				t.Fatalf("a refused deploy left cluster folders: %v %v", names, err)
 			}
 		})
 	}
