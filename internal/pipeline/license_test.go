@@ -12,7 +12,6 @@ import (
 	"github.com/cto-platform/cto/internal/license"
 	"github.com/cto-platform/cto/internal/license/devkey"
 	"github.com/cto-platform/cto/internal/spec"
-	"github.com/cto-platform/cto/internal/state"
 )
 
 // fixedClock is a clock that never moves.
@@ -34,21 +33,13 @@ func teamLicense(t *testing.T, expires time.Time) string {
 	return path
 }
 
+// newTestRun is newRun with a spec, a fixed clock and a recorder.
 func newTestRun(t *testing.T, s spec.ClusterSpec, now time.Time) (*Run, *Recorder) {
 	t.Helper()
-	c, err := state.Open(t.TempDir(), s.Name, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := c.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Save(j); err != nil {
-		t.Fatal(err)
-	}
+	r := newRun(t, t.TempDir())
 	rec := &Recorder{}
-	return &Run{Cluster: c, Journal: j, Events: rec, Clock: fixedClock{now}, Deps: &Deps{Spec: s}}, rec
+	r.Events, r.Clock, r.Deps.Spec = rec, fixedClock{now}, s
+	return r, rec
 }
 
 func TestCheckLicenseWarnsAtTheRunsClock(t *testing.T) {
