@@ -3,6 +3,7 @@ module github.com/cto-platform/cto
 go 1.26.6
 
 require (
+	github.com/libdns/libdns v1.1.1
 	github.com/spf13/cobra v1.10.2
 	github.com/spf13/pflag v1.0.10
 	github.com/vultr/govultr/v3 v3.34.0

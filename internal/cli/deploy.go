@@ -257,6 +257,14 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 		return err
 	}
 
+	// Refuse what the license does not cover before any provider is
+	// involved; the validate step checks again and shows the warnings.
+	if _, err := pipeline.CheckLicense(s, time.Now()); err != nil {
+		if fresh {
+			c.Remove()
+		}
+		return err
+	}
 	ui := newUI(g, "deploy")
 	deps, err := newDeps(ctx, g, s, interactive)
 	if err != nil {
