@@ -1,8 +1,6 @@
 package cli_test
 
 import (
-	"bytes"
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
@@ -17,14 +15,6 @@ import (
 	"github.com/cto-platform/cto/internal/license/devkey"
 	"github.com/cto-platform/cto/internal/state"
 )
-
-// run runs cto with args and returns the exit code, stdout and stderr.
-func run(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	code := cli.Run(context.Background(), cli.Streams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, args)
-	return code, out.String(), errOut.String()
-}
 
 // licenseFile signs a license expiring at expires and writes it to a file.
 func licenseFile(t *testing.T, tier license.Tier, expires time.Time, key ed25519.PrivateKey) string {

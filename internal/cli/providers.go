@@ -34,19 +34,19 @@ func newDeps(ctx context.Context, g *globals, s spec.ClusterSpec, interactive bo
 		}
 		d.Provider = p
 	}
-	if s.Provider == "local" {
-		lc, err := newLocalCluster(ctx)
-		if err != nil {
-			return nil, err
-		}
-		d.LocalCluster = lc
-	}
 	if s.DNS.Domain != "" {
 		p, err := newDNSProvider(s)
 		if err != nil {
 			return nil, err
 		}
 		d.DNS = p
+	}
+	if s.Provider == "local" {
+		lc, err := newLocalCluster(ctx)
+		if err != nil {
+			return nil, err
+		}
+		d.LocalCluster = lc
 	}
 	return d, nil
 }

@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http/httptest"
@@ -13,13 +12,6 @@ import (
 	"github.com/cto-platform/cto/internal/provider/vultr"
 	"github.com/cto-platform/cto/internal/provider/vultr/fake"
 )
-
-func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	code = cli.Run(context.Background(), cli.Streams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, args)
-	return code, out.String(), errOut.String()
-}
 
 func vultrFake(t *testing.T) string {
 	t.Helper()
