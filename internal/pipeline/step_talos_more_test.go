@@ -122,10 +122,8 @@ func TestBootstrapIntentStaysWithItsNode(t *testing.T) {
 func TestTalosDryRunWritesConfigs(t *testing.T) {
 	for _, withNodes := range []bool{false, true} {
 		t.Run(fmt.Sprint("nodes=", withNodes), func(t *testing.T) {
-			root := t.TempDir()
-			c, _ := state.Open(root, "demo", true)
-			j, _ := c.Load()
-			c.Save(j)
+			r := newRun(t, t.TempDir())
+			c, j := r.Cluster, r.Journal
 			if withNodes {
 				j.Update(func(j *state.Journal) {
 					j.Nodes = []*state.Node{{Name: "demo-cp1", Role: talos.RoleControlPlane, PublicIP: "203.0.113.5", PrivateIP: "10.8.0.11"}}
@@ -134,8 +132,8 @@ func TestTalosDryRunWritesConfigs(t *testing.T) {
 			sp := spec.Defaults()
 			sp.Name, sp.Provider, sp.Nodes, sp.ControlPlanes = "demo", "latitude", 3, 3
 			sp.DNS.Domain = "example.com"
-			rec := &Recorder{}
-			r := &Run{Cluster: c, Journal: j, Events: rec, Deps: &Deps{Spec: sp}}
+			rec := r.Events.(*Recorder)
+			r.Deps.Spec = sp
 			if err := (&Engine{Steps: []Step{talosStep{}}}).Execute(context.Background(), r, Options{DryRun: true}); err != nil {
 				t.Fatal(err)
 			}

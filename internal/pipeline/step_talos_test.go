@@ -68,14 +68,7 @@ func newTalosWorld(t *testing.T, controlPlanes int) *talosWorld {
 	w.spec.ControlPlanes = controlPlanes
 	w.spec.Talos.ImageFactoryURL = w.fsrv.URL
 
-	c, err := state.Open(w.root, "demo", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, _ := c.Load()
-	if err := c.Save(j); err != nil {
-		t.Fatal(err)
-	}
+	j := newRun(t, w.root).Journal
 	if err := j.Update(func(j *state.Journal) {
 		for i, n := range w.nodes {
 			ip := strings.Split(n.Addr(), ":")[0]
