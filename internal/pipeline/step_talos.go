@@ -165,6 +165,9 @@ func configureNode(ctx context.Context, r *Run, client *talos.Client, in talos.C
 			return err
 		}
 		st := client.Probe(ctx, endpoint)
+		if st == talos.Maintenance && last != talos.Maintenance && applies == 0 {
+			r.NodeEvent(n.Name, "maintenance", n.PublicIP, "Talos is up in maintenance mode")
+		}
 		last = st
 		switch st {
 		case talos.Configured:
