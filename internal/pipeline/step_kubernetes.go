@@ -16,13 +16,16 @@ type kubernetesStep struct{}
 func (kubernetesStep) Name() string { return StepKubernetes }
 
 func (kubernetesStep) Skip(r *Run) (string, bool) {
-	if !r.Deps.Spec.NeedsMachines() {
+	if !r.Deps.Spec.NeedsMachines() && r.Deps.Spec.Provider != "local" {
 		return "Kubernetes comes with a " + r.Deps.Spec.Provider + " cluster", true
 	}
 	return "", false
 }
 
 func (kubernetesStep) Run(ctx context.Context, r *Run) error {
+	if r.Deps.Spec.Provider == "local" {
+		return createLocalCluster(ctx, r)
+	}
 	client, err := talosClient(r)
 	if err != nil {
 		return err
