@@ -7,8 +7,11 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cto-platform/cto/internal/clock"
+	"github.com/cto-platform/cto/internal/license"
+	"github.com/cto-platform/cto/internal/license/devkey"
 	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/provider/latitude"
@@ -40,6 +43,12 @@ func (p *polling) ListServers(ctx context.Context, cluster string) ([]provider.S
 // and 20 writes a minute) on a fast simulated clock, and reports the API
 // calls per node and the reads per status poll.
 func BenchmarkLatitudeDeploy(b *testing.B) {
+	now := time.Now()
+	lic, err := license.Sign(license.License{ID: "L-bench", Customer: "Bench", Tier: license.Enterprise,
+		IssuedAt: now.AddDate(0, -1, 0), ExpiresAt: now.AddDate(1, 0, 0)}, devkey.Key())
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, n := range []int{1, 10, 100} {
 		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
 			var calls, writes, polls, pollReads, limited int64
@@ -54,6 +63,7 @@ func BenchmarkLatitudeDeploy(b *testing.B) {
 				p := &polling{Provider: lp}
 				s := spec.Defaults()
 				s.Name, s.Provider, s.Plan, s.Region, s.Nodes = "bench", "latitude", "c2-small-x86", "DAL", n
+				s.License = lic
 				s.Complete()
 				c, err := state.Open(b.TempDir(), s.Name, true)
 				if err != nil {

@@ -24,11 +24,11 @@ func TestLatitudeDeployKilledMidServersResumesWithoutDuplicates(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	f, _ := latitudeEnv(t)
+	f, factory := latitudeEnv(t)
 	// Slow answers widen the window between a create and its journal entry.
 	f.SetFaults(func(x *fake.Faults) { x.Latency = 30 * time.Millisecond })
 	dir := t.TempDir()
-	args := []string{"deploy", "--provider", "latitude", "--name", "kill", "--nodes", "4", "--region", "DAL",
+	args := []string{"deploy", "--image-factory-url", factory, "--provider", "latitude", "--name", "kill", "--nodes", "4", "--region", "DAL",
 		"--plan", "c2-small-x86", "--until", "network", "--yes", "--state-dir", dir}
 
 	first := exec.Command(bin, args...)

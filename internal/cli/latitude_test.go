@@ -13,17 +13,22 @@ import (
 	"time"
 
 	"github.com/cto-platform/cto/internal/clock"
+	"github.com/cto-platform/cto/internal/license"
+	"github.com/cto-platform/cto/internal/license/devkey"
 	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/provider/latitude/fake"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
+	talosfake "github.com/cto-platform/cto/internal/talos/fake"
 )
 
 // speed is how much faster than the wall clock both cto and the fake run in
 // these tests: a 10-minute deploy takes a second.
 const speed = 600
 
-// latitudeEnv starts the API double on loopback and points cto at it.
+// latitudeEnv starts the API double and a Talos image factory on loopback,
+// points cto at the API, and returns the factory's URL for
+// --image-factory-url.
 func latitudeEnv(t *testing.T) (*fake.Fake, string) {
 	t.Helper()
 	f := fake.New(fake.Options{Clock: clock.NewScaled(speed), Seed: 7})
@@ -35,16 +40,16 @@ func latitudeEnv(t *testing.T) (*fake.Fake, string) {
 	t.Setenv("LATITUDESH_PROJECT", "")
 	t.Setenv("LATITUDE_PROJECT_ID", "")
 	t.Setenv(SpeedEnv, "600")
-	return f, srv.URL
-}
-
-func runCLI(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	code := Run(ctx, Streams{In: strings.NewReader(""), Out: &out, ErrOut: &errb}, args)
-	return code, out.String(), errb.String()
+	now := time.Now()
+	lic, err := license.Sign(license.License{ID: "L-lat", Customer: "Test", Tier: license.Enterprise,
+		IssuedAt: now.AddDate(0, -1, 0), ExpiresAt: now.AddDate(1, 0, 0)}, devkey.Key())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CTO_LICENSE", lic)
+	factory := httptest.NewServer(talosfake.NewFactory())
+	t.Cleanup(factory.Close)
+	return f, factory.URL
 }
 
 func loadJournal(t *testing.T, dir, name string) *state.Journal {
@@ -61,7 +66,7 @@ func loadJournal(t *testing.T, dir, name string) *state.Journal {
 }
 
 func TestLatitudeDeployUntilNetworkThenDestroy(t *testing.T) {
-	f, _ := latitudeEnv(t)
+	f, factory := latitudeEnv(t)
 	f.SetFaults(func(x *fake.Faults) {
 		x.RateLimitRate = 0.1
 		x.ServerErrorBurst = 3
@@ -70,7 +75,7 @@ func TestLatitudeDeployUntilNetworkThenDestroy(t *testing.T) {
 		x.LoseCreateAnswers = 1
 	})
 	dir := t.TempDir()
-	code, stdout, stderr := runCLI(t, "deploy", "--provider", "latitude", "--name", "e2e", "--nodes", "3", "--region", "DAL",
+	code, stdout, stderr := runCLI(t, "deploy", "--image-factory-url", factory, "--provider", "latitude", "--name", "e2e", "--nodes", "3", "--region", "DAL",
 		"--plan", "c2-small-x86", "--until", "network", "--yes", "--state-dir", dir)
 	if code != 0 {
 		t.Fatalf("deploy exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
@@ -80,8 +85,8 @@ func TestLatitudeDeployUntilNetworkThenDestroy(t *testing.T) {
 		t.Fatalf("fake has %d servers, want 3: %+v", len(st.Servers), st.Servers)
 	}
 	for _, s := range st.Servers {
-		if s.Status != "on" || !slices.Contains(s.Tags, "e2e") || s.IPXE != pipeline.PlaceholderBootURL {
-			t.Errorf("server %+v: want on, tagged e2e, booting the placeholder", s)
+		if s.Status != "on" || !slices.Contains(s.Tags, "e2e") || !strings.HasPrefix(s.IPXE, factory+"/pxe/") {
+			t.Errorf("server %+v: want on, tagged e2e, booting Talos from the image factory %s", s, factory)
 		}
 	}
 	if len(st.Networks) != 1 || len(st.Assignments) != 3 {
@@ -95,8 +100,8 @@ func TestLatitudeDeployUntilNetworkThenDestroy(t *testing.T) {
 	if st.RateLimited == 0 || st.ServerErrors != 3 {
 		t.Errorf("faults not exercised: %d 429s, %d 5xx", st.RateLimited, st.ServerErrors)
 	}
-	if !strings.Contains(stderr, "placeholder") || !strings.Contains(stderr, "replacement") {
-		t.Errorf("stderr does not warn about the placeholder boot media and the replacement:\n%s", stderr)
+	if !strings.Contains(stderr, "replacement") {
+		t.Errorf("stderr does not warn about the replacement:\n%s", stderr)
 	}
 
 	j := loadJournal(t, dir, "e2e")
@@ -149,11 +154,11 @@ func TestLatitudeDeployUntilNetworkThenDestroy(t *testing.T) {
 }
 
 func TestLatitudeOutOfStockEverywhereCreatesNothing(t *testing.T) {
-	f, _ := latitudeEnv(t)
+	f, factory := latitudeEnv(t)
 	f.SetStock("c2-small-x86", "DAL", 0)
 	f.SetStock("c2-small-x86", "MIA", 0)
 	dir := t.TempDir()
-	code, _, stderr := runCLI(t, "deploy", "--provider", "latitude", "--name", "oos", "--nodes", "3", "--region", "DAL",
+	code, _, stderr := runCLI(t, "deploy", "--image-factory-url", factory, "--provider", "latitude", "--name", "oos", "--nodes", "3", "--region", "DAL",
 		"--fallback-regions", "MIA", "--plan", "c2-small-x86", "--until", "network", "--yes", "--state-dir", dir)
 	if code == 0 {
 		t.Fatalf("deploy succeeded out of stock")
@@ -173,10 +178,10 @@ func TestLatitudeOutOfStockEverywhereCreatesNothing(t *testing.T) {
 }
 
 func TestLatitudeFallbackRegionIsRecorded(t *testing.T) {
-	f, _ := latitudeEnv(t)
+	f, factory := latitudeEnv(t)
 	f.SetStock("c2-small-x86", "DAL", 0)
 	dir := t.TempDir()
-	code, _, stderr := runCLI(t, "deploy", "--provider", "latitude", "--name", "fb", "--nodes", "1", "--region", "DAL",
+	code, _, stderr := runCLI(t, "deploy", "--image-factory-url", factory, "--provider", "latitude", "--name", "fb", "--nodes", "1", "--region", "DAL",
 		"--fallback-regions", "MIA", "--plan", "c2-small-x86", "--until", "servers", "--yes", "--state-dir", dir)
 	if code != 0 {
 		t.Fatalf("deploy exit %d: %s", code, stderr)
@@ -309,9 +314,9 @@ func TestPlanPickerOnATerminal(t *testing.T) {
 }
 
 func TestLatitudeDestroyWithoutJournalSweepsByTag(t *testing.T) {
-	f, _ := latitudeEnv(t)
+	f, factory := latitudeEnv(t)
 	dir := t.TempDir()
-	code, _, stderr := runCLI(t, "deploy", "--provider", "latitude", "--name", "lost", "--nodes", "2", "--region", "DAL",
+	code, _, stderr := runCLI(t, "deploy", "--image-factory-url", factory, "--provider", "latitude", "--name", "lost", "--nodes", "2", "--region", "DAL",
 		"--plan", "c2-small-x86", "--until", "network", "--yes", "--state-dir", dir)
 	if code != 0 {
 		t.Fatalf("deploy: %s", stderr)

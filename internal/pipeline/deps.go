@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cto-platform/cto/internal/dns"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/spec"
 )
@@ -36,6 +37,16 @@ type Deps struct {
 	// takes, which paces polling (0: 10 minutes).
 	ServerTimeout  time.Duration
 	ExpectedDeploy time.Duration
+
+	// Talos tunes how the talos and kubernetes steps reach nodes (ports and
+	// waits for tests); the zero value is right for real clusters.
+	Talos TalosOptions
+
+	// LocalCluster creates the kind cluster of provider local (nil for
+	// every other provider).
+	LocalCluster LocalCluster
+	// DNS is the DNS provider of --dns-provider, set when --domain is given.
+	DNS dns.Provider
 }
 
 // Approve asks to go ahead with question: --yes approves, a terminal asks,

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cto-platform/cto/internal/dns"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/state"
 )
@@ -18,6 +19,7 @@ const (
 	KindServer     = "server"
 	KindNetwork    = "network"
 	KindAssignment = "network_assignment"
+	KindDNSRecord  = "dns_record"
 )
 
 // DestroyPlan is everything `cto destroy` will remove, found in the journal
@@ -25,10 +27,14 @@ const (
 type DestroyPlan struct {
 	Servers  []provider.Server  `json:"servers"`
 	Networks []provider.Network `json:"networks"`
+	// DNSRecords is filled by PlanDestroyDNS when the cluster has a domain.
+	DNSRecords []dns.Record `json:"dns_records,omitempty"`
 }
 
 // Empty reports whether there is nothing to remove.
-func (p DestroyPlan) Empty() bool { return len(p.Servers) == 0 && len(p.Networks) == 0 }
+func (p DestroyPlan) Empty() bool {
+	return len(p.Servers) == 0 && len(p.Networks) == 0 && len(p.DNSRecords) == 0
+}
 
 // ServerFinder is a provider that can also find servers by hostname,
 // tagged or not: destroy uses it for the nodes whose server the tag and the

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/cto-platform/cto/internal/clock"
+	"github.com/cto-platform/cto/internal/license"
+	"github.com/cto-platform/cto/internal/license/devkey"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/provider/latitude"
 	"github.com/cto-platform/cto/internal/provider/latitude/fake"
@@ -30,6 +32,7 @@ func machineRun(t *testing.T, nodes int) (*Run, *fake.Fake, *Recorder) {
 	}
 	s := spec.Defaults()
 	s.Name, s.Provider, s.Plan, s.Region, s.Nodes = "t", "latitude", "c2-small-x86", "DAL", nodes
+	s.License = enterpriseLicense(t)
 	s.Complete()
 	c, err := state.Open(t.TempDir(), s.Name, true)
 	if err != nil {
@@ -41,6 +44,18 @@ func machineRun(t *testing.T, nodes int) (*Run, *fake.Fake, *Recorder) {
 	}
 	rec := &Recorder{}
 	return &Run{Cluster: c, Journal: j, Clock: clk, Events: rec, Deps: &Deps{Spec: s, Provider: p, Yes: true}}, f, rec
+}
+
+// enterpriseLicense covers any number of nodes at any provider.
+func enterpriseLicense(t *testing.T) string {
+	t.Helper()
+	now := time.Now()
+	tok, err := license.Sign(license.License{ID: "L-bench", Customer: "Test", Tier: license.Enterprise,
+		IssuedAt: now.AddDate(0, -1, 0), ExpiresAt: now.AddDate(1, 0, 0)}, devkey.Key())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 func runUntil(t *testing.T, r *Run, until string) error {
@@ -77,6 +92,14 @@ func TestServersReplaceAStuckDeploy(t *testing.T) {
 		if (n.Name == "t-worker1") != (len(n.Replaced) == 1) {
 			t.Errorf("%s: Replaced = %v", n.Name, n.Replaced)
 		}
+	}
+	for _, s := range st.Servers {
+		if s.IPXE != PlaceholderBootURL {
+			t.Errorf("%s boots %q without boot media wired, want the placeholder", s.Hostname, s.IPXE)
+		}
+	}
+	if !strings.Contains(warnings(rec), "placeholder") {
+		t.Errorf("no warning about the placeholder boot media:\n%s", warnings(rec))
 	}
 	if !strings.Contains(warnings(rec), "t-worker1") || !strings.Contains(warnings(rec), "still deploying") {
 		t.Errorf("the user was not told about the stuck server:\n%s", warnings(rec))

@@ -19,29 +19,35 @@ const (
 	FactCurrency    = "currency"
 )
 
-// validateStep is the preflight before any write: credentials, plan, Talos
-// support, stock (with fallback regions), the cost and its cap, and the
-// user's go-ahead.
+// validateStep checks everything before any write: the license, the DNS
+// account, and for rented servers the credentials, plan, Talos support,
+// stock (with fallback regions), the cost and its cap, and the user's
+// go-ahead.
 type validateStep struct{}
 
 func (validateStep) Name() string { return StepValidate }
 
-// AlwaysRun: a rerun checks credentials and stock again.
+// AlwaysRun: a rerun checks the license, credentials and stock again.
 func (validateStep) AlwaysRun() bool { return true }
 
-func (validateStep) Skip(r *Run) (string, bool) {
-	if !r.Deps.Spec.NeedsMachines() {
-		return fmt.Sprintf("provider %s rents no servers", r.Deps.Spec.Provider), true
-	}
-	return "", false
-}
-
 func (validateStep) DryRun(ctx context.Context, r *Run) error {
+	if !r.Deps.Spec.NeedsMachines() {
+		return nil
+	}
 	_, err := preflight(ctx, r)
 	return err
 }
 
 func (validateStep) Run(ctx context.Context, r *Run) error {
+	if err := checkLicense(r); err != nil {
+		return err
+	}
+	if err := checkDNS(ctx, r); err != nil {
+		return err
+	}
+	if !r.Deps.Spec.NeedsMachines() {
+		return nil
+	}
 	pf, err := preflight(ctx, r)
 	if err != nil {
 		return err
