@@ -219,9 +219,6 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 		return err
 	}
 	interactive := isTerminal(g.streams.In) && isTerminal(g.streams.ErrOut)
-	if s, err = pickPlan(ctx, g, s, gaveSpec(f, fs), interactive); err != nil {
-		return err
-	}
 
 	// Bad input is caught above; from here on the cluster has a folder.
 	c, err := state.Open(g.stateDir, s.Name, true)
@@ -234,6 +231,12 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 	}
 	defer unlock()
 	fresh := !c.Exists()
+	if s, err = pickPlan(ctx, g, s, gaveSpec(f, fs), interactive); err != nil {
+		if fresh {
+			c.Remove()
+		}
+		return err
+	}
 	j, err := c.Load()
 	if err != nil {
 		return err
