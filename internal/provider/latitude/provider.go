@@ -176,7 +176,7 @@ func (p *Provider) ListPlans(ctx context.Context, f provider.PlanFilter) ([]prov
 	var out []provider.Plan
 	for _, r := range raw {
 		pl := planFromWire(r.Attributes, ipxe)
-		if keepPlan(pl, f) {
+		if f.Match(pl) {
 			out = append(out, pl)
 		}
 	}
@@ -248,30 +248,6 @@ func sizeGB(s string) float64 {
 		return v / 1000
 	}
 	return v
-}
-
-func keepPlan(pl provider.Plan, f provider.PlanFilter) bool {
-	if f.Slug != "" && pl.Slug != f.Slug {
-		return false
-	}
-	if f.GPU && pl.GPUCount == 0 {
-		return false
-	}
-	if f.MinRAMGB > 0 && pl.MemoryGB < f.MinRAMGB {
-		return false
-	}
-	if f.TalosReady && !pl.TalosCapable {
-		return false
-	}
-	if f.Region != "" {
-		at, ok := pl.At(f.Region)
-		if !ok || (f.InStock && !at.InStock) {
-			return false
-		}
-	} else if f.InStock && !slices.ContainsFunc(pl.Regions, func(r provider.PlanRegion) bool { return r.InStock }) {
-		return false
-	}
-	return true
 }
 
 func (p *Provider) ListRegions(ctx context.Context) ([]provider.Region, error) {
