@@ -153,7 +153,7 @@ func ensureNetwork(ctx context.Context, r *Run) (provider.Network, error) {
 	}
 	for _, n := range nets {
 		if strings.EqualFold(n.Region, region) {
-			r.Say("adopted network %s (VLAN %d) created by an earlier run", n.ID, n.VLAN)
+			r.Say("adopted network %s created by an earlier run", networkLabel(n))
 			return n, journalNetwork(r, n)
 		}
 	}
@@ -167,8 +167,21 @@ func ensureNetwork(ctx context.Context, r *Run) (provider.Network, error) {
 	if err != nil {
 		return n, fmt.Errorf("create the cluster's network in %s: %w", region, err)
 	}
-	r.Say("created network %s (VLAN %d) in %s", n.Name, n.VLAN, region)
+	r.Say("created network %s in %s", networkLabel(n), region)
 	return n, nil
+}
+
+// networkLabel names a network for people: its name, and the VLAN id hosts
+// must tag when the provider has one.
+func networkLabel(n provider.Network) string {
+	label := n.Name
+	if label == "" {
+		label = n.ID
+	}
+	if n.VLAN > 0 {
+		label += fmt.Sprintf(" (VLAN %d)", n.VLAN)
+	}
+	return label
 }
 
 func journalNetwork(r *Run, n provider.Network) error {
@@ -202,7 +215,7 @@ func waitConnected(ctx context.Context, r *Run, net provider.Network, nodes []st
 			}
 			if !reported[n.Name] {
 				reported[n.Name] = true
-				r.NodeEvent(n.Name, "connected", n.PrivateIP, fmt.Sprintf("VLAN %d", net.VLAN))
+				r.NodeEvent(n.Name, "connected", n.PrivateIP, "on "+networkLabel(net))
 			}
 		}
 		if len(waiting) == 0 {
