@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
+	"github.com/cto-platform/cto/internal/dns"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/spec"
 )
@@ -28,8 +30,25 @@ type Deps struct {
 
 	// BootMedia says how a new server boots Talos: the servers step calls
 	// it once per node class (gpu or not) before creating servers. Nil
-	// means no Talos boot media is wired (the servers step then refuses).
+	// means no Talos boot media is wired: the servers step then boots
+	// PlaceholderBootURL and warns.
 	BootMedia func(ctx context.Context, r *Run, gpu bool) (provider.Boot, error)
+
+	// ServerTimeout is how long a server may stay deploying before it is
+	// replaced (0: 30 minutes). ExpectedDeploy is how long a deploy usually
+	// takes, which paces polling (0: 10 minutes).
+	ServerTimeout  time.Duration
+	ExpectedDeploy time.Duration
+
+	// Talos tunes how the talos and kubernetes steps reach nodes (ports and
+	// waits for tests); the zero value is right for real clusters.
+	Talos TalosOptions
+
+	// LocalCluster creates the kind cluster of provider local (nil for
+	// every other provider).
+	LocalCluster LocalCluster
+	// DNS is the DNS provider of --dns-provider, set when --domain is given.
+	DNS dns.Provider
 }
 
 // Approve asks to go ahead with question: --yes approves, a terminal asks,

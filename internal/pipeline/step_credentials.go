@@ -12,6 +12,7 @@ import (
 
 	"github.com/cto-platform/cto/internal/kubeconfig"
 	"github.com/cto-platform/cto/internal/platform"
+	"github.com/cto-platform/cto/internal/talos"
 )
 
 type credentialsStep struct{}
@@ -73,8 +74,8 @@ func (credentialsStep) Run(ctx context.Context, r *Run) error {
 			creds.Endpoint = cfg.Clusters[c.Cluster].Server
 		}
 	}
-	if talos := r.Cluster.Path("talosconfig"); fileExists(talos) {
-		creds.Talosconfig = talos
+	if path := r.Cluster.Path(talos.TalosconfigFile); fileExists(path) {
+		creds.Talosconfig = path
 	}
 	kubectl := "kubectl --kubeconfig " + kubeconfigPath
 	if r.Deps.MergeKubeconfig {

@@ -14,7 +14,6 @@ import (
 
 // Files the platform and credentials steps keep in the cluster's folder.
 const (
-	KubeconfigFile  = "kubeconfig"
 	CredentialsFile = "credentials.json"
 	// chartCache keeps downloaded charts so a rerun needs no network.
 	chartCache = "charts"

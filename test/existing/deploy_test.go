@@ -21,6 +21,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/cto-platform/cto/internal/cli"
+	"github.com/cto-platform/cto/internal/license"
+	"github.com/cto-platform/cto/internal/license/devkey"
 	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/platform"
 	"github.com/cto-platform/cto/internal/platform/platformtest"
@@ -39,6 +41,7 @@ type harness struct {
 	kube     kubernetes.Interface
 	dyn      dynamic.Interface
 	player   *kubeenv.Player
+	license  string
 }
 
 func newHarness(t *testing.T) *harness {
@@ -57,7 +60,20 @@ func newHarness(t *testing.T) *harness {
 	return &harness{
 		t: t, env: env, stateDir: t.TempDir(), mirror: platformtest.ServeMirror(t).URL,
 		kube: kubernetes.NewForConfigOrDie(cfg), dyn: dynamic.NewForConfigOrDie(cfg), player: p,
+		license: teamLicense(t),
 	}
+}
+
+// teamLicense is a license that covers installing on an existing cluster.
+func teamLicense(t *testing.T) string {
+	t.Helper()
+	now := time.Now()
+	tok, err := license.Sign(license.License{ID: "L-platform", Customer: "Test", Tier: license.Team,
+		IssuedAt: now.AddDate(0, -1, 0), ExpiresAt: now.AddDate(1, 0, 0)}, devkey.Key())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 // cto runs the command in-process and returns its exit code and output.
@@ -70,7 +86,7 @@ func (h *harness) cto(args ...string) (code int, stdout, stderr string) {
 
 func (h *harness) deploy(name, profile string, extra ...string) (int, string) {
 	args := append([]string{"deploy", "--name", name, "--provider", "existing", "--kubeconfig", h.env.Kubeconfig,
-		"--profile", profile, "--chart-mirror", h.mirror, "--yes"}, extra...)
+		"--profile", profile, "--chart-mirror", h.mirror, "--license", h.license, "--yes"}, extra...)
 	code, _, stderr := h.cto(args...)
 	return code, stderr
 }
@@ -408,7 +424,10 @@ func TestTalosClusterResumesAtThePlatformStep(t *testing.T) {
 	s.Platform.Timeout = "1m"
 	rec := &pipeline.Recorder{}
 	run := &pipeline.Run{Cluster: c, Journal: j, Events: rec, Deps: &pipeline.Deps{Spec: s, Yes: true}}
-	if err := (&pipeline.Engine{Steps: pipeline.DeploySteps()}).Execute(ctx, run, pipeline.Options{}); err != nil {
+	// The steps after kubernetes, as a resume runs them.
+	steps := pipeline.DeploySteps()
+	steps = steps[slices.IndexFunc(steps, func(s pipeline.Step) bool { return s.Name() == pipeline.StepPlatform }):]
+	if err := (&pipeline.Engine{Steps: steps}).Execute(ctx, run, pipeline.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	var order []string
