@@ -57,6 +57,9 @@ const (
 	BootISO    BootMethod = "iso"          // attach an ISO image
 	BootRescue BootMethod = "rescue-image" // rescue system, then write a raw image
 	BootNone   BootMethod = "none"         // the provider hands out Kubernetes itself
+	// BootImage creates the server from an image kept at the provider (a
+	// snapshot built once per Talos version and schematic); URL is its ID.
+	BootImage BootMethod = "image"
 )
 
 // Capabilities says what a provider can do, so the pipeline can pick the
@@ -167,6 +170,11 @@ type ServerSpec struct {
 	Region   string
 	Project  string
 	Boot     Boot
+	// Created, when set, is called with the new server as soon as the API
+	// returns its ID, before the provider waits on anything, so the caller
+	// can journal it even when CreateServer goes on to boot it (attach an
+	// ISO, write an image from a rescue system).
+	Created func(Server)
 }
 
 // Status is a provider-neutral server state.

@@ -1,0 +1,45 @@
+// Package sim holds what the Hetzner fakes share: a simulated clock whose
+// time only moves when someone advances it or sleeps on it.
+package sim
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Clock is simulated time. Sleeping on it advances it at once, so a
+// provider that waits for a fake server to boot runs in microseconds, and
+// the fake sees exactly the time the provider waited.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock starts simulated time at a fixed instant.
+func NewClock() *Clock {
+	return &Clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+}
+
+// Now is the simulated time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves simulated time forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// Sleep advances the clock by d instead of waiting.
+func (c *Clock) Sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.Advance(d)
+	return nil
+}
