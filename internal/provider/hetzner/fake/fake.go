@@ -28,8 +28,8 @@ type Options struct {
 	Token string
 	// Clock is the simulated time (default a new sim.Clock).
 	Clock *sim.Clock
-	// Tick is how much simulated time each request costs (default 2s), so
-	// a client polling an action sees it finish.
+	// Tick is how much simulated time each request costs (default 2s, a
+	// negative value none), so a client polling an action sees it finish.
 	Tick time.Duration
 	// Budget is the hourly request budget (default 3600, refilled one
 	// request per second of simulated time).
@@ -305,7 +305,9 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requests++
-	f.clock.Advance(f.opt.Tick)
+	if f.opt.Tick > 0 {
+		f.clock.Advance(f.opt.Tick)
+	}
 	f.progress()
 
 	if r.Header.Get("Authorization") != "Bearer "+f.opt.Token {

@@ -664,7 +664,8 @@ func (f *Fake) routeLoadBalancers(w http.ResponseWriter, r *http.Request, parts 
 		writeJSON(w, http.StatusOK, schema.LoadBalancerGetResponse{LoadBalancer: *lb})
 	case http.MethodDelete:
 		delete(f.lbs, id)
-		w.WriteHeader(http.StatusNoContent)
+		a := f.newAction("delete_load_balancer", deleteTime, []schema.ActionResourceReference{{ID: id, Type: "load_balancer"}}, nil)
+		writeJSON(w, http.StatusOK, schema.ActionGetResponse{Action: a.Action})
 	default:
 		notFound(w, "load balancer")
 	}
