@@ -266,3 +266,22 @@ func (e *RateLimitError) Error() string {
 }
 
 func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
+
+// Adopter is a provider whose CreateServer adopts servers the customer
+// already rents (spec.Servers) before it would order any, e.g. Hetzner
+// Robot. Validation asks it how many are left, so a deploy that would run
+// out is refused before anything changes.
+type Adopter interface {
+	// Adoptable counts the servers CreateServer could still take for
+	// cluster with this plan and region, the ones it already holds
+	// included.
+	Adoptable(ctx context.Context, cluster, plan, region string) (int, error)
+}
+
+// Releaser is a provider whose DeleteServer gives a server back without
+// ending its rental (adopted dedicated servers are reset and released,
+// never cancelled). `cto destroy` shows ReleaseNote instead of saying
+// nothing is billing any more.
+type Releaser interface {
+	ReleaseNote() string
+}

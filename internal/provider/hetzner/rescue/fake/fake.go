@@ -112,11 +112,19 @@ type Server struct {
 	ln      net.Listener
 	machine *Machine
 	cfg     *ssh.ServerConfig
+	ready   func() bool
 	wg      sync.WaitGroup
 }
 
 // Start listens on a loopback port for machine's rescue system.
 func Start(machine *Machine, authorize Authorize) (*Server, error) {
+	return StartWhen(machine, authorize, nil)
+}
+
+// StartWhen is Start for a rescue system that is not always up: while
+// ready says false, connections are dropped at once, as a server still
+// booting would.
+func StartWhen(machine *Machine, authorize Authorize, ready func() bool) (*Server, error) {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, err
@@ -144,7 +152,7 @@ func Start(machine *Machine, authorize Authorize) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{ln: ln, machine: machine, cfg: cfg}
+	s := &Server{ln: ln, machine: machine, cfg: cfg, ready: ready}
 	s.wg.Add(1)
 	go s.accept()
 	return s, nil
@@ -173,6 +181,9 @@ func (s *Server) accept() {
 
 func (s *Server) serve(conn net.Conn) {
 	defer conn.Close()
+	if s.ready != nil && !s.ready() {
+		return
+	}
 	sc, chans, reqs, err := ssh.NewServerConn(conn, s.cfg)
 	if err != nil {
 		return
