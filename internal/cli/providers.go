@@ -6,6 +6,8 @@ import (
 
 	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/provider"
+	"github.com/cto-platform/cto/internal/provider/hetzner"
+	"github.com/cto-platform/cto/internal/provider/hetzner/robot"
 	"github.com/cto-platform/cto/internal/spec"
 )
 
@@ -13,6 +15,18 @@ import (
 // environment. A missing credential is bad input: it names the variable.
 func newProvider(ctx context.Context, s spec.ClusterSpec) (provider.Provider, error) {
 	switch s.Provider {
+	case hetzner.Name:
+		p, err := hetzner.FromEnv(s.APIURL, Version)
+		if err != nil {
+			return nil, BadInput(err)
+		}
+		return p, nil
+	case robot.Name:
+		p, err := robot.FromEnv(s.APIURL, s.Servers, s.Order, nil)
+		if err != nil {
+			return nil, BadInput(err)
+		}
+		return p, nil
 	default:
 		return nil, fmt.Errorf("provider %q is not available in this build of cto yet", s.Provider)
 	}
@@ -27,6 +41,11 @@ func newDeps(ctx context.Context, g *globals, s spec.ClusterSpec, interactive bo
 			return nil, err
 		}
 		d.Provider = p
+		if r, ok := p.(*robot.Provider); ok {
+			// Orders of dedicated servers go through the deploy's
+			// confirmation (--yes, or a question on a terminal).
+			r.ConfirmOrdersWith(d.Approve)
+		}
 	}
 	return d, nil
 }

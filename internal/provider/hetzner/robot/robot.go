@@ -117,6 +117,14 @@ func (p *Provider) Capabilities() provider.Capabilities {
 	}
 }
 
+// ConfirmOrdersWith sets the confirmation every order must pass; the
+// command wires the deploy's own (--yes or a question on a terminal).
+func (p *Provider) ConfirmOrdersWith(confirm func(question string) error) {
+	p.mu.Lock()
+	p.cfg.ConfirmOrder = confirm
+	p.mu.Unlock()
+}
+
 // ReleaseNote is what `cto destroy` tells the user about released servers.
 func (p *Provider) ReleaseNote() string {
 	return "the dedicated servers were reset to the rescue system and taken off the cluster's vSwitch; they are still rented: cancel them in Robot if you no longer need them"

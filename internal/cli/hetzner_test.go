@@ -1,0 +1,142 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cto-platform/cto/internal/cli"
+	"github.com/cto-platform/cto/internal/provider"
+	hcloudfake "github.com/cto-platform/cto/internal/provider/hetzner/fake"
+	"github.com/cto-platform/cto/internal/provider/hetzner/robot"
+	robotfake "github.com/cto-platform/cto/internal/provider/hetzner/robot/fake"
+)
+
+func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	code = cli.Run(ctx, cli.Streams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, append(args, "--state-dir", t.TempDir()))
+	return code, out.String(), errOut.String()
+}
+
+func TestPlansHetznerJSON(t *testing.T) {
+	srv := httptest.NewServer(hcloudfake.New(hcloudfake.Options{}))
+	t.Cleanup(srv.Close)
+	t.Setenv("HCLOUD_TOKEN", hcloudfake.Token)
+	t.Setenv("HCLOUD_ENDPOINT", "")
+
+	code, stdout, stderr := run(t, "plans", "--provider", "hetzner", "--api-url", srv.URL, "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var plans []provider.Plan
+	if err := json.Unmarshal([]byte(stdout), &plans); err != nil {
+		t.Fatalf("output is not a JSON array of plans: %v\n%s", err, stdout)
+	}
+	var slugs []string
+	for _, p := range plans {
+		slugs = append(slugs, p.Slug)
+		if p.Currency != "EUR" {
+			t.Errorf("plan %s currency %q, want EUR", p.Slug, p.Currency)
+		}
+	}
+	if strings.Join(slugs, ",") != "cax21,ccx23,cx23,cx33" {
+		t.Fatalf("plans = %v, want the fake's four server types sorted", slugs)
+	}
+	var raw []map[string]any
+	json.Unmarshal([]byte(stdout), &raw)
+	for _, key := range []string{"slug", "cores", "memory_gb", "gpu_count", "gpu_type", "talos_capable", "currency", "regions"} {
+		if _, ok := raw[0][key]; !ok {
+			t.Errorf("JSON plan lacks %q: %v", key, raw[0])
+		}
+	}
+	cx23 := plans[2]
+	at, ok := cx23.At("fsn1")
+	if !ok || !at.InStock || at.MonthlyUSD != 3.99 || at.HourlyUSD != 0.0066 || !cx23.TalosCapable || cx23.Cores != 2 || cx23.MemoryGB != 4 {
+		t.Errorf("cx23 = %+v at fsn1 %+v", cx23, at)
+	}
+	if plans[0].TalosCapable {
+		t.Errorf("the arm type cax21 is marked Talos-capable")
+	}
+
+	code, stdout, stderr = run(t, "plans", "--provider", "hetzner", "--api-url", srv.URL, "--region", "ash", "--in-stock", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	plans = nil
+	json.Unmarshal([]byte(stdout), &plans)
+	if len(plans) != 1 || plans[0].Slug != "ccx23" {
+		t.Errorf("plans in stock at ash = %+v, want only ccx23", plans)
+	}
+
+	code, stdout, _ = run(t, "plans", "--provider", "hetzner", "--api-url", srv.URL, "--region", "fsn1")
+	if code != 0 || !strings.Contains(stdout, "4 EUR") || strings.Contains(stdout, "$") {
+		t.Errorf("table (exit %d) does not state EUR prices:\n%s", code, stdout)
+	}
+}
+
+func TestPlansHetznerWithoutTokenIsBadInput(t *testing.T) {
+	t.Setenv("HCLOUD_TOKEN", "")
+	code, _, stderr := run(t, "plans", "--provider", "hetzner")
+	if code != cli.ExitBadInput || !strings.Contains(stderr, "HCLOUD_TOKEN") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Errorf("exit %d, stderr %q; want exit 2 and one line naming HCLOUD_TOKEN", code, stderr)
+	}
+}
+
+func robotEnv(t *testing.T) (*robotfake.Fake, string) {
+	f := robotfake.New()
+	srv := httptest.NewServer(f)
+	t.Cleanup(func() { srv.Close(); f.Close() })
+	t.Setenv("HETZNER_ROBOT_USER", robotfake.User)
+	t.Setenv("HETZNER_ROBOT_PASSWORD", robotfake.Password)
+	t.Setenv("HETZNER_ROBOT_URL", "")
+	t.Setenv("HETZNER_ROBOT_SSH_KEY", t.TempDir()+"/no-key")
+	return f, srv.URL
+}
+
+func TestPlansHetznerRobotJSON(t *testing.T) {
+	_, url := robotEnv(t)
+	code, stdout, stderr := run(t, "plans", "--provider", "hetzner-robot", "--api-url", url, "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var plans []provider.Plan
+	if err := json.Unmarshal([]byte(stdout), &plans); err != nil || len(plans) != 2 {
+		t.Fatalf("plans = %s (%v)", stdout, err)
+	}
+	ax := plans[0]
+	at, _ := ax.At("FSN1")
+	if ax.Slug != "AX42" || ax.Currency != "EUR" || ax.Cores != 8 || ax.MemoryGB != 64 || at.MonthlyUSD != 46 || !at.InStock {
+		t.Errorf("AX42 = %+v at FSN1 %+v", ax, at)
+	}
+	if ex, _ := plans[1].At("NBG1"); ex.InStock {
+		t.Errorf("EX130-R is in stock at NBG1, where the fake does not offer it")
+	}
+}
+
+func TestDestroyRobotReleasesAndSaysStillRented(t *testing.T) {
+	f, url := robotEnv(t)
+	n := f.AddServer("AX42", "FSN1-DC14")
+	p := robot.New(robot.Config{User: robotfake.User, Password: robotfake.Password, Endpoint: url, Clock: f.Clock(), Servers: []string{strconv.Itoa(n)}})
+	if _, err := p.CreateServer(context.Background(), provider.ServerSpec{Cluster: "dc", Hostname: "dc-n1", Role: provider.RoleWorker, Plan: "AX42", Region: "FSN1"}); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := run(t, "destroy", "--name", "dc", "--provider", "hetzner-robot", "--api-url", url, "--yes")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "still rented") || strings.Contains(stderr, "nothing of it is billing") {
+		t.Errorf("destroy output does not say the servers are still rented:\n%s", stderr)
+	}
+	st := f.Snapshot()
+	if len(st.Servers) != 1 || st.Servers[0].Cancellations != 0 || st.Servers[0].Name != "" || st.Servers[0].Resets != 1 {
+		t.Errorf("server after destroy = %+v; want released (reset, untagged), never cancelled", st.Servers)
+	}
+}
