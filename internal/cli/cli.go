@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/cto-platform/cto/internal/license"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
 )
@@ -72,7 +73,7 @@ func IsBadInput(err error) bool {
 	var b *badInput
 	var se *spec.Error
 	var ses spec.Errors
-	return errors.As(err, &b) || errors.As(err, &se) || errors.As(err, &ses)
+	return errors.As(err, &b) || errors.As(err, &se) || errors.As(err, &ses) || license.IsError(err)
 }
 
 func exitCode(err error) int {

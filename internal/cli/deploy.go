@@ -241,7 +241,9 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 			return fmt.Errorf("%w: the journal's spec cannot be read: %v", state.ErrCorrupt, err)
 		}
 		if !gaveSpec(f, fs) {
-			s = prev
+			// Resume with the recorded spec; a renewed license or a
+			// moved endpoint given now still counts.
+			s = carryOver(prev, s)
 		} else if diff := specDiff(prev, s); diff != "" {
 			return badInputf("cluster %q was deployed with different values (%s); rerun with the same values to resume, or `cto destroy --name %s` first", s.Name, diff, s.Name)
 		}
@@ -254,8 +256,22 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 		return err
 	}
 
+	// Refuse what the license does not cover before any provider is
+	// involved; the validate step checks again and shows the warnings.
+	// Bad input (license, credentials) is reported before the local
+	// container engine is probed.
+	if _, err := pipeline.CheckLicense(s, time.Now()); err != nil {
+		if fresh {
+			c.Remove()
+		}
+		return err
+	}
+
 	ui := newUI(g, "deploy")
 	deps, err := newDeps(ctx, g, s, interactive)
+	if err == nil {
+		err = preflightLocal(ctx, g, f, fs, s)
+	}
 	if err != nil {
 		if fresh {
 			c.Remove()
@@ -305,6 +321,18 @@ func deployFailed(g *globals, s spec.ClusterSpec, c *state.Cluster, err error, c
 		return fmt.Errorf("interrupted: %v; %s", err, hint)
 	}
 	return fmt.Errorf("%w; %s", err, hint)
+}
+
+// carryOver returns the recorded spec with the values that may change
+// between runs taken from this run.
+func carryOver(prev, now spec.ClusterSpec) spec.ClusterSpec {
+	if now.License != "" {
+		prev.License = now.License
+	}
+	if now.APIURL != "" {
+		prev.APIURL = now.APIURL
+	}
+	return prev
 }
 
 // specDiff names the fields two specs disagree on.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cto-platform/cto/internal/dns"
 	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/spec"
@@ -22,6 +23,10 @@ type destroyFlags struct {
 	yes      bool
 	dryRun   bool
 	keep     bool
+
+	// domain and dnsProvider sweep DNS records when there is no journal.
+	domain      string
+	dnsProvider string
 }
 
 func newDestroyCmd(g *globals) *cobra.Command {
@@ -45,6 +50,8 @@ Without a journal, give --provider (and its credentials) to sweep by tag.`,
 	fs.StringVar(&f.name, "name", "cto", "cluster name")
 	fs.StringVar(&f.provider, "provider", "", "provider to sweep when the cluster has no journal here")
 	fs.StringVar(&f.apiURL, "api-url", "", "provider API endpoint (for testing or a proxy)")
+	fs.StringVar(&f.domain, "domain", "", "with --dns-provider: also sweep the cluster's DNS records under this domain")
+	fs.StringVar(&f.dnsProvider, "dns-provider", "", "DNS provider to sweep when the cluster has no journal here: cloudflare")
 	fs.BoolVarP(&f.yes, "yes", "y", false, "delete without asking (required without a terminal)")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "list what would be deleted and stop")
 	fs.BoolVar(&f.keep, "keep-state", false, "keep the cluster's state folder after a complete destroy")
@@ -86,6 +93,9 @@ func runDestroy(cmd *cobra.Command, g *globals, f *destroyFlags) error {
 	if f.apiURL != "" {
 		s.APIURL = f.apiURL
 	}
+	if f.domain != "" {
+		s.DNS = spec.DNS{Domain: f.domain, Provider: f.dnsProvider}
+	}
 	if !s.NeedsMachines() {
 		return destroyLocal(cmd, g, f, s, c)
 	}
@@ -96,6 +106,15 @@ func runDestroy(cmd *cobra.Command, g *globals, f *destroyFlags) error {
 	plan, err := pipeline.PlanDestroy(ctx, p, s.Name, j)
 	if err != nil {
 		return err
+	}
+	var dnsProvider dns.Provider
+	if s.DNS.Domain != "" {
+		if dnsProvider, err = newDNSProvider(s); err != nil {
+			return err
+		}
+		if plan.DNSRecords, err = pipeline.PlanDestroyDNS(ctx, dnsProvider, s.Name, s.DNS.Domain, j); err != nil {
+			return err
+		}
 	}
 	if g.json() && f.dryRun {
 		return json.NewEncoder(g.streams.Out).Encode(plan)
@@ -113,6 +132,9 @@ func runDestroy(cmd *cobra.Command, g *globals, f *destroyFlags) error {
 		for _, n := range plan.Networks {
 			fmt.Fprintf(tw, "  network\t%s\t%s\t\t\n", n.ID, n.Name)
 		}
+		for _, r := range plan.DNSRecords {
+			fmt.Fprintf(tw, "  dns_record\t%s\t%s\t%s\t%s\n", r.ID, r.Name, r.Type, r.Value)
+		}
 		tw.Flush()
 	}
 	if f.dryRun {
@@ -123,11 +145,14 @@ func runDestroy(cmd *cobra.Command, g *globals, f *destroyFlags) error {
 		if isTerminal(g.streams.In) && isTerminal(g.streams.ErrOut) {
 			deps.Confirm = func(q string) (bool, error) { return confirm(g.streams, q) }
 		}
-		if err := deps.Approve(fmt.Sprintf("Delete %d server(s) and %d network(s) of cluster %q", len(plan.Servers), len(plan.Networks), s.Name)); err != nil {
+		if err := deps.Approve(fmt.Sprintf("Delete %d server(s), %d network(s) and %d DNS record(s) of cluster %q", len(plan.Servers), len(plan.Networks), len(plan.DNSRecords), s.Name)); err != nil {
 			return err
 		}
 		ui := newUI(g, "destroy")
 		err = pipeline.ExecuteDestroy(ctx, p, j, plan, 8, ui)
+		if err == nil {
+			err = pipeline.ExecuteDestroyDNS(ctx, dnsProvider, s.DNS.Domain, j, plan.DNSRecords, ui)
+		}
 		ui.Close()
 		if err != nil {
 			return err
@@ -153,6 +178,9 @@ func runDestroy(cmd *cobra.Command, g *globals, f *destroyFlags) error {
 func destroyLocal(cmd *cobra.Command, g *globals, f *destroyFlags, s spec.ClusterSpec, c *state.Cluster) error {
 	if f.dryRun {
 		fmt.Fprintf(g.streams.ErrOut, "Would remove the state of cluster %q (provider %s) and its kube context.\n", s.Name, s.Provider)
+		if s.Provider == "local" {
+			fmt.Fprintf(g.streams.ErrOut, "Would delete local cluster cto-%s and its containers.\n", s.Name)
+		}
 		return nil
 	}
 	deps := &pipeline.Deps{Yes: f.yes}
@@ -161,6 +189,11 @@ func destroyLocal(cmd *cobra.Command, g *globals, f *destroyFlags, s spec.Cluste
 	}
 	if err := deps.Approve(fmt.Sprintf("Remove cluster %q (provider %s)", s.Name, s.Provider)); err != nil {
 		return err
+	}
+	if s.Provider == "local" {
+		if err := deleteLocalCluster(cmd.Context(), g, s.Name); err != nil {
+			return err
+		}
 	}
 	if err := removeKubeContext(s.Name); err != nil {
 		fmt.Fprintf(g.streams.ErrOut, "WARNING: could not remove kube context cto-%s: %v\n", s.Name, err)

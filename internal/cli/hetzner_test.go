@@ -1,14 +1,12 @@
 package cli_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/cto-platform/cto/internal/cli"
 	"github.com/cto-platform/cto/internal/provider"
@@ -17,13 +15,10 @@ import (
 	robotfake "github.com/cto-platform/cto/internal/provider/hetzner/robot/fake"
 )
 
-func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+// runIn is run with a fresh state folder.
+func runIn(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	code = cli.Run(ctx, cli.Streams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, append(args, "--state-dir", t.TempDir()))
-	return code, out.String(), errOut.String()
+	return run(t, append(args, "--state-dir", t.TempDir())...)
 }
 
 func TestPlansHetznerJSON(t *testing.T) {
@@ -32,7 +27,7 @@ func TestPlansHetznerJSON(t *testing.T) {
 	t.Setenv("HCLOUD_TOKEN", hcloudfake.Token)
 	t.Setenv("HCLOUD_ENDPOINT", "")
 
-	code, stdout, stderr := run(t, "plans", "--provider", "hetzner", "--api-url", srv.URL, "-o", "json")
+	code, stdout, stderr := runIn(t, "plans", "--provider", "hetzner", "--api-url", srv.URL, "-o", "json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -66,7 +61,7 @@ func TestPlansHetznerJSON(t *testing.T) {
 		t.Errorf("the arm type cax21 is marked Talos-capable")
 	}
 
-	code, stdout, stderr = run(t, "plans", "--provider", "hetzner", "--api-url", srv.URL, "--region", "ash", "--in-stock", "-o", "json")
+	code, stdout, stderr = runIn(t, "plans", "--provider", "hetzner", "--api-url", srv.URL, "--region", "ash", "--in-stock", "-o", "json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -76,7 +71,7 @@ func TestPlansHetznerJSON(t *testing.T) {
 		t.Errorf("plans in stock at ash = %+v, want only ccx23", plans)
 	}
 
-	code, stdout, _ = run(t, "plans", "--provider", "hetzner", "--api-url", srv.URL, "--region", "fsn1")
+	code, stdout, _ = runIn(t, "plans", "--provider", "hetzner", "--api-url", srv.URL, "--region", "fsn1")
 	if code != 0 || !strings.Contains(stdout, "4 EUR") || strings.Contains(stdout, "$") {
 		t.Errorf("table (exit %d) does not state EUR prices:\n%s", code, stdout)
 	}
@@ -84,7 +79,7 @@ func TestPlansHetznerJSON(t *testing.T) {
 
 func TestPlansHetznerWithoutTokenIsBadInput(t *testing.T) {
 	t.Setenv("HCLOUD_TOKEN", "")
-	code, _, stderr := run(t, "plans", "--provider", "hetzner")
+	code, _, stderr := runIn(t, "plans", "--provider", "hetzner")
 	if code != cli.ExitBadInput || !strings.Contains(stderr, "HCLOUD_TOKEN") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
 		t.Errorf("exit %d, stderr %q; want exit 2 and one line naming HCLOUD_TOKEN", code, stderr)
 	}
@@ -103,7 +98,7 @@ func robotEnv(t *testing.T) (*robotfake.Fake, string) {
 
 func TestPlansHetznerRobotJSON(t *testing.T) {
 	_, url := robotEnv(t)
-	code, stdout, stderr := run(t, "plans", "--provider", "hetzner-robot", "--api-url", url, "-o", "json")
+	code, stdout, stderr := runIn(t, "plans", "--provider", "hetzner-robot", "--api-url", url, "-o", "json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -128,7 +123,7 @@ func TestDestroyRobotReleasesAndSaysStillRented(t *testing.T) {
 	if _, err := p.CreateServer(context.Background(), provider.ServerSpec{Cluster: "dc", Hostname: "dc-n1", Role: provider.RoleWorker, Plan: "AX42", Region: "FSN1"}); err != nil {
 		t.Fatal(err)
 	}
-	code, _, stderr := run(t, "destroy", "--name", "dc", "--provider", "hetzner-robot", "--api-url", url, "--yes")
+	code, _, stderr := runIn(t, "destroy", "--name", "dc", "--provider", "hetzner-robot", "--api-url", url, "--yes")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}

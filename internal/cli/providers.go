@@ -3,7 +3,11 @@ package cli
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"time"
 
+	"github.com/cto-platform/cto/internal/dns"
+	"github.com/cto-platform/cto/internal/dns/cloudflare"
 	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/provider/hetzner"
@@ -27,6 +31,8 @@ func newProvider(ctx context.Context, s spec.ClusterSpec) (provider.Provider, er
 			return nil, BadInput(err)
 		}
 		return p, nil
+	case "vultr":
+		return newVultr(s)
 	default:
 		return nil, fmt.Errorf("provider %q is not available in this build of cto yet", s.Provider)
 	}
@@ -47,5 +53,34 @@ func newDeps(ctx context.Context, g *globals, s spec.ClusterSpec, interactive bo
 			r.ConfirmOrdersWith(d.Approve)
 		}
 	}
+	if s.DNS.Domain != "" {
+		p, err := newDNSProvider(s)
+		if err != nil {
+			return nil, err
+		}
+		d.DNS = p
+	}
+	if s.Provider == "local" {
+		lc, err := newLocalCluster(ctx)
+		if err != nil {
+			return nil, err
+		}
+		d.LocalCluster = lc
+	}
 	return d, nil
+}
+
+// newDNSProvider builds the DNS provider of --dns-provider with its
+// credentials from the environment.
+func newDNSProvider(s spec.ClusterSpec) (dns.Provider, error) {
+	switch s.DNS.Provider {
+	case "cloudflare":
+		token := envOr(cloudflare.EnvToken)
+		if token == "" {
+			return nil, badInputf("--dns-provider cloudflare needs an API token that may edit DNS records: set %s", cloudflare.EnvToken)
+		}
+		return cloudflare.New(token, envOr(cloudflare.EnvURL), &http.Client{Timeout: 30 * time.Second}), nil
+	default:
+		return nil, badInputf("--dns-provider %q is not supported; use cloudflare", s.DNS.Provider)
+	}
 }

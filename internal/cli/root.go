@@ -61,6 +61,7 @@ stopped when you run it again.`,
 		newKubeconfigCmd(g),
 		newInitCmd(g),
 		newVersionCmd(g),
+		newLicenseCmd(g),
 	)
 	root.CompletionOptions.HiddenDefaultCmd = false
 	for _, c := range root.Commands() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/cto-platform/cto/internal/dns"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/spec"
 )
@@ -28,6 +29,12 @@ type Deps struct {
 	// it once per node class (gpu or not) before creating servers. Nil
 	// means no Talos boot media is wired (the servers step then refuses).
 	BootMedia func(ctx context.Context, r *Run, gpu bool) (provider.Boot, error)
+
+	// LocalCluster creates the kind cluster of provider local (nil for
+	// every other provider).
+	LocalCluster LocalCluster
+	// DNS is the DNS provider of --dns-provider, set when --domain is given.
+	DNS dns.Provider
 }
 
 // Approve asks to go ahead with question: --yes approves, a terminal asks,

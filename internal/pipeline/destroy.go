@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/cto-platform/cto/internal/dns"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/state"
 )
@@ -17,6 +18,7 @@ const (
 	KindServer     = "server"
 	KindNetwork    = "network"
 	KindAssignment = "network_assignment"
+	KindDNSRecord  = "dns_record"
 )
 
 // DestroyPlan is everything `cto destroy` will remove, found in the journal
@@ -24,10 +26,14 @@ const (
 type DestroyPlan struct {
 	Servers  []provider.Server  `json:"servers"`
 	Networks []provider.Network `json:"networks"`
+	// DNSRecords is filled by PlanDestroyDNS when the cluster has a domain.
+	DNSRecords []dns.Record `json:"dns_records,omitempty"`
 }
 
 // Empty reports whether there is nothing to remove.
-func (p DestroyPlan) Empty() bool { return len(p.Servers) == 0 && len(p.Networks) == 0 }
+func (p DestroyPlan) Empty() bool {
+	return len(p.Servers) == 0 && len(p.Networks) == 0 && len(p.DNSRecords) == 0
+}
 
 // PlanDestroy lists what belongs to the cluster at the provider.
 func PlanDestroy(ctx context.Context, p provider.Provider, cluster string, j *state.Journal) (DestroyPlan, error) {

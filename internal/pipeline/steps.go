@@ -7,6 +7,7 @@ func DeploySteps() []Step {
 		serversStep{},
 		networkStep{},
 		talosStep{},
+		localClusterStep{},
 		kubernetesStep{},
 		platformStep{},
 		dnsStep{},

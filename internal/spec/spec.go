@@ -158,6 +158,7 @@ func yamlError(err error) error {
 	}
 	msg = strings.TrimPrefix(msg, "error converting YAML to JSON: ")
 	msg = strings.TrimPrefix(msg, "error unmarshaling JSON: while decoding JSON: ")
+	msg = strings.Join(strings.Fields(strings.ReplaceAll(msg, "unmarshal errors:", "")), " ")
 	return &Error{Field: "config", Reason: "is not valid YAML: " + msg}
 }
 

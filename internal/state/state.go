@@ -170,8 +170,18 @@ func (c *Cluster) WriteSecret(name string, data []byte) error {
 // os.ErrNotExist.
 func (c *Cluster) ReadFile(name string) ([]byte, error) { return os.ReadFile(c.Path(name)) }
 
-// Remove deletes the cluster's whole folder.
-func (c *Cluster) Remove() error { return os.RemoveAll(c.Dir) }
+// Remove deletes the cluster's whole folder, and the folders above it that
+// it leaves empty.
+func (c *Cluster) Remove() error {
+	if err := os.RemoveAll(c.Dir); err != nil {
+		return err
+	}
+	clusters := filepath.Dir(c.Dir)
+	if os.Remove(clusters) == nil {
+		os.Remove(filepath.Dir(clusters))
+	}
+	return nil
+}
 
 // StepStatus is where a pipeline step stands.
 type StepStatus string

@@ -1,0 +1,61 @@
+package cloudflare_test
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/libdns/libdns"
+
+	"github.com/cto-platform/cto/internal/dns"
+	"github.com/cto-platform/cto/internal/dns/cloudflare"
+	"github.com/cto-platform/cto/internal/dns/cloudflarefake"
+)
+
+func TestAppendGetDeleteThroughLibdns(t *testing.T) {
+	ctx := context.Background()
+	fake := cloudflarefake.New("tok", "example.test")
+	fake.Start()
+	defer fake.Close()
+	p := cloudflare.New("tok", fake.URL(), nil)
+
+	made, err := p.AppendRecords(ctx, "example.test.", []libdns.Record{
+		libdns.Address{Name: "api.c1", TTL: 5 * time.Minute, IP: netip.MustParseAddr("2001:db8::1"), ProviderData: dns.Meta{Comment: "cto-cluster=c1"}},
+		libdns.Address{Name: "api.c1", TTL: 5 * time.Minute, IP: netip.MustParseAddr("192.0.2.1")},
+	})
+	if err != nil || len(made) != 2 {
+		t.Fatalf("%v %v", made, err)
+	}
+	first := made[0].(libdns.Address)
+	if m := first.ProviderData.(dns.Meta); m.ID == "" || m.Comment != "cto-cluster=c1" || first.RR().Type != "AAAA" {
+		t.Fatalf("created %+v", first)
+	}
+	stored := fake.Records("example.test")
+	if stored[0].TTL != 300 || stored[0].Name != "api.c1.example.test" || stored[1].Comment != nil {
+		t.Fatalf("stored %+v", stored)
+	}
+
+	got, err := p.GetRecords(ctx, "example.test.")
+	if err != nil || len(got) != 2 || got[1].RR().Name != "api.c1" {
+		t.Fatalf("%v %v", got, err)
+	}
+
+	// Without an ID, only the record with the same content goes.
+	gone, err := p.DeleteRecords(ctx, "example.test.", []libdns.Record{
+		libdns.Address{Name: "api.c1", IP: netip.MustParseAddr("192.0.2.1")},
+	})
+	if err != nil || len(gone) != 1 {
+		t.Fatalf("%v %v", gone, err)
+	}
+	if left := fake.Records("example.test"); len(left) != 1 || left[0].Type != "AAAA" {
+		t.Fatalf("left %+v", left)
+	}
+
+	if _, err := p.AppendRecords(ctx, "example.test.", []libdns.Record{libdns.TXT{Name: "x", Text: "y"}}); err == nil {
+		t.Fatal("the adapter creates address records only; a TXT must be refused")
+	}
+	if _, err := p.GetRecords(ctx, "nope.test."); err == nil {
+		t.Fatal("a zone the account does not hold must be an error")
+	}
+}

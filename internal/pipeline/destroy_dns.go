@@ -1,0 +1,61 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cto-platform/cto/internal/dns"
+	"github.com/cto-platform/cto/internal/state"
+)
+
+// PlanDestroyDNS lists the cluster's DNS records under domain: those
+// marked with its owner comment, and those the journal recorded (found by
+// ID, in case someone edited the comment away).
+func PlanDestroyDNS(ctx context.Context, p dns.Provider, cluster, domain string, j *state.Journal) ([]dns.Record, error) {
+	zone, err := dns.FindZone(ctx, p, domain)
+	if err != nil {
+		return nil, err
+	}
+	all, err := zone.Records(ctx)
+	if err != nil {
+		return nil, err
+	}
+	journaled := map[string]bool{}
+	if j != nil {
+		for _, r := range j.LiveResources(KindDNSRecord) {
+			journaled[r.ID] = true
+		}
+	}
+	var out []dns.Record
+	for _, r := range all {
+		if r.Comment == dns.Owner(cluster) || (r.ID != "" && journaled[r.ID]) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// ExecuteDestroyDNS deletes the records PlanDestroyDNS found and marks
+// them deleted in the journal.
+func ExecuteDestroyDNS(ctx context.Context, p dns.Provider, domain string, j *state.Journal, recs []dns.Record, events Sink) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	if events == nil {
+		events = Discard
+	}
+	zone, err := dns.FindZone(ctx, p, domain)
+	if err != nil {
+		return err
+	}
+	if err := zone.Delete(ctx, recs); err != nil {
+		return fmt.Errorf("%w; run `cto destroy` again", err)
+	}
+	for _, r := range recs {
+		if j != nil {
+			j.MarkDeleted(KindDNSRecord, r.ID)
+		}
+		events.Emit(Event{Type: Message, Step: "destroy", Message: "deleted DNS record " + r.String()})
+	}
+	return nil
+}

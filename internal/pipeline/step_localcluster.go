@@ -1,0 +1,64 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// LocalCluster makes the cluster of provider local (kind): Create is
+// idempotent and returns the admin kubeconfig, its context named
+// cto-<name>.
+type LocalCluster interface {
+	Create(ctx context.Context, name string, nodes int) (kubeconfig []byte, err error)
+}
+
+// Journal facts the local cluster step records.
+const (
+	FactLocalCluster = "local_cluster" // the kind cluster's name
+	FactLocalCNI     = "cni"           // the CNI the cluster came with ("" means cto installs Cilium)
+)
+
+// localKubeconfig is the admin kubeconfig in the cluster's state folder
+// (the name `cto kubeconfig` reads).
+const localKubeconfig = "kubeconfig"
+
+// localClusterStep stands in for the kubernetes step when the provider is
+// local: kind brings up the nodes, Kubernetes and a CNI at once, so there
+// are no servers and no Talos. It carries the kubernetes step's name, so
+// the journal marks Kubernetes done, --until kubernetes stops after it, and
+// a rerun skips it.
+type localClusterStep struct{}
+
+func (localClusterStep) Name() string { return StepKubernetes }
+
+func (localClusterStep) Skip(r *Run) (string, bool) {
+	if r.Deps == nil || r.Deps.Spec.Provider != "local" {
+		return "no local cluster to create", true
+	}
+	return "", false
+}
+
+func (localClusterStep) Run(ctx context.Context, r *Run) error {
+	lc := r.Deps.LocalCluster
+	if lc == nil {
+		return errors.New("no container engine is wired for provider local")
+	}
+	s := r.Deps.Spec
+	r.Say("creating local cluster cto-%s (%d node(s)); the first run pulls the node image", s.Name, max(1, s.Nodes))
+	kc, err := lc.Create(ctx, s.Name, s.Nodes)
+	if err != nil {
+		return err
+	}
+	if err := r.Cluster.WriteSecret(localKubeconfig, kc); err != nil {
+		return fmt.Errorf("save the kubeconfig: %w", err)
+	}
+	if err := r.Journal.SetFact(FactLocalCluster, "cto-"+s.Name); err != nil {
+		return err
+	}
+	if err := r.Journal.SetFact(FactLocalCNI, "kindnet"); err != nil {
+		return err
+	}
+	r.Say("kubeconfig saved to %s", r.Cluster.Path(localKubeconfig))
+	return nil
+}

@@ -1,0 +1,107 @@
+package pipeline
+
+import (
+	"context"
+	"os"
+	"slices"
+	"testing"
+
+	"github.com/cto-platform/cto/internal/spec"
+	"github.com/cto-platform/cto/internal/state"
+)
+
+type fakeLocal struct {
+	calls []string
+	nodes []int
+}
+
+func (f *fakeLocal) Create(ctx context.Context, name string, nodes int) ([]byte, error) {
+	f.calls = append(f.calls, name)
+	f.nodes = append(f.nodes, nodes)
+	return []byte("current-context: cto-" + name + "\n"), nil
+}
+
+func localRun(t *testing.T, provider string, lc LocalCluster) (*Run, *Recorder) {
+	t.Helper()
+	c, err := state.Open(t.TempDir(), "dev", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := c.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Save(j); err != nil {
+		t.Fatal(err)
+	}
+	s := spec.Defaults()
+	s.Name, s.Provider, s.Nodes = "dev", provider, 2
+	rec := &Recorder{}
+	return &Run{Cluster: c, Journal: j, Events: rec, Deps: &Deps{Spec: s, LocalCluster: lc}}, rec
+}
+
+func TestLocalClusterStepCreatesOnceAndSavesTheKubeconfig(t *testing.T) {
+	lc := &fakeLocal{}
+	r, _ := localRun(t, "local", lc)
+	engine := &Engine{Steps: []Step{localClusterStep{}}}
+	if err := engine.Execute(context.Background(), r, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(lc.calls, []string{"dev"}) || !slices.Equal(lc.nodes, []int{2}) {
+		t.Fatalf("Create calls = %v with nodes %v", lc.calls, lc.nodes)
+	}
+	path := r.Cluster.Path("kubeconfig")
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Mode().Perm() != 0o600 {
+		t.Errorf("kubeconfig mode = %v, want 0600", info.Mode().Perm())
+	}
+	if data, _ := os.ReadFile(path); string(data) != "current-context: cto-dev\n" {
+		t.Errorf("kubeconfig = %q", data)
+	}
+	if rec, ok := r.Journal.Step(StepKubernetes); !ok || rec.Status != state.StepDone {
+		t.Errorf("journal step %s = %+v", StepKubernetes, rec)
+	}
+	if r.Journal.Fact(FactLocalCluster) != "cto-dev" || r.Journal.Fact(FactLocalCNI) != "kindnet" {
+		t.Errorf("facts = %v", r.Journal.Facts)
+	}
+
+	// A rerun finds the step done and creates nothing.
+	if err := engine.Execute(context.Background(), r, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(lc.calls) != 1 {
+		t.Errorf("a rerun called Create again: %v", lc.calls)
+	}
+}
+
+func TestLocalClusterStepSkipsOtherProviders(t *testing.T) {
+	lc := &fakeLocal{}
+	r, rec := localRun(t, "vultr", lc)
+	if err := (&Engine{Steps: []Step{localClusterStep{}}}).Execute(context.Background(), r, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(lc.calls) != 0 {
+		t.Errorf("Create called for provider vultr: %v", lc.calls)
+	}
+	if _, ok := r.Journal.Step(StepKubernetes); ok {
+		t.Errorf("a skipped local step wrote the kubernetes step's journal entry")
+	}
+	ev := rec.Snapshot()
+	if len(ev) != 1 || ev[0].Type != StepSkipped {
+		t.Errorf("events = %+v, want one skip", ev)
+	}
+}
+
+func TestDeployStepsRunTheLocalClusterRightBeforeKubernetes(t *testing.T) {
+	steps := DeploySteps()
+	i := slices.IndexFunc(steps, func(s Step) bool { _, ok := s.(localClusterStep); return ok })
+	if i < 0 || i+1 >= len(steps) {
+		t.Fatalf("no local cluster step in %v", steps)
+	}
+	if steps[i+1].Name() != StepKubernetes || steps[i-1].Name() != StepTalos {
+		t.Errorf("the local cluster step sits between %s and %s, want between talos and kubernetes", steps[i-1].Name(), steps[i+1].Name())
+	}
+}

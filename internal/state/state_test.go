@@ -1,0 +1,207 @@
+package state
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestOpenCreatesPrivateFolder(t *testing.T) {
+	root := t.TempDir()
+	c, err := Open(root, "demo", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(c.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o700 {
+		t.Fatalf("state folder mode %v, want 0700", st.Mode().Perm())
+	}
+	if _, err := Open(root, "Not_A_Label", true); err == nil {
+		t.Fatal("Open accepted a name that is not a DNS label")
+	}
+	if _, err := Open(root, "absent", false); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Open(absent) = %v, want ErrNotExist", err)
+	}
+}
+
+func TestJournalRoundTripAndModes(t *testing.T) {
+	c, _ := Open(t.TempDir(), "demo", true)
+	j, err := c.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Save(j); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Update(func(j *Journal) {
+		j.Nodes = append(j.Nodes, &Node{Name: "demo-cp1", Role: "controlplane", ServerID: "sv_1"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.AddResource(Resource{Kind: "network", ID: "vlan_1", Attrs: map[string]string{"vlan": "2001"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.SetFact("schematic", "abc"); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.MarkDeleted("network", "vlan_1"); err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := again.NodesCopy(); len(n) != 1 || n[0].ServerID != "sv_1" {
+		t.Fatalf("nodes after reload: %+v", n)
+	}
+	if again.Fact("schematic") != "abc" {
+		t.Fatalf("fact lost: %q", again.Fact("schematic"))
+	}
+	if live := again.LiveResources("network"); len(live) != 0 {
+		t.Fatalf("deleted network still live: %+v", live)
+	}
+	if st, _ := os.Stat(c.Path("state.json")); st.Mode().Perm() != 0o600 {
+		t.Fatalf("state.json mode %v, want 0600", st.Mode().Perm())
+	}
+	if err := c.WriteSecret("secrets.yaml", []byte("s")); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(c.Path("secrets.yaml")); st.Mode().Perm() != 0o600 {
+		t.Fatalf("secret mode %v, want 0600", st.Mode().Perm())
+	}
+}
+
+func TestCorruptJournalIsReportedAndKept(t *testing.T) {
+	c, _ := Open(t.TempDir(), "demo", true)
+	garbage := []byte(`{"schema_version": 1, "cluster": "demo", "steps": {`)
+	if err := os.WriteFile(c.Path("state.json"), garbage, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Load()
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Load of a corrupt journal = %v, want ErrCorrupt", err)
+	}
+	if !strings.Contains(err.Error(), c.Path("state.json")) {
+		t.Fatalf("error does not name the file: %v", err)
+	}
+	after, _ := os.ReadFile(c.Path("state.json"))
+	if !bytes.Equal(after, garbage) {
+		t.Fatal("the corrupt journal was changed")
+	}
+}
+
+func TestNewerSchemaRefused(t *testing.T) {
+	c, _ := Open(t.TempDir(), "demo", true)
+	os.WriteFile(c.Path("state.json"), []byte(`{"schema_version": 99, "cluster": "demo"}`), 0o600)
+	if _, err := c.Load(); err == nil || !strings.Contains(err.Error(), "newer cto") {
+		t.Fatalf("Load of a newer journal = %v", err)
+	}
+}
+
+// The crash test runs this binary as a child that rewrites a file forever;
+// the parent kills it mid-write and checks the file is whole.
+func TestMain(m *testing.M) {
+	switch os.Getenv("STATE_TEST_CHILD") {
+	case "writer":
+		path := os.Getenv("STATE_TEST_PATH")
+		for i := 0; ; i++ {
+			doc := map[string]any{"generation": i, "payload": strings.Repeat(fmt.Sprint(i%10), 256<<10)}
+			data, _ := json.Marshal(doc)
+			if err := WriteFile(path, data, 0o600); err != nil {
+				os.Exit(3)
+			}
+		}
+	case "locker":
+		c, err := Open(os.Getenv("STATE_TEST_ROOT"), "demo", true)
+		if err != nil {
+			os.Exit(3)
+		}
+		if _, err := c.Lock("deploy"); err != nil {
+			os.Exit(4)
+		}
+		fmt.Println("locked")
+		time.Sleep(time.Minute)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func TestAtomicWriteSurvivesKill(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.json")
+	for round := 0; round < 5; round++ {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "STATE_TEST_CHILD=writer", "STATE_TEST_PATH="+path)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Let it write a few generations, then kill it without warning.
+		time.Sleep(time.Duration(30+round*17) * time.Millisecond)
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		data, err := os.ReadFile(path)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // killed before the first rename: no file, never half a file
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Generation int    `json:"generation"`
+			Payload    string `json:"payload"`
+		}
+		if err := json.Unmarshal(data, &doc); err != nil {
+			t.Fatalf("round %d: file is torn after SIGKILL (%d bytes): %v", round, len(data), err)
+		}
+		if len(doc.Payload) != 256<<10 {
+			t.Fatalf("round %d: payload has %d bytes", round, len(doc.Payload))
+		}
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(dir, ".state.json.tmp-*"))
+	t.Logf("temporary files left by killed writers: %d (ignored by readers)", len(leftovers))
+}
+
+func TestLockNamesHolder(t *testing.T) {
+	root := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "STATE_TEST_CHILD=locker", "STATE_TEST_ROOT="+root)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	buf := make([]byte, 16)
+	if n, _ := out.Read(buf); !strings.Contains(string(buf[:n]), "locked") {
+		t.Fatalf("child did not take the lock: %q", buf[:n])
+	}
+	c, _ := Open(root, "demo", false)
+	_, err = c.Lock("deploy")
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Lock = %v, want ErrLocked", err)
+	}
+	if !strings.Contains(err.Error(), fmt.Sprint(cmd.Process.Pid)) {
+		t.Fatalf("lock error does not name the holder PID %d: %v", cmd.Process.Pid, err)
+	}
+	// Once the holder dies the lock is free again.
+	cmd.Process.Kill()
+	cmd.Wait()
+	unlock, err := c.Lock("deploy")
+	if err != nil {
+		t.Fatalf("Lock after the holder died: %v", err)
+	}
+	unlock()
+}
