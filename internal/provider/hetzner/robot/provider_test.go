@@ -231,6 +231,18 @@ func TestRobotRetriesAndRateLimits(t *testing.T) {
 	if !errors.As(err, &rl) || rl.RetryAfter.Hours() != 1 {
 		t.Errorf("a 429 asking for an hour = %v, want a RateLimitError with Retry-After 1h", err)
 	}
+	// An endpoint's hourly limit (403 RATE_LIMIT_EXCEEDED) is not waited
+	// out in-line: it says how long the window is.
+	e.f.InjectEndpointLimit(1)
+	sentBefore := e.f.Snapshot().Requests
+	_, err = p.ListServers(c, "x")
+	if !errors.As(err, &rl) || rl.RetryAfter.Hours() != 1 {
+		t.Errorf("403 RATE_LIMIT_EXCEEDED = %v, want a RateLimitError over the 1h window", err)
+	}
+	if sent := e.f.Snapshot().Requests - sentBefore; sent != 1 {
+		t.Errorf("a used-up endpoint was asked %d times, want once", sent)
+	}
+
 	// A write is not repeated after a 503: it may have happened.
 	net, err := p.CreateNetwork(c, provider.NetworkSpec{Cluster: "x", Region: "FSN1"})
 	if err != nil {

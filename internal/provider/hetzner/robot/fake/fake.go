@@ -95,7 +95,10 @@ type transaction struct {
 	readyAt  time.Time
 }
 
-type fault struct{ status, retryAfter int }
+type fault struct {
+	status, retryAfter int
+	code               string
+}
 
 // Fake is the Robot double; an http.Handler.
 type Fake struct {
@@ -204,6 +207,16 @@ func (f *Fake) InjectRateLimit(n, retryAfterSeconds int) {
 	defer f.mu.Unlock()
 	for range n {
 		f.faults = append(f.faults, fault{status: http.StatusTooManyRequests, retryAfter: retryAfterSeconds})
+	}
+}
+
+// InjectEndpointLimit answers the next n requests as Robot does when an
+// endpoint's hourly limit is used up: 403 RATE_LIMIT_EXCEEDED.
+func (f *Fake) InjectEndpointLimit(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for range n {
+		f.faults = append(f.faults, fault{status: http.StatusForbidden, code: "RATE_LIMIT_EXCEEDED"})
 	}
 }
 
@@ -393,6 +406,11 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.faults = f.faults[1:]
 		if ft.retryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(ft.retryAfter))
+		}
+		if ft.code == "RATE_LIMIT_EXCEEDED" {
+			writeJSON(w, ft.status, map[string]any{"error": map[string]any{"status": ft.status, "code": ft.code,
+				"message": "Rate limit exceeded", "max_request": 200, "interval": 3600}})
+			return
 		}
 		robotError(w, ft.status, "INTERNAL_ERROR", "injected fault")
 		return
