@@ -115,16 +115,45 @@ func TestCreateServerLabelsPlacementAndISOBoot(t *testing.T) {
 	}
 }
 
-func TestCreateServerWithoutISOIsInvalid(t *testing.T) {
-	p, f, _ := newTestProvider(t, fake.Options{})
+func TestCreateServerFromFactoryURLWithoutISOBuildsSnapshot(t *testing.T) {
+	p, f, hosts := newSnapshotEnv(t)
 	f.RemoveISO("talos-v1.13.9-amd64.iso")
-	_, err := p.CreateServer(ctx(t), provider.ServerSpec{Cluster: "c", Hostname: "c-n1", Role: provider.RoleWorker, Plan: "cx23", Region: "fsn1",
-		Boot: provider.Boot{Method: provider.BootIPXE, URL: pxeURL}})
-	if !errors.Is(err, provider.ErrInvalid) {
-		t.Fatalf("CreateServer with iPXE and no ISO = %v, want ErrInvalid", err)
+	c := ctx(t)
+	for i := range 2 {
+		s, err := p.CreateServer(c, provider.ServerSpec{Cluster: "c", Hostname: "c-n" + strconv.Itoa(i), Role: provider.RoleWorker, Plan: "ccx23", Region: "FSN1",
+			Boot: provider.Boot{Method: provider.BootIPXE, URL: pxeURL}})
+		if err != nil {
+			t.Fatalf("CreateServer without an ISO: %v", err)
+		}
+		if s.Plan != "ccx23" {
+			t.Errorf("server plan %s", s.Plan)
+		}
 	}
-	if n := len(f.Snapshot().Servers); n != 0 {
-		t.Errorf("a refused create left %d servers", n)
+	f.Settle()
+	st := f.Snapshot()
+	if len(st.Images) != 1 || len(hosts.machines) != 1 {
+		t.Fatalf("snapshots %d, rescue boots %d; want one of each for two servers", len(st.Images), len(hosts.machines))
+	}
+	var builders int
+	for _, a := range st.Actions {
+		if a.Command == "create_server" {
+			builders++
+		}
+	}
+	if builders != 3 {
+		t.Errorf("create_server actions = %d, want 2 nodes + 1 builder", builders)
+	}
+	for _, s := range st.Servers {
+		if s.Booted != "image:"+strconv.FormatInt(st.Images[0].ID, 10) {
+			t.Errorf("server %s booted %q, want the snapshot", s.Name, s.Booted)
+		}
+	}
+	// The builder ran on the cheapest x86 type in stock, so the snapshot
+	// fits every type.
+	for _, a := range st.Actions {
+		if a.Command == "create_image" && st.Images[0].DiskSize != 40 {
+			t.Errorf("snapshot disk %v GB, want the cx23 builder's 40", st.Images[0].DiskSize)
+		}
 	}
 }
 
@@ -205,7 +234,8 @@ func (h *rescueHosts) RescueLeft(id int64) {
 	}
 }
 
-func TestTalosMediaBuildsSnapshotOnceAndReusesIt(t *testing.T) {
+// newSnapshotEnv is a provider and fake whose rescue systems answer SSH.
+func newSnapshotEnv(t *testing.T) (*hetzner.Provider, *fake.Fake, *rescueHosts) {
 	f := fake.New(fake.Options{})
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
@@ -216,8 +246,16 @@ func TestTalosMediaBuildsSnapshotOnceAndReusesIt(t *testing.T) {
 		DialRescue: func(ip string) string {
 			hosts.mu.Lock()
 			defer hosts.mu.Unlock()
-			return hosts.addrs[ip]
+			if addr, ok := hosts.addrs[ip]; ok {
+				return addr
+			}
+			return "127.0.0.1:1"
 		}})
+	return p, f, hosts
+}
+
+func TestTalosMediaBuildsSnapshotOnceAndReusesIt(t *testing.T) {
+	p, f, hosts := newSnapshotEnv(t)
 	c := ctx(t)
 	img := rescue.Image{Factory: "https://factory.test", Schematic: "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba", Version: "v1.14.0"}
 	req := hetzner.MediaRequest{Image: img, Cluster: "snap", Region: "fsn1", BuilderPlan: "cx23"}

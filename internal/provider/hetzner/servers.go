@@ -31,16 +31,17 @@ func PlacementGroupName(cluster string) string { return cluster + "-controlplane
 // CreateServer creates one server, labelled with its cluster and role;
 // control planes join the cluster's spread placement group. With
 // BootImage the server starts from the snapshot at once. With BootISO (or a
-// Talos factory iPXE URL, which maps to the public ISO of its version) it is
-// created stopped, reported through s.Created, then the ISO is attached
-// and the server powered on, waiting with the SDK's action waiter. A
+// Talos factory iPXE URL, which TalosMedia turns into the public ISO of its
+// version or the snapshot of its version and schematic) it is created
+// stopped, reported through s.Created, then the ISO is attached and the
+// server powered on, waiting with the SDK's action waiter. A
 // failure of those actions labels the server failed and returns it with
 // StatusFailed, so the pipeline replaces it.
 func (p *Provider) CreateServer(ctx context.Context, s provider.ServerSpec) (provider.Server, error) {
 	if s.Cluster == "" || s.Hostname == "" || s.Plan == "" || s.Region == "" {
 		return provider.Server{}, fmt.Errorf("create server: cluster, hostname, plan and region are required: %w", provider.ErrInvalid)
 	}
-	image, iso, err := p.resolveBoot(ctx, s.Boot)
+	image, iso, err := p.resolveBoot(ctx, s, s.Boot)
 	if err != nil {
 		return provider.Server{}, err
 	}
@@ -128,7 +129,7 @@ func (p *Provider) markFailed(ctx context.Context, srv *hcloud.Server, cause hcl
 
 // resolveBoot turns the requested boot into the create image and, for ISO
 // boots, the ISO to attach.
-func (p *Provider) resolveBoot(ctx context.Context, b provider.Boot) (*hcloud.Image, *hcloud.ISO, error) {
+func (p *Provider) resolveBoot(ctx context.Context, s provider.ServerSpec, b provider.Boot) (*hcloud.Image, *hcloud.ISO, error) {
 	switch b.Method {
 	case provider.BootImage:
 		id, err := strconv.ParseInt(b.URL, 10, 64)
@@ -142,18 +143,17 @@ func (p *Provider) resolveBoot(ctx context.Context, b provider.Boot) (*hcloud.Im
 		}
 		return &hcloud.Image{Name: isoBaseImage}, &hcloud.ISO{Name: b.URL}, nil
 	case provider.BootIPXE:
-		ref, ok := rescue.ParseFactoryURL(b.URL)
+		// Hetzner Cloud cannot chain-load iPXE; a Talos factory URL says
+		// which Talos to boot, and TalosMedia finds (or builds) it.
+		img, ok := rescue.ParseFactoryURL(b.URL)
 		if !ok {
 			return nil, nil, fmt.Errorf("Hetzner Cloud cannot chain-load iPXE, and %q is not a Talos factory URL: %w", b.URL, provider.ErrInvalid)
 		}
-		iso, err := p.talosISO(ctx, ref.Version)
+		media, err := p.TalosMedia(ctx, MediaRequest{Image: img, Cluster: s.Cluster, Region: s.Region})
 		if err != nil {
 			return nil, nil, err
 		}
-		if iso == nil {
-			return nil, nil, fmt.Errorf("Hetzner Cloud has no public Talos %s ISO and cannot chain-load iPXE; boot from a snapshot (TalosMedia builds one): %w", ref.Version, provider.ErrInvalid)
-		}
-		return &hcloud.Image{Name: isoBaseImage}, iso, nil
+		return p.resolveBoot(ctx, s, media)
 	}
 	return nil, nil, fmt.Errorf("Hetzner Cloud cannot boot with %q: %w", b.Method, provider.ErrInvalid)
 }

@@ -38,8 +38,9 @@ type MediaRequest struct {
 	// Cluster labels a snapshot builder, so `cto destroy` sweeps one an
 	// interrupted build left behind.
 	Cluster string
-	// Region and BuilderPlan are where and on what a snapshot is built
-	// (the cluster's region and its smallest plan).
+	// Region and BuilderPlan are where and on what a snapshot is built.
+	// An empty BuilderPlan picks the cheapest x86 type in stock there: a
+	// snapshot fits every type with at least the builder's disk.
 	Region      string
 	BuilderPlan string
 }
@@ -176,8 +177,15 @@ func (p *Provider) BuildSnapshot(ctx context.Context, req MediaRequest) (int64, 
 			return m.SnapshotID, nil
 		}
 	}
-	if req.BuilderPlan == "" || req.Region == "" {
-		return 0, fmt.Errorf("build a Talos snapshot: a plan and region for the builder are required: %w", provider.ErrInvalid)
+	if req.Region == "" {
+		return 0, fmt.Errorf("build a Talos snapshot: a region for the builder is required: %w", provider.ErrInvalid)
+	}
+	if req.BuilderPlan == "" {
+		plan, err := p.cheapestPlan(ctx, req.Region)
+		if err != nil {
+			return 0, err
+		}
+		req.BuilderPlan = plan
 	}
 	name := BuilderName(req.Image)
 	off := false
@@ -280,4 +288,23 @@ func (p *Provider) DeleteTalosSnapshots(ctx context.Context) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// cheapestPlan is the lowest-priced Talos-capable type in stock at region.
+func (p *Provider) cheapestPlan(ctx context.Context, region string) (string, error) {
+	plans, err := p.ListPlans(ctx, provider.PlanFilter{Region: region, InStock: true, TalosReady: true})
+	if err != nil {
+		return "", err
+	}
+	best, price := "", 0.0
+	for _, plan := range plans {
+		at, _ := plan.At(region)
+		if best == "" || at.HourlyUSD < price {
+			best, price = plan.Slug, at.HourlyUSD
+		}
+	}
+	if best == "" {
+		return "", fmt.Errorf("no server type in stock at %s to build the Talos snapshot on: %w", region, provider.ErrOutOfStock)
+	}
+	return best, nil
 }

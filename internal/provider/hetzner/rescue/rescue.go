@@ -51,6 +51,7 @@ func Dial(ctx context.Context, clk clock.Clock, addr string, auth Auth) (*Sessio
 		cfg.Auth = append(cfg.Auth, ssh.Password(auth.Password))
 	}
 	var last error
+	deadline := clk.Now().Add(bootWait)
 	for {
 		var d net.Dialer
 		conn, err := d.DialContext(ctx, "tcp", addr)
@@ -66,11 +67,17 @@ func Dial(ctx context.Context, clk clock.Clock, addr string, auth Auth) (*Sessio
 			err = herr
 		}
 		last = err
+		if clk.Now().After(deadline) {
+			return nil, fmt.Errorf("the rescue system at %s did not answer within %s: %v", addr, bootWait, last)
+		}
 		if serr := clk.Sleep(ctx, 5*time.Second); serr != nil {
 			return nil, fmt.Errorf("the rescue system at %s did not answer (%v): %w", addr, last, serr)
 		}
 	}
 }
+
+// bootWait is how long a rescue system may take to answer after a reset.
+const bootWait = 10 * time.Minute
 
 // Close ends the connection.
 func (s *Session) Close() error { return s.client.Close() }
