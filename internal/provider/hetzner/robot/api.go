@@ -81,6 +81,11 @@ func (c *Client) ActivateRescue(ctx context.Context, number int, fingerprint str
 	return raw.Rescue, err
 }
 
+// DeactivateRescue drops a pending rescue boot.
+func (c *Client) DeactivateRescue(ctx context.Context, number int) error {
+	return c.do(ctx, http.MethodDelete, "/boot/"+strconv.Itoa(number)+"/rescue", nil, nil)
+}
+
 // Reset restarts a server: "hw" presses the reset button.
 func (c *Client) Reset(ctx context.Context, number int, kind string) error {
 	return c.do(ctx, http.MethodPost, "/reset/"+strconv.Itoa(number), url.Values{"type": {kind}}, nil)

@@ -76,6 +76,20 @@ func (e *Error) Is(target error) bool {
 	return false
 }
 
+// IsCode reports whether err is a Robot error with one of codes.
+func IsCode(err error, codes ...string) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	for _, c := range codes {
+		if e.Code == c {
+			return true
+		}
+	}
+	return false
+}
+
 // rateLimit turns a rate-limit answer into provider.RateLimitError.
 func (e *Error) rateLimit() error {
 	if !e.Is(provider.ErrRateLimited) {

@@ -104,6 +104,12 @@ func TestExplicitInstallDisk(t *testing.T) {
 	e := newEnv(t, 1)
 	cfg := e.config()
 	cfg.InstallDisk = "nvme1n1"
+	// A rescue boot someone left pending (with a password, no key) is
+	// replaced by one admitting cto's key.
+	api := robot.NewClient(e.url, fake.User, fake.Password, nil, e.f.Clock())
+	if _, err := api.ActivateRescue(testContext(t), e.numbers[0], ""); err != nil {
+		t.Fatal(err)
+	}
 	disk, err := robot.New(cfg).InstallTalos(testContext(t), e.numbers[0], rawURL)
 	if err != nil || disk != "nvme1n1" {
 		t.Fatalf("InstallTalos = %q, %v", disk, err)

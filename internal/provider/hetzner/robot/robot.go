@@ -247,19 +247,12 @@ func (p *Provider) GetServer(ctx context.Context, id string) (provider.Server, e
 // for cluster (those it already holds included), so validation can refuse
 // a deploy that would run out.
 func (p *Provider) Adoptable(ctx context.Context, cluster, plan, region string) (int, error) {
+	named, err := p.namedServers(ctx)
+	if err != nil {
+		return 0, err
+	}
 	n := 0
-	for _, id := range p.cfg.Servers {
-		num, err := parseNumber(id)
-		if err != nil {
-			continue
-		}
-		s, err := p.api.Server(ctx, num)
-		if errors.Is(err, provider.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return 0, err
-		}
+	for _, s := range named {
 		if t, ok := parseTag(s.Name); ok {
 			if t.Cluster == cluster && !t.Failed {
 				n++
@@ -271,6 +264,31 @@ func (p *Provider) Adoptable(ctx context.Context, cluster, plan, region string) 
 		}
 	}
 	return n, nil
+}
+
+// namedServers returns the servers of Config.Servers that the account has,
+// in the order given, with one request (Robot limits GET /server/<n> to
+// 200 an hour; one list serves every candidate).
+func (p *Provider) namedServers(ctx context.Context) ([]Server, error) {
+	all, err := p.api.Servers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byNumber := map[int]Server{}
+	for _, s := range all {
+		byNumber[s.Number] = s
+	}
+	var out []Server
+	for _, id := range p.cfg.Servers {
+		num, err := parseNumber(id)
+		if err != nil {
+			return nil, fmt.Errorf("--servers %q is not a server number: %w", id, provider.ErrInvalid)
+		}
+		if s, ok := byNumber[num]; ok {
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }
 
 // adoptable says why a server cannot be adopted, or "" when it can.
@@ -366,19 +384,12 @@ func (p *Provider) imageFor(b provider.Boot) (string, error) {
 func (p *Provider) adoptNext(ctx context.Context, s provider.ServerSpec, t tag) (*Server, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	named, err := p.namedServers(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var candidates []Server
-	for _, id := range p.cfg.Servers {
-		num, err := parseNumber(id)
-		if err != nil {
-			return nil, fmt.Errorf("--servers %q is not a server number: %w", id, provider.ErrInvalid)
-		}
-		srv, err := p.api.Server(ctx, num)
-		if errors.Is(err, provider.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
+	for _, srv := range named {
 		if held, ok := parseTag(srv.Name); ok {
 			if held.Cluster == t.Cluster && held.Hostname == t.Hostname && !held.Failed {
 				return &srv, nil
@@ -496,7 +507,7 @@ func (p *Provider) DeleteServer(ctx context.Context, id string) error {
 	if !ok {
 		return nil
 	}
-	if _, err := p.api.ActivateRescue(ctx, n, p.fingerprint()); err != nil && !strings.Contains(err.Error(), "BOOT_ALREADY_ENABLED") {
+	if _, err := p.api.ActivateRescue(ctx, n, p.fingerprint()); err != nil && !IsCode(err, "BOOT_ALREADY_ENABLED") {
 		return fmt.Errorf("release server %d: activate rescue: %w", n, err)
 	}
 	if err := p.api.Reset(ctx, n, "hw"); err != nil {
@@ -536,7 +547,15 @@ func (p *Provider) InstallTalos(ctx context.Context, number int, imageURL string
 	if err != nil {
 		return "", err
 	}
-	if _, err := p.api.ActivateRescue(ctx, number, p.fingerprint()); err != nil {
+	_, err = p.api.ActivateRescue(ctx, number, p.fingerprint())
+	if IsCode(err, "BOOT_ALREADY_ENABLED") {
+		// A rescue boot left from an earlier attempt may admit another
+		// key: replace it with ours.
+		if err = p.api.DeactivateRescue(ctx, number); err == nil {
+			_, err = p.api.ActivateRescue(ctx, number, p.fingerprint())
+		}
+	}
+	if err != nil {
 		return "", fmt.Errorf("activate the rescue system of server %d: %w", number, err)
 	}
 	if err := p.api.Reset(ctx, number, "hw"); err != nil {
