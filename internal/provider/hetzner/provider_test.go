@@ -3,6 +3,7 @@ package hetzner_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"sync"
@@ -368,5 +369,22 @@ func TestPlansInEUR(t *testing.T) {
 	}
 	if p.Capabilities().Currency != "EUR" {
 		t.Errorf("capabilities currency = %q", p.Capabilities().Currency)
+	}
+}
+
+func TestSlowResponsesTimeOut(t *testing.T) {
+	f := fake.New(fake.Options{})
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	p := hetzner.New(hetzner.Config{Token: fake.Token, Endpoint: srv.URL, Clock: f.Clock(),
+		HTTPClient:  &http.Client{Timeout: 20 * time.Millisecond},
+		PollBackoff: hcloud.ConstantBackoff(time.Millisecond), RetryBackoff: hcloud.ConstantBackoff(time.Millisecond)})
+	f.SetSlow(200 * time.Millisecond)
+	if _, err := p.ListRegions(ctx(t)); err == nil {
+		t.Fatal("a fake slower than the client's timeout answered in time")
+	}
+	f.SetSlow(0)
+	if _, err := p.ListRegions(ctx(t)); err != nil {
+		t.Fatalf("after the slowness: %v", err)
 	}
 }

@@ -2,9 +2,11 @@ package robot_test
 
 import (
 	"errors"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/provider/hetzner/robot"
@@ -261,5 +263,20 @@ func TestRobotRetriesAndRateLimits(t *testing.T) {
 	}
 	if sent := e.f.Snapshot().Requests - before; sent != 1 {
 		t.Errorf("the POST was sent %d times, want once", sent)
+	}
+}
+
+func TestRobotSlowResponsesTimeOut(t *testing.T) {
+	e := newEnv(t, 1)
+	cfg := e.config()
+	cfg.HTTPClient = &http.Client{Timeout: 20 * time.Millisecond}
+	p := robot.New(cfg)
+	e.f.SetSlow(200 * time.Millisecond)
+	if _, err := p.ListServers(testContext(t), "x"); err == nil {
+		t.Fatal("a fake slower than the client's timeout answered in time")
+	}
+	e.f.SetSlow(0)
+	if _, err := p.ListServers(testContext(t), "x"); err != nil {
+		t.Fatalf("after the slowness: %v", err)
 	}
 }
