@@ -165,6 +165,27 @@ func (c *Client) OrderAuction(ctx context.Context, auctionID int, fingerprint, c
 	return raw.Transaction, err
 }
 
+// Transactions lists the orders of the last 30 days; auction orders live
+// apart.
+func (c *Client) Transactions(ctx context.Context, auction bool) ([]Transaction, error) {
+	path := "/order/server/transaction"
+	if auction {
+		path = "/order/server_market/transaction"
+	}
+	var raw []struct {
+		Transaction Transaction `json:"transaction"`
+	}
+	err := c.do(ctx, http.MethodGet, path, nil, &raw)
+	if errors.Is(err, provider.ErrNotFound) {
+		return nil, nil
+	}
+	out := make([]Transaction, 0, len(raw))
+	for _, r := range raw {
+		out = append(out, r.Transaction)
+	}
+	return out, err
+}
+
 // GetTransaction returns an order's state; auction orders live apart.
 func (c *Client) GetTransaction(ctx context.Context, id string, auction bool) (Transaction, error) {
 	path := "/order/server/transaction/"

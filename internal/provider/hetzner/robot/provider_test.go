@@ -213,7 +213,15 @@ func TestOrderOnlyWithConfirmedCost(t *testing.T) {
 	if !strings.HasPrefix(s.ID, "order-") || s.Status != provider.StatusPending {
 		t.Fatalf("ordered server = %+v, want a pending order", s)
 	}
+	pending, err := p.ListServers(c, "buy")
+	if err != nil || len(pending) != 1 || pending[0].ID != s.ID || pending[0].Hostname != "buy-n1" {
+		t.Errorf("ListServers during delivery = %+v, %v; want the pending order", pending, err)
+	}
 	e.f.Settle()
+	delivered, err := p.ListServers(c, "buy")
+	if err != nil || len(delivered) != 1 || delivered[0].Status != provider.StatusReady || strings.HasPrefix(delivered[0].ID, "order-") {
+		t.Errorf("ListServers after delivery = %+v, %v; want the delivered server", delivered, err)
+	}
 	got, err := p.GetServer(c, s.ID)
 	if err != nil || got.Status != provider.StatusReady || got.Hostname != "buy-n1" || strings.HasPrefix(got.ID, "order-") {
 		t.Fatalf("GetServer(order) after delivery = %+v, %v; want the delivered server, tagged", got, err)

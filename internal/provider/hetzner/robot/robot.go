@@ -215,9 +215,42 @@ func (p *Provider) ListServers(ctx context.Context, cluster string) ([]provider.
 		return nil, err
 	}
 	var out []provider.Server
+	seen := map[int]bool{}
 	for _, s := range all {
 		if t, ok := parseTag(s.Name); ok && t.Cluster == cluster {
 			out = append(out, serverOf(s))
+			seen[s.Number] = true
+		}
+	}
+	if !p.cfg.Order {
+		return out, nil
+	}
+	// Orders carry the tag in their comment: pending ones are listed under
+	// their order ID, delivered ones are tagged and listed as servers.
+	for _, auction := range []bool{false, true} {
+		txs, err := p.api.Transactions(ctx, auction)
+		if err != nil {
+			return nil, err
+		}
+		for _, tx := range txs {
+			if tx.Comment == nil {
+				continue
+			}
+			if t, ok := parseTag(*tx.Comment); !ok || t.Cluster != cluster || tx.Status == "cancelled" {
+				continue
+			}
+			if tx.ServerNumber != nil && seen[*tx.ServerNumber] {
+				continue
+			}
+			id := orderPrefix + tx.ID
+			if auction {
+				id = orderPrefix + "auction-" + tx.ID
+			}
+			s, err := p.orderedServer(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, s)
 		}
 	}
 	return out, nil

@@ -302,6 +302,18 @@ func (f *Fake) routeOrder(w http.ResponseWriter, r *http.Request, parts []string
 				"location": locs, "prices": prices, "orderable_addons": []any{}}})
 		}
 		writeJSON(w, http.StatusOK, out)
+	case (path == "order/server/transaction" || path == "order/server_market/transaction") && r.Method == http.MethodGet:
+		var out []map[string]any
+		for _, tx := range f.transactions {
+			if tx.Auction == (parts[1] == "server_market") {
+				out = append(out, txJSON(tx))
+			}
+		}
+		if len(out) == 0 {
+			robotError(w, http.StatusNotFound, "NOT_FOUND", "No transactions found")
+			return
+		}
+		writeJSON(w, http.StatusOK, out)
 	case (path == "order/server/transaction" || path == "order/server_market/transaction") && r.Method == http.MethodPost:
 		f.order(w, r, path == "order/server_market/transaction")
 	case len(parts) == 4 && (parts[1] == "server" || parts[1] == "server_market") && parts[2] == "transaction" && r.Method == http.MethodGet:
