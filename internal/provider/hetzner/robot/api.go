@@ -141,27 +141,23 @@ type Transaction struct {
 // OrderProduct orders a standard product at a location. Robot bills it from
 // the moment it is delivered.
 func (c *Client) OrderProduct(ctx context.Context, productID, location, fingerprint, comment string) (Transaction, error) {
-	form := url.Values{"product_id": {productID}, "location": {location}, "comment": {comment}}
-	if fingerprint != "" {
-		form.Set("authorized_key[]", fingerprint)
-	}
-	var raw struct {
-		Transaction Transaction `json:"transaction"`
-	}
-	err := c.do(ctx, http.MethodPost, "/order/server/transaction", form, &raw)
-	return raw.Transaction, err
+	return c.order(ctx, "/order/server/transaction", url.Values{"product_id": {productID}, "location": {location}}, fingerprint, comment)
 }
 
 // OrderAuction buys a server from the server auction by its number there.
 func (c *Client) OrderAuction(ctx context.Context, auctionID int, fingerprint, comment string) (Transaction, error) {
-	form := url.Values{"product_id": {strconv.Itoa(auctionID)}, "comment": {comment}}
+	return c.order(ctx, "/order/server_market/transaction", url.Values{"product_id": {strconv.Itoa(auctionID)}}, fingerprint, comment)
+}
+
+func (c *Client) order(ctx context.Context, path string, form url.Values, fingerprint, comment string) (Transaction, error) {
+	form.Set("comment", comment)
 	if fingerprint != "" {
 		form.Set("authorized_key[]", fingerprint)
 	}
 	var raw struct {
 		Transaction Transaction `json:"transaction"`
 	}
-	err := c.do(ctx, http.MethodPost, "/order/server_market/transaction", form, &raw)
+	err := c.do(ctx, http.MethodPost, path, form, &raw)
 	return raw.Transaction, err
 }
 

@@ -1,9 +1,11 @@
 // Package sim holds what the Hetzner fakes share: a simulated clock whose
-// time only moves when someone advances it or sleeps on it.
+// time only moves when someone advances it or sleeps on it, and slow
+// answers.
 package sim
 
 import (
 	"context"
+	"net/http"
 	"sync"
 	"time"
 )
@@ -42,4 +44,18 @@ func (c *Clock) Sleep(ctx context.Context, d time.Duration) error {
 	}
 	c.Advance(d)
 	return nil
+}
+
+// Delay holds a fake's answer back by d of real time, as a slow API would;
+// it reports false when the request was given up meanwhile.
+func Delay(r *http.Request, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	select {
+	case <-time.After(d):
+		return true
+	case <-r.Context().Done():
+		return false
+	}
 }

@@ -367,12 +367,8 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	slow := f.slow
 	f.mu.Unlock()
-	if slow > 0 {
-		select {
-		case <-time.After(slow):
-		case <-r.Context().Done():
-			return
-		}
+	if !sim.Delay(r, slow) {
+		return
 	}
 	if r.Method == http.MethodGet && r.URL.Path == "/_fake/state" {
 		w.Header().Set("Content-Type", "application/json")
