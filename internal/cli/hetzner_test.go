@@ -77,6 +77,17 @@ func TestPlansHetznerJSON(t *testing.T) {
 	}
 }
 
+func TestRegionsHetznerJSON(t *testing.T) {
+	srv := httptest.NewServer(hcloudfake.New(hcloudfake.Options{}))
+	t.Cleanup(srv.Close)
+	t.Setenv("HCLOUD_TOKEN", hcloudfake.Token)
+	code, stdout, stderr := runIn(t, "regions", "--provider", "hetzner", "--api-url", srv.URL, "-o", "json")
+	var regions []provider.Region
+	if code != 0 || json.Unmarshal([]byte(stdout), &regions) != nil || len(regions) != 4 || regions[1].Slug != "fsn1" || regions[1].Country != "DE" {
+		t.Errorf("regions (exit %d, %s) = %s", code, stderr, stdout)
+	}
+}
+
 func TestPlansHetznerWithoutTokenIsBadInput(t *testing.T) {
 	t.Setenv("HCLOUD_TOKEN", "")
 	code, _, stderr := runIn(t, "plans", "--provider", "hetzner")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cto-platform/cto/internal/provider"
+	"github.com/cto-platform/cto/internal/provider/hetzner/rescue"
 	"github.com/cto-platform/cto/internal/provider/hetzner/robot"
 	"github.com/cto-platform/cto/internal/provider/hetzner/robot/fake"
 )
@@ -32,8 +33,12 @@ func TestAdoptInstallAndReleaseNeverCancels(t *testing.T) {
 	p := robot.New(e.config())
 	c := testContext(t)
 	var journaled []string
+	img, _ := rescue.ParseFactoryURL(rawURL)
+	if got := robot.TalosBoot(img); got != (provider.Boot{Method: provider.BootRescue, URL: rawURL}) {
+		t.Fatalf("TalosBoot = %+v", got)
+	}
 	s, err := p.CreateServer(c, provider.ServerSpec{Cluster: "dc", Hostname: "dc-cp1", Role: provider.RoleControlPlane, Plan: "AX42", Region: "FSN1",
-		Boot: provider.Boot{Method: provider.BootRescue, URL: rawURL}, Created: func(s provider.Server) { journaled = append(journaled, s.ID) }})
+		Boot: robot.TalosBoot(img), Created: func(s provider.Server) { journaled = append(journaled, s.ID) }})
 	if err != nil {
 		t.Fatalf("CreateServer: %v", err)
 	}
