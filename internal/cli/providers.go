@@ -52,6 +52,7 @@ func newDeps(ctx context.Context, g *globals, s spec.ClusterSpec, interactive bo
 			// confirmation (--yes, or a question on a terminal).
 			r.ConfirmOrdersWith(d.Approve)
 		}
+		d.BootMedia = pipeline.TalosBootMedia
 	}
 	if s.DNS.Domain != "" {
 		p, err := newDNSProvider(s)

@@ -30,6 +30,10 @@ type Deps struct {
 	// means no Talos boot media is wired (the servers step then refuses).
 	BootMedia func(ctx context.Context, r *Run, gpu bool) (provider.Boot, error)
 
+	// Talos tunes how the talos and kubernetes steps reach nodes (ports and
+	// waits for tests); the zero value is right for real clusters.
+	Talos TalosOptions
+
 	// LocalCluster creates the kind cluster of provider local (nil for
 	// every other provider).
 	LocalCluster LocalCluster

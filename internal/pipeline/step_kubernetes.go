@@ -3,12 +3,115 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"strings"
+
+	"github.com/cto-platform/cto/internal/state"
+	"github.com/cto-platform/cto/internal/talos"
 )
 
+// kubernetesStep bootstraps etcd on exactly one control plane and fetches
+// the admin kubeconfig.
 type kubernetesStep struct{}
 
 func (kubernetesStep) Name() string { return StepKubernetes }
 
+func (kubernetesStep) Skip(r *Run) (string, bool) {
+	if !r.Deps.Spec.NeedsMachines() && r.Deps.Spec.Provider != "local" {
+		return "Kubernetes comes with a " + r.Deps.Spec.Provider + " cluster", true
+	}
+	return "", false
+}
+
 func (kubernetesStep) Run(ctx context.Context, r *Run) error {
-	return fmt.Errorf("the %s step is not available in this build yet", StepKubernetes)
+	if r.Deps.Spec.Provider == "local" {
+		return createLocalCluster(ctx, r)
+	}
+	client, err := talosClient(r)
+	if err != nil {
+		return err
+	}
+	cps := talosControlPlanes(r.Journal.NodesCopy())
+	if len(cps) == 0 {
+		return fmt.Errorf("the journal has no control-plane node; run the servers step first")
+	}
+	if err := bootstrapOnce(ctx, r, client, cps); err != nil {
+		return err
+	}
+	return fetchKubeconfig(ctx, r, client, cps)
+}
+
+// bootstrapOnce calls Bootstrap on one control plane, exactly once over
+// any number of runs: the intent is journaled before the call, and a
+// control plane that already has etcd data means it happened.
+func bootstrapOnce(ctx context.Context, r *Run, client *talos.Client, cps []state.Node) error {
+	fact := r.Journal.Fact(FactBootstrap)
+	if fact == "done" {
+		return nil
+	}
+	opts := r.Deps.Talos
+	for _, cp := range cps {
+		if members, err := client.EtcdMembers(ctx, opts.endpoint(cp.PublicIP)); err == nil && members > 0 {
+			r.Say("etcd already runs on %s; not bootstrapping again", cp.Name)
+			return r.Journal.SetFact(FactBootstrap, "done")
+		}
+	}
+	target := cps[0]
+	if name, ok := strings.CutPrefix(fact, "intent:"); ok {
+		// An earlier run meant to bootstrap this node: stay with it, so two
+		// nodes never both start an etcd cluster.
+		for _, cp := range cps {
+			if cp.Name == name {
+				target = cp
+			}
+		}
+	}
+	if err := r.Journal.SetFact(FactBootstrap, "intent:"+target.Name); err != nil {
+		return err
+	}
+	endpoint := opts.endpoint(target.PublicIP)
+	deadline := r.Clock.Now().Add(opts.nodeTimeout())
+	r.NodeEvent(target.Name, "bootstrapping", target.PublicIP, "starting etcd")
+	for {
+		err := client.Bootstrap(ctx, endpoint)
+		if err == nil {
+			break
+		}
+		if !talos.RetryableBootstrap(err) || ctx.Err() != nil {
+			return fmt.Errorf("bootstrap %s (%s): %w", target.Name, target.PublicIP, err)
+		}
+		if !r.Clock.Now().Before(deadline) {
+			return fmt.Errorf("bootstrap %s (%s): still refused after %s: %w", target.Name, target.PublicIP, opts.nodeTimeout(), err)
+		}
+		if err := r.Clock.Sleep(ctx, opts.poll()); err != nil {
+			return err
+		}
+	}
+	return r.Journal.SetFact(FactBootstrap, "done")
+}
+
+// fetchKubeconfig stores the admin kubeconfig (0600), asking each control
+// plane in turn until one answers.
+func fetchKubeconfig(ctx context.Context, r *Run, client *talos.Client, cps []state.Node) error {
+	opts := r.Deps.Talos
+	deadline := r.Clock.Now().Add(opts.nodeTimeout())
+	for {
+		var lastErr error
+		for _, cp := range cps {
+			data, err := client.Kubeconfig(ctx, opts.endpoint(cp.PublicIP))
+			if err == nil && len(data) > 0 {
+				if err := r.Cluster.WriteSecret(KubeconfigFile, data); err != nil {
+					return err
+				}
+				r.Say("kubeconfig written to %s", r.Cluster.Path(KubeconfigFile))
+				return nil
+			}
+			lastErr = fmt.Errorf("%s (%s): %w", cp.Name, cp.PublicIP, err)
+		}
+		if !r.Clock.Now().Before(deadline) {
+			return fmt.Errorf("no control plane handed out a kubeconfig within %s: %w", opts.nodeTimeout(), lastErr)
+		}
+		if err := r.Clock.Sleep(ctx, opts.poll()); err != nil {
+			return err
+		}
+	}
 }

@@ -23,23 +23,10 @@ const (
 // (the name `cto kubeconfig` reads).
 const localKubeconfig = "kubeconfig"
 
-// localClusterStep stands in for the kubernetes step when the provider is
-// local: kind brings up the nodes, Kubernetes and a CNI at once, so there
-// are no servers and no Talos. It carries the kubernetes step's name, so
-// the journal marks Kubernetes done, --until kubernetes stops after it, and
-// a rerun skips it.
-type localClusterStep struct{}
-
-func (localClusterStep) Name() string { return StepKubernetes }
-
-func (localClusterStep) Skip(r *Run) (string, bool) {
-	if r.Deps == nil || r.Deps.Spec.Provider != "local" {
-		return "no local cluster to create", true
-	}
-	return "", false
-}
-
-func (localClusterStep) Run(ctx context.Context, r *Run) error {
+// createLocalCluster is the kubernetes step of provider local: kind brings
+// up the nodes, Kubernetes and a CNI at once, so there are no servers and
+// no Talos.
+func createLocalCluster(ctx context.Context, r *Run) error {
 	lc := r.Deps.LocalCluster
 	if lc == nil {
 		return errors.New("no container engine is wired for provider local")

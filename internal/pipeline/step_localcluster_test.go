@@ -43,7 +43,7 @@ func localRun(t *testing.T, provider string, lc LocalCluster) (*Run, *Recorder) 
 func TestLocalClusterStepCreatesOnceAndSavesTheKubeconfig(t *testing.T) {
 	lc := &fakeLocal{}
 	r, _ := localRun(t, "local", lc)
-	engine := &Engine{Steps: []Step{localClusterStep{}}}
+	engine := &Engine{Steps: []Step{kubernetesStep{}}}
 	if err := engine.Execute(context.Background(), r, Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -74,34 +74,5 @@ func TestLocalClusterStepCreatesOnceAndSavesTheKubeconfig(t *testing.T) {
 	}
 	if len(lc.calls) != 1 {
 		t.Errorf("a rerun called Create again: %v", lc.calls)
-	}
-}
-
-func TestLocalClusterStepSkipsOtherProviders(t *testing.T) {
-	lc := &fakeLocal{}
-	r, rec := localRun(t, "vultr", lc)
-	if err := (&Engine{Steps: []Step{localClusterStep{}}}).Execute(context.Background(), r, Options{}); err != nil {
-		t.Fatal(err)
-	}
-	if len(lc.calls) != 0 {
-		t.Errorf("Create called for provider vultr: %v", lc.calls)
-	}
-	if _, ok := r.Journal.Step(StepKubernetes); ok {
-		t.Errorf("a skipped local step wrote the kubernetes step's journal entry")
-	}
-	ev := rec.Snapshot()
-	if len(ev) != 1 || ev[0].Type != StepSkipped {
-		t.Errorf("events = %+v, want one skip", ev)
-	}
-}
-
-func TestDeployStepsRunTheLocalClusterRightBeforeKubernetes(t *testing.T) {
-	steps := DeploySteps()
-	i := slices.IndexFunc(steps, func(s Step) bool { _, ok := s.(localClusterStep); return ok })
-	if i < 0 || i+1 >= len(steps) {
-		t.Fatalf("no local cluster step in %v", steps)
-	}
-	if steps[i+1].Name() != StepKubernetes || steps[i-1].Name() != StepTalos {
-		t.Errorf("the local cluster step sits between %s and %s, want between talos and kubernetes", steps[i-1].Name(), steps[i+1].Name())
 	}
 }

@@ -1,14 +1,331 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cto-platform/cto/internal/provider"
+	"github.com/cto-platform/cto/internal/spec"
+	"github.com/cto-platform/cto/internal/state"
+	"github.com/cto-platform/cto/internal/talos"
 )
 
+// talosStep keeps the Talos secrets, renders every node's machine config
+// and applies it, each node as soon as it answers in maintenance mode.
 type talosStep struct{}
 
 func (talosStep) Name() string { return StepTalos }
 
+func (talosStep) Skip(r *Run) (string, bool) {
+	if !r.Deps.Spec.NeedsMachines() {
+		return "no Talos on a " + r.Deps.Spec.Provider + " cluster", true
+	}
+	return "", false
+}
+
 func (talosStep) Run(ctx context.Context, r *Run) error {
-	return fmt.Errorf("the %s step is not available in this build yet", StepTalos)
+	// Secrets first: nothing below may touch a node before they are on disk.
+	secrets, err := loadOrCreateSecrets(r)
+	if err != nil {
+		return err
+	}
+	nodes := r.Journal.NodesCopy()
+	for _, n := range nodes {
+		if n.PublicIP == "" || n.PrivateIP == "" {
+			return fmt.Errorf("node %s has no public or private address in the journal; run the servers and network steps first", n.Name)
+		}
+	}
+	in, err := clusterInput(r, nodes, secrets)
+	if err != nil {
+		return err
+	}
+	if err := r.Journal.Update(func(j *state.Journal) {
+		if j.Facts == nil {
+			j.Facts = map[string]string{}
+		}
+		j.Facts[FactEndpoint] = in.Endpoint
+		if in.VIP != "" {
+			j.Facts[FactVIP] = in.VIP
+		}
+	}); err != nil {
+		return err
+	}
+	client, err := ensureTalosconfig(r, secrets, nodes)
+	if err != nil {
+		return err
+	}
+	// Register the schematics before touching nodes: an unreachable factory
+	// fails here, with the URL it tried.
+	for _, n := range nodes {
+		gpu := nodeHasGPU(r, n.Role)
+		key := FactSchematic
+		if gpu {
+			key = FactSchematicGPU
+		}
+		if r.Journal.Fact(key) != "" {
+			continue
+		}
+		id, err := ensureSchematic(ctx, r, gpu)
+		if err != nil {
+			return err
+		}
+		r.Say("Image Factory schematic %s (gpu: %v); installer %s", id, gpu, imageFactory(r).Images(id, talosVersion(r)).Installer())
+	}
+	want := osDrive(ctx, r)
+
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, n := range nodes {
+		if n.Configured {
+			continue
+		}
+		wg.Go(func() {
+			if err := configureNode(ctx, r, client, in, n, want); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w: %v", ErrStopped, context.Cause(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// ensureTalosconfig writes the talosconfig: its endpoints are the control
+// planes' public addresses and it names no default nodes. It is rewritten
+// only when those addresses changed (a control plane was replaced).
+func ensureTalosconfig(r *Run, s *talos.Secrets, nodes []state.Node) (*talos.Client, error) {
+	var endpoints []string
+	for _, cp := range talosControlPlanes(nodes) {
+		endpoints = append(endpoints, r.Deps.Talos.endpoint(cp.PublicIP))
+	}
+	current := false
+	if data, err := r.Cluster.ReadFile(talos.TalosconfigFile); err == nil {
+		if cfg, err := talos.ParseTalosconfig(data); err == nil {
+			if ctx := cfg.Contexts[cfg.Context]; ctx != nil && slices.Equal(ctx.Endpoints, endpoints) {
+				current = true
+			}
+		}
+	}
+	if !current {
+		data, err := talos.Talosconfig(s, r.Deps.Spec.Name, endpoints)
+		if err != nil {
+			return nil, err
+		}
+		if err := r.Cluster.WriteSecret(talos.TalosconfigFile, data); err != nil {
+			return nil, err
+		}
+	}
+	return talosClient(r)
+}
+
+// osDrive is the plan's OS drive (its first group of drives), so the
+// install disk is chosen by what the plan says, not by guessing.
+func osDrive(ctx context.Context, r *Run) talos.DiskWant {
+	p, sp := r.Deps.Provider, r.Deps.Spec
+	if p == nil || sp.Plan == "" {
+		return talos.DiskWant{}
+	}
+	plans, err := p.ListPlans(ctx, provider.PlanFilter{Slug: sp.Plan})
+	if err != nil || len(plans) == 0 || len(plans[0].Drives) == 0 {
+		r.Warn("plan %s: drive layout unknown; installing to the first fixed disk with a serial", sp.Plan)
+		return talos.DiskWant{}
+	}
+	d := plans[0].Drives[0]
+	return talos.DiskWant{SizeGB: d.SizeGB, Type: d.Type}
+}
+
+// configureNode brings one node from maintenance mode to running our
+// config, proven by an authenticated Version call.
+func configureNode(ctx context.Context, r *Run, client *talos.Client, in talos.ClusterInput, n state.Node, want talos.DiskWant) error {
+	opts := r.Deps.Talos
+	endpoint := opts.endpoint(n.PublicIP)
+	deadline := r.Clock.Now().Add(opts.nodeTimeout())
+	applies := 0
+	var appliedAt time.Time
+	last := talos.Unreachable
+	r.NodeEvent(n.Name, "waiting", n.PublicIP, "waiting for Talos maintenance mode")
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		st := client.Probe(ctx, endpoint)
+		if st == talos.Maintenance && last != talos.Maintenance && applies == 0 {
+			r.NodeEvent(n.Name, "maintenance", n.PublicIP, "Talos is up in maintenance mode")
+		}
+		last = st
+		switch st {
+		case talos.Configured:
+			if err := r.Journal.Update(func(j *state.Journal) {
+				if jn := j.NodeLocked(n.Name); jn != nil {
+					jn.Configured = true
+				}
+			}); err != nil {
+				return err
+			}
+			r.NodeEvent(n.Name, "configured", n.PublicIP, "runs this cluster's Talos config")
+			return nil
+		case talos.Foreign:
+			return &talos.ForeignConfigError{Node: n.Name, Endpoint: n.PublicIP}
+		case talos.Maintenance:
+			if applies > 0 && r.Clock.Now().Sub(appliedAt) < opts.applyTimeout() {
+				break // the node took a config and is about to install it
+			}
+			if applies >= 3 {
+				return fmt.Errorf("node %s (%s) took its config %d times but stays in maintenance mode", n.Name, n.PublicIP, applies)
+			}
+			cfg, err := renderNode(ctx, r, client, in, n, endpoint, want)
+			if err != nil {
+				return err
+			}
+			r.NodeEvent(n.Name, "applying", n.PublicIP, "applying machine config")
+			applies++
+			appliedAt = r.Clock.Now()
+			switch err := client.Apply(ctx, endpoint, cfg, opts.applyTimeout()); {
+			case errors.Is(err, talos.ErrMaybeApplied):
+				r.NodeEvent(n.Name, "applying", n.PublicIP, "apply timed out; checking whether the node took it")
+			case err != nil:
+				return fmt.Errorf("node %s (%s): %w", n.Name, n.PublicIP, err)
+			}
+		}
+		if !r.Clock.Now().Before(deadline) {
+			return fmt.Errorf("node %s (%s) answered neither in maintenance mode nor with this cluster's config within %s (last seen: %s)", n.Name, n.PublicIP, opts.nodeTimeout(), last)
+		}
+		if err := r.Clock.Sleep(ctx, opts.poll()); err != nil {
+			return err
+		}
+	}
+}
+
+// renderNode picks the node's install disk from what it reports and
+// renders its validated config.
+func renderNode(ctx context.Context, r *Run, client *talos.Client, in talos.ClusterInput, n state.Node, endpoint string, want talos.DiskWant) ([]byte, error) {
+	disks, err := client.Disks(ctx, endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("node %s (%s): list disks: %w", n.Name, n.PublicIP, err)
+	}
+	disk, err := talos.PickInstallDisk(disks, want)
+	if err != nil {
+		return nil, fmt.Errorf("node %s (%s): %w", n.Name, n.PublicIP, err)
+	}
+	gpu := nodeHasGPU(r, n.Role)
+	id, err := ensureSchematic(ctx, r, gpu)
+	if err != nil {
+		return nil, err
+	}
+	return talos.Generate(in, talos.NodeInput{
+		Name: n.Name, Role: n.Role, PrivateIP: n.PrivateIP, GPU: gpu,
+		InstallImage: imageFactory(r).Images(id, talosVersion(r)).Installer(),
+		Disk:         disk,
+	})
+}
+
+// DryRun renders every node's config into <cluster>/dry-run without
+// registering schematics or touching nodes. Without servers yet it uses
+// placeholder addresses from the documentation ranges.
+func (talosStep) DryRun(ctx context.Context, r *Run) error {
+	var secrets *talos.Secrets
+	if data, err := r.Cluster.ReadFile(talos.SecretsFile); err == nil {
+		if secrets, err = talos.ParseSecrets(data); err != nil {
+			return err
+		}
+	} else {
+		// Throwaway secrets: a dry run stores nothing a deploy would reuse.
+		var err error
+		if secrets, _, err = talos.NewSecrets(talosVersion(r)); err != nil {
+			return err
+		}
+	}
+	nodes := r.Journal.NodesCopy()
+	placeholder := len(nodes) == 0
+	if placeholder {
+		nodes = placeholderNodes(r)
+	}
+	in, err := clusterInput(r, nodes, secrets)
+	if err != nil {
+		return err
+	}
+	dir := r.Cluster.Path("dry-run")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	var paths []string
+	for _, n := range nodes {
+		gpu := nodeHasGPU(r, n.Role)
+		id := talos.SchematicFor(gpu).ID() // computed locally; not registered
+		cfg, err := talos.Generate(in, talos.NodeInput{
+			Name: n.Name, Role: n.Role, PrivateIP: n.PrivateIP, GPU: gpu,
+			InstallImage: imageFactory(r).Images(id, talosVersion(r)).Installer(),
+			Disk:         talos.Disk{Serial: "PLACEHOLDER-DISK-SERIAL"},
+		})
+		if err != nil {
+			return err
+		}
+		name := n.Name + ".yaml"
+		if placeholder {
+			name = n.Name + ".placeholder.yaml"
+		}
+		path := filepath.Join(dir, name)
+		if err := state.WriteFile(path, cfg, 0o600); err != nil {
+			return err
+		}
+		paths = append(paths, path)
+	}
+	if placeholder {
+		r.Say("no servers yet: configs use PLACEHOLDER addresses (192.0.2.x public, a disk serial placeholder)")
+	}
+	r.Say("rendered Talos configs (secrets inside, 0600):\n  %s", strings.Join(paths, "\n  "))
+	return nil
+}
+
+// placeholderNodes stands in for servers that do not exist yet.
+func placeholderNodes(r *Run) []state.Node {
+	sp := r.Deps.Spec
+	cps := max(sp.ControlPlanes, 1)
+	var nodes []state.Node
+	for i := range max(sp.Nodes, cps) {
+		role, num := talos.RoleControlPlane, i+1
+		if i >= cps {
+			role, num = talos.RoleWorker, i-cps+1
+		}
+		short := "cp"
+		if role == talos.RoleWorker {
+			short = "worker"
+		}
+		nodes = append(nodes, state.Node{
+			Name: fmt.Sprintf("%s-%s%d", sp.Name, short, num), Role: role, Index: i,
+			PublicIP:  fmt.Sprintf("192.0.2.%d", 10+i),
+			PrivateIP: placeholderPrivate(sp.Network.CIDR, i),
+		})
+	}
+	return nodes
+}
+
+// placeholderPrivate is the i-th host address of the private range
+// (counting from .10), as the network step would hand out.
+func placeholderPrivate(cidr string, i int) string {
+	p, err := netip.ParsePrefix(cmp.Or(cidr, spec.Defaults().Network.CIDR))
+	if err != nil {
+		return ""
+	}
+	a := p.Masked().Addr()
+	for range 10 + i {
+		a = a.Next()
+	}
+	return a.String()
 }

@@ -7,7 +7,6 @@ func DeploySteps() []Step {
 		serversStep{},
 		networkStep{},
 		talosStep{},
-		localClusterStep{},
 		kubernetesStep{},
 		platformStep{},
 		dnsStep{},

@@ -1,0 +1,259 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cto-platform/cto/internal/provider"
+	"github.com/cto-platform/cto/internal/spec"
+	"github.com/cto-platform/cto/internal/state"
+	"github.com/cto-platform/cto/internal/talos"
+	"github.com/cto-platform/cto/internal/talos/fake"
+)
+
+func TestTalosStepGPUWorkers(t *testing.T) {
+	w := newTalosWorld(t, 1)
+	// The worker gets its certificate from the control plane's trustd.
+	worker := &fake.Node{Name: "demo-worker1", Disks: disksFor(9), Trustd: w.trustd}
+	ip := strings.Split(w.nodes[0].Addr(), ":")[0]
+	workerIP := ip[:strings.LastIndex(ip, ".")] + ".9"
+	if err := worker.Start(fmt.Sprintf("%s:%d", workerIP, w.port)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(worker.Stop)
+	w.spec.GPU = true
+	w.spec.Nodes = 2
+	_, j := w.journal()
+	j.Update(func(j *state.Journal) {
+		j.Nodes = append(j.Nodes, &state.Node{Name: "demo-worker1", Role: talos.RoleWorker, Index: 1, PublicIP: workerIP, PrivateIP: "10.8.0.21"})
+	})
+
+	r, err := w.run(context.Background(), Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	modules := func(n *fake.Node) []string {
+		var out []string
+		for _, m := range n.Config().Machine().Kernel().Modules() {
+			out = append(out, m.Name())
+		}
+		return out
+	}
+	if got := modules(worker); !slices.Equal(got, talos.GPUKernelModules) {
+		t.Errorf("GPU worker modules = %v", got)
+	}
+	if got := modules(w.nodes[0]); len(got) != 0 {
+		t.Errorf("control plane of a GPU cluster loads %v", got)
+	}
+	gpuID, plainID := r.Journal.Fact(FactSchematicGPU), r.Journal.Fact(FactSchematic)
+	if gpuID == "" || plainID == "" || gpuID == plainID {
+		t.Fatalf("schematic facts: plain %q gpu %q", plainID, gpuID)
+	}
+	if img := worker.Config().Machine().Install().Image(); !strings.Contains(img, "/metal-installer/"+gpuID+":") {
+		t.Errorf("GPU worker installs %s, want the GPU schematic %s", img, gpuID)
+	}
+	if img := w.nodes[0].Config().Machine().Install().Image(); !strings.Contains(img, "/metal-installer/"+plainID+":") {
+		t.Errorf("control plane installs %s, want the plain schematic", img)
+	}
+	if sel := w.nodes[0].Config().RawV1Alpha1().MachineConfig.MachineInstall.InstallDiskSelector; sel == nil || sel.WWID != "eui.0000" {
+		t.Errorf("install disk selector = %+v, want the NVMe's WWID (not the CD-ROM)", sel)
+	}
+	if got := w.nodes[0].Config().Cluster().Endpoint().Host; got != net.JoinHostPort(ip, "6443") {
+		t.Errorf("endpoint host = %s, want the first control plane's public IP", got)
+	}
+}
+
+func TestBootstrapAfterCrashBetweenCallAndRecord(t *testing.T) {
+	w := newTalosWorld(t, 3)
+	ctx := context.Background()
+	// Configure the nodes only.
+	r, err := w.runSteps(ctx, Discard, talosStep{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := r.Journal
+	// The crash: intent journaled, Bootstrap went out, "done" never saved.
+	client, err := talosClient(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.SetFact(FactBootstrap, "intent:demo-cp2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Bootstrap(ctx, w.nodes[1].Addr()); err != nil {
+		t.Fatal(err)
+	}
+	// The rerun sees etcd on cp2 and calls Bootstrap nowhere.
+	if _, err := w.run(ctx, Discard); err != nil {
+		t.Fatal(err)
+	}
+	if n := w.bootstrapCalls(); n != 1 {
+		t.Errorf("bootstrap calls = %d, want exactly 1", n)
+	}
+	if _, err := os.Stat(filepath.Join(w.root, "clusters/demo", KubeconfigFile)); err != nil {
+		t.Errorf("no kubeconfig: %v", err)
+	}
+}
+
+func TestBootstrapIntentStaysWithItsNode(t *testing.T) {
+	w := newTalosWorld(t, 3)
+	ctx := context.Background()
+	w.nodes[2].Faults.BootstrapFailures = 2 // time not in sync yet: retried
+	_, j := w.journal()
+	// A crash after journaling the intent for cp3, before the call went out.
+	if err := j.SetFact(FactBootstrap, "intent:demo-cp3"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.run(ctx, Discard); err != nil {
+		t.Fatal(err)
+	}
+	if w.nodes[2].BootstrapCalls() != 3 || w.bootstrapCalls() != 3 {
+		t.Errorf("bootstrap calls per node: %d %d %d, want 0 0 3 (two refusals, then success on cp3)", w.nodes[0].BootstrapCalls(), w.nodes[1].BootstrapCalls(), w.nodes[2].BootstrapCalls())
+	}
+}
+
+func TestTalosDryRunWritesConfigs(t *testing.T) {
+	for _, withNodes := range []bool{false, true} {
+		t.Run(fmt.Sprint("nodes=", withNodes), func(t *testing.T) {
+			r := newRun(t, t.TempDir())
+			c, j := r.Cluster, r.Journal
+			if withNodes {
+				j.Update(func(j *state.Journal) {
+					j.Nodes = []*state.Node{{Name: "demo-cp1", Role: talos.RoleControlPlane, PublicIP: "203.0.113.5", PrivateIP: "10.8.0.11"}}
+				})
+			}
+			sp := spec.Defaults()
+			sp.Name, sp.Provider, sp.Nodes, sp.ControlPlanes = "demo", "latitude", 3, 3
+			sp.DNS.Domain = "example.com"
+			rec := r.Events.(*Recorder)
+			r.Deps.Spec = sp
+			if err := (&Engine{Steps: []Step{talosStep{}}}).Execute(context.Background(), r, Options{DryRun: true}); err != nil {
+				t.Fatal(err)
+			}
+			files, _ := filepath.Glob(filepath.Join(c.Dir, "dry-run", "*.yaml"))
+			want := 1
+			if !withNodes {
+				want = 3
+			}
+			if len(files) != want {
+				t.Fatalf("dry run wrote %v, want %d configs", files, want)
+			}
+			var said string
+			for _, e := range rec.Events {
+				said += e.Message + "\n"
+			}
+			for _, f := range files {
+				if !strings.Contains(said, f) {
+					t.Errorf("dry run did not print %s", f)
+				}
+				if !withNodes && !strings.Contains(f, "placeholder") {
+					t.Errorf("placeholder config %s is not marked", f)
+				}
+				data, _ := os.ReadFile(f)
+				if _, err := talos.ParseConfig(data); err != nil {
+					t.Errorf("%s: %v", f, err)
+				}
+				if !strings.Contains(string(data), "https://api.demo.example.com:6443") {
+					t.Errorf("%s does not use the DNS endpoint", f)
+				}
+				if fi, _ := os.Stat(f); fi.Mode().Perm() != 0o600 {
+					t.Errorf("%s mode %o", f, fi.Mode().Perm())
+				}
+			}
+			if _, err := os.Stat(c.Path(talos.SecretsFile)); err == nil {
+				t.Error("a dry run stored secrets")
+			}
+			if j.Fact(FactSchematic) != "" {
+				t.Error("a dry run journaled a schematic")
+			}
+		})
+	}
+}
+
+// noDHCP is a provider that only reports capabilities; the boot media
+// code asks nothing else.
+type noDHCP struct {
+	provider.Provider
+	dhcp bool
+}
+
+func (p noDHCP) Capabilities() provider.Capabilities {
+	return provider.Capabilities{Boot: []provider.BootMethod{provider.BootIPXE}, DHCP: p.dhcp}
+}
+
+func TestTalosBootMedia(t *testing.T) {
+	w := newTalosWorld(t, 1)
+	c, j := w.journal()
+	for _, dhcp := range []bool{true, false} {
+		r := &Run{Cluster: c, Journal: j, Events: Discard, Deps: &Deps{Spec: w.spec, Provider: noDHCP{dhcp: dhcp}}}
+		boot, err := TalosBootMedia(context.Background(), r, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := j.Fact(FactSchematic)
+		if id == "" {
+			t.Fatal("schematic id not journaled")
+		}
+		if boot.Method != provider.BootIPXE || boot.URL != w.fsrv.URL+"/pxe/"+id+"/v1.13.9/metal-amd64" {
+			t.Errorf("boot = %+v", boot)
+		}
+		if dhcp && boot.Script != "" {
+			t.Errorf("DHCP provider got a script:\n%s", boot.Script)
+		}
+		if !dhcp && !strings.Contains(boot.Script, " ip=") {
+			t.Errorf("provider without DHCP got no ip= argument:\n%s", boot.Script)
+		}
+	}
+	if w.factory.Posts() != 1 {
+		t.Errorf("factory posts = %d, want 1 (the id is journaled)", w.factory.Posts())
+	}
+	// An unreachable factory is an error naming it.
+	j.Update(func(j *state.Journal) { delete(j.Facts, FactSchematicGPU) })
+	sp := w.spec
+	sp.Talos.ImageFactoryURL = "http://127.0.0.1:1"
+	r := &Run{Cluster: c, Journal: j, Events: Discard, Deps: &Deps{Spec: sp}}
+	if _, err := TalosBootMedia(context.Background(), r, true); err == nil || !strings.Contains(err.Error(), "http://127.0.0.1:1/schematics") {
+		t.Errorf("got %v, want an error naming the factory URL", err)
+	}
+}
+
+func TestTalosconfigFollowsReplacedControlPlanes(t *testing.T) {
+	w := newTalosWorld(t, 1)
+	c, j := w.journal()
+	r := &Run{Cluster: c, Journal: j, Events: Discard, Deps: &Deps{Spec: w.spec, Talos: TalosOptions{APIPort: w.port}}}
+	s, err := loadOrCreateSecrets(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpointsOf := func() []string {
+		t.Helper()
+		if _, err := ensureTalosconfig(r, s, j.NodesCopy()); err != nil {
+			t.Fatal(err)
+		}
+		data, _ := c.ReadFile(talos.TalosconfigFile)
+		cfg, err := talos.ParseTalosconfig(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg.Contexts[cfg.Context].Endpoints
+	}
+	first := endpointsOf()
+	before, _ := c.ReadFile(talos.TalosconfigFile)
+	if again := endpointsOf(); !slices.Equal(first, again) {
+		t.Fatalf("endpoints moved without a change: %v -> %v", first, again)
+	}
+	if after, _ := c.ReadFile(talos.TalosconfigFile); !bytes.Equal(before, after) {
+		t.Error("talosconfig rewritten without a change")
+	}
+	j.Update(func(j *state.Journal) { j.Nodes[0].PublicIP = "127.0.0.77" })
+	if got := endpointsOf(); len(got) != 1 || !strings.HasPrefix(got[0], "127.0.0.77:") {
+		t.Errorf("endpoints after replacement = %v", got)
+	}
+}

@@ -1,0 +1,265 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cto-platform/cto/internal/provider"
+	"github.com/cto-platform/cto/internal/spec"
+	"github.com/cto-platform/cto/internal/state"
+	"github.com/cto-platform/cto/internal/talos"
+)
+
+// TalosOptions tune how the talos and kubernetes steps reach nodes. Zero
+// values are the production defaults.
+type TalosOptions struct {
+	// APIPort is the nodes' Talos API port (default 50000); tests run fake
+	// nodes on other ports.
+	APIPort int
+	// NodeTimeout is how long a node may take to reach maintenance mode, take
+	// its config and prove it, and how long bootstrap may retry (default 15m).
+	NodeTimeout time.Duration
+	// Poll is the pause between probes of a node (default 5s).
+	Poll time.Duration
+	// ApplyTimeout bounds one ApplyConfiguration call (default 1m).
+	ApplyTimeout time.Duration
+	// FactoryHTTP is the Image Factory's HTTP client (default: 30s timeout).
+	FactoryHTTP *http.Client
+	// PrivateLinkSelector overrides the CEL selector of the VLAN's parent NIC.
+	PrivateLinkSelector string
+}
+
+func (o TalosOptions) nodeTimeout() time.Duration {
+	if o.NodeTimeout > 0 {
+		return o.NodeTimeout
+	}
+	return 15 * time.Minute
+}
+
+func (o TalosOptions) poll() time.Duration {
+	if o.Poll > 0 {
+		return o.Poll
+	}
+	return 5 * time.Second
+}
+
+func (o TalosOptions) applyTimeout() time.Duration {
+	if o.ApplyTimeout > 0 {
+		return o.ApplyTimeout
+	}
+	return time.Minute
+}
+
+// endpoint is a node's Talos API address.
+func (o TalosOptions) endpoint(ip string) string {
+	if o.APIPort == 0 || o.APIPort == talos.APIPort {
+		return ip
+	}
+	return net.JoinHostPort(ip, strconv.Itoa(o.APIPort))
+}
+
+// Journal facts of the talos and kubernetes steps.
+const (
+	FactSchematic    = "talos.schematic"     // plain nodes' Image Factory schematic
+	FactSchematicGPU = "talos.schematic.gpu" // GPU nodes' schematic
+	FactEndpoint     = "talos.endpoint"      // Kubernetes API host
+	FactVIP          = "talos.vip"           // Layer2 VIP on the private VLAN (3+ control planes)
+	// FactBootstrap is "intent:<node>" before the Bootstrap call and
+	// "done" once etcd runs; it keeps bootstrap to exactly one node.
+	FactBootstrap = "talos.bootstrap"
+)
+
+// The network step records the cluster's VLAN as a resource of this kind
+// with the 802.1Q id in Attrs[vlanAttr].
+const (
+	networkResourceKind = "network"
+	vlanAttr            = "vlan"
+)
+
+// KubeconfigFile is the admin kubeconfig's file in the cluster's folder.
+const KubeconfigFile = "kubeconfig"
+
+// talosVersion is the spec's Talos version with its "v" (the factory's
+// URLs need it), or the default.
+func talosVersion(r *Run) string {
+	if v := r.Deps.Spec.Talos.Version; v != "" {
+		return "v" + strings.TrimPrefix(v, "v")
+	}
+	return talos.DefaultTalosVersion
+}
+
+func imageFactory(r *Run) talos.Factory {
+	return talos.Factory{URL: r.Deps.Spec.Talos.ImageFactoryURL, HTTP: r.Deps.Talos.FactoryHTTP}
+}
+
+// nodeHasGPU says which nodes get the NVIDIA schematic: the workers of a
+// GPU cluster, or every node when it has no workers.
+func nodeHasGPU(r *Run, role string) bool {
+	s := r.Deps.Spec
+	return s.GPU && (role == talos.RoleWorker || s.Workers() == 0)
+}
+
+// ensureSchematic registers the node class's schematic with the Image
+// Factory once and journals its id.
+func ensureSchematic(ctx context.Context, r *Run, gpu bool) (string, error) {
+	key := FactSchematic
+	if gpu {
+		key = FactSchematicGPU
+	}
+	if id := r.Journal.Fact(key); id != "" {
+		return id, nil
+	}
+	id, err := imageFactory(r).EnsureSchematic(ctx, talos.SchematicFor(gpu))
+	if err != nil {
+		return "", err
+	}
+	if err := r.Journal.SetFact(key, id); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// TalosBootMedia is Deps.BootMedia for providers that boot Talos by iPXE:
+// the factory's PXE URL, or a script with ip= from iPXE's own settings when
+// the provider has no DHCP.
+func TalosBootMedia(ctx context.Context, r *Run, gpu bool) (provider.Boot, error) {
+	id, err := ensureSchematic(ctx, r, gpu)
+	if err != nil {
+		return provider.Boot{}, err
+	}
+	im := imageFactory(r).Images(id, talosVersion(r))
+	if r.Deps.Provider != nil && !r.Deps.Provider.Capabilities().DHCP {
+		return provider.Boot{Method: provider.BootIPXE, URL: im.PXE(), Script: im.IPXEScript(&talos.IPXEStaticIP)}, nil
+	}
+	return provider.Boot{Method: provider.BootIPXE, URL: im.PXE()}, nil
+}
+
+// loadOrCreateSecrets returns the cluster's Talos secrets. They are created
+// and stored (0600, atomically) the first time, before any node is
+// touched; after that they are only ever loaded.
+func loadOrCreateSecrets(r *Run) (*talos.Secrets, error) {
+	data, err := r.Cluster.ReadFile(talos.SecretsFile)
+	if err == nil {
+		s, err := talos.ParseSecrets(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w; restore it from a backup (cto never regenerates secrets of a cluster that exists)", r.Cluster.Path(talos.SecretsFile), err)
+		}
+		return s, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	s, data, err := talos.NewSecrets(talosVersion(r))
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Cluster.WriteSecret(talos.SecretsFile, data); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// talosControlPlanes returns the control-plane nodes in index order.
+func talosControlPlanes(nodes []state.Node) []state.Node {
+	var cps []state.Node
+	for _, n := range nodes {
+		if n.Role == talos.RoleControlPlane {
+			cps = append(cps, n)
+		}
+	}
+	slices.SortFunc(cps, func(a, b state.Node) int { return a.Index - b.Index })
+	return cps
+}
+
+// clusterInput derives what every node's config shares from the spec, the
+// journal's nodes and the network resource.
+func clusterInput(r *Run, nodes []state.Node, s *talos.Secrets) (talos.ClusterInput, error) {
+	sp := r.Deps.Spec
+	cps := talosControlPlanes(nodes)
+	if len(cps) == 0 {
+		return talos.ClusterInput{}, errors.New("the journal has no control-plane node; run the servers step first")
+	}
+	in := talos.ClusterInput{
+		Name:                sp.Name,
+		TalosVersion:        talosVersion(r),
+		KubernetesVersion:   sp.Talos.KubernetesVersion,
+		PrivateCIDR:         sp.Network.CIDR,
+		PrivateLinkSelector: r.Deps.Talos.PrivateLinkSelector,
+		Secrets:             s,
+	}
+	if in.PrivateCIDR == "" {
+		in.PrivateCIDR = spec.Defaults().Network.CIDR
+	}
+	if sp.DNS.Domain != "" {
+		in.Endpoint = fmt.Sprintf("api.%s.%s", sp.Name, sp.DNS.Domain)
+		in.SANs = append(in.SANs, in.Endpoint)
+	} else {
+		in.Endpoint = cps[0].PublicIP
+	}
+	if len(cps) >= 3 {
+		vip, err := vipFor(in.PrivateCIDR, nodes)
+		if err != nil {
+			return in, err
+		}
+		in.VIP = vip
+		in.SANs = append(in.SANs, vip)
+	}
+	for _, cp := range cps {
+		in.SANs = append(in.SANs, cp.PublicIP)
+		if cp.PrivateIP != "" {
+			in.SANs = append(in.SANs, cp.PrivateIP)
+		}
+	}
+	for _, n := range nodes {
+		in.PublicIPs = append(in.PublicIPs, n.PublicIP)
+	}
+	for _, res := range r.Journal.LiveResources(networkResourceKind) {
+		if v, err := strconv.Atoi(res.Attrs[vlanAttr]); err == nil && v > 0 {
+			in.VLAN = v
+		}
+	}
+	return in, nil
+}
+
+// vipFor picks the VIP: the highest host address of the private range,
+// which the network step never hands to a node.
+func vipFor(cidr string, nodes []state.Node) (string, error) {
+	p, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return "", fmt.Errorf("private range %q: %v", cidr, err)
+	}
+	p = p.Masked()
+	last := p.Addr()
+	for a := p.Addr(); p.Contains(a); a = a.Next() {
+		last = a
+	}
+	vip := last.Prev() // below the broadcast address
+	for _, n := range nodes {
+		if n.PrivateIP == vip.String() {
+			return "", fmt.Errorf("node %s has the private address %s reserved for the control-plane VIP", n.Name, vip)
+		}
+	}
+	return vip.String(), nil
+}
+
+// talosClient loads the cluster's talosconfig.
+func talosClient(r *Run) (*talos.Client, error) {
+	data, err := r.Cluster.ReadFile(talos.TalosconfigFile)
+	if err != nil {
+		return nil, fmt.Errorf("no talosconfig in %s (run the talos step first): %w", r.Cluster.Dir, err)
+	}
+	cfg, err := talos.ParseTalosconfig(data)
+	if err != nil {
+		return nil, err
+	}
+	return &talos.Client{Talosconfig: cfg}, nil
+}

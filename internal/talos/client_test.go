@@ -1,0 +1,174 @@
+package talos_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/siderolabs/talos/pkg/machinery/api/storage"
+
+	"github.com/cto-platform/cto/internal/talos"
+	"github.com/cto-platform/cto/internal/talos/fake"
+)
+
+func startNode(t *testing.T, n *fake.Node) {
+	t.Helper()
+	if err := n.Start(fake.LoopbackBlock() + "1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Stop)
+}
+
+func clientFor(t *testing.T, s *talos.Secrets, endpoint string) *talos.Client {
+	t.Helper()
+	data, err := talos.Talosconfig(s, "demo", []string{endpoint})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := talos.ParseTalosconfig(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &talos.Client{Talosconfig: cfg, CallTimeout: 2 * time.Second}
+}
+
+func nodeConfig(t *testing.T, s *talos.Secrets, role string) []byte {
+	t.Helper()
+	c := talos.ClusterInput{Name: "demo", Endpoint: "203.0.113.11", PrivateCIDR: "10.8.0.0/24", Secrets: s}
+	return must(talos.Generate(c, talos.NodeInput{Name: "n1", Role: role, PrivateIP: "10.8.0.11", InstallImage: installer, Disk: talos.Disk{Serial: "NVME-1"}}))
+}
+
+func TestClientConfiguresFakeNode(t *testing.T) {
+	s := fixedSecrets(t)
+	n := &fake.Node{Name: "n1", Disks: []*storage.Disk{{DeviceName: "/dev/nvme0n1", Type: storage.Disk_NVME, Size: 480e9, Serial: "NVME-1"}}}
+	startNode(t, n)
+	c := clientFor(t, s, n.Addr())
+	ctx := context.Background()
+
+	if st := c.Probe(ctx, n.Addr()); st != talos.Maintenance {
+		t.Fatalf("fresh node: %s, want maintenance", st)
+	}
+	disks, err := c.Disks(ctx, n.Addr())
+	if err != nil || len(disks) != 1 || disks[0].Serial != "NVME-1" {
+		t.Fatalf("disks = %v, %v", disks, err)
+	}
+	if _, err := c.Version(ctx, n.Addr()); err == nil {
+		t.Fatal("authenticated Version succeeded against a maintenance-mode node")
+	}
+	if err := c.Apply(ctx, n.Addr(), []byte("machine: {type: nonsense}\n"), time.Second); err == nil || !strings.Contains(err.Error(), "InvalidArgument") {
+		t.Fatalf("bad config: got %v, want InvalidArgument", err)
+	}
+	if err := c.Apply(ctx, n.Addr(), nodeConfig(t, s, talos.RoleControlPlane), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Probe(ctx, n.Addr()); st != talos.Configured {
+		t.Fatalf("after apply: %s, want configured", st)
+	}
+	if tag, err := c.Version(ctx, n.Addr()); err != nil || tag != "v1.13.9" {
+		t.Fatalf("mTLS Version = %q, %v", tag, err)
+	}
+	if _, err := c.Disks(ctx, n.Addr()); err == nil {
+		t.Error("a configured node answered an insecure call")
+	}
+	// Another cluster's client (other CA) must not pass.
+	other, _, err := talos.NewSecrets("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := clientFor(t, other, n.Addr()).Probe(ctx, n.Addr()); st != talos.Foreign {
+		t.Errorf("other cluster sees %s, want foreign config", st)
+	}
+}
+
+func TestClientApplyThatHangsIsMaybeApplied(t *testing.T) {
+	s := fixedSecrets(t)
+	n := &fake.Node{Name: "n1", Faults: fake.Faults{ApplyHangs: true}}
+	startNode(t, n)
+	c := clientFor(t, s, n.Addr())
+	err := c.Apply(context.Background(), n.Addr(), nodeConfig(t, s, talos.RoleControlPlane), 200*time.Millisecond)
+	if !errors.Is(err, talos.ErrMaybeApplied) {
+		t.Fatalf("got %v, want ErrMaybeApplied", err)
+	}
+	if st := c.Probe(context.Background(), n.Addr()); st != talos.Configured {
+		t.Errorf("after a hung apply: %s, want configured", st)
+	}
+}
+
+func TestBootstrapAndKubeconfig(t *testing.T) {
+	s := fixedSecrets(t)
+	n := &fake.Node{Name: "n1", Faults: fake.Faults{BootstrapFailures: 1}, KubeconfigServer: "https://127.0.0.1:7443"}
+	startNode(t, n)
+	c := clientFor(t, s, n.Addr())
+	ctx := context.Background()
+	if err := c.Apply(ctx, n.Addr(), nodeConfig(t, s, talos.RoleControlPlane), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.EtcdMembers(ctx, n.Addr()); err == nil {
+		t.Error("etcd reported members before bootstrap")
+	}
+	if err := c.Bootstrap(ctx, n.Addr()); !talos.RetryableBootstrap(err) {
+		t.Fatalf("first bootstrap: %v, want a retryable FailedPrecondition", err)
+	}
+	if err := c.Bootstrap(ctx, n.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Bootstrap(ctx, n.Addr()); err != nil {
+		t.Fatalf("AlreadyExists must count as success: %v", err)
+	}
+	if got := n.BootstrapCalls(); got != 3 {
+		t.Errorf("bootstrap calls = %d", got)
+	}
+	if m, err := c.EtcdMembers(ctx, n.Addr()); err != nil || m != 1 {
+		t.Errorf("etcd members = %d, %v", m, err)
+	}
+	kc, err := c.Kubeconfig(ctx, n.Addr())
+	if err != nil || !strings.Contains(string(kc), "server: https://127.0.0.1:7443") {
+		t.Fatalf("kubeconfig = %s, %v", kc, err)
+	}
+}
+
+func TestWorkerGetsCertificateFromTrustd(t *testing.T) {
+	s := fixedSecrets(t)
+	n := &fake.Node{Name: "w1", TrustdCA: s.Bundle.Certs.OS}
+	startNode(t, n)
+	c := clientFor(t, s, n.Addr())
+	if err := c.Apply(context.Background(), n.Addr(), nodeConfig(t, s, talos.RoleWorker), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Version(context.Background(), n.Addr()); err != nil {
+		t.Fatalf("worker mTLS Version: %v", err)
+	}
+}
+
+func TestEndpointAddsPortOnlyWhenMissing(t *testing.T) {
+	for in, want := range map[string]string{"203.0.113.1": "203.0.113.1:50000", "127.0.0.5:1234": "127.0.0.5:1234", "::1": "[::1]:50000"} {
+		if got := talos.Endpoint(in); got != want {
+			t.Errorf("Endpoint(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestWorkerWaitsForTrustd(t *testing.T) {
+	s := fixedSecrets(t)
+	trustd := &fake.Trustd{}
+	worker := &fake.Node{Name: "w1", Trustd: trustd}
+	cp := &fake.Node{Name: "cp1", Trustd: trustd}
+	startNode(t, worker)
+	startNode(t, cp)
+	ctx := context.Background()
+	wc, cc := clientFor(t, s, worker.Addr()), clientFor(t, s, cp.Addr())
+	if err := wc.Apply(ctx, worker.Addr(), nodeConfig(t, s, talos.RoleWorker), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if st := wc.Probe(ctx, worker.Addr()); st != talos.Starting {
+		t.Fatalf("worker before any control plane: %s, want starting", st)
+	}
+	if err := cc.Apply(ctx, cp.Addr(), nodeConfig(t, s, talos.RoleControlPlane), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if st := wc.Probe(ctx, worker.Addr()); st != talos.Configured {
+		t.Fatalf("worker after its control plane: %s, want configured", st)
+	}
+}

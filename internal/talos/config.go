@@ -1,0 +1,331 @@
+package talos
+
+import (
+	"cmp"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	machineapi "github.com/siderolabs/talos/pkg/machinery/api/machine"
+	"github.com/siderolabs/talos/pkg/machinery/compatibility"
+	coreconfig "github.com/siderolabs/talos/pkg/machinery/config"
+	"github.com/siderolabs/talos/pkg/machinery/config/config"
+	"github.com/siderolabs/talos/pkg/machinery/config/configloader"
+	"github.com/siderolabs/talos/pkg/machinery/config/container"
+	"github.com/siderolabs/talos/pkg/machinery/config/encoder"
+	"github.com/siderolabs/talos/pkg/machinery/config/generate"
+	"github.com/siderolabs/talos/pkg/machinery/config/machine"
+	"github.com/siderolabs/talos/pkg/machinery/config/types/network"
+	"github.com/siderolabs/talos/pkg/machinery/config/types/v1alpha1"
+	"sigs.k8s.io/yaml"
+)
+
+// PrivateLinkAlias is the name the configs give the NIC that carries the
+// cluster's VLAN.
+const PrivateLinkAlias = "private"
+
+// DefaultPrivateLinkSelector picks the VLAN's parent NIC: a physical
+// ethernet link that has carrier. Providers whose servers have several
+// cabled NICs pass a sharper selector (by MAC or driver).
+const DefaultPrivateLinkSelector = `link.type == 1 && link.kind == "" && link.link_state`
+
+// ClusterInput is what every node's config shares.
+type ClusterInput struct {
+	Name              string
+	TalosVersion      string // default DefaultTalosVersion
+	KubernetesVersion string // default DefaultKubernetesVersion
+	// Endpoint is the Kubernetes API's host (DNS name or IP) as clients use it.
+	Endpoint string
+	// SANs are extra certificate names: DNS name, VIP, control-plane IPs.
+	SANs []string
+	// VIP is the Layer2 virtual IP on the private VLAN (control planes only);
+	// empty for fewer than three control planes.
+	VIP string
+	// PrivateCIDR is the cluster's VLAN range, e.g. 10.8.0.0/24.
+	PrivateCIDR string
+	// VLAN is the 802.1Q id to tag; 0 puts the private address on the NIC itself.
+	VLAN int
+	// PrivateLinkSelector is a CEL expression selecting the VLAN's parent NIC
+	// (DefaultPrivateLinkSelector when empty).
+	PrivateLinkSelector string
+	// PublicIPs of every node, allowed through the firewall next to the
+	// private range.
+	PublicIPs []string
+	Secrets   *Secrets
+}
+
+// Disk is the install disk as the node reported it in maintenance mode.
+type Disk struct {
+	DevPath string
+	Serial  string
+	WWID    string
+	SizeGB  float64
+}
+
+// NodeInput is what differs per node.
+type NodeInput struct {
+	Name      string
+	Role      string // RoleControlPlane | RoleWorker
+	PrivateIP string
+	GPU       bool
+	// InstallImage is the factory installer of the node's schematic.
+	InstallImage string
+	Disk         Disk
+}
+
+// podCIDR is the library's default pod network; the firewall admits it to
+// the kubelet (metrics) and Cilium's health port.
+const podCIDR = "10.244.0.0/16"
+
+// EndpointURL is the Kubernetes API URL for a host.
+func EndpointURL(host string) string {
+	return "https://" + net.JoinHostPort(host, strconv.Itoa(KubernetesPort))
+}
+
+// Generate renders, validates and encodes one node's machine config.
+func Generate(c ClusterInput, n NodeInput) ([]byte, error) {
+	if c.Secrets == nil {
+		return nil, fmt.Errorf("config of %s: no secrets bundle (it must be loaded from the cluster's folder)", n.Name)
+	}
+	talosVersion := cmp.Or(c.TalosVersion, DefaultTalosVersion)
+	vc, err := contract(talosVersion)
+	if err != nil {
+		return nil, err
+	}
+	var mtype machine.Type
+	switch n.Role {
+	case RoleControlPlane:
+		mtype = machine.TypeControlPlane
+	case RoleWorker:
+		mtype = machine.TypeWorker
+	default:
+		return nil, fmt.Errorf("config of %s: unknown role %q", n.Name, n.Role)
+	}
+	privCIDR, err := netip.ParsePrefix(c.PrivateCIDR)
+	if err != nil {
+		return nil, fmt.Errorf("config of %s: private range %q: %v", n.Name, c.PrivateCIDR, err)
+	}
+	privIP, err := netip.ParseAddr(n.PrivateIP)
+	if err != nil || !privCIDR.Contains(privIP) {
+		return nil, fmt.Errorf("config of %s: private address %q is not in %s", n.Name, n.PrivateIP, c.PrivateCIDR)
+	}
+	if n.InstallImage == "" {
+		return nil, fmt.Errorf("config of %s: no install image", n.Name)
+	}
+	if n.Disk.Serial == "" && n.Disk.WWID == "" {
+		return nil, fmt.Errorf("config of %s: install disk %q has neither serial nor WWID; refusing to guess a disk", n.Name, n.Disk.DevPath)
+	}
+
+	opts := []generate.Option{
+		generate.WithSecretsBundle(c.Secrets.Bundle),
+		generate.WithVersionContract(vc),
+		generate.WithAdditionalSubjectAltNames(c.SANs),
+		generate.WithInstallImage(n.InstallImage),
+		generate.WithClusterCNIConfig(&v1alpha1.CNIConfig{CNIName: "none"}),
+		generate.WithKubePrismPort(KubePrismPort),
+	}
+	k8sVersion := strings.TrimPrefix(cmp.Or(c.KubernetesVersion, DefaultKubernetesVersion), "v")
+	if err := CheckVersions(talosVersion, k8sVersion); err != nil {
+		return nil, err
+	}
+	in, err := generate.NewInput(c.Name, EndpointURL(c.Endpoint), k8sVersion, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("config of %s: %w", n.Name, err)
+	}
+	base, err := in.Config(mtype)
+	if err != nil {
+		return nil, fmt.Errorf("config of %s: %w", n.Name, err)
+	}
+
+	raw := base.RawV1Alpha1()
+	m, cl := raw.MachineConfig, raw.ClusterConfig
+	// Select the disk by what identifies it, never by a device name that can
+	// change between boots.
+	m.MachineInstall.InstallDisk = ""
+	m.MachineInstall.InstallDiskSelector = &v1alpha1.InstallDiskSelector{Serial: n.Disk.Serial, WWID: n.Disk.WWID}
+	if n.Disk.WWID != "" {
+		m.MachineInstall.InstallDiskSelector.Serial = ""
+	}
+	// Kubernetes and etcd talk over the private VLAN.
+	m.MachineKubelet.KubeletNodeIP = &v1alpha1.KubeletNodeIPConfig{KubeletNodeIPValidSubnets: []string{c.PrivateCIDR}}
+	cl.ProxyConfig = &v1alpha1.ProxyConfig{Disabled: new(true)}
+	if mtype == machine.TypeControlPlane {
+		if cl.EtcdConfig == nil {
+			cl.EtcdConfig = &v1alpha1.EtcdConfig{}
+		}
+		cl.EtcdConfig.EtcdAdvertisedSubnets = []string{c.PrivateCIDR}
+	}
+	if n.GPU {
+		m.MachineKernel = &v1alpha1.KernelConfig{}
+		for _, mod := range GPUKernelModules {
+			m.MachineKernel.KernelModules = append(m.MachineKernel.KernelModules, &v1alpha1.KernelModuleConfig{ModuleName: mod})
+		}
+	}
+
+	var docs []config.Document
+	for _, d := range base.Documents() {
+		if d.Kind() == network.HostnameKind {
+			continue // replaced by the node's own name below
+		}
+		docs = append(docs, d)
+	}
+	baseProvider, err := container.New(docs...)
+	if err != nil {
+		return nil, fmt.Errorf("config of %s: %w", n.Name, err)
+	}
+	baseYAML, err := baseProvider.EncodeBytes(encoder.WithComments(encoder.CommentsDisabled))
+	if err != nil {
+		return nil, fmt.Errorf("config of %s: %w", n.Name, err)
+	}
+	extra, err := extraDocuments(c, n, privCIDR, mtype == machine.TypeControlPlane)
+	if err != nil {
+		return nil, fmt.Errorf("config of %s: %w", n.Name, err)
+	}
+	full, err := configloader.NewFromBytes(append(append(baseYAML, "---\n"...), extra...))
+	if err != nil {
+		return nil, fmt.Errorf("config of %s does not parse: %w", n.Name, err)
+	}
+	if err := Validate(full); err != nil {
+		return nil, fmt.Errorf("config of %s: %w", n.Name, err)
+	}
+	out, err := full.EncodeBytes(encoder.WithComments(encoder.CommentsDisabled))
+	if err != nil {
+		return nil, fmt.Errorf("config of %s: %w", n.Name, err)
+	}
+	return out, nil
+}
+
+// CheckVersions reports a Kubernetes version the Talos version cannot run.
+func CheckVersions(talosVersion, kubernetesVersion string) error {
+	tv, err := compatibility.ParseTalosVersion(&machineapi.VersionInfo{Tag: "v" + strings.TrimPrefix(talosVersion, "v")})
+	if err != nil {
+		return fmt.Errorf("talos version %q: %v", talosVersion, err)
+	}
+	kv, err := compatibility.ParseKubernetesVersion(strings.TrimPrefix(kubernetesVersion, "v"))
+	if err != nil {
+		return fmt.Errorf("kubernetes version %q: %v", kubernetesVersion, err)
+	}
+	if err := kv.SupportedWith(tv); err != nil {
+		return fmt.Errorf("kubernetes %s on talos %s: %v; pick another --kubernetes-version", kubernetesVersion, talosVersion, err)
+	}
+	return nil
+}
+
+// metalMode is the runtime the configs are for: bare metal, installed to disk.
+type metalMode struct{}
+
+func (metalMode) String() string        { return "metal" }
+func (metalMode) RequiresInstall() bool { return true }
+func (metalMode) InContainer() bool     { return false }
+
+// Validate runs the library's validator over a config as a metal node
+// would, warnings included.
+func Validate(c coreconfig.Provider) error {
+	if _, err := c.Validate(metalMode{}); err != nil {
+		return fmt.Errorf("invalid machine config: %w", err)
+	}
+	return nil
+}
+
+// ParseConfig reads a machine config and validates it.
+func ParseConfig(data []byte) (coreconfig.Provider, error) {
+	c, err := configloader.NewFromBytes(data)
+	if err != nil {
+		return nil, fmt.Errorf("machine config does not parse: %w", err)
+	}
+	if err := Validate(c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+type doc = map[string]any
+
+// extraDocuments are the multi-document parts: hostname, the private VLAN
+// link (and VIP), and the ingress firewall.
+func extraDocuments(c ClusterInput, n NodeInput, privCIDR netip.Prefix, controlPlane bool) ([]byte, error) {
+	selector := cmp.Or(c.PrivateLinkSelector, DefaultPrivateLinkSelector)
+	addr := netip.PrefixFrom(netip.MustParseAddr(n.PrivateIP), privCIDR.Bits()).String()
+	docs := []doc{
+		{"apiVersion": "v1alpha1", "kind": "HostnameConfig", "hostname": n.Name, "auto": "off"},
+		{"apiVersion": "v1alpha1", "kind": "LinkAliasConfig", "name": PrivateLinkAlias, "selector": doc{"match": selector}},
+	}
+	privateLink := PrivateLinkAlias
+	if c.VLAN > 0 {
+		privateLink = fmt.Sprintf("%s.%d", PrivateLinkAlias, c.VLAN)
+		docs = append(docs, doc{
+			"apiVersion": "v1alpha1", "kind": "VLANConfig", "name": privateLink,
+			"vlanID": c.VLAN, "parent": PrivateLinkAlias, "up": true,
+			"addresses": []doc{{"address": addr}},
+		})
+	} else {
+		docs = append(docs, doc{
+			"apiVersion": "v1alpha1", "kind": "LinkConfig", "name": PrivateLinkAlias, "up": true,
+			"addresses": []doc{{"address": addr}},
+		})
+	}
+	if controlPlane && c.VIP != "" {
+		docs = append(docs, doc{"apiVersion": "v1alpha1", "kind": "Layer2VIPConfig", "name": c.VIP, "link": privateLink})
+	}
+	docs = append(docs, firewall(c, controlPlane)...)
+
+	var out []byte
+	for i, d := range docs {
+		b, err := yaml.Marshal(d)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			out = append(out, "---\n"...)
+		}
+		out = append(out, b...)
+	}
+	return out, nil
+}
+
+// firewall blocks ingress by default and opens what Talos, Kubernetes and
+// Cilium need: the Talos API and Kubernetes API to everyone (they
+// authenticate), HTTP(S) for the ingress controller, the rest only to the
+// cluster's own addresses. Pod traffic between nodes rides Cilium's VXLAN.
+func firewall(c ClusterInput, controlPlane bool) []doc {
+	anywhere := []doc{{"subnet": "0.0.0.0/0"}, {"subnet": "::/0"}}
+	var cluster []doc
+	for _, s := range []string{c.PrivateCIDR, podCIDR} {
+		cluster = append(cluster, doc{"subnet": s})
+	}
+	ips := slices.Clone(c.PublicIPs)
+	slices.Sort(ips)
+	for _, ip := range slices.Compact(ips) {
+		if a, err := netip.ParseAddr(ip); err == nil {
+			cluster = append(cluster, doc{"subnet": netip.PrefixFrom(a, a.BitLen()).String()})
+		}
+	}
+	rule := func(name, proto string, ports []any, from []doc) doc {
+		return doc{
+			"apiVersion": "v1alpha1", "kind": "NetworkRuleConfig", "name": name,
+			"portSelector": doc{"ports": ports, "protocol": proto},
+			"ingress":      from,
+		}
+	}
+	docs := []doc{
+		{"apiVersion": "v1alpha1", "kind": "NetworkDefaultActionConfig", "ingress": "block"},
+		rule("apid-ingress", "tcp", []any{APIPort}, anywhere),
+		rule("trustd-ingress", "tcp", []any{TrustdPort}, cluster),
+		rule("kubelet-ingress", "tcp", []any{KubeletPort}, cluster),
+		rule("cilium-health", "tcp", []any{CiliumHealthPort}, cluster),
+		rule("cilium-vxlan", "udp", []any{CiliumVXLANPort}, cluster),
+		rule("hubble-peer", "tcp", []any{HubblePort}, cluster),
+		// The platform's ingress controller answers on every node.
+		rule("http-ingress", "tcp", []any{80, 443}, anywhere),
+	}
+	if controlPlane {
+		docs = append(docs,
+			rule("kubernetes-api-ingress", "tcp", []any{KubernetesPort}, anywhere),
+			rule("etcd-ingress", "tcp", []any{"2379-2380"}, cluster),
+		)
+	}
+	return docs
+}

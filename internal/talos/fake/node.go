@@ -1,0 +1,343 @@
+package fake
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	sx509 "github.com/siderolabs/crypto/x509"
+	"github.com/siderolabs/talos/pkg/machinery/api/common"
+	"github.com/siderolabs/talos/pkg/machinery/api/machine"
+	"github.com/siderolabs/talos/pkg/machinery/api/storage"
+	coreconfig "github.com/siderolabs/talos/pkg/machinery/config"
+	"github.com/siderolabs/talos/pkg/machinery/config/configloader"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/emptypb"
+)
+
+// Faults make a node misbehave the ways real ones do.
+type Faults struct {
+	// ApplyHangs: ApplyConfiguration takes the config, then never answers
+	// (the node reconfigured its network under the connection).
+	ApplyHangs bool
+	// BootstrapFailures: the first K Bootstrap calls fail with
+	// FailedPrecondition (time not in sync yet).
+	BootstrapFailures int
+	// StayInMaintenance: the node accepts configs but never leaves
+	// maintenance mode.
+	StayInMaintenance bool
+}
+
+// Node is a fake Talos node: in maintenance mode it serves TLS with a
+// self-signed certificate and takes a config; once configured it serves
+// mutual TLS with a certificate from the config's OS CA and requires
+// client certificates from that CA, like apid.
+type Node struct {
+	Name  string
+	Disks []*storage.Disk
+	// KubeconfigServer is the server URL of the kubeconfig it hands out.
+	KubeconfigServer string
+	// Kubeconfig, when set, is handed out as it is (e.g. the admin
+	// kubeconfig of a real test kube-apiserver).
+	Kubeconfig []byte
+	Faults     Faults
+	// Trustd, shared by the nodes of one simulated datacenter, hands
+	// workers the certificate a configured control plane's CA signs.
+	Trustd *Trustd
+	// TrustdCA is the OS CA to sign a worker's certificate with when no
+	// Trustd is shared (workers' configs carry only the CA certificate).
+	TrustdCA *sx509.PEMEncodedCertificateAndKey
+
+	mu             sync.Mutex
+	addr           string
+	ip             net.IP
+	selfSigned     tls.Certificate
+	configured     *tls.Config
+	config         coreconfig.Provider
+	applyCalls     int
+	bootstrapCalls int
+	bootstrapped   bool
+	srv            *grpc.Server
+}
+
+// Start serves the node on addr ("127.x.y.z:0" picks a port).
+func (n *Node) Start(addr string) error {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	n.addr = lis.Addr().String()
+	n.ip = lis.Addr().(*net.TCPAddr).IP
+	ca, err := sx509.NewSelfSignedCertificateAuthority(sx509.Organization("maintenance"), sx509.IPAddresses([]net.IP{n.ip}))
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	n.selfSigned, err = tls.X509KeyPair(ca.CrtPEM, ca.KeyPEM)
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	base := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) { return n.tlsConfig() },
+	}
+	n.srv = grpc.NewServer(grpc.Creds(credentials.NewTLS(base)))
+	machine.RegisterMachineServiceServer(n.srv, &machineServer{n: n})
+	storage.RegisterStorageServiceServer(n.srv, &storageServer{n: n})
+	go n.srv.Serve(lis)
+	return nil
+}
+
+// Addr is the node's ip:port.
+func (n *Node) Addr() string { return n.addr }
+
+// Stop ends serving.
+func (n *Node) Stop() {
+	if n.srv != nil {
+		n.srv.Stop()
+	}
+}
+
+// tlsConfig is the node's TLS side: self-signed in maintenance mode,
+// mutual TLS from the OS CA once configured. A worker whose certificate
+// trustd has not issued yet fails the handshake, as apid is not up.
+func (n *Node) tlsConfig() (*tls.Config, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.config == nil {
+		return &tls.Config{Certificates: []tls.Certificate{n.selfSigned}, NextProtos: []string{"h2"}, MinVersion: tls.VersionTLS12}, nil
+	}
+	if n.configured == nil {
+		cfg, err := n.serveConfigured(n.config)
+		if err != nil {
+			return nil, err
+		}
+		n.configured = cfg
+	}
+	return n.configured, nil
+}
+
+// ApplyCalls counts ApplyConfiguration calls.
+func (n *Node) ApplyCalls() int { n.mu.Lock(); defer n.mu.Unlock(); return n.applyCalls }
+
+// BootstrapCalls counts Bootstrap calls.
+func (n *Node) BootstrapCalls() int { n.mu.Lock(); defer n.mu.Unlock(); return n.bootstrapCalls }
+
+// Config returns the applied config, nil in maintenance mode.
+func (n *Node) Config() coreconfig.Provider { n.mu.Lock(); defer n.mu.Unlock(); return n.config }
+
+// Configure puts the node into configured mode with a config, as if it had
+// been applied (by cto or anyone else).
+func (n *Node) Configure(cfg coreconfig.Provider) error {
+	ca := cfg.Machine().Security().IssuingCA()
+	if ca == nil || len(ca.Crt) == 0 {
+		return errors.New("the config carries no OS CA")
+	}
+	if len(ca.Key) > 0 && n.Trustd != nil {
+		n.Trustd.register(ca)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.config = cfg
+	n.configured = nil
+	return nil
+}
+
+// serveConfigured builds the mutual-TLS side from the config's OS CA: a
+// control plane has its key; a worker gets its certificate from trustd.
+func (n *Node) serveConfigured(cfg coreconfig.Provider) (*tls.Config, error) {
+	ca := cfg.Machine().Security().IssuingCA()
+	if len(ca.Key) == 0 {
+		switch {
+		case n.TrustdCA != nil && bytes.Equal(n.TrustdCA.Crt, ca.Crt):
+			ca = n.TrustdCA
+		case n.Trustd != nil && n.Trustd.lookup(ca.Crt) != nil:
+			ca = n.Trustd.lookup(ca.Crt)
+		default:
+			return nil, errors.New("no certificate yet: no control plane of this cluster runs trustd")
+		}
+	}
+	authority, err := sx509.NewCertificateAuthorityFromCertificateAndKey(ca)
+	if err != nil {
+		return nil, err
+	}
+	kp, err := sx509.NewKeyPair(authority, sx509.IPAddresses([]net.IP{n.ip}), sx509.CommonName(n.Name),
+		sx509.ExtKeyUsage([]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}), sx509.NotAfter(time.Now().Add(24*time.Hour)))
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca.Crt) {
+		return nil, errors.New("bad OS CA certificate")
+	}
+	cert, err := tls.X509KeyPair(kp.CrtPEM, kp.KeyPEM)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    pool,
+		NextProtos:   []string{"h2"},
+		MinVersion:   tls.VersionTLS12,
+	}, nil
+}
+
+// Trustd stands in for the control planes' trustd across fake nodes: a
+// configured control plane registers its OS CA, and workers of the same
+// cluster get their serving certificates from it.
+type Trustd struct {
+	mu  sync.Mutex
+	cas map[string]*sx509.PEMEncodedCertificateAndKey
+}
+
+func (t *Trustd) register(ca *sx509.PEMEncodedCertificateAndKey) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.cas == nil {
+		t.cas = map[string]*sx509.PEMEncodedCertificateAndKey{}
+	}
+	t.cas[string(ca.Crt)] = ca
+}
+
+func (t *Trustd) lookup(crt []byte) *sx509.PEMEncodedCertificateAndKey {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.cas[string(crt)]
+}
+
+func (n *Node) isConfigured() bool { n.mu.Lock(); defer n.mu.Unlock(); return n.config != nil }
+
+type machineServer struct {
+	machine.UnimplementedMachineServiceServer
+	n *Node
+}
+
+func (s *machineServer) ApplyConfiguration(ctx context.Context, req *machine.ApplyConfigurationRequest) (*machine.ApplyConfigurationResponse, error) {
+	n := s.n
+	n.mu.Lock()
+	n.applyCalls++
+	already := n.config != nil
+	n.mu.Unlock()
+	if already {
+		return nil, status.Error(codes.PermissionDenied, "node is configured; use mutual TLS")
+	}
+	cfg, err := configloader.NewFromBytes(req.GetData())
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "config does not parse: %v", err)
+	}
+	if _, err := cfg.Validate(metal{}); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "config is invalid: %v", err)
+	}
+	if !n.Faults.StayInMaintenance {
+		if err := n.Configure(cfg); err != nil {
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+	}
+	if n.Faults.ApplyHangs {
+		<-ctx.Done()
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
+	return &machine.ApplyConfigurationResponse{Messages: []*machine.ApplyConfiguration{{Mode: machine.ApplyConfigurationRequest_REBOOT}}}, nil
+}
+
+func (s *machineServer) Version(ctx context.Context, _ *emptypb.Empty) (*machine.VersionResponse, error) {
+	return &machine.VersionResponse{Messages: []*machine.Version{{
+		Version:  &machine.VersionInfo{Tag: "v1.13.9", Os: "linux", Arch: "amd64"},
+		Platform: &machine.PlatformInfo{Name: "metal", Mode: "metal"},
+	}}}, nil
+}
+
+func (s *machineServer) Bootstrap(ctx context.Context, _ *machine.BootstrapRequest) (*machine.BootstrapResponse, error) {
+	n := s.n
+	if !n.isConfigured() {
+		return nil, status.Error(codes.FailedPrecondition, "node is in maintenance mode")
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.bootstrapCalls++
+	if n.bootstrapCalls <= n.Faults.BootstrapFailures {
+		return nil, status.Error(codes.FailedPrecondition, "time is not in sync yet")
+	}
+	if n.bootstrapped {
+		return nil, status.Error(codes.AlreadyExists, "etcd data directory is not empty")
+	}
+	n.bootstrapped = true
+	return &machine.BootstrapResponse{Messages: []*machine.Bootstrap{{}}}, nil
+}
+
+func (s *machineServer) EtcdMemberList(ctx context.Context, _ *machine.EtcdMemberListRequest) (*machine.EtcdMemberListResponse, error) {
+	n := s.n
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.bootstrapped {
+		return nil, status.Error(codes.Unavailable, "etcd is not running")
+	}
+	return &machine.EtcdMemberListResponse{Messages: []*machine.EtcdMembers{{Members: []*machine.EtcdMember{{Id: 1, Hostname: n.Name}}}}}, nil
+}
+
+func (s *machineServer) Kubeconfig(_ *emptypb.Empty, stream grpc.ServerStreamingServer[common.Data]) error {
+	n := s.n
+	n.mu.Lock()
+	ok, server, data := n.bootstrapped, n.KubeconfigServer, n.Kubeconfig
+	n.mu.Unlock()
+	if !ok {
+		return status.Error(codes.FailedPrecondition, "kubernetes is not bootstrapped")
+	}
+	cfg := n.Config()
+	if server == "" {
+		server = cfg.Cluster().Endpoint().String()
+	}
+	if data == nil {
+		data = fmt.Appendf(nil, `apiVersion: v1
+kind: Config
+clusters:
+- name: %[1]s
+  cluster:
+    server: %[2]s
+    insecure-skip-tls-verify: true
+contexts:
+- name: admin@%[1]s
+  context: {cluster: %[1]s, user: admin@%[1]s}
+current-context: admin@%[1]s
+users:
+- name: admin@%[1]s
+  user: {token: fake-admin-token}
+`, cfg.Cluster().Name(), server)
+	}
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	tw.WriteHeader(&tar.Header{Name: "kubeconfig", Mode: 0o600, Size: int64(len(data))})
+	tw.Write(data)
+	tw.Close()
+	gz.Close()
+	return stream.Send(&common.Data{Bytes: buf.Bytes()})
+}
+
+type storageServer struct {
+	storage.UnimplementedStorageServiceServer
+	n *Node
+}
+
+func (s *storageServer) Disks(context.Context, *emptypb.Empty) (*storage.DisksResponse, error) {
+	return &storage.DisksResponse{Messages: []*storage.Disks{{Disks: s.n.Disks}}}, nil
+}
+
+type metal struct{}
+
+func (metal) String() string        { return "metal" }
+func (metal) RequiresInstall() bool { return true }
+func (metal) InContainer() bool     { return false }
