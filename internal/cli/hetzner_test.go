@@ -142,7 +142,7 @@ func TestDestroyRobotReleasesAndSaysStillRented(t *testing.T) {
 		t.Errorf("destroy output does not say the servers are still rented:\n%s", stderr)
 	}
 	st := f.Snapshot()
-	if len(st.Servers) != 1 || st.Servers[0].Cancellations != 0 || st.Servers[0].Name != "" || st.Servers[0].Resets != 1 {
+	if len(st.Servers) != 1 || st.Servers[0].Cancellations != 0 || st.Servers[0].Name != robot.ReleasedName || st.Servers[0].Resets != 1 {
 		t.Errorf("server after destroy = %+v; want released (reset, untagged), never cancelled", st.Servers)
 	}
 }

@@ -90,7 +90,7 @@ func TestAdoptInstallAndReleaseNeverCancels(t *testing.T) {
 	if st.Cancellations != 0 || st.Cancelled {
 		t.Errorf("release cancelled the server: %+v", st)
 	}
-	if st.Resets != resetsBefore+1 || st.Booted != "rescue" || st.Name != "" {
+	if st.Resets != resetsBefore+1 || st.Booted != "rescue" || st.Name != robot.ReleasedName {
 		t.Errorf("released server = resets %d (before %d), booted %q, name %q; want one reset into rescue and the tag cleared", st.Resets, resetsBefore, st.Booted, st.Name)
 	}
 	for _, v := range e.f.Snapshot().VSwitches {
@@ -234,6 +234,14 @@ func TestOrderOnlyWithConfirmedCost(t *testing.T) {
 	listed, err := p.ListServers(c, "buy")
 	if err != nil || len(listed) != 1 || listed[0].ID != got.ID {
 		t.Errorf("ListServers = %+v, %v", listed, err)
+	}
+	// Released, the delivered server stays out of the cluster even though
+	// its order still carries the cluster's tag.
+	if err := p.DeleteServer(c, got.ID); err != nil {
+		t.Fatal(err)
+	}
+	if listed, err := p.ListServers(c, "buy"); err != nil || len(listed) != 0 {
+		t.Errorf("ListServers after the release = %+v, %v; want none", listed, err)
 	}
 }
 

@@ -247,6 +247,9 @@ func (p *Provider) ListServers(ctx context.Context, cluster string) ([]provider.
 				id = orderPrefix + "auction-" + tx.ID
 			}
 			s, err := p.orderedServer(ctx, id)
+			if errors.Is(err, provider.ErrNotFound) {
+				continue // delivered, then released
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -449,6 +452,17 @@ func (p *Provider) adoptNext(ctx context.Context, s provider.ServerSpec, t tag) 
 	return &renamed, nil
 }
 
+// ReleasedName is the name a released server keeps, so it is never taken
+// for a fresh delivery of an order and tagged again.
+const ReleasedName = "cto-released"
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
 // orderPrefix marks the ID of a server that is ordered but not delivered.
 const orderPrefix = "order-"
 
@@ -518,8 +532,8 @@ func (p *Provider) ordered(s provider.ServerSpec, tx Transaction, auction bool) 
 
 // DeleteServer releases an adopted server and never cancels it: it
 // activates the rescue system, resets the server into it (so nothing of
-// the cluster runs on), takes it off the cluster's vSwitch and clears its
-// tag last, so an interrupted release is found and finished by the next
+// the cluster runs on), takes it off the cluster's vSwitch and replaces its
+// tag with ReleasedName last, so an interrupted release is found and finished by the next
 // destroy. A server no cluster holds is already released.
 func (p *Provider) DeleteServer(ctx context.Context, id string) error {
 	if strings.HasPrefix(id, orderPrefix) {
@@ -567,7 +581,7 @@ func (p *Provider) DeleteServer(ctx context.Context, id string) error {
 			}
 		}
 	}
-	if _, err := p.api.RenameServer(ctx, n, ""); err != nil {
+	if _, err := p.api.RenameServer(ctx, n, ReleasedName); err != nil {
 		return fmt.Errorf("release server %d: clear its name: %w", n, err)
 	}
 	return nil
@@ -768,11 +782,15 @@ func (p *Provider) orderedServer(ctx context.Context, id string) (provider.Serve
 	if err != nil {
 		return provider.Server{}, err
 	}
-	if _, tagged := parseTag(s.Name); !tagged && tx.Comment != nil {
-		if _, ok := parseTag(*tx.Comment); ok {
-			if s, err = p.api.RenameServer(ctx, s.Number, *tx.Comment); err != nil {
-				return provider.Server{}, err
-			}
+	if _, tagged := parseTag(s.Name); !tagged {
+		// A fresh delivery has no name and takes the order's tag; any
+		// other name means it was released (or renamed) since.
+		_, ok := parseTag(deref(tx.Comment))
+		if s.Name != "" || !ok {
+			return provider.Server{}, fmt.Errorf("ordered server %d is not part of a cto cluster: %w", s.Number, provider.ErrNotFound)
+		}
+		if s, err = p.api.RenameServer(ctx, s.Number, *tx.Comment); err != nil {
+			return provider.Server{}, err
 		}
 	}
 	return serverOf(s), nil
