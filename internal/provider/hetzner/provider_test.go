@@ -388,3 +388,27 @@ func TestSlowResponsesTimeOut(t *testing.T) {
 		t.Fatalf("after the slowness: %v", err)
 	}
 }
+
+func TestResumedCreateFinishesTheISOBoot(t *testing.T) {
+	p, f, srv := newTestProvider(t, fake.Options{})
+	c := ctx(t)
+	// A create cut short after the API made the server, before its ISO
+	// boot: the server exists, stopped, with the cluster's labels.
+	start := false
+	labels := map[string]string{hetzner.LabelCluster: "r", hetzner.LabelRole: "worker"}
+	raw := hcloud.NewClient(hcloud.WithToken(fake.Token), hcloud.WithEndpoint(srv.URL))
+	if _, _, err := raw.Server.Create(c, hcloud.ServerCreateOpts{Name: "r-n1", ServerType: &hcloud.ServerType{Name: "cx23"},
+		Image: &hcloud.Image{Name: "debian-12"}, Location: &hcloud.Location{Name: "fsn1"}, StartAfterCreate: &start, Labels: labels}); err != nil {
+		t.Fatal(err)
+	}
+	f.Settle()
+	s, err := p.CreateServer(c, provider.ServerSpec{Cluster: "r", Hostname: "r-n1", Role: provider.RoleWorker, Plan: "cx23", Region: "fsn1",
+		Boot: provider.Boot{Method: provider.BootISO, URL: "talos-v1.13.9-amd64.iso"}})
+	if err != nil || s.Status != provider.StatusReady {
+		t.Fatalf("resumed CreateServer = %+v, %v; want the same server booted", s, err)
+	}
+	st := f.Snapshot()
+	if len(st.Servers) != 1 || st.Servers[0].Booted != "iso:talos-v1.13.9-amd64.iso" {
+		t.Errorf("servers = %+v, want the one server running the Talos ISO", st.Servers)
+	}
+}

@@ -66,8 +66,13 @@ func (p *Provider) CreateServer(ctx context.Context, s provider.ServerSpec) (pro
 	if err != nil {
 		if hcloud.IsError(err, hcloud.ErrorCodeUniquenessError) {
 			// A create that went through before an interruption: the
-			// same name with our labels is the same server.
-			if existing, _, gerr := p.api.Server.GetByName(ctx, s.Hostname); gerr == nil && existing != nil && existing.Labels[LabelCluster] == s.Cluster {
+			// same name with our labels is the same server; finish its
+			// ISO boot if that is what was cut short.
+			existing, _, gerr := p.api.Server.GetByName(ctx, s.Hostname)
+			if gerr == nil && existing != nil && existing.Labels[LabelCluster] == s.Cluster {
+				if iso != nil && existing.Status == hcloud.ServerStatusOff && statusOf(existing) != provider.StatusFailed {
+					return p.bootISO(ctx, existing, iso, nil)
+				}
 				return serverOf(existing), nil
 			}
 		}
@@ -80,35 +85,37 @@ func (p *Provider) CreateServer(ctx context.Context, s provider.ServerSpec) (pro
 	if iso == nil {
 		return created, nil
 	}
-	steps := []func() (*hcloud.Action, error){
-		func() (*hcloud.Action, error) { return res.Action, nil },
-		func() (*hcloud.Action, error) {
-			a, _, err := p.api.Server.AttachISO(ctx, res.Server, iso)
-			return a, err
+	return p.bootISO(ctx, res.Server, iso, append([]*hcloud.Action{res.Action}, res.NextActions...))
+}
+
+// bootISO waits for the server's pending actions, attaches the ISO and
+// powers the server on, waiting on each with the SDK's action waiter.
+func (p *Provider) bootISO(ctx context.Context, srv *hcloud.Server, iso *hcloud.ISO, pending []*hcloud.Action) (provider.Server, error) {
+	steps := []func() ([]*hcloud.Action, error){
+		func() ([]*hcloud.Action, error) { return pending, nil },
+		func() ([]*hcloud.Action, error) {
+			a, _, err := p.api.Server.AttachISO(ctx, srv, iso)
+			return []*hcloud.Action{a}, err
 		},
-		func() (*hcloud.Action, error) {
-			a, _, err := p.api.Server.Poweron(ctx, res.Server)
-			return a, err
+		func() ([]*hcloud.Action, error) {
+			a, _, err := p.api.Server.Poweron(ctx, srv)
+			return []*hcloud.Action{a}, err
 		},
 	}
-	for i, step := range steps {
-		a, err := step()
+	for _, step := range steps {
+		actions, err := step()
 		if err == nil {
-			actions := []*hcloud.Action{a}
-			if i == 0 {
-				actions = append(actions, res.NextActions...)
-			}
 			err = p.api.Action.WaitFor(ctx, actions...)
 		}
 		var ae hcloud.ActionError
 		if errors.As(err, &ae) {
-			return p.markFailed(ctx, res.Server, ae)
+			return p.markFailed(ctx, srv, ae)
 		}
 		if err != nil {
-			return created, apiError("boot server "+s.Hostname+" from the Talos ISO", err)
+			return serverOf(srv), apiError("boot server "+srv.Name+" from the Talos ISO", err)
 		}
 	}
-	return p.GetServer(ctx, created.ID)
+	return p.GetServer(ctx, strconv.FormatInt(srv.ID, 10))
 }
 
 // markFailed labels a server whose boot failed, so every later read says so.
