@@ -71,6 +71,16 @@ func TestAdoptInstallAndReleaseNeverCancels(t *testing.T) {
 	if st := serverState(t, e.f, n); st.Booted != "talos" {
 		t.Errorf("after the install the server runs %q, want talos", st.Booted)
 	}
+	// A rerun creating the same node must not write the disk again: the
+	// node may already hold its config.
+	again, err := p.CreateServer(c, provider.ServerSpec{Cluster: "dc", Hostname: "dc-cp1", Role: provider.RoleControlPlane, Plan: "AX42", Region: "FSN1",
+		Boot: robot.TalosBoot(img)})
+	if err != nil || again.ID != s.ID {
+		t.Fatalf("rerun CreateServer = %+v, %v", again, err)
+	}
+	if cmds := serverState(t, e.f, n).Commands; len(cmds) != len(st.Commands) {
+		t.Errorf("the rerun ran %q on the installed server", cmds[len(st.Commands):])
+	}
 
 	net, err := p.CreateNetwork(c, provider.NetworkSpec{Cluster: "dc", Region: "FSN1", CIDR: "10.8.0.0/24"})
 	if err != nil || net.VLAN < 4000 || net.VLAN > 4091 {
@@ -193,7 +203,8 @@ func TestStopsAtTheFirst401(t *testing.T) {
 func TestOrderOnlyWithConfirmedCost(t *testing.T) {
 	e := newEnv(t, 0)
 	c := testContext(t)
-	spec := provider.ServerSpec{Cluster: "buy", Hostname: "buy-n1", Role: provider.RoleWorker, Plan: "EX130-R", Region: "FSN1"}
+	spec := provider.ServerSpec{Cluster: "buy", Hostname: "buy-n1", Role: provider.RoleWorker, Plan: "EX130-R", Region: "FSN1",
+		Boot: provider.Boot{Method: provider.BootRescue, URL: rawURL}}
 
 	cfg := e.config()
 	cfg.Order = true
@@ -224,17 +235,31 @@ func TestOrderOnlyWithConfirmedCost(t *testing.T) {
 	}
 	e.f.Settle()
 	delivered, err := p.ListServers(c, "buy")
-	if err != nil || len(delivered) != 1 || delivered[0].Status != provider.StatusReady || strings.HasPrefix(delivered[0].ID, "order-") {
+	if err != nil || len(delivered) != 1 || delivered[0].Hostname != "buy-n1" || strings.HasPrefix(delivered[0].ID, "order-") {
 		t.Errorf("ListServers after delivery = %+v, %v; want the delivered server", delivered, err)
 	}
 	got, err := p.GetServer(c, s.ID)
-	if err != nil || got.Status != provider.StatusReady || got.Hostname != "buy-n1" || strings.HasPrefix(got.ID, "order-") {
-		t.Fatalf("GetServer(order) after delivery = %+v, %v; want the delivered server, tagged", got, err)
+	if err != nil || got.Status != provider.StatusPending || got.RawStatus != "installing Talos" || got.Hostname != "buy-n1" || strings.HasPrefix(got.ID, "order-") {
+		t.Fatalf("GetServer(order) after delivery = %+v, %v; want the delivered server, tagged, Talos still to install", got, err)
 	}
 	listed, err := p.ListServers(c, "buy")
 	if err != nil || len(listed) != 1 || listed[0].ID != got.ID {
 		t.Errorf("ListServers = %+v, %v", listed, err)
 	}
+	// Creating the same hostname again installs Talos on the delivered
+	// server instead of ordering another.
+	again, err := p.CreateServer(c, spec)
+	if err != nil || again.ID != got.ID || again.Status != provider.StatusReady {
+		t.Fatalf("CreateServer for the delivered hostname = %+v, %v; want server %s installed", again, err, got.ID)
+	}
+	num, _ := strconv.Atoi(got.ID)
+	if w := serverState(t, e.f, num).Written; w["nvme0n1"] != rawURL {
+		t.Errorf("delivered server writes = %v", w)
+	}
+	if tx := e.f.Snapshot().Transactions; len(tx) != 1 {
+		t.Errorf("transactions = %d, want the one order", len(tx))
+	}
+
 	// Released, the delivered server stays out of the cluster even though
 	// its order still carries the cluster's tag.
 	if err := p.DeleteServer(c, got.ID); err != nil {

@@ -147,18 +147,26 @@ func (p *Provider) fingerprint() string {
 }
 
 // Tags live in the server name: cto:<cluster>:<role>:<hostname>, with
-// :failed appended when the Talos install failed.
+// :installing appended while Talos is being written and :failed when that
+// failed.
 const tagPrefix = "cto:"
+
+// Install states a tag carries.
+const (
+	stateInstalling = "installing"
+	stateFailed     = "failed"
+)
 
 type tag struct {
 	Cluster, Role, Hostname string
-	Failed                  bool
+	// State is "", stateInstalling or stateFailed.
+	State string
 }
 
 func (t tag) String() string {
 	s := tagPrefix + t.Cluster + ":" + t.Role + ":" + t.Hostname
-	if t.Failed {
-		s += ":failed"
+	if t.State != "" {
+		s += ":" + t.State
 	}
 	return s
 }
@@ -171,7 +179,11 @@ func parseTag(name string) (tag, bool) {
 	if len(parts) < 3 || len(parts) > 4 || parts[0] == "" || parts[2] == "" {
 		return tag{}, false
 	}
-	return tag{Cluster: parts[0], Role: parts[1], Hostname: parts[2], Failed: len(parts) == 4 && parts[3] == "failed"}, true
+	t := tag{Cluster: parts[0], Role: parts[1], Hostname: parts[2]}
+	if len(parts) == 4 {
+		t.State = parts[3]
+	}
+	return t, true
 }
 
 func serverOf(s Server) provider.Server {
@@ -184,8 +196,10 @@ func serverOf(s Server) provider.Server {
 		out.Tags = []string{"cto.cluster=" + t.Cluster, "cto.role=" + t.Role}
 	}
 	switch {
-	case t.Failed:
+	case t.State == stateFailed:
 		out.Status, out.RawStatus = provider.StatusFailed, s.Status+" (Talos install failed)"
+	case t.State == stateInstalling:
+		out.Status, out.RawStatus = provider.StatusPending, "installing Talos"
 	case s.Status == "ready":
 		out.Status = provider.StatusReady
 	default:
@@ -290,7 +304,7 @@ func (p *Provider) Adoptable(ctx context.Context, cluster, plan, region string) 
 	n := 0
 	for _, s := range named {
 		if t, ok := parseTag(s.Name); ok {
-			if t.Cluster == cluster && !t.Failed {
+			if t.Cluster == cluster && t.State != stateFailed {
 				n++
 			}
 			continue
@@ -310,6 +324,11 @@ func (p *Provider) namedServers(ctx context.Context) ([]Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	return p.pick(all)
+}
+
+// pick returns the servers of Config.Servers among all, in the order given.
+func (p *Provider) pick(all []Server) ([]Server, error) {
 	byNumber := map[int]Server{}
 	for _, s := range all {
 		byNumber[s.Number] = s
@@ -362,6 +381,9 @@ func (p *Provider) CreateServer(ctx context.Context, s provider.ServerSpec) (pro
 		return provider.Server{}, fmt.Errorf("installing Talos on a dedicated server needs an SSH key registered in Robot: set HETZNER_ROBOT_SSH_KEY to its private key file: %w", provider.ErrInvalid)
 	}
 	t := tag{Cluster: s.Cluster, Role: string(s.Role), Hostname: s.Hostname}
+	if imageURL != "" {
+		t.State = stateInstalling
+	}
 	srv, err := p.adoptNext(ctx, s, t)
 	if err != nil {
 		return provider.Server{}, err
@@ -377,14 +399,16 @@ func (p *Provider) CreateServer(ctx context.Context, s provider.ServerSpec) (pro
 	if s.Created != nil {
 		s.Created(out)
 	}
-	if imageURL == "" {
+	if held, _ := parseTag(srv.Name); imageURL == "" || held.State != stateInstalling {
+		// Nothing to install, or installed by an earlier run: writing
+		// the disk again would wipe a node that may hold its config.
 		return out, nil
 	}
 	if _, err := p.InstallTalos(ctx, srv.Number, imageURL); err != nil {
 		if ctx.Err() != nil {
 			return out, err
 		}
-		t.Failed = true
+		t.State = stateFailed
 		failed, rerr := p.api.RenameServer(ctx, srv.Number, t.String())
 		if rerr != nil {
 			return out, fmt.Errorf("install Talos on server %d: %w (and marking it failed: %v)", srv.Number, err, rerr)
@@ -393,7 +417,12 @@ func (p *Provider) CreateServer(ctx context.Context, s provider.ServerSpec) (pro
 		out.RawStatus = "Talos install failed: " + err.Error()
 		return out, nil
 	}
-	return p.GetServer(ctx, out.ID)
+	t.State = ""
+	done, err := p.api.RenameServer(ctx, srv.Number, t.String())
+	if err != nil {
+		return out, fmt.Errorf("Talos is on server %d, but marking it installed failed: %w", srv.Number, err)
+	}
+	return serverOf(done), nil
 }
 
 // TalosBoot is the boot media of a Talos build for CreateServer: the
@@ -421,21 +450,30 @@ func (p *Provider) imageFor(b provider.Boot) (string, error) {
 }
 
 // adoptNext tags the next adoptable server, or returns nil when none is
-// left. A server already tagged with this very hostname is returned as is,
-// so a resumed deploy does not adopt a second one.
+// left. A server already tagged with this very hostname (adopted before, or
+// ordered and delivered) is returned as is, so a resumed deploy does not
+// take a second one and a delivered order gets its Talos install.
 func (p *Provider) adoptNext(ctx context.Context, s provider.ServerSpec, t tag) (*Server, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	named, err := p.namedServers(ctx)
+	all, err := p.api.Servers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// The server this hostname already holds, adopted or ordered and
+	// delivered, whatever --servers says now.
+	for _, srv := range all {
+		if held, ok := parseTag(srv.Name); ok && held.Cluster == t.Cluster && held.Hostname == t.Hostname && held.State != stateFailed {
+			return &srv, nil
+		}
+	}
+	named, err := p.pick(all)
 	if err != nil {
 		return nil, err
 	}
 	var candidates []Server
 	for _, srv := range named {
-		if held, ok := parseTag(srv.Name); ok {
-			if held.Cluster == t.Cluster && held.Hostname == t.Hostname && !held.Failed {
-				return &srv, nil
-			}
+		if _, held := parseTag(srv.Name); held {
 			continue
 		}
 		if adoptable(srv, s.Plan, s.Region) == "" {
