@@ -231,6 +231,12 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 	}
 	defer unlock()
 	fresh := !c.Exists()
+	if s, err = pickPlan(ctx, g, s, gaveSpec(f, fs), interactive); err != nil {
+		if fresh {
+			c.Remove()
+		}
+		return err
+	}
 	j, err := c.Load()
 	if err != nil {
 		return err
@@ -285,7 +291,7 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 		deps.Confirm = func(q string) (bool, error) { return confirm(g.streams, q) }
 	}
 
-	run := &pipeline.Run{Cluster: c, Journal: j, Events: ui, Deps: deps}
+	run := &pipeline.Run{Cluster: c, Journal: j, Events: ui, Deps: deps, Clock: runClock()}
 	engine := &pipeline.Engine{Steps: pipeline.DeploySteps()}
 	start := time.Now()
 	err = engine.Execute(ctx, run, pipeline.Options{Until: f.until, DryRun: f.dryRun})

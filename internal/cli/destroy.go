@@ -80,6 +80,9 @@ func runDestroy(cmd *cobra.Command, g *globals, f *destroyFlags) error {
 				return fmt.Errorf("%w: the journal's spec cannot be read: %v", state.ErrCorrupt, err)
 			}
 		}
+		if len(j.Spec) == 0 && j.Provider != "" {
+			s.Provider = j.Provider
+		}
 	case errors.Is(err, os.ErrNotExist):
 		if f.provider == "" {
 			return badInputf("no cluster %q in %s; pass --provider to sweep the provider for servers tagged %q", f.name, g.stateDir, f.name)

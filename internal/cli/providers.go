@@ -19,6 +19,8 @@ import (
 // environment. A missing credential is bad input: it names the variable.
 func newProvider(ctx context.Context, s spec.ClusterSpec) (provider.Provider, error) {
 	switch s.Provider {
+	case "latitude":
+		return newLatitude(s)
 	case hetzner.Name:
 		p, err := hetzner.FromEnv(s.APIURL, Version)
 		if err != nil {

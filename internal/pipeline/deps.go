@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cto-platform/cto/internal/dns"
 	"github.com/cto-platform/cto/internal/provider"
@@ -27,8 +28,15 @@ type Deps struct {
 
 	// BootMedia says how a new server boots Talos: the servers step calls
 	// it once per node class (gpu or not) before creating servers. Nil
-	// means no Talos boot media is wired (the servers step then refuses).
+	// means no Talos boot media is wired: the servers step then boots
+	// PlaceholderBootURL and warns.
 	BootMedia func(ctx context.Context, r *Run, gpu bool) (provider.Boot, error)
+
+	// ServerTimeout is how long a server may stay deploying before it is
+	// replaced (0: 30 minutes). ExpectedDeploy is how long a deploy usually
+	// takes, which paces polling (0: 10 minutes).
+	ServerTimeout  time.Duration
+	ExpectedDeploy time.Duration
 
 	// Talos tunes how the talos and kubernetes steps reach nodes (ports and
 	// waits for tests); the zero value is right for real clusters.

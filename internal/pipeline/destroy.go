@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cto-platform/cto/internal/dns"
 	"github.com/cto-platform/cto/internal/provider"
@@ -35,7 +36,15 @@ func (p DestroyPlan) Empty() bool {
 	return len(p.Servers) == 0 && len(p.Networks) == 0 && len(p.DNSRecords) == 0
 }
 
-// PlanDestroy lists what belongs to the cluster at the provider.
+// ServerFinder is a provider that can also find servers by hostname,
+// tagged or not: destroy uses it for the nodes whose server the tag and the
+// journal both missed (a create whose answer was lost).
+type ServerFinder interface {
+	FindServers(ctx context.Context, cluster string, hostnames []string) ([]provider.Server, error)
+}
+
+// PlanDestroy lists what belongs to the cluster at the provider: by the
+// cluster's tag, by the IDs in the journal, and by the journal's hostnames.
 func PlanDestroy(ctx context.Context, p provider.Provider, cluster string, j *state.Journal) (DestroyPlan, error) {
 	var plan DestroyPlan
 	listed, err := p.ListServers(ctx, cluster)
@@ -43,12 +52,17 @@ func PlanDestroy(ctx context.Context, p provider.Provider, cluster string, j *st
 		return plan, fmt.Errorf("list the cluster's servers: %w", err)
 	}
 	seen := map[string]bool{}
-	for _, s := range listed {
-		if s.Status == provider.StatusDeleting {
-			continue
+	add := func(s provider.Server) {
+		// A server on its way out is skipped only once we asked for its
+		// deletion: a provider may report a reinstall as disk erasing.
+		if seen[s.ID] || (s.Status == provider.StatusDeleting && deletionSent(j, s.ID)) {
+			return
 		}
 		seen[s.ID] = true
 		plan.Servers = append(plan.Servers, s)
+	}
+	for _, s := range listed {
+		add(s)
 	}
 	// Servers the journal knows but the tag search missed (a tag that did
 	// not stick, a provider whose list lags behind a create).
@@ -63,11 +77,28 @@ func PlanDestroy(ctx context.Context, p provider.Provider, cluster string, j *st
 		if err != nil {
 			return plan, fmt.Errorf("look up server %s: %w", id, err)
 		}
-		if s.Status == provider.StatusDeleting {
-			continue
+		add(s)
+	}
+	if finder, ok := p.(ServerFinder); ok && j != nil {
+		covered := map[string]bool{}
+		for _, s := range plan.Servers {
+			covered[s.Hostname] = true
 		}
-		seen[id] = true
-		plan.Servers = append(plan.Servers, s)
+		var lost []string
+		for _, n := range j.NodesCopy() {
+			if !covered[n.Name] {
+				lost = append(lost, n.Name)
+			}
+		}
+		if len(lost) > 0 {
+			found, err := finder.FindServers(ctx, cluster, lost)
+			if err != nil {
+				return plan, fmt.Errorf("look up servers by hostname: %w", err)
+			}
+			for _, s := range found {
+				add(s)
+			}
+		}
 	}
 	nets, err := p.ListNetworks(ctx, cluster)
 	if err != nil {
@@ -89,6 +120,22 @@ func PlanDestroy(ctx context.Context, p provider.Provider, cluster string, j *st
 	}
 	sort.Slice(plan.Servers, func(a, b int) bool { return plan.Servers[a].Hostname < plan.Servers[b].Hostname })
 	return plan, nil
+}
+
+// deletionSent reports whether the journal records deleting server id.
+func deletionSent(j *state.Journal, id string) bool {
+	if j == nil {
+		return false
+	}
+	done := false
+	j.View(func(j *state.Journal) {
+		for _, r := range j.Resources {
+			if r.Kind == KindServer && r.ID == id && !r.DeletedAt.IsZero() {
+				done = true
+			}
+		}
+	})
+	return done
 }
 
 func journalServerIDs(j *state.Journal) []string {
@@ -142,7 +189,7 @@ func ExecuteDestroy(ctx context.Context, p provider.Provider, j *state.Journal, 
 			if j != nil {
 				j.MarkDeleted(KindServer, s.ID)
 			}
-			events.Emit(Event{Type: NodeUpdate, Step: "destroy", Node: s.Hostname, Status: "deleted", IP: s.PublicIPv4})
+			events.Emit(Event{Time: time.Now(), Type: NodeUpdate, Step: "destroy", Node: s.Hostname, Status: "deleted", IP: s.PublicIPv4, Message: "server " + s.ID})
 		}(s)
 	}
 	wg.Wait()
@@ -154,8 +201,13 @@ func ExecuteDestroy(ctx context.Context, p provider.Provider, j *state.Journal, 
 		}
 		if j != nil {
 			j.MarkDeleted(KindNetwork, n.ID)
+			for _, a := range j.LiveResources(KindAssignment) {
+				if a.Attrs["network_id"] == n.ID {
+					j.MarkDeleted(KindAssignment, a.ID)
+				}
+			}
 		}
-		events.Emit(Event{Type: Message, Step: "destroy", Message: fmt.Sprintf("deleted network %s (%s)", n.Name, n.ID)})
+		events.Emit(Event{Time: time.Now(), Type: Message, Step: "destroy", Message: fmt.Sprintf("deleted network %s (%s)", n.Name, n.ID)})
 	}
 	if len(failed) > 0 {
 		sort.Strings(failed)

@@ -2,13 +2,230 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cto-platform/cto/internal/provider"
+	"github.com/cto-platform/cto/internal/state"
 )
 
+// DefaultPrivateCIDR is the nodes' private range when the spec has none.
+const DefaultPrivateCIDR = "10.8.0.0/24"
+
+// networkTimeout bounds the wait for VLAN assignments to connect.
+const networkTimeout = 15 * time.Minute
+
+// networkStep puts the cluster on one private network in its site: one
+// VLAN, every server assigned, and a private address per node from the
+// spec's range, all journaled.
 type networkStep struct{}
 
 func (networkStep) Name() string { return StepNetwork }
 
+func (networkStep) Skip(r *Run) (string, bool) {
+	if !r.Deps.Spec.NeedsMachines() {
+		return fmt.Sprintf("provider %s rents no servers", r.Deps.Spec.Provider), true
+	}
+	if r.Deps.Provider != nil && !r.Deps.Provider.Capabilities().PrivateNetworks {
+		return fmt.Sprintf("provider %s has no private networks; nodes talk over their public addresses", r.Deps.Spec.Provider), true
+	}
+	return "", false
+}
+
+func (networkStep) DryRun(ctx context.Context, r *Run) error {
+	nodes := desiredNodes(r.Deps.Spec)
+	ips, err := privateAddresses(r.Deps.Spec.Network.CIDR, len(nodes))
+	if err != nil {
+		return err
+	}
+	r.Say("would create one private network in %s and assign %d server(s) (%s .. %s)", regionOf(r), len(nodes), ips[0], ips[len(ips)-1])
+	return nil
+}
+
+// privateAddresses returns the first n usable addresses of cidr.
+func privateAddresses(cidr string, n int) ([]netip.Addr, error) {
+	if cidr == "" {
+		cidr = DefaultPrivateCIDR
+	}
+	pfx, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return nil, fmt.Errorf("private range %q: %w", cidr, err)
+	}
+	pfx = pfx.Masked()
+	var out []netip.Addr
+	a := pfx.Addr().Next() // skip the network address
+	for len(out) < n {
+		next := a.Next()
+		if !pfx.Contains(a) || !pfx.Contains(next) { // keep the broadcast address free
+			return nil, fmt.Errorf("private range %s has room for %d node(s), the cluster has %d; use a larger --private-cidr", cidr, len(out), n)
+		}
+		out = append(out, a)
+		a = next
+	}
+	return out, nil
+}
+
 func (networkStep) Run(ctx context.Context, r *Run) error {
-	return fmt.Errorf("the %s step is not available in this build yet", StepNetwork)
+	sp := r.Deps.Spec
+	p := r.Deps.Provider
+	nodes := r.Journal.NodesCopy()
+	ips, err := privateAddresses(sp.Network.CIDR, len(nodes))
+	if err != nil {
+		return err
+	}
+	net, err := ensureNetwork(ctx, r)
+	if err != nil {
+		return err
+	}
+
+	existing, err := p.ListAssignments(ctx, net.ID)
+	if err != nil {
+		return fmt.Errorf("list assignments of network %s: %w", net.ID, err)
+	}
+	assigned := map[string]bool{}
+	for _, a := range existing {
+		assigned[a.ServerID] = true
+	}
+	sem := make(chan struct{}, createConcurrency)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []string
+	for _, n := range nodes {
+		if n.ServerID == "" {
+			return fmt.Errorf("%s has no server; run the servers step again", n.Name)
+		}
+		if assigned[n.ServerID] {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			a, err := p.AssignServer(ctx, net.ID, n.ServerID)
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Sprintf("%s: %v", n.Name, err))
+				mu.Unlock()
+				return
+			}
+			r.Journal.AddResource(state.Resource{Kind: KindAssignment, ID: a.ID, Name: n.Name, Region: net.Region,
+				Status: a.RawStatus, Attrs: map[string]string{"network_id": net.ID, "server_id": n.ServerID}})
+			r.NodeEvent(n.Name, "connecting", "", "assigned to network "+net.Name)
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		sort.Strings(errs)
+		return fmt.Errorf("assign servers to network %s: %s", net.ID, strings.Join(errs, "; "))
+	}
+
+	// Private addresses in node order, journaled before waiting.
+	if err := r.Journal.Update(func(j *state.Journal) {
+		for i, n := range j.Nodes {
+			n.PrivateIP = ips[i].String()
+		}
+	}); err != nil {
+		return err
+	}
+	return waitConnected(ctx, r, net, nodes)
+}
+
+// ensureNetwork finds the cluster's network in the journal or at the
+// provider, or creates it and journals it at once.
+func ensureNetwork(ctx context.Context, r *Run) (provider.Network, error) {
+	sp := r.Deps.Spec
+	p := r.Deps.Provider
+	region := regionOf(r)
+	for _, res := range r.Journal.LiveResources(KindNetwork) {
+		vlan, _ := strconv.Atoi(res.Attrs["vlan"])
+		return provider.Network{ID: res.ID, Name: res.Name, Region: res.Region, VLAN: vlan}, nil
+	}
+	nets, err := p.ListNetworks(ctx, sp.Name)
+	if err != nil {
+		return provider.Network{}, fmt.Errorf("list the cluster's networks: %w", err)
+	}
+	for _, n := range nets {
+		if strings.EqualFold(n.Region, region) {
+			r.Say("adopted network %s created by an earlier run", networkLabel(n))
+			return n, journalNetwork(r, n)
+		}
+	}
+	n, err := p.CreateNetwork(ctx, provider.NetworkSpec{Cluster: sp.Name, Region: region, Project: sp.Project,
+		Description: "cto cluster " + sp.Name, CIDR: sp.Network.CIDR})
+	if n.ID != "" {
+		if jerr := journalNetwork(r, n); jerr != nil {
+			return n, jerr
+		}
+	}
+	if err != nil {
+		return n, fmt.Errorf("create the cluster's network in %s: %w", region, err)
+	}
+	r.Say("created network %s in %s", networkLabel(n), region)
+	return n, nil
+}
+
+// networkLabel names a network for people: its name, and the VLAN id hosts
+// must tag when the provider has one.
+func networkLabel(n provider.Network) string {
+	label := n.Name
+	if label == "" {
+		label = n.ID
+	}
+	if n.VLAN > 0 {
+		label += fmt.Sprintf(" (VLAN %d)", n.VLAN)
+	}
+	return label
+}
+
+func journalNetwork(r *Run, n provider.Network) error {
+	return r.Journal.AddResource(state.Resource{Kind: KindNetwork, ID: n.ID, Name: n.Name, Region: n.Region,
+		Attrs: map[string]string{"vlan": strconv.Itoa(n.VLAN), "cidr": r.Deps.Spec.Network.CIDR}})
+}
+
+// waitConnected polls the network's assignments (one list call per poll)
+// until every node's link is up.
+func waitConnected(ctx context.Context, r *Run, net provider.Network, nodes []state.Node) error {
+	start := r.Clock.Now()
+	reported := map[string]bool{}
+	for {
+		as, err := r.Deps.Provider.ListAssignments(ctx, net.ID)
+		if err != nil {
+			return fmt.Errorf("poll assignments of network %s: %w", net.ID, err)
+		}
+		status := map[string]provider.Assignment{}
+		for _, a := range as {
+			status[a.ServerID] = a
+		}
+		var waiting []string
+		for _, n := range r.Journal.NodesCopy() {
+			a, ok := status[n.ServerID]
+			if !ok {
+				return fmt.Errorf("%s (server %s) lost its assignment to network %s; run deploy again", n.Name, n.ServerID, net.ID)
+			}
+			if a.Status != provider.AssignmentConnected {
+				waiting = append(waiting, n.Name)
+				continue
+			}
+			if !reported[n.Name] {
+				reported[n.Name] = true
+				r.NodeEvent(n.Name, "connected", n.PrivateIP, "on "+networkLabel(net))
+			}
+		}
+		if len(waiting) == 0 {
+			return nil
+		}
+		if r.Clock.Now().Sub(start) > networkTimeout {
+			return errors.New("network links still not connected after " + networkTimeout.String() + ": " + strings.Join(waiting, ", "))
+		}
+		if err := r.Clock.Sleep(ctx, 5*time.Second); err != nil {
+			return err
+		}
+	}
 }

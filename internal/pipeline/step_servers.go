@@ -2,13 +2,447 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cto-platform/cto/internal/provider"
+	"github.com/cto-platform/cto/internal/spec"
+	"github.com/cto-platform/cto/internal/state"
 )
 
+// PlaceholderBootURL is the iPXE URL servers boot when no Talos boot media
+// is wired into the deploy: the servers come up, Talos does not.
+const PlaceholderBootURL = "http://boot-media-not-configured.invalid/cto/placeholder.ipxe"
+
+// MaxReplacements is how many times one node's server is replaced after a
+// failed or stuck deployment before the step gives up.
+const MaxReplacements = 2
+
+// createConcurrency bounds parallel creates; the provider's own write
+// budget paces them further.
+const createConcurrency = 8
+
+// serversStep creates the cluster's servers concurrently, journals each ID
+// the moment the API returns it, adopts what an earlier run created, and
+// waits with one list call per poll, replacing failed or stuck servers.
 type serversStep struct{}
 
 func (serversStep) Name() string { return StepServers }
 
+func (serversStep) Skip(r *Run) (string, bool) {
+	if !r.Deps.Spec.NeedsMachines() {
+		return fmt.Sprintf("provider %s rents no servers", r.Deps.Spec.Provider), true
+	}
+	return "", false
+}
+
+func (serversStep) DryRun(ctx context.Context, r *Run) error {
+	sp := r.Deps.Spec
+	for _, n := range desiredNodes(sp) {
+		r.Say("would create %s (%s, plan %s) in %s", n.Name, n.Role, planFor(sp, n.Role), regionOf(r))
+	}
+	return nil
+}
+
+// desiredNodes are the cluster's nodes in order: control planes, then
+// workers.
+func desiredNodes(sp spec.ClusterSpec) []state.Node {
+	var out []state.Node
+	for i := 1; i <= sp.ControlPlanes; i++ {
+		out = append(out, state.Node{Name: fmt.Sprintf("%s-cp%d", sp.Name, i), Role: string(provider.RoleControlPlane), Index: i})
+	}
+	for i := 1; i <= sp.Workers(); i++ {
+		out = append(out, state.Node{Name: fmt.Sprintf("%s-worker%d", sp.Name, i), Role: string(provider.RoleWorker), Index: i})
+	}
+	return out
+}
+
+func planFor(sp spec.ClusterSpec, role string) string {
+	if role == string(provider.RoleWorker) && sp.WorkerPlan != "" {
+		return sp.WorkerPlan
+	}
+	return sp.Plan
+}
+
+func regionOf(r *Run) string {
+	if f := r.Journal.Fact(FactRegion); f != "" {
+		return f
+	}
+	return strings.ToUpper(r.Deps.Spec.Region)
+}
+
 func (serversStep) Run(ctx context.Context, r *Run) error {
-	return fmt.Errorf("the %s step is not available in this build yet", StepServers)
+	sp := r.Deps.Spec
+	p := r.Deps.Provider
+	boot, err := bootMedia(ctx, r)
+	if err != nil {
+		return err
+	}
+	if err := r.Journal.Update(func(j *state.Journal) {
+		for _, d := range desiredNodes(sp) {
+			if j.NodeLocked(d.Name) == nil {
+				n := d
+				j.Nodes = append(j.Nodes, &n)
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	sv := &servers{r: r, p: p, boot: boot, region: regionOf(r), firstSeen: map[string]time.Time{}}
+	missing, err := sv.adopt(ctx)
+	if err != nil {
+		return err
+	}
+	if err := sv.createAll(ctx, missing); err != nil {
+		return err
+	}
+	return sv.wait(ctx)
+}
+
+// bootMedia asks the Talos wiring for the boot media of each node class:
+// GPU nodes need drivers in their image. Without wiring every node boots a
+// placeholder that starts nothing useful, and the user is told.
+func bootMedia(ctx context.Context, r *Run) (map[string]provider.Boot, error) {
+	sp := r.Deps.Spec
+	// With a separate worker plan, only workers are the GPU class.
+	gpuFor := map[string]bool{
+		string(provider.RoleControlPlane): sp.GPU && sp.WorkerPlan == "",
+		string(provider.RoleWorker):       sp.GPU,
+	}
+	out := map[string]provider.Boot{}
+	if r.Deps.BootMedia == nil {
+		r.Warn("no Talos boot media is configured in this build; servers boot the placeholder %s", PlaceholderBootURL)
+		for role := range gpuFor {
+			out[role] = provider.Boot{Method: provider.BootIPXE, URL: PlaceholderBootURL}
+		}
+		return out, nil
+	}
+	byClass := map[bool]provider.Boot{}
+	for role, gpu := range gpuFor {
+		b, ok := byClass[gpu]
+		if !ok {
+			var err error
+			if b, err = r.Deps.BootMedia(ctx, r, gpu); err != nil {
+				return nil, fmt.Errorf("boot media (gpu %v): %w", gpu, err)
+			}
+			byClass[gpu] = b
+		}
+		out[role] = b
+	}
+	return out, nil
+}
+
+type servers struct {
+	r      *Run
+	p      provider.Provider
+	boot   map[string]provider.Boot // by role
+	region string
+
+	mu        sync.Mutex
+	firstSeen map[string]time.Time // server ID -> when this run first saw it
+	last      map[string]string    // node -> last reported status/IP
+}
+
+func (sv *servers) seen(id string) time.Time {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	t, ok := sv.firstSeen[id]
+	if !ok {
+		t = sv.r.Clock.Now()
+		sv.firstSeen[id] = t
+	}
+	return t
+}
+
+// adopt matches the cluster's servers at the provider with the journal's
+// nodes, deletes servers nobody asked for, and returns the nodes that still
+// need a server.
+func (sv *servers) adopt(ctx context.Context) ([]string, error) {
+	r, p := sv.r, sv.p
+	cluster := r.Deps.Spec.Name
+	listed, err := p.ListServers(ctx, cluster)
+	if err != nil {
+		return nil, fmt.Errorf("list the cluster's servers: %w", err)
+	}
+	nodes := r.Journal.NodesCopy()
+	replaced := map[string]bool{}
+	for _, n := range nodes {
+		for _, id := range n.Replaced {
+			replaced[id] = true
+		}
+	}
+	byID := map[string]provider.Server{}
+	byHost := map[string][]provider.Server{}
+	for _, s := range listed {
+		if s.Status == provider.StatusDeleting {
+			continue
+		}
+		byID[s.ID] = s
+		if !replaced[s.ID] {
+			byHost[s.Hostname] = append(byHost[s.Hostname], s)
+		}
+	}
+	kept := map[string]bool{}
+	var missing []string
+	for _, n := range nodes {
+		if n.ServerID != "" {
+			if _, ok := byID[n.ServerID]; ok {
+				kept[n.ServerID] = true
+				continue
+			}
+			// Not in the tagged list: look it up before giving up on it.
+			s, err := p.GetServer(ctx, n.ServerID)
+			switch {
+			case err == nil && s.Status != provider.StatusDeleting:
+				kept[n.ServerID] = true
+				continue
+			case err != nil && !errors.Is(err, provider.ErrNotFound):
+				return nil, fmt.Errorf("look up server %s of %s: %w", n.ServerID, n.Name, err)
+			}
+			r.Warn("%s: server %s is gone; creating a new one", n.Name, n.ServerID)
+			if err := r.Journal.Update(func(j *state.Journal) { j.NodeLocked(n.Name).ServerID = "" }); err != nil {
+				return nil, err
+			}
+			r.Journal.MarkDeleted(KindServer, n.ServerID)
+		}
+		if cands := byHost[n.Name]; len(cands) > 0 {
+			s := cands[0]
+			if err := sv.record(n.Name, s); err != nil {
+				return nil, err
+			}
+			kept[s.ID] = true
+			r.Say("%s: adopted server %s created by an earlier run", n.Name, s.ID)
+			continue
+		}
+		missing = append(missing, n.Name)
+	}
+	// Anything else carrying the cluster's tag was not asked for (a
+	// duplicate, a leftover replacement): it must not keep billing.
+	for _, s := range listed {
+		if kept[s.ID] || s.Status == provider.StatusDeleting {
+			continue
+		}
+		r.Warn("deleting server %s (%s): it carries the cluster's tag but no node needs it", s.ID, s.Hostname)
+		if err := p.DeleteServer(ctx, s.ID); err != nil {
+			return nil, fmt.Errorf("delete unneeded server %s: %w", s.ID, err)
+		}
+		r.Journal.MarkDeleted(KindServer, s.ID)
+	}
+	return missing, nil
+}
+
+// record journals a node's server, before anything waits on it.
+func (sv *servers) record(node string, s provider.Server) error {
+	return sv.r.Journal.Update(func(j *state.Journal) {
+		n := j.NodeLocked(node)
+		n.ServerID, n.Status = s.ID, string(s.Status)
+		if s.PublicIPv4 != "" {
+			n.PublicIP = s.PublicIPv4
+		}
+		for _, res := range j.Resources {
+			if res.Kind == KindServer && res.ID == s.ID {
+				return
+			}
+		}
+		j.Resources = append(j.Resources, &state.Resource{Kind: KindServer, ID: s.ID, Name: node, Region: sv.region,
+			Status: s.RawStatus, CreatedAt: time.Now().UTC()})
+	})
+}
+
+func (sv *servers) createAll(ctx context.Context, names []string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	sv.r.Say("creating %d server(s) in %s", len(names), sv.region)
+	sem := make(chan struct{}, createConcurrency)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []string
+	var stockErr error
+	for _, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			defer func() { <-sem }()
+			if err := sv.create(ctx, name); err != nil {
+				mu.Lock()
+				errs = append(errs, err.Error())
+				if errors.Is(err, provider.ErrOutOfStock) {
+					stockErr = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(errs) > 0 {
+		sort.Strings(errs)
+		msg := fmt.Sprintf("%d of %d server(s) could not be created: %s", len(errs), len(names), strings.Join(errs, "; "))
+		if stockErr != nil {
+			return fmt.Errorf("%w: %s", provider.ErrOutOfStock, msg)
+		}
+		return errors.New(msg)
+	}
+	return nil
+}
+
+func (sv *servers) create(ctx context.Context, name string) error {
+	sp := sv.r.Deps.Spec
+	var role string
+	sv.r.Journal.View(func(j *state.Journal) { role = j.NodeLocked(name).Role })
+	s, err := sv.p.CreateServer(ctx, provider.ServerSpec{
+		Cluster: sp.Name, Hostname: name, Role: provider.Role(role), Plan: planFor(sp, role),
+		Region: sv.region, Project: sp.Project, Boot: sv.boot[role],
+	})
+	if s.ID != "" {
+		if jerr := sv.record(name, s); jerr != nil {
+			return jerr
+		}
+		sv.seen(s.ID)
+		sv.r.NodeEvent(name, string(s.Status), s.PublicIPv4, "created server "+s.ID)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// wait polls the whole cluster with one list call per poll until every
+// node's server is ready, replacing failed or stuck ones.
+func (sv *servers) wait(ctx context.Context) error {
+	r, p := sv.r, sv.p
+	timeout := r.Deps.ServerTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Minute
+	}
+	expected := r.Deps.ExpectedDeploy
+	if expected <= 0 {
+		expected = 10 * time.Minute
+	}
+	sv.last = map[string]string{}
+	for {
+		listed, err := p.ListServers(ctx, r.Deps.Spec.Name)
+		if err != nil {
+			return fmt.Errorf("poll the cluster's servers: %w", err)
+		}
+		byID := map[string]provider.Server{}
+		for _, s := range listed {
+			byID[s.ID] = s
+		}
+		ready := true
+		var oldest time.Duration
+		for _, n := range r.Journal.NodesCopy() {
+			s, ok := byID[n.ServerID]
+			if !ok {
+				// Listed late (a tag not yet applied): one lookup for this node.
+				got, err := p.GetServer(ctx, n.ServerID)
+				switch {
+				case errors.Is(err, provider.ErrNotFound):
+					got = provider.Server{ID: n.ServerID, Status: provider.StatusDeleting, RawStatus: "gone"}
+				case err != nil:
+					return fmt.Errorf("look up server %s of %s: %w", n.ServerID, n.Name, err)
+				}
+				s = got
+			}
+			if err := sv.observe(n, s); err != nil {
+				return err
+			}
+			elapsed := r.Clock.Now().Sub(sv.seen(s.ID))
+			reason := ""
+			switch {
+			case s.Status == provider.StatusReady:
+				continue
+			case s.Status == provider.StatusFailed:
+				reason = fmt.Sprintf("failed to deploy (status %s)", s.RawStatus)
+			case s.Status == provider.StatusDeleting:
+				reason = fmt.Sprintf("disappeared (status %s)", s.RawStatus)
+			case elapsed > timeout:
+				reason = fmt.Sprintf("is still %s after %s", s.RawStatus, elapsed.Round(time.Second))
+			}
+			ready = false
+			if reason != "" {
+				if err := sv.replace(ctx, n, reason); err != nil {
+					return err
+				}
+				continue
+			}
+			oldest = max(oldest, elapsed)
+		}
+		if ready {
+			return nil
+		}
+		if err := r.Clock.Sleep(ctx, pollInterval(oldest, expected)); err != nil {
+			return err
+		}
+	}
+}
+
+// pollInterval is slow while deploys are far from done and fast when the
+// most advanced one is about to finish.
+func pollInterval(elapsed, expected time.Duration) time.Duration {
+	remaining := expected - elapsed
+	switch {
+	case remaining > 4*time.Minute:
+		return 30 * time.Second
+	case remaining > 0:
+		return min(max(remaining/4, 5*time.Second), 30*time.Second)
+	default:
+		return 10 * time.Second
+	}
+}
+
+// observe journals a server's status and address and reports changes.
+func (sv *servers) observe(n state.Node, s provider.Server) error {
+	key := string(s.Status) + "|" + s.RawStatus + "|" + s.PublicIPv4
+	if sv.last[n.Name] == key {
+		return nil
+	}
+	sv.last[n.Name] = key
+	if err := sv.r.Journal.Update(func(j *state.Journal) {
+		jn := j.NodeLocked(n.Name)
+		jn.Status = string(s.Status)
+		if s.PublicIPv4 != "" {
+			jn.PublicIP = s.PublicIPv4
+		}
+	}); err != nil {
+		return err
+	}
+	sv.r.NodeEvent(n.Name, string(s.Status), s.PublicIPv4, s.RawStatus)
+	return nil
+}
+
+// replace deletes a node's failed or stuck server and creates another. The
+// old ID goes to Node.Replaced first, so destroy finds it whatever happens.
+func (sv *servers) replace(ctx context.Context, n state.Node, reason string) error {
+	r := sv.r
+	if len(n.Replaced) >= MaxReplacements {
+		return fmt.Errorf("%s: server %s %s, and it was replaced %d times already (%s); giving up: rerun to try again, or `cto destroy --name %s`",
+			n.Name, n.ServerID, reason, len(n.Replaced), strings.Join(n.Replaced, ", "), r.Deps.Spec.Name)
+	}
+	r.Warn("%s: server %s %s; deleting it and creating a replacement (%d of %d)", n.Name, n.ServerID, reason, len(n.Replaced)+1, MaxReplacements)
+	if err := r.Journal.Update(func(j *state.Journal) {
+		jn := j.NodeLocked(n.Name)
+		jn.Replaced = append(jn.Replaced, n.ServerID)
+		jn.ServerID, jn.Status, jn.PublicIP = "", "", ""
+	}); err != nil {
+		return err
+	}
+	if err := sv.p.DeleteServer(ctx, n.ServerID); err != nil {
+		return fmt.Errorf("%s: delete failed server %s: %w", n.Name, n.ServerID, err)
+	}
+	r.Journal.MarkDeleted(KindServer, n.ServerID)
+	delete(sv.last, n.Name)
+	return sv.create(ctx, n.Name)
 }

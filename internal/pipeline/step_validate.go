@@ -2,12 +2,41 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/cto-platform/cto/internal/provider"
+	"github.com/cto-platform/cto/internal/spec"
+	"github.com/cto-platform/cto/internal/state"
 )
 
+// Journal facts the machine steps record.
+const (
+	FactRegion      = "region"
+	FactCostMonthly = "cost_monthly"
+	FactCostHourly  = "cost_hourly"
+	FactCurrency    = "currency"
+)
+
+// validateStep checks everything before any write: the license, the DNS
+// account, and for rented servers the credentials, plan, Talos support,
+// stock (with fallback regions), the cost and its cap, and the user's
+// go-ahead.
 type validateStep struct{}
 
 func (validateStep) Name() string { return StepValidate }
+
+// AlwaysRun: a rerun checks the license, credentials and stock again.
+func (validateStep) AlwaysRun() bool { return true }
+
+func (validateStep) DryRun(ctx context.Context, r *Run) error {
+	if !r.Deps.Spec.NeedsMachines() {
+		return nil
+	}
+	_, err := preflight(ctx, r)
+	return err
+}
 
 func (validateStep) Run(ctx context.Context, r *Run) error {
 	if err := checkLicense(r); err != nil {
@@ -16,5 +45,130 @@ func (validateStep) Run(ctx context.Context, r *Run) error {
 	if err := checkDNS(ctx, r); err != nil {
 		return err
 	}
-	return fmt.Errorf("the %s step is not available in this build yet", StepValidate)
+	if !r.Deps.Spec.NeedsMachines() {
+		return nil
+	}
+	pf, err := preflight(ctx, r)
+	if err != nil {
+		return err
+	}
+	if err := r.Journal.Update(func(j *state.Journal) {
+		if j.Facts == nil {
+			j.Facts = map[string]string{}
+		}
+		j.Facts[FactRegion] = pf.region
+		j.Facts[FactCostMonthly] = fmt.Sprintf("%.2f", pf.monthly)
+		j.Facts[FactCostHourly] = fmt.Sprintf("%.2f", pf.hourly)
+		j.Facts[FactCurrency] = pf.currency
+	}); err != nil {
+		return err
+	}
+	if pf.created {
+		return nil // the user approved this spend on the run that created servers
+	}
+	return r.Deps.Approve(fmt.Sprintf("Create %d server(s) in %s for about %s per month (%s per hour)",
+		r.Deps.Spec.Nodes, pf.region, money(pf.monthly, pf.currency), money(pf.hourly, pf.currency)))
+}
+
+type preflightResult struct {
+	region          string
+	hourly, monthly float64
+	currency        string
+	// created is true when an earlier run already created servers.
+	created bool
+}
+
+func preflight(ctx context.Context, r *Run) (preflightResult, error) {
+	var pf preflightResult
+	sp := r.Deps.Spec
+	p := r.Deps.Provider
+	if p == nil {
+		return pf, fmt.Errorf("no provider is wired for %s", sp.Provider)
+	}
+	if sp.Plan == "" {
+		return pf, &spec.Error{Field: "plan", Reason: fmt.Sprintf("is required; pass --plan (list them with `cto plans --provider %s --region %s --in-stock`)", sp.Provider, sp.Region)}
+	}
+	if err := p.Authenticate(ctx); err != nil {
+		return pf, fmt.Errorf("check %s credentials: %w", sp.Provider, err)
+	}
+	pf.currency = p.Capabilities().Currency
+	cpPlan, err := findPlan(ctx, p, sp.Provider, "plan", sp.Plan)
+	if err != nil {
+		return pf, err
+	}
+	workerPlan := cpPlan
+	if sp.WorkerPlan != "" && sp.WorkerPlan != sp.Plan && sp.Workers() > 0 {
+		if workerPlan, err = findPlan(ctx, p, sp.Provider, "workerPlan", sp.WorkerPlan); err != nil {
+			return pf, err
+		}
+	}
+	for _, n := range r.Journal.NodesCopy() {
+		pf.created = pf.created || n.ServerID != ""
+	}
+
+	// A rerun stays where the first run put the servers.
+	candidates := append([]string{sp.Region}, sp.FallbackRegions...)
+	if prev := r.Journal.Fact(FactRegion); prev != "" {
+		candidates = []string{prev}
+	}
+	if candidates[0] == "" {
+		return pf, &spec.Error{Field: "region", Reason: fmt.Sprintf("is required; pass --region (list them with `cto regions --provider %s`)", sp.Provider)}
+	}
+	var tried []string
+	for _, site := range candidates {
+		site = strings.ToUpper(site)
+		cpAt, ok1 := cpPlan.At(site)
+		wAt, ok2 := workerPlan.At(site)
+		if !ok1 || !ok2 {
+			tried = append(tried, site+" (not offered)")
+			continue
+		}
+		if !pf.created && (!cpAt.InStock || (sp.Workers() > 0 && !wAt.InStock)) {
+			tried = append(tried, site)
+			continue
+		}
+		pf.region = site
+		cps, workers := float64(sp.ControlPlanes), float64(sp.Workers())
+		pf.hourly = cps*cpAt.HourlyUSD + workers*wAt.HourlyUSD
+		pf.monthly = cps*cpAt.MonthlyUSD + workers*wAt.MonthlyUSD
+		if site != strings.ToUpper(sp.Region) && r.Journal.Fact(FactRegion) == "" {
+			r.Warn("%s is out of stock in %s; using fallback region %s", sp.Plan, strings.Join(tried, ", "), site)
+		}
+		r.Say("cost estimate in %s: %d x %s at %s/h (%s/month)", site, sp.ControlPlanes, cpPlan.Slug, money(cpAt.HourlyUSD, pf.currency), money(cpAt.MonthlyUSD, pf.currency))
+		if sp.Workers() > 0 {
+			r.Say("cost estimate in %s: %d x %s at %s/h (%s/month)", site, sp.Workers(), workerPlan.Slug, money(wAt.HourlyUSD, pf.currency), money(wAt.MonthlyUSD, pf.currency))
+		}
+		r.Say("total: %s per hour, %s per month", money(pf.hourly, pf.currency), money(pf.monthly, pf.currency))
+		if sp.MaxMonthlyCost > 0 && pf.monthly > sp.MaxMonthlyCost {
+			return pf, &spec.Error{Field: "maxMonthlyCost", Value: fmt.Sprintf("%.2f", sp.MaxMonthlyCost),
+				Reason: fmt.Sprintf("is below the estimate of %s per month for %d node(s); raise --max-monthly-cost, or use a smaller plan or fewer nodes", money(pf.monthly, pf.currency), sp.Nodes)}
+		}
+		return pf, nil
+	}
+	return pf, fmt.Errorf("%w: %s is out of stock everywhere tried: %s; nothing was created; try another plan (`cto plans --provider %s --in-stock`) or add --fallback-regions",
+		provider.ErrOutOfStock, sp.Plan, strings.Join(tried, ", "), sp.Provider)
+}
+
+func findPlan(ctx context.Context, p provider.Provider, providerName, field, slug string) (provider.Plan, error) {
+	plans, err := p.ListPlans(ctx, provider.PlanFilter{Slug: slug})
+	if err != nil && !errors.Is(err, provider.ErrNotFound) {
+		return provider.Plan{}, fmt.Errorf("list plans: %w", err)
+	}
+	for _, pl := range plans {
+		if pl.Slug == slug {
+			if !pl.TalosCapable {
+				return pl, &spec.Error{Field: field, Value: slug, Reason: fmt.Sprintf("cannot boot Talos Linux at %s; pick a plan marked talos=yes in `cto plans --provider %s`", providerName, providerName)}
+			}
+			return pl, nil
+		}
+	}
+	return provider.Plan{}, &spec.Error{Field: field, Value: slug, Reason: fmt.Sprintf("is not a plan of %s; list them with `cto plans --provider %s`", providerName, providerName)}
+}
+
+// money formats an amount: $ for USD, the code otherwise.
+func money(v float64, currency string) string {
+	if currency == "" || currency == "USD" {
+		return fmt.Sprintf("$%.2f", v)
+	}
+	return fmt.Sprintf("%.2f %s", v, currency)
 }

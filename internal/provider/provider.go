@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -93,6 +94,23 @@ type PlanFilter struct {
 	MinRAMGB   int
 	Slug       string
 	TalosReady bool
+}
+
+// Match reports whether plan p passes the filter: every provider that
+// cannot filter on its API's side filters its plans with it.
+func (f PlanFilter) Match(p Plan) bool {
+	switch {
+	case f.Slug != "" && p.Slug != f.Slug,
+		f.GPU && p.GPUCount == 0,
+		f.MinRAMGB > 0 && p.MemoryGB < f.MinRAMGB,
+		f.TalosReady && !p.TalosCapable:
+		return false
+	}
+	if f.Region != "" {
+		at, ok := p.At(f.Region)
+		return ok && (!f.InStock || at.InStock)
+	}
+	return !f.InStock || slices.ContainsFunc(p.Regions, func(r PlanRegion) bool { return r.InStock })
 }
 
 // Drive is one group of identical drives in a plan.

@@ -162,39 +162,11 @@ func (p *Provider) ListPlans(ctx context.Context, f provider.PlanFilter) ([]prov
 	}
 	var out []provider.Plan
 	for _, t := range types {
-		plan := planOf(t)
-		if f.Slug != "" && plan.Slug != f.Slug {
-			continue
+		if plan := planOf(t); f.Match(plan) {
+			out = append(out, plan)
 		}
-		if f.GPU && plan.GPUCount == 0 {
-			continue
-		}
-		if f.MinRAMGB > 0 && plan.MemoryGB < f.MinRAMGB {
-			continue
-		}
-		if f.TalosReady && !plan.TalosCapable {
-			continue
-		}
-		if f.Region != "" {
-			at, ok := plan.At(f.Region)
-			if !ok || (f.InStock && !at.InStock) {
-				continue
-			}
-		} else if f.InStock && !anyInStock(plan) {
-			continue
-		}
-		out = append(out, plan)
 	}
 	return out, nil
-}
-
-func anyInStock(p provider.Plan) bool {
-	for _, r := range p.Regions {
-		if r.InStock {
-			return true
-		}
-	}
-	return false
 }
 
 func planOf(t *hcloud.ServerType) provider.Plan {

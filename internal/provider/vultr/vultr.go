@@ -194,7 +194,7 @@ func (p *Provider) ListPlans(ctx context.Context, f provider.PlanFilter) ([]prov
 			return nil, err
 		}
 		for _, r := range page.Plans {
-			if pl := planFromRaw(r); keep(pl, f) {
+			if pl := planFromRaw(r); f.Match(pl) {
 				out = append(out, pl)
 			}
 		}
@@ -240,30 +240,6 @@ func planFromRaw(r rawPlan) provider.Plan {
 		pl.Regions = append(pl.Regions, provider.PlanRegion{Site: strings.ToUpper(loc), InStock: true, HourlyUSD: hourly, MonthlyUSD: r.MonthlyCost})
 	}
 	return pl
-}
-
-func keep(p provider.Plan, f provider.PlanFilter) bool {
-	if f.Slug != "" && p.Slug != f.Slug {
-		return false
-	}
-	if f.GPU && p.GPUCount == 0 {
-		return false
-	}
-	if f.MinRAMGB > 0 && p.MemoryGB < f.MinRAMGB {
-		return false
-	}
-	if f.TalosReady && !p.TalosCapable {
-		return false
-	}
-	if f.Region != "" {
-		r, ok := p.At(f.Region)
-		if !ok || (f.InStock && !r.InStock) {
-			return false
-		}
-	} else if f.InStock && !slices.ContainsFunc(p.Regions, func(r provider.PlanRegion) bool { return r.InStock }) {
-		return false
-	}
-	return true
 }
 
 // listAll calls list once per page, following the API's cursor until the

@@ -693,34 +693,11 @@ func (p *Provider) ListPlans(ctx context.Context, f provider.PlanFilter) ([]prov
 	}
 	var out []provider.Plan
 	for _, pr := range products {
-		plan := planOf(pr)
-		switch {
-		case f.Slug != "" && plan.Slug != f.Slug,
-			f.GPU && plan.GPUCount == 0,
-			f.MinRAMGB > 0 && plan.MemoryGB < f.MinRAMGB,
-			f.TalosReady && !plan.TalosCapable:
-			continue
+		if plan := planOf(pr); f.Match(plan) {
+			out = append(out, plan)
 		}
-		if f.Region != "" {
-			at, ok := plan.At(f.Region)
-			if !ok || (f.InStock && !at.InStock) {
-				continue
-			}
-		} else if f.InStock && !slicesAny(plan.Regions) {
-			continue
-		}
-		out = append(out, plan)
 	}
 	return out, nil
-}
-
-func slicesAny(rs []provider.PlanRegion) bool {
-	for _, r := range rs {
-		if r.InStock {
-			return true
-		}
-	}
-	return false
 }
 
 func planOf(pr Product) provider.Plan {

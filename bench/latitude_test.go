@@ -1,0 +1,100 @@
+// Package bench measures cto against the simulated datacenter.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cto-platform/cto/internal/clock"
+	"github.com/cto-platform/cto/internal/license"
+	"github.com/cto-platform/cto/internal/license/devkey"
+	"github.com/cto-platform/cto/internal/pipeline"
+	"github.com/cto-platform/cto/internal/provider"
+	"github.com/cto-platform/cto/internal/provider/latitude"
+	"github.com/cto-platform/cto/internal/provider/latitude/fake"
+	"github.com/cto-platform/cto/internal/spec"
+	"github.com/cto-platform/cto/internal/state"
+)
+
+// polling counts the status polls of the servers step and the reads each
+// one cost.
+type polling struct {
+	*latitude.Provider
+	mu           sync.Mutex
+	polls, reads int64
+}
+
+func (p *polling) ListServers(ctx context.Context, cluster string) ([]provider.Server, error) {
+	before := p.Client().Stats().Reads
+	out, err := p.Provider.ListServers(ctx, cluster)
+	p.mu.Lock()
+	p.polls++
+	p.reads += p.Client().Stats().Reads - before
+	p.mu.Unlock()
+	return out, err
+}
+
+// BenchmarkLatitudeDeploy runs validate, servers and network for N nodes
+// against the Latitude double under Latitude's published budget (60 reads
+// and 20 writes a minute) on a fast simulated clock, and reports the API
+// calls per node and the reads per status poll.
+func BenchmarkLatitudeDeploy(b *testing.B) {
+	now := time.Now()
+	lic, err := license.Sign(license.License{ID: "L-bench", Customer: "Bench", Tier: license.Enterprise,
+		IssuedAt: now.AddDate(0, -1, 0), ExpiresAt: now.AddDate(1, 0, 0)}, devkey.Key())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{1, 10, 100} {
+		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
+			var calls, writes, polls, pollReads, limited int64
+			for i := 0; i < b.N; i++ {
+				clk := clock.NewScaled(5000)
+				f := fake.New(fake.Options{Clock: clk})
+				srv := httptest.NewServer(f)
+				lp, err := latitude.New(latitude.Config{Token: f.Token(), APIURL: srv.URL, Clock: clk})
+				if err != nil {
+					b.Fatal(err)
+				}
+				p := &polling{Provider: lp}
+				s := spec.Defaults()
+				s.Name, s.Provider, s.Plan, s.Region, s.Nodes = "bench", "latitude", "c2-small-x86", "DAL", n
+				s.License = lic
+				s.Complete()
+				c, err := state.Open(b.TempDir(), s.Name, true)
+				if err != nil {
+					b.Fatal(err)
+				}
+				j, _ := c.Load()
+				if err := c.Save(j); err != nil {
+					b.Fatal(err)
+				}
+				run := &pipeline.Run{Cluster: c, Journal: j, Clock: clk, Deps: &pipeline.Deps{Spec: s, Provider: p, Yes: true}}
+				engine := &pipeline.Engine{Steps: pipeline.DeploySteps()}
+				if err := engine.Execute(context.Background(), run, pipeline.Options{Until: pipeline.StepNetwork}); err != nil {
+					b.Fatal(err)
+				}
+				st := lp.Client().Stats()
+				calls += st.Reads + st.Writes
+				writes += st.Writes
+				limited += st.RateLimited
+				polls += p.polls
+				pollReads += p.reads
+				if got := len(f.State().Servers); got != n {
+					b.Fatalf("%d servers, want %d", got, n)
+				}
+				srv.Close()
+			}
+			runs := float64(b.N)
+			b.ReportMetric(float64(calls)/runs/float64(n), "calls/node")
+			b.ReportMetric(float64(writes)/runs/float64(n), "writes/node")
+			b.ReportMetric(float64(polls)/runs, "polls")
+			b.ReportMetric(float64(pollReads)/float64(polls), "reads/poll")
+			b.ReportMetric(float64(limited)/runs, "429s")
+		})
+	}
+}

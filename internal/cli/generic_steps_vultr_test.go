@@ -1,0 +1,71 @@
+package cli_test
+
+import (
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cto-platform/cto/internal/clock"
+	"github.com/cto-platform/cto/internal/license"
+	"github.com/cto-platform/cto/internal/license/devkey"
+	"github.com/cto-platform/cto/internal/provider/vultr/fake"
+	"github.com/cto-platform/cto/internal/state"
+	talosfake "github.com/cto-platform/cto/internal/talos/fake"
+)
+
+// The validate, servers and network steps know no provider: the same
+// deploy and destroy run against the Vultr double, with a failed first
+// server replaced.
+func TestGenericStepsDeployAndDestroyAtVultr(t *testing.T) {
+	api := fake.New(fake.Options{Token: "k", Clock: clock.NewScaled(600)})
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	factory := httptest.NewServer(talosfake.NewFactory())
+	defer factory.Close()
+	t.Setenv("VULTR_API_KEY", "k")
+	t.Setenv("VULTR_API_URL", "")
+	t.Setenv("CTO_SIMULATED_SPEED", "600")
+	api.FailNext(1)
+	lic := licenseFile(t, license.Team, time.Now().AddDate(1, 0, 0), devkey.Key())
+	dir := t.TempDir()
+	code, _, stderr := run(t, "--state-dir", dir, "deploy", "--provider", "vultr", "--api-url", srv.URL, "--license", lic, "--name", "gen",
+		"--plan", "vbm-4c-32gb", "--region", "EWR", "--nodes", "3", "--until", "network", "--yes", "--image-factory-url", factory.URL)
+	if code != 0 {
+		t.Fatalf("deploy exit %d: %s", code, stderr)
+	}
+	c, err := state.Open(dir, "gen", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := c.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	replaced := 0
+	for i, n := range j.NodesCopy() {
+		if n.ServerID == "" || n.Status != "ready" || n.PublicIP == "" || n.PrivateIP != []string{"10.8.0.1", "10.8.0.2", "10.8.0.3"}[i] {
+			t.Errorf("node %+v", n)
+		}
+		replaced += len(n.Replaced)
+	}
+	if replaced != 1 || api.Creates() != 4 {
+		t.Errorf("%d replacement(s) after %d creates; want the failed server replaced once", replaced, api.Creates())
+	}
+	if j.Fact("currency") == "" || j.Fact("cost_monthly") == "" {
+		t.Errorf("facts = %v", j.Facts)
+	}
+	code, _, stderr = run(t, "--state-dir", dir, "destroy", "--name", "gen", "--yes")
+	if code != 0 {
+		t.Fatalf("destroy exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "clusters", "gen")); !os.IsNotExist(err) {
+		t.Errorf("state left after destroy: %v", err)
+	}
+	code, _, stderr = run(t, "--state-dir", dir, "destroy", "--name", "gen", "--provider", "vultr", "--api-url", srv.URL, "--yes", "--dry-run")
+	if code != 0 || !strings.Contains(stderr, "Nothing of cluster") {
+		t.Errorf("a sweep after destroy found something: exit %d, %s", code, stderr)
+	}
+}

@@ -1,0 +1,85 @@
+package cli
+
+import (
+	"bytes"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cto-platform/cto/internal/provider/latitude/fake"
+)
+
+// TestLatitudeDeployKilledMidServersResumesWithoutDuplicates kills the cto
+// process (SIGKILL) while it creates servers, then runs it again: the rerun
+// ends with exactly the requested servers.
+func TestLatitudeDeployKilledMidServersResumesWithoutDuplicates(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the cto binary")
+	}
+	bin := filepath.Join(t.TempDir(), "cto")
+	build := exec.Command("go", "build", "-o", bin, "github.com/cto-platform/cto/cmd/cto")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	f, factory := latitudeEnv(t)
+	// Slow answers widen the window between a create and its journal entry.
+	f.SetFaults(func(x *fake.Faults) { x.Latency = 30 * time.Millisecond })
+	dir := t.TempDir()
+	args := []string{"deploy", "--image-factory-url", factory, "--provider", "latitude", "--name", "kill", "--nodes", "4", "--region", "DAL",
+		"--plan", "c2-small-x86", "--until", "network", "--yes", "--state-dir", dir}
+
+	first := exec.Command(bin, args...)
+	var firstErr bytes.Buffer
+	first.Stderr = &firstErr
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for len(f.State().Servers) == 0 {
+		if time.Now().After(deadline) {
+			first.Process.Kill()
+			t.Fatalf("no server was created within a minute:\n%s", firstErr.String())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	first.Wait()
+	killedWith := len(f.State().Servers)
+	t.Logf("killed with %d server(s) at the fake", killedWith)
+	if killedWith >= 4 && f.State().Count("POST /virtual_networks") > 0 {
+		t.Fatalf("the kill came after the servers step")
+	}
+
+	second := exec.Command(bin, args...)
+	out, err := second.CombinedOutput()
+	if err != nil {
+		t.Fatalf("rerun: %v\n%s", err, out)
+	}
+	st := f.State()
+	var hosts []string
+	for _, s := range st.Servers {
+		hosts = append(hosts, s.Hostname)
+		if s.Status != "on" {
+			t.Errorf("server %s (%s) is %s", s.ID, s.Hostname, s.Status)
+		}
+	}
+	slices.Sort(hosts)
+	want := []string{"kill-cp1", "kill-worker1", "kill-worker2", "kill-worker3"}
+	if !slices.Equal(hosts, want) {
+		t.Fatalf("servers after the rerun: %v, want exactly %v\n%s", hosts, want, out)
+	}
+	j := loadJournal(t, dir, "kill")
+	for _, n := range j.NodesCopy() {
+		if !slices.ContainsFunc(st.Servers, func(s fake.ServerState) bool { return s.ID == n.ServerID && s.Hostname == n.Name }) {
+			t.Errorf("journal node %s has server %q, which the fake does not have under that name", n.Name, n.ServerID)
+		}
+	}
+	if len(st.Networks) != 1 || len(st.Assignments) != 4 {
+		t.Errorf("networks %d, assignments %d; want 1 and 4", len(st.Networks), len(st.Assignments))
+	}
+}

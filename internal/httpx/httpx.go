@@ -1,0 +1,372 @@
+// Package httpx is the one HTTP policy every provider client uses: a
+// timeout per attempt, retries with exponential backoff and full jitter for
+// 429, 5xx and connection errors only, Retry-After honoured, a client-side
+// rate budget of reads and writes per minute, bounded attempts, replayable
+// bodies, and secrets redacted from every log line and error.
+package httpx
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cto-platform/cto/internal/clock"
+)
+
+// Options configure a Client. Zero values take the defaults noted.
+type Options struct {
+	// HTTPClient sends the requests (default: a client without a timeout;
+	// Timeout bounds each attempt instead).
+	HTTPClient *http.Client
+	// Timeout bounds one attempt (default 30s).
+	Timeout time.Duration
+	// MaxAttempts bounds the attempts of one request, the first included
+	// (default 6).
+	MaxAttempts int
+	// BaseBackoff is the first retry's upper bound, doubled per retry up to
+	// MaxBackoff (defaults 1s and 60s).
+	BaseBackoff time.Duration
+	MaxBackoff  time.Duration
+	// ReadsPerMinute and WritesPerMinute are the client-side budget (GET and
+	// HEAD are reads; everything else writes). 0 means unlimited.
+	ReadsPerMinute  int
+	WritesPerMinute int
+	// Clock times backoff and the budget (default the wall clock).
+	Clock clock.Clock
+	// Secrets are values that must never appear in logs or errors, such as
+	// the API token. The Authorization header is always redacted.
+	Secrets []string
+	// Logger receives one debug line per attempt (default: discard).
+	Logger *slog.Logger
+	// Jitter returns a number in [0,1) (default math/rand).
+	Jitter func() float64
+}
+
+// Client sends requests under the policy.
+type Client struct {
+	opts   Options
+	reads  *bucket
+	writes *bucket
+	stats  counters
+}
+
+type counters struct {
+	reads, writes, rateLimited, retries, serverErrors atomic.Int64
+}
+
+// Stats counts what a Client sent, for benchmarks and reports.
+type Stats struct {
+	Reads        int64 `json:"reads"`
+	Writes       int64 `json:"writes"`
+	RateLimited  int64 `json:"rate_limited"`
+	ServerErrors int64 `json:"server_errors"`
+	Retries      int64 `json:"retries"`
+}
+
+// New returns a Client with opts over the defaults.
+func New(opts Options) *Client {
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{}
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 30 * time.Second
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = 6
+	}
+	if opts.BaseBackoff <= 0 {
+		opts.BaseBackoff = time.Second
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = time.Minute
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Jitter == nil {
+		opts.Jitter = rand.Float64
+	}
+	return &Client{
+		opts:   opts,
+		reads:  newBucket(opts.ReadsPerMinute, opts.Clock),
+		writes: newBucket(opts.WritesPerMinute, opts.Clock),
+	}
+}
+
+// Stats returns the counts so far.
+func (c *Client) Stats() Stats {
+	return Stats{
+		Reads: c.stats.reads.Load(), Writes: c.stats.writes.Load(), RateLimited: c.stats.rateLimited.Load(),
+		ServerErrors: c.stats.serverErrors.Load(), Retries: c.stats.retries.Load(),
+	}
+}
+
+// Request is one API call. Body is kept as bytes so every attempt sends it
+// again from the start.
+type Request struct {
+	Method string
+	URL    string
+	Header http.Header
+	Body   []byte
+	// Unsafe marks a request that must not be repeated blindly (an order
+	// that may have been carried out although its answer was lost): it is
+	// retried only on 429, which refuses it before any work. The caller
+	// checks what happened before sending it again.
+	Unsafe bool
+}
+
+// Response is the final answer to a Request, its body read in full.
+type Response struct {
+	StatusCode int
+	Header     http.Header
+	Body       []byte
+	// Attempts is how many times the request was sent.
+	Attempts int
+}
+
+// Do sends req under the policy. A non-2xx answer that is not retried (or
+// whose retries ran out) is returned as a Response with a nil error: the
+// caller's API knows what its error bodies mean. Errors are transport
+// failures or ctx ending, with secrets redacted.
+func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
+	write := req.Method != http.MethodGet && req.Method != http.MethodHead
+	var last *Response
+	var lastErr error
+	for attempt := 1; attempt <= c.opts.MaxAttempts; attempt++ {
+		b := c.reads
+		if write {
+			b = c.writes
+		}
+		if err := b.take(ctx); err != nil {
+			return nil, c.wrap(req, err)
+		}
+		if write {
+			c.stats.writes.Add(1)
+		} else {
+			c.stats.reads.Add(1)
+		}
+		if attempt > 1 {
+			c.stats.retries.Add(1)
+		}
+		resp, err := c.once(ctx, req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, c.wrap(req, ctx.Err())
+			}
+			lastErr, last = err, nil
+			c.log(req, attempt, 0, err)
+			if req.Unsafe {
+				break
+			}
+		} else {
+			resp.Attempts = attempt
+			c.log(req, attempt, resp.StatusCode, nil)
+			if resp.StatusCode == http.StatusTooManyRequests {
+				c.stats.rateLimited.Add(1)
+			} else if resp.StatusCode >= 500 {
+				c.stats.serverErrors.Add(1)
+			}
+			if !retryable(resp.StatusCode) || (req.Unsafe && resp.StatusCode != http.StatusTooManyRequests) {
+				return resp, nil
+			}
+			last, lastErr = resp, nil
+		}
+		if attempt == c.opts.MaxAttempts {
+			break
+		}
+		wait := c.backoff(attempt)
+		if last != nil {
+			if ra, ok := RetryAfter(last.Header, c.opts.Clock.Now()); ok {
+				wait = ra
+			}
+		}
+		if err := c.opts.Clock.Sleep(ctx, wait); err != nil {
+			return nil, c.wrap(req, err)
+		}
+	}
+	if last != nil {
+		return last, nil
+	}
+	return nil, c.wrap(req, fmt.Errorf("no answer: %w", lastErr))
+}
+
+func (c *Client) once(ctx context.Context, req Request) (*Response, error) {
+	actx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	defer cancel()
+	var body io.Reader
+	if req.Body != nil {
+		body = bytes.NewReader(req.Body)
+	}
+	hr, err := http.NewRequestWithContext(actx, req.Method, req.URL, body)
+	if err != nil {
+		return nil, err
+	}
+	for k, vs := range req.Header {
+		for _, v := range vs {
+			hr.Header.Add(k, v)
+		}
+	}
+	resp, err := c.opts.HTTPClient.Do(hr)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("read response: %w", err)
+	}
+	return &Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: data}, nil
+}
+
+// retryable is the one place that decides which answers are tried again:
+// rate limits and server errors, never other client errors.
+func retryable(status int) bool {
+	return status == http.StatusTooManyRequests || status >= 500
+}
+
+// backoff is exponential with full jitter: a random wait up to
+// base*2^(attempt-1), capped.
+func (c *Client) backoff(attempt int) time.Duration {
+	ceiling := c.opts.BaseBackoff << (attempt - 1)
+	if ceiling <= 0 || ceiling > c.opts.MaxBackoff {
+		ceiling = c.opts.MaxBackoff
+	}
+	return time.Duration(c.opts.Jitter() * float64(ceiling))
+}
+
+// RetryAfter reads a Retry-After header in seconds or as an HTTP date.
+func RetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
+		return time.Duration(s * float64(time.Second)), true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		d := t.Sub(now)
+		if d < 0 {
+			d = 0
+		}
+		return d, true
+	}
+	return 0, false
+}
+
+func (c *Client) log(req Request, attempt, status int, err error) {
+	if err != nil {
+		c.opts.Logger.Debug("http", "method", req.Method, "url", c.Redact(req.URL), "attempt", attempt, "error", c.Redact(err.Error()))
+		return
+	}
+	c.opts.Logger.Debug("http", "method", req.Method, "url", c.Redact(req.URL), "attempt", attempt, "status", status)
+}
+
+func (c *Client) wrap(req Request, err error) error {
+	return &Error{Method: req.Method, URL: c.Redact(req.URL), msg: c.Redact(err.Error()), err: err}
+}
+
+// Redact replaces every configured secret in s.
+func (c *Client) Redact(s string) string {
+	for _, sec := range c.opts.Secrets {
+		if len(sec) >= 4 {
+			s = strings.ReplaceAll(s, sec, "[REDACTED]")
+		}
+	}
+	return s
+}
+
+// RedactHeader returns a copy of h with credentials replaced, for dumps.
+func (c *Client) RedactHeader(h http.Header) http.Header {
+	out := h.Clone()
+	for k := range out {
+		switch http.CanonicalHeaderKey(k) {
+		case "Authorization", "Proxy-Authorization", "Cookie", "X-Auth-Token", "X-Api-Key":
+			out[k] = []string{"[REDACTED]"}
+		default:
+			for i, v := range out[k] {
+				out[k][i] = c.Redact(v)
+			}
+		}
+	}
+	return out
+}
+
+// Error is a request that got no answer. Its message is redacted; Unwrap
+// still reaches context errors for errors.Is.
+type Error struct {
+	Method, URL string
+	msg         string
+	err         error
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s %s: %s", e.Method, e.URL, e.msg) }
+
+func (e *Error) Unwrap() error {
+	switch {
+	case errors.Is(e.err, context.Canceled):
+		return context.Canceled
+	case errors.Is(e.err, context.DeadlineExceeded):
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// bucket is a token bucket refilled at perMinute/60 tokens per second, at
+// most perMinute tokens, on the injected clock.
+type bucket struct {
+	mu     sync.Mutex
+	clock  clock.Clock
+	rate   float64 // tokens per second; 0 = unlimited
+	cap    float64
+	tokens float64
+	last   time.Time
+}
+
+func newBucket(perMinute int, c clock.Clock) *bucket {
+	b := &bucket{clock: c}
+	if perMinute > 0 {
+		b.rate = float64(perMinute) / 60
+		b.cap = float64(perMinute)
+		b.tokens = b.cap
+		b.last = c.Now()
+	}
+	return b
+}
+
+// take waits for a token, honouring ctx.
+func (b *bucket) take(ctx context.Context) error {
+	if b.rate == 0 {
+		return ctx.Err()
+	}
+	for {
+		b.mu.Lock()
+		now := b.clock.Now()
+		if el := now.Sub(b.last).Seconds(); el > 0 {
+			b.tokens = min(b.cap, b.tokens+el*b.rate)
+			b.last = now
+		}
+		if b.tokens >= 1 {
+			b.tokens--
+			b.mu.Unlock()
+			return nil
+		}
+		wait := time.Duration((1 - b.tokens) / b.rate * float64(time.Second))
+		b.mu.Unlock()
+		if err := b.clock.Sleep(ctx, wait); err != nil {
+			return err
+		}
+	}
+}

@@ -1,0 +1,325 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cto-platform/cto/internal/clock"
+	"github.com/cto-platform/cto/internal/license"
+	"github.com/cto-platform/cto/internal/license/devkey"
+	"github.com/cto-platform/cto/internal/provider"
+	"github.com/cto-platform/cto/internal/provider/latitude"
+	"github.com/cto-platform/cto/internal/provider/latitude/fake"
+	"github.com/cto-platform/cto/internal/spec"
+	"github.com/cto-platform/cto/internal/state"
+)
+
+// machineRun is a run of the machine steps against the Latitude double on
+// a fast clock.
+func machineRun(t *testing.T, nodes int) (*Run, *fake.Fake, *Recorder) {
+	t.Helper()
+	clk := clock.NewScaled(3000)
+	f := fake.New(fake.Options{Clock: clk})
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	p, err := latitude.New(latitude.Config{Token: f.Token(), APIURL: srv.URL, Clock: clk, ReadsPerMinute: -1, WritesPerMinute: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := spec.Defaults()
+	s.Name, s.Provider, s.Plan, s.Region, s.Nodes = "t", "latitude", "c2-small-x86", "DAL", nodes
+	s.License = enterpriseLicense(t)
+	s.Complete()
+	c, err := state.Open(t.TempDir(), s.Name, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, _ := c.Load()
+	if err := c.Save(j); err != nil {
+		t.Fatal(err)
+	}
+	rec := &Recorder{}
+	return &Run{Cluster: c, Journal: j, Clock: clk, Events: rec, Deps: &Deps{Spec: s, Provider: p, Yes: true}}, f, rec
+}
+
+// enterpriseLicense covers any number of nodes at any provider.
+func enterpriseLicense(t *testing.T) string {
+	t.Helper()
+	now := time.Now()
+	tok, err := license.Sign(license.License{ID: "L-bench", Customer: "Test", Tier: license.Enterprise,
+		IssuedAt: now.AddDate(0, -1, 0), ExpiresAt: now.AddDate(1, 0, 0)}, devkey.Key())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func runUntil(t *testing.T, r *Run, until string) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return (&Engine{Steps: DeploySteps()}).Execute(ctx, r, Options{Until: until})
+}
+
+func warnings(rec *Recorder) string {
+	var b strings.Builder
+	for _, e := range rec.Snapshot() {
+		if e.Type == Warning {
+			b.WriteString(e.Message + "\n")
+		}
+	}
+	return b.String()
+}
+
+func TestServersReplaceAStuckDeploy(t *testing.T) {
+	r, f, rec := machineRun(t, 2)
+	f.SetFaults(func(x *fake.Faults) { x.StuckHostnames = map[string]int{"t-worker1": 1} })
+	if err := runUntil(t, r, StepServers); err != nil {
+		t.Fatal(err)
+	}
+	st := f.State()
+	if len(st.Servers) != 2 {
+		t.Fatalf("fake has %+v, want 2 servers", st.Servers)
+	}
+	for _, n := range r.Journal.NodesCopy() {
+		if n.Status != string(provider.StatusReady) {
+			t.Errorf("%s: %s", n.Name, n.Status)
+		}
+		if (n.Name == "t-worker1") != (len(n.Replaced) == 1) {
+			t.Errorf("%s: Replaced = %v", n.Name, n.Replaced)
+		}
+	}
+	for _, s := range st.Servers {
+		if s.IPXE != PlaceholderBootURL {
+			t.Errorf("%s boots %q without boot media wired, want the placeholder", s.Hostname, s.IPXE)
+		}
+	}
+	if !strings.Contains(warnings(rec), "placeholder") {
+		t.Errorf("no warning about the placeholder boot media:\n%s", warnings(rec))
+	}
+	if !strings.Contains(warnings(rec), "t-worker1") || !strings.Contains(warnings(rec), "still deploying") {
+		t.Errorf("the user was not told about the stuck server:\n%s", warnings(rec))
+	}
+}
+
+func TestServersGiveUpAfterTwoReplacements(t *testing.T) {
+	r, f, _ := machineRun(t, 1)
+	f.SetFaults(func(x *fake.Faults) { x.FailHostnames = map[string]int{"t-cp1": 3} })
+	err := runUntil(t, r, StepServers)
+	if err == nil || !strings.Contains(err.Error(), "giving up") {
+		t.Fatalf("err = %v, want giving up", err)
+	}
+	n := r.Journal.NodesCopy()[0]
+	if len(n.Replaced) != MaxReplacements || n.ServerID == "" {
+		t.Errorf("node = %+v", n)
+	}
+	if st := f.State(); len(st.Servers) != 1 || st.Servers[0].ID != n.ServerID {
+		t.Errorf("replaced servers were not deleted: %+v", st.Servers)
+	}
+}
+
+func TestServersRerunAdoptsAndDeletesWhatNobodyAskedFor(t *testing.T) {
+	r, f, rec := machineRun(t, 2)
+	if err := runUntil(t, r, StepServers); err != nil {
+		t.Fatal(err)
+	}
+	before := f.State().Servers
+	// A stray server carrying the cluster's tag, and a journal that lost a node's ID.
+	stray, err := r.Deps.Provider.CreateServer(context.Background(), provider.ServerSpec{Cluster: "t", Hostname: "t-worker9",
+		Plan: "c2-small-x86", Region: "DAL", Boot: provider.Boot{Method: provider.BootIPXE, URL: PlaceholderBootURL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Journal.Update(func(j *state.Journal) { j.NodeLocked("t-worker1").ServerID = "" })
+	if err := (serversStep{}).Run(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	after := f.State().Servers
+	if len(after) != 2 || after[0].ID != before[0].ID || after[1].ID != before[1].ID {
+		t.Fatalf("servers before %+v, after %+v: want the same two", before, after)
+	}
+	if n := r.Journal.NodesCopy()[1]; n.ServerID != before[1].ID {
+		t.Errorf("t-worker1 was not adopted: %+v", n)
+	}
+	if !strings.Contains(warnings(rec), stray.ID) {
+		t.Errorf("the stray server's deletion was not said:\n%s", warnings(rec))
+	}
+}
+
+func TestValidateRefusesWithoutApproval(t *testing.T) {
+	r, f, _ := machineRun(t, 1)
+	r.Deps.Yes = false
+	err := runUntil(t, r, StepNetwork)
+	if err == nil || !strings.Contains(err.Error(), "--yes") {
+		t.Fatalf("err = %v, want a refusal naming --yes", err)
+	}
+	if n := f.State().Count("POST"); n != 0 {
+		t.Errorf("%d POSTs before approval", n)
+	}
+}
+
+func TestDryRunCreatesNothing(t *testing.T) {
+	r, f, rec := machineRun(t, 3)
+	ctx := context.Background()
+	if err := (&Engine{Steps: DeploySteps()}).Execute(ctx, r, Options{DryRun: true, Until: StepNetwork}); err != nil {
+		t.Fatal(err)
+	}
+	st := f.State()
+	if st.Count("POST")+st.Count("PATCH")+st.Count("DELETE") != 0 {
+		t.Errorf("dry run wrote: %v", st.Requests)
+	}
+	var said []string
+	for _, e := range rec.Snapshot() {
+		said = append(said, e.Message)
+	}
+	if !strings.Contains(strings.Join(said, "\n"), "would create t-worker2") {
+		t.Errorf("dry run did not say what it would create: %v", said)
+	}
+}
+
+func TestPollIntervalAdapts(t *testing.T) {
+	exp := 10 * time.Minute
+	if got := pollInterval(0, exp); got != 30*time.Second {
+		t.Errorf("fresh deploy: %s", got)
+	}
+	if got := pollInterval(9*time.Minute+50*time.Second, exp); got != 5*time.Second {
+		t.Errorf("about to finish: %s", got)
+	}
+	if got := pollInterval(8*time.Minute, exp); got != 30*time.Second {
+		t.Errorf("two minutes left: %s", got)
+	}
+	if got := pollInterval(20*time.Minute, exp); got != 10*time.Second {
+		t.Errorf("overdue: %s", got)
+	}
+}
+
+func TestPrivateAddresses(t *testing.T) {
+	ips, err := privateAddresses("", 3)
+	if err != nil || ips[0].String() != "10.8.0.1" || ips[2].String() != "10.8.0.3" {
+		t.Errorf("default range: %v %v", ips, err)
+	}
+	if _, err := privateAddresses("192.168.5.0/29", 6); err != nil {
+		t.Errorf("/29 holds 6 hosts: %v", err)
+	}
+	if _, err := privateAddresses("192.168.5.0/29", 7); err == nil {
+		t.Error("/29 cannot hold 7 hosts")
+	}
+}
+
+func TestDestroyFindsAServerTheTagAndJournalLost(t *testing.T) {
+	r, f, _ := machineRun(t, 2)
+	if err := runUntil(t, r, StepNetwork); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	lp := r.Deps.Provider.(*latitude.Provider)
+	lost := r.Journal.NodesCopy()[0]
+	// The tag never stuck and the journal never heard of the ID.
+	if _, err := lp.Client().TagServer(ctx, lost.ServerID, []string{}); err != nil {
+		t.Fatal(err)
+	}
+	r.Journal.Update(func(j *state.Journal) {
+		j.NodeLocked(lost.Name).ServerID = ""
+		j.Resources = nil
+	})
+	plan, err := PlanDestroy(ctx, lp, "t", r.Journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Servers) != 2 || len(plan.Networks) != 1 {
+		t.Fatalf("plan = %+v, want both servers and the network", plan)
+	}
+	if err := ExecuteDestroy(ctx, lp, r.Journal, plan, 4, nil); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.State(); len(st.Servers)+len(st.Networks)+len(st.Assignments) != 0 {
+		t.Errorf("left behind: %+v", st)
+	}
+	again, err := PlanDestroy(ctx, lp, "t", r.Journal)
+	if err != nil || !again.Empty() {
+		t.Errorf("a second destroy plan = %+v, %v; want empty", again, err)
+	}
+}
+
+func TestInterruptedDestroyResumes(t *testing.T) {
+	r, f, _ := machineRun(t, 2)
+	if err := runUntil(t, r, StepServers); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	plan, err := PlanDestroy(ctx, r.Deps.Provider, "t", r.Journal)
+	if err != nil || len(plan.Servers) != 2 {
+		t.Fatalf("plan %+v, %v", plan, err)
+	}
+	// Enough server errors to exhaust the retries of the first deletion.
+	f.SetFaults(func(x *fake.Faults) { x.ServerErrorBurst = 6 })
+	err = ExecuteDestroy(ctx, r.Deps.Provider, r.Journal, plan, 1, nil)
+	if err == nil || !strings.Contains(err.Error(), "cto destroy") {
+		t.Fatalf("err = %v, want a failure that says to run destroy again", err)
+	}
+	if n := len(f.State().Servers); n != 1 {
+		t.Fatalf("%d servers after the interrupted destroy, want 1", n)
+	}
+	again, err := PlanDestroy(ctx, r.Deps.Provider, "t", r.Journal)
+	if err != nil || len(again.Servers) != 1 {
+		t.Fatalf("resumed plan %+v, %v; want the one server left", again, err)
+	}
+	if err := ExecuteDestroy(ctx, r.Deps.Provider, r.Journal, again, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.State().Servers); n != 0 {
+		t.Errorf("%d servers left", n)
+	}
+}
+
+func TestWorkersUseTheWorkerPlan(t *testing.T) {
+	r, f, _ := machineRun(t, 3)
+	r.Deps.Spec.WorkerPlan = "c3-small-x86"
+	if err := runUntil(t, r, StepServers); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range f.State().Servers {
+		want := "c3-small-x86"
+		if strings.HasSuffix(s.Hostname, "-cp1") {
+			want = "c2-small-x86"
+		}
+		if s.Plan != want {
+			t.Errorf("%s has plan %s, want %s", s.Hostname, s.Plan, want)
+		}
+	}
+	if got := r.Journal.Fact(FactCostMonthly); got != "716.00" {
+		t.Errorf("monthly cost = %s, want 146 + 2 x 285 = 716.00", got)
+	}
+}
+
+func TestBootMediaPerNodeClass(t *testing.T) {
+	r, f, rec := machineRun(t, 2)
+	r.Deps.Spec.GPU, r.Deps.Spec.WorkerPlan = true, "g3-h100-small"
+	var asked []bool
+	r.Deps.BootMedia = func(ctx context.Context, r *Run, gpu bool) (provider.Boot, error) {
+		asked = append(asked, gpu)
+		return provider.Boot{Method: provider.BootIPXE, URL: fmt.Sprintf("http://pxe.test/gpu-%v", gpu)}, nil
+	}
+	if err := runUntil(t, r, StepServers); err != nil {
+		t.Fatal(err)
+	}
+	if len(asked) != 2 {
+		t.Errorf("BootMedia asked %v, want once per class", asked)
+	}
+	for _, s := range f.State().Servers {
+		want := "http://pxe.test/gpu-false"
+		if strings.Contains(s.Hostname, "worker") {
+			want = "http://pxe.test/gpu-true"
+		}
+		if s.IPXE != want {
+			t.Errorf("%s boots %s, want %s", s.Hostname, s.IPXE, want)
+		}
+	}
+	if strings.Contains(warnings(rec), "placeholder") {
+		t.Errorf("warned about the placeholder with media wired")
+	}
+}

@@ -1,0 +1,679 @@
+package latitude
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cto-platform/cto/internal/clock"
+	"github.com/cto-platform/cto/internal/httpx"
+	"github.com/cto-platform/cto/internal/provider"
+)
+
+// Latitude's published budget, the low figure: 60 reads and 20 writes per
+// minute per API key.
+const (
+	DefaultReadsPerMinute  = 60
+	DefaultWritesPerMinute = 20
+)
+
+// Environment variables, in the order they are looked at.
+var (
+	TokenEnv   = []string{"LATITUDESH_AUTH_TOKEN", "LATITUDE_API_KEY"}
+	ProjectEnv = []string{"LATITUDESH_PROJECT", "LATITUDE_PROJECT_ID"}
+	APIURLEnv  = "LATITUDESH_API_URL"
+)
+
+// Config configures a Provider.
+type Config struct {
+	Token string
+	// Project is an ID (proj_...) or slug; empty finds or creates a project
+	// named after the cluster.
+	Project string
+	APIURL  string
+
+	ReadsPerMinute  int // 0: DefaultReadsPerMinute; <0: unlimited
+	WritesPerMinute int // 0: DefaultWritesPerMinute; <0: unlimited
+	MaxAttempts     int
+	Clock           clock.Clock
+	HTTPClient      *http.Client
+	Logger          *slog.Logger
+}
+
+// ErrNoToken is a missing token; its message names the variable to set.
+var ErrNoToken = fmt.Errorf("no Latitude.sh API token: set %s (or %s)", TokenEnv[0], TokenEnv[1])
+
+// ConfigFromEnv fills a Config from the environment and the given values;
+// explicit values win over the environment.
+func ConfigFromEnv(project, apiURL string) (Config, error) {
+	cfg := Config{Token: firstEnv(TokenEnv...), Project: project, APIURL: apiURL}
+	if cfg.Token == "" {
+		return cfg, ErrNoToken
+	}
+	if cfg.Project == "" {
+		cfg.Project = firstEnv(ProjectEnv...)
+	}
+	if cfg.APIURL == "" {
+		cfg.APIURL = firstEnv(APIURLEnv)
+	}
+	if v := firstEnv("LATITUDESH_READS_PER_MINUTE"); v != "" {
+		cfg.ReadsPerMinute, _ = strconv.Atoi(v)
+	}
+	if v := firstEnv("LATITUDESH_WRITES_PER_MINUTE"); v != "" {
+		cfg.WritesPerMinute, _ = strconv.Atoi(v)
+	}
+	return cfg, nil
+}
+
+func firstEnv(names ...string) string {
+	for _, n := range names {
+		if v := strings.TrimSpace(os.Getenv(n)); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// Provider is one Latitude.sh account.
+//
+// Cluster membership: Latitude tags are team-wide objects addressed by ID
+// (tag_...), and a server cannot be tagged in its create call. The provider
+// finds or creates one tag named after the cluster, tags every server and
+// VLAN with it right after creating it (PATCH), and lists a cluster with
+// filter[project] + filter[tags]: one call per page for the whole cluster.
+// A create first looks the hostname up in the project, so a create whose
+// answer was lost (a crash, a timeout) is adopted rather than repeated.
+type Provider struct {
+	api *Client
+	cfg Config
+
+	// resolving serializes finding-or-creating projects and tags, so
+	// concurrent creates make one of each.
+	resolving sync.Mutex
+	mu        sync.Mutex
+	projects  map[string]string // project key -> ID
+	tags      map[string]string // cluster -> tag ID
+	ipxeOn    map[string]bool   // plan name -> iPXE provisionable
+}
+
+var _ provider.Provider = (*Provider)(nil)
+
+// New returns a Provider for cfg.
+func New(cfg Config) (*Provider, error) {
+	if cfg.Token == "" {
+		return nil, ErrNoToken
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	reads, writes := cfg.ReadsPerMinute, cfg.WritesPerMinute
+	if reads == 0 {
+		reads = DefaultReadsPerMinute
+	}
+	if writes == 0 {
+		writes = DefaultWritesPerMinute
+	}
+	h := httpx.New(httpx.Options{
+		HTTPClient: cfg.HTTPClient, Clock: cfg.Clock, MaxAttempts: cfg.MaxAttempts,
+		ReadsPerMinute: max(reads, 0), WritesPerMinute: max(writes, 0),
+		Secrets: []string{cfg.Token}, Logger: cfg.Logger,
+	})
+	return &Provider{api: NewClient(cfg.APIURL, cfg.Token, h), cfg: cfg,
+		projects: map[string]string{}, tags: map[string]string{}}, nil
+}
+
+// Client is the underlying API client.
+func (p *Provider) Client() *Client { return p.api }
+
+func (p *Provider) Name() string { return "latitude" }
+
+func (p *Provider) Capabilities() provider.Capabilities {
+	return provider.Capabilities{
+		Boot:            []provider.BootMethod{provider.BootIPXE},
+		PrivateNetworks: true,
+		GPU:             true,
+		DHCP:            true,
+		Currency:        "USD",
+	}
+}
+
+func (p *Provider) Authenticate(ctx context.Context) error {
+	q := filters()
+	q.Set("page[size]", "1")
+	var out listEnvelope[ProjectAttrs]
+	if err := p.api.do(ctx, http.MethodGet, "/projects", q, nil, &out); err != nil {
+		if errors.Is(err, provider.ErrUnauthorized) {
+			return fmt.Errorf("%w: Latitude.sh refused the token in %s: %v", provider.ErrUnauthorized, TokenEnv[0], err)
+		}
+		return err
+	}
+	return nil
+}
+
+// ListPlans maps GET /plans; talos_capable is the ipxe operating system
+// being provisionable on the plan (GET /plans/operating_systems names
+// plans with dots).
+func (p *Provider) ListPlans(ctx context.Context, f provider.PlanFilter) ([]provider.Plan, error) {
+	q := filters("slug", f.Slug)
+	raw, err := p.api.Plans(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	ipxe, err := p.ipxePlans(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []provider.Plan
+	for _, r := range raw {
+		pl := planFromWire(r.Attributes, ipxe)
+		if f.Match(pl) {
+			out = append(out, pl)
+		}
+	}
+	return out, nil
+}
+
+func (p *Provider) ipxePlans(ctx context.Context) (map[string]bool, error) {
+	p.mu.Lock()
+	cached := p.ipxeOn
+	p.mu.Unlock()
+	if cached != nil {
+		return cached, nil
+	}
+	oses, err := p.api.OperatingSystems(ctx)
+	if err != nil {
+		return nil, err
+	}
+	on := map[string]bool{}
+	for _, o := range oses {
+		if o.Attributes.Slug == "ipxe" {
+			for _, name := range o.Attributes.ProvisionableOn {
+				on[name] = true
+			}
+		}
+	}
+	p.mu.Lock()
+	p.ipxeOn = on
+	p.mu.Unlock()
+	return on, nil
+}
+
+func planFromWire(a PlanAttrs, ipxe map[string]bool) provider.Plan {
+	cpus := max(a.Specs.CPU.Count, 1)
+	pl := provider.Plan{
+		Slug: a.Slug, Name: a.Name, Cores: a.Specs.CPU.Cores * cpus, CPU: a.Specs.CPU.Type,
+		MemoryGB: int(a.Specs.Memory.Total), GPUCount: a.Specs.GPU.Count, GPUType: a.Specs.GPU.Type,
+		TalosCapable: ipxe[a.Name] || ipxe[strings.ReplaceAll(a.Slug, "-", ".")], Currency: "USD",
+	}
+	for _, d := range a.Specs.Drives {
+		pl.Drives = append(pl.Drives, provider.Drive{Count: d.Count, SizeGB: sizeGB(d.Size), Type: d.Type})
+	}
+	for _, reg := range a.Regions {
+		price := reg.Pricing["USD"]
+		for _, site := range reg.Locations.Available {
+			pl.Regions = append(pl.Regions, provider.PlanRegion{
+				Site: strings.ToUpper(site), InStock: slices.Contains(reg.Locations.InStock, site),
+				HourlyUSD: price.Hour, MonthlyUSD: price.Month,
+			})
+		}
+	}
+	return pl
+}
+
+var sizeRE = regexp.MustCompile(`(?i)^\s*([0-9.]+)\s*([KMGTP]?B)?\s*$`)
+
+// sizeGB reads "500 GB", "3.8TB", "960GB" as gigabytes.
+func sizeGB(s string) float64 {
+	m := sizeRE.FindStringSubmatch(s)
+	if m == nil {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(m[1], 64)
+	switch strings.ToUpper(m[2]) {
+	case "TB":
+		return v * 1000
+	case "PB":
+		return v * 1000 * 1000
+	case "MB":
+		return v / 1000
+	}
+	return v
+}
+
+func (p *Provider) ListRegions(ctx context.Context) ([]provider.Region, error) {
+	raw, err := p.api.Regions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]provider.Region, 0, len(raw))
+	for _, r := range raw {
+		out = append(out, provider.Region{Slug: strings.ToUpper(r.Attributes.Slug), Name: r.Attributes.Name, Country: r.Attributes.Country.Name})
+	}
+	return out, nil
+}
+
+// project returns the project ID for a cluster: the configured one (ID or
+// slug), else a project named after the cluster, created (on_demand) when
+// create is set. "" without error means none exists yet.
+func (p *Provider) project(ctx context.Context, explicit, cluster string, create bool) (string, error) {
+	p.resolving.Lock()
+	defer p.resolving.Unlock()
+	key := explicit
+	if key == "" {
+		key = p.cfg.Project
+	}
+	byName := key == ""
+	if byName {
+		key = "name:" + cluster
+	}
+	p.mu.Lock()
+	id, ok := p.projects[key]
+	p.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	switch {
+	case !byName && strings.HasPrefix(key, "proj_"):
+		id = key
+	case !byName:
+		found, err := p.api.Projects(ctx, filters("slug", key))
+		if err != nil {
+			return "", err
+		}
+		for _, r := range found {
+			if strings.EqualFold(r.Attributes.Slug, key) || r.ID == key {
+				id = r.ID
+			}
+		}
+		if id == "" {
+			return "", fmt.Errorf("%w: Latitude.sh project %q (give an ID or slug with --project or %s)", provider.ErrNotFound, key, ProjectEnv[0])
+		}
+	default:
+		found, err := p.api.Projects(ctx, filters("name", cluster))
+		if err != nil {
+			return "", err
+		}
+		for _, r := range found {
+			if r.Attributes.Name == cluster {
+				id = r.ID
+			}
+		}
+		if id == "" && create {
+			r, err := p.api.CreateProject(ctx, cluster)
+			if err != nil {
+				return "", fmt.Errorf("create project %q: %w", cluster, err)
+			}
+			id = r.ID
+		}
+		if id == "" {
+			return "", nil
+		}
+	}
+	p.mu.Lock()
+	p.projects[key] = id
+	p.mu.Unlock()
+	return id, nil
+}
+
+// tag returns the ID of the tag named after the cluster, creating it when
+// create is set. "" without error means none exists yet.
+func (p *Provider) tag(ctx context.Context, cluster string, create bool) (string, error) {
+	p.resolving.Lock()
+	defer p.resolving.Unlock()
+	p.mu.Lock()
+	id, ok := p.tags[cluster]
+	p.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	all, err := p.api.Tags(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, t := range all {
+		if t.Attributes.Name == cluster {
+			id = t.ID
+		}
+	}
+	if id == "" && create {
+		t, err := p.api.CreateTag(ctx, cluster, "cto cluster "+cluster)
+		if err != nil {
+			return "", fmt.Errorf("create tag %q: %w", cluster, err)
+		}
+		id = t.ID
+	}
+	if id == "" {
+		return "", nil
+	}
+	p.mu.Lock()
+	p.tags[cluster] = id
+	p.mu.Unlock()
+	return id, nil
+}
+
+// CreateServer orders a server booting the iPXE media, then tags it with the
+// cluster. A server of the same hostname already in the project is adopted.
+// When tagging fails the server is returned with the error, so the caller
+// can still journal its ID.
+func (p *Provider) CreateServer(ctx context.Context, s provider.ServerSpec) (provider.Server, error) {
+	if s.Boot.Method != "" && s.Boot.Method != provider.BootIPXE {
+		return provider.Server{}, fmt.Errorf("%w: Latitude.sh boots custom systems with iPXE only, not %s", provider.ErrInvalid, s.Boot.Method)
+	}
+	proj, err := p.project(ctx, s.Project, s.Cluster, true)
+	if err != nil {
+		return provider.Server{}, err
+	}
+	tag, err := p.tag(ctx, s.Cluster, true)
+	if err != nil {
+		return provider.Server{}, err
+	}
+	r, err := p.orderOnce(ctx, proj, s)
+	if err != nil {
+		return provider.Server{}, err
+	}
+	srv := toServer(r)
+	if srv.Region == "" {
+		srv.Region = strings.ToUpper(s.Region)
+	}
+	if !r.Attributes.Tags.has(tag) {
+		ids := []string{tag}
+		for _, t := range r.Attributes.Tags {
+			if t.ID != "" && t.ID != tag {
+				ids = append(ids, t.ID)
+			}
+		}
+		if _, err := p.api.TagServer(ctx, r.ID, ids); err != nil {
+			return srv, fmt.Errorf("tag server %s (%s) with cluster %s: %w", r.ID, s.Hostname, s.Cluster, err)
+		}
+	}
+	srv.Tags = []string{s.Cluster}
+	return srv, nil
+}
+
+// lostAnswerAttempts bounds the orders of one hostname whose answers were
+// lost.
+const lostAnswerAttempts = 4
+
+// orderOnce returns the project's server of the hostname, ordering it only
+// when none exists. An order whose answer is lost (a 5xx, a dropped
+// connection) may have gone through, so the hostname is looked up again
+// before ordering again: never two servers for one hostname.
+func (p *Provider) orderOnce(ctx context.Context, proj string, s provider.ServerSpec) (resource[ServerAttrs], error) {
+	for attempt := 1; ; attempt++ {
+		existing, err := p.api.Servers(ctx, filters("project", proj, "hostname", s.Hostname))
+		if err != nil {
+			return resource[ServerAttrs]{}, err
+		}
+		for _, e := range existing {
+			if e.Attributes.Hostname == s.Hostname && mapStatus(e.Attributes.Status) != provider.StatusDeleting {
+				return e, nil
+			}
+		}
+		r, err := p.api.CreateServer(ctx, CreateServerAttrs{
+			Project: proj, Plan: s.Plan, Site: strings.ToUpper(s.Region), OperatingSystem: "ipxe",
+			Hostname: s.Hostname, IPXE: ipxeValue(s.Boot), Billing: "hourly",
+		})
+		switch {
+		case err == nil && r.ID == "":
+			return r, fmt.Errorf("create server %s: the API returned no ID", s.Hostname)
+		case err == nil:
+			return r, nil
+		case !lostAnswer(err) || attempt == lostAnswerAttempts || ctx.Err() != nil:
+			return r, fmt.Errorf("create server %s: %w", s.Hostname, err)
+		}
+		if err := p.cfg.Clock.Sleep(ctx, time.Duration(attempt)*2*time.Second); err != nil {
+			return r, err
+		}
+	}
+}
+
+// lostAnswer reports whether a request may have been carried out although
+// it failed: a server error or no answer at all.
+func lostAnswer(err error) bool {
+	var api *APIError
+	if errors.As(err, &api) {
+		return api.StatusCode >= 500
+	}
+	var hx *httpx.Error
+	return errors.As(err, &hx)
+}
+
+func (p *Provider) GetServer(ctx context.Context, id string) (provider.Server, error) {
+	r, err := p.api.GetServer(ctx, id)
+	if err != nil {
+		return provider.Server{}, err
+	}
+	return toServer(r), nil
+}
+
+// clusterFilter is the list filter of a cluster's resources: its project
+// and its tag. A nil filter without error means the cluster has none yet.
+func (p *Provider) clusterFilter(ctx context.Context, cluster string) (url.Values, string, error) {
+	proj, err := p.project(ctx, "", cluster, false)
+	if err != nil || proj == "" {
+		return nil, "", err
+	}
+	tag, err := p.tag(ctx, cluster, false)
+	if err != nil || tag == "" {
+		return nil, "", err
+	}
+	return filters("project", proj, "tags", tag), tag, nil
+}
+
+func (p *Provider) ListServers(ctx context.Context, cluster string) ([]provider.Server, error) {
+	q, tag, err := p.clusterFilter(ctx, cluster)
+	if err != nil || q == nil {
+		return nil, err
+	}
+	raw, err := p.api.Servers(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	var out []provider.Server
+	for _, r := range raw {
+		if len(r.Attributes.Tags) > 0 && !r.Attributes.Tags.has(tag) {
+			continue // an API that ignored the filter
+		}
+		s := toServer(r)
+		s.Tags = []string{cluster}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// FindServers returns the servers of the cluster's project with one of the
+// hostnames, tagged or not: the sweep of `cto destroy` for a server whose
+// tag never stuck.
+func (p *Provider) FindServers(ctx context.Context, cluster string, hostnames []string) ([]provider.Server, error) {
+	proj, err := p.project(ctx, "", cluster, false)
+	if err != nil || proj == "" {
+		return nil, err
+	}
+	var out []provider.Server
+	for _, h := range hostnames {
+		raw, err := p.api.Servers(ctx, filters("project", proj, "hostname", h))
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range raw {
+			if r.Attributes.Hostname == h {
+				out = append(out, toServer(r))
+			}
+		}
+	}
+	return out, nil
+}
+
+func (p *Provider) DeleteServer(ctx context.Context, id string) error {
+	err := p.api.DeleteServer(ctx, id)
+	if errors.Is(err, provider.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+func (p *Provider) CreateNetwork(ctx context.Context, n provider.NetworkSpec) (provider.Network, error) {
+	proj, err := p.project(ctx, n.Project, n.Cluster, true)
+	if err != nil {
+		return provider.Network{}, err
+	}
+	tag, err := p.tag(ctx, n.Cluster, true)
+	if err != nil {
+		return provider.Network{}, err
+	}
+	desc := n.Description
+	if desc == "" {
+		desc = "cto cluster " + n.Cluster
+	}
+	r, err := p.api.CreateVirtualNetwork(ctx, proj, strings.ToUpper(n.Region), desc)
+	if err != nil {
+		return provider.Network{}, fmt.Errorf("create VLAN in %s: %w", n.Region, err)
+	}
+	net := toNetwork(r)
+	net.CIDR = n.CIDR
+	if err := p.api.TagVirtualNetwork(ctx, r.ID, []string{tag}); err != nil {
+		return net, fmt.Errorf("tag VLAN %s with cluster %s: %w", r.ID, n.Cluster, err)
+	}
+	return net, nil
+}
+
+func (p *Provider) ListNetworks(ctx context.Context, cluster string) ([]provider.Network, error) {
+	q, tag, err := p.clusterFilter(ctx, cluster)
+	if err != nil || q == nil {
+		return nil, err
+	}
+	raw, err := p.api.VirtualNetworks(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	var out []provider.Network
+	for _, r := range raw {
+		if len(r.Attributes.Tags) > 0 && !r.Attributes.Tags.has(tag) {
+			continue
+		}
+		out = append(out, toNetwork(r))
+	}
+	return out, nil
+}
+
+func (p *Provider) AssignServer(ctx context.Context, networkID, serverID string) (provider.Assignment, error) {
+	r, err := p.api.Assign(ctx, networkID, serverID)
+	if err != nil {
+		return provider.Assignment{}, fmt.Errorf("assign %s to VLAN %s: %w", serverID, networkID, err)
+	}
+	a := toAssignment(r)
+	if a.NetworkID == "" {
+		a.NetworkID = networkID
+	}
+	if a.ServerID == "" {
+		a.ServerID = serverID
+	}
+	return a, nil
+}
+
+func (p *Provider) ListAssignments(ctx context.Context, networkID string) ([]provider.Assignment, error) {
+	raw, err := p.api.Assignments(ctx, filters("virtual_network_id", networkID))
+	if err != nil {
+		return nil, err
+	}
+	var out []provider.Assignment
+	for _, r := range raw {
+		a := toAssignment(r)
+		if a.NetworkID != "" && a.NetworkID != networkID {
+			continue
+		}
+		a.NetworkID = networkID
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// DeleteNetwork removes the VLAN's assignments first, then the VLAN.
+func (p *Provider) DeleteNetwork(ctx context.Context, id string) error {
+	as, err := p.ListAssignments(ctx, id)
+	if err != nil && !errors.Is(err, provider.ErrNotFound) {
+		return err
+	}
+	for _, a := range as {
+		if err := p.api.DeleteAssignment(ctx, a.ID); err != nil && !errors.Is(err, provider.ErrNotFound) {
+			return err
+		}
+	}
+	err = p.api.DeleteVirtualNetwork(ctx, id)
+	if errors.Is(err, provider.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// mapStatus turns Latitude's status into the domain's. Anything unknown is
+// "not ready yet".
+func mapStatus(raw string) provider.Status {
+	switch strings.ToLower(raw) {
+	case "on", "ready":
+		return provider.StatusReady
+	case "failed_deployment", "failed_disk_erasing":
+		return provider.StatusFailed
+	case "disk_erasing", "deleted", "deleting":
+		return provider.StatusDeleting
+	default: // deploying, starting_deploy, inventory, provisioning, off, unknown, rescue_mode...
+		return provider.StatusPending
+	}
+}
+
+func toServer(r resource[ServerAttrs]) provider.Server {
+	a := r.Attributes
+	s := provider.Server{ID: r.ID, Hostname: a.Hostname, Status: mapStatus(a.Status), RawStatus: a.Status,
+		Plan: a.Plan.Slug, Region: strings.ToUpper(a.Region.Site.Slug)}
+	if s.Region == "" {
+		s.Region = strings.ToUpper(a.Site)
+	}
+	if a.PrimaryIPv4 != nil {
+		s.PublicIPv4 = *a.PrimaryIPv4
+	}
+	if a.CreatedAt != nil {
+		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999-07:00", "2006-01-02 15:04:05 -0700"} {
+			if t, err := time.Parse(layout, *a.CreatedAt); err == nil {
+				s.CreatedAt = t
+				break
+			}
+		}
+	}
+	return s
+}
+
+func toNetwork(r resource[VLANAttrs]) provider.Network {
+	a := r.Attributes
+	site := a.Site
+	if site == "" {
+		site = a.Region.Site.Slug
+	}
+	name := a.Name
+	if name == "" && site != "" && a.VID != 0 {
+		name = fmt.Sprintf("%s-%d", site, a.VID)
+	}
+	return provider.Network{ID: r.ID, Name: name, Region: strings.ToUpper(site), VLAN: a.VID}
+}
+
+func toAssignment(r resource[AssignmentAttrs]) provider.Assignment {
+	a := r.Attributes
+	st := provider.AssignmentPending
+	if strings.EqualFold(a.Status, "connected") {
+		st = provider.AssignmentConnected
+	}
+	server := a.ServerID
+	if server == "" {
+		server = a.Server.ID
+	}
+	return provider.Assignment{ID: r.ID, NetworkID: a.VirtualNetworkID, ServerID: server, Status: st, RawStatus: a.Status}
+}
