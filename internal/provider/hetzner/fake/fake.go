@@ -16,6 +16,7 @@ import (
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
 
+	"github.com/cto-platform/cto/internal/clock"
 	"github.com/cto-platform/cto/internal/provider/hetzner/internal/sim"
 )
 
@@ -26,8 +27,9 @@ const Token = "fake-hcloud-token"
 type Options struct {
 	// Token the fake accepts (default Token).
 	Token string
-	// Clock is the simulated time (default a new sim.Clock).
-	Clock *sim.Clock
+	// Clock is the fake's time (default a new sim.Clock, which only moves
+	// with requests and Settle; a clock.Scaled runs by itself).
+	Clock clock.Clock
 	// Tick is how much simulated time each request costs (default 2s, a
 	// negative value none), so a client polling an action sees it finish.
 	Tick time.Duration
@@ -40,7 +42,7 @@ type Options struct {
 type Fake struct {
 	mu    sync.Mutex
 	opt   Options
-	clock *sim.Clock
+	clock clock.Clock
 
 	nextID   int64
 	budget   float64
@@ -164,12 +166,12 @@ func price(v float64) schema.Price {
 	return schema.Price{Net: strconv.FormatFloat(v, 'f', 4, 64), Gross: strconv.FormatFloat(v*1.19, 'f', 4, 64)}
 }
 
-// Clock is the fake's simulated time.
-func (f *Fake) Clock() *sim.Clock { return f.clock }
+// Clock is the fake's time.
+func (f *Fake) Clock() clock.Clock { return f.clock }
 
 // Settle lets enough simulated time pass that every running action ends.
 func (f *Fake) Settle() {
-	f.clock.Advance(time.Hour)
+	sim.Advance(f.clock, time.Hour)
 	f.mu.Lock()
 	f.progress()
 	f.mu.Unlock()
@@ -302,7 +304,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer f.mu.Unlock()
 	f.requests++
 	if f.opt.Tick > 0 {
-		f.clock.Advance(f.opt.Tick)
+		sim.Advance(f.clock, f.opt.Tick)
 	}
 	f.progress()
 

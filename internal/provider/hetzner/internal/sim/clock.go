@@ -59,3 +59,11 @@ func Delay(r *http.Request, d time.Duration) bool {
 		return false
 	}
 }
+
+// Advance moves c forward by d when it is a simulated clock; a clock that
+// follows the wall clock (scaled or not) moves by itself.
+func Advance(c interface{ Now() time.Time }, d time.Duration) {
+	if a, ok := c.(interface{ Advance(time.Duration) }); ok {
+		a.Advance(d)
+	}
+}

@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/cto-platform/cto/internal/clock"
 	"github.com/cto-platform/cto/internal/provider/hetzner/internal/sim"
 	"github.com/cto-platform/cto/internal/provider/hetzner/rescue"
 	rescuefake "github.com/cto-platform/cto/internal/provider/hetzner/rescue/fake"
@@ -103,7 +104,7 @@ type fault struct {
 // Fake is the Robot double; an http.Handler.
 type Fake struct {
 	mu    sync.Mutex
-	clock *sim.Clock
+	clock clock.Clock
 
 	servers      map[int]*Server
 	products     []*Product
@@ -131,9 +132,14 @@ var DefaultDisks = []rescue.Disk{
 	{Name: "sdb", SizeBytes: 4000 << 30, Type: "disk", Model: "TOSHIBA MG04ACA4", Rotational: true, Transport: "sata"},
 }
 
-// New returns an account with two products and no servers.
-func New() *Fake {
-	f := &Fake{clock: sim.NewClock(), servers: map[int]*Server{}, vswitches: map[int]*vswitch{},
+// New returns an account with two products and no servers, on a
+// simulated clock that moves a second per request and with Advance.
+func New() *Fake { return NewWithClock(sim.NewClock()) }
+
+// NewWithClock is New on another clock (a clock.Scaled for the simulated
+// datacenter).
+func NewWithClock(c clock.Clock) *Fake {
+	f := &Fake{clock: c, servers: map[int]*Server{}, vswitches: map[int]*vswitch{},
 		transactions: map[string]*transaction{}, keys: map[string]ssh.PublicKey{}, nextNumber: 100000, nextID: 30000}
 	f.products = []*Product{
 		{ID: "AX42", Name: "Dedicated Server AX42", Description: []string{"AMD Ryzen 7 PRO 8700GE 8-Core", "64 GB DDR5 ECC RAM", "2 x 512 GB NVMe SSD"},
@@ -144,8 +150,11 @@ func New() *Fake {
 	return f
 }
 
-// Clock is the simulated time.
-func (f *Fake) Clock() *sim.Clock { return f.clock }
+// Clock is the fake's time.
+func (f *Fake) Clock() clock.Clock { return f.clock }
+
+// Advance moves a simulated clock forward (a scaled one moves by itself).
+func (f *Fake) Advance(d time.Duration) { sim.Advance(f.clock, d) }
 
 // AddServer adds a rented server of product at a data center (FSN1-DC14)
 // and returns its number.
@@ -234,7 +243,7 @@ func (f *Fake) SetSlow(d time.Duration) { f.mu.Lock(); f.slow = d; f.mu.Unlock()
 
 // Settle lets an hour of simulated time pass.
 func (f *Fake) Settle() {
-	f.clock.Advance(time.Hour)
+	sim.Advance(f.clock, time.Hour)
 	f.mu.Lock()
 	f.progress()
 	f.mu.Unlock()
@@ -378,7 +387,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requests++
-	f.clock.Advance(time.Second)
+	sim.Advance(f.clock, time.Second)
 	f.progress()
 	now := f.clock.Now()
 	if now.Before(f.blockedUntil) {

@@ -48,7 +48,7 @@ func TestThreeFailedLoginsBlockForTenMinutes(t *testing.T) {
 	if code, body := do(t, srv, "GET", "/server", fake.User, fake.Password, nil); code != 403 || errCode(body) != "BLOCKED" {
 		t.Fatalf("good login while blocked = %d %v, want 403 BLOCKED", code, body)
 	}
-	f.Clock().Advance(11 * time.Minute)
+	f.Advance(11 * time.Minute)
 	if code, _ := do(t, srv, "GET", "/server", fake.User, fake.Password, nil); code != 200 {
 		t.Fatalf("good login after the block = %d", code)
 	}
@@ -103,7 +103,7 @@ func TestVSwitchTakesOneChangeAtATime(t *testing.T) {
 	if code, body := do(t, srv, "POST", "/vswitch/"+id+"/server", fake.User, fake.Password, url.Values{"server[]": {itoa(b)}}); code != 409 || errCode(body) != "VSWITCH_IN_PROCESS" {
 		t.Fatalf("add second at once = %d %v, want 409 VSWITCH_IN_PROCESS", code, body)
 	}
-	f.Clock().Advance(time.Minute)
+	f.Advance(time.Minute)
 	if code, _ := do(t, srv, "DELETE", "/vswitch/"+id+"/server", fake.User, fake.Password, url.Values{"server[]": {itoa(a)}}); code != 201 {
 		t.Fatalf("remove = %d", code)
 	}
