@@ -7,12 +7,17 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cto-platform/cto/internal/cli"
+	"github.com/cto-platform/cto/internal/clock"
+	"github.com/cto-platform/cto/internal/license"
+	"github.com/cto-platform/cto/internal/license/devkey"
 	"github.com/cto-platform/cto/internal/provider"
 	hcloudfake "github.com/cto-platform/cto/internal/provider/hetzner/fake"
 	"github.com/cto-platform/cto/internal/provider/hetzner/robot"
 	robotfake "github.com/cto-platform/cto/internal/provider/hetzner/robot/fake"
+	talosfake "github.com/cto-platform/cto/internal/talos/fake"
 )
 
 // runIn is run with a fresh state folder.
@@ -144,5 +149,53 @@ func TestDestroyRobotReleasesAndSaysStillRented(t *testing.T) {
 	st := f.Snapshot()
 	if len(st.Servers) != 1 || st.Servers[0].Cancellations != 0 || st.Servers[0].Name != robot.ReleasedName || st.Servers[0].Resets != 1 {
 		t.Errorf("server after destroy = %+v; want released (reset, untagged), never cancelled", st.Servers)
+	}
+}
+
+// The generic validate, servers and network steps deploy at Hetzner Cloud:
+// Talos boots from the public ISO the factory URL's version names, every
+// server carries the cluster's labels, the control planes share a spread
+// placement group, and destroy leaves nothing.
+func TestDeployAndDestroyAtHetznerCloud(t *testing.T) {
+	api := hcloudfake.New(hcloudfake.Options{Clock: clock.NewScaled(600)})
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	factory := httptest.NewServer(talosfake.NewFactory())
+	defer factory.Close()
+	t.Setenv("HCLOUD_TOKEN", hcloudfake.Token)
+	t.Setenv("HCLOUD_ENDPOINT", "")
+	t.Setenv("CTO_SIMULATED_SPEED", "600")
+	lic := licenseFile(t, license.Team, time.Now().AddDate(1, 0, 0), devkey.Key())
+	dir := t.TempDir()
+	code, _, stderr := run(t, "--state-dir", dir, "deploy", "--provider", "hetzner", "--api-url", srv.URL, "--license", lic, "--name", "hz",
+		"--plan", "cx23", "--region", "fsn1", "--nodes", "3", "--control-planes", "3", "--until", "network", "--yes", "--image-factory-url", factory.URL)
+	if code != 0 {
+		t.Fatalf("deploy exit %d: %s", code, stderr)
+	}
+	st := api.Snapshot()
+	if len(st.Servers) != 3 {
+		t.Fatalf("servers = %d, want 3", len(st.Servers))
+	}
+	for _, s := range st.Servers {
+		if s.Labels["cto.cluster"] != "hz" || s.Labels["cto.role"] != "controlplane" || s.PlacementGroup == nil || !strings.HasPrefix(s.Booted, "iso:talos-") {
+			t.Errorf("server %s: labels %v, placement %v, booted %q", s.Name, s.Labels, s.PlacementGroup, s.Booted)
+		}
+		if len(s.PrivateNet) != 1 {
+			t.Errorf("server %s private networks = %+v, want the cluster's", s.Name, s.PrivateNet)
+		}
+	}
+	if len(st.Networks) != 1 || st.Networks[0].Labels["cto.cluster"] != "hz" {
+		t.Errorf("networks = %+v", st.Networks)
+	}
+	code, _, stderr = run(t, "--state-dir", dir, "destroy", "--name", "hz", "--yes")
+	if code != 0 {
+		t.Fatalf("destroy exit %d: %s", code, stderr)
+	}
+	code, _, stderr = run(t, "--state-dir", dir, "destroy", "--name", "hz", "--provider", "hetzner", "--api-url", srv.URL, "--yes", "--dry-run")
+	if code != 0 || !strings.Contains(stderr, "Nothing of cluster") {
+		t.Errorf("a sweep after destroy found something: exit %d, %s", code, stderr)
+	}
+	if st := api.Snapshot(); len(st.PlacementGroups) != 0 || len(st.LoadBalancers) != 0 || len(st.Networks) != 0 {
+		t.Errorf("left after destroy: %d placement groups, %d load balancers, %d networks", len(st.PlacementGroups), len(st.LoadBalancers), len(st.Networks))
 	}
 }

@@ -22,17 +22,9 @@ func newProvider(ctx context.Context, s spec.ClusterSpec) (provider.Provider, er
 	case "latitude":
 		return newLatitude(s)
 	case hetzner.Name:
-		p, err := hetzner.FromEnv(s.APIURL, Version)
-		if err != nil {
-			return nil, BadInput(err)
-		}
-		return p, nil
+		return newHetzner(s)
 	case robot.Name:
-		p, err := robot.FromEnv(s.APIURL, s.Servers, s.Order, nil)
-		if err != nil {
-			return nil, BadInput(err)
-		}
-		return p, nil
+		return newHetznerRobot(s)
 	case "vultr":
 		return newVultr(s)
 	default:

@@ -121,6 +121,9 @@ func New(cfg Config) *Provider {
 	return &Provider{api: hcloud.NewClient(opts...), cfg: cfg, clock: cfg.Clock}
 }
 
+// Config returns the provider's configuration, to build a variant of it.
+func (p *Provider) Config() Config { return p.cfg }
+
 func (p *Provider) Name() string { return Name }
 
 func (p *Provider) Capabilities() provider.Capabilities {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 
@@ -178,18 +179,30 @@ func (p *Provider) deleteLoadBalancers(ctx context.Context, cluster string) erro
 	return nil
 }
 
-// deletePlacementGroups removes the cluster's placement groups. One that
-// still holds a server on its way out is left (it costs nothing); the
-// next destroy removes it.
+// deletePlacementGroups removes the cluster's placement groups. A group
+// still holding servers on their way out is retried while they go (about a
+// minute at most); one left after that costs nothing and is reused by the
+// next deploy of the same name.
 func (p *Provider) deletePlacementGroups(ctx context.Context, cluster string) error {
 	pgs, err := p.api.PlacementGroup.AllWithOpts(ctx, hcloud.PlacementGroupListOpts{ListOpts: hcloud.ListOpts{LabelSelector: clusterSelector(cluster)}})
 	if err != nil {
 		return apiError("list placement groups of "+cluster, err)
 	}
 	for _, pg := range pgs {
-		_, err := p.api.PlacementGroup.Delete(ctx, pg)
-		if err != nil && !hcloud.IsError(err, hcloud.ErrorCodeNotFound, hcloud.ErrorCodeConflict) {
-			return apiError("delete placement group "+pg.Name, err)
+		for attempt := 0; ; attempt++ {
+			_, err := p.api.PlacementGroup.Delete(ctx, pg)
+			if err == nil || hcloud.IsError(err, hcloud.ErrorCodeNotFound) {
+				break
+			}
+			if !hcloud.IsError(err, hcloud.ErrorCodeConflict) {
+				return apiError("delete placement group "+pg.Name, err)
+			}
+			if attempt >= 30 {
+				break
+			}
+			if err := p.clock.Sleep(ctx, 2*time.Second); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

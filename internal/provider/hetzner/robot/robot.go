@@ -117,6 +117,13 @@ func (p *Provider) Capabilities() provider.Capabilities {
 	}
 }
 
+// SetClock sets the clock the provider waits on (rescue boots, vSwitch
+// changes) and retries by; call it before the first request.
+func (p *Provider) SetClock(c clock.Clock) {
+	p.cfg.Clock = c
+	p.api = NewClient(p.cfg.Endpoint, p.cfg.User, p.cfg.Password, p.cfg.HTTPClient, c)
+}
+
 // ConfirmOrdersWith sets the confirmation every order must pass; the
 // command wires the deploy's own (--yes or a question on a terminal).
 func (p *Provider) ConfirmOrdersWith(confirm func(question string) error) {
