@@ -12,6 +12,7 @@ import (
 	"github.com/cto-platform/cto/internal/dns"
 	"github.com/cto-platform/cto/internal/kubeconfig"
 	"github.com/cto-platform/cto/internal/pipeline"
+	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
 )
@@ -168,6 +169,10 @@ func runDestroy(cmd *cobra.Command, g *globals, f *destroyFlags) error {
 		if err := c.Remove(); err != nil {
 			return fmt.Errorf("everything is deleted, but the state folder %s could not be removed: %w", c.Dir, err)
 		}
+	}
+	if r, ok := p.(provider.Releaser); ok {
+		fmt.Fprintf(out, "Cluster %q is destroyed at %s: %s.\n", s.Name, s.Provider, r.ReleaseNote())
+		return nil
 	}
 	fmt.Fprintf(out, "Cluster %q is destroyed: nothing of it is billing at %s.\n", s.Name, s.Provider)
 	return nil

@@ -10,6 +10,8 @@ import (
 	"github.com/cto-platform/cto/internal/dns/cloudflare"
 	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/provider"
+	"github.com/cto-platform/cto/internal/provider/hetzner"
+	"github.com/cto-platform/cto/internal/provider/hetzner/robot"
 	"github.com/cto-platform/cto/internal/spec"
 )
 
@@ -19,6 +21,10 @@ func newProvider(ctx context.Context, s spec.ClusterSpec) (provider.Provider, er
 	switch s.Provider {
 	case "latitude":
 		return newLatitude(s)
+	case hetzner.Name:
+		return newHetzner(s)
+	case robot.Name:
+		return newHetznerRobot(s)
 	case "vultr":
 		return newVultr(s)
 	default:
@@ -35,6 +41,11 @@ func newDeps(ctx context.Context, g *globals, s spec.ClusterSpec, interactive bo
 			return nil, err
 		}
 		d.Provider = p
+		if r, ok := p.(*robot.Provider); ok {
+			// Orders of dedicated servers go through the deploy's
+			// confirmation (--yes, or a question on a terminal).
+			r.ConfirmOrdersWith(d.Approve)
+		}
 		d.BootMedia = pipeline.TalosBootMedia
 	}
 	if s.DNS.Domain != "" {

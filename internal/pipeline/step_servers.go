@@ -305,6 +305,10 @@ func (sv *servers) create(ctx context.Context, name string) error {
 	s, err := sv.p.CreateServer(ctx, provider.ServerSpec{
 		Cluster: sp.Name, Hostname: name, Role: provider.Role(role), Plan: planFor(sp, role),
 		Region: sv.region, Project: sp.Project, Boot: sv.boot[role],
+		// Journal the ID before a provider that boots inside
+		// CreateServer (ISO, rescue write) starts waiting; recording the
+		// same server again below is a no-op.
+		Created: func(s provider.Server) { _ = sv.record(name, s) },
 	})
 	if s.ID != "" {
 		if jerr := sv.record(name, s); jerr != nil {

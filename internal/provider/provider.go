@@ -58,6 +58,9 @@ const (
 	BootISO    BootMethod = "iso"          // attach an ISO image
 	BootRescue BootMethod = "rescue-image" // rescue system, then write a raw image
 	BootNone   BootMethod = "none"         // the provider hands out Kubernetes itself
+	// BootImage creates the server from an image kept at the provider (a
+	// snapshot built once per Talos version and schematic); URL is its ID.
+	BootImage BootMethod = "image"
 )
 
 // Capabilities says what a provider can do, so the pipeline can pick the
@@ -185,6 +188,11 @@ type ServerSpec struct {
 	Region   string
 	Project  string
 	Boot     Boot
+	// Created, when set, is called with the new server as soon as the API
+	// returns its ID, before the provider waits on anything, so the caller
+	// can journal it even when CreateServer goes on to boot it (attach an
+	// ISO, write an image from a rescue system).
+	Created func(Server)
 }
 
 // Status is a provider-neutral server state.
@@ -276,3 +284,22 @@ func (e *RateLimitError) Error() string {
 }
 
 func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
+
+// Adopter is a provider whose CreateServer adopts servers the customer
+// already rents (spec.Servers) before it would order any, e.g. Hetzner
+// Robot. Validation asks it how many are left, so a deploy that would run
+// out is refused before anything changes.
+type Adopter interface {
+	// Adoptable counts the servers CreateServer could still take for
+	// cluster with this plan and region, the ones it already holds
+	// included.
+	Adoptable(ctx context.Context, cluster, plan, region string) (int, error)
+}
+
+// Releaser is a provider whose DeleteServer gives a server back without
+// ending its rental (adopted dedicated servers are reset and released,
+// never cancelled). `cto destroy` shows ReleaseNote instead of saying
+// nothing is billing any more.
+type Releaser interface {
+	ReleaseNote() string
+}

@@ -1,0 +1,201 @@
+package cli_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cto-platform/cto/internal/cli"
+	"github.com/cto-platform/cto/internal/clock"
+	"github.com/cto-platform/cto/internal/license"
+	"github.com/cto-platform/cto/internal/license/devkey"
+	"github.com/cto-platform/cto/internal/provider"
+	hcloudfake "github.com/cto-platform/cto/internal/provider/hetzner/fake"
+	"github.com/cto-platform/cto/internal/provider/hetzner/robot"
+	robotfake "github.com/cto-platform/cto/internal/provider/hetzner/robot/fake"
+	talosfake "github.com/cto-platform/cto/internal/talos/fake"
+)
+
+// runIn is run with a fresh state folder.
+func runIn(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	return run(t, append(args, "--state-dir", t.TempDir())...)
+}
+
+func TestPlansHetznerJSON(t *testing.T) {
+	srv := httptest.NewServer(hcloudfake.New(hcloudfake.Options{}))
+	t.Cleanup(srv.Close)
+	t.Setenv("HCLOUD_TOKEN", hcloudfake.Token)
+	t.Setenv("HCLOUD_ENDPOINT", "")
+
+	code, stdout, stderr := runIn(t, "plans", "--provider", "hetzner", "--api-url", srv.URL, "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var plans []provider.Plan
+	if err := json.Unmarshal([]byte(stdout), &plans); err != nil {
+		t.Fatalf("output is not a JSON array of plans: %v\n%s", err, stdout)
+	}
+	var slugs []string
+	for _, p := range plans {
+		slugs = append(slugs, p.Slug)
+		if p.Currency != "EUR" {
+			t.Errorf("plan %s currency %q, want EUR", p.Slug, p.Currency)
+		}
+	}
+	if strings.Join(slugs, ",") != "cax21,ccx23,cx23,cx33" {
+		t.Fatalf("plans = %v, want the fake's four server types sorted", slugs)
+	}
+	var raw []map[string]any
+	json.Unmarshal([]byte(stdout), &raw)
+	for _, key := range []string{"slug", "cores", "memory_gb", "gpu_count", "gpu_type", "talos_capable", "currency", "regions"} {
+		if _, ok := raw[0][key]; !ok {
+			t.Errorf("JSON plan lacks %q: %v", key, raw[0])
+		}
+	}
+	cx23 := plans[2]
+	at, ok := cx23.At("fsn1")
+	if !ok || !at.InStock || at.MonthlyUSD != 3.99 || at.HourlyUSD != 0.0066 || !cx23.TalosCapable || cx23.Cores != 2 || cx23.MemoryGB != 4 {
+		t.Errorf("cx23 = %+v at fsn1 %+v", cx23, at)
+	}
+	if plans[0].TalosCapable {
+		t.Errorf("the arm type cax21 is marked Talos-capable")
+	}
+
+	code, stdout, stderr = runIn(t, "plans", "--provider", "hetzner", "--api-url", srv.URL, "--region", "ash", "--in-stock", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	plans = nil
+	json.Unmarshal([]byte(stdout), &plans)
+	if len(plans) != 1 || plans[0].Slug != "ccx23" {
+		t.Errorf("plans in stock at ash = %+v, want only ccx23", plans)
+	}
+
+	code, stdout, _ = runIn(t, "plans", "--provider", "hetzner", "--api-url", srv.URL, "--region", "fsn1")
+	if code != 0 || !strings.Contains(stdout, "4 EUR") || strings.Contains(stdout, "$") {
+		t.Errorf("table (exit %d) does not state EUR prices:\n%s", code, stdout)
+	}
+}
+
+func TestRegionsHetznerJSON(t *testing.T) {
+	srv := httptest.NewServer(hcloudfake.New(hcloudfake.Options{}))
+	t.Cleanup(srv.Close)
+	t.Setenv("HCLOUD_TOKEN", hcloudfake.Token)
+	code, stdout, stderr := runIn(t, "regions", "--provider", "hetzner", "--api-url", srv.URL, "-o", "json")
+	var regions []provider.Region
+	if code != 0 || json.Unmarshal([]byte(stdout), &regions) != nil || len(regions) != 4 || regions[1].Slug != "fsn1" || regions[1].Country != "DE" {
+		t.Errorf("regions (exit %d, %s) = %s", code, stderr, stdout)
+	}
+}
+
+func TestPlansHetznerWithoutTokenIsBadInput(t *testing.T) {
+	t.Setenv("HCLOUD_TOKEN", "")
+	code, _, stderr := runIn(t, "plans", "--provider", "hetzner")
+	if code != cli.ExitBadInput || !strings.Contains(stderr, "HCLOUD_TOKEN") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Errorf("exit %d, stderr %q; want exit 2 and one line naming HCLOUD_TOKEN", code, stderr)
+	}
+}
+
+func robotEnv(t *testing.T) (*robotfake.Fake, string) {
+	f := robotfake.New()
+	srv := httptest.NewServer(f)
+	t.Cleanup(func() { srv.Close(); f.Close() })
+	t.Setenv("HETZNER_ROBOT_USER", robotfake.User)
+	t.Setenv("HETZNER_ROBOT_PASSWORD", robotfake.Password)
+	t.Setenv("HETZNER_ROBOT_URL", "")
+	t.Setenv("HETZNER_ROBOT_SSH_KEY", t.TempDir()+"/no-key")
+	return f, srv.URL
+}
+
+func TestPlansHetznerRobotJSON(t *testing.T) {
+	_, url := robotEnv(t)
+	code, stdout, stderr := runIn(t, "plans", "--provider", "hetzner-robot", "--api-url", url, "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var plans []provider.Plan
+	if err := json.Unmarshal([]byte(stdout), &plans); err != nil || len(plans) != 2 {
+		t.Fatalf("plans = %s (%v)", stdout, err)
+	}
+	ax := plans[0]
+	at, _ := ax.At("FSN1")
+	if ax.Slug != "AX42" || ax.Currency != "EUR" || ax.Cores != 8 || ax.MemoryGB != 64 || at.MonthlyUSD != 46 || !at.InStock {
+		t.Errorf("AX42 = %+v at FSN1 %+v", ax, at)
+	}
+	if ex, _ := plans[1].At("NBG1"); ex.InStock {
+		t.Errorf("EX130-R is in stock at NBG1, where the fake does not offer it")
+	}
+}
+
+func TestDestroyRobotReleasesAndSaysStillRented(t *testing.T) {
+	f, url := robotEnv(t)
+	n := f.AddServer("AX42", "FSN1-DC14")
+	p := robot.New(robot.Config{User: robotfake.User, Password: robotfake.Password, Endpoint: url, Clock: f.Clock(), Servers: []string{strconv.Itoa(n)}})
+	if _, err := p.CreateServer(context.Background(), provider.ServerSpec{Cluster: "dc", Hostname: "dc-n1", Role: provider.RoleWorker, Plan: "AX42", Region: "FSN1"}); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runIn(t, "destroy", "--name", "dc", "--provider", "hetzner-robot", "--api-url", url, "--yes")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "still rented") || strings.Contains(stderr, "nothing of it is billing") {
+		t.Errorf("destroy output does not say the servers are still rented:\n%s", stderr)
+	}
+	st := f.Snapshot()
+	if len(st.Servers) != 1 || st.Servers[0].Cancellations != 0 || st.Servers[0].Name != robot.ReleasedName || st.Servers[0].Resets != 1 {
+		t.Errorf("server after destroy = %+v; want released (reset, untagged), never cancelled", st.Servers)
+	}
+}
+
+// The generic validate, servers and network steps deploy at Hetzner Cloud:
+// Talos boots from the public ISO the factory URL's version names, every
+// server carries the cluster's labels, the control planes share a spread
+// placement group, and destroy leaves nothing.
+func TestDeployAndDestroyAtHetznerCloud(t *testing.T) {
+	api := hcloudfake.New(hcloudfake.Options{Clock: clock.NewScaled(600)})
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	factory := httptest.NewServer(talosfake.NewFactory())
+	defer factory.Close()
+	t.Setenv("HCLOUD_TOKEN", hcloudfake.Token)
+	t.Setenv("HCLOUD_ENDPOINT", "")
+	t.Setenv("CTO_SIMULATED_SPEED", "600")
+	lic := licenseFile(t, license.Team, time.Now().AddDate(1, 0, 0), devkey.Key())
+	dir := t.TempDir()
+	code, _, stderr := run(t, "--state-dir", dir, "deploy", "--provider", "hetzner", "--api-url", srv.URL, "--license", lic, "--name", "hz",
+		"--plan", "cx23", "--region", "fsn1", "--nodes", "3", "--control-planes", "3", "--until", "network", "--yes", "--image-factory-url", factory.URL)
+	if code != 0 {
+		t.Fatalf("deploy exit %d: %s", code, stderr)
+	}
+	st := api.Snapshot()
+	if len(st.Servers) != 3 {
+		t.Fatalf("servers = %d, want 3", len(st.Servers))
+	}
+	for _, s := range st.Servers {
+		if s.Labels["cto.cluster"] != "hz" || s.Labels["cto.role"] != "controlplane" || s.PlacementGroup == nil || !strings.HasPrefix(s.Booted, "iso:talos-") {
+			t.Errorf("server %s: labels %v, placement %v, booted %q", s.Name, s.Labels, s.PlacementGroup, s.Booted)
+		}
+		if len(s.PrivateNet) != 1 {
+			t.Errorf("server %s private networks = %+v, want the cluster's", s.Name, s.PrivateNet)
+		}
+	}
+	if len(st.Networks) != 1 || st.Networks[0].Labels["cto.cluster"] != "hz" {
+		t.Errorf("networks = %+v", st.Networks)
+	}
+	code, _, stderr = run(t, "--state-dir", dir, "destroy", "--name", "hz", "--yes")
+	if code != 0 {
+		t.Fatalf("destroy exit %d: %s", code, stderr)
+	}
+	code, _, stderr = run(t, "--state-dir", dir, "destroy", "--name", "hz", "--provider", "hetzner", "--api-url", srv.URL, "--yes", "--dry-run")
+	if code != 0 || !strings.Contains(stderr, "Nothing of cluster") {
+		t.Errorf("a sweep after destroy found something: exit %d, %s", code, stderr)
+	}
+	if st := api.Snapshot(); len(st.PlacementGroups) != 0 || len(st.LoadBalancers) != 0 || len(st.Networks) != 0 {
+		t.Errorf("left after destroy: %d placement groups, %d load balancers, %d networks", len(st.PlacementGroups), len(st.LoadBalancers), len(st.Networks))
+	}
+}

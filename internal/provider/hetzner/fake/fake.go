@@ -1,0 +1,459 @@
+// Package fake is a stateful double of the Hetzner Cloud API: it speaks the
+// real wire format (the hcloud-go schema types), keeps servers, actions,
+// networks, placement groups, load balancers, ISOs and snapshots, moves them
+// along a simulated clock, enforces the hourly request budget and injects
+// faults. GET /_fake/state dumps the whole state as JSON.
+package fake
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
+
+	"github.com/cto-platform/cto/internal/clock"
+	"github.com/cto-platform/cto/internal/provider/hetzner/internal/sim"
+)
+
+// Token is the API token the fake accepts unless Options.Token says otherwise.
+const Token = "fake-hcloud-token"
+
+// Options configure a fake.
+type Options struct {
+	// Token the fake accepts (default Token).
+	Token string
+	// Clock is the fake's time (default a new sim.Clock, which only moves
+	// with requests and Settle; a clock.Scaled runs by itself).
+	Clock clock.Clock
+	// Tick is how much simulated time each request costs (default 2s, a
+	// negative value none), so a client polling an action sees it finish.
+	Tick time.Duration
+	// Budget is the hourly request budget (default 3600, refilled one
+	// request per second of simulated time).
+	Budget int
+}
+
+// Fake is the API double. It is an http.Handler.
+type Fake struct {
+	mu    sync.Mutex
+	opt   Options
+	clock clock.Clock
+
+	nextID   int64
+	budget   float64
+	refilled time.Time
+
+	locations   []schema.Location
+	serverTypes []schema.ServerType
+	isos        []schema.ISO
+	images      map[int64]*schema.Image
+	servers     map[int64]*server
+	actions     map[int64]*action
+	networks    map[int64]*schema.Network
+	members     map[int64]map[int64]string // network -> server -> status
+	groups      map[int64]*schema.PlacementGroup
+	lbs         map[int64]*schema.LoadBalancer
+
+	outOfStock map[string]bool // "type@location"
+	failNext   int
+	faults     []fault
+	slow       time.Duration
+	requests   int
+	rescue     RescueHost
+}
+
+type server struct {
+	schema.Server
+	// Booted is what the server runs: "", "image:<name>", "iso:<name>" or
+	// "rescue".
+	Booted         string `json:"booted"`
+	RescuePassword string `json:"-"`
+	Failed         bool   `json:"failed"`
+}
+
+type action struct {
+	schema.Action
+	doneAt time.Time
+	fail   *schema.ActionError
+	onDone func()
+}
+
+type fault struct {
+	status     int
+	code       string
+	retryAfter int
+}
+
+// RescueHost is told when a server boots into or leaves the rescue system,
+// so an SSH double can accept the rescue password.
+type RescueHost interface {
+	RescueBooted(serverID int64, ip, password string)
+	RescueLeft(serverID int64)
+}
+
+// New returns a fake with Hetzner's locations, a handful of server types
+// with per-location prices, and the public Talos ISOs.
+func New(opt Options) *Fake {
+	if opt.Token == "" {
+		opt.Token = Token
+	}
+	if opt.Clock == nil {
+		opt.Clock = sim.NewClock()
+	}
+	if opt.Tick == 0 {
+		opt.Tick = 2 * time.Second
+	}
+	if opt.Budget == 0 {
+		opt.Budget = 3600
+	}
+	f := &Fake{
+		opt: opt, clock: opt.Clock, nextID: 1000, budget: float64(opt.Budget), refilled: opt.Clock.Now(),
+		images: map[int64]*schema.Image{}, servers: map[int64]*server{}, actions: map[int64]*action{},
+		networks: map[int64]*schema.Network{}, members: map[int64]map[int64]string{},
+		groups: map[int64]*schema.PlacementGroup{}, lbs: map[int64]*schema.LoadBalancer{},
+		outOfStock: map[string]bool{},
+	}
+	f.locations = []schema.Location{
+		{ID: 1, Name: "fsn1", Description: "Falkenstein DC Park 1", Country: "DE", City: "Falkenstein", NetworkZone: "eu-central"},
+		{ID: 2, Name: "nbg1", Description: "Nuremberg DC Park 1", Country: "DE", City: "Nuremberg", NetworkZone: "eu-central"},
+		{ID: 3, Name: "hel1", Description: "Helsinki DC Park 1", Country: "FI", City: "Helsinki", NetworkZone: "eu-central"},
+		{ID: 4, Name: "ash", Description: "Ashburn, VA", Country: "US", City: "Ashburn, VA", NetworkZone: "us-east"},
+	}
+	type st struct {
+		id                  int64
+		name, cpu, arch     string
+		cores, disk         int
+		mem, hourly, monthy float64
+		where               []string
+	}
+	for _, t := range []st{
+		{101, "cx23", "shared", "x86", 2, 40, 4, 0.0066, 3.99, []string{"fsn1", "nbg1", "hel1"}},
+		{102, "cx33", "shared", "x86", 4, 80, 8, 0.0106, 6.49, []string{"fsn1", "nbg1", "hel1"}},
+		{103, "ccx23", "dedicated", "x86", 4, 160, 16, 0.0480, 29.99, []string{"fsn1", "nbg1", "hel1", "ash"}},
+		{104, "cax21", "shared", "arm", 4, 80, 8, 0.0104, 6.49, []string{"fsn1", "nbg1", "hel1"}},
+	} {
+		s := schema.ServerType{ID: t.id, Name: t.name, Description: strings.ToUpper(t.name), Category: "regular", Cores: t.cores,
+			Memory: float32(t.mem), Disk: t.disk, StorageType: "local", CPUType: t.cpu, Architecture: t.arch}
+		for _, l := range f.locations {
+			available := false
+			for _, w := range t.where {
+				available = available || w == l.Name
+			}
+			s.Locations = append(s.Locations, schema.ServerTypeLocation{ID: l.ID, Name: l.Name, Available: available})
+			if available {
+				s.Prices = append(s.Prices, schema.PricingServerTypePrice{Location: l.Name,
+					PriceHourly:  price(t.hourly),
+					PriceMonthly: price(t.monthy)})
+			}
+		}
+		f.serverTypes = append(f.serverTypes, s)
+	}
+	x86 := "x86"
+	f.isos = []schema.ISO{
+		{ID: 201, Name: "talos-v1.12.4-amd64.iso", Description: "Talos Linux v1.12.4 (x86)", Type: "public", Architecture: &x86},
+		{ID: 202, Name: "talos-v1.13.9-amd64.iso", Description: "Talos Linux v1.13.9 (x86)", Type: "public", Architecture: &x86},
+		{ID: 203, Name: "virtio-win-0.1.271.iso", Description: "virtio-win-0.1.271", Type: "public", Architecture: &x86},
+	}
+	return f
+}
+
+func price(v float64) schema.Price {
+	return schema.Price{Net: strconv.FormatFloat(v, 'f', 4, 64), Gross: strconv.FormatFloat(v*1.19, 'f', 4, 64)}
+}
+
+// Clock is the fake's time.
+func (f *Fake) Clock() clock.Clock { return f.clock }
+
+// Settle lets enough simulated time pass that every running action ends.
+func (f *Fake) Settle() {
+	sim.Advance(f.clock, time.Hour)
+	f.mu.Lock()
+	f.progress()
+	f.mu.Unlock()
+}
+
+// SetOutOfStock makes a server type unavailable at a location.
+func (f *Fake) SetOutOfStock(serverType, location string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.outOfStock[serverType+"@"+location] = true
+	for i := range f.serverTypes {
+		if f.serverTypes[i].Name != serverType {
+			continue
+		}
+		for j := range f.serverTypes[i].Locations {
+			if f.serverTypes[i].Locations[j].Name == location {
+				f.serverTypes[i].Locations[j].Available = false
+			}
+		}
+	}
+}
+
+// FailNext makes the next server's create action fail.
+func (f *Fake) FailNext() { f.mu.Lock(); f.failNext++; f.mu.Unlock() }
+
+// RemoveISO drops a public ISO, as when Hetzner has none for a version.
+func (f *Fake) RemoveISO(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, iso := range f.isos {
+		if iso.Name == name {
+			f.isos = append(f.isos[:i], f.isos[i+1:]...)
+			return
+		}
+	}
+}
+
+// InjectRateLimit answers the next n requests with 429 and Retry-After.
+func (f *Fake) InjectRateLimit(n, retryAfterSeconds int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for range n {
+		f.faults = append(f.faults, fault{status: http.StatusTooManyRequests, code: "rate_limit_exceeded", retryAfter: retryAfterSeconds})
+	}
+}
+
+// InjectServerErrors answers the next n requests with status (502, 503 or
+// 504).
+func (f *Fake) InjectServerErrors(n, status int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	code := map[int]string{502: "bad_gateway", 503: "service_error", 504: "timeout"}[status]
+	for range n {
+		f.faults = append(f.faults, fault{status: status, code: code})
+	}
+}
+
+// SetSlow makes every response wait d of real time first.
+func (f *Fake) SetSlow(d time.Duration) { f.mu.Lock(); f.slow = d; f.mu.Unlock() }
+
+// SetRescueHost wires an SSH double for servers in the rescue system.
+func (f *Fake) SetRescueHost(h RescueHost) { f.mu.Lock(); f.rescue = h; f.mu.Unlock() }
+
+// Requests is how many API requests the fake has answered.
+func (f *Fake) Requests() int { f.mu.Lock(); defer f.mu.Unlock(); return f.requests }
+
+// State is the whole fake state, as GET /_fake/state returns it.
+type State struct {
+	Now             time.Time               `json:"now"`
+	Requests        int                     `json:"requests"`
+	BudgetRemaining int                     `json:"budget_remaining"`
+	Servers         []server                `json:"servers"`
+	Networks        []schema.Network        `json:"networks"`
+	PlacementGroups []schema.PlacementGroup `json:"placement_groups"`
+	LoadBalancers   []schema.LoadBalancer   `json:"load_balancers"`
+	Images          []schema.Image          `json:"images"`
+	Actions         []schema.Action         `json:"actions"`
+}
+
+// Snapshot returns the state.
+func (f *Fake) Snapshot() State {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := State{Now: f.clock.Now(), Requests: f.requests, BudgetRemaining: int(f.budget)}
+	for _, id := range sortedKeys(f.servers) {
+		st.Servers = append(st.Servers, *f.servers[id])
+	}
+	for _, id := range sortedKeys(f.networks) {
+		st.Networks = append(st.Networks, *f.networks[id])
+	}
+	for _, id := range sortedKeys(f.groups) {
+		st.PlacementGroups = append(st.PlacementGroups, *f.groups[id])
+	}
+	for _, id := range sortedKeys(f.lbs) {
+		st.LoadBalancers = append(st.LoadBalancers, *f.lbs[id])
+	}
+	for _, id := range sortedKeys(f.images) {
+		st.Images = append(st.Images, *f.images[id])
+	}
+	for _, id := range sortedKeys(f.actions) {
+		st.Actions = append(st.Actions, f.actions[id].Action)
+	}
+	return st
+}
+
+func sortedKeys[V any](m map[int64]V) []int64 {
+	keys := make([]int64, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(a, b int) bool { return keys[a] < keys[b] })
+	return keys
+}
+
+func (f *Fake) id() int64 { f.nextID++; return f.nextID }
+
+// ServeHTTP answers one API request.
+func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	slow := f.slow
+	f.mu.Unlock()
+	if !sim.Delay(r, slow) {
+		return
+	}
+	if r.Method == http.MethodGet && r.URL.Path == "/_fake/state" {
+		writeJSON(w, http.StatusOK, f.Snapshot())
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests++
+	if f.opt.Tick > 0 {
+		sim.Advance(f.clock, f.opt.Tick)
+	}
+	f.progress()
+
+	if r.Header.Get("Authorization") != "Bearer "+f.opt.Token {
+		apiError(w, http.StatusUnauthorized, "unauthorized", "unable to authenticate")
+		return
+	}
+	if !f.spend(w) {
+		return
+	}
+	if len(f.faults) > 0 {
+		ft := f.faults[0]
+		f.faults = f.faults[1:]
+		if ft.retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(ft.retryAfter))
+		}
+		apiError(w, ft.status, ft.code, "injected fault")
+		return
+	}
+	f.route(w, r)
+}
+
+// spend charges one request against the hourly budget and sets the
+// RateLimit headers; an empty budget answers 429.
+func (f *Fake) spend(w http.ResponseWriter) bool {
+	now := f.clock.Now()
+	f.budget += now.Sub(f.refilled).Seconds()
+	f.refilled = now
+	if f.budget > float64(f.opt.Budget) {
+		f.budget = float64(f.opt.Budget)
+	}
+	h := w.Header()
+	h.Set("RateLimit-Limit", strconv.Itoa(f.opt.Budget))
+	if f.budget < 1 {
+		h.Set("RateLimit-Remaining", "0")
+		h.Set("RateLimit-Reset", strconv.FormatInt(now.Add(time.Second).Unix(), 10))
+		h.Set("Retry-After", "1")
+		apiError(w, http.StatusTooManyRequests, "rate_limit_exceeded", "limit of 3600 requests per hour reached")
+		return false
+	}
+	f.budget--
+	h.Set("RateLimit-Remaining", strconv.Itoa(int(f.budget)))
+	missing := float64(f.opt.Budget) - f.budget
+	h.Set("RateLimit-Reset", strconv.FormatInt(now.Add(time.Duration(missing)*time.Second).Unix(), 10))
+	return true
+}
+
+// progress finishes every action whose time has come.
+func (f *Fake) progress() {
+	now := f.clock.Now()
+	for _, id := range sortedKeys(f.actions) {
+		a := f.actions[id]
+		if a.Status != "running" || now.Before(a.doneAt) {
+			continue
+		}
+		finished := a.doneAt
+		a.Finished = &finished
+		a.Progress = 100
+		if a.fail != nil {
+			a.Status = "error"
+			a.Error = a.fail
+		} else {
+			a.Status = "success"
+		}
+		if a.onDone != nil {
+			a.onDone()
+		}
+	}
+}
+
+func (f *Fake) newAction(command string, d time.Duration, resources []schema.ActionResourceReference, onDone func()) *action {
+	a := &action{Action: schema.Action{ID: f.id(), Status: "running", Command: command, Started: f.clock.Now(), Resources: resources},
+		doneAt: f.clock.Now().Add(d), onDone: onDone}
+	f.actions[a.ID] = a
+	return a
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func apiError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, schema.ErrorResponse{Error: schema.Error{Code: code, Message: msg}})
+}
+
+func notFound(w http.ResponseWriter, what string) {
+	apiError(w, http.StatusNotFound, "not_found", what+" not found")
+}
+
+func invalid(w http.ResponseWriter, msg string) {
+	apiError(w, http.StatusBadRequest, "invalid_input", msg)
+}
+
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		invalid(w, "invalid JSON: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// matchLabels evaluates a label selector: comma-separated terms of k=v,
+// k==v, k!=v, k and !k.
+func matchLabels(selector string, labels map[string]string) bool {
+	for _, term := range strings.Split(selector, ",") {
+		term = strings.TrimSpace(term)
+		switch {
+		case term == "":
+		case strings.Contains(term, "!="):
+			k, v, _ := strings.Cut(term, "!=")
+			if labels[k] == v {
+				return false
+			}
+		case strings.Contains(term, "="):
+			k, v, _ := strings.Cut(term, "=")
+			v = strings.TrimPrefix(v, "=")
+			if got, ok := labels[k]; !ok || got != v {
+				return false
+			}
+		case strings.HasPrefix(term, "!"):
+			if _, ok := labels[term[1:]]; ok {
+				return false
+			}
+		default:
+			if _, ok := labels[term]; !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func pathID(s string) (int64, bool) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	return id, err == nil
+}
+
+func listMeta(n int) schema.Meta {
+	return schema.Meta{Pagination: &schema.MetaPagination{Page: 1, PerPage: n, LastPage: 1, TotalEntries: n}}
+}
+
+func fmtLabels(m *map[string]string) map[string]string {
+	out := map[string]string{}
+	if m != nil {
+		for k, v := range *m {
+			out[k] = v
+		}
+	}
+	return out
+}

@@ -1,0 +1,91 @@
+package fake_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
+
+	"github.com/cto-platform/cto/internal/provider/hetzner/fake"
+)
+
+func call(t *testing.T, srv *httptest.Server, method, path, token string, body any, out any) int {
+	t.Helper()
+	var buf bytes.Buffer
+	if body != nil {
+		json.NewEncoder(&buf).Encode(body)
+	}
+	req, _ := http.NewRequest(method, srv.URL+path, &buf)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if out != nil {
+		json.NewDecoder(resp.Body).Decode(out)
+	}
+	return resp.StatusCode
+}
+
+func TestServerLifecycleOnTheWire(t *testing.T) {
+	f := fake.New(fake.Options{})
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+
+	var e schema.ErrorResponse
+	if code := call(t, srv, "GET", "/servers", "nope", nil, &e); code != 401 || e.Error.Code != "unauthorized" {
+		t.Errorf("bad token = %d %+v", code, e)
+	}
+	start := false
+	labels := map[string]string{"cto.cluster": "c", "cto.role": "worker"}
+	var created schema.ServerCreateResponse
+	code := call(t, srv, "POST", "/servers", fake.Token, schema.ServerCreateRequest{Name: "c-1", ServerType: schema.IDOrName{Name: "cx23"},
+		Image: schema.IDOrName{Name: "debian-12"}, Location: "fsn1", StartAfterCreate: &start, Labels: &labels}, &created)
+	if code != 201 || created.Server.Status != "initializing" || created.Action.Status != "running" {
+		t.Fatalf("create = %d %+v", code, created)
+	}
+	id := created.Server.ID
+	var locked schema.ErrorResponse
+	if code := call(t, srv, "POST", "/servers/"+itoa(id)+"/actions/poweron", fake.Token, struct{}{}, &locked); code != 423 || locked.Error.Code != "locked" {
+		t.Errorf("power on while creating = %d %+v, want 423 locked", code, locked)
+	}
+	f.Settle()
+	var actions schema.ActionListResponse
+	call(t, srv, "GET", "/actions?id="+itoa(created.Action.ID), fake.Token, nil, &actions)
+	if len(actions.Actions) != 1 || actions.Actions[0].Status != "success" {
+		t.Errorf("create action after Settle = %+v", actions)
+	}
+	var list schema.ServerListResponse
+	call(t, srv, "GET", "/servers?label_selector=cto.cluster%3D%3Dc%2Ccto.role%3D%3Dworker", fake.Token, nil, &list)
+	if len(list.Servers) != 1 || list.Servers[0].Status != "off" {
+		t.Errorf("label-selected list = %+v, want the stopped server", list.Servers)
+	}
+	call(t, srv, "GET", "/servers?label_selector=cto.cluster%3D%3Dother", fake.Token, nil, &list)
+	if len(list.Servers) != 0 {
+		t.Errorf("another cluster's selector matched %+v", list.Servers)
+	}
+	var bad schema.ErrorResponse
+	if code := call(t, srv, "POST", "/servers", fake.Token, schema.ServerCreateRequest{Name: "c-2", ServerType: schema.IDOrName{Name: "cx23"},
+		Image: schema.IDOrName{Name: "debian-12"}, Location: "ash"}, &bad); code != 412 || bad.Error.Code != "resource_unavailable" {
+		t.Errorf("cx23 in ash (not offered) = %d %+v", code, bad)
+	}
+
+	resp, err := http.Get(srv.URL + "/_fake/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st fake.State
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || len(st.Servers) != 1 || st.Requests < 5 {
+		t.Errorf("state = %+v, %v", st, err)
+	}
+}
+
+func itoa(n int64) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}

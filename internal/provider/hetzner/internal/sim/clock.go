@@ -1,0 +1,69 @@
+// Package sim holds what the Hetzner fakes share: a simulated clock whose
+// time only moves when someone advances it or sleeps on it, and slow
+// answers.
+package sim
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Clock is simulated time. Sleeping on it advances it at once, so a
+// provider that waits for a fake server to boot runs in microseconds, and
+// the fake sees exactly the time the provider waited.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock starts simulated time at a fixed instant.
+func NewClock() *Clock {
+	return &Clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+}
+
+// Now is the simulated time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves simulated time forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// Sleep advances the clock by d instead of waiting.
+func (c *Clock) Sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.Advance(d)
+	return nil
+}
+
+// Delay holds a fake's answer back by d of real time, as a slow API would;
+// it reports false when the request was given up meanwhile.
+func Delay(r *http.Request, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	select {
+	case <-time.After(d):
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
+// Advance moves c forward by d when it is a simulated clock; a clock that
+// follows the wall clock (scaled or not) moves by itself.
+func Advance(c interface{ Now() time.Time }, d time.Duration) {
+	if a, ok := c.(interface{ Advance(time.Duration) }); ok {
+		a.Advance(d)
+	}
+}
