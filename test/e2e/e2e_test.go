@@ -161,19 +161,26 @@ func (w *world) checkCluster(name, profile string, nodes, controlPlanes int) {
 	if err != nil || len(ns.Items) == 0 {
 		t.Fatalf("list namespaces through %s: %v", kubeconfig, err)
 	}
+	// The datacenter's kubelets report within a few of its passes.
 	ready := 0
-	list, err := kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range list.Items {
-		if !strings.HasPrefix(n.Name, name+"-") {
-			continue
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		list, err := kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
 		}
-		for _, c := range n.Status.Conditions {
-			if c.Type == "Ready" && c.Status == "True" {
-				ready++
+		ready = 0
+		for _, n := range list.Items {
+			if !strings.HasPrefix(n.Name, name+"-") {
+				continue
 			}
+			for _, c := range n.Status.Conditions {
+				if c.Type == "Ready" && c.Status == "True" {
+					ready++
+				}
+			}
+		}
+		if ready == nodes || time.Now().After(deadline) {
+			break
 		}
 	}
 	if ready != nodes {
