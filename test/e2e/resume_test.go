@@ -186,3 +186,37 @@ func runningStep(w *world, name string) string {
 	}
 	return "finished"
 }
+
+// An interrupted deploy stops at a safe point, exits 130 saying how to go
+// on, and the same command finishes it.
+func TestInterruptThenResume(t *testing.T) {
+	w := newWorld(t, sim.Options{})
+	args := deployArgs("intr", "minimal", 2)
+	cmd := w.command(context.Background(), args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Interrupt while the servers deploy (10 simulated minutes: a second).
+	for deadline := time.Now().Add(10 * time.Second); len(w.sim.Latitude().State().Servers) < 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no servers created:\n%s", out.String())
+		}
+	}
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	if cmd.ProcessState.ExitCode() != 130 || !bytes.Contains(out.Bytes(), []byte("rerun the same command to resume")) ||
+		!bytes.Contains(out.Bytes(), []byte("cto destroy --name intr")) {
+		t.Fatalf("interrupted deploy: %v, exit %d; want 130 and how to resume or destroy:\n%s", err, cmd.ProcessState.ExitCode(), out.String())
+	}
+	if runningStep(w, "intr") == "finished" {
+		t.Fatalf("the deploy finished before the interrupt:\n%s", out.String())
+	}
+	code, stdout, stderr := w.cto(args...)
+	if code != 0 {
+		t.Fatalf("resume exit %d\n%s%s", code, stdout, stderr)
+	}
+	w.checkCluster("intr", "minimal", 2, 1)
+	w.destroy("intr")
+}
