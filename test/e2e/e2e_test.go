@@ -293,9 +293,23 @@ func TestMinimalOneNode(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("status exit %d\n%s%s", code, stdout, stderr)
 	}
-	for _, want := range []string{"credentials  done", "solo-cp1", "argo-cd", "Healthy"} {
+	for _, want := range []string{"credentials  done", "dns          skipped", "solo-cp1", "argo-cd", "Healthy"} {
 		if !strings.Contains(stdout+stderr, want) {
 			t.Errorf("status does not show %q:\n%s%s", want, stdout, stderr)
+		}
+	}
+	// The journal keeps each resource's latest status, not its first.
+	code, stdout, stderr = w.cto("status", "--name", "solo", "-o", "json")
+	var st struct {
+		Resources []struct{ Kind, Status string }
+	}
+	if err := json.Unmarshal([]byte(stdout), &st); code != 0 || err != nil {
+		t.Fatalf("status -o json exit %d: %v\n%s%s", code, err, stdout, stderr)
+	}
+	want := map[string]string{"server": "on", "network_assignment": "connected"}
+	for _, r := range st.Resources {
+		if w, ok := want[r.Kind]; ok && r.Status != w {
+			t.Errorf("status shows %s %q, want %q", r.Kind, r.Status, w)
 		}
 	}
 	w.destroy("solo")
