@@ -7,7 +7,9 @@ package fake
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,6 +38,32 @@ type Options struct {
 	// Budget is the hourly request budget (default 3600, refilled one
 	// request per second of simulated time).
 	Budget int
+	// IPBase, when set, is the first public IPv4 handed out to servers and
+	// load balancers (the lowest free one from there up), so a simulated
+	// datacenter can put them on loopback. Unset: documentation addresses.
+	IPBase string
+	// OnBooted is called each time a server starts an operating system
+	// (power on, reset, or a create that starts it), OnStopped when it
+	// stops running one (power off, reset, deletion). Both are called
+	// outside the fake's lock, before the request that caused them is
+	// answered: a simulated datacenter boots a Talos node there.
+	OnBooted  func(Booted)
+	OnStopped func(Booted)
+}
+
+// Booted is a server as the boot hooks see it.
+type Booted struct {
+	ID     int64             `json:"id"`
+	Name   string            `json:"name"`
+	IP     string            `json:"ip"`
+	Type   string            `json:"server_type"`
+	DiskGB int               `json:"disk_gb"`
+	Labels map[string]string `json:"labels"`
+	// What is the server's Booted: "iso:<name>", "image:<name>" or
+	// "rescue"; Image is the image it was created from (a snapshot's
+	// labels say which Talos it holds).
+	What  string        `json:"booted"`
+	Image *schema.Image `json:"image,omitempty"`
 }
 
 // Fake is the API double. It is an http.Handler.
@@ -65,6 +93,8 @@ type Fake struct {
 	slow       time.Duration
 	requests   int
 	rescue     RescueHost
+	usedIPs    map[string]bool
+	hooks      []func()
 }
 
 type server struct {
@@ -116,7 +146,7 @@ func New(opt Options) *Fake {
 		images: map[int64]*schema.Image{}, servers: map[int64]*server{}, actions: map[int64]*action{},
 		networks: map[int64]*schema.Network{}, members: map[int64]map[int64]string{},
 		groups: map[int64]*schema.PlacementGroup{}, lbs: map[int64]*schema.LoadBalancer{},
-		outOfStock: map[string]bool{},
+		outOfStock: map[string]bool{}, usedIPs: map[string]bool{},
 	}
 	f.locations = []schema.Location{
 		{ID: 1, Name: "fsn1", Description: "Falkenstein DC Park 1", Country: "DE", City: "Falkenstein", NetworkZone: "eu-central"},
@@ -288,6 +318,57 @@ func sortedKeys[V any](m map[int64]V) []int64 {
 
 func (f *Fake) id() int64 { f.nextID++; return f.nextID }
 
+// allocIP hands out the next public IPv4: the lowest free one from
+// Options.IPBase, or a documentation address derived from id.
+func (f *Fake) allocIP(id int64, doc string) string {
+	a, err := netip.ParseAddr(f.opt.IPBase)
+	if err != nil {
+		return fmt.Sprintf("%s.%d", doc, id%250+1)
+	}
+	for f.usedIPs[a.String()] {
+		a = a.Next()
+	}
+	f.usedIPs[a.String()] = true
+	return a.String()
+}
+
+// bootedOf is s as the hooks see it.
+func bootedOf(s *server) Booted {
+	b := Booted{ID: s.ID, Name: s.Name, IP: s.PublicNet.IPv4.IP, Type: s.ServerType.Name, DiskGB: s.PrimaryDiskSize,
+		Labels: fmtLabels(&s.Labels), What: s.Booted}
+	if s.Image != nil {
+		img := *s.Image
+		b.Image = &img
+	}
+	return b
+}
+
+// booted queues OnBooted for s; stopped queues OnStopped.
+func (f *Fake) booted(s *server) {
+	if h := f.opt.OnBooted; h != nil {
+		b := bootedOf(s)
+		f.hooks = append(f.hooks, func() { h(b) })
+	}
+}
+
+func (f *Fake) stopped(s *server) {
+	if h := f.opt.OnStopped; h != nil && s.Booted != "" {
+		b := bootedOf(s)
+		f.hooks = append(f.hooks, func() { h(b) })
+	}
+}
+
+// runHooks calls the queued hooks outside the lock.
+func (f *Fake) runHooks() {
+	f.mu.Lock()
+	hooks := f.hooks
+	f.hooks = nil
+	f.mu.Unlock()
+	for _, h := range hooks {
+		h()
+	}
+}
+
 // ServeHTTP answers one API request.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
@@ -300,6 +381,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, f.Snapshot())
 		return
 	}
+	defer f.runHooks()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requests++

@@ -3,6 +3,7 @@ package fake_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -88,4 +89,43 @@ func TestServerLifecycleOnTheWire(t *testing.T) {
 func itoa(n int64) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+func TestBootHooksAndLoopbackAddresses(t *testing.T) {
+	var booted, stopped []fake.Booted
+	f := fake.New(fake.Options{IPBase: "127.9.9.10",
+		OnBooted:  func(b fake.Booted) { booted = append(booted, b) },
+		OnStopped: func(b fake.Booted) { stopped = append(stopped, b) }})
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+
+	start := false
+	var created schema.ServerCreateResponse
+	call(t, srv, "POST", "/servers", fake.Token, schema.ServerCreateRequest{Name: "c-1", ServerType: schema.IDOrName{Name: "cx23"},
+		Image: schema.IDOrName{Name: "debian-12"}, Location: "fsn1", StartAfterCreate: &start}, &created)
+	if ip := created.Server.PublicNet.IPv4.IP; ip != "127.9.9.10" {
+		t.Errorf("first server's address = %s, want 127.9.9.10", ip)
+	}
+	id := fmt.Sprint(created.Server.ID)
+	f.Settle()
+	call(t, srv, "POST", "/servers/"+id+"/actions/attach_iso", fake.Token, map[string]any{"iso": "talos-v1.13.9-amd64.iso"}, nil)
+	f.Settle()
+	call(t, srv, "POST", "/servers/"+id+"/actions/poweron", fake.Token, nil, nil)
+	f.Settle()
+	call(t, srv, "GET", "/servers/"+id, fake.Token, nil, nil)
+	if len(booted) != 1 || booted[0].What != "iso:talos-v1.13.9-amd64.iso" || booted[0].IP != "127.9.9.10" {
+		t.Fatalf("OnBooted calls = %+v, want one ISO boot on 127.9.9.10", booted)
+	}
+	call(t, srv, "DELETE", "/servers/"+id, fake.Token, nil, nil)
+	f.Settle()
+	call(t, srv, "GET", "/servers", fake.Token, nil, nil)
+	if len(stopped) != 1 || stopped[0].ID != created.Server.ID {
+		t.Fatalf("OnStopped calls = %+v, want the deleted server", stopped)
+	}
+	// The address is free again.
+	call(t, srv, "POST", "/servers", fake.Token, schema.ServerCreateRequest{Name: "c-2", ServerType: schema.IDOrName{Name: "cx23"},
+		Image: schema.IDOrName{Name: "debian-12"}, Location: "fsn1"}, &created)
+	if ip := created.Server.PublicNet.IPv4.IP; ip != "127.9.9.10" {
+		t.Errorf("address after the first server went = %s, want 127.9.9.10 again", ip)
+	}
 }

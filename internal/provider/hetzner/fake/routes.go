@@ -273,7 +273,7 @@ func (f *Fake) createServer(w http.ResponseWriter, r *http.Request) {
 	id := f.id()
 	s := &server{Server: schema.Server{ID: id, Name: req.Name, Status: "initializing", Created: f.clock.Now(),
 		ServerType: t, Location: loc, Image: img, Labels: fmtLabels(req.Labels), PrimaryDiskSize: t.Disk,
-		PublicNet: schema.ServerPublicNet{IPv4: schema.ServerPublicNetIPv4{ID: id, IP: fmt.Sprintf("198.51.100.%d", id%250+1)}}}}
+		PublicNet: schema.ServerPublicNet{IPv4: schema.ServerPublicNetIPv4{ID: id, IP: f.allocIP(id, "198.51.100")}}}}
 	if req.PlacementGroup != 0 {
 		g := f.groups[req.PlacementGroup]
 		g.Servers = append(g.Servers, id)
@@ -293,6 +293,7 @@ func (f *Fake) createServer(w http.ResponseWriter, r *http.Request) {
 		if start {
 			s.Status = "running"
 			s.Booted = "image:" + imageName(img)
+			f.booted(s)
 		} else {
 			s.Status = "off"
 		}
@@ -316,6 +317,8 @@ func (f *Fake) removeServer(id int64) {
 		return
 	}
 	delete(f.servers, id)
+	delete(f.usedIPs, s.PublicNet.IPv4.IP)
+	f.stopped(s)
 	if f.rescue != nil && s.Booted == "rescue" {
 		f.rescue.RescueLeft(id)
 	}
@@ -338,6 +341,8 @@ func (f *Fake) boot(s *server) {
 	if f.rescue != nil && s.Booted == "rescue" {
 		f.rescue.RescueLeft(s.ID)
 	}
+	f.stopped(s)
+	defer f.booted(s)
 	switch {
 	case s.RescueEnabled:
 		s.RescueEnabled = false
@@ -380,6 +385,7 @@ func (f *Fake) serverAction(w http.ResponseWriter, r *http.Request, s *server, n
 			if f.rescue != nil && s.Booted == "rescue" {
 				f.rescue.RescueLeft(s.ID)
 			}
+			f.stopped(s)
 			s.Status, s.Booted = "off", ""
 		}))
 	case "attach_iso":
@@ -663,6 +669,7 @@ func (f *Fake) routeLoadBalancers(w http.ResponseWriter, r *http.Request, parts 
 	case http.MethodGet:
 		writeJSON(w, http.StatusOK, schema.LoadBalancerGetResponse{LoadBalancer: *lb})
 	case http.MethodDelete:
+		delete(f.usedIPs, lb.PublicNet.IPv4.IP)
 		delete(f.lbs, id)
 		a := f.newAction("delete_load_balancer", deleteTime, []schema.ActionResourceReference{{ID: id, Type: "load_balancer"}}, nil)
 		writeJSON(w, http.StatusOK, schema.ActionGetResponse{Action: a.Action})
@@ -698,7 +705,7 @@ func (f *Fake) createLoadBalancer(w http.ResponseWriter, r *http.Request) {
 	id := f.id()
 	lb := &schema.LoadBalancer{ID: id, Name: req.Name, Location: loc, Labels: fmtLabels(req.Labels), Created: f.clock.Now(),
 		LoadBalancerType: schema.LoadBalancerType{Name: req.LoadBalancerType.Name},
-		PublicNet:        schema.LoadBalancerPublicNet{Enabled: true, IPv4: schema.LoadBalancerPublicNetIPv4{IP: fmt.Sprintf("203.0.113.%d", id%250+1)}}}
+		PublicNet:        schema.LoadBalancerPublicNet{Enabled: true, IPv4: schema.LoadBalancerPublicNetIPv4{IP: f.allocIP(id, "203.0.113")}}}
 	if req.Algorithm != nil {
 		lb.Algorithm.Type = req.Algorithm.Type
 	}
