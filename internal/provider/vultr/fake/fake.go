@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,6 +32,16 @@ type Options struct {
 	AttachTime time.Duration
 	// MaxPerPage caps per_page, to exercise pagination (default 500).
 	MaxPerPage int
+	// IPBase, when set, is the first main IP handed out (the lowest free
+	// one from there up), so a simulated datacenter can put servers on
+	// loopback. Unset: addresses in 45.77.0.0/16.
+	IPBase string
+	// OnActive is called once per server when a request first finds it
+	// active, before that request is answered; OnDeleted when a server is
+	// deleted. Both run outside the fake's lock: a simulated datacenter
+	// boots the server's iPXE target there.
+	OnActive  func(BareMetal)
+	OnDeleted func(BareMetal)
 }
 
 // Plan is one bare-metal plan in the fake's catalogue, in the wire format.
@@ -83,8 +94,9 @@ type BareMetal struct {
 	Tags            []string `json:"tags"`
 	IPXEChainURL    string   `json:"ipxe_chain_url,omitempty"`
 
-	created time.Time
-	fail    bool
+	created   time.Time
+	fail      bool
+	announced bool
 }
 
 // VPC is a private network as the API shows it.
@@ -253,6 +265,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.state(w)
 		return
 	}
+	a.announceActive()
 	if status, msg, retryAfter := a.admit(r); status != 0 {
 		if retryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
@@ -261,6 +274,43 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.mux.ServeHTTP(w, r)
+}
+
+// announceActive calls OnActive for the servers that finished deploying
+// since the last request.
+func (a *API) announceActive() {
+	if a.opts.OnActive == nil {
+		return
+	}
+	var active []BareMetal
+	a.mu.Lock()
+	for _, id := range a.order {
+		s := a.servers[id]
+		if v := a.view(s); !s.announced && v.Status == "active" {
+			s.announced = true
+			active = append(active, v)
+		}
+	}
+	a.mu.Unlock()
+	for _, v := range active {
+		a.opts.OnActive(v)
+	}
+}
+
+// allocIP hands out a new server's main IP.
+func (a *API) allocIP() string {
+	base, err := netip.ParseAddr(a.opts.IPBase)
+	if err != nil {
+		return fmt.Sprintf("45.77.%d.%d", a.next/250, a.next%250+2)
+	}
+	used := map[string]bool{}
+	for _, s := range a.servers {
+		used[s.MainIP] = true
+	}
+	for used[base.String()] {
+		base = base.Next()
+	}
+	return base.String()
 }
 
 // admit counts a request and says whether a refusal or an injected fault
@@ -450,7 +500,7 @@ func (a *API) createServer(w http.ResponseWriter, r *http.Request) {
 	p := a.plans[i]
 	s := &BareMetal{
 		ID: id, OS: "Custom", OSID: req.OSID, RAM: fmt.Sprintf("%d MB", p.RAM), Disk: fmt.Sprintf("%dx %d GB %s", p.DiskCount, p.Disk, p.Type),
-		MainIP: fmt.Sprintf("45.77.%d.%d", a.next/250, a.next%250+2), CPUCount: p.CPUCount, Region: req.Region,
+		MainIP: a.allocIP(), CPUCount: p.CPUCount, Region: req.Region,
 		DateCreated: a.now().UTC().Format("2006-01-02T15:04:05+00:00"), Plan: req.Plan, Label: req.Label, Hostname: req.Hostname,
 		Tags: slices.Clone(req.Tags), IPXEChainURL: req.IPXEChainURL, created: a.now(),
 	}
@@ -476,12 +526,20 @@ func (a *API) getServer(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) deleteServer(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	id := r.PathValue("id")
-	if _, ok := a.servers[id]; !ok {
+	s, ok := a.servers[id]
+	if !ok {
+		a.mu.Unlock()
 		apiError(w, http.StatusNotFound, "Bare metal not found.")
 		return
 	}
+	gone := a.view(s)
+	defer func() {
+		if a.opts.OnDeleted != nil {
+			a.opts.OnDeleted(gone)
+		}
+	}()
+	defer a.mu.Unlock()
 	delete(a.servers, id)
 	a.order = slices.DeleteFunc(a.order, func(x string) bool { return x == id })
 	for v, atts := range a.attachments {

@@ -161,3 +161,28 @@ func TestServersDeployOverSimulatedTime(t *testing.T) {
 		t.Errorf("/_fake/state = %+v, %v", st, err)
 	}
 }
+
+func TestActiveHookAndLoopbackAddresses(t *testing.T) {
+	var active, deleted []fake.BareMetal
+	api, c := start(t, fake.Options{DeployTime: time.Minute, IPBase: "127.9.9.50",
+		OnActive:  func(s fake.BareMetal) { active = append(active, s) },
+		OnDeleted: func(s fake.BareMetal) { deleted = append(deleted, s) }})
+	body := `{"region":"ewr","plan":"vbm-4c-32gb","os_id":159,"label":"n1","ipxe_chain_url":"http://127.0.0.1:9/pxe"}`
+	_, _, doc := c.do("POST", "/v2/bare-metals", body)
+	var s struct{ ID string }
+	json.Unmarshal(doc["bare_metal"], &s)
+	c.do("GET", "/v2/bare-metals", "")
+	if len(active) != 0 {
+		t.Fatalf("OnActive before the deploy finished: %+v", active)
+	}
+	api.Advance(2 * time.Minute)
+	c.do("GET", "/v2/bare-metals", "")
+	c.do("GET", "/v2/bare-metals", "")
+	if len(active) != 1 || active[0].MainIP != "127.9.9.50" || active[0].IPXEChainURL != "http://127.0.0.1:9/pxe" {
+		t.Fatalf("OnActive calls = %+v, want one, on 127.9.9.50", active)
+	}
+	c.do("DELETE", "/v2/bare-metals/"+s.ID, "")
+	if len(deleted) != 1 || deleted[0].ID != s.ID {
+		t.Fatalf("OnDeleted calls = %+v", deleted)
+	}
+}
