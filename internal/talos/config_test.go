@@ -253,6 +253,11 @@ func TestPickInstallDisk(t *testing.T) {
 	if _, err := talos.PickInstallDisk(disks, talos.DiskWant{SizeGB: 960, Type: "nvme"}); err == nil {
 		t.Error("a missing 960 GB NVMe was matched")
 	}
+	// Hetzner Cloud's plans say "local": a size with no kind of disk.
+	d, err = talos.PickInstallDisk(disks, talos.DiskWant{SizeGB: 480, Type: "local"})
+	if err != nil || d.WWID != "eui.1" {
+		t.Errorf("plan local 480: got %+v, %v (want the 480 GB disk whatever its type)", d, err)
+	}
 }
 
 func must(b []byte, err error) []byte {

@@ -21,6 +21,17 @@ func removable(d *storage.Disk) bool {
 		strings.Contains(strings.ToLower(d.BusPath), "usb") || strings.Contains(strings.ToLower(d.Subsystem), "usb")
 }
 
+// diskType reports whether a plan's drive type names a kind of disk Talos
+// tells apart; anything else ("local" at Hetzner Cloud, a product name)
+// says nothing about the disk and matches any type.
+func diskType(t string) bool {
+	switch strings.ToUpper(t) {
+	case "NVME", "SSD", "HDD":
+		return true
+	}
+	return false
+}
+
 // PickInstallDisk returns the first non-removable disk that matches want
 // (size within 10%, type) and carries a serial or WWID, so the config can
 // name it by identity rather than by a device path.
@@ -31,7 +42,7 @@ func PickInstallDisk(disks []*storage.Disk, want DiskWant) (Disk, error) {
 		if removable(d) || d.Size == 0 || (d.Serial == "" && d.Wwid == "") {
 			continue
 		}
-		if want.Type != "" && !strings.EqualFold(want.Type, d.Type.String()) {
+		if diskType(want.Type) && !strings.EqualFold(want.Type, d.Type.String()) {
 			continue
 		}
 		sizeGB := float64(d.Size) / 1e9
