@@ -17,6 +17,7 @@ import (
 	hcloudfake "github.com/cto-platform/cto/internal/provider/hetzner/fake"
 	"github.com/cto-platform/cto/internal/provider/hetzner/robot"
 	robotfake "github.com/cto-platform/cto/internal/provider/hetzner/robot/fake"
+	"github.com/cto-platform/cto/internal/state"
 	talosfake "github.com/cto-platform/cto/internal/talos/fake"
 )
 
@@ -186,6 +187,22 @@ func TestDeployAndDestroyAtHetznerCloud(t *testing.T) {
 	}
 	if len(st.Networks) != 1 || st.Networks[0].Labels["cto.cluster"] != "hz" {
 		t.Errorf("networks = %+v", st.Networks)
+	}
+	// Hetzner picks the private addresses; the journal has its choice.
+	c, err := state.Open(dir, "hz", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := c.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range j.NodesCopy() {
+		for _, s := range st.Servers {
+			if strconv.FormatInt(s.ID, 10) == n.ServerID && (len(s.PrivateNet) != 1 || s.PrivateNet[0].IP != n.PrivateIP) {
+				t.Errorf("%s: journal private address %q, Hetzner gave %+v", n.Name, n.PrivateIP, s.PrivateNet)
+			}
+		}
 	}
 	code, _, stderr = run(t, "--state-dir", dir, "destroy", "--name", "hz", "--yes")
 	if code != 0 {

@@ -126,7 +126,8 @@ func (networkStep) Run(ctx context.Context, r *Run) error {
 		return fmt.Errorf("assign servers to network %s: %s", net.ID, strings.Join(errs, "; "))
 	}
 
-	// Private addresses in node order, journaled before waiting.
+	// Private addresses in node order, journaled before waiting; a
+	// provider that hands out its own replaces them once they connect.
 	if err := r.Journal.Update(func(j *state.Journal) {
 		for i, n := range j.Nodes {
 			n.PrivateIP = ips[i].String()
@@ -212,6 +213,14 @@ func waitConnected(ctx context.Context, r *Run, net provider.Network, nodes []st
 			if a.Status != provider.AssignmentConnected {
 				waiting = append(waiting, n.Name)
 				continue
+			}
+			if a.PrivateIP != "" && a.PrivateIP != n.PrivateIP {
+				// The provider picked the address: the nodes' configs
+				// must use the one it routes.
+				if err := r.Journal.Update(func(j *state.Journal) { j.NodeLocked(n.Name).PrivateIP = a.PrivateIP }); err != nil {
+					return err
+				}
+				n.PrivateIP = a.PrivateIP
 			}
 			if !reported[n.Name] {
 				reported[n.Name] = true

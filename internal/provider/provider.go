@@ -253,6 +253,9 @@ type Assignment struct {
 	ServerID  string           `json:"server_id"`
 	Status    AssignmentStatus `json:"status"`
 	RawStatus string           `json:"raw_status,omitempty"`
+	// PrivateIP is the server's address on the network when the provider
+	// hands addresses out itself (empty when the hosts pick their own).
+	PrivateIP string `json:"private_ip,omitempty"`
 }
 
 // Typed errors. Providers wrap them (fmt.Errorf("...: %w", ErrNotFound)) so

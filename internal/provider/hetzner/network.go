@@ -124,6 +124,9 @@ func (p *Provider) ListAssignments(ctx context.Context, networkID string) ([]pro
 		if m.Status == hcloud.NetworkMemberStatusOK {
 			a.Status = provider.AssignmentConnected
 		}
+		if m.IP != nil {
+			a.PrivateIP = m.IP.String()
+		}
 		out = append(out, a)
 	}
 	return out, nil

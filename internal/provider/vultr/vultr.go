@@ -475,7 +475,7 @@ func (p *Provider) ListAssignments(ctx context.Context, networkID string) ([]pro
 		for _, a := range atts {
 			as := provider.Assignment{ID: a.ID, NetworkID: networkID, ServerID: a.ID, Status: provider.AssignmentPending, RawStatus: "attaching"}
 			if a.IP.V4 != "" {
-				as.Status, as.RawStatus = provider.AssignmentConnected, "attached"
+				as.Status, as.RawStatus, as.PrivateIP = provider.AssignmentConnected, "attached", a.IP.V4
 			}
 			out = append(out, as)
 		}

@@ -64,6 +64,8 @@ type Booted struct {
 	// labels say which Talos it holds).
 	What  string        `json:"booted"`
 	Image *schema.Image `json:"image,omitempty"`
+	// Deleted is set in OnStopped when the server is gone for good.
+	Deleted bool `json:"deleted,omitempty"`
 }
 
 // Fake is the API double. It is an http.Handler.
@@ -351,9 +353,10 @@ func (f *Fake) booted(s *server) {
 	}
 }
 
-func (f *Fake) stopped(s *server) {
-	if h := f.opt.OnStopped; h != nil && s.Booted != "" {
+func (f *Fake) stopped(s *server, deleted bool) {
+	if h := f.opt.OnStopped; h != nil && (s.Booted != "" || deleted) {
 		b := bootedOf(s)
+		b.Deleted = deleted
 		f.hooks = append(f.hooks, func() { h(b) })
 	}
 }

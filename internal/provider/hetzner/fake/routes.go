@@ -318,7 +318,7 @@ func (f *Fake) removeServer(id int64) {
 	}
 	delete(f.servers, id)
 	delete(f.usedIPs, s.PublicNet.IPv4.IP)
-	f.stopped(s)
+	f.stopped(s, true)
 	if f.rescue != nil && s.Booted == "rescue" {
 		f.rescue.RescueLeft(id)
 	}
@@ -341,7 +341,7 @@ func (f *Fake) boot(s *server) {
 	if f.rescue != nil && s.Booted == "rescue" {
 		f.rescue.RescueLeft(s.ID)
 	}
-	f.stopped(s)
+	f.stopped(s, false)
 	defer f.booted(s)
 	switch {
 	case s.RescueEnabled:
@@ -385,7 +385,7 @@ func (f *Fake) serverAction(w http.ResponseWriter, r *http.Request, s *server, n
 			if f.rescue != nil && s.Booted == "rescue" {
 				f.rescue.RescueLeft(s.ID)
 			}
-			f.stopped(s)
+			f.stopped(s, false)
 			s.Status, s.Booted = "off", ""
 		}))
 	case "attach_iso":

@@ -693,6 +693,33 @@ func (a *API) listAttachments(w http.ResponseWriter, r *http.Request) {
 	page(w, r, a, "attachments", out)
 }
 
+// Plans is the fake's catalogue.
+func (a *API) Plans() []Plan {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.plans)
+}
+
+// State is the fake's servers and VPCs as of now.
+type State struct {
+	BareMetals []BareMetal `json:"bare_metals"`
+	VPCs       []VPC       `json:"vpcs"`
+}
+
+// State snapshots the servers and VPCs.
+func (a *API) State() State {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st := State{BareMetals: []BareMetal{}, VPCs: []VPC{}}
+	for _, id := range a.order {
+		st.BareMetals = append(st.BareMetals, a.view(a.servers[id]))
+	}
+	for _, id := range a.vpcOrder {
+		st.VPCs = append(st.VPCs, *a.vpcs[id])
+	}
+	return st
+}
+
 // state is GET /_fake/state: everything the fake holds, for tests and for
 // people looking at a simulated datacenter.
 func (a *API) state(w http.ResponseWriter) {
