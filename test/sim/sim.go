@@ -28,7 +28,10 @@ import (
 	"github.com/cto-platform/cto/internal/license"
 	"github.com/cto-platform/cto/internal/license/devkey"
 	"github.com/cto-platform/cto/internal/platform/platformtest"
+	"github.com/cto-platform/cto/internal/provider"
+	hcfake "github.com/cto-platform/cto/internal/provider/hetzner/fake"
 	latfake "github.com/cto-platform/cto/internal/provider/latitude/fake"
+	vultrfake "github.com/cto-platform/cto/internal/provider/vultr/fake"
 	"github.com/cto-platform/cto/internal/talos"
 	talosfake "github.com/cto-platform/cto/internal/talos/fake"
 	"github.com/cto-platform/cto/test/kubeenv"
@@ -82,6 +85,10 @@ type Sim struct {
 
 	latitude   *latfake.Fake
 	latSrv     *httptest.Server
+	hcloud     *hcfake.Fake
+	hcloudSrv  *httptest.Server
+	vultr      *vultrfake.API
+	vultrSrv   *httptest.Server
 	factory    *talosfake.Factory
 	factorySrv *httptest.Server
 	dns        *cloudflarefake.Server
@@ -165,6 +172,15 @@ func Start(ctx context.Context, opts Options) (s *Sim, err error) {
 	s.latitude.SetFaults(func(f *latfake.Faults) { *f = opts.Latitude })
 	s.latSrv = httptest.NewServer(s.latitude)
 
+	// Each provider's servers get addresses of their own in the block:
+	// Latitude from .10, Hetzner Cloud from .100, Vultr from .150.
+	s.hcloud = hcfake.New(hcfake.Options{Clock: s.clock, IPBase: s.block + "100",
+		OnBooted: s.hcloudBooted, OnStopped: s.hcloudStopped})
+	s.hcloudSrv = httptest.NewServer(s.hcloud)
+	s.vultr = vultrfake.New(vultrfake.Options{Clock: s.clock, DeployTime: opts.DeployTime, IPBase: s.block + "150",
+		OnActive: s.vultrActive, OnDeleted: s.vultrDeleted})
+	s.vultrSrv = httptest.NewServer(s.vultr)
+
 	s.dns = cloudflarefake.New("sim-cloudflare-token", opts.Zone)
 	s.dns.Start()
 
@@ -212,6 +228,10 @@ func (s *Sim) Env() []string {
 	env := []string{
 		"LATITUDESH_API_URL=" + s.latSrv.URL,
 		"LATITUDESH_AUTH_TOKEN=" + s.latitude.Token(),
+		"HCLOUD_ENDPOINT=" + s.hcloudSrv.URL,
+		"HCLOUD_TOKEN=" + hcfake.Token,
+		"VULTR_API_URL=" + s.vultrSrv.URL,
+		"VULTR_API_KEY=" + s.vultr.Token(),
 		"CTO_IMAGE_FACTORY_URL=" + s.factorySrv.URL,
 		"CTO_CHART_MIRROR=" + s.mirrorSrv.URL,
 		"CTO_LICENSE=" + s.license,
@@ -240,7 +260,7 @@ func (s *Sim) Close() {
 	for _, n := range nodes {
 		n.node.Stop()
 	}
-	for _, srv := range []*httptest.Server{s.stateSrv, s.latSrv, s.factorySrv, s.mirrorSrv} {
+	for _, srv := range []*httptest.Server{s.stateSrv, s.latSrv, s.hcloudSrv, s.vultrSrv, s.factorySrv, s.mirrorSrv} {
 		if srv != nil {
 			srv.Close()
 		}
@@ -258,6 +278,12 @@ func (s *Sim) Close() {
 
 // Latitude is the Latitude.sh double (state, faults, stock).
 func (s *Sim) Latitude() *latfake.Fake { return s.latitude }
+
+// Hetzner is the Hetzner Cloud double.
+func (s *Sim) Hetzner() *hcfake.Fake { return s.hcloud }
+
+// Vultr is the Vultr double.
+func (s *Sim) Vultr() *vultrfake.API { return s.vultr }
 
 // Factory is the Talos Image Factory double.
 func (s *Sim) Factory() *talosfake.Factory { return s.factory }
@@ -306,8 +332,10 @@ type NodeState struct {
 // State is the whole datacenter, as GET /_fake/state of CTO_SIM_STATE_URL
 // answers it.
 type State struct {
-	Latitude latfake.State `json:"latitude"`
-	Nodes    []NodeState   `json:"nodes"`
+	Latitude latfake.State   `json:"latitude"`
+	Hetzner  hcfake.State    `json:"hetzner"`
+	Vultr    vultrfake.State `json:"vultr"`
+	Nodes    []NodeState     `json:"nodes"`
 	// Bootstraps is how many nodes ever started etcd (1 for a healthy
 	// cluster, whatever the number of runs).
 	Bootstraps int                     `json:"bootstraps"`
@@ -318,7 +346,7 @@ type State struct {
 
 // State snapshots every fake.
 func (s *Sim) State() State {
-	st := State{Latitude: s.latitude.State(), Schematics: s.factory.Posts(), DNSCalls: s.dns.Calls(), DNSRecords: s.dns.Records(s.opts.Zone)}
+	st := State{Latitude: s.latitude.State(), Hetzner: s.hcloud.Snapshot(), Vultr: s.vultr.State(), Schematics: s.factory.Posts(), DNSCalls: s.dns.Calls(), DNSRecords: s.dns.Records(s.opts.Zone)}
 	st.Nodes = s.Nodes()
 	for _, n := range st.Nodes {
 		if n.Bootstrapped {
@@ -355,28 +383,39 @@ func (n *simNode) state(running bool) NodeState {
 // boot the factory's Talos PXE image, a Talos node in maintenance mode
 // comes up on its address.
 func (s *Sim) serverDeployed(srv latfake.ServerState) {
-	if !strings.HasPrefix(srv.IPXE, s.factorySrv.URL+"/pxe/") {
+	if !s.talosPXE(srv.IPXE) {
 		s.logf("server %s (%s) booted %q, not Talos: no node", srv.Hostname, srv.IP, srv.IPXE)
 		return
 	}
+	s.bootTalos(srv.Hostname, srv.ID, srv.IP, disks(srv.Plan, srv.IP))
+}
+
+// talosPXE reports whether an iPXE URL is the factory's Talos PXE image.
+func (s *Sim) talosPXE(url string) bool {
+	return strings.HasPrefix(url, s.factorySrv.URL+"/pxe/")
+}
+
+// bootTalos starts a Talos node in maintenance mode on a server's address,
+// in place of whatever ran there before.
+func (s *Sim) bootTalos(hostname, serverID, ip string, disks []*storage.Disk) {
 	faults := s.opts.Talos
-	if f, ok := s.opts.TalosFor[srv.Hostname]; ok {
+	if f, ok := s.opts.TalosFor[hostname]; ok {
 		faults = f
 	}
-	n := &talosfake.Node{Name: srv.Hostname, Disks: disks(srv.Plan, srv.IP), Kubeconfig: s.kubeconfig, Faults: faults,
+	n := &talosfake.Node{Name: hostname, Disks: disks, Kubeconfig: s.kubeconfig, Faults: faults,
 		Trustd: s.trustd, InstallTime: s.opts.InstallTime, BootstrapTime: s.opts.BootstrapTime, Clock: s.clock}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return
 	}
-	if old := s.nodes[srv.IP]; old != nil {
+	if old := s.nodes[ip]; old != nil {
 		// A reinstall boots the server afresh.
 		old.node.Stop()
 		s.history = append(s.history, old.state(false))
-		delete(s.nodes, srv.IP)
+		delete(s.nodes, ip)
 	}
-	addr := net.JoinHostPort(srv.IP, strconv.Itoa(talos.APIPort))
+	addr := net.JoinHostPort(ip, strconv.Itoa(talos.APIPort))
 	var err error
 	for range 50 {
 		if err = n.Start(addr); err == nil {
@@ -385,56 +424,120 @@ func (s *Sim) serverDeployed(srv latfake.ServerState) {
 		time.Sleep(10 * time.Millisecond) // the old node's port is closing
 	}
 	if err != nil {
-		s.logf("server %s: the Talos node cannot listen on %s: %v", srv.Hostname, addr, err)
+		s.logf("server %s: the Talos node cannot listen on %s: %v", hostname, addr, err)
 		return
 	}
-	s.nodes[srv.IP] = &simNode{node: n, serverID: srv.ID, ip: srv.IP, booted: s.clock.Now()}
-	s.logf("server %s is on: Talos maintenance mode at %s", srv.Hostname, addr)
+	s.nodes[ip] = &simNode{node: n, serverID: serverID, ip: ip, booted: s.clock.Now()}
+	s.logf("server %s is on: Talos maintenance mode at %s", hostname, addr)
 }
 
 // serverDeleted powers a deleted server's node off.
 func (s *Sim) serverDeleted(srv latfake.ServerState) {
+	s.powerOff(srv.Hostname, srv.ID, srv.IP, true)
+}
+
+// powerOff stops the Talos node of a server that stopped or went away;
+// a deleted server's Kubernetes node goes too.
+func (s *Sim) powerOff(hostname, serverID, ip string, deleted bool) {
 	s.mu.Lock()
-	n := s.nodes[srv.IP]
-	if n != nil && n.serverID == srv.ID {
-		delete(s.nodes, srv.IP)
+	n := s.nodes[ip]
+	if n != nil && n.serverID == serverID {
+		delete(s.nodes, ip)
 		s.history = append(s.history, n.state(false))
 	} else {
 		n = nil
 	}
 	s.mu.Unlock()
-	if n != nil {
-		n.node.Stop()
-		s.deleteKubeNode(srv.Hostname)
-		s.logf("server %s deleted: its node is gone", srv.Hostname)
+	if n == nil {
+		return
+	}
+	n.node.Stop()
+	if deleted {
+		s.deleteKubeNode(hostname)
+		s.logf("server %s deleted: its node is gone", hostname)
+	} else {
+		s.logf("server %s stopped: its node is down", hostname)
 	}
 }
 
-// disks are a server's drives as its plan lists them, behind a CD drive,
-// with serials unique to the server.
+// hcloudBooted starts a Talos node when a Hetzner Cloud server boots the
+// public Talos ISO or a Talos snapshot cto built.
+func (s *Sim) hcloudBooted(b hcfake.Booted) {
+	iso, isISO := strings.CutPrefix(b.What, "iso:")
+	snapshot := strings.HasPrefix(b.What, "image:") && b.Image != nil && b.Image.Type == "snapshot" && b.Image.Labels["cto.image"] == "talos"
+	if !(isISO && strings.Contains(strings.ToLower(iso), "talos")) && !snapshot {
+		s.logf("server %s (%s) booted %s, not Talos: no node", b.Name, b.IP, b.What)
+		return
+	}
+	id := strconv.FormatInt(b.ID, 10)
+	s.bootTalos(b.Name, id, b.IP, driveDisks(b.IP, []provider.Drive{{Count: 1, SizeGB: float64(b.DiskGB), Type: "SSD"}}))
+}
+
+func (s *Sim) hcloudStopped(b hcfake.Booted) {
+	s.powerOff(b.Name, strconv.FormatInt(b.ID, 10), b.IP, b.Deleted)
+}
+
+// vultrActive starts a Talos node when a Vultr bare metal that chain-loads
+// the factory's PXE image finishes deploying.
+func (s *Sim) vultrActive(b vultrfake.BareMetal) {
+	if !s.talosPXE(b.IPXEChainURL) {
+		s.logf("server %s (%s) booted %q, not Talos: no node", b.Label, b.MainIP, b.IPXEChainURL)
+		return
+	}
+	var drives []provider.Drive
+	for _, p := range s.vultr.Plans() {
+		if p.ID == b.Plan {
+			drives = []provider.Drive{{Count: p.DiskCount, SizeGB: float64(p.Disk), Type: p.Type}}
+		}
+	}
+	s.bootTalos(cmpOr(b.Hostname, b.Label), b.ID, b.MainIP, driveDisks(b.MainIP, drives))
+}
+
+func (s *Sim) vultrDeleted(b vultrfake.BareMetal) {
+	s.powerOff(cmpOr(b.Hostname, b.Label), b.ID, b.MainIP, true)
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// disks are a Latitude server's drives as its plan lists them.
 func disks(plan, ip string) []*storage.Disk {
-	out := []*storage.Disk{{DeviceName: "/dev/sr0", Type: storage.Disk_CD, Size: 1e9, Serial: "CDROM"}}
-	nvme, sd := 0, 0
+	var drives []provider.Drive
 	for _, p := range latfake.Catalogue() {
 		if p.Slug != plan {
 			continue
 		}
 		for _, d := range p.Drives {
-			for i := range d.Count {
-				disk := &storage.Disk{Size: driveBytes(d.Size), Serial: fmt.Sprintf("%s-%d-%s", d.Type, i, ip)}
-				switch strings.ToUpper(d.Type) {
-				case "NVME":
-					disk.Type, disk.DeviceName, disk.Wwid = storage.Disk_NVME, fmt.Sprintf("/dev/nvme%dn1", nvme), fmt.Sprintf("eui.%d-%s", nvme, ip)
-					nvme++
-				case "HDD":
-					disk.Type, disk.DeviceName = storage.Disk_HDD, fmt.Sprintf("/dev/sd%c", 'a'+sd)
-					sd++
-				default:
-					disk.Type, disk.DeviceName = storage.Disk_SSD, fmt.Sprintf("/dev/sd%c", 'a'+sd)
-					sd++
-				}
-				out = append(out, disk)
+			drives = append(drives, provider.Drive{Count: d.Count, SizeGB: float64(driveBytes(d.Size)) / 1e9, Type: d.Type})
+		}
+	}
+	return driveDisks(ip, drives)
+}
+
+// driveDisks are a server's drives behind a CD drive, with serials unique
+// to the server (a 480 GB SSD when the plan lists none).
+func driveDisks(ip string, drives []provider.Drive) []*storage.Disk {
+	out := []*storage.Disk{{DeviceName: "/dev/sr0", Type: storage.Disk_CD, Size: 1e9, Serial: "CDROM"}}
+	nvme, sd := 0, 0
+	for _, d := range drives {
+		for i := range d.Count {
+			disk := &storage.Disk{Size: uint64(d.SizeGB * 1e9), Serial: fmt.Sprintf("%s-%d-%s", d.Type, i, ip)}
+			switch strings.ToUpper(d.Type) {
+			case "NVME":
+				disk.Type, disk.DeviceName, disk.Wwid = storage.Disk_NVME, fmt.Sprintf("/dev/nvme%dn1", nvme), fmt.Sprintf("eui.%d-%s", nvme, ip)
+				nvme++
+			case "HDD":
+				disk.Type, disk.DeviceName = storage.Disk_HDD, fmt.Sprintf("/dev/sd%c", 'a'+sd)
+				sd++
+			default:
+				disk.Type, disk.DeviceName = storage.Disk_SSD, fmt.Sprintf("/dev/sd%c", 'a'+sd)
+				sd++
 			}
+			out = append(out, disk)
 		}
 	}
 	if len(out) == 1 {
@@ -480,5 +583,6 @@ func (s *Sim) WaitIdle(ctx context.Context) error {
 
 // String names the datacenter's addresses, for logs.
 func (s *Sim) String() string {
-	return fmt.Sprintf("simulated datacenter: Latitude %s, nodes %s*, %s", s.latSrv.URL, s.block, s.kube)
+	return fmt.Sprintf("simulated datacenter: Latitude %s, Hetzner Cloud %s, Vultr %s, nodes %s*, %s",
+		s.latSrv.URL, s.hcloudSrv.URL, s.vultrSrv.URL, s.block, s.kube)
 }
