@@ -20,6 +20,9 @@ const (
 	KindNetwork    = "network"
 	KindAssignment = "network_assignment"
 	KindDNSRecord  = "dns_record"
+	// KindLoadBalancer is a provider's load balancer in front of the
+	// control planes (provider.APILoadBalancer).
+	KindLoadBalancer = "load_balancer"
 )
 
 // DestroyPlan is everything `cto destroy` will remove, found in the journal
@@ -208,6 +211,16 @@ func ExecuteDestroy(ctx context.Context, p provider.Provider, j *state.Journal, 
 			}
 		}
 		events.Emit(Event{Time: time.Now(), Type: Message, Step: "destroy", Message: fmt.Sprintf("deleted network %s (%s)", n.Name, n.ID)})
+	}
+	if lbp, ok := p.(provider.APILoadBalancer); ok && j != nil {
+		for _, lb := range j.LiveResources(KindLoadBalancer) {
+			if err := lbp.DeleteLoadBalancer(ctx, lb.ID); err != nil && !errors.Is(err, provider.ErrNotFound) {
+				failed = append(failed, fmt.Sprintf("load balancer %s (%s): %v", lb.ID, lb.Name, err))
+				continue
+			}
+			j.MarkDeleted(KindLoadBalancer, lb.ID)
+			events.Emit(Event{Time: time.Now(), Type: Message, Step: "destroy", Message: fmt.Sprintf("deleted load balancer %s (%s)", lb.Name, lb.ID)})
+		}
 	}
 	if len(failed) > 0 {
 		sort.Strings(failed)

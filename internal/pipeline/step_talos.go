@@ -44,6 +44,9 @@ func (talosStep) Run(ctx context.Context, r *Run) error {
 			return fmt.Errorf("node %s has no public or private address in the journal; run the servers and network steps first", n.Name)
 		}
 	}
+	if err := ensureAPILoadBalancer(ctx, r, nodes); err != nil {
+		return err
+	}
 	in, err := clusterInput(r, nodes, secrets)
 	if err != nil {
 		return err

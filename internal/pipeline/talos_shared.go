@@ -73,6 +73,9 @@ const (
 	FactSchematicGPU = "talos.schematic.gpu" // GPU nodes' schematic
 	FactEndpoint     = "talos.endpoint"      // Kubernetes API host
 	FactVIP          = "talos.vip"           // Layer2 VIP on the private VLAN (3+ control planes)
+	// FactAPILoadBalancer is the address of the provider's load balancer
+	// in front of the control planes, used instead of a VIP.
+	FactAPILoadBalancer = "talos.api_load_balancer"
 	// FactBootstrap is "intent:<node>" before the Bootstrap call and
 	// "done" once etcd runs; it keeps bootstrap to exactly one node.
 	FactBootstrap = "talos.bootstrap"
@@ -199,13 +202,19 @@ func clusterInput(r *Run, nodes []state.Node, s *talos.Secrets) (talos.ClusterIn
 	if in.PrivateCIDR == "" {
 		in.PrivateCIDR = spec.Defaults().Network.CIDR
 	}
-	if sp.DNS.Domain != "" {
+	lb := r.Journal.Fact(FactAPILoadBalancer)
+	switch {
+	case sp.DNS.Domain != "":
 		in.Endpoint = fmt.Sprintf("api.%s.%s", sp.Name, sp.DNS.Domain)
 		in.SANs = append(in.SANs, in.Endpoint)
-	} else {
+	case lb != "":
+		in.Endpoint = lb
+	default:
 		in.Endpoint = cps[0].PublicIP
 	}
-	if len(cps) >= 3 {
+	if lb != "" {
+		in.SANs = append(in.SANs, lb)
+	} else if len(cps) >= 3 {
 		vip, err := vipFor(in.PrivateCIDR, nodes)
 		if err != nil {
 			return in, err
@@ -228,6 +237,31 @@ func clusterInput(r *Run, nodes []state.Node, s *talos.Secrets) (talos.ClusterIn
 		}
 	}
 	return in, nil
+}
+
+// ensureAPILoadBalancer puts the provider's load balancer in front of the
+// control planes when it has one for their number, journaling its ID the
+// moment it exists.
+func ensureAPILoadBalancer(ctx context.Context, r *Run, nodes []state.Node) error {
+	lbp, ok := r.Deps.Provider.(provider.APILoadBalancer)
+	if !ok {
+		return nil
+	}
+	ep, err := lbp.EnsureAPIEndpoint(ctx, r.Deps.Spec.Name, regionOf(r), len(talosControlPlanes(nodes)))
+	if err != nil {
+		return fmt.Errorf("the Kubernetes API load balancer: %w", err)
+	}
+	if ep.LoadBalancerID == "" {
+		return nil
+	}
+	if !slices.ContainsFunc(r.Journal.LiveResources(KindLoadBalancer), func(res state.Resource) bool { return res.ID == ep.LoadBalancerID }) {
+		if err := r.Journal.AddResource(state.Resource{Kind: KindLoadBalancer, ID: ep.LoadBalancerID, Name: r.Deps.Spec.Name + "-api",
+			Region: regionOf(r), Attrs: map[string]string{"ipv4": ep.IPv4}}); err != nil {
+			return err
+		}
+		r.Say("load balancer %s (%s) in front of the control planes' Kubernetes API", ep.LoadBalancerID, ep.IPv4)
+	}
+	return r.Journal.SetFact(FactAPILoadBalancer, ep.IPv4)
 }
 
 // vipFor picks the VIP: the highest host address of the private range,

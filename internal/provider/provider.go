@@ -306,3 +306,24 @@ type Adopter interface {
 type Releaser interface {
 	ReleaseNote() string
 }
+
+// APIEndpoint is a load balancer in front of the control planes'
+// Kubernetes API.
+type APIEndpoint struct {
+	// LoadBalancerID is empty when the provider made none (too few
+	// control planes for one to be needed).
+	LoadBalancerID string
+	IPv4           string
+}
+
+// APILoadBalancer is a provider that puts a load balancer in front of the
+// control planes where a shared address on the private network cannot
+// move between hosts (Hetzner Cloud routes its networks).
+type APILoadBalancer interface {
+	// EnsureAPIEndpoint gets or creates the cluster's API load balancer;
+	// with fewer control planes than it needs it creates nothing.
+	EnsureAPIEndpoint(ctx context.Context, cluster, region string, controlPlanes int) (APIEndpoint, error)
+	// DeleteLoadBalancer removes one; a load balancer already gone is not
+	// an error.
+	DeleteLoadBalancer(ctx context.Context, id string) error
+}

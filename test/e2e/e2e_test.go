@@ -133,6 +133,16 @@ func (w *world) checkCluster(name, profile string, nodes, controlPlanes int) {
 			t.Errorf("server %s: status %s, tags %v; want on, tagged %s", s.Hostname, s.Status, s.Tags, name)
 		}
 	}
+	w.checkPlatform(name, profile, nodes, controlPlanes)
+}
+
+// checkPlatform asserts what every provider's finished deploy shares: one
+// bootstrap, the control planes, Ready nodes, the profile's components
+// healthy, the kubeconfig working and the credentials private.
+func (w *world) checkPlatform(name, profile string, nodes, controlPlanes int) {
+	t := w.t
+	t.Helper()
+	st := w.sim.State()
 	if st.Bootstraps != 1 {
 		t.Errorf("%d nodes started etcd, want exactly 1", st.Bootstraps)
 	}

@@ -219,11 +219,23 @@ func LoadBalancerName(cluster string) string { return cluster + "-api" }
 // endpoint.
 func NeedsLoadBalancer(controlPlanes int) bool { return controlPlanes >= 3 }
 
-// APIEndpoint is where the cluster's Kubernetes API answers.
-type APIEndpoint struct {
-	// LoadBalancerID is empty when the first control plane is the endpoint.
-	LoadBalancerID string
-	IPv4           string
+// APIEndpoint is where the cluster's Kubernetes API answers; an empty
+// LoadBalancerID means the first control plane is the endpoint.
+type APIEndpoint = provider.APIEndpoint
+
+var _ provider.APILoadBalancer = (*Provider)(nil)
+
+// DeleteLoadBalancer deletes one load balancer; one already gone is not an
+// error.
+func (p *Provider) DeleteLoadBalancer(ctx context.Context, id string) error {
+	n, err := parseID("load balancer", id)
+	if err != nil {
+		return nil
+	}
+	if _, err := p.api.LoadBalancer.Delete(ctx, &hcloud.LoadBalancer{ID: n}); err != nil && !hcloud.IsError(err, hcloud.ErrorCodeNotFound) {
+		return apiError("delete load balancer "+id, err)
+	}
+	return nil
 }
 
 // EnsureAPIEndpoint gets or creates, for 3+ control planes, an lb11 in the

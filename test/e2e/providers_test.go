@@ -1,0 +1,107 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/cto-platform/cto/test/sim"
+)
+
+func TestHetznerCloudThreeControlPlanes(t *testing.T) {
+	w := newWorld(t, sim.Options{})
+	code, stdout, stderr := w.cto("deploy", "--provider", "hetzner", "--name", "hc", "--plan", "cx23", "--region", "fsn1",
+		"--nodes", "3", "--control-planes", "3", "--profile", "standard", "--yes")
+	if code != 0 {
+		t.Fatalf("deploy exit %d\n%s%s", code, stdout, stderr)
+	}
+	w.checkPlatform("hc", "standard", 3, 3)
+	st := w.sim.State().Hetzner
+	if len(st.Servers) != 3 {
+		t.Errorf("Hetzner Cloud has %d servers, want 3", len(st.Servers))
+	}
+	for _, s := range st.Servers {
+		if s.Status != "running" || s.Labels["cto.cluster"] != "hc" || !strings.HasPrefix(s.Booted, "iso:talos") {
+			t.Errorf("server %s: %s, labels %v, booted %q; want running Talos, labelled hc", s.Name, s.Status, s.Labels, s.Booted)
+		}
+	}
+	if len(st.Networks) != 1 || len(st.PlacementGroups) != 1 || len(st.LoadBalancers) != 1 {
+		t.Fatalf("Hetzner Cloud has %d networks, %d placement groups, %d load balancers; want one of each",
+			len(st.Networks), len(st.PlacementGroups), len(st.LoadBalancers))
+	}
+	// The load balancer is the API endpoint, in every control plane's
+	// certificate; no VIP (Hetzner's networks are routed, not layer 2).
+	lb := st.LoadBalancers[0].PublicNet.IPv4.IP
+	for i := 1; i <= 3; i++ {
+		n := w.sim.Node(fmt.Sprintf("hc-cp%d", i))
+		if n == nil || n.Config() == nil {
+			t.Fatalf("hc-cp%d has no config", i)
+		}
+		doc, err := n.Config().Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := string(doc)
+		if !strings.Contains(cfg, "endpoint: https://"+lb+":6443") || !strings.Contains(cfg, "- "+lb) || strings.Contains(cfg, "Layer2VIPConfig") {
+			t.Errorf("hc-cp%d: want endpoint and SAN %s and no VIP:\n%s", i, lb, cfg)
+		}
+	}
+	for _, s := range st.Servers {
+		// The journal's private addresses are Hetzner's, in the configs.
+		if len(s.PrivateNet) != 1 || !strings.Contains(configOf(t, w, s.Name), s.PrivateNet[0].IP+"/") {
+			t.Errorf("%s: its config does not use Hetzner's private address %+v", s.Name, s.PrivateNet)
+		}
+	}
+
+	code, stdout, stderr = w.cto("destroy", "--name", "hc", "--yes")
+	if code != 0 {
+		t.Fatalf("destroy exit %d\n%s%s", code, stdout, stderr)
+	}
+	st = w.sim.State().Hetzner
+	if len(st.Servers)+len(st.Networks)+len(st.PlacementGroups)+len(st.LoadBalancers)+len(st.Images) != 0 {
+		t.Errorf("after destroy Hetzner Cloud has %d servers, %d networks, %d placement groups, %d load balancers, %d snapshots",
+			len(st.Servers), len(st.Networks), len(st.PlacementGroups), len(st.LoadBalancers), len(st.Images))
+	}
+}
+
+func TestVultrStandardThreeNodes(t *testing.T) {
+	w := newWorld(t, sim.Options{})
+	code, stdout, stderr := w.cto("deploy", "--provider", "vultr", "--name", "vu", "--plan", "vbm-4c-32gb", "--region", "ewr",
+		"--nodes", "3", "--profile", "standard", "--yes")
+	if code != 0 {
+		t.Fatalf("deploy exit %d\n%s%s", code, stdout, stderr)
+	}
+	w.checkPlatform("vu", "standard", 3, 1)
+	st := w.sim.State().Vultr
+	if len(st.BareMetals) != 3 {
+		t.Errorf("Vultr has %d bare metals, want 3", len(st.BareMetals))
+	}
+	for _, s := range st.BareMetals {
+		if s.Status != "active" || !contains(s.Tags, "cto.cluster=vu") {
+			t.Errorf("bare metal %s: %s, tags %v; want active, tagged cto.cluster=vu", s.Label, s.Status, s.Tags)
+		}
+	}
+
+	code, stdout, stderr = w.cto("destroy", "--name", "vu", "--yes")
+	if code != 0 {
+		t.Fatalf("destroy exit %d\n%s%s", code, stdout, stderr)
+	}
+	st = w.sim.State().Vultr
+	if len(st.BareMetals)+len(st.VPCs) != 0 {
+		t.Errorf("after destroy Vultr has %d bare metals, %d VPCs", len(st.BareMetals), len(st.VPCs))
+	}
+}
+
+// configOf is the machine config a node runs.
+func configOf(t *testing.T, w *world, hostname string) string {
+	t.Helper()
+	n := w.sim.Node(hostname)
+	if n == nil || n.Config() == nil {
+		t.Fatalf("%s has no config", hostname)
+	}
+	doc, err := n.Config().Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(doc)
+}
