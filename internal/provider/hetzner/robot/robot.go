@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -67,8 +68,10 @@ var (
 )
 
 // FromEnv builds a provider from HETZNER_ROBOT_USER, HETZNER_ROBOT_PASSWORD,
-// HETZNER_ROBOT_URL (apiURL wins) and the SSH key at HETZNER_ROBOT_SSH_KEY
-// (default ~/.ssh/id_ed25519; only needed to install Talos).
+// HETZNER_ROBOT_URL (apiURL wins), the SSH key at HETZNER_ROBOT_SSH_KEY
+// (default ~/.ssh/id_ed25519; only needed to install Talos) and
+// HETZNER_ROBOT_SSH_PORT, the rescue systems' SSH port (default 22; a
+// simulated datacenter serves them elsewhere).
 func FromEnv(apiURL string, servers []string, order bool, confirm func(string) error) (*Provider, error) {
 	user, pass := os.Getenv("HETZNER_ROBOT_USER"), os.Getenv("HETZNER_ROBOT_PASSWORD")
 	if user == "" || pass == "" {
@@ -79,6 +82,12 @@ func FromEnv(apiURL string, servers []string, order bool, confirm func(string) e
 		endpoint = os.Getenv("HETZNER_ROBOT_URL")
 	}
 	cfg := Config{User: user, Password: pass, Endpoint: endpoint, Servers: servers, Order: order, ConfirmOrder: confirm}
+	if port := os.Getenv("HETZNER_ROBOT_SSH_PORT"); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
+			return nil, fmt.Errorf("HETZNER_ROBOT_SSH_PORT %q is not a port number; unset it to use 22", port)
+		}
+		cfg.DialRescue = func(ip string) string { return net.JoinHostPort(ip, port) }
+	}
 	keyPath := os.Getenv("HETZNER_ROBOT_SSH_KEY")
 	if keyPath == "" {
 		if home, err := os.UserHomeDir(); err == nil {

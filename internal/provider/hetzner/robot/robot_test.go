@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,4 +93,18 @@ func TestConformance(t *testing.T) {
 			FailNext: e.f.FailNextInstall,
 		}
 	})
+}
+
+func TestFromEnvRejectsABadRescuePort(t *testing.T) {
+	t.Setenv("HETZNER_ROBOT_USER", "u")
+	t.Setenv("HETZNER_ROBOT_PASSWORD", "p")
+	t.Setenv("HETZNER_ROBOT_SSH_KEY", t.TempDir()+"/none")
+	t.Setenv("HETZNER_ROBOT_SSH_PORT", "ssh")
+	if _, err := robot.FromEnv("", nil, false, nil); err == nil || !strings.Contains(err.Error(), "HETZNER_ROBOT_SSH_PORT") {
+		t.Errorf("FromEnv with port %q: %v, want an error naming the variable", "ssh", err)
+	}
+	t.Setenv("HETZNER_ROBOT_SSH_PORT", "2222")
+	if _, err := robot.FromEnv("", nil, false, nil); err != nil {
+		t.Errorf("FromEnv with port 2222: %v", err)
+	}
 }

@@ -125,6 +125,12 @@ func Start(machine *Machine, authorize Authorize) (*Server, error) {
 // ready says false, connections are dropped at once, as a server still
 // booting would.
 func StartWhen(machine *Machine, authorize Authorize, ready func() bool) (*Server, error) {
+	return StartAt("127.0.0.1:0", machine, authorize, ready)
+}
+
+// StartAt is StartWhen listening on addr, e.g. the server's own loopback
+// address in a simulated datacenter.
+func StartAt(addr string, machine *Machine, authorize Authorize, ready func() bool) (*Server, error) {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, err
@@ -148,7 +154,7 @@ func StartWhen(machine *Machine, authorize Authorize, ready func() bool) (*Serve
 		},
 	}
 	cfg.AddHostKey(signer)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}

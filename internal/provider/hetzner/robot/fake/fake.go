@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"sort"
 	"strconv"
@@ -101,10 +102,33 @@ type fault struct {
 	code               string
 }
 
+// Options configure NewWithOptions.
+type Options struct {
+	// Clock is the fake's time (default a simulated clock that moves a
+	// second per request and with Advance).
+	Clock clock.Clock
+	// IPBase, when set, is the first server IP handed out (then counting
+	// up), so a simulated datacenter can put servers on loopback. Unset:
+	// documentation addresses.
+	IPBase string
+	// RescuePort, when set, is the port each rescue system's SSH server
+	// listens on at its server's IP (default: any loopback port, see
+	// RescueAddr).
+	RescuePort int
+	// OnBooted is called when a server comes up from the Talos image
+	// written in its rescue system; OnStopped when a server that ran it is
+	// reset. Both run outside the fake's lock: a simulated datacenter
+	// boots a Talos node there.
+	OnBooted  func(Server)
+	OnStopped func(Server)
+}
+
 // Fake is the Robot double; an http.Handler.
 type Fake struct {
 	mu    sync.Mutex
 	clock clock.Clock
+	opts  Options
+	hooks []func()
 
 	servers      map[int]*Server
 	products     []*Product
@@ -138,8 +162,15 @@ func New() *Fake { return NewWithClock(sim.NewClock()) }
 
 // NewWithClock is New on another clock (a clock.Scaled for the simulated
 // datacenter).
-func NewWithClock(c clock.Clock) *Fake {
-	f := &Fake{clock: c, servers: map[int]*Server{}, vswitches: map[int]*vswitch{},
+func NewWithClock(c clock.Clock) *Fake { return NewWithOptions(Options{Clock: c}) }
+
+// NewWithOptions is New configured by o.
+func NewWithOptions(o Options) *Fake {
+	if o.Clock == nil {
+		o.Clock = sim.NewClock()
+	}
+	c := o.Clock
+	f := &Fake{clock: c, opts: o, servers: map[int]*Server{}, vswitches: map[int]*vswitch{},
 		transactions: map[string]*transaction{}, keys: map[string]ssh.PublicKey{}, nextNumber: 100000, nextID: 30000}
 	f.products = []*Product{
 		{ID: "AX42", Name: "Dedicated Server AX42", Description: []string{"AMD Ryzen 7 PRO 8700GE 8-Core", "64 GB DDR5 ECC RAM", "2 x 512 GB NVMe SSD"},
@@ -173,9 +204,41 @@ func (f *Fake) addServer(product, dc string) int {
 			disks = p.Disks
 		}
 	}
-	f.servers[n] = &Server{Number: n, IP: fmt.Sprintf("198.51.100.%d", n%250+1), Name: "", Product: product, DC: dc,
+	f.servers[n] = &Server{Number: n, IP: f.serverIP(n), Name: "", Product: product, DC: dc,
 		Status: "ready", Booted: "os", machine: rescuefake.NewMachine(disks)}
 	return n
+}
+
+// serverIP is the IP of server n: from Options.IPBase, one per server in
+// order, or a documentation address.
+func (f *Fake) serverIP(n int) string {
+	base, err := netip.ParseAddr(f.opts.IPBase)
+	if err != nil {
+		return fmt.Sprintf("198.51.100.%d", n%250+1)
+	}
+	for range len(f.servers) {
+		base = base.Next()
+	}
+	return base.String()
+}
+
+// queue runs hook with a copy of s once the lock is released (flush).
+func (f *Fake) queue(hook func(Server), s *Server) {
+	if hook != nil {
+		c := *s
+		f.hooks = append(f.hooks, func() { hook(c) })
+	}
+}
+
+// flush calls the queued hooks outside the lock.
+func (f *Fake) flush() {
+	f.mu.Lock()
+	hooks := f.hooks
+	f.hooks = nil
+	f.mu.Unlock()
+	for _, h := range hooks {
+		h()
+	}
 }
 
 // AddKey registers an SSH key with the account, as Robot's key store.
@@ -349,6 +412,7 @@ func (f *Fake) progress() {
 				s.Booted = "rescue"
 			} else if len(s.machine.Written()) > 0 {
 				s.Booted = "talos"
+				f.queue(f.opts.OnBooted, s)
 			} else {
 				s.Booted = "os"
 			}
@@ -384,6 +448,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(f.Snapshot())
 		return
 	}
+	defer f.flush()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requests++

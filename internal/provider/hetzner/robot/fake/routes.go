@@ -1,7 +1,9 @@
 package fake
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -148,12 +150,19 @@ func (f *Fake) reset(w http.ResponseWriter, r *http.Request, num string) {
 		return
 	}
 	s.Resets++
+	if s.Booted == "talos" {
+		f.queue(f.opts.OnStopped, s)
+	}
 	s.Booted = "booting"
 	s.bootAt = f.clock.Now().Add(bootTime)
 	if s.RescueActive && s.ssh == nil {
 		srv := s
 		machine := s.machine
-		ssrv, err := rescuefake.StartWhen(machine, func(user, password string, key ssh.PublicKey) bool {
+		addr := "127.0.0.1:0"
+		if f.opts.RescuePort > 0 {
+			addr = net.JoinHostPort(s.IP, strconv.Itoa(f.opts.RescuePort))
+		}
+		ssrv, err := rescuefake.StartAt(addr, machine, func(user, password string, key ssh.PublicKey) bool {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			if user != "root" || srv.Booted != "rescue" || key == nil {
@@ -161,6 +170,7 @@ func (f *Fake) reset(w http.ResponseWriter, r *http.Request, num string) {
 			}
 			return fingerprint(key) == srv.RescueKey
 		}, func() bool {
+			defer f.flush()
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			f.progress()
@@ -180,6 +190,18 @@ func (f *Fake) reset(w http.ResponseWriter, r *http.Request, num string) {
 			defer f.mu.Unlock()
 			srv.Booted = "booting"
 			srv.bootAt = f.clock.Now().Add(bootTime)
+			if f.opts.OnBooted != nil {
+				// Someone waits for the server to come up: it does
+				// when its time comes, whether or not a request
+				// arrives then.
+				go func() {
+					f.clock.Sleep(context.Background(), bootTime)
+					f.mu.Lock()
+					f.progress()
+					f.mu.Unlock()
+					f.flush()
+				}()
+			}
 		})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"reset": map[string]any{"server_ip": s.IP, "server_number": s.Number, "type": typ}})
