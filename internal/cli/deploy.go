@@ -183,6 +183,10 @@ func buildSpec(f *deployFlags, fs *pflag.FlagSet) (spec.ClusterSpec, error) {
 			s.Kubeconfig = f.s.Kubeconfig
 		}
 	})
+	if len(s.Servers) > s.Nodes && !fs.Changed("nodes") {
+		// Adopting servers: one node on each, unless --nodes says less.
+		s.Nodes = len(s.Servers)
+	}
 	if s.License == "" {
 		s.License = envOr("CTO_LICENSE")
 	}

@@ -216,3 +216,31 @@ func TestDeployAndDestroyAtHetznerCloud(t *testing.T) {
 		t.Errorf("left after destroy: %d placement groups, %d load balancers, %d networks", len(st.PlacementGroups), len(st.LoadBalancers), len(st.Networks))
 	}
 }
+
+func TestDeployRobotAdoptsWithoutAPlan(t *testing.T) {
+	f, url := robotEnv(t)
+	a, b := f.AddServer("AX42", "FSN1-DC14"), f.AddServer("AX42", "FSN1-DC14")
+	servers := strconv.Itoa(a) + "," + strconv.Itoa(b)
+	lic := licenseFile(t, license.Team, time.Now().AddDate(1, 0, 0), devkey.Key())
+	dir := t.TempDir()
+
+	// A third server that is not in the account: refused before anything
+	// changes, naming --servers.
+	code, _, stderr := run(t, "--state-dir", dir, "deploy", "--provider", "hetzner-robot", "--api-url", url, "--license", lic, "--name", "hr",
+		"--servers", servers+",999999", "--until", "validate", "--yes")
+	if code != 2 || !strings.Contains(stderr, "servers") {
+		t.Errorf("three nodes on two adoptable servers: exit %d, %s; want 2 naming --servers", code, stderr)
+	}
+	for _, s := range f.Snapshot().Servers {
+		if s.Name != "" {
+			t.Errorf("server %d was renamed to %q by a refused deploy", s.Number, s.Name)
+		}
+	}
+
+	// Two servers, no --plan, no --nodes: two nodes, nothing to pay.
+	code, _, stderr = run(t, "--state-dir", dir, "deploy", "--provider", "hetzner-robot", "--api-url", url, "--license", lic, "--name", "hr2",
+		"--servers", servers, "--until", "validate", "--yes")
+	if code != 0 || !strings.Contains(stderr, "adopting 2 of the rented servers") {
+		t.Errorf("adopt two servers: exit %d, %s", code, stderr)
+	}
+}

@@ -47,7 +47,8 @@ func newLatitude(s spec.ClusterSpec) (provider.Provider, error) {
 // pickPlan asks for a plan on a terminal when the user described a cluster
 // without one; without a terminal the missing flag is bad input.
 func pickPlan(ctx context.Context, g *globals, s spec.ClusterSpec, gave, interactive bool) (spec.ClusterSpec, error) {
-	if !gave || !s.NeedsMachines() || s.Plan != "" {
+	if !gave || !s.NeedsMachines() || s.Plan != "" || len(s.Servers) > 0 {
+		// Adopted servers (--servers) are what they are: no plan to pick.
 		return s, nil
 	}
 	if !interactive {

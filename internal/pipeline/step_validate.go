@@ -74,6 +74,10 @@ func (validateStep) Run(ctx context.Context, r *Run) error {
 	if pf.created {
 		return nil // the user approved this spend on the run that created servers
 	}
+	if pf.adopt {
+		return r.Deps.Approve(fmt.Sprintf("Adopt %d rented server(s) of %s and write Talos over their disks (erasing them)",
+			r.Deps.Spec.Nodes, strings.Join(r.Deps.Spec.Servers, ",")))
+	}
 	return r.Deps.Approve(fmt.Sprintf("Create %d server(s) in %s for about %s per month (%s per hour)",
 		r.Deps.Spec.Nodes, pf.region, money(pf.monthly, pf.currency), money(pf.hourly, pf.currency)))
 }
@@ -84,6 +88,9 @@ type preflightResult struct {
 	currency        string
 	// created is true when an earlier run already created servers.
 	created bool
+	// adopt is true when the nodes are servers the customer already
+	// rents (--servers without a plan): nothing new is billed.
+	adopt bool
 }
 
 func preflight(ctx context.Context, r *Run) (preflightResult, error) {
@@ -92,6 +99,9 @@ func preflight(ctx context.Context, r *Run) (preflightResult, error) {
 	p := r.Deps.Provider
 	if p == nil {
 		return pf, fmt.Errorf("no provider is wired for %s", sp.Provider)
+	}
+	if a, ok := p.(provider.Adopter); ok && len(sp.Servers) > 0 && sp.Plan == "" {
+		return adoptPreflight(ctx, r, a)
 	}
 	if sp.Plan == "" {
 		return pf, &spec.Error{Field: "plan", Reason: fmt.Sprintf("is required; pass --plan (list them with `cto plans --provider %s --region %s --in-stock`)", sp.Provider, sp.Region)}
@@ -155,6 +165,31 @@ func preflight(ctx context.Context, r *Run) (preflightResult, error) {
 	}
 	return pf, fmt.Errorf("%w: %s is out of stock everywhere tried: %s; nothing was created; try another plan (`cto plans --provider %s --in-stock`) or add --fallback-regions",
 		provider.ErrOutOfStock, sp.Plan, strings.Join(tried, ", "), sp.Provider)
+}
+
+// adoptPreflight checks a deploy onto servers the customer already rents:
+// the credentials work and enough of --servers can be adopted. They cost
+// nothing new, whatever their plan and region.
+func adoptPreflight(ctx context.Context, r *Run, a provider.Adopter) (preflightResult, error) {
+	sp := r.Deps.Spec
+	p := r.Deps.Provider
+	pf := preflightResult{adopt: true, currency: p.Capabilities().Currency, region: strings.ToUpper(sp.Region)}
+	if err := p.Authenticate(ctx); err != nil {
+		return pf, fmt.Errorf("check %s credentials: %w", sp.Provider, err)
+	}
+	for _, n := range r.Journal.NodesCopy() {
+		pf.created = pf.created || n.ServerID != ""
+	}
+	n, err := a.Adoptable(ctx, sp.Name, sp.Plan, sp.Region)
+	if err != nil {
+		return pf, fmt.Errorf("check --servers: %w", err)
+	}
+	if n < sp.Nodes {
+		return pf, &spec.Error{Field: "servers", Value: strings.Join(sp.Servers, ","),
+			Reason: fmt.Sprintf("has %d server(s) that can be adopted (ready, not cancelled, in no other cluster), the cluster needs %d; add server numbers or lower --nodes", n, sp.Nodes)}
+	}
+	r.Say("adopting %d of the rented servers %s: no new cost", sp.Nodes, strings.Join(sp.Servers, ","))
+	return pf, nil
 }
 
 func findPlan(ctx context.Context, p provider.Provider, providerName, field, slug string) (provider.Plan, error) {
