@@ -105,3 +105,49 @@ func configOf(t *testing.T, w *world, hostname string) string {
 	}
 	return string(doc)
 }
+
+func TestHetznerRobotAdoptsThreeServers(t *testing.T) {
+	w := newWorld(t, sim.Options{})
+	servers := w.sim.RobotServers()
+	code, stdout, stderr := w.cto("deploy", "--provider", "hetzner-robot", "--name", "hr", "--servers", strings.Join(servers, ","),
+		"--profile", "standard", "--yes")
+	if code != 0 {
+		t.Fatalf("deploy exit %d\n%s%s", code, stdout, stderr)
+	}
+	w.checkPlatform("hr", "standard", 3, 1)
+	st := w.sim.State().Robot
+	if len(st.Servers) != 3 || len(st.VSwitches) != 1 {
+		t.Fatalf("Robot has %d servers and %d vSwitches, want 3 and 1", len(st.Servers), len(st.VSwitches))
+	}
+	for _, s := range st.Servers {
+		if !strings.HasPrefix(s.Name, "cto:hr:") || s.Booted != "talos" || len(s.Written) != 1 {
+			t.Errorf("server %d: name %q, booted %q, written %v; want tagged for hr, running the Talos image written once", s.Number, s.Name, s.Booted, s.Written)
+		}
+		if st.VSwitches[0].Members[s.Number] != "ready" {
+			t.Errorf("server %d is not on the cluster's vSwitch: %+v", s.Number, st.VSwitches[0])
+		}
+	}
+
+	code, stdout, stderr = w.cto("destroy", "--name", "hr", "--yes")
+	if code != 0 {
+		t.Fatalf("destroy exit %d\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout+stderr, "still rented") {
+		t.Errorf("destroy does not say the servers are still rented:\n%s%s", stdout, stderr)
+	}
+	st = w.sim.State().Robot
+	if len(st.Servers) != 3 {
+		t.Fatalf("Robot has %d servers after destroy, want the 3 rented ones", len(st.Servers))
+	}
+	for _, s := range st.Servers {
+		if s.Cancelled || s.Cancellations != 0 || s.Name != "cto-released" || !(s.RescueActive || s.Booted == "rescue") {
+			t.Errorf("server %d after destroy: name %q, cancelled %v (%d requests), rescue %v, booted %q; want released into rescue, not cancelled",
+				s.Number, s.Name, s.Cancelled, s.Cancellations, s.RescueActive, s.Booted)
+		}
+	}
+	for _, v := range st.VSwitches {
+		if !v.Cancelled || len(v.Members) != 0 {
+			t.Errorf("vSwitch %d after destroy: cancelled %v, members %v; want cancelled and empty", v.ID, v.Cancelled, v.Members)
+		}
+	}
+}

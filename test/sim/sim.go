@@ -9,12 +9,16 @@ package sim
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,6 +26,7 @@ import (
 	"time"
 
 	"github.com/siderolabs/talos/pkg/machinery/api/storage"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/cto-platform/cto/internal/clock"
 	"github.com/cto-platform/cto/internal/dns/cloudflarefake"
@@ -30,6 +35,7 @@ import (
 	"github.com/cto-platform/cto/internal/platform/platformtest"
 	"github.com/cto-platform/cto/internal/provider"
 	hcfake "github.com/cto-platform/cto/internal/provider/hetzner/fake"
+	robotfake "github.com/cto-platform/cto/internal/provider/hetzner/robot/fake"
 	latfake "github.com/cto-platform/cto/internal/provider/latitude/fake"
 	vultrfake "github.com/cto-platform/cto/internal/provider/vultr/fake"
 	"github.com/cto-platform/cto/internal/talos"
@@ -62,6 +68,9 @@ type Options struct {
 	// replaces them for one node.
 	Talos    talosfake.Faults
 	TalosFor map[string]talosfake.Faults
+	// RobotServers is how many dedicated servers the Hetzner Robot
+	// account rents (default 3), all AX42s in FSN1.
+	RobotServers int
 	// Seed makes the Latitude double's IDs and faults repeatable.
 	Seed uint64
 	// Zone is the Cloudflare zone the DNS double serves (default example.test).
@@ -89,6 +98,11 @@ type Sim struct {
 	hcloudSrv  *httptest.Server
 	vultr      *vultrfake.API
 	vultrSrv   *httptest.Server
+	robot      *robotfake.Fake
+	robotSrv   *httptest.Server
+	robotPort  int
+	robotKey   string // private key file the account knows
+	robotNums  []string
 	factory    *talosfake.Factory
 	factorySrv *httptest.Server
 	dns        *cloudflarefake.Server
@@ -180,6 +194,9 @@ func Start(ctx context.Context, opts Options) (s *Sim, err error) {
 	s.vultr = vultrfake.New(vultrfake.Options{Clock: s.clock, DeployTime: opts.DeployTime, IPBase: s.block + "150",
 		OnActive: s.vultrActive, OnDeleted: s.vultrDeleted})
 	s.vultrSrv = httptest.NewServer(s.vultr)
+	if err = s.startRobot(opts.RobotServers); err != nil {
+		return nil, err
+	}
 
 	s.dns = cloudflarefake.New("sim-cloudflare-token", opts.Zone)
 	s.dns.Start()
@@ -232,6 +249,12 @@ func (s *Sim) Env() []string {
 		"HCLOUD_TOKEN=" + hcfake.Token,
 		"VULTR_API_URL=" + s.vultrSrv.URL,
 		"VULTR_API_KEY=" + s.vultr.Token(),
+		"HETZNER_ROBOT_URL=" + s.robotSrv.URL,
+		"HETZNER_ROBOT_USER=" + robotfake.User,
+		"HETZNER_ROBOT_PASSWORD=" + robotfake.Password,
+		"HETZNER_ROBOT_SSH_KEY=" + s.robotKey,
+		"HETZNER_ROBOT_SSH_PORT=" + strconv.Itoa(s.robotPort),
+		"HETZNER_ROBOT_SERVERS=" + strings.Join(s.robotNums, ","),
 		"CTO_IMAGE_FACTORY_URL=" + s.factorySrv.URL,
 		"CTO_CHART_MIRROR=" + s.mirrorSrv.URL,
 		"CTO_LICENSE=" + s.license,
@@ -260,7 +283,7 @@ func (s *Sim) Close() {
 	for _, n := range nodes {
 		n.node.Stop()
 	}
-	for _, srv := range []*httptest.Server{s.stateSrv, s.latSrv, s.hcloudSrv, s.vultrSrv, s.factorySrv, s.mirrorSrv} {
+	for _, srv := range []*httptest.Server{s.stateSrv, s.latSrv, s.hcloudSrv, s.vultrSrv, s.robotSrv, s.factorySrv, s.mirrorSrv} {
 		if srv != nil {
 			srv.Close()
 		}
@@ -268,8 +291,14 @@ func (s *Sim) Close() {
 	if s.dns != nil {
 		s.dns.Close()
 	}
+	if s.robot != nil {
+		s.robot.Close()
+	}
 	if s.mirrorDir != "" {
 		os.RemoveAll(s.mirrorDir)
+	}
+	if s.robotKey != "" {
+		os.RemoveAll(filepath.Dir(s.robotKey))
 	}
 	if s.ownKube {
 		s.kube.Stop()
@@ -281,6 +310,13 @@ func (s *Sim) Latitude() *latfake.Fake { return s.latitude }
 
 // Hetzner is the Hetzner Cloud double.
 func (s *Sim) Hetzner() *hcfake.Fake { return s.hcloud }
+
+// Robot is the Hetzner Robot double.
+func (s *Sim) Robot() *robotfake.Fake { return s.robot }
+
+// RobotServers are the numbers of the dedicated servers the Robot account
+// rents, for --servers.
+func (s *Sim) RobotServers() []string { return append([]string(nil), s.robotNums...) }
 
 // Vultr is the Vultr double.
 func (s *Sim) Vultr() *vultrfake.API { return s.vultr }
@@ -335,6 +371,7 @@ type State struct {
 	Latitude latfake.State   `json:"latitude"`
 	Hetzner  hcfake.State    `json:"hetzner"`
 	Vultr    vultrfake.State `json:"vultr"`
+	Robot    robotfake.State `json:"hetzner_robot"`
 	Nodes    []NodeState     `json:"nodes"`
 	// Bootstraps is how many nodes ever started etcd (1 for a healthy
 	// cluster, whatever the number of runs).
@@ -346,7 +383,7 @@ type State struct {
 
 // State snapshots every fake.
 func (s *Sim) State() State {
-	st := State{Latitude: s.latitude.State(), Hetzner: s.hcloud.Snapshot(), Vultr: s.vultr.State(), Schematics: s.factory.Posts(), DNSCalls: s.dns.Calls(), DNSRecords: s.dns.Records(s.opts.Zone)}
+	st := State{Latitude: s.latitude.State(), Hetzner: s.hcloud.Snapshot(), Vultr: s.vultr.State(), Robot: s.robot.Snapshot(), Schematics: s.factory.Posts(), DNSCalls: s.dns.Calls(), DNSRecords: s.dns.Records(s.opts.Zone)}
 	st.Nodes = s.Nodes()
 	for _, n := range st.Nodes {
 		if n.Bootstrapped {
@@ -495,6 +532,82 @@ func (s *Sim) vultrActive(b vultrfake.BareMetal) {
 
 func (s *Sim) vultrDeleted(b vultrfake.BareMetal) {
 	s.powerOff(cmpOr(b.Hostname, b.Label), b.ID, b.MainIP, true)
+}
+
+// startRobot starts the Robot double with n rented servers from .200 of
+// the block, an SSH key its account knows (for the rescue systems) and
+// one port every rescue system's SSH server listens on at its server's IP.
+func (s *Sim) startRobot(n int) error {
+	if n <= 0 {
+		n = 3
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(s.block+"200", "0"))
+	if err != nil {
+		return err
+	}
+	s.robotPort = ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	s.robot = robotfake.NewWithOptions(robotfake.Options{Clock: s.clock, IPBase: s.block + "200", RescuePort: s.robotPort,
+		OnBooted: s.robotBooted, OnStopped: s.robotStopped})
+	s.robotSrv = httptest.NewServer(s.robot)
+
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "cto simulated datacenter")
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "cto-sim-robot-")
+	if err != nil {
+		return err
+	}
+	s.robotKey = filepath.Join(dir, "id_ed25519")
+	if err := os.WriteFile(s.robotKey, pem.EncodeToMemory(block), 0o600); err != nil {
+		return err
+	}
+	sshPub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return err
+	}
+	s.robot.AddKey(sshPub)
+	for range n {
+		s.robotNums = append(s.robotNums, strconv.Itoa(s.robot.AddServer("AX42", "FSN1-DC14")))
+	}
+	return nil
+}
+
+// robotBooted starts a Talos node on a dedicated server that came up from
+// the Talos image its rescue system wrote.
+func (s *Sim) robotBooted(srv robotfake.Server) {
+	var disks []*storage.Disk
+	for i, d := range robotfake.DefaultDisks {
+		disk := &storage.Disk{DeviceName: "/dev/" + d.Name, Size: uint64(d.SizeBytes), Model: d.Model,
+			Serial: cmpOr(d.Serial, fmt.Sprintf("%s-%d", d.Model, i)) + "-" + srv.IP, Type: storage.Disk_SSD}
+		switch {
+		case d.Transport == "nvme":
+			disk.Type = storage.Disk_NVME
+		case d.Rotational:
+			disk.Type = storage.Disk_HDD
+		}
+		disks = append(disks, disk)
+	}
+	s.bootTalos(robotHostname(srv.Name), strconv.Itoa(srv.Number), srv.IP, disks)
+}
+
+// robotStopped stops the node of a dedicated server reset away from Talos.
+func (s *Sim) robotStopped(srv robotfake.Server) {
+	s.powerOff(robotHostname(srv.Name), strconv.Itoa(srv.Number), srv.IP, false)
+}
+
+// robotHostname is the hostname in a Robot server's cto tag
+// (cto:<cluster>:<role>:<hostname>[:<state>]), or the name itself.
+func robotHostname(name string) string {
+	if parts := strings.Split(name, ":"); len(parts) >= 4 && parts[0] == "cto" {
+		return parts[3]
+	}
+	return name
 }
 
 func cmpOr(a, b string) string {
