@@ -177,8 +177,12 @@ func TestDeployedAndDeletedHooks(t *testing.T) {
 	var mu sync.Mutex
 	var deployed, deleted []string
 	f := New(Options{IPBase: "127.20.0.10",
-		OnDeployed: func(s ServerState) { mu.Lock(); deployed = append(deployed, s.Hostname+" "+s.IP+" "+s.IPXE); mu.Unlock() },
-		OnDeleted:  func(s ServerState) { mu.Lock(); deleted = append(deleted, s.Hostname); mu.Unlock() },
+		OnDeployed: func(s ServerState) {
+			mu.Lock()
+			deployed = append(deployed, s.Hostname+" "+s.IP+" "+s.IPXE)
+			mu.Unlock()
+		},
+		OnDeleted: func(s ServerState) { mu.Lock(); deleted = append(deleted, s.Hostname); mu.Unlock() },
 	})
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
