@@ -128,6 +128,9 @@ func (w *world) checkCluster(name, profile string, nodes, controlPlanes int) {
 	if len(st.Latitude.Servers) != nodes {
 		t.Fatalf("the datacenter has %d servers, want %d", len(st.Latitude.Servers), nodes)
 	}
+	if len(st.Latitude.Networks) != 1 || len(st.Latitude.Assignments) != nodes {
+		t.Errorf("the datacenter has %d VLANs and %d assignments, want 1 and %d", len(st.Latitude.Networks), len(st.Latitude.Assignments), nodes)
+	}
 	for _, s := range st.Latitude.Servers {
 		if s.Status != "on" || !contains(s.Tags, name) {
 			t.Errorf("server %s: status %s, tags %v; want on, tagged %s", s.Hostname, s.Status, s.Tags, name)
@@ -235,12 +238,15 @@ func (w *world) checkPlatform(name, profile string, nodes, controlPlanes int) {
 }
 
 // destroy removes the cluster and checks the datacenter is empty.
-func (w *world) destroy(name string) {
+func (w *world) destroy(name string, extra ...string) {
 	t := w.t
 	t.Helper()
-	code, stdout, stderr := w.cto("destroy", "--name", name, "--yes")
+	code, stdout, stderr := w.cto(append([]string{"destroy", "--name", name, "--yes"}, extra...)...)
 	if code != 0 {
 		t.Fatalf("destroy exit %d\n%s%s", code, stdout, stderr)
+	}
+	if contains(extra, "json") {
+		checkEvents(t, stdout)
 	}
 	st := w.sim.State()
 	if len(st.Latitude.Servers) != 0 || len(st.Latitude.Networks) != 0 || len(st.Latitude.Assignments) != 0 {
@@ -269,26 +275,7 @@ func TestMinimalOneNode(t *testing.T) {
 	}
 	// -o json: every line of standard output is an event with a time and a
 	// type, and every step's events name the step.
-	steps := map[string]bool{}
-	var summary map[string]any
-	sc := bufio.NewScanner(strings.NewReader(stdout))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var e map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			t.Fatalf("stdout line is not JSON: %q: %v", sc.Text(), err)
-		}
-		if e["event"] == "summary" {
-			summary = e
-			continue
-		}
-		if _, err := time.Parse(time.RFC3339, fmt.Sprint(e["time"])); err != nil || e["event"] == nil {
-			t.Errorf("event without time or type: %v", e)
-		}
-		if step, _ := e["step"].(string); step != "" && e["event"] == "step_finished" {
-			steps[step] = true
-		}
-	}
+	steps, summary := checkEvents(t, stdout)
 	for _, s := range []string{"validate", "servers", "network", "talos", "kubernetes", "platform", "credentials"} {
 		if !steps[s] {
 			t.Errorf("no step_finished event for %s", s)
@@ -346,7 +333,7 @@ func TestStandardThreeNodesWithDNS(t *testing.T) {
 		t.Errorf("the user's kubeconfig has no context of std: %v\n%s", err, kube)
 	}
 
-	w.destroy("std")
+	w.destroy("std", "-o", "json")
 	if recs := w.sim.DNS().Records(w.sim.Zone()); len(recs) != 0 {
 		t.Errorf("DNS records left after destroy: %+v", recs)
 	}
@@ -379,4 +366,31 @@ func TestProductionHighAvailability(t *testing.T) {
 		}
 	}
 	w.destroy("prod")
+}
+
+// checkEvents parses -o json output: every line an object with a time and
+// an event type. It returns the steps that finished and the summary.
+func checkEvents(t *testing.T, stdout string) (finished map[string]bool, summary map[string]any) {
+	t.Helper()
+	finished = map[string]bool{}
+	sc := bufio.NewScanner(strings.NewReader(stdout))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var e map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("stdout line is not JSON: %q: %v", sc.Text(), err)
+		}
+		if e["event"] == "summary" {
+			summary = e
+			continue
+		}
+		at, err := time.Parse(time.RFC3339, fmt.Sprint(e["time"]))
+		if err != nil || at.Year() < 2000 || e["event"] == nil || e["step"] == nil {
+			t.Errorf("event without time, type or step: %v", e)
+		}
+		if step, _ := e["step"].(string); step != "" && e["event"] == "step_finished" {
+			finished[step] = true
+		}
+	}
+	return finished, summary
 }

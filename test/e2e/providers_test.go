@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -45,6 +46,10 @@ func TestHetznerCloudThreeControlPlanes(t *testing.T) {
 		if !strings.Contains(cfg, "endpoint: https://"+lb+":6443") || !strings.Contains(cfg, "- "+lb) || strings.Contains(cfg, "Layer2VIPConfig") {
 			t.Errorf("hc-cp%d: want endpoint and SAN %s and no VIP:\n%s", i, lb, cfg)
 		}
+	}
+	// The kubeconfig reaches the API through the load balancer.
+	if kc, err := os.ReadFile(w.clusterFile("hc", "kubeconfig")); err != nil || !strings.Contains(string(kc), "server: https://"+lb+":6443") {
+		t.Errorf("the kubeconfig does not name the load balancer %s: %v\n%s", lb, err, kc)
 	}
 	for _, s := range st.Servers {
 		// The journal's private addresses are Hetzner's, in the configs.

@@ -111,7 +111,6 @@ type Sim struct {
 	stateSrv   *httptest.Server
 	kube       *kubeenv.Env
 	ownKube    bool
-	kubeconfig []byte
 	player     *kubeenv.Player
 	stopPlay   context.CancelFunc
 	playDone   chan struct{}
@@ -119,13 +118,15 @@ type Sim struct {
 	license    string
 
 	mu      sync.Mutex
-	nodes   map[string]*simNode // by IP
-	history []NodeState         // nodes that went away
+	nodes   map[string]*simNode  // by IP
+	lbs     map[string]*apiProxy // load balancers' API ports, by IP
+	history []NodeState          // nodes that went away
 	closed  bool
 }
 
 type simNode struct {
 	node     *talosfake.Node
+	api      *apiProxy
 	serverID string
 	ip       string
 	booted   time.Time
@@ -155,7 +156,7 @@ func Start(ctx context.Context, opts Options) (s *Sim, err error) {
 		opts.Latitude.Latency = opts.APILatency
 	}
 	s = &Sim{opts: opts, clock: clock.NewScaled(opts.Speed), block: talosfake.LoopbackBlock(),
-		trustd: &talosfake.Trustd{}, nodes: map[string]*simNode{}}
+		trustd: &talosfake.Trustd{}, nodes: map[string]*simNode{}, lbs: map[string]*apiProxy{}}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -170,9 +171,6 @@ func Start(ctx context.Context, opts Options) (s *Sim, err error) {
 			return nil, err
 		}
 		s.ownKube = true
-	}
-	if s.kubeconfig, err = os.ReadFile(s.kube.Kubeconfig); err != nil {
-		return nil, err
 	}
 
 	s.factory = talosfake.NewFactory()
@@ -189,7 +187,7 @@ func Start(ctx context.Context, opts Options) (s *Sim, err error) {
 	// Each provider's servers get addresses of their own in the block:
 	// Latitude from .10, Hetzner Cloud from .100, Vultr from .150.
 	s.hcloud = hcfake.New(hcfake.Options{Clock: s.clock, IPBase: s.block + "100",
-		OnBooted: s.hcloudBooted, OnStopped: s.hcloudStopped})
+		OnBooted: s.hcloudBooted, OnStopped: s.hcloudStopped, OnLoadBalancer: s.loadBalancer})
 	s.hcloudSrv = httptest.NewServer(s.hcloud)
 	s.vultr = vultrfake.New(vultrfake.Options{Clock: s.clock, DeployTime: opts.DeployTime, IPBase: s.block + "150",
 		OnActive: s.vultrActive, OnDeleted: s.vultrDeleted})
@@ -273,15 +271,18 @@ func (s *Sim) Close() {
 		return
 	}
 	s.closed = true
-	nodes := s.nodes
-	s.nodes = map[string]*simNode{}
+	nodes, lbs := s.nodes, s.lbs
+	s.nodes, s.lbs = map[string]*simNode{}, map[string]*apiProxy{}
 	s.mu.Unlock()
+	for _, lb := range lbs {
+		lb.close()
+	}
 	if s.stopPlay != nil {
 		s.stopPlay()
 		<-s.playDone
 	}
 	for _, n := range nodes {
-		n.node.Stop()
+		n.stop()
 	}
 	for _, srv := range []*httptest.Server{s.stateSrv, s.latSrv, s.hcloudSrv, s.vultrSrv, s.robotSrv, s.factorySrv, s.mirrorSrv} {
 		if srv != nil {
@@ -406,6 +407,11 @@ func (s *Sim) Nodes() []NodeState {
 	return out
 }
 
+func (n *simNode) stop() {
+	n.node.Stop()
+	n.api.close()
+}
+
 func (n *simNode) state(running bool) NodeState {
 	st := NodeState{Hostname: n.node.Name, ServerID: n.serverID, IP: n.ip, Bootstrapped: n.node.Bootstrapped(),
 		ApplyCalls: n.node.ApplyCalls(), BootstrapCalls: n.node.BootstrapCalls(), Running: running}
@@ -439,7 +445,10 @@ func (s *Sim) bootTalos(hostname, serverID, ip string, disks []*storage.Disk) {
 	if f, ok := s.opts.TalosFor[hostname]; ok {
 		faults = f
 	}
-	n := &talosfake.Node{Name: hostname, Disks: disks, Kubeconfig: s.kubeconfig, Faults: faults,
+	// The kubeconfig a node hands out names the cluster's endpoint, as
+	// Talos's does: a control plane's address (served by apiProxy), a
+	// load balancer's or a DNS name.
+	n := &talosfake.Node{Name: hostname, Disks: disks, KubeconfigToken: s.kube.Token, Faults: faults,
 		Trustd: s.trustd, InstallTime: s.opts.InstallTime, BootstrapTime: s.opts.BootstrapTime, Clock: s.clock}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -448,7 +457,7 @@ func (s *Sim) bootTalos(hostname, serverID, ip string, disks []*storage.Disk) {
 	}
 	if old := s.nodes[ip]; old != nil {
 		// A reinstall boots the server afresh.
-		old.node.Stop()
+		old.stop()
 		s.history = append(s.history, old.state(false))
 		delete(s.nodes, ip)
 	}
@@ -464,7 +473,13 @@ func (s *Sim) bootTalos(hostname, serverID, ip string, disks []*storage.Disk) {
 		s.logf("server %s: the Talos node cannot listen on %s: %v", hostname, addr, err)
 		return
 	}
-	s.nodes[ip] = &simNode{node: n, serverID: serverID, ip: ip, booted: s.clock.Now()}
+	api, err := s.startAPIProxy(ip, n)
+	if err != nil {
+		n.Stop()
+		s.logf("server %s: cannot serve the Kubernetes API on %s: %v", hostname, ip, err)
+		return
+	}
+	s.nodes[ip] = &simNode{node: n, api: api, serverID: serverID, ip: ip, booted: s.clock.Now()}
 	s.logf("server %s is on: Talos maintenance mode at %s", hostname, addr)
 }
 
@@ -488,7 +503,7 @@ func (s *Sim) powerOff(hostname, serverID, ip string, deleted bool) {
 	if n == nil {
 		return
 	}
-	n.node.Stop()
+	n.stop()
 	if deleted {
 		s.deleteKubeNode(hostname)
 		s.logf("server %s deleted: its node is gone", hostname)

@@ -49,6 +49,10 @@ type Options struct {
 	// answered: a simulated datacenter boots a Talos node there.
 	OnBooted  func(Booted)
 	OnStopped func(Booted)
+	// OnLoadBalancer is called, outside the lock, with a load balancer's
+	// public IPv4 when it is created (up) and deleted (!up), so a
+	// simulated datacenter can forward its services.
+	OnLoadBalancer func(ip string, up bool)
 }
 
 // Booted is a server as the boot hooks see it.
@@ -358,6 +362,13 @@ func (f *Fake) stopped(s *server, deleted bool) {
 		b := bootedOf(s)
 		b.Deleted = deleted
 		f.hooks = append(f.hooks, func() { h(b) })
+	}
+}
+
+// loadBalancer queues OnLoadBalancer.
+func (f *Fake) loadBalancer(ip string, up bool) {
+	if h := f.opt.OnLoadBalancer; h != nil {
+		f.hooks = append(f.hooks, func() { h(ip, up) })
 	}
 }
 

@@ -129,3 +129,18 @@ func TestBootHooksAndLoopbackAddresses(t *testing.T) {
 		t.Errorf("address after the first server went = %s, want 127.9.9.10 again", ip)
 	}
 }
+
+func TestLoadBalancerHook(t *testing.T) {
+	var events []string
+	f := fake.New(fake.Options{IPBase: "127.9.9.10", OnLoadBalancer: func(ip string, up bool) { events = append(events, fmt.Sprintf("%s %v", ip, up)) }})
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	loc := "fsn1"
+	var created schema.LoadBalancerCreateResponse
+	call(t, srv, "POST", "/load_balancers", fake.Token, schema.LoadBalancerCreateRequest{Name: "c-api",
+		LoadBalancerType: schema.IDOrName{Name: "lb11"}, Location: &loc}, &created)
+	call(t, srv, "DELETE", fmt.Sprintf("/load_balancers/%d", created.LoadBalancer.ID), fake.Token, nil, nil)
+	if fmt.Sprint(events) != "[127.9.9.10 true 127.9.9.10 false]" {
+		t.Errorf("OnLoadBalancer calls = %v, want up then down on 127.9.9.10", events)
+	}
+}

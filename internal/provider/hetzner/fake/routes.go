@@ -671,6 +671,7 @@ func (f *Fake) routeLoadBalancers(w http.ResponseWriter, r *http.Request, parts 
 	case http.MethodDelete:
 		delete(f.usedIPs, lb.PublicNet.IPv4.IP)
 		delete(f.lbs, id)
+		f.loadBalancer(lb.PublicNet.IPv4.IP, false)
 		a := f.newAction("delete_load_balancer", deleteTime, []schema.ActionResourceReference{{ID: id, Type: "load_balancer"}}, nil)
 		writeJSON(w, http.StatusOK, schema.ActionGetResponse{Action: a.Action})
 	default:
@@ -740,6 +741,7 @@ func (f *Fake) createLoadBalancer(w http.ResponseWriter, r *http.Request) {
 		lb.PrivateNet = []schema.LoadBalancerPrivateNet{{Network: *req.Network}}
 	}
 	f.lbs[id] = lb
+	f.loadBalancer(lb.PublicNet.IPv4.IP, true)
 	a := f.newAction("create_load_balancer", createTime, []schema.ActionResourceReference{{ID: id, Type: "load_balancer"}}, nil)
 	writeJSON(w, http.StatusCreated, schema.LoadBalancerCreateResponse{LoadBalancer: *lb, Action: a.Action})
 }
