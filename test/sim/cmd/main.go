@@ -32,6 +32,7 @@ func main() {
 	fs.DurationVar(&o.APILatency, "api-latency", 0, "delay of every Latitude answer (wall time)")
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the Latitude double's IDs and faults")
 	fs.StringVar(&o.Zone, "zone", "example.test", "DNS zone the Cloudflare double serves")
+	fs.IntVar(&o.RobotServers, "robot-servers", 3, "how many dedicated servers the Hetzner Robot account rents")
 	// Faults of the Latitude double.
 	fs.Float64Var(&o.Latitude.RateLimitRate, "rate-limit", 0, "share of Latitude requests answered 429 (0..1)")
 	fs.IntVar(&o.Latitude.RetryAfterSeconds, "retry-after", 1, "Retry-After seconds of a 429")
