@@ -205,6 +205,7 @@ func configureNode(ctx context.Context, r *Run, client *talos.Client, in talos.C
 			case err != nil:
 				return fmt.Errorf("node %s (%s): %w", n.Name, n.PublicIP, err)
 			}
+			detachISO(ctx, r, n)
 		}
 		if !r.Clock.Now().Before(deadline) {
 			return fmt.Errorf("node %s (%s) answered neither in maintenance mode nor with this cluster's config within %s (last seen: %s)", n.Name, n.PublicIP, opts.nodeTimeout(), last)
@@ -212,6 +213,27 @@ func configureNode(ctx context.Context, r *Run, client *talos.Client, in talos.C
 		if err := r.Clock.Sleep(ctx, opts.poll()); err != nil {
 			return err
 		}
+	}
+}
+
+// ISODetacher is a provider whose servers boot Talos from an attached ISO
+// (Hetzner Cloud): the ISO must come out once the node took its config, so
+// the reboot after the install starts Talos from the disk rather than the
+// ISO's maintenance mode again.
+type ISODetacher interface {
+	DetachISO(ctx context.Context, serverID string) error
+}
+
+// detachISO takes the node's ISO out when the provider has one. A failure
+// is only a warning: a node that boots the ISO again shows up in
+// maintenance mode and takes its config again.
+func detachISO(ctx context.Context, r *Run, n state.Node) {
+	d, ok := r.Deps.Provider.(ISODetacher)
+	if !ok || n.ServerID == "" {
+		return
+	}
+	if err := d.DetachISO(ctx, n.ServerID); err != nil {
+		r.Warn("%s: could not detach the Talos ISO of server %s: %v", n.Name, n.ServerID, err)
 	}
 }
 

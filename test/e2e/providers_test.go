@@ -25,6 +25,9 @@ func TestHetznerCloudThreeControlPlanes(t *testing.T) {
 		if s.Status != "running" || s.Labels["cto.cluster"] != "hc" || !strings.HasPrefix(s.Booted, "iso:talos") {
 			t.Errorf("server %s: %s, labels %v, booted %q; want running Talos, labelled hc", s.Name, s.Status, s.Labels, s.Booted)
 		}
+		if s.ISO != nil {
+			t.Errorf("server %s still has the ISO %s attached: its next boot would not start the installed Talos", s.Name, s.ISO.Name)
+		}
 	}
 	if len(st.Networks) != 1 || len(st.PlacementGroups) != 1 || len(st.LoadBalancers) != 1 {
 		t.Fatalf("Hetzner Cloud has %d networks, %d placement groups, %d load balancers; want one of each",
