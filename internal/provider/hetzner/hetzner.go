@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -71,8 +72,9 @@ type Provider struct {
 
 var _ provider.Provider = (*Provider)(nil)
 
-// FromEnv builds a provider from HCLOUD_TOKEN and HCLOUD_ENDPOINT; apiURL
-// (--api-url) wins over the variable. A missing token names the variable.
+// FromEnv builds a provider from HCLOUD_TOKEN, HCLOUD_ENDPOINT and
+// HCLOUD_RESCUE_SSH_PORT; apiURL (--api-url) wins over the endpoint. A
+// missing token names the variable.
 func FromEnv(apiURL, version string) (*Provider, error) {
 	token := os.Getenv("HCLOUD_TOKEN")
 	if token == "" {
@@ -82,8 +84,19 @@ func FromEnv(apiURL, version string) (*Provider, error) {
 	if endpoint == "" {
 		endpoint = os.Getenv("HCLOUD_ENDPOINT")
 	}
-	return New(Config{Token: token, Endpoint: endpoint, Version: version}), nil
+	cfg := Config{Token: token, Endpoint: endpoint, Version: version}
+	if port := os.Getenv(RescuePortEnv); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
+			return nil, fmt.Errorf("%s %q is not a port number; unset it to use 22", RescuePortEnv, port)
+		}
+		cfg.DialRescue = func(ip string) string { return net.JoinHostPort(ip, port) }
+	}
+	return New(cfg), nil
 }
+
+// RescuePortEnv is the rescue systems' SSH port (default 22), where a
+// simulated datacenter serves them elsewhere.
+const RescuePortEnv = "HCLOUD_RESCUE_SSH_PORT"
 
 // New returns a provider for cfg.
 func New(cfg Config) *Provider {

@@ -155,15 +155,22 @@ func (p *Provider) DeleteNetwork(ctx context.Context, id string) error {
 		return apiError("delete network "+id, err)
 	}
 	if cluster := n.Labels[LabelCluster]; cluster != "" {
+		if err := p.deleteClusterSnapshots(ctx, cluster); err != nil {
+			return err
+		}
 		return p.deletePlacementGroups(ctx, cluster)
 	}
 	return nil
 }
 
 // deleteClusterExtras removes what a cluster has besides servers and
-// networks: load balancers and placement groups.
+// networks: load balancers, the Talos snapshots it built and placement
+// groups.
 func (p *Provider) deleteClusterExtras(ctx context.Context, cluster string) error {
 	if err := p.deleteLoadBalancers(ctx, cluster); err != nil {
+		return err
+	}
+	if err := p.deleteClusterSnapshots(ctx, cluster); err != nil {
 		return err
 	}
 	return p.deletePlacementGroups(ctx, cluster)

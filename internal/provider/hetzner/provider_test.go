@@ -412,3 +412,31 @@ func TestResumedCreateFinishesTheISOBoot(t *testing.T) {
 		t.Errorf("servers = %+v, want the one server running the Talos ISO", st.Servers)
 	}
 }
+
+func TestTheClusterThatBuiltASnapshotDeletesIt(t *testing.T) {
+	p, f, _ := newSnapshotEnv(t)
+	c := ctx(t)
+	img := rescue.Image{Factory: "https://factory.test", Schematic: "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba", Version: "v1.14.0"}
+	boot, err := p.TalosMedia(c, hetzner.MediaRequest{Image: img, Cluster: "snap", Region: "fsn1", BuilderPlan: "cx23"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another cluster's snapshot stays.
+	f.Settle()
+	other, err := p.TalosMedia(c, hetzner.MediaRequest{Image: rescue.Image{Factory: img.Factory, Schematic: img.Schematic, Version: "v1.14.1"}, Cluster: "other", Region: "fsn1", BuilderPlan: "cx23"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := p.CreateServer(c, provider.ServerSpec{Cluster: "snap", Hostname: "snap-n1", Role: provider.RoleWorker, Plan: "cx23", Region: "fsn1", Boot: boot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Settle()
+	if err := p.DeleteServer(c, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	imgs := f.Snapshot().Images
+	if len(imgs) != 1 || strconv.FormatInt(imgs[0].ID, 10) != other.URL {
+		t.Errorf("snapshots after snap's last server went: %+v; want only other's %s", imgs, other.URL)
+	}
+}

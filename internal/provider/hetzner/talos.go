@@ -247,7 +247,11 @@ func (p *Provider) BuildSnapshot(ctx context.Context, req MediaRequest) (int64, 
 	desc := fmt.Sprintf("Talos %s, schematic %s", req.Image.Version, req.Image.Schematic)
 	snap, _, err := p.api.Server.CreateImage(ctx, builder, &hcloud.ServerCreateImageOpts{
 		Type: hcloud.ImageTypeSnapshot, Description: &desc,
-		Labels: map[string]string{LabelImage: "talos", LabelTalosVersion: req.Image.Version, LabelTalosSchematic: schematicLabel(req.Image.Schematic)},
+		// The cluster that built it deletes it when it goes (a snapshot
+		// bills per GB); other clusters' servers made from it keep
+		// running, and a later one builds it again.
+		Labels: map[string]string{LabelImage: "talos", LabelTalosVersion: req.Image.Version, LabelTalosSchematic: schematicLabel(req.Image.Schematic),
+			LabelCluster: req.Cluster},
 	})
 	if err != nil {
 		return 0, apiError("snapshot the builder", err)
@@ -271,6 +275,23 @@ func (p *Provider) DetachISO(ctx context.Context, serverID string) error {
 		return apiError("detach the ISO of server "+serverID, err)
 	}
 	return apiError("detach the ISO of server "+serverID, p.api.Action.WaitFor(ctx, a))
+}
+
+// deleteClusterSnapshots deletes the Talos snapshots cluster built.
+func (p *Provider) deleteClusterSnapshots(ctx context.Context, cluster string) error {
+	imgs, err := p.api.Image.AllWithOpts(ctx, hcloud.ImageListOpts{
+		ListOpts: hcloud.ListOpts{LabelSelector: LabelImage + "==talos," + clusterSelector(cluster)},
+		Type:     []hcloud.ImageType{hcloud.ImageTypeSnapshot},
+	})
+	if err != nil {
+		return apiError("list Talos snapshots of "+cluster, err)
+	}
+	for _, img := range imgs {
+		if _, err := p.api.Image.Delete(ctx, img); err != nil && !hcloud.IsError(err, hcloud.ErrorCodeNotFound) {
+			return apiError(fmt.Sprintf("delete snapshot %d", img.ID), err)
+		}
+	}
+	return nil
 }
 
 // DeleteTalosSnapshots deletes every Talos snapshot cto built (they cost a
