@@ -72,6 +72,33 @@ func TestHetznerCloudThreeControlPlanes(t *testing.T) {
 	}
 }
 
+func TestHetznerCloudBuildsASnapshotWithoutISO(t *testing.T) {
+	w := newWorld(t, sim.Options{HetznerNoTalosISO: true})
+	code, stdout, stderr := w.cto("deploy", "--provider", "hetzner", "--name", "hs", "--plan", "cx23", "--region", "fsn1",
+		"--nodes", "1", "--profile", "minimal", "--yes")
+	if code != 0 {
+		t.Fatalf("deploy exit %d\n%s%s", code, stdout, stderr)
+	}
+	w.checkPlatform("hs", "minimal", 1, 1)
+	st := w.sim.State().Hetzner
+	if len(st.Images) != 1 || st.Images[0].Labels["cto.image"] != "talos" || st.Images[0].Labels["cto.cluster"] != "hs" {
+		t.Fatalf("images = %+v, want the Talos snapshot hs built", st.Images)
+	}
+	if len(st.Servers) != 1 || st.Servers[0].Booted != fmt.Sprintf("image:%d", st.Images[0].ID) {
+		t.Fatalf("servers = %+v, want hs-cp1 alone, booted from the snapshot (the builder gone)", st.Servers)
+	}
+
+	code, stdout, stderr = w.cto("destroy", "--name", "hs", "--yes")
+	if code != 0 {
+		t.Fatalf("destroy exit %d\n%s%s", code, stdout, stderr)
+	}
+	st = w.sim.State().Hetzner
+	if len(st.Servers)+len(st.Networks)+len(st.PlacementGroups)+len(st.LoadBalancers)+len(st.Images) != 0 {
+		t.Errorf("after destroy Hetzner Cloud has %d servers, %d networks, %d placement groups, %d load balancers, %d snapshots",
+			len(st.Servers), len(st.Networks), len(st.PlacementGroups), len(st.LoadBalancers), len(st.Images))
+	}
+}
+
 func TestVultrStandardThreeNodes(t *testing.T) {
 	w := newWorld(t, sim.Options{})
 	code, stdout, stderr := w.cto("deploy", "--provider", "vultr", "--name", "vu", "--plan", "vbm-4c-32gb", "--region", "ewr",

@@ -35,6 +35,8 @@ import (
 	"github.com/cto-platform/cto/internal/platform/platformtest"
 	"github.com/cto-platform/cto/internal/provider"
 	hcfake "github.com/cto-platform/cto/internal/provider/hetzner/fake"
+	"github.com/cto-platform/cto/internal/provider/hetzner/rescue"
+	rescuefake "github.com/cto-platform/cto/internal/provider/hetzner/rescue/fake"
 	robotfake "github.com/cto-platform/cto/internal/provider/hetzner/robot/fake"
 	latfake "github.com/cto-platform/cto/internal/provider/latitude/fake"
 	vultrfake "github.com/cto-platform/cto/internal/provider/vultr/fake"
@@ -68,6 +70,9 @@ type Options struct {
 	// replaces them for one node.
 	Talos    talosfake.Faults
 	TalosFor map[string]talosfake.Faults
+	// HetznerNoTalosISO removes Hetzner Cloud's public Talos ISOs, so cto
+	// builds a Talos snapshot over the rescue system instead.
+	HetznerNoTalosISO bool
 	// RobotServers is how many dedicated servers the Hetzner Robot
 	// account rents (default 3), all AX42s in FSN1.
 	RobotServers int
@@ -100,9 +105,10 @@ type Sim struct {
 	vultrSrv   *httptest.Server
 	robot      *robotfake.Fake
 	robotSrv   *httptest.Server
-	robotPort  int
+	rescuePort int
 	robotKey   string // private key file the account knows
 	robotNums  []string
+	hcRescue   map[int64]*rescuefake.Server // Hetzner Cloud rescue systems, by server
 	factory    *talosfake.Factory
 	factorySrv *httptest.Server
 	dns        *cloudflarefake.Server
@@ -189,6 +195,11 @@ func Start(ctx context.Context, opts Options) (s *Sim, err error) {
 	s.hcloud = hcfake.New(hcfake.Options{Clock: s.clock, IPBase: s.block + "100",
 		OnBooted: s.hcloudBooted, OnStopped: s.hcloudStopped, OnLoadBalancer: s.loadBalancer})
 	s.hcloudSrv = httptest.NewServer(s.hcloud)
+	if opts.HetznerNoTalosISO {
+		for _, iso := range []string{"talos-v1.12.4-amd64.iso", "talos-v1.13.9-amd64.iso"} {
+			s.hcloud.RemoveISO(iso)
+		}
+	}
 	s.vultr = vultrfake.New(vultrfake.Options{Clock: s.clock, DeployTime: opts.DeployTime, IPBase: s.block + "150",
 		OnActive: s.vultrActive, OnDeleted: s.vultrDeleted})
 	s.vultrSrv = httptest.NewServer(s.vultr)
@@ -245,13 +256,14 @@ func (s *Sim) Env() []string {
 		"LATITUDESH_AUTH_TOKEN=" + s.latitude.Token(),
 		"HCLOUD_ENDPOINT=" + s.hcloudSrv.URL,
 		"HCLOUD_TOKEN=" + hcfake.Token,
+		"HCLOUD_RESCUE_SSH_PORT=" + strconv.Itoa(s.rescuePort),
 		"VULTR_API_URL=" + s.vultrSrv.URL,
 		"VULTR_API_KEY=" + s.vultr.Token(),
 		"HETZNER_ROBOT_URL=" + s.robotSrv.URL,
 		"HETZNER_ROBOT_USER=" + robotfake.User,
 		"HETZNER_ROBOT_PASSWORD=" + robotfake.Password,
 		"HETZNER_ROBOT_SSH_KEY=" + s.robotKey,
-		"HETZNER_ROBOT_SSH_PORT=" + strconv.Itoa(s.robotPort),
+		"HETZNER_ROBOT_SSH_PORT=" + strconv.Itoa(s.rescuePort),
 		"HETZNER_ROBOT_SERVERS=" + strings.Join(s.robotNums, ","),
 		"CTO_IMAGE_FACTORY_URL=" + s.factorySrv.URL,
 		"CTO_CHART_MIRROR=" + s.mirrorSrv.URL,
@@ -294,6 +306,13 @@ func (s *Sim) Close() {
 	}
 	if s.robot != nil {
 		s.robot.Close()
+	}
+	s.mu.Lock()
+	rescues := s.hcRescue
+	s.hcRescue = nil
+	s.mu.Unlock()
+	for _, r := range rescues {
+		r.Close()
 	}
 	if s.mirrorDir != "" {
 		os.RemoveAll(s.mirrorDir)
@@ -560,9 +579,11 @@ func (s *Sim) startRobot(n int) error {
 	if err != nil {
 		return err
 	}
-	s.robotPort = ln.Addr().(*net.TCPAddr).Port
+	s.rescuePort = ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	s.robot = robotfake.NewWithOptions(robotfake.Options{Clock: s.clock, IPBase: s.block + "200", RescuePort: s.robotPort,
+	s.hcRescue = map[int64]*rescuefake.Server{}
+	s.hcloud.SetRescueHost(hcloudRescue{s})
+	s.robot = robotfake.NewWithOptions(robotfake.Options{Clock: s.clock, IPBase: s.block + "200", RescuePort: s.rescuePort,
 		OnBooted: s.robotBooted, OnStopped: s.robotStopped})
 	s.robotSrv = httptest.NewServer(s.robot)
 
@@ -591,6 +612,46 @@ func (s *Sim) startRobot(n int) error {
 		s.robotNums = append(s.robotNums, strconv.Itoa(s.robot.AddServer("AX42", "FSN1-DC14")))
 	}
 	return nil
+}
+
+// hcloudRescue plays the rescue systems of Hetzner Cloud servers: SSH
+// with the one-time root password on the server's address, one disk.
+type hcloudRescue struct{ s *Sim }
+
+func (h hcloudRescue) RescueBooted(id int64, ip, password string) {
+	// Called under the double's lock: nothing here may ask it anything.
+	s := h.s
+	m := rescuefake.NewMachine([]rescue.Disk{{Name: "sda", SizeBytes: 40 << 30, Type: "disk", Model: "QEMU HARDDISK", Rotational: true}})
+	srv, err := rescuefake.StartAt(net.JoinHostPort(ip, strconv.Itoa(s.rescuePort)), m,
+		func(user, pw string, _ ssh.PublicKey) bool { return user == "root" && pw == password }, nil)
+	if err != nil {
+		s.logf("server %d: the rescue system cannot listen on %s: %v", id, ip, err)
+		return
+	}
+	s.mu.Lock()
+	if s.hcRescue == nil { // closed
+		s.mu.Unlock()
+		srv.Close()
+		return
+	}
+	old := s.hcRescue[id]
+	s.hcRescue[id] = srv
+	s.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	s.logf("server %d is in the rescue system: SSH at %s", id, srv.Addr())
+}
+
+func (h hcloudRescue) RescueLeft(id int64) {
+	s := h.s
+	s.mu.Lock()
+	srv := s.hcRescue[id]
+	delete(s.hcRescue, id)
+	s.mu.Unlock()
+	if srv != nil {
+		srv.Close()
+	}
 }
 
 // robotBooted starts a Talos node on a dedicated server that came up from
