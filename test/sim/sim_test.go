@@ -28,7 +28,9 @@ func TestServersBootTalosNodes(t *testing.T) {
 		env[k] = v
 	}
 	for _, k := range []string{"LATITUDESH_API_URL", "LATITUDESH_AUTH_TOKEN", "CTO_CHART_MIRROR", "CTO_SIM_KUBECONFIG", "CTO_LICENSE",
-		"CTO_IMAGE_FACTORY_URL", "CTO_SIMULATED_SPEED", "CLOUDFLARE_API_URL", "CLOUDFLARE_API_TOKEN", "CTO_SIM_STATE_URL"} {
+		"CTO_IMAGE_FACTORY_URL", "CTO_SIMULATED_SPEED", "CLOUDFLARE_API_URL", "CLOUDFLARE_API_TOKEN", "CTO_SIM_STATE_URL",
+		"HCLOUD_ENDPOINT", "HCLOUD_TOKEN", "HCLOUD_RESCUE_SSH_PORT", "VULTR_API_URL", "VULTR_API_KEY", "HETZNER_ROBOT_URL",
+		"HETZNER_ROBOT_USER", "HETZNER_ROBOT_PASSWORD", "HETZNER_ROBOT_SSH_KEY", "HETZNER_ROBOT_SSH_PORT", "HETZNER_ROBOT_SERVERS"} {
 		if env[k] == "" {
 			t.Errorf("Env has no %s", k)
 		}
@@ -100,5 +102,54 @@ func TestServersBootTalosNodes(t *testing.T) {
 	}
 	if _, err := net.DialTimeout("tcp", n.Addr(), time.Second); err == nil {
 		t.Error("the deleted server's Talos API still answers")
+	}
+}
+
+func TestVultrServersBootTalosNodes(t *testing.T) {
+	s, err := Start(context.Background(), Options{Kube: kubeenv.Require(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	env := map[string]string{}
+	for _, kv := range s.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	api := func(method, path, body string) map[string]any {
+		t.Helper()
+		req, _ := http.NewRequest(method, env["VULTR_API_URL"]+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+env["VULTR_API_KEY"])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return out
+	}
+	create := func(label, ipxe string) string {
+		out := api("POST", "/v2/bare-metals", `{"region":"ewr","plan":"vbm-4c-32gb","os_id":159,"label":"`+label+`","hostname":"`+label+`","ipxe_chain_url":"`+ipxe+`"}`)
+		return out["bare_metal"].(map[string]any)["id"].(string)
+	}
+	talos := create("talos", env["CTO_IMAGE_FACTORY_URL"]+"/pxe/abc/v1.13.9/metal-amd64")
+	create("other", "http://boot.invalid/x")
+	api("GET", "/v2/bare-metals", "")
+	if s.Node("talos") != nil {
+		t.Fatal("a node runs before its server deployed")
+	}
+	s.Vultr().Advance(time.Hour)
+	api("GET", "/v2/bare-metals", "")
+	n := s.Node("talos")
+	if n == nil || s.Node("other") != nil {
+		t.Fatalf("after the deploy: talos node %v, other node %v; want only the server booting Talos to run one", n, s.Node("other"))
+	}
+	if ip := strings.TrimSuffix(n.Addr(), ":50000"); !strings.HasPrefix(ip, "127.") {
+		t.Errorf("the node listens on %s, want the server's loopback address", n.Addr())
+	}
+	api("DELETE", "/v2/bare-metals/"+talos, "")
+	if s.Node("talos") != nil {
+		t.Error("the node of a deleted server still runs")
 	}
 }
