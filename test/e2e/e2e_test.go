@@ -319,7 +319,7 @@ func TestStandardThreeNodesWithDNS(t *testing.T) {
 		t.Fatalf("deploy exit %d\n%s%s", code, stdout, stderr)
 	}
 	out := stdout + stderr
-	for _, want := range []string{`Cluster "std" is ready`, "std-cp1", "std-worker1", "std-worker2", "per month", "kubeconfig:"} {
+	for _, want := range []string{`Cluster "std" is ready`, "std-cp1", "std-worker1", "std-worker2", "per month", "kubeconfig:", "Kubernetes API name: api.std.example.test"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the summary does not show %q:\n%s", want, out)
 		}
