@@ -61,15 +61,7 @@ func TestHetznerCloudThreeControlPlanes(t *testing.T) {
 		}
 	}
 
-	code, stdout, stderr = w.cto("destroy", "--name", "hc", "--yes")
-	if code != 0 {
-		t.Fatalf("destroy exit %d\n%s%s", code, stdout, stderr)
-	}
-	st = w.sim.State().Hetzner
-	if len(st.Servers)+len(st.Networks)+len(st.PlacementGroups)+len(st.LoadBalancers)+len(st.Images) != 0 {
-		t.Errorf("after destroy Hetzner Cloud has %d servers, %d networks, %d placement groups, %d load balancers, %d snapshots",
-			len(st.Servers), len(st.Networks), len(st.PlacementGroups), len(st.LoadBalancers), len(st.Images))
-	}
+	w.destroyHetzner("hc")
 }
 
 func TestHetznerCloudBuildsASnapshotWithoutISO(t *testing.T) {
@@ -88,11 +80,19 @@ func TestHetznerCloudBuildsASnapshotWithoutISO(t *testing.T) {
 		t.Fatalf("servers = %+v, want hs-cp1 alone, booted from the snapshot (the builder gone)", st.Servers)
 	}
 
-	code, stdout, stderr = w.cto("destroy", "--name", "hs", "--yes")
+	w.destroyHetzner("hs")
+}
+
+// destroyHetzner destroys a Hetzner Cloud cluster and checks nothing of it
+// is left: no server, network, placement group, load balancer or snapshot.
+func (w *world) destroyHetzner(name string) {
+	t := w.t
+	t.Helper()
+	code, stdout, stderr := w.cto("destroy", "--name", name, "--yes")
 	if code != 0 {
 		t.Fatalf("destroy exit %d\n%s%s", code, stdout, stderr)
 	}
-	st = w.sim.State().Hetzner
+	st := w.sim.State().Hetzner
 	if len(st.Servers)+len(st.Networks)+len(st.PlacementGroups)+len(st.LoadBalancers)+len(st.Images) != 0 {
 		t.Errorf("after destroy Hetzner Cloud has %d servers, %d networks, %d placement groups, %d load balancers, %d snapshots",
 			len(st.Servers), len(st.Networks), len(st.PlacementGroups), len(st.LoadBalancers), len(st.Images))

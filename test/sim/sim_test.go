@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -22,11 +23,7 @@ func TestServersBootTalosNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	env := map[string]string{}
-	for _, kv := range s.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		env[k] = v
-	}
+	env := envMap(s)
 	for _, k := range []string{"LATITUDESH_API_URL", "LATITUDESH_AUTH_TOKEN", "CTO_CHART_MIRROR", "CTO_SIM_KUBECONFIG", "CTO_LICENSE",
 		"CTO_IMAGE_FACTORY_URL", "CTO_SIMULATED_SPEED", "CLOUDFLARE_API_URL", "CLOUDFLARE_API_TOKEN", "CTO_SIM_STATE_URL",
 		"HCLOUD_ENDPOINT", "HCLOUD_TOKEN", "HCLOUD_RESCUE_SSH_PORT", "VULTR_API_URL", "VULTR_API_KEY", "HETZNER_ROBOT_URL",
@@ -38,16 +35,7 @@ func TestServersBootTalosNodes(t *testing.T) {
 	api := func(method, path string, attrs map[string]any) map[string]any {
 		t.Helper()
 		body, _ := json.Marshal(map[string]any{"data": map[string]any{"type": "x", "attributes": attrs}})
-		req, _ := http.NewRequest(method, env["LATITUDESH_API_URL"]+path, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+env["LATITUDESH_AUTH_TOKEN"])
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		json.NewDecoder(resp.Body).Decode(&out)
-		return out
+		return call(t, method, env["LATITUDESH_API_URL"]+path, env["LATITUDESH_AUTH_TOKEN"], bytes.NewReader(body))
 	}
 	id := func(out map[string]any) string { return out["data"].(map[string]any)["id"].(string) }
 	proj := id(api("POST", "/projects", map[string]any{"name": "p"}))
@@ -111,23 +99,10 @@ func TestVultrServersBootTalosNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	env := map[string]string{}
-	for _, kv := range s.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		env[k] = v
-	}
+	env := envMap(s)
 	api := func(method, path, body string) map[string]any {
 		t.Helper()
-		req, _ := http.NewRequest(method, env["VULTR_API_URL"]+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+env["VULTR_API_KEY"])
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		json.NewDecoder(resp.Body).Decode(&out)
-		return out
+		return call(t, method, env["VULTR_API_URL"]+path, env["VULTR_API_KEY"], strings.NewReader(body))
 	}
 	create := func(label, ipxe string) string {
 		out := api("POST", "/v2/bare-metals", `{"region":"ewr","plan":"vbm-4c-32gb","os_id":159,"label":"`+label+`","hostname":"`+label+`","ipxe_chain_url":"`+ipxe+`"}`)
@@ -152,4 +127,29 @@ func TestVultrServersBootTalosNodes(t *testing.T) {
 	if s.Node("talos") != nil {
 		t.Error("the node of a deleted server still runs")
 	}
+}
+
+// envMap is the datacenter's environment by variable.
+func envMap(s *Sim) map[string]string {
+	env := map[string]string{}
+	for _, kv := range s.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	return env
+}
+
+// call sends one API request with a bearer token and decodes the JSON answer.
+func call(t *testing.T, method, url, token string, body io.Reader) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, body)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return out
 }
