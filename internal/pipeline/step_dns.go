@@ -109,7 +109,7 @@ func checkDNS(ctx context.Context, r *Run) error {
 }
 
 // clusterRecords derives the wanted records from the journal's nodes:
-// control planes for the API, workers (or the control planes when there
+// control planes (or their load balancer) for the API, workers (or the control planes when there
 // are none) for ingress.
 func clusterRecords(r *Run) ([]dns.Record, error) {
 	s := r.Deps.Spec
@@ -135,7 +135,12 @@ func clusterRecords(r *Run) ([]dns.Record, error) {
 	if len(ingress) == 0 {
 		ingress = cps
 	}
-	return dns.ClusterRecords(s.Name, s.DNS.Domain, cps, ingress)
+	api := cps
+	if lb := r.Journal.Fact(FactAPILoadBalancer); lb != "" {
+		// The provider's load balancer is the API endpoint.
+		api = []string{lb}
+	}
+	return dns.ClusterRecords(s.Name, s.DNS.Domain, api, ingress)
 }
 
 func dnsResource(rec dns.Record, zone, provider string) state.Resource {

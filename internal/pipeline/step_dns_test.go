@@ -127,6 +127,28 @@ func TestDNSStepWithoutWorkersPointsIngressAtControlPlanes(t *testing.T) {
 	}
 }
 
+func TestDNSStepPointsTheAPIAtTheLoadBalancer(t *testing.T) {
+	fake := cloudflarefake.New("tok", "example.test")
+	fake.Start()
+	defer fake.Close()
+	r := dnsRun(t, fake, []state.Node{
+		{Name: "c1-cp1", Role: "controlplane", PublicIP: "192.0.2.1"},
+		{Name: "c1-cp2", Role: "controlplane", PublicIP: "192.0.2.2"},
+		{Name: "c1-cp3", Role: "controlplane", PublicIP: "192.0.2.3"},
+	})
+	if err := r.Journal.SetFact(FactAPILoadBalancer, "203.0.113.7"); err != nil {
+		t.Fatal(err)
+	}
+	if err := (dnsStep{}).Run(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(zoneState(fake), "\n")
+	if !strings.Contains(got, "api.c1.example.test A 203.0.113.7") || strings.Contains(got, "api.c1.example.test A 192.0.2.1") ||
+		!strings.Contains(got, "*.c1.example.test A 192.0.2.1") {
+		t.Fatalf("zone:\n%s\nwant the API name on the load balancer only, ingress on the nodes", got)
+	}
+}
+
 func TestDestroyFindsRecordsByCommentWithoutAJournal(t *testing.T) {
 	ctx := context.Background()
 	fake := cloudflarefake.New("tok", "example.test")
