@@ -172,3 +172,28 @@ func TestWorkerWaitsForTrustd(t *testing.T) {
 		t.Fatalf("worker after its control plane: %s, want configured", st)
 	}
 }
+
+func TestKubeconfigFailuresThenSuccess(t *testing.T) {
+	s := fixedSecrets(t)
+	n := &fake.Node{Name: "n1", Faults: fake.Faults{KubeconfigFailures: 2}}
+	startNode(t, n)
+	c := clientFor(t, s, n.Addr())
+	ctx := context.Background()
+	if err := c.Apply(ctx, n.Addr(), nodeConfig(t, s, talos.RoleControlPlane), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Bootstrap(ctx, n.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if _, err := c.Kubeconfig(ctx, n.Addr()); err == nil || !strings.Contains(err.Error(), "not ready") {
+			t.Fatalf("kubeconfig call %d: %v, want the injected failure", i+1, err)
+		}
+	}
+	if kc, err := c.Kubeconfig(ctx, n.Addr()); err != nil || len(kc) == 0 {
+		t.Fatalf("third kubeconfig call: %v", err)
+	}
+	if got := n.KubeconfigCalls(); got != 3 {
+		t.Errorf("kubeconfig calls = %d, want 3", got)
+	}
+}

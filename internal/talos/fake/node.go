@@ -37,6 +37,9 @@ type Faults struct {
 	// StayInMaintenance: the node accepts configs but never leaves
 	// maintenance mode.
 	StayInMaintenance bool
+	// KubeconfigFailures: the first K Kubeconfig calls fail with
+	// Unavailable (the API server's certificates are not ready yet).
+	KubeconfigFailures int
 }
 
 // Node is a fake Talos node: in maintenance mode it serves TLS with a
@@ -59,16 +62,17 @@ type Node struct {
 	// Trustd is shared (workers' configs carry only the CA certificate).
 	TrustdCA *sx509.PEMEncodedCertificateAndKey
 
-	mu             sync.Mutex
-	addr           string
-	ip             net.IP
-	selfSigned     tls.Certificate
-	configured     *tls.Config
-	config         coreconfig.Provider
-	applyCalls     int
-	bootstrapCalls int
-	bootstrapped   bool
-	srv            *grpc.Server
+	mu              sync.Mutex
+	addr            string
+	ip              net.IP
+	selfSigned      tls.Certificate
+	configured      *tls.Config
+	config          coreconfig.Provider
+	applyCalls      int
+	bootstrapCalls  int
+	kubeconfigCalls int
+	bootstrapped    bool
+	srv             *grpc.Server
 }
 
 // Start serves the node on addr ("127.x.y.z:0" picks a port).
@@ -131,6 +135,9 @@ func (n *Node) tlsConfig() (*tls.Config, error) {
 
 // ApplyCalls counts ApplyConfiguration calls.
 func (n *Node) ApplyCalls() int { n.mu.Lock(); defer n.mu.Unlock(); return n.applyCalls }
+
+// KubeconfigCalls counts Kubeconfig calls.
+func (n *Node) KubeconfigCalls() int { n.mu.Lock(); defer n.mu.Unlock(); return n.kubeconfigCalls }
 
 // BootstrapCalls counts Bootstrap calls.
 func (n *Node) BootstrapCalls() int { n.mu.Lock(); defer n.mu.Unlock(); return n.bootstrapCalls }
@@ -291,10 +298,15 @@ func (s *machineServer) EtcdMemberList(ctx context.Context, _ *machine.EtcdMembe
 func (s *machineServer) Kubeconfig(_ *emptypb.Empty, stream grpc.ServerStreamingServer[common.Data]) error {
 	n := s.n
 	n.mu.Lock()
+	n.kubeconfigCalls++
 	ok, server, data := n.bootstrapped, n.KubeconfigServer, n.Kubeconfig
+	failing := n.kubeconfigCalls <= n.Faults.KubeconfigFailures
 	n.mu.Unlock()
 	if !ok {
 		return status.Error(codes.FailedPrecondition, "kubernetes is not bootstrapped")
+	}
+	if failing {
+		return status.Error(codes.Unavailable, "kubeconfig is not ready yet")
 	}
 	cfg := n.Config()
 	if server == "" {
