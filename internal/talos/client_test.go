@@ -197,3 +197,31 @@ func TestKubeconfigFailuresThenSuccess(t *testing.T) {
 		t.Errorf("kubeconfig calls = %d, want 3", got)
 	}
 }
+
+func TestForeignNodeResetAndNeverBoots(t *testing.T) {
+	ours, other := fixedSecrets(t), fixedSecrets(t)
+	if o, _, err := talos.NewSecrets(""); err == nil {
+		other = o
+	}
+	n := &fake.Node{Name: "n1", Faults: fake.Faults{ForeignConfig: nodeConfig(t, other, talos.RoleControlPlane)}}
+	startNode(t, n)
+	c := clientFor(t, ours, n.Addr())
+	ctx := context.Background()
+	if st := c.Probe(ctx, n.Addr()); st != talos.Foreign {
+		t.Fatalf("a node configured by someone else probes %s, want foreign", st)
+	}
+	n.Reset()
+	if st := c.Probe(ctx, n.Addr()); st != talos.Maintenance {
+		t.Fatalf("after a reset: %s, want maintenance", st)
+	}
+
+	dead := &fake.Node{Name: "n2", Faults: fake.Faults{NeverBoots: true}}
+	if err := dead.Start(fake.LoopbackBlock() + "2:50000"); err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Stop()
+	c.CallTimeout = 200 * time.Millisecond
+	if st := c.Probe(ctx, dead.Addr()); st != talos.Unreachable {
+		t.Fatalf("a node that never boots probes %s, want unreachable", st)
+	}
+}

@@ -40,6 +40,12 @@ type Faults struct {
 	// KubeconfigFailures: the first K Kubeconfig calls fail with
 	// Unavailable (the API server's certificates are not ready yet).
 	KubeconfigFailures int
+	// NeverBoots: Talos never comes up on the server (a boot loop, a
+	// console waiting for a key): nothing listens on its address.
+	NeverBoots bool
+	// ForeignConfig is a machine config someone else applied before cto
+	// got to the node: it starts configured with it.
+	ForeignConfig []byte
 }
 
 // Node is a fake Talos node: in maintenance mode it serves TLS with a
@@ -94,6 +100,20 @@ func (n *Node) now() time.Time {
 
 // Start serves the node on addr ("127.x.y.z:0" picks a port).
 func (n *Node) Start(addr string) error {
+	f := n.faults()
+	if f.NeverBoots {
+		n.addr = addr
+		return nil
+	}
+	if len(f.ForeignConfig) > 0 {
+		cfg, err := configloader.NewFromBytes(f.ForeignConfig)
+		if err != nil {
+			return fmt.Errorf("foreign config: %w", err)
+		}
+		n.mu.Lock()
+		n.config = cfg
+		n.mu.Unlock()
+	}
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -151,6 +171,20 @@ func (n *Node) tlsConfig() (*tls.Config, error) {
 		n.configured = cfg
 	}
 	return n.configured, nil
+}
+
+// SetFaults changes the node's faults while it runs.
+func (n *Node) SetFaults(f Faults) { n.mu.Lock(); defer n.mu.Unlock(); n.Faults = f }
+
+func (n *Node) faults() Faults { n.mu.Lock(); defer n.mu.Unlock(); return n.Faults }
+
+// Reset wipes the node back to maintenance mode, as reinstalling its
+// server would.
+func (n *Node) Reset() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.config, n.configured, n.bootstrapped = nil, nil, false
+	n.Faults.ForeignConfig = nil
 }
 
 // ApplyCalls counts ApplyConfiguration calls.
@@ -272,12 +306,13 @@ func (s *machineServer) ApplyConfiguration(ctx context.Context, req *machine.App
 	if _, err := cfg.Validate(metal{}); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "config is invalid: %v", err)
 	}
-	if !n.Faults.StayInMaintenance {
+	faults := n.faults()
+	if !faults.StayInMaintenance {
 		if err := n.Configure(cfg); err != nil {
 			return nil, status.Error(codes.InvalidArgument, err.Error())
 		}
 	}
-	if n.Faults.ApplyHangs {
+	if faults.ApplyHangs {
 		<-ctx.Done()
 		return nil, status.FromContextError(ctx.Err()).Err()
 	}

@@ -186,6 +186,19 @@ func (f *Fake) SetFaults(change func(*Faults)) {
 	f.clampPages.Store(f.faults.ClampPages)
 }
 
+// Unstick lets every stuck server finish deploying and every stuck VLAN
+// assignment connect, as the provider's support fixing them would.
+func (f *Fake) Unstick() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, s := range f.servers {
+		s.Stuck = false
+	}
+	for _, a := range f.assignments {
+		a.Stuck = false
+	}
+}
+
 // Advance moves the simulated time forward.
 func (f *Fake) Advance(d time.Duration) {
 	f.mu.Lock()

@@ -105,6 +105,12 @@ func TestStuckAssignmentNeverConnects(t *testing.T) {
 	if got["connecting"] != 1 || got["connected"] != 1 {
 		t.Errorf("assignment statuses a day later: %v, want one stuck connecting and one connected", got)
 	}
+	f.Unstick()
+	for _, as := range f.State().Assignments {
+		if as.Status != "connected" {
+			t.Errorf("assignment %s is %s after Unstick", as.ID, as.Status)
+		}
+	}
 }
 
 func TestUnknownStatusWhileDeploying(t *testing.T) {
