@@ -45,7 +45,8 @@ func TestProviderUnderFaults(t *testing.T) {
 		{"answers slower than the timeout are retried", func(x *fake.Faults) { x.SlowNext = 2; x.SlowLatency = time.Second }, nil, ""},
 		{"a reset storm gives up, bounded", func(x *fake.Faults) { x.ResetNext = 100 }, errAny, "no answer"},
 		{"a 5xx storm gives up with the last answer", func(x *fake.Faults) { x.ServerErrorBurst = 100 }, errAny, "503"},
-		{"malformed JSON is a clear error", func(x *fake.Faults) { x.MalformedNext = 1 }, errAny, "decode answer"},
+		{"a malformed answer to a read is asked again", func(x *fake.Faults) { x.MalformedNext = 2 }, nil, ""},
+		{"malformed answers that persist are a clear error", func(x *fake.Faults) { x.MalformedNext = 100 }, errAny, "decode answer"},
 		{"a revoked token is unauthorized", func(x *fake.Faults) { x.Revoked = true }, provider.ErrUnauthorized, "401"},
 		{"pages clamped past the end end the list", func(x *fake.Faults) { x.ClampPages = true }, nil, ""},
 	} {
