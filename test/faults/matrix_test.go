@@ -188,10 +188,18 @@ func matrix() []fcase {
 
 		// Several at once.
 		{name: "storm: 429s, 5xx, resets and a failed server", area: "combined",
-			faults: "20% 429s, 5 x 503, 3 resets, the first server failed_deployment",
+			faults: "the first server failed_deployment; once it exists 5% 429s, 2 x 503 and 2 resets",
 			nodes: 2, expect: Completes,
-			opts: func(o *sim.Options) {
-				o.Latitude.RateLimitRate, o.Latitude.ServerErrorBurst, o.Latitude.ResetNext, o.Latitude.FailNext = 0.2, 5, 3, 1
+			opts:  func(o *sim.Options) { o.Latitude.FailNext = 1 },
+			during: func(w *world, done <-chan struct{}) {
+				for len(w.sim.State().Latitude.Servers) == 0 {
+					select {
+					case <-done:
+						return
+					case <-time.After(2 * time.Millisecond):
+					}
+				}
+				w.sim.Latitude().SetFaults(func(f *latfake.Faults) { f.RateLimitRate, f.ServerErrorBurst, f.ResetNext = 0.05, 2, 2 })
 			},
 			check: wantReplaced(1)},
 		{name: "slow, stuck and off-spec", area: "combined",
@@ -341,6 +349,9 @@ func runCase(t *testing.T, c fcase) Result {
 		step := failedStep(w)
 		if c.heal != nil {
 			c.heal(w)
+		}
+		if mirror != nil {
+			mirror.broken.Store(false)
 		}
 		second := w.cto(args...)
 		res.Runs++

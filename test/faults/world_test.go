@@ -305,6 +305,23 @@ func startBrokenMirror(t *testing.T, upstream, chart string) *brokenMirror {
 	}
 	m := &brokenMirror{chart: chart, url: "http://" + lis.Addr().String()}
 	rp := httputil.NewSingleHostReverseProxy(u)
+	// The repository index names the charts by absolute URL: point them
+	// here, so every chart comes through the break.
+	rp.ModifyResponse = func(resp *http.Response) error {
+		if !strings.HasSuffix(resp.Request.URL.Path, "index.yaml") {
+			return nil
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		body = bytes.ReplaceAll(body, []byte(upstream), []byte(m.url))
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		resp.ContentLength = int64(len(body))
+		resp.Header.Set("Content-Length", fmt.Sprint(len(body)))
+		return nil
+	}
 	m.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if m.broken.Load() && strings.Contains(r.URL.Path, chart) {
 			m.misses.Add(1)
