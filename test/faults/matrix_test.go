@@ -87,7 +87,7 @@ func matrix() []fcase {
 			}},
 		{name: "answers slower than the client timeout", area: "provider", faults: "3 answers take 1.5s, the client waits 400ms",
 			full: true, nodes: 1, expect: Completes,
-			opts: func(o *sim.Options) { o.Latitude.SlowNext = 3; o.Latitude.SlowLatency = 1500 * time.Millisecond },
+			opts:  func(o *sim.Options) { o.Latitude.SlowNext = 3; o.Latitude.SlowLatency = 1500 * time.Millisecond },
 			setup: func(w *world) { w.env = append(w.env, "LATITUDESH_TIMEOUT=400ms") }},
 		{name: "out of stock at the region, fallback", area: "provider", faults: "c2-small-x86 out of stock in DAL; --fallback-regions NYC",
 			nodes: 1, expect: Completes, args: []string{"--fallback-regions", "NYC"},
@@ -189,8 +189,8 @@ func matrix() []fcase {
 		// Several at once.
 		{name: "storm: 429s, 5xx, resets and a failed server", area: "combined",
 			faults: "the first server failed_deployment; once it exists 5% 429s, 2 x 503 and 2 resets",
-			nodes: 2, expect: Completes,
-			opts:  func(o *sim.Options) { o.Latitude.FailNext = 1 },
+			nodes:  2, expect: Completes,
+			opts: func(o *sim.Options) { o.Latitude.FailNext = 1 },
 			during: func(w *world, done <-chan struct{}) {
 				for len(w.sim.State().Latitude.Servers) == 0 {
 					select {
@@ -204,7 +204,7 @@ func matrix() []fcase {
 			check: wantReplaced(1)},
 		{name: "slow, stuck and off-spec", area: "combined",
 			faults: "unknown statuses, a stuck server, 2 answers slower than the timeout",
-			full: true, nodes: 2, expect: Completes,
+			full:   true, nodes: 2, expect: Completes,
 			opts: func(o *sim.Options) {
 				o.Latitude.UnknownStatus, o.Latitude.StuckNext = "provisioning_hw", 1
 				o.Latitude.SlowNext, o.Latitude.SlowLatency = 2, 1500*time.Millisecond
@@ -213,7 +213,7 @@ func matrix() []fcase {
 			check: wantReplaced(1)},
 		{name: "Talos and Kubernetes both slow", area: "combined",
 			faults: "bootstrap refused 3 times, kubeconfig refused 3 times, 5 x 503",
-			full: true, nodes: 2, expect: Completes,
+			full:   true, nodes: 2, expect: Completes,
 			opts: func(o *sim.Options) {
 				o.Talos.BootstrapFailures, o.Talos.KubeconfigFailures, o.Latitude.ServerErrorBurst = 3, 3, 5
 			}},
