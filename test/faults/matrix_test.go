@@ -67,7 +67,7 @@ func matrix() []fcase {
 				}
 			}},
 		{name: "429 on every request", area: "provider", faults: "every request answered 429",
-			nodes: 1, expect: StopsThenResumes, want: []string{"429", "RATE_LIMIT"},
+			full: true, nodes: 1, expect: StopsThenResumes, want: []string{"429", "RATE_LIMIT"},
 			opts: func(o *sim.Options) { o.Latitude.RateLimitRate = 1 },
 			check: func(t *testing.T, w *world, first run) {
 				// Bounded: one request's attempts (6), not a retry loop.
@@ -77,9 +77,9 @@ func matrix() []fcase {
 			},
 			heal: func(w *world) { w.sim.Latitude().SetFaults(func(f *latfake.Faults) { f.RateLimitRate = 0 }) }},
 		{name: "5xx burst", area: "provider", faults: "the next 5 requests answered 503",
-			nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Latitude.ServerErrorBurst = 5 }},
+			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Latitude.ServerErrorBurst = 5 }},
 		{name: "connection resets", area: "provider", faults: "the next 4 connections reset without an answer",
-			nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Latitude.ResetNext = 4 },
+			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Latitude.ResetNext = 4 },
 			check: func(t *testing.T, w *world, first run) {
 				if n := w.sim.State().Latitude.Resets; n != 4 {
 					t.Errorf("%d resets happened, want 4", n)
@@ -90,7 +90,7 @@ func matrix() []fcase {
 			opts:  func(o *sim.Options) { o.Latitude.SlowNext = 3; o.Latitude.SlowLatency = 1500 * time.Millisecond },
 			setup: func(w *world) { w.env = append(w.env, "LATITUDESH_TIMEOUT=400ms") }},
 		{name: "out of stock at the region, fallback", area: "provider", faults: "c2-small-x86 out of stock in DAL; --fallback-regions NYC",
-			nodes: 1, expect: Completes, args: []string{"--fallback-regions", "NYC"},
+			full: true, nodes: 1, expect: Completes, args: []string{"--fallback-regions", "NYC"},
 			setup: func(w *world) { w.sim.Latitude().SetStock("c2-small-x86", "DAL", 0) },
 			check: func(t *testing.T, w *world, first run) {
 				for _, s := range w.sim.State().Latitude.Servers {
@@ -113,7 +113,7 @@ func matrix() []fcase {
 			},
 			heal: func(w *world) { w.sim.Latitude().SetStock("c2-small-x86", "DAL", 100) }},
 		{name: "server in failed_deployment", area: "provider", faults: "the first server ends in failed_deployment",
-			nodes: 2, expect: Completes, opts: func(o *sim.Options) { o.Latitude.FailNext = 1 },
+			full: true, nodes: 2, expect: Completes, opts: func(o *sim.Options) { o.Latitude.FailNext = 1 },
 			check: wantReplaced(1)},
 		{name: "server stuck deploying past the timeout", area: "provider", faults: "the first server deploys forever",
 			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Latitude.StuckNext = 1 },
@@ -140,7 +140,7 @@ func matrix() []fcase {
 		{name: "pages past the end", area: "provider", faults: "a page number past the end answers the last page again",
 			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Latitude.ClampPages = true }},
 		{name: "malformed JSON", area: "provider", faults: "the next 2 reads answer 200 with a body that is not JSON",
-			nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Latitude.MalformedNext = 2 },
+			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Latitude.MalformedNext = 2 },
 			check: func(t *testing.T, w *world, first run) {
 				if n := w.sim.State().Latitude.Malformed; n != 2 {
 					t.Errorf("%d malformed answers were sent, want 2", n)
@@ -166,7 +166,7 @@ func matrix() []fcase {
 		{name: "apply hangs", area: "talos", faults: "every node takes its config and never answers the apply",
 			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Talos.ApplyHangs = true }},
 		{name: "bootstrap FailedPrecondition for a while", area: "talos", faults: "the first 3 bootstraps fail FailedPrecondition",
-			nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Talos.BootstrapFailures = 3 }},
+			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Talos.BootstrapFailures = 3 }},
 		{name: "node already configured by someone else", area: "talos", faults: "the worker runs another cluster's config",
 			full: true, nodes: 2, expect: StopsThenResumes, want: []string{"not ours", "fm-worker1"},
 			opts: func(o *sim.Options) {
@@ -174,7 +174,7 @@ func matrix() []fcase {
 			},
 			heal: func(w *world) { w.sim.Node("fm-worker1").Reset() }},
 		{name: "kubeconfig fetch failing for a while", area: "talos", faults: "the first 3 kubeconfig calls fail Unavailable",
-			nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Talos.KubeconfigFailures = 3 }},
+			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Talos.KubeconfigFailures = 3 }},
 
 		// Kubernetes and the platform.
 		{name: "API server unreachable for a while", area: "kubernetes", faults: "connections to the API server refused for 3s once Kubernetes is bootstrapped",
