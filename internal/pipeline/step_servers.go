@@ -436,6 +436,11 @@ func (sv *servers) observe(n state.Node, s provider.Server) error {
 	}); err != nil {
 		return err
 	}
+	if s.ID != "" && s.RawStatus != "" {
+		if err := sv.r.Journal.SetResourceStatus(KindServer, s.ID, s.RawStatus); err != nil {
+			return err
+		}
+	}
 	sv.r.NodeEvent(n.Name, string(s.Status), s.PublicIPv4, s.RawStatus)
 	return nil
 }
