@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -41,6 +42,16 @@ type Options struct {
 	// HEAD are reads; everything else writes). 0 means unlimited.
 	ReadsPerMinute  int
 	WritesPerMinute int
+	// OneBudget makes writes draw from the reads budget, for APIs whose
+	// limit counts every request alike (ReadsPerMinute is then the limit).
+	OneBudget bool
+	// Burst is how many requests may go at once before the budget spaces
+	// them (default: a whole minute's worth).
+	Burst int
+	// MaxRetryAfter is the longest Retry-After worth waiting for in-line
+	// (default: any); a longer one returns the 429 to the caller, who can
+	// tell the user when to come back.
+	MaxRetryAfter time.Duration
 	// Clock times backoff and the budget (default the wall clock).
 	Clock clock.Clock
 	// Secrets are values that must never appear in logs or errors, such as
@@ -99,11 +110,15 @@ func New(opts Options) *Client {
 	if opts.Jitter == nil {
 		opts.Jitter = rand.Float64
 	}
-	return &Client{
+	c := &Client{
 		opts:   opts,
-		reads:  newBucket(opts.ReadsPerMinute, opts.Clock),
-		writes: newBucket(opts.WritesPerMinute, opts.Clock),
+		reads:  newBucket(opts.ReadsPerMinute, opts.Burst, opts.Clock),
+		writes: newBucket(opts.WritesPerMinute, opts.Burst, opts.Clock),
 	}
+	if opts.OneBudget {
+		c.writes = c.reads
+	}
+	return c
 }
 
 // Stats returns the counts so far.
@@ -190,6 +205,9 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 		wait := c.backoff(attempt)
 		if last != nil {
 			if ra, ok := RetryAfter(last.Header, c.opts.Clock.Now()); ok {
+				if c.opts.MaxRetryAfter > 0 && ra > c.opts.MaxRetryAfter {
+					return last, nil
+				}
 				wait = ra
 			}
 		}
@@ -325,7 +343,7 @@ func (e *Error) Unwrap() error {
 }
 
 // bucket is a token bucket refilled at perMinute/60 tokens per second, at
-// most perMinute tokens, on the injected clock.
+// most burst tokens (default perMinute), on the injected clock.
 type bucket struct {
 	mu     sync.Mutex
 	clock  clock.Clock
@@ -335,11 +353,14 @@ type bucket struct {
 	last   time.Time
 }
 
-func newBucket(perMinute int, c clock.Clock) *bucket {
+func newBucket(perMinute, burst int, c clock.Clock) *bucket {
 	b := &bucket{clock: c}
 	if perMinute > 0 {
+		if burst <= 0 || burst > perMinute {
+			burst = perMinute
+		}
 		b.rate = float64(perMinute) / 60
-		b.cap = float64(perMinute)
+		b.cap = float64(burst)
 		b.tokens = b.cap
 		b.last = c.Now()
 	}
@@ -363,7 +384,9 @@ func (b *bucket) take(ctx context.Context) error {
 			b.mu.Unlock()
 			return nil
 		}
-		wait := time.Duration((1 - b.tokens) / b.rate * float64(time.Second))
+		// Round up: a wait truncated to zero would spin without time
+		// passing on a simulated clock.
+		wait := time.Duration(math.Ceil((1 - b.tokens) / b.rate * float64(time.Second)))
 		b.mu.Unlock()
 		if err := b.clock.Sleep(ctx, wait); err != nil {
 			return err
