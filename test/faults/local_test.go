@@ -24,10 +24,9 @@ func TestLocalFaults(t *testing.T) {
 		t.Skip("drives the built binary against the simulated datacenter")
 	}
 	t.Run("state file edited into invalid JSON", func(t *testing.T) {
-		start := time.Now()
-		res := Result{Name: "state file edited into invalid JSON", Area: "local", Expected: Refused, Runs: 1,
+		res := &Result{Name: "state file edited into invalid JSON", Area: "local", Expected: Refused, Runs: 1,
 			Faults: "state.json cut in half after the servers step"}
-		defer func() { res.Pass = !t.Failed(); res.Seconds = time.Since(start).Seconds(); record(res) }()
+		defer recordWhenDone(t, res)()
 		w := newWorld(t, sim.Options{Speed: speed, Seed: 11})
 		args := deployArgs(cluster, 1)
 		if r := w.cto(append(args, "--until", "servers")...); r.code != 0 {
@@ -68,14 +67,13 @@ func TestLocalFaults(t *testing.T) {
 		res.Runs++
 		res.Observed += "; restored, rerun completed"
 		checkDeployed(t, w, 1)
-		destroyAndCount(t, w, &res)
+		destroyAndCount(t, w, res)
 	})
 
 	t.Run("two deploys of one cluster at once", func(t *testing.T) {
-		start := time.Now()
-		res := Result{Name: "two deploys of one cluster at once", Area: "local", Expected: Refused, Runs: 1,
+		res := &Result{Name: "two deploys of one cluster at once", Area: "local", Expected: Refused, Runs: 1,
 			Faults: "a second `cto deploy` while the first runs"}
-		defer func() { res.Pass = !t.Failed(); res.Seconds = time.Since(start).Seconds(); record(res) }()
+		defer recordWhenDone(t, res)()
 		w := newWorld(t, sim.Options{Speed: speed, Seed: 11})
 		args := deployArgs(cluster, 1)
 		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -101,17 +99,16 @@ func TestLocalFaults(t *testing.T) {
 		}
 		res.Observed = "second refused; first completed"
 		checkDeployed(t, w, 1)
-		destroyAndCount(t, w, &res)
+		destroyAndCount(t, w, res)
 	})
 
 	t.Run("disk full while writing state", func(t *testing.T) {
 		if !full() {
 			t.Skip("in the full matrix only (" + FullEnv + "=1)")
 		}
-		start := time.Now()
-		res := Result{Name: "disk full while writing state", Area: "local", Expected: StopsThenResumes, Runs: 1,
+		res := &Result{Name: "disk full while writing state", Area: "local", Expected: StopsThenResumes, Runs: 1,
 			Faults: "the state folder's file system (a 4 MiB tmpfs) fills up after the servers step"}
-		defer func() { res.Pass = !t.Failed(); res.Seconds = time.Since(start).Seconds(); record(res) }()
+		defer recordWhenDone(t, res)()
 		w := newWorld(t, sim.Options{Speed: speed, Seed: 11})
 		dir := w.stateDir()
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -154,8 +151,19 @@ func TestLocalFaults(t *testing.T) {
 		}
 		res.Observed = fmt.Sprintf("stopped in %s, state.json whole; rerun completed", step)
 		checkDeployed(t, w, 1)
-		destroyAndCount(t, w, &res)
+		destroyAndCount(t, w, res)
 	})
+}
+
+// recordWhenDone returns what records a local case's result when its test
+// ends.
+func recordWhenDone(t *testing.T, res *Result) func() {
+	start := time.Now()
+	return func() {
+		res.Pass = !t.Failed()
+		res.Seconds = time.Since(start).Seconds()
+		record(*res)
+	}
 }
 
 // TestCrashResume kills cto with SIGKILL at random points of a deploy and

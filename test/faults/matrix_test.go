@@ -124,17 +124,8 @@ func matrix() []fcase {
 			heal: func(w *world) { w.sim.Latitude().Unstick() }},
 		{name: "token revoked mid-deploy", area: "provider", faults: "401 for every request once the first server exists",
 			nodes: 2, expect: StopsThenResumes, want: []string{"401", "refused the credentials", "journal is kept"},
-			during: func(w *world, done <-chan struct{}) {
-				for len(w.sim.State().Latitude.Servers) == 0 {
-					select {
-					case <-done:
-						return
-					case <-time.After(2 * time.Millisecond):
-					}
-				}
-				w.sim.Latitude().SetFaults(func(f *latfake.Faults) { f.Revoked = true })
-			},
-			heal: func(w *world) { w.sim.Latitude().SetFaults(func(f *latfake.Faults) { f.Revoked = false }) }},
+			during: onceAServerExists(func(f *latfake.Faults) { f.Revoked = true }),
+			heal:   func(w *world) { w.sim.Latitude().SetFaults(func(f *latfake.Faults) { f.Revoked = false }) }},
 		{name: "unknown status values", area: "provider", faults: `servers report "provisioning_hw" while deploying`,
 			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Latitude.UnknownStatus = "provisioning_hw" }},
 		{name: "pages past the end", area: "provider", faults: "a page number past the end answers the last page again",
@@ -190,18 +181,9 @@ func matrix() []fcase {
 		{name: "storm: 429s, 5xx, resets and a failed server", area: "combined",
 			faults: "the first server failed_deployment; once it exists 5% 429s, 2 x 503 and 2 resets",
 			nodes:  2, expect: Completes,
-			opts: func(o *sim.Options) { o.Latitude.FailNext = 1 },
-			during: func(w *world, done <-chan struct{}) {
-				for len(w.sim.State().Latitude.Servers) == 0 {
-					select {
-					case <-done:
-						return
-					case <-time.After(2 * time.Millisecond):
-					}
-				}
-				w.sim.Latitude().SetFaults(func(f *latfake.Faults) { f.RateLimitRate, f.ServerErrorBurst, f.ResetNext = 0.05, 2, 2 })
-			},
-			check: wantReplaced(1)},
+			opts:   func(o *sim.Options) { o.Latitude.FailNext = 1 },
+			during: onceAServerExists(func(f *latfake.Faults) { f.RateLimitRate, f.ServerErrorBurst, f.ResetNext = 0.05, 2, 2 }),
+			check:  wantReplaced(1)},
 		{name: "slow, stuck and off-spec", area: "combined",
 			faults: "unknown statuses, a stuck server, 2 answers slower than the timeout",
 			full:   true, nodes: 2, expect: Completes,
@@ -219,20 +201,26 @@ func matrix() []fcase {
 			}},
 		{name: "token revoked during a 429 storm", area: "combined", faults: "30% 429s; 401 once the first server exists",
 			full: true, nodes: 2, expect: StopsThenResumes, want: []string{"401", "journal is kept"},
-			opts: func(o *sim.Options) { o.Latitude.RateLimitRate = 0.3 },
-			during: func(w *world, done <-chan struct{}) {
-				for len(w.sim.State().Latitude.Servers) == 0 {
-					select {
-					case <-done:
-						return
-					case <-time.After(2 * time.Millisecond):
-					}
-				}
-				w.sim.Latitude().SetFaults(func(f *latfake.Faults) { f.Revoked = true })
-			},
+			opts:   func(o *sim.Options) { o.Latitude.RateLimitRate = 0.3 },
+			during: onceAServerExists(func(f *latfake.Faults) { f.Revoked = true }),
 			heal: func(w *world) {
 				w.sim.Latitude().SetFaults(func(f *latfake.Faults) { f.Revoked = false; f.RateLimitRate = 0 })
 			}},
+	}
+}
+
+// onceAServerExists changes the provider's faults as soon as the first
+// server of the deploy exists.
+func onceAServerExists(change func(*latfake.Faults)) func(w *world, done <-chan struct{}) {
+	return func(w *world, done <-chan struct{}) {
+		for len(w.sim.State().Latitude.Servers) == 0 {
+			select {
+			case <-done:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+		w.sim.Latitude().SetFaults(change)
 	}
 }
 
