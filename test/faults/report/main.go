@@ -8,6 +8,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -25,14 +26,15 @@ const (
 func main() {
 	in := flag.String("in", os.Getenv(faults.ResultsEnv), "results file of a matrix run")
 	doc := flag.String("doc", "docs/RELIABILITY.md", "document whose generated part is replaced")
+	resume := flag.String("resume", "", "outcomes of test/e2e's TestResumeAfterKill (CTO_E2E_RESUME_REPORT), rendered too")
 	flag.Parse()
-	if err := run(*in, *doc); err != nil {
+	if err := run(*in, *resume, *doc); err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
 	}
 }
 
-func run(in, doc string) error {
+func run(in, resume, doc string) error {
 	if in == "" {
 		return fmt.Errorf("no results file: pass -in or set %s", faults.ResultsEnv)
 	}
@@ -52,6 +54,17 @@ func run(in, doc string) error {
 	out.Write(page[:i+len(begin)])
 	out.WriteString("\n")
 	out.WriteString(Render(r))
+	if resume != "" {
+		data, err := os.ReadFile(resume)
+		if err != nil {
+			return err
+		}
+		var runs []ResumeRun
+		if err := json.Unmarshal(data, &runs); err != nil {
+			return fmt.Errorf("%s: %w", resume, err)
+		}
+		out.WriteString(RenderResume(runs))
+	}
 	out.Write(page[j:])
 	return os.WriteFile(doc, out.Bytes(), 0o644)
 }
@@ -141,4 +154,49 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// ResumeRun is one run of test/e2e's TestResumeAfterKill, as its report
+// file holds it.
+type ResumeRun struct {
+	Seed       uint64  `json:"seed"`
+	Nodes      int     `json:"nodes"`
+	KillAfterS float64 `json:"kill_after_seconds"`
+	KilledIn   string  `json:"killed_in"`
+	ResumeS    float64 `json:"resume_seconds"`
+	Servers    int     `json:"servers"`
+	Bootstraps int     `json:"bootstraps"`
+	SameSecret bool    `json:"same_secrets"`
+	Finished   bool    `json:"finished"`
+}
+
+// RenderResume summarizes the end-to-end resume runs by the step the kill
+// hit.
+func RenderResume(runs []ResumeRun) string {
+	var b strings.Builder
+	finished := 0
+	type agg struct{ runs, finished int }
+	by := map[string]*agg{}
+	var steps []string
+	for _, r := range runs {
+		step := orDash(r.KilledIn)
+		if by[step] == nil {
+			by[step] = &agg{}
+			steps = append(steps, step)
+		}
+		by[step].runs++
+		if r.Finished {
+			finished++
+			by[step].finished++
+		}
+	}
+	sort.Strings(steps)
+	fmt.Fprintf(&b, "\n### Resume after SIGKILL (test/e2e TestResumeAfterKill)\n\n%d runs of 1 to 3 nodes killed at a random point: "+
+		"%d resumed with exactly the servers asked for, one bootstrap and the same Talos secrets.\n\n", len(runs), finished)
+	b.WriteString("| Killed in | Runs | Resumed |\n|---|---|---|\n")
+	for _, s := range steps {
+		fmt.Fprintf(&b, "| %s | %d | %d |\n", s, by[s].runs, by[s].finished)
+	}
+	b.WriteString("\n")
+	return b.String()
 }

@@ -29,12 +29,15 @@ func TestRunReplacesOnlyTheGeneratedPart(t *testing.T) {
 	in, doc := filepath.Join(dir, "r.json"), filepath.Join(dir, "doc.md")
 	os.WriteFile(in, []byte(`{"speed":600,"cases":[{"name":"c1","pass":true}]}`), 0o644)
 	os.WriteFile(doc, []byte("# Title\nhand written\n"+begin+"\nold table\n"+end+"\ntail\n"), 0o644)
-	if err := run(in, doc); err != nil {
+	resume := filepath.Join(dir, "resume.json")
+	os.WriteFile(resume, []byte(`[{"killed_in":"servers","finished":true},{"killed_in":"talos","finished":true},{"killed_in":"servers","finished":false}]`), 0o644)
+	if err := run(in, resume, doc); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(doc)
 	s := string(got)
-	if !strings.Contains(s, "hand written") || !strings.Contains(s, "tail") || strings.Contains(s, "old table") || !strings.Contains(s, "**c1**") {
+	if !strings.Contains(s, "hand written") || !strings.Contains(s, "tail") || strings.Contains(s, "old table") || !strings.Contains(s, "**c1**") ||
+		!strings.Contains(s, "3 runs of 1 to 3 nodes") || !strings.Contains(s, "| servers | 2 | 1 |") {
 		t.Errorf("document after run:\n%s", s)
 	}
 }
