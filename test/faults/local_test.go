@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cto-platform/cto/internal/pipeline"
+	"github.com/cto-platform/cto/internal/state"
 	"github.com/cto-platform/cto/test/sim"
 )
 
@@ -155,6 +157,15 @@ func TestLocalFaults(t *testing.T) {
 	})
 }
 
+// stepReached reports whether the journal shows a step running or done.
+func stepReached(j *state.Journal, step string) bool {
+	if j == nil {
+		return false
+	}
+	rec, ok := j.Step(step)
+	return ok && (rec.Status == state.StepRunning || rec.Status == state.StepDone)
+}
+
 // recordWhenDone returns what records a local case's result when its test
 // ends.
 func recordWhenDone(t *testing.T, res *Result) func() {
@@ -178,11 +189,15 @@ func TestCrashResume(t *testing.T) {
 		runs = 8
 	}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	// Each run aims at a step in turn, then kills at a random moment up
+	// to 300ms into it, so every step is hit.
+	targets := []string{pipeline.StepServers, pipeline.StepNetwork, pipeline.StepTalos, pipeline.StepKubernetes, pipeline.StepPlatform, pipeline.StepCredentials}
+	offset := rng.IntN(len(targets))
 	for i := range runs {
-		// Spread the kills over a 3-node deploy (about 5s at this speed).
-		after := time.Duration(200+rng.IntN(4800)) * time.Millisecond
-		t.Run(fmt.Sprintf("kill %d after %s", i+1, after), func(t *testing.T) {
-			k := Kill{AfterMillis: int(after.Milliseconds())}
+		target := targets[(i+offset)%len(targets)]
+		jitter := time.Duration(rng.IntN(300)) * time.Millisecond
+		t.Run(fmt.Sprintf("kill %d in %s", i+1, target), func(t *testing.T) {
+			k := Kill{}
 			defer func() { recordKill(k) }()
 			w := newWorld(t, sim.Options{Speed: speed, Seed: uint64(20 + i)})
 			args := deployArgs(cluster, 3)
@@ -192,10 +207,17 @@ func TestCrashResume(t *testing.T) {
 			if err := first.Start(); err != nil {
 				t.Fatal(err)
 			}
+			began := time.Now()
 			exited := make(chan error, 1)
 			go func() { exited <- first.Wait() }()
+			reached := make(chan struct{})
+			go func() {
+				waitFor(2*time.Minute, func() bool { return stepReached(w.journal(cluster), target) })
+				time.Sleep(jitter)
+				close(reached)
+			}()
 			select {
-			case <-time.After(after):
+			case <-reached:
 				k.Step = runningStep(w.journal(cluster))
 				first.Process.Signal(syscall.SIGKILL)
 				<-exited
@@ -205,6 +227,7 @@ func TestCrashResume(t *testing.T) {
 					t.Fatalf("the deploy ended by itself with %v", err)
 				}
 			}
+			k.AfterMillis = int(time.Since(began).Milliseconds())
 			k.Servers = len(w.sim.State().Latitude.Servers)
 			r := w.cto(args...)
 			k.Resumed = r.code == 0

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cto-platform/cto/internal/pipeline"
 	latfake "github.com/cto-platform/cto/internal/provider/latitude/fake"
+	"github.com/cto-platform/cto/internal/state"
 	"github.com/cto-platform/cto/internal/talos"
 	talosfake "github.com/cto-platform/cto/internal/talos/fake"
 	"github.com/cto-platform/cto/test/sim"
@@ -450,11 +451,11 @@ func failedStep(w *world) string {
 		return "validation (nothing kept)"
 	}
 	for _, name := range pipeline.StepNames {
-		if rec, ok := j.Step(name); ok && rec.Status != "done" {
+		if rec, ok := j.Step(name); ok && rec.Status != state.StepDone {
 			return name
 		}
 	}
-	return "?"
+	return "no step (before the first)"
 }
 
 // errorLine is the run's ERROR line without the test's temporary paths.
