@@ -179,7 +179,10 @@ func RenderResume(runs []ResumeRun) string {
 	by := map[string]*agg{}
 	var steps []string
 	for _, r := range runs {
-		step := orDash(r.KilledIn)
+		step := r.KilledIn
+		if step == "" {
+			step = "before the journal existed"
+		}
 		if by[step] == nil {
 			by[step] = &agg{}
 			steps = append(steps, step)
