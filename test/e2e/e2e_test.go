@@ -128,6 +128,9 @@ func (w *world) checkCluster(name, profile string, nodes, controlPlanes int) {
 	if len(st.Latitude.Servers) != nodes {
 		t.Fatalf("the datacenter has %d servers, want %d", len(st.Latitude.Servers), nodes)
 	}
+	if len(st.Latitude.Networks) != 1 || len(st.Latitude.Assignments) != nodes {
+		t.Errorf("the datacenter has %d VLANs and %d assignments, want 1 and %d", len(st.Latitude.Networks), len(st.Latitude.Assignments), nodes)
+	}
 	for _, s := range st.Latitude.Servers {
 		if s.Status != "on" || !contains(s.Tags, name) {
 			t.Errorf("server %s: status %s, tags %v; want on, tagged %s", s.Hostname, s.Status, s.Tags, name)
@@ -306,7 +309,7 @@ func TestStandardThreeNodesWithDNS(t *testing.T) {
 		t.Fatalf("deploy exit %d\n%s%s", code, stdout, stderr)
 	}
 	out := stdout + stderr
-	for _, want := range []string{`Cluster "std" is ready`, "std-cp1", "std-worker1", "std-worker2", "per month", "kubeconfig:"} {
+	for _, want := range []string{`Cluster "std" is ready`, "std-cp1", "std-worker1", "std-worker2", "per month", "kubeconfig:", "Kubernetes API name: api.std.example.test"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the summary does not show %q:\n%s", want, out)
 		}
