@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, vet, the test Kubernetes API server (built
-# once, then cached), and every Go test.
+# once, then cached), and every Go test. The fault matrix (test/faults) runs
+# its default subset; CTO_FULL_FAULTS=1 runs all of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/cto-platform/cto/internal/pipeline"
+	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
 )
@@ -312,7 +313,7 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 		if fresh && failedIn(err, pipeline.StepValidate) {
 			c.Remove()
 		}
-		return deployFailed(g, s, c, err, ctx)
+		return deployFailed(g, s, c, j, err, ctx)
 	}
 	printSummary(g, run, f, time.Since(start))
 	return nil
@@ -325,15 +326,25 @@ func failedIn(err error, step string) bool {
 
 // deployFailed turns a failed run into the message the user acts on: what
 // broke, that the journal is kept, and how to resume or clean up.
-func deployFailed(g *globals, s spec.ClusterSpec, c *state.Cluster, err error, ctx context.Context) error {
+func deployFailed(g *globals, s spec.ClusterSpec, c *state.Cluster, j *state.Journal, err error, ctx context.Context) error {
 	var se *pipeline.StepError
 	if errors.As(err, &se) && se.Step == pipeline.StepValidate {
 		if IsBadInput(se.Err) {
 			return se.Err
 		}
+		// Validation creates nothing, but an earlier run may have.
+		if billing := tellStillBilling(g, s.Provider, j, s.Name); billing != "" {
+			return fmt.Errorf("%w; %s", err, billing)
+		}
 		return err
 	}
-	hint := fmt.Sprintf("the journal is kept in %s; rerun the same command to resume, or `cto destroy --name %s` to remove everything", c.Dir, s.Name)
+	hint := fmt.Sprintf("the journal is kept in %s; rerun the same command to resume, or `%s` to remove everything", c.Dir, destroyCommand(g, s.Name))
+	if billing := tellStillBilling(g, s.Provider, j, s.Name); billing != "" {
+		hint = fmt.Sprintf("the journal is kept in %s; rerun the same command to resume; %s", c.Dir, billing)
+	}
+	if errors.Is(err, provider.ErrUnauthorized) {
+		hint = fmt.Sprintf("%s refused the credentials (revoked or expired?): set valid ones and rerun; %s", s.Provider, hint)
+	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted: %v; %s", err, hint)
 	}

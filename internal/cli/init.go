@@ -32,6 +32,9 @@ deploy with: cto deploy -f cluster.yaml. Use --file - to print it instead.`,
 			if errors.Is(err, os.ErrExist) {
 				return badInputf("%s already exists; use --force to overwrite it or --file to pick another name", file)
 			}
+			if errors.Is(err, os.ErrNotExist) {
+				return badInputf("%s cannot be written: its folder does not exist; create it or pass another --file", file)
+			}
 			if err != nil {
 				return err
 			}

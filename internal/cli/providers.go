@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -28,7 +27,7 @@ func newProvider(ctx context.Context, s spec.ClusterSpec) (provider.Provider, er
 	case "vultr":
 		return newVultr(s)
 	default:
-		return nil, fmt.Errorf("provider %q is not available in this build of cto yet", s.Provider)
+		return nil, badInputf("provider %q is not available in this build of cto; use one of latitude, %s, %s, vultr", s.Provider, hetzner.Name, robot.Name)
 	}
 }
 

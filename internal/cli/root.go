@@ -64,6 +64,7 @@ stopped when you run it again.`,
 		newLicenseCmd(g),
 	)
 	root.CompletionOptions.HiddenDefaultCmd = false
+	strictArgs(root)
 	for _, c := range root.Commands() {
 		c.Flags().SortFlags = false
 	}

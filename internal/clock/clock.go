@@ -51,3 +51,12 @@ func (s *Scaled) Now() time.Time {
 func (s *Scaled) Sleep(ctx context.Context, d time.Duration) error {
 	return Real{}.Sleep(ctx, time.Duration(float64(d)/s.Factor))
 }
+
+// Wall is how much wall-clock time d of clock c takes, for timeouts that
+// the standard library measures on the wall clock (a context deadline).
+func Wall(c Clock, d time.Duration) time.Duration {
+	if s, ok := c.(*Scaled); ok && s.Factor > 0 {
+		return time.Duration(float64(d) / s.Factor)
+	}
+	return d
+}

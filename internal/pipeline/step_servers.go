@@ -253,6 +253,15 @@ func (sv *servers) record(node string, s provider.Server) error {
 	})
 }
 
+// createErrors are the failed creates of one round, under one message.
+type createErrors struct {
+	msg    string
+	causes []error
+}
+
+func (e *createErrors) Error() string   { return e.msg }
+func (e *createErrors) Unwrap() []error { return e.causes }
+
 func (sv *servers) createAll(ctx context.Context, names []string) error {
 	if len(names) == 0 {
 		return nil
@@ -262,6 +271,7 @@ func (sv *servers) createAll(ctx context.Context, names []string) error {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []string
+	var causes []error
 	var stockErr error
 	for _, name := range names {
 		wg.Add(1)
@@ -276,6 +286,7 @@ func (sv *servers) createAll(ctx context.Context, names []string) error {
 			if err := sv.create(ctx, name); err != nil {
 				mu.Lock()
 				errs = append(errs, err.Error())
+				causes = append(causes, err)
 				if errors.Is(err, provider.ErrOutOfStock) {
 					stockErr = err
 				}
@@ -293,7 +304,9 @@ func (sv *servers) createAll(ctx context.Context, names []string) error {
 		if stockErr != nil {
 			return fmt.Errorf("%w: %s", provider.ErrOutOfStock, msg)
 		}
-		return errors.New(msg)
+		// The causes stay reachable: a refused token is told apart from
+		// a provider's hiccup.
+		return &createErrors{msg: msg, causes: causes}
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cto-platform/cto/internal/clock"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
@@ -199,7 +200,10 @@ func configureNode(ctx context.Context, r *Run, client *talos.Client, in talos.C
 			r.NodeEvent(n.Name, "applying", n.PublicIP, "applying machine config")
 			applies++
 			appliedAt = r.Clock.Now()
-			switch err := client.Apply(ctx, endpoint, cfg, opts.applyTimeout()); {
+			// The call's deadline is wall time: on a faster clock it
+			// shrinks with it (never under a second), so a hung apply is
+			// noticed before the node's own deadline on the run clock.
+			switch err := client.Apply(ctx, endpoint, cfg, max(clock.Wall(r.Clock, opts.applyTimeout()), time.Second)); {
 			case errors.Is(err, talos.ErrMaybeApplied):
 				r.NodeEvent(n.Name, "applying", n.PublicIP, "apply timed out; checking whether the node took it")
 			case err != nil:

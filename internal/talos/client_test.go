@@ -172,3 +172,56 @@ func TestWorkerWaitsForTrustd(t *testing.T) {
 		t.Fatalf("worker after its control plane: %s, want configured", st)
 	}
 }
+
+func TestKubeconfigFailuresThenSuccess(t *testing.T) {
+	s := fixedSecrets(t)
+	n := &fake.Node{Name: "n1", Faults: fake.Faults{KubeconfigFailures: 2}}
+	startNode(t, n)
+	c := clientFor(t, s, n.Addr())
+	ctx := context.Background()
+	if err := c.Apply(ctx, n.Addr(), nodeConfig(t, s, talos.RoleControlPlane), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Bootstrap(ctx, n.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if _, err := c.Kubeconfig(ctx, n.Addr()); err == nil || !strings.Contains(err.Error(), "not ready") {
+			t.Fatalf("kubeconfig call %d: %v, want the injected failure", i+1, err)
+		}
+	}
+	if kc, err := c.Kubeconfig(ctx, n.Addr()); err != nil || len(kc) == 0 {
+		t.Fatalf("third kubeconfig call: %v", err)
+	}
+	if got := n.KubeconfigCalls(); got != 3 {
+		t.Errorf("kubeconfig calls = %d, want 3", got)
+	}
+}
+
+func TestForeignNodeResetAndNeverBoots(t *testing.T) {
+	ours, other := fixedSecrets(t), fixedSecrets(t)
+	if o, _, err := talos.NewSecrets(""); err == nil {
+		other = o
+	}
+	n := &fake.Node{Name: "n1", Faults: fake.Faults{ForeignConfig: nodeConfig(t, other, talos.RoleControlPlane)}}
+	startNode(t, n)
+	c := clientFor(t, ours, n.Addr())
+	ctx := context.Background()
+	if st := c.Probe(ctx, n.Addr()); st != talos.Foreign {
+		t.Fatalf("a node configured by someone else probes %s, want foreign", st)
+	}
+	n.Reset()
+	if st := c.Probe(ctx, n.Addr()); st != talos.Maintenance {
+		t.Fatalf("after a reset: %s, want maintenance", st)
+	}
+
+	dead := &fake.Node{Name: "n2", Faults: fake.Faults{NeverBoots: true}}
+	if err := dead.Start(fake.LoopbackBlock() + "2:50000"); err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Stop()
+	c.CallTimeout = 200 * time.Millisecond
+	if st := c.Probe(ctx, dead.Addr()); st != talos.Unreachable {
+		t.Fatalf("a node that never boots probes %s, want unreachable", st)
+	}
+}

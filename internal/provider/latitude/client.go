@@ -157,21 +157,31 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, in
 		}
 		h.Set("Content-Type", "application/json")
 	}
-	resp, err := c.http.Do(ctx, httpx.Request{Method: method, URL: u, Header: h, Body: payload, Unsafe: unsafe})
-	if err != nil {
-		return err
+	for attempt := 1; ; attempt++ {
+		resp, err := c.http.Do(ctx, httpx.Request{Method: method, URL: u, Header: h, Body: payload, Unsafe: unsafe})
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode >= 300 {
+			return c.apiError(method, path, resp)
+		}
+		if out == nil || len(bytes.TrimSpace(resp.Body)) == 0 {
+			return nil
+		}
+		err = json.Unmarshal(resp.Body, out)
+		if err == nil {
+			return nil
+		}
+		// A garbled answer to a read (a proxy's page, a cut-off body) is
+		// asked again; a write's answer is not, as the write happened.
+		if method != http.MethodGet || attempt >= decodeAttempts {
+			return fmt.Errorf("latitude %s %s: decode answer: %v", method, path, err)
+		}
 	}
-	if resp.StatusCode >= 300 {
-		return c.apiError(method, path, resp)
-	}
-	if out == nil || len(bytes.TrimSpace(resp.Body)) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(resp.Body, out); err != nil {
-		return fmt.Errorf("latitude %s %s: decode answer: %v", method, path, err)
-	}
-	return nil
 }
+
+// decodeAttempts bounds how often a read whose answer is not JSON is sent.
+const decodeAttempts = 3
 
 func (c *Client) apiError(method, path string, resp *httpx.Response) error {
 	e := &APIError{Method: method, Path: path, StatusCode: resp.StatusCode}

@@ -45,9 +45,11 @@ type Config struct {
 	ReadsPerMinute  int // 0: DefaultReadsPerMinute; <0: unlimited
 	WritesPerMinute int // 0: DefaultWritesPerMinute; <0: unlimited
 	MaxAttempts     int
-	Clock           clock.Clock
-	HTTPClient      *http.Client
-	Logger          *slog.Logger
+	// Timeout bounds one HTTP attempt (0: httpx's default, 30s).
+	Timeout    time.Duration
+	Clock      clock.Clock
+	HTTPClient *http.Client
+	Logger     *slog.Logger
 }
 
 // ErrNoToken is a missing token; its message names the variable to set.
@@ -71,6 +73,9 @@ func ConfigFromEnv(project, apiURL string) (Config, error) {
 	}
 	if v := firstEnv("LATITUDESH_WRITES_PER_MINUTE"); v != "" {
 		cfg.WritesPerMinute, _ = strconv.Atoi(v)
+	}
+	if v := firstEnv("LATITUDESH_TIMEOUT"); v != "" {
+		cfg.Timeout, _ = time.ParseDuration(v)
 	}
 	return cfg, nil
 }
@@ -124,7 +129,7 @@ func New(cfg Config) (*Provider, error) {
 		writes = DefaultWritesPerMinute
 	}
 	h := httpx.New(httpx.Options{
-		HTTPClient: cfg.HTTPClient, Clock: cfg.Clock, MaxAttempts: cfg.MaxAttempts,
+		HTTPClient: cfg.HTTPClient, Clock: cfg.Clock, MaxAttempts: cfg.MaxAttempts, Timeout: cfg.Timeout,
 		ReadsPerMinute: max(reads, 0), WritesPerMinute: max(writes, 0),
 		Secrets: []string{cfg.Token}, Logger: cfg.Logger,
 	})

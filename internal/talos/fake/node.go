@@ -37,6 +37,15 @@ type Faults struct {
 	// StayInMaintenance: the node accepts configs but never leaves
 	// maintenance mode.
 	StayInMaintenance bool
+	// KubeconfigFailures: the first K Kubeconfig calls fail with
+	// Unavailable (the API server's certificates are not ready yet).
+	KubeconfigFailures int
+	// NeverBoots: Talos never comes up on the server (a boot loop, a
+	// console waiting for a key): nothing listens on its address.
+	NeverBoots bool
+	// ForeignConfig is a machine config someone else applied before cto
+	// got to the node: it starts configured with it.
+	ForeignConfig []byte
 }
 
 // Node is a fake Talos node: in maintenance mode it serves TLS with a
@@ -70,18 +79,19 @@ type Node struct {
 	BootstrapTime time.Duration
 	Clock         interface{ Now() time.Time }
 
-	mu             sync.Mutex
-	addr           string
-	ip             net.IP
-	selfSigned     tls.Certificate
-	configured     *tls.Config
-	config         coreconfig.Provider
-	applyCalls     int
-	bootstrapCalls int
-	bootstrapped   bool
-	appliedAt      time.Time
-	bootstrappedAt time.Time
-	srv            *grpc.Server
+	mu              sync.Mutex
+	addr            string
+	ip              net.IP
+	selfSigned      tls.Certificate
+	configured      *tls.Config
+	config          coreconfig.Provider
+	applyCalls      int
+	bootstrapCalls  int
+	kubeconfigCalls int
+	bootstrapped    bool
+	appliedAt       time.Time
+	bootstrappedAt  time.Time
+	srv             *grpc.Server
 }
 
 func (n *Node) now() time.Time {
@@ -93,6 +103,20 @@ func (n *Node) now() time.Time {
 
 // Start serves the node on addr ("127.x.y.z:0" picks a port).
 func (n *Node) Start(addr string) error {
+	f := n.faults()
+	if f.NeverBoots {
+		n.addr = addr
+		return nil
+	}
+	if len(f.ForeignConfig) > 0 {
+		cfg, err := configloader.NewFromBytes(f.ForeignConfig)
+		if err != nil {
+			return fmt.Errorf("foreign config: %w", err)
+		}
+		n.mu.Lock()
+		n.config = cfg
+		n.mu.Unlock()
+	}
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -152,8 +176,25 @@ func (n *Node) tlsConfig() (*tls.Config, error) {
 	return n.configured, nil
 }
 
+// SetFaults changes the node's faults while it runs.
+func (n *Node) SetFaults(f Faults) { n.mu.Lock(); defer n.mu.Unlock(); n.Faults = f }
+
+func (n *Node) faults() Faults { n.mu.Lock(); defer n.mu.Unlock(); return n.Faults }
+
+// Reset wipes the node back to maintenance mode, as reinstalling its
+// server would.
+func (n *Node) Reset() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.config, n.configured, n.bootstrapped = nil, nil, false
+	n.Faults.ForeignConfig = nil
+}
+
 // ApplyCalls counts ApplyConfiguration calls.
 func (n *Node) ApplyCalls() int { n.mu.Lock(); defer n.mu.Unlock(); return n.applyCalls }
+
+// KubeconfigCalls counts Kubeconfig calls.
+func (n *Node) KubeconfigCalls() int { n.mu.Lock(); defer n.mu.Unlock(); return n.kubeconfigCalls }
 
 // BootstrapCalls counts Bootstrap calls.
 func (n *Node) BootstrapCalls() int { n.mu.Lock(); defer n.mu.Unlock(); return n.bootstrapCalls }
@@ -268,12 +309,13 @@ func (s *machineServer) ApplyConfiguration(ctx context.Context, req *machine.App
 	if _, err := cfg.Validate(metal{}); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "config is invalid: %v", err)
 	}
-	if !n.Faults.StayInMaintenance {
+	faults := n.faults()
+	if !faults.StayInMaintenance {
 		if err := n.Configure(cfg); err != nil {
 			return nil, status.Error(codes.InvalidArgument, err.Error())
 		}
 	}
-	if n.Faults.ApplyHangs {
+	if faults.ApplyHangs {
 		<-ctx.Done()
 		return nil, status.FromContextError(ctx.Err()).Err()
 	}
@@ -319,7 +361,9 @@ func (s *machineServer) EtcdMemberList(ctx context.Context, _ *machine.EtcdMembe
 func (s *machineServer) Kubeconfig(_ *emptypb.Empty, stream grpc.ServerStreamingServer[common.Data]) error {
 	n := s.n
 	n.mu.Lock()
+	n.kubeconfigCalls++
 	ok, server, data, token := n.bootstrapped, n.KubeconfigServer, n.Kubeconfig, n.KubeconfigToken
+	failing := n.kubeconfigCalls <= n.Faults.KubeconfigFailures
 	starting := n.now().Before(n.bootstrappedAt.Add(n.BootstrapTime))
 	n.mu.Unlock()
 	if !ok {
@@ -327,6 +371,9 @@ func (s *machineServer) Kubeconfig(_ *emptypb.Empty, stream grpc.ServerStreaming
 	}
 	if starting {
 		return status.Error(codes.Unavailable, "the API server is starting")
+	}
+	if failing {
+		return status.Error(codes.Unavailable, "kubeconfig is not ready yet")
 	}
 	cfg := n.Config()
 	if server == "" {

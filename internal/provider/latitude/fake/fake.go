@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cto-platform/cto/internal/clock"
@@ -70,6 +72,27 @@ type Faults struct {
 	// LoseCreateAnswers creates the next N servers but answers their
 	// creates 502, as a proxy losing the answer would.
 	LoseCreateAnswers int
+	// ResetNext closes the connection of the next N requests without an
+	// answer (a load balancer dropping them).
+	ResetNext int
+	// MalformedNext answers the next N reads 200 with a body that is not
+	// JSON (a proxy's error page, a truncated answer).
+	MalformedNext int
+	// SlowNext delays the next N answers by SlowLatency (wall time), for
+	// answers slower than the client's timeout.
+	SlowNext    int
+	SlowLatency time.Duration
+	// Revoked refuses every request 401, as after the token was revoked.
+	Revoked bool
+	// StuckAssignmentNext keeps the next N VLAN assignments connecting
+	// forever.
+	StuckAssignmentNext int
+	// UnknownStatus is reported instead of "deploying" while a server
+	// deploys: a status value the API never documented.
+	UnknownStatus string
+	// ClampPages answers a page number past the end with the last page
+	// again instead of an empty one.
+	ClampPages bool
 }
 
 // Fake is the API double. Use it as an http.Handler.
@@ -93,6 +116,11 @@ type Fake struct {
 	requests    map[string]int
 	sent429     int
 	sent5xx     int
+	sentResets  int
+	sentBroken  int
+	// clampPages mirrors faults.ClampPages for page, which runs with and
+	// without mu held.
+	clampPages atomic.Bool
 }
 
 type server struct {
@@ -115,6 +143,7 @@ type network struct {
 type assignment struct {
 	ID, NetworkID, ServerID string
 	CreatedAt               time.Time
+	Stuck                   bool
 }
 
 type project struct{ ID, Name, Slug, ProvisioningType, Environment string }
@@ -154,6 +183,20 @@ func (f *Fake) SetFaults(change func(*Faults)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	change(&f.faults)
+	f.clampPages.Store(f.faults.ClampPages)
+}
+
+// Unstick lets every stuck server finish deploying and every stuck VLAN
+// assignment connect, as the provider's support fixing them would.
+func (f *Fake) Unstick() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, s := range f.servers {
+		s.Stuck = false
+	}
+	for _, a := range f.assignments {
+		a.Stuck = false
+	}
 }
 
 // Advance moves the simulated time forward.
@@ -215,7 +258,20 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.requests[key]++
 	latency := f.faults.Latency
+	if f.faults.SlowNext > 0 {
+		f.faults.SlowNext--
+		latency += f.faults.SlowLatency
+	}
+	reset := f.faults.ResetNext > 0
+	if reset {
+		f.faults.ResetNext--
+		f.sentResets++
+	}
 	f.mu.Unlock()
+	if reset {
+		resetConnection(w)
+		return
+	}
 	if latency > 0 {
 		t := time.NewTimer(latency)
 		select {
@@ -226,7 +282,10 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	auth := r.Header.Get("Authorization")
-	if auth != f.opts.Token && auth != "Bearer "+f.opts.Token {
+	f.mu.Lock()
+	revoked := f.faults.Revoked
+	f.mu.Unlock()
+	if revoked || (auth != f.opts.Token && auth != "Bearer "+f.opts.Token) {
 		writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "Unauthorized", "Invalid token")
 		return
 	}
@@ -249,6 +308,14 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusTooManyRequests, map[string]any{"errors": []map[string]any{{
 			"code": "RATE_LIMIT_EXCEEDED", "status": "429", "title": "Too Many Requests",
 			"detail": "Rate limit exceeded, retry later", "meta": map[string]any{"retry_after": ra}}}})
+		return
+	case f.faults.MalformedNext > 0 && r.Method == http.MethodGet:
+		f.faults.MalformedNext--
+		f.sentBroken++
+		f.mu.Unlock()
+		w.Header().Set("Content-Type", vndJSON)
+		w.WriteHeader(http.StatusOK)
+		w.Write([]byte(`{"data":[{"id":"sv_`))
 		return
 	}
 	f.mu.Unlock()
@@ -321,6 +388,22 @@ func (f *Fake) routes() {
 
 const vndJSON = "application/vnd.api+json; charset=utf-8"
 
+// resetConnection drops the request's connection without an answer.
+func resetConnection(w http.ResponseWriter) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		panic(http.ErrAbortHandler)
+	}
+	conn, _, err := hj.Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		tc.SetLinger(0) // RST rather than FIN
+	}
+	conn.Close()
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	writeTyped(w, status, vndJSON, v)
 }
@@ -357,7 +440,7 @@ func one(w http.ResponseWriter, status int, data any) {
 }
 
 // page answers a list with 1-based paging (20 rows by default).
-func page(w http.ResponseWriter, r *http.Request, rows []any) {
+func (f *Fake) page(w http.ResponseWriter, r *http.Request, rows []any) {
 	size, number := 20, 1
 	if v, err := strconv.Atoi(r.URL.Query().Get("page[size]")); err == nil && v > 0 {
 		size = v
@@ -366,6 +449,9 @@ func page(w http.ResponseWriter, r *http.Request, rows []any) {
 		number = v
 	}
 	start := (number - 1) * size
+	if f.clampPages.Load() && start >= len(rows) && len(rows) > 0 {
+		start = (len(rows) - 1) / size * size
+	}
 	out := []any{}
 	if start < len(rows) {
 		out = rows[start:min(start+size, len(rows))]
@@ -532,7 +618,7 @@ func (f *Fake) listOS(w http.ResponseWriter, r *http.Request) {
 			"provisionable_on": on,
 		}))
 	}
-	page(w, r, rows)
+	f.page(w, r, rows)
 }
 
 func siteJSON(s Site) map[string]any {
@@ -546,7 +632,7 @@ func (f *Fake) listRegions(w http.ResponseWriter, r *http.Request) {
 	for _, s := range Sites {
 		rows = append(rows, siteJSON(s))
 	}
-	page(w, r, rows)
+	f.page(w, r, rows)
 }
 
 func (f *Fake) getRegion(w http.ResponseWriter, r *http.Request) {
@@ -620,7 +706,7 @@ func (f *Fake) listProjects(w http.ResponseWriter, r *http.Request) {
 		}
 		rows = append(rows, f.projectJSON(p))
 	}
-	page(w, r, rows)
+	f.page(w, r, rows)
 }
 
 func (f *Fake) createProject(w http.ResponseWriter, r *http.Request) {
@@ -728,7 +814,7 @@ func (f *Fake) listSSHKeys(w http.ResponseWriter, r *http.Request) {
 	for _, k := range f.sshKeys {
 		rows = append(rows, obj(k.ID, "ssh_keys", map[string]any{"name": k.Name, "public_key": k.PublicKey}))
 	}
-	page(w, r, rows)
+	f.page(w, r, rows)
 }
 
 func (f *Fake) createSSHKey(w http.ResponseWriter, r *http.Request) {
@@ -765,6 +851,9 @@ func (f *Fake) status(s *server) string {
 		}
 	}
 	if s.Stuck || el < f.opts.DeployTime {
+		if f.faults.UnknownStatus != "" {
+			return f.faults.UnknownStatus
+		}
 		return deploying
 	}
 	if s.Fail {
@@ -862,7 +951,7 @@ func (f *Fake) listServers(w http.ResponseWriter, r *http.Request) {
 	rows := []any{}
 	projectID, tags, ok := f.scope(r)
 	if !ok {
-		page(w, r, rows)
+		f.page(w, r, rows)
 		return
 	}
 	for _, s := range f.servers {
@@ -886,7 +975,7 @@ func (f *Fake) listServers(w http.ResponseWriter, r *http.Request) {
 		}
 		rows = append(rows, f.serverJSON(s))
 	}
-	page(w, r, rows)
+	f.page(w, r, rows)
 }
 
 func (f *Fake) createServer(w http.ResponseWriter, r *http.Request) {
@@ -1180,7 +1269,7 @@ func (f *Fake) listNetworks(w http.ResponseWriter, r *http.Request) {
 	rows := []any{}
 	projectID, tags, ok := f.scope(r)
 	if !ok {
-		page(w, r, rows)
+		f.page(w, r, rows)
 		return
 	}
 	for _, n := range f.networks {
@@ -1195,7 +1284,7 @@ func (f *Fake) listNetworks(w http.ResponseWriter, r *http.Request) {
 		}
 		rows = append(rows, f.networkJSON(n))
 	}
-	page(w, r, rows)
+	f.page(w, r, rows)
 }
 
 func (f *Fake) createNetwork(w http.ResponseWriter, r *http.Request) {
@@ -1276,7 +1365,7 @@ func (f *Fake) deleteNetwork(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *Fake) assignmentStatus(a *assignment) string {
-	if f.now().Sub(a.CreatedAt) < f.opts.ConnectTime {
+	if a.Stuck || f.now().Sub(a.CreatedAt) < f.opts.ConnectTime {
 		return "connecting"
 	}
 	return "connected"
@@ -1309,7 +1398,7 @@ func (f *Fake) listAssignments(w http.ResponseWriter, r *http.Request) {
 		}
 		rows = append(rows, f.assignmentJSON(a))
 	}
-	page(w, r, rows)
+	f.page(w, r, rows)
 }
 
 func (f *Fake) createAssignment(w http.ResponseWriter, r *http.Request) {
@@ -1338,7 +1427,10 @@ func (f *Fake) createAssignment(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	as := &assignment{ID: f.newID("vnasg"), NetworkID: n.ID, ServerID: s.ID, CreatedAt: f.now()}
+	as := &assignment{ID: f.newID("vnasg"), NetworkID: n.ID, ServerID: s.ID, CreatedAt: f.now(), Stuck: f.faults.StuckAssignmentNext > 0}
+	if as.Stuck {
+		f.faults.StuckAssignmentNext--
+	}
 	f.assignments = append(f.assignments, as)
 	one(w, http.StatusCreated, obj(as.ID, "virtual_network_assignment", map[string]any{
 		"virtual_network_id": n.ID, "vid": n.VID, "server_id": s.ID, "description": n.Description, "status": f.assignmentStatus(as)}))
@@ -1368,7 +1460,7 @@ func (f *Fake) listIPs(w http.ResponseWriter, r *http.Request) {
 			"address": s.IP, "cidr": s.IP + "/31", "gateway": s.IP, "netmask": "255.255.255.254", "type": "Public", "family": "IPv4",
 			"server": map[string]any{"id": s.ID, "hostname": s.Hostname}}))
 	}
-	page(w, r, rows)
+	f.page(w, r, rows)
 }
 
 // State is the fake's whole state, as GET /_fake/state answers it.
@@ -1382,6 +1474,8 @@ type State struct {
 	Requests     map[string]int `json:"requests"`
 	RateLimited  int            `json:"rate_limited"`
 	ServerErrors int            `json:"server_errors"`
+	Resets       int            `json:"resets"`
+	Malformed    int            `json:"malformed"`
 	Now          time.Time      `json:"now"`
 }
 
@@ -1438,7 +1532,7 @@ func (s State) Count(method string) int {
 func (f *Fake) State() State {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	st := State{Requests: map[string]int{}, RateLimited: f.sent429, ServerErrors: f.sent5xx, Now: f.now(),
+	st := State{Requests: map[string]int{}, RateLimited: f.sent429, ServerErrors: f.sent5xx, Resets: f.sentResets, Malformed: f.sentBroken, Now: f.now(),
 		Servers: []ServerState{}, Networks: []NetworkState{}, Assignments: []AssignmentState{}, Projects: []ProjectState{}, Tags: []TagState{}}
 	tagName := func(ids []string) []string {
 		var out []string

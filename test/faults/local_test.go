@@ -1,0 +1,254 @@
+package faults
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cto-platform/cto/internal/pipeline"
+	"github.com/cto-platform/cto/internal/state"
+	"github.com/cto-platform/cto/test/sim"
+)
+
+// TestLocalFaults are the faults of the machine cto runs on: a state file
+// edited by hand, two deploys of one cluster at once, a full disk.
+func TestLocalFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives the built binary against the simulated datacenter")
+	}
+	t.Run("state file edited into invalid JSON", func(t *testing.T) {
+		res := &Result{Name: "state file edited into invalid JSON", Area: "local", Expected: Refused, Runs: 1,
+			Faults: "state.json cut in half after the servers step"}
+		defer recordWhenDone(t, res)()
+		w := newWorld(t, sim.Options{Speed: speed, Seed: 11})
+		args := deployArgs(cluster, 1)
+		if r := w.cto(append(args, "--until", "servers")...); r.code != 0 {
+			t.Fatalf("deploy --until servers:\n%s", r)
+		}
+		path := filepath.Join(w.stateDir(), "clusters", cluster, "state.json")
+		good, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		broken := good[:len(good)/2]
+		if err := os.WriteFile(path, broken, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		servers := len(w.sim.State().Latitude.Servers)
+		for _, cmd := range [][]string{args, {"destroy", "--name", cluster, "--yes"}, {"status", "--name", cluster}} {
+			r := w.cto(cmd...)
+			res.Message = errorLine(w, r)
+			if r.code == 0 || !strings.Contains(r.stderr, "state file is corrupt") || !strings.Contains(r.stderr, "state.json") ||
+				strings.Count(strings.TrimSpace(r.stderr), "\n") > 2 {
+				t.Errorf("cto %s on a broken state file: want a clear short error naming it:\n%s", cmd[0], r)
+			}
+			if now, _ := os.ReadFile(path); !bytes.Equal(now, broken) {
+				t.Errorf("cto %s changed the broken state file", cmd[0])
+			}
+		}
+		if got := len(w.sim.State().Latitude.Servers); got != servers {
+			t.Errorf("the refused commands changed the servers: %d, was %d", got, servers)
+		}
+		res.Observed = "refused with the file named; file untouched"
+		// Put back by hand, the deploy resumes and completes.
+		if err := os.WriteFile(path, good, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if r := w.cto(args...); r.code != 0 {
+			t.Fatalf("deploy after the file was restored:\n%s", r)
+		}
+		res.Runs++
+		res.Observed += "; restored, rerun completed"
+		checkDeployed(t, w, 1)
+		destroyAndCount(t, w, res)
+	})
+
+	t.Run("two deploys of one cluster at once", func(t *testing.T) {
+		res := &Result{Name: "two deploys of one cluster at once", Area: "local", Expected: Refused, Runs: 1,
+			Faults: "a second `cto deploy` while the first runs"}
+		defer recordWhenDone(t, res)()
+		w := newWorld(t, sim.Options{Speed: speed, Seed: 11})
+		args := deployArgs(cluster, 1)
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+		defer cancel()
+		first := w.command(ctx, args...)
+		var firstOut bytes.Buffer
+		first.Stdout, first.Stderr = &firstOut, &firstOut
+		if err := first.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if !waitFor(time.Minute, func() bool { return len(w.sim.State().Latitude.Servers) > 0 }) {
+			first.Process.Kill()
+			t.Fatalf("the first deploy created no server:\n%s", firstOut.String())
+		}
+		second := w.cto(args...)
+		res.Message = errorLine(w, second)
+		if second.code != 1 || !strings.Contains(second.stderr, "deploy") || !strings.Contains(strings.ToLower(second.stderr), "lock") &&
+			!strings.Contains(second.stderr, "running") {
+			t.Errorf("the second deploy was not refused clearly:\n%s", second)
+		}
+		if err := first.Wait(); err != nil {
+			t.Fatalf("the first deploy: %v\n%s", err, firstOut.String())
+		}
+		res.Observed = "second refused; first completed"
+		checkDeployed(t, w, 1)
+		destroyAndCount(t, w, res)
+	})
+
+	t.Run("disk full while writing state", func(t *testing.T) {
+		if !full() {
+			t.Skip("in the full matrix only (" + FullEnv + "=1)")
+		}
+		res := &Result{Name: "disk full while writing state", Area: "local", Expected: StopsThenResumes, Runs: 1,
+			Faults: "the state folder's file system (a 4 MiB tmpfs) fills up after the servers step"}
+		defer recordWhenDone(t, res)()
+		w := newWorld(t, sim.Options{Speed: speed, Seed: 11})
+		dir := w.stateDir()
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if os.Geteuid() != 0 {
+			t.Skip("mounting a small tmpfs needs root")
+		}
+		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", dir).CombinedOutput(); err != nil {
+			t.Skipf("cannot mount a tmpfs: %v %s", err, out)
+		}
+		t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+		args := deployArgs(cluster, 1)
+		if r := w.cto(append(args, "--until", "servers")...); r.code != 0 {
+			t.Fatalf("deploy --until servers:\n%s", r)
+		}
+		filler := filepath.Join(dir, "filler")
+		fill := exec.Command("dd", "if=/dev/zero", "of="+filler, "bs=64k")
+		fill.Run() // ends with "No space left on device"
+		r := w.cto(args...)
+		res.Message = errorLine(w, r)
+		if r.code != 1 || !strings.Contains(r.stderr, "no space left on device") {
+			t.Errorf("want a stop that says the disk is full:\n%s", r)
+		}
+		path := filepath.Join(dir, "clusters", cluster, "state.json")
+		data, err := os.ReadFile(path)
+		var j map[string]any
+		if err != nil || json.Unmarshal(data, &j) != nil || j["cluster"] != cluster {
+			t.Errorf("state.json is not a whole journal after the disk filled up: %v\n%s", err, data)
+		}
+		if tmp, _ := filepath.Glob(filepath.Join(dir, "clusters", cluster, ".*.tmp-*")); len(tmp) > 0 {
+			t.Errorf("temporary files left behind: %v", tmp)
+		}
+		step := failedStep(w)
+		os.Remove(filler)
+		second := w.cto(args...)
+		res.Runs++
+		if second.code != 0 {
+			t.Fatalf("the rerun with space again:\n%s", second)
+		}
+		res.Observed = fmt.Sprintf("stopped in %s, state.json whole; rerun completed", step)
+		checkDeployed(t, w, 1)
+		destroyAndCount(t, w, res)
+	})
+}
+
+// stepReached reports whether the journal shows a step running or done.
+func stepReached(j *state.Journal, step string) bool {
+	if j == nil {
+		return false
+	}
+	rec, ok := j.Step(step)
+	return ok && (rec.Status == state.StepRunning || rec.Status == state.StepDone)
+}
+
+// recordWhenDone returns what records a local case's result when its test
+// ends.
+func recordWhenDone(t *testing.T, res *Result) func() {
+	start := time.Now()
+	return func() {
+		res.Pass = !t.Failed()
+		res.Seconds = time.Since(start).Seconds()
+		record(*res)
+	}
+}
+
+// TestCrashResume kills cto with SIGKILL at random points of a deploy and
+// runs it again: every rerun completes with exactly the servers asked
+// for, one bootstrap, and a destroy leaves nothing.
+func TestCrashResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives the built binary against the simulated datacenter")
+	}
+	runs := 1
+	if full() {
+		runs = 8
+	}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	// Each run aims at a step in turn, then kills at a random moment up
+	// to 300ms into it, so every step is hit.
+	targets := []string{pipeline.StepServers, pipeline.StepNetwork, pipeline.StepTalos, pipeline.StepKubernetes, pipeline.StepPlatform, pipeline.StepCredentials}
+	offset := rng.IntN(len(targets))
+	for i := range runs {
+		target := targets[(i+offset)%len(targets)]
+		jitter := time.Duration(rng.IntN(300)) * time.Millisecond
+		t.Run(fmt.Sprintf("kill %d in %s", i+1, target), func(t *testing.T) {
+			k := Kill{}
+			defer func() { recordKill(k) }()
+			w := newWorld(t, sim.Options{Speed: speed, Seed: uint64(20 + i)})
+			args := deployArgs(cluster, 3)
+			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+			defer cancel()
+			first := w.command(ctx, args...)
+			if err := first.Start(); err != nil {
+				t.Fatal(err)
+			}
+			began := time.Now()
+			exited := make(chan error, 1)
+			go func() { exited <- first.Wait() }()
+			reached := make(chan struct{})
+			go func() {
+				waitFor(2*time.Minute, func() bool { return stepReached(w.journal(cluster), target) })
+				time.Sleep(jitter)
+				close(reached)
+			}()
+			select {
+			case <-reached:
+				k.Step = runningStep(w.journal(cluster))
+				first.Process.Signal(syscall.SIGKILL)
+				<-exited
+			case err := <-exited:
+				k.Step = "finished before the kill"
+				if err != nil {
+					t.Fatalf("the deploy ended by itself with %v", err)
+				}
+			}
+			k.AfterMillis = int(time.Since(began).Milliseconds())
+			k.Servers = len(w.sim.State().Latitude.Servers)
+			r := w.cto(args...)
+			k.Resumed = r.code == 0
+			if !k.Resumed {
+				t.Fatalf("the rerun after a kill in %q did not complete:\n%s", k.Step, r)
+			}
+			st := w.sim.State()
+			hosts := map[string]int{}
+			for _, s := range st.Latitude.Servers {
+				hosts[s.Hostname]++
+			}
+			for _, n := range hosts {
+				k.Duplicates += n - 1
+			}
+			k.Bootstraps = st.Bootstraps
+			if k.Duplicates > 0 || len(hosts) != 3 || k.Bootstraps != 1 {
+				t.Errorf("after a kill in %q and a rerun: servers by hostname %v, %d bootstraps; want 3 distinct and 1", k.Step, hosts, k.Bootstraps)
+			}
+			var res Result
+			destroyAndCount(t, w, &res)
+			k.Leaked = res.LeakedServers + res.LeakedVLANs
+		})
+	}
+}

@@ -1,0 +1,474 @@
+package faults
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cto-platform/cto/internal/pipeline"
+	latfake "github.com/cto-platform/cto/internal/provider/latitude/fake"
+	"github.com/cto-platform/cto/internal/state"
+	"github.com/cto-platform/cto/internal/talos"
+	talosfake "github.com/cto-platform/cto/internal/talos/fake"
+	"github.com/cto-platform/cto/test/sim"
+)
+
+// speed is the datacenter's (and cto's) time factor: a 10-minute server
+// deploy takes a second.
+const speed = 600
+
+// fcase is one row of the matrix: the faults, the outcome written down
+// before the run, and how the fault clears for the rerun.
+type fcase struct {
+	name   string
+	area   string
+	faults string
+	// full marks a case that runs only with CTO_FULL_FAULTS=1.
+	full   bool
+	nodes  int
+	expect Outcome
+	opts   func(o *sim.Options)
+	// setup runs once the datacenter is up, before the first deploy.
+	setup func(w *world)
+	// during runs next to the first deploy until it ends.
+	during func(w *world, done <-chan struct{})
+	args   []string
+	// want are what the first run's stderr must say when it stops.
+	want []string
+	// heal clears the fault before the rerun.
+	heal func(w *world)
+	// check adds assertions once the cluster is deployed.
+	check func(t *testing.T, w *world, first run)
+}
+
+const cluster = "fm"
+
+func matrix() []fcase {
+	return []fcase{
+		// The provider.
+		{name: "429 storm with Retry-After", area: "provider", faults: "30% of requests answered 429, Retry-After 2s",
+			nodes: 1, expect: Completes,
+			opts: func(o *sim.Options) { o.Latitude.RateLimitRate = 0.3; o.Latitude.RetryAfterSeconds = 2 },
+			check: func(t *testing.T, w *world, first run) {
+				st := w.sim.State().Latitude
+				if st.RateLimited == 0 {
+					t.Error("no 429 was answered")
+				}
+				// Within the client's budget: 60 reads and 20 writes a
+				// minute of (simulated) time, plus one minute's burst.
+				minutes := first.took.Minutes()*speed + 1
+				reads, writes := st.Count("GET"), st.Count("POST")+st.Count("PATCH")+st.Count("DELETE")
+				if float64(reads) > 60*minutes+60 || float64(writes) > 20*minutes+20 {
+					t.Errorf("%d reads and %d writes in %.1f simulated minutes: over the 60/20 per minute budget", reads, writes, minutes)
+				}
+			}},
+		{name: "429 on every request", area: "provider", faults: "every request answered 429",
+			full: true, nodes: 1, expect: StopsThenResumes, want: []string{"429", "RATE_LIMIT"},
+			opts: func(o *sim.Options) { o.Latitude.RateLimitRate = 1 },
+			check: func(t *testing.T, w *world, first run) {
+				// Bounded: one request's attempts (6), not a retry loop.
+				if n := w.sim.State().Latitude.RateLimited; n > 6 {
+					t.Errorf("the stopped run was refused %d times; retries must be bounded by 6 attempts", n)
+				}
+			},
+			heal: func(w *world) { w.sim.Latitude().SetFaults(func(f *latfake.Faults) { f.RateLimitRate = 0 }) }},
+		{name: "5xx burst", area: "provider", faults: "the next 5 requests answered 503",
+			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Latitude.ServerErrorBurst = 5 }},
+		{name: "connection resets", area: "provider", faults: "the next 4 connections reset without an answer",
+			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Latitude.ResetNext = 4 },
+			check: func(t *testing.T, w *world, first run) {
+				if n := w.sim.State().Latitude.Resets; n != 4 {
+					t.Errorf("%d resets happened, want 4", n)
+				}
+			}},
+		{name: "answers slower than the client timeout", area: "provider", faults: "3 answers take 1.5s, the client waits 400ms",
+			full: true, nodes: 1, expect: Completes,
+			opts:  func(o *sim.Options) { o.Latitude.SlowNext = 3; o.Latitude.SlowLatency = 1500 * time.Millisecond },
+			setup: func(w *world) { w.env = append(w.env, "LATITUDESH_TIMEOUT=400ms") }},
+		{name: "out of stock at the region, fallback", area: "provider", faults: "c2-small-x86 out of stock in DAL; --fallback-regions NYC",
+			full: true, nodes: 1, expect: Completes, args: []string{"--fallback-regions", "NYC"},
+			setup: func(w *world) { w.sim.Latitude().SetStock("c2-small-x86", "DAL", 0) },
+			check: func(t *testing.T, w *world, first run) {
+				for _, s := range w.sim.State().Latitude.Servers {
+					if s.Site != "NYC" {
+						t.Errorf("server %s is in %s, want the fallback NYC", s.Hostname, s.Site)
+					}
+				}
+			}},
+		{name: "out of stock everywhere", area: "provider", faults: "c2-small-x86 out of stock at every site",
+			full: true, nodes: 1, expect: StopsThenResumes, want: []string{"stock"},
+			setup: func(w *world) {
+				for _, s := range latfake.Sites {
+					w.sim.Latitude().SetStock("c2-small-x86", s.Slug, 0)
+				}
+			},
+			check: func(t *testing.T, w *world, first run) {
+				if strings.Contains(first.stderr, "Still billing") {
+					t.Error("a stop before any server says something is billing")
+				}
+			},
+			heal: func(w *world) { w.sim.Latitude().SetStock("c2-small-x86", "DAL", 100) }},
+		{name: "server in failed_deployment", area: "provider", faults: "the first server ends in failed_deployment",
+			full: true, nodes: 2, expect: Completes, opts: func(o *sim.Options) { o.Latitude.FailNext = 1 },
+			check: wantReplaced(1)},
+		{name: "server stuck deploying past the timeout", area: "provider", faults: "the first server deploys forever",
+			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Latitude.StuckNext = 1 },
+			check: wantReplaced(1)},
+		{name: "VLAN assignment stuck connecting", area: "provider", faults: "one VLAN assignment stays connecting",
+			nodes: 2, expect: StopsThenResumes, want: []string{"not connected"},
+			opts: func(o *sim.Options) { o.Latitude.StuckAssignmentNext = 1 },
+			heal: func(w *world) { w.sim.Latitude().Unstick() }},
+		{name: "token revoked mid-deploy", area: "provider", faults: "401 for every request once the first server exists",
+			nodes: 2, expect: StopsThenResumes, want: []string{"401", "refused the credentials", "journal is kept"},
+			during: onceAServerExists(func(f *latfake.Faults) { f.Revoked = true }),
+			heal:   func(w *world) { w.sim.Latitude().SetFaults(func(f *latfake.Faults) { f.Revoked = false }) }},
+		{name: "unknown status values", area: "provider", faults: `servers report "provisioning_hw" while deploying`,
+			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Latitude.UnknownStatus = "provisioning_hw" }},
+		{name: "pages past the end", area: "provider", faults: "a page number past the end answers the last page again",
+			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Latitude.ClampPages = true }},
+		{name: "malformed JSON", area: "provider", faults: "the next 2 reads answer 200 with a body that is not JSON",
+			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Latitude.MalformedNext = 2 },
+			check: func(t *testing.T, w *world, first run) {
+				if n := w.sim.State().Latitude.Malformed; n != 2 {
+					t.Errorf("%d malformed answers were sent, want 2", n)
+				}
+			}},
+		{name: "malformed JSON that persists", area: "provider", faults: "every read answers 200 with a body that is not JSON",
+			full: true, nodes: 1, expect: StopsThenResumes, want: []string{"decode answer"},
+			opts: func(o *sim.Options) { o.Latitude.MalformedNext = 1 << 20 },
+			heal: func(w *world) { w.sim.Latitude().SetFaults(func(f *latfake.Faults) { f.MalformedNext = 0 }) }},
+
+		// Talos.
+		{name: "node never reaches maintenance mode", area: "talos", faults: "Talos never comes up on the worker",
+			full: true, nodes: 2, expect: StopsThenResumes, want: []string{"fm-worker1"},
+			opts: func(o *sim.Options) { o.TalosFor = map[string]talosfake.Faults{"fm-worker1": {NeverBoots: true}} },
+			heal: func(w *world) {
+				// Someone power-cycles it and it boots.
+				n := w.sim.Node("fm-worker1")
+				n.SetFaults(talosfake.Faults{})
+				if err := n.Start(n.Addr()); err != nil {
+					w.t.Fatal(err)
+				}
+			}},
+		{name: "apply hangs", area: "talos", faults: "every node takes its config and never answers the apply",
+			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Talos.ApplyHangs = true }},
+		{name: "bootstrap FailedPrecondition for a while", area: "talos", faults: "the first 3 bootstraps fail FailedPrecondition",
+			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Talos.BootstrapFailures = 3 }},
+		{name: "node already configured by someone else", area: "talos", faults: "the worker runs another cluster's config",
+			full: true, nodes: 2, expect: StopsThenResumes, want: []string{"not ours", "fm-worker1"},
+			opts: func(o *sim.Options) {
+				o.TalosFor = map[string]talosfake.Faults{"fm-worker1": {ForeignConfig: foreignConfig()}}
+			},
+			heal: func(w *world) { w.sim.Node("fm-worker1").Reset() }},
+		{name: "kubeconfig fetch failing for a while", area: "talos", faults: "the first 3 kubeconfig calls fail Unavailable",
+			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Talos.KubeconfigFailures = 3 }},
+
+		// Kubernetes and the platform.
+		{name: "API server unreachable for a while", area: "kubernetes", faults: "connections to the API server refused for 3s once Kubernetes is bootstrapped",
+			full: true, nodes: 1, expect: Completes},
+		{name: "a chart cannot be fetched", area: "kubernetes", faults: "the mirror answers 404 for the argo-cd chart",
+			nodes: 1, expect: StopsThenResumes, want: []string{"argo-cd"}},
+		{name: "an Application never becomes healthy", area: "kubernetes", faults: "cert-manager stays Degraded; --timeout 3s",
+			full: true, nodes: 1, expect: StopsThenResumes, want: []string{"cert-manager"}, args: []string{"--timeout", "3s"},
+			setup: func(w *world) { w.sim.Player().Unhealthy("cert-manager", "webhook never answers") },
+			heal:  func(w *world) { w.sim.Player().Unhealthy("cert-manager", "") }},
+
+		// Several at once.
+		{name: "storm: 429s, 5xx, resets and a failed server", area: "combined",
+			faults: "the first server failed_deployment; once it exists 5% 429s, 2 x 503 and 2 resets",
+			nodes:  2, expect: Completes,
+			opts:   func(o *sim.Options) { o.Latitude.FailNext = 1 },
+			during: onceAServerExists(func(f *latfake.Faults) { f.RateLimitRate, f.ServerErrorBurst, f.ResetNext = 0.05, 2, 2 }),
+			check:  wantReplaced(1)},
+		{name: "slow, stuck and off-spec", area: "combined",
+			faults: "unknown statuses, a stuck server, 2 answers slower than the timeout",
+			full:   true, nodes: 2, expect: Completes,
+			opts: func(o *sim.Options) {
+				o.Latitude.UnknownStatus, o.Latitude.StuckNext = "provisioning_hw", 1
+				o.Latitude.SlowNext, o.Latitude.SlowLatency = 2, 1500*time.Millisecond
+			},
+			setup: func(w *world) { w.env = append(w.env, "LATITUDESH_TIMEOUT=400ms") },
+			check: wantReplaced(1)},
+		{name: "Talos and Kubernetes both slow", area: "combined",
+			faults: "bootstrap refused 3 times, kubeconfig refused 3 times, 5 x 503",
+			full:   true, nodes: 2, expect: Completes,
+			opts: func(o *sim.Options) {
+				o.Talos.BootstrapFailures, o.Talos.KubeconfigFailures, o.Latitude.ServerErrorBurst = 3, 3, 5
+			}},
+		{name: "token revoked during a 429 storm", area: "combined", faults: "30% 429s; 401 once the first server exists",
+			full: true, nodes: 2, expect: StopsThenResumes, want: []string{"401", "journal is kept"},
+			opts:   func(o *sim.Options) { o.Latitude.RateLimitRate = 0.3 },
+			during: onceAServerExists(func(f *latfake.Faults) { f.Revoked = true }),
+			heal: func(w *world) {
+				w.sim.Latitude().SetFaults(func(f *latfake.Faults) { f.Revoked = false; f.RateLimitRate = 0 })
+			}},
+	}
+}
+
+// onceAServerExists changes the provider's faults as soon as the first
+// server of the deploy exists.
+func onceAServerExists(change func(*latfake.Faults)) func(w *world, done <-chan struct{}) {
+	return func(w *world, done <-chan struct{}) {
+		for len(w.sim.State().Latitude.Servers) == 0 {
+			select {
+			case <-done:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+		w.sim.Latitude().SetFaults(change)
+	}
+}
+
+func wantReplaced(n int) func(t *testing.T, w *world, first run) {
+	return func(t *testing.T, w *world, first run) {
+		if got := replaced(w); got != n {
+			t.Errorf("%d server(s) replaced, want %d", got, n)
+		}
+	}
+}
+
+func replaced(w *world) int {
+	j := w.journal(cluster)
+	if j == nil {
+		return 0
+	}
+	n := 0
+	for _, node := range j.NodesCopy() {
+		n += len(node.Replaced)
+	}
+	return n
+}
+
+// foreignConfig is a control plane's machine config of another cluster.
+func foreignConfig() []byte {
+	s, _, err := talos.NewSecrets("")
+	if err != nil {
+		panic(err)
+	}
+	cfg, err := talos.Generate(talos.ClusterInput{Name: "someone-else", Endpoint: "203.0.113.7", PrivateCIDR: "10.9.0.0/24", Secrets: s},
+		talos.NodeInput{Name: "theirs", Role: talos.RoleControlPlane, PrivateIP: "10.9.0.1", InstallImage: "factory.talos.dev/installer/x:v1.13.9",
+			Disk: talos.Disk{Serial: "X"}})
+	if err != nil {
+		panic(err)
+	}
+	return cfg
+}
+
+func full() bool { return os.Getenv(FullEnv) == "1" || os.Getenv(FullEnv) == "true" }
+
+// TestFaultMatrix runs every case of the matrix: the default subset, or
+// all of them with CTO_FULL_FAULTS=1.
+func TestFaultMatrix(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives the built binary against the simulated datacenter")
+	}
+	for _, c := range matrix() {
+		if c.full && !full() {
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) { record(runCase(t, c)) })
+	}
+}
+
+func runCase(t *testing.T, c fcase) Result {
+	start := time.Now()
+	opts := sim.Options{Speed: speed, Seed: 11}
+	var flaky *flakyTCP
+	if c.name == "API server unreachable for a while" {
+		opts.Kube, flaky = flakyKube(t)
+	}
+	if c.opts != nil {
+		c.opts(&opts)
+	}
+	w := newWorld(t, opts)
+	res := Result{Name: c.name, Area: c.area, Faults: c.faults, Expected: c.expect, Runs: 1}
+	var mirror *brokenMirror
+	if c.name == "a chart cannot be fetched" {
+		mirror = startBrokenMirror(t, w.simEnv("CTO_CHART_MIRROR"), "argo-cd")
+		mirror.broken.Store(true)
+		w.env = append(w.env, "CTO_CHART_MIRROR="+mirror.url)
+	}
+	if c.setup != nil {
+		c.setup(w)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	if c.during != nil {
+		wg.Go(func() { c.during(w, done) })
+	}
+	if flaky != nil {
+		wg.Go(func() { apiServerBlip(w, flaky, done) })
+	}
+	args := deployArgs(cluster, c.nodes, c.args...)
+	first := w.cto(args...)
+	close(done)
+	wg.Wait()
+
+	st := w.sim.State().Latitude
+	res.RateLimited, res.ServerErrors = st.RateLimited, st.ServerErrors
+	if u := w.untracked(cluster); len(u) > 0 {
+		res.Untracked = len(u)
+		t.Errorf("the provider holds what the journal does not know: %v", u)
+	}
+	switch c.expect {
+	case Completes:
+		if first.code != 0 {
+			t.Errorf("want the deploy to complete:\n%s", first)
+			res.Observed = "failed: " + errorLine(w, first)
+		} else {
+			res.Observed = "completed"
+		}
+	case StopsThenResumes:
+		res.Message = errorLine(w, first)
+		if first.code != 1 {
+			t.Errorf("want the deploy to stop (exit 1):\n%s", first)
+		}
+		for _, want := range c.want {
+			if !strings.Contains(first.stderr, want) {
+				t.Errorf("the stop does not say %q:\n%s", want, first.stderr)
+			}
+		}
+		checkBillingMessage(t, w, first)
+		step := failedStep(w)
+		if c.heal != nil {
+			c.heal(w)
+		}
+		if mirror != nil {
+			mirror.broken.Store(false)
+		}
+		second := w.cto(args...)
+		res.Runs++
+		if second.code != 0 {
+			t.Errorf("the rerun after the fault cleared did not complete:\n%s", second)
+			res.Observed = "stopped in " + step + "; rerun failed: " + errorLine(w, second)
+		} else {
+			res.Observed = "stopped in " + step + "; rerun completed"
+		}
+	}
+	if !t.Failed() {
+		checkDeployed(t, w, c.nodes)
+		if c.check != nil {
+			c.check(t, w, first)
+		}
+	}
+	res.Replaced = replaced(w)
+	destroyAndCount(t, w, &res)
+	res.Pass = !t.Failed()
+	res.Seconds = time.Since(start).Seconds()
+	return res
+}
+
+// apiServerBlip refuses connections to the API server for 3 seconds once
+// the kubernetes step runs.
+func apiServerBlip(w *world, p *flakyTCP, done <-chan struct{}) {
+	for runningStep(w.journal(cluster)) != pipeline.StepKubernetes {
+		select {
+		case <-done:
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	p.down.Store(true)
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+	}
+	p.down.Store(false)
+	if p.refused.Load() == 0 {
+		w.t.Error("no connection to the API server was refused while it was down")
+	}
+}
+
+// checkBillingMessage asserts that a stop names every server and VLAN the
+// provider still holds, by ID, and the destroy command.
+func checkBillingMessage(t *testing.T, w *world, r run) {
+	t.Helper()
+	st := w.sim.State().Latitude
+	if len(st.Servers)+len(st.Networks) == 0 {
+		return
+	}
+	for _, s := range st.Servers {
+		if !strings.Contains(r.stderr, s.ID) {
+			t.Errorf("the stop does not name server %s (%s), which is billing:\n%s", s.ID, s.Hostname, r.stderr)
+		}
+	}
+	for _, n := range st.Networks {
+		if !strings.Contains(r.stderr, n.ID) {
+			t.Errorf("the stop does not name VLAN %s, which is billing:\n%s", n.ID, r.stderr)
+		}
+	}
+	if !strings.Contains(r.stderr, "cto destroy --name "+cluster) {
+		t.Errorf("the stop does not give the destroy command:\n%s", r.stderr)
+	}
+}
+
+// checkDeployed asserts a finished cluster: the servers on, one bootstrap,
+// the credentials written.
+func checkDeployed(t *testing.T, w *world, nodes int) {
+	t.Helper()
+	st := w.sim.State()
+	on := 0
+	for _, s := range st.Latitude.Servers {
+		if s.Status == "on" {
+			on++
+		}
+	}
+	if on != nodes || len(st.Latitude.Servers) != nodes {
+		t.Errorf("%d servers, %d on; want exactly %d", len(st.Latitude.Servers), on, nodes)
+	}
+	if st.Bootstraps != 1 {
+		t.Errorf("%d nodes started etcd, want exactly 1", st.Bootstraps)
+	}
+	if _, err := os.Stat(filepath.Join(w.stateDir(), "clusters", cluster, "credentials.json")); err != nil {
+		t.Errorf("no credentials: %v", err)
+	}
+}
+
+// destroyAndCount runs `cto destroy --yes` and counts what the provider
+// still holds.
+func destroyAndCount(t *testing.T, w *world, res *Result) {
+	t.Helper()
+	d := w.cto("destroy", "--name", cluster, "--yes")
+	if d.code != 0 && w.journal(cluster) != nil {
+		t.Errorf("destroy:\n%s", d)
+	}
+	st := w.sim.State().Latitude
+	res.LeakedServers, res.LeakedVLANs = len(st.Servers), len(st.Networks)
+	if len(st.Servers)+len(st.Networks)+len(st.Assignments) > 0 {
+		t.Errorf("after destroy the provider holds %d servers, %d VLANs, %d assignments", len(st.Servers), len(st.Networks), len(st.Assignments))
+	}
+}
+
+func failedStep(w *world) string {
+	j := w.journal(cluster)
+	if j == nil {
+		return "validation (nothing kept)"
+	}
+	for _, name := range pipeline.StepNames {
+		if rec, ok := j.Step(name); ok && rec.Status != state.StepDone {
+			return name
+		}
+	}
+	return "no step (before the first)"
+}
+
+// errorLine is the run's ERROR line without the test's temporary paths.
+func errorLine(w *world, r run) string {
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	for _, l := range slices.Backward(lines) {
+		if msg, ok := strings.CutPrefix(l, "ERROR: "); ok {
+			msg = strings.ReplaceAll(msg, w.home, "~")
+			if len(msg) > 300 {
+				msg = msg[:300] + "…"
+			}
+			return msg
+		}
+	}
+	return fmt.Sprintf("exit %d without an ERROR line", r.code)
+}

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cto-platform/cto/test/faults"
+)
+
+func TestRenderShowsEveryCaseAndTheLeakTotal(t *testing.T) {
+	r := &faults.Results{Date: time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC), Speed: 600, Seconds: 12, Cases: []faults.Result{
+		{Name: "5xx burst", Area: "provider", Faults: "5 x 503", Expected: faults.Completes, Observed: "completed", Runs: 1, Pass: true},
+		{Name: "broken | thing", Area: "talos", Expected: faults.StopsThenResumes, Observed: "stopped", Runs: 2, LeakedServers: 1, Message: "node `x` failed"},
+	}, Kills: []faults.Kill{{AfterMillis: 1500, Step: "servers", Servers: 2, Resumed: true, Bootstraps: 1}}}
+	md := Render(r)
+	for _, want := range []string{"2 cases, 1 held", "**1** servers and VLANs", "**5xx burst**: 5 x 503", "**broken \\| thing**", "| **no** |",
+		"node 'x' failed", "1 runs of a 3-node deploy", "| 1.5s | servers | 2 | completed | 0 | 1 | 0 |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the report does not show %q:\n%s", want, md)
+		}
+	}
+}
+
+func TestRunReplacesOnlyTheGeneratedPart(t *testing.T) {
+	dir := t.TempDir()
+	in, doc := filepath.Join(dir, "r.json"), filepath.Join(dir, "doc.md")
+	os.WriteFile(in, []byte(`{"speed":600,"cases":[{"name":"c1","pass":true}]}`), 0o644)
+	os.WriteFile(doc, []byte("# Title\nhand written\n"+begin+"\nold table\n"+end+"\ntail\n"), 0o644)
+	resume := filepath.Join(dir, "resume.json")
+	os.WriteFile(resume, []byte(`[{"killed_in":"servers","finished":true},{"killed_in":"talos","finished":true},{"killed_in":"servers","finished":false}]`), 0o644)
+	if err := run(in, resume, doc); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(doc)
+	s := string(got)
+	if !strings.Contains(s, "hand written") || !strings.Contains(s, "tail") || strings.Contains(s, "old table") || !strings.Contains(s, "**c1**") ||
+		!strings.Contains(s, "3 runs of 1 to 3 nodes") || !strings.Contains(s, "| servers | 2 | 1 |") {
+		t.Errorf("document after run:\n%s", s)
+	}
+}

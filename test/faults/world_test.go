@@ -1,0 +1,358 @@
+package faults
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cto-platform/cto/internal/state"
+	"github.com/cto-platform/cto/test/kubeenv"
+	"github.com/cto-platform/cto/test/sim"
+)
+
+// ctoBin is the cto binary TestMain builds once for the package.
+var ctoBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "cto-faults-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	ctoBin = filepath.Join(dir, "cto")
+	_, file, _, _ := runtime.Caller(0)
+	build := exec.Command("go", "build", "-o", ctoBin, "./cmd/cto")
+	build.Dir = filepath.Join(filepath.Dir(file), "..", "..")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build cto:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if err := writeResults(); err != nil {
+		fmt.Fprintln(os.Stderr, "write results:", err)
+		code = 1
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// world is one simulated datacenter and a user's home pointed at it.
+type world struct {
+	t    *testing.T
+	sim  *sim.Sim
+	home string
+	// env overrides the datacenter's environment (later entries win).
+	env []string
+}
+
+// newWorld starts a datacenter. Without the test Kubernetes binaries the
+// test fails under CI and is skipped elsewhere.
+func newWorld(t *testing.T, opts sim.Options) *world {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	s, err := sim.Start(ctx, opts)
+	if errors.Is(err, kubeenv.ErrNoBinaries) && os.Getenv("CI") != "true" && os.Getenv("CI") != "1" {
+		t.Skipf("no test Kubernetes API: %v (run scripts/kubeenv.sh, or set CTO_KUBEENV_BIN)", err)
+	}
+	if err != nil {
+		t.Fatalf("start the simulated datacenter: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return &world{t: t, sim: s, home: t.TempDir()}
+}
+
+func (w *world) environ() []string {
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + w.home, "CTO_HOME=" + w.stateDir(),
+		"KUBECONFIG=" + filepath.Join(w.home, ".kube", "config"), "TERM=dumb"}
+	env = append(env, w.sim.Env()...)
+	return append(env, w.env...)
+}
+
+func (w *world) stateDir() string { return filepath.Join(w.home, ".cto") }
+
+func (w *world) command(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, ctoBin, args...)
+	cmd.Env = w.environ()
+	return cmd
+}
+
+// run is one finished invocation of cto.
+type run struct {
+	code           int
+	stdout, stderr string
+	took           time.Duration
+}
+
+func (r run) String() string {
+	return fmt.Sprintf("exit %d after %s\nstdout:\n%s\nstderr:\n%s", r.code, r.took.Round(time.Millisecond), r.stdout, r.stderr)
+}
+
+// cto runs the binary to its end (at most 4 minutes).
+func (w *world) cto(args ...string) run {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	cmd := w.command(ctx, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	start := time.Now()
+	err := cmd.Run()
+	r := run{stdout: out.String(), stderr: errOut.String(), took: time.Since(start)}
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		r.code = exit.ExitCode()
+	case err != nil:
+		w.t.Fatalf("run cto %v: %v", args, err)
+	}
+	if ctx.Err() != nil {
+		w.t.Fatalf("cto %v did not end within 4 minutes:\n%s", args, r)
+	}
+	return r
+}
+
+func deployArgs(name string, nodes int, extra ...string) []string {
+	return append([]string{"deploy", "--provider", "latitude", "--name", name, "--plan", "c2-small-x86",
+		"--nodes", fmt.Sprint(nodes), "--region", "DAL", "--profile", "minimal", "--yes"}, extra...)
+}
+
+// journal reads the cluster's state.json, nil when there is none.
+func (w *world) journal(name string) *state.Journal {
+	c, err := state.Open(w.stateDir(), name, false)
+	if err != nil {
+		return nil
+	}
+	j, err := c.Load()
+	if err != nil {
+		return nil
+	}
+	return j
+}
+
+// untracked lists what the provider holds for the cluster that the journal
+// does not know: servers and VLANs that only a sweep by tag would find.
+func (w *world) untracked(name string) []string {
+	known := map[string]bool{}
+	if j := w.journal(name); j != nil {
+		for _, r := range j.LiveResources("") {
+			known[r.ID] = true
+		}
+		for _, n := range j.NodesCopy() {
+			known[n.ServerID] = true
+		}
+	}
+	var out []string
+	st := w.sim.State().Latitude
+	for _, s := range st.Servers {
+		if !known[s.ID] {
+			out = append(out, "server "+s.ID+" ("+s.Hostname+")")
+		}
+	}
+	for _, n := range st.Networks {
+		if !known[n.ID] {
+			out = append(out, "vlan "+n.ID)
+		}
+	}
+	return out
+}
+
+// waitFor polls cond every few milliseconds until it holds or limit passes.
+func waitFor(limit time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return true
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return false
+}
+
+// runningStep is the step the journal says is running ("" when none).
+func runningStep(j *state.Journal) string {
+	if j == nil {
+		return "before the journal"
+	}
+	var out string
+	j.View(func(j *state.Journal) {
+		for name, rec := range j.Steps {
+			if rec.Status == state.StepRunning {
+				out = name
+			}
+		}
+	})
+	return out
+}
+
+// flakyTCP forwards connections to a target, refusing them (accept, then
+// close) while down is set: an API server that is unreachable for a while.
+type flakyTCP struct {
+	lis     net.Listener
+	target  string
+	down    atomic.Bool
+	refused atomic.Int64
+}
+
+func startFlakyTCP(t *testing.T, target string) *flakyTCP {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &flakyTCP{lis: lis, target: target}
+	t.Cleanup(func() { lis.Close() })
+	go func() {
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			if p.down.Load() {
+				p.refused.Add(1)
+				c.Close()
+				continue
+			}
+			go p.pipe(c)
+		}
+	}()
+	return p
+}
+
+func (p *flakyTCP) pipe(c net.Conn) {
+	defer c.Close()
+	u, err := net.Dial("tcp", p.target)
+	if err != nil {
+		return
+	}
+	defer u.Close()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); io.Copy(u, c); u.(*net.TCPConn).CloseWrite() }()
+	go func() { defer wg.Done(); io.Copy(c, u); c.(*net.TCPConn).CloseWrite() }()
+	wg.Wait()
+}
+
+func (p *flakyTCP) addr() string { return p.lis.Addr().String() }
+
+// flakyKube starts an API server whose kubeconfig points through a flaky
+// proxy, for sim.Options.Kube.
+func flakyKube(t *testing.T) (*kubeenv.Env, *flakyTCP) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	env, err := kubeenv.Start(ctx)
+	if errors.Is(err, kubeenv.ErrNoBinaries) && os.Getenv("CI") != "true" && os.Getenv("CI") != "1" {
+		t.Skipf("no test Kubernetes API: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(env.Stop)
+	u, err := url.Parse(env.Server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := startFlakyTCP(t, u.Host)
+	data, err := os.ReadFile(env.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxied := "https://" + proxy.addr()
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(path, bytes.ReplaceAll(data, []byte(env.Server), []byte(proxied)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &kubeenv.Env{Kubeconfig: path, Server: proxied, Token: env.Token}, proxy
+}
+
+// brokenMirror serves the datacenter's chart mirror, answering 404 for
+// every file of one chart while broken is set.
+type brokenMirror struct {
+	srv    *http.Server
+	url    string
+	chart  string
+	broken atomic.Bool
+	misses atomic.Int64
+}
+
+func startBrokenMirror(t *testing.T, upstream, chart string) *brokenMirror {
+	u, err := url.Parse(upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &brokenMirror{chart: chart, url: "http://" + lis.Addr().String()}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	// The repository index names the charts by absolute URL: point them
+	// here, so every chart comes through the break.
+	rp.ModifyResponse = func(resp *http.Response) error {
+		if !strings.HasSuffix(resp.Request.URL.Path, "index.yaml") {
+			return nil
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		body = bytes.ReplaceAll(body, []byte(upstream), []byte(m.url))
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		resp.ContentLength = int64(len(body))
+		resp.Header.Set("Content-Length", fmt.Sprint(len(body)))
+		return nil
+	}
+	m.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if m.broken.Load() && strings.Contains(r.URL.Path, chart) {
+			m.misses.Add(1)
+			http.NotFound(w, r)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	})}
+	go m.srv.Serve(lis)
+	t.Cleanup(func() { m.srv.Close() })
+	return m
+}
+
+// simEnv returns a value of the datacenter's environment.
+func (w *world) simEnv(key string) string {
+	for _, kv := range slices.Backward(w.sim.Env()) {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+// events decodes the NDJSON lines of a -o json run.
+func events(stdout string) []map[string]any {
+	var out []map[string]any
+	for _, line := range strings.Split(stdout, "\n") {
+		var e map[string]any
+		if json.Unmarshal([]byte(line), &e) == nil {
+			out = append(out, e)
+		}
+	}
+	return out
+}
