@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -324,8 +325,38 @@ func (e *Error) Unwrap() error {
 	return nil
 }
 
+// Priority orders requests that wait for the same budget: a waiting
+// request of higher priority gets the next token first; equal priorities go
+// first come, first served.
+type Priority int
+
+const (
+	// PriorityLow is bookkeeping that may trail the work it describes
+	// (labels, tags).
+	PriorityLow Priority = -1
+	// PriorityNormal is every request not marked otherwise.
+	PriorityNormal Priority = 0
+	// PriorityHigh starts something slow, such as a server order whose
+	// deploy takes minutes: the sooner it is sent, the sooner it ends.
+	PriorityHigh Priority = 1
+)
+
+type priorityKey struct{}
+
+// WithPriority marks the requests sent with ctx.
+func WithPriority(ctx context.Context, p Priority) context.Context {
+	return context.WithValue(ctx, priorityKey{}, p)
+}
+
+func priorityOf(ctx context.Context) Priority {
+	p, _ := ctx.Value(priorityKey{}).(Priority)
+	return p
+}
+
 // bucket is a token bucket refilled at perMinute/60 tokens per second, at
-// most perMinute tokens, on the injected clock.
+// most perMinute tokens, on the injected clock. Requests that find it empty
+// queue by priority, then arrival, and one dispatcher hands out tokens as
+// they refill: waiting costs no wake-ups however many requests wait.
 type bucket struct {
 	mu     sync.Mutex
 	clock  clock.Clock
@@ -333,6 +364,15 @@ type bucket struct {
 	cap    float64
 	tokens float64
 	last   time.Time
+
+	queue       []*waiter // by priority (high first), then arrival
+	dispatching bool
+}
+
+type waiter struct {
+	prio    Priority
+	ready   chan struct{}
+	granted bool
 }
 
 func newBucket(perMinute int, c clock.Clock) *bucket {
@@ -346,27 +386,71 @@ func newBucket(perMinute int, c clock.Clock) *bucket {
 	return b
 }
 
-// take waits for a token, honouring ctx.
+func (b *bucket) refillLocked() {
+	now := b.clock.Now()
+	if el := now.Sub(b.last).Seconds(); el > 0 {
+		b.tokens = min(b.cap, b.tokens+el*b.rate)
+		b.last = now
+	}
+}
+
+// take waits for a token, honouring ctx and its priority.
 func (b *bucket) take(ctx context.Context) error {
 	if b.rate == 0 {
 		return ctx.Err()
 	}
+	b.mu.Lock()
+	b.refillLocked()
+	if len(b.queue) == 0 && b.tokens >= 1 {
+		b.tokens--
+		b.mu.Unlock()
+		return nil
+	}
+	w := &waiter{prio: priorityOf(ctx), ready: make(chan struct{})}
+	i := len(b.queue)
+	for i > 0 && b.queue[i-1].prio < w.prio {
+		i--
+	}
+	b.queue = slices.Insert(b.queue, i, w)
+	if !b.dispatching {
+		b.dispatching = true
+		go b.dispatch()
+	}
+	b.mu.Unlock()
+	select {
+	case <-w.ready:
+		return nil
+	case <-ctx.Done():
+		b.mu.Lock()
+		if w.granted {
+			b.tokens++ // handed out as ctx ended: give it back
+		} else {
+			b.queue = slices.DeleteFunc(b.queue, func(x *waiter) bool { return x == w })
+		}
+		b.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+// dispatch hands tokens to the queue in order until it is empty.
+func (b *bucket) dispatch() {
 	for {
 		b.mu.Lock()
-		now := b.clock.Now()
-		if el := now.Sub(b.last).Seconds(); el > 0 {
-			b.tokens = min(b.cap, b.tokens+el*b.rate)
-			b.last = now
-		}
-		if b.tokens >= 1 {
+		b.refillLocked()
+		for len(b.queue) > 0 && b.tokens >= 1 {
+			w := b.queue[0]
+			b.queue = b.queue[1:]
 			b.tokens--
+			w.granted = true
+			close(w.ready)
+		}
+		if len(b.queue) == 0 {
+			b.dispatching = false
 			b.mu.Unlock()
-			return nil
+			return
 		}
 		wait := time.Duration((1 - b.tokens) / b.rate * float64(time.Second))
 		b.mu.Unlock()
-		if err := b.clock.Sleep(ctx, wait); err != nil {
-			return err
-		}
+		b.clock.Sleep(context.Background(), max(wait, time.Millisecond))
 	}
 }

@@ -1,0 +1,121 @@
+package httpx
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// manualClock moves only when the test advances it; sleepers wait for it.
+type manualClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) Sleep(ctx context.Context, d time.Duration) error {
+	until := c.Now().Add(d)
+	for c.Now().Before(until) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+	return nil
+}
+
+func (c *manualClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func queued(b *bucket) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.queue)
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+func TestBudgetServesHigherPriorityFirstThenArrival(t *testing.T) {
+	clk := &manualClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	b := newBucket(60, clk) // one token a second
+	for range 60 {
+		if err := b.take(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	var order []string
+	var wg sync.WaitGroup
+	arrivals := []struct {
+		name string
+		prio Priority
+	}{{"low", PriorityLow}, {"normal-1", PriorityNormal}, {"high-1", PriorityHigh}, {"normal-2", PriorityNormal}, {"high-2", PriorityHigh}}
+	for i, a := range arrivals {
+		wg.Go(func() {
+			if err := b.take(WithPriority(context.Background(), a.prio)); err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			order = append(order, a.name)
+			mu.Unlock()
+		})
+		waitFor(t, func() bool { return queued(b) == i+1 })
+	}
+	for i := range arrivals {
+		clk.advance(time.Second)
+		waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(order) == i+1 })
+	}
+	wg.Wait()
+	want := []string{"high-1", "high-2", "normal-1", "normal-2", "low"}
+	if !slices.Equal(order, want) {
+		t.Fatalf("tokens went to %v, want %v", order, want)
+	}
+}
+
+func TestBudgetWaiterThatGivesUpLeavesTheQueue(t *testing.T) {
+	clk := &manualClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	b := newBucket(60, clk)
+	for range 60 {
+		b.take(context.Background())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.take(ctx) }()
+	waitFor(t, func() bool { return queued(b) == 1 })
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("a cancelled wait took a token")
+	}
+	if queued(b) != 0 {
+		t.Fatal("the cancelled waiter is still queued")
+	}
+	clk.advance(time.Second)
+	if err := b.take(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b.mu.Lock()
+	left := b.tokens
+	b.mu.Unlock()
+	if left >= 1 {
+		t.Fatalf("%.2f tokens left after one refill and one take, want < 1", left)
+	}
+}
