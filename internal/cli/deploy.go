@@ -80,7 +80,7 @@ to spend money unless --yes is given.`,
 	fs.BoolVar(&s.Order, "order", false, "allow ordering new servers where the provider otherwise adopts (hetzner-robot)")
 	fs.StringVar(&s.Talos.Version, "talos-version", "", "Talos Linux version (default: the version cto was built with)")
 	fs.StringVar(&s.Talos.KubernetesVersion, "kubernetes-version", "", "Kubernetes version (default: Talos's default for its version)")
-	fs.StringVar(&s.Talos.ImageFactoryURL, "image-factory-url", "", "Talos Image Factory (default https://factory.talos.dev)")
+	fs.StringVar(&s.Talos.ImageFactoryURL, "image-factory-url", "", "Talos Image Factory (default https://factory.talos.dev; env CTO_IMAGE_FACTORY_URL)")
 	fs.StringVar(&s.Network.CIDR, "private-cidr", s.Network.CIDR, "private addresses of the nodes on the cluster's VLAN")
 	fs.StringVar(&s.DNS.Domain, "domain", "", "create DNS records api.<name>.<domain> and *.<name>.<domain>")
 	fs.StringVar(&s.DNS.Provider, "dns-provider", "", "DNS provider for --domain: cloudflare")
@@ -188,6 +188,9 @@ func buildSpec(f *deployFlags, fs *pflag.FlagSet) (spec.ClusterSpec, error) {
 	}
 	if s.Platform.ChartMirror == "" {
 		s.Platform.ChartMirror = envOr("CTO_CHART_MIRROR")
+	}
+	if s.Talos.ImageFactoryURL == "" {
+		s.Talos.ImageFactoryURL = envOr("CTO_IMAGE_FACTORY_URL")
 	}
 	s.Complete()
 	if err := s.Validate(); err != nil {

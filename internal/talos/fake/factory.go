@@ -24,6 +24,18 @@ type Factory struct {
 func NewFactory() *Factory { return &Factory{schematics: map[string][]byte{}} }
 
 func (f *Factory) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && r.URL.Path == "/_fake/state" {
+		f.mu.Lock()
+		ids := make([]string, 0, len(f.schematics))
+		for id := range f.schematics {
+			ids = append(ids, id)
+		}
+		st := map[string]any{"schematics": ids, "requests": map[string]int{"POST /schematics": f.posts}}
+		f.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(st)
+		return
+	}
 	if r.Method != http.MethodPost || r.URL.Path != "/schematics" {
 		http.Error(w, `{"error":"not found"}`, http.StatusNotFound)
 		return

@@ -58,6 +58,14 @@ type Node struct {
 	// TrustdCA is the OS CA to sign a worker's certificate with when no
 	// Trustd is shared (workers' configs carry only the CA certificate).
 	TrustdCA *sx509.PEMEncodedCertificateAndKey
+	// InstallTime is how long the node installs Talos and reboots after
+	// taking its config: its API does not answer meanwhile. BootstrapTime
+	// is how long etcd and the API server take to start after Bootstrap:
+	// EtcdMemberList and Kubeconfig answer Unavailable meanwhile. Both run
+	// on Clock (default the wall clock); zero means at once.
+	InstallTime   time.Duration
+	BootstrapTime time.Duration
+	Clock         interface{ Now() time.Time }
 
 	mu             sync.Mutex
 	addr           string
@@ -68,7 +76,16 @@ type Node struct {
 	applyCalls     int
 	bootstrapCalls int
 	bootstrapped   bool
+	appliedAt      time.Time
+	bootstrappedAt time.Time
 	srv            *grpc.Server
+}
+
+func (n *Node) now() time.Time {
+	if n.Clock != nil {
+		return n.Clock.Now()
+	}
+	return time.Now()
 }
 
 // Start serves the node on addr ("127.x.y.z:0" picks a port).
@@ -119,6 +136,9 @@ func (n *Node) tlsConfig() (*tls.Config, error) {
 	if n.config == nil {
 		return &tls.Config{Certificates: []tls.Certificate{n.selfSigned}, NextProtos: []string{"h2"}, MinVersion: tls.VersionTLS12}, nil
 	}
+	if n.now().Before(n.appliedAt.Add(n.InstallTime)) {
+		return nil, errors.New("installing Talos; the API is down until the node reboots")
+	}
 	if n.configured == nil {
 		cfg, err := n.serveConfigured(n.config)
 		if err != nil {
@@ -134,6 +154,9 @@ func (n *Node) ApplyCalls() int { n.mu.Lock(); defer n.mu.Unlock(); return n.app
 
 // BootstrapCalls counts Bootstrap calls.
 func (n *Node) BootstrapCalls() int { n.mu.Lock(); defer n.mu.Unlock(); return n.bootstrapCalls }
+
+// Bootstrapped reports whether Bootstrap started etcd on this node.
+func (n *Node) Bootstrapped() bool { n.mu.Lock(); defer n.mu.Unlock(); return n.bootstrapped }
 
 // Config returns the applied config, nil in maintenance mode.
 func (n *Node) Config() coreconfig.Provider { n.mu.Lock(); defer n.mu.Unlock(); return n.config }
@@ -152,6 +175,7 @@ func (n *Node) Configure(cfg coreconfig.Provider) error {
 	defer n.mu.Unlock()
 	n.config = cfg
 	n.configured = nil
+	n.appliedAt = n.now()
 	return nil
 }
 
@@ -275,6 +299,7 @@ func (s *machineServer) Bootstrap(ctx context.Context, _ *machine.BootstrapReque
 		return nil, status.Error(codes.AlreadyExists, "etcd data directory is not empty")
 	}
 	n.bootstrapped = true
+	n.bootstrappedAt = n.now()
 	return &machine.BootstrapResponse{Messages: []*machine.Bootstrap{{}}}, nil
 }
 
@@ -282,7 +307,7 @@ func (s *machineServer) EtcdMemberList(ctx context.Context, _ *machine.EtcdMembe
 	n := s.n
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if !n.bootstrapped {
+	if !n.bootstrapped || n.now().Before(n.bootstrappedAt.Add(n.BootstrapTime)) {
 		return nil, status.Error(codes.Unavailable, "etcd is not running")
 	}
 	return &machine.EtcdMemberListResponse{Messages: []*machine.EtcdMembers{{Members: []*machine.EtcdMember{{Id: 1, Hostname: n.Name}}}}}, nil
@@ -292,9 +317,13 @@ func (s *machineServer) Kubeconfig(_ *emptypb.Empty, stream grpc.ServerStreaming
 	n := s.n
 	n.mu.Lock()
 	ok, server, data := n.bootstrapped, n.KubeconfigServer, n.Kubeconfig
+	starting := n.now().Before(n.bootstrappedAt.Add(n.BootstrapTime))
 	n.mu.Unlock()
 	if !ok {
 		return status.Error(codes.FailedPrecondition, "kubernetes is not bootstrapped")
+	}
+	if starting {
+		return status.Error(codes.Unavailable, "the API server is starting")
 	}
 	cfg := n.Config()
 	if server == "" {

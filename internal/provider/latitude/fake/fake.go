@@ -40,6 +40,12 @@ type Options struct {
 	IPBase string
 	// Seed makes the injected faults repeatable.
 	Seed uint64
+	// OnDeployed is called once each time a server finishes deploying (it
+	// reaches "on", after a create or a reinstall), before the request that
+	// first sees it is answered: a simulated datacenter boots the server's
+	// iPXE target there. OnDeleted is called when a server is deleted.
+	OnDeployed func(ServerState)
+	OnDeleted  func(ServerState)
 }
 
 // Faults are the failures the fake injects; change them with SetFaults.
@@ -96,6 +102,8 @@ type server struct {
 	Fail, Stuck, OffSpec, Locked                           bool
 	Rescue                                                 bool
 	PoweredOff                                             bool
+	// Announced: OnDeployed was called for the current deployment.
+	Announced bool
 }
 
 type network struct {
@@ -203,6 +211,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if key == "" {
 		key = r.Method + " " + r.URL.Path
 	}
+	f.announceDeployed()
 	f.mu.Lock()
 	f.requests[key]++
 	latency := f.faults.Latency
@@ -244,6 +253,26 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Unlock()
 	f.mux.ServeHTTP(w, r)
+}
+
+// announceDeployed calls OnDeployed for the servers that reached "on"
+// since the last request, outside the lock.
+func (f *Fake) announceDeployed() {
+	if f.opts.OnDeployed == nil {
+		return
+	}
+	f.mu.Lock()
+	var on []ServerState
+	for _, s := range f.servers {
+		if !s.Announced && f.status(s) == "on" {
+			s.Announced = true
+			on = append(on, f.serverState(s))
+		}
+	}
+	f.mu.Unlock()
+	for _, s := range on {
+		f.opts.OnDeployed(s)
+	}
 }
 
 func (f *Fake) routes() {
@@ -1009,6 +1038,12 @@ func (f *Fake) deleteServer(w http.ResponseWriter, r *http.Request) {
 	}
 	f.removeServer(s)
 	w.WriteHeader(http.StatusNoContent)
+	if f.opts.OnDeleted != nil {
+		gone := f.serverState(s)
+		f.mu.Unlock()
+		f.opts.OnDeleted(gone)
+		f.mu.Lock()
+	}
 }
 
 func (f *Fake) removeServer(s *server) {
@@ -1044,7 +1079,7 @@ func (f *Fake) reinstall(w http.ResponseWriter, r *http.Request) {
 		invalid(w, "ipxe is required when operating_system is ipxe")
 		return
 	}
-	s.OS, s.IPXE, s.CreatedAt, s.Fail = a.OperatingSystem, a.IPXE, f.now(), false
+	s.OS, s.IPXE, s.CreatedAt, s.Fail, s.Announced = a.OperatingSystem, a.IPXE, f.now(), false, false
 	if a.Hostname != "" {
 		s.Hostname = a.Hostname
 	}
@@ -1417,8 +1452,7 @@ func (f *Fake) State() State {
 		return out
 	}
 	for _, s := range f.servers {
-		st.Servers = append(st.Servers, ServerState{ID: s.ID, Hostname: s.Hostname, Status: f.status(s), Project: s.Project,
-			Plan: s.Plan, Site: s.Site, IP: s.IP, Tags: tagName(s.Tags), IPXE: s.IPXE})
+		st.Servers = append(st.Servers, f.serverState(s))
 	}
 	for _, n := range f.networks {
 		st.Networks = append(st.Networks, NetworkState{ID: n.ID, VID: n.VID, Site: n.Site, Project: n.Project, Tags: tagName(n.Tags)})
@@ -1437,6 +1471,20 @@ func (f *Fake) State() State {
 	}
 	sort.Slice(st.Servers, func(a, b int) bool { return st.Servers[a].Hostname < st.Servers[b].Hostname })
 	return st
+}
+
+// serverState is a server as State shows it; the caller holds f.mu.
+func (f *Fake) serverState(s *server) ServerState {
+	var tags []string
+	for _, id := range s.Tags {
+		for _, t := range f.tags {
+			if t.ID == id {
+				tags = append(tags, t.Name)
+			}
+		}
+	}
+	return ServerState{ID: s.ID, Hostname: s.Hostname, Status: f.status(s), Project: s.Project,
+		Plan: s.Plan, Site: s.Site, IP: s.IP, Tags: tags, IPXE: s.IPXE}
 }
 
 func (f *Fake) getState(w http.ResponseWriter, r *http.Request) {
