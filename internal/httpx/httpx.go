@@ -353,17 +353,19 @@ func priorityOf(ctx context.Context) Priority {
 	return p
 }
 
-// bucket is a token bucket refilled at perMinute/60 tokens per second, at
-// most perMinute tokens, on the injected clock. Requests that find it empty
-// queue by priority, then arrival, and one dispatcher hands out tokens as
-// they refill: waiting costs no wake-ups however many requests wait.
+// bucket holds requests to at most limit in any window of a minute (plus
+// a small margin for the network's jitter), on the injected clock: the
+// strictest reading of "N per minute", so an API that counts with a token
+// bucket, a fixed window or a sliding one never answers 429. Requests that
+// find it full queue by priority, then arrival, and one dispatcher hands
+// out sends as the window frees: waiting costs no wake-ups however many
+// requests wait.
 type bucket struct {
 	mu     sync.Mutex
 	clock  clock.Clock
-	rate   float64 // tokens per second; 0 = unlimited
-	cap    float64
-	tokens float64
-	last   time.Time
+	limit  int // 0 = unlimited
+	window time.Duration
+	sent   []time.Time // the last limit sends, oldest first
 
 	queue       []*waiter // by priority (high first), then arrival
 	dispatching bool
@@ -375,34 +377,37 @@ type waiter struct {
 	granted bool
 }
 
+// windowMargin widens the minute so answers delayed differently on the way
+// still arrive inside the API's count.
+const windowMargin = time.Minute / 100
+
 func newBucket(perMinute int, c clock.Clock) *bucket {
-	b := &bucket{clock: c}
-	if perMinute > 0 {
-		b.rate = float64(perMinute) / 60
-		b.cap = float64(perMinute)
-		b.tokens = b.cap
-		b.last = c.Now()
-	}
-	return b
+	return &bucket{clock: c, limit: perMinute, window: time.Minute + windowMargin}
 }
 
-func (b *bucket) refillLocked() {
-	now := b.clock.Now()
-	if el := now.Sub(b.last).Seconds(); el > 0 {
-		b.tokens = min(b.cap, b.tokens+el*b.rate)
-		b.last = now
+// freeAtLocked is when the next send may go: now when the window has room.
+func (b *bucket) freeAtLocked(now time.Time) time.Time {
+	if len(b.sent) < b.limit {
+		return now
 	}
+	return b.sent[0].Add(b.window)
+}
+
+func (b *bucket) sendLocked(now time.Time) {
+	if len(b.sent) == b.limit {
+		b.sent = append(b.sent[:0], b.sent[1:]...)
+	}
+	b.sent = append(b.sent, now)
 }
 
 // take waits for a token, honouring ctx and its priority.
 func (b *bucket) take(ctx context.Context) error {
-	if b.rate == 0 {
+	if b.limit <= 0 {
 		return ctx.Err()
 	}
 	b.mu.Lock()
-	b.refillLocked()
-	if len(b.queue) == 0 && b.tokens >= 1 {
-		b.tokens--
+	if now := b.clock.Now(); len(b.queue) == 0 && !b.freeAtLocked(now).After(now) {
+		b.sendLocked(now)
 		b.mu.Unlock()
 		return nil
 	}
@@ -423,7 +428,8 @@ func (b *bucket) take(ctx context.Context) error {
 	case <-ctx.Done():
 		b.mu.Lock()
 		if w.granted {
-			b.tokens++ // handed out as ctx ended: give it back
+			// Sent as ctx ended: the slot stays used, as the API may
+			// count it.
 		} else {
 			b.queue = slices.DeleteFunc(b.queue, func(x *waiter) bool { return x == w })
 		}
@@ -436,11 +442,11 @@ func (b *bucket) take(ctx context.Context) error {
 func (b *bucket) dispatch() {
 	for {
 		b.mu.Lock()
-		b.refillLocked()
-		for len(b.queue) > 0 && b.tokens >= 1 {
+		now := b.clock.Now()
+		for len(b.queue) > 0 && !b.freeAtLocked(now).After(now) {
 			w := b.queue[0]
 			b.queue = b.queue[1:]
-			b.tokens--
+			b.sendLocked(now)
 			w.granted = true
 			close(w.ready)
 		}
@@ -449,7 +455,7 @@ func (b *bucket) dispatch() {
 			b.mu.Unlock()
 			return
 		}
-		wait := time.Duration((1 - b.tokens) / b.rate * float64(time.Second))
+		wait := b.freeAtLocked(now).Sub(now)
 		b.mu.Unlock()
 		b.clock.Sleep(context.Background(), max(wait, time.Millisecond))
 	}

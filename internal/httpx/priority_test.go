@@ -56,8 +56,11 @@ func waitFor(t *testing.T, cond func() bool) {
 
 func TestBudgetServesHigherPriorityFirstThenArrival(t *testing.T) {
 	clk := &manualClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	b := newBucket(60, clk) // one token a second
-	for range 60 {
+	b := newBucket(60, clk) // 60 a minute
+	for i := range 60 { // one a second, so the window frees one at a time
+		if i > 0 {
+			clk.advance(time.Second)
+		}
 		if err := b.take(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -80,6 +83,7 @@ func TestBudgetServesHigherPriorityFirstThenArrival(t *testing.T) {
 		})
 		waitFor(t, func() bool { return queued(b) == i+1 })
 	}
+	clk.advance(windowMargin) // now the window's first send is a minute old
 	for i := range arrivals {
 		clk.advance(time.Second)
 		waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(order) == i+1 })
@@ -108,14 +112,37 @@ func TestBudgetWaiterThatGivesUpLeavesTheQueue(t *testing.T) {
 	if queued(b) != 0 {
 		t.Fatal("the cancelled waiter is still queued")
 	}
-	clk.advance(time.Second)
+	clk.advance(time.Minute + windowMargin)
 	if err := b.take(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	b.mu.Lock()
-	left := b.tokens
-	b.mu.Unlock()
-	if left >= 1 {
-		t.Fatalf("%.2f tokens left after one refill and one take, want < 1", left)
+	if queued(b) != 0 {
+		t.Fatal("a free window queued a request")
+	}
+}
+
+func TestBudgetNeverSendsMoreThanTheLimitInAnyMinute(t *testing.T) {
+	clk := newStepClock()
+	b := newBucket(20, clk)
+	var sends []time.Time
+	for range 100 {
+		if err := b.take(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		sends = append(sends, clk.Now())
+	}
+	for i := range sends {
+		in := 0
+		for _, s := range sends[i:] {
+			if s.Sub(sends[i]) < time.Minute {
+				in++
+			}
+		}
+		if in > 20 {
+			t.Fatalf("%d sends in the minute from %s", in, sends[i].Format(time.TimeOnly))
+		}
+	}
+	if got := sends[99].Sub(sends[0]); got > 4*(time.Minute+windowMargin) {
+		t.Fatalf("100 sends at 20 a minute took %s, want at most four windows", got)
 	}
 }
