@@ -76,7 +76,7 @@ type Result struct {
 	RealSeconds  float64 `json:"real_seconds"`
 	// Steps are the simulated seconds of each step, from cto's events.
 	Steps map[string]float64 `json:"steps,omitempty"`
-	Error        string  `json:"error,omitempty"`
+	Error string             `json:"error,omitempty"`
 }
 
 func main() {
