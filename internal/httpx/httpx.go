@@ -151,7 +151,8 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 		if write {
 			b = c.writes
 		}
-		if err := b.take(ctx); err != nil {
+		sent, err := b.take(ctx)
+		if err != nil {
 			return nil, c.wrap(req, err)
 		}
 		if write {
@@ -163,6 +164,7 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 			c.stats.retries.Add(1)
 		}
 		resp, err := c.once(ctx, req)
+		b.answered(sent)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, c.wrap(req, ctx.Err())
@@ -353,10 +355,12 @@ func priorityOf(ctx context.Context) Priority {
 	return p
 }
 
-// bucket holds requests to at most limit in any window of a minute (plus
-// a small margin for the network's jitter), on the injected clock: the
-// strictest reading of "N per minute", so an API that counts with a token
-// bucket, a fixed window or a sliding one never answers 429. Requests that
+// bucket holds requests to at most limit in any window of a minute, on the
+// injected clock: the strictest reading of "N per minute", so an API that
+// counts with a token bucket, a fixed window or a sliding one never answers
+// 429. A request holds its place in the window from when it is sent until
+// its answer is back, so however long it travelled, the request that
+// reuses the place reaches the API more than a minute after it did. Requests that
 // find it full queue by priority, then arrival, and one dispatcher hands
 // out sends as the window frees: waiting costs no wake-ups however many
 // requests wait.
@@ -365,7 +369,7 @@ type bucket struct {
 	clock  clock.Clock
 	limit  int // 0 = unlimited
 	window time.Duration
-	sent   []time.Time // the last limit sends, oldest first
+	sent   []*slot // the last limit requests
 
 	queue       []*waiter // by priority (high first), then arrival
 	dispatching bool
@@ -374,42 +378,71 @@ type bucket struct {
 type waiter struct {
 	prio    Priority
 	ready   chan struct{}
-	granted bool
+	granted *slot
 }
 
-// windowMargin widens the minute so answers delayed differently on the way
-// still arrive inside the API's count.
-const windowMargin = time.Minute / 100
+// slot is one request's place in the window: when it was answered, or sent
+// while it travels.
+type slot struct{ at time.Time }
+
+// windowMargin widens the minute for clocks that differ a little.
+const windowMargin = time.Minute / 200
 
 func newBucket(perMinute int, c clock.Clock) *bucket {
 	return &bucket{clock: c, limit: perMinute, window: time.Minute + windowMargin}
 }
 
-// freeAtLocked is when the next send may go: now when the window has room.
+// oldestLocked is the index of the window's earliest place.
+func (b *bucket) oldestLocked() int {
+	oldest := 0
+	for i, sl := range b.sent {
+		if sl.at.Before(b.sent[oldest].at) {
+			oldest = i
+		}
+	}
+	return oldest
+}
+
+// freeAtLocked is when the next request may go: now when the window has
+// room.
 func (b *bucket) freeAtLocked(now time.Time) time.Time {
 	if len(b.sent) < b.limit {
 		return now
 	}
-	return b.sent[0].Add(b.window)
+	return b.sent[b.oldestLocked()].at.Add(b.window)
 }
 
-func (b *bucket) sendLocked(now time.Time) {
+func (b *bucket) sendLocked(now time.Time) *slot {
+	sl := &slot{at: now}
 	if len(b.sent) == b.limit {
-		b.sent = append(b.sent[:0], b.sent[1:]...)
+		b.sent[b.oldestLocked()] = sl
+	} else {
+		b.sent = append(b.sent, sl)
 	}
-	b.sent = append(b.sent, now)
+	return sl
 }
 
-// take waits for a token, honouring ctx and its priority.
-func (b *bucket) take(ctx context.Context) error {
+// answered moves a request's place in the window to when its answer came.
+func (b *bucket) answered(sl *slot) {
+	if sl == nil {
+		return
+	}
+	b.mu.Lock()
+	sl.at = b.clock.Now()
+	b.mu.Unlock()
+}
+
+// take waits for a place in the window, honouring ctx and its priority,
+// and returns it (nil when there is no limit).
+func (b *bucket) take(ctx context.Context) (*slot, error) {
 	if b.limit <= 0 {
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 	b.mu.Lock()
 	if now := b.clock.Now(); len(b.queue) == 0 && !b.freeAtLocked(now).After(now) {
-		b.sendLocked(now)
+		sl := b.sendLocked(now)
 		b.mu.Unlock()
-		return nil
+		return sl, nil
 	}
 	w := &waiter{prio: priorityOf(ctx), ready: make(chan struct{})}
 	i := len(b.queue)
@@ -424,17 +457,14 @@ func (b *bucket) take(ctx context.Context) error {
 	b.mu.Unlock()
 	select {
 	case <-w.ready:
-		return nil
+		return w.granted, nil
 	case <-ctx.Done():
 		b.mu.Lock()
-		if w.granted {
-			// Sent as ctx ended: the slot stays used, as the API may
-			// count it.
-		} else {
+		if w.granted == nil {
 			b.queue = slices.DeleteFunc(b.queue, func(x *waiter) bool { return x == w })
-		}
+		} // else the place stays taken: nothing was sent, but it is cheap
 		b.mu.Unlock()
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 
@@ -446,8 +476,7 @@ func (b *bucket) dispatch() {
 		for len(b.queue) > 0 && !b.freeAtLocked(now).After(now) {
 			w := b.queue[0]
 			b.queue = b.queue[1:]
-			b.sendLocked(now)
-			w.granted = true
+			w.granted = b.sendLocked(now)
 			close(w.ready)
 		}
 		if len(b.queue) == 0 {

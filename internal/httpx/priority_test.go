@@ -2,6 +2,8 @@ package httpx
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sync"
 	"testing"
@@ -61,7 +63,7 @@ func TestBudgetServesHigherPriorityFirstThenArrival(t *testing.T) {
 		if i > 0 {
 			clk.advance(time.Second)
 		}
-		if err := b.take(context.Background()); err != nil {
+		if _, err := b.take(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -74,7 +76,7 @@ func TestBudgetServesHigherPriorityFirstThenArrival(t *testing.T) {
 	}{{"low", PriorityLow}, {"normal-1", PriorityNormal}, {"high-1", PriorityHigh}, {"normal-2", PriorityNormal}, {"high-2", PriorityHigh}}
 	for i, a := range arrivals {
 		wg.Go(func() {
-			if err := b.take(WithPriority(context.Background(), a.prio)); err != nil {
+			if _, err := b.take(WithPriority(context.Background(), a.prio)); err != nil {
 				t.Error(err)
 			}
 			mu.Lock()
@@ -103,7 +105,7 @@ func TestBudgetWaiterThatGivesUpLeavesTheQueue(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- b.take(ctx) }()
+	go func() { _, err := b.take(ctx); done <- err }()
 	waitFor(t, func() bool { return queued(b) == 1 })
 	cancel()
 	if err := <-done; err == nil {
@@ -113,7 +115,7 @@ func TestBudgetWaiterThatGivesUpLeavesTheQueue(t *testing.T) {
 		t.Fatal("the cancelled waiter is still queued")
 	}
 	clk.advance(time.Minute + windowMargin)
-	if err := b.take(context.Background()); err != nil {
+	if _, err := b.take(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if queued(b) != 0 {
@@ -126,7 +128,7 @@ func TestBudgetNeverSendsMoreThanTheLimitInAnyMinute(t *testing.T) {
 	b := newBucket(20, clk)
 	var sends []time.Time
 	for range 100 {
-		if err := b.take(context.Background()); err != nil {
+		if _, err := b.take(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		sends = append(sends, clk.Now())
@@ -144,5 +146,31 @@ func TestBudgetNeverSendsMoreThanTheLimitInAnyMinute(t *testing.T) {
 	}
 	if got := sends[99].Sub(sends[0]); got > 4*(time.Minute+windowMargin) {
 		t.Fatalf("100 sends at 20 a minute took %s, want at most four windows", got)
+	}
+}
+
+// A request keeps its place in the window until its answer is back, so a
+// request that travelled slowly still reaches the API a full minute before
+// the one that reuses its place.
+func TestBudgetCountsTheMinuteFromTheAnswer(t *testing.T) {
+	clk := newStepClock()
+	var arrivals []time.Time
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		clk.mu.Lock()
+		if len(arrivals) == 0 {
+			clk.now = clk.now.Add(10 * time.Second) // the first request is slow on its way in
+		}
+		arrivals = append(arrivals, clk.now)
+		clk.mu.Unlock()
+	}))
+	defer srv.Close()
+	c := New(Options{Clock: clk, WritesPerMinute: 1})
+	for range 2 {
+		if _, err := c.Do(context.Background(), Request{Method: http.MethodPost, URL: srv.URL}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if gap := arrivals[1].Sub(arrivals[0]); gap < time.Minute {
+		t.Fatalf("two writes at one a minute reached the API %s apart", gap)
 	}
 }
