@@ -70,6 +70,8 @@ type Result struct {
 	ReadsPerNode float64 `json:"reads_per_node"`
 	WritesPerN   float64 `json:"writes_per_node"`
 	R429         int64   `json:"r429"`
+	Polls        int64   `json:"polls"`
+	ReadsPerPoll float64 `json:"reads_per_poll"`
 	PeakRSSMB    float64 `json:"peak_rss_mb"`
 	CPUSeconds   float64 `json:"cpu_seconds"`
 	CPUShare     float64 `json:"cpu_share"` // of the simulated wall time
@@ -89,7 +91,19 @@ func main() {
 	jsonFile := flag.String("json-file", "docs/performance.json", "where the figures are written")
 	compare := flag.String("compare", "", "an earlier figures file to compare with")
 	ctoBin := flag.String("cto", "", "cto binary to measure (default: build ./cmd/cto)")
+	render := flag.String("render", "", "write the doc section from this figures file instead of running")
 	flag.Parse()
+
+	if *render != "" {
+		rs, err := loadResults(*render)
+		if err != nil {
+			fail(err)
+		}
+		if err := writeSection(*doc, table(rs)); err != nil {
+			fail(err)
+		}
+		return
+	}
 
 	if *compare != "" && flag.NFlag() == 1 && len(flag.Args()) == 0 {
 		// Only --compare: compare the current figures file with it.
@@ -235,6 +249,7 @@ type gateway struct {
 	reads, writes     *limiter
 	nReads, nWrites   atomic.Int64
 	n429              atomic.Int64
+	polls, pollPages  atomic.Int64 // status polls of the cluster's servers and the pages they read
 	rngMu             sync.Mutex
 	rng               *rand.Rand
 	latencyLow, lHigh time.Duration
@@ -248,6 +263,12 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.nWrites.Add(1)
 	} else {
 		g.nReads.Add(1)
+		if q := r.URL.Query(); r.URL.Path == "/servers" && q.Get("filter[tags]") != "" {
+			g.pollPages.Add(1)
+			if p := q.Get("page[number]"); p == "" || p == "1" {
+				g.polls.Add(1)
+			}
+		}
 	}
 	g.rngMu.Lock()
 	latency := g.latencyLow + time.Duration(g.rng.Int64N(int64(g.lHigh-g.latencyLow)+1))
@@ -329,6 +350,10 @@ func run(bin string, n int, until string, s Settings, realSeconds float64) Resul
 		res.CPUSeconds = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 	}
 	res.Reads, res.Writes, res.R429 = g.nReads.Load(), g.nWrites.Load(), g.n429.Load()
+	res.Polls = g.polls.Load()
+	if res.Polls > 0 {
+		res.ReadsPerPoll = round2(float64(g.pollPages.Load()) / float64(res.Polls))
+	}
 	res.ReadsPerNode = round2(float64(res.Reads) / float64(n))
 	res.WritesPerN = round2(float64(res.Writes) / float64(n))
 	res.Ratio = round3(res.WallSeconds / res.LowerBound)
@@ -371,22 +396,52 @@ func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
 // table renders the results as markdown.
 func table(rs []Result) string {
 	var b strings.Builder
-	b.WriteString("| nodes | steps | simulated | lower bound | ratio | reads/node | writes/node | 429s | peak RSS | CPU | CPU share | speed |\n")
-	b.WriteString("|------:|:------|----------:|------------:|------:|-----------:|------------:|-----:|---------:|----:|----------:|------:|\n")
+	b.WriteString("| nodes | steps | simulated | lower bound | ratio | reads/node | writes/node | reads/poll | 429s | peak RSS | CPU | CPU share | speed |\n")
+	b.WriteString("|------:|:------|----------:|------------:|------:|-----------:|------------:|-----------:|-----:|---------:|----:|----------:|------:|\n")
 	for _, r := range rs {
 		steps := "all"
 		if r.Until != "" {
 			steps = "to " + r.Until
 		}
 		if r.Error != "" {
-			fmt.Fprintf(&b, "| %d | %s | failed: %s | %s | | | | | | | | %gx |\n", r.Nodes, steps, strings.ReplaceAll(r.Error, "|", "/"), minutes(r.LowerBound), r.Speed)
+			fmt.Fprintf(&b, "| %d | %s | failed: %s | %s | | | | | | | | | %gx |\n", r.Nodes, steps, strings.ReplaceAll(r.Error, "|", "/"), minutes(r.LowerBound), r.Speed)
 			continue
 		}
-		fmt.Fprintf(&b, "| %d | %s | %s | %s | %.3f | %.2f | %.2f | %d | %.0f MB | %.1f s | %.3f%% | %gx |\n",
-			r.Nodes, steps, minutes(r.WallSeconds), minutes(r.LowerBound), r.Ratio, r.ReadsPerNode, r.WritesPerN, r.R429,
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %.3f | %.2f | %.2f | %.2f | %d | %.0f MB | %.1f s | %.3f%% | %gx |\n",
+			r.Nodes, steps, minutes(r.WallSeconds), minutes(r.LowerBound), r.Ratio, r.ReadsPerNode, r.WritesPerN, r.ReadsPerPoll, r.R429,
 			r.PeakRSSMB, r.CPUSeconds, r.CPUShare*100, r.Speed)
 	}
+	b.WriteString("\nSimulated seconds per step:\n\n| nodes |")
+	for _, st := range stepOrder {
+		b.WriteString(" " + st + " |")
+	}
+	b.WriteString("\n|------:|" + strings.Repeat("-----:|", len(stepOrder)) + "\n")
+	for _, r := range rs {
+		fmt.Fprintf(&b, "| %d |", r.Nodes)
+		for _, st := range stepOrder {
+			if v, ok := r.Steps[st]; ok {
+				fmt.Fprintf(&b, " %.0f |", v)
+			} else {
+				b.WriteString(" - |")
+			}
+		}
+		b.WriteString("\n")
+	}
 	return b.String()
+}
+
+var stepOrder = []string{"validate", "servers", "network", "talos", "kubernetes", "platform", "dns", "credentials"}
+
+func loadResults(path string) ([]Result, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var rs []Result
+	if err := json.Unmarshal(data, &rs); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return rs, nil
 }
 
 func minutes(sec float64) string {
@@ -419,13 +474,9 @@ func writeSection(path, body string) error {
 // printCompare prints the change from an old figures file to a new one.
 func printCompare(oldPath, newPath string) error {
 	load := func(p string) (map[string]Result, error) {
-		data, err := os.ReadFile(p)
+		rs, err := loadResults(p)
 		if err != nil {
 			return nil, err
-		}
-		var rs []Result
-		if err := json.Unmarshal(data, &rs); err != nil {
-			return nil, fmt.Errorf("%s: %w", p, err)
 		}
 		out := map[string]Result{}
 		for _, r := range rs {
