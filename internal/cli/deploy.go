@@ -74,7 +74,7 @@ to spend money unless --yes is given.`,
 	fs.StringVar(&s.License, "license", "", "license file or token (env CTO_LICENSE); none means the Free tier")
 	fs.StringVar(&s.Project, "project", "", "provider project ID or slug (Latitude: env LATITUDESH_PROJECT)")
 	fs.BoolVar(&s.GPU, "gpu", false, "add NVIDIA GPU support (GPU plans, drivers and the GPU operator)")
-	fs.Float64Var(&s.MaxMonthlyCost, "max-monthly-cost", 0, "refuse before creating anything when the monthly estimate is higher (USD; 0: no cap)")
+	fs.Float64Var(&s.MaxMonthlyCost, "max-monthly-cost", 0, "refuse before creating anything when the monthly estimate is higher (in the provider's currency; 0: no cap)")
 	fs.StringVar(&s.APIURL, "api-url", "", "provider API endpoint (for testing or a proxy)")
 	fs.StringSliceVar(&s.Servers, "servers", nil, "existing servers to adopt, by provider ID or number (hetzner-robot)")
 	fs.BoolVar(&s.Order, "order", false, "allow ordering new servers where the provider otherwise adopts (hetzner-robot)")

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -42,6 +43,16 @@ type Options struct {
 	// HEAD are reads; everything else writes). 0 means unlimited.
 	ReadsPerMinute  int
 	WritesPerMinute int
+	// OneBudget makes writes draw from the reads budget, for APIs whose
+	// limit counts every request alike (ReadsPerMinute is then the limit).
+	OneBudget bool
+	// Burst is how many requests may go at once before the budget spaces
+	// them (default: a whole minute's worth).
+	Burst int
+	// MaxRetryAfter is the longest Retry-After worth waiting for in-line
+	// (default: any); a longer one returns the 429 to the caller, who can
+	// tell the user when to come back.
+	MaxRetryAfter time.Duration
 	// Clock times backoff and the budget (default the wall clock).
 	Clock clock.Clock
 	// Secrets are values that must never appear in logs or errors, such as
@@ -100,11 +111,15 @@ func New(opts Options) *Client {
 	if opts.Jitter == nil {
 		opts.Jitter = rand.Float64
 	}
-	return &Client{
+	c := &Client{
 		opts:   opts,
-		reads:  newBucket(opts.ReadsPerMinute, opts.Clock),
-		writes: newBucket(opts.WritesPerMinute, opts.Clock),
+		reads:  newBucket(opts.ReadsPerMinute, opts.Burst, opts.Clock),
+		writes: newBucket(opts.WritesPerMinute, opts.Burst, opts.Clock),
 	}
+	if opts.OneBudget {
+		c.writes = c.reads
+	}
+	return c
 }
 
 // Stats returns the counts so far.
@@ -193,6 +208,9 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 		wait := c.backoff(attempt)
 		if last != nil {
 			if ra, ok := RetryAfter(last.Header, c.opts.Clock.Now()); ok {
+				if c.opts.MaxRetryAfter > 0 && ra > c.opts.MaxRetryAfter {
+					return last, nil
+				}
 				wait = ra
 			}
 		}
@@ -371,6 +389,11 @@ type bucket struct {
 	window time.Duration
 	sent   []*slot // the last limit requests
 
+	// A token bucket spaces bursts when they must be smaller than the
+	// minute's limit (rate 0: none).
+	rate, cap, tokens float64 // tokens per nanosecond, at most cap
+	last              time.Time
+
 	queue       []*waiter // by priority (high first), then arrival
 	dispatching bool
 }
@@ -388,8 +411,17 @@ type slot struct{ at time.Time }
 // windowMargin widens the minute for clocks that differ a little.
 const windowMargin = time.Minute / 200
 
-func newBucket(perMinute int, c clock.Clock) *bucket {
-	return &bucket{clock: c, limit: perMinute, window: time.Minute + windowMargin}
+// newBucket allows perMinute requests in any minute; a burst below that
+// also spaces them as a token bucket of that size does.
+func newBucket(perMinute, burst int, c clock.Clock) *bucket {
+	b := &bucket{clock: c, limit: max(perMinute, 0), window: time.Minute + windowMargin}
+	if perMinute > 0 && burst > 0 && burst < perMinute {
+		b.rate = float64(perMinute) / float64(time.Minute)
+		b.cap = float64(burst)
+		b.tokens = b.cap
+		b.last = c.Now()
+	}
+	return b
 }
 
 // oldestLocked is the index of the window's earliest place.
@@ -404,15 +436,36 @@ func (b *bucket) oldestLocked() int {
 }
 
 // freeAtLocked is when the next request may go: now when the window has
-// room.
+// room (and the burst a token).
 func (b *bucket) freeAtLocked(now time.Time) time.Time {
-	if len(b.sent) < b.limit {
-		return now
+	at := now
+	if len(b.sent) >= b.limit {
+		at = b.sent[b.oldestLocked()].at.Add(b.window)
 	}
-	return b.sent[b.oldestLocked()].at.Add(b.window)
+	if b.rate > 0 {
+		if el := now.Sub(b.last); el > 0 {
+			b.tokens = min(b.cap, b.tokens+float64(el)*b.rate)
+			b.last = now
+		}
+		if b.tokens < 1 {
+			// Round up: a wait truncated to zero would spin.
+			at = later(at, now.Add(time.Duration(math.Ceil((1-b.tokens)/b.rate))))
+		}
+	}
+	return at
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 func (b *bucket) sendLocked(now time.Time) *slot {
+	if b.rate > 0 {
+		b.tokens--
+	}
 	sl := &slot{at: now}
 	if len(b.sent) == b.limit {
 		b.sent[b.oldestLocked()] = sl

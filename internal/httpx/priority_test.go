@@ -58,7 +58,7 @@ func waitFor(t *testing.T, cond func() bool) {
 
 func TestBudgetServesHigherPriorityFirstThenArrival(t *testing.T) {
 	clk := &manualClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	b := newBucket(60, clk) // 60 a minute
+	b := newBucket(60, 0, clk) // 60 a minute
 	for i := range 60 {     // one a second, so the window frees one at a time
 		if i > 0 {
 			clk.advance(time.Second)
@@ -99,7 +99,7 @@ func TestBudgetServesHigherPriorityFirstThenArrival(t *testing.T) {
 
 func TestBudgetWaiterThatGivesUpLeavesTheQueue(t *testing.T) {
 	clk := &manualClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	b := newBucket(60, clk)
+	b := newBucket(60, 0, clk)
 	for range 60 {
 		b.take(context.Background())
 	}
@@ -125,7 +125,7 @@ func TestBudgetWaiterThatGivesUpLeavesTheQueue(t *testing.T) {
 
 func TestBudgetNeverSendsMoreThanTheLimitInAnyMinute(t *testing.T) {
 	clk := newStepClock()
-	b := newBucket(20, clk)
+	b := newBucket(20, 0, clk)
 	var sends []time.Time
 	for range 100 {
 		if _, err := b.take(context.Background()); err != nil {

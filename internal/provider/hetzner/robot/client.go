@@ -43,7 +43,7 @@ func NewClient(base, user, pass string, hc *http.Client, clk clock.Clock) *Clien
 		clk = clock.Real{}
 	}
 	c := *hc
-	c.Transport = &policy{next: hc.Transport, clock: clk, retries: 4, maxWait: time.Minute}
+	c.Transport = newPolicy(hc.Transport, clk, 4, time.Minute)
 	return &Client{base: strings.TrimRight(base, "/"), user: user, pass: pass, http: &c}
 }
 
