@@ -22,6 +22,9 @@ const (
 	ExitOK       = 0
 	ExitFailure  = 1
 	ExitBadInput = 2
+	// ExitInterrupted is a command stopped by SIGINT or SIGTERM (128+2, as
+	// shells report an interrupted program).
+	ExitInterrupted = 130
 )
 
 // Streams are the command's standard files. Results go to Out; progress,
@@ -53,6 +56,9 @@ func Run(ctx context.Context, streams Streams, args []string) int {
 		return ExitOK
 	}
 	code := exitCode(err)
+	if ctx.Err() != nil && code == ExitFailure {
+		code = ExitInterrupted
+	}
 	fmt.Fprintln(streams.ErrOut, "ERROR: "+oneLine(err.Error()))
 	return code
 }

@@ -100,10 +100,22 @@ func printStatus(g *globals, c *state.Cluster, j *state.Journal) {
 		fmt.Fprintf(out, "Cluster %s (provider %s), state in %s\n\n", j.Cluster, j.Provider, c.Dir)
 		tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "STEP\tSTATUS\tFINISHED\tERROR")
-		for _, s := range pipeline.StepNames {
+		// Steps run in order: one without a record before a finished
+		// one was skipped (dns without a domain).
+		lastDone := -1
+		for i, s := range pipeline.StepNames {
+			if rec := j.Steps[s]; rec != nil && rec.Status == state.StepDone {
+				lastDone = i
+			}
+		}
+		for i, s := range pipeline.StepNames {
 			rec := j.Steps[s]
 			if rec == nil {
-				fmt.Fprintf(tw, "%s\tpending\t\t\n", s)
+				status := "pending"
+				if i < lastDone {
+					status = "skipped"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t\t\n", s, status)
 				continue
 			}
 			fin := ""

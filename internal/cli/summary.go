@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"sort"
 	"text/tabwriter"
 	"time"
 
@@ -63,8 +64,17 @@ func printSummary(g *globals, run *pipeline.Run, f *deployFlags, took time.Durat
 	if monthly != "" {
 		fmt.Fprintf(out, "  Cost: %s %s per month\n", monthly, currency)
 	}
-	for k, v := range urls {
-		fmt.Fprintf(out, "  %s: %s\n", k, v)
+	if api := j.Fact(pipeline.FactDNSAPIName); api != "" {
+		fmt.Fprintf(out, "  Kubernetes API name: %s (kubeconfig uses a control plane's address)\n", api)
+	}
+	// Sorted, so the summary reads the same every time.
+	names := make([]string, 0, len(urls))
+	for k := range urls {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		fmt.Fprintf(out, "  %s: %s\n", k, urls[k])
 	}
 	for _, name := range summaryFiles {
 		if p, ok := files[name]; ok {

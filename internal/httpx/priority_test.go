@@ -59,7 +59,7 @@ func waitFor(t *testing.T, cond func() bool) {
 func TestBudgetServesHigherPriorityFirstThenArrival(t *testing.T) {
 	clk := &manualClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	b := newBucket(60, 0, clk) // 60 a minute
-	for i := range 60 {     // one a second, so the window frees one at a time
+	for i := range 60 {        // one a second, so the window frees one at a time
 		if i > 0 {
 			clk.advance(time.Second)
 		}

@@ -5,6 +5,8 @@ package kubeconfig
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -176,6 +178,36 @@ func Minify(path string) ([]byte, error) {
 	}
 	if err := clientcmdapi.FlattenConfig(cfg); err != nil {
 		return nil, fmt.Errorf("kubeconfig %s: %w", path, err)
+	}
+	return write(cfg)
+}
+
+// PinServerHost points every cluster of a kubeconfig whose server names a
+// host (not an address) at ip instead, keeping the scheme and port. A
+// cluster's API name is published by DNS only after the platform is up,
+// while a control plane's address answers at once and is in the API
+// server's certificate.
+func PinServerHost(data []byte, ip string) ([]byte, error) {
+	cfg, err := load(data)
+	if err != nil {
+		return nil, err
+	}
+	changed := false
+	for _, c := range cfg.Clusters {
+		u, err := url.Parse(c.Server)
+		if err != nil || u.Hostname() == "" || net.ParseIP(u.Hostname()) != nil {
+			continue
+		}
+		if port := u.Port(); port != "" {
+			u.Host = net.JoinHostPort(ip, port)
+		} else {
+			u.Host = ip
+		}
+		c.Server = u.String()
+		changed = true
+	}
+	if !changed {
+		return data, nil
 	}
 	return write(cfg)
 }

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/cto-platform/cto/internal/dns"
 	"github.com/cto-platform/cto/internal/state"
@@ -55,7 +56,7 @@ func ExecuteDestroyDNS(ctx context.Context, p dns.Provider, domain string, j *st
 		if j != nil {
 			j.MarkDeleted(KindDNSRecord, r.ID)
 		}
-		events.Emit(Event{Type: Message, Step: "destroy", Message: "deleted DNS record " + r.String()})
+		events.Emit(Event{Time: time.Now(), Type: Message, Step: "destroy", Message: "deleted DNS record " + r.String()})
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/cto-platform/cto/internal/kubeconfig"
 	"github.com/cto-platform/cto/internal/state"
 	"github.com/cto-platform/cto/internal/talos"
 )
@@ -99,6 +100,11 @@ func fetchKubeconfig(ctx context.Context, r *Run, client *talos.Client, cps []st
 		for _, cp := range cps {
 			data, err := client.Kubeconfig(ctx, opts.endpoint(cp.PublicIP))
 			if err == nil && len(data) > 0 {
+				// The endpoint's DNS name (--domain) resolves only after
+				// the dns step; the platform step needs the API now.
+				if data, err = kubeconfig.PinServerHost(data, cp.PublicIP); err != nil {
+					return fmt.Errorf("kubeconfig of %s: %w", cp.Name, err)
+				}
 				if err := r.Cluster.WriteSecret(KubeconfigFile, data); err != nil {
 					return err
 				}

@@ -225,6 +225,9 @@ func waitConnected(ctx context.Context, r *Run, net provider.Network, nodes []st
 			}
 			if !reported[n.Name] {
 				reported[n.Name] = true
+				if err := r.Journal.SetResourceStatus(KindAssignment, a.ID, a.RawStatus); err != nil {
+					return err
+				}
 				r.NodeEvent(n.Name, "connected", n.PrivateIP, "on "+networkLabel(net))
 			}
 		}

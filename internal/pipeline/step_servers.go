@@ -473,11 +473,20 @@ func (sv *servers) observe(nodes []state.Node, seen []provider.Server) error {
 		return nil
 	}
 	if err := sv.r.Journal.Update(func(j *state.Journal) {
+		status := map[string]string{} // server ID -> the provider's status
 		for _, i := range changed {
 			jn, s := j.NodeLocked(nodes[i].Name), seen[i]
 			jn.Status = string(s.Status)
 			if s.PublicIPv4 != "" {
 				jn.PublicIP = s.PublicIPv4
+			}
+			if s.ID != "" && s.RawStatus != "" {
+				status[s.ID] = s.RawStatus
+			}
+		}
+		for _, res := range j.Resources {
+			if st, ok := status[res.ID]; ok && res.Kind == KindServer {
+				res.Status = st
 			}
 		}
 	}); err != nil {

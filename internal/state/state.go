@@ -365,6 +365,18 @@ func (j *Journal) AddResource(r Resource) error {
 	})
 }
 
+// SetResourceStatus records a resource's latest provider status, so the
+// journal does not keep the one it had when it was created.
+func (j *Journal) SetResourceStatus(kind, id, status string) error {
+	return j.Update(func(j *Journal) {
+		for _, r := range j.Resources {
+			if r.Kind == kind && r.ID == id {
+				r.Status = status
+			}
+		}
+	})
+}
+
 // MarkDeleted records that a resource is gone.
 func (j *Journal) MarkDeleted(kind, id string) error {
 	return j.Update(func(j *Journal) {

@@ -128,6 +128,9 @@ func (w *world) checkCluster(name, profile string, nodes, controlPlanes int) {
 	if len(st.Latitude.Servers) != nodes {
 		t.Fatalf("the datacenter has %d servers, want %d", len(st.Latitude.Servers), nodes)
 	}
+	if len(st.Latitude.Networks) != 1 || len(st.Latitude.Assignments) != nodes {
+		t.Errorf("the datacenter has %d VLANs and %d assignments, want 1 and %d", len(st.Latitude.Networks), len(st.Latitude.Assignments), nodes)
+	}
 	for _, s := range st.Latitude.Servers {
 		if s.Status != "on" || !contains(s.Tags, name) {
 			t.Errorf("server %s: status %s, tags %v; want on, tagged %s", s.Hostname, s.Status, s.Tags, name)
@@ -161,19 +164,26 @@ func (w *world) checkCluster(name, profile string, nodes, controlPlanes int) {
 	if err != nil || len(ns.Items) == 0 {
 		t.Fatalf("list namespaces through %s: %v", kubeconfig, err)
 	}
+	// The datacenter's kubelets report within a few of its passes.
 	ready := 0
-	list, err := kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range list.Items {
-		if !strings.HasPrefix(n.Name, name+"-") {
-			continue
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		list, err := kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
 		}
-		for _, c := range n.Status.Conditions {
-			if c.Type == "Ready" && c.Status == "True" {
-				ready++
+		ready = 0
+		for _, n := range list.Items {
+			if !strings.HasPrefix(n.Name, name+"-") {
+				continue
 			}
+			for _, c := range n.Status.Conditions {
+				if c.Type == "Ready" && c.Status == "True" {
+					ready++
+				}
+			}
+		}
+		if ready == nodes || time.Now().After(deadline) {
+			break
 		}
 	}
 	if ready != nodes {
@@ -218,12 +228,15 @@ func (w *world) checkCluster(name, profile string, nodes, controlPlanes int) {
 }
 
 // destroy removes the cluster and checks the datacenter is empty.
-func (w *world) destroy(name string) {
+func (w *world) destroy(name string, extra ...string) {
 	t := w.t
 	t.Helper()
-	code, stdout, stderr := w.cto("destroy", "--name", name, "--yes")
+	code, stdout, stderr := w.cto(append([]string{"destroy", "--name", name, "--yes"}, extra...)...)
 	if code != 0 {
 		t.Fatalf("destroy exit %d\n%s%s", code, stdout, stderr)
+	}
+	if contains(extra, "json") {
+		checkEvents(t, stdout)
 	}
 	st := w.sim.State()
 	if len(st.Latitude.Servers) != 0 || len(st.Latitude.Networks) != 0 || len(st.Latitude.Assignments) != 0 {
@@ -252,26 +265,7 @@ func TestMinimalOneNode(t *testing.T) {
 	}
 	// -o json: every line of standard output is an event with a time and a
 	// type, and every step's events name the step.
-	steps := map[string]bool{}
-	var summary map[string]any
-	sc := bufio.NewScanner(strings.NewReader(stdout))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var e map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			t.Fatalf("stdout line is not JSON: %q: %v", sc.Text(), err)
-		}
-		if e["event"] == "summary" {
-			summary = e
-			continue
-		}
-		if _, err := time.Parse(time.RFC3339, fmt.Sprint(e["time"])); err != nil || e["event"] == nil {
-			t.Errorf("event without time or type: %v", e)
-		}
-		if step, _ := e["step"].(string); step != "" && e["event"] == "step_finished" {
-			steps[step] = true
-		}
-	}
+	steps, summary := checkEvents(t, stdout)
 	for _, s := range []string{"validate", "servers", "network", "talos", "kubernetes", "platform", "credentials"} {
 		if !steps[s] {
 			t.Errorf("no step_finished event for %s", s)
@@ -286,9 +280,23 @@ func TestMinimalOneNode(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("status exit %d\n%s%s", code, stdout, stderr)
 	}
-	for _, want := range []string{"credentials  done", "solo-cp1", "argo-cd", "Healthy"} {
+	for _, want := range []string{"credentials  done", "dns          skipped", "solo-cp1", "argo-cd", "Healthy"} {
 		if !strings.Contains(stdout+stderr, want) {
 			t.Errorf("status does not show %q:\n%s%s", want, stdout, stderr)
+		}
+	}
+	// The journal keeps each resource's latest status, not its first.
+	code, stdout, stderr = w.cto("status", "--name", "solo", "-o", "json")
+	var st struct {
+		Resources []struct{ Kind, Status string }
+	}
+	if err := json.Unmarshal([]byte(stdout), &st); code != 0 || err != nil {
+		t.Fatalf("status -o json exit %d: %v\n%s%s", code, err, stdout, stderr)
+	}
+	want := map[string]string{"server": "on", "network_assignment": "connected"}
+	for _, r := range st.Resources {
+		if w, ok := want[r.Kind]; ok && r.Status != w {
+			t.Errorf("status shows %s %q, want %q", r.Kind, r.Status, w)
 		}
 	}
 	w.destroy("solo")
@@ -301,7 +309,7 @@ func TestStandardThreeNodesWithDNS(t *testing.T) {
 		t.Fatalf("deploy exit %d\n%s%s", code, stdout, stderr)
 	}
 	out := stdout + stderr
-	for _, want := range []string{`Cluster "std" is ready`, "std-cp1", "std-worker1", "std-worker2", "per month", "kubeconfig:"} {
+	for _, want := range []string{`Cluster "std" is ready`, "std-cp1", "std-worker1", "std-worker2", "per month", "kubeconfig:", "Kubernetes API name: api.std.example.test"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the summary does not show %q:\n%s", want, out)
 		}
@@ -315,7 +323,7 @@ func TestStandardThreeNodesWithDNS(t *testing.T) {
 		t.Errorf("the user's kubeconfig has no context of std: %v\n%s", err, kube)
 	}
 
-	w.destroy("std")
+	w.destroy("std", "-o", "json")
 	if recs := w.sim.DNS().Records(w.sim.Zone()); len(recs) != 0 {
 		t.Errorf("DNS records left after destroy: %+v", recs)
 	}
@@ -348,4 +356,31 @@ func TestProductionHighAvailability(t *testing.T) {
 		}
 	}
 	w.destroy("prod")
+}
+
+// checkEvents parses -o json output: every line an object with a time and
+// an event type. It returns the steps that finished and the summary.
+func checkEvents(t *testing.T, stdout string) (finished map[string]bool, summary map[string]any) {
+	t.Helper()
+	finished = map[string]bool{}
+	sc := bufio.NewScanner(strings.NewReader(stdout))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var e map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("stdout line is not JSON: %q: %v", sc.Text(), err)
+		}
+		if e["event"] == "summary" {
+			summary = e
+			continue
+		}
+		at, err := time.Parse(time.RFC3339, fmt.Sprint(e["time"]))
+		if err != nil || at.Year() < 2000 || e["event"] == nil || e["step"] == nil {
+			t.Errorf("event without time, type or step: %v", e)
+		}
+		if step, _ := e["step"].(string); step != "" && e["event"] == "step_finished" {
+			finished[step] = true
+		}
+	}
+	return finished, summary
 }

@@ -90,7 +90,6 @@ type Sim struct {
 	stateSrv   *httptest.Server
 	kube       *kubeenv.Env
 	ownKube    bool
-	kubeconfig []byte
 	player     *kubeenv.Player
 	stopPlay   context.CancelFunc
 	playDone   chan struct{}
@@ -105,6 +104,7 @@ type Sim struct {
 
 type simNode struct {
 	node     *talosfake.Node
+	api      *apiProxy
 	serverID string
 	ip       string
 	booted   time.Time
@@ -149,9 +149,6 @@ func Start(ctx context.Context, opts Options) (s *Sim, err error) {
 			return nil, err
 		}
 		s.ownKube = true
-	}
-	if s.kubeconfig, err = os.ReadFile(s.kube.Kubeconfig); err != nil {
-		return nil, err
 	}
 
 	s.factory = talosfake.NewFactory()
@@ -238,7 +235,7 @@ func (s *Sim) Close() {
 		<-s.playDone
 	}
 	for _, n := range nodes {
-		n.node.Stop()
+		n.stop()
 	}
 	for _, srv := range []*httptest.Server{s.stateSrv, s.latSrv, s.factorySrv, s.mirrorSrv} {
 		if srv != nil {
@@ -341,6 +338,11 @@ func (s *Sim) Nodes() []NodeState {
 	return out
 }
 
+func (n *simNode) stop() {
+	n.node.Stop()
+	n.api.close()
+}
+
 func (n *simNode) state(running bool) NodeState {
 	st := NodeState{Hostname: n.node.Name, ServerID: n.serverID, IP: n.ip, Bootstrapped: n.node.Bootstrapped(),
 		ApplyCalls: n.node.ApplyCalls(), BootstrapCalls: n.node.BootstrapCalls(), Running: running}
@@ -363,7 +365,10 @@ func (s *Sim) serverDeployed(srv latfake.ServerState) {
 	if f, ok := s.opts.TalosFor[srv.Hostname]; ok {
 		faults = f
 	}
-	n := &talosfake.Node{Name: srv.Hostname, Disks: disks(srv.Plan, srv.IP), Kubeconfig: s.kubeconfig, Faults: faults,
+	// The kubeconfig a node hands out names the cluster's endpoint, as
+	// Talos's does: a control plane's address (served by apiProxy) or a
+	// DNS name.
+	n := &talosfake.Node{Name: srv.Hostname, Disks: disks(srv.Plan, srv.IP), KubeconfigToken: s.kube.Token, Faults: faults,
 		Trustd: s.trustd, InstallTime: s.opts.InstallTime, BootstrapTime: s.opts.BootstrapTime, Clock: s.clock}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -372,7 +377,7 @@ func (s *Sim) serverDeployed(srv latfake.ServerState) {
 	}
 	if old := s.nodes[srv.IP]; old != nil {
 		// A reinstall boots the server afresh.
-		old.node.Stop()
+		old.stop()
 		s.history = append(s.history, old.state(false))
 		delete(s.nodes, srv.IP)
 	}
@@ -388,7 +393,13 @@ func (s *Sim) serverDeployed(srv latfake.ServerState) {
 		s.logf("server %s: the Talos node cannot listen on %s: %v", srv.Hostname, addr, err)
 		return
 	}
-	s.nodes[srv.IP] = &simNode{node: n, serverID: srv.ID, ip: srv.IP, booted: s.clock.Now()}
+	api, err := s.startAPIProxy(srv.IP, n)
+	if err != nil {
+		n.Stop()
+		s.logf("server %s: cannot serve the Kubernetes API on %s: %v", srv.Hostname, srv.IP, err)
+		return
+	}
+	s.nodes[srv.IP] = &simNode{node: n, api: api, serverID: srv.ID, ip: srv.IP, booted: s.clock.Now()}
 	s.logf("server %s is on: Talos maintenance mode at %s", srv.Hostname, addr)
 }
 
@@ -404,7 +415,7 @@ func (s *Sim) serverDeleted(srv latfake.ServerState) {
 	}
 	s.mu.Unlock()
 	if n != nil {
-		n.node.Stop()
+		n.stop()
 		s.deleteKubeNode(srv.Hostname)
 		s.logf("server %s deleted: its node is gone", srv.Hostname)
 	}

@@ -51,7 +51,10 @@ type Node struct {
 	// Kubeconfig, when set, is handed out as it is (e.g. the admin
 	// kubeconfig of a real test kube-apiserver).
 	Kubeconfig []byte
-	Faults     Faults
+	// KubeconfigToken is the bearer token of the kubeconfig it generates
+	// (default fake-admin-token).
+	KubeconfigToken string
+	Faults          Faults
 	// Trustd, shared by the nodes of one simulated datacenter, hands
 	// workers the certificate a configured control plane's CA signs.
 	Trustd *Trustd
@@ -316,7 +319,7 @@ func (s *machineServer) EtcdMemberList(ctx context.Context, _ *machine.EtcdMembe
 func (s *machineServer) Kubeconfig(_ *emptypb.Empty, stream grpc.ServerStreamingServer[common.Data]) error {
 	n := s.n
 	n.mu.Lock()
-	ok, server, data := n.bootstrapped, n.KubeconfigServer, n.Kubeconfig
+	ok, server, data, token := n.bootstrapped, n.KubeconfigServer, n.Kubeconfig, n.KubeconfigToken
 	starting := n.now().Before(n.bootstrappedAt.Add(n.BootstrapTime))
 	n.mu.Unlock()
 	if !ok {
@@ -328,6 +331,9 @@ func (s *machineServer) Kubeconfig(_ *emptypb.Empty, stream grpc.ServerStreaming
 	cfg := n.Config()
 	if server == "" {
 		server = cfg.Cluster().Endpoint().String()
+	}
+	if token == "" {
+		token = "fake-admin-token"
 	}
 	if data == nil {
 		data = fmt.Appendf(nil, `apiVersion: v1
@@ -343,8 +349,8 @@ contexts:
 current-context: admin@%[1]s
 users:
 - name: admin@%[1]s
-  user: {token: fake-admin-token}
-`, cfg.Cluster().Name(), server)
+  user: {token: %[3]s}
+`, cfg.Cluster().Name(), server, token)
 	}
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 )
@@ -169,5 +170,51 @@ func TestStateEndpoint(t *testing.T) {
 	}
 	if len(st.Servers) != 1 || st.Servers[0].Hostname != "s1" || len(st.Projects) != 1 || st.Requests["POST /servers"] != 1 {
 		t.Errorf("state = %+v", st)
+	}
+}
+
+func TestDeployedAndDeletedHooks(t *testing.T) {
+	var mu sync.Mutex
+	var deployed, deleted []string
+	f := New(Options{IPBase: "127.20.0.10",
+		OnDeployed: func(s ServerState) {
+			mu.Lock()
+			deployed = append(deployed, s.Hostname+" "+s.IP+" "+s.IPXE)
+			mu.Unlock()
+		},
+		OnDeleted: func(s ServerState) { mu.Lock(); deleted = append(deleted, s.Hostname); mu.Unlock() },
+	})
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	c := client{t: t, url: srv.URL, tok: "Bearer " + f.Token()}
+	_, _, p := c.do("POST", "/projects", attrs("projects", map[string]any{"name": "p"}))
+	_, out := create(c, p["data"].(map[string]any)["id"].(string), "a")
+	id := out["data"].(map[string]any)["id"].(string)
+
+	f.Advance(9 * time.Minute)
+	status(c, id)
+	if len(deployed) != 0 {
+		t.Fatalf("OnDeployed called while deploying: %v", deployed)
+	}
+	f.Advance(time.Minute)
+	// The request that first sees "on" is answered after the hook ran.
+	if st := status(c, id); st != "on" || fmt.Sprint(deployed) != "[a 127.20.0.10 http://boot.test/x]" {
+		t.Fatalf("status %s, deployed %v; want on and one call with the server's address and iPXE target", st, deployed)
+	}
+	status(c, id)
+	if len(deployed) != 1 {
+		t.Errorf("OnDeployed called %d times for one deployment", len(deployed))
+	}
+	// A reinstall deploys again.
+	if code, _, _ := c.do("POST", "/servers/"+id+"/reinstall", attrs("reinstalls", map[string]any{"operating_system": "ipxe", "ipxe": "http://boot.test/y"})); code != 201 {
+		t.Fatalf("reinstall = %d", code)
+	}
+	f.Advance(10 * time.Minute)
+	status(c, id)
+	if len(deployed) != 2 || deployed[1] != "a 127.20.0.10 http://boot.test/y" {
+		t.Errorf("after a reinstall deployed = %v", deployed)
+	}
+	if code, _, _ := c.do("DELETE", "/servers/"+id, nil); code != 204 || fmt.Sprint(deleted) != "[a]" {
+		t.Errorf("delete = %d, deleted = %v", code, deleted)
 	}
 }

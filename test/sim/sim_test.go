@@ -1,0 +1,104 @@
+package sim
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cto-platform/cto/test/kubeenv"
+)
+
+func TestMain(m *testing.M) { kubeenv.Main(m) }
+
+func TestServersBootTalosNodes(t *testing.T) {
+	s, err := Start(context.Background(), Options{Kube: kubeenv.Require(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	env := map[string]string{}
+	for _, kv := range s.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	for _, k := range []string{"LATITUDESH_API_URL", "LATITUDESH_AUTH_TOKEN", "CTO_CHART_MIRROR", "CTO_SIM_KUBECONFIG", "CTO_LICENSE",
+		"CTO_IMAGE_FACTORY_URL", "CTO_SIMULATED_SPEED", "CLOUDFLARE_API_URL", "CLOUDFLARE_API_TOKEN", "CTO_SIM_STATE_URL"} {
+		if env[k] == "" {
+			t.Errorf("Env has no %s", k)
+		}
+	}
+	api := func(method, path string, attrs map[string]any) map[string]any {
+		t.Helper()
+		body, _ := json.Marshal(map[string]any{"data": map[string]any{"type": "x", "attributes": attrs}})
+		req, _ := http.NewRequest(method, env["LATITUDESH_API_URL"]+path, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+env["LATITUDESH_AUTH_TOKEN"])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return out
+	}
+	id := func(out map[string]any) string { return out["data"].(map[string]any)["id"].(string) }
+	proj := id(api("POST", "/projects", map[string]any{"name": "p"}))
+	talos := id(api("POST", "/servers", map[string]any{"project": proj, "plan": "c2-small-x86", "site": "DAL", "operating_system": "ipxe",
+		"hostname": "talos", "ipxe": env["CTO_IMAGE_FACTORY_URL"] + "/pxe/abc/v1.13.9/metal-amd64"}))
+	api("POST", "/servers", map[string]any{"project": proj, "plan": "c2-small-x86", "site": "DAL", "operating_system": "ipxe",
+		"hostname": "other", "ipxe": "http://boot.invalid/x"})
+
+	if s.Node("talos") != nil {
+		t.Fatal("a node runs before its server deployed")
+	}
+	s.Latitude().Advance(10 * time.Minute)
+	api("GET", "/servers/"+talos, nil)
+	n := s.Node("talos")
+	if n == nil || s.Node("other") != nil {
+		t.Fatalf("after the deploy: talos node %v, other node %v; want only the server booting Talos to run one", n, s.Node("other"))
+	}
+	// Maintenance mode: TLS with a self-signed certificate on port 50000 of
+	// the server's address.
+	conn, err := tls.Dial("tcp", n.Addr(), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatalf("Talos API of the node: %v", err)
+	}
+	conn.Close()
+	if !strings.HasSuffix(n.Addr(), ":50000") {
+		t.Errorf("node listens on %s, want port 50000", n.Addr())
+	}
+	// The Kubernetes API port refuses until the node is a bootstrapped
+	// control plane.
+	if c, err := net.Dial("tcp", strings.TrimSuffix(n.Addr(), ":50000")+":6443"); err == nil {
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil {
+			t.Error("port 6443 of a node in maintenance mode passed a connection on")
+		}
+		c.Close()
+	}
+
+	resp, err := http.Get(env["CTO_SIM_STATE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st State
+	json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	if len(st.Latitude.Servers) != 2 || len(st.Nodes) != 1 || !st.Nodes[0].Running || st.Nodes[0].Configured {
+		t.Errorf("state = %d servers, nodes %+v; want 2 servers and one running node in maintenance mode", len(st.Latitude.Servers), st.Nodes)
+	}
+
+	api("DELETE", "/servers/"+talos, nil)
+	if s.Node("talos") != nil {
+		t.Error("the node of a deleted server still runs")
+	}
+	if _, err := net.DialTimeout("tcp", n.Addr(), time.Second); err == nil {
+		t.Error("the deleted server's Talos API still answers")
+	}
+}
