@@ -13,12 +13,14 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -28,6 +30,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -105,8 +108,10 @@ func main() {
 		return
 	}
 
-	if *compare != "" && flag.NFlag() == 1 && len(flag.Args()) == 0 {
-		// Only --compare: compare the current figures file with it.
+	nodesGiven := false
+	flag.Visit(func(f *flag.Flag) { nodesGiven = nodesGiven || f.Name == "nodes" })
+	if *compare != "" && !nodesGiven {
+		// --compare without --nodes: compare the figures file with it.
 		if err := printCompare(*compare, *jsonFile); err != nil {
 			fail(err)
 		}
@@ -492,9 +497,12 @@ func printCompare(oldPath, newPath string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Println("| nodes | steps | ratio old -> new | writes/node | 429s | peak RSS | CPU |")
-	fmt.Println("|------:|:------|-----------------:|------------:|-----:|---------:|----:|")
-	for key, n := range cur {
+	fmt.Println("| nodes | steps | simulated | ratio | reads/node | writes/node | 429s | peak RSS | CPU |")
+	fmt.Println("|------:|:------|----------:|------:|-----------:|------------:|-----:|---------:|----:|")
+	keys := slices.Collect(maps.Keys(cur))
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Compare(cur[a].Nodes, cur[b].Nodes) })
+	for _, key := range keys {
+		n := cur[key]
 		o, ok := old[key]
 		if !ok {
 			continue
@@ -503,8 +511,9 @@ func printCompare(oldPath, newPath string) error {
 		if n.Until != "" {
 			steps = "to " + n.Until
 		}
-		fmt.Printf("| %d | %s | %.3f -> %.3f | %.2f -> %.2f | %d -> %d | %.0f -> %.0f MB | %.1f -> %.1f s |\n",
-			n.Nodes, steps, o.Ratio, n.Ratio, o.WritesPerN, n.WritesPerN, o.R429, n.R429, o.PeakRSSMB, n.PeakRSSMB, o.CPUSeconds, n.CPUSeconds)
+		fmt.Printf("| %d | %s | %s -> %s | %.3f -> %.3f | %.2f -> %.2f | %.2f -> %.2f | %d -> %d | %.0f -> %.0f MB | %.1f -> %.1f s |\n",
+			n.Nodes, steps, minutes(o.WallSeconds), minutes(n.WallSeconds), o.Ratio, n.Ratio, o.ReadsPerNode, n.ReadsPerNode,
+			o.WritesPerN, n.WritesPerN, o.R429, n.R429, o.PeakRSSMB, n.PeakRSSMB, o.CPUSeconds, n.CPUSeconds)
 	}
 	return nil
 }
