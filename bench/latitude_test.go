@@ -1,5 +1,4 @@
-// Package bench measures cto against the simulated datacenter.
-package bench
+package main
 
 import (
 	"context"

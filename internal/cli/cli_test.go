@@ -138,6 +138,18 @@ func TestMain(m *testing.M) {
 		time.Sleep(time.Minute)
 		os.Exit(0)
 	}
+	// Commands that write outside a cluster (the plans cache) stay out of
+	// the home folder.
+	if os.Getenv("CTO_HOME") == "" {
+		home, err := os.MkdirTemp("", "cto-cli-test-")
+		if err != nil {
+			os.Exit(5)
+		}
+		os.Setenv("CTO_HOME", home)
+		code := m.Run()
+		os.RemoveAll(home)
+		os.Exit(code)
+	}
 	os.Exit(m.Run())
 }
 

@@ -1,14 +1,17 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/cto-platform/cto/internal/cache"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/spec"
 )
@@ -20,6 +23,7 @@ type plansFlags struct {
 	gpu      bool
 	inStock  bool
 	minRAM   int
+	refresh  bool
 }
 
 func newPlansCmd(g *globals) *cobra.Command {
@@ -46,7 +50,8 @@ in_stock, hourly_usd, monthly_usd).`,
 			if err != nil {
 				return err
 			}
-			plans, err := p.ListPlans(cmd.Context(), provider.PlanFilter{Region: strings.ToUpper(f.region), GPU: f.gpu, InStock: f.inStock, MinRAMGB: f.minRAM})
+			filter := provider.PlanFilter{Region: strings.ToUpper(f.region), GPU: f.gpu, InStock: f.inStock, MinRAMGB: f.minRAM}
+			plans, err := cachedPlans(cmd.Context(), g, p, f, filter)
 			if err != nil {
 				return err
 			}
@@ -68,7 +73,50 @@ in_stock, hourly_usd, monthly_usd).`,
 	fs.BoolVar(&f.inStock, "in-stock", false, "only plans in stock (at --region when given)")
 	fs.IntVar(&f.minRAM, "min-ram", 0, "only plans with at least this much memory (GB)")
 	fs.StringVar(&f.apiURL, "api-url", "", "provider API endpoint (for testing or a proxy)")
+	fs.BoolVar(&f.refresh, "refresh", false, fmt.Sprintf("ask the provider now instead of answering from the last %s", cache.DefaultTTL))
 	return cmd
+}
+
+// cachedPlans answers from the state folder's cache when the same provider,
+// endpoint and filter were asked within cache.DefaultTTL, and asks the
+// provider (storing the answer) otherwise or with --refresh. Stock changes,
+// so the cache stays short; a broken cache only costs a round trip.
+func cachedPlans(ctx context.Context, g *globals, p provider.Provider, f *plansFlags, filter provider.PlanFilter) ([]provider.Plan, error) {
+	store := &cache.Store{Dir: filepath.Join(g.stateDir, "cache")}
+	key := cache.Key{Kind: "plans", Provider: f.provider, Endpoint: listingEndpoint(f.provider, f.apiURL), Query: filter}
+	var plans []provider.Plan
+	if !f.refresh && store.Get(key, &plans) {
+		return plans, nil
+	}
+	plans, err := p.ListPlans(ctx, filter)
+	if err != nil {
+		return nil, err
+	}
+	if err := store.Put(key, plans); err != nil && g.verbose > 0 {
+		fmt.Fprintf(g.streams.ErrOut, "plans not cached: %v\n", err)
+	}
+	return plans, nil
+}
+
+// endpointEnv names the variable that moves each provider's API, as its
+// constructor reads it.
+var endpointEnv = map[string]string{
+	"latitude":      "LATITUDESH_API_URL",
+	"hetzner":       "HCLOUD_ENDPOINT",
+	"hetzner-robot": "HETZNER_ROBOT_URL",
+	"vultr":         "VULTR_API_URL",
+}
+
+// listingEndpoint is the API a listing goes to: --api-url, else the
+// provider's variable, else "" (its public API).
+func listingEndpoint(providerName, apiURL string) string {
+	if apiURL != "" {
+		return apiURL
+	}
+	if env := endpointEnv[providerName]; env != "" {
+		return envOr(env)
+	}
+	return ""
 }
 
 func machineProviders() []string {

@@ -15,6 +15,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -165,7 +166,8 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 		if write {
 			b = c.writes
 		}
-		if err := b.take(ctx); err != nil {
+		sent, err := b.take(ctx)
+		if err != nil {
 			return nil, c.wrap(req, err)
 		}
 		if write {
@@ -177,6 +179,7 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 			c.stats.retries.Add(1)
 		}
 		resp, err := c.once(ctx, req)
+		b.answered(sent)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, c.wrap(req, ctx.Err())
@@ -342,24 +345,78 @@ func (e *Error) Unwrap() error {
 	return nil
 }
 
-// bucket is a token bucket refilled at perMinute/60 tokens per second, at
-// most burst tokens (default perMinute), on the injected clock.
+// Priority orders requests that wait for the same budget: a waiting
+// request of higher priority gets the next token first; equal priorities go
+// first come, first served.
+type Priority int
+
+const (
+	// PriorityLow is bookkeeping that may trail the work it describes
+	// (labels, tags).
+	PriorityLow Priority = -1
+	// PriorityNormal is every request not marked otherwise.
+	PriorityNormal Priority = 0
+	// PriorityHigh starts something slow, such as a server order whose
+	// deploy takes minutes: the sooner it is sent, the sooner it ends.
+	PriorityHigh Priority = 1
+)
+
+type priorityKey struct{}
+
+// WithPriority marks the requests sent with ctx.
+func WithPriority(ctx context.Context, p Priority) context.Context {
+	return context.WithValue(ctx, priorityKey{}, p)
+}
+
+func priorityOf(ctx context.Context) Priority {
+	p, _ := ctx.Value(priorityKey{}).(Priority)
+	return p
+}
+
+// bucket holds requests to at most limit in any window of a minute, on the
+// injected clock: the strictest reading of "N per minute", so an API that
+// counts with a token bucket, a fixed window or a sliding one never answers
+// 429. A request holds its place in the window from when it is sent until
+// its answer is back, so however long it travelled, the request that
+// reuses the place reaches the API more than a minute after it did. Requests that
+// find it full queue by priority, then arrival, and one dispatcher hands
+// out sends as the window frees: waiting costs no wake-ups however many
+// requests wait.
 type bucket struct {
 	mu     sync.Mutex
 	clock  clock.Clock
-	rate   float64 // tokens per second; 0 = unlimited
-	cap    float64
-	tokens float64
-	last   time.Time
+	limit  int // 0 = unlimited
+	window time.Duration
+	sent   []*slot // the last limit requests
+
+	// A token bucket spaces bursts when they must be smaller than the
+	// minute's limit (rate 0: none).
+	rate, cap, tokens float64 // tokens per nanosecond, at most cap
+	last              time.Time
+
+	queue       []*waiter // by priority (high first), then arrival
+	dispatching bool
 }
 
+type waiter struct {
+	prio    Priority
+	ready   chan struct{}
+	granted *slot
+}
+
+// slot is one request's place in the window: when it was answered, or sent
+// while it travels.
+type slot struct{ at time.Time }
+
+// windowMargin widens the minute for clocks that differ a little.
+const windowMargin = time.Minute / 200
+
+// newBucket allows perMinute requests in any minute; a burst below that
+// also spaces them as a token bucket of that size does.
 func newBucket(perMinute, burst int, c clock.Clock) *bucket {
-	b := &bucket{clock: c}
-	if perMinute > 0 {
-		if burst <= 0 || burst > perMinute {
-			burst = perMinute
-		}
-		b.rate = float64(perMinute) / 60
+	b := &bucket{clock: c, limit: max(perMinute, 0), window: time.Minute + windowMargin}
+	if perMinute > 0 && burst > 0 && burst < perMinute {
+		b.rate = float64(perMinute) / float64(time.Minute)
 		b.cap = float64(burst)
 		b.tokens = b.cap
 		b.last = c.Now()
@@ -367,29 +424,121 @@ func newBucket(perMinute, burst int, c clock.Clock) *bucket {
 	return b
 }
 
-// take waits for a token, honouring ctx.
-func (b *bucket) take(ctx context.Context) error {
-	if b.rate == 0 {
-		return ctx.Err()
+// oldestLocked is the index of the window's earliest place.
+func (b *bucket) oldestLocked() int {
+	oldest := 0
+	for i, sl := range b.sent {
+		if sl.at.Before(b.sent[oldest].at) {
+			oldest = i
+		}
 	}
+	return oldest
+}
+
+// freeAtLocked is when the next request may go: now when the window has
+// room (and the burst a token).
+func (b *bucket) freeAtLocked(now time.Time) time.Time {
+	at := now
+	if len(b.sent) >= b.limit {
+		at = b.sent[b.oldestLocked()].at.Add(b.window)
+	}
+	if b.rate > 0 {
+		if el := now.Sub(b.last); el > 0 {
+			b.tokens = min(b.cap, b.tokens+float64(el)*b.rate)
+			b.last = now
+		}
+		if b.tokens < 1 {
+			// Round up: a wait truncated to zero would spin.
+			at = later(at, now.Add(time.Duration(math.Ceil((1-b.tokens)/b.rate))))
+		}
+	}
+	return at
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func (b *bucket) sendLocked(now time.Time) *slot {
+	if b.rate > 0 {
+		b.tokens--
+	}
+	sl := &slot{at: now}
+	if len(b.sent) == b.limit {
+		b.sent[b.oldestLocked()] = sl
+	} else {
+		b.sent = append(b.sent, sl)
+	}
+	return sl
+}
+
+// answered moves a request's place in the window to when its answer came.
+func (b *bucket) answered(sl *slot) {
+	if sl == nil {
+		return
+	}
+	b.mu.Lock()
+	sl.at = b.clock.Now()
+	b.mu.Unlock()
+}
+
+// take waits for a place in the window, honouring ctx and its priority,
+// and returns it (nil when there is no limit).
+func (b *bucket) take(ctx context.Context) (*slot, error) {
+	if b.limit <= 0 {
+		return nil, ctx.Err()
+	}
+	b.mu.Lock()
+	if now := b.clock.Now(); len(b.queue) == 0 && !b.freeAtLocked(now).After(now) {
+		sl := b.sendLocked(now)
+		b.mu.Unlock()
+		return sl, nil
+	}
+	w := &waiter{prio: priorityOf(ctx), ready: make(chan struct{})}
+	i := len(b.queue)
+	for i > 0 && b.queue[i-1].prio < w.prio {
+		i--
+	}
+	b.queue = slices.Insert(b.queue, i, w)
+	if !b.dispatching {
+		b.dispatching = true
+		go b.dispatch()
+	}
+	b.mu.Unlock()
+	select {
+	case <-w.ready:
+		return w.granted, nil
+	case <-ctx.Done():
+		b.mu.Lock()
+		if w.granted == nil {
+			b.queue = slices.DeleteFunc(b.queue, func(x *waiter) bool { return x == w })
+		} // else the place stays taken: nothing was sent, but it is cheap
+		b.mu.Unlock()
+		return nil, ctx.Err()
+	}
+}
+
+// dispatch hands tokens to the queue in order until it is empty.
+func (b *bucket) dispatch() {
 	for {
 		b.mu.Lock()
 		now := b.clock.Now()
-		if el := now.Sub(b.last).Seconds(); el > 0 {
-			b.tokens = min(b.cap, b.tokens+el*b.rate)
-			b.last = now
+		for len(b.queue) > 0 && !b.freeAtLocked(now).After(now) {
+			w := b.queue[0]
+			b.queue = b.queue[1:]
+			w.granted = b.sendLocked(now)
+			close(w.ready)
 		}
-		if b.tokens >= 1 {
-			b.tokens--
+		if len(b.queue) == 0 {
+			b.dispatching = false
 			b.mu.Unlock()
-			return nil
+			return
 		}
-		// Round up: a wait truncated to zero would spin without time
-		// passing on a simulated clock.
-		wait := time.Duration(math.Ceil((1 - b.tokens) / b.rate * float64(time.Second)))
+		wait := b.freeAtLocked(now).Sub(now)
 		b.mu.Unlock()
-		if err := b.clock.Sleep(ctx, wait); err != nil {
-			return err
-		}
+		b.clock.Sleep(context.Background(), max(wait, time.Millisecond))
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -32,7 +33,9 @@ func DefaultPath() string {
 	return filepath.Join(home, ".kube", "config")
 }
 
-var validName = regexp.MustCompile(`^[A-Za-z0-9._@:/-]{1,253}$`)
+// validName is compiled on first use: its counted repetition costs a
+// millisecond at start-up that commands without a kubeconfig never repay.
+var validName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9._@:/-]{1,253}$`) })
 
 // ContextName is the context a cluster gets in the user's kubeconfig.
 func ContextName(cluster string) string { return "cto-" + cluster }
@@ -42,7 +45,7 @@ func ContextName(cluster string) string { return "cto-" + cluster }
 // and everything else in dst is kept. dst's current context is kept, or set
 // to name when dst has none.
 func Merge(dst, src []byte, name string) ([]byte, error) {
-	if !validName.MatchString(name) {
+	if !validName().MatchString(name) {
 		return nil, fmt.Errorf("kubeconfig merge: context name %q must be letters, digits and . _ - @ : /", name)
 	}
 	in, err := clientcmd.Load(src)

@@ -108,16 +108,11 @@ func (networkStep) Run(ctx context.Context, r *Run) error {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			a, err := p.AssignServer(ctx, net.ID, n.ServerID)
-			if err != nil {
+			if err := assignServer(ctx, r, net, n.Name, n.ServerID); err != nil {
 				mu.Lock()
 				errs = append(errs, fmt.Sprintf("%s: %v", n.Name, err))
 				mu.Unlock()
-				return
 			}
-			r.Journal.AddResource(state.Resource{Kind: KindAssignment, ID: a.ID, Name: n.Name, Region: net.Region,
-				Status: a.RawStatus, Attrs: map[string]string{"network_id": net.ID, "server_id": n.ServerID}})
-			r.NodeEvent(n.Name, "connecting", "", "assigned to network "+net.Name)
 		}()
 	}
 	wg.Wait()
@@ -136,6 +131,21 @@ func (networkStep) Run(ctx context.Context, r *Run) error {
 		return err
 	}
 	return waitConnected(ctx, r, net, nodes)
+}
+
+// assignServer puts a node's server on the network and journals the
+// assignment.
+func assignServer(ctx context.Context, r *Run, net provider.Network, node, serverID string) error {
+	a, err := r.Deps.Provider.AssignServer(ctx, net.ID, serverID)
+	if err != nil {
+		return err
+	}
+	if err := r.Journal.AddResource(state.Resource{Kind: KindAssignment, ID: a.ID, Name: node, Region: net.Region,
+		Status: a.RawStatus, Attrs: map[string]string{"network_id": net.ID, "server_id": serverID}}); err != nil {
+		return err
+	}
+	r.NodeEvent(node, "connecting", "", "assigned to network "+net.Name)
+	return nil
 }
 
 // ensureNetwork finds the cluster's network in the journal or at the

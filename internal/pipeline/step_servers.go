@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -22,9 +23,22 @@ const PlaceholderBootURL = "http://boot-media-not-configured.invalid/cto/placeho
 // failed or stuck deployment before the step gives up.
 const MaxReplacements = 2
 
-// createConcurrency bounds parallel creates; the provider's own write
-// budget paces them further.
+// createConcurrency bounds parallel creates at a provider that does not
+// pace itself; the provider's own write budget paces them further.
 const createConcurrency = 8
+
+// pacedProvider is a provider that holds its requests to the API's budget
+// itself, in order: every create may start at once and wait there, so the
+// orders go out as fast as the budget allows, ahead of follow-up writes.
+type pacedProvider interface{ Paced() bool }
+
+// concurrencyFor is how many creates run at once at p.
+func concurrencyFor(p provider.Provider, n int) int {
+	if pp, ok := p.(pacedProvider); ok && pp.Paced() {
+		return max(n, 1)
+	}
+	return createConcurrency
+}
 
 // serversStep creates the cluster's servers concurrently, journals each ID
 // the moment the API returns it, adopts what an earlier run created, and
@@ -93,6 +107,16 @@ func (serversStep) Run(ctx context.Context, r *Run) error {
 		return err
 	}
 	sv := &servers{r: r, p: p, boot: boot, region: regionOf(r), firstSeen: map[string]time.Time{}}
+	if early, ok := p.(pacedProvider); ok && early.Paced() && p.Capabilities().PrivateNetworks {
+		// The network's writes share the budget with the orders: each new
+		// server joins it right after its order instead of after the last
+		// deploy, and the network step finds the work done.
+		net, err := ensureNetwork(ctx, r)
+		if err != nil {
+			return err
+		}
+		sv.network = &net
+	}
 	missing, err := sv.adopt(ctx)
 	if err != nil {
 		return err
@@ -141,6 +165,9 @@ type servers struct {
 	p      provider.Provider
 	boot   map[string]provider.Boot // by role
 	region string
+	// network, when set, is the cluster's network each new server joins
+	// as soon as it exists.
+	network *provider.Network
 
 	mu        sync.Mutex
 	firstSeen map[string]time.Time // server ID -> when this run first saw it
@@ -235,8 +262,18 @@ func (sv *servers) adopt(ctx context.Context) ([]string, error) {
 	return missing, nil
 }
 
-// record journals a node's server, before anything waits on it.
+// record journals a node's server, before anything waits on it. Recording
+// what the journal already holds writes nothing.
 func (sv *servers) record(node string, s provider.Server) error {
+	known := false
+	sv.r.Journal.View(func(j *state.Journal) {
+		n := j.NodeLocked(node)
+		known = n.ServerID == s.ID && n.Status == string(s.Status) && (s.PublicIPv4 == "" || n.PublicIP == s.PublicIPv4) &&
+			slices.ContainsFunc(j.Resources, func(res *state.Resource) bool { return res.Kind == KindServer && res.ID == s.ID })
+	})
+	if known {
+		return nil
+	}
 	return sv.r.Journal.Update(func(j *state.Journal) {
 		n := j.NodeLocked(node)
 		n.ServerID, n.Status = s.ID, string(s.Status)
@@ -267,7 +304,7 @@ func (sv *servers) createAll(ctx context.Context, names []string) error {
 		return nil
 	}
 	sv.r.Say("creating %d server(s) in %s", len(names), sv.region)
-	sem := make(chan struct{}, createConcurrency)
+	sem := make(chan struct{}, concurrencyFor(sv.p, len(names)))
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []string
@@ -333,6 +370,12 @@ func (sv *servers) create(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
+	if sv.network != nil {
+		if err := assignServer(ctx, sv.r, *sv.network, name, s.ID); err != nil {
+			// The network step assigns what is left.
+			sv.r.Warn("%s: joining network %s now failed (%v); the network step tries again", name, sv.network.ID, err)
+		}
+	}
 	return nil
 }
 
@@ -360,7 +403,9 @@ func (sv *servers) wait(ctx context.Context) error {
 		}
 		ready := true
 		var oldest time.Duration
-		for _, n := range r.Journal.NodesCopy() {
+		nodes := r.Journal.NodesCopy()
+		observed := make([]provider.Server, len(nodes))
+		for i, n := range nodes {
 			s, ok := byID[n.ServerID]
 			if !ok {
 				// Listed late (a tag not yet applied): one lookup for this node.
@@ -373,9 +418,14 @@ func (sv *servers) wait(ctx context.Context) error {
 				}
 				s = got
 			}
-			if err := sv.observe(n, s); err != nil {
-				return err
-			}
+			observed[i] = s
+		}
+		// One journal write per poll for every change it saw.
+		if err := sv.observe(nodes, observed); err != nil {
+			return err
+		}
+		for i, n := range nodes {
+			s := observed[i]
 			elapsed := r.Clock.Now().Sub(sv.seen(s.ID))
 			reason := ""
 			switch {
@@ -420,28 +470,45 @@ func pollInterval(elapsed, expected time.Duration) time.Duration {
 	}
 }
 
-// observe journals a server's status and address and reports changes.
-func (sv *servers) observe(n state.Node, s provider.Server) error {
-	key := string(s.Status) + "|" + s.RawStatus + "|" + s.PublicIPv4
-	if sv.last[n.Name] == key {
+// observe journals the servers' statuses and addresses that changed since
+// the last poll, in one write, and reports each change.
+func (sv *servers) observe(nodes []state.Node, seen []provider.Server) error {
+	var changed []int
+	for i, n := range nodes {
+		s := seen[i]
+		key := string(s.Status) + "|" + s.RawStatus + "|" + s.PublicIPv4
+		if sv.last[n.Name] != key {
+			sv.last[n.Name] = key
+			changed = append(changed, i)
+		}
+	}
+	if len(changed) == 0 {
 		return nil
 	}
-	sv.last[n.Name] = key
 	if err := sv.r.Journal.Update(func(j *state.Journal) {
-		jn := j.NodeLocked(n.Name)
-		jn.Status = string(s.Status)
-		if s.PublicIPv4 != "" {
-			jn.PublicIP = s.PublicIPv4
+		status := map[string]string{} // server ID -> the provider's status
+		for _, i := range changed {
+			jn, s := j.NodeLocked(nodes[i].Name), seen[i]
+			jn.Status = string(s.Status)
+			if s.PublicIPv4 != "" {
+				jn.PublicIP = s.PublicIPv4
+			}
+			if s.ID != "" && s.RawStatus != "" {
+				status[s.ID] = s.RawStatus
+			}
+		}
+		for _, res := range j.Resources {
+			if st, ok := status[res.ID]; ok && res.Kind == KindServer {
+				res.Status = st
+			}
 		}
 	}); err != nil {
 		return err
 	}
-	if s.ID != "" && s.RawStatus != "" {
-		if err := sv.r.Journal.SetResourceStatus(KindServer, s.ID, s.RawStatus); err != nil {
-			return err
-		}
+	for _, i := range changed {
+		s := seen[i]
+		sv.r.NodeEvent(nodes[i].Name, string(s.Status), s.PublicIPv4, s.RawStatus)
 	}
-	sv.r.NodeEvent(n.Name, string(s.Status), s.PublicIPv4, s.RawStatus)
 	return nil
 }
 
@@ -465,6 +532,12 @@ func (sv *servers) replace(ctx context.Context, n state.Node, reason string) err
 		return fmt.Errorf("%s: delete failed server %s: %w", n.Name, n.ServerID, err)
 	}
 	r.Journal.MarkDeleted(KindServer, n.ServerID)
+	// Its network assignment went with it.
+	for _, a := range r.Journal.LiveResources(KindAssignment) {
+		if a.Attrs["server_id"] == n.ServerID {
+			r.Journal.MarkDeleted(KindAssignment, a.ID)
+		}
+	}
 	delete(sv.last, n.Name)
 	return sv.create(ctx, n.Name)
 }

@@ -91,15 +91,27 @@ func (talosStep) Run(ctx context.Context, r *Run) error {
 		mu   sync.Mutex
 		errs []error
 	)
+	// The first control plane bootstraps as soon as it runs its config,
+	// while the other nodes still install: etcd and the API server come up
+	// alongside them instead of after the last one.
+	first := talosControlPlanes(nodes)[0].Name
 	for _, n := range nodes {
-		if n.Configured {
+		if n.Configured && n.Name != first {
 			continue
 		}
 		wg.Go(func() {
-			if err := configureNode(ctx, r, client, in, n, want); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
+			if !n.Configured {
+				if err := configureNode(ctx, r, client, in, n, want); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+					return
+				}
+			}
+			if n.Name == first && r.Journal.Fact(FactBootstrap) != "done" {
+				if err := bootstrapOnce(ctx, r, client, talosControlPlanes(nodes)); err != nil && ctx.Err() == nil {
+					r.Warn("bootstrap of %s did not finish yet (%v); the kubernetes step tries again", n.Name, err)
+				}
 			}
 		})
 	}

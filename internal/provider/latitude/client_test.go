@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -183,3 +184,77 @@ type instantClock struct{}
 
 func (instantClock) Now() time.Time                                   { return time.Now() }
 func (instantClock) Sleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
+
+// A batch of creates lists the project's hostnames once instead of looking
+// each one up; a hostname already in the project is still adopted, and a
+// hostname ordered again (a replacement) is looked up first.
+func TestCreatesShareOneHostnameListing(t *testing.T) {
+	f := fake.New(fake.Options{})
+	var lookups, listings atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.URL.Path == "/servers" {
+			if r.URL.Query().Get("filter[hostname]") != "" {
+				lookups.Add(1)
+			} else if r.URL.Query().Get("filter[tags]") == "" {
+				listings.Add(1)
+			}
+		}
+		f.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	spec := func(host string) provider.ServerSpec {
+		return provider.ServerSpec{Cluster: "c", Hostname: host, Plan: "c2-small-x86", Region: "DAL",
+			Boot: provider.Boot{Method: provider.BootIPXE, URL: "http://boot.test/x"}}
+	}
+	// An earlier run (another process) ordered c-cp1.
+	first, err := New(Config{Token: f.Token(), APIURL: srv.URL, Clock: instantClock{}, ReadsPerMinute: -1, WritesPerMinute: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	earlier, err := first.CreateServer(context.Background(), spec("c-cp1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(Config{Token: f.Token(), APIURL: srv.URL, Clock: instantClock{}, ReadsPerMinute: -1, WritesPerMinute: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lookups.Store(0)
+	listings.Store(0)
+	var wg sync.WaitGroup
+	ids := make([]string, 10)
+	for i := range ids {
+		wg.Go(func() {
+			s := spec(fmt.Sprintf("c-worker%d", i))
+			if i == 0 {
+				s = spec("c-cp1")
+			}
+			got, err := p.CreateServer(context.Background(), s)
+			if err != nil {
+				t.Error(err)
+			}
+			ids[i] = got.ID
+		})
+	}
+	wg.Wait()
+	if listings.Load() != 1 || lookups.Load() != 1 {
+		t.Fatalf("10 creates: %d project listings (want 1), %d hostname lookups (want 1: the hostname already there)", listings.Load(), lookups.Load())
+	}
+	if ids[0] != earlier.ID {
+		t.Errorf("c-cp1 is %s, want the earlier run's %s adopted", ids[0], earlier.ID)
+	}
+	if st := f.State(); len(st.Servers) != 10 {
+		t.Fatalf("%d servers, want 10", len(st.Servers))
+	}
+	// A replacement of a hostname this provider ordered looks it up again.
+	if err := p.DeleteServer(context.Background(), ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	again, err := p.CreateServer(context.Background(), spec("c-worker1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lookups.Load() != 2 || again.ID == ids[1] {
+		t.Fatalf("replacement: %d lookups (want 2), id %s (old %s)", lookups.Load(), again.ID, ids[1])
+	}
+}

@@ -109,6 +109,13 @@ type Provider struct {
 	projects  map[string]string // project key -> ID
 	tags      map[string]string // cluster -> tag ID
 	ipxeOn    map[string]bool   // plan name -> iPXE provisionable
+
+	// listing serializes the one listing of a project's hostnames that a
+	// batch of creates shares; hosts holds it and ordered what this
+	// Provider ordered since (see needsLookup).
+	listing sync.Mutex
+	hosts   map[string]map[string]bool // project ID -> hostnames of live servers
+	ordered map[string]bool            // project ID + "/" + hostname
 }
 
 var _ provider.Provider = (*Provider)(nil)
@@ -134,8 +141,14 @@ func New(cfg Config) (*Provider, error) {
 		Secrets: []string{cfg.Token}, Logger: cfg.Logger,
 	})
 	return &Provider{api: NewClient(cfg.APIURL, cfg.Token, h), cfg: cfg,
-		projects: map[string]string{}, tags: map[string]string{}}, nil
+		projects: map[string]string{}, tags: map[string]string{},
+		hosts: map[string]map[string]bool{}, ordered: map[string]bool{}}, nil
 }
+
+// Paced reports that the provider holds its requests to Latitude's budget
+// itself, so a caller may start every create at once: they wait in order
+// inside the client instead of hammering the API.
+func (p *Provider) Paced() bool { return p.cfg.WritesPerMinute >= 0 }
 
 // Client is the underlying API client.
 func (p *Provider) Client() *Client { return p.api }
@@ -390,6 +403,10 @@ func (p *Provider) CreateServer(ctx context.Context, s provider.ServerSpec) (pro
 	if srv.Region == "" {
 		srv.Region = strings.ToUpper(s.Region)
 	}
+	if s.Created != nil {
+		// Journal the order now: the tag below waits behind other orders.
+		s.Created(srv)
+	}
 	if !r.Attributes.Tags.has(tag) {
 		ids := []string{tag}
 		for _, t := range r.Attributes.Tags {
@@ -397,7 +414,10 @@ func (p *Provider) CreateServer(ctx context.Context, s provider.ServerSpec) (pro
 				ids = append(ids, t.ID)
 			}
 		}
-		if _, err := p.api.TagServer(ctx, r.ID, ids); err != nil {
+		// The tag only labels a server that is already journaled and found
+		// by hostname too: it waits until the orders queued for the write
+		// budget are sent, so every deploy starts as early as it can.
+		if _, err := p.api.TagServer(httpx.WithPriority(ctx, httpx.PriorityLow), r.ID, ids); err != nil {
 			return srv, fmt.Errorf("tag server %s (%s) with cluster %s: %w", r.ID, s.Hostname, s.Cluster, err)
 		}
 	}
@@ -415,16 +435,25 @@ const lostAnswerAttempts = 4
 // before ordering again: never two servers for one hostname.
 func (p *Provider) orderOnce(ctx context.Context, proj string, s provider.ServerSpec) (resource[ServerAttrs], error) {
 	for attempt := 1; ; attempt++ {
-		existing, err := p.api.Servers(ctx, filters("project", proj, "hostname", s.Hostname))
+		lookup, err := p.needsLookup(ctx, proj, s.Hostname, attempt)
 		if err != nil {
 			return resource[ServerAttrs]{}, err
 		}
-		for _, e := range existing {
-			if e.Attributes.Hostname == s.Hostname && mapStatus(e.Attributes.Status) != provider.StatusDeleting {
-				return e, nil
+		if lookup {
+			existing, err := p.api.Servers(ctx, filters("project", proj, "hostname", s.Hostname))
+			if err != nil {
+				return resource[ServerAttrs]{}, err
+			}
+			for _, e := range existing {
+				if e.Attributes.Hostname == s.Hostname && mapStatus(e.Attributes.Status) != provider.StatusDeleting {
+					return e, nil
+				}
 			}
 		}
-		r, err := p.api.CreateServer(ctx, CreateServerAttrs{
+		p.listing.Lock()
+		p.ordered[proj+"/"+s.Hostname] = true
+		p.listing.Unlock()
+		r, err := p.api.CreateServer(httpx.WithPriority(ctx, httpx.PriorityHigh), CreateServerAttrs{
 			Project: proj, Plan: s.Plan, Site: strings.ToUpper(s.Region), OperatingSystem: "ipxe",
 			Hostname: s.Hostname, IPXE: ipxeValue(s.Boot), Billing: "hourly",
 		})
@@ -440,6 +469,39 @@ func (p *Provider) orderOnce(ctx context.Context, proj string, s provider.Server
 			return r, err
 		}
 	}
+}
+
+// needsLookup says whether a create must look its hostname up before
+// ordering. The project's hostnames are listed once (one call per page) for
+// a whole batch of creates; a hostname in that listing, one this Provider
+// ordered before (a replacement, a retry) or any retry after a lost answer
+// is looked up on its own. A server of the batch cannot appear unseen in
+// between: the cluster's lock keeps other deploys of it away, and other
+// clusters use other hostnames.
+func (p *Provider) needsLookup(ctx context.Context, proj, hostname string, attempt int) (bool, error) {
+	if attempt > 1 {
+		return true, nil
+	}
+	p.listing.Lock()
+	defer p.listing.Unlock()
+	if p.ordered[proj+"/"+hostname] {
+		return true, nil
+	}
+	known, ok := p.hosts[proj]
+	if !ok {
+		all, err := p.api.Servers(ctx, filters("project", proj))
+		if err != nil {
+			return false, err
+		}
+		known = map[string]bool{}
+		for _, e := range all {
+			if mapStatus(e.Attributes.Status) != provider.StatusDeleting {
+				known[e.Attributes.Hostname] = true
+			}
+		}
+		p.hosts[proj] = known
+	}
+	return known[hostname], nil
 }
 
 // lostAnswer reports whether a request may have been carried out although
