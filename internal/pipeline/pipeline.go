@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cto-platform/cto/internal/clock"
@@ -75,10 +76,31 @@ type Run struct {
 	Deps *Deps
 
 	step string
+	x    *execution // nil outside an engine
 }
 
 // Step returns the name of the step running now.
 func (r *Run) Step() string { return r.step }
+
+// Upstream says whether a step ahead of this one is still running in this
+// invocation: true only for a step started early (EarlyStarter), which
+// must then wait for what those steps journal.
+func (r *Run) Upstream() bool {
+	if r.x == nil {
+		return false
+	}
+	r.x.mu.Lock()
+	defer r.x.mu.Unlock()
+	for _, s := range r.x.steps() {
+		if s.Name() == r.step {
+			return false
+		}
+		if !r.x.finished[s.Name()] {
+			return true
+		}
+	}
+	return false
+}
 
 // Say emits a message of the current step.
 func (r *Run) Say(format string, args ...any) {
@@ -113,6 +135,16 @@ type StepError struct {
 func (e *StepError) Error() string { return e.Step + ": " + e.Err.Error() }
 func (e *StepError) Unwrap() error { return e.Err }
 
+// EarlyStarter is a step that may start alongside an earlier one instead of
+// after it, waiting inside Run for what it needs node by node (Talos
+// configures each server as soon as it is up, not after the last). It is
+// still awaited at its own place in the order, and it is stopped when a
+// step before it fails.
+type EarlyStarter interface {
+	// StartsWith names the step it starts alongside, or "" to run in order.
+	StartsWith(r *Run) string
+}
+
 // Execute runs the steps for r with opts. Done steps are skipped; the first
 // failure is recorded in the journal and returned as a *StepError.
 func (e *Engine) Execute(ctx context.Context, r *Run, opts Options) error {
@@ -126,21 +158,145 @@ func (e *Engine) Execute(ctx context.Context, r *Run, opts Options) error {
 		r.Clock = clock.Real{}
 	}
 	r.DryRun = opts.DryRun
-	for _, s := range e.Steps {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	x := &execution{engine: e, run: r, opts: opts, cancel: cancel, early: map[string]*earlyStep{}, finished: map[string]bool{}}
+	r.x = x
+	defer func() { r.x = nil }()
+	defer x.wait()
+	for i, s := range x.steps() {
+		name := s.Name()
+		if es, ok := x.early[name]; ok {
+			<-es.done
+			if es.err != nil {
+				return es.err
+			}
+			x.finish(name)
+			continue
+		}
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("%w before step %s: %v", ErrStopped, s.Name(), context.Cause(ctx))
+			return x.firstError(fmt.Errorf("%w before step %s: %v", ErrStopped, name, context.Cause(ctx)))
+		}
+		x.startEarly(ctx, i)
+		if err := e.runOne(ctx, r.forStep(name), s, opts); err != nil {
+			cancel(err)
+			x.wait()
+			return x.firstError(err)
+		}
+		x.finish(name)
+	}
+	return nil
+}
+
+// forStep is r as the named step sees it: its events carry that name.
+// Steps that run side by side each get their own.
+func (r *Run) forStep(name string) *Run {
+	rs := *r
+	rs.step = name
+	return &rs
+}
+
+// execution is one Execute: the steps it runs and those started early.
+type execution struct {
+	engine *Engine
+	run    *Run
+	opts   Options
+	cancel context.CancelCauseFunc
+	early  map[string]*earlyStep
+
+	mu       sync.Mutex
+	finished map[string]bool // steps done or skipped in this invocation
+}
+
+func (x *execution) finish(name string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.finished[name] = true
+}
+
+type earlyStep struct {
+	done chan struct{}
+	err  error
+}
+
+// steps are the engine's steps up to --until.
+func (x *execution) steps() []Step {
+	steps := x.engine.Steps
+	if x.opts.Until != "" {
+		i := slices.IndexFunc(steps, func(s Step) bool { return s.Name() == x.opts.Until })
+		steps = steps[:i+1]
+	}
+	return steps
+}
+
+// startEarly starts, alongside steps[i], every later step that starts with
+// it and has work to do, and in turn those that start with them.
+func (x *execution) startEarly(ctx context.Context, i int) {
+	if x.opts.DryRun {
+		return
+	}
+	steps := x.steps()
+	with := steps[i].Name()
+	for j := i + 1; j < len(steps); j++ {
+		s := steps[j]
+		es, ok := s.(EarlyStarter)
+		if !ok || es.StartsWith(x.run) != with || !x.hasWork(s) {
+			continue
 		}
 		name := s.Name()
-		r.step = name
-		if err := e.runOne(ctx, r, s, opts); err != nil {
-			return err
-		}
-		if name == opts.Until {
-			break
+		st := &earlyStep{done: make(chan struct{})}
+		x.early[name] = st
+		go func() {
+			defer close(st.done)
+			if st.err = x.engine.runOne(ctx, x.run.forStep(name), s, x.opts); st.err != nil {
+				x.cancel(st.err)
+			}
+		}()
+		x.startEarly(ctx, j)
+	}
+}
+
+// hasWork says whether a step would run rather than be skipped.
+func (x *execution) hasWork(s Step) bool {
+	if sk, ok := s.(Skipper); ok {
+		if _, skip := sk.Skip(x.run); skip {
+			return false
 		}
 	}
-	r.step = ""
-	return nil
+	if a, ok := s.(AlwaysRunner); ok && a.AlwaysRun() {
+		return true
+	}
+	rec, ok := x.run.Journal.Step(s.Name())
+	return !ok || rec.Status != state.StepDone
+}
+
+// wait lets every early step finish; they stop soon once ctx is cancelled.
+func (x *execution) wait() {
+	for _, es := range x.early {
+		<-es.done
+	}
+}
+
+// firstError prefers the failure of a step that was started early and
+// failed on its own over the stop it caused in the others.
+func (x *execution) firstError(err error) error {
+	if !errors.Is(err, ErrStopped) && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	for _, s := range x.steps() {
+		es, ok := x.early[s.Name()]
+		if !ok {
+			continue
+		}
+		select {
+		case <-es.done:
+			if es.err != nil && !errors.Is(es.err, ErrStopped) && !errors.Is(es.err, context.Canceled) {
+				return es.err
+			}
+		default:
+		}
+	}
+	return err
 }
 
 func (e *Engine) runOne(ctx context.Context, r *Run, s Step, opts Options) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -31,6 +32,15 @@ const createConcurrency = 8
 // itself, in order: every create may start at once and wait there, so the
 // orders go out as fast as the budget allows, ahead of follow-up writes.
 type pacedProvider interface{ Paced() bool }
+
+// joinsNetworkEarly says whether each server joins the cluster's network
+// right after its order: a paced provider with private networks whose
+// addresses cto chooses.
+func joinsNetworkEarly(r *Run) bool {
+	p := r.Deps.Provider
+	pp, ok := p.(pacedProvider)
+	return ok && pp.Paced() && p.Capabilities().PrivateNetworks
+}
 
 // concurrencyFor is how many creates run at once at p.
 func concurrencyFor(p provider.Provider, n int) int {
@@ -96,6 +106,13 @@ func (serversStep) Run(ctx context.Context, r *Run) error {
 	if err != nil {
 		return err
 	}
+	early := joinsNetworkEarly(r)
+	var private []netip.Addr
+	if early {
+		if private, err = privateAddresses(sp.Network.CIDR, len(desiredNodes(sp))); err != nil {
+			return err
+		}
+	}
 	if err := r.Journal.Update(func(j *state.Journal) {
 		for _, d := range desiredNodes(sp) {
 			if j.NodeLocked(d.Name) == nil {
@@ -103,11 +120,18 @@ func (serversStep) Run(ctx context.Context, r *Run) error {
 				j.Nodes = append(j.Nodes, &n)
 			}
 		}
+		// The addresses the network step hands out, known now, so each
+		// node's Talos config can be rendered as soon as its server is up.
+		for i, n := range j.Nodes {
+			if early && i < len(private) {
+				n.PrivateIP = private[i].String()
+			}
+		}
 	}); err != nil {
 		return err
 	}
 	sv := &servers{r: r, p: p, boot: boot, region: regionOf(r), firstSeen: map[string]time.Time{}}
-	if early, ok := p.(pacedProvider); ok && early.Paced() && p.Capabilities().PrivateNetworks {
+	if early {
 		// The network's writes share the budget with the orders: each new
 		// server joins it right after its order instead of after the last
 		// deploy, and the network step finds the work done.

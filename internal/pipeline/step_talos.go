@@ -33,17 +33,25 @@ func (talosStep) Skip(r *Run) (string, bool) {
 	return "", false
 }
 
+// StartsWith: when each server joins the network as it is created and its
+// private address is known up front, a node takes its config as soon as
+// its server is up, while the last orders still deploy.
+func (talosStep) StartsWith(r *Run) string {
+	if joinsNetworkEarly(r) {
+		return StepServers
+	}
+	return ""
+}
+
 func (talosStep) Run(ctx context.Context, r *Run) error {
 	// Secrets first: nothing below may touch a node before they are on disk.
 	secrets, err := loadOrCreateSecrets(r)
 	if err != nil {
 		return err
 	}
-	nodes := r.Journal.NodesCopy()
-	for _, n := range nodes {
-		if n.PublicIP == "" || n.PrivateIP == "" {
-			return fmt.Errorf("node %s has no public or private address in the journal; run the servers and network steps first", n.Name)
-		}
+	nodes, err := waitAddresses(ctx, r)
+	if err != nil {
+		return err
 	}
 	if err := ensureAPILoadBalancer(ctx, r, nodes); err != nil {
 		return err
@@ -95,31 +103,90 @@ func (talosStep) Run(ctx context.Context, r *Run) error {
 	// while the other nodes still install: etcd and the API server come up
 	// alongside them instead of after the last one.
 	first := talosControlPlanes(nodes)[0].Name
-	for _, n := range nodes {
-		if n.Configured && n.Name != first {
-			continue
+	configure := func(n state.Node) {
+		if !n.Configured {
+			// Rendered from the journal as it is now: a server replaced
+			// meanwhile has a new address.
+			in, err := clusterInput(r, r.Journal.NodesCopy(), secrets)
+			if err == nil {
+				err = configureNode(ctx, r, client, in, n, want)
+			}
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+				return
+			}
 		}
-		wg.Go(func() {
-			if !n.Configured {
-				if err := configureNode(ctx, r, client, in, n, want); err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-					return
-				}
+		if n.Name == first && r.Journal.Fact(FactBootstrap) != "done" {
+			if err := bootstrapOnce(ctx, r, client, talosControlPlanes(nodes)); err != nil && ctx.Err() == nil {
+				r.Warn("bootstrap of %s did not finish yet (%v); the kubernetes step tries again", n.Name, err)
 			}
-			if n.Name == first && r.Journal.Fact(FactBootstrap) != "done" {
-				if err := bootstrapOnce(ctx, r, client, talosControlPlanes(nodes)); err != nil && ctx.Err() == nil {
-					r.Warn("bootstrap of %s did not finish yet (%v); the kubernetes step tries again", n.Name, err)
-				}
+		}
+	}
+	started := map[string]bool{}
+	for {
+		waiting, upstream := 0, r.Upstream()
+		for _, n := range r.Journal.NodesCopy() {
+			if started[n.Name] || (n.Configured && n.Name != first) {
+				continue
 			}
-		})
+			if !serverUp(r, n, upstream) {
+				waiting++
+				continue
+			}
+			started[n.Name] = true
+			wg.Go(func() { configure(n) })
+		}
+		if waiting == 0 {
+			break
+		}
+		if err := r.Clock.Sleep(ctx, r.Deps.Talos.poll()); err != nil {
+			break
+		}
 	}
 	wg.Wait()
 	if ctx.Err() != nil {
 		return fmt.Errorf("%w: %v", ErrStopped, context.Cause(ctx))
 	}
 	return errors.Join(errs...)
+}
+
+// serverUp says whether a node's server is up and its addresses final, so
+// that its config can be rendered and applied: always once the servers and
+// network steps are done; before that, once the provider says it is ready.
+func serverUp(r *Run, n state.Node, upstream bool) bool {
+	if n.PublicIP == "" || n.PrivateIP == "" {
+		return false
+	}
+	return !upstream || (joinsNetworkEarly(r) && n.Status == string(provider.StatusReady))
+}
+
+// waitAddresses returns the journal's nodes once every one has a public
+// and a private address, waiting while the steps that fill them in run.
+func waitAddresses(ctx context.Context, r *Run) ([]state.Node, error) {
+	for {
+		nodes := r.Journal.NodesCopy()
+		missing := ""
+		for _, n := range nodes {
+			if n.PublicIP == "" || n.PrivateIP == "" {
+				missing = n.Name
+				break
+			}
+		}
+		if missing == "" && len(nodes) > 0 {
+			return nodes, nil
+		}
+		if !r.Upstream() {
+			if missing == "" {
+				return nil, errors.New("the journal has no nodes; run the servers step first")
+			}
+			return nil, fmt.Errorf("node %s has no public or private address in the journal; run the servers and network steps first", missing)
+		}
+		if err := r.Clock.Sleep(ctx, r.Deps.Talos.poll()); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrStopped, context.Cause(ctx))
+		}
+	}
 }
 
 // ensureTalosconfig writes the talosconfig: its endpoints are the control
