@@ -304,8 +304,7 @@ func run(bin string, n int, until string, s Settings, realSeconds float64) Resul
 	}
 	defer dc.Close()
 	var latURL string
-	env := dc.Env()
-	for _, kv := range env {
+	for _, kv := range dc.Env() {
 		if v, ok := strings.CutPrefix(kv, "LATITUDESH_API_URL="); ok {
 			latURL = v
 		}
@@ -335,9 +334,7 @@ func run(bin string, n int, until string, s Settings, realSeconds float64) Resul
 		args = append(args, "--until", until)
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "CTO_HOME=" + filepath.Join(home, ".cto"),
-		"KUBECONFIG=" + filepath.Join(home, ".kube", "config"), "TERM=dumb"}, env...)
-	cmd.Env = append(cmd.Env, "LATITUDESH_API_URL=http://"+ln.Addr().String())
+	cmd.Env = append(dc.UserEnv(home), "LATITUDESH_API_URL=http://"+ln.Addr().String())
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	simStart := dc.Clock().Now()

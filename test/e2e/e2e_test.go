@@ -1,18 +1,12 @@
-// Package e2e drives the built cto binary against a simulated datacenter
-// (test/sim): whole deploys, status, destroy and resume after a kill.
 package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -24,107 +18,24 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/cto-platform/cto/internal/platform"
-	"github.com/cto-platform/cto/test/kubeenv"
 	"github.com/cto-platform/cto/test/sim"
+	"github.com/cto-platform/cto/test/simworld"
 )
 
-// ctoBin is the cto binary TestMain builds once for the package.
-var ctoBin string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "cto-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	ctoBin = filepath.Join(dir, "cto")
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
-	build := exec.Command("go", "build", "-o", ctoBin, "./cmd/cto")
-	build.Dir = root
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build cto:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { simworld.Main(m, nil) }
 
 // world is one simulated datacenter and a user's home pointed at it.
-type world struct {
-	t    *testing.T
-	sim  *sim.Sim
-	home string // $HOME, with CTO_HOME and KUBECONFIG inside
-}
+type world struct{ *simworld.World }
 
-// newWorld starts a datacenter for the test. Without the test Kubernetes
-// binaries the test fails under CI=true and is skipped elsewhere.
-func newWorld(t *testing.T, opts sim.Options) *world {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	s, err := sim.Start(ctx, opts)
-	if errors.Is(err, kubeenv.ErrNoBinaries) && os.Getenv("CI") != "true" && os.Getenv("CI") != "1" {
-		t.Skipf("no test Kubernetes API: %v (run scripts/kubeenv.sh, or set CTO_KUBEENV_BIN)", err)
-	}
-	if err != nil {
-		t.Fatalf("start the simulated datacenter: %v", err)
-	}
-	t.Cleanup(s.Close)
-	return &world{t: t, sim: s, home: t.TempDir()}
-}
-
-func (w *world) env() []string {
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + w.home, "CTO_HOME=" + filepath.Join(w.home, ".cto"),
-		"KUBECONFIG=" + filepath.Join(w.home, ".kube", "config"), "TERM=dumb"}
-	return append(env, w.sim.Env()...)
-}
-
-func (w *world) command(ctx context.Context, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, ctoBin, args...)
-	cmd.Env = w.env()
-	return cmd
-}
-
-// cto runs the binary to its end.
-func (w *world) cto(args ...string) (code int, stdout, stderr string) {
-	w.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	var out, errOut bytes.Buffer
-	cmd := w.command(ctx, args...)
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		code = exit.ExitCode()
-	case err != nil:
-		w.t.Fatalf("run cto %v: %v", args, err)
-	}
-	return code, out.String(), errOut.String()
-}
-
-func (w *world) clusterFile(cluster, name string) string {
-	return filepath.Join(w.home, ".cto", "clusters", cluster, name)
-}
-
-// deployArgs is a Latitude deploy of the simulated datacenter.
-func deployArgs(name, profile string, nodes int, extra ...string) []string {
-	return append([]string{"deploy", "--provider", "latitude", "--name", name, "--plan", "c2-small-x86",
-		"--nodes", fmt.Sprint(nodes), "--region", "DAL", "--profile", profile, "--yes"}, extra...)
-}
+func newWorld(t *testing.T, opts sim.Options) *world { return &world{simworld.New(t, opts)} }
 
 // checkCluster asserts a finished deploy: the servers, one bootstrap, the
 // profile's components healthy, Ready nodes, the kubeconfig working and
 // the credentials private.
 func (w *world) checkCluster(name, profile string, nodes, controlPlanes int) {
-	t := w.t
+	t := w.T
 	t.Helper()
-	st := w.sim.State()
+	st := w.Sim.State()
 	if len(st.Latitude.Servers) != nodes {
 		t.Fatalf("the datacenter has %d servers, want %d", len(st.Latitude.Servers), nodes)
 	}
@@ -143,9 +54,9 @@ func (w *world) checkCluster(name, profile string, nodes, controlPlanes int) {
 // bootstrap, the control planes, Ready nodes, the profile's components
 // healthy, the kubeconfig working and the credentials private.
 func (w *world) checkPlatform(name, profile string, nodes, controlPlanes int) {
-	t := w.t
+	t := w.T
 	t.Helper()
-	st := w.sim.State()
+	st := w.Sim.State()
 	if st.Bootstraps != 1 {
 		t.Errorf("%d nodes started etcd, want exactly 1", st.Bootstraps)
 	}
@@ -163,7 +74,7 @@ func (w *world) checkPlatform(name, profile string, nodes, controlPlanes int) {
 	}
 
 	// The kubeconfig cto wrote works.
-	kubeconfig := w.clusterFile(name, "kubeconfig")
+	kubeconfig := w.ClusterFile(name, "kubeconfig")
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		t.Fatalf("kubeconfig: %v", err)
@@ -228,7 +139,7 @@ func (w *world) checkPlatform(name, profile string, nodes, controlPlanes int) {
 	}
 
 	for _, f := range []string{"credentials.json", "kubeconfig", "talosconfig", "secrets.yaml"} {
-		fi, err := os.Stat(w.clusterFile(name, f))
+		fi, err := os.Stat(w.ClusterFile(name, f))
 		if err != nil {
 			t.Errorf("%s: %v", f, err)
 		} else if fi.Mode().Perm() != 0o600 {
@@ -239,21 +150,18 @@ func (w *world) checkPlatform(name, profile string, nodes, controlPlanes int) {
 
 // destroy removes the cluster and checks the datacenter is empty.
 func (w *world) destroy(name string, extra ...string) {
-	t := w.t
+	t := w.T
 	t.Helper()
-	code, stdout, stderr := w.cto(append([]string{"destroy", "--name", name, "--yes"}, extra...)...)
-	if code != 0 {
-		t.Fatalf("destroy exit %d\n%s%s", code, stdout, stderr)
-	}
+	r := w.MustRun(append([]string{"destroy", "--name", name, "--yes"}, extra...)...)
 	if contains(extra, "json") {
-		checkEvents(t, stdout)
+		checkEvents(t, r.Stdout)
 	}
-	st := w.sim.State()
+	st := w.Sim.State()
 	if len(st.Latitude.Servers) != 0 || len(st.Latitude.Networks) != 0 || len(st.Latitude.Assignments) != 0 {
 		t.Errorf("after destroy the datacenter has %d servers, %d VLANs, %d assignments",
 			len(st.Latitude.Servers), len(st.Latitude.Networks), len(st.Latitude.Assignments))
 	}
-	if _, err := os.Stat(filepath.Join(w.home, ".cto", "clusters", name)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(w.StateDir(), "clusters", name)); !os.IsNotExist(err) {
 		t.Errorf("the cluster's folder is left after destroy: %v", err)
 	}
 }
@@ -269,13 +177,10 @@ func contains(list []string, v string) bool {
 
 func TestMinimalOneNode(t *testing.T) {
 	w := newWorld(t, sim.Options{})
-	code, stdout, stderr := w.cto(append(deployArgs("solo", "minimal", 1), "-o", "json")...)
-	if code != 0 {
-		t.Fatalf("deploy exit %d\n%s%s", code, stdout, stderr)
-	}
+	r := w.MustRun(append(simworld.DeployArgs("solo", "minimal", 1), "-o", "json")...)
 	// -o json: every line of standard output is an event with a time and a
 	// type, and every step's events name the step.
-	steps, summary := checkEvents(t, stdout)
+	steps, summary := checkEvents(t, r.Stdout)
 	for _, s := range []string{"validate", "servers", "network", "talos", "kubernetes", "platform", "credentials"} {
 		if !steps[s] {
 			t.Errorf("no step_finished event for %s", s)
@@ -286,22 +191,19 @@ func TestMinimalOneNode(t *testing.T) {
 	}
 	w.checkCluster("solo", "minimal", 1, 1)
 
-	code, stdout, stderr = w.cto("status", "--name", "solo")
-	if code != 0 {
-		t.Fatalf("status exit %d\n%s%s", code, stdout, stderr)
-	}
+	r = w.MustRun("status", "--name", "solo")
 	for _, want := range []string{"credentials  done", "dns          skipped", "solo-cp1", "argo-cd", "Healthy"} {
-		if !strings.Contains(stdout+stderr, want) {
-			t.Errorf("status does not show %q:\n%s%s", want, stdout, stderr)
+		if !strings.Contains(r.Stdout+r.Stderr, want) {
+			t.Errorf("status does not show %q:\n%s%s", want, r.Stdout, r.Stderr)
 		}
 	}
 	// The journal keeps each resource's latest status, not its first.
-	code, stdout, stderr = w.cto("status", "--name", "solo", "-o", "json")
+	r = w.Run("status", "--name", "solo", "-o", "json")
 	var st struct {
 		Resources []struct{ Kind, Status string }
 	}
-	if err := json.Unmarshal([]byte(stdout), &st); code != 0 || err != nil {
-		t.Fatalf("status -o json exit %d: %v\n%s%s", code, err, stdout, stderr)
+	if err := json.Unmarshal([]byte(r.Stdout), &st); r.Code != 0 || err != nil {
+		t.Fatalf("status -o json exit %d: %v\n%s%s", r.Code, err, r.Stdout, r.Stderr)
 	}
 	want := map[string]string{"server": "on", "network_assignment": "connected"}
 	for _, r := range st.Resources {
@@ -314,30 +216,27 @@ func TestMinimalOneNode(t *testing.T) {
 
 func TestStandardThreeNodesWithDNS(t *testing.T) {
 	w := newWorld(t, sim.Options{})
-	code, stdout, stderr := w.cto(deployArgs("std", "standard", 3, "--domain", "example.test", "--dns-provider", "cloudflare", "--merge-kubeconfig")...)
-	if code != 0 {
-		t.Fatalf("deploy exit %d\n%s%s", code, stdout, stderr)
-	}
-	out := stdout + stderr
+	r := w.MustRun(simworld.DeployArgs("std", "standard", 3, "--domain", "example.test", "--dns-provider", "cloudflare", "--merge-kubeconfig")...)
+	out := r.Stdout + r.Stderr
 	for _, want := range []string{`Cluster "std" is ready`, "std-cp1", "std-worker1", "std-worker2", "per month", "kubeconfig:", "Kubernetes API name: api.std.example.test"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the summary does not show %q:\n%s", want, out)
 		}
 	}
 	w.checkCluster("std", "standard", 3, 1)
-	if len(w.sim.DNS().Records(w.sim.Zone())) == 0 {
-		t.Errorf("no DNS record in %s after a deploy with --domain", w.sim.Zone())
+	if len(w.Sim.DNS().Records(w.Sim.Zone())) == 0 {
+		t.Errorf("no DNS record in %s after a deploy with --domain", w.Sim.Zone())
 	}
-	kube, err := os.ReadFile(filepath.Join(w.home, ".kube", "config"))
+	kube, err := os.ReadFile(filepath.Join(w.Home, ".kube", "config"))
 	if err != nil || !strings.Contains(string(kube), "std") {
 		t.Errorf("the user's kubeconfig has no context of std: %v\n%s", err, kube)
 	}
 
 	w.destroy("std", "-o", "json")
-	if recs := w.sim.DNS().Records(w.sim.Zone()); len(recs) != 0 {
+	if recs := w.Sim.DNS().Records(w.Sim.Zone()); len(recs) != 0 {
 		t.Errorf("DNS records left after destroy: %+v", recs)
 	}
-	kube, _ = os.ReadFile(filepath.Join(w.home, ".kube", "config"))
+	kube, _ = os.ReadFile(filepath.Join(w.Home, ".kube", "config"))
 	if strings.Contains(string(kube), "std") {
 		t.Errorf("the user's kubeconfig still names std after destroy:\n%s", kube)
 	}
@@ -345,23 +244,11 @@ func TestStandardThreeNodesWithDNS(t *testing.T) {
 
 func TestProductionHighAvailability(t *testing.T) {
 	w := newWorld(t, sim.Options{})
-	code, stdout, stderr := w.cto(deployArgs("prod", "production", 6)...)
-	if code != 0 {
-		t.Fatalf("deploy exit %d\n%s%s", code, stdout, stderr)
-	}
+	w.MustRun(simworld.DeployArgs("prod", "production", 6)...)
 	w.checkCluster("prod", "production", 6, 3)
 	// The three control planes share a VIP on the private VLAN.
 	for i := 1; i <= 3; i++ {
-		n := w.sim.Node(fmt.Sprintf("prod-cp%d", i))
-		if n == nil || n.Config() == nil {
-			t.Fatalf("prod-cp%d has no config", i)
-		}
-		doc, err := n.Config().Bytes()
-		if err != nil {
-			t.Fatal(err)
-		}
-		vip := strings.Contains(string(doc), "kind: Layer2VIPConfig")
-		if !vip {
+		if !strings.Contains(configOf(t, w, fmt.Sprintf("prod-cp%d", i)), "kind: Layer2VIPConfig") {
 			t.Errorf("prod-cp%d's config has no VIP", i)
 		}
 	}

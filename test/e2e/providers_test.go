@@ -11,13 +11,10 @@ import (
 
 func TestHetznerCloudThreeControlPlanes(t *testing.T) {
 	w := newWorld(t, sim.Options{})
-	code, stdout, stderr := w.cto("deploy", "--provider", "hetzner", "--name", "hc", "--plan", "cx23", "--region", "fsn1",
+	w.MustRun("deploy", "--provider", "hetzner", "--name", "hc", "--plan", "cx23", "--region", "fsn1",
 		"--nodes", "3", "--control-planes", "3", "--profile", "standard", "--yes")
-	if code != 0 {
-		t.Fatalf("deploy exit %d\n%s%s", code, stdout, stderr)
-	}
 	w.checkPlatform("hc", "standard", 3, 3)
-	st := w.sim.State().Hetzner
+	st := w.Sim.State().Hetzner
 	if len(st.Servers) != 3 {
 		t.Errorf("Hetzner Cloud has %d servers, want 3", len(st.Servers))
 	}
@@ -37,21 +34,13 @@ func TestHetznerCloudThreeControlPlanes(t *testing.T) {
 	// certificate; no VIP (Hetzner's networks are routed, not layer 2).
 	lb := st.LoadBalancers[0].PublicNet.IPv4.IP
 	for i := 1; i <= 3; i++ {
-		n := w.sim.Node(fmt.Sprintf("hc-cp%d", i))
-		if n == nil || n.Config() == nil {
-			t.Fatalf("hc-cp%d has no config", i)
-		}
-		doc, err := n.Config().Bytes()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg := string(doc)
+		cfg := configOf(t, w, fmt.Sprintf("hc-cp%d", i))
 		if !strings.Contains(cfg, "endpoint: https://"+lb+":6443") || !strings.Contains(cfg, "- "+lb) || strings.Contains(cfg, "Layer2VIPConfig") {
 			t.Errorf("hc-cp%d: want endpoint and SAN %s and no VIP:\n%s", i, lb, cfg)
 		}
 	}
 	// The kubeconfig reaches the API through the load balancer.
-	if kc, err := os.ReadFile(w.clusterFile("hc", "kubeconfig")); err != nil || !strings.Contains(string(kc), "server: https://"+lb+":6443") {
+	if kc, err := os.ReadFile(w.ClusterFile("hc", "kubeconfig")); err != nil || !strings.Contains(string(kc), "server: https://"+lb+":6443") {
 		t.Errorf("the kubeconfig does not name the load balancer %s: %v\n%s", lb, err, kc)
 	}
 	for _, s := range st.Servers {
@@ -66,13 +55,10 @@ func TestHetznerCloudThreeControlPlanes(t *testing.T) {
 
 func TestHetznerCloudBuildsASnapshotWithoutISO(t *testing.T) {
 	w := newWorld(t, sim.Options{HetznerNoTalosISO: true})
-	code, stdout, stderr := w.cto("deploy", "--provider", "hetzner", "--name", "hs", "--plan", "cx23", "--region", "fsn1",
+	w.MustRun("deploy", "--provider", "hetzner", "--name", "hs", "--plan", "cx23", "--region", "fsn1",
 		"--nodes", "1", "--profile", "minimal", "--yes")
-	if code != 0 {
-		t.Fatalf("deploy exit %d\n%s%s", code, stdout, stderr)
-	}
 	w.checkPlatform("hs", "minimal", 1, 1)
-	st := w.sim.State().Hetzner
+	st := w.Sim.State().Hetzner
 	if len(st.Images) != 1 || st.Images[0].Labels["cto.image"] != "talos" || st.Images[0].Labels["cto.cluster"] != "hs" {
 		t.Fatalf("images = %+v, want the Talos snapshot hs built", st.Images)
 	}
@@ -86,13 +72,10 @@ func TestHetznerCloudBuildsASnapshotWithoutISO(t *testing.T) {
 // destroyHetzner destroys a Hetzner Cloud cluster and checks nothing of it
 // is left: no server, network, placement group, load balancer or snapshot.
 func (w *world) destroyHetzner(name string) {
-	t := w.t
+	t := w.T
 	t.Helper()
-	code, stdout, stderr := w.cto("destroy", "--name", name, "--yes")
-	if code != 0 {
-		t.Fatalf("destroy exit %d\n%s%s", code, stdout, stderr)
-	}
-	st := w.sim.State().Hetzner
+	w.MustRun("destroy", "--name", name, "--yes")
+	st := w.Sim.State().Hetzner
 	if len(st.Servers)+len(st.Networks)+len(st.PlacementGroups)+len(st.LoadBalancers)+len(st.Images) != 0 {
 		t.Errorf("after destroy Hetzner Cloud has %d servers, %d networks, %d placement groups, %d load balancers, %d snapshots",
 			len(st.Servers), len(st.Networks), len(st.PlacementGroups), len(st.LoadBalancers), len(st.Images))
@@ -101,13 +84,10 @@ func (w *world) destroyHetzner(name string) {
 
 func TestVultrStandardThreeNodes(t *testing.T) {
 	w := newWorld(t, sim.Options{})
-	code, stdout, stderr := w.cto("deploy", "--provider", "vultr", "--name", "vu", "--plan", "vbm-4c-32gb", "--region", "ewr",
+	w.MustRun("deploy", "--provider", "vultr", "--name", "vu", "--plan", "vbm-4c-32gb", "--region", "ewr",
 		"--nodes", "3", "--profile", "standard", "--yes")
-	if code != 0 {
-		t.Fatalf("deploy exit %d\n%s%s", code, stdout, stderr)
-	}
 	w.checkPlatform("vu", "standard", 3, 1)
-	st := w.sim.State().Vultr
+	st := w.Sim.State().Vultr
 	if len(st.BareMetals) != 3 {
 		t.Errorf("Vultr has %d bare metals, want 3", len(st.BareMetals))
 	}
@@ -117,11 +97,8 @@ func TestVultrStandardThreeNodes(t *testing.T) {
 		}
 	}
 
-	code, stdout, stderr = w.cto("destroy", "--name", "vu", "--yes")
-	if code != 0 {
-		t.Fatalf("destroy exit %d\n%s%s", code, stdout, stderr)
-	}
-	st = w.sim.State().Vultr
+	w.MustRun("destroy", "--name", "vu", "--yes")
+	st = w.Sim.State().Vultr
 	if len(st.BareMetals)+len(st.VPCs) != 0 {
 		t.Errorf("after destroy Vultr has %d bare metals, %d VPCs", len(st.BareMetals), len(st.VPCs))
 	}
@@ -130,7 +107,7 @@ func TestVultrStandardThreeNodes(t *testing.T) {
 // configOf is the machine config a node runs.
 func configOf(t *testing.T, w *world, hostname string) string {
 	t.Helper()
-	n := w.sim.Node(hostname)
+	n := w.Sim.Node(hostname)
 	if n == nil || n.Config() == nil {
 		t.Fatalf("%s has no config", hostname)
 	}
@@ -143,14 +120,11 @@ func configOf(t *testing.T, w *world, hostname string) string {
 
 func TestHetznerRobotAdoptsThreeServers(t *testing.T) {
 	w := newWorld(t, sim.Options{})
-	servers := w.sim.RobotServers()
-	code, stdout, stderr := w.cto("deploy", "--provider", "hetzner-robot", "--name", "hr", "--servers", strings.Join(servers, ","),
+	servers := w.Sim.RobotServers()
+	w.MustRun("deploy", "--provider", "hetzner-robot", "--name", "hr", "--servers", strings.Join(servers, ","),
 		"--profile", "standard", "--yes")
-	if code != 0 {
-		t.Fatalf("deploy exit %d\n%s%s", code, stdout, stderr)
-	}
 	w.checkPlatform("hr", "standard", 3, 1)
-	st := w.sim.State().Robot
+	st := w.Sim.State().Robot
 	if len(st.Servers) != 3 || len(st.VSwitches) != 1 {
 		t.Fatalf("Robot has %d servers and %d vSwitches, want 3 and 1", len(st.Servers), len(st.VSwitches))
 	}
@@ -163,14 +137,11 @@ func TestHetznerRobotAdoptsThreeServers(t *testing.T) {
 		}
 	}
 
-	code, stdout, stderr = w.cto("destroy", "--name", "hr", "--yes")
-	if code != 0 {
-		t.Fatalf("destroy exit %d\n%s%s", code, stdout, stderr)
+	r := w.MustRun("destroy", "--name", "hr", "--yes")
+	if !strings.Contains(r.Stdout+r.Stderr, "still rented") {
+		t.Errorf("destroy does not say the servers are still rented:\n%s%s", r.Stdout, r.Stderr)
 	}
-	if !strings.Contains(stdout+stderr, "still rented") {
-		t.Errorf("destroy does not say the servers are still rented:\n%s%s", stdout, stderr)
-	}
-	st = w.sim.State().Robot
+	st = w.Sim.State().Robot
 	if len(st.Servers) != 3 {
 		t.Fatalf("Robot has %d servers after destroy, want the 3 rented ones", len(st.Servers))
 	}

@@ -18,36 +18,12 @@ import (
 	"github.com/cto-platform/cto/internal/talos"
 	"github.com/cto-platform/cto/test/kubeenv"
 	"github.com/cto-platform/cto/test/sim"
+	"github.com/cto-platform/cto/test/simworld"
 )
-
-// Environment of the resume test: how many kill-and-resume runs (default
-// 20), and a file to write their outcomes to as JSON.
-const (
-	resumeRunsEnv   = "CTO_E2E_RESUME_RUNS"
-	resumeReportEnv = "CTO_E2E_RESUME_REPORT"
-)
-
-// KillRun is one kill-and-resume run.
-type KillRun struct {
-	Seed       uint64  `json:"seed"`
-	Nodes      int     `json:"nodes"`
-	KillAfterS float64 `json:"kill_after_seconds"`
-	// KilledIn is the step the journal had running when the process was
-	// killed ("" before the journal existed, "finished" if the deploy
-	// was already done).
-	KilledIn string `json:"killed_in"`
-	// ResumeS is how long the resuming run took.
-	ResumeS    float64 `json:"resume_seconds"`
-	Servers    int     `json:"servers"`
-	Bootstraps int     `json:"bootstraps"`
-	SameSecret bool    `json:"same_secrets"`
-	Finished   bool    `json:"finished"`
-	Error      string  `json:"error,omitempty"`
-}
 
 func TestResumeAfterKill(t *testing.T) {
 	runs := 20
-	if v, err := strconv.Atoi(os.Getenv(resumeRunsEnv)); err == nil && v > 0 {
+	if v, err := strconv.Atoi(os.Getenv(ResumeRunsEnv)); err == nil && v > 0 {
 		runs = v
 	}
 	// Two API servers, each shared by the runs one worker plays in turn:
@@ -55,15 +31,7 @@ func TestResumeAfterKill(t *testing.T) {
 	const workers = 2
 	kubes := make(chan *kubeenv.Env, workers)
 	for range workers {
-		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-		k, err := kubeenv.Start(ctx)
-		cancel()
-		if err != nil {
-			newWorld(t, sim.Options{}) // skips or fails as every e2e test does
-			t.Fatal(err)
-		}
-		t.Cleanup(k.Stop)
-		kubes <- k
+		kubes <- kubeenv.StartForTest(t)
 	}
 
 	var mu sync.Mutex
@@ -91,7 +59,7 @@ func TestResumeAfterKill(t *testing.T) {
 		}
 	}
 	t.Logf("resume after SIGKILL: %d runs, %d finished with exactly N servers, one bootstrap and the same secrets; killed in: %v", len(results), len(results)-failed, byStep)
-	if path := os.Getenv(resumeReportEnv); path != "" {
+	if path := os.Getenv(ResumeReportEnv); path != "" {
 		data, _ := json.MarshalIndent(results, "", "  ")
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Error(err)
@@ -106,13 +74,13 @@ func killAndResume(t *testing.T, k *kubeenv.Env, seed uint64) KillRun {
 	r := KillRun{Seed: seed, Nodes: 1 + int(seed%3)}
 	w := newWorld(t, sim.Options{Kube: k, Seed: seed})
 	name := fmt.Sprintf("r%d", seed)
-	args := deployArgs(name, "minimal", r.Nodes)
+	args := simworld.DeployArgs(name, "minimal", r.Nodes)
 
 	// Most of a deploy's wall time is the platform step; kill points
 	// spread over the steps before it and its start.
 	kill := time.Duration(rng.Float64() * float64(2200*time.Millisecond))
 	r.KillAfterS = kill.Seconds()
-	cmd := w.command(context.Background(), args...)
+	cmd := w.Command(context.Background(), args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -128,19 +96,19 @@ func killAndResume(t *testing.T, k *kubeenv.Env, seed uint64) KillRun {
 		<-done
 		r.KilledIn = runningStep(w, name)
 	}
-	secretsBefore, _ := os.ReadFile(w.clusterFile(name, talos.SecretsFile))
+	secretsBefore, _ := os.ReadFile(w.ClusterFile(name, talos.SecretsFile))
 
 	start := time.Now()
-	code, stdout, stderr := w.cto(args...)
+	resume := w.Run(args...)
 	r.ResumeS = time.Since(start).Seconds()
-	if code != 0 {
-		r.Error = fmt.Sprintf("resume exit %d", code)
-		t.Errorf("seed %d, killed after %s in %q: resume exit %d\nfirst run:\n%s\nresume:\n%s%s", seed, kill, r.KilledIn, code, out.String(), stdout, stderr)
+	if resume.Code != 0 {
+		r.Error = fmt.Sprintf("resume exit %d", resume.Code)
+		t.Errorf("seed %d, killed after %s in %q: resume exit %d\nfirst run:\n%s\nresume:\n%s%s", seed, kill, r.KilledIn, resume.Code, out.String(), resume.Stdout, resume.Stderr)
 		return r
 	}
-	st := w.sim.State()
+	st := w.Sim.State()
 	r.Servers, r.Bootstraps = len(st.Latitude.Servers), st.Bootstraps
-	secretsAfter, err := os.ReadFile(w.clusterFile(name, talos.SecretsFile))
+	secretsAfter, err := os.ReadFile(w.ClusterFile(name, talos.SecretsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +122,7 @@ func killAndResume(t *testing.T, k *kubeenv.Env, seed uint64) KillRun {
 		if !n.Running {
 			continue
 		}
-		cfg := w.sim.Node(n.Hostname).Config()
+		cfg := w.Sim.Node(n.Hostname).Config()
 		if cfg == nil || !bytes.Equal(cfg.Machine().Security().IssuingCA().Crt, sec.Bundle.Certs.OS.Crt) {
 			r.SameSecret = false
 			t.Errorf("seed %d: node %s does not carry the cluster's OS CA", seed, n.Hostname)
@@ -170,12 +138,8 @@ func killAndResume(t *testing.T, k *kubeenv.Env, seed uint64) KillRun {
 
 // runningStep is the first step of the journal that is not done.
 func runningStep(w *world, name string) string {
-	c, err := state.Open(w.home+"/.cto", name, false)
-	if err != nil {
-		return ""
-	}
-	j, err := c.Load()
-	if err != nil || len(j.Steps) == 0 {
+	j := w.Journal(name)
+	if j == nil || len(j.Steps) == 0 {
 		return ""
 	}
 	for _, s := range pipeline.StepNames {
@@ -191,15 +155,15 @@ func runningStep(w *world, name string) string {
 // on, and the same command finishes it.
 func TestInterruptThenResume(t *testing.T) {
 	w := newWorld(t, sim.Options{})
-	args := deployArgs("intr", "minimal", 2)
-	cmd := w.command(context.Background(), args...)
+	args := simworld.DeployArgs("intr", "minimal", 2)
+	cmd := w.Command(context.Background(), args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	// Interrupt while the servers deploy (10 simulated minutes: a second).
-	for deadline := time.Now().Add(10 * time.Second); len(w.sim.Latitude().State().Servers) < 2; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); len(w.Sim.Latitude().State().Servers) < 2; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no servers created:\n%s", out.String())
 		}
@@ -213,9 +177,8 @@ func TestInterruptThenResume(t *testing.T) {
 	if runningStep(w, "intr") == "finished" {
 		t.Fatalf("the deploy finished before the interrupt:\n%s", out.String())
 	}
-	code, stdout, stderr := w.cto(args...)
-	if code != 0 {
-		t.Fatalf("resume exit %d\n%s%s", code, stdout, stderr)
+	if r := w.Run(args...); r.Code != 0 {
+		t.Fatalf("resume exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	w.checkCluster("intr", "minimal", 2, 1)
 	w.destroy("intr")

@@ -31,10 +31,10 @@ func TestLocalFaults(t *testing.T) {
 		defer recordWhenDone(t, res)()
 		w := newWorld(t, sim.Options{Speed: speed, Seed: 11})
 		args := deployArgs(cluster, 1)
-		if r := w.cto(append(args, "--until", "servers")...); r.code != 0 {
+		if r := w.Run(append(args, "--until", "servers")...); r.Code != 0 {
 			t.Fatalf("deploy --until servers:\n%s", r)
 		}
-		path := filepath.Join(w.stateDir(), "clusters", cluster, "state.json")
+		path := w.ClusterFile(cluster, "state.json")
 		good, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
@@ -43,19 +43,19 @@ func TestLocalFaults(t *testing.T) {
 		if err := os.WriteFile(path, broken, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		servers := len(w.sim.State().Latitude.Servers)
+		servers := len(w.Sim.State().Latitude.Servers)
 		for _, cmd := range [][]string{args, {"destroy", "--name", cluster, "--yes"}, {"status", "--name", cluster}} {
-			r := w.cto(cmd...)
+			r := w.Run(cmd...)
 			res.Message = errorLine(w, r)
-			if r.code == 0 || !strings.Contains(r.stderr, "state file is corrupt") || !strings.Contains(r.stderr, "state.json") ||
-				strings.Count(strings.TrimSpace(r.stderr), "\n") > 2 {
+			if r.Code == 0 || !strings.Contains(r.Stderr, "state file is corrupt") || !strings.Contains(r.Stderr, "state.json") ||
+				strings.Count(strings.TrimSpace(r.Stderr), "\n") > 2 {
 				t.Errorf("cto %s on a broken state file: want a clear short error naming it:\n%s", cmd[0], r)
 			}
 			if now, _ := os.ReadFile(path); !bytes.Equal(now, broken) {
 				t.Errorf("cto %s changed the broken state file", cmd[0])
 			}
 		}
-		if got := len(w.sim.State().Latitude.Servers); got != servers {
+		if got := len(w.Sim.State().Latitude.Servers); got != servers {
 			t.Errorf("the refused commands changed the servers: %d, was %d", got, servers)
 		}
 		res.Observed = "refused with the file named; file untouched"
@@ -63,7 +63,7 @@ func TestLocalFaults(t *testing.T) {
 		if err := os.WriteFile(path, good, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if r := w.cto(args...); r.code != 0 {
+		if r := w.Run(args...); r.Code != 0 {
 			t.Fatalf("deploy after the file was restored:\n%s", r)
 		}
 		res.Runs++
@@ -80,20 +80,20 @@ func TestLocalFaults(t *testing.T) {
 		args := deployArgs(cluster, 1)
 		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 		defer cancel()
-		first := w.command(ctx, args...)
+		first := w.Command(ctx, args...)
 		var firstOut bytes.Buffer
 		first.Stdout, first.Stderr = &firstOut, &firstOut
 		if err := first.Start(); err != nil {
 			t.Fatal(err)
 		}
-		if !waitFor(time.Minute, func() bool { return len(w.sim.State().Latitude.Servers) > 0 }) {
+		if !waitFor(time.Minute, func() bool { return len(w.Sim.State().Latitude.Servers) > 0 }) {
 			first.Process.Kill()
 			t.Fatalf("the first deploy created no server:\n%s", firstOut.String())
 		}
-		second := w.cto(args...)
+		second := w.Run(args...)
 		res.Message = errorLine(w, second)
-		if second.code != 1 || !strings.Contains(second.stderr, "deploy") || !strings.Contains(strings.ToLower(second.stderr), "lock") &&
-			!strings.Contains(second.stderr, "running") {
+		if second.Code != 1 || !strings.Contains(second.Stderr, "deploy") || !strings.Contains(strings.ToLower(second.Stderr), "lock") &&
+			!strings.Contains(second.Stderr, "running") {
 			t.Errorf("the second deploy was not refused clearly:\n%s", second)
 		}
 		if err := first.Wait(); err != nil {
@@ -112,7 +112,7 @@ func TestLocalFaults(t *testing.T) {
 			Faults: "the state folder's file system (a 4 MiB tmpfs) fills up after the servers step"}
 		defer recordWhenDone(t, res)()
 		w := newWorld(t, sim.Options{Speed: speed, Seed: 11})
-		dir := w.stateDir()
+		dir := w.StateDir()
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -124,15 +124,15 @@ func TestLocalFaults(t *testing.T) {
 		}
 		t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
 		args := deployArgs(cluster, 1)
-		if r := w.cto(append(args, "--until", "servers")...); r.code != 0 {
+		if r := w.Run(append(args, "--until", "servers")...); r.Code != 0 {
 			t.Fatalf("deploy --until servers:\n%s", r)
 		}
 		filler := filepath.Join(dir, "filler")
 		fill := exec.Command("dd", "if=/dev/zero", "of="+filler, "bs=64k")
 		fill.Run() // ends with "No space left on device"
-		r := w.cto(args...)
+		r := w.Run(args...)
 		res.Message = errorLine(w, r)
-		if r.code != 1 || !strings.Contains(r.stderr, "no space left on device") {
+		if r.Code != 1 || !strings.Contains(r.Stderr, "no space left on device") {
 			t.Errorf("want a stop that says the disk is full:\n%s", r)
 		}
 		path := filepath.Join(dir, "clusters", cluster, "state.json")
@@ -146,9 +146,9 @@ func TestLocalFaults(t *testing.T) {
 		}
 		step := failedStep(w)
 		os.Remove(filler)
-		second := w.cto(args...)
+		second := w.Run(args...)
 		res.Runs++
-		if second.code != 0 {
+		if second.Code != 0 {
 			t.Fatalf("the rerun with space again:\n%s", second)
 		}
 		res.Observed = fmt.Sprintf("stopped in %s, state.json whole; rerun completed", step)
@@ -203,7 +203,7 @@ func TestCrashResume(t *testing.T) {
 			args := deployArgs(cluster, 3)
 			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 			defer cancel()
-			first := w.command(ctx, args...)
+			first := w.Command(ctx, args...)
 			if err := first.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -212,13 +212,13 @@ func TestCrashResume(t *testing.T) {
 			go func() { exited <- first.Wait() }()
 			reached := make(chan struct{})
 			go func() {
-				waitFor(2*time.Minute, func() bool { return stepReached(w.journal(cluster), target) })
+				waitFor(2*time.Minute, func() bool { return stepReached(w.Journal(cluster), target) })
 				time.Sleep(jitter)
 				close(reached)
 			}()
 			select {
 			case <-reached:
-				k.Step = runningStep(w.journal(cluster))
+				k.Step = runningStep(w.Journal(cluster))
 				first.Process.Signal(syscall.SIGKILL)
 				<-exited
 			case err := <-exited:
@@ -228,13 +228,13 @@ func TestCrashResume(t *testing.T) {
 				}
 			}
 			k.AfterMillis = int(time.Since(began).Milliseconds())
-			k.Servers = len(w.sim.State().Latitude.Servers)
-			r := w.cto(args...)
-			k.Resumed = r.code == 0
+			k.Servers = len(w.Sim.State().Latitude.Servers)
+			r := w.Run(args...)
+			k.Resumed = r.Code == 0
 			if !k.Resumed {
 				t.Fatalf("the rerun after a kill in %q did not complete:\n%s", k.Step, r)
 			}
-			st := w.sim.State()
+			st := w.Sim.State()
 			hosts := map[string]int{}
 			for _, s := range st.Latitude.Servers {
 				hosts[s.Hostname]++

@@ -3,7 +3,6 @@ package faults
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -55,13 +54,13 @@ func matrix() []fcase {
 			nodes: 1, expect: Completes,
 			opts: func(o *sim.Options) { o.Latitude.RateLimitRate = 0.3; o.Latitude.RetryAfterSeconds = 2 },
 			check: func(t *testing.T, w *world, first run) {
-				st := w.sim.State().Latitude
+				st := w.Sim.State().Latitude
 				if st.RateLimited == 0 {
 					t.Error("no 429 was answered")
 				}
 				// Within the client's budget: 60 reads and 20 writes a
 				// minute of (simulated) time, plus one minute's burst.
-				minutes := first.took.Minutes()*speed + 1
+				minutes := first.Took.Minutes()*speed + 1
 				reads, writes := st.Count("GET"), st.Count("POST")+st.Count("PATCH")+st.Count("DELETE")
 				if float64(reads) > 60*minutes+60 || float64(writes) > 20*minutes+20 {
 					t.Errorf("%d reads and %d writes in %.1f simulated minutes: over the 60/20 per minute budget", reads, writes, minutes)
@@ -72,29 +71,29 @@ func matrix() []fcase {
 			opts: func(o *sim.Options) { o.Latitude.RateLimitRate = 1 },
 			check: func(t *testing.T, w *world, first run) {
 				// Bounded: one request's attempts (6), not a retry loop.
-				if n := w.sim.State().Latitude.RateLimited; n > 6 {
+				if n := w.Sim.State().Latitude.RateLimited; n > 6 {
 					t.Errorf("the stopped run was refused %d times; retries must be bounded by 6 attempts", n)
 				}
 			},
-			heal: func(w *world) { w.sim.Latitude().SetFaults(func(f *latfake.Faults) { f.RateLimitRate = 0 }) }},
+			heal: func(w *world) { w.Sim.Latitude().SetFaults(func(f *latfake.Faults) { f.RateLimitRate = 0 }) }},
 		{name: "5xx burst", area: "provider", faults: "the next 5 requests answered 503",
 			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Latitude.ServerErrorBurst = 5 }},
 		{name: "connection resets", area: "provider", faults: "the next 4 connections reset without an answer",
 			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Latitude.ResetNext = 4 },
 			check: func(t *testing.T, w *world, first run) {
-				if n := w.sim.State().Latitude.Resets; n != 4 {
+				if n := w.Sim.State().Latitude.Resets; n != 4 {
 					t.Errorf("%d resets happened, want 4", n)
 				}
 			}},
 		{name: "answers slower than the client timeout", area: "provider", faults: "3 answers take 1.5s, the client waits 400ms",
 			full: true, nodes: 1, expect: Completes,
 			opts:  func(o *sim.Options) { o.Latitude.SlowNext = 3; o.Latitude.SlowLatency = 1500 * time.Millisecond },
-			setup: func(w *world) { w.env = append(w.env, "LATITUDESH_TIMEOUT=400ms") }},
+			setup: func(w *world) { w.Env = append(w.Env, "LATITUDESH_TIMEOUT=400ms") }},
 		{name: "out of stock at the region, fallback", area: "provider", faults: "c2-small-x86 out of stock in DAL; --fallback-regions NYC",
 			full: true, nodes: 1, expect: Completes, args: []string{"--fallback-regions", "NYC"},
-			setup: func(w *world) { w.sim.Latitude().SetStock("c2-small-x86", "DAL", 0) },
+			setup: func(w *world) { w.Sim.Latitude().SetStock("c2-small-x86", "DAL", 0) },
 			check: func(t *testing.T, w *world, first run) {
-				for _, s := range w.sim.State().Latitude.Servers {
+				for _, s := range w.Sim.State().Latitude.Servers {
 					if s.Site != "NYC" {
 						t.Errorf("server %s is in %s, want the fallback NYC", s.Hostname, s.Site)
 					}
@@ -104,15 +103,15 @@ func matrix() []fcase {
 			full: true, nodes: 1, expect: StopsThenResumes, want: []string{"stock"},
 			setup: func(w *world) {
 				for _, s := range latfake.Sites {
-					w.sim.Latitude().SetStock("c2-small-x86", s.Slug, 0)
+					w.Sim.Latitude().SetStock("c2-small-x86", s.Slug, 0)
 				}
 			},
 			check: func(t *testing.T, w *world, first run) {
-				if strings.Contains(first.stderr, "Still billing") {
+				if strings.Contains(first.Stderr, "Still billing") {
 					t.Error("a stop before any server says something is billing")
 				}
 			},
-			heal: func(w *world) { w.sim.Latitude().SetStock("c2-small-x86", "DAL", 100) }},
+			heal: func(w *world) { w.Sim.Latitude().SetStock("c2-small-x86", "DAL", 100) }},
 		{name: "server in failed_deployment", area: "provider", faults: "the first server ends in failed_deployment",
 			full: true, nodes: 2, expect: Completes, opts: func(o *sim.Options) { o.Latitude.FailNext = 1 },
 			check: wantReplaced(1)},
@@ -122,11 +121,11 @@ func matrix() []fcase {
 		{name: "VLAN assignment stuck connecting", area: "provider", faults: "one VLAN assignment stays connecting",
 			nodes: 2, expect: StopsThenResumes, want: []string{"not connected"},
 			opts: func(o *sim.Options) { o.Latitude.StuckAssignmentNext = 1 },
-			heal: func(w *world) { w.sim.Latitude().Unstick() }},
+			heal: func(w *world) { w.Sim.Latitude().Unstick() }},
 		{name: "token revoked mid-deploy", area: "provider", faults: "401 for every request once the first server exists",
 			nodes: 2, expect: StopsThenResumes, want: []string{"401", "refused the credentials", "journal is kept"},
 			during: onceAServerExists(func(f *latfake.Faults) { f.Revoked = true }),
-			heal:   func(w *world) { w.sim.Latitude().SetFaults(func(f *latfake.Faults) { f.Revoked = false }) }},
+			heal:   func(w *world) { w.Sim.Latitude().SetFaults(func(f *latfake.Faults) { f.Revoked = false }) }},
 		{name: "unknown status values", area: "provider", faults: `servers report "provisioning_hw" while deploying`,
 			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Latitude.UnknownStatus = "provisioning_hw" }},
 		{name: "pages past the end", area: "provider", faults: "a page number past the end answers the last page again",
@@ -134,14 +133,14 @@ func matrix() []fcase {
 		{name: "malformed JSON", area: "provider", faults: "the next 2 reads answer 200 with a body that is not JSON",
 			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Latitude.MalformedNext = 2 },
 			check: func(t *testing.T, w *world, first run) {
-				if n := w.sim.State().Latitude.Malformed; n != 2 {
+				if n := w.Sim.State().Latitude.Malformed; n != 2 {
 					t.Errorf("%d malformed answers were sent, want 2", n)
 				}
 			}},
 		{name: "malformed JSON that persists", area: "provider", faults: "every read answers 200 with a body that is not JSON",
 			full: true, nodes: 1, expect: StopsThenResumes, want: []string{"decode answer"},
 			opts: func(o *sim.Options) { o.Latitude.MalformedNext = 1 << 20 },
-			heal: func(w *world) { w.sim.Latitude().SetFaults(func(f *latfake.Faults) { f.MalformedNext = 0 }) }},
+			heal: func(w *world) { w.Sim.Latitude().SetFaults(func(f *latfake.Faults) { f.MalformedNext = 0 }) }},
 
 		// Talos.
 		{name: "node never reaches maintenance mode", area: "talos", faults: "Talos never comes up on the worker",
@@ -149,10 +148,10 @@ func matrix() []fcase {
 			opts: func(o *sim.Options) { o.TalosFor = map[string]talosfake.Faults{"fm-worker1": {NeverBoots: true}} },
 			heal: func(w *world) {
 				// Someone power-cycles it and it boots.
-				n := w.sim.Node("fm-worker1")
+				n := w.Sim.Node("fm-worker1")
 				n.SetFaults(talosfake.Faults{})
 				if err := n.Start(n.Addr()); err != nil {
-					w.t.Fatal(err)
+					w.T.Fatal(err)
 				}
 			}},
 		{name: "apply hangs", area: "talos", faults: "every node takes its config and never answers the apply",
@@ -164,7 +163,7 @@ func matrix() []fcase {
 			opts: func(o *sim.Options) {
 				o.TalosFor = map[string]talosfake.Faults{"fm-worker1": {ForeignConfig: foreignConfig()}}
 			},
-			heal: func(w *world) { w.sim.Node("fm-worker1").Reset() }},
+			heal: func(w *world) { w.Sim.Node("fm-worker1").Reset() }},
 		{name: "kubeconfig fetch failing for a while", area: "talos", faults: "the first 3 kubeconfig calls fail Unavailable",
 			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Talos.KubeconfigFailures = 3 }},
 
@@ -175,8 +174,8 @@ func matrix() []fcase {
 			nodes: 1, expect: StopsThenResumes, want: []string{"argo-cd"}},
 		{name: "an Application never becomes healthy", area: "kubernetes", faults: "cert-manager stays Degraded; --timeout 3s",
 			full: true, nodes: 1, expect: StopsThenResumes, want: []string{"cert-manager"}, args: []string{"--timeout", "3s"},
-			setup: func(w *world) { w.sim.Player().Unhealthy("cert-manager", "webhook never answers") },
-			heal:  func(w *world) { w.sim.Player().Unhealthy("cert-manager", "") }},
+			setup: func(w *world) { w.Sim.Player().Unhealthy("cert-manager", "webhook never answers") },
+			heal:  func(w *world) { w.Sim.Player().Unhealthy("cert-manager", "") }},
 
 		// Several at once.
 		{name: "storm: 429s, 5xx, resets and a failed server", area: "combined",
@@ -192,7 +191,7 @@ func matrix() []fcase {
 				o.Latitude.UnknownStatus, o.Latitude.StuckNext = "provisioning_hw", 1
 				o.Latitude.SlowNext, o.Latitude.SlowLatency = 2, 1500*time.Millisecond
 			},
-			setup: func(w *world) { w.env = append(w.env, "LATITUDESH_TIMEOUT=400ms") },
+			setup: func(w *world) { w.Env = append(w.Env, "LATITUDESH_TIMEOUT=400ms") },
 			check: wantReplaced(1)},
 		{name: "Talos and Kubernetes both slow", area: "combined",
 			faults: "bootstrap refused 3 times, kubeconfig refused 3 times, 5 x 503",
@@ -205,7 +204,7 @@ func matrix() []fcase {
 			opts:   func(o *sim.Options) { o.Latitude.RateLimitRate = 0.3 },
 			during: onceAServerExists(func(f *latfake.Faults) { f.Revoked = true }),
 			heal: func(w *world) {
-				w.sim.Latitude().SetFaults(func(f *latfake.Faults) { f.Revoked = false; f.RateLimitRate = 0 })
+				w.Sim.Latitude().SetFaults(func(f *latfake.Faults) { f.Revoked = false; f.RateLimitRate = 0 })
 			}},
 	}
 }
@@ -214,14 +213,14 @@ func matrix() []fcase {
 // server of the deploy exists.
 func onceAServerExists(change func(*latfake.Faults)) func(w *world, done <-chan struct{}) {
 	return func(w *world, done <-chan struct{}) {
-		for len(w.sim.State().Latitude.Servers) == 0 {
+		for len(w.Sim.State().Latitude.Servers) == 0 {
 			select {
 			case <-done:
 				return
 			case <-time.After(2 * time.Millisecond):
 			}
 		}
-		w.sim.Latitude().SetFaults(change)
+		w.Sim.Latitude().SetFaults(change)
 	}
 }
 
@@ -234,7 +233,7 @@ func wantReplaced(n int) func(t *testing.T, w *world, first run) {
 }
 
 func replaced(w *world) int {
-	j := w.journal(cluster)
+	j := w.Journal(cluster)
 	if j == nil {
 		return 0
 	}
@@ -292,7 +291,7 @@ func runCase(t *testing.T, c fcase) Result {
 	if c.name == "a chart cannot be fetched" {
 		mirror = startBrokenMirror(t, w.simEnv("CTO_CHART_MIRROR"), "argo-cd")
 		mirror.broken.Store(true)
-		w.env = append(w.env, "CTO_CHART_MIRROR="+mirror.url)
+		w.Env = append(w.Env, "CTO_CHART_MIRROR="+mirror.url)
 	}
 	if c.setup != nil {
 		c.setup(w)
@@ -306,11 +305,11 @@ func runCase(t *testing.T, c fcase) Result {
 		wg.Go(func() { apiServerBlip(w, flaky, done) })
 	}
 	args := deployArgs(cluster, c.nodes, c.args...)
-	first := w.cto(args...)
+	first := w.Run(args...)
 	close(done)
 	wg.Wait()
 
-	st := w.sim.State().Latitude
+	st := w.Sim.State().Latitude
 	res.RateLimited, res.ServerErrors = st.RateLimited, st.ServerErrors
 	if u := w.untracked(cluster); len(u) > 0 {
 		res.Untracked = len(u)
@@ -318,7 +317,7 @@ func runCase(t *testing.T, c fcase) Result {
 	}
 	switch c.expect {
 	case Completes:
-		if first.code != 0 {
+		if first.Code != 0 {
 			t.Errorf("want the deploy to complete:\n%s", first)
 			res.Observed = "failed: " + errorLine(w, first)
 		} else {
@@ -326,12 +325,12 @@ func runCase(t *testing.T, c fcase) Result {
 		}
 	case StopsThenResumes:
 		res.Message = errorLine(w, first)
-		if first.code != 1 {
+		if first.Code != 1 {
 			t.Errorf("want the deploy to stop (exit 1):\n%s", first)
 		}
 		for _, want := range c.want {
-			if !strings.Contains(first.stderr, want) {
-				t.Errorf("the stop does not say %q:\n%s", want, first.stderr)
+			if !strings.Contains(first.Stderr, want) {
+				t.Errorf("the stop does not say %q:\n%s", want, first.Stderr)
 			}
 		}
 		checkBillingMessage(t, w, first)
@@ -342,9 +341,9 @@ func runCase(t *testing.T, c fcase) Result {
 		if mirror != nil {
 			mirror.broken.Store(false)
 		}
-		second := w.cto(args...)
+		second := w.Run(args...)
 		res.Runs++
-		if second.code != 0 {
+		if second.Code != 0 {
 			t.Errorf("the rerun after the fault cleared did not complete:\n%s", second)
 			res.Observed = "stopped in " + step + "; rerun failed: " + errorLine(w, second)
 		} else {
@@ -367,7 +366,7 @@ func runCase(t *testing.T, c fcase) Result {
 // apiServerBlip refuses connections to the API server for 3 seconds once
 // the kubernetes step runs.
 func apiServerBlip(w *world, p *flakyTCP, done <-chan struct{}) {
-	for runningStep(w.journal(cluster)) != pipeline.StepKubernetes {
+	for runningStep(w.Journal(cluster)) != pipeline.StepKubernetes {
 		select {
 		case <-done:
 			return
@@ -381,7 +380,7 @@ func apiServerBlip(w *world, p *flakyTCP, done <-chan struct{}) {
 	}
 	p.down.Store(false)
 	if p.refused.Load() == 0 {
-		w.t.Error("no connection to the API server was refused while it was down")
+		w.T.Error("no connection to the API server was refused while it was down")
 	}
 }
 
@@ -389,22 +388,22 @@ func apiServerBlip(w *world, p *flakyTCP, done <-chan struct{}) {
 // provider still holds, by ID, and the destroy command.
 func checkBillingMessage(t *testing.T, w *world, r run) {
 	t.Helper()
-	st := w.sim.State().Latitude
+	st := w.Sim.State().Latitude
 	if len(st.Servers)+len(st.Networks) == 0 {
 		return
 	}
 	for _, s := range st.Servers {
-		if !strings.Contains(r.stderr, s.ID) {
-			t.Errorf("the stop does not name server %s (%s), which is billing:\n%s", s.ID, s.Hostname, r.stderr)
+		if !strings.Contains(r.Stderr, s.ID) {
+			t.Errorf("the stop does not name server %s (%s), which is billing:\n%s", s.ID, s.Hostname, r.Stderr)
 		}
 	}
 	for _, n := range st.Networks {
-		if !strings.Contains(r.stderr, n.ID) {
-			t.Errorf("the stop does not name VLAN %s, which is billing:\n%s", n.ID, r.stderr)
+		if !strings.Contains(r.Stderr, n.ID) {
+			t.Errorf("the stop does not name VLAN %s, which is billing:\n%s", n.ID, r.Stderr)
 		}
 	}
-	if !strings.Contains(r.stderr, "cto destroy --name "+cluster) {
-		t.Errorf("the stop does not give the destroy command:\n%s", r.stderr)
+	if !strings.Contains(r.Stderr, "cto destroy --name "+cluster) {
+		t.Errorf("the stop does not give the destroy command:\n%s", r.Stderr)
 	}
 }
 
@@ -412,7 +411,7 @@ func checkBillingMessage(t *testing.T, w *world, r run) {
 // the credentials written.
 func checkDeployed(t *testing.T, w *world, nodes int) {
 	t.Helper()
-	st := w.sim.State()
+	st := w.Sim.State()
 	on := 0
 	for _, s := range st.Latitude.Servers {
 		if s.Status == "on" {
@@ -425,7 +424,7 @@ func checkDeployed(t *testing.T, w *world, nodes int) {
 	if st.Bootstraps != 1 {
 		t.Errorf("%d nodes started etcd, want exactly 1", st.Bootstraps)
 	}
-	if _, err := os.Stat(filepath.Join(w.stateDir(), "clusters", cluster, "credentials.json")); err != nil {
+	if _, err := os.Stat(w.ClusterFile(cluster, "credentials.json")); err != nil {
 		t.Errorf("no credentials: %v", err)
 	}
 }
@@ -434,11 +433,11 @@ func checkDeployed(t *testing.T, w *world, nodes int) {
 // still holds.
 func destroyAndCount(t *testing.T, w *world, res *Result) {
 	t.Helper()
-	d := w.cto("destroy", "--name", cluster, "--yes")
-	if d.code != 0 && w.journal(cluster) != nil {
+	d := w.Run("destroy", "--name", cluster, "--yes")
+	if d.Code != 0 && w.Journal(cluster) != nil {
 		t.Errorf("destroy:\n%s", d)
 	}
-	st := w.sim.State().Latitude
+	st := w.Sim.State().Latitude
 	res.LeakedServers, res.LeakedVLANs = len(st.Servers), len(st.Networks)
 	if len(st.Servers)+len(st.Networks)+len(st.Assignments) > 0 {
 		t.Errorf("after destroy the provider holds %d servers, %d VLANs, %d assignments", len(st.Servers), len(st.Networks), len(st.Assignments))
@@ -446,7 +445,7 @@ func destroyAndCount(t *testing.T, w *world, res *Result) {
 }
 
 func failedStep(w *world) string {
-	j := w.journal(cluster)
+	j := w.Journal(cluster)
 	if j == nil {
 		return "validation (nothing kept)"
 	}
@@ -460,15 +459,15 @@ func failedStep(w *world) string {
 
 // errorLine is the run's ERROR line without the test's temporary paths.
 func errorLine(w *world, r run) string {
-	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
 	for _, l := range slices.Backward(lines) {
 		if msg, ok := strings.CutPrefix(l, "ERROR: "); ok {
-			msg = strings.ReplaceAll(msg, w.home, "~")
+			msg = strings.ReplaceAll(msg, w.Home, "~")
 			if len(msg) > 300 {
 				msg = msg[:300] + "…"
 			}
 			return msg
 		}
 	}
-	return fmt.Sprintf("exit %d without an ERROR line", r.code)
+	return fmt.Sprintf("exit %d without an ERROR line", r.Code)
 }

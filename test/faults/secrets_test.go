@@ -29,19 +29,19 @@ func TestSecretsNeverLeak(t *testing.T) {
 	start := time.Now()
 	w := newWorld(t, sim.Options{Speed: speed, Seed: 5})
 	var outputs []string
-	keep := func(r run) run { outputs = append(outputs, r.stdout, r.stderr); return r }
+	keep := func(r run) run { outputs = append(outputs, r.Stdout, r.Stderr); return r }
 
-	deploy := deployArgs(cluster, 2, "--domain", w.sim.Zone(), "--dns-provider", "cloudflare", "-v", "-v", "-o", "json")
-	if r := keep(w.cto(deploy...)); r.code != 0 {
+	deploy := deployArgs(cluster, 2, "--domain", w.Sim.Zone(), "--dns-provider", "cloudflare", "-v", "-v", "-o", "json")
+	if r := keep(w.Run(deploy...)); r.Code != 0 {
 		t.Fatalf("deploy:\n%s", r)
 	}
-	dir := filepath.Join(w.stateDir(), "clusters", cluster)
+	dir := filepath.Join(w.StateDir(), "clusters", cluster)
 
 	// What must never show.
 	secrets := map[string]string{
 		"the Latitude token":        w.simEnv("LATITUDESH_AUTH_TOKEN"),
 		"the Cloudflare token":      w.simEnv("CLOUDFLARE_API_TOKEN"),
-		"the cluster's admin token": w.sim.Kube().Token,
+		"the cluster's admin token": w.Sim.Kube().Token,
 	}
 	talosSecrets, err := os.ReadFile(filepath.Join(dir, "secrets.yaml"))
 	if err != nil {
@@ -80,18 +80,18 @@ func TestSecretsNeverLeak(t *testing.T) {
 		}
 	}
 
-	keep(w.cto("status", "--name", cluster))
-	keep(w.cto("status", "--name", cluster, "-o", "json", "-v"))
-	keep(w.cto("plans", "--provider", "latitude", "--region", "DAL", "-v"))
+	keep(w.Run("status", "--name", cluster))
+	keep(w.Run("status", "--name", cluster, "-o", "json", "-v"))
+	keep(w.Run("plans", "--provider", "latitude", "--region", "DAL", "-v"))
 	// A failing run: its errors and the billing message.
-	w.sim.Latitude().SetFaults(func(f *latfake.Faults) { f.Revoked = true })
-	if r := keep(w.cto(deploy...)); r.code == 0 {
+	w.Sim.Latitude().SetFaults(func(f *latfake.Faults) { f.Revoked = true })
+	if r := keep(w.Run(deploy...)); r.Code == 0 {
 		t.Errorf("a deploy with the token refused succeeded:\n%s", r)
 	}
-	if r := keep(w.cto("destroy", "--name", cluster, "--yes", "-v")); r.code == 0 {
+	if r := keep(w.Run("destroy", "--name", cluster, "--yes", "-v")); r.Code == 0 {
 		t.Errorf("a destroy with the token refused succeeded:\n%s", r)
 	}
-	w.sim.Latitude().SetFaults(func(f *latfake.Faults) { f.Revoked = false })
+	w.Sim.Latitude().SetFaults(func(f *latfake.Faults) { f.Revoked = false })
 
 	journal, err := os.ReadFile(filepath.Join(dir, "state.json"))
 	if err != nil {
@@ -113,7 +113,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}
 
 	// Files holding secrets are 0600, folders 0700.
-	for _, d := range []string{w.stateDir(), filepath.Join(w.stateDir(), "clusters"), dir} {
+	for _, d := range []string{w.StateDir(), filepath.Join(w.StateDir(), "clusters"), dir} {
 		if fi, err := os.Stat(d); err != nil || fi.Mode().Perm() != 0o700 {
 			t.Errorf("%s: mode %v, %v; want 0700", d, fi.Mode().Perm(), err)
 		}
@@ -146,10 +146,10 @@ func TestSecretsNeverLeak(t *testing.T) {
 	res := Result{Name: "secrets in output, events, errors and state", Area: "security", Expected: "no secret shown",
 		Faults: "a deploy with DNS at -v -v -o json, status, a failing deploy and destroy", Runs: 2}
 	res.Observed = "none of " + strconv.Itoa(len(secrets)) + " secrets in " + strconv.Itoa(len(outputs)) + " outputs or state.json; every file 0600"
-	if r := w.cto("destroy", "--name", cluster, "--yes"); r.code != 0 {
+	if r := w.Run("destroy", "--name", cluster, "--yes"); r.Code != 0 {
 		t.Errorf("destroy:\n%s", r)
 	}
-	st := w.sim.State().Latitude
+	st := w.Sim.State().Latitude
 	res.LeakedServers, res.LeakedVLANs = len(st.Servers), len(st.Networks)
 	res.Pass = !t.Failed()
 	res.Seconds = time.Since(start).Seconds()

@@ -2,9 +2,7 @@ package faults
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,9 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -25,135 +21,35 @@ import (
 	"github.com/cto-platform/cto/internal/state"
 	"github.com/cto-platform/cto/test/kubeenv"
 	"github.com/cto-platform/cto/test/sim"
+	"github.com/cto-platform/cto/test/simworld"
 )
 
-// ctoBin is the cto binary TestMain builds once for the package.
-var ctoBin string
-
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "cto-faults-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	ctoBin = filepath.Join(dir, "cto")
-	_, file, _, _ := runtime.Caller(0)
-	build := exec.Command("go", "build", "-o", ctoBin, "./cmd/cto")
-	build.Dir = filepath.Join(filepath.Dir(file), "..", "..")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build cto:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	if err := writeResults(); err != nil {
-		fmt.Fprintln(os.Stderr, "write results:", err)
-		code = 1
-	}
-	os.RemoveAll(dir)
-	os.Exit(code)
+	simworld.Main(m, func() error {
+		if err := writeResults(); err != nil {
+			return fmt.Errorf("write results: %w", err)
+		}
+		return nil
+	})
 }
 
 // world is one simulated datacenter and a user's home pointed at it.
-type world struct {
-	t    *testing.T
-	sim  *sim.Sim
-	home string
-	// env overrides the datacenter's environment (later entries win).
-	env []string
-}
-
-// newWorld starts a datacenter. Without the test Kubernetes binaries the
-// test fails under CI and is skipped elsewhere.
-func newWorld(t *testing.T, opts sim.Options) *world {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	s, err := sim.Start(ctx, opts)
-	if errors.Is(err, kubeenv.ErrNoBinaries) && os.Getenv("CI") != "true" && os.Getenv("CI") != "1" {
-		t.Skipf("no test Kubernetes API: %v (run scripts/kubeenv.sh, or set CTO_KUBEENV_BIN)", err)
-	}
-	if err != nil {
-		t.Fatalf("start the simulated datacenter: %v", err)
-	}
-	t.Cleanup(s.Close)
-	return &world{t: t, sim: s, home: t.TempDir()}
-}
-
-func (w *world) environ() []string {
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + w.home, "CTO_HOME=" + w.stateDir(),
-		"KUBECONFIG=" + filepath.Join(w.home, ".kube", "config"), "TERM=dumb"}
-	env = append(env, w.sim.Env()...)
-	return append(env, w.env...)
-}
-
-func (w *world) stateDir() string { return filepath.Join(w.home, ".cto") }
-
-func (w *world) command(ctx context.Context, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, ctoBin, args...)
-	cmd.Env = w.environ()
-	return cmd
-}
+type world struct{ *simworld.World }
 
 // run is one finished invocation of cto.
-type run struct {
-	code           int
-	stdout, stderr string
-	took           time.Duration
-}
+type run = simworld.Run
 
-func (r run) String() string {
-	return fmt.Sprintf("exit %d after %s\nstdout:\n%s\nstderr:\n%s", r.code, r.took.Round(time.Millisecond), r.stdout, r.stderr)
-}
-
-// cto runs the binary to its end (at most 4 minutes).
-func (w *world) cto(args ...string) run {
-	w.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	var out, errOut bytes.Buffer
-	cmd := w.command(ctx, args...)
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	start := time.Now()
-	err := cmd.Run()
-	r := run{stdout: out.String(), stderr: errOut.String(), took: time.Since(start)}
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		r.code = exit.ExitCode()
-	case err != nil:
-		w.t.Fatalf("run cto %v: %v", args, err)
-	}
-	if ctx.Err() != nil {
-		w.t.Fatalf("cto %v did not end within 4 minutes:\n%s", args, r)
-	}
-	return r
-}
+func newWorld(t *testing.T, opts sim.Options) *world { return &world{simworld.New(t, opts)} }
 
 func deployArgs(name string, nodes int, extra ...string) []string {
-	return append([]string{"deploy", "--provider", "latitude", "--name", name, "--plan", "c2-small-x86",
-		"--nodes", fmt.Sprint(nodes), "--region", "DAL", "--profile", "minimal", "--yes"}, extra...)
-}
-
-// journal reads the cluster's state.json, nil when there is none.
-func (w *world) journal(name string) *state.Journal {
-	c, err := state.Open(w.stateDir(), name, false)
-	if err != nil {
-		return nil
-	}
-	j, err := c.Load()
-	if err != nil {
-		return nil
-	}
-	return j
+	return simworld.DeployArgs(name, "minimal", nodes, extra...)
 }
 
 // untracked lists what the provider holds for the cluster that the journal
 // does not know: servers and VLANs that only a sweep by tag would find.
 func (w *world) untracked(name string) []string {
 	known := map[string]bool{}
-	if j := w.journal(name); j != nil {
+	if j := w.Journal(name); j != nil {
 		for _, r := range j.LiveResources("") {
 			known[r.ID] = true
 		}
@@ -162,7 +58,7 @@ func (w *world) untracked(name string) []string {
 		}
 	}
 	var out []string
-	st := w.sim.State().Latitude
+	st := w.Sim.State().Latitude
 	for _, s := range st.Servers {
 		if !known[s.ID] {
 			out = append(out, "server "+s.ID+" ("+s.Hostname+")")
@@ -257,16 +153,7 @@ func (p *flakyTCP) addr() string { return p.lis.Addr().String() }
 // proxy, for sim.Options.Kube.
 func flakyKube(t *testing.T) (*kubeenv.Env, *flakyTCP) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	env, err := kubeenv.Start(ctx)
-	if errors.Is(err, kubeenv.ErrNoBinaries) && os.Getenv("CI") != "true" && os.Getenv("CI") != "1" {
-		t.Skipf("no test Kubernetes API: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(env.Stop)
+	env := kubeenv.StartForTest(t)
 	u, err := url.Parse(env.Server)
 	if err != nil {
 		t.Fatal(err)
@@ -337,7 +224,7 @@ func startBrokenMirror(t *testing.T, upstream, chart string) *brokenMirror {
 
 // simEnv returns a value of the datacenter's environment.
 func (w *world) simEnv(key string) string {
-	for _, kv := range slices.Backward(w.sim.Env()) {
+	for _, kv := range slices.Backward(w.Sim.Env()) {
 		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
 			return v
 		}

@@ -35,12 +35,36 @@ func Require(t testing.TB) *Env {
 		t.Fatal("kubeenv.Require needs kubeenv.Main in the package's TestMain")
 	}
 	if sharedErr != nil {
-		if errors.Is(sharedErr, ErrNoBinaries) && !inCI() {
-			t.Skipf("no test Kubernetes API: %v (run scripts/kubeenv.sh, or set CTO_KUBEENV_BIN)", sharedErr)
-		}
+		SkipWithoutBinaries(t, sharedErr)
 		t.Fatalf("test Kubernetes API: %v", sharedErr)
 	}
 	return shared
+}
+
+// StartForTest starts an environment of the test's own, stopped when the
+// test ends. Without the binaries the test fails under CI=true and is
+// skipped elsewhere.
+func StartForTest(t testing.TB) *Env {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	env, err := Start(ctx)
+	if err != nil {
+		SkipWithoutBinaries(t, err)
+		t.Fatalf("test Kubernetes API: %v", err)
+	}
+	t.Cleanup(env.Stop)
+	return env
+}
+
+// SkipWithoutBinaries skips the test when err says the binaries are not
+// built and the tests do not run under CI=true; otherwise it returns and
+// the caller reports err.
+func SkipWithoutBinaries(t testing.TB, err error) {
+	t.Helper()
+	if errors.Is(err, ErrNoBinaries) && !inCI() {
+		t.Skipf("no test Kubernetes API: %v (run scripts/kubeenv.sh, or set CTO_KUBEENV_BIN)", err)
+	}
 }
 
 // String is the server URL, for messages.

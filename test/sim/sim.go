@@ -275,6 +275,15 @@ func (s *Sim) Env() []string {
 	return append(env, s.dns.Env()...)
 }
 
+// UserEnv is the whole environment of a user whose home folder is home,
+// running cto against the datacenter: PATH, HOME, CTO_HOME and KUBECONFIG
+// inside home, a dumb terminal, then Env.
+func (s *Sim) UserEnv(home string) []string {
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "CTO_HOME=" + filepath.Join(home, ".cto"),
+		"KUBECONFIG=" + filepath.Join(home, ".kube", "config"), "TERM=dumb"}
+	return append(env, s.Env()...)
+}
+
 // Close stops every part the datacenter started. It is safe to call twice.
 func (s *Sim) Close() {
 	s.mu.Lock()

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/cto-platform/cto/test/e2e"
 	"github.com/cto-platform/cto/test/faults"
 )
 
@@ -26,7 +27,7 @@ const (
 func main() {
 	in := flag.String("in", os.Getenv(faults.ResultsEnv), "results file of a matrix run")
 	doc := flag.String("doc", "docs/RELIABILITY.md", "document whose generated part is replaced")
-	resume := flag.String("resume", "", "outcomes of test/e2e's TestResumeAfterKill (CTO_E2E_RESUME_REPORT), rendered too")
+	resume := flag.String("resume", "", "outcomes of test/e2e's TestResumeAfterKill ("+e2e.ResumeReportEnv+"), rendered too")
 	flag.Parse()
 	if err := run(*in, *resume, *doc); err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
@@ -59,7 +60,7 @@ func run(in, resume, doc string) error {
 		if err != nil {
 			return err
 		}
-		var runs []ResumeRun
+		var runs []e2e.KillRun
 		if err := json.Unmarshal(data, &runs); err != nil {
 			return fmt.Errorf("%s: %w", resume, err)
 		}
@@ -156,23 +157,9 @@ func orDash(s string) string {
 	return s
 }
 
-// ResumeRun is one run of test/e2e's TestResumeAfterKill, as its report
-// file holds it.
-type ResumeRun struct {
-	Seed       uint64  `json:"seed"`
-	Nodes      int     `json:"nodes"`
-	KillAfterS float64 `json:"kill_after_seconds"`
-	KilledIn   string  `json:"killed_in"`
-	ResumeS    float64 `json:"resume_seconds"`
-	Servers    int     `json:"servers"`
-	Bootstraps int     `json:"bootstraps"`
-	SameSecret bool    `json:"same_secrets"`
-	Finished   bool    `json:"finished"`
-}
-
 // RenderResume summarizes the end-to-end resume runs by the step the kill
 // hit.
-func RenderResume(runs []ResumeRun) string {
+func RenderResume(runs []e2e.KillRun) string {
 	var b strings.Builder
 	finished := 0
 	type agg struct{ runs, finished int }

@@ -100,7 +100,7 @@ type Fake struct {
 	requests   int
 	rescue     RescueHost
 	usedIPs    map[string]bool
-	hooks      []func()
+	hooks      sim.Hooks
 }
 
 type server struct {
@@ -353,7 +353,7 @@ func bootedOf(s *server) Booted {
 func (f *Fake) booted(s *server) {
 	if h := f.opt.OnBooted; h != nil {
 		b := bootedOf(s)
-		f.hooks = append(f.hooks, func() { h(b) })
+		f.hooks.Add(func() { h(b) })
 	}
 }
 
@@ -361,25 +361,14 @@ func (f *Fake) stopped(s *server, deleted bool) {
 	if h := f.opt.OnStopped; h != nil && (s.Booted != "" || deleted) {
 		b := bootedOf(s)
 		b.Deleted = deleted
-		f.hooks = append(f.hooks, func() { h(b) })
+		f.hooks.Add(func() { h(b) })
 	}
 }
 
 // loadBalancer queues OnLoadBalancer.
 func (f *Fake) loadBalancer(ip string, up bool) {
 	if h := f.opt.OnLoadBalancer; h != nil {
-		f.hooks = append(f.hooks, func() { h(ip, up) })
-	}
-}
-
-// runHooks calls the queued hooks outside the lock.
-func (f *Fake) runHooks() {
-	f.mu.Lock()
-	hooks := f.hooks
-	f.hooks = nil
-	f.mu.Unlock()
-	for _, h := range hooks {
-		h()
+		f.hooks.Add(func() { h(ip, up) })
 	}
 }
 
@@ -395,7 +384,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, f.Snapshot())
 		return
 	}
-	defer f.runHooks()
+	defer f.hooks.Run(&f.mu)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requests++

@@ -1,6 +1,6 @@
 // Package sim holds what the Hetzner fakes share: a simulated clock whose
-// time only moves when someone advances it or sleeps on it, and slow
-// answers.
+// time only moves when someone advances it or sleeps on it, slow answers,
+// and hooks called outside the fake's lock.
 package sim
 
 import (

@@ -128,7 +128,7 @@ type Fake struct {
 	mu    sync.Mutex
 	clock clock.Clock
 	opts  Options
-	hooks []func()
+	hooks sim.Hooks
 
 	servers      map[int]*Server
 	products     []*Product
@@ -222,22 +222,11 @@ func (f *Fake) serverIP(n int) string {
 	return base.String()
 }
 
-// queue runs hook with a copy of s once the lock is released (flush).
+// queue runs hook with a copy of s once the lock is released.
 func (f *Fake) queue(hook func(Server), s *Server) {
 	if hook != nil {
 		c := *s
-		f.hooks = append(f.hooks, func() { hook(c) })
-	}
-}
-
-// flush calls the queued hooks outside the lock.
-func (f *Fake) flush() {
-	f.mu.Lock()
-	hooks := f.hooks
-	f.hooks = nil
-	f.mu.Unlock()
-	for _, h := range hooks {
-		h()
+		f.hooks.Add(func() { hook(c) })
 	}
 }
 
@@ -448,7 +437,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(f.Snapshot())
 		return
 	}
-	defer f.flush()
+	defer f.hooks.Run(&f.mu)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requests++

@@ -170,7 +170,7 @@ func (f *Fake) reset(w http.ResponseWriter, r *http.Request, num string) {
 			}
 			return fingerprint(key) == srv.RescueKey
 		}, func() bool {
-			defer f.flush()
+			defer f.hooks.Run(&f.mu)
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			f.progress()
@@ -199,7 +199,7 @@ func (f *Fake) reset(w http.ResponseWriter, r *http.Request, num string) {
 					f.mu.Lock()
 					f.progress()
 					f.mu.Unlock()
-					f.flush()
+					f.hooks.Run(&f.mu)
 				}()
 			}
 		})
