@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cto-platform/cto/internal/clock"
@@ -102,20 +103,40 @@ func (talosStep) Run(ctx context.Context, r *Run) error {
 	// The first control plane bootstraps as soon as it runs its config,
 	// while the other nodes still install: etcd and the API server come up
 	// alongside them instead of after the last one.
-	first := talosControlPlanes(nodes)[0].Name
+	cps := talosControlPlanes(nodes)
+	first := cps[0].Name
+	var cpFailed atomic.Int32
+	var cpConfigured atomic.Bool
+	cpConfigured.Store(slices.ContainsFunc(cps, func(n state.Node) bool { return n.Configured }))
+	// A worker proves its config only once a control plane runs trustd
+	// and issues its certificate: while one may still come, a worker's
+	// wait does not count against its deadline.
+	awaitingControlPlane := func() bool {
+		return !cpConfigured.Load() && int(cpFailed.Load()) < len(cps)
+	}
 	configure := func(n state.Node) {
 		if !n.Configured {
 			// Rendered from the journal as it is now: a server replaced
 			// meanwhile has a new address.
 			in, err := clusterInput(r, r.Journal.NodesCopy(), secrets)
 			if err == nil {
-				err = configureNode(ctx, r, client, in, n, want)
+				held := func() bool { return false }
+				if n.Role == talos.RoleWorker {
+					held = awaitingControlPlane
+				}
+				err = configureNode(ctx, r, client, in, n, want, held)
 			}
 			if err != nil {
+				if n.Role == talos.RoleControlPlane {
+					cpFailed.Add(1)
+				}
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
 				return
+			}
+			if n.Role == talos.RoleControlPlane {
+				cpConfigured.Store(true)
 			}
 		}
 		if n.Name == first && r.Journal.Fact(FactBootstrap) != "done" {
@@ -234,8 +255,9 @@ func osDrive(ctx context.Context, r *Run) talos.DiskWant {
 }
 
 // configureNode brings one node from maintenance mode to running our
-// config, proven by an authenticated Version call.
-func configureNode(ctx context.Context, r *Run, client *talos.Client, in talos.ClusterInput, n state.Node, want talos.DiskWant) error {
+// config, proven by an authenticated Version call. While held says the
+// node cannot prove it yet through no fault of its own, the deadline waits.
+func configureNode(ctx context.Context, r *Run, client *talos.Client, in talos.ClusterInput, n state.Node, want talos.DiskWant, held func() bool) error {
 	opts := r.Deps.Talos
 	endpoint := opts.endpoint(n.PublicIP)
 	deadline := r.Clock.Now().Add(opts.nodeTimeout())
@@ -248,6 +270,9 @@ func configureNode(ctx context.Context, r *Run, client *talos.Client, in talos.C
 			return err
 		}
 		st := client.Probe(ctx, endpoint)
+		if st == talos.Starting && held() {
+			deadline = r.Clock.Now().Add(opts.nodeTimeout())
+		}
 		if st == talos.Maintenance && last != talos.Maintenance && applies == 0 {
 			r.NodeEvent(n.Name, "maintenance", n.PublicIP, "Talos is up in maintenance mode")
 		}
