@@ -196,6 +196,27 @@ func (r *Run) forStep(name string) *Run {
 	return &rs
 }
 
+// Finished says whether the named step finished (or was skipped) in this
+// invocation; outside an engine every step counts as finished.
+func (r *Run) Finished(step string) bool {
+	if r.x == nil {
+		return true
+	}
+	r.x.mu.Lock()
+	defer r.x.mu.Unlock()
+	return r.x.finished[step]
+}
+
+// waitFor sleeps on the run's clock until ok holds, polling every d.
+func (r *Run) waitFor(ctx context.Context, d time.Duration, ok func() bool) error {
+	for !ok() {
+		if err := r.Clock.Sleep(ctx, d); err != nil {
+			return fmt.Errorf("%w: %v", ErrStopped, context.Cause(ctx))
+		}
+	}
+	return nil
+}
+
 // execution is one Execute: the steps it runs and those started early.
 type execution struct {
 	engine *Engine
@@ -250,7 +271,9 @@ func (x *execution) startEarly(ctx context.Context, i int) {
 			defer close(st.done)
 			if st.err = x.engine.runOne(ctx, x.run.forStep(name), s, x.opts); st.err != nil {
 				x.cancel(st.err)
+				return
 			}
+			x.finish(name)
 		}()
 		x.startEarly(ctx, j)
 	}

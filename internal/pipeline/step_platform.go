@@ -45,24 +45,40 @@ func PlatformSelection(s spec.ClusterSpec) platform.Selection {
 	return platform.Selection{Profile: s.Profile, GPU: s.GPU, Talos: s.NeedsMachines()}
 }
 
+// StartsWith: with an early kubernetes step, the platform installs as soon
+// as the API server answers, while the last workers still install; it waits
+// only for the kubeconfig.
+func (platformStep) StartsWith(r *Run) string {
+	if (kubernetesStep{}).StartsWith(r) != "" {
+		return StepKubernetes
+	}
+	return ""
+}
+
 func (platformStep) Run(ctx context.Context, r *Run) error {
 	s := r.Deps.Spec
+	timeout := platform.DefaultTimeout
+	if s.Platform.Timeout != "" {
+		var err error
+		if timeout, err = time.ParseDuration(s.Platform.Timeout); err != nil || timeout <= 0 {
+			return fmt.Errorf("platform.timeout %q is not a positive Go duration (e.g. 20m)", s.Platform.Timeout)
+		}
+	}
+	// Asked before waiting: a step started early asks while the servers
+	// deploy, not in the middle of the run.
+	repo, err := githubRepo(r)
+	if err != nil {
+		return err
+	}
+	if err := r.waitFor(ctx, 5*time.Second, func() bool { return r.Finished(StepKubernetes) }); err != nil {
+		return err
+	}
 	kubeconfig := ClusterKubeconfig(r)
 	version, err := platform.CheckReachable(ctx, kubeconfig)
 	if err != nil {
 		return err
 	}
 	r.Say("cluster reachable: Kubernetes %s", version)
-	timeout := platform.DefaultTimeout
-	if s.Platform.Timeout != "" {
-		if timeout, err = time.ParseDuration(s.Platform.Timeout); err != nil || timeout <= 0 {
-			return fmt.Errorf("platform.timeout %q is not a positive Go duration (e.g. 20m)", s.Platform.Timeout)
-		}
-	}
-	repo, err := githubRepo(r)
-	if err != nil {
-		return err
-	}
 
 	in, err := platform.New(platform.Options{
 		Kubeconfig:  kubeconfig,

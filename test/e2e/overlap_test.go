@@ -12,13 +12,14 @@ import (
 )
 
 // A server that deploys late holds back only itself: the nodes already up
-// take their Talos config while the servers step still waits for it.
+// take their Talos config while the servers step still waits for it, and
+// the platform installs before the late node has its config.
 func TestNodesTakeTheirConfigWhileAServerStillDeploys(t *testing.T) {
 	w := newWorld(t, sim.Options{Latitude: latfake.Faults{StuckHostnames: map[string]int{"late-worker2": 1}}})
 	r := w.MustRun(append(simworld.DeployArgs("late", "minimal", 3), "-o", "json")...)
 
 	configured := map[string]bool{} // nodes configured before the servers step finished
-	serversDone := false
+	serversDone, talosDone, platformEarly := false, false, false
 	sc := bufio.NewScanner(strings.NewReader(r.Stdout))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
@@ -31,6 +32,10 @@ func TestNodesTakeTheirConfigWhileAServerStillDeploys(t *testing.T) {
 			serversDone = true
 		case e.Step == "talos" && e.Status == "configured" && !serversDone:
 			configured[e.Node] = true
+		case e.Step == "talos" && e.Event == "step_finished":
+			talosDone = true
+		case e.Step == "platform" && e.Event != "step_started" && !talosDone:
+			platformEarly = true // at work, not only started
 		}
 	}
 	if !serversDone {
@@ -41,6 +46,9 @@ func TestNodesTakeTheirConfigWhileAServerStillDeploys(t *testing.T) {
 	}
 	if configured["late-worker2"] {
 		t.Error("late-worker2 took its config before its replacement server was up")
+	}
+	if !platformEarly {
+		t.Error("the platform step did nothing before the talos step finished")
 	}
 	j := w.Journal("late")
 	for _, n := range j.NodesCopy() {
