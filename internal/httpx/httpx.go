@@ -359,6 +359,9 @@ const (
 	// PriorityHigh starts something slow, such as a server order whose
 	// deploy takes minutes: the sooner it is sent, the sooner it ends.
 	PriorityHigh Priority = 1
+	// PriorityFirst starts what the rest waits on, such as a control
+	// plane's order: the cluster's API comes up with it.
+	PriorityFirst Priority = 2
 )
 
 type priorityKey struct{}

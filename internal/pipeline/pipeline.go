@@ -175,13 +175,14 @@ func (e *Engine) Execute(ctx context.Context, r *Run, opts Options) error {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
-			return x.firstError(fmt.Errorf("%w before step %s: %v", ErrStopped, name, context.Cause(ctx)))
+			x.wait()
+			return x.firstError(ctx, fmt.Errorf("%w before step %s: %v", ErrStopped, name, context.Cause(ctx)))
 		}
 		x.startEarly(ctx, i)
 		if err := e.runOne(ctx, r.forStep(name), s, opts); err != nil {
 			cancel(err)
 			x.wait()
-			return x.firstError(err)
+			return x.firstError(ctx, err)
 		}
 		x.finish(name)
 	}
@@ -300,24 +301,12 @@ func (x *execution) wait() {
 	}
 }
 
-// firstError prefers the failure of a step that was started early and
-// failed on its own over the stop it caused in the others.
-func (x *execution) firstError(err error) error {
-	if !errors.Is(err, ErrStopped) && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	for _, s := range x.steps() {
-		es, ok := x.early[s.Name()]
-		if !ok {
-			continue
-		}
-		select {
-		case <-es.done:
-			if es.err != nil && !errors.Is(es.err, ErrStopped) && !errors.Is(es.err, context.Canceled) {
-				return es.err
-			}
-		default:
-		}
+// firstError prefers the failure of a step started early, when that is
+// what stopped the others, over the stop it caused.
+func (x *execution) firstError(ctx context.Context, err error) error {
+	var se *StepError
+	if cause := context.Cause(ctx); errors.As(cause, &se) && x.early[se.Step] != nil && !errors.Is(se, ErrStopped) {
+		return se
 	}
 	return err
 }

@@ -1,9 +1,13 @@
 package latitude
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cto-platform/cto/internal/clock"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -256,5 +260,52 @@ func TestCreatesShareOneHostnameListing(t *testing.T) {
 	}
 	if lookups.Load() != 2 || again.ID == ids[1] {
 		t.Fatalf("replacement: %d lookups (want 2), id %s (old %s)", lookups.Load(), again.ID, ids[1])
+	}
+}
+
+// Under a tight write budget a control plane's order goes ahead of every
+// worker order already waiting: the cluster's API comes up with it.
+func TestControlPlaneOrdersGoFirst(t *testing.T) {
+	f := fake.New(fake.Options{})
+	var mu sync.Mutex
+	var order []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/servers" {
+			var body struct {
+				Data struct{ Attributes struct{ Hostname string } }
+			}
+			data, _ := io.ReadAll(r.Body)
+			_ = json.Unmarshal(data, &body)
+			r.Body = io.NopCloser(bytes.NewReader(data))
+			mu.Lock()
+			order = append(order, body.Data.Attributes.Hostname)
+			mu.Unlock()
+		}
+		f.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	// Two writes a minute on a clock 3000 times faster: a minute is 20 ms.
+	p, err := New(Config{Token: f.Token(), APIURL: srv.URL, Clock: clock.NewScaled(3000), ReadsPerMinute: -1, WritesPerMinute: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := func(host string, role provider.Role) {
+		if _, err := p.CreateServer(context.Background(), provider.ServerSpec{Cluster: "c", Hostname: host, Role: role,
+			Plan: "c2-small-x86", Region: "DAL", Boot: provider.Boot{Method: provider.BootIPXE, URL: "http://boot.test/x"}}); err != nil {
+			t.Error(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Go(func() { create(fmt.Sprintf("c-worker%d", i+1), provider.RoleWorker) })
+	}
+	// The control plane asks once the workers already wait for the budget.
+	time.Sleep(20 * time.Millisecond)
+	wg.Go(func() { create("c-cp1", provider.RoleControlPlane) })
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if i := slices.Index(order, "c-cp1"); i < 0 || i > 3 {
+		t.Fatalf("orders went out as %v; want c-cp1 ahead of the workers still waiting", order)
 	}
 }

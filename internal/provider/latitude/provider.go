@@ -453,7 +453,11 @@ func (p *Provider) orderOnce(ctx context.Context, proj string, s provider.Server
 		p.listing.Lock()
 		p.ordered[proj+"/"+s.Hostname] = true
 		p.listing.Unlock()
-		r, err := p.api.CreateServer(httpx.WithPriority(ctx, httpx.PriorityHigh), CreateServerAttrs{
+		prio := httpx.PriorityHigh
+		if s.Role == provider.RoleControlPlane {
+			prio = httpx.PriorityFirst // workers can join only once a control plane runs
+		}
+		r, err := p.api.CreateServer(httpx.WithPriority(ctx, prio), CreateServerAttrs{
 			Project: proj, Plan: s.Plan, Site: strings.ToUpper(s.Region), OperatingSystem: "ipxe",
 			Hostname: s.Hostname, IPXE: ipxeValue(s.Boot), Billing: "hourly",
 		})
