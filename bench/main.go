@@ -79,7 +79,8 @@ type Result struct {
 	CPUSeconds   float64 `json:"cpu_seconds"`
 	CPUShare     float64 `json:"cpu_share"` // of the simulated wall time
 	RealSeconds  float64 `json:"real_seconds"`
-	// Steps are the simulated seconds of each step, from cto's events.
+	// Steps are when each step finished, in simulated seconds from the
+	// deploy's first event (steps may overlap).
 	Steps map[string]float64 `json:"steps,omitempty"`
 	Error string             `json:"error,omitempty"`
 }
@@ -367,9 +368,10 @@ func run(bin string, n int, until string, s Settings, realSeconds float64) Resul
 	return res
 }
 
-// stepTimes reads cto's NDJSON events: each step's simulated duration.
+// stepTimes reads cto's NDJSON events: when each step finished, from the
+// first event on.
 func stepTimes(ndjson []byte) map[string]float64 {
-	started := map[string]time.Time{}
+	var begin time.Time
 	out := map[string]float64{}
 	for _, line := range bytes.Split(ndjson, []byte("\n")) {
 		var e struct {
@@ -377,16 +379,14 @@ func stepTimes(ndjson []byte) map[string]float64 {
 			Event string    `json:"event"`
 			Step  string    `json:"step"`
 		}
-		if json.Unmarshal(line, &e) != nil {
+		if json.Unmarshal(line, &e) != nil || e.Time.IsZero() {
 			continue
 		}
-		switch e.Event {
-		case "step_started":
-			started[e.Step] = e.Time
-		case "step_finished", "step_failed":
-			if t, ok := started[e.Step]; ok {
-				out[e.Step] = math.Round(e.Time.Sub(t).Seconds())
-			}
+		if begin.IsZero() {
+			begin = e.Time
+		}
+		if e.Event == "step_finished" || e.Event == "step_failed" {
+			out[e.Step] = math.Round(e.Time.Sub(begin).Seconds())
 		}
 	}
 	return out
@@ -413,7 +413,7 @@ func table(rs []Result) string {
 			r.Nodes, steps, minutes(r.WallSeconds), minutes(r.LowerBound), r.Ratio, r.ReadsPerNode, r.WritesPerN, r.ReadsPerPoll, r.R429,
 			r.PeakRSSMB, r.CPUSeconds, r.CPUShare*100, r.Speed)
 	}
-	b.WriteString("\nSimulated seconds per step:\n\n| nodes |")
+	b.WriteString("\nSimulated second at which each step finished, counted from the deploy's start (on Latitude.sh talos, kubernetes and platform start alongside servers and wait inside for what they need):\n\n| nodes |")
 	for _, st := range stepOrder {
 		b.WriteString(" " + st + " |")
 	}
