@@ -85,6 +85,9 @@ type Result struct {
 	Error string             `json:"error,omitempty"`
 }
 
+// eventsDir, when set, keeps each run's events.
+var eventsDir string
+
 func main() {
 	nodes := flag.String("nodes", "1,3,10,50,100,500", "cluster sizes to run, comma-separated")
 	full := flag.Int("full-max", 100, "largest size that runs the whole deploy; larger sizes stop after --partial-until")
@@ -96,6 +99,7 @@ func main() {
 	compare := flag.String("compare", "", "an earlier figures file to compare with")
 	ctoBin := flag.String("cto", "", "cto binary to measure (default: build ./cmd/cto)")
 	render := flag.String("render", "", "write the doc section from this figures file instead of running")
+	flag.StringVar(&eventsDir, "events", "", "folder that keeps each run's cto events (events-<nodes>.ndjson), to see where the time went")
 	flag.Parse()
 
 	if *render != "" {
@@ -348,6 +352,12 @@ func run(bin string, n int, until string, s Settings, realSeconds float64) Resul
 		res.Error = fmt.Sprintf("%v: %s", err, lines[len(lines)-1])
 	}
 	res.Steps = stepTimes(stdout.Bytes())
+	if eventsDir != "" {
+		name := filepath.Join(eventsDir, fmt.Sprintf("events-%d.ndjson", n))
+		if err := os.WriteFile(name, stdout.Bytes(), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "keep events:", err)
+		}
+	}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru != nil {
 		res.PeakRSSMB = float64(ru.Maxrss) / 1024 // KiB on Linux
 		res.CPUSeconds = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()

@@ -145,10 +145,37 @@ func (serversStep) Run(ctx context.Context, r *Run) error {
 	if err != nil {
 		return err
 	}
-	if err := sv.createAll(ctx, missing); err != nil {
-		return err
+	if !early {
+		if err := sv.createAll(ctx, missing); err != nil {
+			return err
+		}
+		return sv.wait(ctx)
 	}
-	return sv.wait(ctx)
+	// Watch the servers while the last orders still wait for the budget:
+	// each one is seen up (and takes its Talos config) as soon as it is.
+	sv.creating = map[string]bool{}
+	for _, name := range missing {
+		sv.creating[name] = true
+	}
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var createErr error
+	created := make(chan struct{})
+	go func() {
+		defer close(created)
+		if createErr = sv.createAll(wctx, missing); createErr != nil {
+			cancel(createErr)
+		}
+	}()
+	waitErr := sv.wait(wctx)
+	if waitErr != nil {
+		cancel(waitErr)
+	}
+	<-created
+	if createErr != nil {
+		return createErr
+	}
+	return waitErr
 }
 
 // bootMedia asks the Talos wiring for the boot media of each node class:
@@ -196,6 +223,16 @@ type servers struct {
 	mu        sync.Mutex
 	firstSeen map[string]time.Time // server ID -> when this run first saw it
 	last      map[string]string    // node -> last reported status/IP
+	// creating holds the nodes whose create has not returned yet, while
+	// wait already watches the others.
+	creating map[string]bool
+}
+
+// inFlight says whether a node's create is still running.
+func (sv *servers) inFlight(node string) bool {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	return sv.creating[node]
 }
 
 func (sv *servers) seen(id string) time.Time {
@@ -373,6 +410,11 @@ func (sv *servers) createAll(ctx context.Context, names []string) error {
 }
 
 func (sv *servers) create(ctx context.Context, name string) error {
+	defer func() {
+		sv.mu.Lock()
+		delete(sv.creating, name)
+		sv.mu.Unlock()
+	}()
 	sp := sv.r.Deps.Spec
 	var role string
 	sv.r.Journal.View(func(j *state.Journal) { role = j.NodeLocked(name).Role })
@@ -431,6 +473,12 @@ func (sv *servers) wait(ctx context.Context) error {
 		observed := make([]provider.Server, len(nodes))
 		for i, n := range nodes {
 			s, ok := byID[n.ServerID]
+			if !ok && (n.ServerID == "" || sv.inFlight(n.Name)) {
+				// Not ordered yet, or not tagged yet: its create is
+				// still running and tells when it is done.
+				observed[i] = provider.Server{ID: n.ServerID, Status: provider.StatusPending}
+				continue
+			}
 			if !ok {
 				// Listed late (a tag not yet applied): one lookup for this node.
 				got, err := p.GetServer(ctx, n.ServerID)
@@ -450,6 +498,12 @@ func (sv *servers) wait(ctx context.Context) error {
 		}
 		for i, n := range nodes {
 			s := observed[i]
+			if n.ServerID == "" || sv.inFlight(n.Name) {
+				// Its create is still running: never replaced from here,
+				// and the step is not done before it returns.
+				ready = false
+				continue
+			}
 			elapsed := r.Clock.Now().Sub(sv.seen(s.ID))
 			reason := ""
 			switch {
