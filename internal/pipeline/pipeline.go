@@ -198,9 +198,9 @@ func (r *Run) forStep(name string) *Run {
 }
 
 // Finished says whether the named step finished (or was skipped) in this
-// invocation; outside an engine every step counts as finished.
+// invocation; a step this invocation does not run counts as finished.
 func (r *Run) Finished(step string) bool {
-	if r.x == nil {
+	if r.x == nil || !slices.ContainsFunc(r.x.steps(), func(s Step) bool { return s.Name() == step }) {
 		return true
 	}
 	r.x.mu.Lock()

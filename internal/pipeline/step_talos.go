@@ -184,13 +184,16 @@ func serverUp(r *Run, n state.Node, upstream bool) bool {
 }
 
 // waitAddresses returns the journal's nodes once every one has a public
-// and a private address, waiting while the steps that fill them in run.
+// and a private address and every control plane's server is up, waiting
+// while the steps that fill them in run: the endpoint and every config
+// name the control planes' addresses, which change when a server that
+// failed to deploy is replaced.
 func waitAddresses(ctx context.Context, r *Run) ([]state.Node, error) {
 	for {
 		nodes := r.Journal.NodesCopy()
-		missing := ""
+		missing, upstream := "", r.Upstream()
 		for _, n := range nodes {
-			if n.PublicIP == "" || n.PrivateIP == "" {
+			if n.PublicIP == "" || n.PrivateIP == "" || (n.Role == talos.RoleControlPlane && !serverUp(r, n, upstream)) {
 				missing = n.Name
 				break
 			}
@@ -198,7 +201,7 @@ func waitAddresses(ctx context.Context, r *Run) ([]state.Node, error) {
 		if missing == "" && len(nodes) > 0 {
 			return nodes, nil
 		}
-		if !r.Upstream() {
+		if !upstream {
 			if missing == "" {
 				return nil, errors.New("the journal has no nodes; run the servers step first")
 			}
