@@ -159,23 +159,24 @@ func (serversStep) Run(ctx context.Context, r *Run) error {
 	}
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	var createErr error
+	// The first failure stops the other side and is the one reported.
+	var first error
+	var once sync.Once
+	stop := func(err error) {
+		once.Do(func() { first = err; cancel(err) })
+	}
 	created := make(chan struct{})
 	go func() {
 		defer close(created)
-		if createErr = sv.createAll(wctx, missing); createErr != nil {
-			cancel(createErr)
+		if err := sv.createAll(wctx, missing); err != nil {
+			stop(err)
 		}
 	}()
-	waitErr := sv.wait(wctx)
-	if waitErr != nil {
-		cancel(waitErr)
+	if err := sv.wait(wctx); err != nil {
+		stop(err)
 	}
 	<-created
-	if createErr != nil {
-		return createErr
-	}
-	return waitErr
+	return first
 }
 
 // bootMedia asks the Talos wiring for the boot media of each node class:
