@@ -189,28 +189,27 @@ func serverUp(r *Run, n state.Node, upstream bool) bool {
 // name the control planes' addresses, which change when a server that
 // failed to deploy is replaced.
 func waitAddresses(ctx context.Context, r *Run) ([]state.Node, error) {
-	for {
-		nodes := r.Journal.NodesCopy()
-		missing, upstream := "", r.Upstream()
+	var nodes []state.Node
+	missing, upstream := "", false
+	err := r.waitFor(ctx, r.Deps.Talos.poll(), func() bool {
+		nodes, missing, upstream = r.Journal.NodesCopy(), "", r.Upstream()
 		for _, n := range nodes {
 			if n.PublicIP == "" || n.PrivateIP == "" || (n.Role == talos.RoleControlPlane && !serverUp(r, n, upstream)) {
 				missing = n.Name
 				break
 			}
 		}
-		if missing == "" && len(nodes) > 0 {
-			return nodes, nil
-		}
-		if !upstream {
-			if missing == "" {
-				return nil, errors.New("the journal has no nodes; run the servers step first")
-			}
-			return nil, fmt.Errorf("node %s has no public or private address in the journal; run the servers and network steps first", missing)
-		}
-		if err := r.Clock.Sleep(ctx, r.Deps.Talos.poll()); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrStopped, context.Cause(ctx))
-		}
+		return (missing == "" && len(nodes) > 0) || !upstream
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case len(nodes) == 0:
+		return nil, errors.New("the journal has no nodes; run the servers step first")
+	case missing != "":
+		return nil, fmt.Errorf("node %s has no public or private address in the journal; run the servers and network steps first", missing)
 	}
+	return nodes, nil
 }
 
 // ensureTalosconfig writes the talosconfig: its endpoints are the control

@@ -22,7 +22,7 @@ var insecureAllowed = map[string][]string{
 	// (Probe), which TestInsecureTalosCallsAreMaintenanceOnly pins.
 	"internal/talos/client.go": {"InsecureSkipVerify"},
 	// A rescue system's SSH host key is generated at its boot and
-	// published nowhere; the session only writes the Talos image.
+	// published nowhere; the connection only writes the Talos image.
 	"internal/provider/hetzner/rescue/rescue.go": {"InsecureIgnoreHostKey"},
 	// Test doubles and the test API server, never part of cto's binary.
 	"internal/talos/fake/node.go": {"insecure-skip-tls-verify"},
