@@ -1,6 +1,7 @@
 package talos
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
 	"net"
@@ -20,7 +21,7 @@ import (
 	"github.com/siderolabs/talos/pkg/machinery/config/machine"
 	"github.com/siderolabs/talos/pkg/machinery/config/types/network"
 	"github.com/siderolabs/talos/pkg/machinery/config/types/v1alpha1"
-	"sigs.k8s.io/yaml"
+	"go.yaml.in/yaml/v4"
 )
 
 // PrivateLinkAlias is the name the configs give the NIC that carries the
@@ -184,17 +185,16 @@ func Generate(c ClusterInput, n NodeInput) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config of %s: %w", n.Name, err)
 	}
-	full, err := configloader.NewFromBytes(append(append(baseYAML, "---\n"...), extra...))
+	out := slices.Concat(baseYAML, []byte("---\n"), extra)
+	full, err := configloader.NewFromBytes(out)
 	if err != nil {
 		return nil, fmt.Errorf("config of %s does not parse: %w", n.Name, err)
 	}
 	if err := Validate(full); err != nil {
 		return nil, fmt.Errorf("config of %s: %w", n.Name, err)
 	}
-	out, err := full.EncodeBytes(encoder.WithComments(encoder.CommentsDisabled))
-	if err != nil {
-		return nil, fmt.Errorf("config of %s: %w", n.Name, err)
-	}
+	// The documents as written, once they parse and validate: encoding
+	// the parsed config again would cost as much as everything above.
 	return out, nil
 }
 
@@ -272,60 +272,79 @@ func extraDocuments(c ClusterInput, n NodeInput, privCIDR netip.Prefix, controlP
 	}
 	docs = append(docs, firewall(c, controlPlane)...)
 
-	var out []byte
+	var out bytes.Buffer
 	for i, d := range docs {
-		b, err := yaml.Marshal(d)
-		if err != nil {
+		if i > 0 {
+			out.WriteString("---\n")
+		}
+		from, ok := d["ingress"].(subnets)
+		if ok {
+			delete(d, "ingress")
+		}
+		enc := yaml.NewEncoder(&out)
+		enc.SetIndent(4) // as the library writes the documents before these
+		if err := enc.Encode(d); err != nil {
 			return nil, err
 		}
-		if i > 0 {
-			out = append(out, "---\n"...)
+		if err := enc.Close(); err != nil {
+			return nil, err
 		}
-		out = append(out, b...)
+		if len(from) > 0 {
+			// Written by hand: the YAML emitter keeps every event of a
+			// document, megabytes for the rule of a 500-node cluster.
+			// Every entry is a prefix as netip prints it, a plain scalar.
+			out.WriteString("ingress:\n")
+			for _, p := range from {
+				out.WriteString("    - subnet: " + p.String() + "\n")
+			}
+		}
 	}
-	return out, nil
+	return out.Bytes(), nil
 }
+
+// subnets are the sources a NetworkRuleConfig admits (its ingress list).
+type subnets []netip.Prefix
 
 // firewall blocks ingress by default and opens what Talos, Kubernetes and
 // Cilium need: the Talos API and Kubernetes API to everyone (they
 // authenticate), HTTP(S) for the ingress controller, the rest only to the
 // cluster's own addresses. Pod traffic between nodes rides Cilium's VXLAN.
+// The cluster's addresses grow with its nodes, so the ports open only to
+// them share one rule per protocol: a 500-node config lists them twice,
+// not once per port.
 func firewall(c ClusterInput, controlPlane bool) []doc {
-	anywhere := []doc{{"subnet": "0.0.0.0/0"}, {"subnet": "::/0"}}
-	var cluster []doc
-	for _, s := range []string{c.PrivateCIDR, podCIDR} {
-		cluster = append(cluster, doc{"subnet": s})
+	anywhere := subnets{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
+	cluster := subnets{netip.MustParsePrefix(podCIDR)}
+	if p, err := netip.ParsePrefix(c.PrivateCIDR); err == nil {
+		cluster = slices.Insert(cluster, 0, p)
 	}
 	ips := slices.Clone(c.PublicIPs)
 	slices.Sort(ips)
 	for _, ip := range slices.Compact(ips) {
 		if a, err := netip.ParseAddr(ip); err == nil {
-			cluster = append(cluster, doc{"subnet": netip.PrefixFrom(a, a.BitLen()).String()})
+			cluster = append(cluster, netip.PrefixFrom(a, a.BitLen()))
 		}
 	}
-	rule := func(name, proto string, ports []any, from []doc) doc {
+	rule := func(name, proto string, ports []any, from subnets) doc {
 		return doc{
 			"apiVersion": "v1alpha1", "kind": "NetworkRuleConfig", "name": name,
 			"portSelector": doc{"ports": ports, "protocol": proto},
 			"ingress":      from,
 		}
 	}
-	docs := []doc{
+	// trustd, the kubelet, Cilium's health checks and Hubble's peer
+	// service; etcd's client and peer ports on control planes.
+	clusterTCP := []any{TrustdPort, KubeletPort, CiliumHealthPort, HubblePort}
+	public := []any{80, 443} // the platform's ingress controller answers on every node
+	if controlPlane {
+		clusterTCP = append(clusterTCP, "2379-2380")
+		public = append(public, KubernetesPort)
+	}
+	return []doc{
 		{"apiVersion": "v1alpha1", "kind": "NetworkDefaultActionConfig", "ingress": "block"},
 		rule("apid-ingress", "tcp", []any{APIPort}, anywhere),
-		rule("trustd-ingress", "tcp", []any{TrustdPort}, cluster),
-		rule("kubelet-ingress", "tcp", []any{KubeletPort}, cluster),
-		rule("cilium-health", "tcp", []any{CiliumHealthPort}, cluster),
+		rule("public-ingress", "tcp", public, anywhere),
+		rule("cluster-tcp-ingress", "tcp", clusterTCP, cluster),
 		rule("cilium-vxlan", "udp", []any{CiliumVXLANPort}, cluster),
-		rule("hubble-peer", "tcp", []any{HubblePort}, cluster),
-		// The platform's ingress controller answers on every node.
-		rule("http-ingress", "tcp", []any{80, 443}, anywhere),
 	}
-	if controlPlane {
-		docs = append(docs,
-			rule("kubernetes-api-ingress", "tcp", []any{KubernetesPort}, anywhere),
-			rule("etcd-ingress", "tcp", []any{"2379-2380"}, cluster),
-		)
-	}
-	return docs
 }

@@ -2,6 +2,8 @@ package talos_test
 
 import (
 	"flag"
+	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +13,7 @@ import (
 	"github.com/siderolabs/talos/pkg/machinery/api/storage"
 	coreconfig "github.com/siderolabs/talos/pkg/machinery/config"
 	"github.com/siderolabs/talos/pkg/machinery/config/types/network"
+	"github.com/siderolabs/talos/pkg/machinery/nethelpers"
 
 	"github.com/cto-platform/cto/internal/talos"
 )
@@ -169,18 +172,77 @@ func TestGeneratedConfigContent(t *testing.T) {
 	if got := modules(cp); len(got) != 0 {
 		t.Errorf("control plane loads modules %v", got)
 	}
-	rules := func(cfg coreconfig.Provider) []string { return kinds(cfg)[network.RuleConfigKind] }
-	for _, want := range []string{"apid-ingress", "trustd-ingress", "kubelet-ingress", "cilium-health", "cilium-vxlan", "hubble-peer", "http-ingress", "kubernetes-api-ingress", "etcd-ingress"} {
-		if !slices.Contains(rules(cp), want) {
-			t.Errorf("control plane firewall lacks %s: %v", want, rules(cp))
+	for name, cfg := range map[string]coreconfig.Provider{"control plane": cp, "worker": worker} {
+		blocked := false
+		for _, d := range cfg.Documents() {
+			if a, ok := d.(*network.DefaultActionConfigV1Alpha1); ok {
+				blocked = a.DefaultAction() == nethelpers.DefaultActionBlock
+			}
+		}
+		if !blocked {
+			t.Errorf("%s firewall does not block by default", name)
 		}
 	}
-	if slices.Contains(rules(worker), "etcd-ingress") || slices.Contains(rules(worker), "kubernetes-api-ingress") {
-		t.Errorf("worker opens control-plane ports: %v", rules(worker))
+	// Each port is open to exactly who needs it: the authenticated APIs
+	// and the ingress controller to everyone, the rest only to the
+	// cluster's private range, pod range and public addresses.
+	anywhere := []string{"0.0.0.0/0", "::/0"}
+	cluster := []string{"10.8.0.0/24", "10.244.0.0/16", "203.0.113.11/32", "203.0.113.12/32", "203.0.113.13/32", "203.0.113.21/32"}
+	for _, tc := range []struct {
+		port   string
+		cp, wk []string // sources; nil: closed
+	}{
+		{"tcp/50000", anywhere, anywhere},
+		{"tcp/80", anywhere, anywhere},
+		{"tcp/443", anywhere, anywhere},
+		{"tcp/6443", anywhere, nil},
+		{"tcp/50001", cluster, cluster},
+		{"tcp/10250", cluster, cluster},
+		{"tcp/4240", cluster, cluster},
+		{"tcp/4244", cluster, cluster},
+		{"udp/8472", cluster, cluster},
+		{"tcp/2379", cluster, nil},
+		{"tcp/2380", cluster, nil},
+		{"tcp/22", nil, nil},
+		{"udp/50000", nil, nil},
+	} {
+		if got := openTo(t, cp, tc.port); !slices.Equal(got, tc.cp) {
+			t.Errorf("control plane %s open to %v, want %v", tc.port, got, tc.cp)
+		}
+		if got := openTo(t, worker, tc.port); !slices.Equal(got, tc.wk) {
+			t.Errorf("worker %s open to %v, want %v", tc.port, got, tc.wk)
+		}
 	}
 	if !strings.Contains(string(must(talos.Generate(c, talos.NodeInput{Name: "demo-cp1", Role: talos.RoleControlPlane, PrivateIP: "10.8.0.11", InstallImage: installer, Disk: talos.Disk{Serial: "S"}}))), "hostname: demo-cp1") {
 		t.Error("hostname not set")
 	}
+}
+
+// openTo lists the subnets a config's firewall lets reach port ("tcp/443"),
+// sorted; nil when the port is closed.
+func openTo(t *testing.T, cfg coreconfig.Provider, port string) []string {
+	t.Helper()
+	proto, num, _ := strings.Cut(port, "/")
+	var p uint16
+	fmt.Sscan(num, &p)
+	var out []string
+	for _, d := range cfg.Documents() {
+		r, ok := d.(*network.RuleConfigV1Alpha1)
+		if !ok || r.Protocol().String() != proto {
+			continue
+		}
+		for _, pr := range r.PortRanges() {
+			if pr[0] <= p && p <= pr[1] {
+				for _, s := range r.Subnets() {
+					out = append(out, s.String())
+				}
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b string) int {
+		return netip.MustParsePrefix(a).Addr().Compare(netip.MustParsePrefix(b).Addr())
+	})
+	return out
 }
 
 func TestGenerateWithoutDNSNameOrVIP(t *testing.T) {
@@ -267,14 +329,25 @@ func must(b []byte, err error) []byte {
 	return b
 }
 
+// BenchmarkGenerate renders one node's config in clusters of 3 and 500
+// nodes: the firewall lists every node's public address, so a config grows
+// with the cluster.
 func BenchmarkGenerate(b *testing.B) {
 	s := fixedSecrets(b)
-	c := talos.ClusterInput{Name: "demo", Endpoint: "203.0.113.11", VIP: "10.8.0.254", PrivateCIDR: "10.8.0.0/24", VLAN: 2085, Secrets: s}
-	n := talos.NodeInput{Name: "demo-cp1", Role: talos.RoleControlPlane, PrivateIP: "10.8.0.11", InstallImage: installer, Disk: talos.Disk{Serial: "S"}}
-	for b.Loop() {
-		if _, err := talos.Generate(c, n); err != nil {
-			b.Fatal(err)
-		}
+	for _, nodes := range []int{3, 500} {
+		b.Run(fmt.Sprintf("nodes=%d", nodes), func(b *testing.B) {
+			c := talos.ClusterInput{Name: "demo", Endpoint: "203.0.113.11", VIP: "10.8.0.254", PrivateCIDR: "10.8.0.0/21", VLAN: 2085, Secrets: s}
+			for i := range nodes {
+				c.PublicIPs = append(c.PublicIPs, fmt.Sprintf("198.51.%d.%d", 100+i/200, 1+i%200))
+			}
+			n := talos.NodeInput{Name: "demo-cp1", Role: talos.RoleControlPlane, PrivateIP: "10.8.0.11", InstallImage: installer, Disk: talos.Disk{Serial: "S"}}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := talos.Generate(c, n); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
