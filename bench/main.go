@@ -135,6 +135,7 @@ func main() {
 		defer os.RemoveAll(dir)
 		bin = filepath.Join(dir, "cto")
 		build := exec.Command("go", "build", "-o", bin, "./cmd/cto")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0") // the static binary the README builds
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
 			fail(fmt.Errorf("build cto: %w", err))

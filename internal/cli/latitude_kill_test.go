@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -21,6 +22,7 @@ func TestLatitudeDeployKilledMidServersResumesWithoutDuplicates(t *testing.T) {
 	}
 	bin := filepath.Join(t.TempDir(), "cto")
 	build := exec.Command("go", "build", "-o", bin, "github.com/cto-platform/cto/cmd/cto")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0") // the static binary the README builds
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

@@ -36,6 +36,7 @@ func Main(m *testing.M, after func() error) {
 	_, file, _, _ := runtime.Caller(0)
 	build := exec.Command("go", "build", "-o", ctoBin, "./cmd/cto")
 	build.Dir = filepath.Join(filepath.Dir(file), "..", "..")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0") // the static binary the README builds
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build cto:", err)
