@@ -228,9 +228,6 @@ func clusterInput(r *Run, nodes []state.Node, s *talos.Secrets) (talos.ClusterIn
 			in.SANs = append(in.SANs, cp.PrivateIP)
 		}
 	}
-	for _, n := range nodes {
-		in.PublicIPs = append(in.PublicIPs, n.PublicIP)
-	}
 	for _, res := range r.Journal.LiveResources(networkResourceKind) {
 		if v, err := strconv.Atoi(res.Attrs[vlanAttr]); err == nil && v > 0 {
 			in.VLAN = v

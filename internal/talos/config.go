@@ -52,10 +52,7 @@ type ClusterInput struct {
 	// PrivateLinkSelector is a CEL expression selecting the VLAN's parent NIC
 	// (DefaultPrivateLinkSelector when empty).
 	PrivateLinkSelector string
-	// PublicIPs of every node, allowed through the firewall next to the
-	// private range.
-	PublicIPs []string
-	Secrets   *Secrets
+	Secrets             *Secrets
 }
 
 // Disk is the install disk as the node reported it in maintenance mode.
@@ -273,78 +270,55 @@ func extraDocuments(c ClusterInput, n NodeInput, privCIDR netip.Prefix, controlP
 	docs = append(docs, firewall(c, controlPlane)...)
 
 	var out bytes.Buffer
-	for i, d := range docs {
-		if i > 0 {
-			out.WriteString("---\n")
-		}
-		from, ok := d["ingress"].(subnets)
-		if ok {
-			delete(d, "ingress")
-		}
-		enc := yaml.NewEncoder(&out)
-		enc.SetIndent(4) // as the library writes the documents before these
+	enc := yaml.NewEncoder(&out)
+	enc.SetIndent(4) // as the library writes the documents before these
+	for _, d := range docs {
 		if err := enc.Encode(d); err != nil {
 			return nil, err
 		}
-		if err := enc.Close(); err != nil {
-			return nil, err
-		}
-		if len(from) > 0 {
-			// Written by hand: the YAML emitter keeps every event of a
-			// document, megabytes for the rule of a 500-node cluster.
-			// Every entry is a prefix as netip prints it, a plain scalar.
-			out.WriteString("ingress:\n")
-			for _, p := range from {
-				out.WriteString("    - subnet: " + p.String() + "\n")
-			}
-		}
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
 	}
 	return out.Bytes(), nil
 }
 
-// subnets are the sources a NetworkRuleConfig admits (its ingress list).
-type subnets []netip.Prefix
-
 // firewall blocks ingress by default and opens what Talos, Kubernetes and
-// Cilium need: the Talos API and Kubernetes API to everyone (they
-// authenticate), HTTP(S) for the ingress controller, the rest only to the
-// cluster's own addresses. Pod traffic between nodes rides Cilium's VXLAN.
-// The cluster's addresses grow with its nodes, so the ports open only to
-// them share one rule per protocol: a 500-node config lists them twice,
-// not once per port.
+// Cilium need. To everyone: the APIs that authenticate every call (apid,
+// trustd with the cluster's token, the Kubernetes API) and HTTP(S) for the
+// ingress controller. To the cluster's private range and pod range only:
+// the kubelet, etcd and Cilium, which talk over the private network (pod
+// traffic between nodes rides Cilium's VXLAN).
+//
+// trustd is open because a joining node asks for its certificate at the
+// cluster endpoint, a public address, from its own public address, which a
+// control plane configured earlier cannot know: a server ordered later, a
+// replacement, or a node added by a later deploy. Listing the public
+// addresses would also make every config grow with the cluster.
 func firewall(c ClusterInput, controlPlane bool) []doc {
-	anywhere := subnets{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
-	cluster := subnets{netip.MustParsePrefix(podCIDR)}
-	if p, err := netip.ParsePrefix(c.PrivateCIDR); err == nil {
-		cluster = slices.Insert(cluster, 0, p)
-	}
-	ips := slices.Clone(c.PublicIPs)
-	slices.Sort(ips)
-	for _, ip := range slices.Compact(ips) {
-		if a, err := netip.ParseAddr(ip); err == nil {
-			cluster = append(cluster, netip.PrefixFrom(a, a.BitLen()))
-		}
-	}
-	rule := func(name, proto string, ports []any, from subnets) doc {
+	anywhere := []doc{{"subnet": "0.0.0.0/0"}, {"subnet": "::/0"}}
+	cluster := []doc{{"subnet": c.PrivateCIDR}, {"subnet": podCIDR}}
+	rule := func(name, proto string, ports []any, from []doc) doc {
 		return doc{
 			"apiVersion": "v1alpha1", "kind": "NetworkRuleConfig", "name": name,
 			"portSelector": doc{"ports": ports, "protocol": proto},
 			"ingress":      from,
 		}
 	}
-	// trustd, the kubelet, Cilium's health checks and Hubble's peer
-	// service; etcd's client and peer ports on control planes.
-	clusterTCP := []any{TrustdPort, KubeletPort, CiliumHealthPort, HubblePort}
-	public := []any{80, 443} // the platform's ingress controller answers on every node
+	// apid, trustd and the ingress controller on every node; the
+	// Kubernetes API on control planes.
+	public := []any{APIPort, TrustdPort, 80, 443}
+	// The kubelet, Cilium's health checks and Hubble's peer service; etcd's
+	// client and peer ports on control planes.
+	private := []any{KubeletPort, CiliumHealthPort, HubblePort}
 	if controlPlane {
-		clusterTCP = append(clusterTCP, "2379-2380")
 		public = append(public, KubernetesPort)
+		private = append(private, "2379-2380")
 	}
 	return []doc{
 		{"apiVersion": "v1alpha1", "kind": "NetworkDefaultActionConfig", "ingress": "block"},
-		rule("apid-ingress", "tcp", []any{APIPort}, anywhere),
 		rule("public-ingress", "tcp", public, anywhere),
-		rule("cluster-tcp-ingress", "tcp", clusterTCP, cluster),
-		rule("cilium-vxlan", "udp", []any{CiliumVXLANPort}, cluster),
+		rule("cluster-tcp-ingress", "tcp", private, cluster),
+		rule("cluster-udp-ingress", "udp", []any{CiliumVXLANPort}, cluster),
 	}
 }
