@@ -173,6 +173,39 @@ func TestWorkerWaitsForTrustd(t *testing.T) {
 	}
 }
 
+func TestWorkerRefusedByTrustdFirewall(t *testing.T) {
+	s := fixedSecrets(t)
+	trustd := &fake.Trustd{}
+	worker := &fake.Node{Name: "w1", Trustd: trustd}
+	cp := &fake.Node{Name: "cp1", Trustd: trustd}
+	startNode(t, worker)
+	startNode(t, cp)
+	ctx := context.Background()
+	wc, cc := clientFor(t, s, worker.Addr()), clientFor(t, s, cp.Addr())
+	// The control plane's firewall admits trustd's port only from the
+	// private range, not from the worker's address.
+	cpConfig := strings.Replace(string(nodeConfig(t, s, talos.RoleControlPlane)), "        - 50001\n", "", 1)
+	cpConfig = strings.Replace(cpConfig, "        - 10250\n", "        - 10250\n        - 50001\n", 1)
+	if err := cc.Apply(ctx, cp.Addr(), []byte(cpConfig), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := wc.Apply(ctx, worker.Addr(), nodeConfig(t, s, talos.RoleWorker), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if st := wc.Probe(ctx, worker.Addr()); st != talos.Starting {
+		t.Fatalf("worker whose address the control plane's trustd refuses: %s, want starting", st)
+	}
+	// A control plane with cto's own config lets it in.
+	cp2 := &fake.Node{Name: "cp2", Trustd: trustd}
+	startNode(t, cp2)
+	if err := clientFor(t, s, cp2.Addr()).Apply(ctx, cp2.Addr(), nodeConfig(t, s, talos.RoleControlPlane), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if st := wc.Probe(ctx, worker.Addr()); st != talos.Configured {
+		t.Fatalf("worker with a control plane whose trustd is open: %s, want configured", st)
+	}
+}
+
 func TestKubeconfigFailuresThenSuccess(t *testing.T) {
 	s := fixedSecrets(t)
 	n := &fake.Node{Name: "n1", Faults: fake.Faults{KubeconfigFailures: 2}}

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,6 +21,8 @@ import (
 	"github.com/siderolabs/talos/pkg/machinery/api/storage"
 	coreconfig "github.com/siderolabs/talos/pkg/machinery/config"
 	"github.com/siderolabs/talos/pkg/machinery/config/configloader"
+	"github.com/siderolabs/talos/pkg/machinery/config/types/network"
+	"github.com/siderolabs/talos/pkg/machinery/nethelpers"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -213,7 +217,7 @@ func (n *Node) Configure(cfg coreconfig.Provider) error {
 		return errors.New("the config carries no OS CA")
 	}
 	if len(ca.Key) > 0 && n.Trustd != nil {
-		n.Trustd.register(ca)
+		n.Trustd.register(ca, trustdAdmits(cfg))
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -231,10 +235,10 @@ func (n *Node) serveConfigured(cfg coreconfig.Provider) (*tls.Config, error) {
 		switch {
 		case n.TrustdCA != nil && bytes.Equal(n.TrustdCA.Crt, ca.Crt):
 			ca = n.TrustdCA
-		case n.Trustd != nil && n.Trustd.lookup(ca.Crt) != nil:
-			ca = n.Trustd.lookup(ca.Crt)
+		case n.Trustd != nil && n.Trustd.lookup(ca.Crt, n.ip) != nil:
+			ca = n.Trustd.lookup(ca.Crt, n.ip)
 		default:
-			return nil, errors.New("no certificate yet: no control plane of this cluster runs trustd")
+			return nil, fmt.Errorf("no certificate yet: no control plane of this cluster runs trustd that admits %s", n.ip)
 		}
 	}
 	authority, err := sx509.NewCertificateAuthorityFromCertificateAndKey(ca)
@@ -264,27 +268,73 @@ func (n *Node) serveConfigured(cfg coreconfig.Provider) (*tls.Config, error) {
 }
 
 // Trustd stands in for the control planes' trustd across fake nodes: a
-// configured control plane registers its OS CA, and workers of the same
-// cluster get their serving certificates from it.
+// configured control plane registers its OS CA and what its firewall
+// admits on trustd's port, and workers of the same cluster get their
+// serving certificates from it when that firewall lets their address in
+// (a worker asks from its public address).
 type Trustd struct {
 	mu  sync.Mutex
-	cas map[string]*sx509.PEMEncodedCertificateAndKey
+	cas map[string][]trustdServer
 }
 
-func (t *Trustd) register(ca *sx509.PEMEncodedCertificateAndKey) {
+type trustdServer struct {
+	ca     *sx509.PEMEncodedCertificateAndKey
+	admits func(net.IP) bool
+}
+
+func (t *Trustd) register(ca *sx509.PEMEncodedCertificateAndKey, admits func(net.IP) bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.cas == nil {
-		t.cas = map[string]*sx509.PEMEncodedCertificateAndKey{}
+		t.cas = map[string][]trustdServer{}
 	}
-	t.cas[string(ca.Crt)] = ca
+	t.cas[string(ca.Crt)] = append(t.cas[string(ca.Crt)], trustdServer{ca, admits})
 }
 
-func (t *Trustd) lookup(crt []byte) *sx509.PEMEncodedCertificateAndKey {
+// lookup finds the CA of a control plane that runs trustd for crt and
+// lets from in.
+func (t *Trustd) lookup(crt []byte, from net.IP) *sx509.PEMEncodedCertificateAndKey {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.cas[string(crt)]
+	for _, s := range t.cas[string(crt)] {
+		if s.admits(from) {
+			return s.ca
+		}
+	}
+	return nil
 }
+
+// trustdAdmits reads a config's ingress firewall for trustd's TCP port:
+// everyone without a default block, else the subnets of the rules that
+// name the port.
+func trustdAdmits(cfg coreconfig.Provider) func(net.IP) bool {
+	block := false
+	var from []netip.Prefix
+	for _, d := range cfg.Documents() {
+		switch d := d.(type) {
+		case *network.DefaultActionConfigV1Alpha1:
+			block = d.DefaultAction() == nethelpers.DefaultActionBlock
+		case *network.RuleConfigV1Alpha1:
+			if d.Protocol() != nethelpers.ProtocolTCP {
+				continue
+			}
+			for _, r := range d.PortRanges() {
+				if r[0] <= trustdPort && trustdPort <= r[1] {
+					from = append(from, d.Subnets()...)
+				}
+			}
+		}
+	}
+	return func(ip net.IP) bool {
+		if !block {
+			return true
+		}
+		a, ok := netip.AddrFromSlice(ip)
+		return ok && slices.ContainsFunc(from, func(p netip.Prefix) bool { return p.Contains(a.Unmap()) })
+	}
+}
+
+const trustdPort = 50001 // as talos.TrustdPort
 
 func (n *Node) isConfigured() bool { n.mu.Lock(); defer n.mu.Unlock(); return n.config != nil }
 
