@@ -70,6 +70,42 @@ func TestTalosStepGPUWorkers(t *testing.T) {
 	}
 }
 
+// A worker whose server comes up after the control plane took its config
+// (ordered later in a large cluster, or a replacement with a new address)
+// still gets its certificate from the control plane's trustd: the control
+// plane's firewall cannot name an address it never saw.
+func TestWorkerWhoseServerComesAfterTheControlPlaneJoins(t *testing.T) {
+	w := newTalosWorld(t, 1)
+	if _, err := w.runSteps(context.Background(), Discard, talosStep{}); err != nil {
+		t.Fatal(err)
+	}
+	worker := &fake.Node{Name: "demo-worker1", Disks: disksFor(9), Trustd: w.trustd}
+	ip := strings.Split(w.nodes[0].Addr(), ":")[0]
+	workerIP := ip[:strings.LastIndex(ip, ".")] + ".9"
+	if err := worker.Start(fmt.Sprintf("%s:%d", workerIP, w.port)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(worker.Stop)
+	w.spec.Nodes = 2
+	_, j := w.journal()
+	j.Update(func(j *state.Journal) {
+		j.Nodes = append(j.Nodes, &state.Node{Name: "demo-worker1", Role: talos.RoleWorker, Index: 1, PublicIP: workerIP, PrivateIP: "10.8.0.21"})
+		delete(j.Steps, StepTalos) // the step had not finished: it waited for this server
+	})
+	r, err := w.runSteps(context.Background(), Discard, talosStep{})
+	if err != nil {
+		t.Fatalf("worker added after the control plane was configured: %v", err)
+	}
+	for _, n := range r.Journal.NodesCopy() {
+		if !n.Configured {
+			t.Errorf("%s not recorded as configured", n.Name)
+		}
+	}
+	if worker.Config() == nil {
+		t.Error("the worker runs no config")
+	}
+}
+
 func TestBootstrapAfterCrashBetweenCallAndRecord(t *testing.T) {
 	w := newTalosWorld(t, 3)
 	ctx := context.Background()
