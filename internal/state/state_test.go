@@ -205,3 +205,36 @@ func TestLockNamesHolder(t *testing.T) {
 	}
 	unlock()
 }
+
+// BenchmarkJournalUpdate is one recorded change in the journal of a
+// 500-node cluster (its servers and VLAN assignments): the whole file is
+// encoded and written, then synced, per change.
+func BenchmarkJournalUpdate(b *testing.B) {
+	c, err := Open(b.TempDir(), "demo", true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	j, err := c.Load()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 500 {
+		j.Nodes = append(j.Nodes, &Node{Name: fmt.Sprintf("demo-worker%d", i+1), Role: "worker", Index: i + 1,
+			ServerID: fmt.Sprintf("sv_%013d", i), Status: "on", PublicIP: fmt.Sprintf("198.51.%d.%d", i/250, i%250), PrivateIP: fmt.Sprintf("10.8.%d.%d", i/250, 10+i%250), Configured: true})
+		j.Resources = append(j.Resources, &Resource{Kind: "vlan-assignment", ID: fmt.Sprintf("vasg_%013d", i), Attrs: map[string]string{"server": fmt.Sprintf("sv_%013d", i)}, CreatedAt: time.Now()})
+	}
+	if err := c.Save(j); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if err := j.Update(func(j *Journal) { j.Nodes[i%500].Status = fmt.Sprint(i) }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	st, err := os.Stat(c.Path(journalFile))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(st.Size())/1024, "KiB/journal")
+}
