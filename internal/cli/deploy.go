@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -296,11 +297,24 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 	deps.Yes = f.yes
 	deps.Interactive = interactive
 	deps.MergeKubeconfig = f.mergeKubeconfig || (interactive && !changed(fs, "merge-kubeconfig"))
+	// Questions wait for each other (steps run side by side) and pause the
+	// live view, which would draw over them.
+	var asking sync.Mutex
 	if interactive && !f.yes {
-		deps.Confirm = func(q string) (bool, error) { return confirm(g.streams, q) }
+		deps.Confirm = func(q string) (ok bool, err error) {
+			asking.Lock()
+			defer asking.Unlock()
+			ui.Prompt(func() { ok, err = confirm(g.streams, q) })
+			return ok, err
+		}
 	}
 	if interactive {
-		deps.Ask = func(q string) (string, error) { return ask(g.streams, q) }
+		deps.Ask = func(q string) (answer string, err error) {
+			asking.Lock()
+			defer asking.Unlock()
+			ui.Prompt(func() { answer, err = ask(g.streams, q) })
+			return answer, err
+		}
 	}
 
 	run := &pipeline.Run{Cluster: c, Journal: j, Events: ui, Deps: deps, Clock: runClock()}

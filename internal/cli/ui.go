@@ -35,6 +35,9 @@ func smartTerminal(v any) bool {
 // progress is a pipeline.Sink that renders events for people or scripts.
 type progress interface {
 	pipeline.Sink
+	// Prompt runs ask, which puts a question on the terminal and reads the
+	// answer, with nothing redrawn over the question meanwhile.
+	Prompt(ask func())
 	Close()
 }
 
@@ -62,6 +65,8 @@ func (u *ndjsonUI) Emit(e pipeline.Event) {
 	u.enc.Encode(e)
 }
 
+func (u *ndjsonUI) Prompt(ask func()) { ask() }
+
 func (u *ndjsonUI) Close() {}
 
 // plainUI writes timestamped lines, for logs and pipes.
@@ -80,6 +85,8 @@ func (u *plainUI) Emit(e pipeline.Event) {
 	}
 	fmt.Fprintf(u.w, "%s %s\n", e.Time.UTC().Format("15:04:05"), line)
 }
+
+func (u *plainUI) Prompt(ask func()) { ask() }
 
 func (u *plainUI) Close() {}
 
@@ -132,6 +139,7 @@ type liveUI struct {
 	msgs    []string
 	drawn   int
 	frame   int
+	paused  bool // a question is on the terminal
 	stop    chan struct{}
 	done    chan struct{}
 }
@@ -191,7 +199,27 @@ func (u *liveUI) Emit(e pipeline.Event) {
 
 var spinner = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
 
+// Prompt draws the block once more, then leaves the terminal to ask until
+// it returns: a redraw moves the cursor up over the lines it drew, which
+// would erase a question written below them. Events still count
+// meanwhile; the next redraw starts below the answer.
+func (u *liveUI) Prompt(ask func()) {
+	u.mu.Lock()
+	u.redraw()
+	u.paused, u.drawn = true, 0
+	u.mu.Unlock()
+	defer func() {
+		u.mu.Lock()
+		u.paused = false
+		u.mu.Unlock()
+	}()
+	ask()
+}
+
 func (u *liveUI) redraw() {
+	if u.paused {
+		return
+	}
 	var b strings.Builder
 	if u.drawn > 0 {
 		fmt.Fprintf(&b, "\x1b[%dA\x1b[J", u.drawn)
