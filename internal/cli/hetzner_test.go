@@ -60,7 +60,7 @@ func TestPlansHetznerJSON(t *testing.T) {
 	}
 	cx23 := plans[2]
 	at, ok := cx23.At("fsn1")
-	if !ok || !at.InStock || at.MonthlyUSD != 3.99 || at.HourlyUSD != 0.0066 || !cx23.TalosCapable || cx23.Cores != 2 || cx23.MemoryGB != 4 {
+	if !ok || !at.InStock || at.Monthly != 3.99 || at.Hourly != 0.0066 || !cx23.TalosCapable || cx23.Cores != 2 || cx23.MemoryGB != 4 {
 		t.Errorf("cx23 = %+v at fsn1 %+v", cx23, at)
 	}
 	if plans[0].TalosCapable {
@@ -125,7 +125,7 @@ func TestPlansHetznerRobotJSON(t *testing.T) {
 	}
 	ax := plans[0]
 	at, _ := ax.At("FSN1")
-	if ax.Slug != "AX42" || ax.Currency != "EUR" || ax.Cores != 8 || ax.MemoryGB != 64 || at.MonthlyUSD != 46 || !at.InStock {
+	if ax.Slug != "AX42" || ax.Currency != "EUR" || ax.Cores != 8 || ax.MemoryGB != 64 || at.Monthly != 46 || !at.InStock {
 		t.Errorf("AX42 = %+v at FSN1 %+v", ax, at)
 	}
 	if ex, _ := plans[1].At("NBG1"); ex.InStock {

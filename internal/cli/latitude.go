@@ -69,7 +69,7 @@ func pickPlan(ctx context.Context, g *globals, s spec.ClusterSpec, gave, interac
 		return s, fmt.Errorf("no Talos-capable plan is in stock in %s at %s; try another --region", s.Region, s.Provider)
 	}
 	price := func(pl provider.Plan) provider.PlanRegion { at, _ := pl.At(s.Region); return at }
-	sort.Slice(plans, func(a, b int) bool { return price(plans[a]).MonthlyUSD < price(plans[b]).MonthlyUSD })
+	sort.Slice(plans, func(a, b int) bool { return price(plans[a]).Monthly < price(plans[b]).Monthly })
 	out := g.streams.ErrOut
 	fmt.Fprintf(out, "Plans in stock in %s that boot Talos:\n", s.Region)
 	for i, pl := range plans {
@@ -79,7 +79,7 @@ func pickPlan(ctx context.Context, g *globals, s spec.ClusterSpec, gave, interac
 			gpu = fmt.Sprintf(", %dx %s", pl.GPUCount, pl.GPUType)
 		}
 		fmt.Fprintf(out, "  %2d) %-20s %3d cores, %4d GB%s  %s/h  %s/month\n", i+1, pl.Slug, pl.Cores, pl.MemoryGB, gpu,
-			money(at.HourlyUSD, pl.Currency, 2), money(at.MonthlyUSD, pl.Currency, 0))
+			money(at.Hourly, pl.Currency, 2), money(at.Monthly, pl.Currency, 0))
 	}
 	in := bufio.NewReader(g.streams.In)
 	for {

@@ -238,10 +238,10 @@ func TestLatitudePlansAndRegions(t *testing.T) {
 		GPUCount     int    `json:"gpu_count"`
 		TalosCapable bool   `json:"talos_capable"`
 		Regions      []struct {
-			Site       string  `json:"site"`
-			InStock    bool    `json:"in_stock"`
-			HourlyUSD  float64 `json:"hourly_usd"`
-			MonthlyUSD float64 `json:"monthly_usd"`
+			Site    string  `json:"site"`
+			InStock bool    `json:"in_stock"`
+			Hourly  float64 `json:"hourly"`
+			Monthly float64 `json:"monthly"`
 		} `json:"regions"`
 	}
 	if err := json.Unmarshal([]byte(stdout), &plans); err != nil {
@@ -250,10 +250,10 @@ func TestLatitudePlansAndRegions(t *testing.T) {
 	var small, tiny bool
 	for _, p := range plans {
 		i := slices.IndexFunc(p.Regions, func(r struct {
-			Site       string  `json:"site"`
-			InStock    bool    `json:"in_stock"`
-			HourlyUSD  float64 `json:"hourly_usd"`
-			MonthlyUSD float64 `json:"monthly_usd"`
+			Site    string  `json:"site"`
+			InStock bool    `json:"in_stock"`
+			Hourly  float64 `json:"hourly"`
+			Monthly float64 `json:"monthly"`
 		}) bool {
 			return r.Site == "DAL"
 		})
@@ -261,7 +261,7 @@ func TestLatitudePlansAndRegions(t *testing.T) {
 			t.Errorf("plan %s listed as in stock at DAL but is not: %+v", p.Slug, p.Regions)
 		}
 		if p.Slug == "c2-small-x86" {
-			small = p.TalosCapable && p.Cores == 4 && p.MemoryGB == 32 && p.Regions[i].HourlyUSD == 0.21 && p.Regions[i].MonthlyUSD == 146
+			small = p.TalosCapable && p.Cores == 4 && p.MemoryGB == 32 && p.Regions[i].Hourly == 0.21 && p.Regions[i].Monthly == 146
 		}
 		tiny = tiny || (p.Slug == "c1-tiny-x86" && !p.TalosCapable)
 	}

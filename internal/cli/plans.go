@@ -35,7 +35,7 @@ func newPlansCmd(g *globals) *cobra.Command {
 the sites where they are in stock, and the price per hour and month in the
 provider's currency. -o json prints an array of objects with slug, cores,
 memory_gb, gpu_count, gpu_type, talos_capable, currency and regions (site,
-in_stock, hourly_usd, monthly_usd).`,
+in_stock, hourly, monthly).`,
 		Example: `  cto plans --provider latitude --region DAL --in-stock
   cto plans --provider latitude --gpu -o json`,
 		Args: cobra.NoArgs,
@@ -83,7 +83,8 @@ in_stock, hourly_usd, monthly_usd).`,
 // so the cache stays short; a broken cache only costs a round trip.
 func cachedPlans(ctx context.Context, g *globals, p provider.Provider, f *plansFlags, filter provider.PlanFilter) ([]provider.Plan, error) {
 	store := &cache.Store{Dir: filepath.Join(g.stateDir, "cache")}
-	key := cache.Key{Kind: "plans", Provider: f.provider, Endpoint: listingEndpoint(f.provider, f.apiURL), Query: filter}
+	// v2: prices are "hourly" and "monthly" in the provider's currency.
+	key := cache.Key{Kind: "plans.v2", Provider: f.provider, Endpoint: listingEndpoint(f.provider, f.apiURL), Query: filter}
 	var plans []provider.Plan
 	if !f.refresh && store.Get(key, &plans) {
 		return plans, nil
@@ -149,8 +150,8 @@ func printPlans(g *globals, plans []provider.Plan, region string) {
 			if r.InStock {
 				sites = append(sites, r.Site)
 			}
-			if (region == "" || strings.EqualFold(r.Site, region)) && (hour == 0 || r.HourlyUSD < hour) {
-				hour, month = r.HourlyUSD, r.MonthlyUSD
+			if (region == "" || strings.EqualFold(r.Site, region)) && (hour == 0 || r.Hourly < hour) {
+				hour, month = r.Hourly, r.Monthly
 			}
 		}
 		gpu := "-"

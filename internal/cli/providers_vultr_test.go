@@ -51,11 +51,11 @@ func TestPlansVultrJSON(t *testing.T) {
 		t.Fatalf("vbm-4c-32gb = %+v", small)
 	}
 	ewr, ok := small.At("EWR")
-	if !ok || !ewr.InStock || ewr.HourlyUSD != 0.274 || ewr.MonthlyUSD != 185 {
+	if !ok || !ewr.InStock || ewr.Hourly != 0.274 || ewr.Monthly != 185 {
 		t.Errorf("vbm-4c-32gb at EWR = %+v (%v)", ewr, ok)
 	}
 	// The raw JSON keeps the documented names.
-	for _, key := range []string{`"slug"`, `"talos_capable"`, `"hourly_usd"`, `"monthly_usd"`, `"gpu_count"`, `"currency":"USD"`} {
+	for _, key := range []string{`"slug"`, `"talos_capable"`, `"hourly"`, `"monthly"`, `"gpu_count"`, `"currency":"USD"`} {
 		if !strings.Contains(stdout, key) {
 			t.Errorf("JSON lacks %s", key)
 		}

@@ -147,14 +147,14 @@ func preflight(ctx context.Context, r *Run) (preflightResult, error) {
 		}
 		pf.region = site
 		cps, workers := float64(sp.ControlPlanes), float64(sp.Workers())
-		pf.hourly = cps*cpAt.HourlyUSD + workers*wAt.HourlyUSD
-		pf.monthly = cps*cpAt.MonthlyUSD + workers*wAt.MonthlyUSD
+		pf.hourly = cps*cpAt.Hourly + workers*wAt.Hourly
+		pf.monthly = cps*cpAt.Monthly + workers*wAt.Monthly
 		if site != strings.ToUpper(sp.Region) && r.Journal.Fact(FactRegion) == "" {
 			r.Warn("%s is out of stock in %s; using fallback region %s", sp.Plan, strings.Join(tried, ", "), site)
 		}
-		r.Say("cost estimate in %s: %d x %s at %s/h (%s/month)", site, sp.ControlPlanes, cpPlan.Slug, money(cpAt.HourlyUSD, pf.currency), money(cpAt.MonthlyUSD, pf.currency))
+		r.Say("cost estimate in %s: %d x %s at %s/h (%s/month)", site, sp.ControlPlanes, cpPlan.Slug, money(cpAt.Hourly, pf.currency), money(cpAt.Monthly, pf.currency))
 		if sp.Workers() > 0 {
-			r.Say("cost estimate in %s: %d x %s at %s/h (%s/month)", site, sp.Workers(), workerPlan.Slug, money(wAt.HourlyUSD, pf.currency), money(wAt.MonthlyUSD, pf.currency))
+			r.Say("cost estimate in %s: %d x %s at %s/h (%s/month)", site, sp.Workers(), workerPlan.Slug, money(wAt.Hourly, pf.currency), money(wAt.Monthly, pf.currency))
 		}
 		r.Say("total: %s per hour, %s per month", money(pf.hourly, pf.currency), money(pf.monthly, pf.currency))
 		if sp.MaxMonthlyCost > 0 && pf.monthly > sp.MaxMonthlyCost {

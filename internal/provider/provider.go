@@ -122,15 +122,14 @@ type Drive struct {
 
 // PlanRegion is a plan's stock and price at one site.
 type PlanRegion struct {
-	Site       string  `json:"site"`
-	InStock    bool    `json:"in_stock"`
-	HourlyUSD  float64 `json:"hourly_usd"`
-	MonthlyUSD float64 `json:"monthly_usd"`
+	Site    string  `json:"site"`
+	InStock bool    `json:"in_stock"`
+	Hourly  float64 `json:"hourly"`
+	Monthly float64 `json:"monthly"`
 }
 
 // Plan is a server type. Prices are in the provider's currency
-// (Capabilities.Currency); the JSON names keep "usd" for a stable shape and
-// Currency says what they really are.
+// (Capabilities.Currency), which Currency names.
 type Plan struct {
 	Slug         string       `json:"slug"`
 	Name         string       `json:"name"`

@@ -208,10 +208,10 @@ func planOf(t *hcloud.ServerType) provider.Plan {
 			continue
 		}
 		plan.Regions = append(plan.Regions, provider.PlanRegion{
-			Site:       pr.Location.Name,
-			InStock:    available[pr.Location.Name],
-			HourlyUSD:  amount(pr.Hourly.Net),
-			MonthlyUSD: amount(pr.Monthly.Net),
+			Site:    pr.Location.Name,
+			InStock: available[pr.Location.Name],
+			Hourly:  amount(pr.Hourly.Net),
+			Monthly: amount(pr.Monthly.Net),
 		})
 	}
 	return plan

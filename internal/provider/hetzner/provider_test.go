@@ -364,7 +364,7 @@ func TestPlansInEUR(t *testing.T) {
 		t.Fatalf("plans in stock at ash = %+v, want ccx23 only", plans)
 	}
 	at, _ := plans[0].At("ash")
-	if plans[0].Currency != "EUR" || at.MonthlyUSD != 29.99 || at.HourlyUSD != 0.048 {
+	if plans[0].Currency != "EUR" || at.Monthly != 29.99 || at.Hourly != 0.048 {
 		t.Errorf("ccx23 at ash = %+v in %s, want the fake's net EUR prices", at, plans[0].Currency)
 	}
 	if p.Capabilities().Currency != "EUR" {

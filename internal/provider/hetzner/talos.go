@@ -320,8 +320,8 @@ func (p *Provider) cheapestPlan(ctx context.Context, region string) (string, err
 	best, price := "", 0.0
 	for _, plan := range plans {
 		at, _ := plan.At(region)
-		if best == "" || at.HourlyUSD < price {
-			best, price = plan.Slug, at.HourlyUSD
+		if best == "" || at.Hourly < price {
+			best, price = plan.Slug, at.Hourly
 		}
 	}
 	if best == "" {

@@ -241,7 +241,7 @@ func planFromWire(a PlanAttrs, ipxe map[string]bool) provider.Plan {
 		for _, site := range reg.Locations.Available {
 			pl.Regions = append(pl.Regions, provider.PlanRegion{
 				Site: strings.ToUpper(site), InStock: slices.Contains(reg.Locations.InStock, site),
-				HourlyUSD: price.Hour, MonthlyUSD: price.Month,
+				Hourly: price.Hour, Monthly: price.Month,
 			})
 		}
 	}

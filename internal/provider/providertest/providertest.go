@@ -79,7 +79,7 @@ func Run(t *testing.T, newFixture func(t *testing.T) Fixture) {
 			t.Errorf("plan %s is incomplete: %+v", f.Plan, *p)
 		}
 		at, ok := p.At(f.Region)
-		if !ok || !at.InStock || at.HourlyUSD <= 0 || at.MonthlyUSD <= 0 {
+		if !ok || !at.InStock || at.Hourly <= 0 || at.Monthly <= 0 {
 			t.Errorf("plan %s at %s: %+v (found %v), want in stock with prices", f.Plan, f.Region, at, ok)
 		}
 		inStock, err := f.Provider.ListPlans(ctx, provider.PlanFilter{Region: f.Region, InStock: true})

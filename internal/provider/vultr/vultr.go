@@ -237,7 +237,7 @@ func planFromRaw(r rawPlan) provider.Plan {
 		pl.Drives = []provider.Drive{{Count: r.DiskCount, SizeGB: r.Disk, Type: r.Type}}
 	}
 	for _, loc := range r.Locations {
-		pl.Regions = append(pl.Regions, provider.PlanRegion{Site: strings.ToUpper(loc), InStock: true, HourlyUSD: hourly, MonthlyUSD: r.MonthlyCost})
+		pl.Regions = append(pl.Regions, provider.PlanRegion{Site: strings.ToUpper(loc), InStock: true, Hourly: hourly, Monthly: r.MonthlyCost})
 	}
 	return pl
 }

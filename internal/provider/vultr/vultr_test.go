@@ -246,7 +246,7 @@ func TestPlansCarryPricesGPUsAndStock(t *testing.T) {
 		t.Errorf("GPU plan = %+v", g)
 	}
 	at, ok := g.At("EWR")
-	if !ok || at.HourlyUSD != 24 || at.MonthlyUSD != 17520 {
+	if !ok || at.Hourly != 24 || at.Monthly != 17520 {
 		t.Errorf("GPU plan at EWR = %+v (%v)", at, ok)
 	}
 	fra, err := e.p.ListPlans(ctx(t), provider.PlanFilter{Region: "FRA", InStock: true})

@@ -742,7 +742,7 @@ func planOf(pr Product) provider.Plan {
 		monthly, _ := strconv.ParseFloat(price.Price.Net, 64)
 		plan.Regions = append(plan.Regions, provider.PlanRegion{
 			Site: strings.ToUpper(price.Location), InStock: containsFold(pr.Location, price.Location),
-			MonthlyUSD: monthly, HourlyUSD: monthly / 730,
+			Monthly: monthly, Hourly: monthly / 730,
 		})
 	}
 	return plan
