@@ -18,22 +18,32 @@ import (
 	"github.com/cto-platform/cto/internal/talos/fake"
 )
 
-func TestTalosStepGPUWorkers(t *testing.T) {
-	w := newTalosWorld(t, 1)
-	// The worker gets its certificate from the control plane's trustd.
+// addWorker starts a fake worker next to the control planes, getting its
+// certificate from their trustd, and records it in the journal.
+func (w *talosWorld) addWorker() *fake.Node {
+	w.t.Helper()
 	worker := &fake.Node{Name: "demo-worker1", Disks: disksFor(9), Trustd: w.trustd}
 	ip := strings.Split(w.nodes[0].Addr(), ":")[0]
 	workerIP := ip[:strings.LastIndex(ip, ".")] + ".9"
 	if err := worker.Start(fmt.Sprintf("%s:%d", workerIP, w.port)); err != nil {
-		t.Fatal(err)
+		w.t.Fatal(err)
 	}
-	t.Cleanup(worker.Stop)
-	w.spec.GPU = true
-	w.spec.Nodes = 2
+	w.t.Cleanup(worker.Stop)
+	w.spec.Nodes++
 	_, j := w.journal()
-	j.Update(func(j *state.Journal) {
-		j.Nodes = append(j.Nodes, &state.Node{Name: "demo-worker1", Role: talos.RoleWorker, Index: 1, PublicIP: workerIP, PrivateIP: "10.8.0.21"})
-	})
+	if err := j.Update(func(j *state.Journal) {
+		j.Nodes = append(j.Nodes, &state.Node{Name: worker.Name, Role: talos.RoleWorker, Index: 1, PublicIP: workerIP, PrivateIP: "10.8.0.21"})
+	}); err != nil {
+		w.t.Fatal(err)
+	}
+	return worker
+}
+
+func TestTalosStepGPUWorkers(t *testing.T) {
+	w := newTalosWorld(t, 1)
+	w.spec.GPU = true
+	worker := w.addWorker()
+	ip := strings.Split(w.nodes[0].Addr(), ":")[0]
 
 	r, err := w.run(context.Background(), Discard)
 	if err != nil {
@@ -79,19 +89,9 @@ func TestWorkerWhoseServerComesAfterTheControlPlaneJoins(t *testing.T) {
 	if _, err := w.runSteps(context.Background(), Discard, talosStep{}); err != nil {
 		t.Fatal(err)
 	}
-	worker := &fake.Node{Name: "demo-worker1", Disks: disksFor(9), Trustd: w.trustd}
-	ip := strings.Split(w.nodes[0].Addr(), ":")[0]
-	workerIP := ip[:strings.LastIndex(ip, ".")] + ".9"
-	if err := worker.Start(fmt.Sprintf("%s:%d", workerIP, w.port)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(worker.Stop)
-	w.spec.Nodes = 2
+	worker := w.addWorker()
 	_, j := w.journal()
-	j.Update(func(j *state.Journal) {
-		j.Nodes = append(j.Nodes, &state.Node{Name: "demo-worker1", Role: talos.RoleWorker, Index: 1, PublicIP: workerIP, PrivateIP: "10.8.0.21"})
-		delete(j.Steps, StepTalos) // the step had not finished: it waited for this server
-	})
+	j.Update(func(j *state.Journal) { delete(j.Steps, StepTalos) }) // it had waited for this server
 	r, err := w.runSteps(context.Background(), Discard, talosStep{})
 	if err != nil {
 		t.Fatalf("worker added after the control plane was configured: %v", err)

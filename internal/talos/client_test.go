@@ -150,15 +150,20 @@ func TestEndpointAddsPortOnlyWhenMissing(t *testing.T) {
 	}
 }
 
+// trustdNode starts a fake node of a cluster whose control planes share
+// trustd, and a client for it.
+func trustdNode(t *testing.T, s *talos.Secrets, trustd *fake.Trustd, name string) (*fake.Node, *talos.Client) {
+	t.Helper()
+	n := &fake.Node{Name: name, Trustd: trustd}
+	startNode(t, n)
+	return n, clientFor(t, s, n.Addr())
+}
+
 func TestWorkerWaitsForTrustd(t *testing.T) {
-	s := fixedSecrets(t)
-	trustd := &fake.Trustd{}
-	worker := &fake.Node{Name: "w1", Trustd: trustd}
-	cp := &fake.Node{Name: "cp1", Trustd: trustd}
-	startNode(t, worker)
-	startNode(t, cp)
+	s, trustd := fixedSecrets(t), &fake.Trustd{}
+	worker, wc := trustdNode(t, s, trustd, "w1")
+	cp, cc := trustdNode(t, s, trustd, "cp1")
 	ctx := context.Background()
-	wc, cc := clientFor(t, s, worker.Addr()), clientFor(t, s, cp.Addr())
 	if err := wc.Apply(ctx, worker.Addr(), nodeConfig(t, s, talos.RoleWorker), time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -174,14 +179,10 @@ func TestWorkerWaitsForTrustd(t *testing.T) {
 }
 
 func TestWorkerRefusedByTrustdFirewall(t *testing.T) {
-	s := fixedSecrets(t)
-	trustd := &fake.Trustd{}
-	worker := &fake.Node{Name: "w1", Trustd: trustd}
-	cp := &fake.Node{Name: "cp1", Trustd: trustd}
-	startNode(t, worker)
-	startNode(t, cp)
+	s, trustd := fixedSecrets(t), &fake.Trustd{}
+	worker, wc := trustdNode(t, s, trustd, "w1")
+	cp, cc := trustdNode(t, s, trustd, "cp1")
 	ctx := context.Background()
-	wc, cc := clientFor(t, s, worker.Addr()), clientFor(t, s, cp.Addr())
 	// The control plane's firewall admits trustd's port only from the
 	// private range, not from the worker's address.
 	cpConfig := strings.Replace(string(nodeConfig(t, s, talos.RoleControlPlane)), "        - 50001\n", "", 1)
@@ -196,9 +197,8 @@ func TestWorkerRefusedByTrustdFirewall(t *testing.T) {
 		t.Fatalf("worker whose address the control plane's trustd refuses: %s, want starting", st)
 	}
 	// A control plane with cto's own config lets it in.
-	cp2 := &fake.Node{Name: "cp2", Trustd: trustd}
-	startNode(t, cp2)
-	if err := clientFor(t, s, cp2.Addr()).Apply(ctx, cp2.Addr(), nodeConfig(t, s, talos.RoleControlPlane), time.Second); err != nil {
+	cp2, cc2 := trustdNode(t, s, trustd, "cp2")
+	if err := cc2.Apply(ctx, cp2.Addr(), nodeConfig(t, s, talos.RoleControlPlane), time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if st := wc.Probe(ctx, worker.Addr()); st != talos.Configured {
