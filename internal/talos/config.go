@@ -284,9 +284,9 @@ func extraDocuments(c ClusterInput, n NodeInput, privCIDR netip.Prefix, controlP
 }
 
 // firewall blocks ingress by default and opens what Talos, Kubernetes and
-// Cilium need. To everyone: the APIs that authenticate every call (apid,
-// trustd with the cluster's token, the Kubernetes API) and HTTP(S) for the
-// ingress controller. To the cluster's private range and pod range only:
+// Cilium need. To everyone: the APIs that authenticate every call (apid;
+// on control planes trustd, with the cluster's token, and the Kubernetes
+// API) and HTTP(S) for the ingress controller. To the cluster's private range and pod range only:
 // the kubelet, etcd and Cilium, which talk over the private network (pod
 // traffic between nodes rides Cilium's VXLAN).
 //
@@ -305,14 +305,14 @@ func firewall(c ClusterInput, controlPlane bool) []doc {
 			"ingress":      from,
 		}
 	}
-	// apid, trustd and the ingress controller on every node; the
-	// Kubernetes API on control planes.
-	public := []any{APIPort, TrustdPort, 80, 443}
+	// apid and the ingress controller on every node; trustd and the
+	// Kubernetes API on control planes, which run them.
+	public := []any{APIPort, 80, 443}
 	// The kubelet, Cilium's health checks and Hubble's peer service; etcd's
 	// client and peer ports on control planes.
 	private := []any{KubeletPort, CiliumHealthPort, HubblePort}
 	if controlPlane {
-		public = append(public, KubernetesPort)
+		public = append(public, TrustdPort, KubernetesPort)
 		private = append(private, "2379-2380")
 	}
 	return []doc{

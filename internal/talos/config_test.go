@@ -195,7 +195,7 @@ func TestGeneratedConfigContent(t *testing.T) {
 		{"tcp/80", anywhere, anywhere},
 		{"tcp/443", anywhere, anywhere},
 		{"tcp/6443", anywhere, nil},
-		{"tcp/50001", anywhere, anywhere},
+		{"tcp/50001", anywhere, nil},
 		{"tcp/10250", cluster, cluster},
 		{"tcp/4240", cluster, cluster},
 		{"tcp/4244", cluster, cluster},
