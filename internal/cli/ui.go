@@ -1,14 +1,17 @@
 package cli
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/term"
 
@@ -46,7 +49,7 @@ func newUI(g *globals, command string) progress {
 	case g.json():
 		return &ndjsonUI{enc: json.NewEncoder(g.streams.Out)}
 	case smartTerminal(g.streams.ErrOut):
-		return newLiveUI(g.streams.ErrOut, g.verbose)
+		return newLiveUI(g.streams.ErrOut, g.verbose, terminalSize(g.streams.ErrOut))
 	default:
 		return &plainUI{w: g.streams.ErrOut, verbose: g.verbose}
 	}
@@ -125,10 +128,27 @@ func roundDur(sec float64) string {
 	return d.Round(100 * time.Millisecond).String()
 }
 
+// terminalSize reports a terminal's columns and rows as they are now (the
+// window can change), 80x24 when it cannot tell.
+func terminalSize(v any) func() (cols, rows int) {
+	return func() (int, int) {
+		if f, ok := v.(*os.File); ok {
+			if c, r, err := term.GetSize(int(f.Fd())); err == nil && c > 0 && r > 0 {
+				return c, r
+			}
+		}
+		return 80, 24
+	}
+}
+
 // liveUI redraws a block of step lines and a node table on a terminal.
+// The block always fits the window: a redraw moves the cursor up over the
+// lines it drew, which it cannot do past the top of the window or over a
+// line the terminal wrapped.
 type liveUI struct {
 	mu      sync.Mutex
 	w       io.Writer
+	size    func() (cols, rows int)
 	verbose int
 	start   time.Time
 	steps   []string
@@ -144,8 +164,8 @@ type liveUI struct {
 	done    chan struct{}
 }
 
-func newLiveUI(w io.Writer, verbose int) *liveUI {
-	u := &liveUI{w: w, verbose: verbose, start: time.Now(), steps: pipeline.StepNames,
+func newLiveUI(w io.Writer, verbose int, size func() (cols, rows int)) *liveUI {
+	u := &liveUI{w: w, size: size, verbose: verbose, start: time.Now(), steps: pipeline.StepNames,
 		state: map[string]string{}, began: map[string]time.Time{}, took: map[string]float64{},
 		nodes: map[string]pipeline.Event{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go u.loop()
@@ -220,52 +240,116 @@ func (u *liveUI) redraw() {
 	if u.paused {
 		return
 	}
-	var b strings.Builder
-	if u.drawn > 0 {
-		fmt.Fprintf(&b, "\x1b[%dA\x1b[J", u.drawn)
-	}
-	lines := 0
-	put := func(format string, args ...any) {
-		fmt.Fprintf(&b, format+"\n", args...)
-		lines++
-	}
+	cols, rows := u.size()
+	var head, tail []string
 	for _, s := range u.steps {
 		st := u.state[s]
 		switch {
 		case st == "running":
-			put(" %s %-12s %s", spinner[u.frame%len(spinner)], s, time.Since(u.began[s]).Round(time.Second))
+			head = append(head, fmt.Sprintf(" %s %-12s %s", spinner[u.frame%len(spinner)], s, time.Since(u.began[s]).Round(time.Second)))
 		case st == "done":
-			put(" ✓ %-12s %s", s, roundDur(u.took[s]))
+			head = append(head, fmt.Sprintf(" ✓ %-12s %s", s, roundDur(u.took[s])))
 		case st == "failed":
-			put(" ✗ %-12s", s)
+			head = append(head, fmt.Sprintf(" ✗ %-12s", s))
 		case strings.HasPrefix(st, "skipped"):
-			put(" - %-12s %s", s, strings.TrimPrefix(st, "skipped: "))
+			head = append(head, fmt.Sprintf(" - %-12s %s", s, strings.TrimPrefix(st, "skipped: ")))
 		default:
-			put("   %-12s", s)
-		}
-	}
-	if len(u.nodes) > 0 {
-		names := make([]string, 0, len(u.nodes))
-		for n := range u.nodes {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		put("")
-		put("   %-24s %-14s %-16s %s", "NODE", "STATUS", "IP", "STEP")
-		for _, n := range names {
-			e := u.nodes[n]
-			put("   %-24s %-14s %-16s %s", n, e.Status, e.IP, e.Step)
+			head = append(head, fmt.Sprintf("   %-12s", s))
 		}
 	}
 	if len(u.msgs) > 0 {
-		put("")
+		tail = append(tail, "")
 		for _, m := range u.msgs {
-			put("   %s", m)
+			tail = append(tail, "   "+m)
 		}
 	}
-	put("   elapsed %s", time.Since(u.start).Round(time.Second))
-	u.drawn = lines
+	tail = append(tail, fmt.Sprintf("   elapsed %s", time.Since(u.start).Round(time.Second)))
+	// One row stays free for the cursor below the block.
+	lines := slices.Concat(head, u.nodeTable(rows-1-len(head)-len(tail)), tail)
+
+	var b strings.Builder
+	if u.drawn > 0 {
+		fmt.Fprintf(&b, "\x1b[%dA\x1b[J", u.drawn)
+	}
+	for _, l := range lines {
+		b.WriteString(clip(l, cols-1))
+		b.WriteByte('\n')
+	}
+	u.drawn = len(lines)
 	io.WriteString(u.w, b.String())
+}
+
+// nodeTable is a blank line and a row per node, or, when they do not fit
+// in room lines, a count per status and the nodes heard from last.
+func (u *liveUI) nodeTable(room int) []string {
+	if len(u.nodes) == 0 || room < 2 {
+		return nil
+	}
+	row := func(e pipeline.Event) string {
+		return fmt.Sprintf("   %-24s %-14s %-16s %s", e.Node, e.Status, e.IP, e.Step)
+	}
+	header := row(pipeline.Event{Node: "NODE", Status: "STATUS", IP: "IP", Step: "STEP"})
+	nodes := slices.Collect(maps.Values(u.nodes))
+	if len(nodes)+2 <= room {
+		slices.SortFunc(nodes, func(a, b pipeline.Event) int { return strings.Compare(a.Node, b.Node) })
+		out := []string{"", header}
+		for _, e := range nodes {
+			out = append(out, row(e))
+		}
+		return out
+	}
+	// The platform step reports its components in the same table.
+	var nodeEvents, components []pipeline.Event
+	for _, e := range nodes {
+		if e.Step == pipeline.StepPlatform {
+			components = append(components, e)
+		} else {
+			nodeEvents = append(nodeEvents, e)
+		}
+	}
+	var counts []string
+	for _, group := range []struct {
+		what   string
+		events []pipeline.Event
+	}{{"nodes", nodeEvents}, {"components", components}} {
+		if len(group.events) > 0 {
+			counts = append(counts, fmt.Sprintf("%s %d (%s)", group.what, len(group.events), countByStatus(group.events)))
+		}
+	}
+	out := []string{"", "   " + strings.Join(counts, "; ")}
+	if show := room - 4; show > 0 { // the blank, the counts, the header and the "more" line
+		slices.SortFunc(nodes, func(a, b pipeline.Event) int { return cmp.Or(b.Time.Compare(a.Time), strings.Compare(a.Node, b.Node)) })
+		out = append(out, header)
+		for _, e := range nodes[:show] {
+			out = append(out, row(e))
+		}
+		out = append(out, fmt.Sprintf("   ... %d more (cto status lists every node)", len(nodes)-show))
+	}
+	return out
+}
+
+// countByStatus says how many events have each status, most first.
+func countByStatus(events []pipeline.Event) string {
+	count := map[string]int{}
+	for _, e := range events {
+		count[e.Status]++
+	}
+	statuses := slices.Collect(maps.Keys(count))
+	slices.SortFunc(statuses, func(a, b string) int { return cmp.Or(count[b]-count[a], strings.Compare(a, b)) })
+	parts := make([]string, len(statuses))
+	for i, st := range statuses {
+		parts[i] = fmt.Sprintf("%d %s", count[st], st)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// clip cuts a line to n characters, so that the terminal never wraps it.
+func clip(line string, n int) string {
+	if utf8.RuneCountInString(line) <= n {
+		return line
+	}
+	r := []rune(line)
+	return string(r[:max(n, 0)])
 }
 
 func (u *liveUI) Close() {

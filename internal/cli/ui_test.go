@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -33,7 +34,7 @@ func (l *lockedBuffer) String() string {
 // answer instead of moving the cursor up over the question.
 func TestLiveViewLeavesAQuestionAlone(t *testing.T) {
 	term := &lockedBuffer{}
-	u := newLiveUI(term, 0)
+	u := newLiveUI(term, 0, func() (int, int) { return 100, 40 })
 	defer u.Close()
 	u.Emit(pipeline.Event{Type: pipeline.StepStarted, Step: pipeline.StepValidate})
 	u.Emit(pipeline.Event{Type: pipeline.Message, Step: pipeline.StepValidate, Message: "total: $0.21 per hour"})
@@ -63,5 +64,64 @@ func TestLiveViewLeavesAQuestionAlone(t *testing.T) {
 	}
 	if !strings.HasPrefix(after, " ") {
 		t.Errorf("the first frame after the answer does not start below it: %q", after[:min(len(after), 20)])
+	}
+}
+
+// The live view fits the window however many nodes there are: a frame
+// taller than the window, or a line the terminal wraps, would leave the
+// cursor-up of the next frame short and stack frames on the screen.
+func TestLiveViewFitsTheWindow(t *testing.T) {
+	term := &lockedBuffer{}
+	cols, rows := 70, 20
+	u := newLiveUI(term, 0, func() (int, int) { return cols, rows })
+	u.Close() // frames are drawn below, one at a time
+	u.Emit(pipeline.Event{Type: pipeline.StepStarted, Step: pipeline.StepServers})
+	frame := func() []string {
+		t.Helper()
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		before := len(term.String())
+		u.redraw()
+		out := term.String()[before:]
+		if i := strings.Index(out, "\x1b[J"); i >= 0 {
+			out = out[i+len("\x1b[J"):]
+		}
+		return strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	}
+	for i := range 3 {
+		u.Emit(pipeline.Event{Type: pipeline.NodeUpdate, Step: pipeline.StepServers, Node: fmt.Sprintf("cto-worker%d", i), Status: "pending"})
+	}
+	if got := strings.Join(frame(), "\n"); !strings.Contains(got, "cto-worker2") || strings.Contains(got, "nodes 3") {
+		t.Errorf("three nodes fit, but the frame does not list them each:\n%s", got)
+	}
+	start := time.Now()
+	for i := range 100 {
+		st := "pending"
+		if i%4 == 0 {
+			st = "ready"
+		}
+		u.Emit(pipeline.Event{Type: pipeline.NodeUpdate, Step: pipeline.StepServers, Node: fmt.Sprintf("cto-worker%d", i), Status: st,
+			Time: start.Add(time.Duration(i) * time.Second)})
+	}
+	u.Emit(pipeline.Event{Type: pipeline.NodeUpdate, Step: pipeline.StepPlatform, Node: "argo-cd", Status: "ready", Time: start})
+	u.Emit(pipeline.Event{Type: pipeline.Warning, Step: pipeline.StepServers, Message: strings.Repeat("a long warning ", 20)})
+	lines := frame()
+	if len(lines) > rows-1 {
+		t.Errorf("a frame of %d lines in a window of %d rows:\n%s", len(lines), rows, strings.Join(lines, "\n"))
+	}
+	for _, l := range lines {
+		if n := len([]rune(l)); n >= cols {
+			t.Errorf("a line of %d characters in a window of %d columns: %q", n, cols, l)
+		}
+	}
+	got := strings.Join(lines, "\n")
+	if !strings.Contains(got, "nodes 100 (75 pending, 25 ready); components 1 (1 ready)") {
+		t.Errorf("no count per status:\n%s", got)
+	}
+	if !strings.Contains(got, "cto-worker99 ") || strings.Contains(got, "cto-worker0 ") {
+		t.Errorf("the nodes shown are not the ones heard from last:\n%s", got)
+	}
+	if !strings.Contains(got, "more (cto status lists every node)") {
+		t.Errorf("no line says that nodes are left out:\n%s", got)
 	}
 }
