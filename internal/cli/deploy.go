@@ -300,19 +300,20 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 	// Questions wait for each other (steps run side by side) and pause the
 	// live view, which would draw over them.
 	var asking sync.Mutex
+	prompt := func(ask func()) {
+		asking.Lock()
+		defer asking.Unlock()
+		ui.Prompt(ask)
+	}
 	if interactive && !f.yes {
 		deps.Confirm = func(q string) (ok bool, err error) {
-			asking.Lock()
-			defer asking.Unlock()
-			ui.Prompt(func() { ok, err = confirm(g.streams, q) })
+			prompt(func() { ok, err = confirm(g.streams, q) })
 			return ok, err
 		}
 	}
 	if interactive {
 		deps.Ask = func(q string) (answer string, err error) {
-			asking.Lock()
-			defer asking.Unlock()
-			ui.Prompt(func() { answer, err = ask(g.streams, q) })
+			prompt(func() { answer, err = ask(g.streams, q) })
 			return answer, err
 		}
 	}

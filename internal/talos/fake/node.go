@@ -28,6 +28,8 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/cto-platform/cto/internal/talos"
 )
 
 // Faults make a node misbehave the ways real ones do.
@@ -235,10 +237,12 @@ func (n *Node) serveConfigured(cfg coreconfig.Provider) (*tls.Config, error) {
 		switch {
 		case n.TrustdCA != nil && bytes.Equal(n.TrustdCA.Crt, ca.Crt):
 			ca = n.TrustdCA
-		case n.Trustd != nil && n.Trustd.lookup(ca.Crt, n.ip) != nil:
-			ca = n.Trustd.lookup(ca.Crt, n.ip)
+		case n.Trustd != nil:
+			if ca = n.Trustd.lookup(ca.Crt, n.ip); ca == nil {
+				return nil, fmt.Errorf("no certificate yet: no control plane of this cluster runs trustd that admits %s", n.ip)
+			}
 		default:
-			return nil, fmt.Errorf("no certificate yet: no control plane of this cluster runs trustd that admits %s", n.ip)
+			return nil, errors.New("no certificate yet: no trustd for this node")
 		}
 	}
 	authority, err := sx509.NewCertificateAuthorityFromCertificateAndKey(ca)
@@ -319,7 +323,7 @@ func trustdAdmits(cfg coreconfig.Provider) func(net.IP) bool {
 				continue
 			}
 			for _, r := range d.PortRanges() {
-				if r[0] <= trustdPort && trustdPort <= r[1] {
+				if r[0] <= talos.TrustdPort && talos.TrustdPort <= r[1] {
 					from = append(from, d.Subnets()...)
 				}
 			}
@@ -333,8 +337,6 @@ func trustdAdmits(cfg coreconfig.Provider) func(net.IP) bool {
 		return ok && slices.ContainsFunc(from, func(p netip.Prefix) bool { return p.Contains(a.Unmap()) })
 	}
 }
-
-const trustdPort = 50001 // as talos.TrustdPort
 
 func (n *Node) isConfigured() bool { n.mu.Lock(); defer n.mu.Unlock(); return n.config != nil }
 
