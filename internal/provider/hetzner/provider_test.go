@@ -440,3 +440,22 @@ func TestTheClusterThatBuiltASnapshotDeletesIt(t *testing.T) {
 		t.Errorf("snapshots after snap's last server went: %+v; want only other's %s", imgs, other.URL)
 	}
 }
+
+func TestChargesPriceTheAPILoadBalancerPerLocation(t *testing.T) {
+	p, _, _ := newTestProvider(t, fake.Options{})
+	charges, err := p.Charges(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bySite := map[string]provider.Charge{}
+	for _, c := range charges {
+		bySite[c.Site] = c
+	}
+	fsn, ash := bySite["fsn1"], bySite["ash"]
+	if len(charges) != 4 || fsn.Kind != "load balancer lb11" || fsn.Monthly != 5.39 || fsn.Hourly != 0.0088 || ash.Monthly != 6.49 {
+		t.Fatalf("charges = %+v, want lb11's net EUR price at each of the fake's 4 locations", charges)
+	}
+	if fsn.MinControlPlanes != 3 || fsn.PerServer || hetzner.NeedsLoadBalancer(fsn.MinControlPlanes-1) || !hetzner.NeedsLoadBalancer(fsn.MinControlPlanes) {
+		t.Errorf("lb11 charge %+v must apply exactly when the deploy creates the load balancer", fsn)
+	}
+}
