@@ -192,7 +192,7 @@ func fits(pl provider.Plan, s Shape) bool {
 		return false
 	case s.GPU && pl.GPUCount == 0:
 		return false
-	case s.GPUModel != "" && !strings.Contains(squash(pl.GPUType), squash(s.GPUModel)):
+	case s.GPUModel != "" && !GPUMatches(pl.GPUType, s.GPUModel):
 		return false
 	}
 	return true
@@ -205,6 +205,12 @@ func DiskGB(pl provider.Plan) float64 {
 		total += float64(d.Count) * d.SizeGB
 	}
 	return total
+}
+
+// GPUMatches reports whether a plan's GPU type is the model asked for:
+// "H100" matches "NVIDIA_H100" and "nvidia h100".
+func GPUMatches(gpuType, model string) bool {
+	return gpuType != "" && strings.Contains(squash(gpuType), squash(model))
 }
 
 // squash lower-cases s and drops everything but letters and digits, so

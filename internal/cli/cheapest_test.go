@@ -1,0 +1,396 @@
+package cli
+
+import (
+	"encoding/json"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/cto-platform/cto/internal/provider"
+	hcloudfake "github.com/cto-platform/cto/internal/provider/hetzner/fake"
+	robotfake "github.com/cto-platform/cto/internal/provider/hetzner/robot/fake"
+	latitudefake "github.com/cto-platform/cto/internal/provider/latitude/fake"
+	vultrfake "github.com/cto-platform/cto/internal/provider/vultr/fake"
+)
+
+// doubles are the API doubles of every machine provider, each behind a
+// request counter, with the environment pointing cto at them.
+type doubles struct {
+	latitude  *latitudefake.Fake
+	hcloud    *hcloudfake.Fake
+	robot     *robotfake.Fake
+	vultr     *vultrfake.API
+	hcloudURL string
+	requests  atomic.Int64
+}
+
+func (d *doubles) serve(t *testing.T, h http.Handler) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.requests.Add(1)
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func startDoubles(t *testing.T) *doubles {
+	t.Helper()
+	d := &doubles{}
+	d.latitude, _ = latitudeEnv(t)
+	t.Setenv("LATITUDESH_API_URL", d.serve(t, d.latitude))
+
+	d.hcloud = hcloudfake.New(hcloudfake.Options{})
+	d.hcloudURL = d.serve(t, d.hcloud)
+	t.Setenv("HCLOUD_TOKEN", hcloudfake.Token)
+	t.Setenv("HCLOUD_ENDPOINT", d.hcloudURL)
+
+	d.robot = robotfake.New()
+	t.Cleanup(d.robot.Close)
+	t.Setenv("HETZNER_ROBOT_USER", robotfake.User)
+	t.Setenv("HETZNER_ROBOT_PASSWORD", robotfake.Password)
+	t.Setenv("HETZNER_ROBOT_URL", d.serve(t, d.robot))
+	t.Setenv("HETZNER_ROBOT_SSH_KEY", t.TempDir()+"/no-key")
+
+	d.vultr = vultrfake.New(vultrfake.Options{Token: "cli-test-key"})
+	t.Setenv("VULTR_API_KEY", "cli-test-key")
+	t.Setenv("VULTR_API_URL", d.serve(t, d.vultr))
+	return d
+}
+
+// expectedRow is a ranked row as the test works it out.
+type expectedRow struct {
+	Provider, Plan, Region string
+	FirstMonth             float64 // in USD, to the cent
+}
+
+func cents(v float64) float64 { return math.Round(v*100) / 100 }
+
+// TestCheapestRanksEveryProvider runs `cto plans --cheapest` against the
+// doubles of Latitude.sh, Hetzner Cloud, Hetzner Robot and Vultr with
+// changed prices and stock, and checks its ranking against one the test
+// works out on its own: from each provider's `cto plans --provider P`
+// listing and the load balancer price read straight off the Hetzner
+// double's API, with the cluster's cost summed, converted and sorted here.
+func TestCheapestRanksEveryProvider(t *testing.T) {
+	d := startDoubles(t)
+	// Different prices and stock than the doubles start with.
+	d.hcloud.SetServerTypePrice("cx33", "nbg1", 0.06, 40)
+	d.hcloud.SetOutOfStock("cx33", "fsn1")
+	d.hcloud.SetOutOfStock("cx33", "hel1")
+	d.hcloud.SetOutOfStock("ccx23", "fsn1")
+	d.latitude.SetStock("c2-small-x86", "DAL", 0)
+	d.robot.SetOutOfStock("AX42", "HEL1")
+	d.vultr.OutOfStock("vbm-4c-32gb", "ewr")
+	dir := t.TempDir()
+
+	args := []string{"plans", "--cheapest", "--nodes", "3", "--control-planes", "3", "--profile", "minimal",
+		"--currency", "USD", "--rate", "EUR=1.10", "--top", "0", "--state-dir", dir}
+	code, stdout, stderr := runCLI(t, append(args, "-o", "json")...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var got Cheapest
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatalf("not the JSON of a ranking: %v\n%s", err, stdout)
+	}
+
+	// The independent reckoning. The minimal profile asks 4 cores, 8 GB
+	// and 20 GB of disk per node; three control planes make Hetzner Cloud
+	// add its lb11.
+	lb := lb11Prices(t, d.hcloudURL)
+	var want []expectedRow
+	type site struct{ provider, plan, site, reason string }
+	var wantLeft []site
+	for _, name := range []string{"hetzner", "hetzner-robot", "latitude", "vultr"} {
+		code, out, errOut := runCLI(t, "plans", "--provider", name, "--state-dir", t.TempDir(), "-o", "json")
+		if code != 0 {
+			t.Fatalf("plans --provider %s: %s", name, errOut)
+		}
+		var plans []provider.Plan
+		if err := json.Unmarshal([]byte(out), &plans); err != nil {
+			t.Fatal(err)
+		}
+		for _, pl := range plans {
+			disk := 0.0
+			for _, dr := range pl.Drives {
+				disk += float64(dr.Count) * dr.SizeGB
+			}
+			if pl.Cores < 4 || pl.MemoryGB < 8 || disk < 20 {
+				continue
+			}
+			for _, at := range pl.Regions {
+				switch {
+				case !pl.TalosCapable:
+					wantLeft = append(wantLeft, site{name, pl.Slug, at.Site, "Talos cannot boot it"})
+					continue
+				case !at.InStock:
+					wantLeft = append(wantLeft, site{name, pl.Slug, at.Site, "out of stock"})
+					continue
+				}
+				total := 3*at.Monthly + 3*at.Setup
+				if name == "hetzner" {
+					total += lb[at.Site]
+				}
+				if pl.Currency == "EUR" {
+					total *= 1.10
+				}
+				want = append(want, expectedRow{name, pl.Slug, at.Site, cents(total)})
+			}
+		}
+	}
+	sort := func(rows []expectedRow) {
+		slices.SortStableFunc(rows, func(a, b expectedRow) int {
+			if a.FirstMonth != b.FirstMonth {
+				return int(math.Copysign(1, a.FirstMonth-b.FirstMonth))
+			}
+			return strings.Compare(a.Provider+" "+a.Plan+" "+a.Region, b.Provider+" "+b.Plan+" "+b.Region)
+		})
+	}
+	sort(want)
+	var rows []expectedRow
+	for _, r := range got.Rows {
+		rows = append(rows, expectedRow{r.Provider, r.Plan, r.Region, cents(r.Converted.FirstMonth)})
+	}
+	if !reflect.DeepEqual(rows, want) {
+		t.Errorf("ranking:\n%v\nworked out independently:\n%v", rows, want)
+	}
+
+	// Checked by hand against the doubles' catalogues: ccx23 at nbg1 is
+	// 3 x 29.99 + 5.39 (lb11) = 95.36 EUR, 104.90 USD at 1.10; AX42 at
+	// FSN1 3 x 46 = 138 EUR; cx33, now 40 EUR at nbg1, 3 x 40 + 5.39.
+	if len(got.Rows) < 3 || got.Rows[0].Plan != "ccx23" || cents(got.Rows[0].Cost.Monthly) != 95.36 ||
+		got.Rows[0].Cost.Currency != "EUR" || cents(got.Rows[0].Converted.FirstMonth) != 104.9 {
+		t.Errorf("top row = %+v, want ccx23 at 95.36 EUR (104.90 USD)", got.Rows[0])
+	}
+	if r := got.Rows[0]; len(r.Extras) != 1 || r.Extras[0].Kind != "load balancer lb11" || r.Extras[0].Monthly != 5.39 {
+		t.Errorf("top row's extras = %+v, want the lb11 at 5.39 EUR", r.Extras)
+	}
+	if got.Rows[0].Deploy != "cto deploy --provider hetzner --plan ccx23 --nodes 3 --control-planes 3 --region "+got.Rows[0].Region+" --profile minimal" {
+		t.Errorf("deploy command = %q", got.Rows[0].Deploy)
+	}
+	for _, r := range got.Rows {
+		if r.Provider == "hetzner-robot" && !strings.HasSuffix(r.Deploy, " --order") {
+			t.Errorf("a dedicated server's command %q does not allow ordering", r.Deploy)
+		}
+	}
+	if len(got.Rates) != 1 || got.Rates[0].From != "EUR" || got.Rates[0].Rate != 1.10 || got.Rates[0].Source != "--rate" {
+		t.Errorf("rates = %+v, want EUR at the --rate given", got.Rates)
+	}
+
+	// Left out, and said so: every fitting plan's sites that are out of
+	// stock or cannot boot Talos.
+	var left []site
+	for _, l := range got.LeftOut {
+		for _, s := range l.Sites {
+			left = append(left, site{l.Provider, l.Plan, s, l.Reason})
+		}
+	}
+	key := func(s site) string {
+		return strings.ToUpper(strings.Join([]string{s.provider, s.plan, s.site, s.reason}, "|"))
+	}
+	slices.SortFunc(left, func(a, b site) int { return strings.Compare(key(a), key(b)) })
+	slices.SortFunc(wantLeft, func(a, b site) int { return strings.Compare(key(a), key(b)) })
+	if !reflect.DeepEqual(left, wantLeft) {
+		t.Errorf("left out:\n%v\nwant:\n%v", left, wantLeft)
+	}
+	for _, must := range []site{{"hetzner", "cx33", "fsn1", "out of stock"}, {"hetzner", "cax21", "fsn1", "Talos cannot boot it"},
+		{"latitude", "c2-small-x86", "DAL", "out of stock"}, {"latitude", "c1-tiny-x86", "DAL", "Talos cannot boot it"},
+		{"hetzner-robot", "AX42", "HEL1", "out of stock"}} {
+		if !slices.Contains(left, must) {
+			t.Errorf("%v is not among the left out", must)
+		}
+	}
+	if len(got.Skipped) != 0 {
+		t.Errorf("skipped %+v with every credential set", got.Skipped)
+	}
+
+	// The table says the same in words.
+	code, table, _ := runCLI(t, args...)
+	for _, want := range []string{"Cheapest places for 3 servers (3 control planes, 0 workers) of at least 4 cores, 8 GB RAM, 20 GB disk",
+		"1 EUR = 1.1 USD (--rate)", "cto deploy --provider hetzner --plan ccx23", "hetzner cax21: Talos cannot boot it at fsn1, hel1, nbg1",
+		"latitude c2-small-x86: out of stock at"} {
+		if code != 0 || !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+}
+
+// lb11Prices reads lb11's monthly net price per location straight from
+// the Hetzner double's GET /load_balancer_types.
+func lb11Prices(t *testing.T, url string) map[string]float64 {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url+"/load_balancer_types?name=lb11", nil)
+	req.Header.Set("Authorization", "Bearer "+hcloudfake.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Types []struct {
+			Prices []struct {
+				Location string `json:"location"`
+				Monthly  struct {
+					Net string `json:"net"`
+				} `json:"price_monthly"`
+			} `json:"prices"`
+		} `json:"load_balancer_types"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || len(body.Types) != 1 {
+		t.Fatalf("load balancer types: %v", err)
+	}
+	out := map[string]float64{}
+	for _, p := range body.Types[0].Prices {
+		out[p.Location], _ = strconv.ParseFloat(p.Monthly.Net, 64)
+	}
+	return out
+}
+
+func TestCheapestNamesProvidersWithoutCredentials(t *testing.T) {
+	startDoubles(t)
+	t.Setenv("VULTR_API_KEY", "")
+	t.Setenv("HETZNER_ROBOT_USER", "")
+	code, stdout, stderr := runCLI(t, "plans", "--cheapest", "--nodes", "1", "--state-dir", t.TempDir(), "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var got Cheapest
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatal(err)
+	}
+	skipped := map[string]string{}
+	for _, s := range got.Skipped {
+		skipped[s.Provider] = s.Reason
+	}
+	if len(skipped) != 2 || !strings.Contains(skipped["vultr"], "VULTR_API_KEY") || !strings.Contains(skipped["hetzner-robot"], "HETZNER_ROBOT_USER") {
+		t.Errorf("skipped = %+v, want vultr and hetzner-robot named with the variable to set", got.Skipped)
+	}
+	for _, r := range got.Rows {
+		if r.Provider == "vultr" || r.Provider == "hetzner-robot" {
+			t.Errorf("row %+v from a skipped provider", r)
+		}
+	}
+	if len(got.Rows) == 0 {
+		t.Errorf("no rows from the providers with credentials")
+	}
+	code, table, _ := runCLI(t, "plans", "--cheapest", "--state-dir", t.TempDir())
+	if code != 0 || !strings.Contains(table, "Skipped providers:\n  hetzner-robot: ") || !strings.Contains(table, "  vultr: VULTR_API_KEY is not set") {
+		t.Errorf("the table does not name the skipped providers:\n%s", table)
+	}
+
+	// With no provider at all there is nothing to rank: bad input.
+	for _, v := range []string{"LATITUDESH_AUTH_TOKEN", "HCLOUD_TOKEN"} {
+		t.Setenv(v, "")
+	}
+	code, _, stderr = runCLI(t, "plans", "--cheapest", "--state-dir", t.TempDir())
+	if code != ExitBadInput || !strings.Contains(stderr, "no provider could be asked") {
+		t.Errorf("without any credentials: exit %d, %q", code, stderr)
+	}
+}
+
+// A provider whose API fails is skipped with the reason; the others rank.
+func TestCheapestSkipsAProviderWhoseAPIFails(t *testing.T) {
+	d := startDoubles(t)
+	d.vultr.RateLimit(1000, 0)
+	code, stdout, stderr := runCLI(t, "plans", "--cheapest", "--state-dir", t.TempDir(), "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var got Cheapest
+	json.Unmarshal([]byte(stdout), &got)
+	if len(got.Skipped) != 1 || got.Skipped[0].Provider != "vultr" || !strings.Contains(got.Skipped[0].Reason, "rate limit") {
+		t.Errorf("skipped = %+v, want vultr with its rate limit", got.Skipped)
+	}
+}
+
+func TestCheapestAnswersFromTheCache(t *testing.T) {
+	d := startDoubles(t)
+	dir := t.TempDir()
+	args := []string{"plans", "--cheapest", "--nodes", "3", "--state-dir", dir, "-o", "json"}
+	code, first, stderr := runCLI(t, args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	asked := d.requests.Load()
+	if asked == 0 {
+		t.Fatalf("the first ranking asked no API")
+	}
+	code, again, _ := runCLI(t, args...)
+	if code != 0 || again != first || d.requests.Load() != asked {
+		t.Errorf("second ranking: %d more requests (want 0), same answer %v", d.requests.Load()-asked, again == first)
+	}
+	// The listing of one provider shares the cache.
+	if code, _, _ := runCLI(t, "plans", "--provider", "hetzner", "--state-dir", dir); code != 0 || d.requests.Load() != asked {
+		t.Errorf("plans --provider hetzner after a ranking asked the API %d times", d.requests.Load()-asked)
+	}
+	runCLI(t, append(args, "--refresh")...)
+	if d.requests.Load() == asked {
+		t.Errorf("--refresh answered from the cache")
+	}
+	assertNoTokenUnder(t, dir, d.latitude.Token())
+	assertNoTokenUnder(t, dir, hcloudfake.Token)
+}
+
+func TestCheapestBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--cheapest", "--continent", "mars"}, `--continent "mars" is not a continent`},
+		{[]string{"--cheapest", "--currency", "dollars"}, `--currency "DOLLARS" is not a currency code`},
+		{[]string{"--cheapest", "--rate", "EUR"}, `--rate "EUR" must be CURRENCY=RATE`},
+		{[]string{"--cheapest", "--rate", "EUR=-1"}, `--rate "EUR=-1" must be`},
+		{[]string{"--cheapest", "--nodes", "0"}, `nodes "0" must be at least 1`},
+		{[]string{"--cheapest", "--nodes", "3", "--control-planes", "2"}, `controlPlanes "2" must be 1, 3 or 5`},
+		{[]string{"--cheapest", "--profile", "huge"}, `profile "huge" is not a profile`},
+		{[]string{"--cheapest", "--min-cores", "-1"}, "--min-cores -1 must be 0 or more"},
+		{[]string{"--cheapest", "--min-disk", "-5"}, "--min-disk -5 must be 0 or more"},
+		{[]string{"--cheapest", "--top", "-1"}, "--top -1 must be 0"},
+		{[]string{"--cheapest", "--region", "FSN1", "--continent", "europe"}, "give one"},
+		{[]string{"--cheapest", "--provider", "vultr"}, "--cheapest asks every provider"},
+		{[]string{"--cheapest", "--api-url", "http://127.0.0.1:1"}, "set each provider's variable"},
+		{[]string{"--cheapest", "--in-stock"}, "drop --in-stock"},
+		{[]string{"--provider", "vultr", "--nodes", "3"}, "--nodes needs --cheapest"},
+		{[]string{"--cheapest", "--gpu", "H100"}, `unexpected argument "H100"; a GPU model goes as --gpu=H100`},
+	} {
+		code, stdout, stderr := runCLI(t, append([]string{"plans", "--state-dir", t.TempDir()}, tc.args...)...)
+		lines := strings.Split(strings.TrimSpace(stderr), "\n")
+		if code != ExitBadInput || len(lines) != 1 || !strings.Contains(stderr, tc.want) || stdout != "" {
+			t.Errorf("plans %v: exit %d, stderr %q; want exit 2 and one line with %q", tc.args, code, stderr, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--provider", "cheapest", "--plan", "cx33"}, "--plan belongs to one provider"},
+		{[]string{"--provider", "cheapest", "--rate", "x"}, `--rate "x" must be`},
+		{[]string{"--provider", "latitude", "--currency", "EUR"}, "--currency needs --provider cheapest"},
+		{[]string{"--provider", "cheapest", "--nodes", "2", "--control-planes", "3"}, "must not exceed nodes"},
+	} {
+		dir := t.TempDir()
+		code, _, stderr := runCLI(t, append([]string{"deploy", "--state-dir", dir}, tc.args...)...)
+		lines := strings.Split(strings.TrimSpace(stderr), "\n")
+		if code != ExitBadInput || len(lines) != 1 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("deploy %v: exit %d, stderr %q; want exit 2 and one line with %q", tc.args, code, stderr, tc.want)
+		}
+	}
+}
+
+func TestPlansGPUModel(t *testing.T) {
+	d := startDoubles(t)
+	url := d.serve(t, d.vultr)
+	for gpu, want := range map[string]int{"--gpu": 1, "--gpu=h100": 1, "--gpu=A100": 0} {
+		code, stdout, stderr := runCLI(t, "plans", "--provider", "vultr", "--api-url", url, gpu, "-o", "json", "--state-dir", t.TempDir())
+		var plans []provider.Plan
+		if code != 0 || json.Unmarshal([]byte(stdout), &plans) != nil || len(plans) != want {
+			t.Errorf("%s: exit %d, %d plans (want %d): %s", gpu, code, len(plans), want, stderr)
+		}
+	}
+}
