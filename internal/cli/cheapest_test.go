@@ -5,6 +5,8 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -17,6 +19,7 @@ import (
 	robotfake "github.com/cto-platform/cto/internal/provider/hetzner/robot/fake"
 	latitudefake "github.com/cto-platform/cto/internal/provider/latitude/fake"
 	vultrfake "github.com/cto-platform/cto/internal/provider/vultr/fake"
+	talosfake "github.com/cto-platform/cto/internal/talos/fake"
 )
 
 // doubles are the API doubles of every machine provider, each behind a
@@ -392,5 +395,70 @@ func TestPlansGPUModel(t *testing.T) {
 		if code != 0 || json.Unmarshal([]byte(stdout), &plans) != nil || len(plans) != want {
 			t.Errorf("%s: exit %d, %d plans (want %d): %s", gpu, code, len(plans), want, stderr)
 		}
+	}
+}
+
+// TestDeployCheapestTakesTheTopRowAndJournalsIt: with Latitude.sh and Vultr
+// credentials set (Hetzner's not), the cheapest place for one minimal node
+// is Latitude's c2-small-x86 at $146 (Vultr's cheapest is $185); ASH comes
+// first of the US sites at that price. The deploy shows the ranking,
+// refuses without --yes off a terminal, creates the server there with
+// --yes, records the choice, and a rerun resumes on it even when the
+// ranking would now differ.
+func TestDeployCheapestTakesTheTopRowAndJournalsIt(t *testing.T) {
+	d := startDoubles(t)
+	t.Setenv("HCLOUD_TOKEN", "")
+	t.Setenv("HETZNER_ROBOT_USER", "")
+	factory := httptest.NewServer(talosfake.NewFactory())
+	t.Cleanup(factory.Close)
+	dir := t.TempDir()
+	args := []string{"deploy", "--provider", "cheapest", "--name", "low", "--nodes", "1", "--image-factory-url", factory.URL,
+		"--until", "servers", "--state-dir", dir}
+
+	code, _, stderr := runCLI(t, args...)
+	if code != ExitBadInput || !strings.Contains(stderr, "pass --yes") || !strings.Contains(stderr, "latitude c2-small-x86 at ASH") {
+		t.Fatalf("without --yes off a terminal: exit %d, %s", code, stderr)
+	}
+	if st := d.latitude.State(); len(st.Servers) != 0 {
+		t.Fatalf("a refused choice created %d servers", len(st.Servers))
+	}
+	if _, err := os.Stat(filepath.Join(dir, "clusters", "low")); !os.IsNotExist(err) {
+		t.Errorf("a refused choice left a state folder")
+	}
+
+	code, _, stderr = runCLI(t, append(args, "--yes")...)
+	if code != 0 {
+		t.Fatalf("deploy exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"Cheapest places for 1 server", "Deploying on the cheapest: cto deploy --provider latitude --plan c2-small-x86 --nodes 1 --control-planes 1 --region ASH --profile minimal",
+		"hetzner: HCLOUD_TOKEN is not set"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("deploy output lacks %q:\n%s", want, stderr)
+		}
+	}
+	if st := d.latitude.State(); len(st.Servers) != 1 || st.Servers[0].Site != "ASH" || st.Servers[0].Plan != "c2-small-x86" {
+		t.Fatalf("servers = %+v, want one c2-small-x86 at ASH", st.Servers)
+	}
+	j := loadJournal(t, dir, "low")
+	var choice cheapestChoice
+	if err := json.Unmarshal([]byte(j.Fact(choiceFact)), &choice); err != nil {
+		t.Fatalf("journal fact %s = %q: %v", choiceFact, j.Fact(choiceFact), err)
+	}
+	if choice.Provider != "latitude" || choice.Plan != "c2-small-x86" || choice.Region != "ASH" || choice.Cost.Monthly != 146 ||
+		choice.Of < 2 || len(choice.Skipped) != 2 || choice.At.IsZero() {
+		t.Errorf("recorded choice = %+v", choice)
+	}
+	if j.Provider != "latitude" {
+		t.Errorf("journal provider = %q", j.Provider)
+	}
+
+	// Stock moves; the rerun resumes on the recorded choice, not a new one.
+	d.latitude.SetStock("c2-small-x86", "ASH", 0)
+	code, _, stderr = runCLI(t, append(args, "--yes")...)
+	if code != 0 || !strings.Contains(stderr, "Resuming low on the recorded choice: latitude c2-small-x86 at ASH") {
+		t.Fatalf("rerun exit %d: %s", code, stderr)
+	}
+	if st := d.latitude.State(); len(st.Servers) != 1 {
+		t.Errorf("the rerun made %d servers, want the first one only", len(st.Servers))
 	}
 }
