@@ -17,6 +17,7 @@ import (
 	"github.com/cto-platform/cto/internal/cache"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/provider/hetzner/robot"
+	"github.com/cto-platform/cto/internal/provider/vultr"
 	"github.com/cto-platform/cto/internal/ranking"
 	"github.com/cto-platform/cto/internal/spec"
 )
@@ -170,45 +171,58 @@ type Skipped struct {
 	Reason   string `json:"reason"`
 }
 
+// publicCatalogs are the providers that serve their price list to anyone:
+// without credentials the ranking still asks them (a deploy there needs
+// them).
+var publicCatalogs = map[string]func(endpoint string) (provider.Provider, error){
+	"vultr": func(endpoint string) (provider.Provider, error) {
+		return vultr.NewCatalog(vultr.Options{BaseURL: endpoint})
+	},
+}
+
 // gatherOffers asks every machine provider for its plans, regions and
 // charges, side by side, each answer from the cache when it is fresh. A
-// provider without credentials, or whose API fails, is skipped with the
-// reason.
-func gatherOffers(ctx context.Context, g *globals, refresh bool) ([]ranking.Offer, []Skipped) {
+// provider without credentials is asked anyway when its price list is
+// public and public is set (it is then named in anonymous); otherwise it is
+// skipped with the reason, as is one whose API fails.
+func gatherOffers(ctx context.Context, g *globals, refresh, public bool) (offers []ranking.Offer, skipped []Skipped, anonymous []string) {
 	names := machineProviders()
-	offers := make([]*ranking.Offer, len(names))
-	skipped := make([]*Skipped, len(names))
+	got := make([]*ranking.Offer, len(names))
+	skips := make([]*Skipped, len(names))
 	store := &cache.Store{Dir: filepath.Join(g.stateDir, "cache")}
 	var wg sync.WaitGroup
 	for i, name := range names {
 		s := spec.Defaults()
 		s.Provider = name
 		p, err := newProvider(ctx, s)
+		if catalog := publicCatalogs[name]; err != nil && IsBadInput(err) && public && catalog != nil {
+			if p, err = catalog(listingEndpoint(name, "")); err == nil {
+				anonymous = append(anonymous, name)
+			}
+		}
 		if err != nil {
-			skipped[i] = &Skipped{Provider: name, Reason: oneLine(err.Error())}
+			skips[i] = &Skipped{Provider: name, Reason: oneLine(err.Error())}
 			continue
 		}
 		wg.Go(func() {
 			o, err := offerOf(ctx, store, p, listingEndpoint(name, ""), refresh)
 			if err != nil {
-				skipped[i] = &Skipped{Provider: name, Reason: oneLine(err.Error())}
+				skips[i] = &Skipped{Provider: name, Reason: oneLine(err.Error())}
 				return
 			}
-			offers[i] = &o
+			got[i] = &o
 		})
 	}
 	wg.Wait()
-	var out []ranking.Offer
-	var skips []Skipped
 	for i := range names {
-		if offers[i] != nil {
-			out = append(out, *offers[i])
+		if got[i] != nil {
+			offers = append(offers, *got[i])
 		}
-		if skipped[i] != nil {
-			skips = append(skips, *skipped[i])
+		if skips[i] != nil {
+			skipped = append(skipped, *skips[i])
 		}
 	}
-	return out, skips
+	return offers, skipped, anonymous
 }
 
 // offerOf is one provider's answer. Plans share their cache entry with
@@ -263,6 +277,9 @@ type Cheapest struct {
 	LeftOut  []ranking.LeftOut `json:"left_out"`
 	TooSmall int               `json:"too_small"`
 	Skipped  []Skipped         `json:"skipped"`
+	// Anonymous are providers asked without credentials (their price
+	// list is public); deploying there needs them.
+	Anonymous []string `json:"without_credentials"`
 }
 
 // CheapestRow is a ranked row with the command that deploys it.
@@ -271,9 +288,10 @@ type CheapestRow struct {
 	Deploy string `json:"deploy"`
 }
 
-// rankCheapest asks the providers and ranks their offers for shape.
-func rankCheapest(ctx context.Context, g *globals, shape ranking.Shape, rates ranking.Rates, profile string, refresh bool) (Cheapest, error) {
-	offers, skipped := gatherOffers(ctx, g, refresh)
+// rankCheapest asks the providers and ranks their offers for shape; public
+// also asks the public price lists of providers without credentials.
+func rankCheapest(ctx context.Context, g *globals, shape ranking.Shape, rates ranking.Rates, profile string, refresh, public bool) (Cheapest, error) {
+	offers, skipped, anonymous := gatherOffers(ctx, g, refresh, public)
 	if len(offers) == 0 {
 		var why []string
 		for _, s := range skipped {
@@ -283,7 +301,10 @@ func rankCheapest(ctx context.Context, g *globals, shape ranking.Shape, rates ra
 	}
 	res := ranking.Rank(offers, shape, rates)
 	out := Cheapest{Shape: shape, Currency: rates.To, Rates: rates.Used(res.Rows), LeftOut: res.LeftOut, TooSmall: res.TooSmall,
-		Skipped: skipped, Rows: make([]CheapestRow, len(res.Rows))}
+		Skipped: skipped, Anonymous: anonymous, Rows: make([]CheapestRow, len(res.Rows))}
+	if out.Anonymous == nil {
+		out.Anonymous = []string{}
+	}
 	if out.Skipped == nil {
 		out.Skipped = []Skipped{}
 	}
@@ -314,7 +335,7 @@ func deployCommand(r ranking.Row, shape ranking.Shape, profile string) string {
 }
 
 func runCheapest(cmd *cobra.Command, g *globals, shape ranking.Shape, rates ranking.Rates, profile string, top int, refresh bool) error {
-	res, err := rankCheapest(cmd.Context(), g, shape, rates, profile, refresh)
+	res, err := rankCheapest(cmd.Context(), g, shape, rates, profile, refresh, true)
 	if err != nil {
 		return err
 	}
@@ -417,6 +438,9 @@ func printCheapest(out io.Writer, res Cheapest, top int) {
 	}
 	if res.TooSmall > 0 {
 		fmt.Fprintf(out, "\nNot shown: %s smaller than the shape (or without the GPU asked for).\n", plural(res.TooSmall, "plan"))
+	}
+	for _, name := range res.Anonymous {
+		fmt.Fprintf(out, "\n%s was asked without credentials (its price list is public); deploying there needs them.\n", name)
 	}
 	if len(res.Skipped) > 0 {
 		fmt.Fprintln(out, "\nSkipped providers:")

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"net/http"
@@ -255,6 +256,9 @@ func lb11Prices(t *testing.T, url string) map[string]float64 {
 	return out
 }
 
+// Without credentials a provider is skipped and named, unless its price
+// list is public (Vultr's): then it is asked without them, and said so. A
+// deploy ranks only the providers it could deploy on.
 func TestCheapestNamesProvidersWithoutCredentials(t *testing.T) {
 	startDoubles(t)
 	t.Setenv("VULTR_API_KEY", "")
@@ -267,31 +271,40 @@ func TestCheapestNamesProvidersWithoutCredentials(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
 		t.Fatal(err)
 	}
-	skipped := map[string]string{}
-	for _, s := range got.Skipped {
-		skipped[s.Provider] = s.Reason
+	if len(got.Skipped) != 1 || got.Skipped[0].Provider != "hetzner-robot" || !strings.Contains(got.Skipped[0].Reason, "HETZNER_ROBOT_USER") {
+		t.Errorf("skipped = %+v, want hetzner-robot named with the variable to set", got.Skipped)
 	}
-	if len(skipped) != 2 || !strings.Contains(skipped["vultr"], "VULTR_API_KEY") || !strings.Contains(skipped["hetzner-robot"], "HETZNER_ROBOT_USER") {
-		t.Errorf("skipped = %+v, want vultr and hetzner-robot named with the variable to set", got.Skipped)
+	if !reflect.DeepEqual(got.Anonymous, []string{"vultr"}) {
+		t.Errorf("asked without credentials = %v, want vultr", got.Anonymous)
 	}
+	byProvider := map[string]int{}
 	for _, r := range got.Rows {
-		if r.Provider == "vultr" || r.Provider == "hetzner-robot" {
-			t.Errorf("row %+v from a skipped provider", r)
-		}
+		byProvider[r.Provider]++
 	}
-	if len(got.Rows) == 0 {
-		t.Errorf("no rows from the providers with credentials")
+	if byProvider["hetzner-robot"] != 0 || byProvider["vultr"] == 0 || byProvider["latitude"] == 0 || byProvider["hetzner"] == 0 {
+		t.Errorf("rows per provider = %v, want vultr's public prices and none from hetzner-robot", byProvider)
 	}
 	code, table, _ := runCLI(t, "plans", "--cheapest", "--state-dir", t.TempDir())
-	if code != 0 || !strings.Contains(table, "Skipped providers:\n  hetzner-robot: ") || !strings.Contains(table, "  vultr: VULTR_API_KEY is not set") {
-		t.Errorf("the table does not name the skipped providers:\n%s", table)
+	if code != 0 || !strings.Contains(table, "Skipped providers:\n  hetzner-robot: HETZNER_ROBOT_USER") ||
+		!strings.Contains(table, "vultr was asked without credentials") {
+		t.Errorf("the table does not name the skipped and the anonymous providers:\n%s", table)
+	}
+
+	g := &globals{stateDir: t.TempDir()}
+	offers, skipped, anonymous := gatherOffers(context.Background(), g, false, false)
+	var names []string
+	for _, s := range skipped {
+		names = append(names, s.Provider)
+	}
+	if len(offers) != 2 || len(anonymous) != 0 || !reflect.DeepEqual(names, []string{"hetzner-robot", "vultr"}) {
+		t.Errorf("for a deploy: %d offers, skipped %v, anonymous %v; want vultr skipped too", len(offers), names, anonymous)
 	}
 
 	// With no provider at all there is nothing to rank: bad input.
 	for _, v := range []string{"LATITUDESH_AUTH_TOKEN", "HCLOUD_TOKEN"} {
 		t.Setenv(v, "")
 	}
-	code, _, stderr = runCLI(t, "plans", "--cheapest", "--state-dir", t.TempDir())
+	code, _, stderr = runCLI(t, "deploy", "--provider", "cheapest", "--state-dir", t.TempDir(), "--yes")
 	if code != ExitBadInput || !strings.Contains(stderr, "no provider could be asked") {
 		t.Errorf("without any credentials: exit %d, %q", code, stderr)
 	}

@@ -83,7 +83,8 @@ func chooseCheapest(ctx context.Context, g *globals, f *deployFlags, fs *pflag.F
 	if err != nil {
 		return nil, err
 	}
-	res, err := rankCheapest(ctx, g, shape, rates, s.Profile, false)
+	// Only providers a deploy can use: those with credentials.
+	res, err := rankCheapest(ctx, g, shape, rates, s.Profile, false, false)
 	if err != nil {
 		return nil, err
 	}
