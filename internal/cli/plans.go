@@ -38,17 +38,20 @@ provider's currency. -o json prints an array of objects with slug, cores,
 memory_gb, gpu_count, gpu_type, talos_capable, currency and regions (site,
 in_stock, hourly, monthly, setup).
 
---cheapest ranks every provider whose credentials are set, every plan and
-every region by what the whole cluster would cost: --nodes servers of the
-plan, plus what the deploy creates besides them (Hetzner Cloud's lb11 load
-balancer with 3 or more control planes) and one-off setup fees, all at the
-prices the providers' APIs state now. Rows are ordered by the first month
-(monthly cost plus setup fees) in --currency; each price is also shown in its
-own currency. Only plans in stock that boot Talos are ranked; fitting plans
-left out (out of stock, Talos cannot boot them) and providers skipped (no
-credentials, an API error) are listed with the reason. The top rows print the
-cto deploy command that builds them. -o json prints shape, currency, rates,
-rows (with deploy), left_out, too_small and skipped.`,
+--cheapest ranks every provider whose credentials are set (and Vultr, whose
+price list is public, without them), every plan and every region by what
+the whole cluster would cost: --nodes servers of the plan (at least the
+--profile's per-node minimum and --min-cores, --min-ram, --min-disk), plus
+what the deploy creates besides them (Hetzner Cloud's lb11 load balancer
+with 3 or more control planes) and one-off setup fees, all at the prices the
+providers' APIs state now. Rows are ordered by the first month (monthly cost
+plus setup fees) in --currency; each price is also shown in its own
+currency. Only plans in stock that boot Talos are ranked; fitting plans left
+out (out of stock, Talos cannot boot them) and providers skipped (no
+credentials, an API error) are listed with the reason. The top rows print
+the cto deploy command that builds them; cto deploy --provider cheapest
+deploys the top row. -o json prints shape, currency, rates, rows (each with
+its deploy command), left_out, too_small, skipped and without_credentials.`,
 		Example: `  cto plans --provider latitude --region DAL --in-stock
   cto plans --provider latitude --gpu -o json
   cto plans --cheapest --nodes 3 --profile standard --continent europe --currency EUR
