@@ -26,6 +26,7 @@ import (
 	robotfake "github.com/cto-platform/cto/internal/provider/hetzner/robot/fake"
 	latitudefake "github.com/cto-platform/cto/internal/provider/latitude/fake"
 	vultrfake "github.com/cto-platform/cto/internal/provider/vultr/fake"
+	"github.com/cto-platform/cto/internal/ranking"
 	talosfake "github.com/cto-platform/cto/internal/talos/fake"
 )
 
@@ -118,7 +119,7 @@ func TestCheapestRanksEveryProvider(t *testing.T) {
 	// The independent reckoning. The minimal profile asks 4 cores, 8 GB
 	// and 20 GB of disk per node; three control planes make Hetzner Cloud
 	// add its lb11.
-	lb := lb11Prices(t, d.hcloudURL)
+	lb, ipv4 := hetznerExtras(t, d.hcloudURL)
 	var want []expectedRow
 	type site struct{ provider, plan, site, reason string }
 	var wantLeft []site
@@ -150,7 +151,7 @@ func TestCheapestRanksEveryProvider(t *testing.T) {
 				}
 				total := 3*at.Monthly + 3*at.Setup
 				if name == "hetzner" {
-					total += lb[at.Site]
+					total += lb[at.Site] + 3*ipv4[at.Site]
 				}
 				if pl.Currency == "EUR" {
 					total *= 1.10
@@ -176,15 +177,20 @@ func TestCheapestRanksEveryProvider(t *testing.T) {
 		t.Errorf("ranking:\n%v\nworked out independently:\n%v", rows, want)
 	}
 
-	// Checked by hand against the doubles' catalogues: ccx23 at nbg1 is
-	// 3 x 29.99 + 5.39 (lb11) = 95.36 EUR, 104.90 USD at 1.10; AX42 at
-	// FSN1 3 x 46 = 138 EUR; cx33, now 40 EUR at nbg1, 3 x 40 + 5.39.
-	if len(got.Rows) < 3 || got.Rows[0].Plan != "ccx23" || cents(got.Rows[0].Cost.Monthly) != 95.36 ||
-		got.Rows[0].Cost.Currency != "EUR" || cents(got.Rows[0].Converted.FirstMonth) != 104.9 {
-		t.Errorf("top row = %+v, want ccx23 at 95.36 EUR (104.90 USD)", got.Rows[0])
+	// Checked by hand against the doubles' catalogues: ccx23 at hel1 and
+	// nbg1 is 3 x 29.99 + 5.39 (lb11) + 3 x 0.50 (IPv4) = 96.86 EUR,
+	// 106.55 USD at 1.10 (hel1 first by name); at ash 3 x 29.99 + 6.49 +
+	// 3 x 0.60 = 98.26 EUR. AX42 at FSN1 is 3 x 46 = 138 EUR.
+	if len(got.Rows) < 3 || got.Rows[0].Plan != "ccx23" || got.Rows[0].Region != "hel1" || cents(got.Rows[0].Cost.Monthly) != 96.86 ||
+		got.Rows[0].Cost.Currency != "EUR" || cents(got.Rows[0].Converted.FirstMonth) != 106.55 {
+		t.Errorf("top row = %+v, want ccx23 at hel1 for 96.86 EUR (106.55 USD)", got.Rows[0])
 	}
-	if r := got.Rows[0]; len(r.Extras) != 1 || r.Extras[0].Kind != "load balancer lb11" || r.Extras[0].Monthly != 5.39 {
-		t.Errorf("top row's extras = %+v, want the lb11 at 5.39 EUR", r.Extras)
+	if r := got.Rows[2]; r.Region != "ash" || cents(r.Cost.Monthly) != 98.26 {
+		t.Errorf("third row = %+v, want ccx23 at ash for 98.26 EUR", r)
+	}
+	wantExtras := []ranking.Extra{{Kind: "load balancer lb11", Count: 1, Monthly: 5.39}, {Kind: "primary IPv4", Count: 3, Monthly: 1.5}}
+	if r := got.Rows[0]; !reflect.DeepEqual(r.Extras, wantExtras) {
+		t.Errorf("top row's extras = %+v, want %+v", r.Extras, wantExtras)
 	}
 	if got.Rows[0].Deploy != "cto deploy --provider hetzner --plan ccx23 --nodes 3 --control-planes 3 --region "+got.Rows[0].Region+" --profile minimal" {
 		t.Errorf("deploy command = %q", got.Rows[0].Deploy)
@@ -236,35 +242,63 @@ func TestCheapestRanksEveryProvider(t *testing.T) {
 	}
 }
 
-// lb11Prices reads lb11's monthly net price per location straight from
-// the Hetzner double's GET /load_balancer_types.
-func lb11Prices(t *testing.T, url string) map[string]float64 {
+// hetznerExtras reads lb11's and an IPv4 address's monthly net price per
+// location straight from the Hetzner double's API (GET /load_balancer_types
+// and GET /pricing).
+func hetznerExtras(t *testing.T, url string) (lb, ipv4 map[string]float64) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url+"/load_balancer_types?name=lb11", nil)
-	req.Header.Set("Authorization", "Bearer "+hcloudfake.Token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	get := func(path string, v any) {
+		req, _ := http.NewRequest(http.MethodGet, url+path, nil)
+		req.Header.Set("Authorization", "Bearer "+hcloudfake.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
 	}
-	defer resp.Body.Close()
-	var body struct {
+	type price struct {
+		Location string `json:"location"`
+		Monthly  struct {
+			Net string `json:"net"`
+		} `json:"price_monthly"`
+	}
+	byLocation := func(prices []price) map[string]float64 {
+		out := map[string]float64{}
+		for _, p := range prices {
+			out[p.Location], _ = strconv.ParseFloat(p.Monthly.Net, 64)
+		}
+		return out
+	}
+	var types struct {
 		Types []struct {
-			Prices []struct {
-				Location string `json:"location"`
-				Monthly  struct {
-					Net string `json:"net"`
-				} `json:"price_monthly"`
-			} `json:"prices"`
+			Prices []price `json:"prices"`
 		} `json:"load_balancer_types"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || len(body.Types) != 1 {
-		t.Fatalf("load balancer types: %v", err)
+	get("/load_balancer_types?name=lb11", &types)
+	var pricing struct {
+		Pricing struct {
+			PrimaryIPs []struct {
+				Type   string  `json:"type"`
+				Prices []price `json:"prices"`
+			} `json:"primary_ips"`
+		} `json:"pricing"`
 	}
-	out := map[string]float64{}
-	for _, p := range body.Types[0].Prices {
-		out[p.Location], _ = strconv.ParseFloat(p.Monthly.Net, 64)
+	get("/pricing", &pricing)
+	if len(types.Types) != 1 {
+		t.Fatalf("load balancer types named lb11: %d", len(types.Types))
 	}
-	return out
+	for _, ip := range pricing.Pricing.PrimaryIPs {
+		if ip.Type == "ipv4" {
+			ipv4 = byLocation(ip.Prices)
+		}
+	}
+	if len(ipv4) == 0 {
+		t.Fatalf("GET /pricing lists no IPv4 price")
+	}
+	return byLocation(types.Types[0].Prices), ipv4
 }
 
 // Without credentials a provider is skipped and named, unless its price

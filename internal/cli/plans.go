@@ -42,8 +42,9 @@ in_stock, hourly, monthly, setup).
 price list is public, without them), every plan and every region by what
 the whole cluster would cost: --nodes servers of the plan (at least the
 --profile's per-node minimum and --min-cores, --min-ram, --min-disk), plus
-what the deploy creates besides them (Hetzner Cloud's lb11 load balancer
-with 3 or more control planes) and one-off setup fees, all at the prices the
+what the deploy creates besides them (at Hetzner Cloud each server's IPv4
+address and the lb11 load balancer of 3 or more control planes) and one-off
+setup fees, all at the prices the
 providers' APIs state now. Rows are ordered by the first month (monthly cost
 plus setup fees) in --currency; each price is also shown in its own
 currency. Only plans in stock that boot Talos are ranked; fitting plans left

@@ -85,6 +85,7 @@ type Fake struct {
 	locations   []schema.Location
 	serverTypes []schema.ServerType
 	lbTypes     []schema.LoadBalancerType
+	primaryIPs  []schema.PricingPrimaryIP
 	isos        []schema.ISO
 	images      map[int64]*schema.Image
 	servers     map[int64]*server
@@ -214,6 +215,16 @@ func New(opt Options) *Fake {
 		}
 		f.lbTypes = append(f.lbTypes, lt)
 	}
+	// Primary IP prices as GET /pricing serves them (hcloud-go's
+	// schema.PricingPrimaryIP, after Hetzner's API reference "Pricing"):
+	// IPv4 addresses cost per month per location, IPv6 nothing.
+	v4, v6 := schema.PricingPrimaryIP{Type: "ipv4"}, schema.PricingPrimaryIP{Type: "ipv6"}
+	for _, l := range f.locations {
+		monthly := map[bool]float64{false: 0.50, true: 0.60}[l.Name == "ash"]
+		v4.Prices = append(v4.Prices, schema.PricingPrimaryIPTypePrice{Location: l.Name, PriceHourly: price(monthly / 730), PriceMonthly: price(monthly)})
+		v6.Prices = append(v6.Prices, schema.PricingPrimaryIPTypePrice{Location: l.Name, PriceHourly: price(0), PriceMonthly: price(0)})
+	}
+	f.primaryIPs = []schema.PricingPrimaryIP{v4, v6}
 	x86 := "x86"
 	f.isos = []schema.ISO{
 		{ID: 201, Name: "talos-v1.12.4-amd64.iso", Description: "Talos Linux v1.12.4 (x86)", Type: "public", Architecture: &x86},
@@ -236,6 +247,28 @@ func (f *Fake) Settle() {
 	f.mu.Lock()
 	f.progress()
 	f.mu.Unlock()
+}
+
+// pricing is GET /pricing: the project's currency and VAT rate, and the
+// prices of primary IPs, server types and load balancer types.
+func (f *Fake) pricing() schema.Pricing {
+	p := schema.Pricing{Currency: "EUR", VATRate: "19.00", PrimaryIPs: f.primaryIPs}
+	// The API lists floating IP types beside primary IPs (hcloud-go's
+	// converter even counts on it); their made-up prices matter to no one.
+	for _, ip := range f.primaryIPs {
+		ft := schema.PricingFloatingIPType{Type: ip.Type}
+		for _, pr := range ip.Prices {
+			ft.Prices = append(ft.Prices, schema.PricingFloatingIPTypePrice{Location: pr.Location, PriceMonthly: price(3)})
+		}
+		p.FloatingIPs = append(p.FloatingIPs, ft)
+	}
+	for _, t := range f.serverTypes {
+		p.ServerTypes = append(p.ServerTypes, schema.PricingServerType{ID: t.ID, Name: t.Name, Prices: t.Prices})
+	}
+	for _, t := range f.lbTypes {
+		p.LoadBalancerTypes = append(p.LoadBalancerTypes, schema.PricingLoadBalancerType{ID: t.ID, Name: t.Name, Prices: t.Prices})
+	}
+	return p
 }
 
 // SetServerTypePrice sets a server type's monthly and hourly net price at
