@@ -536,7 +536,9 @@ func BenchmarkCheapestFromCache(b *testing.B) {
 	d := startDoubles(b)
 	dir := b.TempDir()
 	args := []string{"plans", "--cheapest", "--nodes", "3", "--control-planes", "3", "--profile", "standard", "--state-dir", dir, "-o", "json"}
-	if code, _, stderr := runQuiet(args...); code != 0 {
+	code, stdout, stderr := runQuiet(args...)
+	var res Cheapest
+	if code != 0 || json.Unmarshal([]byte(stdout), &res) != nil {
 		b.Fatalf("exit %d: %s", code, stderr)
 	}
 	asked := d.requests.Load()
@@ -548,6 +550,7 @@ func BenchmarkCheapestFromCache(b *testing.B) {
 	if n := d.requests.Load() - asked; n != 0 {
 		b.Fatalf("%d API requests while answering from the cache", n)
 	}
+	b.ReportMetric(float64(len(res.Rows)), "rows")
 }
 
 // runQuiet runs cto with args, returning its exit code and output.
