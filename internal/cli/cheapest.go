@@ -380,17 +380,21 @@ func describeShape(s ranking.Shape) string {
 
 func describeRates(res Cheapest) string {
 	if len(res.Rates) == 0 {
-		return "all prices in " + res.Currency
+		return "Every price is in " + res.Currency + "."
 	}
 	var parts []string
 	for _, r := range res.Rates {
-		parts = append(parts, fmt.Sprintf("1 %s = %.4g %s (%s)", r.From, r.Rate, r.To, r.Source))
+		source := r.Source
+		if source != "--rate" {
+			source += "; --rate " + r.From + "=R sets another"
+		}
+		parts = append(parts, fmt.Sprintf("1 %s = %.4g %s (%s)", r.From, r.Rate, r.To, source))
 	}
-	return "in " + res.Currency + " at " + strings.Join(parts, ", ") + "; --rate CUR=R sets another"
+	return "Compared in " + res.Currency + ": " + strings.Join(parts, ", ") + "."
 }
 
 func printCheapest(out io.Writer, res Cheapest, top int) {
-	fmt.Fprintf(out, "Cheapest places for %s, a month, %s:\n\n", describeShape(res.Shape), describeRates(res))
+	fmt.Fprintf(out, "Cheapest places for %s.\n%s\n\n", describeShape(res.Shape), describeRates(res))
 	rows := res.Rows
 	if top > 0 && len(rows) > top {
 		rows = rows[:top]

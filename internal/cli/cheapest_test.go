@@ -234,7 +234,7 @@ func TestCheapestRanksEveryProvider(t *testing.T) {
 	// The table says the same in words.
 	code, table, _ := runCLI(t, args...)
 	for _, want := range []string{"Cheapest places for 3 servers (3 control planes, 0 workers) of at least 4 cores, 8 GB RAM, 20 GB disk",
-		"1 EUR = 1.1 USD (--rate)", "cto deploy --provider hetzner --plan ccx23", "hetzner cax21: Talos cannot boot it at fsn1, hel1, nbg1",
+		"Compared in USD: 1 EUR = 1.1 USD (--rate).", "cto deploy --provider hetzner --plan ccx23", "hetzner cax21: Talos cannot boot it at fsn1, hel1, nbg1",
 		"latitude c2-small-x86: out of stock at"} {
 		if code != 0 || !strings.Contains(table, want) {
 			t.Errorf("table lacks %q:\n%s", want, table)

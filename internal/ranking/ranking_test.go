@@ -106,7 +106,7 @@ func TestShapeFilters(t *testing.T) {
 
 func TestRates(t *testing.T) {
 	r, _ := ranking.NewRates("EUR", nil)
-	if q, ok := r.Quote("USD"); !ok || q.Source != "default of "+ranking.DefaultRateDate || q.Rate <= 0 || q.Rate >= 1 {
+	if q, ok := r.Quote("USD"); !ok || q.Source != "default rate of "+ranking.DefaultRateDate || q.Rate <= 0 || q.Rate >= 1 {
 		t.Errorf("default USD to EUR = %+v", q)
 	}
 	if _, ok := r.Quote("BRL"); ok {

@@ -22,7 +22,7 @@ type Rate struct {
 	From   string  `json:"from"`
 	To     string  `json:"to"`
 	Rate   float64 `json:"rate"`
-	Source string  `json:"source"` // "default of 2025-11-28" or "--rate"
+	Source string  `json:"source"` // "default rate of 2025-11-28" or "--rate"
 }
 
 // Rates converts amounts into one currency.
@@ -78,7 +78,7 @@ func (r Rates) Quote(from string) (Rate, bool) {
 	case r.user[from] > 0:
 		return Rate{From: from, To: r.To, Rate: r.user[from], Source: "--rate"}, true
 	case usdPer[from] > 0 && usdPer[r.To] > 0:
-		return Rate{From: from, To: r.To, Rate: usdPer[from] / usdPer[r.To], Source: "default of " + DefaultRateDate}, true
+		return Rate{From: from, To: r.To, Rate: usdPer[from] / usdPer[r.To], Source: "default rate of " + DefaultRateDate}, true
 	}
 	return Rate{}, false
 }
