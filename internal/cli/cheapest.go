@@ -61,13 +61,13 @@ func addCurrencyFlags(fs *pflag.FlagSet, c *cheapestFlags, when string) {
 // cheapestOnly names the flags that mean something only with --cheapest.
 var cheapestOnly = []string{"nodes", "control-planes", "min-cores", "min-disk", "profile", "continent", "currency", "rate", "top"}
 
-// gpuArgs refuses positional arguments; a GPU model goes with an equals
-// sign, because --gpu alone means any GPU.
+// gpuArgs refuses positional arguments; after --gpu it says that a GPU
+// model goes with an equals sign, because --gpu alone means any GPU.
 func gpuArgs(cmd *cobra.Command, args []string) error {
-	if len(args) > 0 {
+	if len(args) > 0 && cmd.Flags().Changed("gpu") {
 		return badInputf("unexpected argument %q; a GPU model goes as --gpu=%s", args[0], args[0])
 	}
-	return nil
+	return cobra.NoArgs(cmd, args)
 }
 
 // gpuWanted reads --gpu: "" or "false" none asked, "any" or "true" any GPU,

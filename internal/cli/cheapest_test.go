@@ -420,11 +420,13 @@ func TestCheapestBadFlags(t *testing.T) {
 		{[]string{"--provider", "vultr", "--nodes", "3"}, "--nodes needs --cheapest"},
 		{[]string{"--cheapest", "--gpu", "H100"}, `unexpected argument "H100"; a GPU model goes as --gpu=H100`},
 	} {
-		code, stdout, stderr := runCLI(t, append([]string{"plans", "--state-dir", t.TempDir()}, tc.args...)...)
+		dir := t.TempDir()
+		code, stdout, stderr := runCLI(t, append([]string{"plans", "--state-dir", dir}, tc.args...)...)
 		lines := strings.Split(strings.TrimSpace(stderr), "\n")
 		if code != ExitBadInput || len(lines) != 1 || !strings.Contains(stderr, tc.want) || stdout != "" {
 			t.Errorf("plans %v: exit %d, stderr %q; want exit 2 and one line with %q", tc.args, code, stderr, tc.want)
 		}
+		assertEmpty(t, dir)
 	}
 	for _, tc := range []struct {
 		args []string
@@ -441,6 +443,15 @@ func TestCheapestBadFlags(t *testing.T) {
 		if code != ExitBadInput || len(lines) != 1 || !strings.Contains(stderr, tc.want) {
 			t.Errorf("deploy %v: exit %d, stderr %q; want exit 2 and one line with %q", tc.args, code, stderr, tc.want)
 		}
+		assertEmpty(t, dir)
+	}
+}
+
+// assertEmpty fails when bad input left anything in the state folder.
+func assertEmpty(t *testing.T, dir string) {
+	t.Helper()
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("bad input left %v in the state folder", entries)
 	}
 }
 
