@@ -16,18 +16,14 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/cto-platform/cto/internal/clock"
-	"github.com/cto-platform/cto/internal/license"
-	"github.com/cto-platform/cto/internal/license/devkey"
 	"github.com/cto-platform/cto/internal/provider"
 	hcloudfake "github.com/cto-platform/cto/internal/provider/hetzner/fake"
 	robotfake "github.com/cto-platform/cto/internal/provider/hetzner/robot/fake"
 	latitudefake "github.com/cto-platform/cto/internal/provider/latitude/fake"
 	vultrfake "github.com/cto-platform/cto/internal/provider/vultr/fake"
 	"github.com/cto-platform/cto/internal/ranking"
-	talosfake "github.com/cto-platform/cto/internal/talos/fake"
 )
 
 // doubles are the API doubles of every machine provider, each behind a
@@ -475,20 +471,12 @@ func TestPlansGPUModel(t *testing.T) {
 // --yes, records the choice, and a rerun resumes on it even when the
 // ranking would now differ.
 func TestDeployCheapestTakesTheTopRowAndJournalsIt(t *testing.T) {
+	_, factory := latitudeEnv(t) // the license and the image factory; the doubles below take over the API
 	d := startDoubles(t)
 	t.Setenv("HCLOUD_TOKEN", "")
 	t.Setenv("HETZNER_ROBOT_USER", "")
-	now := time.Now()
-	lic, err := license.Sign(license.License{ID: "L-cheap", Customer: "Test", Tier: license.Enterprise,
-		IssuedAt: now.AddDate(0, -1, 0), ExpiresAt: now.AddDate(1, 0, 0)}, devkey.Key())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("CTO_LICENSE", lic)
-	factory := httptest.NewServer(talosfake.NewFactory())
-	t.Cleanup(factory.Close)
 	dir := t.TempDir()
-	args := []string{"deploy", "--provider", "cheapest", "--name", "low", "--nodes", "1", "--image-factory-url", factory.URL,
+	args := []string{"deploy", "--provider", "cheapest", "--name", "low", "--nodes", "1", "--image-factory-url", factory,
 		"--until", "servers", "--state-dir", dir}
 
 	code, _, stderr := runCLI(t, args...)
