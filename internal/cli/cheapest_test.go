@@ -489,6 +489,12 @@ func TestDeployCheapestTakesTheTopRowAndJournalsIt(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "clusters", "low")); !os.IsNotExist(err) {
 		t.Errorf("a refused choice left a state folder")
 	}
+	// provider: cheapest in cluster.yaml counts like the flag.
+	file := filepath.Join(t.TempDir(), "cluster.yaml")
+	os.WriteFile(file, []byte("apiVersion: cto.dev/v1alpha1\nkind: Cluster\nname: low\nprovider: cheapest\nnodes: 1\n"), 0o600)
+	if code, _, stderr := runCLI(t, "deploy", "-f", file, "--state-dir", dir); code != ExitBadInput || !strings.Contains(stderr, "latitude c2-small-x86 at ASH") {
+		t.Errorf("provider: cheapest from a file without --yes: exit %d, %s", code, stderr)
+	}
 
 	code, _, stderr = runCLI(t, append(args, "--yes")...)
 	if code != 0 {

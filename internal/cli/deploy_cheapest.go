@@ -11,6 +11,7 @@ import (
 	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/provider/hetzner/robot"
 	"github.com/cto-platform/cto/internal/ranking"
+	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
 )
 
@@ -50,6 +51,15 @@ func (c *cheapestChoice) record(j *state.Journal) error {
 // whose journal already records a choice resumes on it. Anything else
 // returns nil.
 func chooseCheapest(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSet) (*cheapestChoice, error) {
+	if f.file != "" && !fs.Changed("provider") {
+		// provider: cheapest in cluster.yaml counts like the flag (a file
+		// that cannot be read is reported by buildSpec).
+		if fromFile, err := spec.Load(f.file); err == nil && fromFile.Provider == cheapestProvider {
+			if err := fs.Set("provider", cheapestProvider); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if f.s.Provider != cheapestProvider {
 		for _, name := range []string{"currency", "rate"} {
 			if fs.Changed(name) {
