@@ -37,6 +37,10 @@ type cheapestFlags struct {
 	top           int
 }
 
+// plansCacheKind names the cached plan listings. v2: prices are "hourly"
+// and "monthly" in the provider's currency; v3: and "setup", a one-off fee.
+const plansCacheKind = "plans.v3"
+
 // shownCommands is how many of the top rows print their deploy command.
 const shownCommands = 3
 
@@ -72,7 +76,7 @@ func gpuArgs(cmd *cobra.Command, args []string) error {
 
 // gpuWanted reads --gpu: "" or "false" none asked, "any" or "true" any GPU,
 // otherwise a model.
-func gpuWanted(v string) (any bool, model string) {
+func gpuWanted(v string) (wanted bool, model string) {
 	switch strings.ToLower(strings.TrimSpace(v)) {
 	case "", "false":
 		return false, ""
@@ -233,7 +237,7 @@ func offerOf(ctx context.Context, store *cache.Store, p provider.Provider, endpo
 		return cache.Key{Kind: kind, Provider: p.Name(), Endpoint: endpoint, Query: query}
 	}
 	var err error
-	if o.Plans, err = cached(store, key("plans.v2", provider.PlanFilter{}), refresh, func() ([]provider.Plan, error) {
+	if o.Plans, err = cached(store, key(plansCacheKind, provider.PlanFilter{}), refresh, func() ([]provider.Plan, error) {
 		return p.ListPlans(ctx, provider.PlanFilter{})
 	}); err != nil {
 		return o, err

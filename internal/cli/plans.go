@@ -113,8 +113,7 @@ its deploy command), left_out, too_small, skipped and without_credentials.`,
 // so the cache stays short; a broken cache only costs a round trip.
 func cachedPlans(ctx context.Context, g *globals, p provider.Provider, f *plansFlags, filter provider.PlanFilter) ([]provider.Plan, error) {
 	store := &cache.Store{Dir: filepath.Join(g.stateDir, "cache")}
-	// v2: prices are "hourly" and "monthly" in the provider's currency.
-	key := cache.Key{Kind: "plans.v2", Provider: f.provider, Endpoint: listingEndpoint(f.provider, f.apiURL), Query: filter}
+	key := cache.Key{Kind: plansCacheKind, Provider: f.provider, Endpoint: listingEndpoint(f.provider, f.apiURL), Query: filter}
 	var plans []provider.Plan
 	if !f.refresh && store.Get(key, &plans) {
 		return plans, nil
