@@ -193,6 +193,7 @@ func gatherOffers(ctx context.Context, g *globals, refresh, public bool) (offers
 	names := machineProviders()
 	got := make([]*ranking.Offer, len(names))
 	skips := make([]*Skipped, len(names))
+	anon := make([]bool, len(names))
 	store := &cache.Store{Dir: filepath.Join(g.stateDir, "cache")}
 	var wg sync.WaitGroup
 	for i, name := range names {
@@ -200,9 +201,8 @@ func gatherOffers(ctx context.Context, g *globals, refresh, public bool) (offers
 		s.Provider = name
 		p, err := newProvider(ctx, s)
 		if catalog := publicCatalogs[name]; err != nil && IsBadInput(err) && public && catalog != nil {
-			if p, err = catalog(listingEndpoint(name, "")); err == nil {
-				anonymous = append(anonymous, name)
-			}
+			p, err = catalog(listingEndpoint(name, ""))
+			anon[i] = err == nil
 		}
 		if err != nil {
 			skips[i] = &Skipped{Provider: name, Reason: oneLine(err.Error())}
@@ -221,6 +221,9 @@ func gatherOffers(ctx context.Context, g *globals, refresh, public bool) (offers
 	for i := range names {
 		if got[i] != nil {
 			offers = append(offers, *got[i])
+			if anon[i] {
+				anonymous = append(anonymous, names[i])
+			}
 		}
 		if skips[i] != nil {
 			skipped = append(skipped, *skips[i])
