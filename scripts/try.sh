@@ -12,10 +12,13 @@
 #
 # No provider account, no Docker engine and no network beyond the Go module
 # proxy are needed. Temporary files go under $TMPDIR (default /tmp).
+# CTO_SIM_FLAGS passes flags to the datacenter, to watch cto meet a fault:
+#   CTO_SIM_FLAGS="-fail-hosts cto-worker1" scripts/try.sh
+# (`go run ./test/sim/cmd -h` lists them).
 set -euo pipefail
 
 usage() {
-  sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 keep=0
@@ -69,14 +72,12 @@ cleanup() {
     kill -TERM "$sim_pid" 2>/dev/null || true
     wait "$sim_pid" 2>/dev/null || true # it stops etcd, the API server and the nodes first
   fi
-  if [ "$rc" != 0 ] && [ -s "$work/sim.log" ]; then
-    echo "try.sh: the datacenter's last log lines:" >&2
-    tail -n 20 "$work/sim.log" >&2
-  fi
   rm -rf "$work"
-  if [ "$rc" = 0 ]; then
-    say "Done: deployed, looked at and destroyed; nothing is left running."
-  fi
+  case "$rc" in
+    0) say "Done: deployed, looked at and destroyed; nothing is left running." ;;
+    130|143) say "Interrupted; what the deploy had created is destroyed and nothing is left running." ;;
+    *) say "try.sh failed (exit $rc), as the lines above say; what the deploy had created is destroyed and nothing is left running." ;;
+  esac
   exit "$rc"
 }
 trap cleanup EXIT
@@ -92,12 +93,14 @@ cp "$(scripts/kubeenv.sh kubectl)" "$work/bin/kubectl"
 say "Starting the simulated datacenter on loopback"
 # In a session of its own: the datacenter stops on Ctrl-C too, and a
 # Ctrl-C meant for cto deploy must leave it up for the destroy that follows.
-CTO_KUBEENV_BIN=$kube_bin setsid "$work/bin/cto-sim" >"$work/sim.env" 2>"$work/sim.log" &
+# shellcheck disable=SC2086 # CTO_SIM_FLAGS is a list of flags
+CTO_KUBEENV_BIN=$kube_bin setsid "$work/bin/cto-sim" ${CTO_SIM_FLAGS:-} >"$work/sim.env" 2>"$work/sim.log" &
 sim_pid=$!
 for _ in $(seq 1 240); do
   grep -q '^ready$' "$work/sim.env" 2>/dev/null && break
   if ! kill -0 "$sim_pid" 2>/dev/null; then
-    echo "try.sh: the simulated datacenter stopped before it was ready" >&2
+    echo "try.sh: the simulated datacenter stopped before it was ready:" >&2
+    cat "$work/sim.log" >&2
     exit 1
   fi
   sleep 0.5

@@ -57,6 +57,11 @@ type run struct {
 }
 
 func start(t *testing.T, args ...string) *run {
+	return startWith(t, nil, args...)
+}
+
+// startWith starts try.sh with more environment variables.
+func startWith(t *testing.T, env []string, args ...string) *run {
 	path, root := script(t)
 	requireKubeBinaries(t, root)
 	// Not t.TempDir: the test checks this folder is empty at the end, and
@@ -69,7 +74,7 @@ func start(t *testing.T, args ...string) *run {
 	r := &run{tmp: tmp, lines: make(chan string, 4096), done: make(chan struct{})}
 	r.cmd = exec.Command("bash", append([]string{path}, args...)...)
 	r.cmd.Dir = root
-	r.cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	r.cmd.Env = append(append(os.Environ(), "TMPDIR="+tmp), env...)
 	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	pr, pw := io.Pipe()
 	r.cmd.Stdout, r.cmd.Stderr = pw, pw
@@ -257,6 +262,26 @@ func TestTryCtrlCCleansUp(t *testing.T) {
 	}
 	if strings.Contains(out, "destroy failed") {
 		t.Errorf("destroy failed after Ctrl-C")
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", out)
+	}
+	r.checkNothingLeft(t)
+}
+
+// A deploy that fails: every server ends in failed_deployment, however
+// often cto replaces it. try.sh fails, and still destroys and stops all.
+func TestTryFailedDeployCleansUp(t *testing.T) {
+	r := startWith(t, []string{"CTO_SIM_FLAGS=-fail-deploys 20"})
+	code := r.wait(t, 20*time.Minute)
+	out := r.output()
+	if code == 0 {
+		t.Errorf("try.sh exit 0 although every server failed to deploy")
+	}
+	for _, want := range []string{"failed_deployment", "Destroying the simulated cluster", `Cluster "cto" is destroyed`, "Stopping the simulated datacenter", "try.sh failed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the output does not say %q", want)
+		}
 	}
 	if t.Failed() {
 		t.Logf("output:\n%s", out)
