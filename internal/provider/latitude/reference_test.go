@@ -11,7 +11,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -37,7 +39,7 @@ func referenceDir(t *testing.T) string {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Skip("no repository root above the test")
+			referenceMissing(t, "no repository root above the test")
 		}
 		dir = parent
 	}
@@ -50,8 +52,19 @@ func referenceDir(t *testing.T) string {
 			break
 		}
 	}
-	t.Skip("the Latitude reference (shared/reference/latitude beside the repository) is absent; skipping the wire-format checks")
+	referenceMissing(t, "the Latitude reference (shared/reference/latitude beside the repository) is absent")
 	return ""
+}
+
+// referenceMissing skips a reference check on a developer's machine but
+// fails it in CI (CI=true), where a missing reference would otherwise turn
+// every wire-format check into a silent pass.
+func referenceMissing(t testing.TB, why string) {
+	t.Helper()
+	if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
+		t.Fatalf("%s: CI must run the wire-format checks against it", why)
+	}
+	t.Skip(why + "; skipping the wire-format checks")
 }
 
 // openAPI is the parsed document with a small validator for the parts of
@@ -311,7 +324,7 @@ type cassette struct {
 func TestCassettesDecodeThroughClient(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(referenceDir(t), "cassettes", "*.yaml"))
 	if len(files) == 0 {
-		t.Skip("no cassettes in the reference")
+		referenceMissing(t, "no cassettes in the reference")
 	}
 	decoded := 0
 	for _, file := range files {
@@ -544,6 +557,35 @@ func TestClientRequestsMatchOpenAPI(t *testing.T) {
 		"PATCH /virtual_networks/{vlan_id}", "POST /virtual_networks/assignments", "POST /servers/{server_id}/actions", "POST /servers/{server_id}/reinstall"} {
 		if !checked[want] {
 			t.Errorf("%s was not sent, so not checked", want)
+		}
+	}
+}
+
+// outcomeTB records whether a check failed or skipped.
+type outcomeTB struct {
+	testing.TB
+	failed, skipped bool
+}
+
+func (o *outcomeTB) Helper()               {}
+func (o *outcomeTB) Fatalf(string, ...any) { o.failed = true; runtime.Goexit() }
+func (o *outcomeTB) Skip(...any)           { o.skipped = true; runtime.Goexit() }
+func (o *outcomeTB) Skipf(string, ...any)  { o.skipped = true; runtime.Goexit() }
+
+// TestMissingReferenceFailsInCI: without the reference folder a CI run
+// fails the wire-format checks instead of skipping them.
+func TestMissingReferenceFailsInCI(t *testing.T) {
+	for _, c := range []struct {
+		ci         string
+		wantFailed bool
+	}{{"true", true}, {"1", true}, {"", false}} {
+		t.Setenv("CI", c.ci)
+		o := &outcomeTB{TB: t}
+		done := make(chan struct{})
+		go func() { defer close(done); referenceMissing(o, "reference absent") }()
+		<-done
+		if o.failed != c.wantFailed || o.skipped == c.wantFailed {
+			t.Errorf("CI=%q: failed %v skipped %v, want failed %v", c.ci, o.failed, o.skipped, c.wantFailed)
 		}
 	}
 }
