@@ -227,9 +227,10 @@ func (p *Provider) ipxePlans(ctx context.Context) (map[string]bool, error) {
 }
 
 func planFromWire(a PlanAttrs, ipxe map[string]bool) provider.Plan {
-	cpus := max(a.Specs.CPU.Count, 1)
+	// specs.cpu.cores already counts every CPU: the recorded c2.large.x86
+	// (two 10-core Silver 4210) says cores 20, count 2.
 	pl := provider.Plan{
-		Slug: a.Slug, Name: a.Name, Cores: a.Specs.CPU.Cores * cpus, CPU: a.Specs.CPU.Type,
+		Slug: a.Slug, Name: a.Name, Cores: a.Specs.CPU.Cores, CPU: a.Specs.CPU.Type,
 		MemoryGB: int(a.Specs.Memory.Total), GPUCount: a.Specs.GPU.Count, GPUType: a.Specs.GPU.Type,
 		TalosCapable: ipxe[a.Name] || ipxe[strings.ReplaceAll(a.Slug, "-", ".")], Currency: "USD",
 	}

@@ -589,3 +589,100 @@ func TestMissingReferenceFailsInCI(t *testing.T) {
 		}
 	}
 }
+
+// recordedPlans are the plans of the recorded GET /plans.
+func recordedPlans(t *testing.T) []resource[PlanAttrs] {
+	t.Helper()
+	c := loadCassette(t, "TestAccPlanBasic.yaml")
+	for _, in := range c.Interactions {
+		if in.Request.Method == http.MethodGet && strings.HasSuffix(in.Request.URL, "/plans") {
+			var env listEnvelope[PlanAttrs]
+			if err := json.Unmarshal([]byte(in.Response.Body), &env); err != nil {
+				t.Fatal(err)
+			}
+			return env.Data
+		}
+	}
+	t.Fatal("the plan cassette holds no GET /plans")
+	return nil
+}
+
+func loadCassette(t *testing.T, name string) cassette {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(referenceDir(t), "cassettes", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c cassette
+	if err := yaml.Unmarshal(data, &c); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return c
+}
+
+// TestCoresAreTheAPITotal: specs.cpu.cores is every core of the server;
+// the recorded c2.large.x86 has 20 over two CPUs, not 40.
+func TestCoresAreTheAPITotal(t *testing.T) {
+	for _, r := range recordedPlans(t) {
+		a := r.Attributes
+		if got := planFromWire(a, nil).Cores; got != a.Specs.CPU.Cores {
+			t.Errorf("%s: %d cores, the API says %d (count %d)", a.Slug, got, a.Specs.CPU.Cores, a.Specs.CPU.Count)
+		}
+	}
+	f := fake.New(fake.Options{})
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	p, err := New(Config{Token: f.Token(), APIURL: srv.URL, ReadsPerMinute: -1, WritesPerMinute: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans, err := p.ListPlans(context.Background(), provider.PlanFilter{Slug: "c2-large-x86"})
+	if err != nil || len(plans) != 1 {
+		t.Fatalf("plans %v, %v", plans, err)
+	}
+	if plans[0].Cores != 20 {
+		t.Errorf("c2-large-x86 has %d cores, want 20 as the API counts them", plans[0].Cores)
+	}
+}
+
+// TestFakePlansMatchRecording: every plan the double shares with the
+// recorded catalogue has the recorded CPU, memory and features.
+func TestFakePlansMatchRecording(t *testing.T) {
+	recorded := map[string]PlanAttrs{}
+	for _, r := range recordedPlans(t) {
+		recorded[r.Attributes.Slug] = r.Attributes
+	}
+	f := fake.New(fake.Options{})
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	cl := NewClient(srv.URL, f.Token(), httpx.New(httpx.Options{}))
+	plans, err := cl.Plans(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compared := 0
+	for _, r := range plans {
+		got, want := r.Attributes, recorded[r.Attributes.Slug]
+		if want.Slug == "" {
+			continue
+		}
+		compared++
+		if got.Specs.CPU != want.Specs.CPU {
+			t.Errorf("%s: cpu %+v, recorded %+v", got.Slug, got.Specs.CPU, want.Specs.CPU)
+		}
+		if got.Specs.Memory != want.Specs.Memory {
+			t.Errorf("%s: memory %v, recorded %v", got.Slug, got.Specs.Memory.Total, want.Specs.Memory.Total)
+		}
+		if !slices.Equal(got.Features, want.Features) {
+			t.Errorf("%s: features %v, recorded %v", got.Slug, got.Features, want.Features)
+		}
+		for _, reg := range got.Regions {
+			if len(reg.Locations.Available) == 0 {
+				t.Errorf("%s: region %s has no locations.available", got.Slug, reg.Name)
+			}
+		}
+	}
+	if compared < 8 {
+		t.Errorf("only %d of the double's plans are in the recording", compared)
+	}
+}

@@ -537,7 +537,11 @@ func (f *Fake) planJSON(p *Plan) map[string]any {
 	if p.GPUCount > 0 {
 		gpu = map[string]any{"count": p.GPUCount, "type": p.GPUType, "vram_per_gpu": p.GPUVRAM, "interconnect": "PCIe"}
 	}
-	features := []string{"ssh", "user_data", "raid"}
+	// The recorded plans with a single drive (c2.small, c3.small) lack raid.
+	features := []string{"ssh", "user_data"}
+	if drives := sumDrives(p); drives > 1 {
+		features = []string{"ssh", "raid", "user_data"}
+	}
 	return obj(p.ID, "plans", map[string]any{
 		"slug": p.Slug, "name": p.Name, "features": features,
 		"specs": map[string]any{
@@ -899,7 +903,7 @@ func (f *Fake) serverJSON(s *server) map[string]any {
 		"team": teamJSON(), "project": projJSON,
 		"plan":             map[string]any{"id": p.ID, "name": p.Name, "slug": p.Slug, "billing": "hourly"},
 		"operating_system": map[string]any{"name": osName, "slug": s.OS, "version": "", "features": map[string]any{"raid": false, "ssh_keys": false, "user_data": false}},
-		"specs": map[string]any{"cpu": fmt.Sprintf("%s (%d cores)", p.CPUType, p.Cores*p.CPUs), "disk": p.Drives[0].Size + " " + p.Drives[0].Type,
+		"specs": map[string]any{"cpu": fmt.Sprintf("%s (%d cores)", p.CPUType, p.Cores), "disk": p.Drives[0].Size + " " + p.Drives[0].Type,
 			"ram": fmt.Sprintf("%d GB", p.MemoryGB), "nic": p.NIC, "gpu": gpuSpec(p)},
 		"interfaces": []any{
 			map[string]any{"role": "external", "name": "eth0", "mac_address": "0c:c4:7a:00:00:01", "description": "public"},
