@@ -28,7 +28,7 @@ func TestMapStatus(t *testing.T) {
 		"on": provider.StatusReady, "failed_deployment": provider.StatusFailed,
 		"deploying": provider.StatusPending, "starting_deploy": provider.StatusPending, "inventory": provider.StatusPending,
 		"provisioning": provider.StatusPending, "off": provider.StatusPending, "unknown": provider.StatusPending,
-		"something_new": provider.StatusPending, "disk_erasing": provider.StatusDeleting, "deleted": provider.StatusDeleting,
+		"something_new": provider.StatusPending, "disk_erasing": provider.StatusPending, "deleted": provider.StatusDeleting,
 	} {
 		if got := mapStatus(raw); got != want {
 			t.Errorf("mapStatus(%q) = %s, want %s", raw, got, want)

@@ -696,9 +696,11 @@ func mapStatus(raw string) provider.Status {
 		return provider.StatusReady
 	case "failed_deployment", "failed_disk_erasing":
 		return provider.StatusFailed
-	case "disk_erasing", "deleted", "deleting":
+	case "deleted", "deleting":
 		return provider.StatusDeleting
 	default: // deploying, starting_deploy, inventory, provisioning, off, unknown, rescue_mode...
+		// disk_erasing is a reinstall under way (the OpenAPI document:
+		// "The server is in reinstalling state"), not a server leaving.
 		return provider.StatusPending
 	}
 }

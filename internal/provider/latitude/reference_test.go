@@ -686,3 +686,39 @@ func TestFakePlansMatchRecording(t *testing.T) {
 		t.Errorf("only %d of the double's plans are in the recording", compared)
 	}
 }
+
+// TestFakeRequestTypesMatchOpenAPI: the data.type the double demands of
+// each write is the one the OpenAPI request schema enumerates, and a
+// write naming another type is refused.
+func TestFakeRequestTypesMatchOpenAPI(t *testing.T) {
+	api := loadOpenAPI(t, referenceDir(t))
+	specPath := strings.NewReplacer("/servers/{id}", "/servers/{server_id}", "/virtual_networks/{id}", "/virtual_networks/{vlan_id}")
+	for route, typ := range fake.RequestTypes {
+		method, path, _ := strings.Cut(route, " ")
+		schema := api.requestSchema(specPath.Replace(path), method)
+		if schema == nil {
+			t.Errorf("%s: no request schema in the OpenAPI document", route)
+			continue
+		}
+		enum, _ := dig(api.resolve(schema), "properties", "data", "properties", "type", "enum").([]any)
+		if len(enum) == 0 {
+			enum, _ = dig(api.resolve(dig(api.resolve(schema), "properties", "data").(map[string]any)), "properties", "type", "enum").([]any)
+		}
+		if !slices.Contains(enum, any(typ)) {
+			t.Errorf("%s: the double demands data.type %q, the document enumerates %v", route, typ, enum)
+		}
+	}
+	f := fake.New(fake.Options{})
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/projects", strings.NewReader(`{"data":{"type":"project","attributes":{"name":"x"}}}`))
+	req.Header.Set("Authorization", f.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("POST /projects with data.type project answered %d, want 422", resp.StatusCode)
+	}
+}

@@ -55,17 +55,17 @@ const brlPerUSD = 4.9
 // Plan is one server type of the catalogue.
 type Plan struct {
 	ID, Slug, Name string
-	CPUType  string
-	CPUClock float64
+	CPUType        string
+	CPUClock       float64
 	// Cores counts every core of every CPU, as the API's specs.cpu.cores
 	// does (the recorded c2.large.x86: two Silver 4210, cores 20, count 2).
 	Cores, CPUs int
-	MemoryGB       int
-	Drives         []Drive
-	NIC            string
-	GPUCount       int
-	GPUType        string
-	GPUVRAM        int
+	MemoryGB    int
+	Drives      []Drive
+	NIC         string
+	GPUCount    int
+	GPUType     string
+	GPUVRAM     int
 	// IPXE says whether the ipxe operating system is provisionable on it.
 	IPXE bool
 	// HourUSD and MonthUSD are the United States prices.

@@ -132,6 +132,8 @@ type server struct {
 	PoweredOff                                             bool
 	// Announced: OnDeployed was called for the current deployment.
 	Announced bool
+	// Reinstall is the reinstall under way, if any (reinstall.go).
+	Reinstall *reinstallState
 }
 
 type network struct {
@@ -463,22 +465,6 @@ func (f *Fake) page(w http.ResponseWriter, r *http.Request, rows []any) {
 	writeJSON(w, http.StatusOK, map[string]any{"data": out, "meta": meta})
 }
 
-// decodeAttrs reads {"data":{"attributes":{...}}} into v.
-func decodeAttrs(r *http.Request, v any) error {
-	var req struct {
-		Data struct {
-			Attributes json.RawMessage `json:"attributes"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		return fmt.Errorf("body is not JSON: %v", err)
-	}
-	if len(req.Data.Attributes) == 0 {
-		return fmt.Errorf("data.attributes is required")
-	}
-	return json.Unmarshal(req.Data.Attributes, v)
-}
-
 func filter(r *http.Request, name string) string { return r.URL.Query().Get("filter[" + name + "]") }
 
 // Plans and operating systems.
@@ -719,8 +705,7 @@ func (f *Fake) createProject(w http.ResponseWriter, r *http.Request) {
 		ProvisioningType string `json:"provisioning_type"`
 		Environment      string `json:"environment"`
 	}
-	if err := decodeAttrs(r, &a); err != nil {
-		invalid(w, err.Error())
+	if !f.typed(w, r, &a) {
 		return
 	}
 	f.mu.Lock()
@@ -784,8 +769,7 @@ func (f *Fake) listTags(w http.ResponseWriter, r *http.Request) {
 
 func (f *Fake) createTag(w http.ResponseWriter, r *http.Request) {
 	var a struct{ Name, Description, Color string }
-	if err := decodeAttrs(r, &a); err != nil {
-		invalid(w, err.Error())
+	if !f.typed(w, r, &a) {
 		return
 	}
 	f.mu.Lock()
@@ -826,7 +810,10 @@ func (f *Fake) createSSHKey(w http.ResponseWriter, r *http.Request) {
 		Name      string `json:"name"`
 		PublicKey string `json:"public_key"`
 	}
-	if err := decodeAttrs(r, &a); err != nil || a.Name == "" || a.PublicKey == "" {
+	if !f.typed(w, r, &a) {
+		return
+	}
+	if a.Name == "" || a.PublicKey == "" {
 		invalid(w, "name and public_key are required")
 		return
 	}
@@ -843,6 +830,9 @@ func (f *Fake) createSSHKey(w http.ResponseWriter, r *http.Request) {
 func (f *Fake) status(s *server) string {
 	if s.Rescue {
 		return "rescue_mode"
+	}
+	if st, ok := f.reinstallStatus(s); ok {
+		return st
 	}
 	el := f.now().Sub(s.CreatedAt)
 	deploying := "deploying"
@@ -994,8 +984,7 @@ func (f *Fake) createServer(w http.ResponseWriter, r *http.Request) {
 		IPXEURL         string   `json:"ipxe_url"`
 		Billing         string   `json:"billing"`
 	}
-	if err := decodeAttrs(r, &a); err != nil {
-		invalid(w, err.Error())
+	if !f.typed(w, r, &a) {
 		return
 	}
 	f.mu.Lock()
@@ -1087,8 +1076,7 @@ func (f *Fake) patchServer(w http.ResponseWriter, r *http.Request) {
 		Tags     []string `json:"tags"`
 		Project  *string  `json:"project"`
 	}
-	if err := decodeAttrs(r, &a); err != nil {
-		invalid(w, err.Error())
+	if !f.typed(w, r, &a) {
 		return
 	}
 	f.mu.Lock()
@@ -1148,37 +1136,6 @@ func (f *Fake) removeServer(s *server) {
 	delete(f.usedIPs, netip.MustParseAddr(s.IP))
 }
 
-func (f *Fake) reinstall(w http.ResponseWriter, r *http.Request) {
-	var a struct {
-		OperatingSystem string `json:"operating_system"`
-		Hostname        string `json:"hostname"`
-		IPXE            string `json:"ipxe"`
-	}
-	if err := decodeAttrs(r, &a); err != nil {
-		invalid(w, err.Error())
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s := f.findServer(r.PathValue("id"))
-	switch {
-	case s == nil:
-		notFound(w)
-		return
-	case f.status(s) != "on" && f.status(s) != "off" && f.status(s) != "failed_deployment":
-		writeError(w, http.StatusUnprocessableEntity, "SERVER_BEING_PROVISIONED", "Unprocessable", "Server is being provisioned")
-		return
-	case a.OperatingSystem == "ipxe" && a.IPXE == "":
-		invalid(w, "ipxe is required when operating_system is ipxe")
-		return
-	}
-	s.OS, s.IPXE, s.CreatedAt, s.Fail, s.Announced = a.OperatingSystem, a.IPXE, f.now(), false, false
-	if a.Hostname != "" {
-		s.Hostname = a.Hostname
-	}
-	w.WriteHeader(http.StatusCreated)
-}
-
 func (f *Fake) rescue(enter bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
@@ -1203,8 +1160,7 @@ func (f *Fake) rescue(enter bool) http.HandlerFunc {
 
 func (f *Fake) power(w http.ResponseWriter, r *http.Request) {
 	var a struct{ Action string }
-	if err := decodeAttrs(r, &a); err != nil {
-		invalid(w, err.Error())
+	if !f.typed(w, r, &a) {
 		return
 	}
 	f.mu.Lock()
@@ -1293,8 +1249,7 @@ func (f *Fake) listNetworks(w http.ResponseWriter, r *http.Request) {
 
 func (f *Fake) createNetwork(w http.ResponseWriter, r *http.Request) {
 	var a struct{ Description, Site, Location, Project string }
-	if err := decodeAttrs(r, &a); err != nil {
-		invalid(w, err.Error())
+	if !f.typed(w, r, &a) {
 		return
 	}
 	if a.Site == "" {
@@ -1335,8 +1290,7 @@ func (f *Fake) patchNetwork(w http.ResponseWriter, r *http.Request) {
 		Description *string  `json:"description"`
 		Tags        []string `json:"tags"`
 	}
-	if err := decodeAttrs(r, &a); err != nil {
-		invalid(w, err.Error())
+	if !f.typed(w, r, &a) {
 		return
 	}
 	f.mu.Lock()
@@ -1410,8 +1364,7 @@ func (f *Fake) createAssignment(w http.ResponseWriter, r *http.Request) {
 		ServerID         string `json:"server_id"`
 		VirtualNetworkID string `json:"virtual_network_id"`
 	}
-	if err := decodeAttrs(r, &a); err != nil {
-		invalid(w, err.Error())
+	if !f.typed(w, r, &a) {
 		return
 	}
 	f.mu.Lock()
