@@ -57,6 +57,7 @@ type envelope[T any] struct {
 
 type listEnvelope[T any] struct {
 	Data []resource[T] `json:"data"`
+	Meta listMeta      `json:"meta"`
 }
 
 type request[T any] struct {
@@ -211,9 +212,12 @@ func truncate(b []byte, n int) []byte {
 	return b
 }
 
-// listAll reads every page of a paged list: 1-based page[number], stopping
-// on an empty or short page, or a page that brings nothing new (an endpoint
-// that ignores paging).
+// listAll reads every page of a paged list: 1-based page[number], asking
+// for the total (stats[total]=count, answered in meta.stats.total.count as
+// the OpenAPI document's pagination_meta says). It stops once the total is
+// read, on an empty page, or on a page that brings nothing new (an endpoint
+// that ignores paging). A short page is no end: an API that caps page[size]
+// below PageSize answers full pages shorter than asked.
 func listAll[T any](ctx context.Context, c *Client, path string, q url.Values) ([]resource[T], error) {
 	if q == nil {
 		q = url.Values{}
@@ -223,23 +227,56 @@ func listAll[T any](ctx context.Context, c *Client, path string, q url.Values) (
 	for page := 1; ; page++ {
 		q.Set("page[size]", strconv.Itoa(PageSize))
 		q.Set("page[number]", strconv.Itoa(page))
+		q.Set("stats[total]", "count")
 		var env listEnvelope[T]
 		if err := c.do(ctx, http.MethodGet, path, q, nil, &env); err != nil {
 			return nil, err
 		}
 		added := 0
 		for _, r := range env.Data {
-			if r.ID != "" && seen[r.ID] {
+			key := r.ID
+			if key == "" { // a row without an ID is told apart by its content
+				b, _ := json.Marshal(r)
+				key = "#" + string(b)
+			}
+			if seen[key] {
 				continue
 			}
-			seen[r.ID] = true
+			seen[key] = true
 			all = append(all, r)
 			added++
 		}
-		if len(env.Data) < PageSize || added == 0 {
+		total, known := env.Meta.total()
+		if added == 0 || known && len(all) >= total {
 			return all, nil
 		}
 	}
+}
+
+// listMeta is a list's meta: the total when it was asked for.
+type listMeta struct {
+	Stats struct {
+		Total json.RawMessage `json:"total"`
+	} `json:"stats"`
+}
+
+// total reads meta.stats.total.count (the document's form) or a bare
+// number; ok is false when the answer carries no total.
+func (m listMeta) total() (int, bool) {
+	if len(m.Stats.Total) == 0 {
+		return 0, false
+	}
+	var obj struct {
+		Count *int `json:"count"`
+	}
+	if json.Unmarshal(m.Stats.Total, &obj) == nil && obj.Count != nil {
+		return *obj.Count, true
+	}
+	var n int
+	if json.Unmarshal(m.Stats.Total, &n) == nil {
+		return n, true
+	}
+	return 0, false
 }
 
 // Wire attributes. Only the fields cto reads are declared; everything else
@@ -435,8 +472,12 @@ func filters(kv ...string) url.Values {
 	return q
 }
 
+// Plans lists the plans in one call: the OpenAPI document gives GET /plans
+// no paging parameters, and the recorded call answered all 19 at once.
 func (c *Client) Plans(ctx context.Context, q url.Values) ([]resource[PlanAttrs], error) {
-	return listAll[PlanAttrs](ctx, c, "/plans", q)
+	var out listEnvelope[PlanAttrs]
+	err := c.do(ctx, http.MethodGet, "/plans", q, nil, &out)
+	return out.Data, err
 }
 
 func (c *Client) OperatingSystems(ctx context.Context) ([]resource[OSAttrs], error) {

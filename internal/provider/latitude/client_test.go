@@ -69,9 +69,9 @@ func TestListsPaginateToTheEnd(t *testing.T) {
 		ignore    bool
 		wantCalls int32
 	}{
-		{"short last page", 230, false, 3},
+		{"short last page", 230, false, 4},
 		{"exact pages end on an empty one", 200, false, 3},
-		{"one short page", 19, false, 1},
+		{"one short page", 19, false, 2},
 		{"endpoint ignoring paging", PageSize, true, 2},
 	} {
 		t.Run(c.name, func(t *testing.T) {

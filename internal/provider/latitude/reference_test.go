@@ -269,7 +269,7 @@ func TestFakeAnswersMatchOpenAPI(t *testing.T) {
 	check("/servers/{server_id}", "PATCH", "/servers/"+sv, map[string]any{"data": map[string]any{"id": sv, "type": "servers", "attributes": map[string]any{"tags": []string{tag}}}}, 200)
 	f.Advance(24 * 60 * 60 * 1e9)
 	check("/servers/{server_id}", "GET", "/servers/"+sv, nil, 200)
-	check("/servers", "GET", "/servers?filter[project]="+proj+"&filter[tags]="+tag, nil, 200)
+	check("/servers", "GET", "/servers?filter[project]="+proj+"&filter[tags]="+tag+"&stats[total]=count", nil, 200)
 	vlan := id(check("/virtual_networks", "POST", "/virtual_networks", attrs("virtual_network", map[string]any{"description": "wire", "site": "DAL", "project": proj}), 201))
 	check("/virtual_networks/assignments", "POST", "/virtual_networks/assignments", attrs("virtual_network_assignment", map[string]any{"server_id": sv, "virtual_network_id": vlan}), 201)
 	check("/virtual_networks/assignments", "GET", "/virtual_networks/assignments?filter[virtual_network_id]="+vlan, nil, 200)

@@ -48,6 +48,9 @@ type Options struct {
 	// iPXE target there. OnDeleted is called when a server is deleted.
 	OnDeployed func(ServerState)
 	OnDeleted  func(ServerState)
+	// PageSizeCap answers at most this many rows per page whatever
+	// page[size] asks (0: no cap), as an API with a lower maximum would.
+	PageSizeCap int
 }
 
 // Faults are the failures the fake injects; change them with SetFaults.
@@ -447,6 +450,9 @@ func (f *Fake) page(w http.ResponseWriter, r *http.Request, rows []any) {
 	if v, err := strconv.Atoi(r.URL.Query().Get("page[size]")); err == nil && v > 0 {
 		size = v
 	}
+	if c := f.opts.PageSizeCap; c > 0 && size > c {
+		size = c
+	}
 	if v, err := strconv.Atoi(r.URL.Query().Get("page[number]")); err == nil && v > 0 {
 		number = v
 	}
@@ -460,7 +466,8 @@ func (f *Fake) page(w http.ResponseWriter, r *http.Request, rows []any) {
 	}
 	meta := map[string]any{}
 	if r.URL.Query().Get("stats[total]") != "" {
-		meta["stats"] = map[string]any{"total": len(rows)}
+		// The OpenAPI document's pagination_meta: meta.stats.total.count.
+		meta["stats"] = map[string]any{"total": map[string]any{"count": len(rows)}}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": out, "meta": meta})
 }
