@@ -265,6 +265,10 @@ var (
 	ErrRateLimited  = errors.New("rate limited")
 	ErrNotFound     = errors.New("not found")
 	ErrInvalid      = errors.New("rejected as invalid")
+	// ErrForbidden is a valid credential that lacks a permission.
+	ErrForbidden = errors.New("permission denied")
+	// ErrLocked is a resource its owner locked against changes.
+	ErrLocked = errors.New("locked")
 )
 
 // RateLimitError is a rate-limit answer that said when to come back.

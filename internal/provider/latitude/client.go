@@ -98,7 +98,15 @@ func (e *APIError) Error() string {
 func (e *APIError) Is(target error) bool {
 	switch target {
 	case provider.ErrUnauthorized:
-		return e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden
+		return e.StatusCode == http.StatusUnauthorized
+	case provider.ErrForbidden:
+		// The OpenAPI document's 403s: FORBIDDEN "You are not authorized
+		// to perform this action", FEATURE_NOT_ENABLED: the token is
+		// valid, a permission is missing.
+		return e.StatusCode == http.StatusForbidden
+	case provider.ErrLocked:
+		// The recorded PATCH of a locked server: 423 "Locked Server".
+		return e.StatusCode == http.StatusLocked
 	case provider.ErrNotFound:
 		return e.StatusCode == http.StatusNotFound
 	case provider.ErrOutOfStock:
@@ -129,7 +137,10 @@ type errorBody struct {
 		Status any    `json:"status"`
 		Title  string `json:"title"`
 		Detail string `json:"detail"`
-		Meta   struct {
+		// Message replaces title and detail in many of the OpenAPI
+		// document's error examples ({"code","message"}).
+		Message string `json:"message"`
+		Meta    struct {
 			RetryAfter any `json:"retry_after"`
 		} `json:"meta"`
 	} `json:"errors"`
@@ -193,8 +204,14 @@ func (c *Client) apiError(method, path string, resp *httpx.Response) error {
 			e.Code = fmt.Sprint(first.Code)
 		}
 		e.Title, e.Detail = c.http.Redact(first.Title), c.http.Redact(first.Detail)
-		if s, ok := first.Meta.RetryAfter.(float64); ok {
-			e.RetryAfter = time.Duration(s * float64(time.Second))
+		if first.Message != "" && first.Message != first.Detail {
+			if e.Detail != "" {
+				e.Detail += ": "
+			}
+			e.Detail += c.http.Redact(first.Message)
+		}
+		if ra, ok := retryAfterMeta(first.Meta.RetryAfter); ok {
+			e.RetryAfter = ra
 		}
 	} else {
 		e.Detail = c.http.Redact(strings.TrimSpace(string(truncate(resp.Body, 200))))
@@ -203,6 +220,37 @@ func (c *Client) apiError(method, path string, resp *httpx.Response) error {
 		e.RetryAfter = ra
 	}
 	return e
+}
+
+// retryAfterMeta reads meta.retry_after, seconds as a number or a string.
+func retryAfterMeta(v any) (time.Duration, bool) {
+	var secs float64
+	switch x := v.(type) {
+	case float64:
+		secs = x
+	case string:
+		f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
+		if err != nil {
+			return 0, false
+		}
+		secs = f
+	default:
+		return 0, false
+	}
+	if secs < 0 || secs > 24*60*60 {
+		return 0, false
+	}
+	return time.Duration(secs * float64(time.Second)), true
+}
+
+// RetryAfterBody reads the wait a 429's body asks for in
+// meta.retry_after, for answers without a Retry-After header.
+func RetryAfterBody(body []byte) (time.Duration, bool) {
+	var eb errorBody
+	if json.Unmarshal(body, &eb) != nil || len(eb.Errors) == 0 {
+		return 0, false
+	}
+	return retryAfterMeta(eb.Errors[0].Meta.RetryAfter)
 }
 
 func truncate(b []byte, n int) []byte {

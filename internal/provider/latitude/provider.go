@@ -138,7 +138,7 @@ func New(cfg Config) (*Provider, error) {
 	h := httpx.New(httpx.Options{
 		HTTPClient: cfg.HTTPClient, Clock: cfg.Clock, MaxAttempts: cfg.MaxAttempts, Timeout: cfg.Timeout,
 		ReadsPerMinute: max(reads, 0), WritesPerMinute: max(writes, 0),
-		Secrets: []string{cfg.Token}, Logger: cfg.Logger,
+		Secrets: []string{cfg.Token}, Logger: cfg.Logger, RetryAfterBody: RetryAfterBody,
 	})
 	return &Provider{api: NewClient(cfg.APIURL, cfg.Token, h), cfg: cfg,
 		projects: map[string]string{}, tags: map[string]string{},
@@ -172,6 +172,10 @@ func (p *Provider) Authenticate(ctx context.Context) error {
 	if err := p.api.do(ctx, http.MethodGet, "/projects", q, nil, &out); err != nil {
 		if errors.Is(err, provider.ErrUnauthorized) {
 			return fmt.Errorf("%w: Latitude.sh refused the token in %s: %v", provider.ErrUnauthorized, TokenEnv[0], err)
+		}
+		if errors.Is(err, provider.ErrForbidden) {
+			return fmt.Errorf("%w: the token in %s is valid but lacks a permission (give its user a role that may manage projects and servers): %v",
+				provider.ErrForbidden, TokenEnv[0], err)
 		}
 		return err
 	}

@@ -51,6 +51,9 @@ type Options struct {
 	// PageSizeCap answers at most this many rows per page whatever
 	// page[size] asks (0: no cap), as an API with a lower maximum would.
 	PageSizeCap int
+	// Quota answers 429 past a per-minute budget (quota.go); zero is
+	// unlimited.
+	Quota Quota
 }
 
 // Faults are the failures the fake injects; change them with SetFaults.
@@ -124,6 +127,7 @@ type Fake struct {
 	// clampPages mirrors faults.ClampPages for page, which runs with and
 	// without mu held.
 	clampPages atomic.Bool
+	quota      quotaWindow
 }
 
 type server struct {
@@ -295,6 +299,10 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.mu.Lock()
+	if f.overQuota(w, r) {
+		f.mu.Unlock()
+		return
+	}
 	switch {
 	case f.faults.ServerErrorBurst > 0:
 		f.faults.ServerErrorBurst--
