@@ -321,7 +321,13 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 	run := &pipeline.Run{Cluster: c, Journal: j, Events: ui, Deps: deps, Clock: runClock()}
 	engine := &pipeline.Engine{Steps: pipeline.DeploySteps()}
 	start := time.Now()
+	if deps.Provider != nil {
+		recallBootPaths(g, s.Provider, s.APIURL, deps.Provider)
+	}
 	err = engine.Execute(ctx, run, pipeline.Options{Until: f.until, DryRun: f.dryRun})
+	if deps.Provider != nil {
+		keepBootPaths(g, s.Provider, s.APIURL, deps.Provider)
+	}
 	ui.Close()
 	if err != nil {
 		// A run that stopped in validation created nothing: leave no folder.

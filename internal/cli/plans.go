@@ -33,9 +33,12 @@ func newPlansCmd(g *globals) *cobra.Command {
 		Short: "List a provider's server plans with specs, stock and prices",
 		Long: `List server plans: CPU, memory, disks, GPUs, whether Talos can boot on them,
 the sites where they are in stock, and the price per hour and month in the
-provider's currency. -o json prints an array of objects with slug, cores,
-memory_gb, gpu_count, gpu_type, talos_capable, currency and regions (site,
-in_stock, hourly, monthly).`,
+provider's currency. TALOS says "yes (iPXE)" for a plan a deploy saw boot
+Talos by iPXE when ordered, and "yes (reinstall)" for one that refused it
+then, whose servers are ordered with a stock system and reinstalled with
+iPXE (a second deploy). -o json prints an array of objects with slug, cores,
+memory_gb, gpu_count, gpu_type, talos_capable, boot_path (direct, reinstall
+or absent), currency and regions (site, in_stock, hourly, monthly).`,
 		Example: `  cto plans --provider latitude --region DAL --in-stock
   cto plans --provider latitude --gpu -o json`,
 		Args: cobra.NoArgs,
@@ -55,6 +58,7 @@ in_stock, hourly, monthly).`,
 			if err != nil {
 				return err
 			}
+			withBootPaths(g, f.provider, f.apiURL, plans)
 			sort.Slice(plans, func(a, b int) bool { return plans[a].Slug < plans[b].Slug })
 			if g.json() {
 				if plans == nil {
@@ -159,7 +163,12 @@ func printPlans(g *globals, plans []provider.Plan, region string) {
 			gpu = fmt.Sprintf("%dx %s", p.GPUCount, p.GPUType)
 		}
 		talos := "no"
-		if p.TalosCapable {
+		switch {
+		case p.TalosCapable && p.BootPath == provider.BootPathDirect:
+			talos = "yes (iPXE)"
+		case p.TalosCapable && p.BootPath == provider.BootPathReinstall:
+			talos = "yes (reinstall)"
+		case p.TalosCapable:
 			talos = "yes"
 		}
 		stock := strings.Join(sites, ",")

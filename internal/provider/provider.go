@@ -131,17 +131,20 @@ type PlanRegion struct {
 // Plan is a server type. Prices are in the provider's currency
 // (Capabilities.Currency), which Currency names.
 type Plan struct {
-	Slug         string       `json:"slug"`
-	Name         string       `json:"name"`
-	Cores        int          `json:"cores"`
-	CPU          string       `json:"cpu,omitempty"`
-	MemoryGB     int          `json:"memory_gb"`
-	Drives       []Drive      `json:"drives"`
-	GPUCount     int          `json:"gpu_count"`
-	GPUType      string       `json:"gpu_type"`
-	TalosCapable bool         `json:"talos_capable"`
-	Currency     string       `json:"currency"`
-	Regions      []PlanRegion `json:"regions"`
+	Slug         string  `json:"slug"`
+	Name         string  `json:"name"`
+	Cores        int     `json:"cores"`
+	CPU          string  `json:"cpu,omitempty"`
+	MemoryGB     int     `json:"memory_gb"`
+	Drives       []Drive `json:"drives"`
+	GPUCount     int     `json:"gpu_count"`
+	GPUType      string  `json:"gpu_type"`
+	TalosCapable bool    `json:"talos_capable"`
+	// BootPath is how this plan's servers reach the Talos media when the
+	// provider knows it from an earlier deploy ("" when not known yet).
+	BootPath BootPath     `json:"boot_path,omitempty"`
+	Currency string       `json:"currency"`
+	Regions  []PlanRegion `json:"regions"`
 }
 
 // At returns the plan's stock and price at a site (case-insensitive).
@@ -216,6 +219,10 @@ type Server struct {
 	Region     string    `json:"region,omitempty"`
 	Tags       []string  `json:"tags,omitempty"`
 	CreatedAt  time.Time `json:"created_at,omitempty"`
+	// NeedsBoot: the server runs the provider's stock system, not the
+	// requested media; a Reinstaller boots it into the media once it is
+	// ready.
+	NeedsBoot bool `json:"needs_boot,omitempty"`
 }
 
 // NetworkSpec is what CreateNetwork needs.

@@ -81,7 +81,9 @@ type APIError struct {
 	Code         string
 	Title        string
 	Detail       string
-	RetryAfter   time.Duration
+	// Pointer is the JSON pointer of the attribute the API objected to.
+	Pointer    string
+	RetryAfter time.Duration
 }
 
 func (e *APIError) Error() string {
@@ -140,7 +142,10 @@ type errorBody struct {
 		// Message replaces title and detail in many of the OpenAPI
 		// document's error examples ({"code","message"}).
 		Message string `json:"message"`
-		Meta    struct {
+		Source  struct {
+			Pointer string `json:"pointer"`
+		} `json:"source"`
+		Meta struct {
 			RetryAfter any `json:"retry_after"`
 		} `json:"meta"`
 	} `json:"errors"`
@@ -203,7 +208,7 @@ func (c *Client) apiError(method, path string, resp *httpx.Response) error {
 		if first.Code != nil {
 			e.Code = fmt.Sprint(first.Code)
 		}
-		e.Title, e.Detail = c.http.Redact(first.Title), c.http.Redact(first.Detail)
+		e.Title, e.Detail, e.Pointer = c.http.Redact(first.Title), c.http.Redact(first.Detail), first.Source.Pointer
 		if first.Message != "" && first.Message != first.Detail {
 			if e.Detail != "" {
 				e.Detail += ": "
@@ -429,6 +434,9 @@ type ServerAttrs struct {
 	Project struct {
 		ID string `json:"id"`
 	} `json:"project"`
+	OperatingSystem struct {
+		Slug string `json:"slug"`
+	} `json:"operating_system"`
 	Tags tagRefs `json:"tags"`
 }
 

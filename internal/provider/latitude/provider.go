@@ -106,9 +106,10 @@ type Provider struct {
 	// concurrent creates make one of each.
 	resolving sync.Mutex
 	mu        sync.Mutex
-	projects  map[string]string // project key -> ID
-	tags      map[string]string // cluster -> tag ID
-	ipxeOn    map[string]bool   // plan name -> iPXE provisionable
+	projects  map[string]string            // project key -> ID
+	tags      map[string]string            // cluster -> tag ID
+	osOn      map[string]map[string]bool   // OS slug -> plan names it is provisionable on
+	paths     map[string]provider.BootPath // plan slug -> the boot path that worked
 
 	// listing serializes the one listing of a project's hostnames that a
 	// batch of creates shares; hosts holds it and ordered what this
@@ -118,7 +119,11 @@ type Provider struct {
 	ordered map[string]bool            // project ID + "/" + hostname
 }
 
-var _ provider.Provider = (*Provider)(nil)
+var (
+	_ provider.Provider        = (*Provider)(nil)
+	_ provider.Reinstaller     = (*Provider)(nil)
+	_ provider.BootPathLearner = (*Provider)(nil)
+)
 
 // New returns a Provider for cfg.
 func New(cfg Config) (*Provider, error) {
@@ -141,7 +146,7 @@ func New(cfg Config) (*Provider, error) {
 		Secrets: []string{cfg.Token}, Logger: cfg.Logger, RetryAfterBody: RetryAfterBody,
 	})
 	return &Provider{api: NewClient(cfg.APIURL, cfg.Token, h), cfg: cfg,
-		projects: map[string]string{}, tags: map[string]string{},
+		projects: map[string]string{}, tags: map[string]string{}, paths: map[string]provider.BootPath{},
 		hosts: map[string]map[string]bool{}, ordered: map[string]bool{}}, nil
 }
 
@@ -191,13 +196,16 @@ func (p *Provider) ListPlans(ctx context.Context, f provider.PlanFilter) ([]prov
 	if err != nil {
 		return nil, err
 	}
-	ipxe, err := p.ipxePlans(ctx)
+	on, err := p.systems(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var out []provider.Plan
 	for _, r := range raw {
-		pl := planFromWire(r.Attributes, ipxe)
+		pl := planFromWire(r.Attributes, on[IPXEOS])
+		if pl.TalosCapable {
+			pl.BootPath = p.bootPath(pl.Slug)
+		}
 		if f.Match(pl) {
 			out = append(out, pl)
 		}
@@ -205,9 +213,11 @@ func (p *Provider) ListPlans(ctx context.Context, f provider.PlanFilter) ([]prov
 	return out, nil
 }
 
-func (p *Provider) ipxePlans(ctx context.Context) (map[string]bool, error) {
+// systems maps each operating system to the plans it is provisionable on,
+// read once.
+func (p *Provider) systems(ctx context.Context) (map[string]map[string]bool, error) {
 	p.mu.Lock()
-	cached := p.ipxeOn
+	cached := p.osOn
 	p.mu.Unlock()
 	if cached != nil {
 		return cached, nil
@@ -216,16 +226,16 @@ func (p *Provider) ipxePlans(ctx context.Context) (map[string]bool, error) {
 	if err != nil {
 		return nil, err
 	}
-	on := map[string]bool{}
+	on := map[string]map[string]bool{}
 	for _, o := range oses {
-		if o.Attributes.Slug == "ipxe" {
-			for _, name := range o.Attributes.ProvisionableOn {
-				on[name] = true
-			}
+		plans := map[string]bool{}
+		for _, name := range o.Attributes.ProvisionableOn {
+			plans[name] = true
 		}
+		on[o.Attributes.Slug] = plans
 	}
 	p.mu.Lock()
-	p.ipxeOn = on
+	p.osOn = on
 	p.mu.Unlock()
 	return on, nil
 }
@@ -400,11 +410,12 @@ func (p *Provider) CreateServer(ctx context.Context, s provider.ServerSpec) (pro
 	if err != nil {
 		return provider.Server{}, err
 	}
-	r, err := p.orderOnce(ctx, proj, s)
+	r, stock, err := p.orderOnce(ctx, proj, s)
 	if err != nil {
 		return provider.Server{}, err
 	}
 	srv := toServer(r)
+	srv.NeedsBoot = srv.NeedsBoot || stock
 	if srv.Region == "" {
 		srv.Region = strings.ToUpper(s.Region)
 	}
@@ -438,20 +449,31 @@ const lostAnswerAttempts = 4
 // when none exists. An order whose answer is lost (a 5xx, a dropped
 // connection) may have gone through, so the hostname is looked up again
 // before ordering again: never two servers for one hostname.
-func (p *Provider) orderOnce(ctx context.Context, proj string, s provider.ServerSpec) (resource[ServerAttrs], error) {
+//
+// A plan that refuses the ipxe system at order time is ordered with a stock
+// system instead (stock is then true: the caller reinstalls it with ipxe
+// once it runs), and the plan's path is remembered, so the next order goes
+// straight to it.
+func (p *Provider) orderOnce(ctx context.Context, proj string, s provider.ServerSpec) (r resource[ServerAttrs], stock bool, err error) {
+	os := IPXEOS
+	if p.bootPath(s.Plan) == provider.BootPathReinstall {
+		if os, err = p.stockSystem(ctx, s.Plan); err != nil {
+			return r, false, err
+		}
+	}
 	for attempt := 1; ; attempt++ {
 		lookup, err := p.needsLookup(ctx, proj, s.Hostname, attempt)
 		if err != nil {
-			return resource[ServerAttrs]{}, err
+			return resource[ServerAttrs]{}, false, err
 		}
 		if lookup {
 			existing, err := p.api.Servers(ctx, filters("project", proj, "hostname", s.Hostname))
 			if err != nil {
-				return resource[ServerAttrs]{}, err
+				return resource[ServerAttrs]{}, false, err
 			}
 			for _, e := range existing {
 				if e.Attributes.Hostname == s.Hostname && mapStatus(e.Attributes.Status) != provider.StatusDeleting {
-					return e, nil
+					return e, false, nil
 				}
 			}
 		}
@@ -462,20 +484,34 @@ func (p *Provider) orderOnce(ctx context.Context, proj string, s provider.Server
 		if s.Role == provider.RoleControlPlane {
 			prio = httpx.PriorityFirst // workers can join only once a control plane runs
 		}
-		r, err := p.api.CreateServer(httpx.WithPriority(ctx, prio), CreateServerAttrs{
-			Project: proj, Plan: s.Plan, Site: strings.ToUpper(s.Region), OperatingSystem: "ipxe",
-			Hostname: s.Hostname, IPXE: ipxeValue(s.Boot), Billing: "hourly",
-		})
+		attrs := CreateServerAttrs{Project: proj, Plan: s.Plan, Site: strings.ToUpper(s.Region), OperatingSystem: os,
+			Hostname: s.Hostname, Billing: "hourly"}
+		if os == IPXEOS {
+			attrs.IPXE = ipxeValue(s.Boot)
+		}
+		r, err := p.api.CreateServer(httpx.WithPriority(ctx, prio), attrs)
 		switch {
 		case err == nil && r.ID == "":
-			return r, fmt.Errorf("create server %s: the API returned no ID", s.Hostname)
+			return r, false, fmt.Errorf("create server %s: the API returned no ID", s.Hostname)
+		case err == nil && os == IPXEOS:
+			p.learn(s.Plan, provider.BootPathDirect)
+			return r, false, nil
 		case err == nil:
-			return r, nil
+			return r, true, nil
+		case os == IPXEOS && ipxeRefused(err):
+			// Nothing was created: order again at once with a stock
+			// system, and never try iPXE at create for this plan again.
+			p.learn(s.Plan, provider.BootPathReinstall)
+			if os, err = p.stockSystem(ctx, s.Plan); err != nil {
+				return r, false, err
+			}
+			attempt--
+			continue
 		case !lostAnswer(err) || attempt == lostAnswerAttempts || ctx.Err() != nil:
-			return r, fmt.Errorf("create server %s: %w", s.Hostname, err)
+			return r, false, fmt.Errorf("create server %s: %w", s.Hostname, err)
 		}
 		if err := p.cfg.Clock.Sleep(ctx, time.Duration(attempt)*2*time.Second); err != nil {
-			return r, err
+			return r, false, err
 		}
 	}
 }
@@ -712,7 +748,10 @@ func mapStatus(raw string) provider.Status {
 func toServer(r resource[ServerAttrs]) provider.Server {
 	a := r.Attributes
 	s := provider.Server{ID: r.ID, Hostname: a.Hostname, Status: mapStatus(a.Status), RawStatus: a.Status,
-		Plan: a.Plan.Slug, Region: strings.ToUpper(a.Region.Site.Slug)}
+		Plan: a.Plan.Slug, Region: strings.ToUpper(a.Region.Site.Slug),
+		// A server cto ordered runs ipxe; another system means it was
+		// ordered with a stock one and waits for its reinstall.
+		NeedsBoot: a.OperatingSystem.Slug != "" && a.OperatingSystem.Slug != IPXEOS}
 	if s.Region == "" {
 		s.Region = strings.ToUpper(a.Site)
 	}

@@ -722,3 +722,60 @@ func TestFakeRequestTypesMatchOpenAPI(t *testing.T) {
 		t.Errorf("POST /projects with data.type project answered %d, want 422", resp.StatusCode)
 	}
 }
+
+// TestFakeIPXEListMatchesRecording: the double's ipxe system lists a plan
+// as provisionable exactly when the recorded list does (for the plans both
+// know), every plan included that refuses ipxe at create; and the plans
+// that take it at create are the field report's.
+func TestFakeIPXEListMatchesRecording(t *testing.T) {
+	c := loadCassette(t, "TestAccOperatingSystemBasic.yaml")
+	var recorded listEnvelope[OSAttrs]
+	if err := json.Unmarshal([]byte(c.Interactions[0].Response.Body), &recorded); err != nil {
+		t.Fatal(err)
+	}
+	on := map[string]bool{}
+	for _, o := range recorded.Data {
+		if o.Attributes.Slug == IPXEOS {
+			for _, name := range o.Attributes.ProvisionableOn {
+				on[name] = true
+			}
+		}
+	}
+	if !on["c1.tiny.x86"] || len(on) != 24 {
+		t.Fatalf("the recording's ipxe list changed: %v", on)
+	}
+	known := map[string]bool{}
+	for _, r := range recordedPlans(t) {
+		known[r.Attributes.Name] = true
+	}
+	f := fake.New(fake.Options{})
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	cl := NewClient(srv.URL, f.Token(), httpx.New(httpx.Options{}))
+	oses, err := cl.OperatingSystems(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans, err := cl.Plans(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range oses {
+		if o.Attributes.Slug != IPXEOS {
+			continue
+		}
+		listed := map[string]bool{}
+		for _, name := range o.Attributes.ProvisionableOn {
+			listed[name] = true
+		}
+		for _, p := range plans {
+			name := p.Attributes.Name
+			if (known[name] || name == "c1.tiny.x86") && listed[name] != on[name] {
+				t.Errorf("%s: the double lists ipxe %v, the recording %v", name, listed[name], on[name])
+			}
+		}
+	}
+	if !slices.Equal(fake.DefaultIPXEAtCreate, []string{"c2-small-x86"}) {
+		t.Errorf("plans taking ipxe at create %v, the field report names c2-small-x86 only", fake.DefaultIPXEAtCreate)
+	}
+}

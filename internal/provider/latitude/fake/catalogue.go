@@ -66,7 +66,10 @@ type Plan struct {
 	GPUCount    int
 	GPUType     string
 	GPUVRAM     int
-	// IPXE says whether the ipxe operating system is provisionable on it.
+	// IPXE says whether the ipxe operating system lists it as
+	// provisionable, as the recorded list does (c1.tiny.x86 included,
+	// c3.medium.x86 not); whether a create takes ipxe is another matter
+	// (ipxe.go).
 	IPXE bool
 	// HourUSD and MonthUSD are the United States prices.
 	HourUSD, MonthUSD float64
@@ -118,11 +121,11 @@ func Catalogue() []*Plan {
 		{ID: "plan_VL1qm0JP5xGaN", Slug: "c2-large-x86", Name: "c2.large.x86", CPUType: "Silver 4210", CPUClock: 2.2, Cores: 20, CPUs: 2, MemoryGB: 128,
 			Drives: []Drive{{2, "1 TB", "SSD"}}, NIC: "10 Gbps", IPXE: true, HourUSD: 0.8, MonthUSD: 584, Stock: stock(10, "DAL", "NYC", "SAO", "FRA")},
 		{ID: "plan_zGr47qlMDAg0m", Slug: "c1-tiny-x86", Name: "c1.tiny.x86", CPUType: "E3-1240 v3", CPUClock: 3.4, Cores: 4, CPUs: 1, MemoryGB: 16,
-			Drives: []Drive{{1, "250 GB", "SSD"}}, NIC: "1 Gbps", IPXE: false, HourUSD: 0.1, MonthUSD: 73, Stock: stock(30, "DAL", "SAO", "MIA")},
+			Drives: []Drive{{1, "250 GB", "SSD"}}, NIC: "1 Gbps", IPXE: true, HourUSD: 0.1, MonthUSD: 73, Stock: stock(30, "DAL", "SAO", "MIA")},
 		{ID: "plan_Yv0qoBMKy0VAw", Slug: "c3-small-x86", Name: "c3.small.x86", CPUType: "E-2386G", CPUClock: 3.5, Cores: 6, CPUs: 1, MemoryGB: 32,
 			Drives: []Drive{{1, "800 GB", "NVME"}}, NIC: "2 x 10 Gbps", IPXE: true, HourUSD: 0.39, MonthUSD: 285, Stock: all(60)},
 		{ID: "plan_e8mD5P6dNrOZb", Slug: "c3-medium-x86", Name: "c3.medium.x86", CPUType: "EPYC 7443P", CPUClock: 2.85, Cores: 24, CPUs: 1, MemoryGB: 256,
-			Drives: []Drive{{2, "3.8TB", "NVME"}}, NIC: "2 x 10 Gbps", IPXE: true, HourUSD: 1.05, MonthUSD: 767, Stock: stock(12, "DAL", "ASH", "LAX", "FRA", "TYO")},
+			Drives: []Drive{{2, "3.8TB", "NVME"}}, NIC: "2 x 10 Gbps", IPXE: false, HourUSD: 1.05, MonthUSD: 767, Stock: stock(12, "DAL", "ASH", "LAX", "FRA", "TYO")},
 		{ID: "plan_K4Gk80V9NpW2P", Slug: "c3-large-x86", Name: "c3.large.x86", CPUType: "AMD 7443P", CPUClock: 2.85, Cores: 24, CPUs: 1, MemoryGB: 256,
 			Drives: []Drive{{2, "1.9 TB", "NVME"}}, NIC: "2 x 25 Gbps", IPXE: true, HourUSD: 1.86, MonthUSD: 1358, Stock: stock(6, "DAL", "NYC", "FRA")},
 		{ID: "plan_aLqpRwP1Ovd8v", Slug: "c3-xlarge-x86", Name: "c3.xlarge.x86", CPUType: "EPYC 9554", CPUClock: 3.1, Cores: 128, CPUs: 2, MemoryGB: 1536,

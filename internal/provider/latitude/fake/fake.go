@@ -54,6 +54,9 @@ type Options struct {
 	// Quota answers 429 past a per-minute budget (quota.go); zero is
 	// unlimited.
 	Quota Quota
+	// IPXEAtCreate are the plan slugs that take operating_system ipxe in
+	// a create (nil: DefaultIPXEAtCreate, ipxe.go).
+	IPXEAtCreate []string
 }
 
 // Faults are the failures the fake injects; change them with SetFaults.
@@ -1037,6 +1040,8 @@ func (f *Fake) createServer(w http.ResponseWriter, r *http.Request) {
 		return
 	case a.OperatingSystem == "ipxe" && a.IPXE == "" && a.IPXEURL == "":
 		invalid(w, "ipxe is required when operating_system is ipxe")
+		return
+	case a.OperatingSystem == "ipxe" && f.refusesIPXE(w, p):
 		return
 	}
 	if left <= 0 {
