@@ -422,9 +422,10 @@ type ServerAttrs struct {
 	Locked      bool    `json:"locked"`
 	Site        string  `json:"site"`
 	Plan        struct {
-		ID   string `json:"id"`
-		Name string `json:"name"`
-		Slug string `json:"slug"`
+		ID      string `json:"id"`
+		Name    string `json:"name"`
+		Slug    string `json:"slug"`
+		Billing string `json:"billing"`
 	} `json:"plan"`
 	Region struct {
 		Site struct {

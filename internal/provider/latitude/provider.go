@@ -485,7 +485,10 @@ func (p *Provider) orderOnce(ctx context.Context, proj string, s provider.Server
 			prio = httpx.PriorityFirst // workers can join only once a control plane runs
 		}
 		attrs := CreateServerAttrs{Project: proj, Plan: s.Plan, Site: strings.ToUpper(s.Region), OperatingSystem: os,
-			Hostname: s.Hostname, Billing: "hourly"}
+			Hostname: s.Hostname}
+		// No billing: the project decides (hourly for an on-demand one,
+		// yearly for a reserved one, which refuses hourly), as the
+		// recorded create in a reserved project shows.
 		if os == IPXEOS {
 			attrs.IPXE = ipxeValue(s.Boot)
 		}

@@ -135,6 +135,7 @@ type Fake struct {
 
 type server struct {
 	ID, Hostname, Project, Plan, Site, OS, IPXE, IP, Label string
+	Billing                                                string
 	Tags                                                   []string
 	CreatedAt                                              time.Time
 	Fail, Stuck, OffSpec, Locked                           bool
@@ -909,7 +910,7 @@ func (f *Fake) serverJSON(s *server) map[string]any {
 		"region": map[string]any{"city": site.City, "country": site.Country, "site": map[string]any{
 			"id": siteJSON(site)["id"], "name": site.Name, "slug": site.Slug, "facility": site.Facility}},
 		"team": teamJSON(), "project": projJSON,
-		"plan":             map[string]any{"id": p.ID, "name": p.Name, "slug": p.Slug, "billing": "hourly"},
+		"plan":             map[string]any{"id": p.ID, "name": p.Name, "slug": p.Slug, "billing": s.Billing},
 		"operating_system": map[string]any{"name": osName, "slug": s.OS, "version": "", "features": map[string]any{"raid": false, "ssh_keys": false, "user_data": false}},
 		"specs": map[string]any{"cpu": fmt.Sprintf("%s (%d cores)", p.CPUType, p.Cores), "disk": p.Drives[0].Size + " " + p.Drives[0].Type,
 			"ram": fmt.Sprintf("%d GB", p.MemoryGB), "nic": p.NIC, "gpu": gpuSpec(p)},
@@ -1044,6 +1045,10 @@ func (f *Fake) createServer(w http.ResponseWriter, r *http.Request) {
 	case a.OperatingSystem == "ipxe" && f.refusesIPXE(w, p):
 		return
 	}
+	billing, ok := billingFor(w, proj, a.Billing)
+	if !ok {
+		return
+	}
 	if left <= 0 {
 		writeError(w, http.StatusUnprocessableEntity, "SERVERS_OUT_OF_STOCK", "Out of stock", "No stock availability")
 		return
@@ -1051,7 +1056,7 @@ func (f *Fake) createServer(w http.ResponseWriter, r *http.Request) {
 	p.Stock[site]--
 	s := &server{ID: f.newID("sv"), Hostname: a.Hostname, Project: proj.ID, Plan: p.Slug, Site: site, OS: a.OperatingSystem,
 		IPXE: a.IPXE + a.IPXEURL, IP: f.allocIP(), Label: fmt.Sprintf("%03dS%06d", 100+len(f.servers)%900, f.rng.IntN(1000000)),
-		CreatedAt: f.now(), OffSpec: f.faults.OffSpecStatus}
+		CreatedAt: f.now(), OffSpec: f.faults.OffSpecStatus, Billing: billing}
 	if n := f.faults.FailHostnames[a.Hostname]; n > 0 {
 		f.faults.FailHostnames[a.Hostname] = n - 1
 		s.Fail = true
