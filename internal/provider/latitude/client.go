@@ -551,8 +551,8 @@ func (c *Client) Projects(ctx context.Context, q url.Values) ([]resource[Project
 
 func (c *Client) CreateProject(ctx context.Context, name string) (resource[ProjectAttrs], error) {
 	var out envelope[ProjectAttrs]
-	err := c.do(ctx, http.MethodPost, "/projects", nil,
-		body("projects", "", ProjectAttrs{Name: name, ProvisioningType: "on_demand", Environment: "Production"}), &out)
+	err := c.send(ctx, http.MethodPost, "/projects", nil,
+		body("projects", "", ProjectAttrs{Name: name, ProvisioningType: "on_demand", Environment: "Production"}), &out, true)
 	return out.Data, err
 }
 
@@ -575,7 +575,7 @@ func (c *Client) Tags(ctx context.Context) ([]resource[TagAttrs], error) {
 
 func (c *Client) CreateTag(ctx context.Context, name, description string) (resource[TagAttrs], error) {
 	var out envelope[TagAttrs]
-	err := c.do(ctx, http.MethodPost, "/tags", nil, body("tags", "", TagAttrs{Name: name, Description: description, Color: "#2f6fdf"}), &out)
+	err := c.send(ctx, http.MethodPost, "/tags", nil, body("tags", "", TagAttrs{Name: name, Description: description, Color: "#2f6fdf"}), &out, true)
 	return out.Data, err
 }
 
@@ -586,6 +586,7 @@ func (c *Client) Servers(ctx context.Context, q url.Values) ([]resource[ServerAt
 
 // CreateServer orders a server. A lost answer is not repeated here: the
 // order may have gone through, so the caller looks the hostname up first.
+// The creates of projects, tags, VLANs and assignments are sent so too.
 func (c *Client) CreateServer(ctx context.Context, a CreateServerAttrs) (resource[ServerAttrs], error) {
 	var out envelope[ServerAttrs]
 	err := c.send(ctx, http.MethodPost, "/servers", nil, body("servers", "", a), &out, true)
@@ -638,8 +639,8 @@ func (c *Client) VirtualNetworks(ctx context.Context, q url.Values) ([]resource[
 
 func (c *Client) CreateVirtualNetwork(ctx context.Context, project, site, description string) (resource[VLANAttrs], error) {
 	var out envelope[VLANAttrs]
-	err := c.do(ctx, http.MethodPost, "/virtual_networks", nil,
-		body("virtual_network", "", map[string]string{"description": description, "site": site, "project": project}), &out)
+	err := c.send(ctx, http.MethodPost, "/virtual_networks", nil,
+		body("virtual_network", "", map[string]string{"description": description, "site": site, "project": project}), &out, true)
 	return out.Data, err
 }
 
@@ -657,8 +658,8 @@ func (c *Client) Assignments(ctx context.Context, q url.Values) ([]resource[Assi
 
 func (c *Client) Assign(ctx context.Context, networkID, serverID string) (resource[AssignmentAttrs], error) {
 	var out envelope[AssignmentAttrs]
-	err := c.do(ctx, http.MethodPost, "/virtual_networks/assignments", nil,
-		body("virtual_network_assignment", "", map[string]string{"server_id": serverID, "virtual_network_id": networkID}), &out)
+	err := c.send(ctx, http.MethodPost, "/virtual_networks/assignments", nil,
+		body("virtual_network_assignment", "", map[string]string{"server_id": serverID, "virtual_network_id": networkID}), &out, true)
 	return out.Data, err
 }
 

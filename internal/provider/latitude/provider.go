@@ -342,7 +342,17 @@ func (p *Provider) project(ctx context.Context, explicit, cluster string, create
 			}
 		}
 		if id == "" && create {
-			r, err := p.api.CreateProject(ctx, cluster)
+			r, err := createOnce(ctx, p, func(ctx context.Context) (resource[ProjectAttrs], error) {
+				return p.api.CreateProject(ctx, cluster)
+			}, func(ctx context.Context) (resource[ProjectAttrs], bool, error) {
+				found, err := p.api.Projects(ctx, filters("name", cluster))
+				for _, r := range found {
+					if r.Attributes.Name == cluster {
+						return r, true, nil
+					}
+				}
+				return resource[ProjectAttrs]{}, false, err
+			})
 			if err != nil {
 				return "", fmt.Errorf("create project %q: %w", cluster, err)
 			}
@@ -379,7 +389,17 @@ func (p *Provider) tag(ctx context.Context, cluster string, create bool) (string
 		}
 	}
 	if id == "" && create {
-		t, err := p.api.CreateTag(ctx, cluster, "cto cluster "+cluster)
+		t, err := createOnce(ctx, p, func(ctx context.Context) (resource[TagAttrs], error) {
+			return p.api.CreateTag(ctx, cluster, "cto cluster "+cluster)
+		}, func(ctx context.Context) (resource[TagAttrs], bool, error) {
+			all, err := p.api.Tags(ctx)
+			for _, t := range all {
+				if t.Attributes.Name == cluster {
+					return t, true, nil
+				}
+			}
+			return resource[TagAttrs]{}, false, err
+		})
 		if err != nil {
 			return "", fmt.Errorf("create tag %q: %w", cluster, err)
 		}
@@ -650,7 +670,19 @@ func (p *Provider) CreateNetwork(ctx context.Context, n provider.NetworkSpec) (p
 	if desc == "" {
 		desc = "cto cluster " + n.Cluster
 	}
-	r, err := p.api.CreateVirtualNetwork(ctx, proj, strings.ToUpper(n.Region), desc)
+	site := strings.ToUpper(n.Region)
+	r, err := createOnce(ctx, p, func(ctx context.Context) (resource[VLANAttrs], error) {
+		return p.api.CreateVirtualNetwork(ctx, proj, site, desc)
+	}, func(ctx context.Context) (resource[VLANAttrs], bool, error) {
+		// The lost create made an untagged VLAN of this description.
+		all, err := p.api.VirtualNetworks(ctx, filters("project", proj))
+		for _, v := range all {
+			if v.Attributes.Description == desc && toNetwork(v).Region == site && !v.Attributes.Tags.has(tag) {
+				return v, true, nil
+			}
+		}
+		return resource[VLANAttrs]{}, false, err
+	})
 	if err != nil {
 		return provider.Network{}, fmt.Errorf("create VLAN in %s: %w", n.Region, err)
 	}
@@ -682,7 +714,17 @@ func (p *Provider) ListNetworks(ctx context.Context, cluster string) ([]provider
 }
 
 func (p *Provider) AssignServer(ctx context.Context, networkID, serverID string) (provider.Assignment, error) {
-	r, err := p.api.Assign(ctx, networkID, serverID)
+	r, err := createOnce(ctx, p, func(ctx context.Context) (resource[AssignmentAttrs], error) {
+		return p.api.Assign(ctx, networkID, serverID)
+	}, func(ctx context.Context) (resource[AssignmentAttrs], bool, error) {
+		all, err := p.api.Assignments(ctx, filters("virtual_network_id", networkID))
+		for _, a := range all {
+			if toAssignment(a).ServerID == serverID {
+				return a, true, nil
+			}
+		}
+		return resource[AssignmentAttrs]{}, false, err
+	})
 	if err != nil {
 		return provider.Assignment{}, fmt.Errorf("assign %s to VLAN %s: %w", serverID, networkID, err)
 	}

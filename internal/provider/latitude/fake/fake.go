@@ -78,6 +78,9 @@ type Faults struct {
 	StuckHostnames map[string]int
 	// OffSpecStatus reports starting_deploy and inventory before deploying.
 	OffSpecStatus bool
+	// LoseAnswers carries out the next N writes of a route ("POST /tags")
+	// but answers them 502, as a proxy losing the answers would (lose.go).
+	LoseAnswers map[string]int
 	// LoseCreateAnswers creates the next N servers but answers their
 	// creates 502, as a proxy losing the answer would.
 	LoseCreateAnswers int
@@ -336,6 +339,9 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.mu.Unlock()
+	if f.loseAnswer(w, r, key) {
+		return
+	}
 	f.mux.ServeHTTP(w, r)
 }
 
@@ -735,7 +741,7 @@ func (f *Fake) createProject(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, p := range f.projects {
 		if p.Name == a.Name {
-			invalid(w, "name has already been taken")
+			nameTaken(w)
 			return
 		}
 	}
@@ -795,6 +801,10 @@ func (f *Fake) createTag(w http.ResponseWriter, r *http.Request) {
 	defer f.mu.Unlock()
 	if a.Name == "" {
 		invalid(w, "name can't be blank")
+		return
+	}
+	if slices.ContainsFunc(f.tags, func(t *tag) bool { return t.Name == a.Name }) {
+		nameTaken(w)
 		return
 	}
 	t := &tag{ID: f.newID("tag"), Name: a.Name, Description: a.Description, Color: a.Color}
