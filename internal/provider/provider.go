@@ -72,8 +72,18 @@ type Capabilities struct {
 	// DHCP is false when servers booted from custom media must be given
 	// their address on the kernel command line.
 	DHCP bool
+	// AddressTemplate, without DHCP, names the placeholders the provider
+	// fills with the server's address in a boot script before it runs
+	// (empty fields: the boot loader's own settings).
+	AddressTemplate AddressTemplate
 	// Currency of every price the provider reports, e.g. "USD" or "EUR".
 	Currency string
+}
+
+// AddressTemplate is how a boot script names a server's address, gateway
+// and netmask for the provider to fill in.
+type AddressTemplate struct {
+	Address, Gateway, Netmask string
 }
 
 // Supports reports whether the provider can boot with method m.

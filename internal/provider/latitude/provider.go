@@ -32,7 +32,16 @@ var (
 	TokenEnv   = []string{"LATITUDESH_AUTH_TOKEN", "LATITUDE_API_KEY"}
 	ProjectEnv = []string{"LATITUDESH_PROJECT", "LATITUDE_PROJECT_ID"}
 	APIURLEnv  = "LATITUDESH_API_URL"
+	// NoDHCPEnv set to true says the account boots custom images without
+	// DHCP.
+	NoDHCPEnv = "LATITUDESH_NO_DHCP"
 )
+
+// AddressPlaceholders are what Latitude fills in a custom iPXE script for
+// an account without DHCP (latitude-api.md: "scripts there use
+// placeholders the platform fills in ({{ PUBLIC_IP }}, {{ NETMASK }},
+// {{ PUBLIC_GW }}, {{ INTERFACE_ID }})"); iPXE's own ${ip} is empty there.
+var AddressPlaceholders = provider.AddressTemplate{Address: "{{ PUBLIC_IP }}", Gateway: "{{ PUBLIC_GW }}", Netmask: "{{ NETMASK }}"}
 
 // Config configures a Provider.
 type Config struct {
@@ -41,6 +50,10 @@ type Config struct {
 	// named after the cluster.
 	Project string
 	APIURL  string
+
+	// NoDHCP is an account whose custom images get no DHCP: Latitude fills
+	// the address placeholders of an iPXE script instead (NoDHCPEnv).
+	NoDHCP bool
 
 	ReadsPerMinute  int // 0: DefaultReadsPerMinute; <0: unlimited
 	WritesPerMinute int // 0: DefaultWritesPerMinute; <0: unlimited
@@ -73,6 +86,9 @@ func ConfigFromEnv(project, apiURL string) (Config, error) {
 	}
 	if v := firstEnv("LATITUDESH_WRITES_PER_MINUTE"); v != "" {
 		cfg.WritesPerMinute, _ = strconv.Atoi(v)
+	}
+	if v := firstEnv(NoDHCPEnv); v != "" {
+		cfg.NoDHCP, _ = strconv.ParseBool(v)
 	}
 	if v := firstEnv("LATITUDESH_TIMEOUT"); v != "" {
 		cfg.Timeout, _ = time.ParseDuration(v)
@@ -161,13 +177,17 @@ func (p *Provider) Client() *Client { return p.api }
 func (p *Provider) Name() string { return "latitude" }
 
 func (p *Provider) Capabilities() provider.Capabilities {
-	return provider.Capabilities{
+	c := provider.Capabilities{
 		Boot:            []provider.BootMethod{provider.BootIPXE},
 		PrivateNetworks: true,
 		GPU:             true,
-		DHCP:            true,
+		DHCP:            !p.cfg.NoDHCP,
 		Currency:        "USD",
 	}
+	if p.cfg.NoDHCP {
+		c.AddressTemplate = AddressPlaceholders
+	}
+	return c
 }
 
 func (p *Provider) Authenticate(ctx context.Context) error {
