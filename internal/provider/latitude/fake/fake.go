@@ -865,6 +865,10 @@ func (f *Fake) status(s *server) string {
 	}
 	el := f.now().Sub(s.CreatedAt)
 	deploying := "deploying"
+	if el < f.opts.DeployTime/10 {
+		// The recorded creates answered starting_deploy.
+		deploying = "starting_deploy"
+	}
 	if s.OffSpec {
 		switch {
 		case el < f.opts.DeployTime/4:
@@ -914,9 +918,9 @@ func (f *Fake) serverJSON(s *server) map[string]any {
 	}
 	return obj(s.ID, "servers", map[string]any{
 		"tags": f.tagRefs(s.Tags), "hostname": s.Hostname, "label": s.Label, "price": p.MonthUSD, "role": "Bare Metal",
-		"primary_ipv4": s.IP, "primary_ipv6": nil, "status": f.status(s), "ipmi_status": "Normal",
+		"primary_ipv4": s.IP, "status": f.status(s), "ipmi_status": "Normal",
 		"created_at": s.CreatedAt.UTC().Format("2006-01-02T15:04:05+00:00"), "scheduled_deletion_at": nil,
-		"locked": s.Locked, "rescue_allowed": s.OS != "ipxe", "site": s.Site,
+		"locked": s.Locked,
 		"region": map[string]any{"city": site.City, "country": site.Country, "site": map[string]any{
 			"id": siteJSON(site)["id"], "name": site.Name, "slug": site.Slug, "facility": site.Facility}},
 		"team": teamJSON(), "project": projJSON,
@@ -1242,8 +1246,8 @@ func (f *Fake) networkJSON(n *network) map[string]any {
 		}
 	}
 	return obj(n.ID, "virtual_networks", map[string]any{
-		"tags": f.tagRefs(n.Tags), "vid": n.VID, "name": fmt.Sprintf("%s-%d", n.Site, n.VID), "description": n.Description,
-		"site": n.Site, "region": map[string]any{"city": site.City, "country": site.Country, "site": map[string]any{
+		"tags": f.tagRefs(n.Tags), "vid": n.VID, "description": n.Description,
+		"region": map[string]any{"city": site.City, "country": site.Country, "site": map[string]any{
 			"id": siteJSON(site)["id"], "name": site.Name, "slug": site.Slug, "facility": site.Facility}},
 		"assignments_count": count,
 	})
@@ -1306,7 +1310,7 @@ func (f *Fake) createNetwork(w http.ResponseWriter, r *http.Request) {
 	f.networks = append(f.networks, n)
 	full := f.networkJSON(n)["attributes"].(map[string]any)
 	one(w, http.StatusCreated, obj(n.ID, "virtual_networks", map[string]any{
-		"tags": full["tags"], "vid": n.VID, "name": full["name"], "description": n.Description, "site": n.Site}))
+		"tags": full["tags"], "vid": n.VID, "name": fmt.Sprintf("%s-%d", n.Site, n.VID), "description": n.Description, "site": n.Site}))
 }
 
 func (f *Fake) getNetwork(w http.ResponseWriter, r *http.Request) {
@@ -1341,7 +1345,10 @@ func (f *Fake) patchNetwork(w http.ResponseWriter, r *http.Request) {
 	if a.Tags != nil {
 		n.Tags = a.Tags
 	}
-	one(w, http.StatusOK, f.networkJSON(n))
+	// The recorded PATCH answered the create's short form.
+	full := f.networkJSON(n)["attributes"].(map[string]any)
+	one(w, http.StatusOK, obj(n.ID, "virtual_networks", map[string]any{
+		"tags": full["tags"], "vid": n.VID, "name": fmt.Sprintf("%s-%d", n.Site, n.VID), "description": n.Description, "site": n.Site}))
 }
 
 func (f *Fake) deleteNetwork(w http.ResponseWriter, r *http.Request) {
