@@ -333,7 +333,13 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 	run := &pipeline.Run{Cluster: c, Journal: j, Events: ui, Deps: deps, Clock: runClock()}
 	engine := &pipeline.Engine{Steps: pipeline.DeploySteps()}
 	start := time.Now()
+	if deps.Provider != nil {
+		recallBootPaths(g, s.Provider, s.APIURL, deps.Provider)
+	}
 	err = engine.Execute(ctx, run, pipeline.Options{Until: f.until, DryRun: f.dryRun})
+	if deps.Provider != nil {
+		keepBootPaths(g, s.Provider, s.APIURL, deps.Provider)
+	}
 	ui.Close()
 	if err != nil {
 		// A run that stopped in validation created nothing: leave no folder.
@@ -369,8 +375,13 @@ func deployFailed(g *globals, s spec.ClusterSpec, c *state.Cluster, j *state.Jou
 	if billing := tellStillBilling(g, s.Provider, j, s.Name); billing != "" {
 		hint = fmt.Sprintf("the journal is kept in %s; rerun the same command to resume; %s", c.Dir, billing)
 	}
-	if errors.Is(err, provider.ErrUnauthorized) {
+	switch {
+	case errors.Is(err, provider.ErrUnauthorized):
 		hint = fmt.Sprintf("%s refused the credentials (revoked or expired?): set valid ones and rerun; %s", s.Provider, hint)
+	case errors.Is(err, provider.ErrForbidden):
+		hint = fmt.Sprintf("%s accepted the credentials but they lack a permission for this: use a key whose user may manage servers and networks, and rerun; %s", s.Provider, hint)
+	case errors.Is(err, provider.ErrLocked):
+		hint = fmt.Sprintf("a resource is locked at %s: unlock it there and rerun; %s", s.Provider, hint)
 	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted: %v; %s", err, hint)

@@ -207,7 +207,7 @@ func TestLatitudeBadInput(t *testing.T) {
 	}{
 		{"no plan without a terminal", []string{"deploy", "--provider", "latitude", "--region", "DAL", "--yes"}, "--plan is required"},
 		{"unknown plan", []string{"deploy", "--provider", "latitude", "--region", "DAL", "--plan", "nope-x86", "--yes"}, "is not a plan"},
-		{"plan without iPXE", []string{"deploy", "--provider", "latitude", "--region", "DAL", "--plan", "c1-tiny-x86", "--yes"}, "cannot boot Talos"},
+		{"plan without iPXE", []string{"deploy", "--provider", "latitude", "--region", "DAL", "--plan", "c3-medium-x86", "--yes"}, "cannot boot Talos"},
 		{"over the cost cap", []string{"deploy", "--provider", "latitude", "--region", "DAL", "--plan", "c2-small-x86", "--nodes", "3", "--max-monthly-cost", "100", "--yes"}, "maxMonthlyCost"},
 	}
 	for _, c := range cases {
@@ -263,10 +263,10 @@ func TestLatitudePlansAndRegions(t *testing.T) {
 		if p.Slug == "c2-small-x86" {
 			small = p.TalosCapable && p.Cores == 4 && p.MemoryGB == 32 && p.Regions[i].Hourly == 0.21 && p.Regions[i].Monthly == 146
 		}
-		tiny = tiny || (p.Slug == "c1-tiny-x86" && !p.TalosCapable)
+		tiny = tiny || (p.Slug == "c3-medium-x86" && !p.TalosCapable)
 	}
 	if !small || !tiny {
-		t.Errorf("plans: c2-small-x86 (talos, 4 cores, 32 GB, $0.21/h) found %v; c1-tiny-x86 (no talos) found %v", small, tiny)
+		t.Errorf("plans: c2-small-x86 (talos, 4 cores, 32 GB, $0.21/h) found %v; c3-medium-x86 (no talos) found %v", small, tiny)
 	}
 	code, stdout, _ = runCLI(t, "plans", "--provider", "latitude", "--gpu")
 	if code != 0 || !strings.Contains(stdout, "g3-h100-small") || strings.Contains(stdout, "c2-small-x86") {
@@ -294,18 +294,19 @@ func TestLatitudePlansAndRegions(t *testing.T) {
 func TestPlanPickerOnATerminal(t *testing.T) {
 	latitudeEnv(t)
 	var errb bytes.Buffer
-	g := &globals{streams: Streams{In: strings.NewReader("zero\n99\n2\n"), Out: &bytes.Buffer{}, ErrOut: &errb}}
+	g := &globals{streams: Streams{In: strings.NewReader("zero\n99\n3\n"), Out: &bytes.Buffer{}, ErrOut: &errb}}
 	s := spec.Defaults()
 	s.Name, s.Provider, s.Region = "pick", "latitude", "DAL"
 	got, err := pickPlan(context.Background(), g, s, true, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Cheapest first: c2-small-x86, then c3-small-x86; c1-tiny-x86 (no iPXE) is not offered.
+	// Cheapest first: c1-tiny-x86, c2-small-x86, then c3-small-x86;
+	// c3-medium-x86 (ipxe not provisionable) is not offered.
 	if got.Plan != "c3-small-x86" {
-		t.Errorf("picked %q, want the second cheapest Talos-capable plan in stock (c3-small-x86)\n%s", got.Plan, errb.String())
+		t.Errorf("picked %q, want the third cheapest Talos-capable plan in stock (c3-small-x86)\n%s", got.Plan, errb.String())
 	}
-	if strings.Contains(errb.String(), "c1-tiny-x86") || !strings.Contains(errb.String(), "1) c2-small-x86") {
+	if strings.Contains(errb.String(), "c3-medium-x86") || !strings.Contains(errb.String(), "2) c2-small-x86") {
 		t.Errorf("picker list:\n%s", errb.String())
 	}
 	if _, err := pickPlan(context.Background(), g, s, true, false); !IsBadInput(err) || !strings.Contains(err.Error(), "--plan") {

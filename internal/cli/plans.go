@@ -34,9 +34,12 @@ func newPlansCmd(g *globals) *cobra.Command {
 		Short: "List a provider's server plans with specs, stock and prices",
 		Long: `List server plans: CPU, memory, disks, GPUs, whether Talos can boot on them,
 the sites where they are in stock, and the price per hour and month in the
-provider's currency. -o json prints an array of objects with slug, cores,
-memory_gb, gpu_count, gpu_type, talos_capable, currency and regions (site,
-in_stock, hourly, monthly, setup).
+provider's currency. TALOS says "yes (iPXE)" for a plan a deploy saw boot
+Talos by iPXE when ordered, and "yes (reinstall)" for one that refused it
+then, whose servers are ordered with a stock system and reinstalled with
+iPXE (a second deploy). -o json prints an array of objects with slug, cores,
+memory_gb, gpu_count, gpu_type, talos_capable, boot_path (direct, reinstall
+or absent), currency and regions (site, in_stock, hourly, monthly, setup).
 
 --cheapest ranks every provider whose credentials are set (and Vultr, whose
 price list is public, without them), every plan and every region by what
@@ -44,15 +47,15 @@ the whole cluster would cost: --nodes servers of the plan (at least the
 --profile's per-node minimum and --min-cores, --min-ram, --min-disk), plus
 what the deploy creates besides them (at Hetzner Cloud each server's IPv4
 address and the lb11 load balancer of 3 or more control planes) and one-off
-setup fees, all at the prices the
-providers' APIs state now. Rows are ordered by the first month (monthly cost
-plus setup fees) in --currency; each price is also shown in its own
-currency. Only plans in stock that boot Talos are ranked; fitting plans left
-out (out of stock, Talos cannot boot them) and providers skipped (no
-credentials, an API error) are listed with the reason. The top rows print
-the cto deploy command that builds them; cto deploy --provider cheapest
-deploys the top row. -o json prints shape, currency, rates, rows (each with
-its deploy command), left_out, too_small, skipped and without_credentials.`,
+setup fees, all at the prices the providers' APIs state now. Rows are
+ordered by the first month (monthly cost plus setup fees) in --currency;
+each price is also shown in its own currency. Only plans in stock that boot
+Talos are ranked; fitting plans left out (out of stock, Talos cannot boot
+them) and providers skipped (no credentials, an API error) are listed with
+the reason. The top rows print the cto deploy command that builds them; cto
+deploy --provider cheapest deploys the top row. -o json prints shape,
+currency, rates, rows (each with its deploy command), left_out, too_small,
+skipped and without_credentials.`,
 		Example: `  cto plans --provider latitude --region DAL --in-stock
   cto plans --provider latitude --gpu -o json
   cto plans --cheapest --nodes 3 --profile standard --continent europe --currency EUR
@@ -83,6 +86,7 @@ its deploy command), left_out, too_small, skipped and without_credentials.`,
 				return err
 			}
 			plans = withGPUModel(plans, model)
+			withBootPaths(g, f.provider, f.apiURL, plans)
 			sort.Slice(plans, func(a, b int) bool { return plans[a].Slug < plans[b].Slug })
 			if g.json() {
 				if plans == nil {
@@ -188,7 +192,12 @@ func printPlans(g *globals, plans []provider.Plan, region string) {
 			gpu = fmt.Sprintf("%dx %s", p.GPUCount, p.GPUType)
 		}
 		talos := "no"
-		if p.TalosCapable {
+		switch {
+		case p.TalosCapable && p.BootPath == provider.BootPathDirect:
+			talos = "yes (iPXE)"
+		case p.TalosCapable && p.BootPath == provider.BootPathReinstall:
+			talos = "yes (reinstall)"
+		case p.TalosCapable:
 			talos = "yes"
 		}
 		stock := strings.Join(sites, ",")

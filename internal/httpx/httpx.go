@@ -53,6 +53,9 @@ type Options struct {
 	// (default: any); a longer one returns the 429 to the caller, who can
 	// tell the user when to come back.
 	MaxRetryAfter time.Duration
+	// RetryAfterBody reads the wait an answer's body asks for, for APIs
+	// that say it there (consulted when the Retry-After header is absent).
+	RetryAfterBody func(body []byte) (time.Duration, bool)
 	// Clock times backoff and the budget (default the wall clock).
 	Clock clock.Clock
 	// Secrets are values that must never appear in logs or errors, such as
@@ -207,7 +210,11 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 		}
 		wait := c.backoff(attempt)
 		if last != nil {
-			if ra, ok := RetryAfter(last.Header, c.opts.Clock.Now()); ok {
+			ra, ok := RetryAfter(last.Header, c.opts.Clock.Now())
+			if !ok && c.opts.RetryAfterBody != nil {
+				ra, ok = c.opts.RetryAfterBody(last.Body)
+			}
+			if ok {
 				if c.opts.MaxRetryAfter > 0 && ra > c.opts.MaxRetryAfter {
 					return last, nil
 				}

@@ -323,3 +323,58 @@ func TestBootMediaPerNodeClass(t *testing.T) {
 		t.Errorf("warned about the placeholder with media wired")
 	}
 }
+
+// A plan that refuses iPXE at order time is ordered with a stock system
+// and reinstalled with iPXE once up; the step waits for that second deploy
+// and replaces nothing.
+func TestServersReinstallWhenThePlanRefusesIPXE(t *testing.T) {
+	r, f, rec := machineRun(t, 3)
+	r.Deps.Spec.Plan = "c3-small-x86" // lists ipxe, refuses it at create
+	if err := runUntil(t, r, StepServers); err != nil {
+		t.Fatal(err)
+	}
+	st := f.State()
+	if len(st.Servers) != 3 {
+		t.Fatalf("fake holds %d servers, want 3", len(st.Servers))
+	}
+	for _, s := range st.Servers {
+		if s.Status != "on" || s.IPXE == "" {
+			t.Errorf("%s: status %s, ipxe %q; want on with the boot media", s.Hostname, s.Status, s.IPXE)
+		}
+	}
+	if got := st.Requests["POST /servers/{id}/reinstall"]; got != 3 {
+		t.Errorf("%d reinstalls, want 3", got)
+	}
+	if w := warnings(rec); strings.Contains(w, "replacement") {
+		t.Errorf("servers were replaced:\n%s", w)
+	}
+	lp := r.Deps.Provider.(provider.BootPathLearner)
+	if got := lp.BootPaths()["c3-small-x86"]; got != provider.BootPathReinstall {
+		t.Errorf("learned path %q for c3-small-x86, want reinstall", got)
+	}
+	for _, n := range r.Journal.NodesCopy() {
+		if n.Status != string(provider.StatusReady) {
+			t.Errorf("%s: journal status %s", n.Name, n.Status)
+		}
+	}
+}
+
+// Right after a reinstall the API can still read "on": the server counts
+// as up only after its status has moved once.
+func TestReinstalledServerWaitsOutTheStaleOn(t *testing.T) {
+	sv := &servers{reinstalls: map[string]*reinstall{"sv_1": {}}}
+	on := provider.Server{ID: "sv_1", Status: provider.StatusReady, RawStatus: "on"}
+	if s, again := sv.booting(on); s.Status != provider.StatusPending || again {
+		t.Fatalf("stale on read as %s (reinstall again %v)", s.Status, again)
+	}
+	if s, _ := sv.booting(provider.Server{ID: "sv_1", Status: provider.StatusPending, RawStatus: "disk_erasing"}); s.Status != provider.StatusPending {
+		t.Fatalf("disk_erasing read as %s", s.Status)
+	}
+	if s, _ := sv.booting(on); s.Status != provider.StatusReady {
+		t.Fatalf("on after the reinstall read as %s", s.Status)
+	}
+	stock := provider.Server{ID: "sv_2", Status: provider.StatusReady, RawStatus: "on", NeedsBoot: true}
+	if s, again := sv.booting(stock); s.Status != provider.StatusPending || !again {
+		t.Fatalf("a server up on a stock system read as %s (reinstall %v)", s.Status, again)
+	}
+}

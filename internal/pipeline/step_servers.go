@@ -227,6 +227,9 @@ type servers struct {
 	// creating holds the nodes whose create has not returned yet, while
 	// wait already watches the others.
 	creating map[string]bool
+	// reinstalls holds the servers this run reinstalled into their boot
+	// media (step_servers_reinstall.go).
+	reinstalls map[string]*reinstall
 }
 
 // inFlight says whether a node's create is still running.
@@ -493,6 +496,12 @@ func (sv *servers) wait(ctx context.Context) error {
 			}
 			observed[i] = s
 		}
+		// A server up on a stock system is not up yet: it is reinstalled
+		// into its media below.
+		reinstallNow := make([]bool, len(nodes))
+		for i := range observed {
+			observed[i], reinstallNow[i] = sv.booting(observed[i])
+		}
 		// One journal write per poll for every change it saw.
 		if err := sv.observe(nodes, observed); err != nil {
 			return err
@@ -502,6 +511,13 @@ func (sv *servers) wait(ctx context.Context) error {
 			if n.ServerID == "" || sv.inFlight(n.Name) {
 				// Its create is still running: never replaced from here,
 				// and the step is not done before it returns.
+				ready = false
+				continue
+			}
+			if reinstallNow[i] {
+				if err := sv.reinstall(ctx, n, s); err != nil {
+					return err
+				}
 				ready = false
 				continue
 			}

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/cto-platform/cto/internal/provider"
+	"github.com/cto-platform/cto/internal/provider/latitude"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
 	"github.com/cto-platform/cto/internal/talos"
@@ -288,5 +289,31 @@ func TestTalosconfigFollowsReplacedControlPlanes(t *testing.T) {
 	j.Update(func(j *state.Journal) { j.Nodes[0].PublicIP = "127.0.0.77" })
 	if got := endpointsOf(); len(got) != 1 || !strings.HasPrefix(got[0], "127.0.0.77:") {
 		t.Errorf("endpoints after replacement = %v", got)
+	}
+}
+
+// A Latitude account without DHCP gets a script whose ip= argument uses
+// the placeholders Latitude fills ({{ PUBLIC_IP }}...), not iPXE's own
+// settings, which are empty there.
+func TestTalosBootMediaForLatitudeWithoutDHCP(t *testing.T) {
+	w := newTalosWorld(t, 1)
+	c, j := w.journal()
+	lat, err := latitude.New(latitude.Config{Token: "t", APIURL: "http://127.0.0.1:1", NoDHCP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Run{Cluster: c, Journal: j, Events: Discard, Deps: &Deps{Spec: w.spec, Provider: lat}}
+	boot, err := TalosBootMedia(context.Background(), r, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(boot.Script, " ip={{ PUBLIC_IP }}::{{ PUBLIC_GW }}:{{ NETMASK }}:") || strings.Contains(boot.Script, "${ip}") {
+		t.Errorf("script for an account without DHCP:\n%s", boot.Script)
+	}
+	t.Setenv(latitude.NoDHCPEnv, "true")
+	t.Setenv("LATITUDESH_AUTH_TOKEN", "t")
+	cfg, err := latitude.ConfigFromEnv("", "")
+	if err != nil || !cfg.NoDHCP {
+		t.Errorf("%s=true read as NoDHCP %v (%v)", latitude.NoDHCPEnv, cfg.NoDHCP, err)
 	}
 }

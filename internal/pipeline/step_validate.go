@@ -157,6 +157,10 @@ func preflight(ctx context.Context, r *Run) (preflightResult, error) {
 			r.Say("cost estimate in %s: %d x %s at %s/h (%s/month)", site, sp.Workers(), workerPlan.Slug, money(wAt.Hourly, pf.currency), money(wAt.Monthly, pf.currency))
 		}
 		r.Say("total: %s per hour, %s per month", money(pf.hourly, pf.currency), money(pf.monthly, pf.currency))
+		sayBootPath(r, cpPlan)
+		if workerPlan.Slug != cpPlan.Slug && sp.Workers() > 0 {
+			sayBootPath(r, workerPlan)
+		}
 		if sp.MaxMonthlyCost > 0 && pf.monthly > sp.MaxMonthlyCost {
 			return pf, &spec.Error{Field: "maxMonthlyCost", Value: fmt.Sprintf("%.2f", sp.MaxMonthlyCost),
 				Reason: fmt.Sprintf("is below the estimate of %s per month for %d node(s); raise --max-monthly-cost, or use a smaller plan or fewer nodes", money(pf.monthly, pf.currency), sp.Nodes)}

@@ -132,8 +132,8 @@ func ensureSchematic(ctx context.Context, r *Run, gpu bool) (string, error) {
 }
 
 // TalosBootMedia is Deps.BootMedia for providers that boot Talos by iPXE:
-// the factory's PXE URL, or a script with ip= from iPXE's own settings when
-// the provider has no DHCP.
+// the factory's PXE URL, or, when the provider has no DHCP, a script with
+// ip= from iPXE's own settings or from the placeholders the provider fills.
 func TalosBootMedia(ctx context.Context, r *Run, gpu bool) (provider.Boot, error) {
 	id, err := ensureSchematic(ctx, r, gpu)
 	if err != nil {
@@ -141,7 +141,13 @@ func TalosBootMedia(ctx context.Context, r *Run, gpu bool) (provider.Boot, error
 	}
 	im := imageFactory(r).Images(id, talosVersion(r))
 	if r.Deps.Provider != nil && !r.Deps.Provider.Capabilities().DHCP {
-		return provider.Boot{Method: provider.BootIPXE, URL: im.PXE(), Script: im.IPXEScript(&talos.IPXEStaticIP)}, nil
+		static := talos.IPXEStaticIP
+		// A provider that fills placeholders of its own in the script
+		// leaves iPXE's settings empty: the address comes from those.
+		if t := r.Deps.Provider.Capabilities().AddressTemplate; t.Address != "" {
+			static = talos.StaticIP{Address: t.Address, Gateway: t.Gateway, Netmask: t.Netmask}
+		}
+		return provider.Boot{Method: provider.BootIPXE, URL: im.PXE(), Script: im.IPXEScript(&static)}, nil
 	}
 	return provider.Boot{Method: provider.BootIPXE, URL: im.PXE()}, nil
 }

@@ -72,8 +72,18 @@ type Capabilities struct {
 	// DHCP is false when servers booted from custom media must be given
 	// their address on the kernel command line.
 	DHCP bool
+	// AddressTemplate, without DHCP, names the placeholders the provider
+	// fills with the server's address in a boot script before it runs
+	// (empty fields: the boot loader's own settings).
+	AddressTemplate AddressTemplate
 	// Currency of every price the provider reports, e.g. "USD" or "EUR".
 	Currency string
+}
+
+// AddressTemplate is how a boot script names a server's address, gateway
+// and netmask for the provider to fill in.
+type AddressTemplate struct {
+	Address, Gateway, Netmask string
 }
 
 // Supports reports whether the provider can boot with method m.
@@ -133,17 +143,20 @@ type PlanRegion struct {
 // Plan is a server type. Prices are in the provider's currency
 // (Capabilities.Currency), which Currency names.
 type Plan struct {
-	Slug         string       `json:"slug"`
-	Name         string       `json:"name"`
-	Cores        int          `json:"cores"`
-	CPU          string       `json:"cpu,omitempty"`
-	MemoryGB     int          `json:"memory_gb"`
-	Drives       []Drive      `json:"drives"`
-	GPUCount     int          `json:"gpu_count"`
-	GPUType      string       `json:"gpu_type"`
-	TalosCapable bool         `json:"talos_capable"`
-	Currency     string       `json:"currency"`
-	Regions      []PlanRegion `json:"regions"`
+	Slug         string  `json:"slug"`
+	Name         string  `json:"name"`
+	Cores        int     `json:"cores"`
+	CPU          string  `json:"cpu,omitempty"`
+	MemoryGB     int     `json:"memory_gb"`
+	Drives       []Drive `json:"drives"`
+	GPUCount     int     `json:"gpu_count"`
+	GPUType      string  `json:"gpu_type"`
+	TalosCapable bool    `json:"talos_capable"`
+	// BootPath is how this plan's servers reach the Talos media when the
+	// provider knows it from an earlier deploy ("" when not known yet).
+	BootPath BootPath     `json:"boot_path,omitempty"`
+	Currency string       `json:"currency"`
+	Regions  []PlanRegion `json:"regions"`
 }
 
 // At returns the plan's stock and price at a site (case-insensitive).
@@ -218,6 +231,10 @@ type Server struct {
 	Region     string    `json:"region,omitempty"`
 	Tags       []string  `json:"tags,omitempty"`
 	CreatedAt  time.Time `json:"created_at,omitempty"`
+	// NeedsBoot: the server runs the provider's stock system, not the
+	// requested media; a Reinstaller boots it into the media once it is
+	// ready.
+	NeedsBoot bool `json:"needs_boot,omitempty"`
 }
 
 // NetworkSpec is what CreateNetwork needs.
@@ -267,6 +284,10 @@ var (
 	ErrRateLimited  = errors.New("rate limited")
 	ErrNotFound     = errors.New("not found")
 	ErrInvalid      = errors.New("rejected as invalid")
+	// ErrForbidden is a valid credential that lacks a permission.
+	ErrForbidden = errors.New("permission denied")
+	// ErrLocked is a resource its owner locked against changes.
+	ErrLocked = errors.New("locked")
 )
 
 // RateLimitError is a rate-limit answer that said when to come back.

@@ -57,6 +57,7 @@ type envelope[T any] struct {
 
 type listEnvelope[T any] struct {
 	Data []resource[T] `json:"data"`
+	Meta listMeta      `json:"meta"`
 }
 
 type request[T any] struct {
@@ -80,7 +81,9 @@ type APIError struct {
 	Code         string
 	Title        string
 	Detail       string
-	RetryAfter   time.Duration
+	// Pointer is the JSON pointer of the attribute the API objected to.
+	Pointer    string
+	RetryAfter time.Duration
 }
 
 func (e *APIError) Error() string {
@@ -97,7 +100,15 @@ func (e *APIError) Error() string {
 func (e *APIError) Is(target error) bool {
 	switch target {
 	case provider.ErrUnauthorized:
-		return e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden
+		return e.StatusCode == http.StatusUnauthorized
+	case provider.ErrForbidden:
+		// The OpenAPI document's 403s: FORBIDDEN "You are not authorized
+		// to perform this action", FEATURE_NOT_ENABLED: the token is
+		// valid, a permission is missing.
+		return e.StatusCode == http.StatusForbidden
+	case provider.ErrLocked:
+		// The recorded PATCH of a locked server: 423 "Locked Server".
+		return e.StatusCode == http.StatusLocked
 	case provider.ErrNotFound:
 		return e.StatusCode == http.StatusNotFound
 	case provider.ErrOutOfStock:
@@ -128,7 +139,13 @@ type errorBody struct {
 		Status any    `json:"status"`
 		Title  string `json:"title"`
 		Detail string `json:"detail"`
-		Meta   struct {
+		// Message replaces title and detail in many of the OpenAPI
+		// document's error examples ({"code","message"}).
+		Message string `json:"message"`
+		Source  struct {
+			Pointer string `json:"pointer"`
+		} `json:"source"`
+		Meta struct {
 			RetryAfter any `json:"retry_after"`
 		} `json:"meta"`
 	} `json:"errors"`
@@ -191,9 +208,15 @@ func (c *Client) apiError(method, path string, resp *httpx.Response) error {
 		if first.Code != nil {
 			e.Code = fmt.Sprint(first.Code)
 		}
-		e.Title, e.Detail = c.http.Redact(first.Title), c.http.Redact(first.Detail)
-		if s, ok := first.Meta.RetryAfter.(float64); ok {
-			e.RetryAfter = time.Duration(s * float64(time.Second))
+		e.Title, e.Detail, e.Pointer = c.http.Redact(first.Title), c.http.Redact(first.Detail), first.Source.Pointer
+		if first.Message != "" && first.Message != first.Detail {
+			if e.Detail != "" {
+				e.Detail += ": "
+			}
+			e.Detail += c.http.Redact(first.Message)
+		}
+		if ra, ok := retryAfterMeta(first.Meta.RetryAfter); ok {
+			e.RetryAfter = ra
 		}
 	} else {
 		e.Detail = c.http.Redact(strings.TrimSpace(string(truncate(resp.Body, 200))))
@@ -204,6 +227,37 @@ func (c *Client) apiError(method, path string, resp *httpx.Response) error {
 	return e
 }
 
+// retryAfterMeta reads meta.retry_after, seconds as a number or a string.
+func retryAfterMeta(v any) (time.Duration, bool) {
+	var secs float64
+	switch x := v.(type) {
+	case float64:
+		secs = x
+	case string:
+		f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
+		if err != nil {
+			return 0, false
+		}
+		secs = f
+	default:
+		return 0, false
+	}
+	if secs < 0 || secs > 24*60*60 {
+		return 0, false
+	}
+	return time.Duration(secs * float64(time.Second)), true
+}
+
+// RetryAfterBody reads the wait a 429's body asks for in
+// meta.retry_after, for answers without a Retry-After header.
+func RetryAfterBody(body []byte) (time.Duration, bool) {
+	var eb errorBody
+	if json.Unmarshal(body, &eb) != nil || len(eb.Errors) == 0 {
+		return 0, false
+	}
+	return retryAfterMeta(eb.Errors[0].Meta.RetryAfter)
+}
+
 func truncate(b []byte, n int) []byte {
 	if len(b) > n {
 		return b[:n]
@@ -211,9 +265,12 @@ func truncate(b []byte, n int) []byte {
 	return b
 }
 
-// listAll reads every page of a paged list: 1-based page[number], stopping
-// on an empty or short page, or a page that brings nothing new (an endpoint
-// that ignores paging).
+// listAll reads every page of a paged list: 1-based page[number], asking
+// for the total (stats[total]=count, answered in meta.stats.total.count as
+// the OpenAPI document's pagination_meta says). It stops once the total is
+// read, on an empty page, or on a page that brings nothing new (an endpoint
+// that ignores paging). A short page is no end: an API that caps page[size]
+// below PageSize answers full pages shorter than asked.
 func listAll[T any](ctx context.Context, c *Client, path string, q url.Values) ([]resource[T], error) {
 	if q == nil {
 		q = url.Values{}
@@ -223,23 +280,56 @@ func listAll[T any](ctx context.Context, c *Client, path string, q url.Values) (
 	for page := 1; ; page++ {
 		q.Set("page[size]", strconv.Itoa(PageSize))
 		q.Set("page[number]", strconv.Itoa(page))
+		q.Set("stats[total]", "count")
 		var env listEnvelope[T]
 		if err := c.do(ctx, http.MethodGet, path, q, nil, &env); err != nil {
 			return nil, err
 		}
 		added := 0
 		for _, r := range env.Data {
-			if r.ID != "" && seen[r.ID] {
+			key := r.ID
+			if key == "" { // a row without an ID is told apart by its content
+				b, _ := json.Marshal(r)
+				key = "#" + string(b)
+			}
+			if seen[key] {
 				continue
 			}
-			seen[r.ID] = true
+			seen[key] = true
 			all = append(all, r)
 			added++
 		}
-		if len(env.Data) < PageSize || added == 0 {
+		total, known := env.Meta.total()
+		if added == 0 || known && len(all) >= total {
 			return all, nil
 		}
 	}
+}
+
+// listMeta is a list's meta: the total when it was asked for.
+type listMeta struct {
+	Stats struct {
+		Total json.RawMessage `json:"total"`
+	} `json:"stats"`
+}
+
+// total reads meta.stats.total.count (the document's form) or a bare
+// number; ok is false when the answer carries no total.
+func (m listMeta) total() (int, bool) {
+	if len(m.Stats.Total) == 0 {
+		return 0, false
+	}
+	var obj struct {
+		Count *int `json:"count"`
+	}
+	if json.Unmarshal(m.Stats.Total, &obj) == nil && obj.Count != nil {
+		return *obj.Count, true
+	}
+	var n int
+	if json.Unmarshal(m.Stats.Total, &n) == nil {
+		return n, true
+	}
+	return 0, false
 }
 
 // Wire attributes. Only the fields cto reads are declared; everything else
@@ -332,9 +422,10 @@ type ServerAttrs struct {
 	Locked      bool    `json:"locked"`
 	Site        string  `json:"site"`
 	Plan        struct {
-		ID   string `json:"id"`
-		Name string `json:"name"`
-		Slug string `json:"slug"`
+		ID      string `json:"id"`
+		Name    string `json:"name"`
+		Slug    string `json:"slug"`
+		Billing string `json:"billing"`
 	} `json:"plan"`
 	Region struct {
 		Site struct {
@@ -344,6 +435,9 @@ type ServerAttrs struct {
 	Project struct {
 		ID string `json:"id"`
 	} `json:"project"`
+	OperatingSystem struct {
+		Slug string `json:"slug"`
+	} `json:"operating_system"`
 	Tags tagRefs `json:"tags"`
 }
 
@@ -435,8 +529,12 @@ func filters(kv ...string) url.Values {
 	return q
 }
 
+// Plans lists the plans in one call: the OpenAPI document gives GET /plans
+// no paging parameters, and the recorded call answered all 19 at once.
 func (c *Client) Plans(ctx context.Context, q url.Values) ([]resource[PlanAttrs], error) {
-	return listAll[PlanAttrs](ctx, c, "/plans", q)
+	var out listEnvelope[PlanAttrs]
+	err := c.do(ctx, http.MethodGet, "/plans", q, nil, &out)
+	return out.Data, err
 }
 
 func (c *Client) OperatingSystems(ctx context.Context) ([]resource[OSAttrs], error) {
@@ -453,8 +551,8 @@ func (c *Client) Projects(ctx context.Context, q url.Values) ([]resource[Project
 
 func (c *Client) CreateProject(ctx context.Context, name string) (resource[ProjectAttrs], error) {
 	var out envelope[ProjectAttrs]
-	err := c.do(ctx, http.MethodPost, "/projects", nil,
-		body("projects", "", ProjectAttrs{Name: name, ProvisioningType: "on_demand", Environment: "Production"}), &out)
+	err := c.send(ctx, http.MethodPost, "/projects", nil,
+		body("projects", "", ProjectAttrs{Name: name, ProvisioningType: "on_demand", Environment: "Production"}), &out, true)
 	return out.Data, err
 }
 
@@ -477,7 +575,7 @@ func (c *Client) Tags(ctx context.Context) ([]resource[TagAttrs], error) {
 
 func (c *Client) CreateTag(ctx context.Context, name, description string) (resource[TagAttrs], error) {
 	var out envelope[TagAttrs]
-	err := c.do(ctx, http.MethodPost, "/tags", nil, body("tags", "", TagAttrs{Name: name, Description: description, Color: "#2f6fdf"}), &out)
+	err := c.send(ctx, http.MethodPost, "/tags", nil, body("tags", "", TagAttrs{Name: name, Description: description, Color: "#2f6fdf"}), &out, true)
 	return out.Data, err
 }
 
@@ -488,6 +586,7 @@ func (c *Client) Servers(ctx context.Context, q url.Values) ([]resource[ServerAt
 
 // CreateServer orders a server. A lost answer is not repeated here: the
 // order may have gone through, so the caller looks the hostname up first.
+// The creates of projects, tags, VLANs and assignments are sent so too.
 func (c *Client) CreateServer(ctx context.Context, a CreateServerAttrs) (resource[ServerAttrs], error) {
 	var out envelope[ServerAttrs]
 	err := c.send(ctx, http.MethodPost, "/servers", nil, body("servers", "", a), &out, true)
@@ -540,8 +639,8 @@ func (c *Client) VirtualNetworks(ctx context.Context, q url.Values) ([]resource[
 
 func (c *Client) CreateVirtualNetwork(ctx context.Context, project, site, description string) (resource[VLANAttrs], error) {
 	var out envelope[VLANAttrs]
-	err := c.do(ctx, http.MethodPost, "/virtual_networks", nil,
-		body("virtual_network", "", map[string]string{"description": description, "site": site, "project": project}), &out)
+	err := c.send(ctx, http.MethodPost, "/virtual_networks", nil,
+		body("virtual_network", "", map[string]string{"description": description, "site": site, "project": project}), &out, true)
 	return out.Data, err
 }
 
@@ -559,8 +658,8 @@ func (c *Client) Assignments(ctx context.Context, q url.Values) ([]resource[Assi
 
 func (c *Client) Assign(ctx context.Context, networkID, serverID string) (resource[AssignmentAttrs], error) {
 	var out envelope[AssignmentAttrs]
-	err := c.do(ctx, http.MethodPost, "/virtual_networks/assignments", nil,
-		body("virtual_network_assignment", "", map[string]string{"server_id": serverID, "virtual_network_id": networkID}), &out)
+	err := c.send(ctx, http.MethodPost, "/virtual_networks/assignments", nil,
+		body("virtual_network_assignment", "", map[string]string{"server_id": serverID, "virtual_network_id": networkID}), &out, true)
 	return out.Data, err
 }
 

@@ -28,7 +28,7 @@ func TestMapStatus(t *testing.T) {
 		"on": provider.StatusReady, "failed_deployment": provider.StatusFailed,
 		"deploying": provider.StatusPending, "starting_deploy": provider.StatusPending, "inventory": provider.StatusPending,
 		"provisioning": provider.StatusPending, "off": provider.StatusPending, "unknown": provider.StatusPending,
-		"something_new": provider.StatusPending, "disk_erasing": provider.StatusDeleting, "deleted": provider.StatusDeleting,
+		"something_new": provider.StatusPending, "disk_erasing": provider.StatusPending, "deleted": provider.StatusDeleting,
 	} {
 		if got := mapStatus(raw); got != want {
 			t.Errorf("mapStatus(%q) = %s, want %s", raw, got, want)
@@ -69,9 +69,9 @@ func TestListsPaginateToTheEnd(t *testing.T) {
 		ignore    bool
 		wantCalls int32
 	}{
-		{"short last page", 230, false, 3},
+		{"short last page", 230, false, 4},
 		{"exact pages end on an empty one", 200, false, 3},
-		{"one short page", 19, false, 1},
+		{"one short page", 19, false, 2},
 		{"endpoint ignoring paging", PageSize, true, 2},
 	} {
 		t.Run(c.name, func(t *testing.T) {

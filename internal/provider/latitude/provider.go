@@ -32,7 +32,16 @@ var (
 	TokenEnv   = []string{"LATITUDESH_AUTH_TOKEN", "LATITUDE_API_KEY"}
 	ProjectEnv = []string{"LATITUDESH_PROJECT", "LATITUDE_PROJECT_ID"}
 	APIURLEnv  = "LATITUDESH_API_URL"
+	// NoDHCPEnv set to true says the account boots custom images without
+	// DHCP.
+	NoDHCPEnv = "LATITUDESH_NO_DHCP"
 )
+
+// AddressPlaceholders are what Latitude fills in a custom iPXE script for
+// an account without DHCP (latitude-api.md: "scripts there use
+// placeholders the platform fills in ({{ PUBLIC_IP }}, {{ NETMASK }},
+// {{ PUBLIC_GW }}, {{ INTERFACE_ID }})"); iPXE's own ${ip} is empty there.
+var AddressPlaceholders = provider.AddressTemplate{Address: "{{ PUBLIC_IP }}", Gateway: "{{ PUBLIC_GW }}", Netmask: "{{ NETMASK }}"}
 
 // Config configures a Provider.
 type Config struct {
@@ -41,6 +50,10 @@ type Config struct {
 	// named after the cluster.
 	Project string
 	APIURL  string
+
+	// NoDHCP is an account whose custom images get no DHCP: Latitude fills
+	// the address placeholders of an iPXE script instead (NoDHCPEnv).
+	NoDHCP bool
 
 	ReadsPerMinute  int // 0: DefaultReadsPerMinute; <0: unlimited
 	WritesPerMinute int // 0: DefaultWritesPerMinute; <0: unlimited
@@ -74,6 +87,9 @@ func ConfigFromEnv(project, apiURL string) (Config, error) {
 	if v := firstEnv("LATITUDESH_WRITES_PER_MINUTE"); v != "" {
 		cfg.WritesPerMinute, _ = strconv.Atoi(v)
 	}
+	if v := firstEnv(NoDHCPEnv); v != "" {
+		cfg.NoDHCP, _ = strconv.ParseBool(v)
+	}
 	if v := firstEnv("LATITUDESH_TIMEOUT"); v != "" {
 		cfg.Timeout, _ = time.ParseDuration(v)
 	}
@@ -106,9 +122,10 @@ type Provider struct {
 	// concurrent creates make one of each.
 	resolving sync.Mutex
 	mu        sync.Mutex
-	projects  map[string]string // project key -> ID
-	tags      map[string]string // cluster -> tag ID
-	ipxeOn    map[string]bool   // plan name -> iPXE provisionable
+	projects  map[string]string            // project key -> ID
+	tags      map[string]string            // cluster -> tag ID
+	osOn      map[string]map[string]bool   // OS slug -> plan names it is provisionable on
+	paths     map[string]provider.BootPath // plan slug -> the boot path that worked
 
 	// listing serializes the one listing of a project's hostnames that a
 	// batch of creates shares; hosts holds it and ordered what this
@@ -118,7 +135,11 @@ type Provider struct {
 	ordered map[string]bool            // project ID + "/" + hostname
 }
 
-var _ provider.Provider = (*Provider)(nil)
+var (
+	_ provider.Provider        = (*Provider)(nil)
+	_ provider.Reinstaller     = (*Provider)(nil)
+	_ provider.BootPathLearner = (*Provider)(nil)
+)
 
 // New returns a Provider for cfg.
 func New(cfg Config) (*Provider, error) {
@@ -138,10 +159,10 @@ func New(cfg Config) (*Provider, error) {
 	h := httpx.New(httpx.Options{
 		HTTPClient: cfg.HTTPClient, Clock: cfg.Clock, MaxAttempts: cfg.MaxAttempts, Timeout: cfg.Timeout,
 		ReadsPerMinute: max(reads, 0), WritesPerMinute: max(writes, 0),
-		Secrets: []string{cfg.Token}, Logger: cfg.Logger,
+		Secrets: []string{cfg.Token}, Logger: cfg.Logger, RetryAfterBody: RetryAfterBody,
 	})
 	return &Provider{api: NewClient(cfg.APIURL, cfg.Token, h), cfg: cfg,
-		projects: map[string]string{}, tags: map[string]string{},
+		projects: map[string]string{}, tags: map[string]string{}, paths: map[string]provider.BootPath{},
 		hosts: map[string]map[string]bool{}, ordered: map[string]bool{}}, nil
 }
 
@@ -156,13 +177,17 @@ func (p *Provider) Client() *Client { return p.api }
 func (p *Provider) Name() string { return "latitude" }
 
 func (p *Provider) Capabilities() provider.Capabilities {
-	return provider.Capabilities{
+	c := provider.Capabilities{
 		Boot:            []provider.BootMethod{provider.BootIPXE},
 		PrivateNetworks: true,
 		GPU:             true,
-		DHCP:            true,
+		DHCP:            !p.cfg.NoDHCP,
 		Currency:        "USD",
 	}
+	if p.cfg.NoDHCP {
+		c.AddressTemplate = AddressPlaceholders
+	}
+	return c
 }
 
 func (p *Provider) Authenticate(ctx context.Context) error {
@@ -172,6 +197,10 @@ func (p *Provider) Authenticate(ctx context.Context) error {
 	if err := p.api.do(ctx, http.MethodGet, "/projects", q, nil, &out); err != nil {
 		if errors.Is(err, provider.ErrUnauthorized) {
 			return fmt.Errorf("%w: Latitude.sh refused the token in %s: %v", provider.ErrUnauthorized, TokenEnv[0], err)
+		}
+		if errors.Is(err, provider.ErrForbidden) {
+			return fmt.Errorf("%w: the token in %s is valid but lacks a permission (give its user a role that may manage projects and servers): %v",
+				provider.ErrForbidden, TokenEnv[0], err)
 		}
 		return err
 	}
@@ -187,13 +216,16 @@ func (p *Provider) ListPlans(ctx context.Context, f provider.PlanFilter) ([]prov
 	if err != nil {
 		return nil, err
 	}
-	ipxe, err := p.ipxePlans(ctx)
+	on, err := p.systems(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var out []provider.Plan
 	for _, r := range raw {
-		pl := planFromWire(r.Attributes, ipxe)
+		pl := planFromWire(r.Attributes, on[IPXEOS])
+		if pl.TalosCapable {
+			pl.BootPath = p.bootPath(pl.Slug)
+		}
 		if f.Match(pl) {
 			out = append(out, pl)
 		}
@@ -201,9 +233,11 @@ func (p *Provider) ListPlans(ctx context.Context, f provider.PlanFilter) ([]prov
 	return out, nil
 }
 
-func (p *Provider) ipxePlans(ctx context.Context) (map[string]bool, error) {
+// systems maps each operating system to the plans it is provisionable on,
+// read once.
+func (p *Provider) systems(ctx context.Context) (map[string]map[string]bool, error) {
 	p.mu.Lock()
-	cached := p.ipxeOn
+	cached := p.osOn
 	p.mu.Unlock()
 	if cached != nil {
 		return cached, nil
@@ -212,24 +246,25 @@ func (p *Provider) ipxePlans(ctx context.Context) (map[string]bool, error) {
 	if err != nil {
 		return nil, err
 	}
-	on := map[string]bool{}
+	on := map[string]map[string]bool{}
 	for _, o := range oses {
-		if o.Attributes.Slug == "ipxe" {
-			for _, name := range o.Attributes.ProvisionableOn {
-				on[name] = true
-			}
+		plans := map[string]bool{}
+		for _, name := range o.Attributes.ProvisionableOn {
+			plans[name] = true
 		}
+		on[o.Attributes.Slug] = plans
 	}
 	p.mu.Lock()
-	p.ipxeOn = on
+	p.osOn = on
 	p.mu.Unlock()
 	return on, nil
 }
 
 func planFromWire(a PlanAttrs, ipxe map[string]bool) provider.Plan {
-	cpus := max(a.Specs.CPU.Count, 1)
+	// specs.cpu.cores already counts every CPU: the recorded c2.large.x86
+	// (two 10-core Silver 4210) says cores 20, count 2.
 	pl := provider.Plan{
-		Slug: a.Slug, Name: a.Name, Cores: a.Specs.CPU.Cores * cpus, CPU: a.Specs.CPU.Type,
+		Slug: a.Slug, Name: a.Name, Cores: a.Specs.CPU.Cores, CPU: a.Specs.CPU.Type,
 		MemoryGB: int(a.Specs.Memory.Total), GPUCount: a.Specs.GPU.Count, GPUType: a.Specs.GPU.Type,
 		TalosCapable: ipxe[a.Name] || ipxe[strings.ReplaceAll(a.Slug, "-", ".")], Currency: "USD",
 	}
@@ -327,7 +362,17 @@ func (p *Provider) project(ctx context.Context, explicit, cluster string, create
 			}
 		}
 		if id == "" && create {
-			r, err := p.api.CreateProject(ctx, cluster)
+			r, err := createOnce(ctx, p, func(ctx context.Context) (resource[ProjectAttrs], error) {
+				return p.api.CreateProject(ctx, cluster)
+			}, func(ctx context.Context) (resource[ProjectAttrs], bool, error) {
+				found, err := p.api.Projects(ctx, filters("name", cluster))
+				for _, r := range found {
+					if r.Attributes.Name == cluster {
+						return r, true, nil
+					}
+				}
+				return resource[ProjectAttrs]{}, false, err
+			})
 			if err != nil {
 				return "", fmt.Errorf("create project %q: %w", cluster, err)
 			}
@@ -364,7 +409,17 @@ func (p *Provider) tag(ctx context.Context, cluster string, create bool) (string
 		}
 	}
 	if id == "" && create {
-		t, err := p.api.CreateTag(ctx, cluster, "cto cluster "+cluster)
+		t, err := createOnce(ctx, p, func(ctx context.Context) (resource[TagAttrs], error) {
+			return p.api.CreateTag(ctx, cluster, "cto cluster "+cluster)
+		}, func(ctx context.Context) (resource[TagAttrs], bool, error) {
+			all, err := p.api.Tags(ctx)
+			for _, t := range all {
+				if t.Attributes.Name == cluster {
+					return t, true, nil
+				}
+			}
+			return resource[TagAttrs]{}, false, err
+		})
 		if err != nil {
 			return "", fmt.Errorf("create tag %q: %w", cluster, err)
 		}
@@ -395,11 +450,12 @@ func (p *Provider) CreateServer(ctx context.Context, s provider.ServerSpec) (pro
 	if err != nil {
 		return provider.Server{}, err
 	}
-	r, err := p.orderOnce(ctx, proj, s)
+	r, stock, err := p.orderOnce(ctx, proj, s)
 	if err != nil {
 		return provider.Server{}, err
 	}
 	srv := toServer(r)
+	srv.NeedsBoot = srv.NeedsBoot || stock
 	if srv.Region == "" {
 		srv.Region = strings.ToUpper(s.Region)
 	}
@@ -433,20 +489,31 @@ const lostAnswerAttempts = 4
 // when none exists. An order whose answer is lost (a 5xx, a dropped
 // connection) may have gone through, so the hostname is looked up again
 // before ordering again: never two servers for one hostname.
-func (p *Provider) orderOnce(ctx context.Context, proj string, s provider.ServerSpec) (resource[ServerAttrs], error) {
+//
+// A plan that refuses the ipxe system at order time is ordered with a stock
+// system instead (stock is then true: the caller reinstalls it with ipxe
+// once it runs), and the plan's path is remembered, so the next order goes
+// straight to it.
+func (p *Provider) orderOnce(ctx context.Context, proj string, s provider.ServerSpec) (r resource[ServerAttrs], stock bool, err error) {
+	os := IPXEOS
+	if p.bootPath(s.Plan) == provider.BootPathReinstall {
+		if os, err = p.stockSystem(ctx, s.Plan); err != nil {
+			return r, false, err
+		}
+	}
 	for attempt := 1; ; attempt++ {
 		lookup, err := p.needsLookup(ctx, proj, s.Hostname, attempt)
 		if err != nil {
-			return resource[ServerAttrs]{}, err
+			return resource[ServerAttrs]{}, false, err
 		}
 		if lookup {
 			existing, err := p.api.Servers(ctx, filters("project", proj, "hostname", s.Hostname))
 			if err != nil {
-				return resource[ServerAttrs]{}, err
+				return resource[ServerAttrs]{}, false, err
 			}
 			for _, e := range existing {
 				if e.Attributes.Hostname == s.Hostname && mapStatus(e.Attributes.Status) != provider.StatusDeleting {
-					return e, nil
+					return e, false, nil
 				}
 			}
 		}
@@ -457,20 +524,37 @@ func (p *Provider) orderOnce(ctx context.Context, proj string, s provider.Server
 		if s.Role == provider.RoleControlPlane {
 			prio = httpx.PriorityFirst // workers can join only once a control plane runs
 		}
-		r, err := p.api.CreateServer(httpx.WithPriority(ctx, prio), CreateServerAttrs{
-			Project: proj, Plan: s.Plan, Site: strings.ToUpper(s.Region), OperatingSystem: "ipxe",
-			Hostname: s.Hostname, IPXE: ipxeValue(s.Boot), Billing: "hourly",
-		})
+		attrs := CreateServerAttrs{Project: proj, Plan: s.Plan, Site: strings.ToUpper(s.Region), OperatingSystem: os,
+			Hostname: s.Hostname}
+		// No billing: the project decides (hourly for an on-demand one,
+		// yearly for a reserved one, which refuses hourly), as the
+		// recorded create in a reserved project shows.
+		if os == IPXEOS {
+			attrs.IPXE = ipxeValue(s.Boot)
+		}
+		r, err := p.api.CreateServer(httpx.WithPriority(ctx, prio), attrs)
 		switch {
 		case err == nil && r.ID == "":
-			return r, fmt.Errorf("create server %s: the API returned no ID", s.Hostname)
+			return r, false, fmt.Errorf("create server %s: the API returned no ID", s.Hostname)
+		case err == nil && os == IPXEOS:
+			p.learn(s.Plan, provider.BootPathDirect)
+			return r, false, nil
 		case err == nil:
-			return r, nil
+			return r, true, nil
+		case os == IPXEOS && ipxeRefused(err):
+			// Nothing was created: order again at once with a stock
+			// system, and never try iPXE at create for this plan again.
+			p.learn(s.Plan, provider.BootPathReinstall)
+			if os, err = p.stockSystem(ctx, s.Plan); err != nil {
+				return r, false, err
+			}
+			attempt--
+			continue
 		case !lostAnswer(err) || attempt == lostAnswerAttempts || ctx.Err() != nil:
-			return r, fmt.Errorf("create server %s: %w", s.Hostname, err)
+			return r, false, fmt.Errorf("create server %s: %w", s.Hostname, err)
 		}
 		if err := p.cfg.Clock.Sleep(ctx, time.Duration(attempt)*2*time.Second); err != nil {
-			return r, err
+			return r, false, err
 		}
 	}
 }
@@ -606,7 +690,19 @@ func (p *Provider) CreateNetwork(ctx context.Context, n provider.NetworkSpec) (p
 	if desc == "" {
 		desc = "cto cluster " + n.Cluster
 	}
-	r, err := p.api.CreateVirtualNetwork(ctx, proj, strings.ToUpper(n.Region), desc)
+	site := strings.ToUpper(n.Region)
+	r, err := createOnce(ctx, p, func(ctx context.Context) (resource[VLANAttrs], error) {
+		return p.api.CreateVirtualNetwork(ctx, proj, site, desc)
+	}, func(ctx context.Context) (resource[VLANAttrs], bool, error) {
+		// The lost create made an untagged VLAN of this description.
+		all, err := p.api.VirtualNetworks(ctx, filters("project", proj))
+		for _, v := range all {
+			if v.Attributes.Description == desc && toNetwork(v).Region == site && !v.Attributes.Tags.has(tag) {
+				return v, true, nil
+			}
+		}
+		return resource[VLANAttrs]{}, false, err
+	})
 	if err != nil {
 		return provider.Network{}, fmt.Errorf("create VLAN in %s: %w", n.Region, err)
 	}
@@ -638,7 +734,17 @@ func (p *Provider) ListNetworks(ctx context.Context, cluster string) ([]provider
 }
 
 func (p *Provider) AssignServer(ctx context.Context, networkID, serverID string) (provider.Assignment, error) {
-	r, err := p.api.Assign(ctx, networkID, serverID)
+	r, err := createOnce(ctx, p, func(ctx context.Context) (resource[AssignmentAttrs], error) {
+		return p.api.Assign(ctx, networkID, serverID)
+	}, func(ctx context.Context) (resource[AssignmentAttrs], bool, error) {
+		all, err := p.api.Assignments(ctx, filters("virtual_network_id", networkID))
+		for _, a := range all {
+			if toAssignment(a).ServerID == serverID {
+				return a, true, nil
+			}
+		}
+		return resource[AssignmentAttrs]{}, false, err
+	})
 	if err != nil {
 		return provider.Assignment{}, fmt.Errorf("assign %s to VLAN %s: %w", serverID, networkID, err)
 	}
@@ -695,9 +801,11 @@ func mapStatus(raw string) provider.Status {
 		return provider.StatusReady
 	case "failed_deployment", "failed_disk_erasing":
 		return provider.StatusFailed
-	case "disk_erasing", "deleted", "deleting":
+	case "deleted", "deleting":
 		return provider.StatusDeleting
 	default: // deploying, starting_deploy, inventory, provisioning, off, unknown, rescue_mode...
+		// disk_erasing is a reinstall under way (the OpenAPI document:
+		// "The server is in reinstalling state"), not a server leaving.
 		return provider.StatusPending
 	}
 }
@@ -705,7 +813,10 @@ func mapStatus(raw string) provider.Status {
 func toServer(r resource[ServerAttrs]) provider.Server {
 	a := r.Attributes
 	s := provider.Server{ID: r.ID, Hostname: a.Hostname, Status: mapStatus(a.Status), RawStatus: a.Status,
-		Plan: a.Plan.Slug, Region: strings.ToUpper(a.Region.Site.Slug)}
+		Plan: a.Plan.Slug, Region: strings.ToUpper(a.Region.Site.Slug),
+		// A server cto ordered runs ipxe; another system means it was
+		// ordered with a stock one and waits for its reinstall.
+		NeedsBoot: a.OperatingSystem.Slug != "" && a.OperatingSystem.Slug != IPXEOS}
 	if s.Region == "" {
 		s.Region = strings.ToUpper(a.Site)
 	}

@@ -57,14 +57,19 @@ type Plan struct {
 	ID, Slug, Name string
 	CPUType        string
 	CPUClock       float64
-	Cores, CPUs    int
-	MemoryGB       int
-	Drives         []Drive
-	NIC            string
-	GPUCount       int
-	GPUType        string
-	GPUVRAM        int
-	// IPXE says whether the ipxe operating system is provisionable on it.
+	// Cores counts every core of every CPU, as the API's specs.cpu.cores
+	// does (the recorded c2.large.x86: two Silver 4210, cores 20, count 2).
+	Cores, CPUs int
+	MemoryGB    int
+	Drives      []Drive
+	NIC         string
+	GPUCount    int
+	GPUType     string
+	GPUVRAM     int
+	// IPXE says whether the ipxe operating system lists it as
+	// provisionable, as the recorded list does (c1.tiny.x86 included,
+	// c3.medium.x86 not); whether a create takes ipxe is another matter
+	// (ipxe.go).
 	IPXE bool
 	// HourUSD and MonthUSD are the United States prices.
 	HourUSD, MonthUSD float64
@@ -111,34 +116,34 @@ func Catalogue() []*Plan {
 		{ID: "plan_2X6KG5mA5yPBM", Slug: "c2-small-x86", Name: "c2.small.x86", CPUType: "E-2134G", CPUClock: 3.5, Cores: 4, CPUs: 1, MemoryGB: 32,
 			Drives: []Drive{{1, "500 GB", "SSD"}}, NIC: "1 Gbps", IPXE: true, HourUSD: 0.21, MonthUSD: 146,
 			Stock: merge(all(500), stock(0, "BUE", "SYD", "BGT"))},
-		{ID: "plan_6VE1Wd3pa0rXO", Slug: "c2-medium-x86", Name: "c2.medium.x86", CPUType: "E-2276G", CPUClock: 3.8, Cores: 6, CPUs: 1, MemoryGB: 64,
-			Drives: []Drive{{2, "960 GB", "SSD"}}, NIC: "10 Gbps", IPXE: true, HourUSD: 0.45, MonthUSD: 328, Stock: all(40)},
-		{ID: "plan_VL1qm0JP5xGaN", Slug: "c2-large-x86", Name: "c2.large.x86", CPUType: "E-2288G", CPUClock: 3.7, Cores: 8, CPUs: 1, MemoryGB: 128,
-			Drives: []Drive{{2, "1.9 TB", "NVME"}}, NIC: "10 Gbps", IPXE: true, HourUSD: 0.8, MonthUSD: 584, Stock: stock(10, "DAL", "NYC", "SAO", "FRA")},
+		{ID: "plan_6VE1Wd3pa0rXO", Slug: "c2-medium-x86", Name: "c2.medium.x86", CPUType: "E-2278G", CPUClock: 3.4, Cores: 8, CPUs: 1, MemoryGB: 64,
+			Drives: []Drive{{2, "500 GB", "SSD"}}, NIC: "10 Gbps", IPXE: true, HourUSD: 0.45, MonthUSD: 328, Stock: all(40)},
+		{ID: "plan_VL1qm0JP5xGaN", Slug: "c2-large-x86", Name: "c2.large.x86", CPUType: "Silver 4210", CPUClock: 2.2, Cores: 20, CPUs: 2, MemoryGB: 128,
+			Drives: []Drive{{2, "1 TB", "SSD"}}, NIC: "10 Gbps", IPXE: true, HourUSD: 0.8, MonthUSD: 584, Stock: stock(10, "DAL", "NYC", "SAO", "FRA")},
 		{ID: "plan_zGr47qlMDAg0m", Slug: "c1-tiny-x86", Name: "c1.tiny.x86", CPUType: "E3-1240 v3", CPUClock: 3.4, Cores: 4, CPUs: 1, MemoryGB: 16,
-			Drives: []Drive{{1, "250 GB", "SSD"}}, NIC: "1 Gbps", IPXE: false, HourUSD: 0.1, MonthUSD: 73, Stock: stock(30, "DAL", "SAO", "MIA")},
-		{ID: "plan_Yv0qoBMKy0VAw", Slug: "c3-small-x86", Name: "c3.small.x86", CPUType: "E-2388G", CPUClock: 3.2, Cores: 8, CPUs: 1, MemoryGB: 64,
-			Drives: []Drive{{2, "1.9 TB", "NVME"}}, NIC: "2 x 10 Gbps", IPXE: true, HourUSD: 0.39, MonthUSD: 285, Stock: all(60)},
+			Drives: []Drive{{1, "250 GB", "SSD"}}, NIC: "1 Gbps", IPXE: true, HourUSD: 0.1, MonthUSD: 73, Stock: stock(30, "DAL", "SAO", "MIA")},
+		{ID: "plan_Yv0qoBMKy0VAw", Slug: "c3-small-x86", Name: "c3.small.x86", CPUType: "E-2386G", CPUClock: 3.5, Cores: 6, CPUs: 1, MemoryGB: 32,
+			Drives: []Drive{{1, "800 GB", "NVME"}}, NIC: "2 x 10 Gbps", IPXE: true, HourUSD: 0.39, MonthUSD: 285, Stock: all(60)},
 		{ID: "plan_e8mD5P6dNrOZb", Slug: "c3-medium-x86", Name: "c3.medium.x86", CPUType: "EPYC 7443P", CPUClock: 2.85, Cores: 24, CPUs: 1, MemoryGB: 256,
-			Drives: []Drive{{2, "3.8TB", "NVME"}}, NIC: "2 x 10 Gbps", IPXE: true, HourUSD: 1.05, MonthUSD: 767, Stock: stock(12, "DAL", "ASH", "LAX", "FRA", "TYO")},
-		{ID: "plan_K4Gk80V9NpW2P", Slug: "c3-large-x86", Name: "c3.large.x86", CPUType: "Xeon Gold 6342", CPUClock: 2.8, Cores: 24, CPUs: 2, MemoryGB: 512,
-			Drives: []Drive{{2, "3.8TB", "NVME"}}, NIC: "2 x 25 Gbps", IPXE: true, HourUSD: 1.86, MonthUSD: 1358, Stock: stock(6, "DAL", "NYC", "FRA")},
-		{ID: "plan_aLqpRwP1Ovd8v", Slug: "c3-xlarge-x86", Name: "c3.xlarge.x86", CPUType: "EPYC 9554", CPUClock: 3.1, Cores: 64, CPUs: 2, MemoryGB: 1536,
+			Drives: []Drive{{2, "3.8TB", "NVME"}}, NIC: "2 x 10 Gbps", IPXE: false, HourUSD: 1.05, MonthUSD: 767, Stock: stock(12, "DAL", "ASH", "LAX", "FRA", "TYO")},
+		{ID: "plan_K4Gk80V9NpW2P", Slug: "c3-large-x86", Name: "c3.large.x86", CPUType: "AMD 7443P", CPUClock: 2.85, Cores: 24, CPUs: 1, MemoryGB: 256,
+			Drives: []Drive{{2, "1.9 TB", "NVME"}}, NIC: "2 x 25 Gbps", IPXE: true, HourUSD: 1.86, MonthUSD: 1358, Stock: stock(6, "DAL", "NYC", "FRA")},
+		{ID: "plan_aLqpRwP1Ovd8v", Slug: "c3-xlarge-x86", Name: "c3.xlarge.x86", CPUType: "EPYC 9554", CPUClock: 3.1, Cores: 128, CPUs: 2, MemoryGB: 1536,
 			Drives: []Drive{{4, "3.8TB", "NVME"}}, NIC: "2 x 100 Gbps", IPXE: false, HourUSD: 4.2, MonthUSD: 3066, Stock: stock(2, "DAL")},
-		{ID: "plan_W6Q2D9xGpP0mK", Slug: "s3-large-x86", Name: "s3.large.x86", CPUType: "EPYC 7443P", CPUClock: 2.85, Cores: 24, CPUs: 1, MemoryGB: 256,
-			Drives: []Drive{{2, "960 GB", "SSD"}, {12, "16 TB", "HDD"}}, NIC: "2 x 25 Gbps", IPXE: true, HourUSD: 1.52, MonthUSD: 1110, Stock: stock(4, "DAL", "ASH")},
-		{ID: "plan_3RNQEb2xnmd6o", Slug: "m3-large-x86", Name: "m3.large.x86", CPUType: "Xeon Gold 6338", CPUClock: 2.0, Cores: 32, CPUs: 2, MemoryGB: 1024,
+		{ID: "plan_W6Q2D9xGpP0mK", Slug: "s3-large-x86", Name: "s3.large.x86", CPUType: "AMD 7443P", CPUClock: 2.85, Cores: 24, CPUs: 1, MemoryGB: 512,
+			Drives: []Drive{{2, "3.8 TB", "NVME"}}, NIC: "2 x 25 Gbps", IPXE: true, HourUSD: 1.52, MonthUSD: 1110, Stock: stock(4, "DAL", "ASH")},
+		{ID: "plan_3RNQEb2xnmd6o", Slug: "m3-large-x86", Name: "m3.large.x86", CPUType: "AMD 7543P", CPUClock: 2.8, Cores: 32, CPUs: 1, MemoryGB: 1024,
 			Drives: []Drive{{2, "3.8TB", "NVME"}}, NIC: "2 x 25 Gbps", IPXE: true, HourUSD: 2.4, MonthUSD: 1752, Stock: stock(3, "NYC", "LAX")},
-		{ID: "plan_Q8yl0aO9rbV3z", Slug: "g3-h100-small", Name: "g3.h100.small", CPUType: "EPYC 9124", CPUClock: 3.0, Cores: 16, CPUs: 1, MemoryGB: 192,
+		{ID: "plan_Q8yl0aO9rbV3z", Slug: "g3-h100-small", Name: "g3.h100.small", CPUType: "AMD 9124", CPUClock: 3.0, Cores: 16, CPUs: 1, MemoryGB: 192,
 			Drives: []Drive{{2, "3.8TB", "NVME"}}, NIC: "2 x 25 Gbps", GPUCount: 1, GPUType: "NVIDIA H100", GPUVRAM: 80, IPXE: true,
 			HourUSD: 2.69, MonthUSD: 1963, Stock: stock(4, "DAL", "NYC", "FRA")},
-		{ID: "plan_mGb4kXOE0rD8B", Slug: "g3-a100-large", Name: "g3.a100.large", CPUType: "EPYC 7713", CPUClock: 2.0, Cores: 64, CPUs: 2, MemoryGB: 1024,
+		{ID: "plan_mGb4kXOE0rD8B", Slug: "g3-a100-large", Name: "g3.a100.large", CPUType: "AMD 9354", CPUClock: 3.25, Cores: 64, CPUs: 2, MemoryGB: 1536,
 			Drives: []Drive{{4, "3.8TB", "NVME"}}, NIC: "2 x 100 Gbps", GPUCount: 8, GPUType: "NVIDIA A100", GPUVRAM: 80, IPXE: true,
 			HourUSD: 14.4, MonthUSD: 10512, Stock: stock(1, "DAL")},
-		{ID: "plan_pNZg5X4QwPB9d", Slug: "g3-l40s-large", Name: "g3.l40s.large", CPUType: "EPYC 9354", CPUClock: 3.25, Cores: 32, CPUs: 2, MemoryGB: 768,
-			Drives: []Drive{{2, "3.8TB", "NVME"}}, NIC: "2 x 100 Gbps", GPUCount: 4, GPUType: "NVIDIA L40S", GPUVRAM: 48, IPXE: true,
+		{ID: "plan_pNZg5X4QwPB9d", Slug: "g3-l40s-large", Name: "g3.l40s.large", CPUType: "AMD 9354", CPUClock: 3.25, Cores: 64, CPUs: 2, MemoryGB: 1536,
+			Drives: []Drive{{4, "3.8TB", "NVME"}}, NIC: "2 x 100 Gbps", GPUCount: 8, GPUType: "NVIDIA L40S", GPUVRAM: 48, IPXE: true,
 			HourUSD: 5.6, MonthUSD: 4088, Stock: merge(stock(2, "LAX", "SAO"), stock(0, "DAL"))},
-		{ID: "plan_8dEw0yxP3Z2nL", Slug: "g4-rtx6kpro-large", Name: "g4.rtx6kpro.large", CPUType: "EPYC 9355", CPUClock: 3.55, Cores: 32, CPUs: 2, MemoryGB: 1536,
+		{ID: "plan_8dEw0yxP3Z2nL", Slug: "g4-rtx6kpro-large", Name: "g4.rtx6kpro.large", CPUType: "EPYC 9355", CPUClock: 3.55, Cores: 64, CPUs: 2, MemoryGB: 1536,
 			Drives: []Drive{{4, "7.6TB", "NVME"}}, NIC: "2 x 100 Gbps", GPUCount: 8, GPUType: "NVIDIA RTX PRO 6000", GPUVRAM: 96, IPXE: false,
 			HourUSD: 12.8, MonthUSD: 9344, Stock: stock(1, "DAL", "FRA")},
 	}
@@ -156,4 +161,13 @@ var operatingSystems = []operatingSystem{
 	{"os_PbxMGz5jaDyOw", "Ubuntu", "ubuntu", "ubuntu_24_04_x64_lts", "24.04", "ubuntu", false},
 	{"os_KgXQvNe3azpbP", "Ubuntu", "ubuntu", "ubuntu_22_04_x64_lts", "22.04", "ubuntu", false},
 	{"os_Vy3ZXaDW5p2ml", "Debian", "debian", "debian_12", "12", "debian", false},
+}
+
+// sumDrives is how many drives a plan has.
+func sumDrives(p *Plan) int {
+	n := 0
+	for _, d := range p.Drives {
+		n += d.Count
+	}
+	return n
 }

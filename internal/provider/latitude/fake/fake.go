@@ -48,6 +48,15 @@ type Options struct {
 	// iPXE target there. OnDeleted is called when a server is deleted.
 	OnDeployed func(ServerState)
 	OnDeleted  func(ServerState)
+	// PageSizeCap answers at most this many rows per page whatever
+	// page[size] asks (0: no cap), as an API with a lower maximum would.
+	PageSizeCap int
+	// Quota answers 429 past a per-minute budget (quota.go); zero is
+	// unlimited.
+	Quota Quota
+	// IPXEAtCreate are the plan slugs that take operating_system ipxe in
+	// a create (nil: DefaultIPXEAtCreate, ipxe.go).
+	IPXEAtCreate []string
 }
 
 // Faults are the failures the fake injects; change them with SetFaults.
@@ -69,6 +78,9 @@ type Faults struct {
 	StuckHostnames map[string]int
 	// OffSpecStatus reports starting_deploy and inventory before deploying.
 	OffSpecStatus bool
+	// LoseAnswers carries out the next N writes of a route ("POST /tags")
+	// but answers them 502, as a proxy losing the answers would (lose.go).
+	LoseAnswers map[string]int
 	// LoseCreateAnswers creates the next N servers but answers their
 	// creates 502, as a proxy losing the answer would.
 	LoseCreateAnswers int
@@ -121,10 +133,12 @@ type Fake struct {
 	// clampPages mirrors faults.ClampPages for page, which runs with and
 	// without mu held.
 	clampPages atomic.Bool
+	quota      quotaWindow
 }
 
 type server struct {
 	ID, Hostname, Project, Plan, Site, OS, IPXE, IP, Label string
+	Billing                                                string
 	Tags                                                   []string
 	CreatedAt                                              time.Time
 	Fail, Stuck, OffSpec, Locked                           bool
@@ -132,6 +146,8 @@ type server struct {
 	PoweredOff                                             bool
 	// Announced: OnDeployed was called for the current deployment.
 	Announced bool
+	// Reinstall is the reinstall under way, if any (reinstall.go).
+	Reinstall *reinstallState
 }
 
 type network struct {
@@ -290,6 +306,10 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.mu.Lock()
+	if f.overQuota(w, r) {
+		f.mu.Unlock()
+		return
+	}
 	switch {
 	case f.faults.ServerErrorBurst > 0:
 		f.faults.ServerErrorBurst--
@@ -319,6 +339,9 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.mu.Unlock()
+	if f.loseAnswer(w, r, key) {
+		return
+	}
 	f.mux.ServeHTTP(w, r)
 }
 
@@ -445,6 +468,9 @@ func (f *Fake) page(w http.ResponseWriter, r *http.Request, rows []any) {
 	if v, err := strconv.Atoi(r.URL.Query().Get("page[size]")); err == nil && v > 0 {
 		size = v
 	}
+	if c := f.opts.PageSizeCap; c > 0 && size > c {
+		size = c
+	}
 	if v, err := strconv.Atoi(r.URL.Query().Get("page[number]")); err == nil && v > 0 {
 		number = v
 	}
@@ -458,25 +484,10 @@ func (f *Fake) page(w http.ResponseWriter, r *http.Request, rows []any) {
 	}
 	meta := map[string]any{}
 	if r.URL.Query().Get("stats[total]") != "" {
-		meta["stats"] = map[string]any{"total": len(rows)}
+		// The OpenAPI document's pagination_meta: meta.stats.total.count.
+		meta["stats"] = map[string]any{"total": map[string]any{"count": len(rows)}}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": out, "meta": meta})
-}
-
-// decodeAttrs reads {"data":{"attributes":{...}}} into v.
-func decodeAttrs(r *http.Request, v any) error {
-	var req struct {
-		Data struct {
-			Attributes json.RawMessage `json:"attributes"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		return fmt.Errorf("body is not JSON: %v", err)
-	}
-	if len(req.Data.Attributes) == 0 {
-		return fmt.Errorf("data.attributes is required")
-	}
-	return json.Unmarshal(req.Data.Attributes, v)
 }
 
 func filter(r *http.Request, name string) string { return r.URL.Query().Get("filter[" + name + "]") }
@@ -537,7 +548,11 @@ func (f *Fake) planJSON(p *Plan) map[string]any {
 	if p.GPUCount > 0 {
 		gpu = map[string]any{"count": p.GPUCount, "type": p.GPUType, "vram_per_gpu": p.GPUVRAM, "interconnect": "PCIe"}
 	}
-	features := []string{"ssh", "user_data", "raid"}
+	// The recorded plans with a single drive (c2.small, c3.small) lack raid.
+	features := []string{"ssh", "user_data"}
+	if drives := sumDrives(p); drives > 1 {
+		features = []string{"ssh", "raid", "user_data"}
+	}
 	return obj(p.ID, "plans", map[string]any{
 		"slug": p.Slug, "name": p.Name, "features": features,
 		"specs": map[string]any{
@@ -715,8 +730,7 @@ func (f *Fake) createProject(w http.ResponseWriter, r *http.Request) {
 		ProvisioningType string `json:"provisioning_type"`
 		Environment      string `json:"environment"`
 	}
-	if err := decodeAttrs(r, &a); err != nil {
-		invalid(w, err.Error())
+	if !f.typed(w, r, &a) {
 		return
 	}
 	f.mu.Lock()
@@ -727,7 +741,7 @@ func (f *Fake) createProject(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, p := range f.projects {
 		if p.Name == a.Name {
-			invalid(w, "name has already been taken")
+			nameTaken(w)
 			return
 		}
 	}
@@ -780,14 +794,17 @@ func (f *Fake) listTags(w http.ResponseWriter, r *http.Request) {
 
 func (f *Fake) createTag(w http.ResponseWriter, r *http.Request) {
 	var a struct{ Name, Description, Color string }
-	if err := decodeAttrs(r, &a); err != nil {
-		invalid(w, err.Error())
+	if !f.typed(w, r, &a) {
 		return
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if a.Name == "" {
 		invalid(w, "name can't be blank")
+		return
+	}
+	if slices.ContainsFunc(f.tags, func(t *tag) bool { return t.Name == a.Name }) {
+		nameTaken(w)
 		return
 	}
 	t := &tag{ID: f.newID("tag"), Name: a.Name, Description: a.Description, Color: a.Color}
@@ -822,7 +839,10 @@ func (f *Fake) createSSHKey(w http.ResponseWriter, r *http.Request) {
 		Name      string `json:"name"`
 		PublicKey string `json:"public_key"`
 	}
-	if err := decodeAttrs(r, &a); err != nil || a.Name == "" || a.PublicKey == "" {
+	if !f.typed(w, r, &a) {
+		return
+	}
+	if a.Name == "" || a.PublicKey == "" {
 		invalid(w, "name and public_key are required")
 		return
 	}
@@ -840,8 +860,15 @@ func (f *Fake) status(s *server) string {
 	if s.Rescue {
 		return "rescue_mode"
 	}
+	if st, ok := f.reinstallStatus(s); ok {
+		return st
+	}
 	el := f.now().Sub(s.CreatedAt)
 	deploying := "deploying"
+	if el < f.opts.DeployTime/10 {
+		// The recorded creates answered starting_deploy.
+		deploying = "starting_deploy"
+	}
 	if s.OffSpec {
 		switch {
 		case el < f.opts.DeployTime/4:
@@ -891,15 +918,15 @@ func (f *Fake) serverJSON(s *server) map[string]any {
 	}
 	return obj(s.ID, "servers", map[string]any{
 		"tags": f.tagRefs(s.Tags), "hostname": s.Hostname, "label": s.Label, "price": p.MonthUSD, "role": "Bare Metal",
-		"primary_ipv4": s.IP, "primary_ipv6": nil, "status": f.status(s), "ipmi_status": "Normal",
+		"primary_ipv4": s.IP, "status": f.status(s), "ipmi_status": "Normal",
 		"created_at": s.CreatedAt.UTC().Format("2006-01-02T15:04:05+00:00"), "scheduled_deletion_at": nil,
-		"locked": s.Locked, "rescue_allowed": s.OS != "ipxe", "site": s.Site,
+		"locked": s.Locked,
 		"region": map[string]any{"city": site.City, "country": site.Country, "site": map[string]any{
 			"id": siteJSON(site)["id"], "name": site.Name, "slug": site.Slug, "facility": site.Facility}},
 		"team": teamJSON(), "project": projJSON,
-		"plan":             map[string]any{"id": p.ID, "name": p.Name, "slug": p.Slug, "billing": "hourly"},
+		"plan":             map[string]any{"id": p.ID, "name": p.Name, "slug": p.Slug, "billing": s.Billing},
 		"operating_system": map[string]any{"name": osName, "slug": s.OS, "version": "", "features": map[string]any{"raid": false, "ssh_keys": false, "user_data": false}},
-		"specs": map[string]any{"cpu": fmt.Sprintf("%s (%d cores)", p.CPUType, p.Cores*p.CPUs), "disk": p.Drives[0].Size + " " + p.Drives[0].Type,
+		"specs": map[string]any{"cpu": fmt.Sprintf("%s (%d cores)", p.CPUType, p.Cores), "disk": p.Drives[0].Size + " " + p.Drives[0].Type,
 			"ram": fmt.Sprintf("%d GB", p.MemoryGB), "nic": p.NIC, "gpu": gpuSpec(p)},
 		"interfaces": []any{
 			map[string]any{"role": "external", "name": "eth0", "mac_address": "0c:c4:7a:00:00:01", "description": "public"},
@@ -990,8 +1017,7 @@ func (f *Fake) createServer(w http.ResponseWriter, r *http.Request) {
 		IPXEURL         string   `json:"ipxe_url"`
 		Billing         string   `json:"billing"`
 	}
-	if err := decodeAttrs(r, &a); err != nil {
-		invalid(w, err.Error())
+	if !f.typed(w, r, &a) {
 		return
 	}
 	f.mu.Lock()
@@ -1030,6 +1056,12 @@ func (f *Fake) createServer(w http.ResponseWriter, r *http.Request) {
 	case a.OperatingSystem == "ipxe" && a.IPXE == "" && a.IPXEURL == "":
 		invalid(w, "ipxe is required when operating_system is ipxe")
 		return
+	case a.OperatingSystem == "ipxe" && f.refusesIPXE(w, p):
+		return
+	}
+	billing, ok := billingFor(w, proj, a.Billing)
+	if !ok {
+		return
 	}
 	if left <= 0 {
 		writeError(w, http.StatusUnprocessableEntity, "SERVERS_OUT_OF_STOCK", "Out of stock", "No stock availability")
@@ -1038,7 +1070,7 @@ func (f *Fake) createServer(w http.ResponseWriter, r *http.Request) {
 	p.Stock[site]--
 	s := &server{ID: f.newID("sv"), Hostname: a.Hostname, Project: proj.ID, Plan: p.Slug, Site: site, OS: a.OperatingSystem,
 		IPXE: a.IPXE + a.IPXEURL, IP: f.allocIP(), Label: fmt.Sprintf("%03dS%06d", 100+len(f.servers)%900, f.rng.IntN(1000000)),
-		CreatedAt: f.now(), OffSpec: f.faults.OffSpecStatus}
+		CreatedAt: f.now(), OffSpec: f.faults.OffSpecStatus, Billing: billing}
 	if n := f.faults.FailHostnames[a.Hostname]; n > 0 {
 		f.faults.FailHostnames[a.Hostname] = n - 1
 		s.Fail = true
@@ -1083,8 +1115,7 @@ func (f *Fake) patchServer(w http.ResponseWriter, r *http.Request) {
 		Tags     []string `json:"tags"`
 		Project  *string  `json:"project"`
 	}
-	if err := decodeAttrs(r, &a); err != nil {
-		invalid(w, err.Error())
+	if !f.typed(w, r, &a) {
 		return
 	}
 	f.mu.Lock()
@@ -1144,37 +1175,6 @@ func (f *Fake) removeServer(s *server) {
 	delete(f.usedIPs, netip.MustParseAddr(s.IP))
 }
 
-func (f *Fake) reinstall(w http.ResponseWriter, r *http.Request) {
-	var a struct {
-		OperatingSystem string `json:"operating_system"`
-		Hostname        string `json:"hostname"`
-		IPXE            string `json:"ipxe"`
-	}
-	if err := decodeAttrs(r, &a); err != nil {
-		invalid(w, err.Error())
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s := f.findServer(r.PathValue("id"))
-	switch {
-	case s == nil:
-		notFound(w)
-		return
-	case f.status(s) != "on" && f.status(s) != "off" && f.status(s) != "failed_deployment":
-		writeError(w, http.StatusUnprocessableEntity, "SERVER_BEING_PROVISIONED", "Unprocessable", "Server is being provisioned")
-		return
-	case a.OperatingSystem == "ipxe" && a.IPXE == "":
-		invalid(w, "ipxe is required when operating_system is ipxe")
-		return
-	}
-	s.OS, s.IPXE, s.CreatedAt, s.Fail, s.Announced = a.OperatingSystem, a.IPXE, f.now(), false, false
-	if a.Hostname != "" {
-		s.Hostname = a.Hostname
-	}
-	w.WriteHeader(http.StatusCreated)
-}
-
 func (f *Fake) rescue(enter bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
@@ -1199,8 +1199,7 @@ func (f *Fake) rescue(enter bool) http.HandlerFunc {
 
 func (f *Fake) power(w http.ResponseWriter, r *http.Request) {
 	var a struct{ Action string }
-	if err := decodeAttrs(r, &a); err != nil {
-		invalid(w, err.Error())
+	if !f.typed(w, r, &a) {
 		return
 	}
 	f.mu.Lock()
@@ -1247,8 +1246,8 @@ func (f *Fake) networkJSON(n *network) map[string]any {
 		}
 	}
 	return obj(n.ID, "virtual_networks", map[string]any{
-		"tags": f.tagRefs(n.Tags), "vid": n.VID, "name": fmt.Sprintf("%s-%d", n.Site, n.VID), "description": n.Description,
-		"site": n.Site, "region": map[string]any{"city": site.City, "country": site.Country, "site": map[string]any{
+		"tags": f.tagRefs(n.Tags), "vid": n.VID, "description": n.Description,
+		"region": map[string]any{"city": site.City, "country": site.Country, "site": map[string]any{
 			"id": siteJSON(site)["id"], "name": site.Name, "slug": site.Slug, "facility": site.Facility}},
 		"assignments_count": count,
 	})
@@ -1289,8 +1288,7 @@ func (f *Fake) listNetworks(w http.ResponseWriter, r *http.Request) {
 
 func (f *Fake) createNetwork(w http.ResponseWriter, r *http.Request) {
 	var a struct{ Description, Site, Location, Project string }
-	if err := decodeAttrs(r, &a); err != nil {
-		invalid(w, err.Error())
+	if !f.typed(w, r, &a) {
 		return
 	}
 	if a.Site == "" {
@@ -1312,7 +1310,7 @@ func (f *Fake) createNetwork(w http.ResponseWriter, r *http.Request) {
 	f.networks = append(f.networks, n)
 	full := f.networkJSON(n)["attributes"].(map[string]any)
 	one(w, http.StatusCreated, obj(n.ID, "virtual_networks", map[string]any{
-		"tags": full["tags"], "vid": n.VID, "name": full["name"], "description": n.Description, "site": n.Site}))
+		"tags": full["tags"], "vid": n.VID, "name": fmt.Sprintf("%s-%d", n.Site, n.VID), "description": n.Description, "site": n.Site}))
 }
 
 func (f *Fake) getNetwork(w http.ResponseWriter, r *http.Request) {
@@ -1331,8 +1329,7 @@ func (f *Fake) patchNetwork(w http.ResponseWriter, r *http.Request) {
 		Description *string  `json:"description"`
 		Tags        []string `json:"tags"`
 	}
-	if err := decodeAttrs(r, &a); err != nil {
-		invalid(w, err.Error())
+	if !f.typed(w, r, &a) {
 		return
 	}
 	f.mu.Lock()
@@ -1348,7 +1345,10 @@ func (f *Fake) patchNetwork(w http.ResponseWriter, r *http.Request) {
 	if a.Tags != nil {
 		n.Tags = a.Tags
 	}
-	one(w, http.StatusOK, f.networkJSON(n))
+	// The recorded PATCH answered the create's short form.
+	full := f.networkJSON(n)["attributes"].(map[string]any)
+	one(w, http.StatusOK, obj(n.ID, "virtual_networks", map[string]any{
+		"tags": full["tags"], "vid": n.VID, "name": fmt.Sprintf("%s-%d", n.Site, n.VID), "description": n.Description, "site": n.Site}))
 }
 
 func (f *Fake) deleteNetwork(w http.ResponseWriter, r *http.Request) {
@@ -1406,8 +1406,7 @@ func (f *Fake) createAssignment(w http.ResponseWriter, r *http.Request) {
 		ServerID         string `json:"server_id"`
 		VirtualNetworkID string `json:"virtual_network_id"`
 	}
-	if err := decodeAttrs(r, &a); err != nil {
-		invalid(w, err.Error())
+	if !f.typed(w, r, &a) {
 		return
 	}
 	f.mu.Lock()

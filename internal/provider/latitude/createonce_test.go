@@ -1,0 +1,98 @@
+package latitude
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/cto-platform/cto/internal/clock"
+	"github.com/cto-platform/cto/internal/provider"
+	"github.com/cto-platform/cto/internal/provider/latitude/fake"
+)
+
+// TestLostCreateAnswersMakeNoDuplicates: a project, tag, VLAN or
+// assignment create whose answer is lost (the create went through) is
+// looked up before it is sent again: one of each, the VLAN tagged.
+func TestLostCreateAnswersMakeNoDuplicates(t *testing.T) {
+	f := fake.New(fake.Options{})
+	f.SetFaults(func(x *fake.Faults) {
+		x.LoseAnswers = map[string]int{"POST /projects": 1, "POST /tags": 1, "POST /virtual_networks": 1, "POST /virtual_networks/assignments": 1}
+	})
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	p, err := New(Config{Token: f.Token(), APIURL: srv.URL, ReadsPerMinute: -1, WritesPerMinute: -1, Clock: clock.NewScaled(100)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	s, err := p.CreateServer(ctx, provider.ServerSpec{Cluster: "lost", Hostname: "lost-cp1", Plan: "c2-small-x86", Region: "DAL",
+		Boot: provider.Boot{Method: provider.BootIPXE, URL: "https://pxe.test/x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := p.CreateNetwork(ctx, provider.NetworkSpec{Cluster: "lost", Region: "DAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.AssignServer(ctx, n.ID, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	st := f.State()
+	if st.ServerErrors != 4 {
+		t.Fatalf("the double lost %d answers, want 4", st.ServerErrors)
+	}
+	if len(st.Projects) != 1 || len(st.Tags) != 1 || len(st.Networks) != 1 || len(st.Assignments) != 1 {
+		t.Fatalf("%d projects, %d tags, %d VLANs, %d assignments; want one of each", len(st.Projects), len(st.Tags), len(st.Networks), len(st.Assignments))
+	}
+	if tags := st.Networks[0].Tags; len(tags) != 1 || tags[0] != "lost" {
+		t.Errorf("the VLAN carries tags %v, want the cluster's", tags)
+	}
+}
+
+// TestFakeNameTakenIsTheDocuments: a second tag or project of one name is
+// refused with the OpenAPI document's NAME_ALREADY_TAKEN example.
+func TestFakeNameTakenIsTheDocuments(t *testing.T) {
+	api := loadOpenAPI(t, referenceDir(t))
+	example := dig(api.doc, "paths", "/tags", "post", "responses", "422", "content", "application/vnd.api+json", "examples", "NameAlreadyTaken", "value", "errors")
+	errs, _ := example.([]any)
+	if len(errs) == 0 {
+		t.Fatal("the document has no NameAlreadyTaken example for POST /tags")
+	}
+	want := errs[0].(map[string]any)
+	f := fake.New(fake.Options{})
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	for _, c := range []struct{ path, body string }{
+		{"/tags", `{"data":{"type":"tags","attributes":{"name":"dup"}}}`},
+		{"/projects", `{"data":{"type":"projects","attributes":{"name":"dup","provisioning_type":"on_demand"}}}`},
+	} {
+		var got map[string]any
+		for range 2 {
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+c.path, strings.NewReader(c.body))
+			req.Header.Set("Authorization", f.Token())
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = nil
+			json.NewDecoder(resp.Body).Decode(&got)
+			resp.Body.Close()
+		}
+		ge, _ := got["errors"].([]any)
+		if len(ge) == 0 {
+			t.Fatalf("%s: second create answered %v", c.path, got)
+		}
+		first := ge[0].(map[string]any)
+		for _, k := range []string{"code", "detail"} {
+			if first[k] != want[k] {
+				t.Errorf("%s: %s %v, the document's example %v", c.path, k, first[k], want[k])
+			}
+		}
+		if dig(first, "source", "pointer") != dig(want, "source", "pointer") {
+			t.Errorf("%s: pointer %v, the document's %v", c.path, dig(first, "source", "pointer"), dig(want, "source", "pointer"))
+		}
+	}
+}
