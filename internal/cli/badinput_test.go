@@ -72,7 +72,7 @@ func TestEveryCommandRefusesBadInput(t *testing.T) {
 		// destroy
 		{[]string{"destroy", "--name", "Bad_X"}, `cluster name "Bad_X" is not a DNS label`},
 		{[]string{"destroy", "--yes=maybe"}, `invalid argument "maybe" for "-y, --yes"`},
-		{[]string{"destroy", "--name", "absent"}, "pass --provider to sweep"},
+		{[]string{"destroy", "--name", "absent"}, "--provider <p>` sweeps"},
 		{[]string{"destroy", "--name", "absent", "--provider", "nope"}, `provider "nope" is not available`},
 		{[]string{"destroy", "--name", "absent", "--provider", "latitude"}, "no Latitude.sh API token"},
 		// status, kubeconfig

@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// deployServers creates a cluster's servers at the Latitude double and
+// stops there, leaving them billing.
+func deployServers(t *testing.T, factory, dir, name string) {
+	t.Helper()
+	code, stdout, stderr := runCLI(t, "deploy", "--image-factory-url", factory, "--provider", "latitude", "--name", name, "--nodes", "1",
+		"--region", "DAL", "--plan", "c2-small-x86", "--until", "servers", "--yes", "--state-dir", dir)
+	if code != 0 {
+		t.Fatalf("deploy --until servers: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+}
+
+// The journal moved away: destroy must not guess the local provider (which
+// leaves the servers billing) but say how to sweep by tag and where
+// credentials are set; the sweep then deletes everything.
+func TestDestroyWithoutJournalNamesTheSweep(t *testing.T) {
+	f, factory := latitudeEnv(t)
+	dir := t.TempDir()
+	deployServers(t, factory, dir, "c2")
+	if n := len(f.State().Servers); n != 1 {
+		t.Fatalf("the double holds %d servers, want 1", n)
+	}
+	journal := filepath.Join(dir, "clusters", "c2", "state.json")
+	if err := os.Rename(journal, journal+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI(t, "destroy", "--name", "c2", "--yes", "--state-dir", dir)
+	if code != ExitBadInput || !strings.Contains(stderr, "cto destroy --name c2 --state-dir "+dir+" --provider <p>") ||
+		!strings.Contains(stderr, "credentials are set for latitude") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Fatalf("destroy without a journal: exit %d, want 2 with one line naming the sweep and latitude\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	if n := len(f.State().Servers); n != 1 {
+		t.Fatalf("the refused destroy changed the servers: %d", n)
+	}
+	code, stdout, stderr = runCLI(t, "destroy", "--name", "c2", "--provider", "latitude", "--yes", "--state-dir", dir)
+	if code != 0 {
+		t.Fatalf("the sweep: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	if n := len(f.State().Servers); n != 0 {
+		t.Errorf("the sweep left %d servers", n)
+	}
+}
+
+// With no credentials at all the advice names the variables to set.
+func TestDestroyWithoutJournalOrCredentials(t *testing.T) {
+	for _, v := range []string{"LATITUDESH_AUTH_TOKEN", "LATITUDE_API_KEY", "HCLOUD_TOKEN", "HETZNER_ROBOT_USER", "HETZNER_ROBOT_PASSWORD", "VULTR_API_KEY"} {
+		t.Setenv(v, "")
+	}
+	t.Setenv("HCLOUD_TOKEN", "x")
+	code, _, stderr := runCLI(t, "destroy", "--name", "gone", "--state-dir", t.TempDir())
+	if code != ExitBadInput || !strings.Contains(stderr, "--provider <p>") || !strings.Contains(stderr, "credentials are set for hetzner") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	t.Setenv("HCLOUD_TOKEN", "")
+	code, _, stderr = runCLI(t, "destroy", "--name", "gone", "--state-dir", t.TempDir())
+	if code != ExitBadInput || !strings.Contains(stderr, "no provider's credentials are set") || !strings.Contains(stderr, "LATITUDESH_AUTH_TOKEN") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+}
+
+// A corrupt journal: the refusal names the sweep, and the sweep deletes
+// everything without reading the journal, which it leaves as it is.
+func TestDestroyWithCorruptJournalSweeps(t *testing.T) {
+	f, factory := latitudeEnv(t)
+	dir := t.TempDir()
+	deployServers(t, factory, dir, "c2")
+	journal := filepath.Join(dir, "clusters", "c2", "state.json")
+	broken := []byte(`{"schema_version": 1, "clus`)
+	if err := os.WriteFile(journal, broken, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI(t, "destroy", "--name", "c2", "--yes", "--state-dir", dir)
+	if code == 0 || !strings.Contains(stderr, "state file is corrupt") || !strings.Contains(stderr, "--provider <p>") ||
+		!strings.Contains(stderr, "credentials are set for latitude") {
+		t.Fatalf("destroy with a corrupt journal: exit %d, want a refusal naming the sweep\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runCLI(t, "destroy", "--name", "c2", "--provider", "latitude", "--yes", "--state-dir", dir)
+	if code != 0 {
+		t.Fatalf("the sweep with a corrupt journal: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	if n := len(f.State().Servers); n != 0 {
+		t.Errorf("the sweep left %d servers", n)
+	}
+	if now, _ := os.ReadFile(journal); !bytes.Equal(now, broken) {
+		t.Errorf("the sweep changed the corrupt journal: %q", now)
+	}
+}
