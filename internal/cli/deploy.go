@@ -115,11 +115,11 @@ var specFlags = map[string]string{
 }
 
 // buildSpec merges defaults, the cluster.yaml and the flags the user gave.
-func buildSpec(f *deployFlags, fs *pflag.FlagSet) (spec.ClusterSpec, error) {
+func buildSpec(ctx context.Context, f *deployFlags, fs *pflag.FlagSet) (spec.ClusterSpec, error) {
 	s := spec.Defaults()
 	if f.file != "" {
 		var err error
-		if s, err = spec.Load(f.file); err != nil {
+		if s, err = loadSpec(ctx, f.file); err != nil {
 			return s, err
 		}
 	}
@@ -205,6 +205,27 @@ func buildSpec(f *deployFlags, fs *pflag.FlagSet) (spec.ClusterSpec, error) {
 	return s, nil
 }
 
+// loadSpec reads a cluster.yaml, giving up when ctx ends: opening a FIFO
+// or reading a device blocks in a system call that no signal interrupts.
+// The read left behind ends with the process.
+func loadSpec(ctx context.Context, path string) (spec.ClusterSpec, error) {
+	type loaded struct {
+		s   spec.ClusterSpec
+		err error
+	}
+	done := make(chan loaded, 1)
+	go func() {
+		s, err := spec.Load(path)
+		done <- loaded{s, err}
+	}()
+	select {
+	case l := <-done:
+		return l.s, l.err
+	case <-ctx.Done():
+		return spec.ClusterSpec{}, fmt.Errorf("interrupted while reading %s: %w", path, ctx.Err())
+	}
+}
+
 // gaveSpec reports whether this invocation described a cluster at all, as
 // opposed to `cto deploy --name X` resuming one.
 func gaveSpec(f *deployFlags, fs *pflag.FlagSet) bool {
@@ -224,7 +245,7 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 	if f.until != "" && !contains(pipeline.StepNames, f.until) {
 		return badInputf("--until %q is not a step; use one of %s", f.until, strings.Join(pipeline.StepNames, ", "))
 	}
-	s, err := buildSpec(f, fs)
+	s, err := buildSpec(ctx, f, fs)
 	if err != nil {
 		return err
 	}
