@@ -202,6 +202,15 @@ func buildSpec(ctx context.Context, f *deployFlags, fs *pflag.FlagSet) (spec.Clu
 	if err := s.Validate(); err != nil {
 		return s, err
 	}
+	if s.APIURL != "" && s.NeedsMachines() {
+		source := "--api-url"
+		if !fs.Changed("api-url") {
+			source = "apiURL in " + f.file
+		}
+		if err := checkAPIURL(source, s.APIURL); err != nil {
+			return s, err
+		}
+	}
 	return s, nil
 }
 

@@ -65,3 +65,55 @@ func TestDeployConfigFIFOInterruptible(t *testing.T) {
 		t.Fatal("deploy -f on a FIFO ignored the interrupt for 10s")
 	}
 }
+
+// An --api-url that is not an http(s) URL, or plain http to a host other
+// than loopback (the token would travel in clear text), is refused at once
+// with exit 2 naming the flag, before any request.
+func TestAPIURLCheckedBeforeAnyRequest(t *testing.T) {
+	_, factory := latitudeEnv(t)
+	bad := []struct{ url, want string }{
+		{"ht!tp://bad url", "is not a URL"},
+		{"ftp://example.com/api", "is not an http or https URL"},
+		{"http://api.example.com", "clear text"},
+		{"http://10.0.0.1:8080", "clear text"},
+		{"https://user:pw@api.example.com", "must not carry a user"},
+	}
+	for _, c := range bad {
+		for _, args := range [][]string{
+			{"deploy", "--provider", "latitude", "--plan", "c2-small-x86", "--region", "DAL", "--image-factory-url", factory, "--yes"},
+			{"deploy", "--provider", "latitude", "--plan", "c2-small-x86", "--region", "DAL", "--dry-run"},
+			{"plans", "--provider", "latitude"},
+			{"regions", "--provider", "latitude"},
+			{"destroy", "--name", "x", "--provider", "latitude", "--yes"},
+		} {
+			dir := t.TempDir()
+			start := time.Now()
+			code, stdout, stderr := run(t, append(append([]string{"--state-dir", dir}, args...), "--api-url", c.url)...)
+			if code != ExitBadInput || !strings.Contains(stderr, "--api-url") || !strings.Contains(stderr, c.want) ||
+				strings.Count(strings.TrimSpace(stderr), "\n") != 0 || stdout != "" {
+				t.Errorf("%v --api-url %q: exit %d, want 2 with one line naming --api-url and %q\nstdout: %s\nstderr: %s", args, c.url, code, c.want, stdout, stderr)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("%v --api-url %q took %s: retried instead of refused", args, c.url, d)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+				t.Errorf("%v --api-url %q created %v", args, c.url, entries)
+			}
+		}
+	}
+	// The provider's variable is held to the same rule.
+	t.Setenv("LATITUDESH_API_URL", "http://api.example.com")
+	code, _, stderr := run(t, "--state-dir", t.TempDir(), "plans", "--provider", "latitude")
+	if code != ExitBadInput || !strings.Contains(stderr, "LATITUDESH_API_URL") || !strings.Contains(stderr, "clear text") {
+		t.Errorf("LATITUDESH_API_URL over plain http: exit %d\n%s", code, stderr)
+	}
+}
+
+// Plain http to loopback stays allowed (a local proxy, the test doubles).
+func TestAPIURLPlainHTTPToLoopbackAllowed(t *testing.T) {
+	for _, u := range []string{"http://127.0.0.1:8080", "http://localhost:1/api", "http://[::1]:80", "https://api.latitude.sh"} {
+		if err := checkAPIURL("--api-url", u); err != nil {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
+}
