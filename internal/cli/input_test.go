@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cto-platform/cto/internal/provider/latitude/fake"
 )
 
 // -f on a device that never ends, or on a file past the cap, is one line
@@ -116,4 +118,54 @@ func TestAPIURLPlainHTTPToLoopbackAllowed(t *testing.T) {
 			t.Errorf("%s: %v", u, err)
 		}
 	}
+}
+
+// A site the provider does not have is the user's typo, not a plan out of
+// stock: exit 2 naming it and listing the sites the double has, for deploy
+// (dry run or not, --region or --fallback-regions) and plans.
+func TestUnknownRegionListsTheSites(t *testing.T) {
+	f, factory := latitudeEnv(t)
+	var sites []string
+	for _, s := range fake.Sites {
+		sites = append(sites, s.Slug)
+	}
+	if len(sites) < 2 {
+		t.Fatalf("the double has sites %v", sites)
+	}
+	deploy := []string{"deploy", "--provider", "latitude", "--plan", "c2-small-x86", "--image-factory-url", factory}
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{append(append([]string{}, deploy...), "--region", "NOWHERE-XYZ", "--dry-run"), `region "NOWHERE-XYZ" is not a site of latitude`},
+		{append(append([]string{}, deploy...), "--region", "NOWHERE-XYZ", "--yes"), `region "NOWHERE-XYZ" is not a site of latitude`},
+		{append(append([]string{}, deploy...), "--region", "DAL", "--fallback-regions", "NYC,NOWHERE", "--yes"), `fallbackRegions "NOWHERE" is not a site of latitude`},
+		{[]string{"plans", "--provider", "latitude", "--region", "NOWHERE-XYZ"}, `--region "NOWHERE-XYZ" is not a site of latitude`},
+	}
+	for _, c := range cases {
+		dir := t.TempDir()
+		code, stdout, stderr := run(t, append([]string{"--state-dir", dir}, c.args...)...)
+		if code != ExitBadInput || !strings.Contains(lastLine(stderr), c.want) || strings.Count(stderr, "ERROR: ") != 1 || stdout != "" {
+			t.Errorf("%v: exit %d, want 2 with one ERROR line saying %q\nstdout: %s\nstderr: %s", c.args, code, c.want, stdout, stderr)
+			continue
+		}
+		for _, s := range sites {
+			if !strings.Contains(stderr, s) {
+				t.Errorf("%v: the error does not list site %s: %s", c.args, s, stderr)
+			}
+		}
+		if entries, _ := os.ReadDir(filepath.Join(dir, "clusters")); len(entries) > 0 {
+			t.Errorf("%v left a cluster folder", c.args)
+		}
+	}
+	if n := len(f.State().Servers); n != 0 {
+		t.Errorf("a refused deploy created %d servers", n)
+	}
+}
+
+// lastLine is the last line of a command's stderr: the ERROR line, after
+// the progress lines of the steps that ran.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
 }
