@@ -11,6 +11,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"sigs.k8s.io/yaml"
 )
@@ -315,6 +316,11 @@ func (s *ClusterSpec) Validate() error {
 	if s.Platform.GitHubRepo != "" {
 		if org, repo, ok := strings.Cut(s.Platform.GitHubRepo, "/"); !ok || org == "" || repo == "" || strings.Contains(repo, "/") {
 			bad("platform.githubRepo", s.Platform.GitHubRepo, "must be org/repo")
+		}
+	}
+	if s.Platform.Timeout != "" {
+		if d, err := time.ParseDuration(s.Platform.Timeout); err != nil || d <= 0 {
+			bad("platform.timeout", s.Platform.Timeout, "must be a positive duration (e.g. 20m)")
 		}
 	}
 	if s.Provider == "existing" && s.Kubeconfig == "" {
