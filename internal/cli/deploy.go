@@ -294,12 +294,16 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 			return badInputf("cluster %q was deployed with different values (%s); rerun with the same values to resume, or `cto destroy --name %s` first", s.Name, diff, s.Name)
 		}
 	}
-	raw, _ := json.Marshal(s)
-	if err := c.Save(j); err != nil {
-		return err
-	}
-	if err := j.Update(func(j *state.Journal) { j.Spec = raw; j.Provider = s.Provider }); err != nil {
-		return err
+	if !f.dryRun {
+		// Only a run that may create something pins the cluster's
+		// values; a dry run leaves the journal as it found it.
+		raw, _ := json.Marshal(s)
+		if err := c.Save(j); err != nil {
+			return err
+		}
+		if err := j.Update(func(j *state.Journal) { j.Spec = raw; j.Provider = s.Provider }); err != nil {
+			return err
+		}
 	}
 
 	// Refuse what the license does not cover before any provider is

@@ -94,3 +94,26 @@ func TestDestroyWithCorruptJournalSweeps(t *testing.T) {
 		t.Errorf("the sweep changed the corrupt journal: %q", now)
 	}
 }
+
+// A dry run pins nothing: a second dry run with other values, and then a
+// deploy with yet others, are not refused as "deployed with different
+// values", and the journal holds no spec after the dry runs.
+func TestDryRunPinsNothing(t *testing.T) {
+	_, factory := latitudeEnv(t)
+	dir := t.TempDir()
+	base := []string{"deploy", "--image-factory-url", factory, "--provider", "latitude", "--name", "dry", "--region", "DAL",
+		"--plan", "c2-small-x86", "--state-dir", dir}
+	for _, nodes := range []string{"1", "3"} {
+		code, stdout, stderr := runCLI(t, append(append([]string{}, base...), "--nodes", nodes, "--dry-run")...)
+		if code != 0 {
+			t.Fatalf("dry run with --nodes %s: exit %d\nstdout: %s\nstderr: %s", nodes, code, stdout, stderr)
+		}
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, "clusters", "dry", "state.json")); err == nil && strings.Contains(string(data), `"spec"`) {
+		t.Errorf("the dry runs pinned a spec in the journal:\n%s", data)
+	}
+	code, stdout, stderr := runCLI(t, append(append([]string{}, base...), "--nodes", "2", "--until", "validate", "--yes")...)
+	if code != 0 {
+		t.Fatalf("deploy after two dry runs: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+}
