@@ -409,14 +409,24 @@ func carryOver(prev, now spec.ClusterSpec) spec.ClusterSpec {
 	if now.APIURL != "" {
 		prev.APIURL = now.APIURL
 	}
+	if now.Talos.ImageFactoryURL != "" {
+		prev.Talos.ImageFactoryURL = now.Talos.ImageFactoryURL
+	}
+	if now.Platform.ChartMirror != "" {
+		prev.Platform.ChartMirror = now.Platform.ChartMirror
+	}
 	return prev
 }
 
 // specDiff names the fields two specs disagree on.
 func specDiff(a, b spec.ClusterSpec) string {
 	var diffs []string
-	// How long to wait for the platform may change between runs.
+	// How long to wait for the platform may change between runs, and so
+	// may where images and charts come from: errors advise moving them
+	// (--image-factory-url, --chart-mirror), which changes no resource.
 	a.Platform.Timeout = b.Platform.Timeout
+	a.Talos.ImageFactoryURL = b.Talos.ImageFactoryURL
+	a.Platform.ChartMirror = b.Platform.ChartMirror
 	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
 	t := va.Type()
 	for i := 0; i < t.NumField(); i++ {

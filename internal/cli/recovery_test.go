@@ -2,6 +2,8 @@ package cli
 
 import (
 	"bytes"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,5 +117,36 @@ func TestDryRunPinsNothing(t *testing.T) {
 	code, stdout, stderr := runCLI(t, append(append([]string{}, base...), "--nodes", "2", "--until", "validate", "--yes")...)
 	if code != 0 {
 		t.Fatalf("deploy after two dry runs: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+}
+
+// The error of an unreachable image factory advises --image-factory-url;
+// following that advice (by the flag or by its variable) on the rerun
+// resumes instead of being refused as "deployed with different values".
+func TestImageFactoryAdviceWorksWhenFollowed(t *testing.T) {
+	f, factory := latitudeEnv(t)
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close()
+	dir := t.TempDir()
+	base := []string{"deploy", "--provider", "latitude", "--name", "fac", "--region", "DAL", "--plan", "c2-small-x86",
+		"--until", "servers", "--yes", "--state-dir", dir}
+	code, stdout, stderr := runCLI(t, append(append([]string{}, base...), "--image-factory-url", deadURL)...)
+	if code == 0 || !strings.Contains(stderr, "--image-factory-url") {
+		t.Fatalf("deploy with an unreachable factory: exit %d, want a failure advising --image-factory-url\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	// The advice, followed through the flag's variable.
+	t.Setenv("CTO_IMAGE_FACTORY_URL", factory)
+	code, stdout, stderr = runCLI(t, base...)
+	if code != 0 {
+		t.Fatalf("rerun with CTO_IMAGE_FACTORY_URL set: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	if n := len(f.State().Servers); n != 1 {
+		t.Errorf("the double holds %d servers, want 1", n)
+	}
+	// And through the flag itself, on a later run.
+	code, stdout, stderr = runCLI(t, append(append([]string{}, base...), "--image-factory-url", factory)...)
+	if code != 0 {
+		t.Fatalf("rerun with --image-factory-url: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
 }
