@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/cto-platform/cto/internal/license"
 	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/spec"
@@ -290,6 +291,9 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 			// Resume with the recorded spec; a renewed license or a
 			// moved endpoint given now still counts.
 			s = carryOver(prev, s)
+			if id := j.Fact(FactLicenseID); s.License == "" && id != "" {
+				return badInputf("cluster %q was deployed with license %s (%s); the journal keeps no license token: pass it again with --license or %s", s.Name, id, j.Fact(FactLicenseFingerprint), "CTO_LICENSE")
+			}
 		} else if diff := specDiff(prev, s); diff != "" {
 			return badInputf("cluster %q was deployed with different values (%s); rerun with the same values to resume, or `cto destroy --name %s` first", s.Name, diff, s.Name)
 		}
@@ -297,11 +301,28 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 	if !f.dryRun {
 		// Only a run that may create something pins the cluster's
 		// values; a dry run leaves the journal as it found it.
-		raw, _ := json.Marshal(s)
+		// The journal names the license by its ID and fingerprint; the
+		// token itself stays where the user keeps it.
+		pinned := s
+		if license.IsToken(pinned.License) {
+			pinned.License = ""
+		}
+		raw, _ := json.Marshal(pinned)
 		if err := c.Save(j); err != nil {
 			return err
 		}
-		if err := j.Update(func(j *state.Journal) { j.Spec = raw; j.Provider = s.Provider }); err != nil {
+		lic := loadLicense(s.License)
+		if err := j.Update(func(j *state.Journal) {
+			j.Spec = raw
+			j.Provider = s.Provider
+			if lic != nil {
+				if j.Facts == nil {
+					j.Facts = map[string]string{}
+				}
+				j.Facts[FactLicenseID] = lic.ID
+				j.Facts[FactLicenseFingerprint] = lic.Fingerprint()
+			}
+		}); err != nil {
 			return err
 		}
 	}
@@ -398,6 +419,26 @@ func deployFailed(g *globals, s spec.ClusterSpec, c *state.Cluster, j *state.Jou
 		return fmt.Errorf("interrupted: %v; %s", err, hint)
 	}
 	return fmt.Errorf("%w; %s", err, hint)
+}
+
+// Journal facts naming the deploy's license without its token.
+const (
+	FactLicenseID          = "license_id"
+	FactLicenseFingerprint = "license_fingerprint"
+)
+
+// loadLicense reads the license a spec names, or nil when there is none or
+// it cannot be read (CheckLicense reports why).
+func loadLicense(ref string) *license.License {
+	v, err := license.Trusted()
+	if err != nil {
+		return nil
+	}
+	l, err := license.Load(ref, v)
+	if err != nil {
+		return nil
+	}
+	return l
 }
 
 // carryOver returns the recorded spec with the values that may change

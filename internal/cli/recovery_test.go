@@ -150,3 +150,41 @@ func TestImageFactoryAdviceWorksWhenFollowed(t *testing.T) {
 		t.Fatalf("rerun with --image-factory-url: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
 }
+
+// state.json names the license by its ID and fingerprint, never the token;
+// a resume without the license says which one to pass again, and resumes
+// once it is given.
+func TestJournalKeepsLicenseIDNotToken(t *testing.T) {
+	_, factory := latitudeEnv(t)
+	token := os.Getenv("CTO_LICENSE")
+	dir := t.TempDir()
+	code, stdout, stderr := runCLI(t, "deploy", "--image-factory-url", factory, "--provider", "latitude", "--name", "lic", "--region", "DAL",
+		"--plan", "c2-small-x86", "--until", "validate", "--yes", "--state-dir", dir)
+	if code != 0 {
+		t.Fatalf("deploy: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "clusters", "lic", "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Any long piece of the token (its signature, its payload) counts.
+	for _, part := range strings.Split(token, ".") {
+		if len(part) >= 16 && strings.Contains(string(data), part) {
+			t.Fatalf("state.json holds part of the license token %q:\n%s", part, data)
+		}
+	}
+	j := loadJournal(t, dir, "lic")
+	if j.Fact(FactLicenseID) != "L-lat" || !strings.HasPrefix(j.Fact(FactLicenseFingerprint), "sha256:") {
+		t.Errorf("the journal does not name the license: id %q, fingerprint %q", j.Fact(FactLicenseID), j.Fact(FactLicenseFingerprint))
+	}
+	t.Setenv("CTO_LICENSE", "")
+	code, _, stderr = runCLI(t, "deploy", "--name", "lic", "--until", "validate", "--yes", "--state-dir", dir)
+	if code != ExitBadInput || !strings.Contains(stderr, "L-lat") || !strings.Contains(stderr, "--license") {
+		t.Fatalf("resume without the license: exit %d, want 2 naming license L-lat\n%s", code, stderr)
+	}
+	t.Setenv("CTO_LICENSE", token)
+	code, _, stderr = runCLI(t, "deploy", "--name", "lic", "--until", "validate", "--yes", "--state-dir", dir)
+	if code != 0 {
+		t.Fatalf("resume with the license given again: exit %d\n%s", code, stderr)
+	}
+}
