@@ -156,6 +156,9 @@ func runDestroy(cmd *cobra.Command, g *globals, f *destroyFlags) error {
 		for _, n := range plan.Networks {
 			fmt.Fprintf(tw, "  network\t%s\t%s\t\t\n", n.ID, n.Name)
 		}
+		for _, lb := range plan.LoadBalancers {
+			fmt.Fprintf(tw, "  load_balancer\t%s\t%s\t\t\n", lb.ID, lb.Name)
+		}
 		for _, r := range plan.DNSRecords {
 			fmt.Fprintf(tw, "  dns_record\t%s\t%s\t%s\t%s\n", r.ID, r.Name, r.Type, r.Value)
 		}
@@ -169,7 +172,11 @@ func runDestroy(cmd *cobra.Command, g *globals, f *destroyFlags) error {
 		if isTerminal(g.streams.In) && isTerminal(g.streams.ErrOut) {
 			deps.Confirm = func(q string) (bool, error) { return confirm(g.streams, q) }
 		}
-		if err := deps.Approve(fmt.Sprintf("Delete %d server(s), %d network(s) and %d DNS record(s) of cluster %q", len(plan.Servers), len(plan.Networks), len(plan.DNSRecords), s.Name)); err != nil {
+		question := fmt.Sprintf("Delete %d server(s), %d network(s) and %d DNS record(s) of cluster %q", len(plan.Servers), len(plan.Networks), len(plan.DNSRecords), s.Name)
+		if n := len(plan.LoadBalancers); n > 0 {
+			question = fmt.Sprintf("Delete %d server(s), %d network(s), %d load balancer(s) and %d DNS record(s) of cluster %q", len(plan.Servers), len(plan.Networks), n, len(plan.DNSRecords), s.Name)
+		}
+		if err := deps.Approve(question); err != nil {
 			return err
 		}
 		ui := newUI(g, "destroy")
