@@ -17,6 +17,7 @@ import (
 	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/state"
 	"github.com/cto-platform/cto/test/sim"
+	"github.com/cto-platform/cto/test/smallfs"
 )
 
 // TestLocalFaults are the faults of the machine cto runs on: a state file
@@ -116,13 +117,7 @@ func TestLocalFaults(t *testing.T) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		if os.Geteuid() != 0 {
-			t.Skip("mounting a small tmpfs needs root")
-		}
-		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", dir).CombinedOutput(); err != nil {
-			t.Skipf("cannot mount a tmpfs: %v %s", err, out)
-		}
-		t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+		smallfs.Mount(t, dir, "4m")
 		args := deployArgs(cluster, 1)
 		if r := w.Run(append(args, "--until", "servers")...); r.Code != 0 {
 			t.Fatalf("deploy --until servers:\n%s", r)
