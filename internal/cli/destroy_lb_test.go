@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cto-platform/cto/internal/cli"
 	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/provider/hetzner"
 	"github.com/cto-platform/cto/internal/state"
@@ -27,7 +28,7 @@ func TestDestroyPreviewListsLoadBalancers(t *testing.T) {
 	if err != nil || ep.LoadBalancerID == "" {
 		t.Fatalf("EnsureAPIEndpoint: %+v, %v", ep, err)
 	}
-	j := journalOf(t, dir, "lb")
+	j := cli.LoadJournal(t, dir, "lb")
 	if err := j.AddResource(state.Resource{Kind: pipeline.KindLoadBalancer, ID: ep.LoadBalancerID, Name: "lb-api", Region: "FSN1"}); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cto-platform/cto/internal/cli"
 	"github.com/cto-platform/cto/internal/clock"
 	"github.com/cto-platform/cto/internal/license"
 	"github.com/cto-platform/cto/internal/license/devkey"
@@ -35,7 +36,7 @@ func TestGenericStepsDeployAndDestroyAtVultr(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("deploy exit %d: %s", code, stderr)
 	}
-	j := journalOf(t, dir, "gen")
+	j := cli.LoadJournal(t, dir, "gen")
 	replaced := 0
 	// The private addresses are the ones Vultr handed out (the double
 	// attaches from .3 up), not ones cto picked.

@@ -17,7 +17,6 @@ import (
 	hcloudfake "github.com/cto-platform/cto/internal/provider/hetzner/fake"
 	"github.com/cto-platform/cto/internal/provider/hetzner/robot"
 	robotfake "github.com/cto-platform/cto/internal/provider/hetzner/robot/fake"
-	"github.com/cto-platform/cto/internal/state"
 	talosfake "github.com/cto-platform/cto/internal/talos/fake"
 )
 
@@ -178,20 +177,6 @@ func deployAtHetznerCloud(t *testing.T, dir, name string) (*hcloudfake.Fake, str
 	return api, srv.URL
 }
 
-// journalOf reads a cluster's journal.
-func journalOf(t *testing.T, dir, name string) *state.Journal {
-	t.Helper()
-	c, err := state.Open(dir, name, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := c.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return j
-}
-
 func TestDeployAndDestroyAtHetznerCloud(t *testing.T) {
 	dir := t.TempDir()
 	api, srvURL := deployAtHetznerCloud(t, dir, "hz")
@@ -211,7 +196,7 @@ func TestDeployAndDestroyAtHetznerCloud(t *testing.T) {
 		t.Errorf("networks = %+v", st.Networks)
 	}
 	// Hetzner picks the private addresses; the journal has its choice.
-	j := journalOf(t, dir, "hz")
+	j := cli.LoadJournal(t, dir, "hz")
 	for _, n := range j.NodesCopy() {
 		for _, s := range st.Servers {
 			if strconv.FormatInt(s.ID, 10) == n.ServerID && (len(s.PrivateNet) != 1 || s.PrivateNet[0].IP != n.PrivateIP) {
