@@ -59,6 +59,8 @@ func TestEveryCommandRefusesBadInput(t *testing.T) {
 		{[]string{"deploy", "--nodes", "many"}, `invalid argument "many" for "--nodes"`},
 		{[]string{"deploy", "--nodes", "-1"}, `nodes "-1" must be at least 1`},
 		{[]string{"deploy", "--timeout", "soon"}, `invalid argument "soon" for "--timeout"`},
+		{[]string{"deploy", "--timeout", "-5s"}, `platform.timeout "-5s" must be a positive duration`},
+		{[]string{"deploy", "--provider", "latitude", "--plan", "c2-small-x86", "--region", "DAL", "--timeout", "0s", "--yes"}, `platform.timeout "0s" must be a positive duration`},
 		{[]string{"deploy", "--gpu=x"}, `invalid argument "x" for "--gpu"`},
 		{[]string{"deploy", "--max-monthly-cost", "-5"}, `maxMonthlyCost "-5" must be 0`},
 		{[]string{"deploy", "--fallback-regions"}, "flag needs an argument: --fallback-regions"},
@@ -72,7 +74,7 @@ func TestEveryCommandRefusesBadInput(t *testing.T) {
 		// destroy
 		{[]string{"destroy", "--name", "Bad_X"}, `cluster name "Bad_X" is not a DNS label`},
 		{[]string{"destroy", "--yes=maybe"}, `invalid argument "maybe" for "-y, --yes"`},
-		{[]string{"destroy", "--name", "absent"}, "pass --provider to sweep"},
+		{[]string{"destroy", "--name", "absent"}, "--provider <p>` sweeps"},
 		{[]string{"destroy", "--name", "absent", "--provider", "nope"}, `provider "nope" is not available`},
 		{[]string{"destroy", "--name", "absent", "--provider", "latitude"}, "no Latitude.sh API token"},
 		// status, kubeconfig

@@ -77,7 +77,7 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 		{[]string{"plans"}, `--provider is required`},
 		{[]string{"plans", "--provider", "local"}, `has no plans`},
 		{[]string{"status", "--name", "absent"}, `no cluster "absent"`},
-		{[]string{"destroy", "--name", "absent"}, `pass --provider to sweep`},
+		{[]string{"destroy", "--name", "absent"}, "--provider <p>` sweeps"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {

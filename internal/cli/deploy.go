@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/cto-platform/cto/internal/license"
 	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/spec"
@@ -118,11 +119,11 @@ var specFlags = map[string]string{
 }
 
 // buildSpec merges defaults, the cluster.yaml and the flags the user gave.
-func buildSpec(f *deployFlags, fs *pflag.FlagSet) (spec.ClusterSpec, error) {
+func buildSpec(ctx context.Context, f *deployFlags, fs *pflag.FlagSet) (spec.ClusterSpec, error) {
 	s := spec.Defaults()
 	if f.file != "" {
 		var err error
-		if s, err = spec.Load(f.file); err != nil {
+		if s, err = loadSpec(ctx, f.file); err != nil {
 			return s, err
 		}
 	}
@@ -205,7 +206,37 @@ func buildSpec(f *deployFlags, fs *pflag.FlagSet) (spec.ClusterSpec, error) {
 	if err := s.Validate(); err != nil {
 		return s, err
 	}
+	if s.APIURL != "" && s.NeedsMachines() {
+		source := "--api-url"
+		if !fs.Changed("api-url") {
+			source = "apiURL in " + f.file
+		}
+		if err := checkAPIURL(source, s.APIURL); err != nil {
+			return s, err
+		}
+	}
 	return s, nil
+}
+
+// loadSpec reads a cluster.yaml, giving up when ctx ends: opening a FIFO
+// or reading a device blocks in a system call that no signal interrupts.
+// The read left behind ends with the process.
+func loadSpec(ctx context.Context, path string) (spec.ClusterSpec, error) {
+	type loaded struct {
+		s   spec.ClusterSpec
+		err error
+	}
+	done := make(chan loaded, 1)
+	go func() {
+		s, err := spec.Load(path)
+		done <- loaded{s, err}
+	}()
+	select {
+	case l := <-done:
+		return l.s, l.err
+	case <-ctx.Done():
+		return spec.ClusterSpec{}, fmt.Errorf("interrupted while reading %s: %w", path, ctx.Err())
+	}
 }
 
 // gaveSpec reports whether this invocation described a cluster at all, as
@@ -231,7 +262,7 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 	if err != nil {
 		return err
 	}
-	s, err := buildSpec(f, fs)
+	s, err := buildSpec(ctx, f, fs)
 	if err != nil {
 		return err
 	}
@@ -267,16 +298,40 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 			// Resume with the recorded spec; a renewed license or a
 			// moved endpoint given now still counts.
 			s = carryOver(prev, s)
+			if id := j.Fact(FactLicenseID); s.License == "" && id != "" {
+				return badInputf("cluster %q was deployed with license %s (%s); the journal keeps no license token: pass it again with --license or %s", s.Name, id, j.Fact(FactLicenseFingerprint), "CTO_LICENSE")
+			}
 		} else if diff := specDiff(prev, s); diff != "" {
 			return badInputf("cluster %q was deployed with different values (%s); rerun with the same values to resume, or `cto destroy --name %s` first", s.Name, diff, s.Name)
 		}
 	}
-	raw, _ := json.Marshal(s)
-	if err := c.Save(j); err != nil {
-		return err
-	}
-	if err := j.Update(func(j *state.Journal) { j.Spec = raw; j.Provider = s.Provider }); err != nil {
-		return err
+	if !f.dryRun {
+		// Only a run that may create something pins the cluster's
+		// values; a dry run leaves the journal as it found it.
+		// The journal names the license by its ID and fingerprint; the
+		// token itself stays where the user keeps it.
+		pinned := s
+		if license.IsToken(pinned.License) {
+			pinned.License = ""
+		}
+		raw, _ := json.Marshal(pinned)
+		if err := c.Save(j); err != nil {
+			return err
+		}
+		lic := loadLicense(s.License)
+		if err := j.Update(func(j *state.Journal) {
+			j.Spec = raw
+			j.Provider = s.Provider
+			if lic != nil {
+				if j.Facts == nil {
+					j.Facts = map[string]string{}
+				}
+				j.Facts[FactLicenseID] = lic.ID
+				j.Facts[FactLicenseFingerprint] = lic.Fingerprint()
+			}
+		}); err != nil {
+			return err
+		}
 	}
 	if choice != nil {
 		if err := choice.record(j); err != nil {
@@ -389,6 +444,26 @@ func deployFailed(g *globals, s spec.ClusterSpec, c *state.Cluster, j *state.Jou
 	return fmt.Errorf("%w; %s", err, hint)
 }
 
+// Journal facts naming the deploy's license without its token.
+const (
+	FactLicenseID          = "license_id"
+	FactLicenseFingerprint = "license_fingerprint"
+)
+
+// loadLicense reads the license a spec names, or nil when there is none or
+// it cannot be read (CheckLicense reports why).
+func loadLicense(ref string) *license.License {
+	v, err := license.Trusted()
+	if err != nil {
+		return nil
+	}
+	l, err := license.Load(ref, v)
+	if err != nil {
+		return nil
+	}
+	return l
+}
+
 // carryOver returns the recorded spec with the values that may change
 // between runs taken from this run.
 func carryOver(prev, now spec.ClusterSpec) spec.ClusterSpec {
@@ -398,14 +473,24 @@ func carryOver(prev, now spec.ClusterSpec) spec.ClusterSpec {
 	if now.APIURL != "" {
 		prev.APIURL = now.APIURL
 	}
+	if now.Talos.ImageFactoryURL != "" {
+		prev.Talos.ImageFactoryURL = now.Talos.ImageFactoryURL
+	}
+	if now.Platform.ChartMirror != "" {
+		prev.Platform.ChartMirror = now.Platform.ChartMirror
+	}
 	return prev
 }
 
 // specDiff names the fields two specs disagree on.
 func specDiff(a, b spec.ClusterSpec) string {
 	var diffs []string
-	// How long to wait for the platform may change between runs.
+	// How long to wait for the platform may change between runs, and so
+	// may where images and charts come from: errors advise moving them
+	// (--image-factory-url, --chart-mirror), which changes no resource.
 	a.Platform.Timeout = b.Platform.Timeout
+	a.Talos.ImageFactoryURL = b.Talos.ImageFactoryURL
+	a.Platform.ChartMirror = b.Platform.ChartMirror
 	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
 	t := va.Type()
 	for i := 0; i < t.NumField(); i++ {

@@ -79,7 +79,7 @@ func chooseCheapest(ctx context.Context, g *globals, f *deployFlags, fs *pflag.F
 	}
 	// Validate everything else as a deploy at any provider would.
 	f.s.Provider = machineProviders()[0]
-	s, err := buildSpec(f, fs)
+	s, err := buildSpec(ctx, f, fs)
 	f.s.Provider = cheapestProvider
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -65,6 +66,7 @@ func runDestroy(cmd *cobra.Command, g *globals, f *destroyFlags) error {
 	s.Name = f.name
 	var c *state.Cluster
 	var j *state.Journal
+	corrupt := false
 	c, err := state.Open(g.stateDir, f.name, false)
 	switch {
 	case err == nil:
@@ -73,20 +75,38 @@ func runDestroy(cmd *cobra.Command, g *globals, f *destroyFlags) error {
 			return err
 		}
 		defer unlock()
-		if j, err = c.Load(); err != nil {
+		if !c.Exists() && f.provider == "" {
+			// A folder without its journal says nothing about where the
+			// servers are; guessing (the local default) would leave them
+			// billing.
+			return badInputf("cluster %q has no journal in %s; %s", f.name, c.Dir, sweepAdvice(g, f.name))
+		}
+		j, err = c.Load()
+		if errors.Is(err, state.ErrCorrupt) && f.provider != "" {
+			// The sweep by tag needs no journal; the broken file is left
+			// for the user to look at.
+			fmt.Fprintf(g.streams.ErrOut, "WARNING: %v; sweeping %s for resources tagged %q instead\n", err, f.provider, f.name)
+			j, corrupt = nil, true
+		} else if err != nil {
+			if errors.Is(err, state.ErrCorrupt) {
+				return fmt.Errorf("%w; %s", err, sweepAdvice(g, f.name))
+			}
 			return err
 		}
-		if len(j.Spec) > 0 {
+		if j != nil && len(j.Spec) > 0 {
 			if err := json.Unmarshal(j.Spec, &s); err != nil {
-				return fmt.Errorf("%w: the journal's spec cannot be read: %v", state.ErrCorrupt, err)
+				return fmt.Errorf("%w: the journal's spec cannot be read: %v; %s", state.ErrCorrupt, err, sweepAdvice(g, f.name))
 			}
 		}
-		if len(j.Spec) == 0 && j.Provider != "" {
+		if j != nil && len(j.Spec) == 0 && j.Provider != "" {
 			s.Provider = j.Provider
+		}
+		if j != nil && j.Provider == "" && len(j.Spec) == 0 && f.provider == "" {
+			return badInputf("the journal of cluster %q in %s does not name its provider; %s", f.name, c.Dir, sweepAdvice(g, f.name))
 		}
 	case errors.Is(err, os.ErrNotExist):
 		if f.provider == "" {
-			return badInputf("no cluster %q in %s; pass --provider to sweep the provider for servers tagged %q", f.name, g.stateDir, f.name)
+			return badInputf("no cluster %q in %s; %s", f.name, g.stateDir, sweepAdvice(g, f.name))
 		}
 	default:
 		return BadInput(err)
@@ -136,6 +156,9 @@ func runDestroy(cmd *cobra.Command, g *globals, f *destroyFlags) error {
 		for _, n := range plan.Networks {
 			fmt.Fprintf(tw, "  network\t%s\t%s\t\t\n", n.ID, n.Name)
 		}
+		for _, lb := range plan.LoadBalancers {
+			fmt.Fprintf(tw, "  load_balancer\t%s\t%s\t\t\n", lb.ID, lb.Name)
+		}
 		for _, r := range plan.DNSRecords {
 			fmt.Fprintf(tw, "  dns_record\t%s\t%s\t%s\t%s\n", r.ID, r.Name, r.Type, r.Value)
 		}
@@ -149,7 +172,11 @@ func runDestroy(cmd *cobra.Command, g *globals, f *destroyFlags) error {
 		if isTerminal(g.streams.In) && isTerminal(g.streams.ErrOut) {
 			deps.Confirm = func(q string) (bool, error) { return confirm(g.streams, q) }
 		}
-		if err := deps.Approve(fmt.Sprintf("Delete %d server(s), %d network(s) and %d DNS record(s) of cluster %q", len(plan.Servers), len(plan.Networks), len(plan.DNSRecords), s.Name)); err != nil {
+		question := fmt.Sprintf("Delete %d server(s), %d network(s) and %d DNS record(s) of cluster %q", len(plan.Servers), len(plan.Networks), len(plan.DNSRecords), s.Name)
+		if n := len(plan.LoadBalancers); n > 0 {
+			question = fmt.Sprintf("Delete %d server(s), %d network(s), %d load balancer(s) and %d DNS record(s) of cluster %q", len(plan.Servers), len(plan.Networks), n, len(plan.DNSRecords), s.Name)
+		}
+		if err := deps.Approve(question); err != nil {
 			return err
 		}
 		ui := newUI(g, "destroy")
@@ -165,7 +192,9 @@ func runDestroy(cmd *cobra.Command, g *globals, f *destroyFlags) error {
 	if err := removeKubeContext(s.Name); err != nil {
 		fmt.Fprintf(out, "WARNING: could not remove kube context cto-%s: %v\n", s.Name, err)
 	}
-	if c != nil && !f.keep {
+	if corrupt {
+		fmt.Fprintf(out, "The state folder %s is kept: its journal could not be read; remove it once you have looked at it.\n", c.Dir)
+	} else if c != nil && !f.keep {
 		if err := c.Remove(); err != nil {
 			return fmt.Errorf("everything is deleted, but the state folder %s could not be removed: %w", c.Dir, err)
 		}
@@ -212,4 +241,61 @@ func destroyLocal(cmd *cobra.Command, g *globals, f *destroyFlags, s spec.Cluste
 // kubeconfig; other contexts stay as they are.
 func removeKubeContext(cluster string) error {
 	return kubeconfig.RemoveFromFile(kubeconfig.DefaultPath(), kubeconfig.ContextName(cluster))
+}
+
+// credentialEnv names, for each provider that rents servers, the variables
+// its constructor reads its credentials from (all of a group must be set).
+var credentialEnv = []struct {
+	provider string
+	vars     [][]string // any one group, every variable of the group
+}{
+	{"latitude", [][]string{{"LATITUDESH_AUTH_TOKEN"}, {"LATITUDE_API_KEY"}}},
+	{"hetzner", [][]string{{"HCLOUD_TOKEN"}}},
+	{"hetzner-robot", [][]string{{"HETZNER_ROBOT_USER", "HETZNER_ROBOT_PASSWORD"}}},
+	{"vultr", [][]string{{"VULTR_API_KEY"}}},
+}
+
+// providersWithCredentials lists the providers whose credentials are set
+// in the environment, in the order of credentialEnv.
+func providersWithCredentials() []string {
+	var out []string
+	for _, p := range credentialEnv {
+		for _, group := range p.vars {
+			all := true
+			for _, v := range group {
+				all = all && envOr(v) != ""
+			}
+			if all {
+				out = append(out, p.provider)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// sweepAdvice tells how to delete a cluster whose journal is missing or
+// unreadable: the sweep by tag, and which providers it could run against
+// now.
+func sweepAdvice(g *globals, name string) string {
+	cmd := destroyCommand(g, name) + " --provider <p>"
+	have := providersWithCredentials()
+	if len(have) == 0 {
+		return fmt.Sprintf("`%s` sweeps a provider for resources tagged %q without a journal; no provider's credentials are set (%s)", cmd, name, credentialVars())
+	}
+	return fmt.Sprintf("`%s` sweeps a provider for resources tagged %q without a journal; credentials are set for %s", cmd, name, strings.Join(have, ", "))
+}
+
+// credentialVars names every provider's credential variables, for a user
+// who has set none.
+func credentialVars() string {
+	var parts []string
+	for _, p := range credentialEnv {
+		var groups []string
+		for _, group := range p.vars {
+			groups = append(groups, strings.Join(group, "+"))
+		}
+		parts = append(parts, p.provider+": "+strings.Join(groups, " or "))
+	}
+	return strings.Join(parts, "; ")
 }

@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cto-platform/cto/internal/cli"
 	"github.com/cto-platform/cto/internal/clock"
 	"github.com/cto-platform/cto/internal/license"
 	"github.com/cto-platform/cto/internal/license/devkey"
 	"github.com/cto-platform/cto/internal/provider/vultr/fake"
-	"github.com/cto-platform/cto/internal/state"
 	talosfake "github.com/cto-platform/cto/internal/talos/fake"
 )
 
@@ -36,14 +36,7 @@ func TestGenericStepsDeployAndDestroyAtVultr(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("deploy exit %d: %s", code, stderr)
 	}
-	c, err := state.Open(dir, "gen", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := c.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
+	j := cli.LoadJournal(t, dir, "gen")
 	replaced := 0
 	// The private addresses are the ones Vultr handed out (the double
 	// attaches from .3 up), not ones cto picked.

@@ -17,7 +17,6 @@ import (
 	hcloudfake "github.com/cto-platform/cto/internal/provider/hetzner/fake"
 	"github.com/cto-platform/cto/internal/provider/hetzner/robot"
 	robotfake "github.com/cto-platform/cto/internal/provider/hetzner/robot/fake"
-	"github.com/cto-platform/cto/internal/state"
 	talosfake "github.com/cto-platform/cto/internal/talos/fake"
 )
 
@@ -157,22 +156,30 @@ func TestDestroyRobotReleasesAndSaysStillRented(t *testing.T) {
 // Talos boots from the public ISO the factory URL's version names, every
 // server carries the cluster's labels, the control planes share a spread
 // placement group, and destroy leaves nothing.
-func TestDeployAndDestroyAtHetznerCloud(t *testing.T) {
+// deployAtHetznerCloud deploys 3 control planes up to the network step at
+// the Hetzner Cloud double, and returns the double and its URL.
+func deployAtHetznerCloud(t *testing.T, dir, name string) (*hcloudfake.Fake, string) {
+	t.Helper()
 	api := hcloudfake.New(hcloudfake.Options{Clock: clock.NewScaled(600)})
 	srv := httptest.NewServer(api)
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	factory := httptest.NewServer(talosfake.NewFactory())
-	defer factory.Close()
+	t.Cleanup(factory.Close)
 	t.Setenv("HCLOUD_TOKEN", hcloudfake.Token)
 	t.Setenv("HCLOUD_ENDPOINT", "")
 	t.Setenv("CTO_SIMULATED_SPEED", "600")
 	lic := licenseFile(t, license.Team, time.Now().AddDate(1, 0, 0), devkey.Key())
-	dir := t.TempDir()
-	code, _, stderr := run(t, "--state-dir", dir, "deploy", "--provider", "hetzner", "--api-url", srv.URL, "--license", lic, "--name", "hz",
+	code, _, stderr := run(t, "--state-dir", dir, "deploy", "--provider", "hetzner", "--api-url", srv.URL, "--license", lic, "--name", name,
 		"--plan", "cx23", "--region", "fsn1", "--nodes", "3", "--control-planes", "3", "--until", "network", "--yes", "--image-factory-url", factory.URL)
 	if code != 0 {
 		t.Fatalf("deploy exit %d: %s", code, stderr)
 	}
+	return api, srv.URL
+}
+
+func TestDeployAndDestroyAtHetznerCloud(t *testing.T) {
+	dir := t.TempDir()
+	api, srvURL := deployAtHetznerCloud(t, dir, "hz")
 	st := api.Snapshot()
 	if len(st.Servers) != 3 {
 		t.Fatalf("servers = %d, want 3", len(st.Servers))
@@ -189,14 +196,7 @@ func TestDeployAndDestroyAtHetznerCloud(t *testing.T) {
 		t.Errorf("networks = %+v", st.Networks)
 	}
 	// Hetzner picks the private addresses; the journal has its choice.
-	c, err := state.Open(dir, "hz", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := c.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
+	j := cli.LoadJournal(t, dir, "hz")
 	for _, n := range j.NodesCopy() {
 		for _, s := range st.Servers {
 			if strconv.FormatInt(s.ID, 10) == n.ServerID && (len(s.PrivateNet) != 1 || s.PrivateNet[0].IP != n.PrivateIP) {
@@ -204,11 +204,11 @@ func TestDeployAndDestroyAtHetznerCloud(t *testing.T) {
 			}
 		}
 	}
-	code, _, stderr = run(t, "--state-dir", dir, "destroy", "--name", "hz", "--yes")
+	code, _, stderr := run(t, "--state-dir", dir, "destroy", "--name", "hz", "--yes")
 	if code != 0 {
 		t.Fatalf("destroy exit %d: %s", code, stderr)
 	}
-	code, _, stderr = run(t, "--state-dir", dir, "destroy", "--name", "hz", "--provider", "hetzner", "--api-url", srv.URL, "--yes", "--dry-run")
+	code, _, stderr = run(t, "--state-dir", dir, "destroy", "--name", "hz", "--provider", "hetzner", "--api-url", srvURL, "--yes", "--dry-run")
 	if code != 0 || !strings.Contains(stderr, "Nothing of cluster") {
 		t.Errorf("a sweep after destroy found something: exit %d, %s", code, stderr)
 	}

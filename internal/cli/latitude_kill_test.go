@@ -20,12 +20,7 @@ func TestLatitudeDeployKilledMidServersResumesWithoutDuplicates(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the cto binary")
 	}
-	bin := filepath.Join(t.TempDir(), "cto")
-	build := exec.Command("go", "build", "-o", bin, "github.com/cto-platform/cto/cmd/cto")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0") // the static binary the README builds
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildCTO(t)
 	f, factory := latitudeEnv(t)
 	// Slow answers widen the window between a create and its journal entry.
 	f.SetFaults(func(x *fake.Faults) { x.Latency = 30 * time.Millisecond })
@@ -83,5 +78,73 @@ func TestLatitudeDeployKilledMidServersResumesWithoutDuplicates(t *testing.T) {
 	}
 	if len(st.Networks) != 1 || len(st.Assignments) != 4 {
 		t.Errorf("networks %d, assignments %d; want 1 and 4", len(st.Networks), len(st.Assignments))
+	}
+}
+
+// buildCTO builds the static cto binary the README builds.
+func buildCTO(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "cto")
+	build := exec.Command("go", "build", "-o", bin, "github.com/cto-platform/cto/cmd/cto")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// The kill lands between a create and its journal entry: the double has
+// made the server and holds back its answer, so cto never heard the ID.
+// The journal on disk does not name the server; the rerun finds it by
+// hostname and adopts it instead of ordering a second one.
+func TestKillBetweenCreateAndJournalEntryAdopts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the cto binary")
+	}
+	bin := buildCTO(t)
+	f, factory := latitudeEnv(t)
+	dir := t.TempDir()
+	args := []string{"deploy", "--image-factory-url", factory, "--provider", "latitude", "--name", "held", "--nodes", "1", "--region", "DAL",
+		"--plan", "c2-small-x86", "--until", "servers", "--yes", "--state-dir", dir}
+	heldCh, release := f.HoldCreateAnswers(1)
+	defer release()
+
+	first := exec.Command(bin, args...)
+	var firstErr bytes.Buffer
+	first.Stderr = &firstErr
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var held fake.Held
+	select {
+	case held = <-heldCh:
+	case <-time.After(time.Minute):
+		first.Process.Kill()
+		t.Fatalf("no create reached the double within a minute:\n%s", firstErr.String())
+	}
+	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	first.Wait()
+	// Inside the window: the server exists, the journal does not know it.
+	if data, err := os.ReadFile(filepath.Join(dir, "clusters", "held", "state.json")); err != nil || bytes.Contains(data, []byte(held.ID)) {
+		t.Fatalf("the kill did not land between the create and its journal entry (journal names %s: %v)", held.ID, err)
+	}
+	release()
+	if st := f.State(); len(st.Servers) != 1 || st.Servers[0].ID != held.ID {
+		t.Fatalf("the double holds %+v, want only the held server %s", st.Servers, held.ID)
+	}
+
+	out, err := exec.Command(bin, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("rerun: %v\n%s", err, out)
+	}
+	st := f.State()
+	if len(st.Servers) != 1 || st.Servers[0].ID != held.ID {
+		t.Fatalf("after the rerun the double holds %+v, want the held server %s adopted and no other", st.Servers, held.ID)
+	}
+	j := loadJournal(t, dir, "held")
+	if nodes := j.NodesCopy(); len(nodes) != 1 || nodes[0].ServerID != held.ID {
+		t.Errorf("the journal's nodes %+v do not name the adopted server %s", nodes, held.ID)
 	}
 }

@@ -20,7 +20,8 @@ func newLicenseCmd(g *globals) *cobra.Command {
 		Long: `A license is verified offline against the public key built into cto. Without
 one, cto runs as the Free tier: local clusters of up to 3 nodes. Starter covers
 1 node, Team 3, Business 10 (and GPU nodes), Enterprise any number, at every
-bare-metal provider; control planes count as nodes.`,
+bare-metal provider; control planes count as nodes. A license issued with its
+own max_nodes covers that many instead, whatever its tier.`,
 		Example: `  cto license verify --license ./license.txt
   CTO_LICENSE=./license.txt cto license show -o json`,
 		Args: cobra.NoArgs,

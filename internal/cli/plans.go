@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cto-platform/cto/internal/cache"
+	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/spec"
 )
@@ -77,6 +78,9 @@ skipped and without_credentials.`,
 			}
 			p, err := providerForListing(cmd, f.provider, f.apiURL)
 			if err != nil {
+				return err
+			}
+			if err := pipeline.CheckSites(cmd.Context(), p, f.provider, "--region", []string{f.region}); err != nil {
 				return err
 			}
 			gpu, model := gpuWanted(f.gpu)

@@ -17,6 +17,9 @@ import (
 // newProvider builds the provider a spec names, with credentials from the
 // environment. A missing credential is bad input: it names the variable.
 func newProvider(ctx context.Context, s spec.ClusterSpec) (provider.Provider, error) {
+	if err := checkProviderEndpoint(apiTarget{provider: s.Provider, apiURL: s.APIURL, source: "--api-url"}); err != nil {
+		return nil, err
+	}
 	switch s.Provider {
 	case "latitude":
 		return newLatitude(s)

@@ -98,16 +98,21 @@ func Check(l *License, req Request, now time.Time) (warnings []string, err error
 		limit = Free.MaxNodes() // local clusters are free up to the Free tier's limit anyway
 	}
 	if req.Provider != "existing" && limit > 0 && req.Nodes > limit {
+		if l.MaxNodes > 0 {
+			// One rule: a license that names its own max_nodes is held to
+			// it, whatever its tier covers; only a new license helps.
+			return warnings, problem(Refused, "%d nodes exceed the %s license's limit of %d (the max_nodes it was issued with); ask for a license that covers %d nodes", req.Nodes, name, limit, req.Nodes)
+		}
 		return warnings, problem(Refused, "%d nodes exceed the %s license's limit of %d; %s", req.Nodes, name, limit, fitting(req.Nodes))
 	}
 	return warnings, nil
 }
 
-// fitting names the smallest paid tier that covers n nodes.
+// fitting names the smallest paid tier whose own limit covers n nodes.
 func fitting(n int) string {
 	for _, t := range Tiers[1:] {
 		if m := t.MaxNodes(); m == 0 {
-			return fmt.Sprintf("an %s license covers any number of nodes", t.Title())
+			return fmt.Sprintf("an %s license covers any number of nodes unless it was issued with a lower max_nodes", t.Title())
 		} else if n <= m {
 			return fmt.Sprintf("a %s license covers up to %d", t.Title(), m)
 		}

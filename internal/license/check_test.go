@@ -1,6 +1,7 @@
 package license_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +38,7 @@ func TestCheckTierBoundaries(t *testing.T) {
 		{"team vultr 4", license.Team, license.Request{Provider: "vultr", Nodes: 4}, "limit of 3"},
 		{"team gpu", license.Team, license.Request{Provider: "latitude", Nodes: 1, GPU: true}, "GPU nodes need a Business or Enterprise license; this one is Team"},
 		{"business 10", license.Business, license.Request{Provider: "hetzner-robot", Nodes: 10}, ""},
-		{"business 11", license.Business, license.Request{Provider: "hetzner-robot", Nodes: 11}, "11 nodes exceed the Business license's limit of 10; an Enterprise license covers any number of nodes"},
+		{"business 11", license.Business, license.Request{Provider: "hetzner-robot", Nodes: 11}, "11 nodes exceed the Business license's limit of 10; an Enterprise license covers any number of nodes unless it was issued with a lower max_nodes"},
 		{"business gpu", license.Business, license.Request{Provider: "latitude", Nodes: 3, GPU: true}, ""},
 		{"enterprise 500", license.Enterprise, license.Request{Provider: "latitude", Nodes: 500, GPU: true}, ""},
 	}
@@ -71,6 +72,37 @@ func TestCheckMaxNodesOverridesTier(t *testing.T) {
 	req.Nodes = 6
 	if _, err := license.Check(l, req, issued); err == nil || !strings.Contains(err.Error(), "limit of 5") {
 		t.Fatalf("6 nodes: %v", err)
+	}
+}
+
+// An Enterprise license issued for 100 nodes is held to 100, and the
+// refusal does not say an Enterprise license covers any number: the one
+// rule is the license's max_nodes when it names one, else its tier's.
+func TestCheckNodeLimitMessageIsConsistent(t *testing.T) {
+	for _, tier := range []license.Tier{license.Starter, license.Team, license.Business, license.Enterprise} {
+		l := lic(tier, issued.AddDate(2, 0, 0))
+		l.MaxNodes = 100
+		_, err := license.Check(l, license.Request{Provider: "latitude", Nodes: 100000}, issued)
+		if !license.IsError(err, license.Refused) {
+			t.Fatalf("%s license for 100 nodes, 100000 asked: %v", tier, err)
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, "limit of 100") || strings.Contains(msg, "any number") || strings.Contains(msg, "covers up to") ||
+			!strings.Contains(msg, "covers 100000 nodes") {
+			t.Errorf("%s license for 100 nodes: %q contradicts its limit or gives no way out", tier, msg)
+		}
+	}
+	// Without max_nodes the tier's limit holds and the hint names a tier
+	// whose limit covers the request.
+	for _, tier := range []license.Tier{license.Starter, license.Team, license.Business} {
+		l := lic(tier, issued.AddDate(2, 0, 0))
+		_, err := license.Check(l, license.Request{Provider: "latitude", Nodes: tier.MaxNodes() + 1}, issued)
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("limit of %d;", tier.MaxNodes())) {
+			t.Errorf("%s at its limit + 1: %v", tier, err)
+		}
+	}
+	if _, err := license.Check(lic(license.Enterprise, issued.AddDate(2, 0, 0)), license.Request{Provider: "latitude", Nodes: 100000}, issued); err != nil {
+		t.Errorf("an Enterprise license without max_nodes covers any number: %v", err)
 	}
 }
 

@@ -310,6 +310,19 @@ func printable(s string) string {
 	return s
 }
 
+// IsToken reports whether a --license value is the token itself rather
+// than the path of a file holding it.
+func IsToken(ref string) bool {
+	return strings.HasPrefix(strings.TrimSpace(ref), TokenPrefix+".")
+}
+
+// Fingerprint identifies the token without revealing it: the first 16 hex
+// digits of its SHA-256. The journal keeps it instead of the token.
+func (l *License) Fingerprint() string {
+	sum := sha256.Sum256([]byte(strings.TrimSpace(l.Token)))
+	return "sha256:" + hex.EncodeToString(sum[:8])
+}
+
 // Load reads a license from ref: the token itself, or the path of a file
 // holding it. An empty ref is no license (nil, nil), the Free tier.
 func Load(ref string, v *Verifier) (*License, error) {

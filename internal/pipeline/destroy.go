@@ -30,13 +30,23 @@ const (
 type DestroyPlan struct {
 	Servers  []provider.Server  `json:"servers"`
 	Networks []provider.Network `json:"networks"`
+	// LoadBalancers are the API load balancers the journal records at a
+	// provider that has them (provider.APILoadBalancer).
+	LoadBalancers []LoadBalancer `json:"load_balancers,omitempty"`
 	// DNSRecords is filled by PlanDestroyDNS when the cluster has a domain.
 	DNSRecords []dns.Record `json:"dns_records,omitempty"`
 }
 
+// LoadBalancer is a load balancer destroy removes.
+type LoadBalancer struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Region string `json:"region,omitempty"`
+}
+
 // Empty reports whether there is nothing to remove.
 func (p DestroyPlan) Empty() bool {
-	return len(p.Servers) == 0 && len(p.Networks) == 0 && len(p.DNSRecords) == 0
+	return len(p.Servers) == 0 && len(p.Networks) == 0 && len(p.LoadBalancers) == 0 && len(p.DNSRecords) == 0
 }
 
 // ServerFinder is a provider that can also find servers by hostname,
@@ -119,6 +129,12 @@ func PlanDestroy(ctx context.Context, p provider.Provider, cluster string, j *st
 				seenNet[r.ID] = true
 				plan.Networks = append(plan.Networks, provider.Network{ID: r.ID, Name: r.Name, Region: r.Region})
 			}
+		}
+	}
+	if _, ok := p.(provider.APILoadBalancer); ok && j != nil {
+		// The list shown before asking is everything that will go.
+		for _, r := range j.LiveResources(KindLoadBalancer) {
+			plan.LoadBalancers = append(plan.LoadBalancers, LoadBalancer{ID: r.ID, Name: r.Name, Region: r.Region})
 		}
 	}
 	sort.Slice(plan.Servers, func(a, b int) bool { return plan.Servers[a].Hostname < plan.Servers[b].Hostname })
@@ -212,13 +228,15 @@ func ExecuteDestroy(ctx context.Context, p provider.Provider, j *state.Journal, 
 		}
 		events.Emit(Event{Time: time.Now(), Type: Message, Step: "destroy", Message: fmt.Sprintf("deleted network %s (%s)", n.Name, n.ID)})
 	}
-	if lbp, ok := p.(provider.APILoadBalancer); ok && j != nil {
-		for _, lb := range j.LiveResources(KindLoadBalancer) {
+	if lbp, ok := p.(provider.APILoadBalancer); ok {
+		for _, lb := range plan.LoadBalancers {
 			if err := lbp.DeleteLoadBalancer(ctx, lb.ID); err != nil && !errors.Is(err, provider.ErrNotFound) {
 				failed = append(failed, fmt.Sprintf("load balancer %s (%s): %v", lb.ID, lb.Name, err))
 				continue
 			}
-			j.MarkDeleted(KindLoadBalancer, lb.ID)
+			if j != nil {
+				j.MarkDeleted(KindLoadBalancer, lb.ID)
+			}
 			events.Emit(Event{Time: time.Now(), Type: Message, Step: "destroy", Message: fmt.Sprintf("deleted load balancer %s (%s)", lb.Name, lb.ID)})
 		}
 	}

@@ -110,6 +110,14 @@ func preflight(ctx context.Context, r *Run) (preflightResult, error) {
 		return pf, fmt.Errorf("check %s credentials: %w", sp.Provider, err)
 	}
 	pf.currency = p.Capabilities().Currency
+	if r.Journal.Fact(FactRegion) == "" {
+		if err := CheckSites(ctx, p, sp.Provider, "region", []string{sp.Region}); err != nil {
+			return pf, err
+		}
+		if err := CheckSites(ctx, p, sp.Provider, "fallbackRegions", sp.FallbackRegions); err != nil {
+			return pf, err
+		}
+	}
 	cpPlan, err := findPlan(ctx, p, sp.Provider, "plan", sp.Plan)
 	if err != nil {
 		return pf, err

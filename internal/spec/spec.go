@@ -6,10 +6,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"sigs.k8s.io/yaml"
 )
@@ -106,9 +108,9 @@ func Defaults() ClusterSpec {
 // Load reads a cluster.yaml over the defaults. Unknown keys are errors, so a
 // typo never passes silently.
 func Load(path string) (ClusterSpec, error) {
-	data, err := os.ReadFile(path)
+	data, err := readCapped(path)
 	if err != nil {
-		return ClusterSpec{}, &Error{Field: "config", Value: path, Reason: "cannot be read: " + unwrapPathError(err)}
+		return ClusterSpec{}, err
 	}
 	s, err := Parse(data)
 	if err != nil {
@@ -137,6 +139,27 @@ func Parse(data []byte) (ClusterSpec, error) {
 		return ClusterSpec{}, &Error{Field: "kind", Value: s.Kind, Reason: "must be " + Kind}
 	}
 	return s, nil
+}
+
+// MaxFileSize caps a cluster.yaml: a real one is a few KiB, and a path
+// such as /dev/zero must not be read until memory runs out.
+const MaxFileSize = 1 << 20
+
+// readCapped reads at most MaxFileSize bytes of path; more is an Error.
+func readCapped(path string) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, &Error{Field: "config", Value: path, Reason: "cannot be read: " + unwrapPathError(err)}
+	}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, MaxFileSize+1))
+	if err != nil {
+		return nil, &Error{Field: "config", Value: path, Reason: "cannot be read: " + unwrapPathError(err)}
+	}
+	if len(data) > MaxFileSize {
+		return nil, &Error{Field: "config", Value: path, Reason: "is larger than 1 MiB; a cluster.yaml is a few lines (run `cto init` for a starter file)"}
+	}
+	return data, nil
 }
 
 var unknownField = regexp.MustCompile(`unknown field "([^"]+)"`)
@@ -293,6 +316,11 @@ func (s *ClusterSpec) Validate() error {
 	if s.Platform.GitHubRepo != "" {
 		if org, repo, ok := strings.Cut(s.Platform.GitHubRepo, "/"); !ok || org == "" || repo == "" || strings.Contains(repo, "/") {
 			bad("platform.githubRepo", s.Platform.GitHubRepo, "must be org/repo")
+		}
+	}
+	if s.Platform.Timeout != "" {
+		if d, err := time.ParseDuration(s.Platform.Timeout); err != nil || d <= 0 {
+			bad("platform.timeout", s.Platform.Timeout, "must be a positive duration (e.g. 20m)")
 		}
 	}
 	if s.Provider == "existing" && s.Kubeconfig == "" {

@@ -1,10 +1,20 @@
 package spec
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"sigs.k8s.io/yaml"
 )
 
 func load(t *testing.T, path string) (ClusterSpec, error) {
@@ -48,6 +58,7 @@ func TestInvalidFilesNameTheField(t *testing.T) {
 		"invalid-nested-unknown.yaml":      `cidrs is not a known key`,
 		"invalid-production-one-cp.yaml":   `controlPlanes "1" must be 3 or 5 for the production profile`,
 		"invalid-apiversion.yaml":          `apiVersion "v1" must be cto.dev/v1alpha1`,
+		"invalid-negative-timeout.yaml":    `platform.timeout "-5s" must be a positive duration`,
 	}
 	for file, want := range cases {
 		t.Run(file, func(t *testing.T) {
@@ -116,32 +127,188 @@ func TestMissingFile(t *testing.T) {
 	}
 }
 
+// clusterYAMLs is the fuzz corpus: every cluster.yaml of the repository
+// (the fixtures here, any *.yaml that is a cto Cluster, the yaml blocks of
+// the docs that are one) and the starter `cto init` writes.
+func clusterYAMLs(t testing.TB) map[string][]byte {
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]byte{"starter": []byte(Starter)}
+	isCluster := func(b []byte) bool { return bytes.Contains(b, []byte("kind: Cluster")) }
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "node_modules") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, path)
+		switch {
+		case strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml"):
+			if data, err := os.ReadFile(path); err == nil && isCluster(data) {
+				out[rel] = data
+			}
+		case strings.HasSuffix(path, ".md"):
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return nil
+			}
+			for i, block := range strings.Split(string(data), "```yaml\n")[1:] {
+				if body, _, ok := strings.Cut(block, "```"); ok && isCluster([]byte(body)) {
+					out[fmt.Sprintf("%s#%d", rel, i+1)] = []byte(body)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// The corpus is real: the fixtures of every kind are in it.
+func TestFuzzCorpusIsTheRepositorysClusterYAMLs(t *testing.T) {
+	corpus := clusterYAMLs(t)
+	fixtures, _ := filepath.Glob("testdata/*.yaml")
+	if len(fixtures) < 10 {
+		t.Fatalf("only %d fixtures in testdata", len(fixtures))
+	}
+	for _, f := range fixtures {
+		if _, ok := corpus[filepath.Join("internal", "spec", f)]; !ok {
+			t.Errorf("fixture %s is not in the fuzz corpus", f)
+		}
+	}
+	t.Logf("%d cluster.yaml files in the corpus", len(corpus))
+}
+
+// checkAccepted is the oracle for a spec Parse and Validate accepted:
+// every rule Validate states holds, and it survives a round trip through
+// YAML unchanged.
+func checkAccepted(t *testing.T, s ClusterSpec) {
+	t.Helper()
+	if len(s.Name) > 40 || !dnsLabel.MatchString(s.Name) {
+		t.Fatalf("name %q accepted", s.Name)
+	}
+	if !contains(Providers, s.Provider) || !contains(Profiles, s.Profile) {
+		t.Fatalf("provider %q / profile %q accepted", s.Provider, s.Profile)
+	}
+	if s.Nodes < 1 || (s.ControlPlanes != 1 && s.ControlPlanes != 3 && s.ControlPlanes != 5) || s.ControlPlanes > s.Nodes {
+		t.Fatalf("nodes %d, control planes %d accepted", s.Nodes, s.ControlPlanes)
+	}
+	if s.Profile == "production" && s.NeedsMachines() && s.ControlPlanes < 3 {
+		t.Fatalf("production with %d control planes accepted", s.ControlPlanes)
+	}
+	if s.Region != strings.ToUpper(s.Region) || (s.Region != "" && !slugLike.MatchString(s.Region)) {
+		t.Fatalf("region %q accepted", s.Region)
+	}
+	for _, r := range s.FallbackRegions {
+		if r != strings.ToUpper(r) || !slugLike.MatchString(r) {
+			t.Fatalf("fallback region %q accepted", r)
+		}
+	}
+	if s.MaxMonthlyCost < 0 || math.IsNaN(s.MaxMonthlyCost) {
+		t.Fatalf("maxMonthlyCost %v accepted", s.MaxMonthlyCost)
+	}
+	if s.Network.CIDR != "" {
+		p, err := netip.ParsePrefix(s.Network.CIDR)
+		if err != nil || !p.Addr().Is4() || !p.Addr().IsPrivate() || p.Bits() > 28 {
+			t.Fatalf("network.cidr %q accepted", s.Network.CIDR)
+		}
+	}
+	if s.Platform.Timeout != "" {
+		if d, err := time.ParseDuration(s.Platform.Timeout); err != nil || d <= 0 {
+			t.Fatalf("platform.timeout %q accepted", s.Platform.Timeout)
+		}
+	}
+	if (s.DNS.Domain != "") && (s.DNS.Provider == "" || !domainish.MatchString(s.DNS.Domain)) {
+		t.Fatalf("dns %+v accepted", s.DNS)
+	}
+	if s.Provider == "existing" && s.Kubeconfig == "" {
+		t.Fatal("provider existing without a kubeconfig accepted")
+	}
+	out, err := yaml.Marshal(s)
+	if err != nil {
+		t.Fatalf("an accepted spec does not marshal: %v", err)
+	}
+	again, err := Parse(out)
+	if err != nil {
+		t.Fatalf("an accepted spec does not parse back: %v\n%s", err, out)
+	}
+	again.Complete()
+	if !reflect.DeepEqual(normal(s), normal(again)) {
+		t.Fatalf("round trip changed the spec:\n%+v\n%+v", s, again)
+	}
+}
+
+// normal makes empty and nil lists equal for comparison.
+func normal(s ClusterSpec) ClusterSpec {
+	if len(s.FallbackRegions) == 0 {
+		s.FallbackRegions = nil
+	}
+	if len(s.Servers) == 0 {
+		s.Servers = nil
+	}
+	return s
+}
+
+// checkRefused is the oracle for a refusal: one line, naming a field, and
+// the same refusal every time.
+func checkRefused(t *testing.T, data []byte, err error) {
+	t.Helper()
+	if strings.Contains(err.Error(), "\n") {
+		t.Fatalf("multi-line error: %q", err)
+	}
+	var se *Error
+	var ses Errors
+	switch {
+	case errors.As(err, &se):
+		if se.Field == "" || se.Reason == "" {
+			t.Fatalf("error names no field or reason: %#v", se)
+		}
+	case errors.As(err, &ses):
+		if len(ses) == 0 {
+			t.Fatal("empty Errors")
+		}
+		for _, e := range ses {
+			if e.Field == "" || e.Reason == "" {
+				t.Fatalf("error names no field or reason: %#v", e)
+			}
+		}
+	default:
+		t.Fatalf("refusal of type %T, want *Error or Errors: %v", err, err)
+	}
+}
+
 func FuzzParse(f *testing.F) {
-	files, _ := filepath.Glob("testdata/*.yaml")
-	for _, file := range files {
-		data, _ := os.ReadFile(file)
+	for _, data := range clusterYAMLs(f) {
 		f.Add(data)
 	}
-	f.Add([]byte(Starter))
 	f.Add([]byte("apiVersion: cto.dev/v1alpha1\nkind: Cluster\nnodes: -1\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := Parse(data)
+		if err == nil {
+			s.Complete()
+			err = s.Validate()
+		}
 		if err != nil {
-			if strings.Contains(err.Error(), "\n") {
-				t.Fatalf("multi-line error: %q", err)
+			checkRefused(t, data, err)
+			// Deterministic: the same input, the same refusal.
+			s2, err2 := Parse(data)
+			if err2 == nil {
+				s2.Complete()
+				err2 = s2.Validate()
+			}
+			if err2 == nil || err2.Error() != err.Error() {
+				t.Fatalf("refusal changed between two runs: %v / %v", err, err2)
 			}
 			return
 		}
-		s.Complete()
-		if err := s.Validate(); err != nil {
-			if strings.Contains(err.Error(), "\n") {
-				t.Fatalf("multi-line validation error: %q", err)
-			}
-			return
-		}
-		// A spec that validates must be usable.
-		if s.Nodes < 1 || s.ControlPlanes > s.Nodes || s.Name == "" {
-			t.Fatalf("invalid spec accepted: %+v", s)
-		}
+		checkAccepted(t, s)
 	})
 }

@@ -45,7 +45,7 @@ type Cluster struct {
 }
 
 // Open returns the folder of cluster name under root, creating it (0700)
-// when create is true. Without create a missing folder is os.ErrNotExist.
+// when create is true; then root and its clusters folder are made 0700 too. Without create a missing folder is os.ErrNotExist.
 func Open(root, name string, create bool) (*Cluster, error) {
 	if !clusterName.MatchString(name) {
 		return nil, fmt.Errorf("cluster name %q is not a DNS label (lower-case letters, digits and '-')", name)
@@ -55,9 +55,13 @@ func Open(root, name string, create bool) (*Cluster, error) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("create state folder: %w", err)
 		}
-		// MkdirAll keeps the mode of folders that already exist.
-		if err := os.Chmod(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("secure state folder: %w", err)
+		// MkdirAll keeps the mode of folders that already exist: the
+		// state directory (CTO_HOME) may have been made 0755 by hand, and
+		// it holds every cluster's secrets.
+		for _, d := range []string{root, filepath.Dir(dir), dir} {
+			if err := os.Chmod(d, 0o700); err != nil {
+				return nil, fmt.Errorf("secure state folder %s: %w", d, err)
+			}
 		}
 	} else if _, err := os.Stat(dir); err != nil {
 		if errors.Is(err, os.ErrNotExist) {

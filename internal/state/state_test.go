@@ -238,3 +238,28 @@ func BenchmarkJournalUpdate(b *testing.B) {
 	}
 	b.ReportMetric(float64(st.Size())/1024, "KiB/journal")
 }
+
+// A state directory that already exists with group and other access (made
+// by hand, or by a umask of 022) is tightened to 0700 with every folder
+// cto creates in it: it holds every cluster's secrets.
+func TestOpenTightensAnExistingStateDir(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "cto-home")
+	if err := os.MkdirAll(filepath.Join(root, "clusters"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(root, 0o755)
+	os.Chmod(filepath.Join(root, "clusters"), 0o755)
+	c, err := Open(root, "demo", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{root, filepath.Join(root, "clusters"), c.Dir} {
+		fi, err := os.Stat(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mode := fi.Mode().Perm(); mode != 0o700 {
+			t.Errorf("%s is %o, want 700", d, mode)
+		}
+	}
+}

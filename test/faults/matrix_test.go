@@ -77,7 +77,8 @@ func matrix() []fcase {
 			},
 			heal: func(w *world) { w.Sim.Latitude().SetFaults(func(f *latfake.Faults) { f.RateLimitRate = 0 }) }},
 		{name: "5xx burst", area: "provider", faults: "the next 5 requests answered 503",
-			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Latitude.ServerErrorBurst = 5 }},
+			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Latitude.ServerErrorBurst = 5 },
+			check: wantFired(func(st sim.State) (int, int) { return st.Latitude.ServerErrors, 5 }, "503 answers")},
 		{name: "connection resets", area: "provider", faults: "the next 4 connections reset without an answer",
 			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Latitude.ResetNext = 4 },
 			check: func(t *testing.T, w *world, first run) {
@@ -88,7 +89,8 @@ func matrix() []fcase {
 		{name: "answers slower than the client timeout", area: "provider", faults: "3 answers take 1.5s, the client waits 400ms",
 			full: true, nodes: 1, expect: Completes,
 			opts:  func(o *sim.Options) { o.Latitude.SlowNext = 3; o.Latitude.SlowLatency = 1500 * time.Millisecond },
-			setup: func(w *world) { w.Env = append(w.Env, "LATITUDESH_TIMEOUT=400ms") }},
+			setup: func(w *world) { w.Env = append(w.Env, "LATITUDESH_TIMEOUT=400ms") },
+			check: wantFired(func(st sim.State) (int, int) { return st.LatitudeFired.Slow, 3 }, "slow answers")},
 		{name: "out of stock at the region, fallback", area: "provider", faults: "c2-small-x86 out of stock in DAL; --fallback-regions NYC",
 			full: true, nodes: 1, expect: Completes, args: []string{"--fallback-regions", "NYC"},
 			setup: func(w *world) { w.Sim.Latitude().SetStock("c2-small-x86", "DAL", 0) },
@@ -127,7 +129,8 @@ func matrix() []fcase {
 			during: onceAServerExists(func(f *latfake.Faults) { f.Revoked = true }),
 			heal:   func(w *world) { w.Sim.Latitude().SetFaults(func(f *latfake.Faults) { f.Revoked = false }) }},
 		{name: "unknown status values", area: "provider", faults: `servers report "provisioning_hw" while deploying`,
-			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Latitude.UnknownStatus = "provisioning_hw" }},
+			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Latitude.UnknownStatus = "provisioning_hw" },
+			check: wantFiredAtLeast(func(st sim.State) int { return st.LatitudeFired.UnknownStatus }, 1, "servers reported provisioning_hw")},
 		{name: "pages past the end", area: "provider", faults: "a page number past the end answers the last page again",
 			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Latitude.ClampPages = true }},
 		{name: "malformed JSON", area: "provider", faults: "the next 2 reads answer 200 with a body that is not JSON",
@@ -155,9 +158,12 @@ func matrix() []fcase {
 				}
 			}},
 		{name: "apply hangs", area: "talos", faults: "every node takes its config and never answers the apply",
-			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Talos.ApplyHangs = true }},
+			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Talos.ApplyHangs = true },
+			// Every apply hangs: one the node received is one that hung.
+			check: wantFiredAtLeast(applyCalls, 1, "applies that hung")},
 		{name: "bootstrap FailedPrecondition for a while", area: "talos", faults: "the first 3 bootstraps fail FailedPrecondition",
-			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Talos.BootstrapFailures = 3 }},
+			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Talos.BootstrapFailures = 3 },
+			check: wantFired(func(st sim.State) (int, int) { return st.BootstrapCalls, 4 }, "Bootstrap calls (3 refused, 1 accepted)")},
 		{name: "node already configured by someone else", area: "talos", faults: "the worker runs another cluster's config",
 			full: true, nodes: 2, expect: StopsThenResumes, want: []string{"not ours", "fm-worker1"},
 			opts: func(o *sim.Options) {
@@ -165,7 +171,8 @@ func matrix() []fcase {
 			},
 			heal: func(w *world) { w.Sim.Node("fm-worker1").Reset() }},
 		{name: "kubeconfig fetch failing for a while", area: "talos", faults: "the first 3 kubeconfig calls fail Unavailable",
-			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Talos.KubeconfigFailures = 3 }},
+			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Talos.KubeconfigFailures = 3 },
+			check: wantFiredAtLeast(func(st sim.State) int { return st.KubeconfigCalls }, 4, "Kubeconfig calls (3 refused, then answered)")},
 
 		// Kubernetes and the platform.
 		{name: "API server unreachable for a while", area: "kubernetes", faults: "connections to the API server refused for 3s once Kubernetes is bootstrapped",
@@ -192,13 +199,17 @@ func matrix() []fcase {
 				o.Latitude.SlowNext, o.Latitude.SlowLatency = 2, 1500*time.Millisecond
 			},
 			setup: func(w *world) { w.Env = append(w.Env, "LATITUDESH_TIMEOUT=400ms") },
-			check: wantReplaced(1)},
+			check: all(wantReplaced(1), wantFired(func(st sim.State) (int, int) { return st.LatitudeFired.Slow, 2 }, "slow answers"),
+				wantFiredAtLeast(func(st sim.State) int { return st.LatitudeFired.UnknownStatus }, 1, "servers reported provisioning_hw"))},
 		{name: "Talos and Kubernetes both slow", area: "combined",
 			faults: "bootstrap refused 3 times, kubeconfig refused 3 times, 5 x 503",
 			full:   true, nodes: 2, expect: Completes,
 			opts: func(o *sim.Options) {
 				o.Talos.BootstrapFailures, o.Talos.KubeconfigFailures, o.Latitude.ServerErrorBurst = 3, 3, 5
-			}},
+			},
+			check: all(wantFired(func(st sim.State) (int, int) { return st.BootstrapCalls, 4 }, "Bootstrap calls (3 refused, 1 accepted)"),
+				wantFiredAtLeast(func(st sim.State) int { return st.KubeconfigCalls }, 4, "Kubeconfig calls (3 refused, then answered)"),
+				wantFired(func(st sim.State) (int, int) { return st.Latitude.ServerErrors, 5 }, "503 answers"))},
 		{name: "token revoked during a 429 storm", area: "combined", faults: "30% 429s; 401 once the first server exists",
 			full: true, nodes: 2, expect: StopsThenResumes, want: []string{"401", "journal is kept"},
 			opts:   func(o *sim.Options) { o.Latitude.RateLimitRate = 0.3 },
@@ -224,22 +235,65 @@ func onceAServerExists(change func(*latfake.Faults)) func(w *world, done <-chan 
 	}
 }
 
+// wantReplaced asserts the double deleted n servers during the deploy
+// (before any destroy), and that the journal names exactly those.
 func wantReplaced(n int) func(t *testing.T, w *world, first run) {
 	return func(t *testing.T, w *world, first run) {
-		if got := replaced(w); got != n {
-			t.Errorf("%d server(s) replaced, want %d", got, n)
+		deleted := w.Sim.State().DeletedServers
+		if len(deleted) != n {
+			t.Errorf("the double deleted %d server(s) during the deploy, want %d replaced: %+v", len(deleted), n, deleted)
+		}
+		journaled := map[string]bool{}
+		if j := w.Journal(cluster); j != nil {
+			for _, node := range j.NodesCopy() {
+				for _, id := range node.Replaced {
+					journaled[id] = true
+				}
+			}
+		}
+		for _, s := range deleted {
+			if !journaled[s.ID] {
+				t.Errorf("the double deleted server %s (%s), which the journal does not list as replaced", s.ID, s.Hostname)
+			}
 		}
 	}
 }
 
-func replaced(w *world) int {
-	j := w.Journal(cluster)
-	if j == nil {
-		return 0
+// replaced is how many servers the double deleted before destroy ran.
+func replaced(w *world) int { return len(w.Sim.State().DeletedServers) }
+
+// wantFired asserts the double counted exactly want of a fault.
+func wantFired(count func(sim.State) (got, want int), what string) func(t *testing.T, w *world, first run) {
+	return func(t *testing.T, w *world, first run) {
+		if got, want := count(w.Sim.State()); got != want {
+			t.Errorf("the double saw %d %s, want %d: the fault did not fire as set", got, what, want)
+		}
 	}
+}
+
+// wantFiredAtLeast asserts the double counted at least min of a fault.
+func wantFiredAtLeast(count func(sim.State) int, min int, what string) func(t *testing.T, w *world, first run) {
+	return func(t *testing.T, w *world, first run) {
+		if got := count(w.Sim.State()); got < min {
+			t.Errorf("the double saw %d %s, want at least %d: the fault never fired", got, what, min)
+		}
+	}
+}
+
+// all runs several checks.
+func all(checks ...func(t *testing.T, w *world, first run)) func(t *testing.T, w *world, first run) {
+	return func(t *testing.T, w *world, first run) {
+		for _, c := range checks {
+			c(t, w, first)
+		}
+	}
+}
+
+// applyCalls is how many ApplyConfiguration calls the nodes received.
+func applyCalls(st sim.State) int {
 	n := 0
-	for _, node := range j.NodesCopy() {
-		n += len(node.Replaced)
+	for _, node := range st.Nodes {
+		n += node.ApplyCalls
 	}
 	return n
 }
@@ -366,9 +420,10 @@ func runCase(t *testing.T, c fcase) Result {
 // apiServerBlip refuses connections to the API server for 3 seconds once
 // the kubernetes step runs.
 func apiServerBlip(w *world, p *flakyTCP, done <-chan struct{}) {
-	for runningStep(w.Journal(cluster)) != pipeline.StepKubernetes {
+	for !stepRunning(w.Journal(cluster), pipeline.StepKubernetes) {
 		select {
 		case <-done:
+			w.T.Error("the deploy ended before the kubernetes step was seen running: the API server never went down")
 			return
 		case <-time.After(5 * time.Millisecond):
 		}

@@ -65,13 +65,21 @@ type Result struct {
 // Kill is one crash-resume run: cto killed with SIGKILL at a point, then
 // run again.
 type Kill struct {
+	// Seed drew the kill points of the run (CTO_CRASH_SEED replays it).
+	Seed uint64 `json:"seed"`
+	// Target is the step the kill aimed at; Hit is the kill landing
+	// before the deploy finished.
+	Target      string `json:"target"`
+	Hit         bool   `json:"hit"`
 	AfterMillis int    `json:"after_ms"`
-	Step        string `json:"step"` // the step running when it was killed
+	Step        string `json:"step"` // the steps the journal shows running after the kill
 	Servers     int    `json:"servers_at_kill"`
 	Resumed     bool   `json:"resumed"` // the rerun completed
 	Duplicates  int    `json:"duplicate_servers"`
 	Bootstraps  int    `json:"bootstraps"`
-	Leaked      int    `json:"leaked_after_destroy"`
+	// BootstrapCalls counts Bootstrap calls over every node and both runs.
+	BootstrapCalls int `json:"bootstrap_calls"`
+	Leaked         int `json:"leaked_after_destroy"`
 }
 
 // Results is a whole run of the matrix.

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/state"
 	"github.com/cto-platform/cto/test/kubeenv"
 	"github.com/cto-platform/cto/test/sim"
@@ -84,20 +85,32 @@ func waitFor(limit time.Duration, cond func() bool) bool {
 	return false
 }
 
-// runningStep is the step the journal says is running ("" when none).
-func runningStep(j *state.Journal) string {
+// runningSteps names the steps the journal says are running, in the
+// pipeline's order (several run side by side), or says there is no
+// journal yet.
+func runningSteps(j *state.Journal) string {
 	if j == nil {
 		return "before the journal"
 	}
-	var out string
-	j.View(func(j *state.Journal) {
-		for name, rec := range j.Steps {
-			if rec.Status == state.StepRunning {
-				out = name
-			}
+	var out []string
+	for _, name := range pipeline.StepNames {
+		if stepRunning(j, name) {
+			out = append(out, name)
 		}
-	})
-	return out
+	}
+	if len(out) == 0 {
+		return "between steps"
+	}
+	return strings.Join(out, "+")
+}
+
+// stepRunning reports whether the journal shows a step running.
+func stepRunning(j *state.Journal, step string) bool {
+	if j == nil {
+		return false
+	}
+	rec, ok := j.Step(step)
+	return ok && rec.Status == state.StepRunning
 }
 
 // flakyTCP forwards connections to a target, refusing them (accept, then

@@ -108,20 +108,22 @@ type Sim struct {
 	rescuePort int
 	robotKey   string // private key file the account knows
 	robotNums  []string
-	hcRescue   map[int64]*rescuefake.Server // Hetzner Cloud rescue systems, by server
-	factory    *talosfake.Factory
-	factorySrv *httptest.Server
-	dns        *cloudflarefake.Server
-	mirrorSrv  *httptest.Server
-	mirrorDir  string
-	stateSrv   *httptest.Server
-	kube       *kubeenv.Env
-	ownKube    bool
-	player     *kubeenv.Player
-	stopPlay   context.CancelFunc
-	playDone   chan struct{}
-	trustd     *talosfake.Trustd
-	license    string
+	// deletedServers are the Latitude servers deleted so far (under mu).
+	deletedServers []latfake.ServerState
+	hcRescue       map[int64]*rescuefake.Server // Hetzner Cloud rescue systems, by server
+	factory        *talosfake.Factory
+	factorySrv     *httptest.Server
+	dns            *cloudflarefake.Server
+	mirrorSrv      *httptest.Server
+	mirrorDir      string
+	stateSrv       *httptest.Server
+	kube           *kubeenv.Env
+	ownKube        bool
+	player         *kubeenv.Player
+	stopPlay       context.CancelFunc
+	playDone       chan struct{}
+	trustd         *talosfake.Trustd
+	license        string
 
 	mu      sync.Mutex
 	nodes   map[string]*simNode  // by IP
@@ -391,34 +393,52 @@ type NodeState struct {
 	Bootstrapped   bool   `json:"bootstrapped"`
 	ApplyCalls     int    `json:"apply_calls"`
 	BootstrapCalls int    `json:"bootstrap_calls"`
-	Running        bool   `json:"running"` // false: its server was deleted or reinstalled
+	// KubeconfigCalls counts Kubeconfig calls, failed ones included.
+	KubeconfigCalls int  `json:"kubeconfig_calls"`
+	Running         bool `json:"running"` // false: its server was deleted or reinstalled
 }
 
 // State is the whole datacenter, as GET /_fake/state of CTO_SIM_STATE_URL
 // answers it.
 type State struct {
-	Latitude latfake.State   `json:"latitude"`
-	Hetzner  hcfake.State    `json:"hetzner"`
-	Vultr    vultrfake.State `json:"vultr"`
-	Robot    robotfake.State `json:"hetzner_robot"`
-	Nodes    []NodeState     `json:"nodes"`
+	Latitude latfake.State `json:"latitude"`
+	// LatitudeFired counts the Latitude faults the double applied.
+	LatitudeFired latfake.Fired   `json:"latitude_fired"`
+	Hetzner       hcfake.State    `json:"hetzner"`
+	Vultr         vultrfake.State `json:"vultr"`
+	Robot         robotfake.State `json:"hetzner_robot"`
+	Nodes         []NodeState     `json:"nodes"`
 	// Bootstraps is how many nodes ever started etcd (1 for a healthy
 	// cluster, whatever the number of runs).
-	Bootstraps int                     `json:"bootstraps"`
-	Schematics int                     `json:"schematic_posts"`
-	DNSCalls   map[string]int          `json:"dns_requests"`
-	DNSRecords []cloudflarefake.Record `json:"dns_records"`
+	Bootstraps int `json:"bootstraps"`
+	// BootstrapCalls is how many Bootstrap calls every node got in all,
+	// failed ones included: 1 for a cluster bootstrapped exactly once.
+	BootstrapCalls int `json:"bootstrap_calls"`
+	// KubeconfigCalls is how many Kubeconfig calls every node got in all.
+	KubeconfigCalls int `json:"kubeconfig_calls"`
+	// DeletedServers are the Latitude servers the double deleted, in
+	// order: servers replaced during a deploy, then destroy's.
+	DeletedServers []latfake.ServerState   `json:"deleted_servers"`
+	Schematics     int                     `json:"schematic_posts"`
+	DNSCalls       map[string]int          `json:"dns_requests"`
+	DNSRecords     []cloudflarefake.Record `json:"dns_records"`
 }
 
 // State snapshots every fake.
 func (s *Sim) State() State {
 	st := State{Latitude: s.latitude.State(), Hetzner: s.hcloud.Snapshot(), Vultr: s.vultr.State(), Robot: s.robot.Snapshot(), Schematics: s.factory.Posts(), DNSCalls: s.dns.Calls(), DNSRecords: s.dns.Records(s.opts.Zone)}
+	st.LatitudeFired = s.latitude.Fired()
 	st.Nodes = s.Nodes()
 	for _, n := range st.Nodes {
 		if n.Bootstrapped {
 			st.Bootstraps++
 		}
+		st.BootstrapCalls += n.BootstrapCalls
+		st.KubeconfigCalls += n.KubeconfigCalls
 	}
+	s.mu.Lock()
+	st.DeletedServers = append([]latfake.ServerState(nil), s.deletedServers...)
+	s.mu.Unlock()
 	return st
 }
 
@@ -442,7 +462,7 @@ func (n *simNode) stop() {
 
 func (n *simNode) state(running bool) NodeState {
 	st := NodeState{Hostname: n.node.Name, ServerID: n.serverID, IP: n.ip, Bootstrapped: n.node.Bootstrapped(),
-		ApplyCalls: n.node.ApplyCalls(), BootstrapCalls: n.node.BootstrapCalls(), Running: running}
+		ApplyCalls: n.node.ApplyCalls(), BootstrapCalls: n.node.BootstrapCalls(), KubeconfigCalls: n.node.KubeconfigCalls(), Running: running}
 	if cfg := n.node.Config(); cfg != nil {
 		st.Configured = true
 		st.Role = cfg.Machine().Type().String()
@@ -513,6 +533,9 @@ func (s *Sim) bootTalos(hostname, serverID, ip string, disks []*storage.Disk) {
 
 // serverDeleted powers a deleted server's node off.
 func (s *Sim) serverDeleted(srv latfake.ServerState) {
+	s.mu.Lock()
+	s.deletedServers = append(s.deletedServers, srv)
+	s.mu.Unlock()
 	s.powerOff(srv.Hostname, srv.ID, srv.IP, true)
 }
 

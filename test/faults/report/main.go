@@ -120,28 +120,36 @@ func Render(r *faults.Results) string {
 	}
 
 	if len(r.Kills) > 0 {
-		resumed, dups, boots := 0, 0, 0
-		steps := map[string]int{}
+		resumed, dups, boots, hit := 0, 0, 0, 0
+		seeds := map[uint64]bool{}
+		var seedList []string
 		for _, k := range r.Kills {
 			if k.Resumed {
 				resumed++
 			}
+			if k.Hit {
+				hit++
+			}
 			dups += k.Duplicates
-			if k.Bootstraps == 1 {
+			if k.Bootstraps == 1 && k.BootstrapCalls == 1 {
 				boots++
 			}
-			steps[k.Step]++
+			if !seeds[k.Seed] {
+				seeds[k.Seed] = true
+				seedList = append(seedList, fmt.Sprint(k.Seed))
+			}
 		}
-		fmt.Fprintf(&b, "\n### Crash-resume (SIGKILL)\n\n%d runs of a 3-node deploy killed at a random point, then run again: "+
-			"%d resumed to a complete cluster, %d duplicate servers, %d of %d with exactly one etcd bootstrap.\n\n",
-			len(r.Kills), resumed, dups, boots, len(r.Kills))
-		b.WriteString("| Killed after | Step running | Servers at the kill | Rerun | Duplicates | Bootstraps | Leaked |\n|---|---|---|---|---|---|---|\n")
+		fmt.Fprintf(&b, "\n### Crash-resume (SIGKILL)\n\n%d runs of a 3-node deploy with 3 control planes killed at a random point, then run again: "+
+			"%d kills landed before the deploy finished, %d resumed to a complete cluster, %d duplicate servers, "+
+			"%d of %d with exactly one Bootstrap call over the 3 control planes. Seed %s (replay with CTO_CRASH_SEED).\n\n",
+			len(r.Kills), hit, resumed, dups, boots, len(r.Kills), strings.Join(seedList, ", "))
+		b.WriteString("| Aimed at | Killed after | Steps running at the kill | Servers at the kill | Rerun | Duplicates | Bootstrap calls | Leaked |\n|---|---|---|---|---|---|---|---|\n")
 		for _, k := range r.Kills {
 			rerun := "completed"
 			if !k.Resumed {
 				rerun = "**failed**"
 			}
-			fmt.Fprintf(&b, "| %.1fs | %s | %d | %s | %d | %d | %d |\n", float64(k.AfterMillis)/1000, orDash(k.Step), k.Servers, rerun, k.Duplicates, k.Bootstraps, k.Leaked)
+			fmt.Fprintf(&b, "| %s | %.1fs | %s | %d | %s | %d | %d | %d |\n", orDash(k.Target), float64(k.AfterMillis)/1000, orDash(k.Step), k.Servers, rerun, k.Duplicates, k.BootstrapCalls, k.Leaked)
 		}
 	}
 	b.WriteString("\n")

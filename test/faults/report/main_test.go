@@ -14,10 +14,10 @@ func TestRenderShowsEveryCaseAndTheLeakTotal(t *testing.T) {
 	r := &faults.Results{Date: time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC), Speed: 600, Seconds: 12, Cases: []faults.Result{
 		{Name: "5xx burst", Area: "provider", Faults: "5 x 503", Expected: faults.Completes, Observed: "completed", Runs: 1, Pass: true},
 		{Name: "broken | thing", Area: "talos", Expected: faults.StopsThenResumes, Observed: "stopped", Runs: 2, LeakedServers: 1, Message: "node `x` failed"},
-	}, Kills: []faults.Kill{{AfterMillis: 1500, Step: "servers", Servers: 2, Resumed: true, Bootstraps: 1}}}
+	}, Kills: []faults.Kill{{Seed: 42, Target: "servers", Hit: true, AfterMillis: 1500, Step: "servers", Servers: 2, Resumed: true, Bootstraps: 1, BootstrapCalls: 1}}}
 	md := Render(r)
 	for _, want := range []string{"2 cases, 1 held", "**1** servers and VLANs", "**5xx burst**: 5 x 503", "**broken \\| thing**", "| **no** |",
-		"node 'x' failed", "1 runs of a 3-node deploy", "| 1.5s | servers | 2 | completed | 0 | 1 | 0 |"} {
+		"node 'x' failed", "1 runs of a 3-node deploy", "1 kills landed", "Seed 42", "| servers | 1.5s | servers | 2 | completed | 0 | 1 | 0 |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("the report does not show %q:\n%s", want, md)
 		}

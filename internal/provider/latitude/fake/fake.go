@@ -134,6 +134,8 @@ type Fake struct {
 	// without mu held.
 	clampPages atomic.Bool
 	quota      quotaWindow
+	fired      fired
+	holds      createHolds
 }
 
 type server struct {
@@ -277,6 +279,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f.faults.SlowNext > 0 {
 		f.faults.SlowNext--
 		latency += f.faults.SlowLatency
+		f.fired.slow.Add(1)
 	}
 	reset := f.faults.ResetNext > 0
 	if reset {
@@ -477,6 +480,7 @@ func (f *Fake) page(w http.ResponseWriter, r *http.Request, rows []any) {
 	start := (number - 1) * size
 	if f.clampPages.Load() && start >= len(rows) && len(rows) > 0 {
 		start = (len(rows) - 1) / size * size
+		f.fired.clampedPages.Add(1)
 	}
 	out := []any{}
 	if start < len(rows) {
@@ -879,6 +883,7 @@ func (f *Fake) status(s *server) string {
 	}
 	if s.Stuck || el < f.opts.DeployTime {
 		if f.faults.UnknownStatus != "" {
+			f.fired.unknownStatus.Add(1)
 			return f.faults.UnknownStatus
 		}
 		return deploying
@@ -1091,6 +1096,7 @@ func (f *Fake) createServer(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadGateway, "BAD_GATEWAY", "Bad Gateway", "The upstream answer was lost")
 		return
 	}
+	f.holdCreateAnswer(s)
 	// The create answer is the short form the live API gives.
 	full := f.serverJSON(s)["attributes"].(map[string]any)
 	one(w, http.StatusCreated, map[string]any{"type": "servers", "id": s.ID, "attributes": map[string]any{
