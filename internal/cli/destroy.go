@@ -59,20 +59,24 @@ Without a journal, give --provider (and its credentials) to sweep by tag.`,
 	return cmd
 }
 
-func runDestroy(cmd *cobra.Command, g *globals, f *destroyFlags) error {
+func runDestroy(cmd *cobra.Command, g *globals, f *destroyFlags) (err error) {
 	ctx := cmd.Context()
 	s := spec.Defaults()
 	s.Name = f.name
 	var c *state.Cluster
 	var j *state.Journal
-	c, err := state.Open(g.stateDir, f.name, false)
+	if err := g.pullCluster(ctx, f.name); err != nil {
+		return err
+	}
+	c, err = state.Open(g.stateDir, f.name, false)
 	switch {
 	case err == nil:
-		unlock, err := c.Lock("destroy")
+		var unlock func() error
+		ctx, unlock, err = g.lockCluster(ctx, c, "destroy")
 		if err != nil {
 			return err
 		}
-		defer unlock()
+		defer unlockInto(&err, unlock)
 		if j, err = c.Load(); err != nil {
 			return err
 		}

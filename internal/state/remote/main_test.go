@@ -42,3 +42,33 @@ func setAWSEnv(t *testing.T) {
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 }
+
+func startForBench(b *testing.B) *s3store.Store { return s3store.Start(b, "team") }
+
+func storeAtBench(b *testing.B, srv *s3store.Store) *Store {
+	for k, v := range map[string]string{"AWS_ACCESS_KEY_ID": s3store.AccessKey, "AWS_SECRET_ACCESS_KEY": s3store.SecretKey,
+		"AWS_CONFIG_FILE": os.DevNull, "AWS_SHARED_CREDENTIALS_FILE": os.DevNull, "AWS_EC2_METADATA_DISABLED": "true"} {
+		b.Setenv(k, v)
+	}
+	loc, err := ParseURL("s3://team/bench?endpoint=" + srv.Endpoint + "&use_path_style=true&region=us-east-1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := Open(context.Background(), loc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+func benchKey(b *testing.B) *Key {
+	path := b.TempDir() + "/key"
+	if _, err := Keygen(path); err != nil {
+		b.Fatal(err)
+	}
+	k, err := LoadKey(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return k
+}

@@ -423,3 +423,16 @@ func gunzip(b []byte) ([]byte, error) {
 	}
 	return io.ReadAll(r)
 }
+
+// Reseal encrypts every secret again, to the recipients as they are now.
+func (r *Replica) Reseal(ctx context.Context) error {
+	r.mu.Lock()
+	for n, o := range r.have.Files {
+		if n != journalName {
+			o.SHA = ""
+			r.have.Files[n] = o
+		}
+	}
+	r.mu.Unlock()
+	return r.Push(ctx)
+}
