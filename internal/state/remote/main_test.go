@@ -43,9 +43,9 @@ func setAWSEnv(t *testing.T) {
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 }
 
-func startForBench(b *testing.B) *s3store.Store { return s3store.Start(b, "team") }
+func startForBench(b testing.TB) *s3store.Store { return s3store.Start(b, "team") }
 
-func storeAtBench(b *testing.B, srv *s3store.Store) *Store {
+func storeAtBench(b testing.TB, srv *s3store.Store) *Store {
 	for k, v := range map[string]string{"AWS_ACCESS_KEY_ID": s3store.AccessKey, "AWS_SECRET_ACCESS_KEY": s3store.SecretKey,
 		"AWS_CONFIG_FILE": os.DevNull, "AWS_SHARED_CREDENTIALS_FILE": os.DevNull, "AWS_EC2_METADATA_DISABLED": "true"} {
 		b.Setenv(k, v)
@@ -61,7 +61,7 @@ func storeAtBench(b *testing.B, srv *s3store.Store) *Store {
 	return s
 }
 
-func benchKey(b *testing.B) *Key {
+func benchKey(b testing.TB) *Key {
 	path := b.TempDir() + "/key"
 	if _, err := Keygen(path); err != nil {
 		b.Fatal(err)

@@ -31,9 +31,14 @@ const (
 	syncedFile   = ".remote.json"
 	pullingFile  = ".remote-pulling"
 	lockFileName = "lock"
-	// DefaultLag bounds how long a change of the local copy waits before
-	// it is sent to the store.
+	// DefaultLag is how long a change of the local copy waits before it
+	// is sent to the store, for a journal up to lagStepBytes gzip'd.
 	DefaultLag = 2 * time.Second
+	// A bigger journal waits DefaultLag more per lagStepBytes, up to
+	// MaxLag: the whole journal is sent each time, and a deploy's length
+	// grows with its nodes, so a fixed lag would send N-squared bytes.
+	lagStepBytes = 16 << 10
+	MaxLag       = 20 * time.Second
 )
 
 // synced records, in the local copy, what the store holds: per file its
@@ -60,6 +65,8 @@ type Replica struct {
 
 	mu   sync.Mutex // one push at a time
 	have synced
+	// journalSent is the size of the last journal upload.
+	journalSent int
 
 	stop, done chan struct{}
 	failed     chan struct{}
@@ -272,6 +279,7 @@ func (r *Replica) Push(ctx context.Context) error {
 		var body []byte
 		if n == journalName {
 			body = gzipBytes(data)
+			r.journalSent = len(body)
 		} else if body, err = r.seal.seal(data); err != nil {
 			return fmt.Errorf("%s of cluster %q: %w", n, r.cluster, err)
 		}
@@ -358,11 +366,11 @@ func (r *Replica) Start() {
 	r.stop, r.done, r.failed = make(chan struct{}), make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(r.done)
-		t := time.NewTicker(r.Lag)
-		defer t.Stop()
 		for {
+			t := time.NewTimer(r.NextLag())
 			select {
 			case <-r.stop:
+				t.Stop()
 				return
 			case <-t.C:
 			}
@@ -377,6 +385,17 @@ func (r *Replica) Start() {
 			r.lastErr = err
 		}
 	}()
+}
+
+// NextLag is how long the next change waits before it is sent: Lag, plus
+// Lag per lagStepBytes of the last journal upload, at most MaxLag. It keeps
+// the bytes a deploy sends close to linear in its nodes.
+func (r *Replica) NextLag() time.Duration {
+	r.mu.Lock()
+	size := r.journalSent
+	r.mu.Unlock()
+	lag := r.Lag * time.Duration(1+size/lagStepBytes)
+	return min(lag, max(MaxLag, r.Lag))
 }
 
 // Failed is closed when the replica stopped on an error it cannot retry.
