@@ -127,7 +127,10 @@ type replayed struct {
 }
 
 func replayDeploy(b testing.TB, n int) replayed {
-	type timer interface{ StopTimer(); StartTimer() }
+	type timer interface {
+		StopTimer()
+		StartTimer()
+	}
 	tm, ok := b.(timer)
 	if !ok {
 		tm = nopTimer{}
