@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds (once) a real etcd and kube-apiserver from the Go module proxy, for the
-# tests that need a Kubernetes API. Prints the folder holding the binaries.
-# Tests start them on loopback themselves (package test/kubeenv).
+# Builds (once) a real etcd, kube-apiserver and kubectl from the Go module
+# proxy, for the tests that need a Kubernetes API and for scripts/try.sh.
+# Prints the folder holding the binaries. Tests start them on loopback
+# themselves (package test/kubeenv).
 #
 # The cache lives outside the source tree: $CTO_KUBEENV_CACHE, default
 # ~/.cache/cto-kubeenv. Binaries are reused when present.
@@ -27,10 +28,30 @@ build() {
       -o "$bin/kube-apiserver-$k8s_version.tmp" . ) &&
       mv "$bin/kube-apiserver-$k8s_version.tmp" "$bin/kube-apiserver-$k8s_version"
   fi
+  if [ ! -x "$bin/kubectl-$k8s_version" ]; then
+    echo "kubeenv: building kubectl $k8s_version (a few minutes the first time)" >&2
+    (cd "$here/test/kubeenv/kubectl" && go build -trimpath \
+      -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=36" \
+      -o "$bin/kubectl-$k8s_version.tmp" . ) &&
+      mv "$bin/kubectl-$k8s_version.tmp" "$bin/kubectl-$k8s_version"
+  fi
   echo "$bin"
+}
+
+# missing prints the binaries not built yet and fails when there are any.
+missing() {
+  local names=()
+  [ -x "$bin/etcd-$etcd_version" ] || names+=("etcd")
+  [ -x "$bin/kube-apiserver-$k8s_version" ] || names+=("kube-apiserver")
+  [ -x "$bin/kubectl-$k8s_version" ] || names+=("kubectl")
+  [ ${#names[@]} -eq 0 ] && return 0
+  echo "${names[*]}"
+  return 1
 }
 
 case "${1:-build}" in
   build) build ;;
-  *) echo "usage: kubeenv.sh [build]" >&2; exit 2 ;;
+  missing) missing ;;
+  kubectl) build >/dev/null && echo "$bin/kubectl-$k8s_version" ;;
+  *) echo "usage: kubeenv.sh [build|missing|kubectl]" >&2; exit 2 ;;
 esac
