@@ -435,29 +435,8 @@ func (g *globals) moveIntoStore(ctx context.Context, src *state.Cluster, force, 
 	return nil
 }
 
-// clusterFiles reads the files of a cluster folder that make its state:
-// the journal and the secrets, not the lock, caches or temp files.
-func clusterFiles(dir string) (map[string][]byte, error) {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return map[string][]byte{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	out := map[string][]byte{}
-	for _, e := range entries {
-		if !e.Type().IsRegular() || e.Name() == "lock" || strings.HasPrefix(e.Name(), ".") {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			return nil, err
-		}
-		out[e.Name()] = data
-	}
-	return out, nil
-}
+// clusterFiles reads the files of a cluster folder that make its state.
+func clusterFiles(dir string) (map[string][]byte, error) { return remote.Files(dir) }
 
 func newStatePullCmd(g *globals) *cobra.Command {
 	var name string

@@ -98,11 +98,14 @@ func (r *Replica) objectKey(name string) string {
 	return "clusters/" + r.cluster + "/files/" + name + ".age"
 }
 
-// localFiles returns the hashes of the files of the local copy that belong
-// in the store: the journal and the secrets beside it, not the lock, temp
-// files or cache folders.
-func (r *Replica) localFiles() (map[string][]byte, error) {
-	entries, err := os.ReadDir(r.dir)
+// localFiles returns the files of the local copy that belong in the store.
+func (r *Replica) localFiles() (map[string][]byte, error) { return Files(r.dir) }
+
+// Files reads the files of a cluster folder that make its state: the
+// journal and the secrets beside it, not the lock, temp files or cache
+// folders.
+func Files(dir string) (map[string][]byte, error) {
+	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return map[string][]byte{}, nil
 	}
@@ -115,7 +118,7 @@ func (r *Replica) localFiles() (map[string][]byte, error) {
 		if !e.Type().IsRegular() || n == lockFileName || strings.HasPrefix(n, ".") {
 			continue
 		}
-		data, err := os.ReadFile(filepath.Join(r.dir, n))
+		data, err := os.ReadFile(filepath.Join(dir, n))
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
