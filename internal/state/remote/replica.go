@@ -175,7 +175,7 @@ func (r *Replica) Pull(ctx context.Context) (kept bool, err error) {
 		if r.have.Files[journalName].ETag == remoteETag {
 			return true, nil
 		}
-		return false, fmt.Errorf("%w: the local copy of cluster %q in %s has changes the store lacks, and the store's copy changed since; move the folder away to take the store's copy, or `cto state push --name %s --force` to replace the store's with it", ErrConflict, r.cluster, r.dir, r.cluster)
+		return false, fmt.Errorf("%w: the local copy of cluster %q in %s has changes the store lacks, and the store's copy changed since; compare its state.json with the store's (it may name resources the store's lacks), then move the folder away to take the store's copy", ErrConflict, r.cluster, r.dir)
 	}
 	want := map[string][]byte{}
 	have := synced{Files: map[string]syncedObject{}}
@@ -422,7 +422,7 @@ func (r *Replica) Stop(ctx context.Context) error {
 		err := r.Push(ctx)
 		if err == nil || errors.Is(err, ErrConflict) || errors.Is(err, ErrNoKey) || time.Now().After(deadline) || ctx.Err() != nil {
 			if err != nil && !errors.Is(err, ErrConflict) && !errors.Is(err, ErrNoKey) {
-				err = fmt.Errorf("the store did not take the last changes of cluster %q (%v); they are safe in %s: run `cto state push --name %s` when it answers", r.cluster, err, r.dir, r.cluster)
+				err = fmt.Errorf("the store did not take the last changes of cluster %q (%v); they are safe in %s, and the next command on cluster %s here with --state sends them", r.cluster, err, r.dir, r.cluster)
 			}
 			return err
 		}

@@ -140,7 +140,7 @@ func TestReplicaNeverOverwritesAnotherWriter(t *testing.T) {
 		t.Fatalf("stale writer: %v", err)
 	}
 	// a's copy is kept, and a later pull refuses to drop it.
-	if _, err := ra.Pull(ctx); !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "--force") {
+	if _, err := ra.Pull(ctx); !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "move the folder away") {
 		t.Fatalf("pull over unsent changes: %v", err)
 	}
 	if read(t, a, "state.json") != `{"v":2,"by":"a"}` {
