@@ -34,7 +34,9 @@ func stillBilling(j *state.Journal) []billed {
 // folder when it is not the default one.
 func destroyCommand(g *globals, name string) string {
 	cmd := "cto destroy --name " + name
-	if g.stateDir != state.DefaultDir() {
+	if g.remote != nil {
+		cmd += " --state " + g.remote.url
+	} else if g.stateDir != state.DefaultDir() {
 		cmd += " --state-dir " + g.stateDir
 	}
 	return cmd

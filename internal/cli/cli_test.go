@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/cto-platform/cto/internal/state"
+	"github.com/cto-platform/cto/test/s3store"
 )
 
 // run drives cto in-process and returns the exit code and both streams.
@@ -126,6 +127,7 @@ func TestVersionJSON(t *testing.T) {
 
 // TestMain lets a test run this binary as a child that holds a cluster lock.
 func TestMain(m *testing.M) {
+	s3store.MaybeServe()
 	if root := os.Getenv("CLI_TEST_LOCK_ROOT"); root != "" {
 		c, err := state.Open(root, "demo", true)
 		if err != nil {

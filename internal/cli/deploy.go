@@ -254,7 +254,7 @@ func gaveSpec(f *deployFlags, fs *pflag.FlagSet) bool {
 	return gave
 }
 
-func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSet) error {
+func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSet) (err error) {
 	if f.until != "" && !contains(pipeline.StepNames, f.until) {
 		return badInputf("--until %q is not a step; use one of %s", f.until, strings.Join(pipeline.StepNames, ", "))
 	}
@@ -273,11 +273,11 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 	if err != nil {
 		return err
 	}
-	unlock, err := c.Lock("deploy")
+	ctx, unlock, err := g.lockCluster(ctx, c, "deploy")
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	defer unlockInto(&err, unlock)
 	fresh := !c.Exists()
 	if s, err = pickPlan(ctx, g, s, gaveSpec(f, fs), interactive); err != nil {
 		if fresh {

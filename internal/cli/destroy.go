@@ -60,21 +60,25 @@ Without a journal, give --provider (and its credentials) to sweep by tag.`,
 	return cmd
 }
 
-func runDestroy(cmd *cobra.Command, g *globals, f *destroyFlags) error {
+func runDestroy(cmd *cobra.Command, g *globals, f *destroyFlags) (err error) {
 	ctx := cmd.Context()
 	s := spec.Defaults()
 	s.Name = f.name
 	var c *state.Cluster
 	var j *state.Journal
 	corrupt := false
-	c, err := state.Open(g.stateDir, f.name, false)
+	if err := g.pullCluster(ctx, f.name); err != nil {
+		return err
+	}
+	c, err = state.Open(g.stateDir, f.name, false)
 	switch {
 	case err == nil:
-		unlock, err := c.Lock("destroy")
+		var unlock func() error
+		ctx, unlock, err = g.lockCluster(ctx, c, "destroy")
 		if err != nil {
 			return err
 		}
-		defer unlock()
+		defer unlockInto(&err, unlock)
 		if !c.Exists() && f.provider == "" {
 			// A folder without its journal says nothing about where the
 			// servers are; guessing (the local default) would leave them

@@ -27,6 +27,9 @@ context as it was.`,
 		Example: "  cto kubeconfig --name cto > cto.kubeconfig\n  cto kubeconfig --name cto --merge",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := g.pullCluster(cmd.Context(), name); err != nil {
+				return err
+			}
 			c, err := state.Open(g.stateDir, name, false)
 			if err != nil {
 				return BadInput(err)

@@ -81,18 +81,6 @@ func TestLatitudeDeployKilledMidServersResumesWithoutDuplicates(t *testing.T) {
 	}
 }
 
-// buildCTO builds the static cto binary the README builds.
-func buildCTO(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "cto")
-	build := exec.Command("go", "build", "-o", bin, "github.com/cto-platform/cto/cmd/cto")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // The kill lands between a create and its journal entry: the double has
 // made the server and holds back its answer, so cto never heard the ID.
 // The journal on disk does not name the server; the rerun finds it by

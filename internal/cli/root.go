@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -17,6 +18,11 @@ type globals struct {
 	stateDir string
 	verbose  int
 	streams  Streams
+
+	// --state: clusters in an object store (nil without it).
+	stateURL, stateKey string
+	lockTTL            time.Duration
+	remote             *remoteState
 }
 
 func (g *globals) json() bool { return g.output == "json" }
@@ -41,7 +47,7 @@ stopped when you run it again.`,
 			if g.output != "table" && g.output != "json" {
 				return badInputf("--output %q is not a format; use table or json", g.output)
 			}
-			return nil
+			return g.openRemote(cmd)
 		},
 	}
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
@@ -50,6 +56,9 @@ stopped when you run it again.`,
 	pf := root.PersistentFlags()
 	pf.StringVarP(&g.output, "output", "o", "table", "output format: table (for people) or json (stable, for scripts)")
 	pf.StringVar(&g.stateDir, "state-dir", state.DefaultDir(), "folder holding each cluster's journal, secrets and credentials (env CTO_HOME)")
+	pf.StringVar(&g.stateURL, "state", envOr("CTO_STATE"), "keep clusters in S3-compatible object storage, shared and locked across machines: s3://BUCKET/PREFIX, plus ?endpoint=http://host:port&region=R&use_path_style=true for non-AWS stores (env CTO_STATE; AWS credentials from the standard variables and profiles)")
+	pf.StringVar(&g.stateKey, "state-key", envOr("CTO_STATE_KEY"), "age identity file (as age-keygen or `cto state keygen` writes it) that encrypts the secrets kept in --state (env CTO_STATE_KEY)")
+	pf.DurationVar(&g.lockTTL, "state-lock-ttl", 2*time.Minute, "how long a --state lock outlives a holder that stopped renewing it (killed, or cut off from the store)")
 	pf.CountVarP(&g.verbose, "verbose", "v", "more detail in progress output (repeat for more)")
 
 	root.AddCommand(
@@ -62,6 +71,7 @@ stopped when you run it again.`,
 		newInitCmd(g),
 		newVersionCmd(g),
 		newLicenseCmd(g),
+		newStateCmd(g),
 	)
 	root.CompletionOptions.HiddenDefaultCmd = false
 	strictArgs(root)

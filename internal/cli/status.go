@@ -22,7 +22,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if all {
-				names, err := state.List(g.stateDir)
+				names, err := g.listClusters(cmd.Context())
 				if err != nil {
 					return err
 				}
@@ -33,6 +33,9 @@ func newStatusCmd(g *globals) *cobra.Command {
 					fmt.Fprintln(g.streams.Out, n)
 				}
 				return nil
+			}
+			if err := g.pullCluster(cmd.Context(), name); err != nil {
+				return err
 			}
 			c, err := state.Open(g.stateDir, name, false)
 			if err != nil {
