@@ -150,9 +150,12 @@ func TestMain(m *testing.M) {
 		os.Setenv("CTO_HOME", home)
 		code := m.Run()
 		os.RemoveAll(home)
+		removeBuiltCTO()
 		os.Exit(code)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	removeBuiltCTO()
+	os.Exit(code)
 }
 
 func TestLockHeldByAnotherProcess(t *testing.T) {

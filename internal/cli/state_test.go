@@ -124,6 +124,13 @@ var (
 	ctoBinErr  error
 )
 
+// removeBuiltCTO removes the binary buildCTO built, if any.
+func removeBuiltCTO() {
+	if ctoBin != "" {
+		os.RemoveAll(filepath.Dir(ctoBin))
+	}
+}
+
 // buildCTO builds the static cto binary the README builds, once for the
 // package's tests.
 func buildCTO(t *testing.T) string {
