@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -147,6 +148,36 @@ func TestServersRerunAdoptsAndDeletesWhatNobodyAskedFor(t *testing.T) {
 	}
 	if !strings.Contains(warnings(rec), stray.ID) {
 		t.Errorf("the stray server's deletion was not said:\n%s", warnings(rec))
+	}
+}
+
+// A run stopped between a server's order and its tag (Latitude tags in a
+// call of its own) leaves a journaled server without the cluster's tag;
+// the rerun tags it, so a sweep by tag still finds it without the journal.
+func TestServersRerunTagsAJournaledServerTheTagMissed(t *testing.T) {
+	r, f, rec := machineRun(t, 2)
+	if err := runUntil(t, r, StepServers); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	untagged := r.Journal.NodesCopy()[1]
+	if _, err := r.Deps.Provider.(*latitude.Provider).Client().TagServer(ctx, untagged.ServerID, []string{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := (serversStep{}).Run(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	st := f.State()
+	if len(st.Servers) != 2 {
+		t.Fatalf("servers after the rerun: %+v, want the same two", st.Servers)
+	}
+	for _, s := range st.Servers {
+		if !slices.Contains(s.Tags, "t") {
+			t.Errorf("server %s (%s) has tags %v after the rerun, want the cluster's", s.ID, s.Hostname, s.Tags)
+		}
+	}
+	if !strings.Contains(warnings(rec), untagged.ServerID) {
+		t.Errorf("the rerun did not say it tagged %s:\n%s", untagged.ServerID, warnings(rec))
 	}
 }
 

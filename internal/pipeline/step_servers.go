@@ -291,6 +291,14 @@ func (sv *servers) adopt(ctx context.Context) ([]string, error) {
 			switch {
 			case err == nil && s.Status != provider.StatusDeleting:
 				kept[n.ServerID] = true
+				if tg, ok := p.(provider.Tagger); ok {
+					// Journaled but not tagged: a run stopped between the
+					// order and its tag.
+					if err := tg.TagServer(ctx, cluster, n.ServerID); err != nil {
+						return nil, fmt.Errorf("tag server %s of %s with cluster %s: %w", n.ServerID, n.Name, cluster, err)
+					}
+					r.Warn("%s: server %s was not tagged with cluster %s (a run stopped before it could); tagged it now", n.Name, n.ServerID, cluster)
+				}
 				continue
 			case err != nil && !errors.Is(err, provider.ErrNotFound):
 				return nil, fmt.Errorf("look up server %s of %s: %w", n.ServerID, n.Name, err)

@@ -321,6 +321,15 @@ type Adopter interface {
 	Adoptable(ctx context.Context, cluster, plan, region string) (int, error)
 }
 
+// Tagger is a provider that labels a server with its cluster in a call of
+// its own after the order (Latitude.sh cannot tag in the create call). A
+// run stopped between the two leaves a journaled server without the label;
+// adopting it calls TagServer, so a sweep by tag still finds it without
+// the journal. TagServer keeps the server's other tags.
+type Tagger interface {
+	TagServer(ctx context.Context, cluster, serverID string) error
+}
+
 // Releaser is a provider whose DeleteServer gives a server back without
 // ending its rental (adopted dedicated servers are reset and released,
 // never cancelled). `cto destroy` shows ReleaseNote instead of saying

@@ -463,22 +463,46 @@ func (p *Provider) CreateServer(ctx context.Context, s provider.ServerSpec) (pro
 		// Journal the order now: the tag below waits behind other orders.
 		s.Created(srv)
 	}
-	if !r.Attributes.Tags.has(tag) {
-		ids := []string{tag}
-		for _, t := range r.Attributes.Tags {
-			if t.ID != "" && t.ID != tag {
-				ids = append(ids, t.ID)
-			}
-		}
-		// The tag only labels a server that is already journaled and found
-		// by hostname too: it waits until the orders queued for the write
-		// budget are sent, so every deploy starts as early as it can.
-		if _, err := p.api.TagServer(httpx.WithPriority(ctx, httpx.PriorityLow), r.ID, ids); err != nil {
-			return srv, fmt.Errorf("tag server %s (%s) with cluster %s: %w", r.ID, s.Hostname, s.Cluster, err)
-		}
+	// The tag only labels a server that is already journaled and found by
+	// hostname too: it waits until the orders queued for the write budget
+	// are sent, so every deploy starts as early as it can.
+	if err := p.addTag(httpx.WithPriority(ctx, httpx.PriorityLow), r, tag); err != nil {
+		return srv, fmt.Errorf("tag server %s (%s) with cluster %s: %w", r.ID, s.Hostname, s.Cluster, err)
 	}
 	srv.Tags = []string{s.Cluster}
 	return srv, nil
+}
+
+// addTag adds a tag to the server's own: Latitude replaces a server's
+// tags with the list a PATCH sends.
+func (p *Provider) addTag(ctx context.Context, r resource[ServerAttrs], tag string) error {
+	if r.Attributes.Tags.has(tag) {
+		return nil
+	}
+	ids := []string{tag}
+	for _, t := range r.Attributes.Tags {
+		if t.ID != "" && t.ID != tag {
+			ids = append(ids, t.ID)
+		}
+	}
+	_, err := p.api.TagServer(ctx, r.ID, ids)
+	return err
+}
+
+var _ provider.Tagger = (*Provider)(nil)
+
+// TagServer labels a server with the cluster's tag, keeping its other tags
+// (provider.Tagger).
+func (p *Provider) TagServer(ctx context.Context, cluster, serverID string) error {
+	tag, err := p.tag(ctx, cluster, true)
+	if err != nil {
+		return err
+	}
+	r, err := p.api.GetServer(ctx, serverID)
+	if err != nil {
+		return err
+	}
+	return p.addTag(ctx, r, tag)
 }
 
 // lostAnswerAttempts bounds the orders of one hostname whose answers were
