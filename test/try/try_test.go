@@ -151,9 +151,9 @@ func (r *run) waitFor(t *testing.T, re *regexp.Regexp, limit time.Duration) stri
 	}
 }
 
-// leftovers lists the processes still running in the session try.sh led,
-// or naming the test's $TMPDIR (the datacenter runs in a session of its
-// own, and it and everything it starts run from or keep data there).
+// leftovers lists the processes still running in try.sh's process session
+// or naming the test's $TMPDIR (the datacenter runs in a process session of
+// its own, and it and everything it starts run from or keep data there).
 func leftovers(sid int, tmp string) []string {
 	var left []string
 	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
