@@ -217,7 +217,7 @@ func TestCheapestRanksEveryProvider(t *testing.T) {
 		t.Errorf("left out:\n%v\nwant:\n%v", left, wantLeft)
 	}
 	for _, must := range []site{{"hetzner", "cx33", "fsn1", "out of stock"}, {"hetzner", "cax21", "fsn1", "Talos cannot boot it"},
-		{"latitude", "c2-small-x86", "DAL", "out of stock"}, {"latitude", "c1-tiny-x86", "DAL", "Talos cannot boot it"},
+		{"latitude", "c2-small-x86", "DAL", "out of stock"}, {"latitude", "c3-medium-x86", "DAL", "Talos cannot boot it"},
 		{"hetzner-robot", "AX42", "HEL1", "out of stock"}} {
 		if !slices.Contains(left, must) {
 			t.Errorf("%v is not among the left out", must)
@@ -465,8 +465,8 @@ func TestPlansGPUModel(t *testing.T) {
 
 // TestDeployCheapestTakesTheTopRowAndJournalsIt: with Latitude.sh and Vultr
 // credentials set (Hetzner's not), the cheapest place for one minimal node
-// is Latitude's c2-small-x86 at $146 (Vultr's cheapest is $185); ASH comes
-// first of the US sites at that price. The deploy shows the ranking,
+// is Latitude's c1-tiny-x86 at $73 (Vultr's cheapest is $185); DAL comes
+// first of the sites at that price. The deploy shows the ranking,
 // refuses without --yes off a terminal, creates the server there with
 // --yes, records the choice, and a rerun resumes on it even when the
 // ranking would now differ.
@@ -480,7 +480,7 @@ func TestDeployCheapestTakesTheTopRowAndJournalsIt(t *testing.T) {
 		"--until", "servers", "--state-dir", dir}
 
 	code, _, stderr := runCLI(t, args...)
-	if code != ExitBadInput || !strings.Contains(stderr, "pass --yes") || !strings.Contains(stderr, "latitude c2-small-x86 at ASH") {
+	if code != ExitBadInput || !strings.Contains(stderr, "pass --yes") || !strings.Contains(stderr, "latitude c1-tiny-x86 at DAL") {
 		t.Fatalf("without --yes off a terminal: exit %d, %s", code, stderr)
 	}
 	if st := d.latitude.State(); len(st.Servers) != 0 {
@@ -492,7 +492,7 @@ func TestDeployCheapestTakesTheTopRowAndJournalsIt(t *testing.T) {
 	// provider: cheapest in cluster.yaml counts like the flag.
 	file := filepath.Join(t.TempDir(), "cluster.yaml")
 	os.WriteFile(file, []byte("apiVersion: cto.dev/v1alpha1\nkind: Cluster\nname: low\nprovider: cheapest\nnodes: 1\n"), 0o600)
-	if code, _, stderr := runCLI(t, "deploy", "-f", file, "--state-dir", dir); code != ExitBadInput || !strings.Contains(stderr, "latitude c2-small-x86 at ASH") {
+	if code, _, stderr := runCLI(t, "deploy", "-f", file, "--state-dir", dir); code != ExitBadInput || !strings.Contains(stderr, "latitude c1-tiny-x86 at DAL") {
 		t.Errorf("provider: cheapest from a file without --yes: exit %d, %s", code, stderr)
 	}
 
@@ -500,21 +500,21 @@ func TestDeployCheapestTakesTheTopRowAndJournalsIt(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("deploy exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"Cheapest places for 1 server", "Deploying on the cheapest: cto deploy --provider latitude --plan c2-small-x86 --nodes 1 --control-planes 1 --region ASH --profile minimal",
+	for _, want := range []string{"Cheapest places for 1 server", "Deploying on the cheapest: cto deploy --provider latitude --plan c1-tiny-x86 --nodes 1 --control-planes 1 --region DAL --profile minimal",
 		"hetzner: HCLOUD_TOKEN is not set"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("deploy output lacks %q:\n%s", want, stderr)
 		}
 	}
-	if st := d.latitude.State(); len(st.Servers) != 1 || st.Servers[0].Site != "ASH" || st.Servers[0].Plan != "c2-small-x86" {
-		t.Fatalf("servers = %+v, want one c2-small-x86 at ASH", st.Servers)
+	if st := d.latitude.State(); len(st.Servers) != 1 || st.Servers[0].Site != "DAL" || st.Servers[0].Plan != "c1-tiny-x86" {
+		t.Fatalf("servers = %+v, want one c1-tiny-x86 at DAL", st.Servers)
 	}
 	j := loadJournal(t, dir, "low")
 	var choice cheapestChoice
 	if err := json.Unmarshal([]byte(j.Fact(choiceFact)), &choice); err != nil {
 		t.Fatalf("journal fact %s = %q: %v", choiceFact, j.Fact(choiceFact), err)
 	}
-	if choice.Provider != "latitude" || choice.Plan != "c2-small-x86" || choice.Region != "ASH" || choice.Cost.Monthly != 146 ||
+	if choice.Provider != "latitude" || choice.Plan != "c1-tiny-x86" || choice.Region != "DAL" || choice.Cost.Monthly != 73 ||
 		choice.Of < 2 || len(choice.Skipped) != 2 || choice.At.IsZero() {
 		t.Errorf("recorded choice = %+v", choice)
 	}
@@ -523,9 +523,9 @@ func TestDeployCheapestTakesTheTopRowAndJournalsIt(t *testing.T) {
 	}
 
 	// Stock moves; the rerun resumes on the recorded choice, not a new one.
-	d.latitude.SetStock("c2-small-x86", "ASH", 0)
+	d.latitude.SetStock("c1-tiny-x86", "DAL", 0)
 	code, _, stderr = runCLI(t, append(args, "--yes")...)
-	if code != 0 || !strings.Contains(stderr, "Resuming low on the recorded choice: latitude c2-small-x86 at ASH") {
+	if code != 0 || !strings.Contains(stderr, "Resuming low on the recorded choice: latitude c1-tiny-x86 at DAL") {
 		t.Fatalf("rerun exit %d: %s", code, stderr)
 	}
 	if st := d.latitude.State(); len(st.Servers) != 1 {

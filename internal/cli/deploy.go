@@ -34,6 +34,22 @@ type deployFlags struct {
 	mergeKubeconfig bool
 	// cheapest holds --currency and --rate of --provider cheapest.
 	cheapest cheapestFlags
+	// fromFile is -f read once (a FIFO cannot be read twice): its spec
+	// and the error reading it, once read is set.
+	fromFile struct {
+		read bool
+		s    spec.ClusterSpec
+		err  error
+	}
+}
+
+// fileSpec is the cluster.yaml of -f, read on the first call.
+func (f *deployFlags) fileSpec(ctx context.Context) (spec.ClusterSpec, error) {
+	if !f.fromFile.read {
+		f.fromFile.s, f.fromFile.err = loadSpec(ctx, f.file)
+		f.fromFile.read = true
+	}
+	return f.fromFile.s, f.fromFile.err
 }
 
 func newDeployCmd(g *globals) *cobra.Command {
@@ -123,7 +139,7 @@ func buildSpec(ctx context.Context, f *deployFlags, fs *pflag.FlagSet) (spec.Clu
 	s := spec.Defaults()
 	if f.file != "" {
 		var err error
-		if s, err = loadSpec(ctx, f.file); err != nil {
+		if s, err = f.fileSpec(ctx); err != nil {
 			return s, err
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/provider/hetzner/robot"
 	"github.com/cto-platform/cto/internal/ranking"
-	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
 )
 
@@ -54,7 +53,7 @@ func chooseCheapest(ctx context.Context, g *globals, f *deployFlags, fs *pflag.F
 	if f.file != "" && !fs.Changed("provider") {
 		// provider: cheapest in cluster.yaml counts like the flag (a file
 		// that cannot be read is reported by buildSpec).
-		if fromFile, err := spec.Load(f.file); err == nil && fromFile.Provider == cheapestProvider {
+		if fromFile, err := f.fileSpec(ctx); err == nil && fromFile.Provider == cheapestProvider {
 			if err := fs.Set("provider", cheapestProvider); err != nil {
 				return nil, err
 			}
