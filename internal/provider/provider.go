@@ -74,6 +74,11 @@ type Capabilities struct {
 	DHCP bool
 	// Currency of every price the provider reports, e.g. "USD" or "EUR".
 	Currency string
+	// PrivateDHCP: the private network hands out its addresses by DHCP
+	// (a routed network, where a static on-link prefix carries nothing).
+	PrivateDHCP bool
+	// PrivateMTU is the private network's MTU, 0 for the NIC's own.
+	PrivateMTU int
 }
 
 // Supports reports whether the provider can boot with method m.
@@ -216,6 +221,34 @@ type Server struct {
 	Region     string    `json:"region,omitempty"`
 	Tags       []string  `json:"tags,omitempty"`
 	CreatedAt  time.Time `json:"created_at,omitempty"`
+	// NICs are the server's network interfaces the provider reports, so
+	// its Talos config can name each link by MAC address.
+	NICs []NIC `json:"nics,omitempty"`
+}
+
+// NICRole is what a network interface carries.
+type NICRole string
+
+const (
+	NICPublic  NICRole = "public"  // the server's public address
+	NICPrivate NICRole = "private" // the cluster's private network
+)
+
+// NIC is one network interface of a server.
+type NIC struct {
+	Role NICRole `json:"role"`
+	MAC  string  `json:"mac"` // lower-case, colon-separated
+}
+
+// MAC returns the address of the server's first NIC with a role, "" when
+// the provider reports none.
+func (s Server) MAC(role NICRole) string {
+	for _, n := range s.NICs {
+		if n.Role == role {
+			return n.MAC
+		}
+	}
+	return ""
 }
 
 // NetworkSpec is what CreateNetwork needs.
@@ -255,6 +288,9 @@ type Assignment struct {
 	// PrivateIP is the server's address on the network when the provider
 	// hands addresses out itself (empty when the hosts pick their own).
 	PrivateIP string `json:"private_ip,omitempty"`
+	// MAC is the server's NIC on the network when the attachment is a
+	// NIC of its own (a Vultr VPC).
+	MAC string `json:"mac,omitempty"`
 }
 
 // Typed errors. Providers wrap them (fmt.Errorf("...: %w", ErrNotFound)) so

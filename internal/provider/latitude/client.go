@@ -344,7 +344,8 @@ type ServerAttrs struct {
 	Project struct {
 		ID string `json:"id"`
 	} `json:"project"`
-	Tags tagRefs `json:"tags"`
+	Tags       tagRefs     `json:"tags"`
+	Interfaces []Interface `json:"interfaces"`
 }
 
 // tagRefs accepts tags as IDs or as embedded tag objects.

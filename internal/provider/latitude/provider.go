@@ -705,7 +705,7 @@ func mapStatus(raw string) provider.Status {
 func toServer(r resource[ServerAttrs]) provider.Server {
 	a := r.Attributes
 	s := provider.Server{ID: r.ID, Hostname: a.Hostname, Status: mapStatus(a.Status), RawStatus: a.Status,
-		Plan: a.Plan.Slug, Region: strings.ToUpper(a.Region.Site.Slug)}
+		Plan: a.Plan.Slug, Region: strings.ToUpper(a.Region.Site.Slug), NICs: nics(a.Interfaces)}
 	if s.Region == "" {
 		s.Region = strings.ToUpper(a.Site)
 	}
