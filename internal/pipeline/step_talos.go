@@ -363,11 +363,40 @@ func renderNode(ctx context.Context, r *Run, client *talos.Client, in talos.Clus
 	if err != nil {
 		return nil, err
 	}
+	if n, err = nodeNICs(ctx, r, n); err != nil {
+		return nil, err
+	}
 	return talos.Generate(in, talos.NodeInput{
 		Name: n.Name, Role: n.Role, PrivateIP: n.PrivateIP, GPU: gpu,
 		InstallImage: imageFactory(r).Images(id, talosVersion(r)).Installer(),
 		Disk:         disk,
+		PublicMAC:    n.PublicMAC, PrivateMAC: n.PrivateMAC,
 	})
+}
+
+// nodeNICs returns the node with the MACs of its NICs. The servers step
+// journals what the provider reported while the server deployed; a NIC
+// that appeared later (a cloud server's NIC on the private network) is
+// read from the server now, once, and journaled.
+func nodeNICs(ctx context.Context, r *Run, n state.Node) (state.Node, error) {
+	p := r.Deps.Provider
+	if p == nil || n.ServerID == "" || (n.PublicMAC != "" && n.PrivateMAC != "") {
+		return n, nil
+	}
+	s, err := p.GetServer(ctx, n.ServerID)
+	if err != nil {
+		return n, fmt.Errorf("node %s: read its server's NICs: %w", n.Name, err)
+	}
+	if !nicsChanged(n, s) {
+		return n, nil
+	}
+	recordNICs(&n, s)
+	err = r.Journal.Update(func(j *state.Journal) {
+		if jn := j.NodeLocked(n.Name); jn != nil && jn.ServerID == s.ID {
+			recordNICs(jn, s)
+		}
+	})
+	return n, err
 }
 
 // DryRun renders every node's config into <cluster>/dry-run without
@@ -407,6 +436,7 @@ func (talosStep) DryRun(ctx context.Context, r *Run) error {
 			Name: n.Name, Role: n.Role, PrivateIP: n.PrivateIP, GPU: gpu,
 			InstallImage: imageFactory(r).Images(id, talosVersion(r)).Installer(),
 			Disk:         talos.Disk{Serial: "PLACEHOLDER-DISK-SERIAL"},
+			PublicMAC:    n.PublicMAC, PrivateMAC: n.PrivateMAC,
 		})
 		if err != nil {
 			return err

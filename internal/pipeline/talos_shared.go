@@ -202,6 +202,9 @@ func clusterInput(r *Run, nodes []state.Node, s *talos.Secrets) (talos.ClusterIn
 	if in.PrivateCIDR == "" {
 		in.PrivateCIDR = spec.Defaults().Network.CIDR
 	}
+	if p := r.Deps.Provider; p != nil {
+		in.PrivateDHCP, in.PrivateMTU = p.Capabilities().PrivateDHCP, p.Capabilities().PrivateMTU
+	}
 	lb := r.Journal.Fact(FactAPILoadBalancer)
 	switch {
 	case sp.DNS.Domain != "":

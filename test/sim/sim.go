@@ -458,7 +458,7 @@ func (s *Sim) serverDeployed(srv latfake.ServerState) {
 		s.logf("server %s (%s) booted %q, not Talos: no node", srv.Hostname, srv.IP, srv.IPXE)
 		return
 	}
-	s.bootTalos(srv.Hostname, srv.ID, srv.IP, disks(srv.Plan, srv.IP))
+	s.bootTalos(srv.Hostname, srv.ID, srv.IP, disks(srv.Plan, srv.IP), latitudeLinks(srv.ID, srv.IP))
 }
 
 // talosPXE reports whether an iPXE URL is the factory's Talos PXE image.
@@ -468,7 +468,7 @@ func (s *Sim) talosPXE(url string) bool {
 
 // bootTalos starts a Talos node in maintenance mode on a server's address,
 // in place of whatever ran there before.
-func (s *Sim) bootTalos(hostname, serverID, ip string, disks []*storage.Disk) {
+func (s *Sim) bootTalos(hostname, serverID, ip string, disks []*storage.Disk, links func() []talosfake.Link) {
 	faults := s.opts.Talos
 	if f, ok := s.opts.TalosFor[hostname]; ok {
 		faults = f
@@ -477,7 +477,7 @@ func (s *Sim) bootTalos(hostname, serverID, ip string, disks []*storage.Disk) {
 	// Talos's does: a control plane's address (served by apiProxy), a
 	// load balancer's or a DNS name.
 	n := &talosfake.Node{Name: hostname, Disks: disks, KubeconfigToken: s.kube.Token, Faults: faults,
-		Trustd: s.trustd, InstallTime: s.opts.InstallTime, BootstrapTime: s.opts.BootstrapTime, Clock: s.clock}
+		Trustd: s.trustd, InstallTime: s.opts.InstallTime, BootstrapTime: s.opts.BootstrapTime, Clock: s.clock, Links: links}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -550,7 +550,7 @@ func (s *Sim) hcloudBooted(b hcfake.Booted) {
 		return
 	}
 	id := strconv.FormatInt(b.ID, 10)
-	s.bootTalos(b.Name, id, b.IP, driveDisks(b.IP, []provider.Drive{{Count: 1, SizeGB: float64(b.DiskGB), Type: "SSD"}}))
+	s.bootTalos(b.Name, id, b.IP, driveDisks(b.IP, []provider.Drive{{Count: 1, SizeGB: float64(b.DiskGB), Type: "SSD"}}), s.hcloudLinks(b.ID, b.IP))
 }
 
 func (s *Sim) hcloudStopped(b hcfake.Booted) {
@@ -570,7 +570,7 @@ func (s *Sim) vultrActive(b vultrfake.BareMetal) {
 			drives = []provider.Drive{{Count: p.DiskCount, SizeGB: float64(p.Disk), Type: p.Type}}
 		}
 	}
-	s.bootTalos(cmpOr(b.Hostname, b.Label), b.ID, b.MainIP, driveDisks(b.MainIP, drives))
+	s.bootTalos(cmpOr(b.Hostname, b.Label), b.ID, b.MainIP, driveDisks(b.MainIP, drives), s.vultrLinks(b))
 }
 
 func (s *Sim) vultrDeleted(b vultrfake.BareMetal) {
@@ -678,7 +678,7 @@ func (s *Sim) robotBooted(srv robotfake.Server) {
 		}
 		disks = append(disks, disk)
 	}
-	s.bootTalos(robotHostname(srv.Name), strconv.Itoa(srv.Number), srv.IP, disks)
+	s.bootTalos(robotHostname(srv.Name), strconv.Itoa(srv.Number), srv.IP, disks, robotLinks(srv.Number, srv.IP))
 }
 
 // robotStopped stops the node of a dedicated server reset away from Talos.

@@ -84,6 +84,11 @@ type Node struct {
 	InstallTime   time.Duration
 	BootstrapTime time.Duration
 	Clock         interface{ Now() time.Time }
+	// Links are the server's NICs as its provider reports them, asked for
+	// when a config is applied (a cloud server's private NIC appears when
+	// it joins a network). Nil: one NIC that gets the node's address by
+	// DHCP.
+	Links func() []Link
 
 	mu              sync.Mutex
 	addr            string
@@ -97,6 +102,7 @@ type Node struct {
 	bootstrapped    bool
 	appliedAt       time.Time
 	bootstrappedAt  time.Time
+	network         Network
 	srv             *grpc.Server
 }
 
@@ -172,6 +178,9 @@ func (n *Node) tlsConfig() (*tls.Config, error) {
 	if n.now().Before(n.appliedAt.Add(n.InstallTime)) {
 		return nil, errors.New("installing Talos; the API is down until the node reboots")
 	}
+	if n.network.PublicLost {
+		return nil, errors.New("the config left the public link without its address: nothing answers on it")
+	}
 	if n.configured == nil {
 		cfg, err := n.serveConfigured(n.config)
 		if err != nil {
@@ -192,7 +201,7 @@ func (n *Node) faults() Faults { n.mu.Lock(); defer n.mu.Unlock(); return n.Faul
 func (n *Node) Reset() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.config, n.configured, n.bootstrapped = nil, nil, false
+	n.config, n.configured, n.bootstrapped, n.network = nil, nil, false, Network{}
 	n.Faults.ForeignConfig = nil
 }
 
@@ -221,13 +230,23 @@ func (n *Node) Configure(cfg coreconfig.Provider) error {
 	if len(ca.Key) > 0 && n.Trustd != nil {
 		n.Trustd.register(ca, trustdAdmits(cfg))
 	}
+	links := defaultLinks(n.ip)
+	if n.Links != nil {
+		links = n.Links()
+	}
+	ip, _ := netip.AddrFromSlice(n.ip)
+	nw := evaluateNetwork(cfg, links, ip.Unmap())
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.config = cfg
 	n.configured = nil
 	n.appliedAt = n.now()
+	n.network = nw
 	return nil
 }
+
+// Network is what the node made of its config's network documents.
+func (n *Node) Network() Network { n.mu.Lock(); defer n.mu.Unlock(); return n.network }
 
 // serveConfigured builds the mutual-TLS side from the config's OS CA: a
 // control plane has its key; a worker gets its certificate from trustd.
@@ -404,6 +423,9 @@ func (s *machineServer) EtcdMemberList(ctx context.Context, _ *machine.EtcdMembe
 	n := s.n
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.network.EtcdProblem != "" {
+		return nil, status.Error(codes.Unavailable, "etcd is not running: "+n.network.EtcdProblem)
+	}
 	if !n.bootstrapped || n.now().Before(n.bootstrappedAt.Add(n.BootstrapTime)) {
 		return nil, status.Error(codes.Unavailable, "etcd is not running")
 	}
@@ -417,9 +439,13 @@ func (s *machineServer) Kubeconfig(_ *emptypb.Empty, stream grpc.ServerStreaming
 	ok, server, data, token := n.bootstrapped, n.KubeconfigServer, n.Kubeconfig, n.KubeconfigToken
 	failing := n.kubeconfigCalls <= n.Faults.KubeconfigFailures
 	starting := n.now().Before(n.bootstrappedAt.Add(n.BootstrapTime))
+	etcdDown := n.network.EtcdProblem
 	n.mu.Unlock()
 	if !ok {
 		return status.Error(codes.FailedPrecondition, "kubernetes is not bootstrapped")
+	}
+	if etcdDown != "" {
+		return status.Error(codes.Unavailable, "the API server cannot start: "+etcdDown)
 	}
 	if starting {
 		return status.Error(codes.Unavailable, "the API server is starting")
