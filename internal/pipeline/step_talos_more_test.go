@@ -290,3 +290,26 @@ func TestTalosconfigFollowsReplacedControlPlanes(t *testing.T) {
 		t.Errorf("endpoints after replacement = %v", got)
 	}
 }
+
+// Workloads run on the control planes of a cluster without workers, and
+// only there: with a worker the control planes keep their NoSchedule
+// taint.
+func TestControlPlanesScheduleWithoutWorkers(t *testing.T) {
+	alone := newTalosWorld(t, 1)
+	if _, err := alone.run(context.Background(), Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !alone.nodes[0].Config().Cluster().ScheduleOnControlPlanes() {
+		t.Error("a cluster without workers keeps its control plane unschedulable: nothing can run")
+	}
+	withWorker := newTalosWorld(t, 1)
+	worker := withWorker.addWorker()
+	if _, err := withWorker.run(context.Background(), Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*fake.Node{withWorker.nodes[0], worker} {
+		if n.Config().Cluster().ScheduleOnControlPlanes() {
+			t.Errorf("%s: a cluster with a worker schedules on its control planes", n.Name)
+		}
+	}
+}

@@ -68,6 +68,9 @@ type ClusterInput struct {
 	// PrivateMTU is the private link's MTU, 0 for the link's own (1400 on
 	// a Hetzner Robot vSwitch).
 	PrivateMTU int
+	// SchedulingOnControlPlanes lets workloads run on the control planes:
+	// a cluster without workers has nowhere else to run them.
+	SchedulingOnControlPlanes bool
 	// PrivateLinkSelector is a CEL expression selecting the private NIC
 	// when the provider reports no MAC for it.
 	PrivateLinkSelector string
@@ -150,6 +153,7 @@ func Generate(c ClusterInput, n NodeInput) ([]byte, error) {
 		generate.WithInstallImage(n.InstallImage),
 		generate.WithClusterCNIConfig(&v1alpha1.CNIConfig{CNIName: "none"}),
 		generate.WithKubePrismPort(KubePrismPort),
+		generate.WithAllowSchedulingOnControlPlanes(c.SchedulingOnControlPlanes),
 	}
 	k8sVersion := strings.TrimPrefix(cmp.Or(c.KubernetesVersion, DefaultKubernetesVersion), "v")
 	if err := CheckVersions(talosVersion, k8sVersion); err != nil {
