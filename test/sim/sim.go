@@ -58,7 +58,8 @@ type Options struct {
 	ConnectTime time.Duration
 	// InstallTime is how long a node installs Talos and reboots after taking
 	// its config (default 2m); BootstrapTime is how long etcd and the API
-	// server take to come up after Bootstrap (default 1m). Negative: at once.
+	// server take to come up after Bootstrap (default 3m; the kubeconfig
+	// is handed out at once, as real Talos does). Negative: at once.
 	InstallTime   time.Duration
 	BootstrapTime time.Duration
 	// APILatency delays every Latitude answer (wall time).
@@ -148,7 +149,7 @@ func Start(ctx context.Context, opts Options) (s *Sim, err error) {
 		opts.InstallTime = 2 * time.Minute
 	}
 	if opts.BootstrapTime == 0 {
-		opts.BootstrapTime = time.Minute
+		opts.BootstrapTime = 3 * time.Minute
 	}
 	opts.InstallTime = max(opts.InstallTime, 0)
 	opts.BootstrapTime = max(opts.BootstrapTime, 0)
@@ -389,6 +390,7 @@ type NodeState struct {
 	Role           string `json:"role,omitempty"` // controlplane or worker once configured
 	Configured     bool   `json:"configured"`
 	Bootstrapped   bool   `json:"bootstrapped"`
+	APIServerUp    bool   `json:"api_server_up"` // its API server answers (BootstrapTime after Bootstrap)
 	ApplyCalls     int    `json:"apply_calls"`
 	BootstrapCalls int    `json:"bootstrap_calls"`
 	Running        bool   `json:"running"` // false: its server was deleted or reinstalled
@@ -441,7 +443,7 @@ func (n *simNode) stop() {
 }
 
 func (n *simNode) state(running bool) NodeState {
-	st := NodeState{Hostname: n.node.Name, ServerID: n.serverID, IP: n.ip, Bootstrapped: n.node.Bootstrapped(),
+	st := NodeState{Hostname: n.node.Name, ServerID: n.serverID, IP: n.ip, Bootstrapped: n.node.Bootstrapped(), APIServerUp: n.node.APIServerUp(),
 		ApplyCalls: n.node.ApplyCalls(), BootstrapCalls: n.node.BootstrapCalls(), Running: running}
 	if cfg := n.node.Config(); cfg != nil {
 		st.Configured = true

@@ -79,8 +79,10 @@ type Node struct {
 	// InstallTime is how long the node installs Talos and reboots after
 	// taking its config: its API does not answer meanwhile. BootstrapTime
 	// is how long etcd and the API server take to start after Bootstrap:
-	// EtcdMemberList and Kubeconfig answer Unavailable meanwhile. Both run
-	// on Clock (default the wall clock); zero means at once.
+	// EtcdMemberList answers Unavailable and APIServerUp is false
+	// meanwhile, while Kubeconfig answers at once, as on real Talos (it is
+	// generated from the config). Both run on Clock (default the wall
+	// clock); zero means at once.
 	InstallTime   time.Duration
 	BootstrapTime time.Duration
 	Clock         interface{ Now() time.Time }
@@ -243,6 +245,14 @@ func (n *Node) Configure(cfg coreconfig.Provider) error {
 	n.appliedAt = n.now()
 	n.network = nw
 	return nil
+}
+
+// APIServerUp reports whether the API server of this bootstrapped node
+// answers: BootstrapTime after Bootstrap, and only with etcd running.
+func (n *Node) APIServerUp() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.bootstrapped && n.network.EtcdProblem == "" && !n.now().Before(n.bootstrappedAt.Add(n.BootstrapTime))
 }
 
 // Network is what the node made of its config's network documents.
@@ -438,7 +448,6 @@ func (s *machineServer) Kubeconfig(_ *emptypb.Empty, stream grpc.ServerStreaming
 	n.kubeconfigCalls++
 	ok, server, data, token := n.bootstrapped, n.KubeconfigServer, n.Kubeconfig, n.KubeconfigToken
 	failing := n.kubeconfigCalls <= n.Faults.KubeconfigFailures
-	starting := n.now().Before(n.bootstrappedAt.Add(n.BootstrapTime))
 	etcdDown := n.network.EtcdProblem
 	n.mu.Unlock()
 	if !ok {
@@ -446,9 +455,6 @@ func (s *machineServer) Kubeconfig(_ *emptypb.Empty, stream grpc.ServerStreaming
 	}
 	if etcdDown != "" {
 		return status.Error(codes.Unavailable, "the API server cannot start: "+etcdDown)
-	}
-	if starting {
-		return status.Error(codes.Unavailable, "the API server is starting")
 	}
 	if failing {
 		return status.Error(codes.Unavailable, "kubeconfig is not ready yet")
