@@ -146,3 +146,20 @@ func TestNodeRefusesWhatARealOneWould(t *testing.T) {
 		t.Errorf("wrong static public address: %+v; want the public address lost", nw)
 	}
 }
+
+// A config whose install disk is none of the node's disks fails the
+// install: the node comes back in maintenance mode.
+func TestNodeInstallsOnlyToADiskItHas(t *testing.T) {
+	s := fixedSecrets(t)
+	n := &fake.Node{Name: "n1", Disks: []*storage.Disk{{DeviceName: "/dev/nvme0n1", Type: storage.Disk_NVME, Size: 480e9, Serial: "NVME-1"}}}
+	startNode(t, n)
+	c := talos.ClusterInput{Name: "demo", Endpoint: "203.0.113.11", PrivateCIDR: "10.8.0.0/24", Secrets: s}
+	cfg := must(talos.Generate(c, talos.NodeInput{Name: "n1", Role: talos.RoleControlPlane, PrivateIP: "10.8.0.11", InstallImage: installer, Disk: talos.Disk{Serial: "OTHER-DISK"}}))
+	client := clientFor(t, s, n.Addr())
+	if err := client.Apply(context.Background(), n.Addr(), cfg, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if st := client.Probe(context.Background(), n.Addr()); st != talos.Maintenance || n.InstallProblem() == "" {
+		t.Errorf("install to a disk the node lacks: %s, problem %q; want maintenance mode and the install's failure", st, n.InstallProblem())
+	}
+}

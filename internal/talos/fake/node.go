@@ -105,6 +105,7 @@ type Node struct {
 	appliedAt       time.Time
 	bootstrappedAt  time.Time
 	network         Network
+	installProblem  string
 	srv             *grpc.Server
 }
 
@@ -245,6 +246,30 @@ func (n *Node) Configure(cfg coreconfig.Provider) error {
 	n.appliedAt = n.now()
 	n.network = nw
 	return nil
+}
+
+// InstallProblem is why the last install failed, "" when none did.
+func (n *Node) InstallProblem() string { n.mu.Lock(); defer n.mu.Unlock(); return n.installProblem }
+
+// installDiskProblem checks the config's install disk against the node's
+// disks as the installer would: the selector's serial and WWID (or the
+// device path) must match a disk. Nodes without a disk list skip it.
+func installDiskProblem(cfg coreconfig.Provider, disks []*storage.Disk) string {
+	if len(disks) == 0 || cfg.RawV1Alpha1() == nil || cfg.RawV1Alpha1().MachineConfig == nil || cfg.RawV1Alpha1().MachineConfig.MachineInstall == nil {
+		return ""
+	}
+	inst := cfg.RawV1Alpha1().MachineConfig.MachineInstall
+	for _, d := range disks {
+		switch sel := inst.InstallDiskSelector; {
+		case sel != nil:
+			if (sel.Serial == "" || sel.Serial == d.Serial) && (sel.WWID == "" || sel.WWID == d.Wwid) && (sel.Serial != "" || sel.WWID != "") {
+				return ""
+			}
+		case inst.InstallDisk != "" && inst.InstallDisk == d.DeviceName:
+			return ""
+		}
+	}
+	return "install: no disk matches the install disk selector"
 }
 
 // APIServerUp reports whether the API server of this bootstrapped node
@@ -391,6 +416,14 @@ func (s *machineServer) ApplyConfiguration(ctx context.Context, req *machine.App
 		return nil, status.Errorf(codes.InvalidArgument, "config is invalid: %v", err)
 	}
 	faults := n.faults()
+	if msg := installDiskProblem(cfg, n.Disks); msg != "" {
+		// The installer finds no disk: the node boots maintenance mode
+		// again, as a real one whose install failed.
+		n.mu.Lock()
+		n.installProblem = msg
+		n.mu.Unlock()
+		faults.StayInMaintenance = true
+	}
 	if !faults.StayInMaintenance {
 		if err := n.Configure(cfg); err != nil {
 			return nil, status.Error(codes.InvalidArgument, err.Error())
