@@ -31,6 +31,8 @@ type deployFlags struct {
 	timeout time.Duration
 	// mergeKubeconfig is --merge-kubeconfig; default on for a TTY.
 	mergeKubeconfig bool
+	// cheapest holds --currency and --rate of --provider cheapest.
+	cheapest cheapestFlags
 }
 
 func newDeployCmd(g *globals) *cobra.Command {
@@ -65,7 +67,7 @@ to spend money unless --yes is given.`,
 	s := &f.s
 	fs.StringVarP(&f.file, "config", "f", "", "cluster.yaml to read (flags override its values; `cto init` writes a starter)")
 	fs.StringVar(&s.Name, "name", s.Name, "cluster name: a DNS label of at most 40 characters; tags every resource")
-	fs.StringVar(&s.Provider, "provider", s.Provider, "where servers come from: "+strings.Join(spec.Providers, "|"))
+	fs.StringVar(&s.Provider, "provider", s.Provider, "where servers come from: "+strings.Join(spec.Providers, "|")+"; cheapest: rank them all (see `cto plans --cheapest`) and deploy the top row")
 	fs.StringVar(&s.Plan, "plan", "", "server plan slug, e.g. c2-small-x86 (see `cto plans`); asked for on a terminal when missing")
 	fs.StringVar(&s.WorkerPlan, "worker-plan", "", "plan for worker nodes (default: --plan)")
 	fs.IntVar(&s.Nodes, "nodes", s.Nodes, "total number of servers, control planes included")
@@ -97,6 +99,7 @@ to spend money unless --yes is given.`,
 	fs.BoolVarP(&f.yes, "yes", "y", false, "proceed without asking (required without a terminal)")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "validate, estimate the cost and render configs; create nothing")
 	fs.StringVar(&f.until, "until", "", "stop after this step: "+strings.Join(pipeline.StepNames, "|"))
+	addCurrencyFlags(fs, &f.cheapest, "with --provider cheapest")
 	return cmd
 }
 
@@ -224,6 +227,10 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 	if f.until != "" && !contains(pipeline.StepNames, f.until) {
 		return badInputf("--until %q is not a step; use one of %s", f.until, strings.Join(pipeline.StepNames, ", "))
 	}
+	choice, err := chooseCheapest(ctx, g, f, fs)
+	if err != nil {
+		return err
+	}
 	s, err := buildSpec(f, fs)
 	if err != nil {
 		return err
@@ -270,6 +277,11 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 	}
 	if err := j.Update(func(j *state.Journal) { j.Spec = raw; j.Provider = s.Provider }); err != nil {
 		return err
+	}
+	if choice != nil {
+		if err := choice.record(j); err != nil {
+			return err
+		}
 	}
 
 	// Refuse what the license does not cover before any provider is

@@ -20,10 +20,11 @@ type plansFlags struct {
 	provider string
 	apiURL   string
 	region   string
-	gpu      bool
+	gpu      string
 	inStock  bool
 	minRAM   int
 	refresh  bool
+	cheapest cheapestFlags
 }
 
 func newPlansCmd(g *globals) *cobra.Command {
@@ -35,11 +36,36 @@ func newPlansCmd(g *globals) *cobra.Command {
 the sites where they are in stock, and the price per hour and month in the
 provider's currency. -o json prints an array of objects with slug, cores,
 memory_gb, gpu_count, gpu_type, talos_capable, currency and regions (site,
-in_stock, hourly, monthly).`,
+in_stock, hourly, monthly, setup).
+
+--cheapest ranks every provider whose credentials are set (and Vultr, whose
+price list is public, without them), every plan and every region by what
+the whole cluster would cost: --nodes servers of the plan (at least the
+--profile's per-node minimum and --min-cores, --min-ram, --min-disk), plus
+what the deploy creates besides them (at Hetzner Cloud each server's IPv4
+address and the lb11 load balancer of 3 or more control planes) and one-off
+setup fees, all at the prices the
+providers' APIs state now. Rows are ordered by the first month (monthly cost
+plus setup fees) in --currency; each price is also shown in its own
+currency. Only plans in stock that boot Talos are ranked; fitting plans left
+out (out of stock, Talos cannot boot them) and providers skipped (no
+credentials, an API error) are listed with the reason. The top rows print
+the cto deploy command that builds them; cto deploy --provider cheapest
+deploys the top row. -o json prints shape, currency, rates, rows (each with
+its deploy command), left_out, too_small, skipped and without_credentials.`,
 		Example: `  cto plans --provider latitude --region DAL --in-stock
-  cto plans --provider latitude --gpu -o json`,
-		Args: cobra.NoArgs,
+  cto plans --provider latitude --gpu -o json
+  cto plans --cheapest --nodes 3 --profile standard --continent europe --currency EUR
+  cto plans --cheapest --nodes 2 --gpu=H100 -o json`,
+		Args: gpuArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			shape, rates, profile, err := plansShape(cmd.Flags(), &f.cheapest, f)
+			if err != nil {
+				return err
+			}
+			if f.cheapest.on {
+				return runCheapest(cmd, g, shape, rates, profile, f.cheapest.top, f.refresh)
+			}
 			if f.provider == "" {
 				return badInputf("--provider is required; use one of %s", strings.Join(machineProviders(), ", "))
 			}
@@ -50,11 +76,13 @@ in_stock, hourly, monthly).`,
 			if err != nil {
 				return err
 			}
-			filter := provider.PlanFilter{Region: strings.ToUpper(f.region), GPU: f.gpu, InStock: f.inStock, MinRAMGB: f.minRAM}
+			gpu, model := gpuWanted(f.gpu)
+			filter := provider.PlanFilter{Region: strings.ToUpper(f.region), GPU: gpu, InStock: f.inStock, MinRAMGB: f.minRAM}
 			plans, err := cachedPlans(cmd.Context(), g, p, f, filter)
 			if err != nil {
 				return err
 			}
+			plans = withGPUModel(plans, model)
 			sort.Slice(plans, func(a, b int) bool { return plans[a].Slug < plans[b].Slug })
 			if g.json() {
 				if plans == nil {
@@ -69,11 +97,13 @@ in_stock, hourly, monthly).`,
 	fs := cmd.Flags()
 	fs.StringVar(&f.provider, "provider", "", "provider: "+strings.Join(machineProviders(), "|"))
 	fs.StringVar(&f.region, "region", "", "only plans offered at this site")
-	fs.BoolVar(&f.gpu, "gpu", false, "only plans with GPUs")
+	fs.StringVar(&f.gpu, "gpu", "", "only plans with GPUs; --gpu=MODEL (e.g. --gpu=H100) only that model")
+	fs.Lookup("gpu").NoOptDefVal = "any"
 	fs.BoolVar(&f.inStock, "in-stock", false, "only plans in stock (at --region when given)")
 	fs.IntVar(&f.minRAM, "min-ram", 0, "only plans with at least this much memory (GB)")
 	fs.StringVar(&f.apiURL, "api-url", "", "provider API endpoint (for testing or a proxy)")
 	fs.BoolVar(&f.refresh, "refresh", false, fmt.Sprintf("ask the provider now instead of answering from the last %s", cache.DefaultTTL))
+	addCheapestFlags(fs, &f.cheapest)
 	return cmd
 }
 
@@ -83,8 +113,7 @@ in_stock, hourly, monthly).`,
 // so the cache stays short; a broken cache only costs a round trip.
 func cachedPlans(ctx context.Context, g *globals, p provider.Provider, f *plansFlags, filter provider.PlanFilter) ([]provider.Plan, error) {
 	store := &cache.Store{Dir: filepath.Join(g.stateDir, "cache")}
-	// v2: prices are "hourly" and "monthly" in the provider's currency.
-	key := cache.Key{Kind: "plans.v2", Provider: f.provider, Endpoint: listingEndpoint(f.provider, f.apiURL), Query: filter}
+	key := cache.Key{Kind: plansCacheKind, Provider: f.provider, Endpoint: listingEndpoint(f.provider, f.apiURL), Query: filter}
 	var plans []provider.Plan
 	if !f.refresh && store.Get(key, &plans) {
 		return plans, nil

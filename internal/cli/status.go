@@ -84,6 +84,10 @@ type statusJSON struct {
 	Steps     map[string]*state.StepRecord `json:"steps"`
 	Nodes     []*state.Node                `json:"nodes"`
 	Resources []*state.Resource            `json:"resources"`
+	// CostMonthly is the estimate shown before the servers were ordered,
+	// in Currency.
+	CostMonthly string `json:"cost_monthly,omitempty"`
+	Currency    string `json:"currency,omitempty"`
 	// Platform is the components' health, when the cluster answers.
 	Platform *platformView `json:"platform,omitempty"`
 	// Credentials is credentials.json, only with --show-credentials.
@@ -91,13 +95,18 @@ type statusJSON struct {
 }
 
 func statusView(j *state.Journal) statusJSON {
-	return statusJSON{Cluster: j.Cluster, Provider: j.Provider, Steps: j.Steps, Nodes: j.Nodes, Resources: j.Resources}
+	return statusJSON{Cluster: j.Cluster, Provider: j.Provider, Steps: j.Steps, Nodes: j.Nodes, Resources: j.Resources,
+		CostMonthly: j.Facts[pipeline.FactCostMonthly], Currency: j.Facts[pipeline.FactCurrency]}
 }
 
 func printStatus(g *globals, c *state.Cluster, j *state.Journal) {
 	out := g.streams.Out
 	j.View(func(j *state.Journal) {
-		fmt.Fprintf(out, "Cluster %s (provider %s), state in %s\n\n", j.Cluster, j.Provider, c.Dir)
+		fmt.Fprintf(out, "Cluster %s (provider %s), state in %s\n", j.Cluster, j.Provider, c.Dir)
+		if monthly := j.Facts[pipeline.FactCostMonthly]; monthly != "" {
+			fmt.Fprintf(out, "Estimated cost: %s %s per month\n", monthly, j.Facts[pipeline.FactCurrency])
+		}
+		fmt.Fprintln(out)
 		tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "STEP\tSTATUS\tFINISHED\tERROR")
 		// Steps run in order: one without a record before a finished

@@ -25,7 +25,7 @@ func printSummary(g *globals, run *pipeline.Run, f *deployFlags, took time.Durat
 		}
 	}
 	nodes := j.NodesCopy()
-	monthly, currency := j.Fact("cost_monthly"), j.Fact("currency")
+	monthly, currency := j.Fact(pipeline.FactCostMonthly), j.Fact(pipeline.FactCurrency)
 	urls := map[string]string{}
 	if data, err := run.Cluster.ReadFile("credentials.json"); err == nil {
 		var creds struct {

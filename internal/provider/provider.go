@@ -131,6 +131,8 @@ type PlanRegion struct {
 	InStock bool    `json:"in_stock"`
 	Hourly  float64 `json:"hourly"`
 	Monthly float64 `json:"monthly"`
+	// Setup is a one-off fee per server, where the provider charges one.
+	Setup float64 `json:"setup,omitempty"`
 }
 
 // Plan is a server type. Prices are in the provider's currency
@@ -361,4 +363,28 @@ type APILoadBalancer interface {
 	// DeleteLoadBalancer removes one; a load balancer already gone is not
 	// an error.
 	DeleteLoadBalancer(ctx context.Context, id string) error
+}
+
+// Charge is a price a deploy pays besides its servers: a load balancer, a
+// private network, an address per server. Prices are in the provider's
+// currency, as its API states them now.
+type Charge struct {
+	// Kind names what is bought, e.g. "load balancer lb11"; a charge that
+	// applies must have a price at the cluster's site.
+	Kind string `json:"kind"`
+	// Site is where this price holds (case-insensitive); "" is everywhere.
+	Site    string  `json:"site,omitempty"`
+	Hourly  float64 `json:"hourly"`
+	Monthly float64 `json:"monthly"`
+	// PerServer charges are paid once for each server.
+	PerServer bool `json:"per_server,omitempty"`
+	// MinControlPlanes is the fewest control planes with which the deploy
+	// creates it (0: always).
+	MinControlPlanes int `json:"min_control_planes,omitempty"`
+}
+
+// Charger is a provider whose deploy creates billed resources besides
+// servers. Charges lists their current prices from the provider's API.
+type Charger interface {
+	Charges(ctx context.Context) ([]Charge, error)
 }

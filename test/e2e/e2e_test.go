@@ -214,7 +214,8 @@ func TestMinimalOneNode(t *testing.T) {
 	w.checkCluster("solo", "minimal", 1, 1)
 
 	r = w.MustRun("status", "--name", "solo")
-	for _, want := range []string{"credentials  done", "dns          skipped", "solo-cp1", "argo-cd", "Healthy"} {
+	cost := fmt.Sprintf("Estimated cost: %v %v per month", summary["cost_monthly"], summary["currency"])
+	for _, want := range []string{"credentials  done", "dns          skipped", "solo-cp1", "argo-cd", "Healthy", cost} {
 		if !strings.Contains(r.Stdout+r.Stderr, want) {
 			t.Errorf("status does not show %q:\n%s%s", want, r.Stdout, r.Stderr)
 		}
@@ -222,10 +223,15 @@ func TestMinimalOneNode(t *testing.T) {
 	// The journal keeps each resource's latest status, not its first.
 	r = w.Run("status", "--name", "solo", "-o", "json")
 	var st struct {
-		Resources []struct{ Kind, Status string }
+		Resources   []struct{ Kind, Status string }
+		CostMonthly string `json:"cost_monthly"`
+		Currency    string
 	}
 	if err := json.Unmarshal([]byte(r.Stdout), &st); r.Code != 0 || err != nil {
 		t.Fatalf("status -o json exit %d: %v\n%s%s", r.Code, err, r.Stdout, r.Stderr)
+	}
+	if st.CostMonthly == "" || st.CostMonthly != summary["cost_monthly"] || st.Currency != summary["currency"] {
+		t.Errorf("status -o json shows cost %q %q, the deploy's summary %v %v", st.CostMonthly, st.Currency, summary["cost_monthly"], summary["currency"])
 	}
 	want := map[string]string{"server": "on", "network_assignment": "connected"}
 	for _, r := range st.Resources {

@@ -83,8 +83,8 @@ func StandIn(name, version string) *chart.Chart {
 		add("operator.yaml", workload("Deployment", "cilium-operator", "1"))
 	case "argo-cd":
 		ch.Files = append(ch.Files,
-			&chart.File{Name: "crds/application.yaml", Data: []byte(crd("Application", "applications", "app"))},
-			&chart.File{Name: "crds/appproject.yaml", Data: []byte(crd("AppProject", "appprojects", "appproj"))},
+			&chart.File{Name: "crds/application.yaml", Data: []byte(crd("Application", "applications", "app", applicationColumns))},
+			&chart.File{Name: "crds/appproject.yaml", Data: []byte(crd("AppProject", "appprojects", "appproj", ""))},
 		)
 		add("server.yaml", workload("Deployment", "argocd-server", "{{ .Values.server.replicas | default 1 }}"))
 		add("repo-server.yaml", workload("Deployment", "argocd-repo-server", "1"))
@@ -135,9 +135,29 @@ spec:
 `, kind, name, name, spec, name, name, name)
 }
 
+// applicationColumns are the columns `kubectl get applications` shows, as
+// Argo CD's Application CRD declares them (manifests/crds/application-crd.yaml).
+const applicationColumns = `      additionalPrinterColumns:
+        - jsonPath: .status.sync.status
+          name: Sync Status
+          type: string
+        - jsonPath: .status.health.status
+          name: Health Status
+          type: string
+        - jsonPath: .status.sync.revision
+          name: Revision
+          priority: 10
+          type: string
+        - jsonPath: .spec.project
+          name: Project
+          priority: 10
+          type: string
+`
+
 // crd is a schemaless CRD of Argo CD's group; like Argo CD's own, it has no
 // status subresource (the controller writes status with the object).
-func crd(kind, plural, short string) string {
+// columns are the version's additionalPrinterColumns, indented, or "".
+func crd(kind, plural, short, columns string) string {
 	return fmt.Sprintf(`apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
@@ -159,7 +179,7 @@ spec:
         openAPIV3Schema:
           type: object
           x-kubernetes-preserve-unknown-fields: true
-`, plural, kind, kind, plural, lower(kind), short)
+%s`, plural, kind, kind, plural, lower(kind), short, columns)
 }
 
 func lower(s string) string {

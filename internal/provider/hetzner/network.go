@@ -224,7 +224,13 @@ func LoadBalancerName(cluster string) string { return cluster + "-api" }
 // NeedsLoadBalancer reports whether a cluster's Kubernetes API gets a load
 // balancer: with three or more control planes no single node may be the
 // endpoint.
-func NeedsLoadBalancer(controlPlanes int) bool { return controlPlanes >= 3 }
+func NeedsLoadBalancer(controlPlanes int) bool { return controlPlanes >= minLoadBalancedControlPlanes }
+
+const minLoadBalancedControlPlanes = 3
+
+// LoadBalancerType is the type of the API load balancer: the smallest,
+// whose 25 targets and 5 services cover any cluster cto builds.
+const LoadBalancerType = "lb11"
 
 // APIEndpoint is where the cluster's Kubernetes API answers; an empty
 // LoadBalancerID means the first control plane is the endpoint.
@@ -267,7 +273,7 @@ func (p *Provider) EnsureAPIEndpoint(ctx context.Context, cluster, region string
 		port := 6443
 		res, _, err := p.api.LoadBalancer.Create(ctx, hcloud.LoadBalancerCreateOpts{
 			Name:             name,
-			LoadBalancerType: &hcloud.LoadBalancerType{Name: "lb11"},
+			LoadBalancerType: &hcloud.LoadBalancerType{Name: LoadBalancerType},
 			Location:         &hcloud.Location{Name: strings.ToLower(region)},
 			Algorithm:        &hcloud.LoadBalancerAlgorithm{Type: hcloud.LoadBalancerAlgorithmTypeRoundRobin},
 			Labels:           map[string]string{LabelCluster: cluster},

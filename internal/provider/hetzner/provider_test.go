@@ -440,3 +440,33 @@ func TestTheClusterThatBuiltASnapshotDeletesIt(t *testing.T) {
 		t.Errorf("snapshots after snap's last server went: %+v; want only other's %s", imgs, other.URL)
 	}
 }
+
+func TestChargesPriceTheAPILoadBalancerAndIPv4PerLocation(t *testing.T) {
+	p, _, _ := newTestProvider(t, fake.Options{})
+	charges, err := p.Charges(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lbs, ips := map[string]provider.Charge{}, map[string]provider.Charge{}
+	for _, c := range charges {
+		switch c.Kind {
+		case "load balancer lb11":
+			lbs[c.Site] = c
+		case "primary IPv4":
+			ips[c.Site] = c
+		default:
+			t.Errorf("unexpected charge %+v", c)
+		}
+	}
+	// The fake's prices: lb11 5.39 EUR a month in Europe, 6.49 at ash; an
+	// IPv4 address 0.50, 0.60 at ash.
+	if len(lbs) != 4 || lbs["fsn1"].Monthly != 5.39 || lbs["fsn1"].Hourly != 0.0088 || lbs["ash"].Monthly != 6.49 {
+		t.Errorf("lb11 charges = %+v, want its net EUR price at each of the fake's 4 locations", lbs)
+	}
+	if fsn := lbs["fsn1"]; fsn.MinControlPlanes != 3 || fsn.PerServer || hetzner.NeedsLoadBalancer(fsn.MinControlPlanes-1) || !hetzner.NeedsLoadBalancer(fsn.MinControlPlanes) {
+		t.Errorf("lb11 charge %+v must apply exactly when the deploy creates the load balancer", fsn)
+	}
+	if len(ips) != 4 || ips["nbg1"].Monthly != 0.5 || ips["ash"].Monthly != 0.6 || !ips["nbg1"].PerServer || ips["nbg1"].MinControlPlanes != 0 {
+		t.Errorf("IPv4 charges = %+v, want one per server at every location", ips)
+	}
+}

@@ -40,7 +40,9 @@ func newTransport(token string, c clock.Clock, perSecond float64, maxRetries int
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	r := req.Clone(req.Context())
-	r.Header.Set("Authorization", "Bearer "+t.token)
+	if t.token != "" {
+		r.Header.Set("Authorization", "Bearer "+t.token)
+	}
 	resp, err := t.policy.RoundTrip(r)
 	if err != nil {
 		return nil, err

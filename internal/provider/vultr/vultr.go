@@ -59,6 +59,19 @@ func New(o Options) (*Provider, error) {
 	if o.Token == "" {
 		return nil, fmt.Errorf("vultr: no API key: %w", provider.ErrUnauthorized)
 	}
+	return newProvider(o)
+}
+
+// NewCatalog returns a provider without an account that can only list
+// plans and regions: Vultr serves both to anyone, without an API key
+// (its official Node.js client, vultr/vultr-node, marks /plans-metal and
+// /regions apiKeyRequired: false). Any other call is refused by the API.
+func NewCatalog(o Options) (*Provider, error) {
+	o.Token = ""
+	return newProvider(o)
+}
+
+func newProvider(o Options) (*Provider, error) {
 	if o.BaseURL == "" {
 		o.BaseURL = DefaultURL
 	}

@@ -362,3 +362,21 @@ func TestConcurrentCreatesAllLand(t *testing.T) {
 		t.Errorf("after %d concurrent creates: listed %d (%v), ordered %d", n, len(got), err, e.api.Creates())
 	}
 }
+
+func TestCatalogListsWithoutAKey(t *testing.T) {
+	e := newEnv(t, fake.Options{})
+	p, err := vultr.NewCatalog(vultr.Options{BaseURL: e.srv.URL, Clock: e.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans, err := p.ListPlans(context.Background(), provider.PlanFilter{})
+	if err != nil || len(plans) != 4 {
+		t.Fatalf("plans without a key: %d, %v; want the fake's 4", len(plans), err)
+	}
+	if regions, err := p.ListRegions(context.Background()); err != nil || len(regions) == 0 {
+		t.Fatalf("regions without a key: %v, %v", regions, err)
+	}
+	if _, err := p.ListServers(context.Background(), "c"); !errors.Is(err, provider.ErrUnauthorized) {
+		t.Errorf("listing servers without a key = %v, want ErrUnauthorized", err)
+	}
+}

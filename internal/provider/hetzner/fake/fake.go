@@ -85,6 +85,8 @@ type Fake struct {
 
 	locations   []schema.Location
 	serverTypes []schema.ServerType
+	lbTypes     []schema.LoadBalancerType
+	primaryIPs  []schema.PricingPrimaryIP
 	isos        []schema.ISO
 	images      map[int64]*schema.Image
 	servers     map[int64]*server
@@ -190,6 +192,40 @@ func New(opt Options) *Fake {
 		}
 		f.serverTypes = append(f.serverTypes, s)
 	}
+	// Load balancer types as GET /load_balancer_types serves them (the
+	// hcloud-go schema.LoadBalancerType, after Hetzner's API reference
+	// "Load Balancer Types"): a net and gross price per location, hourly
+	// and monthly, with the included traffic. Prices are made up and
+	// differ between locations, as the real ones do.
+	for _, t := range []struct {
+		id                       int64
+		name                     string
+		services, targets, conns int
+		hourly, monthly          map[string]float64
+	}{
+		{301, "lb11", 5, 25, 10000, map[string]float64{"fsn1": 0.0088, "nbg1": 0.0088, "hel1": 0.0088, "ash": 0.0107}, map[string]float64{"fsn1": 5.39, "nbg1": 5.39, "hel1": 5.39, "ash": 6.49}},
+		{302, "lb21", 15, 75, 20000, map[string]float64{"fsn1": 0.0266, "nbg1": 0.0266, "hel1": 0.0266, "ash": 0.0322}, map[string]float64{"fsn1": 16.40, "nbg1": 16.40, "hel1": 16.40, "ash": 19.90}},
+		{303, "lb31", 30, 150, 40000, map[string]float64{"fsn1": 0.0527, "nbg1": 0.0527, "hel1": 0.0527, "ash": 0.0635}, map[string]float64{"fsn1": 32.90, "nbg1": 32.90, "hel1": 32.90, "ash": 39.50}},
+	} {
+		lt := schema.LoadBalancerType{ID: t.id, Name: t.name, Description: strings.ToUpper(t.name), MaxConnections: t.conns,
+			MaxServices: t.services, MaxTargets: t.targets, MaxAssignedCertificates: 10}
+		for _, l := range f.locations {
+			lt.Prices = append(lt.Prices, schema.PricingLoadBalancerTypePrice{Location: l.Name,
+				PriceHourly: price(t.hourly[l.Name]), PriceMonthly: price(t.monthly[l.Name]),
+				IncludedTraffic: 1 << 40, PricePerTBTraffic: price(1)})
+		}
+		f.lbTypes = append(f.lbTypes, lt)
+	}
+	// Primary IP prices as GET /pricing serves them (hcloud-go's
+	// schema.PricingPrimaryIP, after Hetzner's API reference "Pricing"):
+	// IPv4 addresses cost per month per location, IPv6 nothing.
+	v4, v6 := schema.PricingPrimaryIP{Type: "ipv4"}, schema.PricingPrimaryIP{Type: "ipv6"}
+	for _, l := range f.locations {
+		monthly := map[bool]float64{false: 0.50, true: 0.60}[l.Name == "ash"]
+		v4.Prices = append(v4.Prices, schema.PricingPrimaryIPTypePrice{Location: l.Name, PriceHourly: price(monthly / 730), PriceMonthly: price(monthly)})
+		v6.Prices = append(v6.Prices, schema.PricingPrimaryIPTypePrice{Location: l.Name, PriceHourly: price(0), PriceMonthly: price(0)})
+	}
+	f.primaryIPs = []schema.PricingPrimaryIP{v4, v6}
 	x86 := "x86"
 	f.isos = []schema.ISO{
 		{ID: 201, Name: "talos-v1.12.4-amd64.iso", Description: "Talos Linux v1.12.4 (x86)", Type: "public", Architecture: &x86},
@@ -212,6 +248,45 @@ func (f *Fake) Settle() {
 	f.mu.Lock()
 	f.progress()
 	f.mu.Unlock()
+}
+
+// pricing is GET /pricing: the project's currency and VAT rate, and the
+// prices of primary IPs, server types and load balancer types.
+func (f *Fake) pricing() schema.Pricing {
+	p := schema.Pricing{Currency: "EUR", VATRate: "19.00", PrimaryIPs: f.primaryIPs}
+	// The API lists floating IP types beside primary IPs (hcloud-go's
+	// converter even counts on it); their made-up prices matter to no one.
+	for _, ip := range f.primaryIPs {
+		ft := schema.PricingFloatingIPType{Type: ip.Type}
+		for _, pr := range ip.Prices {
+			ft.Prices = append(ft.Prices, schema.PricingFloatingIPTypePrice{Location: pr.Location, PriceMonthly: price(3)})
+		}
+		p.FloatingIPs = append(p.FloatingIPs, ft)
+	}
+	for _, t := range f.serverTypes {
+		p.ServerTypes = append(p.ServerTypes, schema.PricingServerType{ID: t.ID, Name: t.Name, Prices: t.Prices})
+	}
+	for _, t := range f.lbTypes {
+		p.LoadBalancerTypes = append(p.LoadBalancerTypes, schema.PricingLoadBalancerType{ID: t.ID, Name: t.Name, Prices: t.Prices})
+	}
+	return p
+}
+
+// SetServerTypePrice sets a server type's monthly and hourly net price at
+// a location.
+func (f *Fake) SetServerTypePrice(serverType, location string, hourly, monthly float64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.serverTypes {
+		if f.serverTypes[i].Name != serverType {
+			continue
+		}
+		for j := range f.serverTypes[i].Prices {
+			if f.serverTypes[i].Prices[j].Location == location {
+				f.serverTypes[i].Prices[j].PriceHourly, f.serverTypes[i].Prices[j].PriceMonthly = price(hourly), price(monthly)
+			}
+		}
+	}
 }
 
 // SetOutOfStock makes a server type unavailable at a location.

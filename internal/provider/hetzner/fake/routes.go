@@ -37,6 +37,16 @@ func (f *Fake) route(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		list(w, "server_types", out, len(out))
+	case r.Method == http.MethodGet && parts[0] == "pricing" && len(parts) == 1:
+		writeJSON(w, http.StatusOK, schema.PricingGetResponse{Pricing: f.pricing()})
+	case r.Method == http.MethodGet && parts[0] == "load_balancer_types" && len(parts) == 1:
+		out := []schema.LoadBalancerType{}
+		for _, t := range f.lbTypes {
+			if name := q.Get("name"); name == "" || name == t.Name {
+				out = append(out, t)
+			}
+		}
+		list(w, "load_balancer_types", out, len(out))
 	case r.Method == http.MethodGet && parts[0] == "isos" && len(parts) == 1:
 		out := []schema.ISO{}
 		for _, iso := range f.isos {

@@ -326,3 +326,20 @@ func TestRobotSlowResponsesTimeOut(t *testing.T) {
 		t.Fatalf("after the slowness: %v", err)
 	}
 }
+
+func TestPlansCarryTheSetupFee(t *testing.T) {
+	e := newEnv(t, 1)
+	plans, err := robot.New(e.config()).ListPlans(testContext(t), provider.PlanFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	setup := map[string]float64{}
+	for _, pl := range plans {
+		at, _ := pl.At("FSN1")
+		setup[pl.Slug] = at.Setup
+	}
+	// The fake's products: AX42 without a setup fee, EX130-R with 79 EUR.
+	if len(setup) != 2 || setup["AX42"] != 0 || setup["EX130-R"] != 79 {
+		t.Errorf("setup fees at FSN1 = %v, want AX42 0 and EX130-R 79 (the API's price_setup)", setup)
+	}
+}

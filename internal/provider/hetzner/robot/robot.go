@@ -743,9 +743,10 @@ func planOf(pr Product) provider.Plan {
 	}
 	for _, price := range pr.Prices {
 		monthly, _ := strconv.ParseFloat(price.Price.Net, 64)
+		setup, _ := strconv.ParseFloat(price.PriceSetup.Net, 64)
 		plan.Regions = append(plan.Regions, provider.PlanRegion{
 			Site: strings.ToUpper(price.Location), InStock: containsFold(pr.Location, price.Location),
-			Monthly: monthly, Hourly: monthly / 730,
+			Monthly: monthly, Hourly: monthly / 730, Setup: setup,
 		})
 	}
 	return plan

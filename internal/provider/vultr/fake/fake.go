@@ -324,8 +324,14 @@ func (a *API) admit(r *http.Request) (status int, msg string, retryAfter int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.requests++
+	// Public listings need no key: Vultr's official Node.js client
+	// (vultr/vultr-node, src/api/plans.ts and regions.ts) marks them
+	// apiKeyRequired: false. A key that is sent is still checked: the
+	// source says nothing of that case, and refusing is the safe reading.
+	public := r.Header.Get("Authorization") == "" && r.Method == http.MethodGet &&
+		(r.URL.Path == "/v2/plans-metal" || r.URL.Path == "/v2/regions")
 	switch {
-	case r.Header.Get("Authorization") != "Bearer "+a.opts.Token:
+	case !public && r.Header.Get("Authorization") != "Bearer "+a.opts.Token:
 		return http.StatusUnauthorized, "Invalid API token.", 0
 	case a.limited > 0:
 		a.limited--

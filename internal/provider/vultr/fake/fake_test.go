@@ -186,3 +186,23 @@ func TestActiveHookAndLoopbackAddresses(t *testing.T) {
 		t.Fatalf("OnDeleted calls = %+v", deleted)
 	}
 }
+
+func TestPlansAndRegionsArePublic(t *testing.T) {
+	srv := httptest.NewServer(fake.New(fake.Options{}))
+	defer srv.Close()
+	for path, want := range map[string]int{"/v2/plans-metal": 200, "/v2/regions": 200, "/v2/bare-metals": 401, "/v2/account": 401} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s without a key: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v2/plans-metal", nil)
+	req.Header.Set("Authorization", "Bearer wrong")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
+		t.Errorf("a wrong key on a public listing: %v %v, want 401", resp.StatusCode, err)
+	}
+}
