@@ -32,9 +32,11 @@ func TestServersBootTalosNodes(t *testing.T) {
 			t.Errorf("Env has no %s", k)
 		}
 	}
+	// data.type names the resource the path creates, as the OpenAPI
+	// document requires (the double checks it).
 	api := func(method, path string, attrs map[string]any) map[string]any {
 		t.Helper()
-		body, _ := json.Marshal(map[string]any{"data": map[string]any{"type": "x", "attributes": attrs}})
+		body, _ := json.Marshal(map[string]any{"data": map[string]any{"type": strings.TrimPrefix(path, "/"), "attributes": attrs}})
 		return call(t, method, env["LATITUDESH_API_URL"]+path, env["LATITUDESH_AUTH_TOKEN"], bytes.NewReader(body))
 	}
 	id := func(out map[string]any) string { return out["data"].(map[string]any)["id"].(string) }
