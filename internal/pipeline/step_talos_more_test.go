@@ -346,7 +346,7 @@ func TestControlPlanesScheduleWithoutWorkers(t *testing.T) {
 }
 
 // A worker on --worker-plan installs to the OS drive of its own plan
-// (c3-small-x86: NVMe), not of the control planes' plan.
+// (c2-large-x86: NVMe), not of the control planes' plan.
 func TestWorkerInstallsToItsOwnPlansDisk(t *testing.T) {
 	w := newTalosWorld(t, 1)
 	f := latfake.New(latfake.Options{})
@@ -357,12 +357,12 @@ func TestWorkerInstallsToItsOwnPlansDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.provider = p
-	w.spec.Plan, w.spec.WorkerPlan = "c1-tiny-x86", "c3-small-x86" // 250 GB SSD; 800 GB NVMe (as recorded)
+	w.spec.Plan, w.spec.WorkerPlan = "c1-tiny-x86", "c2-large-x86" // 250 GB SSD; 2 x 1.9 TB NVMe
 	w.nodes[0].Disks = []*storage.Disk{{DeviceName: "/dev/sda", Type: storage.Disk_SSD, Size: 250e9, Serial: "SSD-CP"}}
 	worker := w.addWorker()
 	worker.Disks = []*storage.Disk{
 		{DeviceName: "/dev/sda", Type: storage.Disk_SSD, Size: 250e9, Serial: "SSD-W"},
-		{DeviceName: "/dev/nvme0n1", Type: storage.Disk_NVME, Size: 800e9, Serial: "NVME-W"},
+		{DeviceName: "/dev/nvme0n1", Type: storage.Disk_NVME, Size: 1.9e12, Serial: "NVME-W"},
 	}
 	if _, err := w.run(context.Background(), Discard); err != nil {
 		t.Fatal(err)
