@@ -58,8 +58,7 @@ type Options struct {
 	ConnectTime time.Duration
 	// InstallTime is how long a node installs Talos and reboots after taking
 	// its config (default 2m); BootstrapTime is how long etcd and the API
-	// server take to come up after Bootstrap (default 3m; the kubeconfig
-	// is handed out at once, as real Talos does). Negative: at once.
+	// server take to come up after Bootstrap (default 1m). Negative: at once.
 	InstallTime   time.Duration
 	BootstrapTime time.Duration
 	// APILatency delays every Latitude answer (wall time).
@@ -151,7 +150,7 @@ func Start(ctx context.Context, opts Options) (s *Sim, err error) {
 		opts.InstallTime = 2 * time.Minute
 	}
 	if opts.BootstrapTime == 0 {
-		opts.BootstrapTime = 3 * time.Minute
+		opts.BootstrapTime = time.Minute
 	}
 	opts.InstallTime = max(opts.InstallTime, 0)
 	opts.BootstrapTime = max(opts.BootstrapTime, 0)
@@ -392,7 +391,6 @@ type NodeState struct {
 	Role           string `json:"role,omitempty"` // controlplane or worker once configured
 	Configured     bool   `json:"configured"`
 	Bootstrapped   bool   `json:"bootstrapped"`
-	APIServerUp    bool   `json:"api_server_up"` // its API server answers (BootstrapTime after Bootstrap)
 	ApplyCalls     int    `json:"apply_calls"`
 	BootstrapCalls int    `json:"bootstrap_calls"`
 	// KubeconfigCalls counts Kubeconfig calls, failed ones included.
@@ -463,7 +461,7 @@ func (n *simNode) stop() {
 }
 
 func (n *simNode) state(running bool) NodeState {
-	st := NodeState{Hostname: n.node.Name, ServerID: n.serverID, IP: n.ip, Bootstrapped: n.node.Bootstrapped(), APIServerUp: n.node.APIServerUp(),
+	st := NodeState{Hostname: n.node.Name, ServerID: n.serverID, IP: n.ip, Bootstrapped: n.node.Bootstrapped(),
 		ApplyCalls: n.node.ApplyCalls(), BootstrapCalls: n.node.BootstrapCalls(), KubeconfigCalls: n.node.KubeconfigCalls(), Running: running}
 	if cfg := n.node.Config(); cfg != nil {
 		st.Configured = true
@@ -480,7 +478,7 @@ func (s *Sim) serverDeployed(srv latfake.ServerState) {
 		s.logf("server %s (%s) booted %q, not Talos: no node", srv.Hostname, srv.IP, srv.IPXE)
 		return
 	}
-	s.bootTalos(srv.Hostname, srv.ID, srv.IP, disks(srv.Plan, srv.IP), latitudeLinks(srv.ID, srv.IP))
+	s.bootTalos(srv.Hostname, srv.ID, srv.IP, disks(srv.Plan, srv.IP))
 }
 
 // talosPXE reports whether an iPXE URL is the factory's Talos PXE image.
@@ -490,7 +488,7 @@ func (s *Sim) talosPXE(url string) bool {
 
 // bootTalos starts a Talos node in maintenance mode on a server's address,
 // in place of whatever ran there before.
-func (s *Sim) bootTalos(hostname, serverID, ip string, disks []*storage.Disk, links func() []talosfake.Link) {
+func (s *Sim) bootTalos(hostname, serverID, ip string, disks []*storage.Disk) {
 	faults := s.opts.Talos
 	if f, ok := s.opts.TalosFor[hostname]; ok {
 		faults = f
@@ -499,7 +497,7 @@ func (s *Sim) bootTalos(hostname, serverID, ip string, disks []*storage.Disk, li
 	// Talos's does: a control plane's address (served by apiProxy), a
 	// load balancer's or a DNS name.
 	n := &talosfake.Node{Name: hostname, Disks: disks, KubeconfigToken: s.kube.Token, Faults: faults,
-		Trustd: s.trustd, InstallTime: s.opts.InstallTime, BootstrapTime: s.opts.BootstrapTime, Clock: s.clock, Links: links}
+		Trustd: s.trustd, InstallTime: s.opts.InstallTime, BootstrapTime: s.opts.BootstrapTime, Clock: s.clock}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -575,7 +573,7 @@ func (s *Sim) hcloudBooted(b hcfake.Booted) {
 		return
 	}
 	id := strconv.FormatInt(b.ID, 10)
-	s.bootTalos(b.Name, id, b.IP, driveDisks(b.IP, []provider.Drive{{Count: 1, SizeGB: float64(b.DiskGB), Type: "SSD"}}), s.hcloudLinks(b.ID, b.IP))
+	s.bootTalos(b.Name, id, b.IP, driveDisks(b.IP, []provider.Drive{{Count: 1, SizeGB: float64(b.DiskGB), Type: "SSD"}}))
 }
 
 func (s *Sim) hcloudStopped(b hcfake.Booted) {
@@ -595,7 +593,7 @@ func (s *Sim) vultrActive(b vultrfake.BareMetal) {
 			drives = []provider.Drive{{Count: p.DiskCount, SizeGB: float64(p.Disk), Type: p.Type}}
 		}
 	}
-	s.bootTalos(cmpOr(b.Hostname, b.Label), b.ID, b.MainIP, driveDisks(b.MainIP, drives), s.vultrLinks(b))
+	s.bootTalos(cmpOr(b.Hostname, b.Label), b.ID, b.MainIP, driveDisks(b.MainIP, drives))
 }
 
 func (s *Sim) vultrDeleted(b vultrfake.BareMetal) {
@@ -703,7 +701,7 @@ func (s *Sim) robotBooted(srv robotfake.Server) {
 		}
 		disks = append(disks, disk)
 	}
-	s.bootTalos(robotHostname(srv.Name), strconv.Itoa(srv.Number), srv.IP, disks, robotLinks(srv.Number, srv.IP))
+	s.bootTalos(robotHostname(srv.Name), strconv.Itoa(srv.Number), srv.IP, disks)
 }
 
 // robotStopped stops the node of a dedicated server reset away from Talos.

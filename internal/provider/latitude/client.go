@@ -438,8 +438,7 @@ type ServerAttrs struct {
 	OperatingSystem struct {
 		Slug string `json:"slug"`
 	} `json:"operating_system"`
-	Tags       tagRefs     `json:"tags"`
-	Interfaces []Interface `json:"interfaces"`
+	Tags tagRefs `json:"tags"`
 }
 
 // tagRefs accepts tags as IDs or as embedded tag objects.
