@@ -131,8 +131,10 @@ func matrix() []fcase {
 		{name: "unknown status values", area: "provider", faults: `servers report "provisioning_hw" while deploying`,
 			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Latitude.UnknownStatus = "provisioning_hw" },
 			check: wantFiredAtLeast(func(st sim.State) int { return st.LatitudeFired.UnknownStatus }, 1, "servers reported provisioning_hw")},
-		{name: "pages past the end", area: "provider", faults: "a page number past the end answers the last page again",
-			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Latitude.ClampPages = true }},
+		{name: "pages past the end", area: "provider", faults: "list totals count 2 rows deleted since; the page past the end is empty",
+			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Latitude.StaleTotal = 2 },
+			check: all(wantFiredAtLeast(func(st sim.State) int { return st.LatitudeFired.PastEnd }, 1, "pages asked past the end"),
+				wantReplaced(0))},
 		{name: "malformed JSON", area: "provider", faults: "the next 2 reads answer 200 with a body that is not JSON",
 			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Latitude.MalformedNext = 2 },
 			check: func(t *testing.T, w *world, first run) {
@@ -274,9 +276,11 @@ func wantFired(count func(sim.State) (got, want int), what string) func(t *testi
 // wantFiredAtLeast asserts the double counted at least min of a fault.
 func wantFiredAtLeast(count func(sim.State) int, min int, what string) func(t *testing.T, w *world, first run) {
 	return func(t *testing.T, w *world, first run) {
-		if got := count(w.Sim.State()); got < min {
+		got := count(w.Sim.State())
+		if got < min {
 			t.Errorf("the double saw %d %s, want at least %d: the fault never fired", got, what, min)
 		}
+		t.Logf("the double saw %d %s", got, what)
 	}
 }
 

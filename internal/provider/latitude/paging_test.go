@@ -42,3 +42,46 @@ func TestListsReadPastAPageSizeCap(t *testing.T) {
 		t.Errorf("listing took %d calls, want 3", calls)
 	}
 }
+
+// TestListsEndOnTheEmptyPagePastAStaleTotal: a total counted before
+// resources were deleted between two page reads is larger than the list.
+// The client asks for the page past the end the total promises, takes the
+// empty page as the end, and neither fails nor asks again.
+func TestListsEndOnTheEmptyPagePastAStaleTotal(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		cap, rows int
+		pages     int // GET /servers calls: every page, then the empty one
+	}{
+		{"one page", 0, 3, 2},
+		{"pages capped at 20", 20, 45, 4},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := fake.New(fake.Options{PageSizeCap: c.cap})
+			srv := httptest.NewServer(f)
+			defer srv.Close()
+			p, err := New(Config{Token: f.Token(), APIURL: srv.URL, ReadsPerMinute: -1, WritesPerMinute: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			for i := range c.rows {
+				if _, err := p.CreateServer(ctx, provider.ServerSpec{Cluster: "st", Hostname: fmt.Sprintf("st-%02d", i), Plan: "c2-small-x86",
+					Region: "DAL", Boot: provider.Boot{Method: provider.BootIPXE, URL: "https://pxe.test/x"}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f.SetFaults(func(x *fake.Faults) { x.StaleTotal = 2 })
+			before, pastBefore := f.State().Requests["GET /servers"], f.Fired().PastEnd
+			got, err := p.ListServers(ctx, "st")
+			if err != nil {
+				t.Fatal(err)
+			}
+			calls, past := f.State().Requests["GET /servers"]-before, f.Fired().PastEnd-pastBefore
+			if len(got) != c.rows || calls != c.pages || past != 1 {
+				t.Errorf("listed %d of %d servers in %d calls, %d past the end; want all in %d calls, one past the end",
+					len(got), c.rows, calls, past, c.pages)
+			}
+		})
+	}
+}

@@ -105,6 +105,11 @@ type Faults struct {
 	// ClampPages answers a page number past the end with the last page
 	// again instead of an empty one.
 	ClampPages bool
+	// StaleTotal reports every list's total (meta.stats.total.count) this
+	// many rows larger than the list holds: a total counted before as many
+	// resources were deleted between two page reads. A client that trusts
+	// it asks for a page past the end.
+	StaleTotal int
 }
 
 // Fake is the API double. Use it as an http.Handler.
@@ -133,6 +138,7 @@ type Fake struct {
 	// clampPages mirrors faults.ClampPages for page, which runs with and
 	// without mu held.
 	clampPages atomic.Bool
+	staleTotal atomic.Int64
 	quota      quotaWindow
 	fired      fired
 	holds      createHolds
@@ -202,6 +208,7 @@ func (f *Fake) SetFaults(change func(*Faults)) {
 	defer f.mu.Unlock()
 	change(&f.faults)
 	f.clampPages.Store(f.faults.ClampPages)
+	f.staleTotal.Store(int64(f.faults.StaleTotal))
 }
 
 // Unstick lets every stuck server finish deploying and every stuck VLAN
@@ -478,6 +485,9 @@ func (f *Fake) page(w http.ResponseWriter, r *http.Request, rows []any) {
 		number = v
 	}
 	start := (number - 1) * size
+	if number > 1 && start >= len(rows) {
+		f.fired.pastEnd.Add(1)
+	}
 	if f.clampPages.Load() && start >= len(rows) && len(rows) > 0 {
 		start = (len(rows) - 1) / size * size
 		f.fired.clampedPages.Add(1)
@@ -489,7 +499,7 @@ func (f *Fake) page(w http.ResponseWriter, r *http.Request, rows []any) {
 	meta := map[string]any{}
 	if r.URL.Query().Get("stats[total]") != "" {
 		// The OpenAPI document's pagination_meta: meta.stats.total.count.
-		meta["stats"] = map[string]any{"total": map[string]any{"count": len(rows)}}
+		meta["stats"] = map[string]any{"total": map[string]any{"count": len(rows) + int(f.staleTotal.Load())}}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": out, "meta": meta})
 }

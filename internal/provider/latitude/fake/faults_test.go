@@ -143,3 +143,20 @@ func TestClampPagesRepeatsTheLastPage(t *testing.T) {
 		t.Errorf("page 9 = %q, want the last page %q again", ids(past), ids(last))
 	}
 }
+
+func TestStaleTotalPromisesMoreRowsThanTheListHolds(t *testing.T) {
+	f, c, _ := setup(t)
+	f.SetFaults(func(x *Faults) { x.StaleTotal = 3 })
+	_, _, first := c.do("GET", "/regions?page[size]=100&stats[total]=count", nil)
+	total := first["meta"].(map[string]any)["stats"].(map[string]any)["total"].(map[string]any)["count"]
+	if n := len(first["data"].([]any)); n != len(Sites) || total != float64(len(Sites)+3) {
+		t.Errorf("page 1: %d rows, total %v; want all %d rows and a total of %d", n, total, len(Sites), len(Sites)+3)
+	}
+	if f.Fired().PastEnd != 0 {
+		t.Errorf("past the end = %d before any page past the end was asked", f.Fired().PastEnd)
+	}
+	_, _, past := c.do("GET", "/regions?page[size]=100&page[number]=2&stats[total]=count", nil)
+	if n := len(past["data"].([]any)); n != 0 || f.Fired().PastEnd != 1 {
+		t.Errorf("page 2: %d rows, past the end counted %d; want an empty page, counted once", n, f.Fired().PastEnd)
+	}
+}
