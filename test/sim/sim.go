@@ -63,6 +63,11 @@ type Options struct {
 	BootstrapTime time.Duration
 	// APILatency delays every Latitude answer (wall time).
 	APILatency time.Duration
+	// LatitudeNoDHCP makes the Latitude account one whose custom images
+	// boot without DHCP: the double fills the address placeholders of an
+	// iPXE script, and a Talos without ip= for its server's address gets
+	// no address (boot.go).
+	LatitudeNoDHCP bool
 	// Latitude are the faults the Latitude double injects (Latency is
 	// APILatency when unset). Change them later with Latitude().SetFaults.
 	Latitude latfake.Faults
@@ -186,7 +191,7 @@ func Start(ctx context.Context, opts Options) (s *Sim, err error) {
 
 	s.latitude = latfake.New(latfake.Options{
 		Clock: s.clock, DeployTime: opts.DeployTime, ConnectTime: opts.ConnectTime,
-		IPBase: s.block + "10", Seed: opts.Seed,
+		IPBase: s.block + "10", Seed: opts.Seed, NoDHCP: opts.LatitudeNoDHCP,
 		OnDeployed: s.serverDeployed, OnDeleted: s.serverDeleted,
 	})
 	s.latitude.SetFaults(func(f *latfake.Faults) { *f = opts.Latitude })
@@ -470,20 +475,20 @@ func (n *simNode) state(running bool) NodeState {
 	return st
 }
 
-// serverDeployed boots a server that reached "on": when it was told to
-// boot the factory's Talos PXE image, a Talos node in maintenance mode
-// comes up on its address.
+// serverDeployed boots a server that reached "on": when its iPXE started
+// the factory's Talos and Talos has the server's address (boot.go), a
+// Talos node in maintenance mode comes up on that address.
 func (s *Sim) serverDeployed(srv latfake.ServerState) {
-	if !s.talosPXE(srv.IPXE) {
-		s.logf("server %s (%s) booted %q, not Talos: no node", srv.Hostname, srv.IP, srv.IPXE)
+	b, err := s.bootTarget(srv.Booted)
+	if err != nil {
+		s.logf("server %s (%s) booted no Talos (%v): no node; its iPXE ran %q", srv.Hostname, srv.IP, err, srv.Booted)
+		return
+	}
+	if err := nodeAddress(b.Args, srv.IP, !s.opts.LatitudeNoDHCP); err != nil {
+		s.logf("server %s (%s) booted Talos without its address (%v): no node answers on %s", srv.Hostname, srv.IP, err, srv.IP)
 		return
 	}
 	s.bootTalos(srv.Hostname, srv.ID, srv.IP, disks(srv.Plan, srv.IP))
-}
-
-// talosPXE reports whether an iPXE URL is the factory's Talos PXE image.
-func (s *Sim) talosPXE(url string) bool {
-	return strings.HasPrefix(url, s.factorySrv.URL+"/pxe/")
 }
 
 // bootTalos starts a Talos node in maintenance mode on a server's address,
@@ -583,8 +588,10 @@ func (s *Sim) hcloudStopped(b hcfake.Booted) {
 // vultrActive starts a Talos node when a Vultr bare metal that chain-loads
 // the factory's PXE image finishes deploying.
 func (s *Sim) vultrActive(b vultrfake.BareMetal) {
-	if !s.talosPXE(b.IPXEChainURL) {
-		s.logf("server %s (%s) booted %q, not Talos: no node", b.Label, b.MainIP, b.IPXEChainURL)
+	// The Vultr double models no account without DHCP (cto's Vultr
+	// provider says its servers have DHCP): the target alone decides.
+	if _, err := s.bootTarget(b.IPXEChainURL); err != nil {
+		s.logf("server %s (%s) booted no Talos (%v): no node; its iPXE ran %q", b.Label, b.MainIP, err, b.IPXEChainURL)
 		return
 	}
 	var drives []provider.Drive

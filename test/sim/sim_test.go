@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cto-platform/cto/internal/talos"
 	"github.com/cto-platform/cto/test/kubeenv"
 )
 
@@ -41,8 +43,9 @@ func TestServersBootTalosNodes(t *testing.T) {
 	}
 	id := func(out map[string]any) string { return out["data"].(map[string]any)["id"].(string) }
 	proj := id(api("POST", "/projects", map[string]any{"name": "p"}))
+	schematic := registerSchematic(t, s)
 	talos := id(api("POST", "/servers", map[string]any{"project": proj, "plan": "c2-small-x86", "site": "DAL", "operating_system": "ipxe",
-		"hostname": "talos", "ipxe": env["CTO_IMAGE_FACTORY_URL"] + "/pxe/abc/v1.13.9/metal-amd64"}))
+		"hostname": "talos", "ipxe": env["CTO_IMAGE_FACTORY_URL"] + "/pxe/" + schematic + "/v1.13.9/metal-amd64"}))
 	api("POST", "/servers", map[string]any{"project": proj, "plan": "c2-small-x86", "site": "DAL", "operating_system": "ipxe",
 		"hostname": "other", "ipxe": "http://boot.invalid/x"})
 
@@ -110,8 +113,9 @@ func TestVultrServersBootTalosNodes(t *testing.T) {
 		out := api("POST", "/v2/bare-metals", `{"region":"ewr","plan":"vbm-4c-32gb","os_id":159,"label":"`+label+`","hostname":"`+label+`","ipxe_chain_url":"`+ipxe+`"}`)
 		return out["bare_metal"].(map[string]any)["id"].(string)
 	}
-	talos := create("talos", env["CTO_IMAGE_FACTORY_URL"]+"/pxe/abc/v1.13.9/metal-amd64")
+	talos := create("talos", env["CTO_IMAGE_FACTORY_URL"]+"/pxe/"+registerSchematic(t, s)+"/v1.13.9/metal-amd64")
 	create("other", "http://boot.invalid/x")
+	create("unknown", env["CTO_IMAGE_FACTORY_URL"]+"/pxe/abc/v1.13.9/metal-amd64")
 	api("GET", "/v2/bare-metals", "")
 	if s.Node("talos") != nil {
 		t.Fatal("a node runs before its server deployed")
@@ -119,8 +123,9 @@ func TestVultrServersBootTalosNodes(t *testing.T) {
 	s.Vultr().Advance(time.Hour)
 	api("GET", "/v2/bare-metals", "")
 	n := s.Node("talos")
-	if n == nil || s.Node("other") != nil {
-		t.Fatalf("after the deploy: talos node %v, other node %v; want only the server booting Talos to run one", n, s.Node("other"))
+	if n == nil || s.Node("other") != nil || s.Node("unknown") != nil {
+		t.Fatalf("after the deploy: talos node %v, other node %v, unknown schematic's node %v; want only the server booting Talos to run one",
+			n, s.Node("other"), s.Node("unknown"))
 	}
 	if ip := strings.TrimSuffix(n.Addr(), ":50000"); !strings.HasPrefix(ip, "127.") {
 		t.Errorf("the node listens on %s, want the server's loopback address", n.Addr())
@@ -154,4 +159,86 @@ func call(t *testing.T, method, url, token string, body io.Reader) map[string]an
 	var out map[string]any
 	json.NewDecoder(resp.Body).Decode(&out)
 	return out
+}
+
+// registerSchematic posts cto's schematic to the factory double, as a
+// deploy does first, and returns its ID.
+func registerSchematic(t *testing.T, s *Sim) string {
+	t.Helper()
+	id, err := talos.Factory{URL: envMap(s)["CTO_IMAGE_FACTORY_URL"]}.EnsureSchematic(context.Background(), talos.SchematicFor(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// TestTalosComesUpOnlyWithItsAddress: whether a booted Talos answers on its
+// server's address depends on the account's mode, as on a real machine.
+// With DHCP any Talos target gets the address (an ip= Talos cannot parse is
+// ignored); without DHCP only an ip= naming the server's own address and
+// gateway does, which the platform fills from the placeholders.
+func TestTalosComesUpOnlyWithItsAddress(t *testing.T) {
+	k := kubeenv.Require(t)
+	for _, mode := range []struct {
+		name   string
+		noDHCP bool
+	}{{"dhcp", false}, {"no dhcp", true}} {
+		t.Run(mode.name, func(t *testing.T) {
+			s, err := Start(context.Background(), Options{Kube: k, LatitudeNoDHCP: mode.noDHCP, Logf: t.Logf})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			env := envMap(s)
+			im := talos.Factory{URL: env["CTO_IMAGE_FACTORY_URL"]}.Images(registerSchematic(t, s), "v1.13.9")
+			unknown := talos.Factory{URL: env["CTO_IMAGE_FACTORY_URL"]}.Images("abc", "v1.13.9")
+			placeholders := talos.StaticIP{Address: "{{ PUBLIC_IP }}", Gateway: "{{ PUBLIC_GW }}", Netmask: "{{ NETMASK }}"}
+			other := talos.StaticIP{Address: "203.0.113.7", Gateway: "203.0.113.6", Netmask: "255.255.255.254"}
+			script := func(sc string) string { return base64.StdEncoding.EncodeToString([]byte(sc)) }
+			cases := []struct {
+				host, ipxe   string
+				dhcp, noDHCP bool // a node answers on the server's address
+			}{
+				{"bare-url", im.PXE(), true, false},
+				{"no-ip", script(im.IPXEScript(nil)), true, false},
+				{"placeholders", script(im.IPXEScript(&placeholders)), true, true},
+				{"ipxe-settings", script(im.IPXEScript(&talos.IPXEStaticIP)), true, false},
+				{"other-address", script(im.IPXEScript(&other)), true, false},
+				{"unknown-schematic", script(unknown.IPXEScript(&placeholders)), false, false},
+				{"no-boot", script(strings.TrimSuffix(im.IPXEScript(&placeholders), "boot\n")), false, false},
+				{"no-initrd", script(strings.Replace(im.IPXEScript(&placeholders), "initrd ", "#initrd ", 1)), false, false},
+			}
+			api := func(method, path string, attrs map[string]any) map[string]any {
+				t.Helper()
+				body, _ := json.Marshal(map[string]any{"data": map[string]any{"type": strings.TrimPrefix(path, "/"), "attributes": attrs}})
+				return call(t, method, env["LATITUDESH_API_URL"]+path, env["LATITUDESH_AUTH_TOKEN"], bytes.NewReader(body))
+			}
+			proj := api("POST", "/projects", map[string]any{"name": "p"})["data"].(map[string]any)["id"].(string)
+			for _, c := range cases {
+				api("POST", "/servers", map[string]any{"project": proj, "plan": "c2-small-x86", "site": "DAL", "operating_system": "ipxe",
+					"hostname": c.host, "ipxe": c.ipxe})
+			}
+			s.Latitude().Advance(10 * time.Minute)
+			api("GET", "/servers", nil)
+			booted := map[string]string{}
+			for _, srv := range s.Latitude().State().Servers {
+				booted[srv.Hostname] = srv.Booted
+				// The platform fills the placeholders with the address
+				// GET /ips reports, only on an account without DHCP.
+				filled := strings.Contains(srv.Booted, "ip="+srv.IP+"::")
+				if srv.Hostname == "placeholders" && (filled != mode.noDHCP || filled == strings.Contains(srv.Booted, "{{ PUBLIC_IP }}")) {
+					t.Errorf("%s booted %q: want the placeholders filled with %s only without DHCP", srv.Hostname, srv.Booted, srv.IP)
+				}
+			}
+			for _, c := range cases {
+				want := c.dhcp
+				if mode.noDHCP {
+					want = c.noDHCP
+				}
+				if got := s.Node(c.host) != nil; got != want {
+					t.Errorf("%s: a node answers = %v, want %v; it booted %q", c.host, got, want, booted[c.host])
+				}
+			}
+		})
+	}
 }

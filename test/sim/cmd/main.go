@@ -33,6 +33,7 @@ func main() {
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the Latitude double's IDs and faults")
 	fs.StringVar(&o.Zone, "zone", "example.test", "DNS zone the Cloudflare double serves")
 	fs.IntVar(&o.RobotServers, "robot-servers", 3, "how many dedicated servers the Hetzner Robot account rents")
+	fs.BoolVar(&o.LatitudeNoDHCP, "latitude-no-dhcp", false, "the Latitude account boots custom images without DHCP (cto needs LATITUDESH_NO_DHCP=true)")
 	fs.BoolVar(&o.HetznerNoTalosISO, "hetzner-no-talos-iso", false, "Hetzner Cloud offers no public Talos ISO (cto builds a snapshot)")
 	// Faults of the Latitude double.
 	fs.Float64Var(&o.Latitude.RateLimitRate, "rate-limit", 0, "share of Latitude requests answered 429 (0..1)")

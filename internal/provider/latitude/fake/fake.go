@@ -57,6 +57,10 @@ type Options struct {
 	// IPXEAtCreate are the plan slugs that take operating_system ipxe in
 	// a create (nil: DefaultIPXEAtCreate, ipxe.go).
 	IPXEAtCreate []string
+	// NoDHCP is an account whose custom images boot without DHCP: the
+	// platform fills the address placeholders of an iPXE script before it
+	// runs (boot.go), and nothing else gives the booted system an address.
+	NoDHCP bool
 }
 
 // Faults are the failures the fake injects; change them with SetFaults.
@@ -1471,8 +1475,9 @@ func (f *Fake) listIPs(w http.ResponseWriter, r *http.Request) {
 		if v := filter(r, "server"); v != "" && v != s.ID {
 			continue
 		}
+		a := addressOf(s.IP)
 		rows = append(rows, obj("ip_"+strings.TrimPrefix(s.ID, "sv_"), "ip_addresses", map[string]any{
-			"address": s.IP, "cidr": s.IP + "/31", "gateway": s.IP, "netmask": "255.255.255.254", "type": "Public", "family": "IPv4",
+			"address": a.Address, "cidr": a.CIDR, "gateway": a.Gateway, "netmask": a.Netmask, "type": "Public", "family": "IPv4",
 			"server": map[string]any{"id": s.ID, "hostname": s.Hostname}}))
 	}
 	f.page(w, r, rows)
@@ -1504,6 +1509,9 @@ type ServerState struct {
 	IP       string   `json:"primary_ipv4"`
 	Tags     []string `json:"tags"`
 	IPXE     string   `json:"ipxe"`
+	// Booted is what the server's iPXE runs: the URL, or the decoded
+	// script with the placeholders the account fills filled (boot.go).
+	Booted string `json:"booted,omitempty"`
 }
 
 type NetworkState struct {
@@ -1593,7 +1601,7 @@ func (f *Fake) serverState(s *server) ServerState {
 		}
 	}
 	return ServerState{ID: s.ID, Hostname: s.Hostname, Status: f.status(s), Project: s.Project,
-		Plan: s.Plan, Site: s.Site, IP: s.IP, Tags: tags, IPXE: s.IPXE}
+		Plan: s.Plan, Site: s.Site, IP: s.IP, Tags: tags, IPXE: s.IPXE, Booted: f.booted(s)}
 }
 
 func (f *Fake) getState(w http.ResponseWriter, r *http.Request) {
