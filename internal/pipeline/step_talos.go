@@ -318,7 +318,13 @@ func configureNode(ctx context.Context, r *Run, client *talos.Client, in talos.C
 			detachISO(ctx, r, n)
 		}
 		if !r.Clock.Now().Before(deadline) {
-			return fmt.Errorf("node %s (%s) answered neither in maintenance mode nor with this cluster's config within %s (last seen: %s)", n.Name, n.PublicIP, opts.nodeTimeout(), last)
+			err := fmt.Errorf("node %s (%s) answered neither in maintenance mode nor with this cluster's config within %s (last seen: %s)", n.Name, n.PublicIP, opts.nodeTimeout(), last)
+			if h, ok := r.Deps.Provider.(provider.SilentNodeHinter); ok && last == talos.Unreachable && applies == 0 {
+				if hint := h.SilentNodeHint(); hint != "" {
+					err = fmt.Errorf("%w; %s", err, hint)
+				}
+			}
+			return err
 		}
 		if err := r.Clock.Sleep(ctx, opts.poll()); err != nil {
 			return err

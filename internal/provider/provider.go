@@ -338,6 +338,13 @@ type Releaser interface {
 	ReleaseNote() string
 }
 
+// SilentNodeHinter is a provider that knows a reason a server it reports
+// as on may run a Talos nothing reaches (an account setting cto cannot
+// read), and says what to do about it; "" when it knows none.
+type SilentNodeHinter interface {
+	SilentNodeHint() string
+}
+
 // APIEndpoint is a load balancer in front of the control planes'
 // Kubernetes API.
 type APIEndpoint struct {

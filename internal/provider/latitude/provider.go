@@ -190,6 +190,17 @@ func (p *Provider) Capabilities() provider.Capabilities {
 	return c
 }
 
+// SilentNodeHint: an account whose custom images get no DHCP (the API
+// does not say which mode an account has) boots a Talos without an
+// address when cto assumed DHCP (latitude-api.md: "Older custom-image mode
+// has no DHCP ... so Talos needs an ip= kernel argument").
+func (p *Provider) SilentNodeHint() string {
+	if p.cfg.NoDHCP {
+		return ""
+	}
+	return fmt.Sprintf("if this Latitude.sh account boots custom images without DHCP, Talos got no address: set %s=true and rerun the deploy", NoDHCPEnv)
+}
+
 func (p *Provider) Authenticate(ctx context.Context) error {
 	q := filters()
 	q.Set("page[size]", "1")
