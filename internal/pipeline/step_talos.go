@@ -320,7 +320,7 @@ func configureNode(ctx context.Context, r *Run, client *talos.Client, in talos.C
 		if !r.Clock.Now().Before(deadline) {
 			err := fmt.Errorf("node %s (%s) answered neither in maintenance mode nor with this cluster's config within %s (last seen: %s)", n.Name, n.PublicIP, opts.nodeTimeout(), last)
 			if h, ok := r.Deps.Provider.(provider.SilentNodeHinter); ok && last == talos.Unreachable && applies == 0 {
-				if hint := h.SilentNodeHint(); hint != "" {
+				if hint := h.SilentNodeHint(r.Deps.Spec.Name); hint != "" {
 					err = fmt.Errorf("%w; %s", err, hint)
 				}
 			}

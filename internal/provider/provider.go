@@ -340,9 +340,10 @@ type Releaser interface {
 
 // SilentNodeHinter is a provider that knows a reason a server it reports
 // as on may run a Talos nothing reaches (an account setting cto cannot
-// read), and says what to do about it; "" when it knows none.
+// read), and says what to do about it for the cluster; "" when it knows
+// none.
 type SilentNodeHinter interface {
-	SilentNodeHint() string
+	SilentNodeHint(cluster string) string
 }
 
 // APIEndpoint is a load balancer in front of the control planes'

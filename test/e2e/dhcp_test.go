@@ -39,7 +39,7 @@ func TestLatitudeAccountWithoutDHCPNotSaid(t *testing.T) {
 	if r.Code == 0 {
 		t.Fatalf("the deploy completed although no Talos node could answer:\n%s", r)
 	}
-	for _, want := range []string{"nd-cp1", "answered neither in maintenance mode", "without DHCP", "LATITUDESH_NO_DHCP=true"} {
+	for _, want := range []string{"nd-cp1", "answered neither in maintenance mode", "without DHCP", "LATITUDESH_NO_DHCP=true", "cto destroy --name nd"} {
 		if !strings.Contains(r.Stderr, want) {
 			t.Errorf("the failed deploy does not say %q:\n%s", want, r)
 		}
@@ -47,6 +47,12 @@ func TestLatitudeAccountWithoutDHCPNotSaid(t *testing.T) {
 	for _, n := range w.Sim.Nodes() {
 		t.Errorf("node %s runs at %s: Talos booted without DHCP and without ip= has no address", n.Hostname, n.IP)
 	}
+	// The advice, followed: the servers booted without an address are
+	// ordered again, with the script the account fills.
+	w.Env = append(w.Env, "LATITUDESH_NO_DHCP=true")
+	w.destroy("nd")
+	w.MustRun(simworld.DeployArgs("nd", "minimal", 1)...)
+	w.checkCluster("nd", "minimal", 1, 1)
 }
 
 // TestLatitudeAccountWithDHCPToldNoDHCP: an account with DHCP runs the

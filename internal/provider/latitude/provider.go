@@ -193,12 +193,14 @@ func (p *Provider) Capabilities() provider.Capabilities {
 // SilentNodeHint: an account whose custom images get no DHCP (the API
 // does not say which mode an account has) boots a Talos without an
 // address when cto assumed DHCP (latitude-api.md: "Older custom-image mode
-// has no DHCP ... so Talos needs an ip= kernel argument").
-func (p *Provider) SilentNodeHint() string {
+// has no DHCP ... so Talos needs an ip= kernel argument"). The servers
+// keep the boot script they were given, so they must be ordered again.
+func (p *Provider) SilentNodeHint(cluster string) string {
 	if p.cfg.NoDHCP {
 		return ""
 	}
-	return fmt.Sprintf("if this Latitude.sh account boots custom images without DHCP, Talos got no address: set %s=true and rerun the deploy", NoDHCPEnv)
+	return fmt.Sprintf("if this Latitude.sh account boots custom images without DHCP, Talos got no address: "+
+		"set %s=true, run `cto destroy --name %s`, then deploy again", NoDHCPEnv, cluster)
 }
 
 func (p *Provider) Authenticate(ctx context.Context) error {
