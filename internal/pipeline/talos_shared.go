@@ -208,6 +208,11 @@ func clusterInput(r *Run, nodes []state.Node, s *talos.Secrets) (talos.ClusterIn
 	if in.PrivateCIDR == "" {
 		in.PrivateCIDR = spec.Defaults().Network.CIDR
 	}
+	// Without workers, the control planes are where workloads run.
+	in.SchedulingOnControlPlanes = !slices.ContainsFunc(nodes, func(n state.Node) bool { return n.Role == talos.RoleWorker })
+	if p := r.Deps.Provider; p != nil {
+		in.PrivateDHCP, in.PrivateMTU = p.Capabilities().PrivateDHCP, p.Capabilities().PrivateMTU
+	}
 	lb := r.Journal.Fact(FactAPILoadBalancer)
 	switch {
 	case sp.DNS.Domain != "":

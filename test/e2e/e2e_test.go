@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
@@ -109,6 +111,26 @@ func (w *world) checkPlatform(name, profile string, nodes, controlPlanes int) {
 	}
 	if ready != nodes {
 		t.Errorf("%d Ready nodes of %s, want %d", ready, name, nodes)
+	}
+	// Control planes take workloads only when there is no worker to.
+	list, err := kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range list.Items {
+		if _, cp := n.Labels["node-role.kubernetes.io/control-plane"]; !cp || !strings.HasPrefix(n.Name, name+"-") {
+			continue
+		}
+		tainted := slices.ContainsFunc(n.Spec.Taints, func(t corev1.Taint) bool { return t.Key == "node-role.kubernetes.io/control-plane" })
+		if workers := nodes > controlPlanes; tainted != workers {
+			t.Errorf("control plane %s: NoSchedule taint %v with %d workers", n.Name, tainted, nodes-controlPlanes)
+		}
+	}
+	// Every node took its whole network config as a real one would.
+	for _, n := range st.Nodes {
+		if tn := w.Sim.Node(n.Hostname); n.Running && tn != nil && len(tn.Network().Problems) > 0 {
+			t.Errorf("node %s refuses parts of its network config: %s", n.Hostname, strings.Join(tn.Network().Problems, "; "))
+		}
 	}
 
 	// The profile's components: Helm releases for the bootstrap ones,

@@ -44,9 +44,22 @@ func TestHetznerCloudThreeControlPlanes(t *testing.T) {
 		t.Errorf("the kubeconfig does not name the load balancer %s: %v\n%s", lb, err, kc)
 	}
 	for _, s := range st.Servers {
-		// The journal's private addresses are Hetzner's, in the configs.
-		if len(s.PrivateNet) != 1 || !strings.Contains(configOf(t, w, s.Name), s.PrivateNet[0].IP+"/") {
-			t.Errorf("%s: its config does not use Hetzner's private address %+v", s.Name, s.PrivateNet)
+		// Hetzner's networks are routed: each node takes the address
+		// Hetzner assigned by DHCP on its private NIC, named by its MAC.
+		cfg := configOf(t, w, s.Name)
+		if len(s.PrivateNet) != 1 || !strings.Contains(cfg, s.PrivateNet[0].MACAddress) || !strings.Contains(cfg, "kind: DHCPv4Config\nname: private") {
+			t.Errorf("%s: its config does not take Hetzner's private address %+v by DHCP on its NIC:\n%s", s.Name, s.PrivateNet, cfg)
+		}
+		found := false
+		if n := w.Sim.Node(s.Name); n != nil {
+			for _, addrs := range n.Network().Addresses {
+				for _, a := range addrs {
+					found = found || a.Addr().String() == s.PrivateNet[0].IP
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: the node does not have Hetzner's private address %s", s.Name, s.PrivateNet[0].IP)
 		}
 	}
 

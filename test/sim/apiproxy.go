@@ -61,7 +61,8 @@ func (p *apiProxy) serve() {
 	}
 }
 
-// serving: the node is a control plane and etcd runs in its cluster. A
+// serving: the node is a control plane and the API server of its cluster
+// answers (etcd runs, BootstrapTime after Bootstrap). A
 // load balancer's proxy (no node) serves while any control plane does.
 func (p *apiProxy) serving() bool {
 	if p.node == nil {
@@ -76,7 +77,7 @@ func (p *apiProxy) serving() bool {
 		return false
 	}
 	for _, n := range p.sim.Nodes() {
-		if n.Running && n.Bootstrapped {
+		if n.Running && n.Bootstrapped && n.APIServerUp {
 			return true
 		}
 	}

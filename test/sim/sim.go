@@ -58,7 +58,8 @@ type Options struct {
 	ConnectTime time.Duration
 	// InstallTime is how long a node installs Talos and reboots after taking
 	// its config (default 2m); BootstrapTime is how long etcd and the API
-	// server take to come up after Bootstrap (default 1m). Negative: at once.
+	// server take to come up after Bootstrap (default 3m; the kubeconfig
+	// is handed out at once, as real Talos does). Negative: at once.
 	InstallTime   time.Duration
 	BootstrapTime time.Duration
 	// APILatency delays every Latitude answer (wall time).
@@ -150,7 +151,7 @@ func Start(ctx context.Context, opts Options) (s *Sim, err error) {
 		opts.InstallTime = 2 * time.Minute
 	}
 	if opts.BootstrapTime == 0 {
-		opts.BootstrapTime = time.Minute
+		opts.BootstrapTime = 3 * time.Minute
 	}
 	opts.InstallTime = max(opts.InstallTime, 0)
 	opts.BootstrapTime = max(opts.BootstrapTime, 0)
@@ -391,6 +392,7 @@ type NodeState struct {
 	Role           string `json:"role,omitempty"` // controlplane or worker once configured
 	Configured     bool   `json:"configured"`
 	Bootstrapped   bool   `json:"bootstrapped"`
+	APIServerUp    bool   `json:"api_server_up"` // its API server answers (BootstrapTime after Bootstrap)
 	ApplyCalls     int    `json:"apply_calls"`
 	BootstrapCalls int    `json:"bootstrap_calls"`
 	// KubeconfigCalls counts Kubeconfig calls, failed ones included.
@@ -461,7 +463,7 @@ func (n *simNode) stop() {
 }
 
 func (n *simNode) state(running bool) NodeState {
-	st := NodeState{Hostname: n.node.Name, ServerID: n.serverID, IP: n.ip, Bootstrapped: n.node.Bootstrapped(),
+	st := NodeState{Hostname: n.node.Name, ServerID: n.serverID, IP: n.ip, Bootstrapped: n.node.Bootstrapped(), APIServerUp: n.node.APIServerUp(),
 		ApplyCalls: n.node.ApplyCalls(), BootstrapCalls: n.node.BootstrapCalls(), KubeconfigCalls: n.node.KubeconfigCalls(), Running: running}
 	if cfg := n.node.Config(); cfg != nil {
 		st.Configured = true
@@ -478,7 +480,7 @@ func (s *Sim) serverDeployed(srv latfake.ServerState) {
 		s.logf("server %s (%s) booted %q, not Talos: no node", srv.Hostname, srv.IP, srv.IPXE)
 		return
 	}
-	s.bootTalos(srv.Hostname, srv.ID, srv.IP, disks(srv.Plan, srv.IP))
+	s.bootTalos(srv.Hostname, srv.ID, srv.IP, disks(srv.Plan, srv.IP), latitudeLinks(srv.ID, srv.IP))
 }
 
 // talosPXE reports whether an iPXE URL is the factory's Talos PXE image.
@@ -488,7 +490,7 @@ func (s *Sim) talosPXE(url string) bool {
 
 // bootTalos starts a Talos node in maintenance mode on a server's address,
 // in place of whatever ran there before.
-func (s *Sim) bootTalos(hostname, serverID, ip string, disks []*storage.Disk) {
+func (s *Sim) bootTalos(hostname, serverID, ip string, disks []*storage.Disk, links func() []talosfake.Link) {
 	faults := s.opts.Talos
 	if f, ok := s.opts.TalosFor[hostname]; ok {
 		faults = f
@@ -497,7 +499,7 @@ func (s *Sim) bootTalos(hostname, serverID, ip string, disks []*storage.Disk) {
 	// Talos's does: a control plane's address (served by apiProxy), a
 	// load balancer's or a DNS name.
 	n := &talosfake.Node{Name: hostname, Disks: disks, KubeconfigToken: s.kube.Token, Faults: faults,
-		Trustd: s.trustd, InstallTime: s.opts.InstallTime, BootstrapTime: s.opts.BootstrapTime, Clock: s.clock}
+		Trustd: s.trustd, InstallTime: s.opts.InstallTime, BootstrapTime: s.opts.BootstrapTime, Clock: s.clock, Links: links}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -573,7 +575,7 @@ func (s *Sim) hcloudBooted(b hcfake.Booted) {
 		return
 	}
 	id := strconv.FormatInt(b.ID, 10)
-	s.bootTalos(b.Name, id, b.IP, driveDisks(b.IP, []provider.Drive{{Count: 1, SizeGB: float64(b.DiskGB), Type: "SSD"}}))
+	s.bootTalos(b.Name, id, b.IP, driveDisks(b.IP, []provider.Drive{{Count: 1, SizeGB: float64(b.DiskGB), Type: "SSD"}}), s.hcloudLinks(b.ID, b.IP))
 }
 
 func (s *Sim) hcloudStopped(b hcfake.Booted) {
@@ -593,7 +595,7 @@ func (s *Sim) vultrActive(b vultrfake.BareMetal) {
 			drives = []provider.Drive{{Count: p.DiskCount, SizeGB: float64(p.Disk), Type: p.Type}}
 		}
 	}
-	s.bootTalos(cmpOr(b.Hostname, b.Label), b.ID, b.MainIP, driveDisks(b.MainIP, drives))
+	s.bootTalos(cmpOr(b.Hostname, b.Label), b.ID, b.MainIP, driveDisks(b.MainIP, drives), s.vultrLinks(b))
 }
 
 func (s *Sim) vultrDeleted(b vultrfake.BareMetal) {
@@ -701,7 +703,7 @@ func (s *Sim) robotBooted(srv robotfake.Server) {
 		}
 		disks = append(disks, disk)
 	}
-	s.bootTalos(robotHostname(srv.Name), strconv.Itoa(srv.Number), srv.IP, disks)
+	s.bootTalos(robotHostname(srv.Name), strconv.Itoa(srv.Number), srv.IP, disks, robotLinks(srv.Number, srv.IP))
 }
 
 // robotStopped stops the node of a dedicated server reset away from Talos.

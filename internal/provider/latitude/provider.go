@@ -837,7 +837,7 @@ func mapStatus(raw string) provider.Status {
 func toServer(r resource[ServerAttrs]) provider.Server {
 	a := r.Attributes
 	s := provider.Server{ID: r.ID, Hostname: a.Hostname, Status: mapStatus(a.Status), RawStatus: a.Status,
-		Plan: a.Plan.Slug, Region: strings.ToUpper(a.Region.Site.Slug),
+		Plan: a.Plan.Slug, Region: strings.ToUpper(a.Region.Site.Slug), NICs: nics(a.Interfaces),
 		// A server cto ordered runs ipxe; another system means it was
 		// ordered with a stock one and waits for its reinstall.
 		NeedsBoot: a.OperatingSystem.Slug != "" && a.OperatingSystem.Slug != IPXEOS}

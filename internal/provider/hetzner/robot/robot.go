@@ -123,6 +123,9 @@ func (p *Provider) Capabilities() provider.Capabilities {
 		PrivateNetworks: true,
 		DHCP:            true,
 		Currency:        "EUR",
+		// A vSwitch is a VLAN on the public NIC with MTU 1400 (Hetzner's
+		// vSwitch documentation).
+		PrivateMTU: 1400,
 	}
 }
 
