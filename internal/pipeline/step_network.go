@@ -232,6 +232,11 @@ func waitConnected(ctx context.Context, r *Run, net provider.Network, nodes []st
 				}
 				n.PrivateIP = a.PrivateIP
 			}
+			if a.MAC != "" && a.MAC != n.PrivateMAC {
+				if err := r.Journal.Update(func(j *state.Journal) { j.NodeLocked(n.Name).PrivateMAC = a.MAC }); err != nil {
+					return err
+				}
+			}
 			if !reported[n.Name] {
 				reported[n.Name] = true
 				if err := r.Journal.SetResourceStatus(KindAssignment, a.ID, a.RawStatus); err != nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cto-platform/cto/internal/clock"
 	"github.com/cto-platform/cto/internal/platform"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
@@ -45,6 +46,16 @@ func PlatformSelection(s spec.ClusterSpec) platform.Selection {
 	return platform.Selection{Profile: s.Profile, GPU: s.GPU, Talos: s.NeedsMachines()}
 }
 
+// platformSelection adds what the provider's network sets to the spec's
+// selection.
+func platformSelection(r *Run) platform.Selection {
+	sel := PlatformSelection(r.Deps.Spec)
+	if p := r.Deps.Provider; p != nil && sel.Talos {
+		sel.NetworkMTU = p.Capabilities().PrivateMTU
+	}
+	return sel
+}
+
 // StartsWith: with an early kubernetes step, the platform installs as soon
 // as the API server answers, while the last workers still install; it waits
 // only for the kubeconfig.
@@ -74,7 +85,7 @@ func (platformStep) Run(ctx context.Context, r *Run) error {
 		return err
 	}
 	kubeconfig := ClusterKubeconfig(r)
-	version, err := platform.CheckReachable(ctx, kubeconfig)
+	version, err := waitAPIServer(ctx, r, kubeconfig)
 	if err != nil {
 		return err
 	}
@@ -82,7 +93,7 @@ func (platformStep) Run(ctx context.Context, r *Run) error {
 
 	in, err := platform.New(platform.Options{
 		Kubeconfig:  kubeconfig,
-		Selection:   PlatformSelection(s),
+		Selection:   platformSelection(r),
 		ChartMirror: s.Platform.ChartMirror,
 		GitOps:      platform.GitOps{Repo: s.Platform.GitOpsRepo, Path: s.Platform.GitOpsPath, Revision: s.Platform.GitOpsRevision},
 		CacheDir:    r.Cluster.Path(chartCache),
@@ -179,4 +190,44 @@ func componentList(comps []platform.Component) string {
 func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// apiServerTimeout bounds the wait for a new cluster's API server: Talos
+// hands out the kubeconfig as soon as a control plane has its config, and
+// the API server answers minutes after etcd started.
+const apiServerTimeout = 15 * time.Minute
+
+// waitAPIServer polls the API server's /readyz on the run's clock until it
+// answers ready, saying every minute what it is waiting for. A cluster
+// cto did not create must answer at once.
+func waitAPIServer(ctx context.Context, r *Run, kubeconfig string) (string, error) {
+	probe := max(clock.Wall(r.Clock, 15*time.Second), time.Second)
+	if r.Deps.Spec.Provider == "existing" {
+		return platform.CheckReachable(ctx, kubeconfig)
+	}
+	start, said := r.Clock.Now(), r.Clock.Now()
+	var version string
+	var last error
+	err := r.waitFor(ctx, 5*time.Second, func() bool {
+		version, last = platform.ProbeReady(ctx, kubeconfig, probe)
+		if last == nil {
+			return true
+		}
+		now := r.Clock.Now()
+		if now.Sub(start) >= apiServerTimeout {
+			return true
+		}
+		if now.Sub(said) >= time.Minute {
+			said = now
+			r.Say("waiting for the Kubernetes API server (%s so far): %v", now.Sub(start).Round(time.Second), last)
+		}
+		return false
+	})
+	switch {
+	case err != nil:
+		return "", err
+	case last != nil:
+		return "", fmt.Errorf("the Kubernetes API server did not answer ready within %s: %w", apiServerTimeout, last)
+	}
+	return version, nil
 }

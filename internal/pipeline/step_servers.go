@@ -341,7 +341,7 @@ func (sv *servers) record(node string, s provider.Server) error {
 	known := false
 	sv.r.Journal.View(func(j *state.Journal) {
 		n := j.NodeLocked(node)
-		known = n.ServerID == s.ID && n.Status == string(s.Status) && (s.PublicIPv4 == "" || n.PublicIP == s.PublicIPv4) &&
+		known = n.ServerID == s.ID && n.Status == string(s.Status) && (s.PublicIPv4 == "" || n.PublicIP == s.PublicIPv4) && !nicsChanged(*n, s) &&
 			slices.ContainsFunc(j.Resources, func(res *state.Resource) bool { return res.Kind == KindServer && res.ID == s.ID })
 	})
 	if known {
@@ -353,6 +353,7 @@ func (sv *servers) record(node string, s provider.Server) error {
 		if s.PublicIPv4 != "" {
 			n.PublicIP = s.PublicIPv4
 		}
+		recordNICs(n, s)
 		for _, res := range j.Resources {
 			if res.Kind == KindServer && res.ID == s.ID {
 				return
@@ -579,7 +580,7 @@ func (sv *servers) observe(nodes []state.Node, seen []provider.Server) error {
 	var changed []int
 	for i, n := range nodes {
 		s := seen[i]
-		key := string(s.Status) + "|" + s.RawStatus + "|" + s.PublicIPv4
+		key := string(s.Status) + "|" + s.RawStatus + "|" + s.PublicIPv4 + "|" + s.MAC(provider.NICPublic) + "|" + s.MAC(provider.NICPrivate)
 		if sv.last[n.Name] != key {
 			sv.last[n.Name] = key
 			changed = append(changed, i)
@@ -596,6 +597,7 @@ func (sv *servers) observe(nodes []state.Node, seen []provider.Server) error {
 			if s.PublicIPv4 != "" {
 				jn.PublicIP = s.PublicIPv4
 			}
+			recordNICs(jn, s)
 			if s.ID != "" && s.RawStatus != "" {
 				status[s.ID] = s.RawStatus
 			}
@@ -627,7 +629,7 @@ func (sv *servers) replace(ctx context.Context, n state.Node, reason string) err
 	if err := r.Journal.Update(func(j *state.Journal) {
 		jn := j.NodeLocked(n.Name)
 		jn.Replaced = append(jn.Replaced, n.ServerID)
-		jn.ServerID, jn.Status, jn.PublicIP = "", "", ""
+		jn.ServerID, jn.Status, jn.PublicIP, jn.PublicMAC, jn.PrivateMAC = "", "", "", "", ""
 	}); err != nil {
 		return err
 	}
@@ -643,4 +645,22 @@ func (sv *servers) replace(ctx context.Context, n state.Node, reason string) err
 	}
 	delete(sv.last, n.Name)
 	return sv.create(ctx, n.Name)
+}
+
+// nicsChanged says whether the server reports NIC MACs the journal does
+// not hold yet.
+func nicsChanged(n state.Node, s provider.Server) bool {
+	pub, priv := s.MAC(provider.NICPublic), s.MAC(provider.NICPrivate)
+	return (pub != "" && pub != n.PublicMAC) || (priv != "" && priv != n.PrivateMAC)
+}
+
+// recordNICs keeps the MACs of the server's public and private NICs on
+// its node, for the Talos config to select its links by.
+func recordNICs(n *state.Node, s provider.Server) {
+	if mac := s.MAC(provider.NICPublic); mac != "" {
+		n.PublicMAC = mac
+	}
+	if mac := s.MAC(provider.NICPrivate); mac != "" {
+		n.PrivateMAC = mac
+	}
 }

@@ -93,7 +93,14 @@ func (talosStep) Run(ctx context.Context, r *Run) error {
 		}
 		r.Say("Image Factory schematic %s (gpu: %v); installer %s", id, gpu, imageFactory(r).Images(id, talosVersion(r)).Installer())
 	}
-	want := osDrive(ctx, r)
+	// Each role's plan says what its OS drive is: workers may run on
+	// --worker-plan, with other disks than the control planes.
+	want := map[string]talos.DiskWant{}
+	for _, role := range []string{talos.RoleControlPlane, talos.RoleWorker} {
+		if slices.ContainsFunc(nodes, func(n state.Node) bool { return n.Role == role }) {
+			want[role] = osDrive(ctx, r, planFor(r.Deps.Spec, role))
+		}
+	}
 
 	var (
 		wg   sync.WaitGroup
@@ -124,7 +131,7 @@ func (talosStep) Run(ctx context.Context, r *Run) error {
 				if n.Role == talos.RoleWorker {
 					held = awaitingControlPlane
 				}
-				err = configureNode(ctx, r, client, in, n, want, held)
+				err = configureNode(ctx, r, client, in, n, want[n.Role], held)
 			}
 			if err != nil {
 				if n.Role == talos.RoleControlPlane {
@@ -240,16 +247,16 @@ func ensureTalosconfig(r *Run, s *talos.Secrets, nodes []state.Node) (*talos.Cli
 	return talosClient(r)
 }
 
-// osDrive is the plan's OS drive (its first group of drives), so the
+// osDrive is a plan's OS drive (its first group of drives), so the
 // install disk is chosen by what the plan says, not by guessing.
-func osDrive(ctx context.Context, r *Run) talos.DiskWant {
-	p, sp := r.Deps.Provider, r.Deps.Spec
-	if p == nil || sp.Plan == "" {
+func osDrive(ctx context.Context, r *Run, plan string) talos.DiskWant {
+	p := r.Deps.Provider
+	if p == nil || plan == "" {
 		return talos.DiskWant{}
 	}
-	plans, err := p.ListPlans(ctx, provider.PlanFilter{Slug: sp.Plan})
+	plans, err := p.ListPlans(ctx, provider.PlanFilter{Slug: plan})
 	if err != nil || len(plans) == 0 || len(plans[0].Drives) == 0 {
-		r.Warn("plan %s: drive layout unknown; installing to the first fixed disk with a serial", sp.Plan)
+		r.Warn("plan %s: drive layout unknown; installing to the first fixed disk with a serial", plan)
 		return talos.DiskWant{}
 	}
 	d := plans[0].Drives[0]
@@ -369,11 +376,40 @@ func renderNode(ctx context.Context, r *Run, client *talos.Client, in talos.Clus
 	if err != nil {
 		return nil, err
 	}
+	if n, err = nodeNICs(ctx, r, n); err != nil {
+		return nil, err
+	}
 	return talos.Generate(in, talos.NodeInput{
 		Name: n.Name, Role: n.Role, PrivateIP: n.PrivateIP, GPU: gpu,
 		InstallImage: imageFactory(r).Images(id, talosVersion(r)).Installer(),
 		Disk:         disk,
+		PublicMAC:    n.PublicMAC, PrivateMAC: n.PrivateMAC,
 	})
+}
+
+// nodeNICs returns the node with the MACs of its NICs. The servers step
+// journals what the provider reported while the server deployed; a NIC
+// that appeared later (a cloud server's NIC on the private network) is
+// read from the server now, once, and journaled.
+func nodeNICs(ctx context.Context, r *Run, n state.Node) (state.Node, error) {
+	p := r.Deps.Provider
+	if p == nil || n.ServerID == "" || (n.PublicMAC != "" && n.PrivateMAC != "") {
+		return n, nil
+	}
+	s, err := p.GetServer(ctx, n.ServerID)
+	if err != nil {
+		return n, fmt.Errorf("node %s: read its server's NICs: %w", n.Name, err)
+	}
+	if !nicsChanged(n, s) {
+		return n, nil
+	}
+	recordNICs(&n, s)
+	err = r.Journal.Update(func(j *state.Journal) {
+		if jn := j.NodeLocked(n.Name); jn != nil && jn.ServerID == s.ID {
+			recordNICs(jn, s)
+		}
+	})
+	return n, err
 }
 
 // DryRun renders every node's config into <cluster>/dry-run without
@@ -413,6 +449,7 @@ func (talosStep) DryRun(ctx context.Context, r *Run) error {
 			Name: n.Name, Role: n.Role, PrivateIP: n.PrivateIP, GPU: gpu,
 			InstallImage: imageFactory(r).Images(id, talosVersion(r)).Installer(),
 			Disk:         talos.Disk{Serial: "PLACEHOLDER-DISK-SERIAL"},
+			PublicMAC:    n.PublicMAC, PrivateMAC: n.PrivateMAC,
 		})
 		if err != nil {
 			return err

@@ -5,14 +5,18 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/siderolabs/talos/pkg/machinery/api/storage"
+
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/provider/latitude"
+	latfake "github.com/cto-platform/cto/internal/provider/latitude/fake"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
 	"github.com/cto-platform/cto/internal/talos"
@@ -315,5 +319,58 @@ func TestTalosBootMediaForLatitudeWithoutDHCP(t *testing.T) {
 	cfg, err := latitude.ConfigFromEnv("", "")
 	if err != nil || !cfg.NoDHCP {
 		t.Errorf("%s=true read as NoDHCP %v (%v)", latitude.NoDHCPEnv, cfg.NoDHCP, err)
+	}
+}
+
+// Workloads run on the control planes of a cluster without workers, and
+// only there: with a worker the control planes keep their NoSchedule
+// taint.
+func TestControlPlanesScheduleWithoutWorkers(t *testing.T) {
+	alone := newTalosWorld(t, 1)
+	if _, err := alone.run(context.Background(), Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !alone.nodes[0].Config().Cluster().ScheduleOnControlPlanes() {
+		t.Error("a cluster without workers keeps its control plane unschedulable: nothing can run")
+	}
+	withWorker := newTalosWorld(t, 1)
+	worker := withWorker.addWorker()
+	if _, err := withWorker.run(context.Background(), Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*fake.Node{withWorker.nodes[0], worker} {
+		if n.Config().Cluster().ScheduleOnControlPlanes() {
+			t.Errorf("%s: a cluster with a worker schedules on its control planes", n.Name)
+		}
+	}
+}
+
+// A worker on --worker-plan installs to the OS drive of its own plan
+// (c3-small-x86: NVMe), not of the control planes' plan.
+func TestWorkerInstallsToItsOwnPlansDisk(t *testing.T) {
+	w := newTalosWorld(t, 1)
+	f := latfake.New(latfake.Options{})
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	p, err := latitude.New(latitude.Config{Token: f.Token(), APIURL: srv.URL, ReadsPerMinute: -1, WritesPerMinute: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.provider = p
+	w.spec.Plan, w.spec.WorkerPlan = "c1-tiny-x86", "c3-small-x86" // 250 GB SSD; 800 GB NVMe (as recorded)
+	w.nodes[0].Disks = []*storage.Disk{{DeviceName: "/dev/sda", Type: storage.Disk_SSD, Size: 250e9, Serial: "SSD-CP"}}
+	worker := w.addWorker()
+	worker.Disks = []*storage.Disk{
+		{DeviceName: "/dev/sda", Type: storage.Disk_SSD, Size: 250e9, Serial: "SSD-W"},
+		{DeviceName: "/dev/nvme0n1", Type: storage.Disk_NVME, Size: 800e9, Serial: "NVME-W"},
+	}
+	if _, err := w.run(context.Background(), Discard); err != nil {
+		t.Fatal(err)
+	}
+	if sel := worker.Config().RawV1Alpha1().MachineConfig.MachineInstall.InstallDiskSelector; sel == nil || sel.Serial != "NVME-W" {
+		t.Errorf("worker install disk = %+v, want its plan's NVMe", sel)
+	}
+	if sel := w.nodes[0].Config().RawV1Alpha1().MachineConfig.MachineInstall.InstallDiskSelector; sel == nil || sel.Serial != "SSD-CP" {
+		t.Errorf("control plane install disk = %+v, want its plan's SSD", sel)
 	}
 }

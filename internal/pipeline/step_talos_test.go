@@ -15,6 +15,7 @@ import (
 	"github.com/siderolabs/talos/pkg/machinery/api/storage"
 	clientconfig "github.com/siderolabs/talos/pkg/machinery/client/config"
 
+	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
 	"github.com/cto-platform/cto/internal/talos"
@@ -32,6 +33,8 @@ type talosWorld struct {
 	fsrv    *httptest.Server
 	port    int
 	spec    spec.ClusterSpec
+	// provider, when set, answers the steps' provider calls (plans).
+	provider provider.Provider
 }
 
 func disksFor(i int) []*storage.Disk {
@@ -104,7 +107,7 @@ func (w *talosWorld) run(ctx context.Context, events Sink) (*Run, error) {
 // runs steps.
 func (w *talosWorld) runSteps(ctx context.Context, events Sink, steps ...Step) (*Run, error) {
 	c, j := w.journal()
-	r := &Run{Cluster: c, Journal: j, Events: events, Deps: &Deps{Spec: w.spec, Talos: TalosOptions{
+	r := &Run{Cluster: c, Journal: j, Events: events, Deps: &Deps{Spec: w.spec, Provider: w.provider, Talos: TalosOptions{
 		APIPort: w.port, NodeTimeout: 5 * time.Second, Poll: 20 * time.Millisecond, ApplyTimeout: 300 * time.Millisecond,
 	}}}
 	e := &Engine{Steps: steps}

@@ -3,6 +3,7 @@ package platform
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/discovery"
@@ -43,4 +44,33 @@ func CheckReachable(ctx context.Context, kubeconfig string) (string, error) {
 		}
 		return r.version, nil
 	}
+}
+
+// ProbeReady asks the API server of a kubeconfig once whether it is ready
+// (GET /readyz) and, when it is, for its version. A control plane hands
+// out its kubeconfig before its API server answers, so callers poll this.
+func ProbeReady(ctx context.Context, kubeconfig string, timeout time.Duration) (string, error) {
+	cfg, err := restConfig(kubeconfig)
+	if err != nil {
+		return "", err
+	}
+	cfg.Timeout = timeout
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return "", fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	body, err := dc.RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+	if err != nil {
+		return "", fmt.Errorf("%s/readyz: %v", cfg.Host, err)
+	}
+	if s := strings.TrimSpace(string(body)); s != "ok" {
+		return "", fmt.Errorf("%s/readyz answers %q", cfg.Host, s)
+	}
+	v, err := dc.ServerVersion()
+	if err != nil {
+		return "", fmt.Errorf("%s/version: %v", cfg.Host, err)
+	}
+	return v.GitVersion, nil
 }

@@ -78,6 +78,15 @@ type Capabilities struct {
 	AddressTemplate AddressTemplate
 	// Currency of every price the provider reports, e.g. "USD" or "EUR".
 	Currency string
+	// PrivateDHCP: the private network hands out its addresses by DHCP
+	// (a routed network, where a static on-link prefix carries nothing).
+	PrivateDHCP bool
+	// PrivateMTU is the private network's MTU, 0 for the NIC's own.
+	PrivateMTU int
+	// PrivateLayer2: the private network is one layer-2 segment, so a
+	// Layer2 VIP (announced by gratuitous ARP) moves to whichever control
+	// plane holds it. A routed network carries no such address.
+	PrivateLayer2 bool
 }
 
 // AddressTemplate is how a boot script names a server's address, gateway
@@ -235,6 +244,34 @@ type Server struct {
 	// requested media; a Reinstaller boots it into the media once it is
 	// ready.
 	NeedsBoot bool `json:"needs_boot,omitempty"`
+	// NICs are the server's network interfaces the provider reports, so
+	// its Talos config can name each link by MAC address.
+	NICs []NIC `json:"nics,omitempty"`
+}
+
+// NICRole is what a network interface carries.
+type NICRole string
+
+const (
+	NICPublic  NICRole = "public"  // the server's public address
+	NICPrivate NICRole = "private" // the cluster's private network
+)
+
+// NIC is one network interface of a server.
+type NIC struct {
+	Role NICRole `json:"role"`
+	MAC  string  `json:"mac"` // lower-case, colon-separated
+}
+
+// MAC returns the address of the server's first NIC with a role, "" when
+// the provider reports none.
+func (s Server) MAC(role NICRole) string {
+	for _, n := range s.NICs {
+		if n.Role == role {
+			return n.MAC
+		}
+	}
+	return ""
 }
 
 // NetworkSpec is what CreateNetwork needs.
@@ -274,6 +311,9 @@ type Assignment struct {
 	// PrivateIP is the server's address on the network when the provider
 	// hands addresses out itself (empty when the hosts pick their own).
 	PrivateIP string `json:"private_ip,omitempty"`
+	// MAC is the server's NIC on the network when the attachment is a
+	// NIC of its own (a Vultr VPC).
+	MAC string `json:"mac,omitempty"`
 }
 
 // Typed errors. Providers wrap them (fmt.Errorf("...: %w", ErrNotFound)) so

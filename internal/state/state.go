@@ -213,6 +213,11 @@ type Node struct {
 	Status    string `json:"status,omitempty"`
 	PublicIP  string `json:"public_ip,omitempty"`
 	PrivateIP string `json:"private_ip,omitempty"`
+	// PublicMAC and PrivateMAC name the NICs that carry the public address
+	// and the private network, as the provider reports them ("" when it
+	// does not): the Talos config selects its links by them.
+	PublicMAC  string `json:"public_mac,omitempty"`
+	PrivateMAC string `json:"private_mac,omitempty"`
 	// Replaced lists server IDs this node had before, deleted because they
 	// failed or got stuck.
 	Replaced []string `json:"replaced,omitempty"`

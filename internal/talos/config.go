@@ -3,6 +3,7 @@ package talos
 import (
 	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -24,14 +25,25 @@ import (
 	"go.yaml.in/yaml/v4"
 )
 
-// PrivateLinkAlias is the name the configs give the NIC that carries the
-// cluster's VLAN.
-const PrivateLinkAlias = "private"
+// Link aliases the configs give the node's NICs: PublicLinkAlias carries
+// the public address, PrivateLinkAlias the cluster's private network when
+// the server has a NIC of its own for it.
+const (
+	PublicLinkAlias  = "public"
+	PrivateLinkAlias = "private"
+)
 
-// DefaultPrivateLinkSelector picks the VLAN's parent NIC: a physical
-// ethernet link that has carrier. Providers whose servers have several
-// cabled NICs pass a sharper selector (by MAC or driver).
-const DefaultPrivateLinkSelector = `link.type == 1 && link.kind == "" && link.link_state`
+// OnlyLinkSelector selects the server's one physical link. An alias
+// applies only when its selector matches exactly one link (Talos's
+// LinkAliasConfigController), so it fits only servers with one NIC: the
+// others are named by MAC.
+const OnlyLinkSelector = `link.type == 1 && link.kind == ""`
+
+// MACSelector selects the link with a MAC. Virtio NICs report no
+// permanent address, so the hardware address counts too.
+func MACSelector(mac string) string {
+	return fmt.Sprintf(`mac(link.permanent_addr) == %q || mac(link.hardware_addr) == %q`, mac, mac)
+}
 
 // ClusterInput is what every node's config shares.
 type ClusterInput struct {
@@ -49,8 +61,18 @@ type ClusterInput struct {
 	PrivateCIDR string
 	// VLAN is the 802.1Q id to tag; 0 puts the private address on the NIC itself.
 	VLAN int
-	// PrivateLinkSelector is a CEL expression selecting the VLAN's parent NIC
-	// (DefaultPrivateLinkSelector when empty).
+	// PrivateDHCP: the provider hands out the private addresses by DHCP
+	// (Hetzner Cloud's routed networks, where a static on-link prefix
+	// carries no traffic).
+	PrivateDHCP bool
+	// PrivateMTU is the private link's MTU, 0 for the link's own (1400 on
+	// a Hetzner Robot vSwitch).
+	PrivateMTU int
+	// SchedulingOnControlPlanes lets workloads run on the control planes:
+	// a cluster without workers has nowhere else to run them.
+	SchedulingOnControlPlanes bool
+	// PrivateLinkSelector is a CEL expression selecting the private NIC
+	// when the provider reports no MAC for it.
 	PrivateLinkSelector string
 	Secrets             *Secrets
 }
@@ -72,6 +94,13 @@ type NodeInput struct {
 	// InstallImage is the factory installer of the node's schematic.
 	InstallImage string
 	Disk         Disk
+	// PublicMAC and PrivateMAC are the MACs of the NICs that carry the
+	// public address and the private network, as the provider reports
+	// them ("" when it does not).
+	PublicMAC, PrivateMAC string
+	// PublicAddress (address/prefix) and PublicGateway address the public
+	// link statically, for providers that hand out no DHCP; empty: DHCP.
+	PublicAddress, PublicGateway string
 }
 
 // podCIDR is the library's default pod network; the firewall admits it to
@@ -124,6 +153,7 @@ func Generate(c ClusterInput, n NodeInput) ([]byte, error) {
 		generate.WithInstallImage(n.InstallImage),
 		generate.WithClusterCNIConfig(&v1alpha1.CNIConfig{CNIName: "none"}),
 		generate.WithKubePrismPort(KubePrismPort),
+		generate.WithAllowSchedulingOnControlPlanes(c.SchedulingOnControlPlanes),
 	}
 	k8sVersion := strings.TrimPrefix(cmp.Or(c.KubernetesVersion, DefaultKubernetesVersion), "v")
 	if err := CheckVersions(talosVersion, k8sVersion); err != nil {
@@ -241,29 +271,15 @@ func ParseConfig(data []byte) (coreconfig.Provider, error) {
 
 type doc = map[string]any
 
-// extraDocuments are the multi-document parts: hostname, the private VLAN
-// link (and VIP), and the ingress firewall.
+// extraDocuments are the multi-document parts: hostname, the links (and
+// VIP), and the ingress firewall.
 func extraDocuments(c ClusterInput, n NodeInput, privCIDR netip.Prefix, controlPlane bool) ([]byte, error) {
-	selector := cmp.Or(c.PrivateLinkSelector, DefaultPrivateLinkSelector)
-	addr := netip.PrefixFrom(netip.MustParseAddr(n.PrivateIP), privCIDR.Bits()).String()
-	docs := []doc{
-		{"apiVersion": "v1alpha1", "kind": "HostnameConfig", "hostname": n.Name, "auto": "off"},
-		{"apiVersion": "v1alpha1", "kind": "LinkAliasConfig", "name": PrivateLinkAlias, "selector": doc{"match": selector}},
+	docs := []doc{{"apiVersion": "v1alpha1", "kind": "HostnameConfig", "hostname": n.Name, "auto": "off"}}
+	links, privateLink, err := linkDocuments(c, n, privCIDR)
+	if err != nil {
+		return nil, err
 	}
-	privateLink := PrivateLinkAlias
-	if c.VLAN > 0 {
-		privateLink = fmt.Sprintf("%s.%d", PrivateLinkAlias, c.VLAN)
-		docs = append(docs, doc{
-			"apiVersion": "v1alpha1", "kind": "VLANConfig", "name": privateLink,
-			"vlanID": c.VLAN, "parent": PrivateLinkAlias, "up": true,
-			"addresses": []doc{{"address": addr}},
-		})
-	} else {
-		docs = append(docs, doc{
-			"apiVersion": "v1alpha1", "kind": "LinkConfig", "name": PrivateLinkAlias, "up": true,
-			"addresses": []doc{{"address": addr}},
-		})
-	}
+	docs = append(docs, links...)
 	if controlPlane && c.VIP != "" {
 		docs = append(docs, doc{"apiVersion": "v1alpha1", "kind": "Layer2VIPConfig", "name": c.VIP, "link": privateLink})
 	}
@@ -321,4 +337,82 @@ func firewall(c ClusterInput, controlPlane bool) []doc {
 		rule("cluster-tcp-ingress", "tcp", private, cluster),
 		rule("cluster-udp-ingress", "udp", []any{CiliumVXLANPort}, cluster),
 	}
+}
+
+// linkDocuments address every link the node needs, and return the name of
+// the link that carries the private address. Any link document turns off
+// the DHCP Talos otherwise runs on every physical link
+// (Container.RunDefaultDHCPOperators), so the public link is addressed
+// too: by DHCP, or statically from what the provider reports.
+func linkDocuments(c ClusterInput, n NodeInput, privCIDR netip.Prefix) (docs []doc, privateLink string, err error) {
+	publicSel := OnlyLinkSelector
+	switch {
+	case n.PublicMAC != "":
+		publicSel = MACSelector(n.PublicMAC)
+	case n.PrivateMAC != "":
+		// The provider names only the private NIC (Hetzner Cloud): the
+		// public one is the other physical link.
+		publicSel = "!(" + MACSelector(n.PrivateMAC) + ")"
+	}
+	public := doc{"apiVersion": "v1alpha1", "kind": "LinkConfig", "name": PublicLinkAlias, "up": true}
+	docs = append(docs, doc{"apiVersion": "v1alpha1", "kind": "LinkAliasConfig", "name": PublicLinkAlias, "selector": doc{"match": publicSel}}, public)
+	if n.PublicAddress != "" {
+		addr, err := netip.ParsePrefix(n.PublicAddress)
+		if err != nil {
+			return nil, "", fmt.Errorf("public address %q: want address/prefix: %v", n.PublicAddress, err)
+		}
+		gw, err := netip.ParseAddr(n.PublicGateway)
+		if err != nil {
+			return nil, "", fmt.Errorf("public gateway %q: %v", n.PublicGateway, err)
+		}
+		public["addresses"] = []doc{{"address": addr.String()}}
+		public["routes"] = []doc{{"gateway": gw.String()}}
+	} else {
+		docs = append(docs, doc{"apiVersion": "v1alpha1", "kind": "DHCPv4Config", "name": PublicLinkAlias})
+	}
+
+	// The private network rides a NIC of its own when the server has one,
+	// else the public NIC (a Hetzner Robot vSwitch is a VLAN on it).
+	parent := PublicLinkAlias
+	privateSel := c.PrivateLinkSelector
+	if n.PrivateMAC != "" && n.PrivateMAC != n.PublicMAC {
+		privateSel = MACSelector(n.PrivateMAC)
+	}
+	if privateSel != "" {
+		parent = PrivateLinkAlias
+		docs = append(docs, doc{"apiVersion": "v1alpha1", "kind": "LinkAliasConfig", "name": PrivateLinkAlias, "selector": doc{"match": privateSel}})
+	}
+	private := doc{"apiVersion": "v1alpha1", "up": true}
+	if c.PrivateMTU > 0 {
+		private["mtu"] = c.PrivateMTU
+	}
+	addr := netip.PrefixFrom(netip.MustParseAddr(n.PrivateIP), privCIDR.Bits()).String()
+	if !c.PrivateDHCP {
+		private["addresses"] = []doc{{"address": addr}}
+	}
+	privateLink = parent
+	switch {
+	case c.VLAN > 0:
+		privateLink = fmt.Sprintf("%s.%d", parent, c.VLAN)
+		private["kind"], private["name"], private["vlanID"], private["parent"] = "VLANConfig", privateLink, c.VLAN, parent
+		if parent == PrivateLinkAlias {
+			docs = append(docs, doc{"apiVersion": "v1alpha1", "kind": "LinkConfig", "name": PrivateLinkAlias, "up": true})
+		}
+		docs = append(docs, private)
+	case parent == PrivateLinkAlias:
+		private["kind"], private["name"] = "LinkConfig", PrivateLinkAlias
+		docs = append(docs, private)
+	default:
+		// No NIC and no VLAN of its own: the private address sits on the
+		// public link next to the public one.
+		if c.PrivateDHCP {
+			return nil, "", errors.New("the private network hands out its addresses by DHCP, but the provider reports no NIC for it")
+		}
+		existing, _ := public["addresses"].([]doc)
+		public["addresses"] = append(existing, doc{"address": addr})
+	}
+	if c.PrivateDHCP {
+		docs = append(docs, doc{"apiVersion": "v1alpha1", "kind": "DHCPv4Config", "name": privateLink})
+	}
+	return docs, privateLink, nil
 }

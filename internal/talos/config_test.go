@@ -46,13 +46,19 @@ func haCluster(t *testing.T) talos.ClusterInput {
 	}
 }
 
+// MACs of a Latitude server's public and private NICs.
+const (
+	pubMAC  = "0c:c4:7a:10:20:32"
+	privMAC = "0c:c4:7a:10:20:33"
+)
+
 const installer = "factory.talos.dev/metal-installer/376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba:v1.13.9"
 
 func TestGeneratedConfigsMatchGolden(t *testing.T) {
 	c := haCluster(t)
 	nodes := []talos.NodeInput{
-		{Name: "demo-cp1", Role: talos.RoleControlPlane, PrivateIP: "10.8.0.11", InstallImage: installer, Disk: talos.Disk{Serial: "NVME-1", WWID: "eui.0001"}},
-		{Name: "demo-worker1", Role: talos.RoleWorker, PrivateIP: "10.8.0.21", GPU: true, InstallImage: installer, Disk: talos.Disk{Serial: "NVME-2"}},
+		{Name: "demo-cp1", Role: talos.RoleControlPlane, PublicMAC: pubMAC, PrivateMAC: privMAC, PrivateIP: "10.8.0.11", InstallImage: installer, Disk: talos.Disk{Serial: "NVME-1", WWID: "eui.0001"}},
+		{Name: "demo-worker1", Role: talos.RoleWorker, PublicMAC: pubMAC, PrivateMAC: privMAC, PrivateIP: "10.8.0.21", GPU: true, InstallImage: installer, Disk: talos.Disk{Serial: "NVME-2"}},
 	}
 	for _, n := range nodes {
 		t.Run(n.Name, func(t *testing.T) {
@@ -103,9 +109,9 @@ func kinds(cfg coreconfig.Provider) map[string][]string {
 
 func TestGeneratedConfigContent(t *testing.T) {
 	c := haCluster(t)
-	cp := parse(t, must(talos.Generate(c, talos.NodeInput{Name: "demo-cp1", Role: talos.RoleControlPlane, PrivateIP: "10.8.0.11", InstallImage: installer, Disk: talos.Disk{WWID: "eui.0001", Serial: "NVME-1"}})))
-	worker := parse(t, must(talos.Generate(c, talos.NodeInput{Name: "demo-worker1", Role: talos.RoleWorker, PrivateIP: "10.8.0.21", InstallImage: installer, Disk: talos.Disk{Serial: "NVME-2"}})))
-	gpu := parse(t, must(talos.Generate(c, talos.NodeInput{Name: "demo-worker2", Role: talos.RoleWorker, PrivateIP: "10.8.0.22", GPU: true, InstallImage: installer, Disk: talos.Disk{Serial: "NVME-3"}})))
+	cp := parse(t, must(talos.Generate(c, talos.NodeInput{Name: "demo-cp1", Role: talos.RoleControlPlane, PublicMAC: pubMAC, PrivateMAC: privMAC, PrivateIP: "10.8.0.11", InstallImage: installer, Disk: talos.Disk{WWID: "eui.0001", Serial: "NVME-1"}})))
+	worker := parse(t, must(talos.Generate(c, talos.NodeInput{Name: "demo-worker1", Role: talos.RoleWorker, PublicMAC: pubMAC, PrivateMAC: privMAC, PrivateIP: "10.8.0.21", InstallImage: installer, Disk: talos.Disk{Serial: "NVME-2"}})))
+	gpu := parse(t, must(talos.Generate(c, talos.NodeInput{Name: "demo-worker2", Role: talos.RoleWorker, PublicMAC: pubMAC, PrivateMAC: privMAC, PrivateIP: "10.8.0.22", GPU: true, InstallImage: installer, Disk: talos.Disk{Serial: "NVME-3"}})))
 
 	if got := cp.Cluster().Endpoint().String(); got != "https://api.demo.example.com:6443" {
 		t.Errorf("endpoint = %s", got)
@@ -212,7 +218,7 @@ func TestGeneratedConfigContent(t *testing.T) {
 			t.Errorf("worker %s open to %v, want %v", tc.port, got, tc.wk)
 		}
 	}
-	if !strings.Contains(string(must(talos.Generate(c, talos.NodeInput{Name: "demo-cp1", Role: talos.RoleControlPlane, PrivateIP: "10.8.0.11", InstallImage: installer, Disk: talos.Disk{Serial: "S"}}))), "hostname: demo-cp1") {
+	if !strings.Contains(string(must(talos.Generate(c, talos.NodeInput{Name: "demo-cp1", Role: talos.RoleControlPlane, PublicMAC: pubMAC, PrivateMAC: privMAC, PrivateIP: "10.8.0.11", InstallImage: installer, Disk: talos.Disk{Serial: "S"}}))), "hostname: demo-cp1") {
 		t.Error("hostname not set")
 	}
 }
@@ -248,7 +254,7 @@ func TestGenerateWithoutDNSNameOrVIP(t *testing.T) {
 	c := haCluster(t)
 	c.Endpoint, c.VIP, c.VLAN = "203.0.113.11", "", 0
 	c.SANs = []string{"203.0.113.11"}
-	cfg := parse(t, must(talos.Generate(c, talos.NodeInput{Name: "demo-cp1", Role: talos.RoleControlPlane, PrivateIP: "10.8.0.11", InstallImage: installer, Disk: talos.Disk{Serial: "S"}})))
+	cfg := parse(t, must(talos.Generate(c, talos.NodeInput{Name: "demo-cp1", Role: talos.RoleControlPlane, PublicMAC: pubMAC, PrivateMAC: privMAC, PrivateIP: "10.8.0.11", InstallImage: installer, Disk: talos.Disk{Serial: "S"}})))
 	if got := cfg.Cluster().Endpoint().String(); got != "https://203.0.113.11:6443" {
 		t.Errorf("endpoint = %s", got)
 	}
@@ -256,14 +262,14 @@ func TestGenerateWithoutDNSNameOrVIP(t *testing.T) {
 	if len(k[network.Layer2VIPKind]) != 0 || len(k[network.VLANKind]) != 0 {
 		t.Errorf("unexpected VIP/VLAN documents: %v", k)
 	}
-	if got := k[network.LinkKind]; len(got) != 1 || got[0] != talos.PrivateLinkAlias {
-		t.Errorf("private link = %v", got)
+	if got := k[network.LinkKind]; !slices.Equal(got, []string{talos.PublicLinkAlias, talos.PrivateLinkAlias}) {
+		t.Errorf("links = %v, want the public and the private one", got)
 	}
 }
 
 func TestGenerateRefusesToGuess(t *testing.T) {
 	c := haCluster(t)
-	base := talos.NodeInput{Name: "demo-cp1", Role: talos.RoleControlPlane, PrivateIP: "10.8.0.11", InstallImage: installer, Disk: talos.Disk{Serial: "S"}}
+	base := talos.NodeInput{Name: "demo-cp1", Role: talos.RoleControlPlane, PublicMAC: pubMAC, PrivateMAC: privMAC, PrivateIP: "10.8.0.11", InstallImage: installer, Disk: talos.Disk{Serial: "S"}}
 	cases := map[string]func(*talos.ClusterInput, *talos.NodeInput){
 		"no disk identity":   func(_ *talos.ClusterInput, n *talos.NodeInput) { n.Disk = talos.Disk{DevPath: "/dev/sda"} },
 		"no secrets":         func(c *talos.ClusterInput, _ *talos.NodeInput) { c.Secrets = nil },
@@ -331,7 +337,7 @@ func must(b []byte, err error) []byte {
 func BenchmarkGenerate(b *testing.B) {
 	s := fixedSecrets(b)
 	c := talos.ClusterInput{Name: "demo", Endpoint: "203.0.113.11", VIP: "10.8.0.254", PrivateCIDR: "10.8.0.0/24", VLAN: 2085, Secrets: s}
-	n := talos.NodeInput{Name: "demo-cp1", Role: talos.RoleControlPlane, PrivateIP: "10.8.0.11", InstallImage: installer, Disk: talos.Disk{Serial: "S"}}
+	n := talos.NodeInput{Name: "demo-cp1", Role: talos.RoleControlPlane, PublicMAC: pubMAC, PrivateMAC: privMAC, PrivateIP: "10.8.0.11", InstallImage: installer, Disk: talos.Disk{Serial: "S"}}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := talos.Generate(c, n); err != nil {

@@ -1,10 +1,15 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/cto-platform/cto/test/sim"
 )
@@ -44,9 +49,22 @@ func TestHetznerCloudThreeControlPlanes(t *testing.T) {
 		t.Errorf("the kubeconfig does not name the load balancer %s: %v\n%s", lb, err, kc)
 	}
 	for _, s := range st.Servers {
-		// The journal's private addresses are Hetzner's, in the configs.
-		if len(s.PrivateNet) != 1 || !strings.Contains(configOf(t, w, s.Name), s.PrivateNet[0].IP+"/") {
-			t.Errorf("%s: its config does not use Hetzner's private address %+v", s.Name, s.PrivateNet)
+		// Hetzner's networks are routed: each node takes the address
+		// Hetzner assigned by DHCP on its private NIC, named by its MAC.
+		cfg := configOf(t, w, s.Name)
+		if len(s.PrivateNet) != 1 || !strings.Contains(cfg, s.PrivateNet[0].MACAddress) || !strings.Contains(cfg, "kind: DHCPv4Config\nname: private") {
+			t.Errorf("%s: its config does not take Hetzner's private address %+v by DHCP on its NIC:\n%s", s.Name, s.PrivateNet, cfg)
+		}
+		found := false
+		if n := w.Sim.Node(s.Name); n != nil {
+			for _, addrs := range n.Network().Addresses {
+				for _, a := range addrs {
+					found = found || a.Addr().String() == s.PrivateNet[0].IP
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: the node does not have Hetzner's private address %s", s.Name, s.PrivateNet[0].IP)
 		}
 	}
 
@@ -124,6 +142,11 @@ func TestHetznerRobotAdoptsThreeServers(t *testing.T) {
 	w.MustRun("deploy", "--provider", "hetzner-robot", "--name", "hr", "--servers", strings.Join(servers, ","),
 		"--profile", "standard", "--yes")
 	w.checkPlatform("hr", "standard", 3, 1)
+	// Pod traffic between nodes rides VXLAN over the vSwitch: Cilium takes
+	// its MTU of 1400, not the public link's.
+	if mtu := ciliumMTU(t, w, "hr"); mtu != "1400" {
+		t.Errorf("cilium-config mtu = %q, want the vSwitch's 1400", mtu)
+	}
 	st := w.Sim.State().Robot
 	if len(st.Servers) != 3 || len(st.VSwitches) != 1 {
 		t.Fatalf("Robot has %d servers and %d vSwitches, want 3 and 1", len(st.Servers), len(st.VSwitches))
@@ -156,4 +179,18 @@ func TestHetznerRobotAdoptsThreeServers(t *testing.T) {
 			t.Errorf("vSwitch %d after destroy: cancelled %v, members %v; want cancelled and empty", v.ID, v.Cancelled, v.Members)
 		}
 	}
+}
+
+// ciliumMTU reads the MTU Cilium was installed with (its cilium-config).
+func ciliumMTU(t *testing.T, w *world, cluster string) string {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", w.ClusterFile(cluster, "kubeconfig"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm, err := kubernetes.NewForConfigOrDie(cfg).CoreV1().ConfigMaps("kube-system").Get(context.Background(), "cilium-config", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("cilium-config: %v", err)
+	}
+	return cm.Data["mtu"]
 }

@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -177,7 +178,7 @@ func matrix() []fcase {
 			check: wantFiredAtLeast(func(st sim.State) int { return st.KubeconfigCalls }, 4, "Kubeconfig calls (3 refused, then answered)")},
 
 		// Kubernetes and the platform.
-		{name: "API server unreachable for a while", area: "kubernetes", faults: "connections to the API server refused for 3s once Kubernetes is bootstrapped",
+		{name: "API server unreachable for a while", area: "kubernetes", faults: "connections to the API server refused for 3 simulated minutes once it is up",
 			full: true, nodes: 1, expect: Completes},
 		{name: "a chart cannot be fetched", area: "kubernetes", faults: "the mirror answers 404 for the argo-cd chart",
 			nodes: 1, expect: StopsThenResumes, want: []string{"argo-cd"}},
@@ -421,26 +422,43 @@ func runCase(t *testing.T, c fcase) Result {
 	return res
 }
 
-// apiServerBlip refuses connections to the API server for 3 seconds once
-// the kubernetes step runs.
+// apiServerBlip refuses connections to the API server for 3 simulated
+// minutes once it has come up (BootstrapTime after Bootstrap): less than
+// the deploy's 15 minute wait for /readyz, so the deploy must ride it out.
 func apiServerBlip(w *world, p *flakyTCP, done <-chan struct{}) {
-	for !stepRunning(w.Journal(cluster), pipeline.StepKubernetes) {
+	for !apiServerUp(w) {
 		select {
 		case <-done:
-			w.T.Error("the deploy ended before the kubernetes step was seen running: the API server never went down")
+			w.T.Error("the deploy ended before the API server came up: it never went down")
 			return
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	p.down.Store(true)
-	select {
-	case <-done:
-	case <-time.After(3 * time.Second):
+	p.setDown(true)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	w.Sim.Clock().Sleep(ctx, 3*time.Minute)
+	cancel()
+	p.setDown(false)
+	w.T.Logf("API server down for 3 simulated minutes: %d connections refused, %d cut", p.refused.Load(), p.cut.Load())
+	if p.refused.Load()+p.cut.Load() == 0 {
+		w.T.Error("no connection to the API server was refused or cut while it was down")
 	}
-	p.down.Store(false)
-	if p.refused.Load() == 0 {
-		w.T.Error("no connection to the API server was refused while it was down")
+}
+
+func apiServerUp(w *world) bool {
+	for _, n := range w.Sim.Nodes() {
+		if n.Running && n.APIServerUp {
+			return true
+		}
 	}
+	return false
 }
 
 // checkBillingMessage asserts that a stop names every server and VLAN the

@@ -115,11 +115,31 @@ func stepRunning(j *state.Journal, step string) bool {
 
 // flakyTCP forwards connections to a target, refusing them (accept, then
 // close) while down is set: an API server that is unreachable for a while.
+// Going down also cuts the connections already open, as an API server that
+// restarts does.
 type flakyTCP struct {
 	lis     net.Listener
 	target  string
 	down    atomic.Bool
 	refused atomic.Int64
+	cut     atomic.Int64
+
+	mu   sync.Mutex
+	open map[net.Conn]bool
+}
+
+// setDown takes the target down (cutting open connections) or back up.
+func (p *flakyTCP) setDown(down bool) {
+	p.down.Store(down)
+	if !down {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.open {
+		c.Close()
+		p.cut.Add(1)
+	}
 }
 
 func startFlakyTCP(t *testing.T, target string) *flakyTCP {
@@ -127,7 +147,7 @@ func startFlakyTCP(t *testing.T, target string) *flakyTCP {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &flakyTCP{lis: lis, target: target}
+	p := &flakyTCP{lis: lis, target: target, open: map[net.Conn]bool{}}
 	t.Cleanup(func() { lis.Close() })
 	go func() {
 		for {
@@ -148,6 +168,14 @@ func startFlakyTCP(t *testing.T, target string) *flakyTCP {
 
 func (p *flakyTCP) pipe(c net.Conn) {
 	defer c.Close()
+	p.mu.Lock()
+	p.open[c] = true
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.open, c)
+		p.mu.Unlock()
+	}()
 	u, err := net.Dial("tcp", p.target)
 	if err != nil {
 		return

@@ -9,6 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	talosfake "github.com/cto-platform/cto/internal/talos/fake"
 )
 
 // play runs the controllers' stand-in: the player for workloads and
@@ -55,11 +57,15 @@ func (s *Sim) kubelets(ctx context.Context, kube kubernetes.Interface) {
 		if !n.Running || !n.Configured {
 			continue
 		}
-		s.kubelet(ctx, kube, n, cni)
+		tn := s.Node(n.Hostname)
+		if tn == nil || tn.Network().KubeletProblem != "" {
+			continue // the kubelet has no address to register with
+		}
+		s.kubelet(ctx, kube, n, tn, cni)
 	}
 }
 
-func (s *Sim) kubelet(ctx context.Context, kube kubernetes.Interface, n NodeState, cni bool) {
+func (s *Sim) kubelet(ctx context.Context, kube kubernetes.Interface, n NodeState, tn *talosfake.Node, cni bool) {
 	ready, reason := corev1.ConditionFalse, "KubeletNotReady"
 	if cni {
 		ready, reason = corev1.ConditionTrue, "KubeletReady"
@@ -67,11 +73,7 @@ func (s *Sim) kubelet(ctx context.Context, kube kubernetes.Interface, n NodeStat
 	api := kube.CoreV1().Nodes()
 	node, err := api.Get(ctx, n.Hostname, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		labels := map[string]string{"kubernetes.io/hostname": n.Hostname, "kubernetes.io/os": "linux"}
-		if n.Role == "controlplane" {
-			labels["node-role.kubernetes.io/control-plane"] = ""
-		}
-		node, err = api.Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.Hostname, Labels: labels}}, metav1.CreateOptions{})
+		node, err = api.Create(ctx, registration(n.Hostname, tn), metav1.CreateOptions{})
 	}
 	if err != nil {
 		return
@@ -102,4 +104,22 @@ func (s *Sim) deleteKubeNode(hostname string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	kube.CoreV1().Nodes().Delete(ctx, hostname, metav1.DeleteOptions{})
+}
+
+// registration is the Node a Talos node's kubelet registers: the labels
+// Kubernetes and Talos set, and on a control plane the control-plane
+// label and, unless the config allows scheduling there
+// (cluster.allowSchedulingOnControlPlanes), its NoSchedule taint.
+func registration(hostname string, tn *talosfake.Node) *corev1.Node {
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: hostname, Labels: map[string]string{
+		"kubernetes.io/hostname": hostname, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}}}
+	cfg := tn.Config()
+	if cfg == nil || !cfg.Machine().Type().IsControlPlane() {
+		return node
+	}
+	node.Labels["node-role.kubernetes.io/control-plane"] = ""
+	if !cfg.Cluster().ScheduleOnControlPlanes() {
+		node.Spec.Taints = []corev1.Taint{{Key: "node-role.kubernetes.io/control-plane", Effect: corev1.TaintEffectNoSchedule}}
+	}
+	return node
 }

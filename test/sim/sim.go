@@ -58,7 +58,8 @@ type Options struct {
 	ConnectTime time.Duration
 	// InstallTime is how long a node installs Talos and reboots after taking
 	// its config (default 2m); BootstrapTime is how long etcd and the API
-	// server take to come up after Bootstrap (default 1m). Negative: at once.
+	// server take to come up after Bootstrap (default 3m; the kubeconfig
+	// is handed out at once, as real Talos does). Negative: at once.
 	InstallTime   time.Duration
 	BootstrapTime time.Duration
 	// APILatency delays every Latitude answer (wall time).
@@ -155,7 +156,7 @@ func Start(ctx context.Context, opts Options) (s *Sim, err error) {
 		opts.InstallTime = 2 * time.Minute
 	}
 	if opts.BootstrapTime == 0 {
-		opts.BootstrapTime = time.Minute
+		opts.BootstrapTime = 3 * time.Minute
 	}
 	opts.InstallTime = max(opts.InstallTime, 0)
 	opts.BootstrapTime = max(opts.BootstrapTime, 0)
@@ -388,6 +389,23 @@ func (s *Sim) Node(hostname string) *talosfake.Node {
 	return nil
 }
 
+// LoseNode stops the Talos node of a server as a machine that dies would:
+// its Talos API and its Kubernetes API port stop answering. It reports
+// whether such a node ran.
+func (s *Sim) LoseNode(hostname string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ip, n := range s.nodes {
+		if n.node.Name == hostname {
+			n.stop()
+			s.history = append(s.history, n.state(false))
+			delete(s.nodes, ip)
+			return true
+		}
+	}
+	return false
+}
+
 // NodeState is one Talos node as State reports it.
 type NodeState struct {
 	Hostname       string `json:"hostname"`
@@ -396,6 +414,7 @@ type NodeState struct {
 	Role           string `json:"role,omitempty"` // controlplane or worker once configured
 	Configured     bool   `json:"configured"`
 	Bootstrapped   bool   `json:"bootstrapped"`
+	APIServerUp    bool   `json:"api_server_up"` // its API server answers (BootstrapTime after Bootstrap)
 	ApplyCalls     int    `json:"apply_calls"`
 	BootstrapCalls int    `json:"bootstrap_calls"`
 	// KubeconfigCalls counts Kubeconfig calls, failed ones included.
@@ -466,7 +485,7 @@ func (n *simNode) stop() {
 }
 
 func (n *simNode) state(running bool) NodeState {
-	st := NodeState{Hostname: n.node.Name, ServerID: n.serverID, IP: n.ip, Bootstrapped: n.node.Bootstrapped(),
+	st := NodeState{Hostname: n.node.Name, ServerID: n.serverID, IP: n.ip, Bootstrapped: n.node.Bootstrapped(), APIServerUp: n.node.APIServerUp(),
 		ApplyCalls: n.node.ApplyCalls(), BootstrapCalls: n.node.BootstrapCalls(), KubeconfigCalls: n.node.KubeconfigCalls(), Running: running}
 	if cfg := n.node.Config(); cfg != nil {
 		st.Configured = true
@@ -488,12 +507,12 @@ func (s *Sim) serverDeployed(srv latfake.ServerState) {
 		s.logf("server %s (%s) booted Talos without its address (%v): no node answers on %s", srv.Hostname, srv.IP, err, srv.IP)
 		return
 	}
-	s.bootTalos(srv.Hostname, srv.ID, srv.IP, disks(srv.Plan, srv.IP))
+	s.bootTalos(srv.Hostname, srv.ID, srv.IP, disks(srv.Plan, srv.IP), latitudeLinks(srv.ID, srv.IP))
 }
 
 // bootTalos starts a Talos node in maintenance mode on a server's address,
 // in place of whatever ran there before.
-func (s *Sim) bootTalos(hostname, serverID, ip string, disks []*storage.Disk) {
+func (s *Sim) bootTalos(hostname, serverID, ip string, disks []*storage.Disk, links func() []talosfake.Link) {
 	faults := s.opts.Talos
 	if f, ok := s.opts.TalosFor[hostname]; ok {
 		faults = f
@@ -502,7 +521,7 @@ func (s *Sim) bootTalos(hostname, serverID, ip string, disks []*storage.Disk) {
 	// Talos's does: a control plane's address (served by apiProxy), a
 	// load balancer's or a DNS name.
 	n := &talosfake.Node{Name: hostname, Disks: disks, KubeconfigToken: s.kube.Token, Faults: faults,
-		Trustd: s.trustd, InstallTime: s.opts.InstallTime, BootstrapTime: s.opts.BootstrapTime, Clock: s.clock}
+		Trustd: s.trustd, InstallTime: s.opts.InstallTime, BootstrapTime: s.opts.BootstrapTime, Clock: s.clock, Links: links}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -578,7 +597,7 @@ func (s *Sim) hcloudBooted(b hcfake.Booted) {
 		return
 	}
 	id := strconv.FormatInt(b.ID, 10)
-	s.bootTalos(b.Name, id, b.IP, driveDisks(b.IP, []provider.Drive{{Count: 1, SizeGB: float64(b.DiskGB), Type: "SSD"}}))
+	s.bootTalos(b.Name, id, b.IP, driveDisks(b.IP, []provider.Drive{{Count: 1, SizeGB: float64(b.DiskGB), Type: "SSD"}}), s.hcloudLinks(b.ID, b.IP))
 }
 
 func (s *Sim) hcloudStopped(b hcfake.Booted) {
@@ -600,7 +619,7 @@ func (s *Sim) vultrActive(b vultrfake.BareMetal) {
 			drives = []provider.Drive{{Count: p.DiskCount, SizeGB: float64(p.Disk), Type: p.Type}}
 		}
 	}
-	s.bootTalos(cmpOr(b.Hostname, b.Label), b.ID, b.MainIP, driveDisks(b.MainIP, drives))
+	s.bootTalos(cmpOr(b.Hostname, b.Label), b.ID, b.MainIP, driveDisks(b.MainIP, drives), s.vultrLinks(b))
 }
 
 func (s *Sim) vultrDeleted(b vultrfake.BareMetal) {
@@ -708,7 +727,7 @@ func (s *Sim) robotBooted(srv robotfake.Server) {
 		}
 		disks = append(disks, disk)
 	}
-	s.bootTalos(robotHostname(srv.Name), strconv.Itoa(srv.Number), srv.IP, disks)
+	s.bootTalos(robotHostname(srv.Name), strconv.Itoa(srv.Number), srv.IP, disks, robotLinks(srv.Number, srv.IP))
 }
 
 // robotStopped stops the node of a dedicated server reset away from Talos.

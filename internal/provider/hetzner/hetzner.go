@@ -145,6 +145,9 @@ func (p *Provider) Capabilities() provider.Capabilities {
 		PrivateNetworks: true,
 		DHCP:            true,
 		Currency:        "EUR",
+		// Cloud networks are routed: each server gets its address and the
+		// route to the network's gateway by DHCP on its private NIC.
+		PrivateDHCP: true,
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 
@@ -249,6 +250,13 @@ func serverOf(s *hcloud.Server) provider.Server {
 	}
 	for k, v := range s.Labels {
 		out.Tags = append(out.Tags, k+"="+v)
+	}
+	// The API names the MAC of each private network's NIC, not the public
+	// NIC's: that one is the NIC with a MAC other than these.
+	for _, pn := range s.PrivateNet {
+		if mac, err := net.ParseMAC(pn.MACAddress); err == nil {
+			out.NICs = append(out.NICs, provider.NIC{Role: provider.NICPrivate, MAC: mac.String()})
+		}
 	}
 	return out
 }

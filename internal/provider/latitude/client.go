@@ -438,7 +438,8 @@ type ServerAttrs struct {
 	OperatingSystem struct {
 		Slug string `json:"slug"`
 	} `json:"operating_system"`
-	Tags tagRefs `json:"tags"`
+	Tags       tagRefs     `json:"tags"`
+	Interfaces []Interface `json:"interfaces"`
 }
 
 // tagRefs accepts tags as IDs or as embedded tag objects.

@@ -183,6 +183,8 @@ func (p *Provider) Capabilities() provider.Capabilities {
 		GPU:             true,
 		DHCP:            !p.cfg.NoDHCP,
 		Currency:        "USD",
+		// "The VLAN is plain L2 with no DHCP and no IPAM" (latitude-api.md).
+		PrivateLayer2: true,
 	}
 	if p.cfg.NoDHCP {
 		c.AddressTemplate = AddressPlaceholders
@@ -850,7 +852,7 @@ func mapStatus(raw string) provider.Status {
 func toServer(r resource[ServerAttrs]) provider.Server {
 	a := r.Attributes
 	s := provider.Server{ID: r.ID, Hostname: a.Hostname, Status: mapStatus(a.Status), RawStatus: a.Status,
-		Plan: a.Plan.Slug, Region: strings.ToUpper(a.Region.Site.Slug),
+		Plan: a.Plan.Slug, Region: strings.ToUpper(a.Region.Site.Slug), NICs: nics(a.Interfaces),
 		// A server cto ordered runs ipxe; another system means it was
 		// ordered with a stock one and waits for its reinstall.
 		NeedsBoot: a.OperatingSystem.Slug != "" && a.OperatingSystem.Slug != IPXEOS}

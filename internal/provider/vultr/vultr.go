@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -405,6 +406,14 @@ func serverFrom(bm govultr.BareMetalServer) provider.Server {
 	if t, err := time.Parse(time.RFC3339, bm.DateCreated); err == nil {
 		s.CreatedAt = t
 	}
+	// The API reports the public NIC's MAC as an integer.
+	if m := bm.MacAddress; m > 0 && m < 1<<48 {
+		mac := make(net.HardwareAddr, 6)
+		for i := range mac {
+			mac[i] = byte(m >> (8 * (5 - i)))
+		}
+		s.NICs = append(s.NICs, provider.NIC{Role: provider.NICPublic, MAC: mac.String()})
+	}
 	return s
 }
 
@@ -489,6 +498,10 @@ func (p *Provider) ListAssignments(ctx context.Context, networkID string) ([]pro
 			as := provider.Assignment{ID: a.ID, NetworkID: networkID, ServerID: a.ID, Status: provider.AssignmentPending, RawStatus: "attaching"}
 			if a.IP.V4 != "" {
 				as.Status, as.RawStatus, as.PrivateIP = provider.AssignmentConnected, "attached", a.IP.V4
+			}
+			// Each attachment is a NIC of its own.
+			if mac, err := net.ParseMAC(a.MACAddress); err == nil {
+				as.MAC = mac.String()
 			}
 			out = append(out, as)
 		}

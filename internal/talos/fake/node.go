@@ -79,11 +79,18 @@ type Node struct {
 	// InstallTime is how long the node installs Talos and reboots after
 	// taking its config: its API does not answer meanwhile. BootstrapTime
 	// is how long etcd and the API server take to start after Bootstrap:
-	// EtcdMemberList and Kubeconfig answer Unavailable meanwhile. Both run
-	// on Clock (default the wall clock); zero means at once.
+	// EtcdMemberList answers Unavailable and APIServerUp is false
+	// meanwhile, while Kubeconfig answers at once, as on real Talos (it is
+	// generated from the config). Both run on Clock (default the wall
+	// clock); zero means at once.
 	InstallTime   time.Duration
 	BootstrapTime time.Duration
 	Clock         interface{ Now() time.Time }
+	// Links are the server's NICs as its provider reports them, asked for
+	// when a config is applied (a cloud server's private NIC appears when
+	// it joins a network). Nil: one NIC that gets the node's address by
+	// DHCP.
+	Links func() []Link
 
 	mu              sync.Mutex
 	addr            string
@@ -97,6 +104,8 @@ type Node struct {
 	bootstrapped    bool
 	appliedAt       time.Time
 	bootstrappedAt  time.Time
+	network         Network
+	installProblem  string
 	srv             *grpc.Server
 }
 
@@ -172,6 +181,9 @@ func (n *Node) tlsConfig() (*tls.Config, error) {
 	if n.now().Before(n.appliedAt.Add(n.InstallTime)) {
 		return nil, errors.New("installing Talos; the API is down until the node reboots")
 	}
+	if n.network.PublicLost {
+		return nil, errors.New("the config left the public link without its address: nothing answers on it")
+	}
 	if n.configured == nil {
 		cfg, err := n.serveConfigured(n.config)
 		if err != nil {
@@ -192,7 +204,7 @@ func (n *Node) faults() Faults { n.mu.Lock(); defer n.mu.Unlock(); return n.Faul
 func (n *Node) Reset() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.config, n.configured, n.bootstrapped = nil, nil, false
+	n.config, n.configured, n.bootstrapped, n.network = nil, nil, false, Network{}
 	n.Faults.ForeignConfig = nil
 }
 
@@ -221,13 +233,55 @@ func (n *Node) Configure(cfg coreconfig.Provider) error {
 	if len(ca.Key) > 0 && n.Trustd != nil {
 		n.Trustd.register(ca, trustdAdmits(cfg))
 	}
+	links := defaultLinks(n.ip)
+	if n.Links != nil {
+		links = n.Links()
+	}
+	ip, _ := netip.AddrFromSlice(n.ip)
+	nw := evaluateNetwork(cfg, links, ip.Unmap())
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.config = cfg
 	n.configured = nil
 	n.appliedAt = n.now()
+	n.network = nw
 	return nil
 }
+
+// InstallProblem is why the last install failed, "" when none did.
+func (n *Node) InstallProblem() string { n.mu.Lock(); defer n.mu.Unlock(); return n.installProblem }
+
+// installDiskProblem checks the config's install disk against the node's
+// disks as the installer would: the selector's serial and WWID (or the
+// device path) must match a disk. Nodes without a disk list skip it.
+func installDiskProblem(cfg coreconfig.Provider, disks []*storage.Disk) string {
+	if len(disks) == 0 || cfg.RawV1Alpha1() == nil || cfg.RawV1Alpha1().MachineConfig == nil || cfg.RawV1Alpha1().MachineConfig.MachineInstall == nil {
+		return ""
+	}
+	inst := cfg.RawV1Alpha1().MachineConfig.MachineInstall
+	for _, d := range disks {
+		switch sel := inst.InstallDiskSelector; {
+		case sel != nil:
+			if (sel.Serial == "" || sel.Serial == d.Serial) && (sel.WWID == "" || sel.WWID == d.Wwid) && (sel.Serial != "" || sel.WWID != "") {
+				return ""
+			}
+		case inst.InstallDisk != "" && inst.InstallDisk == d.DeviceName:
+			return ""
+		}
+	}
+	return "install: no disk matches the install disk selector"
+}
+
+// APIServerUp reports whether the API server of this bootstrapped node
+// answers: BootstrapTime after Bootstrap, and only with etcd running.
+func (n *Node) APIServerUp() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.bootstrapped && n.network.EtcdProblem == "" && !n.now().Before(n.bootstrappedAt.Add(n.BootstrapTime))
+}
+
+// Network is what the node made of its config's network documents.
+func (n *Node) Network() Network { n.mu.Lock(); defer n.mu.Unlock(); return n.network }
 
 // serveConfigured builds the mutual-TLS side from the config's OS CA: a
 // control plane has its key; a worker gets its certificate from trustd.
@@ -362,6 +416,14 @@ func (s *machineServer) ApplyConfiguration(ctx context.Context, req *machine.App
 		return nil, status.Errorf(codes.InvalidArgument, "config is invalid: %v", err)
 	}
 	faults := n.faults()
+	if msg := installDiskProblem(cfg, n.Disks); msg != "" {
+		// The installer finds no disk: the node boots maintenance mode
+		// again, as a real one whose install failed.
+		n.mu.Lock()
+		n.installProblem = msg
+		n.mu.Unlock()
+		faults.StayInMaintenance = true
+	}
 	if !faults.StayInMaintenance {
 		if err := n.Configure(cfg); err != nil {
 			return nil, status.Error(codes.InvalidArgument, err.Error())
@@ -404,6 +466,9 @@ func (s *machineServer) EtcdMemberList(ctx context.Context, _ *machine.EtcdMembe
 	n := s.n
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.network.EtcdProblem != "" {
+		return nil, status.Error(codes.Unavailable, "etcd is not running: "+n.network.EtcdProblem)
+	}
 	if !n.bootstrapped || n.now().Before(n.bootstrappedAt.Add(n.BootstrapTime)) {
 		return nil, status.Error(codes.Unavailable, "etcd is not running")
 	}
@@ -416,13 +481,13 @@ func (s *machineServer) Kubeconfig(_ *emptypb.Empty, stream grpc.ServerStreaming
 	n.kubeconfigCalls++
 	ok, server, data, token := n.bootstrapped, n.KubeconfigServer, n.Kubeconfig, n.KubeconfigToken
 	failing := n.kubeconfigCalls <= n.Faults.KubeconfigFailures
-	starting := n.now().Before(n.bootstrappedAt.Add(n.BootstrapTime))
+	etcdDown := n.network.EtcdProblem
 	n.mu.Unlock()
 	if !ok {
 		return status.Error(codes.FailedPrecondition, "kubernetes is not bootstrapped")
 	}
-	if starting {
-		return status.Error(codes.Unavailable, "the API server is starting")
+	if etcdDown != "" {
+		return status.Error(codes.Unavailable, "the API server cannot start: "+etcdDown)
 	}
 	if failing {
 		return status.Error(codes.Unavailable, "kubeconfig is not ready yet")

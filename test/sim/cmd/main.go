@@ -28,7 +28,7 @@ func main() {
 	fs.DurationVar(&o.DeployTime, "deploy-time", 10*time.Minute, "how long a server takes to deploy (simulated)")
 	fs.DurationVar(&o.ConnectTime, "connect-time", 30*time.Second, "how long a VLAN assignment stays connecting (simulated)")
 	fs.DurationVar(&o.InstallTime, "install-time", 2*time.Minute, "how long a node installs Talos and reboots after its config (simulated; negative: at once)")
-	fs.DurationVar(&o.BootstrapTime, "bootstrap-time", time.Minute, "how long etcd and the API server take after bootstrap (simulated; negative: at once)")
+	fs.DurationVar(&o.BootstrapTime, "bootstrap-time", 3*time.Minute, "how long etcd and the API server take after bootstrap (simulated; negative: at once)")
 	fs.DurationVar(&o.APILatency, "api-latency", 0, "delay of every Latitude answer (wall time)")
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the Latitude double's IDs and faults")
 	fs.StringVar(&o.Zone, "zone", "example.test", "DNS zone the Cloudflare double serves")

@@ -8,6 +8,7 @@ package fake
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"sort"
@@ -616,4 +617,22 @@ func fmtLabels(m *map[string]string) map[string]string {
 		}
 	}
 	return out
+}
+
+// privateMAC is the MAC of a server's NIC on a network: Hetzner's private
+// NICs carry 86:00:00 followed by three bytes of their own.
+func privateMAC(server, network int64) string {
+	return net.HardwareAddr{0x86, 0x00, 0x00, byte(server), byte(network), byte(server>>8) ^ byte(network>>8)}.String()
+}
+
+// PrivateNets returns a server's private network attachments as the API
+// reports them (address and NIC MAC), nil for an unknown server.
+func (f *Fake) PrivateNets(id int64) []schema.ServerPrivateNet {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.servers[id]
+	if s == nil {
+		return nil
+	}
+	return append([]schema.ServerPrivateNet(nil), s.PrivateNet...)
 }

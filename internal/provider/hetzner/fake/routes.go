@@ -458,7 +458,9 @@ func (f *Fake) serverAction(w http.ResponseWriter, r *http.Request, s *server, n
 		f.members[n.ID][s.ID] = "attaching"
 		a := f.newAction("attach_to_network", networkTime, append(ref, schema.ActionResourceReference{ID: n.ID, Type: "network"}), func() {
 			f.members[n.ID][s.ID] = "ok"
-			s.PrivateNet = append(s.PrivateNet, schema.ServerPrivateNet{Network: n.ID, IP: ip})
+			// Each attachment is a NIC of its own with a MAC Hetzner
+			// assigns (schema.ServerPrivateNet.MACAddress).
+			s.PrivateNet = append(s.PrivateNet, schema.ServerPrivateNet{Network: n.ID, IP: ip, MACAddress: privateMAC(s.ID, n.ID)})
 			f.syncNetwork(n.ID)
 		})
 		respond(a)

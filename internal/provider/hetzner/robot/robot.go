@@ -123,6 +123,12 @@ func (p *Provider) Capabilities() provider.Capabilities {
 		PrivateNetworks: true,
 		DHCP:            true,
 		Currency:        "EUR",
+		// A vSwitch is a VLAN on the public NIC with MTU 1400 (Hetzner's
+		// vSwitch documentation).
+		PrivateMTU: 1400,
+		// A vSwitch is one layer-2 segment across its servers (Hetzner's
+		// vSwitch documentation).
+		PrivateLayer2: true,
 	}
 }
 

@@ -947,10 +947,7 @@ func (f *Fake) serverJSON(s *server) map[string]any {
 		"operating_system": map[string]any{"name": osName, "slug": s.OS, "version": "", "features": map[string]any{"raid": false, "ssh_keys": false, "user_data": false}},
 		"specs": map[string]any{"cpu": fmt.Sprintf("%s (%d cores)", p.CPUType, p.Cores), "disk": p.Drives[0].Size + " " + p.Drives[0].Type,
 			"ram": fmt.Sprintf("%d GB", p.MemoryGB), "nic": p.NIC, "gpu": gpuSpec(p)},
-		"interfaces": []any{
-			map[string]any{"role": "external", "name": "eth0", "mac_address": "0c:c4:7a:00:00:01", "description": "public"},
-			map[string]any{"role": "internal", "name": "eth1", "mac_address": "0c:c4:7a:00:00:02", "description": "private"},
-		},
+		"interfaces": interfacesJSON(s.ID),
 	})
 }
 

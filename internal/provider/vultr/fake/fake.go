@@ -6,9 +6,11 @@
 package fake
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -93,6 +95,9 @@ type BareMetal struct {
 	OSID            int      `json:"os_id"`
 	Tags            []string `json:"tags"`
 	IPXEChainURL    string   `json:"ipxe_chain_url,omitempty"`
+	// MACAddress is the public NIC's MAC as an integer, as the API
+	// reports it (govultr BareMetalServer.MacAddress int64).
+	MACAddress int64 `json:"mac_address"`
 
 	created   time.Time
 	fail      bool
@@ -509,6 +514,7 @@ func (a *API) createServer(w http.ResponseWriter, r *http.Request) {
 		MainIP: a.allocIP(), CPUCount: p.CPUCount, Region: req.Region,
 		DateCreated: a.now().UTC().Format("2006-01-02T15:04:05+00:00"), Plan: req.Plan, Label: req.Label, Hostname: req.Hostname,
 		Tags: slices.Clone(req.Tags), IPXEChainURL: req.IPXEChainURL, created: a.now(),
+		MACAddress: 0x0c42a1000000 | int64(a.next&0xffffff),
 	}
 	if a.failNext > 0 {
 		a.failNext--
@@ -688,8 +694,8 @@ func (a *API) listAttachments(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var out []attachmentView
-	for i, t := range a.attachments[id] {
-		v := attachmentView{ID: t.ServerID, Type: "bare_metal", MACAddress: fmt.Sprintf("5a:01:04:%02x:%02x:%02x", i, len(id)%256, 1), DateAdded: t.Added.UTC().Format(time.RFC3339)}
+	for _, t := range a.attachments[id] {
+		v := attachmentView{ID: t.ServerID, Type: "bare_metal", MACAddress: VPCMAC(t.ServerID, id), DateAdded: t.Added.UTC().Format(time.RFC3339)}
 		if a.now().Sub(t.Added) >= a.opts.AttachTime {
 			v.IP.V4 = t.IP // the address shows once the attachment is up
 		}
@@ -755,4 +761,29 @@ func (a *API) state(w http.ResponseWriter) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(data)
+}
+
+// VPCMAC is the MAC of a server's NIC on a VPC: each attachment is a NIC
+// of its own (the API names its mac_address).
+func VPCMAC(serverID, vpcID string) string {
+	sum := sha256.Sum256([]byte(serverID + "/" + vpcID))
+	return net.HardwareAddr{0x5a, 0x01, 0x04, sum[0], sum[1], sum[2]}.String()
+}
+
+// VPCLink is a server's NIC on a VPC and its address once attached.
+type VPCLink struct{ MAC, IP string }
+
+// VPCLinks returns a server's VPC NICs.
+func (a *API) VPCLinks(serverID string) []VPCLink {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []VPCLink
+	for vpc, atts := range a.attachments {
+		for _, t := range atts {
+			if t.ServerID == serverID {
+				out = append(out, VPCLink{MAC: VPCMAC(serverID, vpc), IP: t.IP})
+			}
+		}
+	}
+	return out
 }
