@@ -36,6 +36,19 @@ var networkCases = map[string]networkCase{
 			}
 		},
 	},
+	// Latitude, an account without DHCP for custom images: the public
+	// address comes from the ip= the platform filled in the boot script,
+	// which Talos keeps next to the config's DHCP that gets nothing.
+	"latitude-no-dhcp": {
+		cluster: func(c *talos.ClusterInput) { c.VLAN = 2085 },
+		node:    func(n *talos.NodeInput) { n.PublicMAC, n.PrivateMAC = pubMAC, privMAC },
+		links: func(ip string) []fake.Link {
+			return []fake.Link{
+				{Name: "enp1s0f0", MAC: pubMAC, Public: true, Cmdline: ip + "/31"},
+				{Name: "enp1s0f1", MAC: privMAC},
+			}
+		},
+	},
 	// Hetzner Cloud: virtio NICs without permanent address; the API names
 	// only the private NIC, whose address comes by DHCP (routed network).
 	"hetzner-cloud": {

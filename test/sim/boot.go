@@ -116,14 +116,22 @@ func (s *Sim) knownSchematic(b talosBoot) error {
 }
 
 // nodeAddress says whether a booted Talos has the server's address ip and
-// a way out, so it answers on ip. With DHCP it gets its address whatever
-// the command line says: Talos ignores an ip= it cannot parse ("ignoring
-// cmdline parse failure", AddressConfigController) and runs DHCP on its
-// links in maintenance mode (talos.md). Without DHCP only ip= gives it one.
-func nodeAddress(args []string, ip string, dhcp bool) error {
+// a way out, so it answers on ip, and returns the address ip= gives it
+// ("" for none). With DHCP it gets its address whatever the command line
+// says: Talos ignores an ip= it cannot parse ("ignoring cmdline parse
+// failure", AddressConfigController) and runs DHCP on its links in
+// maintenance mode (talos.md). Without DHCP only ip= gives it one.
+func nodeAddress(args []string, ip string, dhcp bool) (string, error) {
+	cmdline, err := cmdlineAddress(args, ip)
 	if dhcp {
-		return nil
+		return cmdline, nil
 	}
+	return cmdline, err
+}
+
+// cmdlineAddress is the address/prefix the first ip= gives, and why it
+// does not make the node reachable on ip when it does not.
+func cmdlineAddress(args []string, ip string) (string, error) {
 	var arg string
 	found := false
 	// Talos reads every ip=; the first is the one that can give the
@@ -135,28 +143,28 @@ func nodeAddress(args []string, ip string, dhcp bool) error {
 		}
 	}
 	if !found {
-		return errors.New("no DHCP and no ip= kernel argument (talos.md: providers without DHCP need ip=)")
+		return "", errors.New("no DHCP and no ip= kernel argument (talos.md: providers without DHCP need ip=)")
 	}
 	got, err := parseIPArg(arg)
 	if err != nil {
-		return fmt.Errorf("no DHCP and ip=%s: %v", arg, err)
+		return "", fmt.Errorf("no DHCP and ip=%s: %v", arg, err)
 	}
 	want, err := netip.ParseAddr(ip)
 	if err != nil {
-		return fmt.Errorf("server address %q: %v", ip, err)
+		return got.Address.String(), fmt.Errorf("server address %q: %v", ip, err)
 	}
 	switch {
 	case got.Address.Addr() != want:
-		return fmt.Errorf("no DHCP and ip= gives %s, not the server's address %s", got.Address.Addr(), ip)
+		return got.Address.String(), fmt.Errorf("no DHCP and ip= gives %s, not the server's address %s", got.Address.Addr(), ip)
 	case !got.Gateway.IsValid():
-		return fmt.Errorf("no DHCP and ip=%s names no gateway: nothing beyond the link reaches it", arg)
+		return got.Address.String(), fmt.Errorf("no DHCP and ip=%s names no gateway: nothing beyond the link reaches it", arg)
 	case !got.Address.Contains(got.Gateway):
 		// Linux adds a route through a gateway only when the gateway is
 		// on a link the host has an address on ("Nexthop has invalid
 		// gateway").
-		return fmt.Errorf("no DHCP and ip=%s: the gateway %s is outside %s", arg, got.Gateway, got.Address.Masked())
+		return got.Address.String(), fmt.Errorf("no DHCP and ip=%s: the gateway %s is outside %s", arg, got.Gateway, got.Address.Masked())
 	}
-	return nil
+	return got.Address.String(), nil
 }
 
 // ipArg is what Talos takes from ip=.

@@ -11,16 +11,23 @@ import (
 // The NICs each provider's servers have, with the MACs its double
 // reports, and what DHCP hands out on each.
 
-// latitudeLinks: the external NIC gets the public address by DHCP; the
-// internal one carries the VLANs and has no DHCP. The BMC's port is not a
-// link of the operating system.
-func latitudeLinks(serverID, ip string) func() []talosfake.Link {
+// latitudeLinks: the external NIC gets the public address by DHCP, on an
+// account that has DHCP for custom images; the internal one carries the
+// VLANs and has no DHCP. The BMC's port is not a link of the operating
+// system. cmdline is the address ip= gave (boot.go): without a device in
+// ip=, Talos puts it on the first link by name (ParseCmdlineNetwork), the
+// external one.
+func latitudeLinks(serverID, ip string, dhcp bool, cmdline string) func() []talosfake.Link {
+	lease := ""
+	if dhcp {
+		lease = ip + "/31"
+	}
 	return func() []talosfake.Link {
 		var out []talosfake.Link
 		for _, nic := range latfake.Interfaces(serverID) {
 			switch nic.Role {
 			case "external":
-				out = append(out, talosfake.Link{Name: "enp1s0f0", MAC: nic.MAC, Public: true, DHCP: ip + "/31"})
+				out = append(out, talosfake.Link{Name: "enp1s0f0", MAC: nic.MAC, Public: true, DHCP: lease, Cmdline: cmdline})
 			case "internal":
 				out = append(out, talosfake.Link{Name: "enp1s0f1", MAC: nic.MAC})
 			}

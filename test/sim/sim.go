@@ -503,11 +503,13 @@ func (s *Sim) serverDeployed(srv latfake.ServerState) {
 		s.logf("server %s (%s) booted no Talos (%v): no node; its iPXE ran %q", srv.Hostname, srv.IP, err, srv.Booted)
 		return
 	}
-	if err := nodeAddress(b.Args, srv.IP, !s.opts.LatitudeNoDHCP); err != nil {
+	dhcp := !s.opts.LatitudeNoDHCP
+	cmdline, err := nodeAddress(b.Args, srv.IP, dhcp)
+	if err != nil {
 		s.logf("server %s (%s) booted Talos without its address (%v): no node answers on %s", srv.Hostname, srv.IP, err, srv.IP)
 		return
 	}
-	s.bootTalos(srv.Hostname, srv.ID, srv.IP, disks(srv.Plan, srv.IP), latitudeLinks(srv.ID, srv.IP))
+	s.bootTalos(srv.Hostname, srv.ID, srv.IP, disks(srv.Plan, srv.IP), latitudeLinks(srv.ID, srv.IP, dhcp, cmdline))
 }
 
 // bootTalos starts a Talos node in maintenance mode on a server's address,

@@ -27,6 +27,11 @@ type Link struct {
 	// DHCP is what a DHCP server on the link's segment hands out
 	// (address/prefix), "" when there is none.
 	DHCP string
+	// Cmdline is the address the kernel's ip= argument gives the link
+	// (address/prefix), "" for none. It stays whatever the config says:
+	// AddressConfigController applies the cmdline addresses on every pass,
+	// next to the machine config's.
+	Cmdline string
 }
 
 // Network is what a node made of its config: which link got which alias,
@@ -121,6 +126,11 @@ func evaluateNetwork(cfg coreconfig.Provider, links []Link, publicIP netip.Addr)
 	dhcp := func(i int) {
 		if p, err := netip.ParsePrefix(links[i].DHCP); err == nil && !slices.Contains(nw.Addresses[links[i].Name], p) {
 			nw.Addresses[links[i].Name] = append(nw.Addresses[links[i].Name], p)
+		}
+	}
+	for _, l := range links {
+		if p, err := netip.ParsePrefix(l.Cmdline); err == nil {
+			nw.Addresses[l.Name] = append(nw.Addresses[l.Name], p)
 		}
 	}
 	if cfg.RunDefaultDHCPOperators() {
