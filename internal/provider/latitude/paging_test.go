@@ -13,21 +13,9 @@ import (
 // TestListsReadPastAPageSizeCap: an API that answers fewer rows per page
 // than asked is read to the end, not one page deep.
 func TestListsReadPastAPageSizeCap(t *testing.T) {
-	f := fake.New(fake.Options{PageSizeCap: 20})
-	srv := httptest.NewServer(f)
-	defer srv.Close()
-	p, err := New(Config{Token: f.Token(), APIURL: srv.URL, ReadsPerMinute: -1, WritesPerMinute: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
 	const n = 45
-	for i := range n {
-		if _, err := p.CreateServer(ctx, provider.ServerSpec{Cluster: "cap", Hostname: fmt.Sprintf("cap-%02d", i), Plan: "c2-small-x86",
-			Region: "DAL", Boot: provider.Boot{Method: provider.BootIPXE, URL: "https://pxe.test/x"}}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f, p := withServers(t, 20, "cap", n)
+	ctx := context.Background()
 	before := f.State().Requests["GET /servers"]
 	got, err := p.ListServers(ctx, "cap")
 	if err != nil {
@@ -57,20 +45,8 @@ func TestListsEndOnTheEmptyPagePastAStaleTotal(t *testing.T) {
 		{"pages capped at 20", 20, 45, 4},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			f := fake.New(fake.Options{PageSizeCap: c.cap})
-			srv := httptest.NewServer(f)
-			defer srv.Close()
-			p, err := New(Config{Token: f.Token(), APIURL: srv.URL, ReadsPerMinute: -1, WritesPerMinute: -1})
-			if err != nil {
-				t.Fatal(err)
-			}
+			f, p := withServers(t, c.cap, "st", c.rows)
 			ctx := context.Background()
-			for i := range c.rows {
-				if _, err := p.CreateServer(ctx, provider.ServerSpec{Cluster: "st", Hostname: fmt.Sprintf("st-%02d", i), Plan: "c2-small-x86",
-					Region: "DAL", Boot: provider.Boot{Method: provider.BootIPXE, URL: "https://pxe.test/x"}}); err != nil {
-					t.Fatal(err)
-				}
-			}
 			f.SetFaults(func(x *fake.Faults) { x.StaleTotal = 2 })
 			before, pastBefore := f.State().Requests["GET /servers"], f.Fired().PastEnd
 			got, err := p.ListServers(ctx, "st")
@@ -84,4 +60,24 @@ func TestListsEndOnTheEmptyPagePastAStaleTotal(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withServers is a provider on a double that caps pages at pageCap rows
+// (0: no cap) and holds n servers of cluster.
+func withServers(t *testing.T, pageCap int, cluster string, n int) (*fake.Fake, *Provider) {
+	t.Helper()
+	f := fake.New(fake.Options{PageSizeCap: pageCap})
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	p, err := New(Config{Token: f.Token(), APIURL: srv.URL, ReadsPerMinute: -1, WritesPerMinute: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if _, err := p.CreateServer(context.Background(), provider.ServerSpec{Cluster: cluster, Hostname: fmt.Sprintf("%s-%02d", cluster, i),
+			Plan: "c2-small-x86", Region: "DAL", Boot: provider.Boot{Method: provider.BootIPXE, URL: "https://pxe.test/x"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f, p
 }
