@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -26,6 +27,7 @@ func TestWorkloadsRunOnSimulatedNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.WarningHandler = rest.NoWarnings{} // "restricted" warnings on every pod
 	kc := kubernetes.NewForConfigOrDie(cfg)
 
 	if err := env.AddNode(ctx, Node{Name: "cp1", CPU: 4, MemoryGiB: 8, InternalIP: "10.8.0.1",
