@@ -8,6 +8,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/cto-platform/cto/internal/platform"
 	"github.com/cto-platform/cto/internal/talos"
 	"github.com/cto-platform/cto/internal/talos/fake"
 )
@@ -143,5 +144,57 @@ func TestGPUTaint(t *testing.T) {
 		if _, ok := w.nodes[0].Config().Machine().NodeLabels()[talos.GPULabel]; ok {
 			t.Errorf("the control plane of a cluster with GPU workers is labelled a GPU node")
 		}
+	}
+}
+
+// tolerations collects every tolerations list in a component's values.
+func tolerations(v any) (out [][]any) {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			if l, ok := x.([]any); ok && k == "tolerations" {
+				out = append(out, l)
+				continue
+			}
+			out = append(out, tolerations(x)...)
+		}
+	case []any:
+		for _, x := range v {
+			out = append(out, tolerations(x)...)
+		}
+	}
+	return out
+}
+
+// Every GPU component tolerates the taint --gpu-taint puts on GPU nodes,
+// or it could never run where it is needed.
+func TestGPUComponentsTolerateTheGPUTaint(t *testing.T) {
+	comps, err := platform.SelectComponents(platform.Selection{Profile: "minimal", GPU: true, Talos: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gpuComps := 0
+	for _, c := range comps {
+		if !c.GPU {
+			continue
+		}
+		gpuComps++
+		lists := tolerations(c.Values)
+		if len(lists) == 0 {
+			t.Errorf("GPU component %s sets no tolerations", c.Name)
+		}
+		for _, l := range lists {
+			ok := slices.ContainsFunc(l, func(x any) bool {
+				m, _ := x.(map[string]any)
+				return m["key"] == talos.GPUTaintKey && m["effect"] == "NoSchedule" &&
+					(m["operator"] == "Exists" || m["value"] == talos.GPUTaintValue)
+			})
+			if !ok {
+				t.Errorf("GPU component %s: tolerations %v do not tolerate %s=%s:NoSchedule", c.Name, l, talos.GPUTaintKey, talos.GPUTaintValue)
+			}
+		}
+	}
+	if gpuComps == 0 {
+		t.Fatal("the catalog has no GPU component")
 	}
 }
