@@ -274,6 +274,12 @@ func TestProductionHighAvailability(t *testing.T) {
 	w := newWorld(t, sim.Options{})
 	w.MustRun(simworld.DeployArgs("prod", "production", 6)...)
 	w.checkCluster("prod", "production", 6, 3)
+	// Longhorn runs on every node: each installed its extensions.
+	for _, n := range w.Sim.State().Nodes {
+		if exts := nodeExtensions(t, w, n.Hostname); !slices.Contains(exts, "siderolabs/iscsi-tools") || !slices.Contains(exts, "siderolabs/util-linux-tools") {
+			t.Errorf("%s installed extensions %v, want Longhorn's iscsi-tools and util-linux-tools", n.Hostname, exts)
+		}
+	}
 	// The three control planes share a VIP on the private VLAN.
 	for i := 1; i <= 3; i++ {
 		if !strings.Contains(configOf(t, w, fmt.Sprintf("prod-cp%d", i)), "kind: Layer2VIPConfig") {
