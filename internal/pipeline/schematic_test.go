@@ -18,11 +18,10 @@ import (
 func installedExtensions(t *testing.T, ff *fake.Factory, n *fake.Node) (id string, exts []string) {
 	t.Helper()
 	img := n.Config().Machine().Install().Image()
-	_, rest, ok := strings.Cut(img, "/metal-installer/")
+	id, ok := talos.InstallerSchematic(img)
 	if !ok {
 		t.Fatalf("%s installs %s, not a factory installer", n.Name, img)
 	}
-	id, _, _ = strings.Cut(rest, ":")
 	return id, storedExtensions(t, ff, id)
 }
 

@@ -177,6 +177,17 @@ func (im Images) Installer() string {
 	return fmt.Sprintf("%s/metal-installer/%s:%s", host, im.SchematicID, im.Version)
 }
 
+// InstallerSchematic reads the schematic id from an install image that
+// Installer named; ok is false for any other image.
+func InstallerSchematic(image string) (id string, ok bool) {
+	_, rest, ok := strings.Cut(image, "/metal-installer/")
+	if !ok {
+		return "", false
+	}
+	id, _, ok = strings.Cut(rest, ":")
+	return id, ok && id != ""
+}
+
 // StaticIP is a node address for providers without DHCP, rendered as the
 // kernel's ip= argument.
 type StaticIP struct {

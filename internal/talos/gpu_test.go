@@ -90,3 +90,13 @@ func TestSchematicForExtensions(t *testing.T) {
 		t.Errorf("plain schematic id = %s, want %s", got, plainID)
 	}
 }
+
+func TestInstallerSchematic(t *testing.T) {
+	im := talos.Factory{}.Images("abc123", "v1.13.9")
+	if id, ok := talos.InstallerSchematic(im.Installer()); !ok || id != "abc123" {
+		t.Errorf("InstallerSchematic(%s) = %q, %v", im.Installer(), id, ok)
+	}
+	if _, ok := talos.InstallerSchematic("ghcr.io/siderolabs/installer:v1.13.9"); ok {
+		t.Error("a non-factory installer has a schematic")
+	}
+}

@@ -57,8 +57,7 @@ func nodeExtensions(t *testing.T, w *world, hostname string) []string {
 	if n == nil || n.Config() == nil {
 		t.Fatalf("%s runs no config", hostname)
 	}
-	_, rest, _ := strings.Cut(n.Config().Machine().Install().Image(), "/metal-installer/")
-	id, _, _ := strings.Cut(rest, ":")
+	id, _ := talos.InstallerSchematic(n.Config().Machine().Install().Image())
 	body, ok := w.Sim.Factory().Schematic(id)
 	if !ok {
 		t.Fatalf("%s installs schematic %q the factory never saw", hostname, id)

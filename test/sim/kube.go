@@ -207,11 +207,10 @@ func (s *Sim) gpus(serverID string, tn *talosfake.Node) int {
 	if cfg == nil || !slices.ContainsFunc(cfg.Machine().Kernel().Modules(), func(m config.KernelModule) bool { return m.Name() == "nvidia" }) {
 		return 0
 	}
-	_, rest, ok := strings.Cut(cfg.Machine().Install().Image(), "/metal-installer/")
+	id, ok := talos.InstallerSchematic(cfg.Machine().Install().Image())
 	if !ok {
 		return 0
 	}
-	id, _, _ := strings.Cut(rest, ":")
 	body, ok := s.factory.Schematic(id)
 	if !ok {
 		return 0
