@@ -111,6 +111,12 @@ func TestCatalogValues(t *testing.T) {
 	if gpu.Values["driver"].(map[string]any)["enabled"] != false || gpu.Values["toolkit"].(map[string]any)["enabled"] != false {
 		t.Errorf("gpu-operator must not install the driver or toolkit on Talos: %v", gpu.Values)
 	}
+	// The operator creates RuntimeClass <operator.runtimeClass> with that
+	// handler (gpu-operator v25.3.4 controllers/object_controls.go), and
+	// the toolkit extension registers containerd's runtime "nvidia".
+	if rc := gpu.Values["operator"].(map[string]any)["runtimeClass"]; rc != "nvidia" {
+		t.Errorf("gpu-operator RuntimeClass = %v, want nvidia", rc)
+	}
 	prod := byName(Selection{Profile: "production"}, "argo-cd")
 	if prod.Values["server"].(map[string]any)["replicas"] != float64(2) {
 		t.Errorf("production argo-cd server replicas = %v, want 2", prod.Values["server"])
