@@ -95,6 +95,7 @@ to spend money unless --yes is given.`,
 	fs.StringVar(&s.License, "license", "", "license file or token (env CTO_LICENSE); none means the Free tier")
 	fs.StringVar(&s.Project, "project", "", "provider project ID or slug (Latitude: env LATITUDESH_PROJECT)")
 	fs.BoolVar(&s.GPU, "gpu", false, "add NVIDIA GPU support (GPU plans, drivers and the GPU operator)")
+	fs.BoolVar(&s.GPUTaint, "gpu-taint", false, "with --gpu: taint the GPU workers nvidia.com/gpu=present:NoSchedule so only pods that tolerate it run there; the control planes take the other workloads")
 	fs.Float64Var(&s.MaxMonthlyCost, "max-monthly-cost", 0, "refuse before creating anything when the monthly estimate is higher (in the provider's currency; 0: no cap)")
 	fs.StringVar(&s.APIURL, "api-url", "", "provider API endpoint (for testing or a proxy)")
 	fs.StringSliceVar(&s.Servers, "servers", nil, "existing servers to adopt, by provider ID or number (hetzner-robot)")
@@ -125,7 +126,7 @@ to spend money unless --yes is given.`,
 var specFlags = map[string]string{
 	"name": "name", "provider": "provider", "plan": "plan", "worker-plan": "workerPlan", "nodes": "nodes",
 	"control-planes": "controlPlanes", "region": "region", "fallback-regions": "fallbackRegions",
-	"profile": "profile", "license": "license", "project": "project", "gpu": "gpu",
+	"profile": "profile", "license": "license", "project": "project", "gpu": "gpu", "gpu-taint": "gpuTaint",
 	"max-monthly-cost": "maxMonthlyCost", "api-url": "apiURL", "servers": "servers", "order": "order",
 	"talos-version": "talos.version", "kubernetes-version": "talos.kubernetesVersion",
 	"image-factory-url": "talos.imageFactoryURL", "private-cidr": "network.cidr", "domain": "dns.domain",
@@ -169,6 +170,8 @@ func buildSpec(ctx context.Context, f *deployFlags, fs *pflag.FlagSet) (spec.Clu
 			s.Project = f.s.Project
 		case "gpu":
 			s.GPU = f.s.GPU
+		case "gpu-taint":
+			s.GPUTaint = f.s.GPUTaint
 		case "max-monthly-cost":
 			s.MaxMonthlyCost = f.s.MaxMonthlyCost
 		case "api-url":

@@ -14,6 +14,7 @@ import (
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
+	"github.com/cto-platform/cto/internal/talos"
 )
 
 // PlaceholderBootURL is the iPXE URL servers boot when no Talos boot media
@@ -183,11 +184,11 @@ func (serversStep) Run(ctx context.Context, r *Run) error {
 // GPU nodes need drivers in their image. Without wiring every node boots a
 // placeholder that starts nothing useful, and the user is told.
 func bootMedia(ctx context.Context, r *Run) (map[string]provider.Boot, error) {
-	sp := r.Deps.Spec
-	// With a separate worker plan, only workers are the GPU class.
+	// The classes the talos step installs: a node boots the schematic its
+	// install image carries, or the extensions disappear on install.
 	gpuFor := map[string]bool{
-		string(provider.RoleControlPlane): sp.GPU && sp.WorkerPlan == "",
-		string(provider.RoleWorker):       sp.GPU,
+		string(provider.RoleControlPlane): nodeHasGPU(r, talos.RoleControlPlane),
+		string(provider.RoleWorker):       nodeHasGPU(r, talos.RoleWorker),
 	}
 	out := map[string]provider.Boot{}
 	if r.Deps.BootMedia == nil {

@@ -78,20 +78,22 @@ func (talosStep) Run(ctx context.Context, r *Run) error {
 	}
 	// Register the schematics before touching nodes: an unreachable factory
 	// fails here, with the URL it tried.
+	said := map[bool]bool{}
 	for _, n := range nodes {
 		gpu := nodeHasGPU(r, n.Role)
-		key := FactSchematic
-		if gpu {
-			key = FactSchematicGPU
-		}
-		if r.Journal.Fact(key) != "" {
+		if said[gpu] {
 			continue
+		}
+		said[gpu] = true
+		s, err := nodeSchematic(r, gpu)
+		if err != nil {
+			return err
 		}
 		id, err := ensureSchematic(ctx, r, gpu)
 		if err != nil {
 			return err
 		}
-		r.Say("Image Factory schematic %s (gpu: %v); installer %s", id, gpu, imageFactory(r).Images(id, talosVersion(r)).Installer())
+		r.Say("Image Factory schematic %s (%s); installer %s", id, describeSchematic(s, gpu), imageFactory(r).Images(id, talosVersion(r)).Installer())
 	}
 	// Each role's plan says what its OS drive is: workers may run on
 	// --worker-plan, with other disks than the control planes.
@@ -380,7 +382,7 @@ func renderNode(ctx context.Context, r *Run, client *talos.Client, in talos.Clus
 		return nil, err
 	}
 	return talos.Generate(in, talos.NodeInput{
-		Name: n.Name, Role: n.Role, PrivateIP: n.PrivateIP, GPU: gpu,
+		Name: n.Name, Role: n.Role, PrivateIP: n.PrivateIP, GPU: gpu, GPUTaint: gpu && r.Deps.Spec.GPUTaint,
 		InstallImage: imageFactory(r).Images(id, talosVersion(r)).Installer(),
 		Disk:         disk,
 		PublicMAC:    n.PublicMAC, PrivateMAC: n.PrivateMAC,
@@ -444,9 +446,13 @@ func (talosStep) DryRun(ctx context.Context, r *Run) error {
 	var paths []string
 	for _, n := range nodes {
 		gpu := nodeHasGPU(r, n.Role)
-		id := talos.SchematicFor(gpu).ID() // computed locally; not registered
+		schematic, err := nodeSchematic(r, gpu)
+		if err != nil {
+			return err
+		}
+		id := schematic.ID() // computed locally; not registered
 		cfg, err := talos.Generate(in, talos.NodeInput{
-			Name: n.Name, Role: n.Role, PrivateIP: n.PrivateIP, GPU: gpu,
+			Name: n.Name, Role: n.Role, PrivateIP: n.PrivateIP, GPU: gpu, GPUTaint: gpu && r.Deps.Spec.GPUTaint,
 			InstallImage: imageFactory(r).Images(id, talosVersion(r)).Installer(),
 			Disk:         talos.Disk{Serial: "PLACEHOLDER-DISK-SERIAL"},
 			PublicMAC:    n.PublicMAC, PrivateMAC: n.PrivateMAC,

@@ -44,6 +44,17 @@ func (w *talosWorld) addWorker() *fake.Node {
 	return worker
 }
 
+// schematicFact is the factory id the journal holds for the schematic of
+// a node class.
+func schematicFact(t *testing.T, r *Run, gpu bool) string {
+	t.Helper()
+	s, err := nodeSchematic(r, gpu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Journal.Fact(FactSchematicPrefix + s.ID())
+}
+
 func TestTalosStepGPUWorkers(t *testing.T) {
 	w := newTalosWorld(t, 1)
 	w.spec.GPU = true
@@ -67,7 +78,7 @@ func TestTalosStepGPUWorkers(t *testing.T) {
 	if got := modules(w.nodes[0]); len(got) != 0 {
 		t.Errorf("control plane of a GPU cluster loads %v", got)
 	}
-	gpuID, plainID := r.Journal.Fact(FactSchematicGPU), r.Journal.Fact(FactSchematic)
+	gpuID, plainID := schematicFact(t, r, true), schematicFact(t, r, false)
 	if gpuID == "" || plainID == "" || gpuID == plainID {
 		t.Fatalf("schematic facts: plain %q gpu %q", plainID, gpuID)
 	}
@@ -208,8 +219,10 @@ func TestTalosDryRunWritesConfigs(t *testing.T) {
 			if _, err := os.Stat(c.Path(talos.SecretsFile)); err == nil {
 				t.Error("a dry run stored secrets")
 			}
-			if j.Fact(FactSchematic) != "" {
-				t.Error("a dry run journaled a schematic")
+			for k := range j.Facts {
+				if strings.HasPrefix(k, FactSchematicPrefix) {
+					t.Errorf("a dry run journaled schematic fact %s", k)
+				}
 			}
 		})
 	}
@@ -235,7 +248,7 @@ func TestTalosBootMedia(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		id := j.Fact(FactSchematic)
+		id := schematicFact(t, r, false)
 		if id == "" {
 			t.Fatal("schematic id not journaled")
 		}
@@ -253,8 +266,9 @@ func TestTalosBootMedia(t *testing.T) {
 		t.Errorf("factory posts = %d, want 1 (the id is journaled)", w.factory.Posts())
 	}
 	// An unreachable factory is an error naming it.
-	j.Update(func(j *state.Journal) { delete(j.Facts, FactSchematicGPU) })
+	// (The GPU schematic of a GPU cluster is not journaled yet.)
 	sp := w.spec
+	sp.GPU = true
 	sp.Talos.ImageFactoryURL = "http://127.0.0.1:1"
 	r := &Run{Cluster: c, Journal: j, Events: Discard, Deps: &Deps{Spec: sp}}
 	if _, err := TalosBootMedia(context.Background(), r, true); err == nil || !strings.Contains(err.Error(), "http://127.0.0.1:1/schematics") {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cto-platform/cto/internal/platform"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
@@ -69,10 +70,12 @@ func (o TalosOptions) endpoint(ip string) string {
 
 // Journal facts of the talos and kubernetes steps.
 const (
-	FactSchematic    = "talos.schematic"     // plain nodes' Image Factory schematic
-	FactSchematicGPU = "talos.schematic.gpu" // GPU nodes' schematic
-	FactEndpoint     = "talos.endpoint"      // Kubernetes API host
-	FactVIP          = "talos.vip"           // Layer2 VIP on the private VLAN (3+ control planes)
+	// FactSchematicPrefix + the schematic's content address holds the
+	// Image Factory's id of that schematic: one fact per distinct set of
+	// extensions, so a cluster whose components change gets a new one.
+	FactSchematicPrefix = "talos.schematic."
+	FactEndpoint        = "talos.endpoint" // Kubernetes API host
+	FactVIP             = "talos.vip"      // Layer2 VIP on the private VLAN (3+ control planes)
 	// FactAPILoadBalancer is the address of the provider's load balancer
 	// in front of the control planes, used instead of a VIP.
 	FactAPILoadBalancer = "talos.api_load_balancer"
@@ -104,24 +107,36 @@ func imageFactory(r *Run) talos.Factory {
 	return talos.Factory{URL: r.Deps.Spec.Talos.ImageFactoryURL, HTTP: r.Deps.Talos.FactoryHTTP}
 }
 
-// nodeHasGPU says which nodes get the NVIDIA schematic: the workers of a
-// GPU cluster, or every node when it has no workers.
+// nodeHasGPU says which nodes are GPU nodes (NVIDIA extensions, modules
+// and label): the workers of a GPU cluster, or every node when it has no
+// workers. The boot media and the install image both follow it.
 func nodeHasGPU(r *Run, role string) bool {
 	s := r.Deps.Spec
 	return s.GPU && (role == talos.RoleWorker || s.Workers() == 0)
 }
 
-// ensureSchematic registers the node class's schematic with the Image
-// Factory once and journals its id.
-func ensureSchematic(ctx context.Context, r *Run, gpu bool) (string, error) {
-	key := FactSchematic
-	if gpu {
-		key = FactSchematicGPU
+// nodeSchematic is a node's schematic: the Talos extensions the cluster's
+// platform components need on it, as the catalog declares them.
+func nodeSchematic(r *Run, gpu bool) (talos.Schematic, error) {
+	comps, err := platform.SelectComponents(PlatformSelection(r.Deps.Spec))
+	if err != nil {
+		return talos.Schematic{}, err
 	}
+	return talos.SchematicFor(platform.NodeExtensions(comps, gpu)), nil
+}
+
+// ensureSchematic registers the node class's schematic with the Image
+// Factory once and journals its id under the schematic's content.
+func ensureSchematic(ctx context.Context, r *Run, gpu bool) (string, error) {
+	s, err := nodeSchematic(r, gpu)
+	if err != nil {
+		return "", err
+	}
+	key := FactSchematicPrefix + s.ID()
 	if id := r.Journal.Fact(key); id != "" {
 		return id, nil
 	}
-	id, err := imageFactory(r).EnsureSchematic(ctx, talos.SchematicFor(gpu))
+	id, err := imageFactory(r).EnsureSchematic(ctx, s)
 	if err != nil {
 		return "", err
 	}
@@ -208,8 +223,9 @@ func clusterInput(r *Run, nodes []state.Node, s *talos.Secrets) (talos.ClusterIn
 	if in.PrivateCIDR == "" {
 		in.PrivateCIDR = spec.Defaults().Network.CIDR
 	}
-	// Without workers, the control planes are where workloads run.
-	in.SchedulingOnControlPlanes = !slices.ContainsFunc(nodes, func(n state.Node) bool { return n.Role == talos.RoleWorker })
+	// Without workers, or when every worker is a GPU node tainted for GPU
+	// pods, the control planes are where the other workloads run.
+	in.SchedulingOnControlPlanes = sp.GPUTaint || !slices.ContainsFunc(nodes, func(n state.Node) bool { return n.Role == talos.RoleWorker })
 	var caps provider.Capabilities
 	if p := r.Deps.Provider; p != nil {
 		caps = p.Capabilities()
@@ -306,4 +322,17 @@ func talosClient(r *Run) (*talos.Client, error) {
 		return nil, err
 	}
 	return &talos.Client{Talosconfig: cfg}, nil
+}
+
+// describeSchematic says what a schematic is for, for the run's output.
+func describeSchematic(s talos.Schematic, gpu bool) string {
+	class := "plain nodes"
+	if gpu {
+		class = "GPU nodes"
+	}
+	exts := s.Extensions()
+	if len(exts) == 0 {
+		return class + ", no extensions"
+	}
+	return class + ": " + strings.Join(exts, ", ")
 }

@@ -20,22 +20,26 @@ var catalogYAML []byte
 
 // Component is one entry of the catalog.
 type Component struct {
-	Name          string                    `json:"name"`
-	Repo          string                    `json:"repo"`
-	Chart         string                    `json:"chart"`
-	Version       string                    `json:"version"`
-	Path          string                    `json:"path,omitempty"`
-	Revision      string                    `json:"revision,omitempty"`
-	Namespace     string                    `json:"namespace"`
-	PodSecurity   string                    `json:"podSecurity,omitempty"`
-	Wave          int                       `json:"wave"`
-	Profiles      []string                  `json:"profiles"`
-	GPU           bool                      `json:"gpu,omitempty"`
-	Bootstrap     bool                      `json:"bootstrap,omitempty"`
-	TalosOnly     bool                      `json:"talosOnly,omitempty"`
-	DependsOn     []string                  `json:"dependsOn,omitempty"`
-	Values        map[string]any            `json:"values,omitempty"`
-	ProfileValues map[string]map[string]any `json:"profileValues,omitempty"`
+	Name        string   `json:"name"`
+	Repo        string   `json:"repo"`
+	Chart       string   `json:"chart"`
+	Version     string   `json:"version"`
+	Path        string   `json:"path,omitempty"`
+	Revision    string   `json:"revision,omitempty"`
+	Namespace   string   `json:"namespace"`
+	PodSecurity string   `json:"podSecurity,omitempty"`
+	Wave        int      `json:"wave"`
+	Profiles    []string `json:"profiles"`
+	GPU         bool     `json:"gpu,omitempty"`
+	Bootstrap   bool     `json:"bootstrap,omitempty"`
+	TalosOnly   bool     `json:"talosOnly,omitempty"`
+	DependsOn   []string `json:"dependsOn,omitempty"`
+	// TalosExtensions are the Talos system extensions its pods need on
+	// the nodes that run them: every node, or GPU nodes only for a GPU
+	// component. They go into those nodes' Image Factory schematic.
+	TalosExtensions []string                  `json:"talosExtensions,omitempty"`
+	Values          map[string]any            `json:"values,omitempty"`
+	ProfileValues   map[string]map[string]any `json:"profileValues,omitempty"`
 	// MTUValue names the value that takes the MTU of the network pod
 	// traffic crosses between nodes, when the provider sets one.
 	MTUValue string `json:"mtuValue,omitempty"`
@@ -60,6 +64,24 @@ type Selection struct {
 
 // exactVersion is a pinned version: no range, no "latest", no wildcard.
 var exactVersion = regexp.MustCompile(`^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$`)
+
+// officialExtension is how the Image Factory names an official extension.
+var officialExtension = regexp.MustCompile(`^siderolabs/[a-z0-9][a-z0-9-]*$`)
+
+// NodeExtensions returns the Talos extensions a node needs to run the
+// selected components' pods, sorted and without repeats: every
+// component's on every node, a GPU component's on GPU nodes only.
+func NodeExtensions(comps []Component, gpuNode bool) []string {
+	var out []string
+	for _, c := range comps {
+		if c.GPU && !gpuNode {
+			continue
+		}
+		out = append(out, c.TalosExtensions...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
 
 // LoadCatalog parses the embedded catalog and checks it.
 func LoadCatalog() (*Catalog, error) { return ParseCatalog(catalogYAML) }
@@ -94,6 +116,11 @@ func (c *Catalog) check() error {
 		case "", "privileged", "baseline", "restricted":
 		default:
 			return fmt.Errorf("component %s: podSecurity %q is not privileged, baseline or restricted", comp.Name, comp.PodSecurity)
+		}
+		for _, ext := range comp.TalosExtensions {
+			if !officialExtension.MatchString(ext) {
+				return fmt.Errorf("component %s: Talos extension %q is not an official extension name (siderolabs/<name>)", comp.Name, ext)
+			}
 		}
 		for p := range comp.ProfileValues {
 			if !slices.Contains(comp.Profiles, p) {

@@ -111,6 +111,12 @@ func TestCatalogValues(t *testing.T) {
 	if gpu.Values["driver"].(map[string]any)["enabled"] != false || gpu.Values["toolkit"].(map[string]any)["enabled"] != false {
 		t.Errorf("gpu-operator must not install the driver or toolkit on Talos: %v", gpu.Values)
 	}
+	// The operator creates RuntimeClass <operator.runtimeClass> with that
+	// handler (gpu-operator v25.3.4 controllers/object_controls.go), and
+	// the toolkit extension registers containerd's runtime "nvidia".
+	if rc := gpu.Values["operator"].(map[string]any)["runtimeClass"]; rc != "nvidia" {
+		t.Errorf("gpu-operator RuntimeClass = %v, want nvidia", rc)
+	}
 	prod := byName(Selection{Profile: "production"}, "argo-cd")
 	if prod.Values["server"].(map[string]any)["replicas"] != float64(2) {
 		t.Errorf("production argo-cd server replicas = %v, want 2", prod.Values["server"])
@@ -140,6 +146,7 @@ func TestParseCatalogRefuses(t *testing.T) {
 		"dep not in profile": `components:
 - {name: a, repo: r, chart: a, version: 1.0.0, namespace: n, profiles: [minimal, standard], dependsOn: [b]}
 - {name: b, repo: r, chart: b, version: 1.0.0, namespace: n, profiles: [standard]}`,
+		"extension not official": "components: [{name: a, repo: r, chart: a, version: 1.0.0, namespace: n, profiles: [minimal], talosExtensions: [iscsi-tools]}]",
 		"twice": `components:
 - {name: a, repo: r, chart: a, version: 1.0.0, namespace: n, profiles: [minimal]}
 - {name: a, repo: r, chart: a, version: 1.0.0, namespace: n, profiles: [minimal]}`,
@@ -154,5 +161,34 @@ func TestParseCatalogRefuses(t *testing.T) {
 	ok := "components: [{name: a, repo: r, chart: a, version: 1.0.0, namespace: n, profiles: [minimal]}]"
 	if _, err := ParseCatalog([]byte(ok)); err != nil {
 		t.Fatalf("one plain entry refused: %v", err)
+	}
+}
+
+// The Talos extensions follow the components: Longhorn's on every node of
+// a production cluster, the NVIDIA ones on GPU nodes of a GPU cluster only.
+func TestNodeExtensions(t *testing.T) {
+	storage := []string{"siderolabs/iscsi-tools", "siderolabs/util-linux-tools"}
+	nvidia := []string{"siderolabs/nvidia-container-toolkit-production", "siderolabs/nvidia-open-gpu-kernel-modules-production"}
+	for _, tc := range []struct {
+		sel     Selection
+		gpuNode bool
+		want    []string
+	}{
+		{Selection{Profile: "minimal", Talos: true}, false, nil},
+		{Selection{Profile: "standard", Talos: true}, false, nil},
+		{Selection{Profile: "production", Talos: true}, false, storage},
+		{Selection{Profile: "standard", Talos: true, GPU: true}, false, nil},
+		{Selection{Profile: "standard", Talos: true, GPU: true}, true, nvidia},
+		{Selection{Profile: "production", Talos: true, GPU: true}, false, storage},
+		{Selection{Profile: "production", Talos: true, GPU: true}, true, append(slices.Clone(storage), nvidia...)},
+	} {
+		comps, err := SelectComponents(tc.sel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := slices.Sorted(slices.Values(tc.want))
+		if got := NodeExtensions(comps, tc.gpuNode); !slices.Equal(got, want) {
+			t.Errorf("%+v, GPU node %v: extensions %v, want %v", tc.sel, tc.gpuNode, got, want)
+		}
 	}
 }

@@ -45,8 +45,12 @@ type ClusterSpec struct {
 	Profile         string   `json:"profile"`
 	Project         string   `json:"project,omitempty"`
 	GPU             bool     `json:"gpu,omitempty"`
-	License         string   `json:"license,omitempty"`
-	APIURL          string   `json:"apiURL,omitempty"`
+	// GPUTaint taints the GPU workers nvidia.com/gpu=present:NoSchedule so
+	// only pods that tolerate it run there; the control planes then take
+	// the other workloads.
+	GPUTaint bool   `json:"gpuTaint,omitempty"`
+	License  string `json:"license,omitempty"`
+	APIURL   string `json:"apiURL,omitempty"`
 	// MaxMonthlyCost refuses a deploy whose estimate is higher; 0 is no cap.
 	MaxMonthlyCost float64 `json:"maxMonthlyCost,omitempty"`
 	// Servers are existing servers to adopt (providers that rent by number).
@@ -292,6 +296,14 @@ func (s *ClusterSpec) Validate() error {
 	}
 	if s.WorkerPlan != "" && !slugLike.MatchString(s.WorkerPlan) {
 		bad("workerPlan", s.WorkerPlan, "is not a plan slug (e.g. c2-large-x86); list them with `cto plans`")
+	}
+	if s.GPUTaint {
+		switch {
+		case !s.GPU:
+			bad("gpuTaint", "true", "needs gpu: true (--gpu); only GPU nodes are tainted")
+		case s.Workers() < 1:
+			bad("gpuTaint", "true", "needs workers (nodes above controlPlanes): the GPU workers are tainted and the control planes take the other workloads")
+		}
 	}
 	if s.MaxMonthlyCost < 0 {
 		bad("maxMonthlyCost", fmt.Sprint(s.MaxMonthlyCost), "must be 0 (no cap) or a positive amount")

@@ -312,3 +312,33 @@ func FuzzParse(f *testing.F) {
 		checkAccepted(t, s)
 	})
 }
+
+func TestGPUTaintNeedsGPUWorkers(t *testing.T) {
+	base := Defaults()
+	base.Provider, base.Nodes, base.ControlPlanes = "latitude", 3, 1
+	for _, tc := range []struct {
+		name       string
+		gpu        bool
+		workerPlan string
+		nodes      int
+		want       string
+	}{
+		{"without gpu", false, "g3-large-x86", 3, "gpuTaint \"true\" needs gpu: true"},
+		{"without workers", true, "", 1, "needs workers"},
+		{"GPU workers", true, "", 3, ""},
+		{"GPU workers on their own plan", true, "g3-large-x86", 3, ""},
+	} {
+		s := base
+		s.GPU, s.GPUTaint, s.WorkerPlan, s.Nodes = tc.gpu, true, tc.workerPlan, tc.nodes
+		err := s.Validate()
+		if tc.want == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tc.name, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Validate = %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}

@@ -35,6 +35,9 @@ profile: standard
 
 # Add GPU nodes (NVIDIA drivers and the GPU operator).
 gpu: false
+# Keep pods off the GPU workers unless they tolerate
+# nvidia.com/gpu=present:NoSchedule; the control planes take the rest.
+# gpuTaint: false
 
 # Refuse to create anything when the monthly estimate is higher (0: no cap).
 maxMonthlyCost: 0

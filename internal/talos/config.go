@@ -90,7 +90,10 @@ type NodeInput struct {
 	Name      string
 	Role      string // RoleControlPlane | RoleWorker
 	PrivateIP string
-	GPU       bool
+	// GPU nodes load the NVIDIA modules and carry GPULabel.
+	GPU bool
+	// GPUTaint keeps pods off a GPU node unless they tolerate GPUTaintKey.
+	GPUTaint bool
 	// InstallImage is the factory installer of the node's schematic.
 	InstallImage string
 	Disk         Disk
@@ -102,6 +105,16 @@ type NodeInput struct {
 	// link statically, for providers that hand out no DHCP; empty: DHCP.
 	PublicAddress, PublicGateway string
 }
+
+// GPU nodes are labelled GPULabel=true, the label the NVIDIA GPU
+// operator and device plugin select nodes by, and tainted
+// GPUTaintKey=GPUTaintValue:NoSchedule when the user asks, the taint the
+// NVIDIA charts tolerate by default.
+const (
+	GPULabel      = "nvidia.com/gpu.present"
+	GPUTaintKey   = "nvidia.com/gpu"
+	GPUTaintValue = "present"
+)
 
 // podCIDR is the library's default pod network; the firewall admits it to
 // the kubelet (metrics) and Cilium's health port.
@@ -187,10 +200,9 @@ func Generate(c ClusterInput, n NodeInput) ([]byte, error) {
 		cl.EtcdConfig.EtcdAdvertisedSubnets = []string{c.PrivateCIDR}
 	}
 	if n.GPU {
-		m.MachineKernel = &v1alpha1.KernelConfig{}
-		for _, mod := range GPUKernelModules {
-			m.MachineKernel.KernelModules = append(m.MachineKernel.KernelModules, &v1alpha1.KernelModuleConfig{ModuleName: mod})
-		}
+		gpuNode(m, n.GPUTaint)
+	} else if n.GPUTaint {
+		return nil, fmt.Errorf("config of %s: a GPU taint on a node without GPUs", n.Name)
 	}
 
 	var docs []config.Document
@@ -223,6 +235,40 @@ func Generate(c ClusterInput, n NodeInput) ([]byte, error) {
 	// The documents as written, once they parse and validate: encoding
 	// the parsed config again would cost as much as everything above.
 	return out, nil
+}
+
+// gpuNode configures a GPU node as Talos's NVIDIA guide does: the NVIDIA
+// modules loaded and net.core.bpf_jit_harden at 1; the container toolkit
+// extension registers containerd's "nvidia" runtime by itself. The label
+// lets GPU components find the node. The taint goes in at registration
+// (kubelet registerWithTaints): a worker's machined updates its Node with
+// the kubelet's credentials, and the NodeRestriction admission plugin
+// forbids a kubelet to change taints after that, so machine.nodeTaints
+// would never reach a worker's Node.
+func gpuNode(m *v1alpha1.MachineConfig, taint bool) {
+	m.MachineKernel = &v1alpha1.KernelConfig{}
+	for _, mod := range GPUKernelModules {
+		m.MachineKernel.KernelModules = append(m.MachineKernel.KernelModules, &v1alpha1.KernelModuleConfig{ModuleName: mod})
+	}
+	if m.MachineSysctls == nil {
+		m.MachineSysctls = map[string]string{}
+	}
+	m.MachineSysctls["net.core.bpf_jit_harden"] = "1"
+	if m.MachineNodeLabels == nil {
+		m.MachineNodeLabels = map[string]string{}
+	}
+	m.MachineNodeLabels[GPULabel] = "true"
+	if taint {
+		if m.MachineKubelet == nil {
+			m.MachineKubelet = &v1alpha1.KubeletConfig{}
+		}
+		if m.MachineKubelet.KubeletExtraConfig.Object == nil {
+			m.MachineKubelet.KubeletExtraConfig.Object = map[string]any{}
+		}
+		m.MachineKubelet.KubeletExtraConfig.Object["registerWithTaints"] = []any{
+			map[string]any{"key": GPUTaintKey, "value": GPUTaintValue, "effect": "NoSchedule"},
+		}
+	}
 }
 
 // CheckVersions reports a Kubernetes version the Talos version cannot run.

@@ -20,14 +20,8 @@ import (
 // DefaultFactoryURL is the public Talos Image Factory.
 const DefaultFactoryURL = "https://factory.talos.dev"
 
-// GPUExtensions are the system extensions of GPU nodes: NVIDIA's open
-// kernel modules and the container toolkit, of matching versions.
-var GPUExtensions = []string{
-	"siderolabs/nvidia-open-gpu-kernel-modules-production",
-	"siderolabs/nvidia-container-toolkit-production",
-}
-
-// GPUKernelModules are loaded on GPU nodes only.
+// GPUKernelModules are loaded on GPU nodes only (Talos's NVIDIA guide);
+// the extensions that carry them come with the platform's GPU component.
 var GPUKernelModules = []string{"nvidia", "nvidia_uvm", "nvidia_drm", "nvidia_modeset"}
 
 // Schematic is an Image Factory customization: what goes into the boot
@@ -47,20 +41,30 @@ type SystemExtensions struct {
 	OfficialExtensions []string `json:"officialExtensions,omitempty"`
 }
 
-// SchematicFor returns the schematic of a node class: plain, or with the
-// NVIDIA extensions for GPU nodes.
-func SchematicFor(gpu bool) Schematic {
+// SchematicFor returns the schematic carrying official extensions (e.g.
+// "siderolabs/iscsi-tools"); none is plain Talos. Order and repeats do not
+// matter: the same set is the same schematic.
+func SchematicFor(extensions []string) Schematic {
 	var s Schematic
-	if gpu {
-		s.Customization.SystemExtensions.OfficialExtensions = slices.Clone(GPUExtensions)
+	if len(extensions) > 0 {
+		exts := slices.Clone(extensions)
+		slices.Sort(exts)
+		s.Customization.SystemExtensions.OfficialExtensions = slices.Compact(exts)
 	}
 	return s
+}
+
+// Extensions are the schematic's official extensions, sorted.
+func (s Schematic) Extensions() []string {
+	exts := slices.Clone(s.Customization.SystemExtensions.OfficialExtensions)
+	slices.Sort(exts)
+	return exts
 }
 
 // YAML renders the schematic as the factory takes it.
 func (s Schematic) YAML() []byte {
 	c := s
-	slices.Sort(c.Customization.SystemExtensions.OfficialExtensions)
+	c.Customization.SystemExtensions.OfficialExtensions = s.Extensions()
 	out, err := yaml.Marshal(c)
 	if err != nil {
 		panic(err) // plain strings only: cannot fail
@@ -171,6 +175,17 @@ func (im Images) PXE() string {
 func (im Images) Installer() string {
 	host := strings.TrimPrefix(strings.TrimPrefix(im.factory, "https://"), "http://")
 	return fmt.Sprintf("%s/metal-installer/%s:%s", host, im.SchematicID, im.Version)
+}
+
+// InstallerSchematic reads the schematic id from an install image that
+// Installer named; ok is false for any other image.
+func InstallerSchematic(image string) (id string, ok bool) {
+	_, rest, ok := strings.Cut(image, "/metal-installer/")
+	if !ok {
+		return "", false
+	}
+	id, _, ok = strings.Cut(rest, ":")
+	return id, ok && id != ""
 }
 
 // StaticIP is a node address for providers without DHCP, rendered as the

@@ -11,6 +11,9 @@ import (
 	"github.com/cto-platform/cto/internal/talos/fake"
 )
 
+// nvidia are the NVIDIA extensions the platform's GPU component needs.
+var nvidia = []string{"siderolabs/nvidia-open-gpu-kernel-modules-production", "siderolabs/nvidia-container-toolkit-production"}
+
 func TestFactoryRegistersSchematicsByContent(t *testing.T) {
 	ff := fake.NewFactory()
 	srv := httptest.NewServer(ff)
@@ -18,15 +21,15 @@ func TestFactoryRegistersSchematicsByContent(t *testing.T) {
 	f := talos.Factory{URL: srv.URL}
 	ctx := context.Background()
 
-	plain, err := f.EnsureSchematic(ctx, talos.SchematicFor(false))
+	plain, err := f.EnsureSchematic(ctx, talos.SchematicFor(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := f.EnsureSchematic(ctx, talos.SchematicFor(false))
+	again, err := f.EnsureSchematic(ctx, talos.SchematicFor(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	gpu, err := f.EnsureSchematic(ctx, talos.SchematicFor(true))
+	gpu, err := f.EnsureSchematic(ctx, talos.SchematicFor(nvidia))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,14 +39,14 @@ func TestFactoryRegistersSchematicsByContent(t *testing.T) {
 	if plain == gpu {
 		t.Error("GPU schematic has the plain schematic's id")
 	}
-	if plain != talos.SchematicFor(false).ID() {
-		t.Errorf("factory id %s differs from the locally computed %s", plain, talos.SchematicFor(false).ID())
+	if plain != talos.SchematicFor(nil).ID() {
+		t.Errorf("factory id %s differs from the locally computed %s", plain, talos.SchematicFor(nil).ID())
 	}
 	body, ok := ff.Schematic(gpu)
 	if !ok {
 		t.Fatal("factory did not store the GPU schematic")
 	}
-	for _, ext := range talos.GPUExtensions {
+	for _, ext := range nvidia {
 		if !strings.Contains(string(body), ext) {
 			t.Errorf("GPU schematic lacks %s:\n%s", ext, body)
 		}
@@ -63,7 +66,7 @@ func TestFactoryUnreachableNamesTheURL(t *testing.T) {
 	}
 	url := "http://" + lis.Addr().String()
 	lis.Close() // nothing listens there now
-	_, err = talos.Factory{URL: url}.EnsureSchematic(context.Background(), talos.SchematicFor(false))
+	_, err = talos.Factory{URL: url}.EnsureSchematic(context.Background(), talos.SchematicFor(nil))
 	if err == nil || !strings.Contains(err.Error(), url+"/schematics") || !strings.Contains(err.Error(), "unreachable") {
 		t.Fatalf("got %v, want an unreachable error naming %s/schematics", err, url)
 	}
@@ -72,7 +75,7 @@ func TestFactoryUnreachableNamesTheURL(t *testing.T) {
 func TestFactoryRejectionIsAnError(t *testing.T) {
 	srv := httptest.NewServer(fake.NewFactory())
 	defer srv.Close()
-	_, err := talos.Factory{URL: srv.URL + "/nowhere"}.EnsureSchematic(context.Background(), talos.SchematicFor(false))
+	_, err := talos.Factory{URL: srv.URL + "/nowhere"}.EnsureSchematic(context.Background(), talos.SchematicFor(nil))
 	if err == nil || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("got %v, want the factory's 404", err)
 	}

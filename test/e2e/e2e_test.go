@@ -278,6 +278,12 @@ func TestProductionHighAvailability(t *testing.T) {
 	w := newWorld(t, sim.Options{})
 	out := w.MustRun(simworld.DeployArgs("prod", "production", 6)...)
 	w.checkCluster("prod", "production", 6, 3)
+	// Longhorn runs on every node: each installed its extensions.
+	for _, n := range w.Sim.State().Nodes {
+		if exts := nodeExtensions(t, w, n.Hostname); !slices.Contains(exts, "siderolabs/iscsi-tools") || !slices.Contains(exts, "siderolabs/util-linux-tools") {
+			t.Errorf("%s installed extensions %v, want Longhorn's iscsi-tools and util-linux-tools", n.Hostname, exts)
+		}
+	}
 	if !strings.Contains(out.Stderr, "virtual IP on the private network") {
 		t.Errorf("the plan does not say the API endpoint is a VIP:\n%s", out.Stderr)
 	}

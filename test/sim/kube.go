@@ -2,14 +2,22 @@ package sim
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/siderolabs/talos/pkg/machinery/config/config"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/yaml"
 
+	latfake "github.com/cto-platform/cto/internal/provider/latitude/fake"
+	"github.com/cto-platform/cto/internal/talos"
 	talosfake "github.com/cto-platform/cto/internal/talos/fake"
 )
 
@@ -73,7 +81,7 @@ func (s *Sim) kubelet(ctx context.Context, kube kubernetes.Interface, n NodeStat
 	api := kube.CoreV1().Nodes()
 	node, err := api.Get(ctx, n.Hostname, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		node, err = api.Create(ctx, registration(n.Hostname, tn), metav1.CreateOptions{})
+		node, err = api.Create(ctx, s.registration(n.Hostname, tn), metav1.CreateOptions{})
 	}
 	if err != nil {
 		return
@@ -88,8 +96,16 @@ func (s *Sim) kubelet(ctx context.Context, kube kubernetes.Interface, n NodeStat
 		LastHeartbeatTime: now, LastTransitionTime: now}}
 	node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: n.IP}, {Type: corev1.NodeHostName, Address: n.Hostname}}
 	node.Status.NodeInfo = corev1.NodeSystemInfo{OSImage: "Talos (v1.13.9)", KubeletVersion: "v1.36.3", OperatingSystem: "linux", Architecture: "amd64"}
+	if g := s.gpus(n.ServerID, tn); g > 0 {
+		q := *resource.NewQuantity(int64(g), resource.DecimalSI)
+		node.Status.Capacity = corev1.ResourceList{gpuResource: q}
+		node.Status.Allocatable = corev1.ResourceList{gpuResource: q}
+	}
 	api.UpdateStatus(ctx, node, metav1.UpdateOptions{})
 }
+
+// gpuResource is the extended resource NVIDIA's device plugin advertises.
+const gpuResource corev1.ResourceName = "nvidia.com/gpu"
 
 // deleteKubeNode removes the Node object of a server that is gone.
 func (s *Sim) deleteKubeNode(hostname string) {
@@ -106,20 +122,121 @@ func (s *Sim) deleteKubeNode(hostname string) {
 	kube.CoreV1().Nodes().Delete(ctx, hostname, metav1.DeleteOptions{})
 }
 
-// registration is the Node a Talos node's kubelet registers: the labels
-// Kubernetes and Talos set, and on a control plane the control-plane
-// label and, unless the config allows scheduling there
-// (cluster.allowSchedulingOnControlPlanes), its NoSchedule taint.
-func registration(hostname string, tn *talosfake.Node) *corev1.Node {
+// registration is the Node a Talos node's kubelet registers, derived from
+// the config the node runs, not from what cto meant: the labels
+// Kubernetes and Talos set and machine.nodeLabels; the taints the kubelet
+// registers with (machine.kubelet.extraConfig.registerWithTaints) and, on
+// a control plane, its NoSchedule taint unless the config allows
+// scheduling there (cluster.allowSchedulingOnControlPlanes) and
+// machine.nodeTaints; and the GPUs of its plan when its installed
+// schematic carries the NVIDIA drivers.
+func (s *Sim) registration(hostname string, tn *talosfake.Node) *corev1.Node {
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: hostname, Labels: map[string]string{
 		"kubernetes.io/hostname": hostname, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}}}
 	cfg := tn.Config()
-	if cfg == nil || !cfg.Machine().Type().IsControlPlane() {
+	if cfg == nil {
 		return node
 	}
-	node.Labels["node-role.kubernetes.io/control-plane"] = ""
-	if !cfg.Cluster().ScheduleOnControlPlanes() {
-		node.Spec.Taints = []corev1.Taint{{Key: "node-role.kubernetes.io/control-plane", Effect: corev1.TaintEffectNoSchedule}}
+	controlPlane := cfg.Machine().Type().IsControlPlane()
+	// The kubelet registers with these itself (KubeletConfiguration
+	// registerWithTaints, []v1.Taint); Talos adds the control-plane taint
+	// to them (kubelet_spec.go in Talos v1.13.9).
+	if raw, ok := cfg.Machine().Kubelet().ExtraConfig()["registerWithTaints"]; ok {
+		var kc struct {
+			Taints []corev1.Taint `json:"taints"`
+		}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(map[string]any{"taints": raw}, &kc, true); err == nil {
+			node.Spec.Taints = append(node.Spec.Taints, kc.Taints...)
+		}
+	}
+	// Then machined's NodeApplyController applies machine.nodeLabels and
+	// machine.nodeTaints (node_apply.go, v1.13.9): on a control plane with
+	// admin credentials; on a worker with the kubelet's, which the
+	// NodeRestriction admission plugin allows to set labels outside the
+	// kubernetes.io and k8s.io namespaces but no taint at all.
+	for k, v := range cfg.Machine().NodeLabels() {
+		if controlPlane || !restrictedLabel(k) {
+			node.Labels[k] = v
+		}
+	}
+	if controlPlane {
+		node.Labels["node-role.kubernetes.io/control-plane"] = ""
+		if !cfg.Cluster().ScheduleOnControlPlanes() {
+			node.Spec.Taints = append(node.Spec.Taints, corev1.Taint{Key: "node-role.kubernetes.io/control-plane", Effect: corev1.TaintEffectNoSchedule})
+		}
+		for k, v := range cfg.Machine().NodeTaints() {
+			value, effect, found := strings.Cut(v, ":")
+			if !found {
+				value, effect = "", v
+			}
+			node.Spec.Taints = append(node.Spec.Taints, corev1.Taint{Key: k, Value: value, Effect: corev1.TaintEffect(effect)})
+		}
 	}
 	return node
+}
+
+// restrictedLabel is a label a kubelet may not set on its Node: one in
+// the kubernetes.io or k8s.io namespaces other than the kubelet's own
+// (k8s.io/kubernetes plugin/pkg/admission/noderestriction and
+// kubelet/apis IsKubeletLabel).
+func restrictedLabel(key string) bool {
+	ns, _, ok := strings.Cut(key, "/")
+	if !ok {
+		return false
+	}
+	in := func(domain string) bool { return ns == domain || strings.HasSuffix(ns, "."+domain) }
+	if !in("kubernetes.io") && !in("k8s.io") {
+		return false
+	}
+	if in("kubelet.kubernetes.io") || in("node.kubernetes.io") {
+		return false
+	}
+	switch key {
+	case "kubernetes.io/hostname", "kubernetes.io/os", "kubernetes.io/arch", "topology.kubernetes.io/region", "topology.kubernetes.io/zone":
+		return false
+	}
+	return true
+}
+
+// gpus is what a node's GPU device plugin would advertise: the GPUs of its
+// server's plan, once the node runs the NVIDIA kernel modules from its
+// installed schematic and the container toolkit that exposes them (Talos's
+// NVIDIA guide); 0 otherwise.
+func (s *Sim) gpus(serverID string, tn *talosfake.Node) int {
+	cfg := tn.Config()
+	if cfg == nil || !slices.ContainsFunc(cfg.Machine().Kernel().Modules(), func(m config.KernelModule) bool { return m.Name() == "nvidia" }) {
+		return 0
+	}
+	id, ok := talos.InstallerSchematic(cfg.Machine().Install().Image())
+	if !ok {
+		return 0
+	}
+	body, ok := s.factory.Schematic(id)
+	if !ok {
+		return 0
+	}
+	var sc talos.Schematic
+	if err := yaml.Unmarshal(body, &sc); err != nil {
+		return 0
+	}
+	exts := sc.Extensions()
+	hasPrefix := func(prefixes ...string) bool {
+		return slices.ContainsFunc(exts, func(e string) bool {
+			return slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(e, p) })
+		})
+	}
+	if !hasPrefix("siderolabs/nvidia-open-gpu-kernel-modules-", "siderolabs/nonfree-kmod-nvidia-") || !hasPrefix("siderolabs/nvidia-container-toolkit-") {
+		return 0
+	}
+	for _, srv := range s.latitude.State().Servers {
+		if srv.ID != serverID {
+			continue
+		}
+		for _, p := range latfake.Catalogue() {
+			if p.Slug == srv.Plan {
+				return p.GPUCount
+			}
+		}
+	}
+	return 0
 }
