@@ -116,10 +116,15 @@ func (talosStep) Run(ctx context.Context, r *Run) error {
 	var cpConfigured atomic.Bool
 	cpConfigured.Store(slices.ContainsFunc(cps, func(n state.Node) bool { return n.Configured }))
 	// A worker proves its config only once a control plane runs trustd
-	// and issues its certificate: while one may still come, a worker's
-	// wait does not count against its deadline.
-	awaitingControlPlane := func() bool {
-		return !cpConfigured.Load() && int(cpFailed.Load()) < len(cps)
+	// and issues its certificate.
+	controlPlanes := func() controlPlaneState {
+		switch {
+		case cpConfigured.Load():
+			return controlPlanesUp
+		case int(cpFailed.Load()) >= len(cps):
+			return controlPlanesFailed
+		}
+		return controlPlanesComing
 	}
 	configure := func(n state.Node) {
 		if !n.Configured {
@@ -127,11 +132,7 @@ func (talosStep) Run(ctx context.Context, r *Run) error {
 			// meanwhile has a new address.
 			in, err := clusterInput(r, r.Journal.NodesCopy(), secrets)
 			if err == nil {
-				held := func() bool { return false }
-				if n.Role == talos.RoleWorker {
-					held = awaitingControlPlane
-				}
-				err = configureNode(ctx, r, client, in, n, want[n.Role], held)
+				err = configureNode(ctx, r, client, in, n, want[n.Role], controlPlanes)
 			}
 			if err != nil {
 				if n.Role == talos.RoleControlPlane {
@@ -263,28 +264,55 @@ func osDrive(ctx context.Context, r *Run, plan string) talos.DiskWant {
 	return talos.DiskWant{SizeGB: d.SizeGB, Type: d.Type}
 }
 
+// controlPlaneState is how far the cluster's control planes are, as a
+// worker waiting for its certificate sees them.
+type controlPlaneState int
+
+const (
+	controlPlanesComing controlPlaneState = iota // none configured, not all failed
+	controlPlanesUp                              // one runs its config, so trustd
+	controlPlanesFailed                          // every one failed this run
+)
+
 // configureNode brings one node from maintenance mode to running our
-// config, proven by an authenticated Version call. While held says the
-// node cannot prove it yet through no fault of its own, the deadline waits.
-func configureNode(ctx context.Context, r *Run, client *talos.Client, in talos.ClusterInput, n state.Node, want talos.DiskWant, held func() bool) error {
+// config, proven by an authenticated Version call.
+//
+// A worker that took its config cannot prove it before a control plane is
+// up: its apid starts only once the control planes' trustd issued its
+// certificate (Talos: apid waits for its API certificate, which a worker
+// asks trustd for), so until then it refuses connections and reads
+// Unreachable. While a control plane may still come, its deadline waits;
+// when every control plane failed, it fails at once saying so.
+func configureNode(ctx context.Context, r *Run, client *talos.Client, in talos.ClusterInput, n state.Node, want talos.DiskWant, controlPlanes func() controlPlaneState) error {
 	opts := r.Deps.Talos
 	endpoint := opts.endpoint(n.PublicIP)
 	deadline := r.Clock.Now().Add(opts.nodeTimeout())
 	applies := 0
 	var appliedAt time.Time
 	last := talos.Unreachable
+	answered, waitedForCP := false, false
 	r.NodeEvent(n.Name, "waiting", n.PublicIP, "waiting for Talos maintenance mode")
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		st := client.Probe(ctx, endpoint)
-		if st == talos.Starting && held() {
-			deadline = r.Clock.Now().Add(opts.nodeTimeout())
+		if n.Role == talos.RoleWorker && (applies > 0 || answered) && (st == talos.Starting || st == talos.Unreachable) {
+			switch controlPlanes() {
+			case controlPlanesComing:
+				deadline = r.Clock.Now().Add(opts.nodeTimeout())
+				if !waitedForCP {
+					r.NodeEvent(n.Name, "waiting", n.PublicIP, "took its config; waiting for a control plane to come up and issue its certificate")
+				}
+				waitedForCP = true
+			case controlPlanesFailed:
+				return fmt.Errorf("node %s (%s) took its config, but its Talos API starts only once a control plane's trustd issued its certificate, and no control plane came up", n.Name, n.PublicIP)
+			}
 		}
 		if st == talos.Maintenance && last != talos.Maintenance && applies == 0 {
 			r.NodeEvent(n.Name, "maintenance", n.PublicIP, "Talos is up in maintenance mode")
 		}
+		answered = answered || st != talos.Unreachable
 		last = st
 		switch st {
 		case talos.Configured:
@@ -325,6 +353,9 @@ func configureNode(ctx context.Context, r *Run, client *talos.Client, in talos.C
 			detachISO(ctx, r, n)
 		}
 		if !r.Clock.Now().Before(deadline) {
+			if waitedForCP {
+				return fmt.Errorf("node %s (%s) took its config but its Talos API did not come up within %s of a control plane coming up (last seen: %s); a worker's API starts once the control planes' trustd (port %d) issued its certificate", n.Name, n.PublicIP, opts.nodeTimeout(), last, talos.TrustdPort)
+			}
 			return fmt.Errorf("node %s (%s) answered neither in maintenance mode nor with this cluster's config within %s (last seen: %s)", n.Name, n.PublicIP, opts.nodeTimeout(), last)
 		}
 		if err := r.Clock.Sleep(ctx, opts.poll()); err != nil {
