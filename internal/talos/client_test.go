@@ -3,6 +3,7 @@ package talos_test
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -329,5 +330,57 @@ func TestForeignNodeResetAndNeverBoots(t *testing.T) {
 	c.CallTimeout = 200 * time.Millisecond
 	if st := c.Probe(ctx, dead.Addr()); st != talos.Unreachable {
 		t.Fatalf("a node that never boots probes %s, want unreachable", st)
+	}
+}
+
+// A node pulls its installer from the Image Factory's registry before it
+// installs: an unknown schematic or a Talos version the factory does not
+// serve fails the install, and the node boots maintenance mode again.
+func TestInstallPullsTheInstallerFromTheFactory(t *testing.T) {
+	s := fixedSecrets(t)
+	factory := fake.NewFactory()
+	srv := httptest.NewServer(factory)
+	t.Cleanup(srv.Close)
+	id, err := talos.Factory{URL: srv.URL}.EnsureSchematic(context.Background(), talos.SchematicFor(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, image, problem string
+	}{
+		{"unknown schematic", talos.Factory{URL: srv.URL}.Images(strings.Repeat("0", 64), talos.DefaultTalosVersion).Installer(), "schematic " + strings.Repeat("0", 64) + " not found"},
+		{"version not served", talos.Factory{URL: srv.URL}.Images(id, "v1.12.99").Installer(), "v1.12.99 is not served"},
+		{"registered", talos.Factory{URL: srv.URL}.Images(id, talos.DefaultTalosVersion).Installer(), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := &fake.Node{Name: "n1", PullsInstaller: true}
+			startNode(t, n)
+			c := clientFor(t, s, n.Addr())
+			cfg := must(talos.Generate(talos.ClusterInput{Name: "demo", Endpoint: "203.0.113.11", PrivateCIDR: "10.8.0.0/24", Secrets: s},
+				talos.NodeInput{Name: "n1", Role: talos.RoleControlPlane, PrivateIP: "10.8.0.11", InstallImage: tc.image, Disk: talos.Disk{Serial: "NVME-1"}}))
+			before := factory.TotalPulls()
+			if err := c.Apply(context.Background(), n.Addr(), cfg, time.Second); err != nil {
+				t.Fatalf("apply: %v (the install fails after the node took the config)", err)
+			}
+			st := c.Probe(context.Background(), n.Addr())
+			if tc.problem == "" {
+				if st != talos.Configured || n.InstallProblem() != "" {
+					t.Fatalf("node with a pullable installer: %s, install problem %q", st, n.InstallProblem())
+				}
+				if got := factory.Pulls()["metal-installer/"+id+":"+talos.DefaultTalosVersion]; got != 1 || factory.TotalPulls() != before+1 {
+					t.Errorf("installer pulls = %d (total %d), want 1", got, factory.TotalPulls()-before)
+				}
+				return
+			}
+			if st != talos.Maintenance {
+				t.Errorf("node whose installer cannot be pulled: %s, want maintenance again", st)
+			}
+			if p := n.InstallProblem(); !strings.Contains(p, "MANIFEST_UNKNOWN") || !strings.Contains(p, tc.problem) {
+				t.Errorf("install problem = %q, want MANIFEST_UNKNOWN: %s", p, tc.problem)
+			}
+			if factory.TotalPulls() != before {
+				t.Errorf("a failed pull counted as a pull")
+			}
+		})
 	}
 }

@@ -10,9 +10,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -92,6 +95,12 @@ type Node struct {
 	// it joins a network). Nil: one NIC that gets the node's address by
 	// DHCP.
 	Links func() []Link
+	// PullsInstaller: after taking a config the node pulls its install
+	// image (machine.install.image) from the image's registry before
+	// installing, over plain HTTP as the doubles serve on loopback; a
+	// failed pull fails the install. False skips the pull (tests without
+	// an Image Factory).
+	PullsInstaller bool
 	// TrustdRetryUnit is the unit of a worker's trustd retry schedule
 	// (Talos: one second, see trustdAttempts); wall-clock tests shrink it.
 	TrustdRetryUnit time.Duration
@@ -418,6 +427,38 @@ func installDiskProblem(cfg coreconfig.Provider, disks []*storage.Disk) string {
 	return "install: no disk matches the install disk selector"
 }
 
+// pullInstaller pulls an install image's manifest from its registry, as
+// Talos's install does before it runs the installer (internal/pkg/install
+// install.go, RunInstallerContainer: image.PullWithRetriesAndTimeout of
+// machine.install.image), and says why it failed, "" when it did not.
+// The reference is host[:port]/name:tag; the registry speaks the OCI
+// distribution API (GET /v2/<name>/manifests/<tag>).
+func pullInstaller(ctx context.Context, image string) string {
+	host, rest, ok := strings.Cut(image, "/")
+	i := strings.LastIndex(rest, ":")
+	if !ok || i <= 0 || i == len(rest)-1 {
+		return fmt.Sprintf("install: pull %s: not an image reference host/name:tag", image)
+	}
+	name, tag := rest[:i], rest[i+1:]
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+host+"/v2/"+name+"/manifests/"+tag, nil)
+	if err != nil {
+		return fmt.Sprintf("install: pull %s: %v", image, err)
+	}
+	req.Header.Set("Accept", "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Sprintf("install: pull %s: %v", image, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		return fmt.Sprintf("install: pull %s: %s: %s", image, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return ""
+}
+
 // APIServerUp reports whether the API server of this bootstrapped node
 // answers: BootstrapTime after Bootstrap, and only with etcd running.
 func (n *Node) APIServerUp() bool {
@@ -615,9 +656,13 @@ func (s *machineServer) ApplyConfiguration(ctx context.Context, req *machine.App
 		return nil, status.Errorf(codes.InvalidArgument, "config is invalid: %v", err)
 	}
 	faults := n.faults()
-	if msg := installDiskProblem(cfg, n.Disks); msg != "" {
-		// The installer finds no disk: the node boots maintenance mode
-		// again, as a real one whose install failed.
+	msg := installDiskProblem(cfg, n.Disks)
+	if msg == "" && n.PullsInstaller {
+		msg = pullInstaller(ctx, cfg.Machine().Install().Image())
+	}
+	if msg != "" {
+		// The installer cannot be pulled or finds no disk: the node boots
+		// maintenance mode again, as a real one whose install failed.
 		n.mu.Lock()
 		n.installProblem = msg
 		n.mu.Unlock()
