@@ -291,6 +291,7 @@ func configureNode(ctx context.Context, r *Run, client *talos.Client, in talos.C
 	var appliedAt time.Time
 	last := talos.Unreachable
 	answered, waitedForCP := false, false
+	installer := ""
 	r.NodeEvent(n.Name, "waiting", n.PublicIP, "waiting for Talos maintenance mode")
 	for {
 		if err := ctx.Err(); err != nil {
@@ -332,12 +333,14 @@ func configureNode(ctx context.Context, r *Run, client *talos.Client, in talos.C
 				break // the node took a config and is about to install it
 			}
 			if applies >= 3 {
-				return fmt.Errorf("node %s (%s) took its config %d times but stays in maintenance mode", n.Name, n.PublicIP, applies)
+				// Its install failed and it booted the install media again.
+				return fmt.Errorf("node %s (%s) took its config %d times but stays in maintenance mode: its install fails; check on its console that it can pull %s (the Image Factory must know the schematic and serve that Talos version) and that its install disk exists", n.Name, n.PublicIP, applies, installer)
 			}
-			cfg, err := renderNode(ctx, r, client, in, n, endpoint, want)
+			cfg, image, err := renderNode(ctx, r, client, in, n, endpoint, want)
 			if err != nil {
 				return err
 			}
+			installer = image
 			r.NodeEvent(n.Name, "applying", n.PublicIP, "applying machine config")
 			applies++
 			appliedAt = r.Clock.Now()
@@ -386,30 +389,32 @@ func detachISO(ctx context.Context, r *Run, n state.Node) {
 }
 
 // renderNode picks the node's install disk from what it reports and
-// renders its validated config.
-func renderNode(ctx context.Context, r *Run, client *talos.Client, in talos.ClusterInput, n state.Node, endpoint string, want talos.DiskWant) ([]byte, error) {
+// renders its validated config; it returns the config's install image.
+func renderNode(ctx context.Context, r *Run, client *talos.Client, in talos.ClusterInput, n state.Node, endpoint string, want talos.DiskWant) ([]byte, string, error) {
 	disks, err := client.Disks(ctx, endpoint)
 	if err != nil {
-		return nil, fmt.Errorf("node %s (%s): list disks: %w", n.Name, n.PublicIP, err)
+		return nil, "", fmt.Errorf("node %s (%s): list disks: %w", n.Name, n.PublicIP, err)
 	}
 	disk, err := talos.PickInstallDisk(disks, want)
 	if err != nil {
-		return nil, fmt.Errorf("node %s (%s): %w", n.Name, n.PublicIP, err)
+		return nil, "", fmt.Errorf("node %s (%s): %w", n.Name, n.PublicIP, err)
 	}
 	gpu := nodeHasGPU(r, n.Role)
 	id, err := ensureSchematic(ctx, r, gpu)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if n, err = nodeNICs(ctx, r, n); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return talos.Generate(in, talos.NodeInput{
+	image := imageFactory(r).Images(id, talosVersion(r)).Installer()
+	cfg, err := talos.Generate(in, talos.NodeInput{
 		Name: n.Name, Role: n.Role, PrivateIP: n.PrivateIP, GPU: gpu,
-		InstallImage: imageFactory(r).Images(id, talosVersion(r)).Installer(),
+		InstallImage: image,
 		Disk:         disk,
 		PublicMAC:    n.PublicMAC, PrivateMAC: n.PrivateMAC,
 	})
+	return cfg, image, err
 }
 
 // nodeNICs returns the node with the MACs of its NICs. The servers step

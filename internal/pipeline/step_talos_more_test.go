@@ -37,7 +37,7 @@ func (w *talosWorld) addWorker() *fake.Node {
 // addWorkerWith is addWorker whose node setup adjusts before it starts.
 func (w *talosWorld) addWorkerWith(setup func(*fake.Node)) *fake.Node {
 	w.t.Helper()
-	worker := &fake.Node{Name: "demo-worker1", Disks: disksFor(9), Trustd: w.trustd}
+	worker := &fake.Node{Name: "demo-worker1", Disks: disksFor(9), Trustd: w.trustd, PullsInstaller: true}
 	setup(worker)
 	ip := strings.Split(w.nodes[0].Addr(), ":")[0]
 	workerIP := ip[:strings.LastIndex(ip, ".")] + ".9"
@@ -436,5 +436,47 @@ func TestWorkerFailsClearlyWhenNoControlPlaneComesUp(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "node demo-cp1") {
 		t.Errorf("error = %v, want the control plane's own failure", err)
+	}
+}
+
+// Every node pulls its installer from the Image Factory once: the image
+// cto names carries a schematic it registered, at a version the factory
+// serves.
+func TestEveryNodePullsItsInstallerOnce(t *testing.T) {
+	w := newTalosWorld(t, 3)
+	w.addWorker()
+	r, err := w.runSteps(context.Background(), Discard, talosStep{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	image := "metal-installer/" + r.Journal.Fact(FactSchematic) + ":" + talos.DefaultTalosVersion
+	if got := w.factory.Pulls(); len(got) != 1 || got[image] != 4 {
+		t.Errorf("installer pulls = %v, want %s pulled once by each of the 4 nodes", got, image)
+	}
+	for _, n := range append(w.nodes, nil) {
+		if n != nil && n.InstallProblem() != "" {
+			t.Errorf("%s: %s", n.Name, n.InstallProblem())
+		}
+	}
+}
+
+// A Talos version the factory does not serve fails every install: the
+// node takes its config and boots maintenance mode again, and cto says
+// what to check rather than only that the node stays there.
+func TestInstallerTheFactoryDoesNotServeFailsTheInstall(t *testing.T) {
+	w := newTalosWorld(t, 1)
+	w.spec.Talos.Version = "v1.13.8"
+	_, err := w.runSteps(context.Background(), Discard, talosStep{})
+	if err == nil {
+		t.Fatal("a deploy whose installer the factory does not serve succeeded")
+	}
+	if p := w.nodes[0].InstallProblem(); !strings.Contains(p, "v1.13.8 is not served") {
+		t.Errorf("install problem = %q, want the pull to fail on the version", p)
+	}
+	if !strings.Contains(err.Error(), "stays in maintenance mode") || !strings.Contains(err.Error(), "metal-installer/") {
+		t.Errorf("error = %v, want the node staying in maintenance mode and the installer it could not install", err)
+	}
+	if w.factory.TotalPulls() != 0 {
+		t.Errorf("pulls of an unserved version counted: %v", w.factory.Pulls())
 	}
 }

@@ -65,7 +65,7 @@ func newTalosWorldWith(t *testing.T, controlPlanes int, setup func(*fake.Node)) 
 	block := fake.LoopbackBlock()
 	// One port for all nodes, like 50000 on real ones: the first node picks it.
 	for i := range controlPlanes {
-		n := &fake.Node{Name: fmt.Sprintf("demo-cp%d", i+1), Disks: disksFor(i), KubeconfigServer: "https://127.0.0.1:6443", Trustd: w.trustd}
+		n := &fake.Node{Name: fmt.Sprintf("demo-cp%d", i+1), Disks: disksFor(i), KubeconfigServer: "https://127.0.0.1:6443", Trustd: w.trustd, PullsInstaller: true}
 		if setup != nil {
 			setup(n)
 		}
