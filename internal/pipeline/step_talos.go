@@ -407,14 +407,21 @@ func renderNode(ctx context.Context, r *Run, client *talos.Client, in talos.Clus
 	if n, err = nodeNICs(ctx, r, n); err != nil {
 		return nil, "", err
 	}
-	image := imageFactory(r).Images(id, talosVersion(r)).Installer()
-	cfg, err := talos.Generate(in, talos.NodeInput{
-		Name: n.Name, Role: n.Role, PrivateIP: n.PrivateIP, GPU: gpu,
-		InstallImage: image,
+	ni := nodeInput(r, n, disk, id)
+	cfg, err := talos.Generate(in, ni)
+	return cfg, ni.InstallImage, err
+}
+
+// nodeInput is what a node's config says of the node itself: its role,
+// addresses and NICs from the journal, its install disk, and the
+// installer of its schematic.
+func nodeInput(r *Run, n state.Node, disk talos.Disk, schematicID string) talos.NodeInput {
+	return talos.NodeInput{
+		Name: n.Name, Role: n.Role, PrivateIP: n.PrivateIP, GPU: nodeHasGPU(r, n.Role),
+		InstallImage: imageFactory(r).Images(schematicID, talosVersion(r)).Installer(),
 		Disk:         disk,
 		PublicMAC:    n.PublicMAC, PrivateMAC: n.PrivateMAC,
-	})
-	return cfg, image, err
+	}
 }
 
 // nodeNICs returns the node with the MACs of its NICs. The servers step
@@ -473,14 +480,8 @@ func (talosStep) DryRun(ctx context.Context, r *Run) error {
 	}
 	var paths []string
 	for _, n := range nodes {
-		gpu := nodeHasGPU(r, n.Role)
-		id := talos.SchematicFor(gpu).ID() // computed locally; not registered
-		cfg, err := talos.Generate(in, talos.NodeInput{
-			Name: n.Name, Role: n.Role, PrivateIP: n.PrivateIP, GPU: gpu,
-			InstallImage: imageFactory(r).Images(id, talosVersion(r)).Installer(),
-			Disk:         talos.Disk{Serial: "PLACEHOLDER-DISK-SERIAL"},
-			PublicMAC:    n.PublicMAC, PrivateMAC: n.PrivateMAC,
-		})
+		id := talos.SchematicFor(nodeHasGPU(r, n.Role)).ID() // computed locally; not registered
+		cfg, err := talos.Generate(in, nodeInput(r, n, talos.Disk{Serial: "PLACEHOLDER-DISK-SERIAL"}, id))
 		if err != nil {
 			return err
 		}
