@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds (once) a real etcd, kube-apiserver and kubectl from the Go module
-# proxy, for the tests that need a Kubernetes API and for scripts/try.sh.
+# Builds (once) a real etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler and kubectl, and KWOK with its "fast" stages, from the Go
+# module proxy, for the tests that need a Kubernetes API (and workloads that
+# run) and for scripts/try.sh.
 # Prints the folder holding the binaries. Tests start them on loopback
 # themselves (package test/kubeenv).
 #
@@ -12,6 +14,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cache=${CTO_KUBEENV_CACHE:-$HOME/.cache/cto-kubeenv}
 k8s_version=v1.36.3
 etcd_version=v3.6.6
+kwok_version=v0.8.0
 bin=$cache/bin
 
 # build_one NAME VERSION DIR HOW-LONG [go build flags...] builds $bin/NAME-VERSION
@@ -32,7 +35,33 @@ build() {
   build_one etcd "$etcd_version" etcd "about a minute"
   build_one kube-apiserver "$k8s_version" apiserver "about ten minutes" -ldflags "$k8s_ldflags"
   build_one kubectl "$k8s_version" kubectl "a few minutes" -ldflags "$k8s_ldflags"
+  build_one kube-controller-manager "$k8s_version" controller-manager "about five minutes" -ldflags "$k8s_ldflags"
+  build_one kube-scheduler "$k8s_version" scheduler "a few minutes" -ldflags "$k8s_ldflags"
+  build_kwok
   echo "$bin"
+}
+
+# build_kwok installs KWOK and writes beside it the node and pod stages of
+# its "fast" set, read from the module (KWOK runs no node or pod without
+# stages).
+build_kwok() {
+  [ -x "$bin/kwok-$kwok_version" ] && [ -s "$bin/kwok-stages-$kwok_version.yaml" ] && return 0
+  echo "kubeenv: building kwok $kwok_version (about three minutes the first time)" >&2
+  local tmp
+  tmp=$(mktemp -d)
+  GOBIN=$tmp go install "sigs.k8s.io/kwok/cmd/kwok@$kwok_version"
+  local dir
+  dir=$(cd "$tmp" && go mod download -json "sigs.k8s.io/kwok@$kwok_version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  {
+    cat "$dir/kustomize/stage/node/fast/node-initialize.yaml"
+    for f in pod-ready pod-complete pod-delete; do
+      echo "---"
+      cat "$dir/kustomize/stage/pod/fast/$f.yaml"
+    done
+  } > "$bin/kwok-stages-$kwok_version.yaml.tmp"
+  mv "$bin/kwok-stages-$kwok_version.yaml.tmp" "$bin/kwok-stages-$kwok_version.yaml"
+  mv "$tmp/kwok" "$bin/kwok-$kwok_version"
+  rm -rf "$tmp"
 }
 
 # missing prints the binaries not built yet and fails when there are any.
@@ -41,6 +70,9 @@ missing() {
   [ -x "$bin/etcd-$etcd_version" ] || names+=("etcd")
   [ -x "$bin/kube-apiserver-$k8s_version" ] || names+=("kube-apiserver")
   [ -x "$bin/kubectl-$k8s_version" ] || names+=("kubectl")
+  [ -x "$bin/kube-controller-manager-$k8s_version" ] || names+=("kube-controller-manager")
+  [ -x "$bin/kube-scheduler-$k8s_version" ] || names+=("kube-scheduler")
+  [ -x "$bin/kwok-$kwok_version" ] || names+=("kwok")
   [ ${#names[@]} -eq 0 ] && return 0
   echo "${names[*]}"
   return 1

@@ -188,6 +188,17 @@ func Minify(path string) ([]byte, error) {
 // while a control plane's address answers at once and is in the API
 // server's certificate.
 func PinServerHost(data []byte, ip string) ([]byte, error) {
+	return pinServers(data, ip, true)
+}
+
+// PinServer points every cluster of a kubeconfig at ip, keeping the
+// scheme and port: for an endpoint only the nodes can reach, such as a
+// VIP on the private network.
+func PinServer(data []byte, ip string) ([]byte, error) {
+	return pinServers(data, ip, false)
+}
+
+func pinServers(data []byte, ip string, onlyHosts bool) ([]byte, error) {
 	cfg, err := load(data)
 	if err != nil {
 		return nil, err
@@ -195,19 +206,59 @@ func PinServerHost(data []byte, ip string) ([]byte, error) {
 	changed := false
 	for _, c := range cfg.Clusters {
 		u, err := url.Parse(c.Server)
-		if err != nil || u.Hostname() == "" || net.ParseIP(u.Hostname()) != nil {
+		if err != nil || u.Hostname() == "" || (onlyHosts && net.ParseIP(u.Hostname()) != nil) {
 			continue
 		}
-		if port := u.Port(); port != "" {
-			u.Host = net.JoinHostPort(ip, port)
-		} else {
-			u.Host = ip
+		if u.Hostname() == ip {
+			continue
 		}
+		u.Host = withHost(u, ip)
 		c.Server = u.String()
 		changed = true
 	}
 	if !changed {
 		return data, nil
+	}
+	return write(cfg)
+}
+
+func withHost(u *url.URL, ip string) string {
+	if port := u.Port(); port != "" {
+		return net.JoinHostPort(ip, port)
+	}
+	return ip
+}
+
+// AddServerContexts adds to a kubeconfig, for each name and address, a
+// context "<current context>@<name>" with a cluster of the same name: the
+// current context's cluster and user, at that address. The current
+// context stays. Users reach the API through any one control plane when
+// the one the current context names is down.
+func AddServerContexts(data []byte, names, addrs []string) ([]byte, error) {
+	if len(names) != len(addrs) {
+		return nil, fmt.Errorf("kubeconfig contexts: %d names for %d addresses", len(names), len(addrs))
+	}
+	cfg, err := load(data)
+	if err != nil {
+		return nil, err
+	}
+	cur := cfg.Contexts[cfg.CurrentContext]
+	if cur == nil || cfg.Clusters[cur.Cluster] == nil {
+		return nil, errors.New("kubeconfig has no current context to copy")
+	}
+	for i, name := range names {
+		u, err := url.Parse(cfg.Clusters[cur.Cluster].Server)
+		if err != nil {
+			return nil, fmt.Errorf("kubeconfig server %q: %w", cfg.Clusters[cur.Cluster].Server, err)
+		}
+		u.Host = withHost(u, addrs[i])
+		full := cfg.CurrentContext + "@" + name
+		cl := cfg.Clusters[cur.Cluster].DeepCopy()
+		cl.Server = u.String()
+		cfg.Clusters[full] = cl
+		ctx := cur.DeepCopy()
+		ctx.Cluster = full
+		cfg.Contexts[full] = ctx
 	}
 	return write(cfg)
 }

@@ -43,3 +43,51 @@ users:
 		t.Error("a kubeconfig already on an address came back empty")
 	}
 }
+
+// TestPinServerAndContexts: a kubeconfig naming a VIP only the nodes
+// reach is pinned to a control plane's address, and gets a context per
+// control plane that keeps the user and the CA.
+func TestPinServerAndContexts(t *testing.T) {
+	src := []byte(`apiVersion: v1
+kind: Config
+clusters:
+- name: demo
+  cluster: {server: "https://10.8.0.254:6443", certificate-authority-data: Y2E=}
+contexts:
+- name: admin@demo
+  context: {cluster: demo, user: admin@demo}
+current-context: admin@demo
+users:
+- name: admin@demo
+  user: {token: secret}
+`)
+	out, err := PinServer(src, "203.0.113.5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err = AddServerContexts(out, []string{"demo-cp1", "demo-cp2"}, []string{"203.0.113.5", "203.0.113.6"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clientcmd.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Clusters["demo"].Server; got != "https://203.0.113.5:6443" {
+		t.Errorf("server = %s, want the VIP replaced by the control plane's address", got)
+	}
+	if cfg.CurrentContext != "admin@demo" {
+		t.Errorf("current context moved to %s", cfg.CurrentContext)
+	}
+	ctx := cfg.Contexts["admin@demo@demo-cp2"]
+	if ctx == nil {
+		t.Fatalf("no context for demo-cp2: %v", cfg.Contexts)
+	}
+	cl := cfg.Clusters[ctx.Cluster]
+	if cl == nil || cl.Server != "https://203.0.113.6:6443" || string(cl.CertificateAuthorityData) != "ca" || ctx.AuthInfo != "admin@demo" {
+		t.Errorf("demo-cp2's context: %+v cluster %+v", ctx, cl)
+	}
+	if _, err := AddServerContexts(out, []string{"a"}, nil); err == nil {
+		t.Error("names and addresses of different lengths were accepted")
+	}
+}

@@ -113,9 +113,7 @@ func fetchKubeconfig(ctx context.Context, r *Run, client *talos.Client, cps []st
 		for _, cp := range cps {
 			data, err := client.Kubeconfig(ctx, opts.endpoint(cp.PublicIP))
 			if err == nil && len(data) > 0 {
-				// The endpoint's DNS name (--domain) resolves only after
-				// the dns step; the platform step needs the API now.
-				if data, err = kubeconfig.PinServerHost(data, cp.PublicIP); err != nil {
+				if data, err = outsideKubeconfig(r, data, cp, cps); err != nil {
 					return fmt.Errorf("kubeconfig of %s: %w", cp.Name, err)
 				}
 				if err := r.Cluster.WriteSecret(KubeconfigFile, data); err != nil {
@@ -133,4 +131,27 @@ func fetchKubeconfig(ctx context.Context, r *Run, client *talos.Client, cps []st
 			return err
 		}
 	}
+}
+
+// outsideKubeconfig makes a node's kubeconfig work from outside the
+// cluster. The endpoint's DNS name (--domain) resolves only after the dns
+// step, and a VIP lives on the private network: both are replaced by the
+// answering control plane's public address. When that pins the kubeconfig
+// to one of several control planes, a context per control plane lets the
+// user go on through another.
+func outsideKubeconfig(r *Run, data []byte, cp state.Node, cps []state.Node) ([]byte, error) {
+	var err error
+	if vip := r.Journal.Fact(FactVIP); vip != "" && vip == r.Journal.Fact(FactEndpoint) {
+		data, err = kubeconfig.PinServer(data, cp.PublicIP)
+	} else {
+		data, err = kubeconfig.PinServerHost(data, cp.PublicIP)
+	}
+	if err != nil || len(cps) < 2 || r.Journal.Fact(FactAPILoadBalancer) != "" {
+		return data, err
+	}
+	var names, addrs []string
+	for _, c := range cps {
+		names, addrs = append(names, c.Name), append(addrs, c.PublicIP)
+	}
+	return kubeconfig.AddServerContexts(data, names, addrs)
 }

@@ -46,6 +46,16 @@ func PlatformSelection(s spec.ClusterSpec) platform.Selection {
 	return platform.Selection{Profile: s.Profile, GPU: s.GPU, Talos: s.NeedsMachines()}
 }
 
+// platformSelection adds what the provider's network sets to the spec's
+// selection.
+func platformSelection(r *Run) platform.Selection {
+	sel := PlatformSelection(r.Deps.Spec)
+	if p := r.Deps.Provider; p != nil && sel.Talos {
+		sel.NetworkMTU = p.Capabilities().PrivateMTU
+	}
+	return sel
+}
+
 // StartsWith: with an early kubernetes step, the platform installs as soon
 // as the API server answers, while the last workers still install; it waits
 // only for the kubeconfig.
@@ -83,7 +93,7 @@ func (platformStep) Run(ctx context.Context, r *Run) error {
 
 	in, err := platform.New(platform.Options{
 		Kubeconfig:  kubeconfig,
-		Selection:   PlatformSelection(s),
+		Selection:   platformSelection(r),
 		ChartMirror: s.Platform.ChartMirror,
 		GitOps:      platform.GitOps{Repo: s.Platform.GitOpsRepo, Path: s.Platform.GitOpsPath, Revision: s.Platform.GitOpsRevision},
 		CacheDir:    r.Cluster.Path(chartCache),

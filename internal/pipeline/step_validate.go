@@ -169,6 +169,7 @@ func preflight(ctx context.Context, r *Run) (preflightResult, error) {
 		if workerPlan.Slug != cpPlan.Slug && sp.Workers() > 0 {
 			sayBootPath(r, workerPlan)
 		}
+		sayEndpoint(r)
 		if sp.MaxMonthlyCost > 0 && pf.monthly > sp.MaxMonthlyCost {
 			return pf, &spec.Error{Field: "maxMonthlyCost", Value: fmt.Sprintf("%.2f", sp.MaxMonthlyCost),
 				Reason: fmt.Sprintf("is below the estimate of %s per month for %d node(s); raise --max-monthly-cost, or use a smaller plan or fewer nodes", money(pf.monthly, pf.currency), sp.Nodes)}

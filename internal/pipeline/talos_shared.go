@@ -210,28 +210,30 @@ func clusterInput(r *Run, nodes []state.Node, s *talos.Secrets) (talos.ClusterIn
 	}
 	// Without workers, the control planes are where workloads run.
 	in.SchedulingOnControlPlanes = !slices.ContainsFunc(nodes, func(n state.Node) bool { return n.Role == talos.RoleWorker })
+	var caps provider.Capabilities
 	if p := r.Deps.Provider; p != nil {
-		in.PrivateDHCP, in.PrivateMTU = p.Capabilities().PrivateDHCP, p.Capabilities().PrivateMTU
+		caps = p.Capabilities()
 	}
+	in.PrivateDHCP, in.PrivateMTU = caps.PrivateDHCP, caps.PrivateMTU
 	lb := r.Journal.Fact(FactAPILoadBalancer)
-	switch {
-	case sp.DNS.Domain != "":
+	switch planEndpoint(sp.DNS.Domain, len(cps), caps, lb != "").Kind {
+	case endpointDNS:
 		in.Endpoint = fmt.Sprintf("api.%s.%s", sp.Name, sp.DNS.Domain)
 		in.SANs = append(in.SANs, in.Endpoint)
-	case lb != "":
+	case endpointLoadBalancer:
 		in.Endpoint = lb
+	case endpointVIP:
+		vip, err := vipFor(in.PrivateCIDR, nodes)
+		if err != nil {
+			return in, err
+		}
+		in.Endpoint, in.VIP = vip, vip
+		in.SANs = append(in.SANs, vip)
 	default:
 		in.Endpoint = cps[0].PublicIP
 	}
 	if lb != "" {
 		in.SANs = append(in.SANs, lb)
-	} else if len(cps) >= 3 {
-		vip, err := vipFor(in.PrivateCIDR, nodes)
-		if err != nil {
-			return in, err
-		}
-		in.VIP = vip
-		in.SANs = append(in.SANs, vip)
 	}
 	for _, cp := range cps {
 		in.SANs = append(in.SANs, cp.PublicIP)

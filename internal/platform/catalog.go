@@ -36,6 +36,9 @@ type Component struct {
 	DependsOn     []string                  `json:"dependsOn,omitempty"`
 	Values        map[string]any            `json:"values,omitempty"`
 	ProfileValues map[string]map[string]any `json:"profileValues,omitempty"`
+	// MTUValue names the value that takes the MTU of the network pod
+	// traffic crosses between nodes, when the provider sets one.
+	MTUValue string `json:"mtuValue,omitempty"`
 }
 
 // Catalog is every component cto knows, in file order.
@@ -49,6 +52,10 @@ type Selection struct {
 	GPU     bool
 	// Talos is a cluster cto installed Talos on (it needs Cilium).
 	Talos bool
+	// NetworkMTU is the MTU of the private network that carries traffic
+	// between nodes, 0 for the NICs' own (which Cilium detects from the
+	// public link, too large for a network with a smaller MTU).
+	NetworkMTU int
 }
 
 // exactVersion is a pinned version: no range, no "latest", no wildcard.
@@ -128,6 +135,9 @@ func (c *Catalog) Select(sel Selection) ([]Component, error) {
 			continue
 		}
 		comp.Values = comp.ValuesFor(sel.Profile)
+		if comp.MTUValue != "" && sel.NetworkMTU > 0 {
+			comp.Values = mergeValues(comp.Values, map[string]any{comp.MTUValue: sel.NetworkMTU})
+		}
 		out = append(out, comp)
 	}
 	if !known {

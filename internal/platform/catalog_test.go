@@ -94,6 +94,12 @@ func TestCatalogValues(t *testing.T) {
 	if cil.Values["k8sServicePort"] != float64(7445) || cil.Values["k8sServiceHost"] != "localhost" || cil.Values["kubeProxyReplacement"] != true {
 		t.Errorf("cilium values are not Talos's: %v", cil.Values)
 	}
+	if _, set := cil.Values["MTU"]; set {
+		t.Errorf("cilium's MTU is set without a network MTU: %v", cil.Values["MTU"])
+	}
+	if mtu := byName(Selection{Profile: "minimal", Talos: true, NetworkMTU: 1400}, "cilium").Values["MTU"]; mtu != 1400 {
+		t.Errorf("cilium's MTU = %v on a network of MTU 1400", mtu)
+	}
 	caps := cil.Values["securityContext"].(map[string]any)["capabilities"].(map[string]any)["ciliumAgent"].([]any)
 	if slices.Contains(caps, any("SYS_MODULE")) {
 		t.Error("cilium keeps SYS_MODULE, which Talos refuses")

@@ -83,6 +83,10 @@ type Capabilities struct {
 	PrivateDHCP bool
 	// PrivateMTU is the private network's MTU, 0 for the NIC's own.
 	PrivateMTU int
+	// PrivateLayer2: the private network is one layer-2 segment, so a
+	// Layer2 VIP (announced by gratuitous ARP) moves to whichever control
+	// plane holds it. A routed network carries no such address.
+	PrivateLayer2 bool
 }
 
 // AddressTemplate is how a boot script names a server's address, gateway

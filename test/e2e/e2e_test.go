@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +20,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/siderolabs/talos/pkg/machinery/config/types/network"
 
 	"github.com/cto-platform/cto/internal/platform"
 	"github.com/cto-platform/cto/test/sim"
@@ -276,13 +280,67 @@ func TestStandardThreeNodesWithDNS(t *testing.T) {
 
 func TestProductionHighAvailability(t *testing.T) {
 	w := newWorld(t, sim.Options{})
-	w.MustRun(simworld.DeployArgs("prod", "production", 6)...)
+	out := w.MustRun(simworld.DeployArgs("prod", "production", 6)...)
 	w.checkCluster("prod", "production", 6, 3)
-	// The three control planes share a VIP on the private VLAN.
-	for i := 1; i <= 3; i++ {
-		if !strings.Contains(configOf(t, w, fmt.Sprintf("prod-cp%d", i)), "kind: Layer2VIPConfig") {
-			t.Errorf("prod-cp%d's config has no VIP", i)
+	if !strings.Contains(out.Stderr, "virtual IP on the private network") {
+		t.Errorf("the plan does not say the API endpoint is a VIP:\n%s", out.Stderr)
+	}
+	// The three control planes share a VIP on the private VLAN, and it is
+	// the endpoint every node's config names.
+	var vip string
+	for i := 1; i <= 5; i++ {
+		name := fmt.Sprintf("prod-cp%d", i)
+		if i > 3 {
+			name = fmt.Sprintf("prod-worker%d", i-3)
 		}
+		n := w.Sim.Node(name)
+		if n == nil || n.Config() == nil {
+			t.Fatalf("%s has no config", name)
+		}
+		if i <= 3 {
+			for _, d := range n.Config().Documents() {
+				if v, ok := d.(*network.Layer2VIPConfigV1Alpha1); ok {
+					vip = v.VIP().String()
+				}
+			}
+			if vip == "" {
+				t.Fatalf("%s's config has no VIP", name)
+			}
+		}
+		if got, want := n.Config().Cluster().Endpoint().String(), "https://"+net.JoinHostPort(vip, "6443"); got != want {
+			t.Errorf("%s's cluster endpoint is %s, want the VIP's %s", name, got, want)
+		}
+	}
+
+	// The kubeconfig reaches the API from outside through any control
+	// plane: losing the one it names leaves the others' contexts working.
+	path := w.ClusterFile("prod", "kubeconfig")
+	raw, err := clientcmd.LoadFromFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodesVia := func(name string) error {
+		cfg, err := clientcmd.NewNonInteractiveClientConfig(*raw, name, &clientcmd.ConfigOverrides{}, nil).ClientConfig()
+		if err != nil {
+			return err
+		}
+		cfg.Timeout = 5 * time.Second
+		_, err = kubernetes.NewForConfigOrDie(cfg).CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+		return err
+	}
+	for i := 1; i <= 3; i++ {
+		if _, ok := raw.Contexts[fmt.Sprintf("%s@prod-cp%d", raw.CurrentContext, i)]; !ok {
+			t.Errorf("the kubeconfig has no context for prod-cp%d: %v", i, slices.Sorted(maps.Keys(raw.Contexts)))
+		}
+	}
+	if !w.Sim.LoseNode("prod-cp1") {
+		t.Fatal("prod-cp1 was not running")
+	}
+	if err := nodesVia(raw.CurrentContext + "@prod-cp1"); err == nil {
+		t.Error("prod-cp1 is lost, yet its context still reaches the API")
+	}
+	if err := nodesVia(raw.CurrentContext + "@prod-cp2"); err != nil {
+		t.Errorf("with prod-cp1 lost, prod-cp2's context does not reach the API: %v", err)
 	}
 	w.destroy("prod")
 }

@@ -1,10 +1,15 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/cto-platform/cto/test/sim"
 )
@@ -137,6 +142,11 @@ func TestHetznerRobotAdoptsThreeServers(t *testing.T) {
 	w.MustRun("deploy", "--provider", "hetzner-robot", "--name", "hr", "--servers", strings.Join(servers, ","),
 		"--profile", "standard", "--yes")
 	w.checkPlatform("hr", "standard", 3, 1)
+	// Pod traffic between nodes rides VXLAN over the vSwitch: Cilium takes
+	// its MTU of 1400, not the public link's.
+	if mtu := ciliumMTU(t, w, "hr"); mtu != "1400" {
+		t.Errorf("cilium-config mtu = %q, want the vSwitch's 1400", mtu)
+	}
 	st := w.Sim.State().Robot
 	if len(st.Servers) != 3 || len(st.VSwitches) != 1 {
 		t.Fatalf("Robot has %d servers and %d vSwitches, want 3 and 1", len(st.Servers), len(st.VSwitches))
@@ -169,4 +179,18 @@ func TestHetznerRobotAdoptsThreeServers(t *testing.T) {
 			t.Errorf("vSwitch %d after destroy: cancelled %v, members %v; want cancelled and empty", v.ID, v.Cancelled, v.Members)
 		}
 	}
+}
+
+// ciliumMTU reads the MTU Cilium was installed with (its cilium-config).
+func ciliumMTU(t *testing.T, w *world, cluster string) string {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", w.ClusterFile(cluster, "kubeconfig"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm, err := kubernetes.NewForConfigOrDie(cfg).CoreV1().ConfigMaps("kube-system").Get(context.Background(), "cilium-config", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("cilium-config: %v", err)
+	}
+	return cm.Data["mtu"]
 }

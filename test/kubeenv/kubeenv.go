@@ -59,13 +59,29 @@ func BinDir() string {
 	return filepath.Join(home, ".cache", "cto-kubeenv", "bin")
 }
 
+// Options choose what runs besides etcd and kube-apiserver.
+type Options struct {
+	// Workloads also runs kube-controller-manager, kube-scheduler and KWOK,
+	// with the API server's admission configured as Talos configures it:
+	// workloads get pods, admission admits or forbids them, the scheduler
+	// places them on the nodes AddNode registers, and KWOK runs them.
+	Workloads bool
+}
+
 // Start runs etcd and kube-apiserver on free loopback ports with a fresh data
 // folder and waits until the API server is ready. Stop ends both.
-func Start(ctx context.Context) (*Env, error) {
+func Start(ctx context.Context) (*Env, error) { return StartWith(ctx, Options{}) }
+
+// StartWith is Start with options.
+func StartWith(ctx context.Context, opts Options) (*Env, error) {
 	bin := BinDir()
 	etcdBin := filepath.Join(bin, "etcd-"+EtcdVersion)
 	apiBin := filepath.Join(bin, "kube-apiserver-"+KubernetesVersion)
-	for _, b := range []string{etcdBin, apiBin} {
+	need := []string{etcdBin, apiBin}
+	if opts.Workloads {
+		need = append(need, workloadBinaries(bin)...)
+	}
+	for _, b := range need {
 		if _, err := os.Stat(b); err != nil {
 			return nil, fmt.Errorf("%w (missing %s)", ErrNoBinaries, b)
 		}
@@ -112,7 +128,15 @@ func Start(ctx context.Context) (*Env, error) {
 		return nil, err
 	}
 	e.Server = fmt.Sprintf("https://127.0.0.1:%d", ports[2])
-	if err := e.spawn("kube-apiserver", apiBin,
+	var extra []string
+	if opts.Workloads {
+		admission, err := talosAdmission(dir)
+		if err != nil {
+			return nil, err
+		}
+		extra = append(extra, "--admission-control-config-file", admission)
+	}
+	if err := e.spawn("kube-apiserver", apiBin, append([]string{
 		"--etcd-servers", client,
 		"--bind-address", "127.0.0.1",
 		"--secure-port", strconv.Itoa(ports[2]),
@@ -123,7 +147,7 @@ func Start(ctx context.Context) (*Env, error) {
 		"--service-account-signing-key-file", key,
 		"--authorization-mode", "RBAC",
 		"--service-cluster-ip-range", "10.96.0.0/16",
-	); err != nil {
+	}, extra...)...); err != nil {
 		return nil, err
 	}
 	e.Kubeconfig = filepath.Join(dir, "kubeconfig")
@@ -132,6 +156,11 @@ func Start(ctx context.Context) (*Env, error) {
 	}
 	if err := e.waitReady(ctx, 60*time.Second); err != nil {
 		return nil, err
+	}
+	if opts.Workloads {
+		if err := e.startWorkloads(bin, key, certDir); err != nil {
+			return nil, err
+		}
 	}
 	ok = true
 	return e, nil

@@ -44,11 +44,14 @@ func Require(t testing.TB) *Env {
 // StartForTest starts an environment of the test's own, stopped when the
 // test ends. Without the binaries the test fails under CI=true and is
 // skipped elsewhere.
-func StartForTest(t testing.TB) *Env {
+func StartForTest(t testing.TB) *Env { t.Helper(); return StartForTestWith(t, Options{}) }
+
+// StartForTestWith is StartForTest with options.
+func StartForTestWith(t testing.TB, opts Options) *Env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	env, err := Start(ctx)
+	env, err := StartWith(ctx, opts)
 	if err != nil {
 		SkipWithoutBinaries(t, err)
 		t.Fatalf("test Kubernetes API: %v", err)

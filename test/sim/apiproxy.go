@@ -23,6 +23,9 @@ type apiProxy struct {
 	node *talosfake.Node
 	sim  *Sim
 	wg   sync.WaitGroup
+
+	mu   sync.Mutex
+	open map[net.Conn]bool // cut when the machine goes away
 }
 
 func (s *Sim) startAPIProxy(ip string, node *talosfake.Node) (*apiProxy, error) {
@@ -30,7 +33,7 @@ func (s *Sim) startAPIProxy(ip string, node *talosfake.Node) (*apiProxy, error) 
 	if err != nil {
 		return nil, err
 	}
-	p := &apiProxy{lis: lis, node: node, sim: s}
+	p := &apiProxy{lis: lis, node: node, sim: s, open: map[net.Conn]bool{}}
 	p.wg.Add(1)
 	go p.serve()
 	return p, nil
@@ -48,8 +51,12 @@ func (p *apiProxy) serve() {
 			c.Close()
 			continue
 		}
+		if !p.track(c) {
+			c.Close()
+			return
+		}
 		go func() {
-			defer c.Close()
+			defer p.untrack(c)
 			up, err := net.Dial("tcp", u.Host)
 			if err != nil {
 				return
@@ -62,26 +69,41 @@ func (p *apiProxy) serve() {
 }
 
 // serving: the node is a control plane and the API server of its cluster
-// answers (etcd runs, BootstrapTime after Bootstrap). A
-// load balancer's proxy (no node) serves while any control plane does.
+// answers: the control plane that bootstrapped etcd runs and its API
+// server came up (BootstrapTime after Bootstrap). With three or more
+// control planes the others joined that etcd (Talos's etcd controller
+// adds every control plane as a member), so the API keeps answering when
+// the bootstrapping one is lost, as long as etcd keeps its quorum: more
+// than half of the control planes (etcd's raft). A single control plane
+// reinstalled lost etcd's data with it and is not served. A load
+// balancer's proxy (no node) serves while any control plane does.
 func (p *apiProxy) serving() bool {
-	if p.node == nil {
-		cp := false
-		for _, n := range p.sim.Nodes() {
-			cp = cp || (n.Running && n.Role == "controlplane")
-		}
-		if !cp {
+	if p.node != nil {
+		if cfg := p.node.Config(); cfg == nil || cfg.Machine().Type().String() != "controlplane" {
 			return false
 		}
-	} else if cfg := p.node.Config(); cfg == nil || cfg.Machine().Type().String() != "controlplane" {
-		return false
 	}
+	upRunning, upEver := false, false
+	all, running := map[string]bool{}, map[string]bool{}
 	for _, n := range p.sim.Nodes() {
-		if n.Running && n.Bootstrapped && n.APIServerUp {
-			return true
+		up := n.Bootstrapped && n.APIServerUp
+		upRunning = upRunning || (up && n.Running)
+		upEver = upEver || up
+		if n.Role == "controlplane" {
+			all[n.Hostname] = true
+			running[n.Hostname] = running[n.Hostname] || n.Running
 		}
 	}
-	return false
+	alive := 0
+	for _, r := range running {
+		if r {
+			alive++
+		}
+	}
+	if alive == 0 {
+		return false
+	}
+	return upRunning || (upEver && len(all) >= 3 && alive > len(all)/2)
 }
 
 // loadBalancer forwards a Hetzner Cloud load balancer's API port to the
@@ -109,7 +131,33 @@ func (s *Sim) loadBalancer(ip string, up bool) {
 	s.logf("load balancer %s forwards the Kubernetes API to the control planes", ip)
 }
 
+// close stops serving and cuts every open connection, as a machine that
+// is gone does.
 func (p *apiProxy) close() {
 	p.lis.Close()
 	p.wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.open {
+		c.Close()
+	}
+	p.open = nil
+}
+
+// track records an open connection; false once the proxy is closed.
+func (p *apiProxy) track(c net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.open == nil {
+		return false
+	}
+	p.open[c] = true
+	return true
+}
+
+func (p *apiProxy) untrack(c net.Conn) {
+	c.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.open, c)
 }

@@ -384,6 +384,23 @@ func (s *Sim) Node(hostname string) *talosfake.Node {
 	return nil
 }
 
+// LoseNode stops the Talos node of a server as a machine that dies would:
+// its Talos API and its Kubernetes API port stop answering. It reports
+// whether such a node ran.
+func (s *Sim) LoseNode(hostname string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ip, n := range s.nodes {
+		if n.node.Name == hostname {
+			n.stop()
+			s.history = append(s.history, n.state(false))
+			delete(s.nodes, ip)
+			return true
+		}
+	}
+	return false
+}
+
 // NodeState is one Talos node as State reports it.
 type NodeState struct {
 	Hostname       string `json:"hostname"`

@@ -81,6 +81,15 @@ func StandIn(name, version string) *chart.Chart {
 	case "cilium":
 		add("agent.yaml", workload("DaemonSet", "cilium", "cilium"))
 		add("operator.yaml", workload("Deployment", "cilium-operator", "1"))
+		// The chart's templates/cilium-configmap.yaml writes the MTU value
+		// into cilium-config's "mtu" (0: detect from the devices).
+		add("config.yaml", `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: cilium-config
+data:
+  mtu: {{ .Values.MTU | default 0 | quote }}
+`)
 	case "argo-cd":
 		ch.Files = append(ch.Files,
 			&chart.File{Name: "crds/application.yaml", Data: []byte(crd("Application", "applications", "app", applicationColumns))},

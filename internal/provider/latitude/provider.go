@@ -183,6 +183,8 @@ func (p *Provider) Capabilities() provider.Capabilities {
 		GPU:             true,
 		DHCP:            !p.cfg.NoDHCP,
 		Currency:        "USD",
+		// "The VLAN is plain L2 with no DHCP and no IPAM" (latitude-api.md).
+		PrivateLayer2: true,
 	}
 	if p.cfg.NoDHCP {
 		c.AddressTemplate = AddressPlaceholders

@@ -126,6 +126,9 @@ func (p *Provider) Capabilities() provider.Capabilities {
 		// A vSwitch is a VLAN on the public NIC with MTU 1400 (Hetzner's
 		// vSwitch documentation).
 		PrivateMTU: 1400,
+		// A vSwitch is one layer-2 segment across its servers (Hetzner's
+		// vSwitch documentation).
+		PrivateLayer2: true,
 	}
 }
 

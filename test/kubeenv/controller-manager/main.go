@@ -1,0 +1,15 @@
+// Command kube-controller-manager is the upstream controller manager, built
+// from the Go module proxy so that tests run real controllers (Deployments,
+// ReplicaSets, DaemonSets, StatefulSets, garbage collection) on loopback.
+package main
+
+import (
+	"os"
+
+	"k8s.io/component-base/cli"
+	"k8s.io/kubernetes/cmd/kube-controller-manager/app"
+)
+
+func main() {
+	os.Exit(cli.Run(app.NewControllerManagerCommand()))
+}
