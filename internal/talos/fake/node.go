@@ -250,7 +250,7 @@ func (n *Node) wake() {
 	}
 	n.sockMu.Lock()
 	defer n.sockMu.Unlock()
-	if n.polling || n.stopped {
+	if n.polling || n.stopped || n.gate == nil { // not started: Start wakes it
 		return
 	}
 	n.polling = true
