@@ -118,10 +118,15 @@ func (talosStep) Run(ctx context.Context, r *Run) error {
 	var cpConfigured atomic.Bool
 	cpConfigured.Store(slices.ContainsFunc(cps, func(n state.Node) bool { return n.Configured }))
 	// A worker proves its config only once a control plane runs trustd
-	// and issues its certificate: while one may still come, a worker's
-	// wait does not count against its deadline.
-	awaitingControlPlane := func() bool {
-		return !cpConfigured.Load() && int(cpFailed.Load()) < len(cps)
+	// and issues its certificate.
+	controlPlanes := func() controlPlaneState {
+		switch {
+		case cpConfigured.Load():
+			return controlPlanesUp
+		case int(cpFailed.Load()) >= len(cps):
+			return controlPlanesFailed
+		}
+		return controlPlanesComing
 	}
 	configure := func(n state.Node) {
 		if !n.Configured {
@@ -129,11 +134,7 @@ func (talosStep) Run(ctx context.Context, r *Run) error {
 			// meanwhile has a new address.
 			in, err := clusterInput(r, r.Journal.NodesCopy(), secrets)
 			if err == nil {
-				held := func() bool { return false }
-				if n.Role == talos.RoleWorker {
-					held = awaitingControlPlane
-				}
-				err = configureNode(ctx, r, client, in, n, want[n.Role], held)
+				err = configureNode(ctx, r, client, in, n, want[n.Role], controlPlanes)
 			}
 			if err != nil {
 				if n.Role == talos.RoleControlPlane {
@@ -265,28 +266,56 @@ func osDrive(ctx context.Context, r *Run, plan string) talos.DiskWant {
 	return talos.DiskWant{SizeGB: d.SizeGB, Type: d.Type}
 }
 
+// controlPlaneState is how far the cluster's control planes are, as a
+// worker waiting for its certificate sees them.
+type controlPlaneState int
+
+const (
+	controlPlanesComing controlPlaneState = iota // none configured, not all failed
+	controlPlanesUp                              // one runs its config, so trustd
+	controlPlanesFailed                          // every one failed this run
+)
+
 // configureNode brings one node from maintenance mode to running our
-// config, proven by an authenticated Version call. While held says the
-// node cannot prove it yet through no fault of its own, the deadline waits.
-func configureNode(ctx context.Context, r *Run, client *talos.Client, in talos.ClusterInput, n state.Node, want talos.DiskWant, held func() bool) error {
+// config, proven by an authenticated Version call.
+//
+// A worker that took its config cannot prove it before a control plane is
+// up: its apid starts only once the control planes' trustd issued its
+// certificate (Talos: apid waits for its API certificate, which a worker
+// asks trustd for), so until then it refuses connections and reads
+// Unreachable. While a control plane may still come, its deadline waits;
+// when every control plane failed, it fails at once saying so.
+func configureNode(ctx context.Context, r *Run, client *talos.Client, in talos.ClusterInput, n state.Node, want talos.DiskWant, controlPlanes func() controlPlaneState) error {
 	opts := r.Deps.Talos
 	endpoint := opts.endpoint(n.PublicIP)
 	deadline := r.Clock.Now().Add(opts.nodeTimeout())
 	applies := 0
 	var appliedAt time.Time
 	last := talos.Unreachable
+	answered, waitedForCP := false, false
+	installer := ""
 	r.NodeEvent(n.Name, "waiting", n.PublicIP, "waiting for Talos maintenance mode")
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		st := client.Probe(ctx, endpoint)
-		if st == talos.Starting && held() {
-			deadline = r.Clock.Now().Add(opts.nodeTimeout())
+		if n.Role == talos.RoleWorker && (applies > 0 || answered) && (st == talos.Starting || st == talos.Unreachable) {
+			switch controlPlanes() {
+			case controlPlanesComing:
+				deadline = r.Clock.Now().Add(opts.nodeTimeout())
+				if !waitedForCP {
+					r.NodeEvent(n.Name, "waiting", n.PublicIP, "took its config; waiting for a control plane to come up and issue its certificate")
+				}
+				waitedForCP = true
+			case controlPlanesFailed:
+				return fmt.Errorf("node %s (%s) took its config, but its Talos API starts only once a control plane's trustd issued its certificate, and no control plane came up", n.Name, n.PublicIP)
+			}
 		}
 		if st == talos.Maintenance && last != talos.Maintenance && applies == 0 {
 			r.NodeEvent(n.Name, "maintenance", n.PublicIP, "Talos is up in maintenance mode")
 		}
+		answered = answered || st != talos.Unreachable
 		last = st
 		switch st {
 		case talos.Configured:
@@ -306,12 +335,14 @@ func configureNode(ctx context.Context, r *Run, client *talos.Client, in talos.C
 				break // the node took a config and is about to install it
 			}
 			if applies >= 3 {
-				return fmt.Errorf("node %s (%s) took its config %d times but stays in maintenance mode", n.Name, n.PublicIP, applies)
+				// Its install failed and it booted the install media again.
+				return fmt.Errorf("node %s (%s) took its config %d times but stays in maintenance mode: its install fails; check on its console that it can pull %s (the Image Factory must know the schematic and serve that Talos version) and that its install disk exists", n.Name, n.PublicIP, applies, installer)
 			}
-			cfg, err := renderNode(ctx, r, client, in, n, endpoint, want)
+			cfg, image, err := renderNode(ctx, r, client, in, n, endpoint, want)
 			if err != nil {
 				return err
 			}
+			installer = image
 			r.NodeEvent(n.Name, "applying", n.PublicIP, "applying machine config")
 			applies++
 			appliedAt = r.Clock.Now()
@@ -327,6 +358,9 @@ func configureNode(ctx context.Context, r *Run, client *talos.Client, in talos.C
 			detachISO(ctx, r, n)
 		}
 		if !r.Clock.Now().Before(deadline) {
+			if waitedForCP {
+				return fmt.Errorf("node %s (%s) took its config but its Talos API did not come up within %s of a control plane coming up (last seen: %s); a worker's API starts once the control planes' trustd (port %d) issued its certificate", n.Name, n.PublicIP, opts.nodeTimeout(), last, talos.TrustdPort)
+			}
 			err := fmt.Errorf("node %s (%s) answered neither in maintenance mode nor with this cluster's config within %s (last seen: %s)", n.Name, n.PublicIP, opts.nodeTimeout(), last)
 			if h, ok := r.Deps.Provider.(provider.SilentNodeHinter); ok && last == talos.Unreachable && applies == 0 {
 				if hint := h.SilentNodeHint(r.Deps.Spec.Name); hint != "" {
@@ -363,30 +397,40 @@ func detachISO(ctx context.Context, r *Run, n state.Node) {
 }
 
 // renderNode picks the node's install disk from what it reports and
-// renders its validated config.
-func renderNode(ctx context.Context, r *Run, client *talos.Client, in talos.ClusterInput, n state.Node, endpoint string, want talos.DiskWant) ([]byte, error) {
+// renders its validated config; it returns the config's install image.
+func renderNode(ctx context.Context, r *Run, client *talos.Client, in talos.ClusterInput, n state.Node, endpoint string, want talos.DiskWant) ([]byte, string, error) {
 	disks, err := client.Disks(ctx, endpoint)
 	if err != nil {
-		return nil, fmt.Errorf("node %s (%s): list disks: %w", n.Name, n.PublicIP, err)
+		return nil, "", fmt.Errorf("node %s (%s): list disks: %w", n.Name, n.PublicIP, err)
 	}
 	disk, err := talos.PickInstallDisk(disks, want)
 	if err != nil {
-		return nil, fmt.Errorf("node %s (%s): %w", n.Name, n.PublicIP, err)
+		return nil, "", fmt.Errorf("node %s (%s): %w", n.Name, n.PublicIP, err)
 	}
 	gpu := nodeHasGPU(r, n.Role)
 	id, err := ensureSchematic(ctx, r, gpu)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if n, err = nodeNICs(ctx, r, n); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return talos.Generate(in, talos.NodeInput{
+	ni := nodeInput(r, n, disk, id)
+	cfg, err := talos.Generate(in, ni)
+	return cfg, ni.InstallImage, err
+}
+
+// nodeInput is what a node's config says of the node itself: its role,
+// addresses and NICs from the journal, its install disk, and the
+// installer of its schematic.
+func nodeInput(r *Run, n state.Node, disk talos.Disk, schematicID string) talos.NodeInput {
+	gpu := nodeHasGPU(r, n.Role)
+	return talos.NodeInput{
 		Name: n.Name, Role: n.Role, PrivateIP: n.PrivateIP, GPU: gpu, GPUTaint: gpu && r.Deps.Spec.GPUTaint,
-		InstallImage: imageFactory(r).Images(id, talosVersion(r)).Installer(),
+		InstallImage: imageFactory(r).Images(schematicID, talosVersion(r)).Installer(),
 		Disk:         disk,
 		PublicMAC:    n.PublicMAC, PrivateMAC: n.PrivateMAC,
-	})
+	}
 }
 
 // nodeNICs returns the node with the MACs of its NICs. The servers step
@@ -445,18 +489,12 @@ func (talosStep) DryRun(ctx context.Context, r *Run) error {
 	}
 	var paths []string
 	for _, n := range nodes {
-		gpu := nodeHasGPU(r, n.Role)
-		schematic, err := nodeSchematic(r, gpu)
+		schematic, err := nodeSchematic(r, nodeHasGPU(r, n.Role))
 		if err != nil {
 			return err
 		}
 		id := schematic.ID() // computed locally; not registered
-		cfg, err := talos.Generate(in, talos.NodeInput{
-			Name: n.Name, Role: n.Role, PrivateIP: n.PrivateIP, GPU: gpu, GPUTaint: gpu && r.Deps.Spec.GPUTaint,
-			InstallImage: imageFactory(r).Images(id, talosVersion(r)).Installer(),
-			Disk:         talos.Disk{Serial: "PLACEHOLDER-DISK-SERIAL"},
-			PublicMAC:    n.PublicMAC, PrivateMAC: n.PrivateMAC,
-		})
+		cfg, err := talos.Generate(in, nodeInput(r, n, talos.Disk{Serial: "PLACEHOLDER-DISK-SERIAL"}, id))
 		if err != nil {
 			return err
 		}

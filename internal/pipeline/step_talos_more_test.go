@@ -11,9 +11,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/siderolabs/talos/pkg/machinery/api/storage"
 
+	"github.com/cto-platform/cto/internal/clock"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/provider/latitude"
 	latfake "github.com/cto-platform/cto/internal/provider/latitude/fake"
@@ -27,7 +29,16 @@ import (
 // certificate from their trustd, and records it in the journal.
 func (w *talosWorld) addWorker() *fake.Node {
 	w.t.Helper()
-	worker := &fake.Node{Name: "demo-worker1", Disks: disksFor(9), Trustd: w.trustd}
+	// On the wall clock of these tests, Talos's trustd retries (seconds)
+	// are scaled down to milliseconds.
+	return w.addWorkerWith(func(n *fake.Node) { n.TrustdRetryUnit = 10 * time.Millisecond })
+}
+
+// addWorkerWith is addWorker whose node setup adjusts before it starts.
+func (w *talosWorld) addWorkerWith(setup func(*fake.Node)) *fake.Node {
+	w.t.Helper()
+	worker := &fake.Node{Name: "demo-worker1", Disks: disksFor(9), Trustd: w.trustd, PullsInstaller: true}
+	setup(worker)
 	ip := strings.Split(w.nodes[0].Addr(), ":")[0]
 	workerIP := ip[:strings.LastIndex(ip, ".")] + ".9"
 	if err := worker.Start(fmt.Sprintf("%s:%d", workerIP, w.port)); err != nil {
@@ -386,5 +397,100 @@ func TestWorkerInstallsToItsOwnPlansDisk(t *testing.T) {
 	}
 	if sel := w.nodes[0].Config().RawV1Alpha1().MachineConfig.MachineInstall.InstallDiskSelector; sel == nil || sel.Serial != "SSD-CP" {
 		t.Errorf("control plane install disk = %+v, want its plan's SSD", sel)
+	}
+}
+
+// A worker takes its config while its control plane still installs: the
+// worker's apid refuses connections until the control plane's trustd
+// issued its certificate, at the worker's next trustd attempt. Here the
+// control plane comes up just before its own deadline, between two of
+// the worker's attempts (Talos's retry schedule puts them at 663.4 s and
+// 694.4 s after the worker took its config), so the certificate arrives
+// after the worker's own deadline: only a deadline held while the control
+// plane is not up lets the worker through.
+func TestWorkerWaitsForASlowControlPlane(t *testing.T) {
+	clk := clock.NewScaled(120)
+	w := newTalosWorldWith(t, 1, func(n *fake.Node) { n.Clock, n.InstallTime = clk, 670*time.Second })
+	worker := w.addWorkerWith(func(n *fake.Node) { n.Clock, n.InstallTime = clk, time.Minute })
+	w.clock = clk
+	w.opts = &TalosOptions{NodeTimeout: 685 * time.Second, Poll: 5 * time.Second, ApplyTimeout: time.Minute}
+	var waited []string
+	r, err := w.runSteps(context.Background(), SinkFunc(func(e Event) {
+		if e.Type == NodeUpdate && e.Node == worker.Name && e.Status == "waiting" {
+			waited = append(waited, e.Message)
+		}
+	}), talosStep{})
+	if err != nil {
+		t.Fatalf("worker with a slow control plane: %v", err)
+	}
+	for _, n := range r.Journal.NodesCopy() {
+		if !n.Configured {
+			t.Errorf("%s not recorded as configured", n.Name)
+		}
+	}
+	if !slices.ContainsFunc(waited, func(m string) bool { return strings.Contains(m, "waiting for a control plane") }) {
+		t.Errorf("the worker's progress never said it waits for its control plane: %q", waited)
+	}
+}
+
+// A worker whose control plane never comes up fails once the control
+// plane failed, saying why, rather than as a node that never answered.
+func TestWorkerFailsClearlyWhenNoControlPlaneComesUp(t *testing.T) {
+	clk := clock.NewScaled(600)
+	w := newTalosWorldWith(t, 1, func(n *fake.Node) { n.Clock, n.InstallTime = clk, 24*time.Hour })
+	w.addWorkerWith(func(n *fake.Node) { n.Clock, n.InstallTime = clk, time.Minute })
+	w.clock = clk
+	w.opts = &TalosOptions{NodeTimeout: 10 * time.Minute, Poll: 5 * time.Second, ApplyTimeout: time.Minute}
+	_, err := w.runSteps(context.Background(), Discard, talosStep{})
+	if err == nil {
+		t.Fatal("deploy with a control plane that never comes up succeeded")
+	}
+	if !strings.Contains(err.Error(), "node demo-worker1") || !strings.Contains(err.Error(), "no control plane came up") {
+		t.Errorf("error = %v, want the worker to say no control plane came up", err)
+	}
+	if !strings.Contains(err.Error(), "node demo-cp1") {
+		t.Errorf("error = %v, want the control plane's own failure", err)
+	}
+}
+
+// Every node pulls its installer from the Image Factory once: the image
+// cto names carries a schematic it registered, at a version the factory
+// serves.
+func TestEveryNodePullsItsInstallerOnce(t *testing.T) {
+	w := newTalosWorld(t, 3)
+	w.addWorker()
+	r, err := w.runSteps(context.Background(), Discard, talosStep{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	image := "metal-installer/" + schematicFact(t, r, false) + ":" + talos.DefaultTalosVersion
+	if got := w.factory.Pulls(); len(got) != 1 || got[image] != 4 {
+		t.Errorf("installer pulls = %v, want %s pulled once by each of the 4 nodes", got, image)
+	}
+	for _, n := range append(w.nodes, nil) {
+		if n != nil && n.InstallProblem() != "" {
+			t.Errorf("%s: %s", n.Name, n.InstallProblem())
+		}
+	}
+}
+
+// A Talos version the factory does not serve fails every install: the
+// node takes its config and boots maintenance mode again, and cto says
+// what to check rather than only that the node stays there.
+func TestInstallerTheFactoryDoesNotServeFailsTheInstall(t *testing.T) {
+	w := newTalosWorld(t, 1)
+	w.spec.Talos.Version = "v1.13.8"
+	_, err := w.runSteps(context.Background(), Discard, talosStep{})
+	if err == nil {
+		t.Fatal("a deploy whose installer the factory does not serve succeeded")
+	}
+	if p := w.nodes[0].InstallProblem(); !strings.Contains(p, "v1.13.8 is not served") {
+		t.Errorf("install problem = %q, want the pull to fail on the version", p)
+	}
+	if !strings.Contains(err.Error(), "stays in maintenance mode") || !strings.Contains(err.Error(), "metal-installer/") {
+		t.Errorf("error = %v, want the node staying in maintenance mode and the installer it could not install", err)
+	}
+	if w.factory.TotalPulls() != 0 {
+		t.Errorf("pulls of an unserved version counted: %v", w.factory.Pulls())
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/siderolabs/talos/pkg/machinery/api/storage"
 	clientconfig "github.com/siderolabs/talos/pkg/machinery/client/config"
 
+	"github.com/cto-platform/cto/internal/clock"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
@@ -35,6 +36,10 @@ type talosWorld struct {
 	spec    spec.ClusterSpec
 	// provider, when set, answers the steps' provider calls (plans).
 	provider provider.Provider
+	// clock and opts, when set, replace the wall clock and the short
+	// wall-clock timeouts of runSteps.
+	clock clock.Clock
+	opts  *TalosOptions
 }
 
 func disksFor(i int) []*storage.Disk {
@@ -47,13 +52,23 @@ func disksFor(i int) []*storage.Disk {
 
 func newTalosWorld(t *testing.T, controlPlanes int) *talosWorld {
 	t.Helper()
+	return newTalosWorldWith(t, controlPlanes, nil)
+}
+
+// newTalosWorldWith is newTalosWorld whose control planes setup adjusts
+// before they start.
+func newTalosWorldWith(t *testing.T, controlPlanes int, setup func(*fake.Node)) *talosWorld {
+	t.Helper()
 	w := &talosWorld{t: t, root: t.TempDir(), factory: fake.NewFactory(), trustd: &fake.Trustd{}}
 	w.fsrv = httptest.NewServer(w.factory)
 	t.Cleanup(w.fsrv.Close)
 	block := fake.LoopbackBlock()
 	// One port for all nodes, like 50000 on real ones: the first node picks it.
 	for i := range controlPlanes {
-		n := &fake.Node{Name: fmt.Sprintf("demo-cp%d", i+1), Disks: disksFor(i), KubeconfigServer: "https://127.0.0.1:6443", Trustd: w.trustd}
+		n := &fake.Node{Name: fmt.Sprintf("demo-cp%d", i+1), Disks: disksFor(i), KubeconfigServer: "https://127.0.0.1:6443", Trustd: w.trustd, PullsInstaller: true}
+		if setup != nil {
+			setup(n)
+		}
 		addr := fmt.Sprintf("%s%d:%d", block, i+1, w.port)
 		if err := n.Start(addr); err != nil {
 			t.Fatalf("start fake node on %s: %v", addr, err)
@@ -107,9 +122,12 @@ func (w *talosWorld) run(ctx context.Context, events Sink) (*Run, error) {
 // runs steps.
 func (w *talosWorld) runSteps(ctx context.Context, events Sink, steps ...Step) (*Run, error) {
 	c, j := w.journal()
-	r := &Run{Cluster: c, Journal: j, Events: events, Deps: &Deps{Spec: w.spec, Provider: w.provider, Talos: TalosOptions{
-		APIPort: w.port, NodeTimeout: 5 * time.Second, Poll: 20 * time.Millisecond, ApplyTimeout: 300 * time.Millisecond,
-	}}}
+	opts := TalosOptions{NodeTimeout: 5 * time.Second, Poll: 20 * time.Millisecond, ApplyTimeout: 300 * time.Millisecond}
+	if w.opts != nil {
+		opts = *w.opts
+	}
+	opts.APIPort = w.port
+	r := &Run{Cluster: c, Journal: j, Events: events, Clock: w.clock, Deps: &Deps{Spec: w.spec, Provider: w.provider, Talos: opts}}
 	e := &Engine{Steps: steps}
 	return r, e.Execute(ctx, r, Options{})
 }

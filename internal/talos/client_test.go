@@ -3,7 +3,9 @@ package talos_test
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -150,38 +152,108 @@ func TestEndpointAddsPortOnlyWhenMissing(t *testing.T) {
 	}
 }
 
+// stepClock is a clock the test moves.
+type stepClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *stepClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+func (c *stepClock) Advance(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
+
 // trustdNode starts a fake node of a cluster whose control planes share
-// trustd, and a client for it.
-func trustdNode(t *testing.T, s *talos.Secrets, trustd *fake.Trustd, name string) (*fake.Node, *talos.Client) {
+// trustd, on clk, and a client for it.
+func trustdNode(t *testing.T, s *talos.Secrets, trustd *fake.Trustd, clk *stepClock, name string) (*fake.Node, *talos.Client) {
 	t.Helper()
-	n := &fake.Node{Name: name, Trustd: trustd}
+	n := &fake.Node{Name: name, Trustd: trustd, Clock: clk}
 	startNode(t, n)
 	return n, clientFor(t, s, n.Addr())
 }
 
+// probeSettled probes a node until it reads want, for a second of wall
+// time: the fake node looks at its clock every few milliseconds.
+func probeSettled(c *talos.Client, addr string, want talos.NodeState) talos.NodeState {
+	var st talos.NodeState
+	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		if st = c.Probe(context.Background(), addr); st == want {
+			break
+		}
+	}
+	return st
+}
+
+// A worker's apid does not listen until a control plane's trustd issued
+// its certificate, and the worker asks on Talos's retry schedule (0, 0,
+// 1, 4, 11, 26, 57 s after it booted): a control plane up at 2 s serves it
+// at 4 s.
 func TestWorkerWaitsForTrustd(t *testing.T) {
-	s, trustd := fixedSecrets(t), &fake.Trustd{}
-	worker, wc := trustdNode(t, s, trustd, "w1")
-	cp, cc := trustdNode(t, s, trustd, "cp1")
+	s, trustd, clk := fixedSecrets(t), &fake.Trustd{}, &stepClock{t: time.Unix(1e9, 0)}
+	worker, wc := trustdNode(t, s, trustd, clk, "w1")
+	cp, cc := trustdNode(t, s, trustd, clk, "cp1")
 	ctx := context.Background()
 	if err := wc.Apply(ctx, worker.Addr(), nodeConfig(t, s, talos.RoleWorker), time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if st := wc.Probe(ctx, worker.Addr()); st != talos.Starting {
-		t.Fatalf("worker before any control plane: %s, want starting", st)
+	if st := wc.Probe(ctx, worker.Addr()); st != talos.Unreachable {
+		t.Fatalf("worker before any control plane: %s, want unreachable (apid not listening)", st)
 	}
+	if why := worker.ApidWaits(); !strings.Contains(why, "trustd") {
+		t.Errorf("worker waits for %q, want trustd", why)
+	}
+	clk.Advance(2 * time.Second)
 	if err := cc.Apply(ctx, cp.Addr(), nodeConfig(t, s, talos.RoleControlPlane), time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if st := wc.Probe(ctx, worker.Addr()); st != talos.Configured {
-		t.Fatalf("worker after its control plane: %s, want configured", st)
+	clk.Advance(time.Second)
+	if st := probeSettled(wc, worker.Addr(), talos.Configured); st != talos.Unreachable {
+		t.Fatalf("worker 1 s after its control plane came up, before its next attempt: %s, want unreachable", st)
+	}
+	clk.Advance(time.Second)
+	if st := probeSettled(wc, worker.Addr(), talos.Configured); st != talos.Configured {
+		t.Fatalf("worker at its attempt after the control plane came up: %s, want configured", st)
+	}
+}
+
+// A control plane that installs for InstallTime runs trustd only once it
+// rebooted into its config.
+func TestWorkerWaitsForItsControlPlaneToInstall(t *testing.T) {
+	s, trustd, clk := fixedSecrets(t), &fake.Trustd{}, &stepClock{t: time.Unix(1e9, 0)}
+	worker, wc := trustdNode(t, s, trustd, clk, "w1")
+	cp := &fake.Node{Name: "cp1", Trustd: trustd, Clock: clk, InstallTime: 3 * time.Minute}
+	startNode(t, cp)
+	cc := clientFor(t, s, cp.Addr())
+	ctx := context.Background()
+	for _, a := range []struct {
+		c    *talos.Client
+		addr string
+		role string
+	}{{cc, cp.Addr(), talos.RoleControlPlane}, {wc, worker.Addr(), talos.RoleWorker}} {
+		if err := a.c.Apply(ctx, a.addr, nodeConfig(t, s, a.role), time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The worker's attempts fail for a minute, the controller restarts
+	// after 0.5 s, 0.75 s, ...: attempts at 60.5, 61.5, ... 117.5 s, then
+	// 121.25, ... 178.25 s, then 182.375 s.
+	clk.Advance(181 * time.Second)
+	if st := probeSettled(cc, cp.Addr(), talos.Configured); st != talos.Configured {
+		t.Fatalf("control plane after its install: %s", st)
+	}
+	if st := probeSettled(wc, worker.Addr(), talos.Configured); st != talos.Unreachable {
+		t.Fatalf("worker before its first attempt after the control plane came up: %s, want unreachable", st)
+	}
+	clk.Advance(1500 * time.Millisecond)
+	if st := probeSettled(wc, worker.Addr(), talos.Configured); st != talos.Configured {
+		t.Fatalf("worker at its attempt after the control plane came up: %s, want configured", st)
 	}
 }
 
 func TestWorkerRefusedByTrustdFirewall(t *testing.T) {
 	s, trustd := fixedSecrets(t), &fake.Trustd{}
-	worker, wc := trustdNode(t, s, trustd, "w1")
-	cp, cc := trustdNode(t, s, trustd, "cp1")
+	clk := &stepClock{t: time.Unix(1e9, 0)}
+	worker, wc := trustdNode(t, s, trustd, clk, "w1")
+	cp, cc := trustdNode(t, s, trustd, clk, "cp1")
 	ctx := context.Background()
 	// The control plane's firewall admits trustd's port only from the
 	// private range, not from the worker's address.
@@ -193,15 +265,17 @@ func TestWorkerRefusedByTrustdFirewall(t *testing.T) {
 	if err := wc.Apply(ctx, worker.Addr(), nodeConfig(t, s, talos.RoleWorker), time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if st := wc.Probe(ctx, worker.Addr()); st != talos.Starting {
-		t.Fatalf("worker whose address the control plane's trustd refuses: %s, want starting", st)
+	clk.Advance(time.Hour)
+	if st := probeSettled(wc, worker.Addr(), talos.Configured); st != talos.Unreachable {
+		t.Fatalf("worker whose address the control plane's trustd refuses: %s, want unreachable", st)
 	}
 	// A control plane with cto's own config lets it in.
-	cp2, cc2 := trustdNode(t, s, trustd, "cp2")
+	cp2, cc2 := trustdNode(t, s, trustd, clk, "cp2")
 	if err := cc2.Apply(ctx, cp2.Addr(), nodeConfig(t, s, talos.RoleControlPlane), time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if st := wc.Probe(ctx, worker.Addr()); st != talos.Configured {
+	clk.Advance(time.Minute)
+	if st := probeSettled(wc, worker.Addr(), talos.Configured); st != talos.Configured {
 		t.Fatalf("worker with a control plane whose trustd is open: %s, want configured", st)
 	}
 }
@@ -256,5 +330,57 @@ func TestForeignNodeResetAndNeverBoots(t *testing.T) {
 	c.CallTimeout = 200 * time.Millisecond
 	if st := c.Probe(ctx, dead.Addr()); st != talos.Unreachable {
 		t.Fatalf("a node that never boots probes %s, want unreachable", st)
+	}
+}
+
+// A node pulls its installer from the Image Factory's registry before it
+// installs: an unknown schematic or a Talos version the factory does not
+// serve fails the install, and the node boots maintenance mode again.
+func TestInstallPullsTheInstallerFromTheFactory(t *testing.T) {
+	s := fixedSecrets(t)
+	factory := fake.NewFactory()
+	srv := httptest.NewServer(factory)
+	t.Cleanup(srv.Close)
+	id, err := talos.Factory{URL: srv.URL}.EnsureSchematic(context.Background(), talos.SchematicFor(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, image, problem string
+	}{
+		{"unknown schematic", talos.Factory{URL: srv.URL}.Images(strings.Repeat("0", 64), talos.DefaultTalosVersion).Installer(), "schematic " + strings.Repeat("0", 64) + " not found"},
+		{"version not served", talos.Factory{URL: srv.URL}.Images(id, "v1.12.99").Installer(), "v1.12.99 is not served"},
+		{"registered", talos.Factory{URL: srv.URL}.Images(id, talos.DefaultTalosVersion).Installer(), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := &fake.Node{Name: "n1", PullsInstaller: true}
+			startNode(t, n)
+			c := clientFor(t, s, n.Addr())
+			cfg := must(talos.Generate(talos.ClusterInput{Name: "demo", Endpoint: "203.0.113.11", PrivateCIDR: "10.8.0.0/24", Secrets: s},
+				talos.NodeInput{Name: "n1", Role: talos.RoleControlPlane, PrivateIP: "10.8.0.11", InstallImage: tc.image, Disk: talos.Disk{Serial: "NVME-1"}}))
+			before := factory.TotalPulls()
+			if err := c.Apply(context.Background(), n.Addr(), cfg, time.Second); err != nil {
+				t.Fatalf("apply: %v (the install fails after the node took the config)", err)
+			}
+			st := c.Probe(context.Background(), n.Addr())
+			if tc.problem == "" {
+				if st != talos.Configured || n.InstallProblem() != "" {
+					t.Fatalf("node with a pullable installer: %s, install problem %q", st, n.InstallProblem())
+				}
+				if got := factory.Pulls()["metal-installer/"+id+":"+talos.DefaultTalosVersion]; got != 1 || factory.TotalPulls() != before+1 {
+					t.Errorf("installer pulls = %d (total %d), want 1", got, factory.TotalPulls()-before)
+				}
+				return
+			}
+			if st != talos.Maintenance {
+				t.Errorf("node whose installer cannot be pulled: %s, want maintenance again", st)
+			}
+			if p := n.InstallProblem(); !strings.Contains(p, "MANIFEST_UNKNOWN") || !strings.Contains(p, tc.problem) {
+				t.Errorf("install problem = %q, want MANIFEST_UNKNOWN: %s", p, tc.problem)
+			}
+			if factory.TotalPulls() != before {
+				t.Errorf("a failed pull counted as a pull")
+			}
+		})
 	}
 }

@@ -256,6 +256,10 @@ func TestStandardThreeNodesWithDNS(t *testing.T) {
 		}
 	}
 	w.checkCluster("std", "standard", 3, 1)
+	// Each node pulled its installer from the Image Factory once.
+	if pulls := w.Sim.Factory().Pulls(); len(pulls) != 1 || w.Sim.Factory().TotalPulls() != 3 {
+		t.Errorf("installer pulls = %v, want one image pulled once by each of the 3 nodes", pulls)
+	}
 	if len(w.Sim.DNS().Records(w.Sim.Zone())) == 0 {
 		t.Errorf("no DNS record in %s after a deploy with --domain", w.Sim.Zone())
 	}

@@ -522,7 +522,7 @@ func (s *Sim) bootTalos(hostname, serverID, ip string, disks []*storage.Disk, li
 	// The kubeconfig a node hands out names the cluster's endpoint, as
 	// Talos's does: a control plane's address (served by apiProxy), a
 	// load balancer's or a DNS name.
-	n := &talosfake.Node{Name: hostname, Disks: disks, KubeconfigToken: s.kube.Token, Faults: faults,
+	n := &talosfake.Node{Name: hostname, Disks: disks, KubeconfigToken: s.kube.Token, Faults: faults, PullsInstaller: true,
 		Trustd: s.trustd, InstallTime: s.opts.InstallTime, BootstrapTime: s.opts.BootstrapTime, Clock: s.clock, Links: links}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -165,7 +165,7 @@ func call(t *testing.T, method, url, token string, body io.Reader) map[string]an
 // deploy does first, and returns its ID.
 func registerSchematic(t *testing.T, s *Sim) string {
 	t.Helper()
-	id, err := talos.Factory{URL: envMap(s)["CTO_IMAGE_FACTORY_URL"]}.EnsureSchematic(context.Background(), talos.SchematicFor(false))
+	id, err := talos.Factory{URL: envMap(s)["CTO_IMAGE_FACTORY_URL"]}.EnsureSchematic(context.Background(), talos.SchematicFor(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

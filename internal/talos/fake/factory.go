@@ -8,20 +8,38 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
+	"strings"
 	"sync"
+
+	"github.com/cto-platform/cto/internal/talos"
 )
 
 // Factory is a stateful Image Factory: POST /schematics stores the body
-// and answers its sha256 as the id, so the same content gets the same id.
+// and answers its sha256 as the id, so the same content gets the same id;
+// its registry serves the installer of every stored schematic at the Talos
+// versions it knows.
 type Factory struct {
 	mu         sync.Mutex
 	schematics map[string][]byte
+	versions   map[string]bool
 	posts      int
+	pulls      map[string]int
 }
 
-// NewFactory returns an empty factory.
-func NewFactory() *Factory { return &Factory{schematics: map[string][]byte{}} }
+// NewFactory returns an empty factory serving the Talos versions given
+// (default: the one cto installs).
+func NewFactory(versions ...string) *Factory {
+	f := &Factory{schematics: map[string][]byte{}, versions: map[string]bool{}, pulls: map[string]int{}}
+	if len(versions) == 0 {
+		versions = []string{talos.DefaultTalosVersion}
+	}
+	for _, v := range versions {
+		f.versions[v] = true
+	}
+	return f
+}
 
 func (f *Factory) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet && r.URL.Path == "/_fake/state" {
@@ -30,10 +48,14 @@ func (f *Factory) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for id := range f.schematics {
 			ids = append(ids, id)
 		}
-		st := map[string]any{"schematics": ids, "requests": map[string]int{"POST /schematics": f.posts}}
+		st := map[string]any{"schematics": ids, "pulls": maps.Clone(f.pulls), "requests": map[string]int{"POST /schematics": f.posts}}
 		f.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(st)
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, "/v2/") {
+		f.serveRegistry(w, r)
 		return
 	}
 	if r.Method != http.MethodPost || r.URL.Path != "/schematics" {
@@ -69,4 +91,70 @@ func (f *Factory) Posts() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.posts
+}
+
+// serveRegistry answers the OCI distribution API's manifest requests for
+// the factory's installer images, as the real factory's registry does
+// (factory.talos.dev/<platform>-installer/<schematic>:<version>, and the
+// older <host>/installer/...): GET /v2/ says the API is there; a manifest
+// of an unknown schematic or version is MANIFEST_UNKNOWN with 404 (OCI
+// distribution spec, "Pulling manifests" and its error codes). Each
+// served manifest GET counts as a pull.
+func (f *Factory) serveRegistry(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		registryError(w, http.StatusMethodNotAllowed, "UNSUPPORTED", "the factory's registry is read-only")
+		return
+	}
+	if r.URL.Path == "/v2/" {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	name, tag, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/v2/"), "/manifests/")
+	repo, schematic, _ := strings.Cut(name, "/")
+	if !ok || !strings.HasSuffix(repo, "installer") || schematic == "" || strings.Contains(schematic, "/") {
+		registryError(w, http.StatusNotFound, "NAME_UNKNOWN", "repository name not known to registry")
+		return
+	}
+	f.mu.Lock()
+	_, known := f.schematics[schematic]
+	served := f.versions[tag]
+	if known && served && r.Method == http.MethodGet {
+		f.pulls[name+":"+tag]++
+	}
+	f.mu.Unlock()
+	switch {
+	case !known:
+		registryError(w, http.StatusNotFound, "MANIFEST_UNKNOWN", "schematic "+schematic+" not found")
+		return
+	case !served:
+		registryError(w, http.StatusNotFound, "MANIFEST_UNKNOWN", "Talos version "+tag+" is not served")
+		return
+	}
+	body := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}`)
+	sum := sha256.Sum256(body)
+	w.Header().Set("Content-Type", "application/vnd.oci.image.index.v1+json")
+	w.Header().Set("Docker-Content-Digest", "sha256:"+hex.EncodeToString(sum[:]))
+	w.Write(body)
+}
+
+func registryError(w http.ResponseWriter, code int, errCode, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]string{{"code": errCode, "message": msg}}})
+}
+
+// Pulls counts the installer manifests served, by image name:tag.
+func (f *Factory) Pulls() map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.pulls)
+}
+
+// TotalPulls is the number of installer manifests served.
+func (f *Factory) TotalPulls() int {
+	total := 0
+	for _, n := range f.Pulls() {
+		total += n
+	}
+	return total
 }

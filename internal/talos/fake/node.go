@@ -3,15 +3,19 @@ package fake
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -91,6 +95,22 @@ type Node struct {
 	// it joins a network). Nil: one NIC that gets the node's address by
 	// DHCP.
 	Links func() []Link
+	// PullsInstaller: after taking a config the node pulls its install
+	// image (machine.install.image) from the image's registry before
+	// installing, over plain HTTP as the doubles serve on loopback; a
+	// failed pull fails the install. False skips the pull (tests without
+	// an Image Factory).
+	PullsInstaller bool
+	// TrustdRetryUnit is the unit of a worker's trustd retry schedule
+	// (Talos: one second, see trustdAttempts); wall-clock tests shrink it.
+	TrustdRetryUnit time.Duration
+
+	// sock is the node's listening socket, open only while apid runs.
+	sockMu  sync.Mutex
+	sock    net.Listener
+	gate    *gate
+	polling bool
+	stopped bool
 
 	mu              sync.Mutex
 	addr            string
@@ -106,6 +126,7 @@ type Node struct {
 	bootstrappedAt  time.Time
 	network         Network
 	installProblem  string
+	apidWaits       string
 	srv             *grpc.Server
 }
 
@@ -138,6 +159,9 @@ func (n *Node) Start(addr string) error {
 	}
 	n.addr = lis.Addr().String()
 	n.ip = lis.Addr().(*net.TCPAddr).IP
+	n.gate = &gate{addr: lis.Addr(), conns: make(chan net.Conn), done: make(chan struct{})}
+	n.sock = lis
+	go n.gate.feed(lis)
 	ca, err := sx509.NewSelfSignedCertificateAuthority(sx509.Organization("maintenance"), sx509.IPAddresses([]net.IP{n.ip}))
 	if err != nil {
 		lis.Close()
@@ -155,7 +179,11 @@ func (n *Node) Start(addr string) error {
 	n.srv = grpc.NewServer(grpc.Creds(credentials.NewTLS(base)))
 	machine.RegisterMachineServiceServer(n.srv, &machineServer{n: n})
 	storage.RegisterStorageServiceServer(n.srv, &storageServer{n: n})
-	go n.srv.Serve(lis)
+	go n.srv.Serve(n.gate)
+	if n.Trustd != nil {
+		n.Trustd.watch(n.wake)
+	}
+	n.wake()
 	return nil
 }
 
@@ -164,32 +192,155 @@ func (n *Node) Addr() string { return n.addr }
 
 // Stop ends serving.
 func (n *Node) Stop() {
+	n.sockMu.Lock()
+	n.stopped = true
+	if n.sock != nil {
+		n.sock.Close()
+		n.sock = nil
+	}
+	n.sockMu.Unlock()
 	if n.srv != nil {
 		n.srv.Stop()
 	}
 }
 
+// gate is the listener the gRPC server serves: connections come from
+// whichever socket is open, so the node can stop listening (connections
+// refused) and listen again without restarting the server.
+type gate struct {
+	addr  net.Addr
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func (g *gate) Accept() (net.Conn, error) {
+	select {
+	case c := <-g.conns:
+		return c, nil
+	case <-g.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (g *gate) Close() error   { g.once.Do(func() { close(g.done) }); return nil }
+func (g *gate) Addr() net.Addr { return g.addr }
+
+// feed hands a socket's connections to the gate until the socket closes.
+func (g *gate) feed(l net.Listener) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		select {
+		case g.conns <- c:
+		case <-g.done:
+			c.Close()
+			return
+		}
+	}
+}
+
+// wake opens or closes the node's socket to match whether apid runs, and
+// keeps checking while it does not: the node comes up on its own clock.
+func (n *Node) wake() {
+	if n.reconcile() {
+		return
+	}
+	n.sockMu.Lock()
+	defer n.sockMu.Unlock()
+	if n.polling || n.stopped || n.gate == nil { // not started: Start wakes it
+		return
+	}
+	n.polling = true
+	go func() {
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for range t.C {
+			up := n.reconcile()
+			n.sockMu.Lock()
+			if up || n.stopped {
+				n.polling = false
+				n.sockMu.Unlock()
+				return
+			}
+			n.sockMu.Unlock()
+		}
+	}()
+}
+
+// reconcile listens while apid runs and closes the socket while it does
+// not; it reports whether apid runs.
+func (n *Node) reconcile() bool {
+	up := n.apidUp()
+	n.sockMu.Lock()
+	defer n.sockMu.Unlock()
+	switch {
+	case n.stopped || n.gate == nil:
+	case up && n.sock == nil:
+		l, err := net.Listen("tcp", n.addr)
+		if err != nil {
+			return false // the old socket's port is still closing: next time
+		}
+		n.sock = l
+		go n.gate.feed(l)
+	case !up && n.sock != nil:
+		n.sock.Close()
+		n.sock = nil
+	}
+	return up
+}
+
+// apidUp says whether apid listens, as on real Talos: in maintenance mode
+// it does; after a config is applied the node installs and reboots
+// (InstallTime) with nothing listening; then apid starts only once its
+// serving certificate exists (machined services/apid.go: its Condition
+// waits for secrets.NewAPIReadyCondition). A control plane signs it with
+// the OS CA key in its config; a worker has no key and asks the control
+// planes' trustd for it (controllers/secrets/api.go, generateWorker), so
+// a worker's API port refuses connections until a control plane's trustd
+// is up and admits it.
+func (n *Node) apidUp() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.config == nil {
+		return true
+	}
+	booted := n.appliedAt.Add(n.InstallTime)
+	now := n.now()
+	if now.Before(booted) {
+		return false
+	}
+	if n.configured != nil {
+		return true
+	}
+	cfg, err := n.serveConfigured(n.config, booted, now)
+	if err != nil {
+		n.apidWaits = err.Error()
+		return false
+	}
+	n.configured, n.apidWaits = cfg, ""
+	return true
+}
+
+// ApidWaits is why a configured node's apid does not run yet, "" when it
+// runs or the node is in maintenance mode.
+func (n *Node) ApidWaits() string { n.mu.Lock(); defer n.mu.Unlock(); return n.apidWaits }
+
 // tlsConfig is the node's TLS side: self-signed in maintenance mode,
-// mutual TLS from the OS CA once configured. A worker whose certificate
-// trustd has not issued yet fails the handshake, as apid is not up.
+// mutual TLS from the OS CA once configured.
 func (n *Node) tlsConfig() (*tls.Config, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.config == nil {
 		return &tls.Config{Certificates: []tls.Certificate{n.selfSigned}, NextProtos: []string{"h2"}, MinVersion: tls.VersionTLS12}, nil
 	}
-	if n.now().Before(n.appliedAt.Add(n.InstallTime)) {
-		return nil, errors.New("installing Talos; the API is down until the node reboots")
-	}
 	if n.network.PublicLost {
 		return nil, errors.New("the config left the public link without its address: nothing answers on it")
 	}
 	if n.configured == nil {
-		cfg, err := n.serveConfigured(n.config)
-		if err != nil {
-			return nil, err
-		}
-		n.configured = cfg
+		return nil, errors.New("apid is not up yet")
 	}
 	return n.configured, nil
 }
@@ -203,9 +354,10 @@ func (n *Node) faults() Faults { n.mu.Lock(); defer n.mu.Unlock(); return n.Faul
 // server would.
 func (n *Node) Reset() {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	n.config, n.configured, n.bootstrapped, n.network = nil, nil, false, Network{}
 	n.Faults.ForeignConfig = nil
+	n.mu.Unlock()
+	n.wake()
 }
 
 // ApplyCalls counts ApplyConfiguration calls.
@@ -231,7 +383,8 @@ func (n *Node) Configure(cfg coreconfig.Provider) error {
 		return errors.New("the config carries no OS CA")
 	}
 	if len(ca.Key) > 0 && n.Trustd != nil {
-		n.Trustd.register(ca, trustdAdmits(cfg))
+		// trustd serves once the control plane rebooted into its config.
+		n.Trustd.register(ca, trustdAdmits(cfg), n.now().Add(n.InstallTime))
 	}
 	links := defaultLinks(n.ip)
 	if n.Links != nil {
@@ -240,11 +393,13 @@ func (n *Node) Configure(cfg coreconfig.Provider) error {
 	ip, _ := netip.AddrFromSlice(n.ip)
 	nw := evaluateNetwork(cfg, links, ip.Unmap())
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	n.config = cfg
 	n.configured = nil
 	n.appliedAt = n.now()
 	n.network = nw
+	n.mu.Unlock()
+	// The node reboots into its config: nothing listens until apid runs.
+	n.wake()
 	return nil
 }
 
@@ -272,6 +427,38 @@ func installDiskProblem(cfg coreconfig.Provider, disks []*storage.Disk) string {
 	return "install: no disk matches the install disk selector"
 }
 
+// pullInstaller pulls an install image's manifest from its registry, as
+// Talos's install does before it runs the installer (internal/pkg/install
+// install.go, RunInstallerContainer: image.PullWithRetriesAndTimeout of
+// machine.install.image), and says why it failed, "" when it did not.
+// The reference is host[:port]/name:tag; the registry speaks the OCI
+// distribution API (GET /v2/<name>/manifests/<tag>).
+func pullInstaller(ctx context.Context, image string) string {
+	host, rest, ok := strings.Cut(image, "/")
+	i := strings.LastIndex(rest, ":")
+	if !ok || i <= 0 || i == len(rest)-1 {
+		return fmt.Sprintf("install: pull %s: not an image reference host/name:tag", image)
+	}
+	name, tag := rest[:i], rest[i+1:]
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+host+"/v2/"+name+"/manifests/"+tag, nil)
+	if err != nil {
+		return fmt.Sprintf("install: pull %s: %v", image, err)
+	}
+	req.Header.Set("Accept", "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Sprintf("install: pull %s: %v", image, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		return fmt.Sprintf("install: pull %s: %s: %s", image, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return ""
+}
+
 // APIServerUp reports whether the API server of this bootstrapped node
 // answers: BootstrapTime after Bootstrap, and only with etcd running.
 func (n *Node) APIServerUp() bool {
@@ -284,16 +471,17 @@ func (n *Node) APIServerUp() bool {
 func (n *Node) Network() Network { n.mu.Lock(); defer n.mu.Unlock(); return n.network }
 
 // serveConfigured builds the mutual-TLS side from the config's OS CA: a
-// control plane has its key; a worker gets its certificate from trustd.
-func (n *Node) serveConfigured(cfg coreconfig.Provider) (*tls.Config, error) {
+// control plane has its key; a worker, booted into its config at booted,
+// gets its certificate from trustd by now.
+func (n *Node) serveConfigured(cfg coreconfig.Provider, booted, now time.Time) (*tls.Config, error) {
 	ca := cfg.Machine().Security().IssuingCA()
 	if len(ca.Key) == 0 {
 		switch {
 		case n.TrustdCA != nil && bytes.Equal(n.TrustdCA.Crt, ca.Crt):
 			ca = n.TrustdCA
 		case n.Trustd != nil:
-			if ca = n.Trustd.lookup(ca.Crt, n.ip); ca == nil {
-				return nil, fmt.Errorf("no certificate yet: no control plane of this cluster runs trustd that admits %s", n.ip)
+			if ca = n.Trustd.lookup(ca.Crt, n.ip, booted, now, cmp.Or(n.TrustdRetryUnit, time.Second)); ca == nil {
+				return nil, fmt.Errorf("no certificate yet: no control plane of this cluster ran trustd that admits %s at the worker's last attempt", n.ip)
 			}
 		default:
 			return nil, errors.New("no certificate yet: no trustd for this node")
@@ -326,40 +514,92 @@ func (n *Node) serveConfigured(cfg coreconfig.Provider) (*tls.Config, error) {
 }
 
 // Trustd stands in for the control planes' trustd across fake nodes: a
-// configured control plane registers its OS CA and what its firewall
-// admits on trustd's port, and workers of the same cluster get their
-// serving certificates from it when that firewall lets their address in
-// (a worker asks from its public address).
+// configured control plane registers its OS CA, what its firewall admits
+// on trustd's port and when trustd starts serving, and workers of the
+// same cluster get their serving certificates from it when that firewall
+// lets their address in (a worker asks from its public address).
 type Trustd struct {
-	mu  sync.Mutex
-	cas map[string][]trustdServer
+	mu       sync.Mutex
+	cas      map[string][]trustdServer
+	watchers []func()
 }
 
 type trustdServer struct {
 	ca     *sx509.PEMEncodedCertificateAndKey
 	admits func(net.IP) bool
+	upAt   time.Time
 }
 
-func (t *Trustd) register(ca *sx509.PEMEncodedCertificateAndKey, admits func(net.IP) bool) {
+func (t *Trustd) register(ca *sx509.PEMEncodedCertificateAndKey, admits func(net.IP) bool, upAt time.Time) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.cas == nil {
 		t.cas = map[string][]trustdServer{}
 	}
-	t.cas[string(ca.Crt)] = append(t.cas[string(ca.Crt)], trustdServer{ca, admits})
+	t.cas[string(ca.Crt)] = append(t.cas[string(ca.Crt)], trustdServer{ca, admits, upAt})
+	watchers := slices.Clone(t.watchers)
+	t.mu.Unlock()
+	for _, w := range watchers {
+		w()
+	}
 }
 
-// lookup finds the CA of a control plane that runs trustd for crt and
-// lets from in.
-func (t *Trustd) lookup(crt []byte, from net.IP) *sx509.PEMEncodedCertificateAndKey {
+// watch calls f whenever a control plane registers.
+func (t *Trustd) watch(f func()) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.watchers = append(t.watchers, f)
+}
+
+// lookup finds the CA of a control plane whose trustd lets from in and
+// served at one of the worker's attempts between booted and now.
+func (t *Trustd) lookup(crt []byte, from net.IP, booted, now time.Time, unit time.Duration) *sx509.PEMEncodedCertificateAndKey {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, s := range t.cas[string(crt)] {
-		if s.admits(from) {
+		if !s.admits(from) {
+			continue
+		}
+		if at, ok := trustdAttempt(booted, s.upAt, now, unit); ok && !at.After(now) {
 			return s.ca
 		}
 	}
 	return nil
+}
+
+// trustdAttempt is the first time at or after upAt (and not after now)
+// that a worker booted at booted asks trustd for its certificate. Talos's
+// worker asks through gen.RemoteGenerator.IdentityContext (pkg/grpc/gen/
+// remote.go): go-retry's Exponential for one minute in units of a second,
+// whose waits are ⌊(2^c-1)/2⌋ units for c = 1, 2, ... (0, 1, 3, 7, 15, 31
+// s; siderolabs/go-retry exponential.go), so attempts at 0, 0, 1, 4, 11,
+// 26 and 57 s. When the minute runs out the APIController fails and the
+// controller runtime restarts it after cenkalti/backoff's exponential
+// back-off (0.5 s, times 1.5 each time, at most 60 s; cosi-project runtime
+// rruntime.go), and the minute starts again.
+func trustdAttempt(booted, upAt, now time.Time, unit time.Duration) (time.Time, bool) {
+	if booted.IsZero() { // configured before it started (a foreign config)
+		return upAt, !upAt.After(now)
+	}
+	offsets := []time.Duration{0, 0, 1, 4, 11, 26, 57}
+	restart := unit / 2
+	start := booted
+	for !start.After(now) {
+		if period := 60*unit + restart; restart == 60*unit && upAt.Sub(start) > period {
+			start = start.Add(upAt.Sub(start) / period * period) // whole cycles before trustd came up
+		}
+		for _, o := range offsets {
+			at := start.Add(o * unit)
+			if at.After(now) {
+				return time.Time{}, false
+			}
+			if !at.Before(upAt) {
+				return at, true
+			}
+		}
+		start = start.Add(60*unit + restart)
+		restart = min(restart*3/2, 60*unit)
+	}
+	return time.Time{}, false
 }
 
 // trustdAdmits reads a config's ingress firewall for trustd's TCP port:
@@ -416,9 +656,13 @@ func (s *machineServer) ApplyConfiguration(ctx context.Context, req *machine.App
 		return nil, status.Errorf(codes.InvalidArgument, "config is invalid: %v", err)
 	}
 	faults := n.faults()
-	if msg := installDiskProblem(cfg, n.Disks); msg != "" {
-		// The installer finds no disk: the node boots maintenance mode
-		// again, as a real one whose install failed.
+	msg := installDiskProblem(cfg, n.Disks)
+	if msg == "" && n.PullsInstaller {
+		msg = pullInstaller(ctx, cfg.Machine().Install().Image())
+	}
+	if msg != "" {
+		// The installer cannot be pulled or finds no disk: the node boots
+		// maintenance mode again, as a real one whose install failed.
 		n.mu.Lock()
 		n.installProblem = msg
 		n.mu.Unlock()
