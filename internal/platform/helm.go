@@ -7,20 +7,31 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
-	"helm.sh/helm/v3/pkg/action"
-	"helm.sh/helm/v3/pkg/kube"
-	"helm.sh/helm/v3/pkg/release"
-	"helm.sh/helm/v3/pkg/storage/driver"
+	"helm.sh/helm/v4/pkg/action"
+	"helm.sh/helm/v4/pkg/kube"
+	"helm.sh/helm/v4/pkg/release/common"
+	release "helm.sh/helm/v4/pkg/release/v1"
+	"helm.sh/helm/v4/pkg/storage/driver"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 )
 
 // helmConfig returns Helm's action configuration for one namespace.
 func (in *Installer) helmConfig(namespace string) (*action.Configuration, error) {
-	cfg := &action.Configuration{}
-	getter := kube.GetConfig(in.opts.Kubeconfig, "", namespace)
-	if err := cfg.Init(getter, namespace, "secret", func(string, ...any) {}); err != nil {
+	return HelmConfig(in.opts.Kubeconfig, namespace)
+}
+
+// HelmConfig returns Helm's action configuration for a kubeconfig and one
+// namespace, with releases in Secrets (Helm's default driver) and Helm's
+// own logging off: cto reports progress itself.
+func HelmConfig(kubeconfig, namespace string) (*action.Configuration, error) {
+	cfg := action.NewConfiguration(action.ConfigurationSetLogger(slog.DiscardHandler))
+	getter := genericclioptions.NewConfigFlags(false)
+	getter.KubeConfig, getter.Namespace = &kubeconfig, &namespace
+	if err := cfg.Init(getter, namespace, "secret"); err != nil {
 		return nil, fmt.Errorf("helm: %w", err)
 	}
 	return cfg, nil
@@ -38,13 +49,13 @@ func (in *Installer) helmRelease(ctx context.Context, c Component) (changed bool
 	if err != nil {
 		return false, fmt.Errorf("helm release %s: %w", c.Name, err)
 	}
-	if last != nil && last.Info.Status == release.StatusDeployed && last.Chart.Metadata.Version == c.Version && sameValues(last.Config, c.Values) {
+	if last != nil && last.Info.Status == common.StatusDeployed && last.Chart.Metadata.Version == c.Version && sameValues(last.Config, c.Values) {
 		return false, nil
 	}
 	if last != nil && last.Info.Status.IsPending() {
 		// An earlier run stopped mid-operation (the deploy lock keeps two
 		// cto runs apart). Mark it failed so Helm upgrades over it.
-		last.SetStatus(release.StatusFailed, "interrupted; resumed by cto")
+		last.SetStatus(common.StatusFailed, "interrupted; resumed by cto")
 		if err := cfg.Releases.Update(last); err != nil {
 			return false, fmt.Errorf("helm release %s is %s from an interrupted run and cannot be resumed: %w", c.Name, last.Info.Status, err)
 		}
@@ -58,6 +69,7 @@ func (in *Installer) helmRelease(ctx context.Context, c Component) (changed bool
 		inst.ReleaseName = c.Name
 		inst.Namespace = c.Namespace
 		inst.Timeout = 5 * time.Minute
+		inst.WaitStrategy = kube.HookOnlyStrategy // cto waits for health itself
 		if _, err := inst.RunWithContext(ctx, ch, c.Values); err != nil {
 			return false, fmt.Errorf("helm install %s %s: %w", c.Chart, c.Version, err)
 		}
@@ -66,6 +78,7 @@ func (in *Installer) helmRelease(ctx context.Context, c Component) (changed bool
 	up := action.NewUpgrade(cfg)
 	up.Namespace = c.Namespace
 	up.Timeout = 5 * time.Minute
+	up.WaitStrategy = kube.HookOnlyStrategy
 	up.MaxHistory = 10
 	if _, err := up.RunWithContext(ctx, c.Name, ch, c.Values); err != nil {
 		return false, fmt.Errorf("helm upgrade %s to %s %s: %w", c.Name, c.Chart, c.Version, err)
@@ -83,7 +96,11 @@ func lastRelease(cfg *action.Configuration, name string) (*release.Release, erro
 		return nil, err
 	}
 	var last *release.Release
-	for _, r := range hist {
+	for _, ri := range hist {
+		r, ok := ri.(*release.Release)
+		if !ok {
+			return nil, fmt.Errorf("release %s: a revision of an unknown kind (%T)", name, ri)
+		}
 		if last == nil || r.Version > last.Version {
 			last = r
 		}
@@ -98,7 +115,7 @@ func (in *Installer) deployedRelease(c Component) (*release.Release, error) {
 		return nil, err
 	}
 	last, err := lastRelease(cfg, c.Name)
-	if err != nil || last == nil || last.Info.Status != release.StatusDeployed {
+	if err != nil || last == nil || last.Info.Status != common.StatusDeployed {
 		return nil, err
 	}
 	return last, nil

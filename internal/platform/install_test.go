@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"helm.sh/helm/v3/pkg/action"
-	"helm.sh/helm/v3/pkg/kube"
-	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v4/pkg/release/common"
+	release "helm.sh/helm/v4/pkg/release/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
@@ -308,23 +307,28 @@ func TestInstallResumesAnInterruptedHelmUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A run killed during `helm upgrade` leaves the release pending.
-	cfg := &action.Configuration{}
-	if err := cfg.Init(kube.GetConfig(env.Kubeconfig, "", "argocd"), "argocd", "secret", func(string, ...any) {}); err != nil {
-		t.Fatal(err)
-	}
-	last, err := cfg.Releases.Last("argo-cd")
+	cfg, err := platform.HelmConfig(env.Kubeconfig, "argocd")
 	if err != nil {
 		t.Fatal(err)
 	}
-	last.SetStatus(release.StatusPendingUpgrade, "killed")
+	lastRel, err := cfg.Releases.Last("argo-cd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := lastRel.(*release.Release)
+	last.SetStatus(common.StatusPendingUpgrade, "killed")
 	if err := cfg.Releases.Update(last); err != nil {
 		t.Fatal(err)
 	}
 	if err := installer(t, env, mirror.URL, sel).Install(ctx, nil); err != nil {
 		t.Fatalf("rerun after an interrupted upgrade: %v", err)
 	}
-	now, err := cfg.Releases.Last("argo-cd")
-	if err != nil || now.Info.Status != release.StatusDeployed || now.Version != last.Version+1 {
+	nowRel, err := cfg.Releases.Last("argo-cd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := nowRel.(*release.Release)
+	if now.Info.Status != common.StatusDeployed || now.Version != last.Version+1 {
 		t.Fatalf("release after resume: %v revision %d %s", err, now.Version, now.Info.Status)
 	}
 }

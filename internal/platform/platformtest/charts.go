@@ -12,9 +12,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/repo"
+	"helm.sh/helm/v4/pkg/chart/common"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
+	repo "helm.sh/helm/v4/pkg/repo/v1"
 
 	"github.com/cto-platform/cto/internal/platform"
 )
@@ -75,7 +76,7 @@ func WriteRepository(dir, baseURL string, skip ...string) error {
 func StandIn(name, version string) *chart.Chart {
 	ch := &chart.Chart{Metadata: &chart.Metadata{APIVersion: "v2", Name: name, Version: version, AppVersion: version, Description: "stand-in for tests"}}
 	add := func(file, body string) {
-		ch.Templates = append(ch.Templates, &chart.File{Name: "templates/" + file, Data: []byte(body)})
+		ch.Templates = append(ch.Templates, &common.File{Name: "templates/" + file, Data: []byte(body)})
 	}
 	switch name {
 	case "cilium":
@@ -92,14 +93,14 @@ data:
 `)
 	case "argo-cd":
 		ch.Files = append(ch.Files,
-			&chart.File{Name: "crds/application.yaml", Data: []byte(crd("Application", "applications", "app", applicationColumns))},
-			&chart.File{Name: "crds/appproject.yaml", Data: []byte(crd("AppProject", "appprojects", "appproj", ""))},
+			&common.File{Name: "crds/application.yaml", Data: []byte(crd("Application", "applications", "app", applicationColumns))},
+			&common.File{Name: "crds/appproject.yaml", Data: []byte(crd("AppProject", "appprojects", "appproj", ""))},
 		)
 		add("server.yaml", workload("Deployment", "argocd-server", "{{ .Values.server.replicas | default 1 }}"))
 		add("repo-server.yaml", workload("Deployment", "argocd-repo-server", "1"))
 		add("controller.yaml", workload("StatefulSet", "argocd-application-controller", "1"))
 		ch.Values = map[string]any{"server": map[string]any{"replicas": 1}}
-		ch.Raw = append(ch.Raw, &chart.File{Name: "values.yaml", Data: []byte("server:\n  replicas: 1\n")})
+		ch.Raw = append(ch.Raw, &common.File{Name: "values.yaml", Data: []byte("server:\n  replicas: 1\n")})
 	default:
 		add("configmap.yaml", `apiVersion: v1
 kind: ConfigMap

@@ -3,8 +3,10 @@ package platformtest
 import (
 	"testing"
 
-	"helm.sh/helm/v3/pkg/action"
-	"helm.sh/helm/v3/pkg/kube"
+	"helm.sh/helm/v4/pkg/action"
+	"helm.sh/helm/v4/pkg/kube"
+
+	"github.com/cto-platform/cto/internal/platform"
 )
 
 // UninstallAtCleanup removes a Helm release when the test ends, so a test
@@ -13,12 +15,13 @@ import (
 func UninstallAtCleanup(t testing.TB, kubeconfig, namespace, release string) {
 	t.Helper()
 	t.Cleanup(func() {
-		cfg := &action.Configuration{}
-		if err := cfg.Init(kube.GetConfig(kubeconfig, "", namespace), namespace, "secret", func(string, ...any) {}); err != nil {
+		cfg, err := platform.HelmConfig(kubeconfig, namespace)
+		if err != nil {
 			t.Errorf("uninstall %s: %v", release, err)
 			return
 		}
 		u := action.NewUninstall(cfg)
+		u.WaitStrategy = kube.HookOnlyStrategy
 		if _, err := u.Run(release); err != nil {
 			t.Errorf("uninstall %s: %v", release, err)
 		}
