@@ -154,7 +154,7 @@ func StartWith(ctx context.Context, opts Options) (*Env, error) {
 	if err := os.WriteFile(e.Kubeconfig, []byte(e.kubeconfig()), 0o600); err != nil {
 		return nil, err
 	}
-	if err := e.waitReady(ctx, 60*time.Second); err != nil {
+	if err := e.waitReady(ctx, 3*time.Minute); err != nil {
 		return nil, err
 	}
 	if opts.Workloads {
@@ -232,7 +232,20 @@ func (e *Env) waitReady(ctx context.Context, limit time.Duration) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("kube-apiserver not ready after %s (last: %s); logs in %s", limit, last, e.dir)
+	return fmt.Errorf("kube-apiserver not ready after %s (last: %s); its log ends: %s", limit, last, e.logTail("kube-apiserver", 800))
+}
+
+// logTail is the last n bytes of a process's log, for errors that must
+// say why a process did not come up after its folder is removed.
+func (e *Env) logTail(name string, n int64) string {
+	b, err := os.ReadFile(filepath.Join(e.dir, name+".log"))
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	if int64(len(b)) > n {
+		b = b[int64(len(b))-n:]
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // Stop ends the processes and removes the data folder. It is safe to call

@@ -19,7 +19,7 @@ var (
 // it. Call it from TestMain. A missing binary is not fatal here: Require
 // decides per test whether that fails or skips.
 func Main(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	shared, sharedErr = Start(ctx)
 	cancel()
 	code := m.Run()
@@ -49,7 +49,7 @@ func StartForTest(t testing.TB) *Env { t.Helper(); return StartForTestWith(t, Op
 // StartForTestWith is StartForTest with options.
 func StartForTestWith(t testing.TB, opts Options) *Env {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	env, err := StartWith(ctx, opts)
 	if err != nil {

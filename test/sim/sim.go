@@ -171,9 +171,12 @@ func Start(ctx context.Context, opts Options) (s *Sim, err error) {
 	}
 	s = &Sim{opts: opts, clock: clock.NewScaled(opts.Speed), block: talosfake.LoopbackBlock(),
 		trustd: &talosfake.Trustd{}, nodes: map[string]*simNode{}, lbs: map[string]*apiProxy{}}
+	// Every early return below sets s to nil, so the half-started datacenter
+	// is kept aside to be closed.
+	started := s
 	defer func() {
 		if err != nil {
-			s.Close()
+			started.Close()
 			s = nil
 		}
 	}()

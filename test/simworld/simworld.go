@@ -71,7 +71,7 @@ func New(t *testing.T, opts sim.Options) *World {
 	if ctoBin == "" {
 		t.Fatal("simworld.New needs simworld.Main in the package's TestMain")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	s, err := sim.Start(ctx, opts)
 	if err != nil {
