@@ -1,7 +1,9 @@
-// Package platformtest serves small stand-in charts for the catalog's
-// components from a local Helm repository, so installs are tested without
-// the network. The charts are generated here; none is copied from the
-// projects the catalog names.
+// Package platformtest serves models of the catalog's charts from a local
+// Helm repository, so installs are tested without the network. A model is
+// written here from reading the upstream chart at the catalog's version
+// and keeps what decides health on bare metal (workloads and their pod
+// security needs, volumes, Service types, scheduling, value validation);
+// none is copied from the projects the catalog names.
 package platformtest
 
 import (
@@ -69,80 +71,56 @@ func WriteRepository(dir, baseURL string, skip ...string) error {
 	return idx.WriteFile(filepath.Join(dir, "index.yaml"), 0o644)
 }
 
-// StandIn returns a small chart with the workloads the real one would make
-// for the parts cto waits on: Cilium's agent DaemonSet and operator, Argo
-// CD's server, repo server and application controller (with Argo CD's
-// CRDs). Every other chart holds one ConfigMap.
+// StandIn returns the chart's model when it has one (models), and
+// otherwise a chart holding one ConfigMap.
 func StandIn(name, version string) *chart.Chart {
-	ch := &chart.Chart{Metadata: &chart.Metadata{APIVersion: "v2", Name: name, Version: version, AppVersion: version, Description: "stand-in for tests"}}
-	add := func(file, body string) {
-		ch.Templates = append(ch.Templates, &common.File{Name: "templates/" + file, Data: []byte(body)})
+	if build, ok := models[name]; ok {
+		return build(version)
 	}
-	switch name {
-	case "cilium":
-		add("agent.yaml", workload("DaemonSet", "cilium", "cilium"))
-		add("operator.yaml", workload("Deployment", "cilium-operator", "1"))
-		// The chart's templates/cilium-configmap.yaml writes the MTU value
-		// into cilium-config's "mtu" (0: detect from the devices).
-		add("config.yaml", `apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: cilium-config
-data:
-  mtu: {{ .Values.MTU | default 0 | quote }}
-`)
-	case "argo-cd":
-		ch.Files = append(ch.Files,
-			&common.File{Name: "crds/application.yaml", Data: []byte(crd("Application", "applications", "app", applicationColumns))},
-			&common.File{Name: "crds/appproject.yaml", Data: []byte(crd("AppProject", "appprojects", "appproj", ""))},
-		)
-		add("server.yaml", workload("Deployment", "argocd-server", "{{ .Values.server.replicas | default 1 }}"))
-		add("repo-server.yaml", workload("Deployment", "argocd-repo-server", "1"))
-		add("controller.yaml", workload("StatefulSet", "argocd-application-controller", "1"))
-		ch.Values = map[string]any{"server": map[string]any{"replicas": 1}}
-		ch.Raw = append(ch.Raw, &common.File{Name: "values.yaml", Data: []byte("server:\n  replicas: 1\n")})
-	default:
-		add("configmap.yaml", `apiVersion: v1
+	b := newChart(name, version)
+	b.template("configmap.yaml", `apiVersion: v1
 kind: ConfigMap
 metadata:
   name: {{ .Release.Name }}-stand-in
 data:
   chart: {{ .Chart.Name }}-{{ .Chart.Version }}
 `)
-	}
-	return ch
+	return b.chart
 }
 
-// workload renders a Deployment, StatefulSet or DaemonSet template; for a
-// DaemonSet the last argument is unused.
-func workload(kind, name, replicas string) string {
-	spec := ""
-	switch kind {
-	case "Deployment", "StatefulSet":
-		spec = "  replicas: " + replicas + "\n"
+// models build the chart of each component that has a model. A model is
+// faithful in what decides health on bare metal; each names the upstream
+// chart version and files it was checked against.
+var models = map[string]func(version string) *chart.Chart{
+	"cilium":  cilium,
+	"argo-cd": argoCD,
+}
+
+// builder assembles a chart.
+type builder struct{ chart *chart.Chart }
+
+func newChart(name, version string) *builder {
+	return &builder{chart: &chart.Chart{Metadata: &chart.Metadata{APIVersion: "v2", Name: name, Version: version, AppVersion: version, Description: "model of the upstream chart for tests"}}}
+}
+
+// template adds templates/file.
+func (b *builder) template(file, body string) {
+	b.chart.Templates = append(b.chart.Templates, &common.File{Name: "templates/" + file, Data: []byte(body)})
+}
+
+// crd adds crds/file, installed before the templates as Helm does.
+func (b *builder) crd(file, body string) {
+	b.chart.Files = append(b.chart.Files, &common.File{Name: "crds/" + file, Data: []byte(body)})
+}
+
+// values sets the chart's default values.yaml.
+func (b *builder) values(doc string) {
+	vals, err := common.ReadValues([]byte(doc))
+	if err != nil {
+		panic(fmt.Sprintf("chart %s: values.yaml: %v", b.chart.Name(), err))
 	}
-	if kind == "StatefulSet" {
-		spec += "  serviceName: " + name + "\n"
-	}
-	return fmt.Sprintf(`apiVersion: apps/v1
-kind: %s
-metadata:
-  name: %s
-  labels:
-    app.kubernetes.io/name: %s
-spec:
-%s  selector:
-    matchLabels:
-      app.kubernetes.io/name: %s
-  template:
-    metadata:
-      labels:
-        app.kubernetes.io/name: %s
-    spec:
-      containers:
-        - name: main
-          image: registry.invalid/%s:stand-in
-`, kind, name, name, spec, name, name, name)
+	b.chart.Values = vals
+	b.chart.Raw = append(b.chart.Raw, &common.File{Name: "values.yaml", Data: []byte(doc)})
 }
 
 // applicationColumns are the columns `kubectl get applications` shows, as
@@ -206,4 +184,36 @@ func lower(s string) string {
 // it), as a broken mirror would.
 func (m *Mirror) Remove(chartName, version string) error {
 	return os.Remove(filepath.Join(m.dir, chartName+"-"+version+".tgz"))
+}
+
+// workload renders a Deployment, StatefulSet or DaemonSet template; for a
+// DaemonSet replicas is unused.
+func workload(kind, name, replicas string) string {
+	spec := ""
+	switch kind {
+	case "Deployment", "StatefulSet":
+		spec = "  replicas: " + replicas + "\n"
+	}
+	if kind == "StatefulSet" {
+		spec += "  serviceName: " + name + "\n"
+	}
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: %s
+metadata:
+  name: %s
+  labels:
+    app.kubernetes.io/name: %s
+spec:
+%s  selector:
+    matchLabels:
+      app.kubernetes.io/name: %s
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/name: %s
+    spec:
+      containers:
+        - name: main
+          image: registry.invalid/%s:stand-in
+`, kind, name, name, spec, name, name, name)
 }
