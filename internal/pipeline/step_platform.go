@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cto-platform/cto/internal/clock"
+	"github.com/cto-platform/cto/internal/dns/cloudflare"
 	"github.com/cto-platform/cto/internal/platform"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
@@ -43,7 +44,24 @@ func ClusterKubeconfig(r *Run) string {
 
 // PlatformSelection is which catalog components the spec asks for.
 func PlatformSelection(s spec.ClusterSpec) platform.Selection {
-	return platform.Selection{Profile: s.Profile, GPU: s.GPU, Talos: s.NeedsMachines()}
+	sel := platform.Selection{Profile: s.Profile, GPU: s.GPU, Talos: s.NeedsMachines()}
+	if s.DNS.Domain != "" {
+		// The DNS step points *.<cluster>.<domain> at the ingress nodes.
+		sel.Domain = s.Name + "." + s.DNS.Domain
+		if s.DNS.Provider != "" && os.Getenv(dnsTokenEnv(s.DNS.Provider)) != "" {
+			sel.ACMEDNS = s.DNS.Provider
+		}
+	}
+	return sel
+}
+
+// dnsTokenEnv is the variable holding a DNS provider's API token (the one
+// --dns-provider reads).
+func dnsTokenEnv(provider string) string {
+	if provider == "cloudflare" {
+		return cloudflare.EnvToken
+	}
+	return ""
 }
 
 // platformSelection adds what the provider's network sets to the spec's
@@ -97,6 +115,7 @@ func (platformStep) Run(ctx context.Context, r *Run) error {
 		ChartMirror: s.Platform.ChartMirror,
 		GitOps:      platform.GitOps{Repo: s.Platform.GitOpsRepo, Path: s.Platform.GitOpsPath, Revision: s.Platform.GitOpsRevision},
 		CacheDir:    r.Cluster.Path(chartCache),
+		DNSToken:    os.Getenv(dnsTokenEnv(s.DNS.Provider)),
 	})
 	if err != nil {
 		return err

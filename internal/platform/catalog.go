@@ -43,6 +43,10 @@ type Component struct {
 	// MTUValue names the value that takes the MTU of the network pod
 	// traffic crosses between nodes, when the provider sets one.
 	MTUValue string `json:"mtuValue,omitempty"`
+	// WebIngress marks the raw chart that carries the web UIs' Ingresses
+	// (and the ACME issuer): selected only for a cluster with a domain,
+	// its resources are generated (webIngressResources).
+	WebIngress bool `json:"webIngress,omitempty"`
 }
 
 // Catalog is every component cto knows, in file order.
@@ -60,6 +64,12 @@ type Selection struct {
 	// between nodes, 0 for the NICs' own (which Cilium detects from the
 	// public link, too large for a network with a smaller MTU).
 	NetworkMTU int
+	// Domain is the cluster's DNS suffix (<cluster>.<domain>) the web UIs
+	// answer under, "" for none (port-forwards only).
+	Domain string
+	// ACMEDNS is the DNS provider whose API token answers ACME DNS-01
+	// challenges ("cloudflare"); "" keeps certificates self-signed.
+	ACMEDNS string
 }
 
 // exactVersion is a pinned version: no range, no "latest", no wildcard.
@@ -158,7 +168,7 @@ func (c *Catalog) Select(sel Selection) ([]Component, error) {
 		} else {
 			continue
 		}
-		if (comp.GPU && !sel.GPU) || (comp.TalosOnly && !sel.Talos) {
+		if (comp.GPU && !sel.GPU) || (comp.TalosOnly && !sel.Talos) || (comp.WebIngress && sel.Domain == "") {
 			continue
 		}
 		comp.Values = comp.ValuesFor(sel.Profile)
@@ -169,6 +179,11 @@ func (c *Catalog) Select(sel Selection) ([]Component, error) {
 	}
 	if !known {
 		return nil, fmt.Errorf("no component is in profile %q", sel.Profile)
+	}
+	for i := range out {
+		if out[i].WebIngress {
+			out[i].Values = mergeValues(out[i].Values, map[string]any{"resources": webIngressResources(sel, out)})
+		}
 	}
 	sort.SliceStable(out, func(a, b int) bool {
 		if out[a].Wave != out[b].Wave {

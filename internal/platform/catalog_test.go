@@ -11,8 +11,8 @@ func TestCatalogProfiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	minimal := []string{"local-path-provisioner", "argo-cd", "cert-manager", "selfsigned-issuer", "argo-events", "argo-workflows", "cto"}
-	standard := append(slices.Clone(minimal), "external-secrets", "ingress-nginx", "prometheus", "grafana", "cloudnative-pg")
+	minimal := []string{"local-path-provisioner", "argo-cd", "cert-manager", "selfsigned-issuer", "ingress-nginx", "argo-events", "argo-workflows", "cto"}
+	standard := append(slices.Clone(minimal), "external-secrets", "prometheus", "grafana", "cloudnative-pg")
 	production := append(slices.Clone(standard), "longhorn", "loki", "redis-operator")
 	tests := []struct {
 		name string
@@ -57,8 +57,8 @@ func TestCatalogPins(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		"cilium": "1.16.4", "argo-workflows": "0.45.21", "argo-events": "2.4.16", "cert-manager": "v1.17.2",
-		"ingress-nginx": "4.12.2", "longhorn": "1.7.2", "external-secrets": "0.12.1", "prometheus": "25.27.0",
+		"cilium": "1.20.3", "argo-workflows": "0.45.21", "argo-events": "2.4.16", "cert-manager": "v1.21.1",
+		"ingress-nginx": "4.15.1", "argo-cd": "10.1.1", "longhorn": "1.7.2", "external-secrets": "0.12.1", "prometheus": "25.27.0",
 		"grafana": "9.2.9", "loki": "6.16.0", "cloudnative-pg": "0.26.1", "gpu-operator": "v25.3.4",
 		"local-path-provisioner": "0.0.26",
 	}

@@ -63,6 +63,9 @@ type Options struct {
 	PollInterval time.Duration
 	// HTTPClient fetches charts (default http.DefaultClient).
 	HTTPClient *http.Client
+	// DNSToken is the API token of Selection.ACMEDNS; it goes into
+	// DNSTokenSecret for cert-manager's DNS-01 solver and nowhere else.
+	DNSToken string
 }
 
 // Progress receives a component's state as it changes.
@@ -150,6 +153,9 @@ func (in *Installer) Install(ctx context.Context, progress Progress) error {
 	if err := in.namespaces(ctx); err != nil {
 		return err
 	}
+	if err := in.dnsTokenSecret(ctx); err != nil {
+		return err
+	}
 	bootstrap, apps := in.split()
 	// Cilium first: on Talos nothing else gets a pod network without it.
 	for _, c := range bootstrap {
@@ -188,13 +194,7 @@ func (in *Installer) Install(ctx context.Context, progress Progress) error {
 // namespaces creates every component's namespace with the pod-security
 // level it needs (the most permissive one when components share it).
 func (in *Installer) namespaces(ctx context.Context) error {
-	levels := map[string]string{ArgoNamespace: "", PlatformNamespace: ""}
-	rank := map[string]int{"": 0, "restricted": 1, "baseline": 2, "privileged": 3}
-	for _, c := range in.components {
-		if rank[c.PodSecurity] >= rank[levels[c.Namespace]] {
-			levels[c.Namespace] = c.PodSecurity
-		}
-	}
+	levels := NamespaceLevels(in.components)
 	names := make([]string, 0, len(levels))
 	for ns := range levels {
 		if ns != "kube-system" && ns != "default" {
@@ -218,6 +218,46 @@ func (in *Installer) namespaces(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// dnsTokenSecret writes the DNS provider's token where the ACME issuer's
+// solver reads it, when certificates come from ACME.
+func (in *Installer) dnsTokenSecret(ctx context.Context) error {
+	if in.opts.Selection.Domain == "" || in.opts.Selection.Issuer() != ACMEIssuer {
+		return nil
+	}
+	if in.opts.DNSToken == "" {
+		return fmt.Errorf("certificates through %s DNS-01 need its API token; none was given", in.opts.Selection.ACMEDNS)
+	}
+	s := DNSTokenSecret
+	obj := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+		"metadata":   map[string]any{"name": s.Name, "namespace": s.Namespace, "labels": map[string]any{managedBy: fieldManager}},
+		"stringData": map[string]any{s.Key: in.opts.DNSToken},
+	}}
+	gvr := schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
+	if _, err := in.dynamic.Resource(gvr).Namespace(s.Namespace).Apply(ctx, s.Name, obj, metav1.ApplyOptions{FieldManager: fieldManager, Force: true}); err != nil {
+		// The API server's error names the object, never the token.
+		return fmt.Errorf("write %s: %w", s, err)
+	}
+	return nil
+}
+
+// NamespaceLevels is the Pod Security level each component namespace is
+// labelled with: the most permissive its components need, "" for the
+// cluster's default (baseline on Talos). "" ranks with baseline, so a
+// component asking restricted does not tighten a namespace that another
+// runs in at the default.
+func NamespaceLevels(comps []Component) map[string]string {
+	levels := map[string]string{ArgoNamespace: "", PlatformNamespace: ""}
+	rank := map[string]int{"restricted": 1, "": 2, "baseline": 2, "privileged": 3}
+	for _, c := range comps {
+		cur, seen := levels[c.Namespace]
+		if !seen || rank[c.PodSecurity] > rank[cur] || (rank[c.PodSecurity] == rank[cur] && c.PodSecurity != "") {
+			levels[c.Namespace] = c.PodSecurity
+		}
+	}
+	return levels
 }
 
 // apply creates or updates an object server-side; an unchanged object is

@@ -249,13 +249,24 @@ func TestChartThatCannotBeFetchedNamesTheURL(t *testing.T) {
 		t.Fatalf("Install = %v, want it to name %s/index.yaml and argo-cd", err, missing.URL)
 	}
 
-	broken := platformtest.ServeMirror(t)
-	if err := broken.Remove("argo-cd", "7.7.5"); err != nil {
+	cat, err := platform.LoadCatalog()
+	if err != nil {
 		t.Fatal(err)
 	}
+	var version string
+	for _, c := range cat.Components {
+		if c.Name == "argo-cd" {
+			version = c.Version
+		}
+	}
+	broken := platformtest.ServeMirror(t)
+	if err := broken.Remove("argo-cd", version); err != nil {
+		t.Fatal(err)
+	}
+	archive := broken.URL + "/argo-cd-" + version + ".tgz"
 	err = installer(t, env, broken.URL, platform.Selection{Profile: "production"}).Install(ctx, nil)
-	if err == nil || !strings.Contains(err.Error(), broken.URL+"/argo-cd-7.7.5.tgz") || !strings.Contains(err.Error(), "404") {
-		t.Fatalf("Install = %v, want it to name %s/argo-cd-7.7.5.tgz", err, broken.URL)
+	if err == nil || !strings.Contains(err.Error(), archive) || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("Install = %v, want it to name %s", err, archive)
 	}
 
 	down := "http://127.0.0.1:1"

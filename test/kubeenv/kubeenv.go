@@ -147,6 +147,10 @@ func StartWith(ctx context.Context, opts Options) (*Env, error) {
 		"--service-account-signing-key-file", key,
 		"--authorization-mode", "RBAC",
 		"--service-cluster-ip-range", "10.96.0.0/16",
+		// Talos runs kube-apiserver with allow-privileged true (its
+		// control-plane controller's default arguments, as kubeadm's);
+		// without it no privileged container is accepted anywhere.
+		"--allow-privileged=true",
 	}, extra...)...); err != nil {
 		return nil, err
 	}

@@ -92,8 +92,11 @@ data:
 // faithful in what decides health on bare metal; each names the upstream
 // chart version and files it was checked against.
 var models = map[string]func(version string) *chart.Chart{
-	"cilium":  cilium,
-	"argo-cd": argoCD,
+	"cilium":        cilium,
+	"argo-cd":       argoCD,
+	"cert-manager":  certManager,
+	"raw":           raw,
+	"ingress-nginx": ingressNginx,
 }
 
 // builder assembles a chart.
@@ -144,12 +147,13 @@ const applicationColumns = `      additionalPrinterColumns:
 
 // crd is a schemaless CRD of Argo CD's group; like Argo CD's own, it has no
 // status subresource (the controller writes status with the object).
-// columns are the version's additionalPrinterColumns, indented, or "".
-func crd(kind, plural, short, columns string) string {
+// columns are the version's additionalPrinterColumns, indented, or "";
+// meta is more of metadata (indented lines, or "").
+func crd(kind, plural, short, columns, meta string) string {
 	return fmt.Sprintf(`apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
-  name: %s.argoproj.io
+  name: %s.argoproj.io%s
 spec:
   group: argoproj.io
   names:
@@ -167,7 +171,7 @@ spec:
         openAPIV3Schema:
           type: object
           x-kubernetes-preserve-unknown-fields: true
-%s`, plural, kind, kind, plural, lower(kind), short, columns)
+%s`, plural, meta, kind, kind, plural, lower(kind), short, columns)
 }
 
 func lower(s string) string {

@@ -1,0 +1,74 @@
+package platformtest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"helm.sh/helm/v4/pkg/chart/common"
+	"helm.sh/helm/v4/pkg/chart/common/util"
+	"helm.sh/helm/v4/pkg/engine"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/cto-platform/cto/internal/platform"
+)
+
+// Render renders a component's model with its values as Helm would for
+// an install into its namespace: the objects of every template (hooks
+// included) and of crds/, by file name. Namespaced objects without a
+// namespace go to the component's.
+func Render(c platform.Component) ([]*unstructured.Unstructured, error) {
+	ch := StandIn(c.Chart, c.Version)
+	vals, err := util.ToRenderValues(ch, c.Values, common.ReleaseOptions{Name: c.Name, Namespace: c.Namespace, IsInstall: true}, common.DefaultCapabilities.Copy())
+	if err != nil {
+		return nil, fmt.Errorf("%s values: %w", c.Name, err)
+	}
+	files, err := engine.Render(ch, vals)
+	if err != nil {
+		return nil, fmt.Errorf("render %s: %w", c.Name, err)
+	}
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	docs := make([]string, 0, len(names))
+	for _, n := range names {
+		if strings.HasSuffix(n, ".tpl") || strings.HasSuffix(n, "NOTES.txt") {
+			continue
+		}
+		docs = append(docs, files[n])
+	}
+	for _, f := range ch.Files {
+		if strings.HasPrefix(f.Name, "crds/") {
+			docs = append(docs, string(f.Data))
+		}
+	}
+	var out []*unstructured.Unstructured
+	for _, doc := range docs {
+		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader([]byte(doc)), 4096)
+		for {
+			var doc json.RawMessage
+			if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+				break
+			} else if err != nil {
+				return nil, fmt.Errorf("%s: rendered YAML: %w", c.Name, err)
+			}
+			if len(doc) == 0 || string(doc) == "null" {
+				continue
+			}
+			// Unstructured's own decoding keeps integers int64.
+			u := &unstructured.Unstructured{}
+			if err := u.UnmarshalJSON(doc); err != nil {
+				return nil, fmt.Errorf("%s: rendered object: %w", c.Name, err)
+			}
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}
