@@ -192,3 +192,79 @@ func TestNodeExtensions(t *testing.T) {
 		}
 	}
 }
+
+// With a domain, every web UI named in credentials.json gets an Ingress
+// of class nginx at its URL's host with a certificate from the issuer;
+// with a DNS provider token the issuer is ACME DNS-01 through it.
+func TestWebIngresses(t *testing.T) {
+	if comps, _ := SelectComponents(Selection{Profile: "standard"}); slices.Contains(Names(comps), "web-ingress") {
+		t.Fatal("Ingresses without a domain")
+	}
+	for _, tc := range []struct {
+		sel    Selection
+		issuer string
+	}{
+		{Selection{Profile: "standard", Domain: "c1.example.com"}, SelfSignedIssuer},
+		{Selection{Profile: "minimal", Domain: "c1.example.com", ACMEDNS: "cloudflare"}, ACMEIssuer},
+	} {
+		comps, err := SelectComponents(tc.sel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var web *Component
+		for i := range comps {
+			if comps[i].Name == "web-ingress" {
+				web = &comps[i]
+			}
+		}
+		if web == nil {
+			t.Fatalf("%+v: no web-ingress component", tc.sel)
+		}
+		hosts := map[string]map[string]any{}
+		var issuers []map[string]any
+		for _, r := range web.Values["resources"].([]any) {
+			obj := r.(map[string]any)
+			switch obj["kind"] {
+			case "Ingress":
+				spec := obj["spec"].(map[string]any)
+				hosts[spec["rules"].([]any)[0].(map[string]any)["host"].(string)] = obj
+			case "ClusterIssuer":
+				issuers = append(issuers, obj)
+			}
+		}
+		svcs := Services(comps)
+		if len(svcs) == 0 || len(hosts) != len(svcs) {
+			t.Fatalf("%s: %d Ingresses for %d web UIs", tc.sel.Profile, len(hosts), len(svcs))
+		}
+		for _, svc := range svcs {
+			ing := hosts[strings.TrimPrefix(svc.URL(tc.sel.Domain), "https://")]
+			if ing == nil {
+				t.Errorf("no Ingress answers %s", svc.URL(tc.sel.Domain))
+				continue
+			}
+			meta, spec := ing["metadata"].(map[string]any), ing["spec"].(map[string]any)
+			if meta["namespace"] != svc.Namespace || spec["ingressClassName"] != "nginx" || meta["annotations"].(map[string]any)["cert-manager.io/cluster-issuer"] != tc.issuer {
+				t.Errorf("Ingress for %s: %v", svc.Title, ing)
+			}
+			if tls := spec["tls"].([]any); len(tls) != 1 || tls[0].(map[string]any)["secretName"] == "" {
+				t.Errorf("Ingress for %s has no TLS secret: %v", svc.Title, tls)
+			}
+			backend := spec["rules"].([]any)[0].(map[string]any)["http"].(map[string]any)["paths"].([]any)[0].(map[string]any)["backend"].(map[string]any)["service"].(map[string]any)
+			if backend["name"] != svc.Service || backend["port"].(map[string]any)["number"] != svc.Port {
+				t.Errorf("Ingress for %s goes to %v", svc.Title, backend)
+			}
+		}
+		if tc.issuer == ACMEIssuer {
+			if len(issuers) != 1 {
+				t.Fatalf("ACME issuers = %v", issuers)
+			}
+			acme := issuers[0]["spec"].(map[string]any)["acme"].(map[string]any)
+			ref := acme["solvers"].([]any)[0].(map[string]any)["dns01"].(map[string]any)["cloudflare"].(map[string]any)["apiTokenSecretRef"].(map[string]any)
+			if ref["name"] != DNSTokenSecret.Name || ref["key"] != DNSTokenSecret.Key {
+				t.Errorf("Cloudflare solver reads %v", ref)
+			}
+		} else if len(issuers) != 0 {
+			t.Errorf("ClusterIssuers without a DNS token: %v", issuers)
+		}
+	}
+}

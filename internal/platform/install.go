@@ -153,6 +153,10 @@ func (in *Installer) Install(ctx context.Context, progress Progress) error {
 	if progress == nil {
 		progress = func(string, string, string) {}
 	}
+	acme := in.opts.Selection.Domain != "" && in.opts.Selection.Issuer() == ACMEIssuer
+	if acme && in.opts.DNSToken == "" {
+		return fmt.Errorf("certificates through %s DNS-01 need its API token; none was given", in.opts.Selection.ACMEDNS)
+	}
 	if err := in.namespaces(ctx); err != nil {
 		return err
 	}
@@ -228,9 +232,6 @@ func (in *Installer) namespaces(ctx context.Context) error {
 func (in *Installer) dnsTokenSecret(ctx context.Context) error {
 	if in.opts.Selection.Domain == "" || in.opts.Selection.Issuer() != ACMEIssuer {
 		return nil
-	}
-	if in.opts.DNSToken == "" {
-		return fmt.Errorf("certificates through %s DNS-01 need its API token; none was given", in.opts.Selection.ACMEDNS)
 	}
 	s := DNSTokenSecret
 	obj := &unstructured.Unstructured{Object: map[string]any{

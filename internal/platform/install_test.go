@@ -343,3 +343,39 @@ func TestInstallResumesAnInterruptedHelmUpgrade(t *testing.T) {
 		t.Fatalf("release after resume: %v revision %d %s", err, now.Version, now.Info.Status)
 	}
 }
+
+// With ACME DNS-01, the DNS provider's token goes into the Secret the
+// Cloudflare solver reads, and nowhere else; without the token the
+// install stops before anything is installed.
+func TestInstallWritesTheDNSTokenForACME(t *testing.T) {
+	env := kubeenv.Require(t)
+	ctx := context.Background()
+	mirror := platformtest.ServeMirror(t)
+	sel := platform.Selection{Profile: "minimal", Domain: "c1.example.com", ACMEDNS: "cloudflare"}
+
+	in := installer(t, env, mirror.URL, sel)
+	err := in.Install(ctx, nil)
+	if err == nil || !strings.Contains(err.Error(), "cloudflare") {
+		t.Fatalf("Install without the token = %v", err)
+	}
+
+	const token = "cf-token-0123456789"
+	in, err = platform.New(platform.Options{
+		Kubeconfig: env.Kubeconfig, Selection: sel, ChartMirror: mirror.URL,
+		CacheDir: t.TempDir(), PollInterval: 50 * time.Millisecond, DNSToken: token,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var said []string
+	if err := in.Install(ctx, func(c, s, m string) { said = append(said, c+s+m) }); err != nil && strings.Contains(err.Error(), token) {
+		t.Fatalf("the error shows the token: %v", err)
+	}
+	got, err := platform.ReadSecret(ctx, env.Kubeconfig, platform.DNSTokenSecret)
+	if err != nil || got != token {
+		t.Fatalf("%s = %q, %v", platform.DNSTokenSecret, got, err)
+	}
+	if strings.Contains(strings.Join(said, " "), token) {
+		t.Fatal("progress shows the token")
+	}
+}
