@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/cto-platform/cto/internal/clock"
+	"github.com/cto-platform/cto/internal/dns/cloudflare"
+	"github.com/cto-platform/cto/internal/platform"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
 )
@@ -56,5 +58,24 @@ func TestGitHubRepo(t *testing.T) {
 	r, _ = runFor(t, spec.Defaults(), func(string) (string, error) { return "not a repo", nil })
 	if got, _ := githubRepo(r); got != "" {
 		t.Fatalf("kept %q", got)
+	}
+}
+
+// With a domain the web UIs answer under <name>.<domain>; their
+// certificates come from ACME through the DNS provider only when its
+// token is there.
+func TestPlatformSelectionDomain(t *testing.T) {
+	s := spec.ClusterSpec{Name: "c1", Profile: "minimal"}
+	if sel := PlatformSelection(s); sel.Domain != "" || sel.ACMEDNS != "" {
+		t.Fatalf("without a domain: %+v", sel)
+	}
+	s.DNS = spec.DNS{Domain: "example.com", Provider: "cloudflare"}
+	t.Setenv(cloudflare.EnvToken, "")
+	if sel := PlatformSelection(s); sel.Domain != "c1.example.com" || sel.ACMEDNS != "" || sel.Issuer() != platform.SelfSignedIssuer {
+		t.Fatalf("without a token: %+v", sel)
+	}
+	t.Setenv(cloudflare.EnvToken, "token")
+	if sel := PlatformSelection(s); sel.ACMEDNS != "cloudflare" || sel.Issuer() != platform.ACMEIssuer {
+		t.Fatalf("with a token: %+v", sel)
 	}
 }
