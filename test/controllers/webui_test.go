@@ -1,0 +1,110 @@
+package controllers_test
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"net/url"
+	"slices"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/cto-platform/cto/internal/platform"
+	"github.com/cto-platform/cto/internal/platform/platformtest"
+	"github.com/cto-platform/cto/test/controllers/certmanager"
+	"github.com/cto-platform/cto/test/controllers/ingressnginx"
+	"github.com/cto-platform/cto/test/kubeenv"
+)
+
+// Every URL credentials.json names for a cluster with a domain answers:
+// with the catalog's ingress-nginx, cert-manager, issuer and web-ingress
+// synced, each web UI's Ingress gets the addresses of the nodes
+// *.<cluster>.<domain> points at, and a certificate valid for its host.
+func TestEveryWebURLAnswers(t *testing.T) {
+	env := kubeenv.StartForTestWith(t, kubeenv.Options{Workloads: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cfg, err := clientcmd.BuildConfigFromFlags("", env.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.WarningHandler = rest.NoWarnings{}
+	kc := kubernetes.NewForConfigOrDie(cfg)
+	nodeIPs := []string{"10.8.0.1", "10.8.0.2", "10.8.0.3"}
+	for i, ip := range nodeIPs {
+		if err := env.AddNode(ctx, kubeenv.Node{Name: "node" + string(rune('1'+i)), InternalIP: ip, CPU: 8, MemoryGiB: 16}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	const domain = "c1.example.com"
+	comps, err := platform.SelectComponents(platform.Selection{Profile: "standard", Talos: true, Domain: domain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	levels := platform.NamespaceLevels(comps)
+	for ns, level := range levels {
+		if ns == "kube-system" {
+			continue
+		}
+		labels := map[string]string{}
+		if level != "" {
+			labels["pod-security.kubernetes.io/enforce"] = level
+		}
+		if _, err := kc.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: labels}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range comps {
+		switch c.Name {
+		case "ingress-nginx", "cert-manager", "selfsigned-issuer", "web-ingress":
+			if _, err := platformtest.Install(ctx, cfg, c, levels[c.Namespace]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go ingressnginx.Run(runCtx, cfg)
+	go certmanager.Run(runCtx, cfg)
+
+	svcs := platform.Services(comps)
+	if len(svcs) != 3 {
+		t.Fatalf("web UIs of standard = %v", svcs)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for _, svc := range svcs {
+		u, err := url.Parse(svc.URL(domain))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			ing, ierr := kc.NetworkingV1().Ingresses(svc.Namespace).Get(ctx, svc.Service, metav1.GetOptions{})
+			sec, serr := kc.CoreV1().Secrets(svc.Namespace).Get(ctx, svc.Service+"-tls", metav1.GetOptions{})
+			var addrs []string
+			if ierr == nil {
+				for _, a := range ing.Status.LoadBalancer.Ingress {
+					addrs = append(addrs, a.IP)
+				}
+			}
+			if ierr == nil && serr == nil && slices.Equal(addrs, nodeIPs) && ing.Spec.Rules[0].Host == u.Host {
+				block, _ := pem.Decode(sec.Data["tls.crt"])
+				cert, err := x509.ParseCertificate(block.Bytes)
+				if err != nil || cert.VerifyHostname(u.Host) != nil {
+					t.Errorf("%s: certificate not for %s: %v", svc.Title, u.Host, err)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s at %s: Ingress %v (addresses %v), TLS secret %v", svc.Title, u, ierr, addrs, serr)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
