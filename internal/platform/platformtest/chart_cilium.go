@@ -28,6 +28,8 @@ securityContext:
     mountCgroup: [SYS_ADMIN, SYS_CHROOT, SYS_PTRACE]
     applySysctlOverwrites: [SYS_ADMIN, SYS_CHROOT, SYS_PTRACE]
     cleanCiliumState: [NET_ADMIN, SYS_MODULE, SYS_ADMIN, SYS_RESOURCE]
+sysctlfix:
+  enabled: true
 envoy:
   enabled: true
 hubble:
@@ -72,6 +74,13 @@ spec:
           securityContext:
             capabilities: {add: {{ toJson .Values.securityContext.capabilities.mountCgroup }}, drop: [ALL]}
         {{- end }}
+        {{- if .Values.sysctlfix.enabled }}
+        - name: apply-sysctl-overwrites
+          image: quay.io/cilium/cilium:v{{ .Chart.Version }}
+          securityContext:
+            capabilities: {add: {{ toJson .Values.securityContext.capabilities.applySysctlOverwrites }}, drop: [ALL]}
+          volumeMounts: [{name: hostproc, mountPath: /hostproc}]
+        {{- end }}
         - name: mount-bpf-fs
           image: quay.io/cilium/cilium:v{{ .Chart.Version }}
           securityContext: {privileged: true}
@@ -94,6 +103,7 @@ spec:
             capabilities: {add: {{ toJson .Values.securityContext.capabilities.ciliumAgent }}, drop: [ALL]}
             {{- end }}
       volumes:
+        - {name: hostproc, hostPath: {path: /proc, type: Directory}}
         - {name: cilium-run, hostPath: {path: /var/run/cilium, type: DirectoryOrCreate}}
         - {name: bpf-maps, hostPath: {path: /sys/fs/bpf, type: DirectoryOrCreate}}
         - {name: cilium-cgroup, hostPath: {path: {{ .Values.cgroup.hostRoot }}, type: DirectoryOrCreate}}
