@@ -50,8 +50,8 @@ func Run(ctx context.Context, cfg *rest.Config) {
 // --controller-class, --report-node-internal-ip-address).
 type controller struct {
 	namespace, publishService, class, controllerClass string
-	internalIP                                         bool
-	pods                                               []corev1.Pod
+	internalIP                                        bool
+	pods                                              []corev1.Pod
 }
 
 func sync(ctx context.Context, kc kubernetes.Interface) {
