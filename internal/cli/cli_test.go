@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/cto-platform/cto/internal/state"
+	talosfake "github.com/cto-platform/cto/internal/talos/fake"
 	"github.com/cto-platform/cto/test/s3store"
 )
 
@@ -140,6 +142,10 @@ func TestMain(m *testing.M) {
 		time.Sleep(time.Minute)
 		os.Exit(0)
 	}
+	// No test reaches the public Image Factory: deploys ask this one
+	// unless a test names its own.
+	factory := httptest.NewServer(talosfake.NewFactory())
+	os.Setenv("CTO_IMAGE_FACTORY_URL", factory.URL)
 	// Commands that write outside a cluster (the plans cache) stay out of
 	// the home folder.
 	if os.Getenv("CTO_HOME") == "" {

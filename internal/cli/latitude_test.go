@@ -209,6 +209,7 @@ func TestLatitudeBadInput(t *testing.T) {
 		{"unknown plan", []string{"deploy", "--provider", "latitude", "--region", "DAL", "--plan", "nope-x86", "--yes"}, "is not a plan"},
 		{"plan without iPXE", []string{"deploy", "--provider", "latitude", "--region", "DAL", "--plan", "c3-medium-x86", "--yes"}, "cannot boot Talos"},
 		{"over the cost cap", []string{"deploy", "--provider", "latitude", "--region", "DAL", "--plan", "c2-small-x86", "--nodes", "3", "--max-monthly-cost", "100", "--yes"}, "maxMonthlyCost"},
+		{"Talos version the factory lacks", []string{"deploy", "--provider", "latitude", "--region", "DAL", "--plan", "c2-small-x86", "--talos-version", "v1.99.0", "--yes"}, `talos.version "v1.99.0" is not offered by the Image Factory`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

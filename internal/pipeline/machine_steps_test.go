@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"slices"
@@ -17,6 +18,8 @@ import (
 	"github.com/cto-platform/cto/internal/provider/latitude/fake"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
+	"github.com/cto-platform/cto/internal/talos"
+	talosfake "github.com/cto-platform/cto/internal/talos/fake"
 )
 
 // machineRun is a run of the machine steps against the Latitude double on
@@ -34,6 +37,9 @@ func machineRun(t *testing.T, nodes int) (*Run, *fake.Fake, *Recorder) {
 	s := spec.Defaults()
 	s.Name, s.Provider, s.Plan, s.Region, s.Nodes = "t", "latitude", "c2-small-x86", "DAL", nodes
 	s.License = enterpriseLicense(t)
+	factory := httptest.NewServer(talosfake.NewFactory())
+	t.Cleanup(factory.Close)
+	s.Talos.ImageFactoryURL = factory.URL
 	s.Complete()
 	c, err := state.Open(t.TempDir(), s.Name, true)
 	if err != nil {
@@ -407,5 +413,49 @@ func TestReinstalledServerWaitsOutTheStaleOn(t *testing.T) {
 	stock := provider.Server{ID: "sv_2", Status: provider.StatusReady, RawStatus: "on", NeedsBoot: true}
 	if s, again := sv.booting(stock); s.Status != provider.StatusPending || !again {
 		t.Fatalf("a server up on a stock system read as %s (reinstall %v)", s.Status, again)
+	}
+}
+
+// TestValidateChecksTheImageFactory: a Talos version the factory does not
+// build, or an extension it lacks for that version, is refused as bad
+// input before anything is ordered.
+func TestValidateChecksTheImageFactory(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		version string
+		remove  string
+		profile string
+		want    []string
+	}{
+		{name: "unknown version", version: "v1.99.0", profile: "minimal",
+			want: []string{`talos.version "v1.99.0" is not offered`, talos.DefaultTalosVersion, "--talos-version"}},
+		{name: "extension missing", profile: "production", remove: "siderolabs/iscsi-tools",
+			want: []string{"has no siderolabs/iscsi-tools extension", "--talos-version"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r, f, _ := machineRun(t, 3)
+			factory := talosfake.NewFactory()
+			if c.remove != "" {
+				factory.RemoveExtension(c.remove)
+			}
+			srv := httptest.NewServer(factory)
+			t.Cleanup(srv.Close)
+			r.Deps.Spec.Talos.ImageFactoryURL = srv.URL
+			r.Deps.Spec.Talos.Version = c.version
+			r.Deps.Spec.Profile = c.profile
+			err := runUntil(t, r, StepServers)
+			var se *spec.Error
+			if !errors.As(err, &se) {
+				t.Fatalf("err = %v, want a bad-input error", err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("err = %v, want it to say %q", err, w)
+				}
+			}
+			if st := f.State(); len(st.Servers) != 0 || st.Requests["POST /servers"] != 0 {
+				t.Errorf("servers were ordered: %d", len(st.Servers))
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/cto-platform/cto/internal/platform"
@@ -101,7 +102,11 @@ func preflight(ctx context.Context, r *Run) (preflightResult, error) {
 		return pf, fmt.Errorf("no provider is wired for %s", sp.Provider)
 	}
 	if a, ok := p.(provider.Adopter); ok && len(sp.Servers) > 0 && sp.Plan == "" {
-		return adoptPreflight(ctx, r, a)
+		pf, err := adoptPreflight(ctx, r, a)
+		if err == nil {
+			err = checkImageFactory(ctx, r)
+		}
+		return pf, err
 	}
 	if sp.Plan == "" {
 		return pf, &spec.Error{Field: "plan", Reason: fmt.Sprintf("is required; pass --plan (list them with `cto plans --provider %s --region %s --in-stock`)", sp.Provider, sp.Region)}
@@ -174,10 +179,74 @@ func preflight(ctx context.Context, r *Run) (preflightResult, error) {
 			return pf, &spec.Error{Field: "maxMonthlyCost", Value: fmt.Sprintf("%.2f", sp.MaxMonthlyCost),
 				Reason: fmt.Sprintf("is below the estimate of %s per month for %d node(s); raise --max-monthly-cost, or use a smaller plan or fewer nodes", money(pf.monthly, pf.currency), sp.Nodes)}
 		}
-		return pf, nil
+		return pf, checkImageFactory(ctx, r)
 	}
 	return pf, fmt.Errorf("%w: %s is out of stock everywhere tried: %s; nothing was created; try another plan (`cto plans --provider %s --in-stock`) or add --fallback-regions",
 		provider.ErrOutOfStock, sp.Plan, strings.Join(tried, ", "), sp.Provider)
+}
+
+// checkImageFactory makes sure, before anything is ordered, that the Image
+// Factory builds the Talos version asked for with every extension the
+// nodes' schematics name: either missing would otherwise show only when
+// the first server boots, billed.
+func checkImageFactory(ctx context.Context, r *Run) error {
+	f := imageFactory(r)
+	version := talosVersion(r)
+	versions, err := f.Versions(ctx)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(versions, version) {
+		newest := slices.Clone(versions)
+		slices.SortFunc(newest, func(a, b string) int { return compareVersions(b, a) })
+		newest = newest[:min(len(newest), 5)]
+		return &spec.Error{Field: "talos.version", Value: version, Reason: fmt.Sprintf(
+			"is not offered by the Image Factory at %s (its newest: %s); pass --talos-version with one it offers", f.URL, strings.Join(newest, ", "))}
+	}
+	offered, err := f.OfficialExtensions(ctx, version)
+	if err != nil {
+		return err
+	}
+	for _, gpu := range []bool{false, true} {
+		if gpu && !r.Deps.Spec.GPU {
+			continue
+		}
+		s, err := nodeSchematic(r, gpu)
+		if err != nil {
+			return err
+		}
+		for _, ext := range s.Extensions() {
+			if !slices.Contains(offered, ext) {
+				return &spec.Error{Field: "talos.version", Value: version, Reason: fmt.Sprintf(
+					"has no %s extension at the Image Factory, and the platform's components need it; pass --talos-version with a version that has it", ext)}
+			}
+		}
+	}
+	return nil
+}
+
+// compareVersions orders "vMAJOR.MINOR.PATCH[-pre]" by their numbers;
+// what follows a "-" only breaks ties.
+func compareVersions(a, b string) int {
+	parse := func(v string) (n [3]int, pre string) {
+		v, pre, _ = strings.Cut(strings.TrimPrefix(v, "v"), "-")
+		fmt.Sscanf(v, "%d.%d.%d", &n[0], &n[1], &n[2])
+		return n, pre
+	}
+	na, pa := parse(a)
+	nb, pb := parse(b)
+	if c := slices.Compare(na[:], nb[:]); c != 0 {
+		return c
+	}
+	switch {
+	case pa == pb:
+		return 0
+	case pa == "": // a release sorts after its pre-releases
+		return 1
+	case pb == "":
+		return -1
+	}
+	return strings.Compare(pa, pb)
 }
 
 // adoptPreflight checks a deploy onto servers the customer already rents:

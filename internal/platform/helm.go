@@ -130,15 +130,23 @@ func sameValues(a, b map[string]any) bool {
 	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
 }
 
-// workload is a Deployment, StatefulSet or DaemonSet a release created.
-type workload struct {
+// objectRef names one object of a component: a workload a release
+// created, or a resource Argo CD reports for an Application.
+type objectRef struct {
 	Kind, Namespace, Name string
 }
 
+func (r objectRef) String() string {
+	if r.Namespace == "" {
+		return r.Kind + " " + r.Name
+	}
+	return r.Kind + " " + r.Namespace + "/" + r.Name
+}
+
 // releaseWorkloads lists the workloads in a release's manifest.
-func releaseWorkloads(r *release.Release) ([]workload, error) {
+func releaseWorkloads(r *release.Release) ([]objectRef, error) {
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader([]byte(r.Manifest)), 4096)
-	var out []workload
+	var out []objectRef
 	for {
 		var obj struct {
 			Kind     string `json:"kind"`
@@ -160,7 +168,7 @@ func releaseWorkloads(r *release.Release) ([]workload, error) {
 			if ns == "" {
 				ns = r.Namespace
 			}
-			out = append(out, workload{Kind: obj.Kind, Namespace: ns, Name: obj.Metadata.Name})
+			out = append(out, objectRef{Kind: obj.Kind, Namespace: ns, Name: obj.Metadata.Name})
 		}
 	}
 }

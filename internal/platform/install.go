@@ -117,6 +117,9 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 		return nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
 	}
 	cfg.UserAgent = "cto"
+	// The API server's warnings (Pod Security "would violate" notes) are
+	// for people writing manifests; cto's output keeps to its own lines.
+	cfg.WarningHandler = rest.NoWarnings{}
 	// One install makes a few dozen requests in a burst; client-go's
 	// default of 5 per second would make a no-op rerun take seconds.
 	cfg.QPS, cfg.Burst = 50, 100

@@ -26,6 +26,8 @@ type ComponentStatus struct {
 	Health  string `json:"health"`
 	Message string `json:"message,omitempty"`
 	Ready   bool   `json:"ready"`
+	// unhealthy are the objects that keep it from being ready.
+	unhealthy []objectRef
 }
 
 func (s ComponentStatus) summary() string {
@@ -94,6 +96,9 @@ func (in *Installer) Wait(ctx context.Context, timeout time.Duration, progress P
 			return nil
 		}
 		if time.Now().After(deadline) {
+			for i := range pending {
+				pending[i] = in.explain(ctx, pending[i])
+			}
 			return &NotReadyError{After: timeout, Pending: pending}
 		}
 		select {
@@ -178,7 +183,31 @@ func appStatus(name, version string, app *unstructured.Unstructured) ComponentSt
 		}
 	}
 	s.Ready = s.Sync == "Synced" && s.Health == "Healthy"
+	s.unhealthy = unhealthyResources(app)
 	return s
+}
+
+// unhealthyResources are the resources Argo CD reports for an Application
+// with a health other than Healthy (status.resources[].health, present only
+// for kinds Argo CD has a health check for).
+func unhealthyResources(app *unstructured.Unstructured) []objectRef {
+	res, _, _ := unstructured.NestedSlice(app.Object, "status", "resources")
+	var out []objectRef
+	for _, r := range res {
+		m, ok := r.(map[string]any)
+		if !ok {
+			continue
+		}
+		health, _, _ := unstructured.NestedString(m, "health", "status")
+		if health == "" || health == "Healthy" {
+			continue
+		}
+		kind, _ := m["kind"].(string)
+		ns, _ := m["namespace"].(string)
+		name, _ := m["name"].(string)
+		out = append(out, objectRef{Kind: kind, Namespace: ns, Name: name})
+	}
+	return out
 }
 
 // releaseStatus is a Helm release's state: deployed, and every Deployment,
@@ -204,6 +233,7 @@ func (in *Installer) releaseStatus(ctx context.Context, c Component) (ComponentS
 	for _, w := range loads {
 		if why := in.workloadNotReady(ctx, w); why != "" {
 			waiting = append(waiting, why)
+			s.unhealthy = append(s.unhealthy, w)
 		}
 	}
 	if len(waiting) > 0 {
@@ -217,7 +247,7 @@ func (in *Installer) releaseStatus(ctx context.Context, c Component) (ComponentS
 }
 
 // workloadNotReady says why a workload is not available ("" when it is).
-func (in *Installer) workloadNotReady(ctx context.Context, w workload) string {
+func (in *Installer) workloadNotReady(ctx context.Context, w objectRef) string {
 	apps := in.client.AppsV1()
 	id := fmt.Sprintf("%s %s/%s", w.Kind, w.Namespace, w.Name)
 	switch w.Kind {

@@ -93,14 +93,18 @@ func (f Factory) base() string {
 	return strings.TrimRight(f.URL, "/")
 }
 
+func (f Factory) client() *http.Client {
+	if f.HTTP != nil {
+		return f.HTTP
+	}
+	return &http.Client{Timeout: 30 * time.Second}
+}
+
 // EnsureSchematic registers s with the factory and returns its ID.
 // Registering the same content again returns the same ID.
 func (f Factory) EnsureSchematic(ctx context.Context, s Schematic) (string, error) {
 	endpoint := f.base() + "/schematics"
-	hc := f.HTTP
-	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
-	}
+	hc := f.client()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(s.YAML()))
 	if err != nil {
 		return "", fmt.Errorf("image factory %s: %w", endpoint, err)
@@ -222,3 +226,50 @@ func (im Images) IPXEScript(static *StaticIP) string {
 // IPXEStaticIP takes the address from iPXE's own settings, which providers
 // without DHCP fill in before chain-loading: one script serves every node.
 var IPXEStaticIP = StaticIP{Address: "${ip}", Gateway: "${gateway}", Netmask: "${netmask}", DNS: []string{"${dns}"}}
+
+// Versions lists the Talos versions the factory builds images of
+// (GET /versions, the factory's HTTP frontend API).
+func (f Factory) Versions(ctx context.Context) ([]string, error) {
+	var out []string
+	err := f.getJSON(ctx, "/versions", &out)
+	return out, err
+}
+
+// OfficialExtensions lists the names of the official system extensions the
+// factory offers for a Talos version (GET
+// /version/:version/extensions/official).
+func (f Factory) OfficialExtensions(ctx context.Context, version string) ([]string, error) {
+	var list []struct {
+		Name string `json:"name"`
+	}
+	if err := f.getJSON(ctx, "/version/"+version+"/extensions/official", &list); err != nil {
+		return nil, err
+	}
+	out := make([]string, len(list))
+	for i, e := range list {
+		out[i] = e.Name
+	}
+	return out, nil
+}
+
+func (f Factory) getJSON(ctx context.Context, path string, into any) error {
+	endpoint := f.base() + path
+	hc := f.client()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
+	if err != nil {
+		return fmt.Errorf("image factory %s: %w", endpoint, err)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("image factory unreachable at %s: %w (set --image-factory-url to a reachable factory)", endpoint, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("image factory %s answered %s: %s", endpoint, resp.Status, truncate(strings.TrimSpace(string(body)), 200))
+	}
+	if err := json.Unmarshal(body, into); err != nil {
+		return fmt.Errorf("image factory %s answered something that is not its JSON: %q", endpoint, truncate(string(body), 200))
+	}
+	return nil
+}

@@ -130,6 +130,7 @@ func (w *world) checkPlatform(name, profile string, nodes, controlPlanes int) {
 			t.Errorf("control plane %s: NoSchedule taint %v with %d workers", n.Name, tainted, nodes-controlPlanes)
 		}
 	}
+	checkPods(t, kube)
 	// Every node took its whole network config as a real one would.
 	for _, n := range st.Nodes {
 		if tn := w.Sim.Node(n.Hostname); n.Running && tn != nil && len(tn.Network().Problems) > 0 {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 
@@ -24,6 +25,7 @@ type Factory struct {
 	mu         sync.Mutex
 	schematics map[string][]byte
 	versions   map[string]bool
+	missing    map[string]bool // official extensions taken out (RemoveExtension)
 	posts      int
 	pulls      map[string]int
 }
@@ -31,7 +33,7 @@ type Factory struct {
 // NewFactory returns an empty factory serving the Talos versions given
 // (default: the one cto installs).
 func NewFactory(versions ...string) *Factory {
-	f := &Factory{schematics: map[string][]byte{}, versions: map[string]bool{}, pulls: map[string]int{}}
+	f := &Factory{schematics: map[string][]byte{}, versions: map[string]bool{}, missing: map[string]bool{}, pulls: map[string]int{}}
 	if len(versions) == 0 {
 		versions = []string{talos.DefaultTalosVersion}
 	}
@@ -58,6 +60,10 @@ func (f *Factory) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.serveRegistry(w, r)
 		return
 	}
+	if r.Method == http.MethodGet && (r.URL.Path == "/versions" || strings.HasPrefix(r.URL.Path, "/version/")) {
+		f.serveVersions(w, r)
+		return
+	}
 	if r.Method != http.MethodPost || r.URL.Path != "/schematics" {
 		http.Error(w, `{"error":"not found"}`, http.StatusNotFound)
 		return
@@ -76,6 +82,59 @@ func (f *Factory) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
 	json.NewEncoder(w).Encode(map[string]string{"id": id})
+}
+
+// officialExtensions are official system extensions of every Talos version
+// the factory serves: those the catalog's components name and a few
+// others, by the names of github.com/siderolabs/extensions.
+var officialExtensions = []string{
+	"siderolabs/amd-ucode", "siderolabs/intel-ucode", "siderolabs/drbd", "siderolabs/gvisor",
+	"siderolabs/iscsi-tools", "siderolabs/util-linux-tools", "siderolabs/qemu-guest-agent", "siderolabs/zfs",
+	"siderolabs/nvidia-open-gpu-kernel-modules-production", "siderolabs/nvidia-open-gpu-kernel-modules-lts",
+	"siderolabs/nvidia-container-toolkit-production", "siderolabs/nvidia-container-toolkit-lts",
+	"siderolabs/nonfree-kmod-nvidia-production", "siderolabs/nonfree-kmod-nvidia-lts",
+}
+
+// serveVersions answers the HTTP frontend's lists (the factory's README):
+// GET /versions, a JSON array of the Talos versions it builds, and GET
+// /version/:version/extensions/official, the official extensions of one
+// of them as {name, ref, digest} objects.
+func (f *Factory) serveVersions(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	if r.URL.Path == "/versions" {
+		versions := slices.Sorted(maps.Keys(f.versions))
+		json.NewEncoder(w).Encode(versions)
+		return
+	}
+	version, ok := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, "/version/"), "/extensions/official")
+	if !ok || !f.versions[version] {
+		http.Error(w, `{"error":"version not found"}`, http.StatusNotFound)
+		return
+	}
+	type extension struct {
+		Name   string `json:"name"`
+		Ref    string `json:"ref"`
+		Digest string `json:"digest"`
+	}
+	var out []extension
+	for _, name := range officialExtensions {
+		if f.missing[name] {
+			continue
+		}
+		sum := sha256.Sum256([]byte(name + ":" + version))
+		out = append(out, extension{Name: name, Ref: "ghcr.io/" + name + ":" + version, Digest: "sha256:" + hex.EncodeToString(sum[:])})
+	}
+	json.NewEncoder(w).Encode(out)
+}
+
+// RemoveExtension takes an official extension out of every version's list,
+// as for a Talos version that does not ship it.
+func (f *Factory) RemoveExtension(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.missing[name] = true
 }
 
 // Schematic returns a stored schematic's body.
