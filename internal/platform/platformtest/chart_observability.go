@@ -4,7 +4,7 @@ import chart "helm.sh/helm/v4/pkg/chart/v2"
 
 // prometheus models prometheus-community's prometheus chart at 29.27.0
 // (charts/prometheus: Chart.yaml dependencies, values.yaml, templates/
-// server/deploy.yaml, server/pvc.yaml, server/service.yaml): the server
+// deploy.yaml, pvc.yaml, service.yaml): the server
 // Deployment and its PVC, and the subcharts by their conditions:
 // alertmanager (a StatefulSet with a volumeClaimTemplate),
 // kube-state-metrics, pushgateway and node-exporter, whose DaemonSet uses
