@@ -10,7 +10,9 @@ import chart "helm.sh/helm/v4/pkg/chart/v2"
 // ManagedRepo, PRD), the controller, tools, openmemory, healer, pm and web
 // Deployments with the global image pull secrets, PVCs of
 // global.storageClass, the tools Service type, the tools Ingress of class
-// nginx, and the ClusterTunnel of the cloudflare operator's CRDs.
+// nginx, a WorkflowTemplate and a Sensor, and the ClusterTunnel of the
+// cloudflare operator's CRDs. The chart moves fast and has no release
+// tags; files were read as stored, not all at the pinned commit.
 func cto(version string) *chart.Chart {
 	b := newChart("cto", version)
 	b.crd("crds.yaml", schemalessCRD("agents.platform", "CodeRun", "coderuns", true)+"---\n"+
@@ -55,6 +57,28 @@ spec:
     name: {{ .Values.cloudflare.tunnel.name }}
 {{- end }}
 `)
+	// Objects of Argo Workflows' and Argo Events' CRDs (templates/
+	// controller/workflowtemplates/, sensors/): the chart syncs only after
+	// those charts; its Sensors go to the automation namespace.
+	b.template("workflow-template.yaml", `{{- if .Values.controller.argo.enabled }}
+apiVersion: argoproj.io/v1alpha1
+kind: WorkflowTemplate
+metadata:
+  name: play-project-workflow-template
+spec:
+  entrypoint: orchestrate-project
+{{- end }}
+`)
+	b.template("sensor.yaml", `{{- if .Values.sensors.enabled }}
+apiVersion: argoproj.io/v1alpha1
+kind: Sensor
+metadata:
+  name: ci-failure-remediation
+  namespace: {{ .Values.sensors.namespace }}
+spec:
+  dependencies: []
+{{- end }}
+`)
 	b.values(`global:
   imagePullSecrets:
     - name: ghcr-secret
@@ -62,6 +86,11 @@ spec:
 controller:
   enabled: true
   replicaCount: 1
+  argo:
+    enabled: true
+sensors:
+  enabled: true
+  namespace: automation
 tools:
   enabled: true
   replicaCount: 1
