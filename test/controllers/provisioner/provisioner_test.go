@@ -59,6 +59,12 @@ func TestProvisionsWhatTheRealProvisionersProvision(t *testing.T) {
 		_, err := kc.CoreV1().PersistentVolumeClaims("apps").Create(ctx, claim("data", "local-path"), metav1.CreateOptions{})
 		return err
 	})
+	// The ServiceAccount admission plugin refuses pods until the
+	// controller-manager created the namespace's default ServiceAccount.
+	waitFor(t, ctx, "ServiceAccount apps/default", func() bool {
+		_, err := kc.CoreV1().ServiceAccounts("apps").Get(ctx, "default", metav1.GetOptions{})
+		return err == nil
+	})
 	mustCreate(t, func() error {
 		_, err := kc.CoreV1().Pods("apps").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "db"}, Spec: corev1.PodSpec{
 			Containers: []corev1.Container{{Name: "db", Image: "example/db:1", VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}}},
