@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/cto-platform/cto/internal/provider/latitude/fake"
 )
@@ -76,18 +75,7 @@ func TestFailedDeployTellsWhatIsStillBilling(t *testing.T) {
 func TestTokenRevokedMidDeploy(t *testing.T) {
 	f, factory := latitudeEnv(t)
 	dir := t.TempDir()
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for len(f.State().Servers) < 1 {
-			select {
-			case <-stop:
-				return
-			case <-time.After(time.Millisecond):
-			}
-		}
-		f.SetFaults(func(x *fake.Faults) { x.Revoked = true })
-	}()
+	f.SetFaults(func(x *fake.Faults) { x.RevokeAfterServers = 1 })
 	args := []string{"deploy", "--image-factory-url", factory, "--provider", "latitude", "--name", "rev", "--nodes", "3",
 		"--region", "DAL", "--plan", "c2-small-x86", "--until", "network", "--yes", "--state-dir", dir}
 	code, stdout, stderr := runCLI(t, args...)
@@ -108,7 +96,11 @@ func TestTokenRevokedMidDeploy(t *testing.T) {
 		t.Errorf("journal holds %d live servers, the fake %d", got, created)
 	}
 
-	f.SetFaults(func(x *fake.Faults) { x.Revoked = false })
+	revoked := false
+	f.SetFaults(func(x *fake.Faults) { revoked, x.Revoked, x.RevokeAfterServers = x.Revoked, false, 0 })
+	if !revoked {
+		t.Fatal("the token was never revoked")
+	}
 	if code, out, errOut := runCLI(t, args...); code != 0 {
 		t.Fatalf("rerun with a working token: exit %d\n%s%s", code, out, errOut)
 	}

@@ -100,6 +100,10 @@ type Faults struct {
 	SlowLatency time.Duration
 	// Revoked refuses every request 401, as after the token was revoked.
 	Revoked bool
+	// RevokeAfterServers revokes the token once this many servers were
+	// created, answering the last create first: a token revoked while a
+	// deploy runs, at a known point.
+	RevokeAfterServers int
 	// StuckAssignmentNext keeps the next N VLAN assignments connecting
 	// forever.
 	StuckAssignmentNext int
@@ -1108,6 +1112,9 @@ func (f *Fake) createServer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.holdCreateAnswer(s)
+	if n := f.faults.RevokeAfterServers; n > 0 && len(f.servers) >= n {
+		f.faults.Revoked = true
+	}
 	// The create answer is the short form the live API gives.
 	full := f.serverJSON(s)["attributes"].(map[string]any)
 	one(w, http.StatusCreated, map[string]any{"type": "servers", "id": s.ID, "attributes": map[string]any{
