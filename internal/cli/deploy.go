@@ -94,7 +94,7 @@ to spend money unless --yes is given.`,
 	fs.StringVar(&s.Profile, "profile", s.Profile, "platform profile: "+strings.Join(spec.Profiles, "|"))
 	fs.StringVar(&s.License, "license", "", "license file or token (env CTO_LICENSE); none means the Free tier")
 	fs.StringVar(&s.Project, "project", "", "provider project ID or slug (Latitude: env LATITUDESH_PROJECT)")
-	fs.BoolVar(&s.GPU, "gpu", false, "add NVIDIA GPU support (GPU plans, drivers and the GPU operator)")
+	fs.BoolVar(&s.GPU, "gpu", false, "add NVIDIA GPU support (GPU plans, drivers and the device plugin)")
 	fs.BoolVar(&s.GPUTaint, "gpu-taint", false, "with --gpu: taint the GPU workers nvidia.com/gpu=present:NoSchedule so only pods that tolerate it run there; the control planes take the other workloads")
 	fs.Float64Var(&s.MaxMonthlyCost, "max-monthly-cost", 0, "refuse before creating anything when the monthly estimate is higher (in the provider's currency; 0: no cap)")
 	fs.StringVar(&s.APIURL, "api-url", "", "provider API endpoint (for testing or a proxy)")

@@ -12,7 +12,7 @@ func TestCatalogProfiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	minimal := []string{"local-path-provisioner", "argo-cd", "cert-manager", "selfsigned-issuer", "ingress-nginx", "argo-events", "argo-workflows", "cto"}
-	standard := append(slices.Clone(minimal), "external-secrets", "prometheus", "grafana", "cloudnative-pg")
+	standard := append(slices.Clone(minimal), "external-secrets", "prometheus", "prometheus-node-exporter", "grafana", "cloudnative-pg")
 	production := append(slices.Clone(standard), "longhorn", "loki", "redis-operator")
 	tests := []struct {
 		name string
@@ -23,7 +23,7 @@ func TestCatalogProfiles(t *testing.T) {
 		{"minimal on Talos adds Cilium", Selection{Profile: "minimal", Talos: true}, append(slices.Clone(minimal), "cilium")},
 		{"standard", Selection{Profile: "standard"}, standard},
 		{"production", Selection{Profile: "production"}, production},
-		{"gpu adds the GPU operator", Selection{Profile: "standard", GPU: true}, append(slices.Clone(standard), "gpu-operator")},
+		{"gpu adds the NVIDIA device plugin and its RuntimeClass", Selection{Profile: "standard", GPU: true}, append(slices.Clone(standard), "nvidia-device-plugin", "nvidia-runtimeclass")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,10 +57,10 @@ func TestCatalogPins(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		"cilium": "1.20.3", "argo-workflows": "0.45.21", "argo-events": "2.4.16", "cert-manager": "v1.21.1",
-		"ingress-nginx": "4.15.1", "argo-cd": "10.1.1", "longhorn": "1.7.2", "external-secrets": "0.12.1", "prometheus": "25.27.0",
-		"grafana": "9.2.9", "loki": "6.16.0", "cloudnative-pg": "0.26.1", "gpu-operator": "v25.3.4",
-		"local-path-provisioner": "0.0.26",
+		"cilium": "1.20.3", "argo-workflows": "1.0.18", "argo-events": "2.4.22", "cert-manager": "v1.21.1",
+		"ingress-nginx": "4.15.1", "argo-cd": "10.1.1", "longhorn": "1.12.1", "external-secrets": "2.9.0", "prometheus": "29.27.0",
+		"prometheus-node-exporter": "4.56.1", "grafana": "12.11.1", "loki": "7.3.0", "cloudnative-pg": "0.29.0",
+		"redis-operator": "0.26.1", "nvidia-device-plugin": "0.20.0", "local-path-provisioner": "0.0.37", "cto": "0.2.9",
 	}
 	for _, comp := range c.Components {
 		if v, ok := want[comp.Name]; ok && comp.Version != v {
@@ -104,18 +104,18 @@ func TestCatalogValues(t *testing.T) {
 	if slices.Contains(caps, any("SYS_MODULE")) {
 		t.Error("cilium keeps SYS_MODULE, which Talos refuses")
 	}
-	gpu := byName(Selection{Profile: "minimal", GPU: true}, "gpu-operator")
-	if gpu.PodSecurity != "privileged" {
-		t.Error("gpu-operator namespace is not privileged")
+	// Talos's NVIDIA guide: the device plugin with RuntimeClass nvidia,
+	// whose handler is the runtime the toolkit extension registers.
+	dp := byName(Selection{Profile: "minimal", GPU: true}, "nvidia-device-plugin")
+	if dp.PodSecurity != "privileged" {
+		t.Error("nvidia-device-plugin namespace is not privileged (its pods mount host paths)")
 	}
-	if gpu.Values["driver"].(map[string]any)["enabled"] != false || gpu.Values["toolkit"].(map[string]any)["enabled"] != false {
-		t.Errorf("gpu-operator must not install the driver or toolkit on Talos: %v", gpu.Values)
+	if dp.Values["runtimeClassName"] != "nvidia" {
+		t.Errorf("device plugin runtimeClassName = %v, want nvidia", dp.Values["runtimeClassName"])
 	}
-	// The operator creates RuntimeClass <operator.runtimeClass> with that
-	// handler (gpu-operator v25.3.4 controllers/object_controls.go), and
-	// the toolkit extension registers containerd's runtime "nvidia".
-	if rc := gpu.Values["operator"].(map[string]any)["runtimeClass"]; rc != "nvidia" {
-		t.Errorf("gpu-operator RuntimeClass = %v, want nvidia", rc)
+	rc := byName(Selection{Profile: "minimal", GPU: true}, "nvidia-runtimeclass").Values["resources"].([]any)[0].(map[string]any)
+	if rc["kind"] != "RuntimeClass" || rc["handler"] != "nvidia" || rc["metadata"].(map[string]any)["name"] != "nvidia" {
+		t.Errorf("RuntimeClass = %v, want nvidia with handler nvidia", rc)
 	}
 	prod := byName(Selection{Profile: "production"}, "argo-cd")
 	if prod.Values["server"].(map[string]any)["replicas"] != float64(2) {

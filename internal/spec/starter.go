@@ -33,7 +33,7 @@ profile: standard
 # Provider project (Latitude: ID or slug). Empty: a project named after the cluster.
 # project: proj_xxxxxxxx
 
-# Add GPU nodes (NVIDIA drivers and the GPU operator).
+# Add GPU nodes (NVIDIA drivers and the device plugin).
 gpu: false
 # Keep pods off the GPU workers unless they tolerate
 # nvidia.com/gpu=present:NoSchedule; the control planes take the rest.

@@ -320,7 +320,7 @@ func TestDeployDryRunCreatesNothing(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("dry run exit %d:\n%s", code, stderr)
 	}
-	if !strings.Contains(stderr, "would install grafana grafana 9.2.9 from "+h.mirror) {
+	if !strings.Contains(stderr, "would install grafana grafana 12.11.1 from "+h.mirror) {
 		t.Fatalf("the dry run does not list the components:\n%s", stderr)
 	}
 	after := h.resourceVersions()

@@ -92,11 +92,24 @@ data:
 // faithful in what decides health on bare metal; each names the upstream
 // chart version and files it was checked against.
 var models = map[string]func(version string) *chart.Chart{
-	"cilium":        cilium,
-	"argo-cd":       argoCD,
-	"cert-manager":  certManager,
-	"raw":           raw,
-	"ingress-nginx": ingressNginx,
+	"cilium":                   cilium,
+	"argo-cd":                  argoCD,
+	"cert-manager":             certManager,
+	"raw":                      raw,
+	"ingress-nginx":            ingressNginx,
+	"local-path-provisioner":   localPath,
+	"longhorn":                 longhorn,
+	"external-secrets":         externalSecrets,
+	"prometheus":               prometheus,
+	"prometheus-node-exporter": nodeExporter,
+	"grafana":                  grafana,
+	"loki":                     loki,
+	"argo-workflows":           argoWorkflows,
+	"argo-events":              argoEvents,
+	"cloudnative-pg":           cloudnativePG,
+	"redis-operator":           redisOperator,
+	"nvidia-device-plugin":     nvidiaDevicePlugin,
+	"cto":                      cto,
 }
 
 // builder assembles a chart.

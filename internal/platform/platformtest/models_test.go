@@ -6,251 +6,316 @@ import (
 	"strings"
 	"testing"
 
+	"helm.sh/helm/v4/pkg/chart/common"
+	chartutil "helm.sh/helm/v4/pkg/chart/common/util"
+	"helm.sh/helm/v4/pkg/engine"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	psapi "k8s.io/pod-security-admission/api"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	psaapi "k8s.io/pod-security-admission/api"
 	"k8s.io/pod-security-admission/policy"
+	"sigs.k8s.io/yaml"
 
 	"github.com/cto-platform/cto/internal/platform"
+	"github.com/cto-platform/cto/test/controllers/provisioner"
 )
 
-var profiles = []string{"minimal", "standard", "production"}
+// object is the part of a rendered manifest the checks read.
+type object struct {
+	Kind     string            `json:"kind"`
+	Metadata metav1.ObjectMeta `json:"metadata"`
+	Data     map[string]string `json:"data"`
+	Spec     struct {
+		Replicas             *int32                         `json:"replicas"`
+		StorageClassName     *string                        `json:"storageClassName"`
+		Type                 string                         `json:"type"`
+		Template             corev1.PodTemplateSpec         `json:"template"`
+		VolumeClaimTemplates []corev1.PersistentVolumeClaim `json:"volumeClaimTemplates"`
+	} `json:"spec"`
+}
 
-// rendered renders every selected component that has a model.
-func rendered(t *testing.T, sel platform.Selection) map[string][]*unstructured.Unstructured {
-	t.Helper()
-	comps, err := platform.SelectComponents(sel)
+// renderComponent renders a component's model with its values as Helm
+// does for its release (name, namespace), the templates only.
+func renderComponent(c platform.Component) ([]object, error) {
+	ch := StandIn(c.Chart, c.Version)
+	vals, err := chartutil.ToRenderValues(ch, c.Values, common.ReleaseOptions{Name: c.Name, Namespace: c.Namespace, IsInstall: true}, common.DefaultCapabilities)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	out := map[string][]*unstructured.Unstructured{}
+	files, err := engine.Render(ch, vals)
+	if err != nil {
+		return nil, err
+	}
+	var out []object
+	for _, name := range slices.Sorted(func(yield func(string) bool) {
+		for k := range files {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		for _, doc := range strings.Split(files[name], "\n---") {
+			if strings.TrimSpace(doc) == "" {
+				continue
+			}
+			var o object
+			if err := yaml.Unmarshal([]byte(doc), &o); err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			if o.Kind != "" {
+				out = append(out, o)
+			}
+		}
+	}
+	return out, nil
+}
+
+// namespaceLevels is the Pod Security level each namespace is enforced
+// at: the most permissive of its components' podSecurity (as the
+// installer labels namespaces), else Talos's cluster default "baseline".
+func namespaceLevels(comps []platform.Component) map[string]psaapi.Level {
+	rank := map[string]int{"": 0, "restricted": 1, "baseline": 2, "privileged": 3}
+	set := map[string]string{}
 	for _, c := range comps {
-		if _, ok := models[c.Chart]; !ok {
-			continue
+		if rank[c.PodSecurity] > rank[set[c.Namespace]] {
+			set[c.Namespace] = c.PodSecurity
 		}
-		objs, err := Render(c)
-		if err != nil {
-			t.Fatalf("profile %s: %v", sel.Profile, err)
+	}
+	out := map[string]psaapi.Level{}
+	for _, c := range comps {
+		l := set[c.Namespace]
+		if l == "" {
+			l = "baseline"
 		}
-		out[c.Name] = objs
+		out[c.Namespace] = psaapi.Level(l)
 	}
 	return out
 }
 
-func find(objs []*unstructured.Unstructured, kind, name string) *unstructured.Unstructured {
-	for _, o := range objs {
-		if o.GetKind() == kind && o.GetName() == name {
-			return o
-		}
-	}
-	return nil
+var selections = []platform.Selection{
+	{Profile: "minimal", Talos: true},
+	{Profile: "standard", Talos: true},
+	{Profile: "production", Talos: true},
+	{Profile: "minimal", Talos: true, GPU: true},
+	{Profile: "production", Talos: true, GPU: true},
 }
 
-// Every pod a modelled component creates is admitted by Pod Security at
-// the level cto labels its namespace with: Talos enforces baseline where
-// no label says otherwise and exempts kube-system (its generated admission
-// configuration).
-func TestModelsAdmittedByPodSecurity(t *testing.T) {
+// storageClass is each profile's one storage class (docs/guide.md).
+var storageClass = map[string]string{"minimal": "local-path", "standard": "local-path", "production": "longhorn"}
+
+// Every pod the catalog's components create is admitted by Pod Security
+// (k8s.io/pod-security-admission's own checks, the API server's) at its
+// namespace's level, kube-system exempt as Talos configures it; no
+// namespace is more permissive than one of its pods needs; every claim
+// uses the profile's storage class.
+func TestModelsAdmittedAndOnTheProfilesStorage(t *testing.T) {
 	eval, err := policy.NewEvaluator(policy.DefaultChecks(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, profile := range profiles {
-		sel := platform.Selection{Profile: profile, Talos: true, Domain: "c1.example.com"}
-		comps, err := platform.SelectComponents(sel)
-		if err != nil {
-			t.Fatal(err)
-		}
-		levels := platform.NamespaceLevels(comps)
-		for name, objs := range rendered(t, sel) {
-			var ns string
+	for _, sel := range selections {
+		t.Run(fmt.Sprintf("%s gpu=%v", sel.Profile, sel.GPU), func(t *testing.T) {
+			comps, err := platform.SelectComponents(sel)
+			if err != nil {
+				t.Fatal(err)
+			}
+			levels := namespaceLevels(comps)
+			needs := map[string]psaapi.Level{}
 			for _, c := range comps {
-				if c.Name == name {
-					ns = c.Namespace
+				if _, ok := models[c.Chart]; !ok {
+					continue
 				}
-			}
-			if ns == "kube-system" {
-				continue
-			}
-			level := psapi.LevelBaseline
-			if l := levels[ns]; l != "" {
-				level = psapi.Level(l)
-			}
-			for _, o := range objs {
-				tpl, ok, err := PodTemplate(o)
+				objs, err := renderComponent(c)
 				if err != nil {
-					t.Fatalf("%s %s/%s: %v", name, o.GetKind(), o.GetName(), err)
-				}
-				if !ok {
+					t.Errorf("%s does not render: %v", c.Name, err)
 					continue
 				}
-				res := policy.AggregateCheckResults(eval.EvaluatePod(psapi.LevelVersion{Level: level, Version: psapi.LatestVersion()}, &tpl.ObjectMeta, &tpl.Spec))
-				if !res.Allowed {
-					t.Errorf("%s: %s %s: pods forbidden in namespace %s (Pod Security %s): %s: %s", profile, o.GetKind(), o.GetName(), ns, level, res.ForbiddenReason(), res.ForbiddenDetail())
+				for _, o := range objs {
+					if o.Kind == "PersistentVolumeClaim" {
+						checkClass(t, c.Name, o.Metadata.Name, o.Spec.StorageClassName, storageClass[sel.Profile])
+					}
+					for _, vct := range o.Spec.VolumeClaimTemplates {
+						checkClass(t, c.Name, o.Metadata.Name+"/"+vct.Name, vct.Spec.StorageClassName, storageClass[sel.Profile])
+					}
+					if o.Kind == "ConfigMap" && o.Metadata.Name == "local-path-config" {
+						// The pods local-path-provisioner creates at run
+						// time, from this template, in its namespace.
+						var tmpl corev1.Pod
+						if err := yaml.Unmarshal([]byte(o.Data["helperPod.yaml"]), &tmpl); err != nil {
+							t.Fatal(err)
+						}
+						helper := provisioner.HelperPod(tmpl, c.Namespace, "node1", "/var/lib/local-path-provisioner/pvc-1_ns_claim", "pvc-1")
+						o.Kind, o.Metadata.Name = "Pod", helper.Name
+						o.Spec.Template = corev1.PodTemplateSpec{ObjectMeta: helper.ObjectMeta, Spec: helper.Spec}
+					}
+					if !slices.Contains([]string{"Deployment", "StatefulSet", "DaemonSet", "Job", "Pod"}, o.Kind) || c.Namespace == "kube-system" {
+						continue
+					}
+					lv := psaapi.LevelVersion{Level: levels[c.Namespace], Version: psaapi.LatestVersion()}
+					res := policy.AggregateCheckResults(eval.EvaluatePod(lv, &o.Spec.Template.ObjectMeta, &o.Spec.Template.Spec))
+					if !res.Allowed {
+						t.Errorf("%s: %s %s/%s violates PodSecurity %q: %s: %s", c.Name, o.Kind, c.Namespace, o.Metadata.Name, lv.Level, res.ForbiddenReason(), res.ForbiddenDetail())
+					}
+					for _, l := range []psaapi.Level{psaapi.LevelRestricted, psaapi.LevelBaseline, psaapi.LevelPrivileged} {
+						lv := psaapi.LevelVersion{Level: l, Version: psaapi.LatestVersion()}
+						if policy.AggregateCheckResults(eval.EvaluatePod(lv, &o.Spec.Template.ObjectMeta, &o.Spec.Template.Spec)).Allowed {
+							if rankOf(l) > rankOf(needs[c.Namespace]) {
+								needs[c.Namespace] = l
+							}
+							break
+						}
+					}
 				}
 			}
-		}
-	}
-}
-
-// Bare metal has no cloud controller and the catalog runs no
-// load-balancer IPAM: a LoadBalancer Service would wait for an address
-// for ever.
-func TestNoServiceWaitsForALoadBalancer(t *testing.T) {
-	for _, profile := range profiles {
-		for name, objs := range rendered(t, platform.Selection{Profile: profile, Talos: true}) {
-			for _, o := range objs {
-				if typ, _, _ := unstructured.NestedString(o.Object, "spec", "type"); o.GetKind() == "Service" && typ == "LoadBalancer" {
-					t.Errorf("%s: %s's Service %s is of type LoadBalancer, which nothing on bare metal gives an address", profile, name, o.GetName())
-				}
-			}
-		}
-	}
-}
-
-func podSpec(t *testing.T, o *unstructured.Unstructured) corev1.PodSpec {
-	t.Helper()
-	if o == nil {
-		t.Fatal("workload not rendered")
-	}
-	tpl, ok, err := PodTemplate(o)
-	if err != nil || !ok {
-		t.Fatalf("%s %s: no pod template (%v)", o.GetKind(), o.GetName(), err)
-	}
-	return tpl.Spec
-}
-
-func replicas(o *unstructured.Unstructured) int64 {
-	if o == nil {
-		return -1
-	}
-	n, _, _ := unstructured.NestedInt64(o.Object, "spec", "replicas")
-	return n
-}
-
-// The catalog's values reach the objects the charts render.
-func TestCatalogValuesReachObjects(t *testing.T) {
-	for _, profile := range profiles {
-		t.Run(profile, func(t *testing.T) {
-			objs := rendered(t, platform.Selection{Profile: profile, Talos: true, NetworkMTU: 1400, Domain: "c1.example.com"})
-
-			// Cilium on Talos: kube-proxy replacement, no cgroup mount, no
-			// SYS_MODULE, the network's MTU, one operator per node.
-			cil := objs["cilium"]
-			cfg := find(cil, "ConfigMap", "cilium-config")
-			if cfg == nil || cfg.Object["data"].(map[string]any)["mtu"] != "1400" || cfg.Object["data"].(map[string]any)["kube-proxy-replacement"] != "true" {
-				t.Errorf("cilium-config = %v", cfg)
-			}
-			agent := podSpec(t, find(cil, "DaemonSet", "cilium"))
-			for _, ic := range agent.InitContainers {
-				if ic.Name == "mount-cgroup" {
-					t.Error("cilium mounts cgroups, which Talos already has mounted")
-				}
-			}
-			if caps := agent.Containers[0].SecurityContext.Capabilities.Add; slices.Contains(caps, "SYS_MODULE") || !slices.Contains(caps, "NET_ADMIN") {
-				t.Errorf("cilium-agent capabilities = %v", caps)
-			}
-			nodes := map[string]int64{"minimal": 1, "standard": 3, "production": 3}[profile]
-			if n := replicas(find(cil, "Deployment", "cilium-operator")); n < 1 || n > nodes {
-				t.Errorf("cilium-operator replicas = %d, but one per node fits on %d nodes", n, nodes)
-			}
-
-			// Argo CD: plain names, CRDs, production replicas.
-			argo := objs["argo-cd"]
-			want := int64(1)
-			if profile == "production" {
-				want = 2
-			}
-			for _, w := range []struct{ kind, name string }{{"Deployment", "argocd-server"}, {"Deployment", "argocd-repo-server"}, {"Deployment", "argocd-applicationset-controller"}, {"StatefulSet", "argocd-application-controller"}} {
-				if n := replicas(find(argo, w.kind, w.name)); n != want {
-					t.Errorf("%s %s replicas = %d, want %d", w.kind, w.name, n, want)
-				}
-			}
-			if find(argo, "Service", "argocd-server") == nil || find(argo, "CustomResourceDefinition", "applications.argoproj.io") == nil {
-				t.Error("argo-cd renders no argocd-server Service or Application CRD")
-			}
-
-			// cert-manager: its CRDs, production replicas.
-			cm := objs["cert-manager"]
-			if find(cm, "CustomResourceDefinition", "certificates.cert-manager.io") == nil {
-				t.Error("cert-manager installs no CRDs")
-			}
-			if n := replicas(find(cm, "Deployment", "cert-manager-webhook")); n != want {
-				t.Errorf("cert-manager-webhook replicas = %d, want %d", n, want)
-			}
-
-			// ingress-nginx: a DaemonSet on ports 80 and 443 of the nodes,
-			// Ingress status from the nodes, a ClusterIP Service.
-			ing := objs["ingress-nginx"]
-			if find(ing, "Deployment", "ingress-nginx-controller") != nil {
-				t.Error("ingress-nginx runs a Deployment")
-			}
-			ds := podSpec(t, find(ing, "DaemonSet", "ingress-nginx-controller"))
-			var hostPorts []int32
-			for _, p := range ds.Containers[0].Ports {
-				hostPorts = append(hostPorts, p.HostPort)
-			}
-			slices.Sort(hostPorts)
-			if !slices.Equal(hostPorts, []int32{80, 443}) {
-				t.Errorf("ingress-nginx host ports = %v, want 80 and 443", hostPorts)
-			}
-			if slices.ContainsFunc(ds.Containers[0].Args, func(a string) bool { return strings.HasPrefix(a, "--publish-service") }) {
-				t.Error("ingress-nginx reports its Service's address, not the nodes'")
-			}
-			if typ, _, _ := unstructured.NestedString(find(ing, "Service", "ingress-nginx-controller").Object, "spec", "type"); typ != "ClusterIP" {
-				t.Errorf("ingress-nginx Service type = %s", typ)
-			}
-			if find(ing, "IngressClass", platform.IngressClass) == nil {
-				t.Error("no IngressClass nginx")
-			}
-
-			// Every web UI of the profile gets an Ingress.
-			web := objs["web-ingress"]
-			comps, _ := platform.SelectComponents(platform.Selection{Profile: profile})
-			for _, svc := range platform.Services(comps) {
-				o := find(web, "Ingress", svc.Service)
-				if o == nil {
-					t.Errorf("no Ingress for %s", svc.Title)
+			// No wider than needed: a namespace above baseline (Talos's
+			// default) has a pod that needs it.
+			for _, c := range comps {
+				if c.Namespace == "kube-system" || levels[c.Namespace] != psaapi.LevelPrivileged {
 					continue
 				}
-				if o.GetNamespace() != svc.Namespace || o.GetAnnotations()["cert-manager.io/cluster-issuer"] != platform.SelfSignedIssuer {
-					t.Errorf("Ingress %s: namespace %s, annotations %v", o.GetName(), o.GetNamespace(), o.GetAnnotations())
+				if _, ok := models[c.Chart]; ok && needs[c.Namespace] != psaapi.LevelPrivileged && c.Name != "nvidia-runtimeclass" {
+					t.Errorf("namespace %s is privileged, but its pods need only %q", c.Namespace, needs[c.Namespace])
 				}
 			}
 		})
 	}
 }
 
-// The models refuse values as the real charts' templates do.
-func TestModelsValidateValues(t *testing.T) {
-	for _, tc := range []struct {
-		chart, version string
-		values         map[string]any
-		want           string
-	}{
-		{"cert-manager", "v1.21.1", map[string]any{"installCRDs": true, "crds": map[string]any{"enabled": true}}, "cannot be enabled at the same time"},
-		{"cert-manager", "v1.21.1", map[string]any{"installCRDs": true, "crds": map[string]any{"keep": false}}, ".crds.keep is not compatible"},
-		{"cilium", "1.20.3", map[string]any{"hubble": map[string]any{"ui": map[string]any{"enabled": true}}}, "Hubble UI requires .Values.hubble.relay.enabled=true"},
-		{"cilium", "1.20.3", map[string]any{"hubble": map[string]any{"enabled": false, "relay": map[string]any{"enabled": true}}}, "Hubble Relay requires"},
-	} {
-		_, err := Render(platform.Component{Name: tc.chart, Chart: tc.chart, Version: tc.version, Namespace: "x", Values: tc.values})
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s with %v: error %v, want %q", tc.chart, tc.values, err, tc.want)
+func rankOf(l psaapi.Level) int {
+	return map[psaapi.Level]int{"": 0, psaapi.LevelRestricted: 1, psaapi.LevelBaseline: 2, psaapi.LevelPrivileged: 3}[l]
+}
+
+func checkClass(t *testing.T, comp, name string, got *string, want string) {
+	t.Helper()
+	if got == nil || *got != want {
+		g := "<default>"
+		if got != nil {
+			g = *got
 		}
-	}
-	_, err := Render(platform.Component{Name: "cert-manager", Chart: "cert-manager", Version: "v1.21.1", Namespace: "x", Values: map[string]any{"crds": map[string]any{"enabled": true}}})
-	if err != nil {
-		t.Errorf("cert-manager with crds.enabled refused: %v", err)
+		t.Errorf("%s: claim %s uses storage class %s, want the profile's %s", comp, name, g, want)
 	}
 }
 
-func ExampleRender() {
-	objs, _ := Render(platform.Component{Name: "ingress-nginx", Chart: "ingress-nginx", Version: "4.15.1", Namespace: "ingress-nginx"})
-	for _, o := range objs {
-		fmt.Println(o.GetKind(), o.GetName())
+// component returns a selected component.
+func component(t *testing.T, sel platform.Selection, name string) platform.Component {
+	t.Helper()
+	comps, err := platform.SelectComponents(sel)
+	if err != nil {
+		t.Fatal(err)
 	}
-	// Output:
-	// Deployment ingress-nginx-controller
-	// IngressClass nginx
-	// Service ingress-nginx-controller
+	for _, c := range comps {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("%s is not in %+v", name, sel)
+	return platform.Component{}
+}
+
+func find(t *testing.T, objs []object, kind, name string) *object {
+	t.Helper()
+	for i := range objs {
+		if objs[i].Kind == kind && objs[i].Metadata.Name == name {
+			return &objs[i]
+		}
+	}
+	return nil
+}
+
+func mustRender(t *testing.T, c platform.Component) []object {
+	t.Helper()
+	objs, err := renderComponent(c)
+	if err != nil {
+		t.Fatalf("%s: %v", c.Name, err)
+	}
+	return objs
+}
+
+// The values the catalog sets reach the rendered objects.
+func TestCatalogValuesReachTheModels(t *testing.T) {
+	prod := platform.Selection{Profile: "production", Talos: true, GPU: true}
+	replicas := []struct{ comp, kind, name string }{
+		{"argo-workflows", "Deployment", "argo-workflows-workflow-controller"},
+		{"argo-workflows", "Deployment", "argo-workflows-server"},
+		{"grafana", "Deployment", "grafana"},
+		{"cto", "Deployment", "cto-controller"},
+	}
+	for _, r := range replicas {
+		o := find(t, mustRender(t, component(t, prod, r.comp)), r.kind, r.name)
+		if o == nil || o.Spec.Replicas == nil || *o.Spec.Replicas != 2 {
+			t.Errorf("production %s %s: replicas not 2: %+v", r.comp, r.name, o)
+		}
+	}
+
+	// Loki: one single binary, none of the simple-scalable targets or the
+	// memory-hungry caches.
+	lokiObjs := mustRender(t, component(t, prod, "loki"))
+	if o := find(t, lokiObjs, "StatefulSet", "loki"); o == nil || *o.Spec.Replicas != 1 {
+		t.Errorf("loki single binary: %+v", o)
+	}
+	for _, n := range []string{"loki-read", "loki-write", "loki-backend", "loki-chunks-cache", "loki-results-cache"} {
+		if find(t, lokiObjs, "StatefulSet", n) != nil {
+			t.Errorf("loki renders %s", n)
+		}
+	}
+
+	// Prometheus leaves node-exporter to its own component.
+	promObjs := mustRender(t, component(t, prod, "prometheus"))
+	if find(t, promObjs, "DaemonSet", "prometheus-prometheus-node-exporter") != nil {
+		t.Error("prometheus still renders node-exporter in observability")
+	}
+	if find(t, mustRender(t, component(t, prod, "prometheus-node-exporter")), "DaemonSet", "prometheus-node-exporter") == nil {
+		t.Error("prometheus-node-exporter renders no DaemonSet")
+	}
+
+	// The device plugin: GPU nodes only, tolerating their taint, on the
+	// nvidia runtime.
+	dp := find(t, mustRender(t, component(t, prod, "nvidia-device-plugin")), "DaemonSet", "nvidia-device-plugin")
+	if dp == nil {
+		t.Fatal("no device plugin DaemonSet")
+	}
+	ps := dp.Spec.Template.Spec
+	if ps.NodeSelector["nvidia.com/gpu.present"] != "true" {
+		t.Errorf("device plugin nodeSelector = %v", ps.NodeSelector)
+	}
+	if ps.RuntimeClassName == nil || *ps.RuntimeClassName != "nvidia" {
+		t.Errorf("device plugin runtimeClassName = %v", ps.RuntimeClassName)
+	}
+	if !slices.ContainsFunc(ps.Tolerations, func(tl corev1.Toleration) bool {
+		return tl.Key == "nvidia.com/gpu" && tl.Operator == corev1.TolerationOpExists && tl.Effect == corev1.TaintEffectNoSchedule
+	}) {
+		t.Errorf("device plugin does not tolerate nvidia.com/gpu: %v", ps.Tolerations)
+	}
+
+	// The cto chart: no pull secret a cto cluster lacks, no nginx Ingress,
+	// no Cloudflare tunnel, tools not a NodePort.
+	for _, sel := range selections {
+		for _, o := range mustRender(t, component(t, sel, "cto")) {
+			switch {
+			case len(o.Spec.Template.Spec.ImagePullSecrets) > 0:
+				t.Errorf("%s: cto %s pulls with %v", sel.Profile, o.Metadata.Name, o.Spec.Template.Spec.ImagePullSecrets)
+			case o.Kind == "Ingress" || o.Kind == "ClusterTunnel":
+				t.Errorf("%s: cto renders %s %s", sel.Profile, o.Kind, o.Metadata.Name)
+			case o.Kind == "Service" && o.Spec.Type != "ClusterIP":
+				t.Errorf("%s: cto Service %s is %s", sel.Profile, o.Metadata.Name, o.Spec.Type)
+			}
+		}
+	}
+}
+
+// The models keep the upstream charts' refusals: loki 7.3.0 in
+// SingleBinary mode with its default read/write/backend replicas, and the
+// device plugin in the default namespace.
+func TestModelsRefuseWhatTheChartsRefuse(t *testing.T) {
+	l := component(t, platform.Selection{Profile: "production"}, "loki")
+	for _, k := range []string{"read", "write", "backend"} {
+		delete(l.Values, k)
+	}
+	if _, err := renderComponent(l); err == nil || !strings.Contains(err.Error(), "single binary and simple scalable") {
+		t.Errorf("loki SingleBinary with simple-scalable replicas: %v, want the chart's refusal", err)
+	}
+	dp := component(t, platform.Selection{Profile: "minimal", GPU: true}, "nvidia-device-plugin")
+	dp.Namespace = "default"
+	if _, err := renderComponent(dp); err == nil {
+		t.Error("the device plugin rendered in the default namespace")
+	}
 }
