@@ -54,9 +54,9 @@ startupapicheck:
 		{"acme.cert-manager.io", "Order", "orders", "Namespaced"},
 		{"acme.cert-manager.io", "Challenge", "challenges", "Namespaced"},
 	} {
-		crds = append(crds, statusCRD(c.group, c.kind, c.plural, c.scope, "v1", `{{- if .Values.crds.keep }}
+		crds = append(crds, crdSpec{group: c.group, kind: c.kind, plural: c.plural, cluster: c.scope == "Cluster", status: true, meta: `{{- if .Values.crds.keep }}
   annotations: {helm.sh/resource-policy: keep}
-  {{- end }}`))
+  {{- end }}`}.yaml())
 	}
 	b.template("crds.yaml", "{{- if or .Values.crds.enabled .Values.installCRDs }}\n"+strings.Join(crds, "---\n")+"{{- end }}\n")
 	pod := `      nodeSelector: {{ toJson .Values.nodeSelector }}
@@ -110,34 +110,4 @@ spec:
 {{- end }}
 `, pod, restrictedContainer))
 	return b.chart
-}
-
-// statusCRD is a schemaless CRD with a status subresource, as
-// controller-gen writes them for cert-manager's and Cilium's kinds; meta is
-// more of metadata (indented lines, or "").
-func statusCRD(group, kind, plural, scope, version, meta string) string {
-	return fmt.Sprintf(`apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: %s.%s
-  %s
-spec:
-  group: %s
-  names:
-    kind: %s
-    listKind: %sList
-    plural: %s
-    singular: %s
-  scope: %s
-  versions:
-    - name: %s
-      served: true
-      storage: true
-      subresources:
-        status: {}
-      schema:
-        openAPIV3Schema:
-          type: object
-          x-kubernetes-preserve-unknown-fields: true
-`, plural, group, meta, group, kind, kind, plural, lower(kind), scope, version)
 }

@@ -15,9 +15,9 @@ import chart "helm.sh/helm/v4/pkg/chart/v2"
 // tags; files were read as stored, not all at the pinned commit.
 func cto(version string) *chart.Chart {
 	b := newChart("cto", version)
-	b.crd("crds.yaml", schemalessCRD("agents.platform", "CodeRun", "coderuns", true)+"---\n"+
-		schemalessCRD("agents.platform", "ManagedRepo", "managedrepos", true)+"---\n"+
-		schemalessCRD("agents.platform", "PRD", "prds", true))
+	b.crd("crds.yaml", crdSpec{group: "agents.platform", kind: "CodeRun", plural: "coderuns"}.yaml()+"---\n"+
+		crdSpec{group: "agents.platform", kind: "ManagedRepo", plural: "managedrepos"}.yaml()+"---\n"+
+		crdSpec{group: "agents.platform", kind: "PRD", plural: "prds"}.yaml())
 	for _, c := range []string{"controller", "tools", "openmemory", "healer", "pm", "web"} {
 		b.template(c+".yaml", withPullSecrets(pod{kind: "Deployment", name: "cto-" + c, when: ".Values." + c + ".enabled", replicas: "{{ .Values." + c + ".replicaCount }}"}.render()))
 	}

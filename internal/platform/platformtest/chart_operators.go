@@ -77,9 +77,9 @@ webhook:
 func externalSecrets(version string) *chart.Chart {
 	b := newChart("external-secrets", version)
 	b.template("crds.yaml", crds(".Values.installCRDs",
-		schemalessCRD("external-secrets.io", "ExternalSecret", "externalsecrets", true),
-		schemalessCRD("external-secrets.io", "SecretStore", "secretstores", true),
-		schemalessCRD("external-secrets.io", "ClusterSecretStore", "clustersecretstores", false)))
+		crdSpec{group: "external-secrets.io", kind: "ExternalSecret", plural: "externalsecrets"}.yaml(),
+		crdSpec{group: "external-secrets.io", kind: "SecretStore", plural: "secretstores"}.yaml(),
+		crdSpec{group: "external-secrets.io", kind: "ClusterSecretStore", plural: "clustersecretstores", cluster: true}.yaml()))
 	b.template("deployment.yaml", pod{kind: "Deployment", name: "external-secrets", replicas: "{{ .Values.replicaCount }}", scheduling: ".Values"}.render())
 	b.template("webhook.yaml", pod{kind: "Deployment", name: "external-secrets-webhook", when: ".Values.webhook.create", replicas: "{{ .Values.webhook.replicaCount }}"}.render())
 	b.template("cert-controller.yaml", pod{kind: "Deployment", name: "external-secrets-cert-controller", when: ".Values.certController.create", replicas: "1"}.render())
@@ -102,9 +102,9 @@ tolerations: []
 func cloudnativePG(version string) *chart.Chart {
 	b := newChart("cloudnative-pg", version)
 	b.template("crds.yaml", crds(".Values.crds.create",
-		schemalessCRD("postgresql.cnpg.io", "Cluster", "clusters", true),
-		schemalessCRD("postgresql.cnpg.io", "Backup", "backups", true),
-		schemalessCRD("postgresql.cnpg.io", "ScheduledBackup", "scheduledbackups", true)))
+		crdSpec{group: "postgresql.cnpg.io", kind: "Cluster", plural: "clusters"}.yaml(),
+		crdSpec{group: "postgresql.cnpg.io", kind: "Backup", plural: "backups"}.yaml(),
+		crdSpec{group: "postgresql.cnpg.io", kind: "ScheduledBackup", plural: "scheduledbackups"}.yaml()))
 	b.template("deployment.yaml", pod{kind: "Deployment", name: "cnpg-cloudnative-pg", replicas: "{{ .Values.replicaCount }}", scheduling: ".Values"}.render())
 	b.values(`replicaCount: 1
 hostNetwork: false
@@ -121,8 +121,8 @@ tolerations: []
 // crds/, templates/operator-deployment.yaml).
 func redisOperator(version string) *chart.Chart {
 	b := newChart("redis-operator", version)
-	b.crd("crds.yaml", schemalessCRD("redis.redis.opstreelabs.in", "Redis", "redis", true)+"---\n"+
-		schemalessCRD("redis.redis.opstreelabs.in", "RedisCluster", "redisclusters", true))
+	b.crd("crds.yaml", crdSpec{group: "redis.redis.opstreelabs.in", kind: "Redis", plural: "redis"}.yaml()+"---\n"+
+		crdSpec{group: "redis.redis.opstreelabs.in", kind: "RedisCluster", plural: "redisclusters"}.yaml())
 	b.template("deployment.yaml", pod{kind: "Deployment", name: "redis-operator", replicas: "{{ .Values.replicas }}", scheduling: ".Values"}.render())
 	b.values(`replicas: 1
 nodeSelector: {}

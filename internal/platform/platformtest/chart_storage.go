@@ -73,7 +73,7 @@ affinity: {}
 // manager applies; the pre-upgrade checker is a Helm hook Job.
 func longhorn(version string) *chart.Chart {
 	b := newChart("longhorn", version)
-	b.crd("crds.yaml", schemalessCRD("longhorn.io", "Volume", "volumes", true)+"---\n"+schemalessCRD("longhorn.io", "Setting", "settings", true))
+	b.crd("crds.yaml", crdSpec{group: "longhorn.io", kind: "Volume", plural: "volumes"}.yaml()+"---\n"+crdSpec{group: "longhorn.io", kind: "Setting", plural: "settings"}.yaml())
 	b.template("manager.yaml", pod{kind: "DaemonSet", name: "longhorn-manager", privileged: true, scheduling: ".Values.longhornManager",
 		hostPaths: []string{"/boot/", "/dev/", "/proc/", "/etc/", "/var/lib/longhorn/"}}.render())
 	b.template("driver.yaml", pod{kind: "Deployment", name: "longhorn-driver-deployer", replicas: "1", scheduling: ".Values.longhornDriver",

@@ -7,11 +7,13 @@
 package platformtest
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"helm.sh/helm/v4/pkg/chart/common"
@@ -158,33 +160,49 @@ const applicationColumns = `      additionalPrinterColumns:
           type: string
 `
 
-// crd is a schemaless CRD of Argo CD's group; like Argo CD's own, it has no
-// status subresource (the controller writes status with the object).
-// columns are the version's additionalPrinterColumns, indented, or "";
-// meta is more of metadata (indented lines, or "").
+// crdSpec describes a schemaless CustomResourceDefinition: what the models
+// need of a chart's CRDs is that its kinds exist.
+type crdSpec struct {
+	group, kind, plural string
+	short               string // a short name, or ""
+	version             string // default v1
+	cluster             bool   // cluster-scoped
+	// status gives the kind a status subresource, as controller-gen
+	// writes CRDs; Argo CD's have none (its controller writes status with
+	// the object).
+	status bool
+	// columns are the version's additionalPrinterColumns, indented, or "".
+	columns string
+	// meta is more of metadata (indented lines, template text), or "".
+	meta string
+}
+
+func (c crdSpec) yaml() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: %s.%s\n", c.plural, c.group)
+	if c.meta != "" {
+		fmt.Fprintf(&b, "  %s\n", c.meta)
+	}
+	fmt.Fprintf(&b, "spec:\n  group: %s\n  names:\n    kind: %s\n    listKind: %sList\n    plural: %s\n    singular: %s\n", c.group, c.kind, c.kind, c.plural, lower(c.kind))
+	if c.short != "" {
+		fmt.Fprintf(&b, "    shortNames: [%s]\n", c.short)
+	}
+	scope, version := "Namespaced", cmp.Or(c.version, "v1")
+	if c.cluster {
+		scope = "Cluster"
+	}
+	fmt.Fprintf(&b, "  scope: %s\n  versions:\n    - name: %s\n      served: true\n      storage: true\n", scope, version)
+	if c.status {
+		b.WriteString("      subresources:\n        status: {}\n")
+	}
+	b.WriteString("      schema:\n        openAPIV3Schema:\n          type: object\n          x-kubernetes-preserve-unknown-fields: true\n")
+	b.WriteString(c.columns)
+	return b.String()
+}
+
+// crd is a CRD of Argo's group (Argo CD, Workflows, Events).
 func crd(kind, plural, short, columns, meta string) string {
-	return fmt.Sprintf(`apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: %s.argoproj.io%s
-spec:
-  group: argoproj.io
-  names:
-    kind: %s
-    listKind: %sList
-    plural: %s
-    singular: %s
-    shortNames: [%s]
-  scope: Namespaced
-  versions:
-    - name: v1alpha1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema:
-          type: object
-          x-kubernetes-preserve-unknown-fields: true
-%s`, plural, meta, kind, kind, plural, lower(kind), short, columns)
+	return crdSpec{group: "argoproj.io", version: "v1alpha1", kind: kind, plural: plural, short: short, columns: columns, meta: meta}.yaml()
 }
 
 func lower(s string) string {

@@ -145,36 +145,6 @@ spec:
 `, when, name, typ, name)
 }
 
-// schemalessCRD is a CustomResourceDefinition of a group, served without
-// a schema; a model's CRDs need only exist.
-func schemalessCRD(group, kind, plural string, namespaced bool) string {
-	scope := "Cluster"
-	if namespaced {
-		scope = "Namespaced"
-	}
-	return fmt.Sprintf(`apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: %s.%s
-spec:
-  group: %s
-  names:
-    kind: %s
-    listKind: %sList
-    plural: %s
-    singular: %s
-  scope: %s
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema:
-          type: object
-          x-kubernetes-preserve-unknown-fields: true
-`, plural, group, group, kind, kind, plural, lower(kind), scope)
-}
-
 // crds renders CRDs as a template gated by a value (charts that install
 // CRDs from templates/ when a value says so).
 func crds(when string, docs ...string) string {
