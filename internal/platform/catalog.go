@@ -8,6 +8,7 @@ import (
 	_ "embed"
 	"fmt"
 	"maps"
+	"path"
 	"regexp"
 	"slices"
 	"sort"
@@ -37,9 +38,13 @@ type Component struct {
 	// TalosExtensions are the Talos system extensions its pods need on
 	// the nodes that run them: every node, or GPU nodes only for a GPU
 	// component. They go into those nodes' Image Factory schematic.
-	TalosExtensions []string                  `json:"talosExtensions,omitempty"`
-	Values          map[string]any            `json:"values,omitempty"`
-	ProfileValues   map[string]map[string]any `json:"profileValues,omitempty"`
+	TalosExtensions []string `json:"talosExtensions,omitempty"`
+	// KubeletMounts are host directories its pods use that Talos's
+	// kubelet container does not see: bound into it on the nodes that
+	// run them, as extensions are chosen.
+	KubeletMounts []string                  `json:"kubeletMounts,omitempty"`
+	Values        map[string]any            `json:"values,omitempty"`
+	ProfileValues map[string]map[string]any `json:"profileValues,omitempty"`
 	// MTUValue names the value that takes the MTU of the network pod
 	// traffic crosses between nodes, when the provider sets one.
 	MTUValue string `json:"mtuValue,omitempty"`
@@ -93,6 +98,22 @@ func NodeExtensions(comps []Component, gpuNode bool) []string {
 	return slices.Compact(out)
 }
 
+// NodeKubeletMounts returns the host directories the kubelet must see
+// on a node to run the selected components' pods, sorted and without
+// repeats: every component's on every node, a GPU component's on GPU
+// nodes only.
+func NodeKubeletMounts(comps []Component, gpuNode bool) []string {
+	var out []string
+	for _, c := range comps {
+		if c.GPU && !gpuNode {
+			continue
+		}
+		out = append(out, c.KubeletMounts...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 // LoadCatalog parses the embedded catalog and checks it.
 func LoadCatalog() (*Catalog, error) { return ParseCatalog(catalogYAML) }
 
@@ -130,6 +151,11 @@ func (c *Catalog) check() error {
 		for _, ext := range comp.TalosExtensions {
 			if !officialExtension.MatchString(ext) {
 				return fmt.Errorf("component %s: Talos extension %q is not an official extension name (siderolabs/<name>)", comp.Name, ext)
+			}
+		}
+		for _, m := range comp.KubeletMounts {
+			if !path.IsAbs(m) || path.Clean(m) != m || m == "/" {
+				return fmt.Errorf("component %s: kubelet mount %q is not a clean absolute directory below /", comp.Name, m)
 			}
 		}
 		for p := range comp.ProfileValues {

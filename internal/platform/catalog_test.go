@@ -147,6 +147,8 @@ func TestParseCatalogRefuses(t *testing.T) {
 - {name: a, repo: r, chart: a, version: 1.0.0, namespace: n, profiles: [minimal, standard], dependsOn: [b]}
 - {name: b, repo: r, chart: b, version: 1.0.0, namespace: n, profiles: [standard]}`,
 		"extension not official": "components: [{name: a, repo: r, chart: a, version: 1.0.0, namespace: n, profiles: [minimal], talosExtensions: [iscsi-tools]}]",
+		"relative kubelet mount": "components: [{name: a, repo: r, chart: a, version: 1.0.0, namespace: n, profiles: [minimal], kubeletMounts: [var/lib/a]}]",
+		"kubelet mount of /":     "components: [{name: a, repo: r, chart: a, version: 1.0.0, namespace: n, profiles: [minimal], kubeletMounts: [/]}]",
 		"twice": `components:
 - {name: a, repo: r, chart: a, version: 1.0.0, namespace: n, profiles: [minimal]}
 - {name: a, repo: r, chart: a, version: 1.0.0, namespace: n, profiles: [minimal]}`,
@@ -190,6 +192,35 @@ func TestNodeExtensions(t *testing.T) {
 		if got := NodeExtensions(comps, tc.gpuNode); !slices.Equal(got, want) {
 			t.Errorf("%+v, GPU node %v: extensions %v, want %v", tc.sel, tc.gpuNode, got, want)
 		}
+	}
+}
+
+// The kubelet mounts follow the components as extensions do: the
+// local-path directory everywhere, Longhorn's in production, a GPU
+// component's on GPU nodes only.
+func TestNodeKubeletMounts(t *testing.T) {
+	for _, tc := range []struct {
+		profile string
+		want    []string
+	}{
+		{"minimal", []string{"/var/lib/local-path-provisioner"}},
+		{"standard", []string{"/var/lib/local-path-provisioner"}},
+		{"production", []string{"/var/lib/local-path-provisioner", "/var/lib/longhorn"}},
+	} {
+		comps, err := SelectComponents(Selection{Profile: tc.profile, Talos: true, GPU: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := NodeKubeletMounts(comps, true); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: kubelet mounts %v, want %v", tc.profile, got, tc.want)
+		}
+	}
+	comps := []Component{{Name: "a", KubeletMounts: []string{"/var/lib/a"}}, {Name: "g", GPU: true, KubeletMounts: []string{"/var/lib/g", "/var/lib/a"}}}
+	if got := NodeKubeletMounts(comps, false); !slices.Equal(got, []string{"/var/lib/a"}) {
+		t.Errorf("node without GPUs: %v", got)
+	}
+	if got := NodeKubeletMounts(comps, true); !slices.Equal(got, []string{"/var/lib/a", "/var/lib/g"}) {
+		t.Errorf("GPU node: %v", got)
 	}
 }
 
