@@ -415,22 +415,30 @@ func renderNode(ctx context.Context, r *Run, client *talos.Client, in talos.Clus
 	if n, err = nodeNICs(ctx, r, n); err != nil {
 		return nil, "", err
 	}
-	ni := nodeInput(r, n, disk, id)
+	ni, err := nodeInput(r, n, disk, id)
+	if err != nil {
+		return nil, "", err
+	}
 	cfg, err := talos.Generate(in, ni)
 	return cfg, ni.InstallImage, err
 }
 
 // nodeInput is what a node's config says of the node itself: its role,
 // addresses and NICs from the journal, its install disk, and the
-// installer of its schematic.
-func nodeInput(r *Run, n state.Node, disk talos.Disk, schematicID string) talos.NodeInput {
+// installer of its schematic, and the host directories its kubelet must see.
+func nodeInput(r *Run, n state.Node, disk talos.Disk, schematicID string) (talos.NodeInput, error) {
 	gpu := nodeHasGPU(r, n.Role)
+	mounts, err := nodeKubeletMounts(r, gpu)
+	if err != nil {
+		return talos.NodeInput{}, err
+	}
 	return talos.NodeInput{
 		Name: n.Name, Role: n.Role, PrivateIP: n.PrivateIP, GPU: gpu, GPUTaint: gpu && r.Deps.Spec.GPUTaint,
 		InstallImage: imageFactory(r).Images(schematicID, talosVersion(r)).Installer(),
 		Disk:         disk,
 		PublicMAC:    n.PublicMAC, PrivateMAC: n.PrivateMAC,
-	}
+		KubeletMounts: mounts,
+	}, nil
 }
 
 // nodeNICs returns the node with the MACs of its NICs. The servers step
@@ -494,7 +502,11 @@ func (talosStep) DryRun(ctx context.Context, r *Run) error {
 			return err
 		}
 		id := schematic.ID() // computed locally; not registered
-		cfg, err := talos.Generate(in, nodeInput(r, n, talos.Disk{Serial: "PLACEHOLDER-DISK-SERIAL"}, id))
+		ni, err := nodeInput(r, n, talos.Disk{Serial: "PLACEHOLDER-DISK-SERIAL"}, id)
+		if err != nil {
+			return err
+		}
+		cfg, err := talos.Generate(in, ni)
 		if err != nil {
 			return err
 		}

@@ -90,7 +90,7 @@ func goldenProviders(t *testing.T) []goldenCluster {
 // goldenReasons says why each document of a golden config is there, by
 // kind and name ("v1alpha1" is the machine config itself).
 var goldenReasons = map[string]string{
-	"v1alpha1":                              "the machine and cluster config: install image and disk, certificates, kubelet and etcd on the private subnet, no CNI (Cilium) and no kube-proxy",
+	"v1alpha1":                              "the machine and cluster config: install image and disk, certificates, kubelet and etcd on the private subnet, the storage directories bound into the kubelet, no CNI (Cilium) and no kube-proxy",
 	"NetworkDefaultActionConfig":            "block ingress by default: only the rules below are open",
 	"NetworkRuleConfig/public-ingress":      "apid, HTTP(S), and on control planes trustd and the Kubernetes API, from anywhere: they authenticate every call",
 	"NetworkRuleConfig/cluster-tcp-ingress": "kubelet, Cilium health, Hubble and on control planes etcd, from the private and pod ranges only",
@@ -174,7 +174,11 @@ func TestTalosConfigsPerProviderMatchGolden(t *testing.T) {
 					t.Fatal(err)
 				}
 				id := schematic.ID()
-				got, err := talos.Generate(in, nodeInput(r, n, talos.Disk{Serial: "S3EWNX0N123456", WWID: "eui.0025388b91b2c3d4"}, id))
+				ni, err := nodeInput(r, n, talos.Disk{Serial: "S3EWNX0N123456", WWID: "eui.0025388b91b2c3d4"}, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := talos.Generate(in, ni)
 				if err != nil {
 					t.Fatalf("%s: %v", key, err)
 				}

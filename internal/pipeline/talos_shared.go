@@ -125,6 +125,17 @@ func nodeSchematic(r *Run, gpu bool) (talos.Schematic, error) {
 	return talos.SchematicFor(platform.NodeExtensions(comps, gpu)), nil
 }
 
+// nodeKubeletMounts are the host directories the cluster's platform
+// components use on a node that Talos's kubelet container must have bound
+// in, as the catalog declares them.
+func nodeKubeletMounts(r *Run, gpu bool) ([]string, error) {
+	comps, err := platform.SelectComponents(PlatformSelection(r.Deps.Spec))
+	if err != nil {
+		return nil, err
+	}
+	return platform.NodeKubeletMounts(comps, gpu), nil
+}
+
 // ensureSchematic registers the node class's schematic with the Image
 // Factory once and journals its id under the schematic's content.
 func ensureSchematic(ctx context.Context, r *Run, gpu bool) (string, error) {

@@ -104,6 +104,9 @@ type NodeInput struct {
 	// PublicAddress (address/prefix) and PublicGateway address the public
 	// link statically, for providers that hand out no DHCP; empty: DHCP.
 	PublicAddress, PublicGateway string
+	// KubeletMounts are host directories the node's pods use that the
+	// kubelet container sees only when bound in (machine.kubelet.extraMounts).
+	KubeletMounts []string
 }
 
 // GPU nodes are labelled GPULabel=true, the label the NVIDIA GPU
@@ -192,6 +195,7 @@ func Generate(c ClusterInput, n NodeInput) ([]byte, error) {
 	}
 	// Kubernetes and etcd talk over the private VLAN.
 	m.MachineKubelet.KubeletNodeIP = &v1alpha1.KubeletNodeIPConfig{KubeletNodeIPValidSubnets: []string{c.PrivateCIDR}}
+	m.MachineKubelet.KubeletExtraMounts = kubeletMounts(n.KubeletMounts)
 	cl.ProxyConfig = &v1alpha1.ProxyConfig{Disabled: new(true)}
 	if mtype == machine.TypeControlPlane {
 		if cl.EtcdConfig == nil {
@@ -269,6 +273,17 @@ func gpuNode(m *v1alpha1.MachineConfig, taint bool) {
 			map[string]any{"key": GPUTaintKey, "value": GPUTaintValue, "effect": "NoSchedule"},
 		}
 	}
+}
+
+// kubeletMounts binds host directories into the kubelet container at the
+// same path, as Talos's local storage guide does: rshared, so mounts a
+// pod makes below them with Bidirectional propagation reach the kubelet.
+func kubeletMounts(dirs []string) []v1alpha1.ExtraMount {
+	var out []v1alpha1.ExtraMount
+	for _, d := range dirs {
+		out = append(out, v1alpha1.ExtraMount{Destination: d, Type: "bind", Source: d, Options: []string{"bind", "rshared", "rw"}})
+	}
+	return out
 }
 
 // CheckVersions reports a Kubernetes version the Talos version cannot run.

@@ -267,6 +267,28 @@ func TestGenerateWithoutDNSNameOrVIP(t *testing.T) {
 	}
 }
 
+// Each kubelet mount binds the host directory at its own path into the
+// kubelet container, rshared and writable, as Talos's local storage guide
+// writes machine.kubelet.extraMounts; a node without any has none.
+func TestKubeletMounts(t *testing.T) {
+	c := haCluster(t)
+	n := talos.NodeInput{Name: "demo-cp1", Role: talos.RoleControlPlane, PublicMAC: pubMAC, PrivateMAC: privMAC, PrivateIP: "10.8.0.11", InstallImage: installer, Disk: talos.Disk{Serial: "S"}}
+	if got := parse(t, must(talos.Generate(c, n))).Machine().Kubelet().ExtraMounts(); len(got) != 0 {
+		t.Errorf("extra mounts without kubelet mounts: %v", got)
+	}
+	n.KubeletMounts = []string{"/var/lib/local-path-provisioner", "/var/lib/longhorn"}
+	got := parse(t, must(talos.Generate(c, n))).Machine().Kubelet().ExtraMounts()
+	if len(got) != 2 {
+		t.Fatalf("extra mounts = %v, want 2", got)
+	}
+	for i, m := range got {
+		want := n.KubeletMounts[i]
+		if m.Source != want || m.Destination != want || m.Type != "bind" || !slices.Equal(m.Options, []string{"bind", "rshared", "rw"}) {
+			t.Errorf("extra mount %d = %+v, want a bind,rshared,rw bind of %s", i, m, want)
+		}
+	}
+}
+
 func TestGenerateRefusesToGuess(t *testing.T) {
 	c := haCluster(t)
 	base := talos.NodeInput{Name: "demo-cp1", Role: talos.RoleControlPlane, PublicMAC: pubMAC, PrivateMAC: privMAC, PrivateIP: "10.8.0.11", InstallImage: installer, Disk: talos.Disk{Serial: "S"}}
