@@ -68,14 +68,15 @@ affinity: {}
 // longhorn models the longhorn chart at 1.12.1 (chart/: values.yaml,
 // templates/daemonset-sa.yaml, deployment-driver.yaml, deployment-ui.yaml,
 // storageclass.yaml, preupgrade-job.yaml, crds.yaml): longhorn-manager is
-// a privileged DaemonSet with host paths; the StorageClass is not an
+// a privileged DaemonSet with host paths, its data path mounted with
+// Bidirectional propagation; the StorageClass is not an
 // object of the chart but a ConfigMap longhorn-storageclass that the
 // manager applies; the pre-upgrade checker is a Helm hook Job.
 func longhorn(version string) *chart.Chart {
 	b := newChart("longhorn", version)
 	b.crd("crds.yaml", crdSpec{group: "longhorn.io", kind: "Volume", plural: "volumes"}.yaml()+"---\n"+crdSpec{group: "longhorn.io", kind: "Setting", plural: "settings"}.yaml())
 	b.template("manager.yaml", pod{kind: "DaemonSet", name: "longhorn-manager", privileged: true, scheduling: ".Values.longhornManager",
-		hostPaths: []string{"/boot/", "/dev/", "/proc/", "/etc/", "/var/lib/longhorn/"}}.render())
+		hostPaths: []string{"/boot/", "/dev/", "/proc/", "/etc/", "/var/lib/longhorn/"}, bidirectional: "/var/lib/longhorn/"}.render())
 	b.template("driver.yaml", pod{kind: "Deployment", name: "longhorn-driver-deployer", replicas: "1", scheduling: ".Values.longhornDriver",
 		hostPaths: []string{"/var/lib/kubelet"}}.render())
 	b.template("ui.yaml", pod{kind: "Deployment", name: "longhorn-ui", replicas: "{{ .Values.longhornUI.replicas }}", scheduling: ".Values.longhornUI"}.render())

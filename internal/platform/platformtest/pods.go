@@ -26,6 +26,9 @@ type pod struct {
 	hostPaths            []string
 	claims               []claim
 	priorityClass        string
+	// bidirectional is the host path mounted with Bidirectional mount
+	// propagation, or "".
+	bidirectional string
 }
 
 // claim is a StatefulSet's volumeClaimTemplate; class and size are
@@ -74,8 +77,12 @@ func (p pod) render() string {
 		}
 	}
 	var mounts []string
-	for i := range p.hostPaths {
+	propagation := map[string]string{}
+	for i, h := range p.hostPaths {
 		mounts = append(mounts, fmt.Sprintf("host%d", i))
+		if h == p.bidirectional {
+			propagation[mounts[i]] = "              mountPropagation: Bidirectional\n"
+		}
 	}
 	for _, c := range p.claims {
 		mounts = append(mounts, c.name)
@@ -83,7 +90,7 @@ func (p pod) render() string {
 	if len(mounts) > 0 {
 		b.WriteString("          volumeMounts:\n")
 		for _, m := range mounts {
-			fmt.Fprintf(&b, "            - name: %s\n              mountPath: /mnt/%s\n", m, m)
+			fmt.Fprintf(&b, "            - name: %s\n              mountPath: /mnt/%s\n%s", m, m, propagation[m])
 		}
 	}
 	if len(p.hostPaths) > 0 {
