@@ -202,7 +202,11 @@ func TestDeployExistingMinimalThenStandard(t *testing.T) {
 	if err := json.Unmarshal(cfgData, &cfg); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Cluster.Name != "lab" || cfg.Cluster.Profile != "minimal" || cfg.Cluster.Provider != "existing" || cfg.GitHub.Org != "acme" || cfg.GitHub.Repo != "widgets" || len(cfg.Components) != 7 {
+	minimal, err := platform.SelectComponents(platform.Selection{Profile: "minimal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Cluster.Name != "lab" || cfg.Cluster.Profile != "minimal" || cfg.Cluster.Provider != "existing" || cfg.GitHub.Org != "acme" || cfg.GitHub.Repo != "widgets" || len(cfg.Components) != len(minimal) {
 		t.Fatalf("cto-config.json = %s", cfgData)
 	}
 	cm, err := h.kube.CoreV1().ConfigMaps("cto").Get(ctx, "cto-config", metav1.GetOptions{})
