@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"fmt"
-	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -118,14 +117,7 @@ func componentHostPaths(t *testing.T, c platform.Component) map[string][]string 
 // components on GPU nodes only): otherwise the kubelet checks, creates
 // and mounts below a directory of its own container, not the host's.
 func TestHostPathsVisibleToTalosKubelet(t *testing.T) {
-	data, err := os.ReadFile("../talos/testdata/secrets.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	secrets, err := talos.ParseSecrets(data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	secrets := fixedSecrets(t)
 	lat, err := latitude.New(latitude.Config{Token: "test"})
 	if err != nil {
 		t.Fatal(err)

@@ -87,6 +87,21 @@ func goldenProviders(t *testing.T) []goldenCluster {
 	}
 }
 
+// fixedSecrets is the talos package's checked-in secrets bundle, so
+// generated configs do not change between runs.
+func fixedSecrets(t *testing.T) *talos.Secrets {
+	t.Helper()
+	data, err := os.ReadFile("../talos/testdata/secrets.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets, err := talos.ParseSecrets(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return secrets
+}
+
 // goldenReasons says why each document of a golden config is there, by
 // kind and name ("v1alpha1" is the machine config itself).
 var goldenReasons = map[string]string{
@@ -133,14 +148,7 @@ var goldenDocuments = map[string][]string{
 // TestTalosConfigsPerProviderMatchGolden -update rewrites them) and checks
 // that every document in them is one the table above explains.
 func TestTalosConfigsPerProviderMatchGolden(t *testing.T) {
-	data, err := os.ReadFile("../talos/testdata/secrets.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	secrets, err := talos.ParseSecrets(data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	secrets := fixedSecrets(t)
 	seen := map[string]bool{}
 	for _, gc := range goldenProviders(t) {
 		t.Run(gc.name, func(t *testing.T) {

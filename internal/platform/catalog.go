@@ -87,15 +87,7 @@ var officialExtension = regexp.MustCompile(`^siderolabs/[a-z0-9][a-z0-9-]*$`)
 // selected components' pods, sorted and without repeats: every
 // component's on every node, a GPU component's on GPU nodes only.
 func NodeExtensions(comps []Component, gpuNode bool) []string {
-	var out []string
-	for _, c := range comps {
-		if c.GPU && !gpuNode {
-			continue
-		}
-		out = append(out, c.TalosExtensions...)
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
+	return onNode(comps, gpuNode, func(c Component) []string { return c.TalosExtensions })
 }
 
 // NodeKubeletMounts returns the host directories the kubelet must see
@@ -103,12 +95,18 @@ func NodeExtensions(comps []Component, gpuNode bool) []string {
 // repeats: every component's on every node, a GPU component's on GPU
 // nodes only.
 func NodeKubeletMounts(comps []Component, gpuNode bool) []string {
+	return onNode(comps, gpuNode, func(c Component) []string { return c.KubeletMounts })
+}
+
+// onNode collects what the components that run on a node declare, sorted
+// and without repeats: a GPU component runs on GPU nodes only.
+func onNode(comps []Component, gpuNode bool, of func(Component) []string) []string {
 	var out []string
 	for _, c := range comps {
 		if c.GPU && !gpuNode {
 			continue
 		}
-		out = append(out, c.KubeletMounts...)
+		out = append(out, of(c)...)
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
