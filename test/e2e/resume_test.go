@@ -31,7 +31,7 @@ func TestResumeAfterKill(t *testing.T) {
 	const workers = 2
 	kubes := make(chan *kubeenv.Env, workers)
 	for range workers {
-		kubes <- kubeenv.StartForTest(t)
+		kubes <- kubeenv.StartForTestWith(t, kubeenv.Options{Workloads: true})
 	}
 
 	var mu sync.Mutex

@@ -182,10 +182,10 @@ func matrix() []fcase {
 			full: true, nodes: 1, expect: Completes},
 		{name: "a chart cannot be fetched", area: "kubernetes", faults: "the mirror answers 404 for the argo-cd chart",
 			nodes: 1, expect: StopsThenResumes, want: []string{"argo-cd"}},
-		{name: "an Application never becomes healthy", area: "kubernetes", faults: "cert-manager stays Degraded; --timeout 3s",
-			full: true, nodes: 1, expect: StopsThenResumes, want: []string{"cert-manager"}, args: []string{"--timeout", "3s"},
-			setup: func(w *world) { w.Sim.Player().Unhealthy("cert-manager", "webhook never answers") },
-			heal:  func(w *world) { w.Sim.Player().Unhealthy("cert-manager", "") }},
+		{name: "an Application never becomes healthy", area: "kubernetes", faults: "a quota refuses cert-manager's pods; --timeout 20s",
+			full: true, nodes: 1, expect: StopsThenResumes, want: []string{"cert-manager", "exceeded quota"}, args: []string{"--timeout", "20s"},
+			setup: func(w *world) { refusePods(w, "cert-manager") },
+			heal:  func(w *world) { allowPods(w, "cert-manager") }},
 
 		// Several at once.
 		{name: "storm: 429s, 5xx, resets and a failed server", area: "combined",
