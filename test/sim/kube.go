@@ -12,9 +12,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/yaml"
 
 	latfake "github.com/cto-platform/cto/internal/provider/latitude/fake"
@@ -52,7 +52,9 @@ const kubeletInterval = 50 * time.Millisecond
 // etcd runs, NotReady until the CNI (the cilium agent DaemonSet) exists;
 // then KWOK runs the node as a healthy kubelet would: Ready, its Lease
 // renewed, the pods bound to it Running. A node whose server stops goes
-// NotReady, as its kubelet stops renewing.
+// NotReady, as its kubelet stops renewing. KWOK takes on or lets go of a
+// node only when it is added or deleted, so each change registers the
+// Node anew (its pods go with it, sooner than a real node's eviction).
 func (s *Sim) kubelets(ctx context.Context, kube kubernetes.Interface) {
 	nodes := s.Nodes()
 	started := false
@@ -73,7 +75,7 @@ func (s *Sim) kubelets(ctx context.Context, kube kubernetes.Interface) {
 			continue
 		}
 		if !n.Running {
-			s.kubeletGone(ctx, kube, n.Hostname)
+			s.kubeletGone(ctx, kube, n)
 			continue
 		}
 		tn := s.Node(n.Hostname)
@@ -89,35 +91,54 @@ func (s *Sim) kubelet(ctx context.Context, kube kubernetes.Interface, n NodeStat
 	node, err := api.Get(ctx, n.Hostname, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		reg := s.registration(n.Hostname, tn)
-		reg.Status = s.nodeStatus(n, tn, corev1.ConditionFalse, "KubeletNotReady")
-		if node, err = api.Create(ctx, reg, metav1.CreateOptions{}); err == nil {
-			node.Status = reg.Status
-			node, err = api.UpdateStatus(ctx, node, metav1.UpdateOptions{})
+		if cni {
+			// The network is up: KWOK runs the node from its first sight
+			// of it (it takes on a node only when one is added).
+			reg.Annotations = map[string]string{kubeenv.KWOKNodeAnnotation: "fake"}
 		}
-	}
-	if err != nil || !cni || node.Annotations[kubeenv.KWOKNodeAnnotation] != "" {
+		if _, err := api.Create(ctx, reg, metav1.CreateOptions{}); err != nil {
+			return
+		}
+		// What the kubelet reports first (KWOK keeps the addresses and
+		// capacity it finds); KWOK may have written in between.
+		retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			node, err := api.Get(ctx, n.Hostname, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			node.Status = s.nodeStatus(n, tn, corev1.ConditionFalse, "KubeletNotReady")
+			_, err = api.UpdateStatus(ctx, node, metav1.UpdateOptions{})
+			return err
+		})
 		return
 	}
-	// The network is up: KWOK takes the node over from here.
-	patch := []byte(`{"metadata":{"annotations":{"` + kubeenv.KWOKNodeAnnotation + `":"fake"}}}`)
-	api.Patch(ctx, n.Hostname, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+	if err == nil && cni && node.Annotations[kubeenv.KWOKNodeAnnotation] == "" {
+		// The kubelet registers anew with the network up, for KWOK.
+		api.Delete(ctx, n.Hostname, metav1.DeleteOptions{})
+	}
 }
 
-// kubeletGone stops the node's kubelet: KWOK lets go of it and it reports
-// NotReady until its server comes back.
-func (s *Sim) kubeletGone(ctx context.Context, kube kubernetes.Interface, hostname string) {
+// kubeletGone stops the node's kubelet: its Node registers anew without
+// KWOK, NotReady, so no Lease is renewed and its pods stop, until its
+// server comes back.
+func (s *Sim) kubeletGone(ctx context.Context, kube kubernetes.Interface, n NodeState) {
 	api := kube.CoreV1().Nodes()
-	node, err := api.Get(ctx, hostname, metav1.GetOptions{})
+	node, err := api.Get(ctx, n.Hostname, metav1.GetOptions{})
 	if err != nil || node.Annotations[kubeenv.KWOKNodeAnnotation] == "" {
 		return
 	}
-	patch := []byte(`{"metadata":{"annotations":{"` + kubeenv.KWOKNodeAnnotation + `":null}}}`)
-	if node, err = api.Patch(ctx, hostname, types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
+	if err := api.Delete(ctx, n.Hostname, metav1.DeleteOptions{}); err != nil {
+		return
+	}
+	reg := node.DeepCopy()
+	reg.ResourceVersion, reg.UID, reg.Annotations = "", "", nil
+	reg.Status = corev1.NodeStatus{}
+	if node, err = api.Create(ctx, reg, metav1.CreateOptions{}); err != nil {
 		return
 	}
 	now := metav1.Now()
-	node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionUnknown, Reason: "NodeStatusUnknown",
-		Message: "Kubelet stopped posting node status.", LastHeartbeatTime: now, LastTransitionTime: now}}
+	node.Status = s.nodeStatus(n, nil, corev1.ConditionUnknown, "NodeStatusUnknown")
+	node.Status.Conditions[0].Message, node.Status.Conditions[0].LastHeartbeatTime = "Kubelet stopped posting node status.", now
 	api.UpdateStatus(ctx, node, metav1.UpdateOptions{})
 }
 
@@ -136,8 +157,10 @@ func (s *Sim) nodeStatus(n NodeState, tn *talosfake.Node, ready corev1.Condition
 		corev1.ResourceMemory: *resource.NewQuantity(int64(max(hw.memoryGiB, 1))<<30, resource.BinarySI),
 		corev1.ResourcePods:   *resource.NewQuantity(110, resource.DecimalSI),
 	}
-	if g := s.gpus(n.ServerID, tn); g > 0 {
-		capacity[gpuResource] = *resource.NewQuantity(int64(g), resource.DecimalSI)
+	if tn != nil {
+		if g := s.gpus(n.ServerID, tn); g > 0 {
+			capacity[gpuResource] = *resource.NewQuantity(int64(g), resource.DecimalSI)
+		}
 	}
 	return corev1.NodeStatus{
 		Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: ready, Reason: reason,

@@ -124,6 +124,7 @@ type Sim struct {
 	mirrorSrv       *httptest.Server
 	mirrorDir       string
 	stateSrv        *httptest.Server
+	acmeSrv         *httptest.Server
 	kube            *kubeenv.Env
 	ownKube         bool
 	stopControllers func()
@@ -223,6 +224,7 @@ func Start(ctx context.Context, opts Options) (s *Sim, err error) {
 
 	s.dns = cloudflarefake.New("sim-cloudflare-token", opts.Zone)
 	s.dns.Start()
+	s.acmeSrv = httptest.NewServer(http.HandlerFunc(acmeDirectory))
 
 	if s.mirrorDir, err = os.MkdirTemp("", "cto-sim-charts-"); err != nil {
 		return nil, err
@@ -285,6 +287,7 @@ func (s *Sim) Env() []string {
 		"CTO_SIMULATED_SPEED=" + strconv.FormatFloat(s.opts.Speed, 'f', -1, 64),
 		"CTO_SIM_KUBECONFIG=" + s.kube.Kubeconfig,
 		"CTO_SIM_STATE_URL=" + s.stateSrv.URL + "/_fake/state",
+		"CTO_ACME_SERVER=" + s.acmeSrv.URL + "/directory",
 	}
 	return append(env, s.dns.Env()...)
 }
@@ -322,7 +325,7 @@ func (s *Sim) Close() {
 	for _, n := range nodes {
 		n.stop()
 	}
-	for _, srv := range []*httptest.Server{s.stateSrv, s.latSrv, s.hcloudSrv, s.vultrSrv, s.robotSrv, s.factorySrv, s.mirrorSrv} {
+	for _, srv := range []*httptest.Server{s.acmeSrv, s.stateSrv, s.latSrv, s.hcloudSrv, s.vultrSrv, s.robotSrv, s.factorySrv, s.mirrorSrv} {
 		if srv != nil {
 			srv.Close()
 		}
@@ -849,4 +852,20 @@ func (s *Sim) WaitIdle(ctx context.Context) error {
 func (s *Sim) String() string {
 	return fmt.Sprintf("simulated datacenter: Latitude %s, Hetzner Cloud %s, Vultr %s, nodes %s*, %s",
 		s.latSrv.URL, s.hcloudSrv.URL, s.vultrSrv.URL, s.block, s.kube)
+}
+
+// acmeDirectory answers as an ACME server's directory does (RFC 8555
+// section 7.1.1), so cert-manager's ACME issuer finds one; nothing behind
+// it signs.
+func acmeDirectory(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/directory" {
+		http.NotFound(w, r)
+		return
+	}
+	base := "http://" + r.Host
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]string{
+		"newNonce": base + "/new-nonce", "newAccount": base + "/new-account", "newOrder": base + "/new-order",
+		"revokeCert": base + "/revoke-cert", "keyChange": base + "/key-change",
+	})
 }
