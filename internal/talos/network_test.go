@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -50,9 +51,10 @@ var networkCases = map[string]networkCase{
 		},
 	},
 	// Hetzner Cloud: virtio NICs without permanent address; the API names
-	// only the private NIC, whose address comes by DHCP (routed network).
+	// only the private NIC, whose address comes by DHCP (routed network),
+	// with MTU 1450.
 	"hetzner-cloud": {
-		cluster: func(c *talos.ClusterInput) { c.PrivateDHCP = true },
+		cluster: func(c *talos.ClusterInput) { c.PrivateDHCP, c.PrivateMTU = true, 1450 },
 		node:    func(n *talos.NodeInput) { n.PrivateMAC = "86:00:00:4a:1b:2c" },
 		links: func(ip string) []fake.Link {
 			return []fake.Link{
@@ -116,7 +118,7 @@ func TestConfigKeepsEveryNodeReachable(t *testing.T) {
 				for _, a := range addrs {
 					if a.Addr() == netip.MustParseAddr("10.8.0.11") {
 						private = append(private, a)
-						if c.PrivateMTU > 0 && !strings.Contains(string(cfg), "mtu: 1400") {
+						if c.PrivateMTU > 0 && !strings.Contains(string(cfg), "mtu: "+strconv.Itoa(c.PrivateMTU)) {
 							t.Errorf("private link %s: the config sets no MTU %d", link, c.PrivateMTU)
 						}
 					}
