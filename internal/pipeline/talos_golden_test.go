@@ -68,7 +68,7 @@ func goldenProviders(t *testing.T) []goldenCluster {
 			golden: []string{"demo-worker1"}},
 		// Hetzner Cloud names only the private network's NIC (private_net[]
 		// mac_address); the network is routed and hands out addresses by
-		// DHCP.
+		// DHCP; its MTU is 1450.
 		{name: "hcloud", provider: hetzner.New(hetzner.Config{}),
 			nodes: []state.Node{{Name: "demo-cp1", Role: talos.RoleControlPlane, PublicIP: "203.0.113.21", PrivateIP: "10.8.0.2",
 				PrivateMAC: "86:00:00:5a:3c:01"}},
@@ -114,7 +114,7 @@ var goldenReasons = map[string]string{
 	"LinkConfig/public":                     "brings the public link up: any link document turns Talos's default DHCP off",
 	"DHCPv4Config/public":                   "the provider hands out the public address by DHCP, so the public link keeps it",
 	"LinkAliasConfig/private":               "names the private network's NIC by its MAC",
-	"LinkConfig/private":                    "the private NIC: up, and (untagged networks) carrying the private address",
+	"LinkConfig/private":                    "the private NIC: up, and (untagged networks) carrying the private address; on Hetzner Cloud with the network's MTU 1450",
 	"VLANConfig/private.2085":               "Latitude's VLAN on the private NIC, with the node's private address",
 	"VLANConfig/public.4000":                "Robot's vSwitch: a VLAN on the public NIC with MTU 1400, with the node's private address",
 	"DHCPv4Config/private":                  "Hetzner Cloud's routed network hands out the private address and its route by DHCP",
