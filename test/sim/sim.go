@@ -73,6 +73,10 @@ type Options struct {
 	// iPXE script, and a Talos without ip= for its server's address gets
 	// no address (boot.go).
 	LatitudeNoDHCP bool
+	// LatitudeQuota is the Latitude API's per-key request budget the
+	// double enforces, answering 429 with Retry-After past it (zero:
+	// unlimited). latfake.PublishedQuota is the documented figure.
+	LatitudeQuota latfake.Quota
 	// Latitude are the faults the Latitude double injects (Latency is
 	// APILatency when unset). Change them later with Latitude().SetFaults.
 	Latitude latfake.Faults
@@ -199,7 +203,7 @@ func Start(ctx context.Context, opts Options) (s *Sim, err error) {
 
 	s.latitude = latfake.New(latfake.Options{
 		Clock: s.clock, DeployTime: opts.DeployTime, ConnectTime: opts.ConnectTime,
-		IPBase: s.block + "10", Seed: opts.Seed, NoDHCP: opts.LatitudeNoDHCP,
+		IPBase: s.block + "10", Seed: opts.Seed, NoDHCP: opts.LatitudeNoDHCP, Quota: opts.LatitudeQuota,
 		OnDeployed: s.serverDeployed, OnDeleted: s.serverDeleted,
 	})
 	s.latitude.SetFaults(func(f *latfake.Faults) { *f = opts.Latitude })
