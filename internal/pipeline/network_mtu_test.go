@@ -1,13 +1,10 @@
 package pipeline
 
 import (
-	"strconv"
 	"testing"
 
 	"github.com/siderolabs/talos/pkg/machinery/config/configloader"
 
-	"github.com/cto-platform/cto/internal/spec"
-	"github.com/cto-platform/cto/internal/state"
 	"github.com/cto-platform/cto/internal/talos"
 )
 
@@ -20,21 +17,7 @@ func TestPrivateMTUReachesCiliumAndTheLink(t *testing.T) {
 	secrets := fixedSecrets(t)
 	for _, gc := range goldenProviders(t) {
 		t.Run(gc.name, func(t *testing.T) {
-			r := newRun(t, t.TempDir())
-			sp := spec.Defaults()
-			sp.Name, sp.Provider, sp.GPU = "demo", gc.provider.Name(), gc.gpu
-			sp.Nodes, sp.ControlPlanes = len(gc.nodes), len(talosControlPlanes(gc.nodes))
-			r.Deps = &Deps{Spec: sp, Provider: gc.provider}
-			if err := r.Journal.Update(func(j *state.Journal) {
-				for _, n := range gc.nodes {
-					j.Nodes = append(j.Nodes, &n)
-				}
-				if gc.vlan > 0 {
-					j.Resources = append(j.Resources, &state.Resource{Kind: networkResourceKind, ID: "net_1", Attrs: map[string]string{vlanAttr: strconv.Itoa(gc.vlan)}})
-				}
-			}); err != nil {
-				t.Fatal(err)
-			}
+			r := goldenRun(t, gc)
 			if got := platformSelection(r).NetworkMTU; got != want[gc.name] {
 				t.Errorf("Cilium's MTU = %d, want %d", got, want[gc.name])
 			}

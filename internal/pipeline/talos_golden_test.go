@@ -147,26 +147,34 @@ var goldenDocuments = map[string][]string{
 // compares them with the checked-in files (go test -run
 // TestTalosConfigsPerProviderMatchGolden -update rewrites them) and checks
 // that every document in them is one the table above explains.
+// goldenRun is a run of gc's cluster whose journal holds its nodes and,
+// with a VLAN, its private network, as after the network step.
+func goldenRun(t *testing.T, gc goldenCluster) *Run {
+	t.Helper()
+	r := newRun(t, t.TempDir())
+	sp := spec.Defaults()
+	sp.Name, sp.Provider, sp.GPU = "demo", gc.provider.Name(), gc.gpu
+	sp.Nodes, sp.ControlPlanes = len(gc.nodes), len(talosControlPlanes(gc.nodes))
+	r.Deps = &Deps{Spec: sp, Provider: gc.provider}
+	if err := r.Journal.Update(func(j *state.Journal) {
+		for _, n := range gc.nodes {
+			j.Nodes = append(j.Nodes, &n)
+		}
+		if gc.vlan > 0 {
+			j.Resources = append(j.Resources, &state.Resource{Kind: networkResourceKind, ID: "net_1", Attrs: map[string]string{vlanAttr: strconv.Itoa(gc.vlan)}})
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 func TestTalosConfigsPerProviderMatchGolden(t *testing.T) {
 	secrets := fixedSecrets(t)
 	seen := map[string]bool{}
 	for _, gc := range goldenProviders(t) {
 		t.Run(gc.name, func(t *testing.T) {
-			r := newRun(t, t.TempDir())
-			sp := spec.Defaults()
-			sp.Name, sp.Provider, sp.GPU = "demo", gc.provider.Name(), gc.gpu
-			sp.Nodes, sp.ControlPlanes = len(gc.nodes), len(talosControlPlanes(gc.nodes))
-			r.Deps = &Deps{Spec: sp, Provider: gc.provider}
-			if err := r.Journal.Update(func(j *state.Journal) {
-				for _, n := range gc.nodes {
-					j.Nodes = append(j.Nodes, &n)
-				}
-				if gc.vlan > 0 {
-					j.Resources = append(j.Resources, &state.Resource{Kind: networkResourceKind, ID: "net_1", Attrs: map[string]string{vlanAttr: strconv.Itoa(gc.vlan)}})
-				}
-			}); err != nil {
-				t.Fatal(err)
-			}
+			r := goldenRun(t, gc)
 			in, err := clusterInput(r, r.Journal.NodesCopy(), secrets)
 			if err != nil {
 				t.Fatal(err)
