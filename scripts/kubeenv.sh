@@ -41,26 +41,31 @@ build() {
   echo "$bin"
 }
 
-# build_kwok installs KWOK and writes beside it the node and pod stages of
-# its "fast" set, read from the module (KWOK runs no node or pod without
-# stages).
+# build_kwok installs KWOK and writes beside it the stages it runs nodes
+# and pods with, read from the module (KWOK runs no node or pod without
+# stages): the "fast" node and pod stages, and the node heartbeat with a
+# Lease, without which the node lifecycle controller takes a node for dead
+# after 40 s and marks its pods not ready.
 build_kwok() {
-  [ -x "$bin/kwok-$kwok_version" ] && [ -s "$bin/kwok-stages-$kwok_version.yaml" ] && return 0
+  local stages="$bin/kwok-stages-$kwok_version-lease.yaml"
+  [ -x "$bin/kwok-$kwok_version" ] && [ -s "$stages" ] && return 0
   echo "kubeenv: building kwok $kwok_version (about three minutes the first time)" >&2
   local tmp
   tmp=$(mktemp -d)
-  GOBIN=$tmp go install "sigs.k8s.io/kwok/cmd/kwok@$kwok_version"
+  [ -x "$bin/kwok-$kwok_version" ] || GOBIN=$tmp go install "sigs.k8s.io/kwok/cmd/kwok@$kwok_version"
   local dir
   dir=$(cd "$tmp" && go mod download -json "sigs.k8s.io/kwok@$kwok_version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
   {
     cat "$dir/kustomize/stage/node/fast/node-initialize.yaml"
+    echo "---"
+    cat "$dir/kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml"
     for f in pod-ready pod-complete pod-delete; do
       echo "---"
       cat "$dir/kustomize/stage/pod/fast/$f.yaml"
     done
-  } > "$bin/kwok-stages-$kwok_version.yaml.tmp"
-  mv "$bin/kwok-stages-$kwok_version.yaml.tmp" "$bin/kwok-stages-$kwok_version.yaml"
-  mv "$tmp/kwok" "$bin/kwok-$kwok_version"
+  } > "$stages.tmp"
+  mv "$stages.tmp" "$stages"
+  [ -x "$bin/kwok-$kwok_version" ] || mv "$tmp/kwok" "$bin/kwok-$kwok_version"
   rm -rf "$tmp"
 }
 

@@ -68,6 +68,44 @@ func TestDeployConfigFIFOInterruptible(t *testing.T) {
 	}
 }
 
+// The same through the process: the built cto, given SIGINT or SIGTERM while
+// -f waits on a FIFO nobody writes to, exits 130 at once saying so.
+func TestDeployConfigFIFOSignalled(t *testing.T) {
+	bin := buildCTO(t)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		fifo := filepath.Join(t.TempDir(), "cluster.yaml")
+		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd, out := ctoCmd(bin, t.TempDir(), "deploy", "-f", fifo)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		// Blocked in open(2) by now: the binary's start (its packages'
+		// init, then the signal handler) takes well under a second, even
+		// on a loaded machine.
+		time.Sleep(3 * time.Second)
+		start := time.Now()
+		if err := cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-done:
+			if code := cmd.ProcessState.ExitCode(); code != ExitInterrupted || !strings.Contains(out.String(), "interrupted") {
+				t.Errorf("%v: exit %d, want 130 saying it was interrupted\n%s", sig, code, out)
+			}
+			if d := time.Since(start); d > 3*time.Second {
+				t.Errorf("%v took %s to stop the read", sig, d)
+			}
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("deploy -f on a FIFO ignored %v for 10s", sig)
+		}
+	}
+}
+
 // An --api-url that is not an http(s) URL, or plain http to a host other
 // than loopback (the token would travel in clear text), is refused at once
 // with exit 2 naming the flag, before any request.

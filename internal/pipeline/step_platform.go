@@ -50,6 +50,8 @@ func PlatformSelection(s spec.ClusterSpec) platform.Selection {
 		sel.Domain = s.Name + "." + s.DNS.Domain
 		if s.DNS.Provider != "" && os.Getenv(dnsTokenEnv(s.DNS.Provider)) != "" {
 			sel.ACMEDNS = s.DNS.Provider
+			// Another ACME directory, such as Let's Encrypt's staging one.
+			sel.ACMEServer = os.Getenv("CTO_ACME_SERVER")
 		}
 	}
 	return sel

@@ -419,8 +419,36 @@ func renderNode(ctx context.Context, r *Run, client *talos.Client, in talos.Clus
 	if err != nil {
 		return nil, "", err
 	}
+	if ni.PublicAddress, ni.PublicGateway, err = staticPublicNetwork(ctx, r, n); err != nil {
+		return nil, "", err
+	}
 	cfg, err := talos.Generate(in, ni)
 	return cfg, ni.InstallImage, err
+}
+
+// staticPublicNetwork is the node's public address/prefix and gateway
+// when its provider hands out no DHCP, "" otherwise. The ip= argument the
+// boot script gives Talos addresses the node only until the install: the
+// installer writes the installed system's kernel command line afresh
+// (platform, defaults, extra kernel arguments), so after its reboot from
+// disk only the config's static address keeps the node reachable.
+func staticPublicNetwork(ctx context.Context, r *Run, n state.Node) (address, gateway string, err error) {
+	p := r.Deps.Provider
+	if p == nil || p.Capabilities().DHCP || n.ServerID == "" {
+		return "", "", nil
+	}
+	pn, ok := p.(provider.PublicNetworker)
+	if !ok {
+		return "", "", nil
+	}
+	pub, err := pn.PublicNetwork(ctx, n.ServerID)
+	if err != nil {
+		return "", "", fmt.Errorf("node %s: read its server's public network (no DHCP to address it): %w", n.Name, err)
+	}
+	if a, perr := netip.ParsePrefix(pub.Address); perr != nil || a.Addr().String() != n.PublicIP {
+		return "", "", fmt.Errorf("node %s: the provider reports public network %s, not one of its address %s", n.Name, pub.Address, n.PublicIP)
+	}
+	return pub.Address, pub.Gateway, nil
 }
 
 // nodeInput is what a node's config says of the node itself: its role,

@@ -494,3 +494,67 @@ func TestInstallerTheFactoryDoesNotServeFailsTheInstall(t *testing.T) {
 		t.Errorf("pulls of an unserved version counted: %v", w.factory.Pulls())
 	}
 }
+
+// On a Latitude account without DHCP the ip= of the boot script is gone
+// once the node installed and booted from disk, so the config addresses
+// the public link with the address, prefix and gateway GET /ips reports;
+// with DHCP it asks for a lease as before.
+func TestLatitudeWithoutDHCPAddressesThePublicLinkStatically(t *testing.T) {
+	for _, noDHCP := range []bool{true, false} {
+		t.Run(fmt.Sprintf("no-dhcp=%v", noDHCP), func(t *testing.T) {
+			f := latfake.New(latfake.Options{NoDHCP: noDHCP})
+			srv := httptest.NewServer(f)
+			t.Cleanup(srv.Close)
+			clk := clock.NewScaled(3000)
+			lat, err := latitude.New(latitude.Config{Token: f.Token(), APIURL: srv.URL, Clock: clk, NoDHCP: noDHCP, ReadsPerMinute: -1, WritesPerMinute: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			s, err := lat.CreateServer(ctx, provider.ServerSpec{Cluster: "demo", Hostname: "demo-cp1", Plan: "c2-small-x86",
+				Region: "DAL", Boot: provider.Boot{Method: provider.BootIPXE, URL: "http://boot.test/x"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := state.Node{Name: "demo-cp1", Role: talos.RoleControlPlane, ServerID: s.ID, PublicIP: s.PublicIPv4, PrivateIP: "10.8.0.11",
+				PublicMAC: s.MAC(provider.NICPublic), PrivateMAC: s.MAC(provider.NICPrivate)}
+			r := newRun(t, t.TempDir())
+			sp := spec.Defaults()
+			sp.Name, sp.Provider = "demo", "latitude"
+			r.Deps = &Deps{Spec: sp, Provider: lat}
+			addr, gw, err := staticPublicNetwork(ctx, r, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !noDHCP {
+				if addr != "" || gw != "" {
+					t.Errorf("with DHCP: static public network %q via %q, want none", addr, gw)
+				}
+				return
+			}
+			a := net.ParseIP(s.PublicIPv4).To4()
+			wantGW := net.IPv4(a[0], a[1], a[2], a[3]&^1)
+			if wantGW.Equal(a) {
+				wantGW = net.IPv4(a[0], a[1], a[2], a[3]|1)
+			}
+			if addr != s.PublicIPv4+"/31" || gw != wantGW.String() {
+				t.Fatalf("static public network %q via %q, want %s/31 via %s", addr, gw, s.PublicIPv4, wantGW)
+			}
+			in := talos.ClusterInput{Name: "demo", Endpoint: s.PublicIPv4, PrivateCIDR: "10.8.0.0/24", VLAN: 2085, Secrets: fixedSecrets(t)}
+			ni := talos.NodeInput{Name: n.Name, Role: n.Role, PrivateIP: n.PrivateIP, InstallImage: "factory.test/metal-installer/x:v1.13.9",
+				Disk: talos.Disk{Serial: "S"}, PublicMAC: n.PublicMAC, PrivateMAC: n.PrivateMAC, PublicAddress: addr, PublicGateway: gw}
+			cfg, err := talos.Generate(in, ni)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{"address: " + addr, "gateway: " + gw} {
+				if !strings.Contains(string(cfg), want) {
+					t.Errorf("config lacks %q:\n%s", want, cfg)
+				}
+			}
+			if strings.Contains(string(cfg), "kind: DHCPv4Config\nname: public") {
+				t.Error("config asks for a DHCP lease on the public link of an account without DHCP")
+			}
+		})
+	}
+}

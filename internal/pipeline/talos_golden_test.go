@@ -68,7 +68,7 @@ func goldenProviders(t *testing.T) []goldenCluster {
 			golden: []string{"demo-worker1"}},
 		// Hetzner Cloud names only the private network's NIC (private_net[]
 		// mac_address); the network is routed and hands out addresses by
-		// DHCP.
+		// DHCP; its MTU is 1450.
 		{name: "hcloud", provider: hetzner.New(hetzner.Config{}),
 			nodes: []state.Node{{Name: "demo-cp1", Role: talos.RoleControlPlane, PublicIP: "203.0.113.21", PrivateIP: "10.8.0.2",
 				PrivateMAC: "86:00:00:5a:3c:01"}},
@@ -114,7 +114,7 @@ var goldenReasons = map[string]string{
 	"LinkConfig/public":                     "brings the public link up: any link document turns Talos's default DHCP off",
 	"DHCPv4Config/public":                   "the provider hands out the public address by DHCP, so the public link keeps it",
 	"LinkAliasConfig/private":               "names the private network's NIC by its MAC",
-	"LinkConfig/private":                    "the private NIC: up, and (untagged networks) carrying the private address",
+	"LinkConfig/private":                    "the private NIC: up, and (untagged networks) carrying the private address; on Hetzner Cloud with the network's MTU 1450",
 	"VLANConfig/private.2085":               "Latitude's VLAN on the private NIC, with the node's private address",
 	"VLANConfig/public.4000":                "Robot's vSwitch: a VLAN on the public NIC with MTU 1400, with the node's private address",
 	"DHCPv4Config/private":                  "Hetzner Cloud's routed network hands out the private address and its route by DHCP",
@@ -147,26 +147,34 @@ var goldenDocuments = map[string][]string{
 // compares them with the checked-in files (go test -run
 // TestTalosConfigsPerProviderMatchGolden -update rewrites them) and checks
 // that every document in them is one the table above explains.
+// goldenRun is a run of gc's cluster whose journal holds its nodes and,
+// with a VLAN, its private network, as after the network step.
+func goldenRun(t *testing.T, gc goldenCluster) *Run {
+	t.Helper()
+	r := newRun(t, t.TempDir())
+	sp := spec.Defaults()
+	sp.Name, sp.Provider, sp.GPU = "demo", gc.provider.Name(), gc.gpu
+	sp.Nodes, sp.ControlPlanes = len(gc.nodes), len(talosControlPlanes(gc.nodes))
+	r.Deps = &Deps{Spec: sp, Provider: gc.provider}
+	if err := r.Journal.Update(func(j *state.Journal) {
+		for _, n := range gc.nodes {
+			j.Nodes = append(j.Nodes, &n)
+		}
+		if gc.vlan > 0 {
+			j.Resources = append(j.Resources, &state.Resource{Kind: networkResourceKind, ID: "net_1", Attrs: map[string]string{vlanAttr: strconv.Itoa(gc.vlan)}})
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 func TestTalosConfigsPerProviderMatchGolden(t *testing.T) {
 	secrets := fixedSecrets(t)
 	seen := map[string]bool{}
 	for _, gc := range goldenProviders(t) {
 		t.Run(gc.name, func(t *testing.T) {
-			r := newRun(t, t.TempDir())
-			sp := spec.Defaults()
-			sp.Name, sp.Provider, sp.GPU = "demo", gc.provider.Name(), gc.gpu
-			sp.Nodes, sp.ControlPlanes = len(gc.nodes), len(talosControlPlanes(gc.nodes))
-			r.Deps = &Deps{Spec: sp, Provider: gc.provider}
-			if err := r.Journal.Update(func(j *state.Journal) {
-				for _, n := range gc.nodes {
-					j.Nodes = append(j.Nodes, &n)
-				}
-				if gc.vlan > 0 {
-					j.Resources = append(j.Resources, &state.Resource{Kind: networkResourceKind, ID: "net_1", Attrs: map[string]string{vlanAttr: strconv.Itoa(gc.vlan)}})
-				}
-			}); err != nil {
-				t.Fatal(err)
-			}
+			r := goldenRun(t, gc)
 			in, err := clusterInput(r, r.Journal.NodesCopy(), secrets)
 			if err != nil {
 				t.Fatal(err)

@@ -75,6 +75,9 @@ type Selection struct {
 	// ACMEDNS is the DNS provider whose API token answers ACME DNS-01
 	// challenges ("cloudflare"); "" keeps certificates self-signed.
 	ACMEDNS string
+	// ACMEServer is the ACME directory the issuer registers with ("":
+	// Let's Encrypt's production one).
+	ACMEServer string
 }
 
 // exactVersion is a pinned version: no range, no "latest", no wildcard.

@@ -1,6 +1,7 @@
 package platform
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 	"testing"
@@ -237,6 +238,7 @@ func TestWebIngresses(t *testing.T) {
 	}{
 		{Selection{Profile: "standard", Domain: "c1.example.com"}, SelfSignedIssuer},
 		{Selection{Profile: "minimal", Domain: "c1.example.com", ACMEDNS: "cloudflare"}, ACMEIssuer},
+		{Selection{Profile: "minimal", Domain: "c1.example.com", ACMEDNS: "cloudflare", ACMEServer: "https://acme-staging-v02.api.letsencrypt.org/directory"}, ACMEIssuer},
 	} {
 		comps, err := SelectComponents(tc.sel)
 		if err != nil {
@@ -290,6 +292,9 @@ func TestWebIngresses(t *testing.T) {
 				t.Fatalf("ACME issuers = %v", issuers)
 			}
 			acme := issuers[0]["spec"].(map[string]any)["acme"].(map[string]any)
+			if want := cmp.Or(tc.sel.ACMEServer, "https://acme-v02.api.letsencrypt.org/directory"); acme["server"] != want {
+				t.Errorf("ACME server %v, want %s", acme["server"], want)
+			}
 			ref := acme["solvers"].([]any)[0].(map[string]any)["dns01"].(map[string]any)["cloudflare"].(map[string]any)["apiTokenSecretRef"].(map[string]any)
 			if ref["name"] != DNSTokenSecret.Name || ref["key"] != DNSTokenSecret.Key {
 				t.Errorf("Cloudflare solver reads %v", ref)

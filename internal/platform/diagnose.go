@@ -214,7 +214,9 @@ func (in *Installer) claimWhy(ctx context.Context, pvc *corev1.PersistentVolumeC
 	if _, err := in.client.StorageV1().StorageClasses().Get(ctx, class, metav1.GetOptions{}); err != nil {
 		return fmt.Sprintf("pending: storage class %q: %v", class, err)
 	}
-	sel := fields.Set{"involvedObject.kind": "PersistentVolumeClaim", "involvedObject.name": pvc.Name, "type": corev1.EventTypeWarning}.AsSelector().String()
+	// The latest event, warning or not: an early "class not found" is
+	// stale once the class exists and the claim waits for its first pod.
+	sel := fields.Set{"involvedObject.kind": "PersistentVolumeClaim", "involvedObject.name": pvc.Name}.AsSelector().String()
 	if evs, err := in.client.CoreV1().Events(pvc.Namespace).List(ctx, metav1.ListOptions{FieldSelector: sel}); err == nil && len(evs.Items) > 0 {
 		sort.Slice(evs.Items, func(i, j int) bool { return lastSeen(evs.Items[i]).Before(lastSeen(evs.Items[j])) })
 		e := evs.Items[len(evs.Items)-1]

@@ -1,6 +1,9 @@
 package platform
 
-import "fmt"
+import (
+	"cmp"
+	"fmt"
+)
 
 // Certificate issuers. selfsigned-issuer comes from the catalog's raw
 // chart; the ACME one is added with a DNS provider token.
@@ -50,7 +53,7 @@ func webIngressResources(sel Selection, comps []Component) []any {
 			"apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer",
 			"metadata": map[string]any{"name": ACMEIssuer},
 			"spec": map[string]any{"acme": map[string]any{
-				"server":              letsEncrypt,
+				"server":              cmp.Or(sel.ACMEServer, letsEncrypt),
 				"privateKeySecretRef": map[string]any{"name": ACMEIssuer + "-account"},
 				"solvers":             []any{map[string]any{"dns01": solver}},
 			}},

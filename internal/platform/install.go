@@ -347,9 +347,18 @@ func (in *Installer) project(apps []Component) *unstructured.Unstructured {
 	}}
 }
 
+// syncPolicy syncs every Application on its own, and retries a failed
+// sync: Argo CD's automated sync never tries the same revision again after
+// a failure otherwise, and components depend on each other (an issuer
+// fails until cert-manager's CRDs and webhook serve). The backoff is Argo
+// CD's default, without a limit: Wait's timeout is the user's deadline.
 var syncPolicy = map[string]any{
 	"automated":   map[string]any{"prune": true, "selfHeal": true},
 	"syncOptions": []any{"ServerSideApply=true", "CreateNamespace=true"},
+	"retry": map[string]any{
+		"limit":   int64(-1),
+		"backoff": map[string]any{"duration": "5s", "factor": int64(2), "maxDuration": "3m"},
+	},
 }
 
 // application is the Argo CD Application of one component.

@@ -3,10 +3,13 @@ package platform_test
 import (
 	"context"
 	"errors"
+	"io/fs"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"helm.sh/helm/v4/pkg/release/common"
@@ -19,6 +22,8 @@ import (
 
 	"github.com/cto-platform/cto/internal/platform"
 	"github.com/cto-platform/cto/internal/platform/platformtest"
+	"github.com/cto-platform/cto/test/controllers"
+	"github.com/cto-platform/cto/test/controllers/argocd"
 	"github.com/cto-platform/cto/test/kubeenv"
 )
 
@@ -38,15 +43,8 @@ func connect(t *testing.T, env *kubeenv.Env) clients {
 	return clients{kube: kubernetes.NewForConfigOrDie(cfg), dyn: dynamic.NewForConfigOrDie(cfg)}
 }
 
-func play(t *testing.T, env *kubeenv.Env) *kubeenv.Player {
-	t.Helper()
-	p, err := kubeenv.NewPlayer(env.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Start(50 * time.Millisecond))
-	return p
-}
+// play readies the shared test cluster for installs (controllers.ForTest).
+func play(t *testing.T, env *kubeenv.Env, opts argocd.Options) { controllers.ForTest(t, env, opts) }
 
 func installer(t *testing.T, env *kubeenv.Env, mirror string, sel platform.Selection) *platform.Installer {
 	t.Helper()
@@ -60,24 +58,31 @@ func installer(t *testing.T, env *kubeenv.Env, mirror string, sel platform.Selec
 	return in
 }
 
-// versions snapshots the resourceVersions of what an install owns.
-func versions(t *testing.T, p *kubeenv.Player) map[string]string {
+// versions snapshots the resourceVersions of what an install owns, once
+// the cluster's controllers have settled (two looks a second apart agree).
+func versions(t *testing.T, env *kubeenv.Env) map[string]string {
 	t.Helper()
-	// Let the player finish what it reacts to (Argo CD's admin secret), so
-	// the snapshot sees a settled cluster.
-	p.Step(context.Background())
-	v, err := p.ResourceVersions(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	var last map[string]string
+	for try := 0; try < 30; try++ {
+		v, err := env.ResourceVersions(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if maps.Equal(v, last) {
+			return v
+		}
+		last = v
+		time.Sleep(time.Second)
 	}
-	return v
+	t.Fatal("the cluster did not settle in 30s")
+	return nil
 }
 
 func TestInstallOnTalosRunsCiliumThenArgoCD(t *testing.T) {
 	env := kubeenv.Require(t)
 	c := connect(t, env)
 	mirror := platformtest.ServeMirror(t)
-	p := play(t, env)
+	play(t, env, argocd.Options{})
 	ctx := context.Background()
 	sel := platform.Selection{Profile: "minimal", Talos: true}
 	in := installer(t, env, mirror.URL, sel)
@@ -88,7 +93,7 @@ func TestInstallOnTalosRunsCiliumThenArgoCD(t *testing.T) {
 	if err := in.Install(ctx, progress); err != nil {
 		t.Fatal(err)
 	}
-	if err := in.Wait(ctx, 30*time.Second, progress); err != nil {
+	if err := in.Wait(ctx, 2*time.Minute, progress); err != nil {
 		t.Fatal(err)
 	}
 	argo := slices.IndexFunc(events, func(e string) bool { return strings.HasPrefix(e, "argo-cd ") })
@@ -131,15 +136,15 @@ func TestInstallOnTalosRunsCiliumThenArgoCD(t *testing.T) {
 	checkApplications(t, c, mirror.URL, sel)
 
 	// A second run changes nothing.
-	before := versions(t, p)
+	before := versions(t, env)
 	in2 := installer(t, env, mirror.URL, sel)
 	if err := in2.Install(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := in2.Wait(ctx, 30*time.Second, nil); err != nil {
+	if err := in2.Wait(ctx, time.Minute, nil); err != nil {
 		t.Fatal(err)
 	}
-	after := versions(t, p)
+	after := versions(t, env)
 	for k, v := range before {
 		if after[k] != v {
 			t.Errorf("second install changed %s (resourceVersion %s -> %s)", k, v, after[k])
@@ -193,6 +198,9 @@ func checkApplications(t *testing.T, c clients, mirror string, sel platform.Sele
 		if !slices.Contains(opts, "ServerSideApply=true") || auto["prune"] != true || auto["selfHeal"] != true {
 			t.Errorf("%s sync policy = %v %v", comp.Name, opts, auto)
 		}
+		if limit, _, _ := unstructured.NestedInt64(app.Object, "spec", "syncPolicy", "retry", "limit"); limit >= 0 {
+			t.Errorf("%s retries a failed sync %d times, want without limit", comp.Name, limit)
+		}
 		if p, _, _ := unstructured.NestedString(app.Object, "spec", "project"); p != "platform" {
 			t.Errorf("%s project = %q", comp.Name, p)
 		}
@@ -208,32 +216,55 @@ func checkApplications(t *testing.T, c clients, mirror string, sel platform.Sele
 	}
 }
 
+// A component whose pods are refused never becomes healthy: Wait ends at
+// its timeout naming it, the object and the cluster's reason; once the
+// cause is gone a rerun finishes.
 func TestWaitNamesComponentThatNeverBecomesHealthy(t *testing.T) {
 	env := kubeenv.Require(t)
+	c := connect(t, env)
 	mirror := platformtest.ServeMirror(t)
-	p := play(t, env)
-	p.Unhealthy("argo-events", "Back-off pulling image argo-events:v1")
+	play(t, env, argocd.Options{})
 	ctx := context.Background()
 	in := installer(t, env, mirror.URL, platform.Selection{Profile: "minimal"})
 	if err := in.Install(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	p.Step(ctx) // an earlier test may have left argo-events Healthy
-	err := in.Wait(ctx, 2*time.Second, nil)
+	if err := env.RefusePods(ctx, "cto"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { env.AllowPods(context.Background(), "cto") })
+	// Argo CD sees the pods go before Wait looks.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		app, err := c.dyn.Resource(platform.ApplicationGVR).Namespace("argocd").Get(ctx, "cto", metav1.GetOptions{})
+		if err == nil {
+			if h, _, _ := unstructured.NestedString(app.Object, "status", "health", "status"); h != "" && h != "Healthy" {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the cto Application stayed Healthy without pods: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	err := in.Wait(ctx, 3*time.Second, nil)
 	var nr *platform.NotReadyError
 	if !errors.As(err, &nr) {
 		t.Fatalf("Wait = %v, want a NotReadyError", err)
 	}
-	if len(nr.Pending) != 1 || nr.Pending[0].Name != "argo-events" {
-		t.Fatalf("pending = %+v, want only argo-events", nr.Pending)
+	if len(nr.Pending) != 1 || nr.Pending[0].Name != "cto" {
+		t.Fatalf("pending = %+v, want only cto", nr.Pending)
 	}
-	if !strings.Contains(err.Error(), "argo-events: sync Synced, health Degraded (Back-off pulling image argo-events:v1)") {
-		t.Fatalf("error does not say why: %v", err)
+	for _, want := range []string{"cto: sync Synced, health Progressing", "Deployment cto/", "exceeded quota"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("error does not say %q: %v", want, err)
+		}
 	}
-	// Once it heals, a rerun finishes.
-	p.Unhealthy("argo-events", "")
-	if err := in.Wait(ctx, 30*time.Second, nil); err != nil {
-		t.Fatalf("after healing: %v", err)
+	// Once pods are allowed, a rerun finishes.
+	if err := env.AllowPods(ctx, "cto"); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Wait(ctx, time.Minute, nil); err != nil {
+		t.Fatalf("after allowing pods: %v", err)
 	}
 }
 
@@ -280,7 +311,10 @@ func TestGitOpsInstallsOneAppOfApps(t *testing.T) {
 	env := kubeenv.Require(t)
 	c := connect(t, env)
 	mirror := platformtest.ServeMirror(t)
-	play(t, env)
+	// The customer's repository holds one ConfigMap.
+	play(t, env, argocd.Options{Repos: map[string]fs.FS{"https://git.example.test/acme/platform.git": fstest.MapFS{
+		"clusters/prod/team/config.yaml": {Data: []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: team\n  namespace: default\ndata:\n  owner: acme\n")},
+	}}})
 	ctx := context.Background()
 	in, err := platform.New(platform.Options{
 		Kubeconfig: env.Kubeconfig, Selection: platform.Selection{Profile: "minimal"}, ChartMirror: mirror.URL,
@@ -293,7 +327,7 @@ func TestGitOpsInstallsOneAppOfApps(t *testing.T) {
 	if err := in.Install(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := in.Wait(ctx, 30*time.Second, nil); err != nil {
+	if err := in.Wait(ctx, 2*time.Minute, nil); err != nil {
 		t.Fatal(err)
 	}
 	list, err := c.dyn.Resource(platform.ApplicationGVR).Namespace("argocd").List(ctx, metav1.ListOptions{})
@@ -306,6 +340,10 @@ func TestGitOpsInstallsOneAppOfApps(t *testing.T) {
 	src, _, _ := unstructured.NestedMap(list.Items[0].Object, "spec", "source")
 	if src["repoURL"] != "https://git.example.test/acme/platform.git" || src["path"] != "clusters/prod" || src["targetRevision"] != "v1.2.3" {
 		t.Fatalf("app-of-apps source = %v", src)
+	}
+	// Argo CD synced the repository's directory, recursing into it.
+	if cm, err := c.kube.CoreV1().ConfigMaps("default").Get(ctx, "team", metav1.GetOptions{}); err != nil || cm.Data["owner"] != "acme" {
+		t.Fatalf("the repository's ConfigMap: %v %v", err, cm)
 	}
 }
 

@@ -386,6 +386,20 @@ type SilentNodeHinter interface {
 	SilentNodeHint(cluster string) string
 }
 
+// PublicNetwork is a server's public IPv4 address with its prefix
+// (e.g. 203.0.113.10/31) and its gateway.
+type PublicNetwork struct {
+	Address string
+	Gateway string
+}
+
+// PublicNetworker is a provider whose servers can run without DHCP
+// (Capabilities.DHCP false) and that reports each server's public
+// network, so the node's config can address its public link statically.
+type PublicNetworker interface {
+	PublicNetwork(ctx context.Context, serverID string) (PublicNetwork, error)
+}
+
 // APIEndpoint is a load balancer in front of the control planes'
 // Kubernetes API.
 type APIEndpoint struct {

@@ -384,3 +384,34 @@ func TestInstallPullsTheInstallerFromTheFactory(t *testing.T) {
 		})
 	}
 }
+
+// A control plane hands out its kubeconfig as soon as it has its config,
+// before Bootstrap (Talos generates it from the config's CA), while its
+// API server stays down until BootstrapTime after Bootstrap.
+func TestKubeconfigBeforeBootstrapAPIServerLater(t *testing.T) {
+	s := fixedSecrets(t)
+	clk := &stepClock{t: time.Unix(1_700_000_000, 0)}
+	n := &fake.Node{Name: "n1", BootstrapTime: 3 * time.Minute, Clock: clk}
+	startNode(t, n)
+	c := clientFor(t, s, n.Addr())
+	ctx := context.Background()
+	if err := c.Apply(ctx, n.Addr(), nodeConfig(t, s, talos.RoleControlPlane), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if kc, err := c.Kubeconfig(ctx, n.Addr()); err != nil || !strings.Contains(string(kc), "server: https://") {
+		t.Fatalf("kubeconfig before bootstrap = %s, %v; want it at once", kc, err)
+	}
+	if n.APIServerUp() {
+		t.Error("the API server is up before bootstrap")
+	}
+	if err := c.Bootstrap(ctx, n.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	if n.APIServerUp() {
+		t.Error("the API server is up at once after bootstrap, want it BootstrapTime later")
+	}
+	clk.Advance(3 * time.Minute)
+	if !n.APIServerUp() {
+		t.Error("the API server is not up BootstrapTime after bootstrap")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,24 @@ type networkCase struct {
 	cluster func(*talos.ClusterInput)
 	node    func(*talos.NodeInput)
 	links   func(publicIP string) []fake.Link
+	// static: the provider hands out no DHCP, so the config addresses the
+	// public link with the address and gateway the provider's API reports.
+	static bool
+}
+
+// gatewayOf is the gateway of a Latitude public address.
+func gatewayOf(ip string) string { _, gw := pointToPoint(ip); return gw.String() }
+
+// pointToPoint is a Latitude public network (GET /ips): the address in a
+// /31, the gateway the link's other address.
+func pointToPoint(ip string) (prefix netip.Prefix, gateway netip.Addr) {
+	a := netip.MustParseAddr(ip)
+	prefix = netip.PrefixFrom(a, 31)
+	gateway = prefix.Masked().Addr()
+	if gateway == a {
+		gateway = a.Next()
+	}
+	return prefix, gateway
 }
 
 var networkCases = map[string]networkCase{
@@ -31,28 +50,31 @@ var networkCases = map[string]networkCase{
 		node:    func(n *talos.NodeInput) { n.PublicMAC, n.PrivateMAC = pubMAC, privMAC },
 		links: func(ip string) []fake.Link {
 			return []fake.Link{
-				{Name: "enp1s0f0", MAC: pubMAC, Public: true, DHCP: ip + "/31"},
+				{Name: "enp1s0f0", MAC: pubMAC, Public: true, DHCP: ip + "/31", Gateway: gatewayOf(ip)},
 				{Name: "enp1s0f1", MAC: privMAC},
 			}
 		},
 	},
-	// Latitude, an account without DHCP for custom images: the public
-	// address comes from the ip= the platform filled in the boot script,
-	// which Talos keeps next to the config's DHCP that gets nothing.
+	// Latitude, an account without DHCP for custom images: the ip= the
+	// platform filled in the boot script addresses the node in maintenance
+	// mode only (the installed system boots without it), so the config
+	// gives the public link the address and default route GET /ips reports.
 	"latitude-no-dhcp": {
 		cluster: func(c *talos.ClusterInput) { c.VLAN = 2085 },
 		node:    func(n *talos.NodeInput) { n.PublicMAC, n.PrivateMAC = pubMAC, privMAC },
 		links: func(ip string) []fake.Link {
 			return []fake.Link{
-				{Name: "enp1s0f0", MAC: pubMAC, Public: true, Cmdline: ip + "/31"},
+				{Name: "enp1s0f0", MAC: pubMAC, Public: true, Cmdline: ip + "/31", Gateway: gatewayOf(ip)},
 				{Name: "enp1s0f1", MAC: privMAC},
 			}
 		},
+		static: true,
 	},
 	// Hetzner Cloud: virtio NICs without permanent address; the API names
-	// only the private NIC, whose address comes by DHCP (routed network).
+	// only the private NIC, whose address comes by DHCP (routed network),
+	// with MTU 1450.
 	"hetzner-cloud": {
-		cluster: func(c *talos.ClusterInput) { c.PrivateDHCP = true },
+		cluster: func(c *talos.ClusterInput) { c.PrivateDHCP, c.PrivateMTU = true, 1450 },
 		node:    func(n *talos.NodeInput) { n.PrivateMAC = "86:00:00:4a:1b:2c" },
 		links: func(ip string) []fake.Link {
 			return []fake.Link{
@@ -99,6 +121,10 @@ func TestConfigKeepsEveryNodeReachable(t *testing.T) {
 			tc.cluster(&c)
 			in := talos.NodeInput{Name: "n1", Role: talos.RoleControlPlane, PrivateIP: "10.8.0.11", InstallImage: installer, Disk: talos.Disk{Serial: "NVME-1"}}
 			tc.node(&in)
+			if tc.static {
+				p, gw := pointToPoint(ip)
+				in.PublicAddress, in.PublicGateway = p.String(), gw.String()
+			}
 			cfg := must(talos.Generate(c, in))
 			client := clientFor(t, s, n.Addr())
 			if err := client.Apply(context.Background(), n.Addr(), cfg, 5*time.Second); err != nil {
@@ -111,12 +137,17 @@ func TestConfigKeepsEveryNodeReachable(t *testing.T) {
 			if st := client.Probe(context.Background(), n.Addr()); st != talos.Configured {
 				t.Errorf("after apply the node answers %s, want configured", st)
 			}
+			for _, l := range tc.links(ip) {
+				if gw, err := netip.ParseAddr(l.Gateway); l.Public && err == nil && nw.DefaultRoutes[l.Name] != gw {
+					t.Errorf("public link %s: default route via %v, want %s", l.Name, nw.DefaultRoutes[l.Name], gw)
+				}
+			}
 			var private []netip.Prefix
 			for link, addrs := range nw.Addresses {
 				for _, a := range addrs {
 					if a.Addr() == netip.MustParseAddr("10.8.0.11") {
 						private = append(private, a)
-						if c.PrivateMTU > 0 && !strings.Contains(string(cfg), "mtu: 1400") {
+						if c.PrivateMTU > 0 && !strings.Contains(string(cfg), "mtu: "+strconv.Itoa(c.PrivateMTU)) {
 							t.Errorf("private link %s: the config sets no MTU %d", link, c.PrivateMTU)
 						}
 					}

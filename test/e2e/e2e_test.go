@@ -281,8 +281,9 @@ func TestStandardThreeNodesWithDNS(t *testing.T) {
 
 func TestProductionHighAvailability(t *testing.T) {
 	w := newWorld(t, sim.Options{})
-	out := w.MustRun(simworld.DeployArgs("prod", "production", 6)...)
-	w.checkCluster("prod", "production", 6, 3)
+	// Three control planes and two workers.
+	out := w.MustRun(simworld.DeployArgs("prod", "production", 5)...)
+	w.checkCluster("prod", "production", 5, 3)
 	// Longhorn runs on every node: each installed its extensions.
 	for _, n := range w.Sim.State().Nodes {
 		if exts := nodeExtensions(t, w, n.Hostname); !slices.Contains(exts, "siderolabs/iscsi-tools") || !slices.Contains(exts, "siderolabs/util-linux-tools") {

@@ -4,27 +4,45 @@
 package e2e
 
 // Environment of the resume test: how many kill-and-resume runs (default
-// 20), and a file to write their outcomes to as JSON.
+// ResumeRunsDefault), a file to write their outcomes to as JSON, and a seed
+// to replay (default: the clock; the test logs the one it used).
 const (
 	ResumeRunsEnv   = "CTO_E2E_RESUME_RUNS"
 	ResumeReportEnv = "CTO_E2E_RESUME_REPORT"
+	ResumeSeedEnv   = "CTO_E2E_RESUME_SEED"
 )
 
-// KillRun is one kill-and-resume run of TestResumeAfterKill, as the file
-// ResumeReportEnv names holds it.
+// ResumeRunsDefault is how many kills TestResumeAfterKill lands unless
+// ResumeRunsEnv says otherwise.
+const ResumeRunsDefault = 6
+
+// KillRun is one attempt of TestResumeAfterKill, as the file
+// ResumeReportEnv names holds it. An attempt whose deploy finished before
+// the kill is kept with Hit false and not resumed: the run draws another
+// kill point.
 type KillRun struct {
-	Seed       uint64  `json:"seed"`
-	Nodes      int     `json:"nodes"`
-	KillAfterS float64 `json:"kill_after_seconds"`
-	// KilledIn is the step the journal had running when the process was
-	// killed ("" before the journal existed, "finished" if the deploy
-	// was already done).
+	// Seed is the test's seed (ResumeSeedEnv replays it); Run numbers
+	// the run within it and Attempt the kill point drawn for that run.
+	Seed          uint64  `json:"seed"`
+	Run           int     `json:"run"`
+	Attempt       int     `json:"attempt"`
+	Nodes         int     `json:"nodes"`
+	ControlPlanes int     `json:"control_planes"`
+	KillAfterS    float64 `json:"kill_after_seconds"`
+	// Hit is true when the SIGKILL landed while the deploy still ran.
+	Hit bool `json:"hit"`
+	// KilledIn is the steps the journal had running when the process was
+	// killed, joined with "+" ("" before the journal existed, "between
+	// steps" when none ran, "finished before the kill" for a miss).
 	KilledIn string `json:"killed_in"`
 	// ResumeS is how long the resuming run took.
 	ResumeS    float64 `json:"resume_seconds"`
 	Servers    int     `json:"servers"`
 	Bootstraps int     `json:"bootstraps"`
-	SameSecret bool    `json:"same_secrets"`
-	Finished   bool    `json:"finished"`
-	Error      string  `json:"error,omitempty"`
+	// BootstrapCalls counts the Bootstrap calls every node of the
+	// cluster got over both runs, refused ones included.
+	BootstrapCalls int    `json:"bootstrap_calls"`
+	SameSecret     bool   `json:"same_secrets"`
+	Finished       bool   `json:"finished"`
+	Error          string `json:"error,omitempty"`
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -21,44 +22,69 @@ import (
 	"github.com/cto-platform/cto/test/simworld"
 )
 
+// TestResumeAfterKill deploys 3 control planes, kills cto with SIGKILL at
+// a random point and runs the same command again: the rerun completes with
+// exactly the servers asked for, one node that started etcd, exactly one
+// Bootstrap call over the cluster's nodes, and the same Talos secrets. A
+// kill that lands after the deploy finished is not a kill: it is recorded
+// as a miss and the run draws an earlier point, and the test fails unless
+// every run landed a kill mid-deploy. The seed is logged and replayed with
+// CTO_E2E_RESUME_SEED.
 func TestResumeAfterKill(t *testing.T) {
-	runs := 20
+	runs := ResumeRunsDefault
 	if v, err := strconv.Atoi(os.Getenv(ResumeRunsEnv)); err == nil && v > 0 {
 		runs = v
 	}
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv(ResumeSeedEnv); v != "" {
+		var err error
+		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
+			t.Fatalf("%s=%q is not a seed", ResumeSeedEnv, v)
+		}
+	}
+	t.Logf("kill points from seed %d (replay: %s=%d)", seed, ResumeSeedEnv, seed)
 	// Two API servers, each shared by the runs one worker plays in turn:
-	// cluster names differ per run.
+	// cluster names differ per run and attempt.
 	const workers = 2
 	kubes := make(chan *kubeenv.Env, workers)
 	for range workers {
-		kubes <- kubeenv.StartForTest(t)
+		kubes <- kubeenv.StartForTestWith(t, kubeenv.Options{Workloads: true})
 	}
 
 	var mu sync.Mutex
 	var results []KillRun
 	t.Run("runs", func(t *testing.T) {
-		for seed := uint64(1); seed <= uint64(runs); seed++ {
-			t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+		for run := 1; run <= runs; run++ {
+			t.Run(fmt.Sprintf("run=%d", run), func(t *testing.T) {
 				t.Parallel()
 				k := <-kubes
 				defer func() { kubes <- k }()
-				r := killAndResume(t, k, seed)
+				rs := killAndResume(t, k, seed, run)
 				mu.Lock()
-				results = append(results, r)
+				results = append(results, rs...)
 				mu.Unlock()
 			})
 		}
 	})
 
 	byStep := map[string]int{}
-	failed := 0
+	hits, misses, finished := 0, 0, 0
 	for _, r := range results {
+		if !r.Hit {
+			misses++
+			continue
+		}
+		hits++
 		byStep[r.KilledIn]++
-		if !r.Finished {
-			failed++
+		if r.Finished {
+			finished++
 		}
 	}
-	t.Logf("resume after SIGKILL: %d runs, %d finished with exactly N servers, one bootstrap and the same secrets; killed in: %v", len(results), len(results)-failed, byStep)
+	t.Logf("resume after SIGKILL, seed %d: %d runs of 3 control planes, %d kills landed mid-deploy (%d drawn after the deploy finished, re-drawn), %d resumed with exactly 3 servers, one Bootstrap call and the same secrets; killed in: %v",
+		seed, runs, hits, misses, finished, byStep)
+	if hits != runs {
+		t.Errorf("%d of %d runs landed a kill before the deploy finished (seed %d)", hits, runs, seed)
+	}
 	if path := os.Getenv(ResumeReportEnv); path != "" {
 		data, _ := json.MarshalIndent(results, "", "  ")
 		if err := os.WriteFile(path, data, 0o644); err != nil {
@@ -67,47 +93,90 @@ func TestResumeAfterKill(t *testing.T) {
 	}
 }
 
-// killAndResume starts a deploy, kills it at a random point, runs the same
-// command again and checks the cluster.
-func killAndResume(t *testing.T, k *kubeenv.Env, seed uint64) KillRun {
-	rng := rand.New(rand.NewPCG(seed, 42))
-	r := KillRun{Seed: seed, Nodes: 1 + int(seed%3)}
-	w := newWorld(t, sim.Options{Kube: k, Seed: seed})
-	name := fmt.Sprintf("r%d", seed)
-	args := simworld.DeployArgs(name, "minimal", r.Nodes)
+// maxKillAttempts bounds the kill points one run draws: each miss draws
+// the next one before the moment the missed deploy finished.
+const maxKillAttempts = 4
 
+// killAndResume starts a deploy of 3 control planes, kills it at a random
+// point and runs the same command again, then checks the cluster. A kill
+// point the deploy outran is recorded as a miss, and an earlier one is
+// drawn on a fresh datacenter.
+func killAndResume(t *testing.T, k *kubeenv.Env, seed uint64, run int) []KillRun {
+	rng := rand.New(rand.NewPCG(seed, uint64(run)))
 	// Most of a deploy's wall time is the platform step; kill points
 	// spread over the steps before it and its start.
-	kill := time.Duration(rng.Float64() * float64(2200*time.Millisecond))
-	r.KillAfterS = kill.Seconds()
-	cmd := w.Command(context.Background(), args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	limit := 2200 * time.Millisecond
+	var out []KillRun
+	for attempt := 1; attempt <= maxKillAttempts; attempt++ {
+		r := KillRun{Seed: seed, Run: run, Attempt: attempt, Nodes: 3, ControlPlanes: 3}
+		kill := time.Duration(rng.Float64() * float64(limit))
+		r.KillAfterS = kill.Seconds()
+		w := newWorld(t, sim.Options{Kube: k, Seed: rng.Uint64()})
+		name := fmt.Sprintf("r%da%d", run, attempt)
+		args := simworld.DeployArgs(name, "minimal", r.Nodes, "--control-planes", "3")
+		cmd := w.Command(context.Background(), args...)
+		var first bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &first, &first
+		began := time.Now()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			// Not a kill: the deploy ended first.
+			r.KilledIn = "finished before the kill"
+			if err != nil {
+				t.Fatalf("seed %d run %d: the deploy failed before the kill: %v\n%s", seed, run, err, first.String())
+			}
+		case <-time.After(kill):
+			cmd.Process.Signal(syscall.SIGKILL)
+			if err := <-done; err == nil {
+				r.KilledIn = "finished before the kill"
+			} else if steps := runningSteps(w, name); steps == "finished" {
+				// Killed after every step was journaled done:
+				// nothing was left to resume.
+				r.KilledIn = "finished before the kill"
+			} else {
+				// The process is dead: the journal on disk is where
+				// it stopped.
+				r.Hit = true
+				r.KilledIn = steps
+			}
+		}
+		if !r.Hit {
+			ran := time.Since(began)
+			t.Logf("seed %d run %d: the deploy finished in %s, before the kill at %s; drawing an earlier point", seed, run, ran.Round(time.Millisecond), kill.Round(time.Millisecond))
+			limit = min(limit, ran*9/10)
+			out = append(out, r)
+			continue
+		}
+		resumeAfterKill(t, w, name, args, &r, first.String())
+		return append(out, r)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-		r.KilledIn = "finished"
-	case <-time.After(kill):
-		cmd.Process.Signal(syscall.SIGKILL)
-		<-done
-		r.KilledIn = runningStep(w, name)
-	}
-	secretsBefore, _ := os.ReadFile(w.ClusterFile(name, talos.SecretsFile))
+	t.Errorf("seed %d run %d: %d kill points drawn, every one after the deploy finished", seed, run, maxKillAttempts)
+	return out
+}
 
+// resumeAfterKill runs the killed deploy's command again and checks the
+// cluster it leaves.
+func resumeAfterKill(t *testing.T, w *world, name string, args []string, r *KillRun, first string) {
+	t.Helper()
+	secretsBefore, _ := os.ReadFile(w.ClusterFile(name, talos.SecretsFile))
 	start := time.Now()
 	resume := w.Run(args...)
 	r.ResumeS = time.Since(start).Seconds()
 	if resume.Code != 0 {
 		r.Error = fmt.Sprintf("resume exit %d", resume.Code)
-		t.Errorf("seed %d, killed after %s in %q: resume exit %d\nfirst run:\n%s\nresume:\n%s%s", seed, kill, r.KilledIn, resume.Code, out.String(), resume.Stdout, resume.Stderr)
-		return r
+		t.Errorf("seed %d run %d, killed after %.2fs in %q: resume exit %d\nfirst run:\n%s\nresume:\n%s%s", r.Seed, r.Run, r.KillAfterS, r.KilledIn, resume.Code, first, resume.Stdout, resume.Stderr)
+		return
 	}
 	st := w.Sim.State()
-	r.Servers, r.Bootstraps = len(st.Latitude.Servers), st.Bootstraps
+	r.Servers, r.Bootstraps, r.BootstrapCalls = len(st.Latitude.Servers), st.Bootstraps, st.BootstrapCalls
+	if r.BootstrapCalls != 1 {
+		t.Errorf("seed %d run %d, killed in %q: %d Bootstrap calls over the %d control planes and both runs, want exactly 1", r.Seed, r.Run, r.KilledIn, r.BootstrapCalls, r.ControlPlanes)
+	}
 	secretsAfter, err := os.ReadFile(w.ClusterFile(name, talos.SecretsFile))
 	if err != nil {
 		t.Fatal(err)
@@ -125,30 +194,42 @@ func killAndResume(t *testing.T, k *kubeenv.Env, seed uint64) KillRun {
 		cfg := w.Sim.Node(n.Hostname).Config()
 		if cfg == nil || !bytes.Equal(cfg.Machine().Security().IssuingCA().Crt, sec.Bundle.Certs.OS.Crt) {
 			r.SameSecret = false
-			t.Errorf("seed %d: node %s does not carry the cluster's OS CA", seed, n.Hostname)
+			t.Errorf("seed %d run %d: node %s does not carry the cluster's OS CA", r.Seed, r.Run, n.Hostname)
 		}
 	}
 	if !r.SameSecret {
-		t.Errorf("seed %d: the Talos secrets changed on resume", seed)
+		t.Errorf("seed %d run %d: the Talos secrets changed on resume", r.Seed, r.Run)
 	}
-	w.checkCluster(name, "minimal", r.Nodes, 1)
-	r.Finished = !t.Failed() && r.Servers == r.Nodes && r.Bootstraps == 1
-	return r
+	w.checkCluster(name, "minimal", r.Nodes, r.ControlPlanes)
+	r.Finished = !t.Failed() && r.Servers == r.Nodes && r.Bootstraps == 1 && r.BootstrapCalls == 1
 }
 
-// runningStep is the first step of the journal that is not done.
-func runningStep(w *world, name string) string {
+// runningSteps names the steps the journal shows running, in pipeline
+// order and joined with "+": "" before the journal existed, "between
+// steps" when none runs, "finished" when every step is done.
+func runningSteps(w *world, name string) string {
 	j := w.Journal(name)
 	if j == nil || len(j.Steps) == 0 {
 		return ""
 	}
+	var running []string
+	done := 0
 	for _, s := range pipeline.StepNames {
-		rec := j.Steps[s]
-		if rec == nil || rec.Status != state.StepDone {
-			return s
+		rec, ok := j.Step(s)
+		switch {
+		case ok && rec.Status == state.StepRunning:
+			running = append(running, s)
+		case ok && rec.Status == state.StepDone:
+			done++
 		}
 	}
-	return "finished"
+	switch {
+	case len(running) > 0:
+		return strings.Join(running, "+")
+	case done == len(pipeline.StepNames):
+		return "finished"
+	}
+	return "between steps"
 }
 
 // An interrupted deploy stops at a safe point, exits 130 saying how to go
@@ -174,7 +255,7 @@ func TestInterruptThenResume(t *testing.T) {
 		!bytes.Contains(out.Bytes(), []byte("cto destroy --name intr")) {
 		t.Fatalf("interrupted deploy: %v, exit %d; want 130 and how to resume or destroy:\n%s", err, cmd.ProcessState.ExitCode(), out.String())
 	}
-	if runningStep(w, "intr") == "finished" {
+	if runningSteps(w, "intr") == "finished" {
 		t.Fatalf("the deploy finished before the interrupt:\n%s", out.String())
 	}
 	if r := w.Run(args...); r.Code != 0 {

@@ -1,11 +1,13 @@
 // Package existing drives `cto deploy --provider existing` in-process against
-// a real kube-apiserver, with a player standing in for the controllers.
+// a real cluster (kube-apiserver, controller manager, scheduler, KWOK
+// nodes) with the doubles of the platform's controllers.
 package existing
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -28,6 +30,8 @@ import (
 	"github.com/cto-platform/cto/internal/platform/platformtest"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
+	"github.com/cto-platform/cto/test/controllers"
+	"github.com/cto-platform/cto/test/controllers/argocd"
 	"github.com/cto-platform/cto/test/kubeenv"
 )
 
@@ -40,7 +44,6 @@ type harness struct {
 	mirror   string
 	kube     kubernetes.Interface
 	dyn      dynamic.Interface
-	player   *kubeenv.Player
 	license  string
 }
 
@@ -50,16 +53,12 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := kubeenv.NewPlayer(env.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Start(50 * time.Millisecond))
+	controllers.ForTest(t, env, argocd.Options{})
 	// The user's kubeconfig lives in the test's folder.
 	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "kube", "config"))
 	return &harness{
 		t: t, env: env, stateDir: t.TempDir(), mirror: platformtest.ServeMirror(t).URL,
-		kube: kubernetes.NewForConfigOrDie(cfg), dyn: dynamic.NewForConfigOrDie(cfg), player: p,
+		kube: kubernetes.NewForConfigOrDie(cfg), dyn: dynamic.NewForConfigOrDie(cfg),
 		license: teamLicense(t),
 	}
 }
@@ -107,16 +106,24 @@ func (h *harness) applications() map[string]*unstructured.Unstructured {
 	return out
 }
 
-// resourceVersions snapshots what a deploy owns in the cluster.
+// resourceVersions snapshots what a deploy owns in the cluster, once the
+// cluster's controllers have settled (two looks a second apart agree).
 func (h *harness) resourceVersions() map[string]string {
-	// Let the player finish what it reacts to, so the snapshot sees a
-	// settled cluster.
-	h.player.Step(context.Background())
-	v, err := h.player.ResourceVersions(context.Background())
-	if err != nil {
-		h.t.Fatal(err)
+	h.t.Helper()
+	var last map[string]string
+	for try := 0; try < 30; try++ {
+		v, err := h.env.ResourceVersions(context.Background())
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if maps.Equal(v, last) {
+			return v
+		}
+		last = v
+		time.Sleep(time.Second)
 	}
-	return v
+	h.t.Fatal("the cluster did not settle in 30s")
+	return nil
 }
 
 // wantApplications checks the Applications are exactly a profile's, at the
@@ -288,20 +295,32 @@ func TestDeployExistingMinimalThenStandard(t *testing.T) {
 	}
 }
 
+// A component whose pods the cluster refuses makes the deploy stop at its
+// timeout naming the component, its object and the cluster's reason, and
+// only it; with the cause gone a rerun finishes.
 func TestDeployTimesOutNamingTheComponent(t *testing.T) {
 	h := newHarness(t)
-	h.player.Unhealthy("grafana", "Back-off pulling image grafana:v1")
-	h.player.Step(context.Background()) // an earlier test may have left grafana Healthy
-	code, stderr := h.deploy("slow", "standard", "--timeout", "3s")
+	ctx := context.Background()
+	if err := h.env.RefusePods(ctx, "external-secrets"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.env.AllowPods(context.Background(), "external-secrets") })
+	code, stderr := h.deploy("slow", "standard", "--timeout", "45s")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1:\n%s", code, stderr)
 	}
-	if !strings.Contains(stderr, "grafana: sync Synced, health Degraded (Back-off pulling image grafana:v1)") || strings.Contains(stderr, "prometheus: sync") {
-		t.Fatalf("the error does not name only grafana and why:\n%s", stderr)
+	for _, want := range []string{"external-secrets: sync Synced, health Progressing", "Deployment external-secrets/", "exceeded quota"} {
+		if !strings.Contains(stderr, want) {
+			t.Fatalf("the error does not say %q:\n%s", want, stderr)
+		}
 	}
-	// Healed, a rerun (with a longer wait, which may change) finishes.
-	h.player.Unhealthy("grafana", "")
-	if code, stderr := h.deploy("slow", "standard", "--timeout", "1m"); code != 0 {
+	if strings.Contains(stderr, "prometheus: sync") {
+		t.Fatalf("the error names more than the refused component:\n%s", stderr)
+	}
+	if err := h.env.AllowPods(ctx, "external-secrets"); err != nil {
+		t.Fatal(err)
+	}
+	if code, stderr := h.deploy("slow", "standard", "--timeout", "2m"); code != 0 {
 		t.Fatalf("rerun exit %d:\n%s", code, stderr)
 	}
 }

@@ -51,22 +51,25 @@ const cluster = "fm"
 func matrix() []fcase {
 	return []fcase{
 		// The provider.
-		{name: "429 storm with Retry-After", area: "provider", faults: "30% of requests answered 429, Retry-After 2s",
-			nodes: 1, expect: Completes,
-			opts: func(o *sim.Options) { o.Latitude.RateLimitRate = 0.3; o.Latitude.RetryAfterSeconds = 2 },
+		{name: "429 storm with Retry-After", area: "provider",
+			faults: "a per-minute quota of 12 reads and 4 writes (a fifth of the documented 60/20: the key is shared); past it 429 with Retry-After",
+			nodes:  1, expect: Completes, opts: sharedQuota,
 			check: func(t *testing.T, w *world, first run) {
 				st := w.Sim.State().Latitude
 				if st.RateLimited == 0 {
-					t.Error("no 429 was answered")
+					t.Error("no 429 was answered: cto never went over the quota")
 				}
-				// Within the client's budget: 60 reads and 20 writes a
-				// minute of (simulated) time, plus one minute's burst.
-				minutes := first.Took.Minutes()*speed + 1
-				reads, writes := st.Count("GET"), st.Count("POST")+st.Count("PATCH")+st.Count("DELETE")
-				if float64(reads) > 60*minutes+60 || float64(writes) > 20*minutes+20 {
-					t.Errorf("%d reads and %d writes in %.1f simulated minutes: over the 60/20 per minute budget", reads, writes, minutes)
+				// Waiting as told keeps refusals few: a client that
+				// retried at once would be refused up to 6 times per
+				// request and stop.
+				if accepted := st.Count("GET") + st.Count("POST") + st.Count("PATCH") + st.Count("DELETE"); st.RateLimited > accepted {
+					t.Errorf("%d requests answered 429 for %d accepted: cto does not wait out Retry-After", st.RateLimited, accepted)
 				}
 			}},
+		// Not a quota: a per-minute quota always clears within a minute,
+		// and this row checks that a refusal that never clears stops
+		// the deploy after a bounded number of attempts. It is the one
+		// row left on the double's random 429s (RateLimitRate 1).
 		{name: "429 on every request", area: "provider", faults: "every request answered 429",
 			full: true, nodes: 1, expect: StopsThenResumes, want: []string{"429", "RATE_LIMIT"},
 			opts: func(o *sim.Options) { o.Latitude.RateLimitRate = 1 },
@@ -182,18 +185,19 @@ func matrix() []fcase {
 			full: true, nodes: 1, expect: Completes},
 		{name: "a chart cannot be fetched", area: "kubernetes", faults: "the mirror answers 404 for the argo-cd chart",
 			nodes: 1, expect: StopsThenResumes, want: []string{"argo-cd"}},
-		{name: "an Application never becomes healthy", area: "kubernetes", faults: "cert-manager stays Degraded; --timeout 3s",
-			full: true, nodes: 1, expect: StopsThenResumes, want: []string{"cert-manager"}, args: []string{"--timeout", "3s"},
-			setup: func(w *world) { w.Sim.Player().Unhealthy("cert-manager", "webhook never answers") },
-			heal:  func(w *world) { w.Sim.Player().Unhealthy("cert-manager", "") }},
+		{name: "an Application never becomes healthy", area: "kubernetes", faults: "a quota refuses cert-manager's pods; --timeout 20s",
+			full: true, nodes: 1, expect: StopsThenResumes, want: []string{"cert-manager", "exceeded quota"}, args: []string{"--timeout", "20s"},
+			setup: func(w *world) { refusePods(w, "cert-manager") },
+			heal:  func(w *world) { allowPods(w, "cert-manager") }},
 
 		// Several at once.
 		{name: "storm: 429s, 5xx, resets and a failed server", area: "combined",
-			faults: "the first server failed_deployment; once it exists 5% 429s, 2 x 503 and 2 resets",
+			faults: "the first server failed_deployment; 429s past a 12/4 a minute quota (a shared key); once a server exists 2 x 503 and 2 resets",
 			nodes:  2, expect: Completes,
-			opts:   func(o *sim.Options) { o.Latitude.FailNext = 1 },
-			during: onceAServerExists(func(f *latfake.Faults) { f.RateLimitRate, f.ServerErrorBurst, f.ResetNext = 0.05, 2, 2 }),
-			check:  wantReplaced(1)},
+			opts:   func(o *sim.Options) { o.Latitude.FailNext = 1; sharedQuota(o) },
+			during: onceAServerExists(func(f *latfake.Faults) { f.ServerErrorBurst, f.ResetNext = 2, 2 }),
+			check: all(wantReplaced(1), wantFiredAtLeast(func(st sim.State) int { return st.Latitude.RateLimited }, 1, "429 answers past the quota"),
+				wantFired(func(st sim.State) (int, int) { return st.Latitude.ServerErrors, 2 }, "503 answers"))},
 		{name: "slow, stuck and off-spec", area: "combined",
 			faults: "unknown statuses, a stuck server, 2 answers slower than the timeout",
 			full:   true, nodes: 2, expect: Completes,
@@ -213,14 +217,28 @@ func matrix() []fcase {
 			check: all(wantFired(func(st sim.State) (int, int) { return st.BootstrapCalls, 4 }, "Bootstrap calls (3 refused, 1 accepted)"),
 				wantFiredAtLeast(func(st sim.State) int { return st.KubeconfigCalls }, 4, "Kubeconfig calls (3 refused, then answered)"),
 				wantFired(func(st sim.State) (int, int) { return st.Latitude.ServerErrors, 5 }, "503 answers"))},
-		{name: "token revoked during a 429 storm", area: "combined", faults: "30% 429s; 401 once the first server exists",
-			full: true, nodes: 2, expect: StopsThenResumes, want: []string{"401", "journal is kept"},
-			opts:   func(o *sim.Options) { o.Latitude.RateLimitRate = 0.3 },
+		{name: "token revoked during a 429 storm", area: "combined",
+			faults: "429s past a 12/4 a minute quota (a shared key); 401 once the first server exists",
+			full:   true, nodes: 2, expect: StopsThenResumes, want: []string{"401", "journal is kept"},
+			opts:   sharedQuota,
 			during: onceAServerExists(func(f *latfake.Faults) { f.Revoked = true }),
-			heal: func(w *world) {
-				w.Sim.Latitude().SetFaults(func(f *latfake.Faults) { f.Revoked = false; f.RateLimitRate = 0 })
-			}},
+			heal:   func(w *world) { w.Sim.Latitude().SetFaults(func(f *latfake.Faults) { f.Revoked = false }) },
+			check:  wantFiredAtLeast(func(st sim.State) int { return st.Latitude.RateLimited }, 1, "429 answers past the quota")},
 	}
+}
+
+// sharedQuota makes the Latitude double enforce a per-key, per-minute
+// quota as the API does: past it a request is answered 429
+// RATE_LIMIT_EXCEEDED with Retry-After and meta.retry_after. Latitude
+// documents 60 reads and 20 writes a minute per key (the published figures
+// disagree, the other being 1000 reads and 200 writes per 60 s; the low one
+// is the one to design for, latfake.PublishedQuota, and cto paces itself
+// to it). A deploy alone stays inside that (latitude's
+// TestPublishedBudgetStaysInsideTheQuota), so the key here is shared: other
+// users of it leave cto a fifth, 12 reads and 4 writes a minute, and the
+// 429s come from the quota, when cto goes over it, not at random.
+func sharedQuota(o *sim.Options) {
+	o.LatitudeQuota = latfake.Quota{ReadsPerMinute: latfake.PublishedQuota.ReadsPerMinute / 5, WritesPerMinute: latfake.PublishedQuota.WritesPerMinute / 5}
 }
 
 // onceAServerExists changes the provider's faults as soon as the first

@@ -2,6 +2,7 @@ package faults
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -194,7 +195,7 @@ func (p *flakyTCP) addr() string { return p.lis.Addr().String() }
 // proxy, for sim.Options.Kube.
 func flakyKube(t *testing.T) (*kubeenv.Env, *flakyTCP) {
 	t.Helper()
-	env := kubeenv.StartForTest(t)
+	env := kubeenv.StartForTestWith(t, kubeenv.Options{Workloads: true})
 	u, err := url.Parse(env.Server)
 	if err != nil {
 		t.Fatal(err)
@@ -283,4 +284,18 @@ func events(stdout string) []map[string]any {
 		}
 	}
 	return out
+}
+
+// refusePods makes the cluster refuse namespace's pods (a ResourceQuota of
+// none), so a component there cannot come up; allowPods undoes it.
+func refusePods(w *world, namespace string) {
+	if err := w.Sim.Kube().RefusePods(context.Background(), namespace); err != nil {
+		w.T.Fatal(err)
+	}
+}
+
+func allowPods(w *world, namespace string) {
+	if err := w.Sim.Kube().AllowPods(context.Background(), namespace); err != nil {
+		w.T.Fatal(err)
+	}
 }

@@ -1,7 +1,9 @@
 // Package kubeenv runs a real etcd and kube-apiserver on loopback for tests
-// that talk to Kubernetes. The binaries come from scripts/kubeenv.sh; no
-// kubelet or controller runs, so Player stands in for the controllers that
-// would report workloads and Applications ready.
+// that talk to Kubernetes and, with Options.Workloads, the real
+// kube-controller-manager and kube-scheduler with KWOK running the nodes
+// AddNode registers. The binaries come from scripts/kubeenv.sh. The
+// platform's own controllers (Argo CD and others) are doubles in
+// test/controllers.
 package kubeenv
 
 import (
@@ -198,6 +200,7 @@ func (e *Env) spawn(name, bin string, args ...string) error {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("start %s: %w", name, err)

@@ -15,12 +15,12 @@ var (
 	sharedErr error
 )
 
-// Main starts one environment for a test package, runs its tests and stops
-// it. Call it from TestMain. A missing binary is not fatal here: Require
+// Main starts one environment for a test package, with workloads
+// (Options.Workloads), runs its tests and stops it. Call it from TestMain. A missing binary is not fatal here: Require
 // decides per test whether that fails or skips.
 func Main(m *testing.M) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	shared, sharedErr = Start(ctx)
+	shared, sharedErr = StartWith(ctx, Options{Workloads: true})
 	cancel()
 	code := m.Run()
 	shared.Stop()

@@ -6,10 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/siderolabs/talos/pkg/machinery/config/generate"
 	"github.com/siderolabs/talos/pkg/machinery/config/machine"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -33,7 +35,9 @@ func workloadBinaries(bin string) []string {
 	}
 }
 
-func kwokStages(bin string) string { return filepath.Join(bin, "kwok-stages-"+KWOKVersion+".yaml") }
+func kwokStages(bin string) string {
+	return filepath.Join(bin, "kwok-stages-"+KWOKVersion+"-lease.yaml")
+}
 
 // talosAdmission writes the admission configuration Talos gives its API
 // server: the plugins of a control plane's generated config (Pod Security
@@ -98,6 +102,9 @@ func (e *Env) startWorkloads(bin, saKey, certDir string) error {
 		"--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector", KWOKNodeAnnotation+"=fake",
 		"--cidr", "10.244.0.0/16",
+		// A kubelet's Lease lasts 40 s (KubeletConfiguration
+		// nodeLeaseDurationSeconds); KWOK renews it as one would.
+		"--node-lease-duration-seconds", "40",
 		"--node-ip", "127.0.0.1",
 	)
 }
@@ -117,11 +124,7 @@ type Node struct {
 // AddNode registers a node that KWOK runs: pods the scheduler binds to it
 // become Running and Ready as on a healthy kubelet.
 func (e *Env) AddNode(ctx context.Context, n Node) error {
-	cfg, err := clientcmd.BuildConfigFromFlags("", e.Kubeconfig)
-	if err != nil {
-		return err
-	}
-	kc, err := kubernetes.NewForConfig(cfg)
+	kc, err := e.client()
 	if err != nil {
 		return err
 	}
@@ -153,4 +156,63 @@ func (e *Env) AddNode(ctx context.Context, n Node) error {
 	}
 	_, err = kc.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
 	return err
+}
+
+// RefusePods makes namespace (created if need be) refuse new pods, as a
+// ResourceQuota of none does (the ResourceQuota admission plugin), and
+// removes the pods it has,
+// so its workloads cannot come up. AllowPods undoes it.
+func (e *Env) RefusePods(ctx context.Context, namespace string) error {
+	kc, err := e.client()
+	if err != nil {
+		return err
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}
+	if _, err := kc.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	q := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: refusePods, Namespace: namespace},
+		Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("0")}}}
+	if _, err := kc.CoreV1().ResourceQuotas(namespace).Create(ctx, q, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	// The quota admits nothing once its usage is counted.
+	for {
+		got, err := kc.CoreV1().ResourceQuotas(namespace).Get(ctx, refusePods, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if _, counted := got.Status.Hard[corev1.ResourcePods]; counted {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return kc.CoreV1().Pods(namespace).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
+}
+
+// AllowPods removes what RefusePods put in namespace.
+func (e *Env) AllowPods(ctx context.Context, namespace string) error {
+	kc, err := e.client()
+	if err != nil {
+		return err
+	}
+	err = kc.CoreV1().ResourceQuotas(namespace).Delete(ctx, refusePods, metav1.DeleteOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+const refusePods = "refuse-pods"
+
+func (e *Env) client() (kubernetes.Interface, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", e.Kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	return kubernetes.NewForConfig(cfg)
 }

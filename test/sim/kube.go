@@ -14,15 +14,17 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/yaml"
 
 	latfake "github.com/cto-platform/cto/internal/provider/latitude/fake"
 	"github.com/cto-platform/cto/internal/talos"
 	talosfake "github.com/cto-platform/cto/internal/talos/fake"
+	"github.com/cto-platform/cto/test/kubeenv"
 )
 
-// play runs the controllers' stand-in: the player for workloads and
-// Applications, and the kubelets of the configured nodes.
+// play runs the kubelets of the configured nodes until ctx ends; the
+// cluster's controllers run on their own (controllers.Start).
 func (s *Sim) play(ctx context.Context) {
 	defer close(s.playDone)
 	var kube kubernetes.Interface
@@ -31,21 +33,28 @@ func (s *Sim) play(ctx context.Context) {
 		kube, _ = kubernetes.NewForConfig(cfg)
 	}
 	for {
-		s.player.Step(ctx)
 		if kube != nil {
 			s.kubelets(ctx, kube)
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(s.opts.PlayerInterval):
+		case <-time.After(kubeletInterval):
 		}
 	}
 }
 
+// kubeletInterval is how often the simulated kubelets look at their nodes
+// (wall time).
+const kubeletInterval = 50 * time.Millisecond
+
 // kubelets registers a Node object for each configured Talos node once
-// etcd runs, NotReady until the CNI (the cilium agent DaemonSet) exists and
-// Ready after, as a kubelet would report it.
+// etcd runs, NotReady until the CNI (the cilium agent DaemonSet) exists;
+// then KWOK runs the node as a healthy kubelet would: Ready, its Lease
+// renewed, the pods bound to it Running. A node whose server stops goes
+// NotReady, as its kubelet stops renewing. KWOK takes on or lets go of a
+// node only when it is added or deleted, so each change registers the
+// Node anew (its pods go with it, sooner than a real node's eviction).
 func (s *Sim) kubelets(ctx context.Context, kube kubernetes.Interface) {
 	nodes := s.Nodes()
 	started := false
@@ -62,7 +71,11 @@ func (s *Sim) kubelets(ctx context.Context, kube kubernetes.Interface) {
 		}
 	}
 	for _, n := range nodes {
-		if !n.Running || !n.Configured {
+		if !n.Configured {
+			continue
+		}
+		if !n.Running {
+			s.kubeletGone(ctx, kube, n)
 			continue
 		}
 		tn := s.Node(n.Hostname)
@@ -74,34 +87,88 @@ func (s *Sim) kubelets(ctx context.Context, kube kubernetes.Interface) {
 }
 
 func (s *Sim) kubelet(ctx context.Context, kube kubernetes.Interface, n NodeState, tn *talosfake.Node, cni bool) {
-	ready, reason := corev1.ConditionFalse, "KubeletNotReady"
-	if cni {
-		ready, reason = corev1.ConditionTrue, "KubeletReady"
-	}
 	api := kube.CoreV1().Nodes()
 	node, err := api.Get(ctx, n.Hostname, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		node, err = api.Create(ctx, s.registration(n.Hostname, tn), metav1.CreateOptions{})
-	}
-	if err != nil {
-		return
-	}
-	for _, c := range node.Status.Conditions {
-		if c.Type == corev1.NodeReady && c.Status == ready {
+		reg := s.registration(n.Hostname, tn)
+		if cni {
+			// The network is up: KWOK runs the node from its first sight
+			// of it (it takes on a node only when one is added).
+			reg.Annotations = map[string]string{kubeenv.KWOKNodeAnnotation: "fake"}
+		}
+		if _, err := api.Create(ctx, reg, metav1.CreateOptions{}); err != nil {
 			return
 		}
+		// What the kubelet reports first (KWOK keeps the addresses and
+		// capacity it finds); KWOK may have written in between.
+		retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			node, err := api.Get(ctx, n.Hostname, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			node.Status = s.nodeStatus(n, tn, corev1.ConditionFalse, "KubeletNotReady")
+			_, err = api.UpdateStatus(ctx, node, metav1.UpdateOptions{})
+			return err
+		})
+		return
+	}
+	if err == nil && cni && node.Annotations[kubeenv.KWOKNodeAnnotation] == "" {
+		// The kubelet registers anew with the network up, for KWOK.
+		api.Delete(ctx, n.Hostname, metav1.DeleteOptions{})
+	}
+}
+
+// kubeletGone stops the node's kubelet: its Node registers anew without
+// KWOK, NotReady, so no Lease is renewed and its pods stop, until its
+// server comes back.
+func (s *Sim) kubeletGone(ctx context.Context, kube kubernetes.Interface, n NodeState) {
+	api := kube.CoreV1().Nodes()
+	node, err := api.Get(ctx, n.Hostname, metav1.GetOptions{})
+	if err != nil || node.Annotations[kubeenv.KWOKNodeAnnotation] == "" {
+		return
+	}
+	if err := api.Delete(ctx, n.Hostname, metav1.DeleteOptions{}); err != nil {
+		return
+	}
+	reg := node.DeepCopy()
+	reg.ResourceVersion, reg.UID, reg.Annotations = "", "", nil
+	reg.Status = corev1.NodeStatus{}
+	if node, err = api.Create(ctx, reg, metav1.CreateOptions{}); err != nil {
+		return
 	}
 	now := metav1.Now()
-	node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: ready, Reason: reason,
-		LastHeartbeatTime: now, LastTransitionTime: now}}
-	node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: n.IP}, {Type: corev1.NodeHostName, Address: n.Hostname}}
-	node.Status.NodeInfo = corev1.NodeSystemInfo{OSImage: "Talos (v1.13.9)", KubeletVersion: "v1.36.3", OperatingSystem: "linux", Architecture: "amd64"}
-	if g := s.gpus(n.ServerID, tn); g > 0 {
-		q := *resource.NewQuantity(int64(g), resource.DecimalSI)
-		node.Status.Capacity = corev1.ResourceList{gpuResource: q}
-		node.Status.Allocatable = corev1.ResourceList{gpuResource: q}
-	}
+	node.Status = s.nodeStatus(n, nil, corev1.ConditionUnknown, "NodeStatusUnknown")
+	node.Status.Conditions[0].Message, node.Status.Conditions[0].LastHeartbeatTime = "Kubelet stopped posting node status.", now
 	api.UpdateStatus(ctx, node, metav1.UpdateOptions{})
+}
+
+// nodeStatus is what the kubelet reports: its address, its plan's cores,
+// memory and (with the drivers) GPUs, and readiness.
+func (s *Sim) nodeStatus(n NodeState, tn *talosfake.Node, ready corev1.ConditionStatus, reason string) corev1.NodeStatus {
+	now := metav1.Now()
+	hw := hardware{cores: 1, memoryGiB: 1}
+	s.mu.Lock()
+	if sn := s.nodes[n.IP]; sn != nil {
+		hw = sn.hw
+	}
+	s.mu.Unlock()
+	capacity := corev1.ResourceList{
+		corev1.ResourceCPU:    *resource.NewQuantity(int64(max(hw.cores, 1)), resource.DecimalSI),
+		corev1.ResourceMemory: *resource.NewQuantity(int64(max(hw.memoryGiB, 1))<<30, resource.BinarySI),
+		corev1.ResourcePods:   *resource.NewQuantity(110, resource.DecimalSI),
+	}
+	if tn != nil {
+		if g := s.gpus(n.ServerID, tn); g > 0 {
+			capacity[gpuResource] = *resource.NewQuantity(int64(g), resource.DecimalSI)
+		}
+	}
+	return corev1.NodeStatus{
+		Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: ready, Reason: reason,
+			LastHeartbeatTime: now, LastTransitionTime: now}},
+		Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: n.IP}, {Type: corev1.NodeHostName, Address: n.Hostname}},
+		NodeInfo:  corev1.NodeSystemInfo{OSImage: "Talos (v1.13.9)", KubeletVersion: "v1.36.3", OperatingSystem: "linux", Architecture: "amd64"},
+		Capacity:  capacity, Allocatable: capacity,
+	}
 }
 
 // gpuResource is the extended resource NVIDIA's device plugin advertises.

@@ -1,9 +1,11 @@
 // Package sim is a simulated datacenter on loopback: the Latitude.sh API
 // double, one fake Talos node per server (it boots when its server finishes
 // deploying the Talos PXE image), the Talos Image Factory double, a real
-// etcd + kube-apiserver behind the kubeconfig the nodes hand out, a Helm
-// repository of stand-in charts, the Cloudflare DNS double, and a player
-// doing what a cluster's controllers would. cto runs against it unchanged,
+// etcd + kube-apiserver behind the kubeconfig the nodes hand out, with the
+// real controller manager and scheduler and KWOK running the nodes the
+// servers register, the doubles of the platform's controllers (Argo CD and
+// others, test/controllers), a Helm repository of the charts' models and
+// the Cloudflare DNS double. cto runs against it unchanged,
 // pointed at it by the environment Env returns.
 package sim
 
@@ -42,6 +44,8 @@ import (
 	vultrfake "github.com/cto-platform/cto/internal/provider/vultr/fake"
 	"github.com/cto-platform/cto/internal/talos"
 	talosfake "github.com/cto-platform/cto/internal/talos/fake"
+	"github.com/cto-platform/cto/test/controllers"
+	"github.com/cto-platform/cto/test/controllers/argocd"
 	"github.com/cto-platform/cto/test/kubeenv"
 )
 
@@ -69,6 +73,10 @@ type Options struct {
 	// iPXE script, and a Talos without ip= for its server's address gets
 	// no address (boot.go).
 	LatitudeNoDHCP bool
+	// LatitudeQuota is the Latitude API's per-key request budget the
+	// double enforces, answering 429 with Retry-After past it (zero:
+	// unlimited). latfake.PublishedQuota is the documented figure.
+	LatitudeQuota latfake.Quota
 	// Latitude are the faults the Latitude double injects (Latency is
 	// APILatency when unset). Change them later with Latitude().SetFaults.
 	Latitude latfake.Faults
@@ -89,9 +97,6 @@ type Options struct {
 	// Kube shares an already running API server (nil: start one, stopped
 	// by Close).
 	Kube *kubeenv.Env
-	// PlayerInterval is how often the controllers' stand-in passes over the
-	// cluster (wall time, default 50ms).
-	PlayerInterval time.Duration
 	// Logf, when set, is told what the datacenter does (servers booting,
 	// nodes going away).
 	Logf func(format string, args ...any)
@@ -115,21 +120,22 @@ type Sim struct {
 	robotKey   string // private key file the account knows
 	robotNums  []string
 	// deletedServers are the Latitude servers deleted so far (under mu).
-	deletedServers []latfake.ServerState
-	hcRescue       map[int64]*rescuefake.Server // Hetzner Cloud rescue systems, by server
-	factory        *talosfake.Factory
-	factorySrv     *httptest.Server
-	dns            *cloudflarefake.Server
-	mirrorSrv      *httptest.Server
-	mirrorDir      string
-	stateSrv       *httptest.Server
-	kube           *kubeenv.Env
-	ownKube        bool
-	player         *kubeenv.Player
-	stopPlay       context.CancelFunc
-	playDone       chan struct{}
-	trustd         *talosfake.Trustd
-	license        string
+	deletedServers  []latfake.ServerState
+	hcRescue        map[int64]*rescuefake.Server // Hetzner Cloud rescue systems, by server
+	factory         *talosfake.Factory
+	factorySrv      *httptest.Server
+	dns             *cloudflarefake.Server
+	mirrorSrv       *httptest.Server
+	mirrorDir       string
+	stateSrv        *httptest.Server
+	acmeSrv         *httptest.Server
+	kube            *kubeenv.Env
+	ownKube         bool
+	stopControllers func()
+	stopPlay        context.CancelFunc
+	playDone        chan struct{}
+	trustd          *talosfake.Trustd
+	license         string
 
 	mu      sync.Mutex
 	nodes   map[string]*simNode  // by IP
@@ -143,8 +149,13 @@ type simNode struct {
 	api      *apiProxy
 	serverID string
 	ip       string
+	hw       hardware
 	booted   time.Time
 }
+
+// hardware is what a server's plan gives its kubelet to register: cores
+// and memory in GiB (GPUs count only with the drivers: Sim.gpus).
+type hardware struct{ cores, memoryGiB int }
 
 // Start brings the datacenter up on loopback and returns when every part
 // answers.
@@ -162,9 +173,6 @@ func Start(ctx context.Context, opts Options) (s *Sim, err error) {
 	opts.BootstrapTime = max(opts.BootstrapTime, 0)
 	if opts.Zone == "" {
 		opts.Zone = "example.test"
-	}
-	if opts.PlayerInterval <= 0 {
-		opts.PlayerInterval = 50 * time.Millisecond
 	}
 	if opts.Latitude.Latency == 0 {
 		opts.Latitude.Latency = opts.APILatency
@@ -184,7 +192,7 @@ func Start(ctx context.Context, opts Options) (s *Sim, err error) {
 	if opts.Kube != nil {
 		s.kube = opts.Kube
 	} else {
-		if s.kube, err = kubeenv.Start(ctx); err != nil {
+		if s.kube, err = kubeenv.StartWith(ctx, kubeenv.Options{Workloads: true}); err != nil {
 			return nil, err
 		}
 		s.ownKube = true
@@ -195,7 +203,7 @@ func Start(ctx context.Context, opts Options) (s *Sim, err error) {
 
 	s.latitude = latfake.New(latfake.Options{
 		Clock: s.clock, DeployTime: opts.DeployTime, ConnectTime: opts.ConnectTime,
-		IPBase: s.block + "10", Seed: opts.Seed, NoDHCP: opts.LatitudeNoDHCP,
+		IPBase: s.block + "10", Seed: opts.Seed, NoDHCP: opts.LatitudeNoDHCP, Quota: opts.LatitudeQuota,
 		OnDeployed: s.serverDeployed, OnDeleted: s.serverDeleted,
 	})
 	s.latitude.SetFaults(func(f *latfake.Faults) { *f = opts.Latitude })
@@ -220,6 +228,7 @@ func Start(ctx context.Context, opts Options) (s *Sim, err error) {
 
 	s.dns = cloudflarefake.New("sim-cloudflare-token", opts.Zone)
 	s.dns.Start()
+	s.acmeSrv = httptest.NewServer(http.HandlerFunc(acmeDirectory))
 
 	if s.mirrorDir, err = os.MkdirTemp("", "cto-sim-charts-"); err != nil {
 		return nil, err
@@ -236,7 +245,7 @@ func Start(ctx context.Context, opts Options) (s *Sim, err error) {
 		return nil, err
 	}
 
-	if s.player, err = kubeenv.NewPlayer(s.kube.Kubeconfig); err != nil {
+	if s.stopControllers, err = controllers.Start(s.kube.Kubeconfig, argocd.Options{}); err != nil {
 		return nil, err
 	}
 	playCtx, cancel := context.WithCancel(context.Background())
@@ -282,6 +291,7 @@ func (s *Sim) Env() []string {
 		"CTO_SIMULATED_SPEED=" + strconv.FormatFloat(s.opts.Speed, 'f', -1, 64),
 		"CTO_SIM_KUBECONFIG=" + s.kube.Kubeconfig,
 		"CTO_SIM_STATE_URL=" + s.stateSrv.URL + "/_fake/state",
+		"CTO_ACME_SERVER=" + s.acmeSrv.URL + "/directory",
 	}
 	return append(env, s.dns.Env()...)
 }
@@ -313,10 +323,13 @@ func (s *Sim) Close() {
 		s.stopPlay()
 		<-s.playDone
 	}
+	if s.stopControllers != nil {
+		s.stopControllers()
+	}
 	for _, n := range nodes {
 		n.stop()
 	}
-	for _, srv := range []*httptest.Server{s.stateSrv, s.latSrv, s.hcloudSrv, s.vultrSrv, s.robotSrv, s.factorySrv, s.mirrorSrv} {
+	for _, srv := range []*httptest.Server{s.acmeSrv, s.stateSrv, s.latSrv, s.hcloudSrv, s.vultrSrv, s.robotSrv, s.factorySrv, s.mirrorSrv} {
 		if srv != nil {
 			srv.Close()
 		}
@@ -369,10 +382,6 @@ func (s *Sim) DNS() *cloudflarefake.Server { return s.dns }
 
 // Kube is the simulated cluster's API server.
 func (s *Sim) Kube() *kubeenv.Env { return s.kube }
-
-// Player stands in for the cluster's controllers (make a component
-// unhealthy with Player().Unhealthy).
-func (s *Sim) Player() *kubeenv.Player { return s.player }
 
 // Zone is the DNS zone the Cloudflare double serves.
 func (s *Sim) Zone() string { return s.opts.Zone }
@@ -512,12 +521,18 @@ func (s *Sim) serverDeployed(srv latfake.ServerState) {
 		s.logf("server %s (%s) booted Talos without its address (%v): no node answers on %s", srv.Hostname, srv.IP, err, srv.IP)
 		return
 	}
-	s.bootTalos(srv.Hostname, srv.ID, srv.IP, disks(srv.Plan, srv.IP), latitudeLinks(srv.ID, srv.IP, dhcp, cmdline))
+	var hw hardware
+	for _, p := range latfake.Catalogue() {
+		if p.Slug == srv.Plan {
+			hw = hardware{cores: p.Cores, memoryGiB: p.MemoryGB}
+		}
+	}
+	s.bootTalos(srv.Hostname, srv.ID, srv.IP, hw, disks(srv.Plan, srv.IP), latitudeLinks(srv.ID, srv.IP, dhcp, cmdline))
 }
 
 // bootTalos starts a Talos node in maintenance mode on a server's address,
 // in place of whatever ran there before.
-func (s *Sim) bootTalos(hostname, serverID, ip string, disks []*storage.Disk, links func() []talosfake.Link) {
+func (s *Sim) bootTalos(hostname, serverID, ip string, hw hardware, disks []*storage.Disk, links func() []talosfake.Link) {
 	faults := s.opts.Talos
 	if f, ok := s.opts.TalosFor[hostname]; ok {
 		faults = f
@@ -556,7 +571,7 @@ func (s *Sim) bootTalos(hostname, serverID, ip string, disks []*storage.Disk, li
 		s.logf("server %s: cannot serve the Kubernetes API on %s: %v", hostname, ip, err)
 		return
 	}
-	s.nodes[ip] = &simNode{node: n, api: api, serverID: serverID, ip: ip, booted: s.clock.Now()}
+	s.nodes[ip] = &simNode{node: n, api: api, serverID: serverID, ip: ip, hw: hw, booted: s.clock.Now()}
 	s.logf("server %s is on: Talos maintenance mode at %s", hostname, addr)
 }
 
@@ -602,7 +617,8 @@ func (s *Sim) hcloudBooted(b hcfake.Booted) {
 		return
 	}
 	id := strconv.FormatInt(b.ID, 10)
-	s.bootTalos(b.Name, id, b.IP, driveDisks(b.IP, []provider.Drive{{Count: 1, SizeGB: float64(b.DiskGB), Type: "SSD"}}), s.hcloudLinks(b.ID, b.IP))
+	cores, mem, _ := s.hcloud.ServerTypeSpec(b.Type)
+	s.bootTalos(b.Name, id, b.IP, hardware{cores: cores, memoryGiB: int(mem)}, driveDisks(b.IP, []provider.Drive{{Count: 1, SizeGB: float64(b.DiskGB), Type: "SSD"}}), s.hcloudLinks(b.ID, b.IP))
 }
 
 func (s *Sim) hcloudStopped(b hcfake.Booted) {
@@ -619,12 +635,14 @@ func (s *Sim) vultrActive(b vultrfake.BareMetal) {
 		return
 	}
 	var drives []provider.Drive
+	var hw hardware
 	for _, p := range s.vultr.Plans() {
 		if p.ID == b.Plan {
 			drives = []provider.Drive{{Count: p.DiskCount, SizeGB: float64(p.Disk), Type: p.Type}}
+			hw = hardware{cores: p.CPUCount, memoryGiB: p.RAM / 1024}
 		}
 	}
-	s.bootTalos(cmpOr(b.Hostname, b.Label), b.ID, b.MainIP, driveDisks(b.MainIP, drives), s.vultrLinks(b))
+	s.bootTalos(cmpOr(b.Hostname, b.Label), b.ID, b.MainIP, hw, driveDisks(b.MainIP, drives), s.vultrLinks(b))
 }
 
 func (s *Sim) vultrDeleted(b vultrfake.BareMetal) {
@@ -732,7 +750,8 @@ func (s *Sim) robotBooted(srv robotfake.Server) {
 		}
 		disks = append(disks, disk)
 	}
-	s.bootTalos(robotHostname(srv.Name), strconv.Itoa(srv.Number), srv.IP, disks, robotLinks(srv.Number, srv.IP))
+	// The account rents AX42s: 8 cores, 64 GB (Hetzner's product page).
+	s.bootTalos(robotHostname(srv.Name), strconv.Itoa(srv.Number), srv.IP, hardware{cores: 8, memoryGiB: 64}, disks, robotLinks(srv.Number, srv.IP))
 }
 
 // robotStopped stops the node of a dedicated server reset away from Talos.
@@ -837,4 +856,20 @@ func (s *Sim) WaitIdle(ctx context.Context) error {
 func (s *Sim) String() string {
 	return fmt.Sprintf("simulated datacenter: Latitude %s, Hetzner Cloud %s, Vultr %s, nodes %s*, %s",
 		s.latSrv.URL, s.hcloudSrv.URL, s.vultrSrv.URL, s.block, s.kube)
+}
+
+// acmeDirectory answers as an ACME server's directory does (RFC 8555
+// section 7.1.1), so cert-manager's ACME issuer finds one; nothing behind
+// it signs.
+func acmeDirectory(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/directory" {
+		http.NotFound(w, r)
+		return
+	}
+	base := "http://" + r.Host
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]string{
+		"newNonce": base + "/new-nonce", "newAccount": base + "/new-account", "newOrder": base + "/new-order",
+		"revokeCert": base + "/revoke-cert", "keyChange": base + "/key-change",
+	})
 }

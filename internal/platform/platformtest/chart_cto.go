@@ -19,7 +19,20 @@ func cto(version string) *chart.Chart {
 		crdSpec{group: "agents.platform", kind: "ManagedRepo", plural: "managedrepos"}.yaml()+"---\n"+
 		crdSpec{group: "agents.platform", kind: "PRD", plural: "prds"}.yaml())
 	for _, c := range []string{"controller", "tools", "openmemory", "healer", "pm", "web"} {
-		b.template(c+".yaml", withPullSecrets(pod{kind: "Deployment", name: "cto-" + c, when: ".Values." + c + ".enabled", replicas: "{{ .Values." + c + ".replicaCount }}"}.render()))
+		p := pod{kind: "Deployment", name: "cto-" + c, when: ".Values." + c + ".enabled", replicas: "{{ .Values." + c + ".replicaCount }}"}
+		switch c {
+		case "tools", "openmemory", "healer":
+			// Each mounts its own PVC (healer/deployment.yaml "workspace",
+			// tools/deployment.yaml "data"): a WaitForFirstConsumer class
+			// binds it only once this pod is scheduled.
+			p.volumeClaims = []mountedClaim{{name: "cto-" + c, when: ".Values." + c + ".persistence.enabled"}}
+		}
+		if c == "tools" {
+			// tools/deployment.yaml runs a Docker-in-Docker sidecar
+			// (docker:dind) with privileged: true.
+			p.privileged = true
+		}
+		b.template(c+".yaml", withPullSecrets(p.render()))
 	}
 	for _, c := range []string{"tools", "openmemory", "healer"} {
 		b.template(c+"-pvc.yaml", pvc("and .Values."+c+".enabled .Values."+c+".persistence.enabled", "cto-"+c, ".Values.global.storageClass", "{{ .Values."+c+".persistence.size }}"))

@@ -11,7 +11,9 @@ import chart "helm.sh/helm/v4/pkg/chart/v2"
 // hostNetwork, hostPID and host paths (prometheus-node-exporter 4.56.x).
 func prometheus(version string) *chart.Chart {
 	b := newChart("prometheus", version)
-	b.template("server.yaml", pod{kind: "Deployment", name: "prometheus-server", replicas: "{{ .Values.server.replicaCount }}", scheduling: ".Values.server"}.render())
+	// deploy.yaml mounts the claim as "storage-volume".
+	b.template("server.yaml", pod{kind: "Deployment", name: "prometheus-server", replicas: "{{ .Values.server.replicaCount }}", scheduling: ".Values.server",
+		volumeClaims: []mountedClaim{{name: "prometheus-server", when: ".Values.server.persistentVolume.enabled"}}}.render())
 	b.template("server-pvc.yaml", pvc(".Values.server.persistentVolume.enabled", "prometheus-server", ".Values.server.persistentVolume.storageClass", "{{ .Values.server.persistentVolume.size }}"))
 	b.template("server-service.yaml", service("true", "prometheus-server", "{{ .Values.server.service.type }}"))
 	b.template("alertmanager.yaml", pod{kind: "StatefulSet", name: "prometheus-alertmanager", when: ".Values.alertmanager.enabled", replicas: "1",
@@ -75,7 +77,9 @@ affinity: {}
 // init-chown container runs as root with CHOWN), and the test pod.
 func grafana(version string) *chart.Chart {
 	b := newChart("grafana", version)
-	b.template("deployment.yaml", pod{kind: "Deployment", name: "grafana", replicas: "{{ .Values.replicas }}", scheduling: ".Values"}.render())
+	// _pod.tpl mounts the claim as "storage".
+	b.template("deployment.yaml", pod{kind: "Deployment", name: "grafana", replicas: "{{ .Values.replicas }}", scheduling: ".Values",
+		volumeClaims: []mountedClaim{{name: "grafana", when: "and .Values.persistence.enabled (eq .Values.persistence.type \"pvc\")"}}}.render())
 	b.template("pvc.yaml", pvc("and .Values.persistence.enabled (eq .Values.persistence.type \"pvc\")", "grafana", ".Values.persistence.storageClassName", "{{ .Values.persistence.size }}"))
 	b.template("service.yaml", service("true", "grafana", "{{ .Values.service.type }}"))
 	b.template("test.yaml", `{{- if .Values.testFramework.enabled }}

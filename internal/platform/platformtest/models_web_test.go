@@ -108,6 +108,34 @@ func TestNoServiceWaitsForALoadBalancer(t *testing.T) {
 	}
 }
 
+// Every claim a chart renders is mounted by a pod that runs: a
+// WaitForFirstConsumer class (local-path) binds a claim only once its
+// first pod is scheduled, so an unused claim stays Pending and Argo CD
+// reports the chart Progressing for ever.
+func TestEveryClaimHasAPod(t *testing.T) {
+	for _, profile := range profiles {
+		for name, objs := range rendered(t, platform.Selection{Profile: profile, Talos: true}) {
+			used := map[string]bool{}
+			for _, o := range objs {
+				tpl, ok, err := PodTemplate(o)
+				if err != nil || !ok || (o.GetKind() != "DaemonSet" && replicas(o) == 0) {
+					continue
+				}
+				for _, v := range tpl.Spec.Volumes {
+					if v.PersistentVolumeClaim != nil {
+						used[v.PersistentVolumeClaim.ClaimName] = true
+					}
+				}
+			}
+			for _, o := range objs {
+				if o.GetKind() == "PersistentVolumeClaim" && !used[o.GetName()] {
+					t.Errorf("%s: %s's claim %s is mounted by no running pod", profile, name, o.GetName())
+				}
+			}
+		}
+	}
+}
+
 func podSpec(t *testing.T, o *unstructured.Unstructured) corev1.PodSpec {
 	t.Helper()
 	if o == nil {

@@ -25,11 +25,17 @@ type pod struct {
 	capabilities         []string
 	hostPaths            []string
 	claims               []claim
-	priorityClass        string
+	// volumeClaims are PersistentVolumeClaims of the chart the pod mounts.
+	volumeClaims  []mountedClaim
+	priorityClass string
 	// bidirectional is the host path mounted with Bidirectional mount
 	// propagation, or "".
 	bidirectional string
 }
+
+// mountedClaim is a claim a pod mounts while the template condition when
+// holds.
+type mountedClaim struct{ name, when string }
 
 // claim is a StatefulSet's volumeClaimTemplate; class and size are
 // template text (class "" leaves the cluster's default class).
@@ -87,16 +93,22 @@ func (p pod) render() string {
 	for _, c := range p.claims {
 		mounts = append(mounts, c.name)
 	}
-	if len(mounts) > 0 {
+	if len(mounts)+len(p.volumeClaims) > 0 {
 		b.WriteString("          volumeMounts:\n")
 		for _, m := range mounts {
 			fmt.Fprintf(&b, "            - name: %s\n              mountPath: /mnt/%s\n%s", m, m, propagation[m])
 		}
+		for _, c := range p.volumeClaims {
+			fmt.Fprintf(&b, "            {{- if %s }}\n            - name: %s\n              mountPath: /mnt/%s\n            {{- end }}\n", c.when, c.name, c.name)
+		}
 	}
-	if len(p.hostPaths) > 0 {
+	if len(p.hostPaths)+len(p.volumeClaims) > 0 {
 		b.WriteString("      volumes:\n")
 		for i, h := range p.hostPaths {
 			fmt.Fprintf(&b, "        - name: host%d\n          hostPath:\n            path: %s\n", i, h)
+		}
+		for _, c := range p.volumeClaims {
+			fmt.Fprintf(&b, "        {{- if %s }}\n        - name: %s\n          persistentVolumeClaim:\n            claimName: %s\n        {{- end }}\n", c.when, c.name, c.name)
 		}
 	}
 	if len(p.claims) > 0 {

@@ -11,6 +11,7 @@ import (
 
 	"helm.sh/helm/v4/pkg/chart/common"
 	"helm.sh/helm/v4/pkg/chart/common/util"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/engine"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -20,17 +21,24 @@ import (
 
 // Render renders a component's model with its values as Helm would for
 // an install into its namespace: the objects of every template (hooks
-// included) and of crds/, by file name. Namespaced objects without a
-// namespace go to the component's.
+// included) and of crds/, by file name.
 func Render(c platform.Component) ([]*unstructured.Unstructured, error) {
-	ch := StandIn(c.Chart, c.Version)
-	vals, err := util.ToRenderValues(ch, c.Values, common.ReleaseOptions{Name: c.Name, Namespace: c.Namespace, IsInstall: true}, common.DefaultCapabilities.Copy())
+	return RenderChart(StandIn(c.Chart, c.Version), c.Name, c.Namespace, c.Values, nil)
+}
+
+// RenderChart renders a chart as `helm template --include-crds` would for
+// release in namespace with values, against caps (nil: Helm's defaults).
+func RenderChart(ch *chart.Chart, release, namespace string, values map[string]any, caps *common.Capabilities) ([]*unstructured.Unstructured, error) {
+	if caps == nil {
+		caps = common.DefaultCapabilities.Copy()
+	}
+	vals, err := util.ToRenderValues(ch, values, common.ReleaseOptions{Name: release, Namespace: namespace, IsInstall: true}, caps)
 	if err != nil {
-		return nil, fmt.Errorf("%s values: %w", c.Name, err)
+		return nil, fmt.Errorf("%s values: %w", release, err)
 	}
 	files, err := engine.Render(ch, vals)
 	if err != nil {
-		return nil, fmt.Errorf("render %s: %w", c.Name, err)
+		return nil, fmt.Errorf("render %s: %w", release, err)
 	}
 	names := make([]string, 0, len(files))
 	for n := range files {
@@ -57,7 +65,7 @@ func Render(c platform.Component) ([]*unstructured.Unstructured, error) {
 			if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
 				break
 			} else if err != nil {
-				return nil, fmt.Errorf("%s: rendered YAML: %w", c.Name, err)
+				return nil, fmt.Errorf("%s: rendered YAML: %w", release, err)
 			}
 			if len(doc) == 0 || string(doc) == "null" {
 				continue
@@ -65,7 +73,7 @@ func Render(c platform.Component) ([]*unstructured.Unstructured, error) {
 			// Unstructured's own decoding keeps integers int64.
 			u := &unstructured.Unstructured{}
 			if err := u.UnmarshalJSON(doc); err != nil {
-				return nil, fmt.Errorf("%s: rendered object: %w", c.Name, err)
+				return nil, fmt.Errorf("%s: rendered object: %w", release, err)
 			}
 			out = append(out, u)
 		}

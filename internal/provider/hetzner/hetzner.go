@@ -148,6 +148,16 @@ func (p *Provider) Capabilities() provider.Capabilities {
 		// Cloud networks are routed: each server gets its address and the
 		// route to the network's gateway by DHCP on its private NIC.
 		PrivateDHCP: true,
+		// A server's private network interface has MTU 1450, its public
+		// one 1500 (Hetzner Cloud docs, Networks > Technical concepts >
+		// Architecture, docs.hetzner.com/cloud/networks/technical-concepts/architecture).
+		// Cilium takes it so its VXLAN packets fit. The private link's
+		// config sets it too: Talos merges a link's settings by layer, and
+		// the machine config outranks the DHCP operator
+		// (network.ConfigMachineConfiguration > ConfigOperator), so the
+		// link gets 1450 whether or not the lease carries option 26, and
+		// the same value when it does.
+		PrivateMTU: 1450,
 	}
 }
 

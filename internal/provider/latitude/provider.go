@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -648,6 +650,37 @@ func (p *Provider) GetServer(ctx context.Context, id string) (provider.Server, e
 		return provider.Server{}, err
 	}
 	return toServer(r), nil
+}
+
+// PublicNetwork reads the server's public IPv4 address, prefix and
+// gateway (GET /ips?filter[server]=..., latitude-api.md), the network an
+// account without DHCP gets no lease for.
+func (p *Provider) PublicNetwork(ctx context.Context, serverID string) (provider.PublicNetwork, error) {
+	ips, err := p.api.IPs(ctx, serverID)
+	if err != nil {
+		return provider.PublicNetwork{}, err
+	}
+	for _, ip := range ips {
+		a := ip.Attributes
+		addr, err := netip.ParseAddr(a.Address)
+		if err != nil || !addr.Is4() || !strings.EqualFold(a.Type, "public") {
+			continue
+		}
+		bits := -1
+		if pfx, err := netip.ParsePrefix(a.CIDR); err == nil {
+			bits = pfx.Bits()
+		} else if m := net.ParseIP(a.Netmask).To4(); m != nil {
+			if ones, total := net.IPMask(m).Size(); total == 32 {
+				bits = ones
+			}
+		}
+		gw, err := netip.ParseAddr(a.Gateway)
+		if bits < 0 || err != nil {
+			return provider.PublicNetwork{}, fmt.Errorf("server %s: public address %s: the API reports no usable prefix (cidr %q, netmask %q) or gateway (%q)", serverID, a.Address, a.CIDR, a.Netmask, a.Gateway)
+		}
+		return provider.PublicNetwork{Address: netip.PrefixFrom(addr, bits).String(), Gateway: gw.String()}, nil
+	}
+	return provider.PublicNetwork{}, fmt.Errorf("server %s: the API reports no public IPv4 address", serverID)
 }
 
 // clusterFilter is the list filter of a cluster's resources: its project

@@ -27,10 +27,16 @@ type Link struct {
 	// DHCP is what a DHCP server on the link's segment hands out
 	// (address/prefix), "" when there is none.
 	DHCP string
-	// Cmdline is the address the kernel's ip= argument gives the link
-	// (address/prefix), "" for none. It stays whatever the config says:
-	// AddressConfigController applies the cmdline addresses on every pass,
-	// next to the machine config's.
+	// Gateway is the router of the link's segment ("" when unknown): a
+	// DHCP lease names it, and a node without one needs a static default
+	// route through it.
+	Gateway string
+	// Cmdline is the address the kernel's ip= argument of the boot
+	// script gives the link (address/prefix), "" for none. It addresses
+	// the link in maintenance mode only: the installer writes the
+	// installed system's kernel command line afresh (platform, defaults,
+	// extra kernel arguments; cmd/installer/pkg/install), so once the node
+	// installed its config and rebooted from disk no ip= is left.
 	Cmdline string
 }
 
@@ -40,8 +46,11 @@ type Link struct {
 type Network struct {
 	Aliases   map[string]string         // link name -> alias
 	Addresses map[string][]netip.Prefix // link or VLAN name -> addresses
-	// PublicLost: the public link has no public address, so the node
-	// answers nothing on it once the config is applied.
+	// DefaultRoutes are the gateways of the default routes, by link.
+	DefaultRoutes map[string]netip.Addr
+	// PublicLost: the public link has no public address, or no default
+	// route through its segment's gateway, so the node answers nothing on
+	// it once the config is applied.
 	PublicLost bool
 	// Problems are what a real node logs: an alias that matched no or
 	// several links, a document naming no link, subnets no address is in.
@@ -71,7 +80,7 @@ func (nw Network) addresses() []netip.Prefix {
 //   - a DHCPv4Config runs DHCP on the link it names; LinkConfig and
 //     VLANConfig give their static addresses, a VLAN needs its parent.
 func evaluateNetwork(cfg coreconfig.Provider, links []Link, publicIP netip.Addr) Network {
-	nw := Network{Aliases: map[string]string{}, Addresses: map[string][]netip.Prefix{}}
+	nw := Network{Aliases: map[string]string{}, Addresses: map[string][]netip.Prefix{}, DefaultRoutes: map[string]netip.Addr{}}
 	problem := func(format string, args ...any) { nw.Problems = append(nw.Problems, fmt.Sprintf(format, args...)) }
 
 	specs := make([]*networkpb.LinkStatusSpec, len(links))
@@ -126,13 +135,13 @@ func evaluateNetwork(cfg coreconfig.Provider, links []Link, publicIP netip.Addr)
 	dhcp := func(i int) {
 		if p, err := netip.ParsePrefix(links[i].DHCP); err == nil && !slices.Contains(nw.Addresses[links[i].Name], p) {
 			nw.Addresses[links[i].Name] = append(nw.Addresses[links[i].Name], p)
+			if gw, err := netip.ParseAddr(links[i].Gateway); err == nil {
+				nw.DefaultRoutes[links[i].Name] = gw
+			}
 		}
 	}
-	for _, l := range links {
-		if p, err := netip.ParsePrefix(l.Cmdline); err == nil {
-			nw.Addresses[l.Name] = append(nw.Addresses[l.Name], p)
-		}
-	}
+	// Link.Cmdline is left out: this is the network of the installed
+	// system, booted from disk without the boot script's ip=.
 	if cfg.RunDefaultDHCPOperators() {
 		for i := range links {
 			dhcp(i)
@@ -164,6 +173,11 @@ func evaluateNetwork(cfg coreconfig.Provider, links []Link, publicIP netip.Addr)
 				continue
 			}
 			nw.Addresses[links[i].Name] = append(nw.Addresses[links[i].Name], addrs...)
+			for _, r := range lc.Routes() {
+				if gw, ok := r.Gateway().Get(); ok && !r.Destination().IsPresent() {
+					nw.DefaultRoutes[links[i].Name] = gw
+				}
+			}
 		default:
 			problem("%T %s: the node does not model this kind of link", lc, lc.Name())
 		}
@@ -173,6 +187,10 @@ func evaluateNetwork(cfg coreconfig.Provider, links []Link, publicIP netip.Addr)
 		if l.Public && !slices.ContainsFunc(nw.Addresses[l.Name], func(p netip.Prefix) bool { return p.Addr() == publicIP }) {
 			nw.PublicLost = true
 			problem("public link %s has no address %s: the node stops answering on it", l.Name, publicIP)
+		}
+		if gw, err := netip.ParseAddr(l.Gateway); l.Public && err == nil && nw.DefaultRoutes[l.Name] != gw {
+			nw.PublicLost = true
+			problem("public link %s has no default route through %s: the node answers nothing beyond its segment", l.Name, gw)
 		}
 	}
 	all := nw.addresses()

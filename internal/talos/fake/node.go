@@ -723,15 +723,14 @@ func (s *machineServer) Kubeconfig(_ *emptypb.Empty, stream grpc.ServerStreaming
 	n := s.n
 	n.mu.Lock()
 	n.kubeconfigCalls++
-	ok, server, data, token := n.bootstrapped, n.KubeconfigServer, n.Kubeconfig, n.KubeconfigToken
+	// Talos generates the admin kubeconfig from the config's Kubernetes
+	// CA, so a configured node hands it out before Bootstrap; the API
+	// server it names answers only later (APIServerUp).
+	ok, server, data, token := n.config != nil, n.KubeconfigServer, n.Kubeconfig, n.KubeconfigToken
 	failing := n.kubeconfigCalls <= n.Faults.KubeconfigFailures
-	etcdDown := n.network.EtcdProblem
 	n.mu.Unlock()
 	if !ok {
-		return status.Error(codes.FailedPrecondition, "kubernetes is not bootstrapped")
-	}
-	if etcdDown != "" {
-		return status.Error(codes.Unavailable, "the API server cannot start: "+etcdDown)
+		return status.Error(codes.FailedPrecondition, "node is in maintenance mode")
 	}
 	if failing {
 		return status.Error(codes.Unavailable, "kubeconfig is not ready yet")

@@ -4,8 +4,9 @@
 // ingress-shim makes for annotated Ingresses, and the kubernetes.io/tls
 // Secret and Ready condition of each Certificate a self-signed issuer
 // signs. Each rule names the file of github.com/cert-manager/cert-manager
-// it follows. ACME issuers are left alone: they need an ACME server, so
-// their Certificates never become Ready here.
+// it follows. An ACME issuer is Ready once its server's directory answers
+// as an ACME directory (the account registration is not modelled); its
+// Certificates are left alone, as they need the ACME server to sign.
 package certmanager
 
 import (
@@ -17,8 +18,12 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
+	"fmt"
+	"io"
 	"math/big"
+	"net/http"
 	"reflect"
 	"slices"
 	"strings"
@@ -68,7 +73,7 @@ func Run(ctx context.Context, cfg *rest.Config) {
 	if err != nil {
 		return
 	}
-	d := &double{kc: kc, dyn: dyn}
+	d := &double{kc: kc, dyn: dyn, acme: map[string]acmeTry{}}
 	for {
 		d.issuers(ctx)
 		d.ingressShim(ctx)
@@ -84,6 +89,14 @@ func Run(ctx context.Context, cfg *rest.Config) {
 type double struct {
 	kc  kubernetes.Interface
 	dyn dynamic.Interface
+	// acme is the last registration outcome per ACME server and when it
+	// was tried (retried every 10 s, as a failed one is requeued).
+	acme map[string]acmeTry
+}
+
+type acmeTry struct {
+	err error
+	at  time.Time
 }
 
 // issuers: a self-signed issuer is Ready as soon as it exists
@@ -96,11 +109,28 @@ func (d *double) issuers(ctx context.Context) {
 		}
 		for i := range list.Items {
 			iss := &list.Items[i]
-			if _, self, _ := unstructured.NestedMap(iss.Object, "spec", "selfSigned"); !self {
+			if _, self, _ := unstructured.NestedMap(iss.Object, "spec", "selfSigned"); self {
+				if setCondition(iss, "Ready", "True", "IsReady", "") {
+					d.updateStatus(ctx, gvr, iss)
+				}
 				continue
 			}
-			if setCondition(iss, "Ready", "True", "IsReady", "") {
-				d.updateStatus(ctx, gvr, iss)
+			if server, acme, _ := unstructured.NestedString(iss.Object, "spec", "acme", "server"); acme {
+				// pkg/issuer/acme/setup.go: registered, Ready True
+				// ACMEAccountRegistered; else Ready False
+				// ErrRegisterACMEAccount.
+				status, reason, msg := "True", "ACMEAccountRegistered", "The ACME account was registered with the ACME server"
+				try, ok := d.acme[server]
+				if !ok || (try.err != nil && time.Since(try.at) > 10*time.Second) {
+					try = acmeTry{err: acmeDirectory(ctx, server), at: time.Now()}
+					d.acme[server] = try
+				}
+				if err := try.err; err != nil {
+					status, reason, msg = "False", "ErrRegisterACMEAccount", "Failed to register ACME account: "+err.Error()
+				}
+				if setCondition(iss, "Ready", status, reason, msg) {
+					d.updateStatus(ctx, gvr, iss)
+				}
 			}
 		}
 	}
@@ -419,4 +449,27 @@ func selfSign(crt *unstructured.Unstructured, dnsNames []string, commonName stri
 	_ = pem.Encode(&c, &pem.Block{Type: "CERTIFICATE", Bytes: der})
 	_ = pem.Encode(&k, keyBlock)
 	return c.Bytes(), k.Bytes(), nil
+}
+
+// acmeDirectory checks that server answers an ACME directory (RFC 8555
+// section 7.1.1: a JSON object naming newAccount).
+func acmeDirectory(ctx context.Context, server string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, server, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var dir struct {
+		NewAccount string `json:"newAccount"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&dir); err != nil || resp.StatusCode != http.StatusOK || dir.NewAccount == "" {
+		return fmt.Errorf("%s is not an ACME directory (%s)", server, resp.Status)
+	}
+	return nil
 }

@@ -165,15 +165,27 @@ func orDash(s string) string {
 	return s
 }
 
-// RenderResume summarizes the end-to-end resume runs by the step the kill
-// hit.
+// RenderResume summarizes the end-to-end resume runs by the steps the
+// kill hit. Attempts whose kill came after the deploy finished are
+// counted apart: they are not kills.
 func RenderResume(runs []e2e.KillRun) string {
 	var b strings.Builder
-	finished := 0
-	type agg struct{ runs, finished int }
+	hits, misses, finished, once := 0, 0, 0, 0
+	type agg struct{ kills, finished, once int }
 	by := map[string]*agg{}
 	var steps []string
+	seeds := map[uint64]bool{}
+	var seedList []string
 	for _, r := range runs {
+		if !seeds[r.Seed] {
+			seeds[r.Seed] = true
+			seedList = append(seedList, fmt.Sprint(r.Seed))
+		}
+		if !r.Hit {
+			misses++
+			continue
+		}
+		hits++
 		step := r.KilledIn
 		if step == "" {
 			step = "before the journal existed"
@@ -182,18 +194,26 @@ func RenderResume(runs []e2e.KillRun) string {
 			by[step] = &agg{}
 			steps = append(steps, step)
 		}
-		by[step].runs++
+		by[step].kills++
 		if r.Finished {
 			finished++
 			by[step].finished++
 		}
+		if r.BootstrapCalls == 1 {
+			once++
+			by[step].once++
+		}
 	}
 	sort.Strings(steps)
-	fmt.Fprintf(&b, "\n### Resume after SIGKILL (test/e2e TestResumeAfterKill)\n\n%d runs of 1 to 3 nodes killed at a random point: "+
-		"%d resumed with exactly the servers asked for, one bootstrap and the same Talos secrets.\n\n", len(runs), finished)
-	b.WriteString("| Killed in | Runs | Resumed |\n|---|---|---|\n")
+	fmt.Fprintf(&b, "\n### Resume after SIGKILL (test/e2e TestResumeAfterKill)\n\n"+
+		"Deploys of 3 control planes killed at a random point, then run again: %d kills landed before the deploy finished; "+
+		"%d kill points came after it finished and were drawn again, not counted. "+
+		"%d of %d resumed with exactly the servers asked for, one node that started etcd, exactly one Bootstrap call over the cluster and the same Talos secrets "+
+		"(%d of %d with exactly one Bootstrap call). Seed %s (replay with %s).\n\n",
+		hits, misses, finished, hits, once, hits, strings.Join(seedList, ", "), e2e.ResumeSeedEnv)
+	b.WriteString("| Steps running at the kill | Kills | Resumed | One Bootstrap call |\n|---|---|---|---|\n")
 	for _, s := range steps {
-		fmt.Fprintf(&b, "| %s | %d | %d |\n", s, by[s].runs, by[s].finished)
+		fmt.Fprintf(&b, "| %s | %d | %d | %d |\n", s, by[s].kills, by[s].finished, by[s].once)
 	}
 	b.WriteString("\n")
 	return b.String()

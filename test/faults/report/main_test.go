@@ -30,14 +30,17 @@ func TestRunReplacesOnlyTheGeneratedPart(t *testing.T) {
 	os.WriteFile(in, []byte(`{"speed":600,"cases":[{"name":"c1","pass":true}]}`), 0o644)
 	os.WriteFile(doc, []byte("# Title\nhand written\n"+begin+"\nold table\n"+end+"\ntail\n"), 0o644)
 	resume := filepath.Join(dir, "resume.json")
-	os.WriteFile(resume, []byte(`[{"killed_in":"servers","finished":true},{"killed_in":"talos","finished":true},{"killed_in":"servers","finished":false}]`), 0o644)
+	os.WriteFile(resume, []byte(`[{"seed":9,"hit":true,"killed_in":"servers","finished":true,"bootstrap_calls":1},{"seed":9,"hit":true,"killed_in":"talos","finished":true,"bootstrap_calls":1},`+
+		`{"seed":9,"hit":false,"killed_in":"finished before the kill"},{"seed":9,"hit":true,"killed_in":"servers","finished":false,"bootstrap_calls":2}]`), 0o644)
 	if err := run(in, resume, doc); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(doc)
 	s := string(got)
 	if !strings.Contains(s, "hand written") || !strings.Contains(s, "tail") || strings.Contains(s, "old table") || !strings.Contains(s, "**c1**") ||
-		!strings.Contains(s, "3 runs of 1 to 3 nodes") || !strings.Contains(s, "| servers | 2 | 1 |") {
+		!strings.Contains(s, "3 kills landed") || !strings.Contains(s, "1 kill points came after it finished") ||
+		!strings.Contains(s, "(2 of 3 with exactly one Bootstrap call)") || !strings.Contains(s, "Seed 9") ||
+		!strings.Contains(s, "| servers | 2 | 1 | 1 |") || strings.Contains(s, "finished before the kill |") {
 		t.Errorf("document after run:\n%s", s)
 	}
 }

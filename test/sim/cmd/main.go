@@ -12,16 +12,18 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	latfake "github.com/cto-platform/cto/internal/provider/latitude/fake"
 	"github.com/cto-platform/cto/test/sim"
 )
 
 func main() {
 	var o sim.Options
-	var failHosts, stuckHosts string
+	var failHosts, stuckHosts, quota string
 	var verbose bool
 	fs := flag.CommandLine
 	fs.Float64Var(&o.Speed, "speed", 600, "simulated seconds per wall second (600: a 10-minute deploy takes a second)")
@@ -36,8 +38,7 @@ func main() {
 	fs.BoolVar(&o.LatitudeNoDHCP, "latitude-no-dhcp", false, "the Latitude account boots custom images without DHCP (cto needs LATITUDESH_NO_DHCP=true)")
 	fs.BoolVar(&o.HetznerNoTalosISO, "hetzner-no-talos-iso", false, "Hetzner Cloud offers no public Talos ISO (cto builds a snapshot)")
 	// Faults of the Latitude double.
-	fs.Float64Var(&o.Latitude.RateLimitRate, "rate-limit", 0, "share of Latitude requests answered 429 (0..1)")
-	fs.IntVar(&o.Latitude.RetryAfterSeconds, "retry-after", 1, "Retry-After seconds of a 429")
+	fs.StringVar(&quota, "rate-limit", "", `Latitude's per-minute request quota, answered 429 with Retry-After past it: "published" (60 reads and 20 writes a minute, the documented figure) or READS/WRITES`)
 	fs.IntVar(&o.Latitude.ServerErrorBurst, "server-errors", 0, "answer the next N Latitude requests 503")
 	fs.IntVar(&o.Latitude.FailNext, "fail-deploys", 0, "the next N created servers end in failed_deployment")
 	fs.StringVar(&failHosts, "fail-hosts", "", "comma-separated hostnames whose first deploy fails")
@@ -55,6 +56,12 @@ func main() {
 		fs.PrintDefaults()
 	}
 	flag.Parse()
+	q, err := parseQuota(quota)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sim: -rate-limit:", err)
+		os.Exit(2)
+	}
+	o.LatitudeQuota = q
 	o.Latitude.FailHostnames = hostCounts(failHosts)
 	o.Latitude.StuckHostnames = hostCounts(stuckHosts)
 	if verbose {
@@ -78,6 +85,24 @@ func main() {
 	<-ctx.Done()
 	fmt.Fprintln(os.Stderr, "sim: stopping")
 	s.Close()
+}
+
+// parseQuota reads -rate-limit: "" is no quota, "published" the
+// documented one (latfake.PublishedQuota), else READS/WRITES per minute.
+func parseQuota(v string) (latfake.Quota, error) {
+	switch v {
+	case "":
+		return latfake.Quota{}, nil
+	case "published":
+		return latfake.PublishedQuota, nil
+	}
+	r, w, ok := strings.Cut(v, "/")
+	reads, err1 := strconv.Atoi(r)
+	writes, err2 := strconv.Atoi(w)
+	if !ok || err1 != nil || err2 != nil || reads <= 0 || writes <= 0 {
+		return latfake.Quota{}, fmt.Errorf(`%q: want "published" or READS/WRITES per minute, such as 60/20`, v)
+	}
+	return latfake.Quota{ReadsPerMinute: reads, WritesPerMinute: writes}, nil
 }
 
 func hostCounts(list string) map[string]int {

@@ -636,3 +636,16 @@ func (f *Fake) PrivateNets(id int64) []schema.ServerPrivateNet {
 	}
 	return append([]schema.ServerPrivateNet(nil), s.PrivateNet...)
 }
+
+// ServerTypeSpec is a server type's cores and memory in GB, as GET
+// /server_types lists them.
+func (f *Fake) ServerTypeSpec(name string) (cores int, memoryGB float64, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, t := range f.serverTypes {
+		if t.Name == name {
+			return t.Cores, float64(t.Memory), true
+		}
+	}
+	return 0, 0, false
+}
