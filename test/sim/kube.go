@@ -70,12 +70,20 @@ func (s *Sim) kubelets(ctx context.Context, kube kubernetes.Interface) {
 			cni = cni || d.Name == "cilium"
 		}
 	}
+	// A reinstalled server's hostname has a past node too; the running
+	// one is the kubelet.
+	running := map[string]bool{}
+	for _, n := range nodes {
+		running[n.Hostname] = running[n.Hostname] || n.Running
+	}
 	for _, n := range nodes {
 		if !n.Configured {
 			continue
 		}
 		if !n.Running {
-			s.kubeletGone(ctx, kube, n)
+			if !running[n.Hostname] {
+				s.kubeletGone(ctx, kube, n)
+			}
 			continue
 		}
 		tn := s.Node(n.Hostname)
