@@ -21,14 +21,17 @@ var namespaceGVR = schema.GroupVersionResource{Version: "v1", Resource: "namespa
 // operation is one automated sync of an Application: its tasks in order,
 // how far it got, and how it ended.
 type operation struct {
-	key              string
-	phase, message   string
-	started          time.Time
-	finished         time.Time
-	groups           [][]*unstructured.Unstructured
-	next             int // the group to apply or wait for
-	appliedGroup     bool
-	applied          map[string]bool
+	key            string
+	phase, message string
+	started        time.Time
+	finished       time.Time
+	groups         [][]*unstructured.Unstructured
+	next           int // the group to apply or wait for
+	appliedGroup   bool
+	applied        map[string]bool
+	// appliedVersion is the resourceVersion each apply answered, so a
+	// health check waits until the watch has seen the write.
+	appliedVersion   map[string]string
 	previous         []*unstructured.Unstructured // what the last sync applied, for pruning
 	prune            bool
 	multiStep        bool
@@ -139,7 +142,7 @@ func (c *controller) newOperation(app string, sp spec, st *appState) *operation 
 		return a.obj.GetName() < b.obj.GetName()
 	})
 	op := &operation{key: st.key, phase: "Running", message: "one or more tasks are running", started: time.Now(),
-		applied: map[string]bool{}}
+		applied: map[string]bool{}, appliedVersion: map[string]string{}}
 	if st.op != nil {
 		op.previous = st.op.previous
 		if st.op.phase == "Succeeded" {
@@ -197,10 +200,11 @@ func (c *controller) run(ctx context.Context, app string, sp spec, st *appState)
 		if !op.appliedGroup {
 			var failed []string
 			for _, o := range group {
-				if err := c.apply(ctx, app, o, op); err != nil {
+				if version, err := c.apply(ctx, app, o, op); err != nil {
 					failed = append(failed, err.Error())
 				} else {
 					op.applied[ref(o)] = true
+					op.appliedVersion[ref(o)] = version
 				}
 			}
 			if len(failed) > 0 {
@@ -229,6 +233,10 @@ func (c *controller) run(ctx context.Context, app string, sp spec, st *appState)
 					running = append(running, ref(o))
 				}
 				continue // a hook deleted on success
+			}
+			if older(live.GetResourceVersion(), op.appliedVersion[ref(o)]) {
+				running = append(running, ref(o)) // the watch has not seen the write yet
+				continue
 			}
 			h := ResourceHealth(live)
 			switch {
@@ -284,10 +292,10 @@ func (c *controller) fail(sp spec, st *appState, msg string) {
 // apply applies one object server-side as Argo CD's ServerSideApply=true
 // sync does, with the tracking annotation; a hook is created anew
 // (before-hook-creation, the default delete policy, removes an old one).
-func (c *controller) apply(ctx context.Context, app string, o *unstructured.Unstructured, op *operation) error {
+func (c *controller) apply(ctx context.Context, app string, o *unstructured.Unstructured, op *operation) (version string, err error) {
 	gvr, namespaced, err := c.resource(o)
 	if err != nil {
-		return fmt.Errorf("the server could not find the requested resource %s", o.GroupVersionKind().GroupKind())
+		return "", fmt.Errorf("the server could not find the requested resource %s", o.GroupVersionKind().GroupKind())
 	}
 	obj := o.DeepCopy()
 	ann := obj.GetAnnotations()
@@ -304,18 +312,31 @@ func (c *controller) apply(ctx context.Context, app string, o *unstructured.Unst
 		if !op.applied[ref(o)] && deletePolicy(o, "before-hook-creation") {
 			propagation := metav1.DeletePropagationBackground
 			if err := r.Delete(ctx, obj.GetName(), metav1.DeleteOptions{PropagationPolicy: &propagation}); err != nil && !apierrors.IsNotFound(err) {
-				return fmt.Errorf("%s %s: %v", obj.GetKind(), obj.GetName(), err)
+				return "", fmt.Errorf("%s %s: %v", obj.GetKind(), obj.GetName(), err)
 			}
 		}
-		if _, err := r.Create(ctx, obj, metav1.CreateOptions{FieldManager: FieldManager}); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("%s %s: %v", obj.GetKind(), obj.GetName(), err)
+		created, err := r.Create(ctx, obj, metav1.CreateOptions{FieldManager: FieldManager})
+		if apierrors.IsAlreadyExists(err) {
+			return "", nil
 		}
-		return nil
+		if err != nil {
+			return "", fmt.Errorf("%s %s: %v", obj.GetKind(), obj.GetName(), err)
+		}
+		return created.GetResourceVersion(), nil
 	}
-	if _, err := r.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: true}); err != nil {
-		return fmt.Errorf("%s %s: %v", obj.GetKind(), obj.GetName(), err)
+	applied, err := r.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
+	if err != nil {
+		return "", fmt.Errorf("%s %s: %v", obj.GetKind(), obj.GetName(), err)
 	}
-	return nil
+	return applied.GetResourceVersion(), nil
+}
+
+// older says whether resourceVersion a precedes b. Versions are opaque to
+// clients, but an etcd-backed API server's are its revisions, which grow.
+func older(a, b string) bool {
+	x, errA := strconv.ParseUint(a, 10, 64)
+	y, errB := strconv.ParseUint(b, 10, 64)
+	return errA == nil && errB == nil && x < y
 }
 
 // deletePolicy says whether a hook has a delete policy; without one,
