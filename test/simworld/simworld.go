@@ -111,10 +111,15 @@ func (r Run) String() string {
 	return fmt.Sprintf("exit %d after %s\nstdout:\n%s\nstderr:\n%s", r.Code, r.Took.Round(time.Millisecond), r.Stdout, r.Stderr)
 }
 
-// Run runs cto to its end (at most 4 minutes).
+// runLimit bounds one cto run in wall time: a deploy takes well under a
+// minute alone, but the fault matrix runs its rows side by side, each with
+// a cluster whose controllers and nodes share the machine's cores.
+const runLimit = 8 * time.Minute
+
+// Run runs cto to its end (at most runLimit).
 func (w *World) Run(args ...string) Run {
 	w.T.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), runLimit)
 	defer cancel()
 	var out, errOut bytes.Buffer
 	cmd := w.Command(ctx, args...)
@@ -130,7 +135,7 @@ func (w *World) Run(args ...string) Run {
 		w.T.Fatalf("run cto %v: %v", args, err)
 	}
 	if ctx.Err() != nil {
-		w.T.Fatalf("cto %v did not end within 4 minutes:\n%s", args, r)
+		w.T.Fatalf("cto %v did not end within %s:\n%s", args, runLimit, r)
 	}
 	return r
 }
