@@ -56,6 +56,9 @@ func TestResourceHealth(t *testing.T) {
 		{"job failed", "apiVersion: batch/v1\nkind: Job\nmetadata: {name: j}\nstatus: {conditions: [{type: Failed, status: 'True', message: BackoffLimitExceeded}]}", "Degraded"},
 		{"job complete", "apiVersion: batch/v1\nkind: Job\nmetadata: {name: j}\nstatus: {conditions: [{type: Complete, status: 'True'}]}", "Healthy"},
 		{"certificate not ready", "apiVersion: cert-manager.io/v1\nkind: Certificate\nmetadata: {name: c}\nstatus: {conditions: [{type: Ready, status: 'False', message: no issuer}]}", "Degraded"},
+		{"pod running and ready", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {restartPolicy: Always}\nstatus: {phase: Running, conditions: [{type: Ready, status: 'True'}]}", "Healthy"},
+		{"pod running, not ready", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {restartPolicy: Always}\nstatus: {phase: Running, conditions: [{type: Ready, status: 'False'}]}", "Progressing"},
+		{"hook pod still running", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {restartPolicy: Never}\nstatus: {phase: Running, conditions: [{type: Ready, status: 'True'}]}", "Progressing"},
 		{"issuer new", "apiVersion: cert-manager.io/v1\nkind: ClusterIssuer\nmetadata: {name: i}", "Progressing"},
 	} {
 		var obj map[string]any

@@ -94,16 +94,11 @@ func ResourceHealth(obj *unstructured.Unstructured) *Health {
 		}
 		return jobHealth(&j)
 	case "/Pod":
-		phase, _, _ := unstructured.NestedString(obj.Object, "status", "phase")
-		switch corev1.PodPhase(phase) {
-		case corev1.PodSucceeded:
-			return &Health{Status: "Healthy"}
-		case corev1.PodFailed:
-			return &Health{Status: "Degraded"}
-		case corev1.PodRunning:
-			return &Health{Status: "Healthy"}
+		var p corev1.Pod
+		if err := convert(obj, &p); err != nil {
+			return err
 		}
-		return &Health{Status: "Progressing"}
+		return podHealth(&p)
 	case "cert-manager.io/Certificate":
 		return conditionHealth(obj, "Waiting for certificate")
 	case "cert-manager.io/Issuer", "cert-manager.io/ClusterIssuer":
@@ -182,6 +177,33 @@ func daemonSetHealth(d *appsv1.DaemonSet) *Health {
 		return &Health{"Progressing", fmt.Sprintf("Waiting for daemon set %q rollout to finish: %d of %d updated pods are available...", d.Name, d.Status.NumberAvailable, d.Status.DesiredNumberScheduled)}
 	}
 	return &Health{Status: "Healthy"}
+}
+
+// health_pod.go: a running pod is Healthy only when it restarts for ever
+// and is Ready (Degraded once a container has died); a pod meant to end
+// (a hook) is Progressing until it succeeds.
+func podHealth(p *corev1.Pod) *Health {
+	switch p.Status.Phase {
+	case corev1.PodSucceeded:
+		return &Health{"Healthy", p.Status.Message}
+	case corev1.PodFailed:
+		return &Health{"Degraded", p.Status.Message}
+	case corev1.PodRunning:
+		if p.Spec.RestartPolicy != corev1.RestartPolicyAlways && p.Spec.RestartPolicy != "" {
+			return &Health{"Progressing", p.Status.Message}
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+				return &Health{"Healthy", p.Status.Message}
+			}
+		}
+		for _, c := range p.Status.ContainerStatuses {
+			if c.LastTerminationState.Terminated != nil {
+				return &Health{"Degraded", p.Status.Message}
+			}
+		}
+	}
+	return &Health{"Progressing", p.Status.Message}
 }
 
 // health_job.go.
