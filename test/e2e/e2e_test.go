@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -341,14 +342,27 @@ func TestProductionHighAvailability(t *testing.T) {
 			t.Errorf("the kubeconfig has no context for prod-cp%d: %v", i, slices.Sorted(maps.Keys(raw.Contexts)))
 		}
 	}
-	if !w.Sim.LoseNode("prod-cp1") {
-		t.Fatal("prod-cp1 was not running")
+	// Inside the cluster the endpoint is the VIP: one control plane
+	// announces it, and when that one is lost another takes it over, so
+	// the nodes keep reaching the API.
+	addr := netip.MustParseAddr(vip)
+	holder := w.Sim.VIPHolder(addr)
+	if holder == "" {
+		t.Fatalf("no control plane announces the VIP %s", vip)
 	}
-	if err := nodesVia(raw.CurrentContext + "@prod-cp1"); err == nil {
-		t.Error("prod-cp1 is lost, yet its context still reaches the API")
+	if !w.Sim.LoseNode(holder) {
+		t.Fatalf("%s was not running", holder)
 	}
-	if err := nodesVia(raw.CurrentContext + "@prod-cp2"); err != nil {
-		t.Errorf("with prod-cp1 lost, prod-cp2's context does not reach the API: %v", err)
+	next := w.Sim.VIPHolder(addr)
+	if next == "" || next == holder {
+		t.Errorf("%s held the VIP and is lost; the VIP is now held by %q, want another control plane", holder, next)
+	}
+	t.Logf("the VIP %s moved from %s to %s", vip, holder, next)
+	if err := nodesVia(raw.CurrentContext + "@" + holder); err == nil {
+		t.Errorf("%s is lost, yet its context still reaches the API", holder)
+	}
+	if err := nodesVia(raw.CurrentContext + "@" + next); err != nil {
+		t.Errorf("with %s lost, %s's context does not reach the API: %v", holder, next, err)
 	}
 	w.destroy("prod")
 }

@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -142,6 +143,8 @@ type Sim struct {
 	lbs     map[string]*apiProxy // load balancers' API ports, by IP
 	history []NodeState          // nodes that went away
 	closed  bool
+	// vipHolders: which control plane announces each VIP (VIPHolder).
+	vipHolders map[netip.Addr]string
 }
 
 type simNode struct {
@@ -178,7 +181,7 @@ func Start(ctx context.Context, opts Options) (s *Sim, err error) {
 		opts.Latitude.Latency = opts.APILatency
 	}
 	s = &Sim{opts: opts, clock: clock.NewScaled(opts.Speed), block: talosfake.LoopbackBlock(),
-		trustd: &talosfake.Trustd{}, nodes: map[string]*simNode{}, lbs: map[string]*apiProxy{}}
+		trustd: &talosfake.Trustd{}, nodes: map[string]*simNode{}, lbs: map[string]*apiProxy{}, vipHolders: map[netip.Addr]string{}}
 	// Every early return below sets s to nil, so the half-started datacenter
 	// is kept aside to be closed.
 	started := s

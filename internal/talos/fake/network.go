@@ -58,6 +58,9 @@ type Network struct {
 	// EtcdProblem and KubeletProblem keep etcd and the kubelet from
 	// starting: no address matches their subnets.
 	EtcdProblem, KubeletProblem string
+	// VIPs are the shared addresses the node may announce, with the link
+	// each is announced on: a Layer2VIPConfig whose link exists.
+	VIPs map[netip.Addr]string
 }
 
 // addresses lists every address the node has.
@@ -80,7 +83,7 @@ func (nw Network) addresses() []netip.Prefix {
 //   - a DHCPv4Config runs DHCP on the link it names; LinkConfig and
 //     VLANConfig give their static addresses, a VLAN needs its parent.
 func evaluateNetwork(cfg coreconfig.Provider, links []Link, publicIP netip.Addr) Network {
-	nw := Network{Aliases: map[string]string{}, Addresses: map[string][]netip.Prefix{}, DefaultRoutes: map[string]netip.Addr{}}
+	nw := Network{Aliases: map[string]string{}, Addresses: map[string][]netip.Prefix{}, DefaultRoutes: map[string]netip.Addr{}, VIPs: map[netip.Addr]string{}}
 	problem := func(format string, args ...any) { nw.Problems = append(nw.Problems, fmt.Sprintf(format, args...)) }
 
 	specs := make([]*networkpb.LinkStatusSpec, len(links))
@@ -181,6 +184,19 @@ func evaluateNetwork(cfg coreconfig.Provider, links []Link, publicIP netip.Addr)
 		default:
 			problem("%T %s: the node does not model this kind of link", lc, lc.Name())
 		}
+	}
+
+	// A VIP's operator runs on the link the document names (machined's
+	// OperatorSpecController starts it only for an existing link): a
+	// physical link by name or alias, or a VLAN whose parent exists.
+	for _, v := range cfg.NetworkVirtualIPConfigs() {
+		_, physical := find(v.Link())
+		_, vlan := nw.Addresses[v.Link()]
+		if !physical && !vlan {
+			problem("%T %s: link %s does not exist, so the VIP is never announced", v, v.VIP(), v.Link())
+			continue
+		}
+		nw.VIPs[v.VIP()] = v.Link()
 	}
 
 	for _, l := range links {
