@@ -40,12 +40,43 @@ func (dnsStep) DryRun(ctx context.Context, r *Run) error {
 
 func (dnsStep) Run(ctx context.Context, r *Run) error {
 	s := r.Deps.Spec
+	if err := ensureRecords(ctx, r, func(dns.Record) bool { return true }); err != nil {
+		return err
+	}
+	return r.Journal.SetFact(FactDNSAPIName, dns.APIName(s.Name, s.DNS.Domain))
+}
+
+// publishAPIName creates the API endpoint's records as soon as the control
+// planes' addresses are known, before any node takes its config: with
+// --domain the configs name the cluster endpoint by its DNS name, and a
+// worker finds trustd and the API server through that name only
+// (KubePrism's first upstream is the cluster endpoint), so it joins once
+// the name resolves. The ingress records wait for the dns step.
+func publishAPIName(ctx context.Context, r *Run) error {
+	s := r.Deps.Spec
+	if _, skip := (dnsStep{}).Skip(r); skip {
+		return nil
+	}
+	api := dns.APIName(s.Name, s.DNS.Domain)
+	return ensureRecords(ctx, r, func(rec dns.Record) bool { return rec.Name == api })
+}
+
+// ensureRecords makes the zone hold the cluster's records that keep says
+// are wanted now, journaling each record's ID as it is created.
+func ensureRecords(ctx context.Context, r *Run, keep func(dns.Record) bool) error {
+	s := r.Deps.Spec
 	if r.Deps.DNS == nil {
 		return fmt.Errorf("no DNS provider is wired for --dns-provider %s", s.DNS.Provider)
 	}
-	want, err := clusterRecords(r)
+	all, err := clusterRecords(r)
 	if err != nil {
 		return err
+	}
+	var want []dns.Record
+	for _, rec := range all {
+		if keep(rec) {
+			want = append(want, rec)
+		}
 	}
 	zone, err := dns.FindZone(ctx, r.Deps.DNS, s.DNS.Domain)
 	if err != nil {
@@ -77,7 +108,7 @@ func (dnsStep) Run(ctx context.Context, r *Run) error {
 	if len(ch.Created) == 0 && len(ch.Removed) == 0 {
 		r.Say("all %d record(s) already in place", len(ch.Kept))
 	}
-	return r.Journal.SetFact(FactDNSAPIName, dns.APIName(s.Name, s.DNS.Domain))
+	return nil
 }
 
 // checkDNS proves, before anything is bought, that the DNS provider takes

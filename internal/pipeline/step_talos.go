@@ -57,6 +57,9 @@ func (talosStep) Run(ctx context.Context, r *Run) error {
 	if err := ensureAPILoadBalancer(ctx, r, nodes); err != nil {
 		return err
 	}
+	if err := publishAPIName(ctx, r); err != nil {
+		return err
+	}
 	in, err := clusterInput(r, nodes, secrets)
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -89,6 +90,9 @@ func (s *Sim) kubelets(ctx context.Context, kube kubernetes.Interface) {
 		tn := s.Node(n.Hostname)
 		if tn == nil || tn.Network().KubeletProblem != "" {
 			continue // the kubelet has no address to register with
+		}
+		if n.Role == "worker" && !s.endpointResolves(tn) {
+			continue // the worker cannot find the API server yet
 		}
 		s.kubelet(ctx, kube, n, tn, cni)
 	}
@@ -314,4 +318,40 @@ func (s *Sim) gpus(serverID string, tn *talosfake.Node) int {
 		}
 	}
 	return 0
+}
+
+// endpointResolves says whether a worker can reach its cluster endpoint.
+// A worker knows the control planes only through the endpoint its config
+// names: trustd, which issues its certificate, and the API server are
+// reached there (KubePrism's first upstream is the cluster endpoint; it
+// learns the other API servers from the API). Control planes run their
+// own API server and need no name. An endpoint given as a DNS name
+// resolves once the zone holds an address record of it that points at a
+// running control plane.
+func (s *Sim) endpointResolves(tn *talosfake.Node) bool {
+	cfg := tn.Config()
+	if cfg == nil || cfg.Cluster().Endpoint() == nil {
+		return false
+	}
+	host := cfg.Cluster().Endpoint().Hostname()
+	if net.ParseIP(host) != nil {
+		return true
+	}
+	controlPlanes := map[string]bool{}
+	for _, n := range s.Nodes() {
+		if n.Running && n.Role == "controlplane" {
+			controlPlanes[n.IP] = true
+		}
+	}
+	s.mu.Lock()
+	for ip := range s.lbs {
+		controlPlanes[ip] = true // a load balancer in front of them
+	}
+	s.mu.Unlock()
+	for _, r := range s.dns.Records(s.opts.Zone) {
+		if strings.EqualFold(strings.TrimSuffix(r.Name, "."), host) && (r.Type == "A" || r.Type == "AAAA") && controlPlanes[r.Content] {
+			return true
+		}
+	}
+	return false
 }
