@@ -527,6 +527,7 @@ func (talosStep) DryRun(ctx context.Context, r *Run) error {
 		return err
 	}
 	var paths []string
+	staticPlaceholder := false
 	for _, n := range nodes {
 		schematic, err := nodeSchematic(r, nodeHasGPU(r, n.Role))
 		if err != nil {
@@ -536,6 +537,16 @@ func (talosStep) DryRun(ctx context.Context, r *Run) error {
 		ni, err := nodeInput(r, n, talos.Disk{Serial: "PLACEHOLDER-DISK-SERIAL"}, id)
 		if err != nil {
 			return err
+		}
+		// Without DHCP the public link is addressed statically, as in a
+		// deploy: from the provider's answer for a server that exists,
+		// else from the placeholder address.
+		if ni.PublicAddress, ni.PublicGateway, err = staticPublicNetwork(ctx, r, n); err != nil {
+			return err
+		}
+		if p := r.Deps.Provider; ni.PublicAddress == "" && p != nil && !p.Capabilities().DHCP {
+			ni.PublicAddress, ni.PublicGateway = placeholderPublicNetwork(n.PublicIP)
+			staticPlaceholder = true
 		}
 		cfg, err := talos.Generate(in, ni)
 		if err != nil {
@@ -553,6 +564,9 @@ func (talosStep) DryRun(ctx context.Context, r *Run) error {
 	}
 	if placeholder {
 		r.Say("no servers yet: configs use PLACEHOLDER addresses (192.0.2.x public, a disk serial placeholder)")
+	}
+	if staticPlaceholder {
+		r.Say("no DHCP at %s: each public link gets a static address and default route; a deploy reads them from the provider, these configs use the address/31 and its peer as PLACEHOLDERS", r.Deps.Spec.Provider)
 	}
 	r.Say("rendered Talos configs (secrets inside, 0600):\n  %s", strings.Join(paths, "\n  "))
 	return nil
@@ -579,6 +593,22 @@ func placeholderNodes(r *Run) []state.Node {
 		})
 	}
 	return nodes
+}
+
+// placeholderPublicNetwork stands in for the public network a provider
+// without DHCP reports: the address on a /31 and the segment's other
+// address as its gateway (RFC 3021).
+func placeholderPublicNetwork(ip string) (address, gateway string) {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is4() {
+		return "", ""
+	}
+	p := netip.PrefixFrom(a, 31).Masked()
+	gw := p.Addr()
+	if gw == a {
+		gw = a.Next()
+	}
+	return netip.PrefixFrom(a, 31).String(), gw.String()
 }
 
 // placeholderPrivate is the i-th host address of the private range

@@ -239,6 +239,45 @@ func TestTalosDryRunWritesConfigs(t *testing.T) {
 	}
 }
 
+// TestTalosDryRunWithoutDHCPShowsStaticPublicLinks: the configs a dry run
+// writes for a provider without DHCP address the public link as a deploy
+// would (static address and default route), not by a DHCP lease the
+// network would never answer.
+func TestTalosDryRunWithoutDHCPShowsStaticPublicLinks(t *testing.T) {
+	for _, dhcp := range []bool{true, false} {
+		t.Run(fmt.Sprint("dhcp=", dhcp), func(t *testing.T) {
+			r := newRun(t, t.TempDir())
+			sp := spec.Defaults()
+			sp.Name, sp.Provider, sp.Nodes, sp.ControlPlanes = "demo", "latitude", 1, 1
+			r.Deps.Spec, r.Deps.Provider = sp, noDHCP{dhcp: dhcp}
+			rec := r.Events.(*Recorder)
+			if err := (&Engine{Steps: []Step{talosStep{}}}).Execute(context.Background(), r, Options{DryRun: true}); err != nil {
+				t.Fatal(err)
+			}
+			files, _ := filepath.Glob(filepath.Join(r.Cluster.Dir, "dry-run", "*.yaml"))
+			if len(files) != 1 {
+				t.Fatalf("dry run wrote %v, want one config", files)
+			}
+			data, _ := os.ReadFile(files[0])
+			if _, err := talos.ParseConfig(data); err != nil {
+				t.Fatal(err)
+			}
+			static := strings.Contains(string(data), "address: 192.0.2.10/31") && strings.Contains(string(data), "gateway: 192.0.2.11")
+			lease := strings.Contains(string(data), "kind: DHCPv4Config\nname: public")
+			if static == dhcp || lease != dhcp {
+				t.Errorf("dhcp=%v: static public address %v, DHCP lease on the public link %v:\n%s", dhcp, static, lease, data)
+			}
+			var said string
+			for _, e := range rec.Events {
+				said += e.Message + "\n"
+			}
+			if !dhcp && !strings.Contains(said, "no DHCP at latitude") {
+				t.Errorf("the dry run does not say the static addresses are placeholders:\n%s", said)
+			}
+		})
+	}
+}
+
 // noDHCP is a provider that only reports capabilities; the boot media
 // code asks nothing else.
 type noDHCP struct {
