@@ -17,17 +17,20 @@ import (
 // system. cmdline is the address ip= gave (boot.go): without a device in
 // ip=, Talos puts it on the first link by name (ParseCmdlineNetwork), the
 // external one.
+// The segment's gateway is the one GET /ips reports: the node needs its
+// default route through it, by DHCP or by its config.
 func latitudeLinks(serverID, ip string, dhcp bool, cmdline string) func() []talosfake.Link {
+	prefix, gateway := latfake.PublicNetwork(ip)
 	lease := ""
 	if dhcp {
-		lease = ip + "/31"
+		lease = prefix
 	}
 	return func() []talosfake.Link {
 		var out []talosfake.Link
 		for _, nic := range latfake.Interfaces(serverID) {
 			switch nic.Role {
 			case "external":
-				out = append(out, talosfake.Link{Name: "enp1s0f0", MAC: nic.MAC, Public: true, DHCP: lease, Cmdline: cmdline})
+				out = append(out, talosfake.Link{Name: "enp1s0f0", MAC: nic.MAC, Public: true, DHCP: lease, Gateway: gateway, Cmdline: cmdline})
 			case "internal":
 				out = append(out, talosfake.Link{Name: "enp1s0f1", MAC: nic.MAC})
 			}

@@ -24,6 +24,17 @@ func addressOf(ip string) addressing {
 	return addressing{Address: ip, Gateway: gw.String(), Netmask: "255.255.255.254", CIDR: p.String()}
 }
 
+// PublicNetwork is a server's public address as its link gets it, with
+// the prefix length GET /ips reports (address/31), and the gateway of
+// that segment.
+func PublicNetwork(ip string) (prefix, gateway string) {
+	a := addressOf(ip)
+	if a.CIDR == "" {
+		return "", ""
+	}
+	return a.Address + "/" + strings.SplitN(a.CIDR, "/", 2)[1], a.Gateway
+}
+
 // booted is what a server's iPXE ran once it deployed: the URL it
 // chain-loaded, or the script, decoded. latitude-api.md: the ipxe
 // attribute is "the Talos Image Factory PXE URL ..., or a base64 script".
