@@ -77,6 +77,7 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 		{[]string{"deploy", "-f", writeFile("name.yaml", header+"name: -x-\n")}, `name "-x-" must be a DNS label`},
 		{[]string{"deploy", "-f", filepath.Join(dir, "missing.yaml")}, `cannot be read`},
 		{[]string{"status", "-o", "yaml"}, `--output "yaml" is not a format`},
+		{[]string{"status", "-q", "-v"}, `--quiet and --verbose ask for opposite things`},
 		{[]string{"plans"}, `--provider is required`},
 		{[]string{"plans", "--provider", "local"}, `has no plans`},
 		{[]string{"status", "--name", "absent"}, `no cluster "absent"`},

@@ -17,6 +17,7 @@ type globals struct {
 	output   string
 	stateDir string
 	verbose  int
+	quiet    bool
 	streams  Streams
 
 	// --state: clusters in an object store (nil without it).
@@ -47,6 +48,9 @@ stopped when you run it again.`,
 			if g.output != "table" && g.output != "json" {
 				return badInputf("--output %q is not a format; use table or json", g.output)
 			}
+			if g.quiet && g.verbose > 0 {
+				return badInputf("--quiet and --verbose ask for opposite things; use one")
+			}
 			return g.openRemote(cmd)
 		},
 	}
@@ -60,6 +64,7 @@ stopped when you run it again.`,
 	pf.StringVar(&g.stateKey, "state-key", envOr("CTO_STATE_KEY"), "age identity file (as age-keygen or `cto state keygen` writes it) that encrypts the secrets kept in --state (env CTO_STATE_KEY)")
 	pf.DurationVar(&g.lockTTL, "state-lock-ttl", 2*time.Minute, "how long a --state lock outlives a holder that stopped renewing it (killed, or cut off from the store)")
 	pf.CountVarP(&g.verbose, "verbose", "v", "more detail in progress output (repeat for more)")
+	pf.BoolVarP(&g.quiet, "quiet", "q", false, "progress output shows only warnings and failures; results and questions are still printed")
 
 	root.AddCommand(
 		newDeployCmd(g),

@@ -24,15 +24,19 @@ func isTerminal(v any) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// smartTerminal is a terminal that can redraw: not TERM=dumb, not CI.
+// smartTerminal is a terminal that can redraw: not TERM=dumb, not CI, and
+// no NO_COLOR (no-color.org: a user who sets it wants plain text, without
+// the escape sequences the live view redraws with).
 func smartTerminal(v any) bool {
-	if !isTerminal(v) {
+	return isTerminal(v) && redrawAllowed(os.Getenv)
+}
+
+// redrawAllowed reads the environment's say on redrawing a terminal.
+func redrawAllowed(getenv func(string) string) bool {
+	if t := getenv("TERM"); t == "dumb" || t == "" {
 		return false
 	}
-	if t := os.Getenv("TERM"); t == "dumb" || t == "" {
-		return false
-	}
-	return os.Getenv("CI") == ""
+	return getenv("CI") == "" && getenv("NO_COLOR") == ""
 }
 
 // progress is a pipeline.Sink that renders events for people or scripts.
@@ -48,6 +52,8 @@ func newUI(g *globals, command string) progress {
 	switch {
 	case g.json():
 		return &ndjsonUI{enc: json.NewEncoder(g.streams.Out)}
+	case g.quiet:
+		return &plainUI{w: g.streams.ErrOut, quiet: true}
 	case smartTerminal(g.streams.ErrOut):
 		return newLiveUI(g.streams.ErrOut, g.verbose, terminalSize(g.streams.ErrOut))
 	default:
@@ -77,11 +83,16 @@ type plainUI struct {
 	mu      sync.Mutex
 	w       io.Writer
 	verbose int
+	// quiet: only warnings and failures.
+	quiet bool
 }
 
 func (u *plainUI) Emit(e pipeline.Event) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	if u.quiet && e.Type != pipeline.Warning && e.Type != pipeline.StepFailed {
+		return
+	}
 	line := formatEvent(e)
 	if line == "" || (e.Type == pipeline.NodeUpdate && u.verbose == 0 && e.Message == "") {
 		return

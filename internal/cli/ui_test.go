@@ -125,3 +125,43 @@ func TestLiveViewFitsTheWindow(t *testing.T) {
 		t.Errorf("no line says that nodes are left out:\n%s", got)
 	}
 }
+
+// -q keeps warnings and failures and drops the rest of the progress.
+func TestQuietShowsOnlyWarningsAndFailures(t *testing.T) {
+	var b bytes.Buffer
+	ui := newUI(&globals{quiet: true, streams: Streams{Out: &bytes.Buffer{}, ErrOut: &b}}, "deploy")
+	now := time.Now()
+	for _, e := range []pipeline.Event{
+		{Time: now, Type: pipeline.StepStarted, Step: "servers"},
+		{Time: now, Type: pipeline.Message, Step: "servers", Message: "ordering 3 servers"},
+		{Time: now, Type: pipeline.NodeUpdate, Step: "talos", Node: "demo-cp1", Status: "configured"},
+		{Time: now, Type: pipeline.Warning, Step: "talos", Message: "bootstrap did not finish yet"},
+		{Time: now, Type: pipeline.StepFailed, Step: "talos", Message: "node demo-cp1 unreachable"},
+		{Time: now, Type: pipeline.StepFinished, Step: "servers"},
+	} {
+		ui.Emit(e)
+	}
+	ui.Close()
+	got := b.String()
+	if strings.Count(got, "\n") != 2 || !strings.Contains(got, "WARNING: bootstrap did not finish yet") || !strings.Contains(got, "FAILED") {
+		t.Errorf("quiet progress:\n%s\nwant the warning and the failure only", got)
+	}
+}
+
+// NO_COLOR, CI and a dumb terminal each turn the live redrawing view off.
+func TestRedrawAllowed(t *testing.T) {
+	for _, c := range []struct {
+		env  map[string]string
+		want bool
+	}{
+		{map[string]string{"TERM": "xterm-256color"}, true},
+		{map[string]string{"TERM": "xterm-256color", "NO_COLOR": "1"}, false},
+		{map[string]string{"TERM": "xterm-256color", "CI": "true"}, false},
+		{map[string]string{"TERM": "dumb"}, false},
+		{map[string]string{}, false},
+	} {
+		if got := redrawAllowed(func(k string) string { return c.env[k] }); got != c.want {
+			t.Errorf("redraw with %v: %v, want %v", c.env, got, c.want)
+		}
+	}
+}
