@@ -14,7 +14,6 @@ import (
 
 	"github.com/cto-platform/cto/internal/license"
 	"github.com/cto-platform/cto/internal/spec"
-	"github.com/cto-platform/cto/internal/state"
 )
 
 // Exit codes.
@@ -85,9 +84,6 @@ func IsBadInput(err error) bool {
 func exitCode(err error) int {
 	if IsBadInput(err) {
 		return ExitBadInput
-	}
-	if errors.Is(err, state.ErrLocked) {
-		return ExitFailure
 	}
 	return ExitFailure
 }

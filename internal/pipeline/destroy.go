@@ -206,7 +206,11 @@ func ExecuteDestroy(ctx context.Context, p provider.Provider, j *state.Journal, 
 				return
 			}
 			if j != nil {
-				j.MarkDeleted(KindServer, s.ID)
+				if err := j.MarkDeleted(KindServer, s.ID); err != nil {
+					mu.Lock()
+					failed = append(failed, fmt.Sprintf("server %s (%s) deleted, but not journaled as deleted: %v", s.ID, s.Hostname, err))
+					mu.Unlock()
+				}
 			}
 			events.Emit(Event{Time: time.Now(), Type: NodeUpdate, Step: "destroy", Node: s.Hostname, Status: "deleted", IP: s.PublicIPv4, Message: "server " + s.ID})
 		}(s)
@@ -219,11 +223,14 @@ func ExecuteDestroy(ctx context.Context, p provider.Provider, j *state.Journal, 
 			continue
 		}
 		if j != nil {
-			j.MarkDeleted(KindNetwork, n.ID)
+			err := j.MarkDeleted(KindNetwork, n.ID)
 			for _, a := range j.LiveResources(KindAssignment) {
 				if a.Attrs["network_id"] == n.ID {
-					j.MarkDeleted(KindAssignment, a.ID)
+					err = errors.Join(err, j.MarkDeleted(KindAssignment, a.ID))
 				}
+			}
+			if err != nil {
+				failed = append(failed, fmt.Sprintf("network %s (%s) deleted, but not journaled as deleted: %v", n.ID, n.Name, err))
 			}
 		}
 		events.Emit(Event{Time: time.Now(), Type: Message, Step: "destroy", Message: fmt.Sprintf("deleted network %s (%s)", n.Name, n.ID)})
@@ -235,7 +242,9 @@ func ExecuteDestroy(ctx context.Context, p provider.Provider, j *state.Journal, 
 				continue
 			}
 			if j != nil {
-				j.MarkDeleted(KindLoadBalancer, lb.ID)
+				if err := j.MarkDeleted(KindLoadBalancer, lb.ID); err != nil {
+					failed = append(failed, fmt.Sprintf("load balancer %s (%s) deleted, but not journaled as deleted: %v", lb.ID, lb.Name, err))
+				}
 			}
 			events.Emit(Event{Time: time.Now(), Type: Message, Step: "destroy", Message: fmt.Sprintf("deleted load balancer %s (%s)", lb.Name, lb.ID)})
 		}

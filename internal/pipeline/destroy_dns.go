@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -52,11 +53,14 @@ func ExecuteDestroyDNS(ctx context.Context, p dns.Provider, domain string, j *st
 	if err := zone.Delete(ctx, recs); err != nil {
 		return fmt.Errorf("%w; run `cto destroy` again", err)
 	}
+	var unjournaled error
 	for _, r := range recs {
 		if j != nil {
-			j.MarkDeleted(KindDNSRecord, r.ID)
+			if err := j.MarkDeleted(KindDNSRecord, r.ID); err != nil {
+				unjournaled = errors.Join(unjournaled, fmt.Errorf("DNS record %s deleted, but not journaled as deleted: %w", r, err))
+			}
 		}
 		events.Emit(Event{Time: time.Now(), Type: Message, Step: "destroy", Message: "deleted DNS record " + r.String()})
 	}
-	return nil
+	return unjournaled
 }

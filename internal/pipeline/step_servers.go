@@ -308,7 +308,9 @@ func (sv *servers) adopt(ctx context.Context) ([]string, error) {
 			if err := r.Journal.Update(func(j *state.Journal) { j.NodeLocked(n.Name).ServerID = "" }); err != nil {
 				return nil, err
 			}
-			r.Journal.MarkDeleted(KindServer, n.ServerID)
+			if err := r.Journal.MarkDeleted(KindServer, n.ServerID); err != nil {
+				return nil, err
+			}
 		}
 		if cands := byHost[n.Name]; len(cands) > 0 {
 			s := cands[0]
@@ -331,7 +333,9 @@ func (sv *servers) adopt(ctx context.Context) ([]string, error) {
 		if err := p.DeleteServer(ctx, s.ID); err != nil {
 			return nil, fmt.Errorf("delete unneeded server %s: %w", s.ID, err)
 		}
-		r.Journal.MarkDeleted(KindServer, s.ID)
+		if err := r.Journal.MarkDeleted(KindServer, s.ID); err != nil {
+			return nil, err
+		}
 	}
 	return missing, nil
 }
@@ -637,11 +641,15 @@ func (sv *servers) replace(ctx context.Context, n state.Node, reason string) err
 	if err := sv.p.DeleteServer(ctx, n.ServerID); err != nil {
 		return fmt.Errorf("%s: delete failed server %s: %w", n.Name, n.ServerID, err)
 	}
-	r.Journal.MarkDeleted(KindServer, n.ServerID)
+	if err := r.Journal.MarkDeleted(KindServer, n.ServerID); err != nil {
+		return err
+	}
 	// Its network assignment went with it.
 	for _, a := range r.Journal.LiveResources(KindAssignment) {
 		if a.Attrs["server_id"] == n.ServerID {
-			r.Journal.MarkDeleted(KindAssignment, a.ID)
+			if err := r.Journal.MarkDeleted(KindAssignment, a.ID); err != nil {
+				return err
+			}
 		}
 	}
 	delete(sv.last, n.Name)
