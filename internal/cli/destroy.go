@@ -86,6 +86,10 @@ func runDestroy(cmd *cobra.Command, g *globals, f *destroyFlags) (err error) {
 			return badInputf("cluster %q has no journal in %s; %s", f.name, c.Dir, sweepAdvice(g, f.name))
 		}
 		j, err = c.Load()
+		if err == nil && !c.Exists() {
+			// No journal on disk: a sweep by tag, with nothing to record.
+			j = nil
+		}
 		if errors.Is(err, state.ErrCorrupt) && f.provider != "" {
 			// The sweep by tag needs no journal; the broken file is left
 			// for the user to look at.

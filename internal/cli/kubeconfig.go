@@ -11,9 +11,6 @@ import (
 	"github.com/cto-platform/cto/internal/state"
 )
 
-// KubeconfigFile is the name of the admin kubeconfig in a cluster's folder.
-const KubeconfigFile = "kubeconfig"
-
 func newKubeconfigCmd(g *globals) *cobra.Command {
 	var name string
 	var merge bool
@@ -34,7 +31,7 @@ context as it was.`,
 			if err != nil {
 				return BadInput(err)
 			}
-			data, err := c.ReadFile(KubeconfigFile)
+			data, err := c.ReadFile(kubeconfig.File)
 			if errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("cluster %q has no kubeconfig yet: its kubernetes step has not finished (see `cto status --name %s`)", name, name)
 			}

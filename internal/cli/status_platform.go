@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/cto-platform/cto/internal/kubeconfig"
 	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/platform"
 	"github.com/cto-platform/cto/internal/spec"
@@ -33,7 +34,7 @@ func componentStatus(ctx context.Context, c *state.Cluster, j *state.Journal) *p
 	if json.Unmarshal(raw, &s) != nil {
 		return nil
 	}
-	kubeconfig := c.Path(pipeline.KubeconfigFile)
+	kubeconfig := c.Path(kubeconfig.File)
 	if _, err := os.Stat(kubeconfig); err != nil {
 		kubeconfig = s.Kubeconfig
 	}

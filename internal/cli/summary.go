@@ -8,11 +8,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/cto-platform/cto/internal/kubeconfig"
 	"github.com/cto-platform/cto/internal/pipeline"
 )
 
 // Files a deploy leaves in the cluster's folder, shown in the summary.
-var summaryFiles = []string{KubeconfigFile, "talosconfig", "credentials.json", "cto-config.json"}
+var summaryFiles = []string{kubeconfig.File, "talosconfig", "credentials.json", "cto-config.json"}
 
 // printSummary ends a deploy: cluster, nodes, cost, where the credentials
 // are, and how long it took.

@@ -37,6 +37,9 @@ func DefaultPath() string {
 // millisecond at start-up that commands without a kubeconfig never repay.
 var validName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9._@:/-]{1,253}$`) })
 
+// File is the admin kubeconfig's name in a cluster's folder.
+const File = "kubeconfig"
+
 // ContextName is the context a cluster gets in the user's kubeconfig.
 func ContextName(cluster string) string { return "cto-" + cluster }
 

@@ -47,7 +47,7 @@ type Login struct {
 func (credentialsStep) Run(ctx context.Context, r *Run) error {
 	s := r.Deps.Spec
 	clusterKubeconfig := ClusterKubeconfig(r)
-	kubeconfigPath := r.Cluster.Path(KubeconfigFile)
+	kubeconfigPath := r.Cluster.Path(kubeconfig.File)
 	if s.Provider == "existing" {
 		// Keep a self-contained copy, so `cto kubeconfig` and status work
 		// from the cluster's folder.
@@ -55,7 +55,7 @@ func (credentialsStep) Run(ctx context.Context, r *Run) error {
 		if err != nil {
 			return err
 		}
-		if err := r.Cluster.WriteSecret(KubeconfigFile, data); err != nil {
+		if err := r.Cluster.WriteSecret(kubeconfig.File, data); err != nil {
 			return err
 		}
 	}

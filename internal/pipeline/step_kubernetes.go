@@ -116,10 +116,10 @@ func fetchKubeconfig(ctx context.Context, r *Run, client *talos.Client, cps []st
 				if data, err = outsideKubeconfig(r, data, cp, cps); err != nil {
 					return fmt.Errorf("kubeconfig of %s: %w", cp.Name, err)
 				}
-				if err := r.Cluster.WriteSecret(KubeconfigFile, data); err != nil {
+				if err := r.Cluster.WriteSecret(kubeconfig.File, data); err != nil {
 					return err
 				}
-				r.Say("kubeconfig written to %s", r.Cluster.Path(KubeconfigFile))
+				r.Say("kubeconfig written to %s", r.Cluster.Path(kubeconfig.File))
 				return nil
 			}
 			lastErr = fmt.Errorf("%s (%s): %w", cp.Name, cp.PublicIP, err)

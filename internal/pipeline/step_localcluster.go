@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/cto-platform/cto/internal/kubeconfig"
 )
 
 // LocalCluster makes the cluster of provider local (kind): Create is
@@ -19,10 +21,6 @@ const (
 	FactLocalCNI     = "cni"           // the CNI the cluster came with ("" means cto installs Cilium)
 )
 
-// localKubeconfig is the admin kubeconfig in the cluster's state folder
-// (the name `cto kubeconfig` reads).
-const localKubeconfig = "kubeconfig"
-
 // createLocalCluster is the kubernetes step of provider local: kind brings
 // up the nodes, Kubernetes and a CNI at once, so there are no servers and
 // no Talos.
@@ -37,7 +35,7 @@ func createLocalCluster(ctx context.Context, r *Run) error {
 	if err != nil {
 		return err
 	}
-	if err := r.Cluster.WriteSecret(localKubeconfig, kc); err != nil {
+	if err := r.Cluster.WriteSecret(kubeconfig.File, kc); err != nil {
 		return fmt.Errorf("save the kubeconfig: %w", err)
 	}
 	if err := r.Journal.SetFact(FactLocalCluster, "cto-"+s.Name); err != nil {
@@ -46,6 +44,6 @@ func createLocalCluster(ctx context.Context, r *Run) error {
 	if err := r.Journal.SetFact(FactLocalCNI, "kindnet"); err != nil {
 		return err
 	}
-	r.Say("kubeconfig saved to %s", r.Cluster.Path(localKubeconfig))
+	r.Say("kubeconfig saved to %s", r.Cluster.Path(kubeconfig.File))
 	return nil
 }

@@ -12,11 +12,9 @@ import (
 	"time"
 
 	"github.com/cto-platform/cto/internal/provider"
+	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
 )
-
-// DefaultPrivateCIDR is the nodes' private range when the spec has none.
-const DefaultPrivateCIDR = "10.8.0.0/24"
 
 // networkTimeout bounds the wait for VLAN assignments to connect.
 const networkTimeout = 15 * time.Minute
@@ -51,7 +49,7 @@ func (networkStep) DryRun(ctx context.Context, r *Run) error {
 // privateAddresses returns the first n usable addresses of cidr.
 func privateAddresses(cidr string, n int) ([]netip.Addr, error) {
 	if cidr == "" {
-		cidr = DefaultPrivateCIDR
+		cidr = spec.DefaultPrivateCIDR
 	}
 	pfx, err := netip.ParsePrefix(cidr)
 	if err != nil {

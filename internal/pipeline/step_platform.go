@@ -9,6 +9,7 @@ import (
 
 	"github.com/cto-platform/cto/internal/clock"
 	"github.com/cto-platform/cto/internal/dns/cloudflare"
+	"github.com/cto-platform/cto/internal/kubeconfig"
 	"github.com/cto-platform/cto/internal/platform"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
@@ -39,7 +40,7 @@ func ClusterKubeconfig(r *Run) string {
 	if r.Deps.Spec.Provider == "existing" {
 		return r.Deps.Spec.Kubeconfig
 	}
-	return r.Cluster.Path(KubeconfigFile)
+	return r.Cluster.Path(kubeconfig.File)
 }
 
 // PlatformSelection is which catalog components the spec asks for.

@@ -614,7 +614,7 @@ func placeholderPublicNetwork(ip string) (address, gateway string) {
 // placeholderPrivate is the i-th host address of the private range
 // (counting from .10), as the network step would hand out.
 func placeholderPrivate(cidr string, i int) string {
-	p, err := netip.ParsePrefix(cmp.Or(cidr, spec.Defaults().Network.CIDR))
+	p, err := netip.ParsePrefix(cmp.Or(cidr, spec.DefaultPrivateCIDR))
 	if err != nil {
 		return ""
 	}

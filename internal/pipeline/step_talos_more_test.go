@@ -16,6 +16,7 @@ import (
 	"github.com/siderolabs/talos/pkg/machinery/api/storage"
 
 	"github.com/cto-platform/cto/internal/clock"
+	"github.com/cto-platform/cto/internal/kubeconfig"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/provider/latitude"
 	latfake "github.com/cto-platform/cto/internal/provider/latitude/fake"
@@ -157,7 +158,7 @@ func TestBootstrapAfterCrashBetweenCallAndRecord(t *testing.T) {
 	if n := w.bootstrapCalls(); n != 1 {
 		t.Errorf("bootstrap calls = %d, want exactly 1", n)
 	}
-	if _, err := os.Stat(filepath.Join(w.root, "clusters/demo", KubeconfigFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(w.root, "clusters/demo", kubeconfig.File)); err != nil {
 		t.Errorf("no kubeconfig: %v", err)
 	}
 }

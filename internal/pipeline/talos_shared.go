@@ -91,9 +91,6 @@ const (
 	vlanAttr            = "vlan"
 )
 
-// KubeconfigFile is the admin kubeconfig's file in the cluster's folder.
-const KubeconfigFile = "kubeconfig"
-
 // talosVersion is the spec's Talos version with its "v" (the factory's
 // URLs need it), or the default.
 func talosVersion(r *Run) string {
@@ -232,7 +229,7 @@ func clusterInput(r *Run, nodes []state.Node, s *talos.Secrets) (talos.ClusterIn
 		Secrets:             s,
 	}
 	if in.PrivateCIDR == "" {
-		in.PrivateCIDR = spec.Defaults().Network.CIDR
+		in.PrivateCIDR = spec.DefaultPrivateCIDR
 	}
 	// Without workers, or when every worker is a GPU node tainted for GPU
 	// pods, the control planes are where the other workloads run.

@@ -96,6 +96,9 @@ type Platform struct {
 	Timeout string `json:"timeout,omitempty"`
 }
 
+// DefaultPrivateCIDR is the nodes' private range when none is given.
+const DefaultPrivateCIDR = "10.8.0.0/24"
+
 // Defaults returns the spec of `cto deploy` with no flags and no file.
 func Defaults() ClusterSpec {
 	return ClusterSpec{
@@ -105,7 +108,7 @@ func Defaults() ClusterSpec {
 		Provider:   "local",
 		Nodes:      1,
 		Profile:    "minimal",
-		Network:    Network{CIDR: "10.8.0.0/24"},
+		Network:    Network{CIDR: DefaultPrivateCIDR},
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/cto-platform/cto/internal/cli"
+	"github.com/cto-platform/cto/internal/kubeconfig"
 	"github.com/cto-platform/cto/internal/license"
 	"github.com/cto-platform/cto/internal/license/devkey"
 	"github.com/cto-platform/cto/internal/pipeline"
@@ -438,7 +439,7 @@ func TestTalosClusterResumesAtThePlatformStep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.WriteSecret(pipeline.KubeconfigFile, kc); err != nil {
+	if err := c.WriteSecret(kubeconfig.File, kc); err != nil {
 		t.Fatal(err)
 	}
 	s := spec.Defaults()

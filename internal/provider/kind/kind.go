@@ -14,6 +14,8 @@ import (
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	"sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/yaml"
+
+	"github.com/cto-platform/cto/internal/kubeconfig"
 )
 
 // Nodes is the part of kind's library cto uses. Library implements it over
@@ -43,9 +45,6 @@ const waitForReady = 5 * time.Minute
 
 // ClusterName is the kind cluster of a cto cluster.
 func ClusterName(name string) string { return "cto-" + name }
-
-// ContextName is the kubeconfig context a cto cluster is known by.
-func ContextName(name string) string { return "cto-" + name }
 
 // Config is the kind configuration of a cluster of n nodes: one control
 // plane carrying the host ports and the platform label, the rest workers.
@@ -101,7 +100,7 @@ func (c Clusters) Create(ctx context.Context, name string, n int) ([]byte, error
 	if err != nil {
 		return nil, fmt.Errorf("read the kubeconfig of kind cluster %s: %w", kindName, err)
 	}
-	return renameContext([]byte(raw), "kind-"+kindName, ContextName(name))
+	return renameContext([]byte(raw), "kind-"+kindName, kubeconfig.ContextName(name))
 }
 
 // Delete removes cluster name's containers. It reports whether there was
