@@ -870,3 +870,150 @@ func TestFakeAnswersAreShapedAsRecorded(t *testing.T) {
 	compare("GET /virtual_networks", attrsOf(call("GET", "/virtual_networks?filter[project]="+proj, ""), true),
 		recordedKeys("TestAccVirtualNetworkBasic.yaml", "GET", "/virtual_networks", true))
 }
+
+// callFake sends one request to the double over HTTP and decodes its
+// answer.
+func callFake(t *testing.T, srv *httptest.Server, f *fake.Fake, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+	req.Header.Set("Authorization", f.Token())
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// keyCensus counts objects and, for each dotted key path (arrays not
+// entered), how many of them carried it.
+type keyCensus struct {
+	objects int
+	keys    map[string]int
+}
+
+func keyPaths(v any, prefix string, into map[string]bool) {
+	if m, ok := v.(map[string]any); ok {
+		for k, x := range m {
+			into[prefix+k] = true
+			keyPaths(x, prefix+k+".", into)
+		}
+	}
+}
+
+func (c *keyCensus) add(v any, nested bool) {
+	if c.keys == nil {
+		c.keys = map[string]int{}
+	}
+	c.objects++
+	paths := map[string]bool{}
+	if nested {
+		keyPaths(v, "", paths)
+	} else if m, ok := v.(map[string]any); ok {
+		for k := range m {
+			paths[k] = true
+		}
+	}
+	for k := range paths {
+		c.keys[k]++
+	}
+}
+
+// differ is what v carries that no counted object had, and what every
+// counted object had that v lacks.
+func (c *keyCensus) differ(v any, nested bool) (extra, missing []string) {
+	var got keyCensus
+	got.add(v, nested)
+	for k := range got.keys {
+		if c.keys[k] == 0 {
+			extra = append(extra, k)
+		}
+	}
+	for k, n := range c.keys {
+		if n == c.objects && got.keys[k] == 0 {
+			missing = append(missing, k)
+		}
+	}
+	slices.Sort(extra)
+	slices.Sort(missing)
+	return extra, missing
+}
+
+// planAttributes are the attributes of every plan in a GET /plans or
+// GET /plans/{id} answer.
+func planAttributes(t *testing.T, body []byte) []map[string]any {
+	t.Helper()
+	var env struct{ Data json.RawMessage }
+	if err := json.Unmarshal(body, &env); err != nil {
+		t.Fatalf("plan answer is not JSON: %v", err)
+	}
+	var many []resource[map[string]any]
+	if json.Unmarshal(env.Data, &many) != nil {
+		var one resource[map[string]any]
+		if err := json.Unmarshal(env.Data, &one); err != nil {
+			t.Fatalf("plan answer holds no plan: %v", err)
+		}
+		many = append(many, one)
+	}
+	var out []map[string]any
+	for _, r := range many {
+		out = append(out, r.Attributes)
+	}
+	return out
+}
+
+// TestFakePlanRegionsAreShapedAsRecorded: every region object of the
+// double's GET /plans carries exactly the keys (nested ones included) of
+// the recorded region objects, and every plan's attributes exactly the
+// recorded plans' top-level keys. The OpenAPI schema lists a stock_level
+// the recorded answers do not carry; the recordings win.
+func TestFakePlanRegionsAreShapedAsRecorded(t *testing.T) {
+	var regions, plans keyCensus
+	for _, file := range []string{"TestAccPlanBasic.yaml", "TestAccPlanFilter.yaml"} {
+		for _, in := range loadCassette(t, file).Interactions {
+			u, _ := url.Parse(in.Request.URL)
+			if in.Request.Method != http.MethodGet || in.Response.Code >= 300 ||
+				!strings.HasPrefix(u.Path, "/plans") || strings.HasPrefix(u.Path, "/plans/operating_systems") {
+				continue
+			}
+			for _, a := range planAttributes(t, []byte(in.Response.Body)) {
+				plans.add(a, false)
+				rs, _ := a["regions"].([]any)
+				for _, r := range rs {
+					regions.add(r, true)
+				}
+			}
+		}
+	}
+	if regions.objects == 0 || plans.objects == 0 {
+		t.Fatal("the plan cassettes hold no plan with regions")
+	}
+	f := fake.New(fake.Options{})
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	status, out := callFake(t, srv, f, http.MethodGet, "/plans", "")
+	if status != http.StatusOK {
+		t.Fatalf("GET /plans = %d %v", status, out)
+	}
+	body, _ := json.Marshal(out)
+	compared := 0
+	for _, a := range planAttributes(t, body) {
+		slug := a["slug"]
+		if extra, missing := plans.differ(a, false); len(extra)+len(missing) > 0 {
+			t.Errorf("%v: plan attributes %v the recording lacks, %v it has missing", slug, extra, missing)
+		}
+		rs, _ := a["regions"].([]any)
+		for _, r := range rs {
+			compared++
+			if extra, missing := regions.differ(r, true); len(extra)+len(missing) > 0 {
+				t.Errorf("%v, region %v: keys %v the recording lacks, %v it has missing", slug, dig(r, "name"), extra, missing)
+			}
+		}
+	}
+	if compared == 0 {
+		t.Error("the double's GET /plans answered no region")
+	}
+}
