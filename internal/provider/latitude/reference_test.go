@@ -3,6 +3,7 @@ package latitude
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -1015,5 +1017,103 @@ func TestFakePlanRegionsAreShapedAsRecorded(t *testing.T) {
 	}
 	if compared == 0 {
 		t.Error("the double's GET /plans answered no region")
+	}
+}
+
+// referenceItems are the list items and paragraphs of latitude-api.md,
+// each on one line with its whitespace collapsed, so a fact wrapped over
+// lines reads whole.
+func referenceItems(t *testing.T) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(filepath.Dir(referenceDir(t)), "latitude-api.md"))
+	if os.IsNotExist(err) {
+		referenceMissing(t, "latitude-api.md is absent from the reference")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var items []string
+	var cur []string
+	flush := func() {
+		if len(cur) > 0 {
+			items = append(items, strings.Join(strings.Fields(strings.Join(cur, " ")), " "))
+		}
+		cur = nil
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case trimmed == "" || strings.HasPrefix(trimmed, "#"):
+			flush()
+			continue
+		case strings.HasPrefix(line, "- "):
+			flush()
+		}
+		cur = append(cur, trimmed)
+	}
+	flush()
+	return items
+}
+
+// referencePlaceholders are the backquoted {{ ... }} tokens of the
+// reference's items that speak of placeholders.
+func referencePlaceholders(t *testing.T) []string {
+	t.Helper()
+	token := regexp.MustCompile("`(\\{\\{[^`]*\\}\\})`")
+	var out []string
+	for _, item := range referenceItems(t) {
+		if !strings.Contains(strings.ToLower(item), "placeholder") {
+			continue
+		}
+		for _, m := range token.FindAllStringSubmatch(item, -1) {
+			if !slices.Contains(out, m[1]) {
+				out = append(out, m[1])
+			}
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("latitude-api.md names no placeholders")
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestPlaceholdersAreTheReferences: the placeholders the double fills on
+// an account without DHCP are the ones latitude-api.md lists, each one is
+// filled in a script the double boots, and the client writes no
+// placeholder the reference does not list.
+func TestPlaceholdersAreTheReferences(t *testing.T) {
+	ref := referencePlaceholders(t)
+	filled := slices.Sorted(slices.Values(fake.Placeholders))
+	if !slices.Equal(filled, ref) {
+		t.Errorf("the double fills %q, latitude-api.md lists %q", filled, ref)
+	}
+	for what, p := range map[string]string{"Address": AddressPlaceholders.Address, "Gateway": AddressPlaceholders.Gateway, "Netmask": AddressPlaceholders.Netmask} {
+		if p != "" && !slices.Contains(ref, p) {
+			t.Errorf("AddressPlaceholders.%s is %q, which latitude-api.md does not list (%q)", what, p, ref)
+		}
+	}
+
+	f := fake.New(fake.Options{NoDHCP: true})
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	_, proj := callFake(t, srv, f, http.MethodPost, "/projects", `{"data":{"type":"projects","attributes":{"name":"ph","provisioning_type":"on_demand"}}}`)
+	script := "#!ipxe\nkernel http://f.test/kernel-amd64 " + strings.Join(ref, " ") + "\nboot\n"
+	body, _ := json.Marshal(map[string]any{"data": map[string]any{"type": "servers", "attributes": map[string]any{
+		"project": dig(proj, "data", "id"), "plan": "c2-small-x86", "site": "DAL", "operating_system": "ipxe",
+		"hostname": "ph", "ipxe": base64.StdEncoding.EncodeToString([]byte(script))}}})
+	if status, out := callFake(t, srv, f, http.MethodPost, "/servers", string(body)); status != http.StatusCreated {
+		t.Fatalf("create = %d %v", status, out)
+	}
+	servers := f.State().Servers
+	if len(servers) != 1 {
+		t.Fatalf("the double holds %d servers, want the one created", len(servers))
+	}
+	for _, s := range servers {
+		for _, p := range ref {
+			if strings.Contains(s.Booted, p) {
+				t.Errorf("the double booted %q with %s unfilled", s.Booted, p)
+			}
+		}
 	}
 }
