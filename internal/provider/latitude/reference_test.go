@@ -732,8 +732,8 @@ func TestFakeRequestTypesMatchOpenAPI(t *testing.T) {
 
 // TestFakeIPXEListMatchesRecording: the double's ipxe system lists a plan
 // as provisionable exactly when the recorded list does (for the plans both
-// know), every plan included that refuses ipxe at create; and the plans
-// that take it at create are the field report's.
+// know), every plan included that refuses ipxe at create (which plans take
+// it at create: TestFakeIPXEAtCreateIsTheReferences).
 func TestFakeIPXEListMatchesRecording(t *testing.T) {
 	c := loadCassette(t, "TestAccOperatingSystemBasic.yaml")
 	var recorded listEnvelope[OSAttrs]
@@ -781,9 +781,6 @@ func TestFakeIPXEListMatchesRecording(t *testing.T) {
 				t.Errorf("%s: the double lists ipxe %v, the recording %v", name, listed[name], on[name])
 			}
 		}
-	}
-	if !slices.Equal(fake.DefaultIPXEAtCreate, []string{"c2-small-x86"}) {
-		t.Errorf("plans taking ipxe at create %v, the field report names c2-small-x86 only", fake.DefaultIPXEAtCreate)
 	}
 }
 
@@ -1114,6 +1111,86 @@ func TestPlaceholdersAreTheReferences(t *testing.T) {
 			if strings.Contains(s.Booted, p) {
 				t.Errorf("the double booted %q with %s unfilled", s.Booted, p)
 			}
+		}
+	}
+}
+
+// referenceIPXEAtCreate are the plan slugs latitude-api.md's field report
+// names as accepting iPXE at create, and those it names as having none.
+func referenceIPXEAtCreate(t *testing.T) (accepted, none []string) {
+	t.Helper()
+	slug := regexp.MustCompile(`\b[a-z]+[0-9]+(?:-[a-z0-9]+)+\b`)
+	for _, item := range referenceItems(t) {
+		for _, sentence := range regexp.MustCompile(`\.\s+`).Split(item, -1) {
+			if !strings.Contains(sentence, "accepting iPXE") {
+				continue
+			}
+			for _, clause := range strings.Split(sentence, ";") {
+				switch {
+				case strings.Contains(clause, "accepting iPXE"):
+					accepted = append(accepted, slug.FindAllString(clause, -1)...)
+				case strings.Contains(clause, "has none"):
+					none = append(none, slug.FindAllString(clause, -1)...)
+				}
+			}
+		}
+	}
+	if len(accepted) == 0 || len(none) == 0 {
+		t.Fatalf("latitude-api.md no longer names the plans accepting iPXE (%v) and those with none (%v)", accepted, none)
+	}
+	slices.Sort(accepted)
+	slices.Sort(none)
+	return accepted, none
+}
+
+// TestFakeIPXEAtCreateIsTheReferences: the plans the double lets create
+// with operating_system ipxe are those latitude-api.md's field report
+// names as accepting it; on a plan it names as having none, such a create
+// is refused with a 422 while the same create with Ubuntu is taken.
+func TestFakeIPXEAtCreateIsTheReferences(t *testing.T) {
+	accepted, none := referenceIPXEAtCreate(t)
+	if got := slices.Sorted(slices.Values(fake.DefaultIPXEAtCreate)); !slices.Equal(got, accepted) {
+		t.Errorf("the double takes ipxe at create on %v, latitude-api.md names %v", got, accepted)
+	}
+	f := fake.New(fake.Options{})
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	_, proj := callFake(t, srv, f, http.MethodPost, "/projects", `{"data":{"type":"projects","attributes":{"name":"ipxe","provisioning_type":"on_demand"}}}`)
+	create := func(plan, system string) (int, map[string]any) {
+		t.Helper()
+		_, plans := callFake(t, srv, f, http.MethodGet, "/plans?filter[slug]="+plan, "")
+		rows, _ := plans["data"].([]any)
+		if len(rows) != 1 {
+			t.Fatalf("the double has no plan %s, which latitude-api.md names", plan)
+		}
+		site := ""
+		regions, _ := dig(rows[0], "attributes", "regions").([]any)
+		for _, r := range regions {
+			if in, _ := dig(r, "locations", "in_stock").([]any); site == "" && len(in) > 0 {
+				site, _ = in[0].(string)
+			}
+		}
+		if site == "" {
+			t.Fatalf("the double has %s in stock nowhere", plan)
+		}
+		a := map[string]any{"project": dig(proj, "data", "id"), "plan": plan, "site": site, "operating_system": system, "hostname": plan + "-" + system}
+		if system == IPXEOS {
+			a["ipxe"] = "https://boot.example.test/x.ipxe"
+		}
+		body, _ := json.Marshal(map[string]any{"data": map[string]any{"type": "servers", "attributes": a}})
+		return callFake(t, srv, f, http.MethodPost, "/servers", string(body))
+	}
+	for _, plan := range accepted {
+		if status, out := create(plan, IPXEOS); status != http.StatusCreated {
+			t.Errorf("%s, which latitude-api.md names as accepting iPXE: ipxe create = %d %v, want 201", plan, status, out)
+		}
+	}
+	for _, plan := range none {
+		if status, out := create(plan, IPXEOS); status != http.StatusUnprocessableEntity {
+			t.Errorf("%s, which latitude-api.md names as having no iPXE: ipxe create = %d %v, want 422", plan, status, out)
+		}
+		if status, out := create(plan, "ubuntu_24_04_x64_lts"); status != http.StatusCreated {
+			t.Errorf("%s: Ubuntu create = %d %v, want 201 (the refusal is ipxe's alone)", plan, status, out)
 		}
 	}
 }
