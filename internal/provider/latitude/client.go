@@ -365,7 +365,6 @@ type PlanAttrs struct {
 type PlanRegion struct {
 	Name             string   `json:"name"`
 	DeploysInstantly []string `json:"deploys_instantly"`
-	StockLevel       string   `json:"stock_level,omitempty"`
 	Locations        struct {
 		Available []string `json:"available"`
 		InStock   []string `json:"in_stock"`

@@ -3,6 +3,7 @@ package latitude
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -730,8 +732,8 @@ func TestFakeRequestTypesMatchOpenAPI(t *testing.T) {
 
 // TestFakeIPXEListMatchesRecording: the double's ipxe system lists a plan
 // as provisionable exactly when the recorded list does (for the plans both
-// know), every plan included that refuses ipxe at create; and the plans
-// that take it at create are the field report's.
+// know), every plan included that refuses ipxe at create (which plans take
+// it at create: TestFakeIPXEAtCreateIsTheReferences).
 func TestFakeIPXEListMatchesRecording(t *testing.T) {
 	c := loadCassette(t, "TestAccOperatingSystemBasic.yaml")
 	var recorded listEnvelope[OSAttrs]
@@ -779,9 +781,6 @@ func TestFakeIPXEListMatchesRecording(t *testing.T) {
 				t.Errorf("%s: the double lists ipxe %v, the recording %v", name, listed[name], on[name])
 			}
 		}
-	}
-	if !slices.Equal(fake.DefaultIPXEAtCreate, []string{"c2-small-x86"}) {
-		t.Errorf("plans taking ipxe at create %v, the field report names c2-small-x86 only", fake.DefaultIPXEAtCreate)
 	}
 }
 
@@ -869,4 +868,329 @@ func TestFakeAnswersAreShapedAsRecorded(t *testing.T) {
 		recordedKeys("TestAccVirtualNetworkBasic.yaml", "GET", "/virtual_networks/vlan_R82A0ydKLa6mM", false))
 	compare("GET /virtual_networks", attrsOf(call("GET", "/virtual_networks?filter[project]="+proj, ""), true),
 		recordedKeys("TestAccVirtualNetworkBasic.yaml", "GET", "/virtual_networks", true))
+}
+
+// callFake sends one request to the double over HTTP and decodes its
+// answer.
+func callFake(t *testing.T, srv *httptest.Server, f *fake.Fake, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+	req.Header.Set("Authorization", f.Token())
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// keyCensus counts objects and, for each dotted key path (arrays not
+// entered), how many of them carried it.
+type keyCensus struct {
+	objects int
+	keys    map[string]int
+}
+
+func keyPaths(v any, prefix string, into map[string]bool) {
+	if m, ok := v.(map[string]any); ok {
+		for k, x := range m {
+			into[prefix+k] = true
+			keyPaths(x, prefix+k+".", into)
+		}
+	}
+}
+
+func (c *keyCensus) add(v any, nested bool) {
+	if c.keys == nil {
+		c.keys = map[string]int{}
+	}
+	c.objects++
+	paths := map[string]bool{}
+	if nested {
+		keyPaths(v, "", paths)
+	} else if m, ok := v.(map[string]any); ok {
+		for k := range m {
+			paths[k] = true
+		}
+	}
+	for k := range paths {
+		c.keys[k]++
+	}
+}
+
+// differ is what v carries that no counted object had, and what every
+// counted object had that v lacks.
+func (c *keyCensus) differ(v any, nested bool) (extra, missing []string) {
+	var got keyCensus
+	got.add(v, nested)
+	for k := range got.keys {
+		if c.keys[k] == 0 {
+			extra = append(extra, k)
+		}
+	}
+	for k, n := range c.keys {
+		if n == c.objects && got.keys[k] == 0 {
+			missing = append(missing, k)
+		}
+	}
+	slices.Sort(extra)
+	slices.Sort(missing)
+	return extra, missing
+}
+
+// planAttributes are the attributes of every plan in a GET /plans or
+// GET /plans/{id} answer.
+func planAttributes(t *testing.T, body []byte) []map[string]any {
+	t.Helper()
+	var env struct{ Data json.RawMessage }
+	if err := json.Unmarshal(body, &env); err != nil {
+		t.Fatalf("plan answer is not JSON: %v", err)
+	}
+	var many []resource[map[string]any]
+	if json.Unmarshal(env.Data, &many) != nil {
+		var one resource[map[string]any]
+		if err := json.Unmarshal(env.Data, &one); err != nil {
+			t.Fatalf("plan answer holds no plan: %v", err)
+		}
+		many = append(many, one)
+	}
+	var out []map[string]any
+	for _, r := range many {
+		out = append(out, r.Attributes)
+	}
+	return out
+}
+
+// TestFakePlanRegionsAreShapedAsRecorded: every region object of the
+// double's GET /plans carries exactly the keys (nested ones included) of
+// the recorded region objects, and every plan's attributes exactly the
+// recorded plans' top-level keys. The OpenAPI schema lists a stock_level
+// the recorded answers do not carry; the recordings win.
+func TestFakePlanRegionsAreShapedAsRecorded(t *testing.T) {
+	var regions, plans keyCensus
+	for _, file := range []string{"TestAccPlanBasic.yaml", "TestAccPlanFilter.yaml"} {
+		for _, in := range loadCassette(t, file).Interactions {
+			u, _ := url.Parse(in.Request.URL)
+			if in.Request.Method != http.MethodGet || in.Response.Code >= 300 ||
+				!strings.HasPrefix(u.Path, "/plans") || strings.HasPrefix(u.Path, "/plans/operating_systems") {
+				continue
+			}
+			for _, a := range planAttributes(t, []byte(in.Response.Body)) {
+				plans.add(a, false)
+				rs, _ := a["regions"].([]any)
+				for _, r := range rs {
+					regions.add(r, true)
+				}
+			}
+		}
+	}
+	if regions.objects == 0 || plans.objects == 0 {
+		t.Fatal("the plan cassettes hold no plan with regions")
+	}
+	f := fake.New(fake.Options{})
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	status, out := callFake(t, srv, f, http.MethodGet, "/plans", "")
+	if status != http.StatusOK {
+		t.Fatalf("GET /plans = %d %v", status, out)
+	}
+	body, _ := json.Marshal(out)
+	compared := 0
+	for _, a := range planAttributes(t, body) {
+		slug := a["slug"]
+		if extra, missing := plans.differ(a, false); len(extra)+len(missing) > 0 {
+			t.Errorf("%v: plan attributes %v the recording lacks, %v it has missing", slug, extra, missing)
+		}
+		rs, _ := a["regions"].([]any)
+		for _, r := range rs {
+			compared++
+			if extra, missing := regions.differ(r, true); len(extra)+len(missing) > 0 {
+				t.Errorf("%v, region %v: keys %v the recording lacks, %v it has missing", slug, dig(r, "name"), extra, missing)
+			}
+		}
+	}
+	if compared == 0 {
+		t.Error("the double's GET /plans answered no region")
+	}
+}
+
+// referenceItems are the list items and paragraphs of latitude-api.md,
+// each on one line with its whitespace collapsed, so a fact wrapped over
+// lines reads whole.
+func referenceItems(t *testing.T) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(filepath.Dir(referenceDir(t)), "latitude-api.md"))
+	if os.IsNotExist(err) {
+		referenceMissing(t, "latitude-api.md is absent from the reference")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var items []string
+	var cur []string
+	flush := func() {
+		if len(cur) > 0 {
+			items = append(items, strings.Join(strings.Fields(strings.Join(cur, " ")), " "))
+		}
+		cur = nil
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case trimmed == "" || strings.HasPrefix(trimmed, "#"):
+			flush()
+			continue
+		case strings.HasPrefix(line, "- "):
+			flush()
+		}
+		cur = append(cur, trimmed)
+	}
+	flush()
+	return items
+}
+
+// referencePlaceholders are the backquoted {{ ... }} tokens of the
+// reference's items that speak of placeholders.
+func referencePlaceholders(t *testing.T) []string {
+	t.Helper()
+	token := regexp.MustCompile("`(\\{\\{[^`]*\\}\\})`")
+	var out []string
+	for _, item := range referenceItems(t) {
+		if !strings.Contains(strings.ToLower(item), "placeholder") {
+			continue
+		}
+		for _, m := range token.FindAllStringSubmatch(item, -1) {
+			if !slices.Contains(out, m[1]) {
+				out = append(out, m[1])
+			}
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("latitude-api.md names no placeholders")
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestPlaceholdersAreTheReferences: the placeholders the double fills on
+// an account without DHCP are the ones latitude-api.md lists, each one is
+// filled in a script the double boots, and the client writes no
+// placeholder the reference does not list.
+func TestPlaceholdersAreTheReferences(t *testing.T) {
+	ref := referencePlaceholders(t)
+	filled := slices.Sorted(slices.Values(fake.Placeholders))
+	if !slices.Equal(filled, ref) {
+		t.Errorf("the double fills %q, latitude-api.md lists %q", filled, ref)
+	}
+	for what, p := range map[string]string{"Address": AddressPlaceholders.Address, "Gateway": AddressPlaceholders.Gateway, "Netmask": AddressPlaceholders.Netmask} {
+		if p != "" && !slices.Contains(ref, p) {
+			t.Errorf("AddressPlaceholders.%s is %q, which latitude-api.md does not list (%q)", what, p, ref)
+		}
+	}
+
+	f := fake.New(fake.Options{NoDHCP: true})
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	_, proj := callFake(t, srv, f, http.MethodPost, "/projects", `{"data":{"type":"projects","attributes":{"name":"ph","provisioning_type":"on_demand"}}}`)
+	script := "#!ipxe\nkernel http://f.test/kernel-amd64 " + strings.Join(ref, " ") + "\nboot\n"
+	body, _ := json.Marshal(map[string]any{"data": map[string]any{"type": "servers", "attributes": map[string]any{
+		"project": dig(proj, "data", "id"), "plan": "c2-small-x86", "site": "DAL", "operating_system": "ipxe",
+		"hostname": "ph", "ipxe": base64.StdEncoding.EncodeToString([]byte(script))}}})
+	if status, out := callFake(t, srv, f, http.MethodPost, "/servers", string(body)); status != http.StatusCreated {
+		t.Fatalf("create = %d %v", status, out)
+	}
+	servers := f.State().Servers
+	if len(servers) != 1 {
+		t.Fatalf("the double holds %d servers, want the one created", len(servers))
+	}
+	for _, s := range servers {
+		for _, p := range ref {
+			if strings.Contains(s.Booted, p) {
+				t.Errorf("the double booted %q with %s unfilled", s.Booted, p)
+			}
+		}
+	}
+}
+
+// referenceIPXEAtCreate are the plan slugs latitude-api.md's field report
+// names as accepting iPXE at create, and those it names as having none.
+func referenceIPXEAtCreate(t *testing.T) (accepted, none []string) {
+	t.Helper()
+	slug := regexp.MustCompile(`\b[a-z]+[0-9]+(?:-[a-z0-9]+)+\b`)
+	for _, item := range referenceItems(t) {
+		for _, sentence := range regexp.MustCompile(`\.\s+`).Split(item, -1) {
+			if !strings.Contains(sentence, "accepting iPXE") {
+				continue
+			}
+			for _, clause := range strings.Split(sentence, ";") {
+				switch {
+				case strings.Contains(clause, "accepting iPXE"):
+					accepted = append(accepted, slug.FindAllString(clause, -1)...)
+				case strings.Contains(clause, "has none"):
+					none = append(none, slug.FindAllString(clause, -1)...)
+				}
+			}
+		}
+	}
+	if len(accepted) == 0 || len(none) == 0 {
+		t.Fatalf("latitude-api.md no longer names the plans accepting iPXE (%v) and those with none (%v)", accepted, none)
+	}
+	slices.Sort(accepted)
+	slices.Sort(none)
+	return accepted, none
+}
+
+// TestFakeIPXEAtCreateIsTheReferences: the plans the double lets create
+// with operating_system ipxe are those latitude-api.md's field report
+// names as accepting it; on a plan it names as having none, such a create
+// is refused with a 422 while the same create with Ubuntu is taken.
+func TestFakeIPXEAtCreateIsTheReferences(t *testing.T) {
+	accepted, none := referenceIPXEAtCreate(t)
+	if got := slices.Sorted(slices.Values(fake.DefaultIPXEAtCreate)); !slices.Equal(got, accepted) {
+		t.Errorf("the double takes ipxe at create on %v, latitude-api.md names %v", got, accepted)
+	}
+	f := fake.New(fake.Options{})
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	_, proj := callFake(t, srv, f, http.MethodPost, "/projects", `{"data":{"type":"projects","attributes":{"name":"ipxe","provisioning_type":"on_demand"}}}`)
+	create := func(plan, system string) (int, map[string]any) {
+		t.Helper()
+		_, plans := callFake(t, srv, f, http.MethodGet, "/plans?filter[slug]="+plan, "")
+		rows, _ := plans["data"].([]any)
+		if len(rows) != 1 {
+			t.Fatalf("the double has no plan %s, which latitude-api.md names", plan)
+		}
+		site := ""
+		regions, _ := dig(rows[0], "attributes", "regions").([]any)
+		for _, r := range regions {
+			if in, _ := dig(r, "locations", "in_stock").([]any); site == "" && len(in) > 0 {
+				site, _ = in[0].(string)
+			}
+		}
+		if site == "" {
+			t.Fatalf("the double has %s in stock nowhere", plan)
+		}
+		a := map[string]any{"project": dig(proj, "data", "id"), "plan": plan, "site": site, "operating_system": system, "hostname": plan + "-" + system}
+		if system == IPXEOS {
+			a["ipxe"] = "https://boot.example.test/x.ipxe"
+		}
+		body, _ := json.Marshal(map[string]any{"data": map[string]any{"type": "servers", "attributes": a}})
+		return callFake(t, srv, f, http.MethodPost, "/servers", string(body))
+	}
+	for _, plan := range accepted {
+		if status, out := create(plan, IPXEOS); status != http.StatusCreated {
+			t.Errorf("%s, which latitude-api.md names as accepting iPXE: ipxe create = %d %v, want 201", plan, status, out)
+		}
+	}
+	for _, plan := range none {
+		if status, out := create(plan, IPXEOS); status != http.StatusUnprocessableEntity {
+			t.Errorf("%s, which latitude-api.md names as having no iPXE: ipxe create = %d %v, want 422", plan, status, out)
+		}
+		if status, out := create(plan, "ubuntu_24_04_x64_lts"); status != http.StatusCreated {
+			t.Errorf("%s: Ubuntu create = %d %v, want 201 (the refusal is ipxe's alone)", plan, status, out)
+		}
+	}
 }

@@ -35,15 +35,34 @@ func PublicNetwork(ip string) (prefix, gateway string) {
 	return a.Address + "/" + strings.SplitN(a.CIDR, "/", 2)[1], a.Gateway
 }
 
+// Placeholders are what the platform fills in a script on an account
+// without DHCP (latitude-api.md: "Older custom-image mode has no DHCP:
+// scripts there use placeholders the platform fills in ({{ PUBLIC_IP }},
+// {{ NETMASK }}, {{ PUBLIC_GW }}, {{ INTERFACE_ID }})").
+var Placeholders = []string{"{{ PUBLIC_IP }}", "{{ NETMASK }}", "{{ PUBLIC_GW }}", "{{ INTERFACE_ID }}"}
+
+// fill is the value a placeholder stands for on the server at a.
+func (a addressing) fill(placeholder string) string {
+	switch placeholder {
+	case "{{ PUBLIC_IP }}":
+		return a.Address
+	case "{{ PUBLIC_GW }}":
+		return a.Gateway
+	case "{{ NETMASK }}":
+		return a.Netmask
+	case "{{ INTERFACE_ID }}":
+		// The interface the server's answer names as external (serverJSON).
+		return "eth0"
+	}
+	return placeholder
+}
+
 // booted is what a server's iPXE ran once it deployed: the URL it
 // chain-loaded, or the script, decoded. latitude-api.md: the ipxe
 // attribute is "the Talos Image Factory PXE URL ..., or a base64 script".
 // On an account without DHCP (Options.NoDHCP) the platform fills the
-// script's placeholders first (latitude-api.md: "Older custom-image mode
-// has no DHCP: scripts there use placeholders the platform fills in
-// ({{ PUBLIC_IP }}, {{ NETMASK }}, {{ PUBLIC_GW }}, {{ INTERFACE_ID }})").
-// An account with DHCP runs the script as sent. A server that runs
-// another system booted no iPXE target: "".
+// script's Placeholders first; an account with DHCP runs the script as
+// sent. A server that runs another system booted no iPXE target: "".
 func (f *Fake) booted(s *server) string {
 	if s.OS != "ipxe" {
 		return ""
@@ -59,11 +78,9 @@ func (f *Fake) booted(s *server) string {
 		return script
 	}
 	a := addressOf(s.IP)
-	return strings.NewReplacer(
-		"{{ PUBLIC_IP }}", a.Address,
-		"{{ PUBLIC_GW }}", a.Gateway,
-		"{{ NETMASK }}", a.Netmask,
-		// The interface the server's answer names as external (serverJSON).
-		"{{ INTERFACE_ID }}", "eth0",
-	).Replace(script)
+	var pairs []string
+	for _, p := range Placeholders {
+		pairs = append(pairs, p, a.fill(p))
+	}
+	return strings.NewReplacer(pairs...).Replace(script)
 }

@@ -10,9 +10,9 @@ import (
 // create. The ipxe system lists many more plans as provisionable (the
 // recorded GET /plans/operating_systems lists the same plans for ipxe as for
 // every other system), but latitude-api.md reports: "A team measured that
-// c2-small-x86 was the only US plan accepting iPXE for them". The others
-// boot iPXE through a reinstall, the reference's known working flow
-// ("create with Ubuntu, then reinstall with ipxe").
+// c2-small-x86 was the only US plan accepting iPXE for them; c1-tiny-x86
+// has none". The others boot iPXE through a reinstall, the reference's
+// known working flow ("create with Ubuntu, then reinstall with ipxe").
 var DefaultIPXEAtCreate = []string{"c2-small-x86"}
 
 // refusesIPXE answers the 422 of a create with operating_system ipxe on a
