@@ -27,6 +27,7 @@ import (
 
 	"github.com/cto-platform/cto/internal/clock"
 	"github.com/cto-platform/cto/internal/dns"
+	"github.com/cto-platform/cto/internal/httpx"
 )
 
 // DefaultURL is Cloudflare's API.
@@ -211,8 +212,8 @@ func unwrapURL(err error) error {
 }
 
 func retryAfter(resp *http.Response, attempt int) time.Duration {
-	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s >= 0 {
-		return min(time.Duration(s)*time.Second, 30*time.Second)
+	if d, ok := httpx.RetryAfter(resp.Header, time.Now()); ok {
+		return min(d, 30*time.Second)
 	}
 	return time.Duration(attempt) * 250 * time.Millisecond
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 
 	"github.com/cto-platform/cto/internal/clock"
+	"github.com/cto-platform/cto/internal/httpx"
 	"github.com/cto-platform/cto/internal/provider"
 )
 
@@ -255,8 +256,8 @@ func apiError(op string, err error) error {
 		case hcloud.ErrorCodeRateLimitExceeded:
 			rl := &provider.RateLimitError{Detail: he.Message}
 			if resp := he.Response(); resp != nil && resp.Response != nil {
-				if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
-					rl.RetryAfter = time.Duration(s) * time.Second
+				if d, ok := httpx.RetryAfter(resp.Header, time.Now()); ok {
+					rl.RetryAfter = d
 				} else if !resp.Meta.Ratelimit.Reset.IsZero() {
 					rl.RetryAfter = time.Until(resp.Meta.Ratelimit.Reset)
 				}

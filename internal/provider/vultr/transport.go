@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/cto-platform/cto/internal/clock"
@@ -51,13 +50,6 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-func parseRetryAfter(v string) time.Duration {
-	if s, err := strconv.Atoi(v); err == nil && s > 0 {
-		return min(time.Duration(s)*time.Second, time.Minute)
-	}
-	return 0
-}
-
 // answer is what the API said to a failed call. govultr folds the status
 // code into an error string, so the transport keeps it on the side, in a
 // slot the caller put into the request's context.
@@ -86,7 +78,9 @@ func record(ctx context.Context, resp *http.Response) {
 		Error string `json:"error"`
 	}
 	a.Status = resp.StatusCode
-	a.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"))
+	if d, ok := httpx.RetryAfter(resp.Header, time.Now()); ok {
+		a.RetryAfter = min(d, time.Minute)
+	}
 	if json.Unmarshal(data, &e) == nil && e.Error != "" {
 		a.Message = e.Error
 	} else {

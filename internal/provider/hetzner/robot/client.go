@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cto-platform/cto/internal/clock"
+	"github.com/cto-platform/cto/internal/httpx"
 	"github.com/cto-platform/cto/internal/provider"
 )
 
@@ -146,10 +147,8 @@ func (c *Client) do(ctx context.Context, method, path string, form url.Values, o
 				e.Status = resp.StatusCode
 			}
 		}
-		if s := resp.Header.Get("Retry-After"); s != "" {
-			if d, err := time.ParseDuration(s + "s"); err == nil {
-				e.RetryAfter = d
-			}
+		if d, ok := httpx.RetryAfter(resp.Header, time.Now()); ok {
+			e.RetryAfter = d
 		}
 		if e.Status == http.StatusUnauthorized {
 			return fmt.Errorf("%s %s: %w (check HETZNER_ROBOT_USER and HETZNER_ROBOT_PASSWORD: the web-service user, not the Robot login; cto stops here because 3 failed logins block the IP for 10 minutes)", method, path, provider.ErrUnauthorized)
