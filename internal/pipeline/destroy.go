@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/cto-platform/cto/internal/dns"
+	"github.com/cto-platform/cto/internal/fanout"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/state"
 )
@@ -188,34 +188,28 @@ func ExecuteDestroy(ctx context.Context, p provider.Provider, j *state.Journal, 
 	if events == nil {
 		events = Discard
 	}
-	var mu sync.Mutex
 	var failed []string
-	sem := make(chan struct{}, limit)
-	var wg sync.WaitGroup
-	for _, s := range plan.Servers {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(s provider.Server) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			err := p.DeleteServer(ctx, s.ID)
-			if err != nil && !errors.Is(err, provider.ErrNotFound) {
-				mu.Lock()
-				failed = append(failed, fmt.Sprintf("server %s (%s): %v", s.ID, s.Hostname, err))
-				mu.Unlock()
-				return
+	serverName := func(s provider.Server) string { return fmt.Sprintf("server %s (%s)", s.ID, s.Hostname) }
+	err := fanout.Each(ctx, limit, plan.Servers, serverName, func(ctx context.Context, s provider.Server) error {
+		if err := p.DeleteServer(ctx, s.ID); err != nil && !errors.Is(err, provider.ErrNotFound) {
+			return err
+		}
+		if j != nil {
+			if err := j.MarkDeleted(KindServer, s.ID); err != nil {
+				return fmt.Errorf("deleted, but not journaled as deleted: %w", err)
 			}
-			if j != nil {
-				if err := j.MarkDeleted(KindServer, s.ID); err != nil {
-					mu.Lock()
-					failed = append(failed, fmt.Sprintf("server %s (%s) deleted, but not journaled as deleted: %v", s.ID, s.Hostname, err))
-					mu.Unlock()
-				}
-			}
-			events.Emit(Event{Time: time.Now(), Type: NodeUpdate, Step: "destroy", Node: s.Hostname, Status: "deleted", IP: s.PublicIPv4, Message: "server " + s.ID})
-		}(s)
+		}
+		events.Emit(Event{Time: time.Now(), Type: NodeUpdate, Step: "destroy", Node: s.Hostname, Status: "deleted", IP: s.PublicIPv4, Message: "server " + s.ID})
+		return nil
+	})
+	if each := fanout.Errors(nil); errors.As(err, &each) {
+		for _, e := range each {
+			failed = append(failed, e.Error())
+		}
 	}
-	wg.Wait()
+	if ctx.Err() != nil {
+		failed = append(failed, "servers left untried: "+context.Cause(ctx).Error())
+	}
 	for _, n := range plan.Networks {
 		err := p.DeleteNetwork(ctx, n.ID)
 		if err != nil && !errors.Is(err, provider.ErrNotFound) {

@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/cto-platform/cto/internal/fanout"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
@@ -90,33 +89,19 @@ func (networkStep) Run(ctx context.Context, r *Run) error {
 	for _, a := range existing {
 		assigned[a.ServerID] = true
 	}
-	sem := make(chan struct{}, createConcurrency)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var errs []string
+	var unassigned []state.Node
 	for _, n := range nodes {
 		if n.ServerID == "" {
 			return fmt.Errorf("%s has no server; run the servers step again", n.Name)
 		}
-		if assigned[n.ServerID] {
-			continue
+		if !assigned[n.ServerID] {
+			unassigned = append(unassigned, n)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			if err := assignServer(ctx, r, net, n.Name, n.ServerID); err != nil {
-				mu.Lock()
-				errs = append(errs, fmt.Sprintf("%s: %v", n.Name, err))
-				mu.Unlock()
-			}
-		}()
 	}
-	wg.Wait()
-	if len(errs) > 0 {
-		sort.Strings(errs)
-		return fmt.Errorf("assign servers to network %s: %s", net.ID, strings.Join(errs, "; "))
+	if err := fanout.Each(ctx, createConcurrency, unassigned, func(n state.Node) string { return n.Name }, func(ctx context.Context, n state.Node) error {
+		return assignServer(ctx, r, net, n.Name, n.ServerID)
+	}); err != nil {
+		return fmt.Errorf("assign servers to network %s: %w", net.ID, err)
 	}
 
 	// Private addresses in node order, journaled before waiting; a

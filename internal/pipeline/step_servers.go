@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/cto-platform/cto/internal/fanout"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
@@ -383,48 +383,21 @@ func (sv *servers) createAll(ctx context.Context, names []string) error {
 		return nil
 	}
 	sv.r.Say("creating %d server(s) in %s", len(names), sv.region)
-	sem := make(chan struct{}, concurrencyFor(sv.p, len(names)))
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var errs []string
-	var causes []error
-	var stockErr error
-	for _, name := range names {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			defer func() { <-sem }()
-			if err := sv.create(ctx, name); err != nil {
-				mu.Lock()
-				errs = append(errs, err.Error())
-				causes = append(causes, err)
-				if errors.Is(err, provider.ErrOutOfStock) {
-					stockErr = err
-				}
-				mu.Unlock()
-			}
-		}()
+	err := fanout.Each(ctx, concurrencyFor(sv.p, len(names)), names, nil, sv.create)
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
+	var failed fanout.Errors
+	if !errors.As(err, &failed) {
 		return err
 	}
-	if len(errs) > 0 {
-		sort.Strings(errs)
-		msg := fmt.Sprintf("%d of %d server(s) could not be created: %s", len(errs), len(names), strings.Join(errs, "; "))
-		if stockErr != nil {
-			return fmt.Errorf("%w: %s", provider.ErrOutOfStock, msg)
-		}
-		// The causes stay reachable: a refused token is told apart from
-		// a provider's hiccup.
-		return &createErrors{msg: msg, causes: causes}
+	msg := fmt.Sprintf("%d of %d server(s) could not be created: %s", len(failed), len(names), failed)
+	if errors.Is(err, provider.ErrOutOfStock) {
+		return fmt.Errorf("%w: %s", provider.ErrOutOfStock, msg)
 	}
-	return nil
+	// The causes stay reachable: a refused token is told apart from a
+	// provider's hiccup.
+	return &createErrors{msg: msg, causes: failed}
 }
 
 func (sv *servers) create(ctx context.Context, name string) error {
