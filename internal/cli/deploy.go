@@ -369,7 +369,10 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 		return err
 	}
 
-	ui := newUI(g, "deploy")
+	ui, logPath, logErr := withRunLog(newUI(g, "deploy"), c, "deploy", time.Now())
+	if logErr != nil {
+		fmt.Fprintf(g.streams.ErrOut, "WARNING: this run keeps no log: %v\n", logErr)
+	}
 	deps, err := newDeps(ctx, g, s, interactive)
 	if err == nil {
 		err = preflightLocal(ctx, g, f, fs, s)
@@ -419,6 +422,8 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 		// A run that stopped in validation created nothing: leave no folder.
 		if fresh && failedIn(err, pipeline.StepValidate) {
 			c.Remove()
+		} else if logPath != "" && !g.json() {
+			fmt.Fprintf(g.streams.ErrOut, "The whole run, in detail: %s\n", logPath)
 		}
 		return deployFailed(g, s, c, j, err, ctx)
 	}

@@ -103,6 +103,23 @@ func TestLatitudeDeployUntilNetworkThenDestroy(t *testing.T) {
 	if !strings.Contains(stderr, "replacement") {
 		t.Errorf("stderr does not warn about the replacement:\n%s", stderr)
 	}
+	// The run left its whole log, private, beside the journal.
+	logs, _ := filepath.Glob(filepath.Join(dir, "clusters", "e2e", RunLogDir, "deploy-*.log"))
+	if len(logs) != 1 {
+		t.Fatalf("run logs %v, want one", logs)
+	}
+	runLog, _ := os.ReadFile(logs[0])
+	if fi, err := os.Stat(logs[0]); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("run log %s: %v, mode %v; want 0600", logs[0], err, fi.Mode().Perm())
+	}
+	for _, line := range strings.Split(stderr, "\n") {
+		if len(line) > 9 && line[2] == ':' && line[9] == '[' && !strings.Contains(string(runLog), line) {
+			t.Errorf("the progress showed %q; the run log does not hold it:\n%s", line, runLog)
+		}
+	}
+	if !strings.Contains(string(runLog), "[network] done in") {
+		t.Errorf("the run log does not end with the network step:\n%s", runLog)
+	}
 
 	j := loadJournal(t, dir, "e2e")
 	var ids []string
