@@ -425,7 +425,7 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 		} else if logPath != "" && !g.json() {
 			fmt.Fprintf(g.streams.ErrOut, "The whole run, in detail: %s\n", logPath)
 		}
-		return deployFailed(g, s, c, j, err, ctx)
+		return deployFailed(ctx, g, s, c, j, err)
 	}
 	printSummary(g, run, f, time.Since(start))
 	return nil
@@ -438,7 +438,7 @@ func failedIn(err error, step string) bool {
 
 // deployFailed turns a failed run into the message the user acts on: what
 // broke, that the journal is kept, and how to resume or clean up.
-func deployFailed(g *globals, s spec.ClusterSpec, c *state.Cluster, j *state.Journal, err error, ctx context.Context) error {
+func deployFailed(ctx context.Context, g *globals, s spec.ClusterSpec, c *state.Cluster, j *state.Journal, err error) error {
 	var se *pipeline.StepError
 	if errors.As(err, &se) && se.Step == pipeline.StepValidate {
 		if IsBadInput(se.Err) {
