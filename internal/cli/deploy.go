@@ -83,56 +83,14 @@ to spend money unless --yes is given.`,
 	fs := cmd.Flags()
 	s := &f.s
 	fs.StringVarP(&f.file, "config", "f", "", "cluster.yaml to read (flags override its values; `cto init` writes a starter)")
-	fs.StringVar(&s.Name, "name", s.Name, "cluster name: a DNS label of at most 40 characters; tags every resource")
-	fs.StringVar(&s.Provider, "provider", s.Provider, "where servers come from: "+strings.Join(spec.Providers, "|")+"; cheapest: rank them all (see `cto plans --cheapest`) and deploy the top row")
-	fs.StringVar(&s.Plan, "plan", "", "server plan slug, e.g. c2-small-x86 (see `cto plans`); asked for on a terminal when missing")
-	fs.StringVar(&s.WorkerPlan, "worker-plan", "", "plan for worker nodes (default: --plan)")
-	fs.IntVar(&s.Nodes, "nodes", s.Nodes, "total number of servers, control planes included")
-	fs.IntVar(&s.ControlPlanes, "control-planes", 0, "control-plane nodes: 1, 3 or 5 (default 1; 3 for --profile production)")
-	fs.StringVar(&s.Region, "region", "", "site or location slug, e.g. DAL (see `cto regions`)")
-	fs.StringSliceVar(&s.FallbackRegions, "fallback-regions", nil, "regions to try, in order, when the plan is out of stock in --region")
-	fs.StringVar(&s.Profile, "profile", s.Profile, "platform profile: "+strings.Join(spec.Profiles, "|"))
-	fs.StringVar(&s.License, "license", "", "license file or token (env CTO_LICENSE); none means the Free tier")
-	fs.StringVar(&s.Project, "project", "", "provider project ID or slug (Latitude: env LATITUDESH_PROJECT)")
-	fs.BoolVar(&s.GPU, "gpu", false, "add NVIDIA GPU support (GPU plans, drivers and the device plugin)")
-	fs.BoolVar(&s.GPUTaint, "gpu-taint", false, "with --gpu: taint the GPU workers nvidia.com/gpu=present:NoSchedule so only pods that tolerate it run there; the control planes take the other workloads")
-	fs.Float64Var(&s.MaxMonthlyCost, "max-monthly-cost", 0, "refuse before creating anything when the monthly estimate is higher (in the provider's currency; 0: no cap)")
-	fs.StringVar(&s.APIURL, "api-url", "", "provider API endpoint (for testing or a proxy)")
-	fs.StringSliceVar(&s.Servers, "servers", nil, "existing servers to adopt, by provider ID or number (hetzner-robot)")
-	fs.BoolVar(&s.Order, "order", false, "allow ordering new servers where the provider otherwise adopts (hetzner-robot)")
-	fs.StringVar(&s.Talos.Version, "talos-version", "", "Talos Linux version (default: the version cto was built with)")
-	fs.StringVar(&s.Talos.KubernetesVersion, "kubernetes-version", "", "Kubernetes version (default: Talos's default for its version)")
-	fs.StringVar(&s.Talos.ImageFactoryURL, "image-factory-url", "", "Talos Image Factory (default https://factory.talos.dev; env CTO_IMAGE_FACTORY_URL)")
-	fs.StringVar(&s.Network.CIDR, "private-cidr", s.Network.CIDR, "private addresses of the nodes on the cluster's VLAN")
-	fs.StringVar(&s.DNS.Domain, "domain", "", "create DNS records api.<name>.<domain> and *.<name>.<domain>")
-	fs.StringVar(&s.DNS.Provider, "dns-provider", "", "DNS provider for --domain: cloudflare")
-	fs.StringVar(&s.Platform.GitHubRepo, "github-repo", "", "GitHub org/repo the platform works on (asked for on a terminal)")
-	fs.StringVar(&s.Platform.ChartMirror, "chart-mirror", "", "fetch every chart from this mirror (air-gapped installs; env CTO_CHART_MIRROR)")
-	fs.StringVar(&s.Platform.GitOpsRepo, "gitops-repo", "", "install one app-of-apps from this Git repository instead of the catalog's Applications")
-	fs.StringVar(&s.Platform.GitOpsPath, "gitops-path", "", "path in --gitops-repo (default: the root)")
-	fs.StringVar(&s.Platform.GitOpsRevision, "gitops-revision", "", "revision of --gitops-repo (default: HEAD)")
-	fs.DurationVar(&f.timeout, "timeout", 20*time.Minute, "how long to wait for the platform's components to become healthy")
-	fs.StringVar(&s.Kubeconfig, "kubeconfig", "", "with --provider existing: the kubeconfig of the cluster to install on")
+	bindSpecFlags(fs, s)
+	fs.DurationVar(&f.timeout, timeoutFlag, 20*time.Minute, "how long to wait for the platform's components to become healthy")
 	fs.BoolVar(&f.mergeKubeconfig, "merge-kubeconfig", false, "merge the kubeconfig into ~/.kube/config as context cto-<name> (default on a terminal)")
 	fs.BoolVarP(&f.yes, "yes", "y", false, "proceed without asking (required without a terminal)")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "validate, estimate the cost and render configs; create nothing")
 	fs.StringVar(&f.until, "until", "", "stop after this step: "+strings.Join(pipeline.StepNames, "|"))
 	addCurrencyFlags(fs, &f.cheapest, "with --provider cheapest")
 	return cmd
-}
-
-// specFlags are the deploy flags that describe the cluster (as opposed to
-// how this run behaves).
-var specFlags = map[string]string{
-	"name": "name", "provider": "provider", "plan": "plan", "worker-plan": "workerPlan", "nodes": "nodes",
-	"control-planes": "controlPlanes", "region": "region", "fallback-regions": "fallbackRegions",
-	"profile": "profile", "license": "license", "project": "project", "gpu": "gpu", "gpu-taint": "gpuTaint",
-	"max-monthly-cost": "maxMonthlyCost", "api-url": "apiURL", "servers": "servers", "order": "order",
-	"talos-version": "talos.version", "kubernetes-version": "talos.kubernetesVersion",
-	"image-factory-url": "talos.imageFactoryURL", "private-cidr": "network.cidr", "domain": "dns.domain",
-	"dns-provider": "dns.provider", "github-repo": "platform.githubRepo", "chart-mirror": "platform.chartMirror",
-	"gitops-repo": "platform.gitopsRepo", "gitops-path": "platform.gitopsPath",
-	"gitops-revision": "platform.gitopsRevision", "timeout": "platform.timeout", "kubeconfig": "kubeconfig",
 }
 
 // buildSpec merges defaults, the cluster.yaml and the flags the user gave.
@@ -144,70 +102,10 @@ func buildSpec(ctx context.Context, f *deployFlags, fs *pflag.FlagSet) (spec.Clu
 			return s, err
 		}
 	}
-	fs.Visit(func(fl *pflag.Flag) {
-		switch fl.Name {
-		case "name":
-			s.Name = f.s.Name
-		case "provider":
-			s.Provider = f.s.Provider
-		case "plan":
-			s.Plan = f.s.Plan
-		case "worker-plan":
-			s.WorkerPlan = f.s.WorkerPlan
-		case "nodes":
-			s.Nodes = f.s.Nodes
-		case "control-planes":
-			s.ControlPlanes = f.s.ControlPlanes
-		case "region":
-			s.Region = f.s.Region
-		case "fallback-regions":
-			s.FallbackRegions = f.s.FallbackRegions
-		case "profile":
-			s.Profile = f.s.Profile
-		case "license":
-			s.License = f.s.License
-		case "project":
-			s.Project = f.s.Project
-		case "gpu":
-			s.GPU = f.s.GPU
-		case "gpu-taint":
-			s.GPUTaint = f.s.GPUTaint
-		case "max-monthly-cost":
-			s.MaxMonthlyCost = f.s.MaxMonthlyCost
-		case "api-url":
-			s.APIURL = f.s.APIURL
-		case "servers":
-			s.Servers = f.s.Servers
-		case "order":
-			s.Order = f.s.Order
-		case "talos-version":
-			s.Talos.Version = f.s.Talos.Version
-		case "kubernetes-version":
-			s.Talos.KubernetesVersion = f.s.Talos.KubernetesVersion
-		case "image-factory-url":
-			s.Talos.ImageFactoryURL = f.s.Talos.ImageFactoryURL
-		case "private-cidr":
-			s.Network.CIDR = f.s.Network.CIDR
-		case "domain":
-			s.DNS.Domain = f.s.DNS.Domain
-		case "dns-provider":
-			s.DNS.Provider = f.s.DNS.Provider
-		case "github-repo":
-			s.Platform.GitHubRepo = f.s.Platform.GitHubRepo
-		case "chart-mirror":
-			s.Platform.ChartMirror = f.s.Platform.ChartMirror
-		case "gitops-repo":
-			s.Platform.GitOpsRepo = f.s.Platform.GitOpsRepo
-		case "gitops-path":
-			s.Platform.GitOpsPath = f.s.Platform.GitOpsPath
-		case "gitops-revision":
-			s.Platform.GitOpsRevision = f.s.Platform.GitOpsRevision
-		case "timeout":
-			s.Platform.Timeout = f.timeout.String()
-		case "kubeconfig":
-			s.Kubeconfig = f.s.Kubeconfig
-		}
-	})
+	applySpecFlags(fs, &f.s, &s)
+	if fs.Changed(timeoutFlag) {
+		s.Platform.Timeout = f.timeout.String()
+	}
 	if len(s.Servers) > s.Nodes && !fs.Changed("nodes") {
 		// Adopting servers: one node on each, unless --nodes says less.
 		s.Nodes = len(s.Servers)
@@ -266,7 +164,7 @@ func gaveSpec(f *deployFlags, fs *pflag.FlagSet) bool {
 	}
 	gave := false
 	fs.Visit(func(fl *pflag.Flag) {
-		if _, ok := specFlags[fl.Name]; ok && fl.Name != "name" {
+		if isSpecFlag(fl.Name) && fl.Name != "name" {
 			gave = true
 		}
 	})
