@@ -2,6 +2,7 @@ package kubeenv
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -38,6 +39,12 @@ func workloadBinaries(bin string) []string {
 func kwokStages(bin string) string {
 	return filepath.Join(bin, "kwok-stages-"+KWOKVersion+"-lease.yaml")
 }
+
+// kubeletResync is the stage that gives KWOK's pods what a kubelet's
+// status manager does beyond KWOK's own stages (see the file).
+//
+//go:embed kwok-pod-ready-resync.yaml
+var kubeletResync []byte
 
 // talosAdmission writes the admission configuration Talos gives its API
 // server: the plugins of a control plane's generated config (Pod Security
@@ -96,9 +103,14 @@ func (e *Env) startWorkloads(bin, saKey, certDir string) error {
 	); err != nil {
 		return err
 	}
+	resync := filepath.Join(e.dir, "kwok-pod-ready-resync.yaml")
+	if err := os.WriteFile(resync, kubeletResync, 0o600); err != nil {
+		return err
+	}
 	return e.spawn("kwok", filepath.Join(bin, "kwok-"+KWOKVersion),
 		"--kubeconfig", e.Kubeconfig,
 		"--config", kwokStages(bin),
+		"--config", resync,
 		"--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector", KWOKNodeAnnotation+"=fake",
 		"--cidr", "10.244.0.0/16",

@@ -80,4 +80,39 @@ func TestWorkloadsRunOnSimulatedNodes(t *testing.T) {
 			t.Errorf("pod %s on %q is %s; want Running on worker1 (cp1 is tainted)", p.Name, p.Spec.NodeName, p.Status.Phase)
 		}
 	}
+
+	// A pod marked not ready while its node's heartbeat lapsed, as the
+	// node lifecycle controller does (MarkPodsNotReady), is reported
+	// Ready again by its live kubelet.
+	p := pods.Items[0]
+	for i, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			p.Status.Conditions[i].Status = corev1.ConditionFalse
+			p.Status.Conditions[i].Reason = "NodeNotReady"
+		}
+	}
+	if _, err := kc.CoreV1().Pods("apps").UpdateStatus(ctx, &p, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sawFalse := false
+	for {
+		got, err := kc.CoreV1().Pods("apps").Get(ctx, p.Name, metav1.GetOptions{})
+		if err == nil {
+			for _, c := range got.Status.Conditions {
+				if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue && c.Reason == "" {
+					t.Logf("pod %s Ready again (its Ready condition was set False)", p.Name)
+					if len(got.Status.Conditions) != len(p.Status.Conditions) {
+						t.Errorf("conditions %+v, want the same %d with Ready True", got.Status.Conditions, len(p.Status.Conditions))
+					}
+					return
+				}
+				sawFalse = sawFalse || (c.Type == corev1.PodReady && c.Status == corev1.ConditionFalse)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("pod %s stays not ready after its Ready condition was set False (seen False: %v); logs in %s", p.Name, sawFalse, env.dir)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
