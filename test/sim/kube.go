@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/yaml"
 
 	latfake "github.com/cto-platform/cto/internal/provider/latitude/fake"
@@ -103,25 +102,17 @@ func (s *Sim) kubelet(ctx context.Context, kube kubernetes.Interface, n NodeStat
 	node, err := api.Get(ctx, n.Hostname, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		reg := s.registration(n.Hostname, tn)
+		// The kubelet registers its Node with the status it computed
+		// (kubelet_node_status.go, initialNode and setNodeStatus), so
+		// nothing it writes later races KWOK, which keeps the addresses
+		// and capacity it finds.
+		reg.Status = s.nodeStatus(n, tn, corev1.ConditionFalse, "KubeletNotReady")
 		if cni {
 			// The network is up: KWOK runs the node from its first sight
 			// of it (it takes on a node only when one is added).
 			reg.Annotations = map[string]string{kubeenv.KWOKNodeAnnotation: "fake"}
 		}
-		if _, err := api.Create(ctx, reg, metav1.CreateOptions{}); err != nil {
-			return
-		}
-		// What the kubelet reports first (KWOK keeps the addresses and
-		// capacity it finds); KWOK may have written in between.
-		retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			node, err := api.Get(ctx, n.Hostname, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			node.Status = s.nodeStatus(n, tn, corev1.ConditionFalse, "KubeletNotReady")
-			_, err = api.UpdateStatus(ctx, node, metav1.UpdateOptions{})
-			return err
-		})
+		api.Create(ctx, reg, metav1.CreateOptions{})
 		return
 	}
 	if err == nil && cni && node.Annotations[kubeenv.KWOKNodeAnnotation] == "" {
