@@ -83,27 +83,35 @@ func (p *apiProxy) serving() bool {
 			return false
 		}
 	}
+	nodes := p.sim.Nodes()
 	upRunning, upEver := false, false
-	all, running := map[string]bool{}, map[string]bool{}
-	for _, n := range p.sim.Nodes() {
+	for _, n := range nodes {
 		up := n.Bootstrapped && n.APIServerUp
 		upRunning = upRunning || (up && n.Running)
 		upEver = upEver || up
-		if n.Role == "controlplane" {
-			all[n.Hostname] = true
-			running[n.Hostname] = running[n.Hostname] || n.Running
-		}
 	}
-	alive := 0
-	for _, r := range running {
-		if r {
-			alive++
-		}
-	}
+	all, alive := controlPlanes(nodes)
 	if alive == 0 {
 		return false
 	}
-	return upRunning || (upEver && len(all) >= 3 && alive > len(all)/2)
+	return upRunning || (upEver && all >= 3 && alive > all/2)
+}
+
+// controlPlanes counts the control planes the datacenter ever configured
+// (by hostname: a reinstalled server is one) and those of them running.
+func controlPlanes(nodes []NodeState) (all, running int) {
+	up := map[string]bool{}
+	for _, n := range nodes {
+		if n.Role == "controlplane" {
+			up[n.Hostname] = up[n.Hostname] || n.Running
+		}
+	}
+	for _, r := range up {
+		if r {
+			running++
+		}
+	}
+	return len(up), running
 }
 
 // loadBalancer forwards a Hetzner Cloud load balancer's API port to the

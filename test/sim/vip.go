@@ -15,21 +15,9 @@ import (
 // keeps its quorum, and nothing keeping etcd from starting on the node),
 // and the address stays where it is while its holder keeps running.
 func (s *Sim) VIPHolder(vip netip.Addr) string {
-	bootstrapped, all, alive := false, map[string]bool{}, map[string]bool{}
-	for _, n := range s.Nodes() {
-		bootstrapped = bootstrapped || n.Bootstrapped
-		if n.Role == "controlplane" {
-			all[n.Hostname] = true
-			alive[n.Hostname] = alive[n.Hostname] || n.Running
-		}
-	}
-	running := 0
-	for _, up := range alive {
-		if up {
-			running++
-		}
-	}
-	if !bootstrapped || running <= len(all)/2 {
+	nodes := s.Nodes()
+	bootstrapped := slices.ContainsFunc(nodes, func(n NodeState) bool { return n.Bootstrapped })
+	if all, running := controlPlanes(nodes); !bootstrapped || running <= all/2 {
 		return "" // no etcd quorum, no election
 	}
 	s.mu.Lock()
