@@ -287,7 +287,7 @@ type noDHCP struct {
 }
 
 func (p noDHCP) Capabilities() provider.Capabilities {
-	return provider.Capabilities{Boot: []provider.BootMethod{provider.BootIPXE}, DHCP: p.dhcp}
+	return provider.Capabilities{DHCP: p.dhcp}
 }
 
 func TestTalosBootMedia(t *testing.T) {

@@ -66,9 +66,7 @@ const (
 // Capabilities says what a provider can do, so the pipeline can pick the
 // right path without knowing the provider.
 type Capabilities struct {
-	Boot            []BootMethod
 	PrivateNetworks bool
-	GPU             bool
 	// DHCP is false when servers booted from custom media must be given
 	// their address on the kernel command line.
 	DHCP bool
@@ -93,16 +91,6 @@ type Capabilities struct {
 // and netmask for the provider to fill in.
 type AddressTemplate struct {
 	Address, Gateway, Netmask string
-}
-
-// Supports reports whether the provider can boot with method m.
-func (c Capabilities) Supports(m BootMethod) bool {
-	for _, b := range c.Boot {
-		if b == m {
-			return true
-		}
-	}
-	return false
 }
 
 // PlanFilter narrows ListPlans. Zero values mean "any".

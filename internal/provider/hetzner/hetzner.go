@@ -142,7 +142,6 @@ func (p *Provider) Name() string { return Name }
 
 func (p *Provider) Capabilities() provider.Capabilities {
 	return provider.Capabilities{
-		Boot:            []provider.BootMethod{provider.BootISO, provider.BootImage},
 		PrivateNetworks: true,
 		DHCP:            true,
 		Currency:        "EUR",

@@ -180,9 +180,7 @@ func (p *Provider) Name() string { return "latitude" }
 
 func (p *Provider) Capabilities() provider.Capabilities {
 	c := provider.Capabilities{
-		Boot:            []provider.BootMethod{provider.BootIPXE},
 		PrivateNetworks: true,
-		GPU:             true,
 		DHCP:            !p.cfg.NoDHCP,
 		Currency:        "USD",
 		// "The VLAN is plain L2 with no DHCP and no IPAM" (latitude-api.md).

@@ -102,9 +102,7 @@ func (p *Provider) Name() string { return "vultr" }
 
 func (p *Provider) Capabilities() provider.Capabilities {
 	return provider.Capabilities{
-		Boot:            []provider.BootMethod{provider.BootIPXE},
 		PrivateNetworks: true,
-		GPU:             true,
 		DHCP:            true,
 		Currency:        "USD",
 	}

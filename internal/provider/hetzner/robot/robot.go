@@ -119,7 +119,6 @@ func (p *Provider) Name() string { return Name }
 
 func (p *Provider) Capabilities() provider.Capabilities {
 	return provider.Capabilities{
-		Boot:            []provider.BootMethod{provider.BootRescue},
 		PrivateNetworks: true,
 		DHCP:            true,
 		Currency:        "EUR",
