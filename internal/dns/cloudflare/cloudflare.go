@@ -9,12 +9,10 @@
 package cloudflare
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -25,7 +23,6 @@ import (
 
 	"github.com/libdns/libdns"
 
-	"github.com/cto-platform/cto/internal/clock"
 	"github.com/cto-platform/cto/internal/dns"
 	"github.com/cto-platform/cto/internal/httpx"
 )
@@ -44,7 +41,7 @@ const (
 type Provider struct {
 	token   string
 	baseURL string
-	client  *http.Client
+	client  *httpx.Client
 
 	mu    sync.Mutex
 	zones map[string]string // zone name -> ID
@@ -56,10 +53,16 @@ func New(token, baseURL string, client *http.Client) *Provider {
 	if baseURL == "" {
 		baseURL = DefaultURL
 	}
-	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second}
+	opts := httpx.Options{HTTPClient: client, Secrets: []string{token},
+		// Reads and deletes are retried on 429, 5xx and lost connections;
+		// creates only on 429, which refuses them before any work (a rerun
+		// lists first and adopts what exists). A wait longer than
+		// maxRetryAfter goes back to the caller.
+		MaxAttempts: maxAttempts, BaseBackoff: 250 * time.Millisecond, MaxBackoff: maxRetryAfter, MaxRetryAfter: maxRetryAfter}
+	if client != nil && client.Timeout > 0 {
+		opts.Timeout = client.Timeout
 	}
-	return &Provider{token: token, baseURL: strings.TrimSuffix(baseURL, "/"), client: client, zones: map[string]string{}}
+	return &Provider{token: token, baseURL: strings.TrimSuffix(baseURL, "/"), client: httpx.New(opts), zones: map[string]string{}}
 }
 
 var (
@@ -138,9 +141,12 @@ type cfRecord struct {
 	Comment *string `json:"comment,omitempty"`
 }
 
-// maxAttempts bounds retries of reads and deletes on 429 and 5xx. Creates
-// are not retried: a rerun lists first and adopts what exists.
-const maxAttempts = 4
+// maxAttempts bounds the attempts of one call; maxRetryAfter is the
+// longest wait between them.
+const (
+	maxAttempts   = 4
+	maxRetryAfter = 30 * time.Second
+)
 
 // do sends one API call and decodes its result into out.
 func (p *Provider) do(ctx context.Context, method, path string, query url.Values, body, out any) (*envelope, error) {
@@ -155,67 +161,32 @@ func (p *Provider) do(ctx context.Context, method, path string, query url.Values
 			return nil, err
 		}
 	}
-	retryable := method == http.MethodGet || method == http.MethodDelete
-	for attempt := 1; ; attempt++ {
-		req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(payload))
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Authorization", "Bearer "+p.token)
-		req.Header.Set("Accept", "application/json")
-		if body != nil {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		resp, err := p.client.Do(req)
-		if err != nil {
-			return nil, fmt.Errorf("cloudflare: %s %s: %w", method, path, unwrapURL(err))
-		}
-		data, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
-		resp.Body.Close()
-		if err != nil {
-			return nil, fmt.Errorf("cloudflare: %s %s: %w", method, path, err)
-		}
-		if retryable && attempt < maxAttempts && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500) {
-			if err := (clock.Real{}).Sleep(ctx, retryAfter(resp, attempt)); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		var env envelope
-		if err := json.Unmarshal(data, &env); err != nil {
-			return nil, &APIError{Status: resp.StatusCode, Msg: "the answer is not JSON"}
-		}
-		if resp.StatusCode >= 400 || !env.Success {
-			e := &APIError{Status: resp.StatusCode, Msg: "request failed"}
-			if len(env.Errors) > 0 {
-				e.Code, e.Msg = env.Errors[0].Code, env.Errors[0].Message
-			}
-			return nil, e
-		}
-		if out != nil && len(env.Result) > 0 {
-			if err := json.Unmarshal(env.Result, out); err != nil {
-				return nil, fmt.Errorf("cloudflare: decode %s %s: %w", method, path, err)
-			}
-		}
-		return &env, nil
+	header := http.Header{"Authorization": {"Bearer " + p.token}, "Accept": {"application/json"}}
+	if body != nil {
+		header.Set("Content-Type", "application/json")
 	}
-}
-
-// unwrapURL drops the URL from a transport error: it says nothing new and
-// keeps errors short.
-func unwrapURL(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
+	creates := method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch
+	resp, err := p.client.Do(ctx, httpx.Request{Method: method, URL: u, Header: header, Body: payload, Unsafe: creates})
+	if err != nil {
+		return nil, fmt.Errorf("cloudflare: %w", err)
 	}
-	return err
-}
-
-func retryAfter(resp *http.Response, attempt int) time.Duration {
-	if d, ok := httpx.RetryAfter(resp.Header, time.Now()); ok {
-		return min(d, 30*time.Second)
+	var env envelope
+	if err := json.Unmarshal(resp.Body, &env); err != nil {
+		return nil, &APIError{Status: resp.StatusCode, Msg: "the answer is not JSON"}
 	}
-	return time.Duration(attempt) * 250 * time.Millisecond
+	if resp.StatusCode >= 400 || !env.Success {
+		e := &APIError{Status: resp.StatusCode, Msg: "request failed"}
+		if len(env.Errors) > 0 {
+			e.Code, e.Msg = env.Errors[0].Code, env.Errors[0].Message
+		}
+		return nil, e
+	}
+	if out != nil && len(env.Result) > 0 {
+		if err := json.Unmarshal(env.Result, out); err != nil {
+			return nil, fmt.Errorf("cloudflare: decode %s %s: %w", method, path, err)
+		}
+	}
+	return &env, nil
 }
 
 // pages fetches every page of a list call.

@@ -3,6 +3,7 @@ package cloudflare_test
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,5 +58,35 @@ func TestAppendGetDeleteThroughLibdns(t *testing.T) {
 	}
 	if _, err := p.GetRecords(ctx, "nope.test."); err == nil {
 		t.Fatal("a zone the account does not hold must be an error")
+	}
+}
+
+// Calls go through the shared HTTP policy: a read answered 503 is asked
+// again, a create answered 503 is not (it may have been carried out), and
+// the token never appears in an error.
+func TestRetriesFollowTheHTTPPolicy(t *testing.T) {
+	ctx := context.Background()
+	fake := cloudflarefake.New("tok-secret-value", "example.test")
+	fake.Start()
+	defer fake.Close()
+	p := cloudflare.New("tok-secret-value", fake.URL(), nil)
+
+	// The fake answers an injected failure without counting the call.
+	fake.FailNext("GET", "/client/v4/zones", 503)
+	zones, err := p.ListZones(ctx)
+	if err != nil || len(zones) != 1 {
+		t.Fatalf("a read after one 503: %v %v; want it asked again and answered", zones, err)
+	}
+
+	fake.FailNext("POST", "/client/v4/zones", 503)
+	_, err = p.AppendRecords(ctx, "example.test.", []libdns.Record{libdns.Address{Name: "api.c1", TTL: time.Minute, IP: netip.MustParseAddr("192.0.2.1")}})
+	if err == nil {
+		t.Fatal("a create answered 503 reported success")
+	}
+	if recs := fake.Records("example.test"); len(recs) != 0 || fake.Calls()["POST dns_records"] != 0 {
+		t.Errorf("the create was sent again after its 503: records %+v", recs)
+	}
+	if strings.Contains(err.Error(), "tok-secret-value") {
+		t.Errorf("the token is in the error: %v", err)
 	}
 }
