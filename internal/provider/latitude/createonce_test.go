@@ -96,3 +96,43 @@ func TestFakeNameTakenIsTheDocuments(t *testing.T) {
 		}
 	}
 }
+
+// TestVLANLeftUntaggedIsAdopted: a run stopped between a VLAN's create and
+// its tag left a VLAN the cluster's tag does not find. The next create
+// adopts and tags it instead of making a second one, which nothing would
+// ever delete.
+func TestVLANLeftUntaggedIsAdopted(t *testing.T) {
+	f := fake.New(fake.Options{})
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	p, err := New(Config{Token: f.Token(), APIURL: srv.URL, ReadsPerMinute: -1, WritesPerMinute: -1, Clock: clock.NewScaled(100)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	proj, err := p.project(ctx, "", "stop", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.tag(ctx, "stop", true); err != nil {
+		t.Fatal(err)
+	}
+	left, err := p.api.CreateVirtualNetwork(ctx, proj, "DAL", "cto cluster stop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nets, err := p.ListNetworks(ctx, "stop"); err != nil || len(nets) != 0 {
+		t.Fatalf("the cluster's tag finds %v (%v); want the untagged VLAN not found by it", nets, err)
+	}
+	n, err := p.CreateNetwork(ctx, provider.NetworkSpec{Cluster: "stop", Region: "DAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := f.State()
+	if n.ID != left.ID || len(st.Networks) != 1 {
+		t.Fatalf("created %s; the double holds %d VLANs; want the one left (%s) adopted", n.ID, len(st.Networks), left.ID)
+	}
+	if tags := st.Networks[0].Tags; len(tags) != 1 || tags[0] != "stop" {
+		t.Errorf("the adopted VLAN carries tags %v, want the cluster's", tags)
+	}
+}

@@ -761,10 +761,10 @@ func (p *Provider) CreateNetwork(ctx context.Context, n provider.NetworkSpec) (p
 		desc = "cto cluster " + n.Cluster
 	}
 	site := strings.ToUpper(n.Region)
-	r, err := createOnce(ctx, p, func(ctx context.Context) (resource[VLANAttrs], error) {
-		return p.api.CreateVirtualNetwork(ctx, proj, site, desc)
-	}, func(ctx context.Context) (resource[VLANAttrs], bool, error) {
-		// The lost create made an untagged VLAN of this description.
+	// An untagged VLAN of this description is one this cluster created
+	// and did not tag: its answer was lost, or the run stopped before the
+	// tag. It is adopted, never made twice.
+	untagged := func(ctx context.Context) (resource[VLANAttrs], bool, error) {
 		all, err := p.api.VirtualNetworks(ctx, filters("project", proj))
 		for _, v := range all {
 			if v.Attributes.Description == desc && toNetwork(v).Region == site && !v.Attributes.Tags.has(tag) {
@@ -772,7 +772,13 @@ func (p *Provider) CreateNetwork(ctx context.Context, n provider.NetworkSpec) (p
 			}
 		}
 		return resource[VLANAttrs]{}, false, err
-	})
+	}
+	r, found, err := untagged(ctx)
+	if err == nil && !found {
+		r, err = createOnce(ctx, p, func(ctx context.Context) (resource[VLANAttrs], error) {
+			return p.api.CreateVirtualNetwork(ctx, proj, site, desc)
+		}, untagged)
+	}
 	if err != nil {
 		return provider.Network{}, fmt.Errorf("create VLAN in %s: %w", n.Region, err)
 	}
