@@ -42,6 +42,19 @@ func TestWorkloadsRunOnSimulatedNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The ServiceAccount admission plugin refuses pods in a namespace
+	// until the service account controller has made its "default".
+	for {
+		if _, err := kc.CoreV1().ServiceAccounts("apps").Get(ctx, "default", metav1.GetOptions{}); err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("namespace apps never got its default service account; logs in %s", env.dir)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+
 	// Pod Security "baseline", enforced by default as Talos configures it.
 	hostNet := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "exporter"}, Spec: corev1.PodSpec{HostNetwork: true,
 		Containers: []corev1.Container{{Name: "c", Image: "example/exporter:1"}}}}
