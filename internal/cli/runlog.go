@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cto-platform/cto/internal/pipeline"
+	"github.com/cto-platform/cto/internal/events"
 	"github.com/cto-platform/cto/internal/state"
 )
 
@@ -71,7 +71,7 @@ type teeUI struct {
 	file *os.File
 }
 
-func (u *teeUI) Emit(e pipeline.Event) {
+func (u *teeUI) Emit(e events.Event) {
 	u.progress.Emit(e)
 	u.log.Emit(e)
 }

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/cto-platform/cto/internal/events"
 	"github.com/cto-platform/cto/internal/pipeline"
 )
 
@@ -39,9 +40,9 @@ func redrawAllowed(getenv func(string) string) bool {
 	return getenv("CI") == "" && getenv("NO_COLOR") == ""
 }
 
-// progress is a pipeline.Sink that renders events for people or scripts.
+// progress is an events.Sink that renders events for people or scripts.
 type progress interface {
-	pipeline.Sink
+	events.Sink
 	// Prompt runs ask, which puts a question on the terminal and reads the
 	// answer, with nothing redrawn over the question meanwhile.
 	Prompt(ask func())
@@ -67,7 +68,7 @@ type ndjsonUI struct {
 	enc *json.Encoder
 }
 
-func (u *ndjsonUI) Emit(e pipeline.Event) {
+func (u *ndjsonUI) Emit(e events.Event) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	e.Time = e.Time.UTC()
@@ -87,14 +88,14 @@ type plainUI struct {
 	quiet bool
 }
 
-func (u *plainUI) Emit(e pipeline.Event) {
+func (u *plainUI) Emit(e events.Event) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if u.quiet && e.Type != pipeline.Warning && e.Type != pipeline.StepFailed {
+	if u.quiet && e.Type != events.Warning && e.Type != events.StepFailed {
 		return
 	}
 	line := formatEvent(e)
-	if line == "" || (e.Type == pipeline.NodeUpdate && u.verbose == 0 && e.Message == "") {
+	if line == "" || (e.Type == events.NodeUpdate && u.verbose == 0 && e.Message == "") {
 		return
 	}
 	fmt.Fprintf(u.w, "%s %s\n", e.Time.UTC().Format("15:04:05"), line)
@@ -104,20 +105,20 @@ func (u *plainUI) Prompt(ask func()) { ask() }
 
 func (u *plainUI) Close() {}
 
-func formatEvent(e pipeline.Event) string {
+func formatEvent(e events.Event) string {
 	step := fmt.Sprintf("[%s]", e.Step)
 	switch e.Type {
-	case pipeline.StepStarted:
+	case events.StepStarted:
 		return fmt.Sprintf("%s started %s", step, e.Message)
-	case pipeline.StepFinished:
+	case events.StepFinished:
 		return fmt.Sprintf("%s done in %s", step, roundDur(e.ElapsedSeconds))
-	case pipeline.StepSkipped:
+	case events.StepSkipped:
 		return fmt.Sprintf("%s skipped: %s", step, e.Message)
-	case pipeline.StepFailed:
+	case events.StepFailed:
 		return fmt.Sprintf("%s FAILED after %s: %s", step, roundDur(e.ElapsedSeconds), e.Message)
-	case pipeline.Warning:
+	case events.Warning:
 		return fmt.Sprintf("%s WARNING: %s", step, e.Message)
-	case pipeline.NodeUpdate:
+	case events.NodeUpdate:
 		s := fmt.Sprintf("%s %s: %s", step, e.Node, e.Status)
 		if e.IP != "" {
 			s += " " + e.IP
@@ -166,7 +167,7 @@ type liveUI struct {
 	state   map[string]string // step -> running|done|skipped|failed
 	began   map[string]time.Time
 	took    map[string]float64
-	nodes   map[string]pipeline.Event
+	nodes   map[string]events.Event
 	msgs    []string
 	drawn   int
 	frame   int
@@ -178,7 +179,7 @@ type liveUI struct {
 func newLiveUI(w io.Writer, verbose int, size func() (cols, rows int)) *liveUI {
 	u := &liveUI{w: w, size: size, verbose: verbose, start: time.Now(), steps: pipeline.StepNames,
 		state: map[string]string{}, began: map[string]time.Time{}, took: map[string]float64{},
-		nodes: map[string]pipeline.Event{}, stop: make(chan struct{}), done: make(chan struct{})}
+		nodes: map[string]events.Event{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go u.loop()
 	return u
 }
@@ -203,22 +204,22 @@ func (u *liveUI) loop() {
 	}
 }
 
-func (u *liveUI) Emit(e pipeline.Event) {
+func (u *liveUI) Emit(e events.Event) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	switch e.Type {
-	case pipeline.StepStarted:
+	case events.StepStarted:
 		u.state[e.Step] = "running"
 		u.began[e.Step] = time.Now()
-	case pipeline.StepFinished:
+	case events.StepFinished:
 		u.state[e.Step] = "done"
 		u.took[e.Step] = e.ElapsedSeconds
-	case pipeline.StepSkipped:
+	case events.StepSkipped:
 		u.state[e.Step] = "skipped: " + e.Message
-	case pipeline.StepFailed:
+	case events.StepFailed:
 		u.state[e.Step] = "failed"
 		u.msgs = append(u.msgs, formatEvent(e))
-	case pipeline.NodeUpdate:
+	case events.NodeUpdate:
 		u.nodes[e.Node] = e
 	default:
 		u.msgs = append(u.msgs, formatEvent(e))
@@ -296,13 +297,13 @@ func (u *liveUI) nodeTable(room int) []string {
 	if len(u.nodes) == 0 || room < 2 {
 		return nil
 	}
-	row := func(e pipeline.Event) string {
+	row := func(e events.Event) string {
 		return fmt.Sprintf("   %-24s %-14s %-16s %s", e.Node, e.Status, e.IP, e.Step)
 	}
-	header := row(pipeline.Event{Node: "NODE", Status: "STATUS", IP: "IP", Step: "STEP"})
+	header := row(events.Event{Node: "NODE", Status: "STATUS", IP: "IP", Step: "STEP"})
 	nodes := slices.Collect(maps.Values(u.nodes))
 	if len(nodes)+2 <= room {
-		slices.SortFunc(nodes, func(a, b pipeline.Event) int { return strings.Compare(a.Node, b.Node) })
+		slices.SortFunc(nodes, func(a, b events.Event) int { return strings.Compare(a.Node, b.Node) })
 		out := []string{"", header}
 		for _, e := range nodes {
 			out = append(out, row(e))
@@ -310,7 +311,7 @@ func (u *liveUI) nodeTable(room int) []string {
 		return out
 	}
 	// The platform step reports its components in the same table.
-	var nodeEvents, components []pipeline.Event
+	var nodeEvents, components []events.Event
 	for _, e := range nodes {
 		if e.Step == pipeline.StepPlatform {
 			components = append(components, e)
@@ -321,7 +322,7 @@ func (u *liveUI) nodeTable(room int) []string {
 	var counts []string
 	for _, group := range []struct {
 		what   string
-		events []pipeline.Event
+		events []events.Event
 	}{{"nodes", nodeEvents}, {"components", components}} {
 		if len(group.events) > 0 {
 			counts = append(counts, fmt.Sprintf("%s %d (%s)", group.what, len(group.events), countByStatus(group.events)))
@@ -329,7 +330,7 @@ func (u *liveUI) nodeTable(room int) []string {
 	}
 	out := []string{"", "   " + strings.Join(counts, "; ")}
 	if show := room - 4; show > 0 { // the blank, the counts, the header and the "more" line
-		slices.SortFunc(nodes, func(a, b pipeline.Event) int { return cmp.Or(b.Time.Compare(a.Time), strings.Compare(a.Node, b.Node)) })
+		slices.SortFunc(nodes, func(a, b events.Event) int { return cmp.Or(b.Time.Compare(a.Time), strings.Compare(a.Node, b.Node)) })
 		out = append(out, header)
 		for _, e := range nodes[:show] {
 			out = append(out, row(e))
@@ -340,7 +341,7 @@ func (u *liveUI) nodeTable(room int) []string {
 }
 
 // countByStatus says how many events have each status, most first.
-func countByStatus(events []pipeline.Event) string {
+func countByStatus(events []events.Event) string {
 	count := map[string]int{}
 	for _, e := range events {
 		count[e.Status]++

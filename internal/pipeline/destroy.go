@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cto-platform/cto/internal/dns"
+	"github.com/cto-platform/cto/internal/events"
 	"github.com/cto-platform/cto/internal/fanout"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/state"
@@ -181,12 +182,12 @@ func journalServerIDs(j *state.Journal) []string {
 // ExecuteDestroy removes what plan lists: servers first (concurrently, at
 // most limit at a time), then networks. Each deletion is journaled, so an
 // interrupted destroy resumes.
-func ExecuteDestroy(ctx context.Context, p provider.Provider, j *state.Journal, plan DestroyPlan, limit int, events Sink) error {
+func ExecuteDestroy(ctx context.Context, p provider.Provider, j *state.Journal, plan DestroyPlan, limit int, sink events.Sink) error {
 	if limit < 1 {
 		limit = 4
 	}
-	if events == nil {
-		events = Discard
+	if sink == nil {
+		sink = events.Discard
 	}
 	var failed []string
 	serverName := func(s provider.Server) string { return fmt.Sprintf("server %s (%s)", s.ID, s.Hostname) }
@@ -199,7 +200,7 @@ func ExecuteDestroy(ctx context.Context, p provider.Provider, j *state.Journal, 
 				return fmt.Errorf("deleted, but not journaled as deleted: %w", err)
 			}
 		}
-		events.Emit(Event{Time: time.Now(), Type: NodeUpdate, Step: "destroy", Node: s.Hostname, Status: "deleted", IP: s.PublicIPv4, Message: "server " + s.ID})
+		sink.Emit(events.Event{Time: time.Now(), Type: events.NodeUpdate, Step: "destroy", Node: s.Hostname, Status: "deleted", IP: s.PublicIPv4, Message: "server " + s.ID})
 		return nil
 	})
 	if each := fanout.Errors(nil); errors.As(err, &each) {
@@ -227,7 +228,7 @@ func ExecuteDestroy(ctx context.Context, p provider.Provider, j *state.Journal, 
 				failed = append(failed, fmt.Sprintf("network %s (%s) deleted, but not journaled as deleted: %v", n.ID, n.Name, err))
 			}
 		}
-		events.Emit(Event{Time: time.Now(), Type: Message, Step: "destroy", Message: fmt.Sprintf("deleted network %s (%s)", n.Name, n.ID)})
+		sink.Emit(events.Event{Time: time.Now(), Type: events.Message, Step: "destroy", Message: fmt.Sprintf("deleted network %s (%s)", n.Name, n.ID)})
 	}
 	if lbp, ok := p.(provider.APILoadBalancer); ok {
 		for _, lb := range plan.LoadBalancers {
@@ -240,7 +241,7 @@ func ExecuteDestroy(ctx context.Context, p provider.Provider, j *state.Journal, 
 					failed = append(failed, fmt.Sprintf("load balancer %s (%s) deleted, but not journaled as deleted: %v", lb.ID, lb.Name, err))
 				}
 			}
-			events.Emit(Event{Time: time.Now(), Type: Message, Step: "destroy", Message: fmt.Sprintf("deleted load balancer %s (%s)", lb.Name, lb.ID)})
+			sink.Emit(events.Event{Time: time.Now(), Type: events.Message, Step: "destroy", Message: fmt.Sprintf("deleted load balancer %s (%s)", lb.Name, lb.ID)})
 		}
 	}
 	if len(failed) > 0 {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cto-platform/cto/internal/dns"
+	"github.com/cto-platform/cto/internal/events"
 	"github.com/cto-platform/cto/internal/state"
 )
 
@@ -39,12 +40,12 @@ func PlanDestroyDNS(ctx context.Context, p dns.Provider, cluster, domain string,
 
 // ExecuteDestroyDNS deletes the records PlanDestroyDNS found and marks
 // them deleted in the journal.
-func ExecuteDestroyDNS(ctx context.Context, p dns.Provider, domain string, j *state.Journal, recs []dns.Record, events Sink) error {
+func ExecuteDestroyDNS(ctx context.Context, p dns.Provider, domain string, j *state.Journal, recs []dns.Record, sink events.Sink) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	if events == nil {
-		events = Discard
+	if sink == nil {
+		sink = events.Discard
 	}
 	zone, err := dns.FindZone(ctx, p, domain)
 	if err != nil {
@@ -60,7 +61,7 @@ func ExecuteDestroyDNS(ctx context.Context, p dns.Provider, domain string, j *st
 				unjournaled = errors.Join(unjournaled, fmt.Errorf("DNS record %s deleted, but not journaled as deleted: %w", r, err))
 			}
 		}
-		events.Emit(Event{Time: time.Now(), Type: Message, Step: "destroy", Message: "deleted DNS record " + r.String()})
+		sink.Emit(events.Event{Time: time.Now(), Type: events.Message, Step: "destroy", Message: "deleted DNS record " + r.String()})
 	}
 	return unjournaled
 }

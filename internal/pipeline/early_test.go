@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cto-platform/cto/internal/events"
 	"github.com/cto-platform/cto/internal/state"
 )
 
@@ -107,8 +108,8 @@ func TestEarlyStepRunsAlongsideItsPredecessor(t *testing.T) {
 	// Events carry their own step's name: the consumer finished before
 	// the producer did.
 	var finished []string
-	for _, ev := range r.Events.(*Recorder).Snapshot() {
-		if ev.Type == StepFinished {
+	for _, ev := range r.Events.(*events.Recorder).Snapshot() {
+		if ev.Type == events.StepFinished {
 			finished = append(finished, ev.Step)
 		}
 	}

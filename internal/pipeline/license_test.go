@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cto-platform/cto/internal/events"
 	"github.com/cto-platform/cto/internal/license"
 	"github.com/cto-platform/cto/internal/license/devkey"
 	"github.com/cto-platform/cto/internal/spec"
@@ -34,10 +35,10 @@ func teamLicense(t *testing.T, expires time.Time) string {
 }
 
 // newTestRun is newRun with a spec, a fixed clock and a recorder.
-func newTestRun(t *testing.T, s spec.ClusterSpec, now time.Time) (*Run, *Recorder) {
+func newTestRun(t *testing.T, s spec.ClusterSpec, now time.Time) (*Run, *events.Recorder) {
 	t.Helper()
 	r := newRun(t, t.TempDir())
-	rec := &Recorder{}
+	rec := &events.Recorder{}
 	r.Events, r.Clock, r.Deps.Spec = rec, fixedClock{now}, s
 	return r, rec
 }
@@ -52,7 +53,7 @@ func TestCheckLicenseWarnsAtTheRunsClock(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := rec.Snapshot()
-	if len(ev) != 1 || ev[0].Type != Warning || !strings.Contains(ev[0].Message, "expires on 2027-12-31 (in 5 days)") {
+	if len(ev) != 1 || ev[0].Type != events.Warning || !strings.Contains(ev[0].Message, "expires on 2027-12-31 (in 5 days)") {
 		t.Fatalf("events %+v", ev)
 	}
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cto-platform/cto/internal/clock"
+	"github.com/cto-platform/cto/internal/events"
 	"github.com/cto-platform/cto/internal/license"
 	"github.com/cto-platform/cto/internal/license/devkey"
 	"github.com/cto-platform/cto/internal/provider"
@@ -24,7 +25,7 @@ import (
 
 // machineRun is a run of the machine steps against the Latitude double on
 // a fast clock.
-func machineRun(t *testing.T, nodes int) (*Run, *fake.Fake, *Recorder) {
+func machineRun(t *testing.T, nodes int) (*Run, *fake.Fake, *events.Recorder) {
 	t.Helper()
 	clk := clock.NewScaled(3000)
 	f := fake.New(fake.Options{Clock: clk})
@@ -49,7 +50,7 @@ func machineRun(t *testing.T, nodes int) (*Run, *fake.Fake, *Recorder) {
 	if err := c.Save(j); err != nil {
 		t.Fatal(err)
 	}
-	rec := &Recorder{}
+	rec := &events.Recorder{}
 	return &Run{Cluster: c, Journal: j, Clock: clk, Events: rec, Deps: &Deps{Spec: s, Provider: p, Yes: true}}, f, rec
 }
 
@@ -72,10 +73,10 @@ func runUntil(t *testing.T, r *Run, until string) error {
 	return (&Engine{Steps: DeploySteps()}).Execute(ctx, r, Options{Until: until})
 }
 
-func warnings(rec *Recorder) string {
+func warnings(rec *events.Recorder) string {
 	var b strings.Builder
 	for _, e := range rec.Snapshot() {
-		if e.Type == Warning {
+		if e.Type == events.Warning {
 			b.WriteString(e.Message + "\n")
 		}
 	}

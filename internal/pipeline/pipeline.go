@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cto-platform/cto/internal/clock"
+	"github.com/cto-platform/cto/internal/events"
 	"github.com/cto-platform/cto/internal/state"
 )
 
@@ -69,7 +70,7 @@ type Options struct {
 type Run struct {
 	Cluster *state.Cluster
 	Journal *state.Journal
-	Events  Sink
+	Events  events.Sink
 	Clock   clock.Clock
 	DryRun  bool
 	// Deps holds the collaborators steps need (provider, talos, platform...).
@@ -104,17 +105,17 @@ func (r *Run) Upstream() bool {
 
 // Say emits a message of the current step.
 func (r *Run) Say(format string, args ...any) {
-	r.Events.Emit(Event{Time: r.Clock.Now(), Step: r.step, Type: Message, Message: fmt.Sprintf(format, args...)})
+	r.Events.Emit(events.Event{Time: r.Clock.Now(), Step: r.step, Type: events.Message, Message: fmt.Sprintf(format, args...)})
 }
 
 // Warn emits a warning of the current step.
 func (r *Run) Warn(format string, args ...any) {
-	r.Events.Emit(Event{Time: r.Clock.Now(), Step: r.step, Type: Warning, Message: fmt.Sprintf(format, args...)})
+	r.Events.Emit(events.Event{Time: r.Clock.Now(), Step: r.step, Type: events.Warning, Message: fmt.Sprintf(format, args...)})
 }
 
 // NodeEvent reports a node's progress.
 func (r *Run) NodeEvent(node, status, ip, msg string) {
-	r.Events.Emit(Event{Time: r.Clock.Now(), Step: r.step, Type: NodeUpdate, Node: node, Status: status, IP: ip, Message: msg})
+	r.Events.Emit(events.Event{Time: r.Clock.Now(), Step: r.step, Type: events.NodeUpdate, Node: node, Status: status, IP: ip, Message: msg})
 }
 
 // Engine runs steps in order.
@@ -152,7 +153,7 @@ func (e *Engine) Execute(ctx context.Context, r *Run, opts Options) error {
 		return fmt.Errorf("--until %q is not a step; use one of %s", opts.Until, strings.Join(e.names(), ", "))
 	}
 	if r.Events == nil {
-		r.Events = Discard
+		r.Events = events.Discard
 	}
 	if r.Clock == nil {
 		r.Clock = clock.Real{}
@@ -313,12 +314,12 @@ func (x *execution) firstError(ctx context.Context, err error) error {
 
 func (e *Engine) runOne(ctx context.Context, r *Run, s Step, opts Options) error {
 	name := s.Name()
-	emit := func(t EventType, msg string, elapsed time.Duration) {
-		r.Events.Emit(Event{Time: r.Clock.Now(), Step: name, Type: t, Message: msg, ElapsedSeconds: elapsed.Seconds()})
+	emit := func(t events.Type, msg string, elapsed time.Duration) {
+		r.Events.Emit(events.Event{Time: r.Clock.Now(), Step: name, Type: t, Message: msg, ElapsedSeconds: elapsed.Seconds()})
 	}
 	if sk, ok := s.(Skipper); ok {
 		if reason, skip := sk.Skip(r); skip {
-			emit(StepSkipped, reason, 0)
+			emit(events.StepSkipped, reason, 0)
 			return nil
 		}
 	}
@@ -327,22 +328,22 @@ func (e *Engine) runOne(ctx context.Context, r *Run, s Step, opts Options) error
 		always = a.AlwaysRun()
 	}
 	if rec, ok := r.Journal.Step(name); ok && rec.Status == state.StepDone && !always && !opts.DryRun {
-		emit(StepSkipped, "done earlier", 0)
+		emit(events.StepSkipped, "done earlier", 0)
 		return nil
 	}
 	if opts.DryRun {
 		dr, ok := s.(DryRunner)
 		if !ok {
-			emit(StepSkipped, "creates resources; skipped by --dry-run", 0)
+			emit(events.StepSkipped, "creates resources; skipped by --dry-run", 0)
 			return nil
 		}
 		start := time.Now()
-		emit(StepStarted, "dry run", 0)
+		emit(events.StepStarted, "dry run", 0)
 		if err := dr.DryRun(ctx, r); err != nil {
-			emit(StepFailed, err.Error(), time.Since(start))
+			emit(events.StepFailed, err.Error(), time.Since(start))
 			return &StepError{Step: name, Err: err}
 		}
-		emit(StepFinished, "dry run", time.Since(start))
+		emit(events.StepFinished, "dry run", time.Since(start))
 		return nil
 	}
 
@@ -359,7 +360,7 @@ func (e *Engine) runOne(ctx context.Context, r *Run, s Step, opts Options) error
 	}); err != nil {
 		return &StepError{Step: name, Err: err}
 	}
-	emit(StepStarted, "", 0)
+	emit(events.StepStarted, "", 0)
 	err := s.Run(ctx, r)
 	status, msg := state.StepDone, ""
 	if err != nil {
@@ -372,14 +373,14 @@ func (e *Engine) runOne(ctx context.Context, r *Run, s Step, opts Options) error
 		rec.Error = msg
 	})
 	if err != nil {
-		emit(StepFailed, msg, time.Since(start))
+		emit(events.StepFailed, msg, time.Since(start))
 		return &StepError{Step: name, Err: err}
 	}
 	if saveErr != nil {
-		emit(StepFailed, saveErr.Error(), time.Since(start))
+		emit(events.StepFailed, saveErr.Error(), time.Since(start))
 		return &StepError{Step: name, Err: saveErr}
 	}
-	emit(StepFinished, "", time.Since(start))
+	emit(events.StepFinished, "", time.Since(start))
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cto-platform/cto/internal/events"
 	"github.com/cto-platform/cto/internal/state"
 )
 
@@ -55,7 +56,7 @@ func newRun(t *testing.T, dir string) *Run {
 	if err := c.Save(j); err != nil {
 		t.Fatal(err)
 	}
-	return &Run{Cluster: c, Journal: j, Events: &Recorder{}, Deps: &Deps{}}
+	return &Run{Cluster: c, Journal: j, Events: &events.Recorder{}, Deps: &Deps{}}
 }
 
 func TestResumeRetriesFailedAndSkipsDone(t *testing.T) {
@@ -90,8 +91,8 @@ func TestResumeRetriesFailedAndSkipsDone(t *testing.T) {
 		t.Fatalf("rerun ran %v, want [b c] (a was done)", runs)
 	}
 	var skipped []string
-	for _, ev := range r.Events.(*Recorder).Snapshot() {
-		if ev.Type == StepSkipped {
+	for _, ev := range r.Events.(*events.Recorder).Snapshot() {
+		if ev.Type == events.StepSkipped {
 			skipped = append(skipped, ev.Step)
 		}
 	}
@@ -155,7 +156,7 @@ func TestEventsAndSkipper(t *testing.T) {
 	r := newRun(t, t.TempDir())
 	e.Execute(context.Background(), r, Options{})
 	var got []string
-	for _, ev := range r.Events.(*Recorder).Snapshot() {
+	for _, ev := range r.Events.(*events.Recorder).Snapshot() {
 		if ev.Time.IsZero() {
 			t.Errorf("event without time: %+v", ev)
 		}

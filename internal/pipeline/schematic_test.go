@@ -8,6 +8,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/cto-platform/cto/internal/events"
 	"github.com/cto-platform/cto/internal/platform"
 	"github.com/cto-platform/cto/internal/talos"
 	"github.com/cto-platform/cto/internal/talos/fake"
@@ -62,7 +63,7 @@ func TestSchematicFollowsTheCatalog(t *testing.T) {
 			w := newTalosWorld(t, 1)
 			w.spec.Profile, w.spec.GPU = tc.profile, tc.gpu
 			worker := w.addWorker()
-			r, err := w.runSteps(context.Background(), Discard, talosStep{})
+			r, err := w.runSteps(context.Background(), events.Discard, talosStep{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -95,7 +96,7 @@ func TestSchematicFollowsTheCatalog(t *testing.T) {
 func TestSchematicJournaledPerContent(t *testing.T) {
 	w := newTalosWorld(t, 1)
 	c, j := w.journal()
-	r := &Run{Cluster: c, Journal: j, Events: Discard, Deps: &Deps{Spec: w.spec}}
+	r := &Run{Cluster: c, Journal: j, Events: events.Discard, Deps: &Deps{Spec: w.spec}}
 	standard, err := ensureSchematic(context.Background(), r, false)
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +127,7 @@ func TestGPUTaint(t *testing.T) {
 		w := newTalosWorld(t, 1)
 		w.spec.GPU, w.spec.GPUTaint = true, taint
 		worker := w.addWorker()
-		if _, err := w.runSteps(context.Background(), Discard, talosStep{}); err != nil {
+		if _, err := w.runSteps(context.Background(), events.Discard, talosStep{}); err != nil {
 			t.Fatal(err)
 		}
 		wc := worker.Config()

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/cto-platform/cto/internal/events"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
 )
@@ -21,7 +22,7 @@ func (f *fakeLocal) Create(ctx context.Context, name string, nodes int) ([]byte,
 	return []byte("current-context: cto-" + name + "\n"), nil
 }
 
-func localRun(t *testing.T, provider string, lc LocalCluster) (*Run, *Recorder) {
+func localRun(t *testing.T, provider string, lc LocalCluster) (*Run, *events.Recorder) {
 	t.Helper()
 	c, err := state.Open(t.TempDir(), "dev", true)
 	if err != nil {
@@ -36,7 +37,7 @@ func localRun(t *testing.T, provider string, lc LocalCluster) (*Run, *Recorder) 
 	}
 	s := spec.Defaults()
 	s.Name, s.Provider, s.Nodes = "dev", provider, 2
-	rec := &Recorder{}
+	rec := &events.Recorder{}
 	return &Run{Cluster: c, Journal: j, Events: rec, Deps: &Deps{Spec: s, LocalCluster: lc}}, rec
 }
 

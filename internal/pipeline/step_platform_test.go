@@ -6,12 +6,13 @@ import (
 
 	"github.com/cto-platform/cto/internal/clock"
 	"github.com/cto-platform/cto/internal/dns/cloudflare"
+	"github.com/cto-platform/cto/internal/events"
 	"github.com/cto-platform/cto/internal/platform"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
 )
 
-func runFor(t *testing.T, s spec.ClusterSpec, ask func(string) (string, error)) (*Run, *Recorder) {
+func runFor(t *testing.T, s spec.ClusterSpec, ask func(string) (string, error)) (*Run, *events.Recorder) {
 	t.Helper()
 	c, err := state.Open(t.TempDir(), "lab", true)
 	if err != nil {
@@ -21,7 +22,7 @@ func runFor(t *testing.T, s spec.ClusterSpec, ask func(string) (string, error)) 
 	if err := c.Save(j); err != nil {
 		t.Fatal(err)
 	}
-	rec := &Recorder{}
+	rec := &events.Recorder{}
 	r := &Run{Cluster: c, Journal: j, Events: rec, Deps: &Deps{Spec: s, Ask: ask, Interactive: ask != nil}}
 	r.Clock = clock.Real{}
 	return r, rec
@@ -50,7 +51,7 @@ func TestGitHubRepo(t *testing.T) {
 		t.Fatalf("without a terminal: %q %v", got, err)
 	}
 	ev := rec.Snapshot()
-	if len(ev) != 1 || ev[0].Type != Warning || !strings.Contains(ev[0].Message, "--github-repo") {
+	if len(ev) != 1 || ev[0].Type != events.Warning || !strings.Contains(ev[0].Message, "--github-repo") {
 		t.Fatalf("events = %+v, want one warning naming --github-repo", ev)
 	}
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cto-platform/cto/internal/clock"
+	"github.com/cto-platform/cto/internal/events"
 	"github.com/cto-platform/cto/internal/platform"
 )
 
@@ -66,11 +67,7 @@ func TestPlatformWaitsForTheAPIServer(t *testing.T) {
 		t.Errorf("waited %s on the run's clock, want about 4m", waited)
 	}
 	said := 0
-	rec := r.Events.(*Recorder)
-	rec.mu.Lock()
-	events := append([]Event(nil), rec.Events...)
-	rec.mu.Unlock()
-	for _, e := range events {
+	for _, e := range r.Events.(*events.Recorder).Snapshot() {
 		if strings.Contains(e.Message, "waiting for the Kubernetes API server") {
 			said++
 		}

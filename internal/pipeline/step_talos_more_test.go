@@ -16,6 +16,7 @@ import (
 	"github.com/siderolabs/talos/pkg/machinery/api/storage"
 
 	"github.com/cto-platform/cto/internal/clock"
+	"github.com/cto-platform/cto/internal/events"
 	"github.com/cto-platform/cto/internal/kubeconfig"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/provider/latitude"
@@ -73,7 +74,7 @@ func TestTalosStepGPUWorkers(t *testing.T) {
 	worker := w.addWorker()
 	ip := strings.Split(w.nodes[0].Addr(), ":")[0]
 
-	r, err := w.run(context.Background(), Discard)
+	r, err := w.run(context.Background(), events.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,13 +115,13 @@ func TestTalosStepGPUWorkers(t *testing.T) {
 // plane's firewall cannot name an address it never saw.
 func TestWorkerWhoseServerComesAfterTheControlPlaneJoins(t *testing.T) {
 	w := newTalosWorld(t, 1)
-	if _, err := w.runSteps(context.Background(), Discard, talosStep{}); err != nil {
+	if _, err := w.runSteps(context.Background(), events.Discard, talosStep{}); err != nil {
 		t.Fatal(err)
 	}
 	worker := w.addWorker()
 	_, j := w.journal()
 	j.Update(func(j *state.Journal) { delete(j.Steps, StepTalos) }) // it had waited for this server
-	r, err := w.runSteps(context.Background(), Discard, talosStep{})
+	r, err := w.runSteps(context.Background(), events.Discard, talosStep{})
 	if err != nil {
 		t.Fatalf("worker added after the control plane was configured: %v", err)
 	}
@@ -139,7 +140,7 @@ func TestBootstrapAfterCrashBetweenCallAndRecord(t *testing.T) {
 	ctx := context.Background()
 	// The talos step configures the nodes and bootstraps the first
 	// control plane as soon as it runs its config.
-	r, err := w.runSteps(ctx, Discard, talosStep{})
+	r, err := w.runSteps(ctx, events.Discard, talosStep{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +153,7 @@ func TestBootstrapAfterCrashBetweenCallAndRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The rerun sees etcd on cp1 and calls Bootstrap nowhere.
-	if _, err := w.run(ctx, Discard); err != nil {
+	if _, err := w.run(ctx, events.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if n := w.bootstrapCalls(); n != 1 {
@@ -172,7 +173,7 @@ func TestBootstrapIntentStaysWithItsNode(t *testing.T) {
 	if err := j.SetFact(FactBootstrap, "intent:demo-cp3"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.run(ctx, Discard); err != nil {
+	if _, err := w.run(ctx, events.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if w.nodes[2].BootstrapCalls() != 3 || w.bootstrapCalls() != 3 {
@@ -193,7 +194,7 @@ func TestTalosDryRunWritesConfigs(t *testing.T) {
 			sp := spec.Defaults()
 			sp.Name, sp.Provider, sp.Nodes, sp.ControlPlanes = "demo", "latitude", 3, 3
 			sp.DNS.Domain = "example.com"
-			rec := r.Events.(*Recorder)
+			rec := r.Events.(*events.Recorder)
 			r.Deps.Spec = sp
 			if err := (&Engine{Steps: []Step{talosStep{}}}).Execute(context.Background(), r, Options{DryRun: true}); err != nil {
 				t.Fatal(err)
@@ -251,7 +252,7 @@ func TestTalosDryRunWithoutDHCPShowsStaticPublicLinks(t *testing.T) {
 			sp := spec.Defaults()
 			sp.Name, sp.Provider, sp.Nodes, sp.ControlPlanes = "demo", "latitude", 1, 1
 			r.Deps.Spec, r.Deps.Provider = sp, noDHCP{dhcp: dhcp}
-			rec := r.Events.(*Recorder)
+			rec := r.Events.(*events.Recorder)
 			if err := (&Engine{Steps: []Step{talosStep{}}}).Execute(context.Background(), r, Options{DryRun: true}); err != nil {
 				t.Fatal(err)
 			}
@@ -294,7 +295,7 @@ func TestTalosBootMedia(t *testing.T) {
 	w := newTalosWorld(t, 1)
 	c, j := w.journal()
 	for _, dhcp := range []bool{true, false} {
-		r := &Run{Cluster: c, Journal: j, Events: Discard, Deps: &Deps{Spec: w.spec, Provider: noDHCP{dhcp: dhcp}}}
+		r := &Run{Cluster: c, Journal: j, Events: events.Discard, Deps: &Deps{Spec: w.spec, Provider: noDHCP{dhcp: dhcp}}}
 		boot, err := TalosBootMedia(context.Background(), r, false)
 		if err != nil {
 			t.Fatal(err)
@@ -321,7 +322,7 @@ func TestTalosBootMedia(t *testing.T) {
 	sp := w.spec
 	sp.GPU = true
 	sp.Talos.ImageFactoryURL = "http://127.0.0.1:1"
-	r := &Run{Cluster: c, Journal: j, Events: Discard, Deps: &Deps{Spec: sp}}
+	r := &Run{Cluster: c, Journal: j, Events: events.Discard, Deps: &Deps{Spec: sp}}
 	if _, err := TalosBootMedia(context.Background(), r, true); err == nil || !strings.Contains(err.Error(), "http://127.0.0.1:1/schematics") {
 		t.Errorf("got %v, want an error naming the factory URL", err)
 	}
@@ -330,7 +331,7 @@ func TestTalosBootMedia(t *testing.T) {
 func TestTalosconfigFollowsReplacedControlPlanes(t *testing.T) {
 	w := newTalosWorld(t, 1)
 	c, j := w.journal()
-	r := &Run{Cluster: c, Journal: j, Events: Discard, Deps: &Deps{Spec: w.spec, Talos: TalosOptions{APIPort: w.port}}}
+	r := &Run{Cluster: c, Journal: j, Events: events.Discard, Deps: &Deps{Spec: w.spec, Talos: TalosOptions{APIPort: w.port}}}
 	s, err := loadOrCreateSecrets(r)
 	if err != nil {
 		t.Fatal(err)
@@ -371,7 +372,7 @@ func TestTalosBootMediaForLatitudeWithoutDHCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &Run{Cluster: c, Journal: j, Events: Discard, Deps: &Deps{Spec: w.spec, Provider: lat}}
+	r := &Run{Cluster: c, Journal: j, Events: events.Discard, Deps: &Deps{Spec: w.spec, Provider: lat}}
 	boot, err := TalosBootMedia(context.Background(), r, false)
 	if err != nil {
 		t.Fatal(err)
@@ -392,7 +393,7 @@ func TestTalosBootMediaForLatitudeWithoutDHCP(t *testing.T) {
 // taint.
 func TestControlPlanesScheduleWithoutWorkers(t *testing.T) {
 	alone := newTalosWorld(t, 1)
-	if _, err := alone.run(context.Background(), Discard); err != nil {
+	if _, err := alone.run(context.Background(), events.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if !alone.nodes[0].Config().Cluster().ScheduleOnControlPlanes() {
@@ -400,7 +401,7 @@ func TestControlPlanesScheduleWithoutWorkers(t *testing.T) {
 	}
 	withWorker := newTalosWorld(t, 1)
 	worker := withWorker.addWorker()
-	if _, err := withWorker.run(context.Background(), Discard); err != nil {
+	if _, err := withWorker.run(context.Background(), events.Discard); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range []*fake.Node{withWorker.nodes[0], worker} {
@@ -429,7 +430,7 @@ func TestWorkerInstallsToItsOwnPlansDisk(t *testing.T) {
 		{DeviceName: "/dev/sda", Type: storage.Disk_SSD, Size: 250e9, Serial: "SSD-W"},
 		{DeviceName: "/dev/nvme0n1", Type: storage.Disk_NVME, Size: 800e9, Serial: "NVME-W"},
 	}
-	if _, err := w.run(context.Background(), Discard); err != nil {
+	if _, err := w.run(context.Background(), events.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if sel := worker.Config().RawV1Alpha1().MachineConfig.MachineInstall.InstallDiskSelector; sel == nil || sel.Serial != "NVME-W" {
@@ -455,8 +456,8 @@ func TestWorkerWaitsForASlowControlPlane(t *testing.T) {
 	w.clock = clk
 	w.opts = &TalosOptions{NodeTimeout: 685 * time.Second, Poll: 5 * time.Second, ApplyTimeout: time.Minute}
 	var waited []string
-	r, err := w.runSteps(context.Background(), SinkFunc(func(e Event) {
-		if e.Type == NodeUpdate && e.Node == worker.Name && e.Status == "waiting" {
+	r, err := w.runSteps(context.Background(), events.SinkFunc(func(e events.Event) {
+		if e.Type == events.NodeUpdate && e.Node == worker.Name && e.Status == "waiting" {
 			waited = append(waited, e.Message)
 		}
 	}), talosStep{})
@@ -481,7 +482,7 @@ func TestWorkerFailsClearlyWhenNoControlPlaneComesUp(t *testing.T) {
 	w.addWorkerWith(func(n *fake.Node) { n.Clock, n.InstallTime = clk, time.Minute })
 	w.clock = clk
 	w.opts = &TalosOptions{NodeTimeout: 10 * time.Minute, Poll: 5 * time.Second, ApplyTimeout: time.Minute}
-	_, err := w.runSteps(context.Background(), Discard, talosStep{})
+	_, err := w.runSteps(context.Background(), events.Discard, talosStep{})
 	if err == nil {
 		t.Fatal("deploy with a control plane that never comes up succeeded")
 	}
@@ -499,7 +500,7 @@ func TestWorkerFailsClearlyWhenNoControlPlaneComesUp(t *testing.T) {
 func TestEveryNodePullsItsInstallerOnce(t *testing.T) {
 	w := newTalosWorld(t, 3)
 	w.addWorker()
-	r, err := w.runSteps(context.Background(), Discard, talosStep{})
+	r, err := w.runSteps(context.Background(), events.Discard, talosStep{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -520,7 +521,7 @@ func TestEveryNodePullsItsInstallerOnce(t *testing.T) {
 func TestInstallerTheFactoryDoesNotServeFailsTheInstall(t *testing.T) {
 	w := newTalosWorld(t, 1)
 	w.spec.Talos.Version = "v1.13.8"
-	_, err := w.runSteps(context.Background(), Discard, talosStep{})
+	_, err := w.runSteps(context.Background(), events.Discard, talosStep{})
 	if err == nil {
 		t.Fatal("a deploy whose installer the factory does not serve succeeded")
 	}

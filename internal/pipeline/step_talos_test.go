@@ -16,6 +16,7 @@ import (
 	clientconfig "github.com/siderolabs/talos/pkg/machinery/client/config"
 
 	"github.com/cto-platform/cto/internal/clock"
+	"github.com/cto-platform/cto/internal/events"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
@@ -114,13 +115,13 @@ func (w *talosWorld) journal() (*state.Cluster, *state.Journal) {
 }
 
 // run runs the talos and kubernetes steps.
-func (w *talosWorld) run(ctx context.Context, events Sink) (*Run, error) {
+func (w *talosWorld) run(ctx context.Context, events events.Sink) (*Run, error) {
 	return w.runSteps(ctx, events, talosStep{}, kubernetesStep{})
 }
 
 // runSteps loads the journal from disk, as a fresh `cto deploy` would, and
 // runs steps.
-func (w *talosWorld) runSteps(ctx context.Context, events Sink, steps ...Step) (*Run, error) {
+func (w *talosWorld) runSteps(ctx context.Context, events events.Sink, steps ...Step) (*Run, error) {
 	c, j := w.journal()
 	opts := TalosOptions{NodeTimeout: 5 * time.Second, Poll: 20 * time.Millisecond, ApplyTimeout: 300 * time.Millisecond}
 	if w.opts != nil {
@@ -147,8 +148,8 @@ func TestTalosAndKubernetesStepsResumeAfterInterruption(t *testing.T) {
 	// First run: stop as soon as one node is configured.
 	ctx, cancel := context.WithCancel(context.Background())
 	var once sync.Once
-	_, err := w.run(ctx, SinkFunc(func(e Event) {
-		if e.Type == NodeUpdate && e.Status == "configured" {
+	_, err := w.run(ctx, events.SinkFunc(func(e events.Event) {
+		if e.Type == events.NodeUpdate && e.Status == "configured" {
 			once.Do(cancel)
 		}
 	}))
@@ -175,7 +176,7 @@ func TestTalosAndKubernetesStepsResumeAfterInterruption(t *testing.T) {
 	}
 
 	// Second run, fresh from disk: finishes.
-	r, err := w.run(context.Background(), Discard)
+	r, err := w.run(context.Background(), events.Discard)
 	if err != nil {
 		t.Fatalf("resumed run: %v", err)
 	}
@@ -208,7 +209,7 @@ func TestTalosAndKubernetesStepsResumeAfterInterruption(t *testing.T) {
 	for _, name := range []string{StepTalos, StepKubernetes} {
 		r.Journal.Update(func(j *state.Journal) { j.Steps[name].Status = state.StepFailed })
 	}
-	if _, err := w.run(context.Background(), Discard); err != nil {
+	if _, err := w.run(context.Background(), events.Discard); err != nil {
 		t.Fatalf("third run: %v", err)
 	}
 	if n := w.bootstrapCalls(); n != 1 {
@@ -264,7 +265,7 @@ func TestTalosStepReportsNodeConfiguredByOthers(t *testing.T) {
 	if err := w.nodes[0].Configure(parsed); err != nil {
 		t.Fatal(err)
 	}
-	_, err = w.run(context.Background(), Discard)
+	_, err = w.run(context.Background(), events.Discard)
 	var foreign *talos.ForeignConfigError
 	if !errors.As(err, &foreign) {
 		t.Fatalf("got %v, want a ForeignConfigError", err)
@@ -278,7 +279,7 @@ func TestTalosStepReportsNodeConfiguredByOthers(t *testing.T) {
 func TestTalosStepReportsNodeThatNeverLeavesMaintenance(t *testing.T) {
 	w := newTalosWorld(t, 1)
 	w.nodes[0].Faults.StayInMaintenance = true
-	_, err := w.run(context.Background(), Discard)
+	_, err := w.run(context.Background(), events.Discard)
 	ip := strings.Split(w.nodes[0].Addr(), ":")[0]
 	if err == nil || !strings.Contains(err.Error(), "demo-cp1") || !strings.Contains(err.Error(), ip) {
 		t.Fatalf("got %v, want an error naming demo-cp1 and %s", err, ip)

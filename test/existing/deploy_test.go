@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/cto-platform/cto/internal/cli"
+	"github.com/cto-platform/cto/internal/events"
 	"github.com/cto-platform/cto/internal/kubeconfig"
 	"github.com/cto-platform/cto/internal/license"
 	"github.com/cto-platform/cto/internal/license/devkey"
@@ -446,7 +447,7 @@ func TestTalosClusterResumesAtThePlatformStep(t *testing.T) {
 	s.Name, s.Provider, s.Profile = "metal", "latitude", "minimal"
 	s.Platform.ChartMirror = h.mirror
 	s.Platform.Timeout = "1m"
-	rec := &pipeline.Recorder{}
+	rec := &events.Recorder{}
 	run := &pipeline.Run{Cluster: c, Journal: j, Events: rec, Deps: &pipeline.Deps{Spec: s, Yes: true}}
 	// The steps after kubernetes, as a resume runs them.
 	steps := pipeline.DeploySteps()
@@ -457,7 +458,7 @@ func TestTalosClusterResumesAtThePlatformStep(t *testing.T) {
 	var order []string
 	for _, e := range rec.Snapshot() {
 		// Earlier tests may have installed Argo CD on this cluster already.
-		if e.Type == pipeline.NodeUpdate && (e.Status == "installed" || e.Status == "unchanged") {
+		if e.Type == events.NodeUpdate && (e.Status == "installed" || e.Status == "unchanged") {
 			order = append(order, e.Node+" "+e.Status)
 		}
 	}

@@ -1,21 +1,24 @@
-package pipeline
+// Package events is what a run reports as it goes: steps starting and
+// finishing, nodes changing state, messages and warnings. The live view,
+// `-o json` and the run log read the same events.
+package events
 
 import (
 	"sync"
 	"time"
 )
 
-// EventType names what happened.
-type EventType string
+// Type names what happened.
+type Type string
 
 const (
-	StepStarted  EventType = "step_started"
-	StepFinished EventType = "step_finished"
-	StepSkipped  EventType = "step_skipped"
-	StepFailed   EventType = "step_failed"
-	NodeUpdate   EventType = "node"
-	Message      EventType = "message"
-	Warning      EventType = "warning"
+	StepStarted  Type = "step_started"
+	StepFinished Type = "step_finished"
+	StepSkipped  Type = "step_skipped"
+	StepFailed   Type = "step_failed"
+	NodeUpdate   Type = "node"
+	Message      Type = "message"
+	Warning      Type = "warning"
 )
 
 // Event is one thing the UI may show. The JSON form is the stable NDJSON
@@ -24,7 +27,7 @@ type Event struct {
 	Time    time.Time `json:"time"`
 	Step    string    `json:"step,omitempty"`
 	Node    string    `json:"node,omitempty"`
-	Type    EventType `json:"event"`
+	Type    Type      `json:"event"`
 	Message string    `json:"message,omitempty"`
 	// Node fields, set on NodeUpdate events.
 	Status string `json:"status,omitempty"`
