@@ -6,23 +6,22 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/state"
 )
 
 // billed is one resource a failed deploy leaves at the provider.
 type billed struct {
-	Kind   string `json:"kind"`
-	ID     string `json:"id"`
-	Name   string `json:"name,omitempty"`
-	Region string `json:"region,omitempty"`
+	Kind   state.ResourceKind `json:"kind"`
+	ID     string             `json:"id"`
+	Name   string             `json:"name,omitempty"`
+	Region string             `json:"region,omitempty"`
 }
 
 // stillBilling lists the servers and private networks the journal says are
 // live: what keeps costing money after a deploy stopped.
 func stillBilling(j *state.Journal) []billed {
 	var out []billed
-	for _, kind := range []string{pipeline.KindServer, pipeline.KindNetwork} {
+	for _, kind := range []state.ResourceKind{state.KindServer, state.KindNetwork} {
 		for _, r := range j.LiveResources(kind) {
 			out = append(out, billed{Kind: kind, ID: r.ID, Name: r.Name, Region: r.Region})
 		}
@@ -53,7 +52,7 @@ func tellStillBilling(g *globals, provider string, j *state.Journal, name string
 	}
 	servers, networks := 0, 0
 	for _, b := range live {
-		if b.Kind == pipeline.KindServer {
+		if b.Kind == state.KindServer {
 			servers++
 		} else {
 			networks++
@@ -77,17 +76,10 @@ func tellStillBilling(g *globals, provider string, j *state.Journal, name string
 		w := g.streams.ErrOut
 		fmt.Fprintf(w, "\nStill billing at %s: %s. Rerun the deploy to finish, or remove them with `%s`:\n", provider, count, destroy)
 		for _, b := range live {
-			fmt.Fprintf(w, "  %-8s %-24s %-20s %s\n", kindLabel(b.Kind), b.ID, b.Name, b.Region)
+			fmt.Fprintf(w, "  %-8s %-24s %-20s %s\n", b.Kind, b.ID, b.Name, b.Region)
 		}
 	}
 	return fmt.Sprintf("still billing at %s: %s (%s); `%s` removes them", provider, count, idList(live), destroy)
-}
-
-func kindLabel(kind string) string {
-	if kind == pipeline.KindNetwork {
-		return "network"
-	}
-	return kind
 }
 
 func idList(live []billed) string {

@@ -29,7 +29,7 @@ func TestDestroyPreviewListsLoadBalancers(t *testing.T) {
 		t.Fatalf("EnsureAPIEndpoint: %+v, %v", ep, err)
 	}
 	j := cli.LoadJournal(t, dir, "lb")
-	if err := j.AddResource(state.Resource{Kind: pipeline.KindLoadBalancer, ID: ep.LoadBalancerID, Name: "lb-api", Region: "FSN1"}); err != nil {
+	if err := j.AddResource(state.Resource{Kind: state.KindLoadBalancer, ID: ep.LoadBalancerID, Name: "lb-api", Region: "FSN1"}); err != nil {
 		t.Fatal(err)
 	}
 

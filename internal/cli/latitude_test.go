@@ -15,7 +15,6 @@ import (
 	"github.com/cto-platform/cto/internal/clock"
 	"github.com/cto-platform/cto/internal/license"
 	"github.com/cto-platform/cto/internal/license/devkey"
-	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/provider/latitude/fake"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
@@ -138,11 +137,11 @@ func TestLatitudeDeployUntilNetworkThenDestroy(t *testing.T) {
 			t.Errorf("node %s: Replaced = %v, want the failed server", n.Name, n.Replaced)
 		}
 	}
-	nets := j.LiveResources(pipeline.KindNetwork)
+	nets := j.LiveResources(state.KindNetwork)
 	if len(nets) != 1 || nets[0].ID != st.Networks[0].ID || nets[0].Attrs["vlan"] == "" {
 		t.Errorf("journal networks = %+v", nets)
 	}
-	if got := len(j.LiveResources(pipeline.KindAssignment)); got != 3 {
+	if got := len(j.LiveResources(state.KindAssignment)); got != 3 {
 		t.Errorf("journal has %d assignments, want 3", got)
 	}
 	if j.Fact("cost_monthly") != "438.00" || j.Fact("currency") != "USD" || j.Fact("region") != "DAL" {

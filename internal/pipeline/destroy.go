@@ -15,17 +15,6 @@ import (
 	"github.com/cto-platform/cto/internal/state"
 )
 
-// Resource kinds the journal records.
-const (
-	KindServer     = "server"
-	KindNetwork    = "network"
-	KindAssignment = "network_assignment"
-	KindDNSRecord  = "dns_record"
-	// KindLoadBalancer is a provider's load balancer in front of the
-	// control planes (provider.APILoadBalancer).
-	KindLoadBalancer = "load_balancer"
-)
-
 // DestroyPlan is everything `cto destroy` will remove, found in the journal
 // and, so a lost journal still leaves nothing billing, by the cluster's tag.
 type DestroyPlan struct {
@@ -124,7 +113,7 @@ func PlanDestroy(ctx context.Context, p provider.Provider, cluster string, j *st
 		plan.Networks = append(plan.Networks, n)
 	}
 	if j != nil {
-		for _, r := range j.LiveResources(KindNetwork) {
+		for _, r := range j.LiveResources(state.KindNetwork) {
 			if !seenNet[r.ID] {
 				// The list may filter by description; trust the journal.
 				seenNet[r.ID] = true
@@ -134,7 +123,7 @@ func PlanDestroy(ctx context.Context, p provider.Provider, cluster string, j *st
 	}
 	if _, ok := p.(provider.APILoadBalancer); ok && j != nil {
 		// The list shown before asking is everything that will go.
-		for _, r := range j.LiveResources(KindLoadBalancer) {
+		for _, r := range j.LiveResources(state.KindLoadBalancer) {
 			plan.LoadBalancers = append(plan.LoadBalancers, LoadBalancer{ID: r.ID, Name: r.Name, Region: r.Region})
 		}
 	}
@@ -150,7 +139,7 @@ func deletionSent(j *state.Journal, id string) bool {
 	done := false
 	j.View(func(j *state.Journal) {
 		for _, r := range j.Resources {
-			if r.Kind == KindServer && r.ID == id && !r.DeletedAt.IsZero() {
+			if r.Kind == state.KindServer && r.ID == id && !r.DeletedAt.IsZero() {
 				done = true
 			}
 		}
@@ -171,7 +160,7 @@ func journalServerIDs(j *state.Journal) []string {
 			ids = append(ids, n.Replaced...)
 		}
 		for _, r := range j.Resources {
-			if r.Kind == KindServer && r.DeletedAt.IsZero() {
+			if r.Kind == state.KindServer && r.DeletedAt.IsZero() {
 				ids = append(ids, r.ID)
 			}
 		}
@@ -196,7 +185,7 @@ func ExecuteDestroy(ctx context.Context, p provider.Provider, j *state.Journal, 
 			return err
 		}
 		if j != nil {
-			if err := j.MarkDeleted(KindServer, s.ID); err != nil {
+			if err := j.MarkDeleted(state.KindServer, s.ID); err != nil {
 				return fmt.Errorf("deleted, but not journaled as deleted: %w", err)
 			}
 		}
@@ -218,10 +207,10 @@ func ExecuteDestroy(ctx context.Context, p provider.Provider, j *state.Journal, 
 			continue
 		}
 		if j != nil {
-			err := j.MarkDeleted(KindNetwork, n.ID)
-			for _, a := range j.LiveResources(KindAssignment) {
+			err := j.MarkDeleted(state.KindNetwork, n.ID)
+			for _, a := range j.LiveResources(state.KindAssignment) {
 				if a.Attrs["network_id"] == n.ID {
-					err = errors.Join(err, j.MarkDeleted(KindAssignment, a.ID))
+					err = errors.Join(err, j.MarkDeleted(state.KindAssignment, a.ID))
 				}
 			}
 			if err != nil {
@@ -237,7 +226,7 @@ func ExecuteDestroy(ctx context.Context, p provider.Provider, j *state.Journal, 
 				continue
 			}
 			if j != nil {
-				if err := j.MarkDeleted(KindLoadBalancer, lb.ID); err != nil {
+				if err := j.MarkDeleted(state.KindLoadBalancer, lb.ID); err != nil {
 					failed = append(failed, fmt.Sprintf("load balancer %s (%s) deleted, but not journaled as deleted: %v", lb.ID, lb.Name, err))
 				}
 			}

@@ -25,7 +25,7 @@ func PlanDestroyDNS(ctx context.Context, p dns.Provider, cluster, domain string,
 	}
 	journaled := map[string]bool{}
 	if j != nil {
-		for _, r := range j.LiveResources(KindDNSRecord) {
+		for _, r := range j.LiveResources(state.KindDNSRecord) {
 			journaled[r.ID] = true
 		}
 	}
@@ -57,7 +57,7 @@ func ExecuteDestroyDNS(ctx context.Context, p dns.Provider, domain string, j *st
 	var unjournaled error
 	for _, r := range recs {
 		if j != nil {
-			if err := j.MarkDeleted(KindDNSRecord, r.ID); err != nil {
+			if err := j.MarkDeleted(state.KindDNSRecord, r.ID); err != nil {
 				unjournaled = errors.Join(unjournaled, fmt.Errorf("DNS record %s deleted, but not journaled as deleted: %w", r, err))
 			}
 		}

@@ -95,7 +95,7 @@ func ensureRecords(ctx context.Context, r *Run, keep func(dns.Record) bool) erro
 		}
 	}
 	for _, rec := range ch.Removed {
-		if err := r.Journal.MarkDeleted(KindDNSRecord, rec.ID); err != nil {
+		if err := r.Journal.MarkDeleted(state.KindDNSRecord, rec.ID); err != nil {
 			return err
 		}
 	}
@@ -176,7 +176,7 @@ func clusterRecords(r *Run) ([]dns.Record, error) {
 
 func dnsResource(rec dns.Record, zone, provider string) state.Resource {
 	return state.Resource{
-		Kind: KindDNSRecord, ID: rec.ID, Name: rec.Name,
+		Kind: state.KindDNSRecord, ID: rec.ID, Name: rec.Name,
 		Attrs: map[string]string{"type": rec.Type, "value": rec.Value, "zone": zone, "provider": provider},
 	}
 }

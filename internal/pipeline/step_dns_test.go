@@ -74,7 +74,7 @@ func TestDNSStepCreatesIdempotentlyAndDestroyRemovesOnlyItsRecords(t *testing.T)
 	if got := zoneState(fake); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("zone after deploy:\n%s", strings.Join(got, "\n"))
 	}
-	journaled := r.Journal.LiveResources(KindDNSRecord)
+	journaled := r.Journal.LiveResources(state.KindDNSRecord)
 	if len(journaled) != 3 || journaled[0].ID == "" || journaled[0].Attrs["zone"] != "example.test" {
 		t.Fatalf("journal: %+v", journaled)
 	}
@@ -88,7 +88,7 @@ func TestDNSStepCreatesIdempotentlyAndDestroyRemovesOnlyItsRecords(t *testing.T)
 	if err := (dnsStep{}).Run(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	if fake.Calls()["POST dns_records"] != posts || len(r.Journal.LiveResources(KindDNSRecord)) != 3 {
+	if fake.Calls()["POST dns_records"] != posts || len(r.Journal.LiveResources(state.KindDNSRecord)) != 3 {
 		t.Fatalf("rerun created records: posts %d -> %d", posts, fake.Calls()["POST dns_records"])
 	}
 
@@ -102,7 +102,7 @@ func TestDNSStepCreatesIdempotentlyAndDestroyRemovesOnlyItsRecords(t *testing.T)
 	if got := zoneState(fake); strings.Join(got, "\n") != strings.Join(want[3:], "\n") {
 		t.Fatalf("zone after destroy:\n%s", strings.Join(got, "\n"))
 	}
-	if n := len(r.Journal.LiveResources(KindDNSRecord)); n != 0 {
+	if n := len(r.Journal.LiveResources(state.KindDNSRecord)); n != 0 {
 		t.Fatalf("%d records still live in the journal", n)
 	}
 }

@@ -123,7 +123,7 @@ func assignServer(ctx context.Context, r *Run, net provider.Network, node, serve
 	if err != nil {
 		return err
 	}
-	if err := r.Journal.AddResource(state.Resource{Kind: KindAssignment, ID: a.ID, Name: node, Region: net.Region,
+	if err := r.Journal.AddResource(state.Resource{Kind: state.KindAssignment, ID: a.ID, Name: node, Region: net.Region,
 		Status: a.RawStatus, Attrs: map[string]string{"network_id": net.ID, "server_id": serverID}}); err != nil {
 		return err
 	}
@@ -137,7 +137,7 @@ func ensureNetwork(ctx context.Context, r *Run) (provider.Network, error) {
 	sp := r.Deps.Spec
 	p := r.Deps.Provider
 	region := regionOf(r)
-	for _, res := range r.Journal.LiveResources(KindNetwork) {
+	for _, res := range r.Journal.LiveResources(state.KindNetwork) {
 		vlan, _ := strconv.Atoi(res.Attrs["vlan"])
 		return provider.Network{ID: res.ID, Name: res.Name, Region: res.Region, VLAN: vlan}, nil
 	}
@@ -179,7 +179,7 @@ func networkLabel(n provider.Network) string {
 }
 
 func journalNetwork(r *Run, n provider.Network) error {
-	return r.Journal.AddResource(state.Resource{Kind: KindNetwork, ID: n.ID, Name: n.Name, Region: n.Region,
+	return r.Journal.AddResource(state.Resource{Kind: state.KindNetwork, ID: n.ID, Name: n.Name, Region: n.Region,
 		Attrs: map[string]string{"vlan": strconv.Itoa(n.VLAN), "cidr": r.Deps.Spec.Network.CIDR}})
 }
 
@@ -222,7 +222,7 @@ func waitConnected(ctx context.Context, r *Run, net provider.Network, nodes []st
 			}
 			if !reported[n.Name] {
 				reported[n.Name] = true
-				if err := r.Journal.SetResourceStatus(KindAssignment, a.ID, a.RawStatus); err != nil {
+				if err := r.Journal.SetResourceStatus(state.KindAssignment, a.ID, a.RawStatus); err != nil {
 					return err
 				}
 				r.NodeEvent(n.Name, "connected", n.PrivateIP, "on "+networkLabel(net))

@@ -308,7 +308,7 @@ func (sv *servers) adopt(ctx context.Context) ([]string, error) {
 			if err := r.Journal.Update(func(j *state.Journal) { j.NodeLocked(n.Name).ServerID = "" }); err != nil {
 				return nil, err
 			}
-			if err := r.Journal.MarkDeleted(KindServer, n.ServerID); err != nil {
+			if err := r.Journal.MarkDeleted(state.KindServer, n.ServerID); err != nil {
 				return nil, err
 			}
 		}
@@ -333,7 +333,7 @@ func (sv *servers) adopt(ctx context.Context) ([]string, error) {
 		if err := p.DeleteServer(ctx, s.ID); err != nil {
 			return nil, fmt.Errorf("delete unneeded server %s: %w", s.ID, err)
 		}
-		if err := r.Journal.MarkDeleted(KindServer, s.ID); err != nil {
+		if err := r.Journal.MarkDeleted(state.KindServer, s.ID); err != nil {
 			return nil, err
 		}
 	}
@@ -347,7 +347,7 @@ func (sv *servers) record(node string, s provider.Server) error {
 	sv.r.Journal.View(func(j *state.Journal) {
 		n := j.NodeLocked(node)
 		known = n.ServerID == s.ID && n.Status == string(s.Status) && (s.PublicIPv4 == "" || n.PublicIP == s.PublicIPv4) && !nicsChanged(*n, s) &&
-			slices.ContainsFunc(j.Resources, func(res *state.Resource) bool { return res.Kind == KindServer && res.ID == s.ID })
+			slices.ContainsFunc(j.Resources, func(res *state.Resource) bool { return res.Kind == state.KindServer && res.ID == s.ID })
 	})
 	if known {
 		return nil
@@ -360,11 +360,11 @@ func (sv *servers) record(node string, s provider.Server) error {
 		}
 		recordNICs(n, s)
 		for _, res := range j.Resources {
-			if res.Kind == KindServer && res.ID == s.ID {
+			if res.Kind == state.KindServer && res.ID == s.ID {
 				return
 			}
 		}
-		j.Resources = append(j.Resources, &state.Resource{Kind: KindServer, ID: s.ID, Name: node, Region: sv.region,
+		j.Resources = append(j.Resources, &state.Resource{Kind: state.KindServer, ID: s.ID, Name: node, Region: sv.region,
 			Status: s.RawStatus, CreatedAt: time.Now().UTC()})
 	})
 }
@@ -581,7 +581,7 @@ func (sv *servers) observe(nodes []state.Node, seen []provider.Server) error {
 			}
 		}
 		for _, res := range j.Resources {
-			if st, ok := status[res.ID]; ok && res.Kind == KindServer {
+			if st, ok := status[res.ID]; ok && res.Kind == state.KindServer {
 				res.Status = st
 			}
 		}
@@ -614,13 +614,13 @@ func (sv *servers) replace(ctx context.Context, n state.Node, reason string) err
 	if err := sv.p.DeleteServer(ctx, n.ServerID); err != nil {
 		return fmt.Errorf("%s: delete failed server %s: %w", n.Name, n.ServerID, err)
 	}
-	if err := r.Journal.MarkDeleted(KindServer, n.ServerID); err != nil {
+	if err := r.Journal.MarkDeleted(state.KindServer, n.ServerID); err != nil {
 		return err
 	}
 	// Its network assignment went with it.
-	for _, a := range r.Journal.LiveResources(KindAssignment) {
+	for _, a := range r.Journal.LiveResources(state.KindAssignment) {
 		if a.Attrs["server_id"] == n.ServerID {
-			if err := r.Journal.MarkDeleted(KindAssignment, a.ID); err != nil {
+			if err := r.Journal.MarkDeleted(state.KindAssignment, a.ID); err != nil {
 				return err
 			}
 		}

@@ -27,7 +27,7 @@ func TestPacedServersJoinTheNetworkRightAway(t *testing.T) {
 	if len(st.Networks) != 1 || len(st.Assignments) != 5 {
 		t.Fatalf("after the servers step: %d networks, %d assignments; want 1 and 5", len(st.Networks), len(st.Assignments))
 	}
-	if got := len(r.Journal.LiveResources(KindAssignment)); got != 5 {
+	if got := len(r.Journal.LiveResources(state.KindAssignment)); got != 5 {
 		t.Fatalf("journal has %d assignments, want 5", got)
 	}
 	assigns := st.Requests["POST /virtual_networks/assignments"]

@@ -288,8 +288,8 @@ func ensureAPILoadBalancer(ctx context.Context, r *Run, nodes []state.Node) erro
 	if ep.LoadBalancerID == "" {
 		return nil
 	}
-	if !slices.ContainsFunc(r.Journal.LiveResources(KindLoadBalancer), func(res state.Resource) bool { return res.ID == ep.LoadBalancerID }) {
-		if err := r.Journal.AddResource(state.Resource{Kind: KindLoadBalancer, ID: ep.LoadBalancerID, Name: r.Deps.Spec.Name + "-api",
+	if !slices.ContainsFunc(r.Journal.LiveResources(state.KindLoadBalancer), func(res state.Resource) bool { return res.ID == ep.LoadBalancerID }) {
+		if err := r.Journal.AddResource(state.Resource{Kind: state.KindLoadBalancer, ID: ep.LoadBalancerID, Name: r.Deps.Spec.Name + "-api",
 			Region: regionOf(r), Attrs: map[string]string{"ipv4": ep.IPv4}}); err != nil {
 			return err
 		}

@@ -225,10 +225,24 @@ type Node struct {
 	Configured bool `json:"configured,omitempty"`
 }
 
-// Resource is anything the provider bills or keeps for the cluster, other
-// than servers: networks, assignments, snapshots, load balancers, records.
+// ResourceKind is what a journaled resource is.
+type ResourceKind string
+
+// The kinds of resource a deploy journals.
+const (
+	KindServer     ResourceKind = "server"
+	KindNetwork    ResourceKind = "network"
+	KindAssignment ResourceKind = "network_assignment"
+	KindDNSRecord  ResourceKind = "dns_record"
+	// KindLoadBalancer is a provider's load balancer in front of the
+	// control planes (provider.APILoadBalancer).
+	KindLoadBalancer ResourceKind = "load_balancer"
+)
+
+// Resource is anything the provider bills or keeps for the cluster:
+// servers, networks, assignments, load balancers, DNS records.
 type Resource struct {
-	Kind      string            `json:"kind"`
+	Kind      ResourceKind      `json:"kind"`
 	ID        string            `json:"id"`
 	Name      string            `json:"name,omitempty"`
 	Region    string            `json:"region,omitempty"`
@@ -376,7 +390,7 @@ func (j *Journal) AddResource(r Resource) error {
 
 // SetResourceStatus records a resource's latest provider status, so the
 // journal does not keep the one it had when it was created.
-func (j *Journal) SetResourceStatus(kind, id, status string) error {
+func (j *Journal) SetResourceStatus(kind ResourceKind, id, status string) error {
 	return j.Update(func(j *Journal) {
 		for _, r := range j.Resources {
 			if r.Kind == kind && r.ID == id {
@@ -387,7 +401,7 @@ func (j *Journal) SetResourceStatus(kind, id, status string) error {
 }
 
 // MarkDeleted records that a resource is gone.
-func (j *Journal) MarkDeleted(kind, id string) error {
+func (j *Journal) MarkDeleted(kind ResourceKind, id string) error {
 	return j.Update(func(j *Journal) {
 		for _, r := range j.Resources {
 			if r.Kind == kind && r.ID == id && r.DeletedAt.IsZero() {
@@ -399,7 +413,7 @@ func (j *Journal) MarkDeleted(kind, id string) error {
 
 // LiveResources returns copies of the resources of a kind ("" for all) that
 // are not marked deleted.
-func (j *Journal) LiveResources(kind string) []Resource {
+func (j *Journal) LiveResources(kind ResourceKind) []Resource {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	var out []Resource
