@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cto-platform/cto/internal/destroy"
 	"github.com/cto-platform/cto/internal/dns"
 	"github.com/cto-platform/cto/internal/kubeconfig"
 	"github.com/cto-platform/cto/internal/pipeline"
@@ -135,7 +136,7 @@ func runDestroy(cmd *cobra.Command, g *globals, f *destroyFlags) (err error) {
 	if err != nil {
 		return err
 	}
-	plan, err := pipeline.PlanDestroy(ctx, p, s.Name, j)
+	plan, err := destroy.Find(ctx, p, s.Name, j)
 	if err != nil {
 		return err
 	}
@@ -144,7 +145,7 @@ func runDestroy(cmd *cobra.Command, g *globals, f *destroyFlags) (err error) {
 		if dnsProvider, err = newDNSProvider(s); err != nil {
 			return err
 		}
-		if plan.DNSRecords, err = pipeline.PlanDestroyDNS(ctx, dnsProvider, s.Name, s.DNS.Domain, j); err != nil {
+		if plan.DNSRecords, err = destroy.FindDNS(ctx, dnsProvider, s.Name, s.DNS.Domain, j); err != nil {
 			return err
 		}
 	}
@@ -188,9 +189,9 @@ func runDestroy(cmd *cobra.Command, g *globals, f *destroyFlags) (err error) {
 			return err
 		}
 		ui := newUI(g, "destroy")
-		err = pipeline.ExecuteDestroy(ctx, p, j, plan, 8, ui)
+		err = destroy.Execute(ctx, p, j, plan, 8, ui)
 		if err == nil {
-			err = pipeline.ExecuteDestroyDNS(ctx, dnsProvider, s.DNS.Domain, j, plan.DNSRecords, ui)
+			err = destroy.ExecuteDNS(ctx, dnsProvider, s.DNS.Domain, j, plan.DNSRecords, ui)
 		}
 		ui.Close()
 		if err != nil {

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/cto-platform/cto/internal/cli"
-	"github.com/cto-platform/cto/internal/pipeline"
+	"github.com/cto-platform/cto/internal/destroy"
 	"github.com/cto-platform/cto/internal/provider/hetzner"
 	"github.com/cto-platform/cto/internal/state"
 )
@@ -34,7 +34,7 @@ func TestDestroyPreviewListsLoadBalancers(t *testing.T) {
 	}
 
 	code, stdout, stderr := run(t, "--state-dir", dir, "destroy", "--name", "lb", "--dry-run", "-o", "json")
-	var plan pipeline.DestroyPlan
+	var plan destroy.Plan
 	if code != 0 || json.Unmarshal([]byte(stdout), &plan) != nil {
 		t.Fatalf("destroy --dry-run -o json: exit %d\n%s\n%s", code, stdout, stderr)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cto-platform/cto/internal/clock"
+	"github.com/cto-platform/cto/internal/destroy"
 	"github.com/cto-platform/cto/internal/events"
 	"github.com/cto-platform/cto/internal/license"
 	"github.com/cto-platform/cto/internal/license/devkey"
@@ -264,20 +265,20 @@ func TestDestroyFindsAServerTheTagAndJournalLost(t *testing.T) {
 		j.NodeLocked(lost.Name).ServerID = ""
 		j.Resources = nil
 	})
-	plan, err := PlanDestroy(ctx, lp, "t", r.Journal)
+	plan, err := destroy.Find(ctx, lp, "t", r.Journal)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(plan.Servers) != 2 || len(plan.Networks) != 1 {
 		t.Fatalf("plan = %+v, want both servers and the network", plan)
 	}
-	if err := ExecuteDestroy(ctx, lp, r.Journal, plan, 4, nil); err != nil {
+	if err := destroy.Execute(ctx, lp, r.Journal, plan, 4, nil); err != nil {
 		t.Fatal(err)
 	}
 	if st := f.State(); len(st.Servers)+len(st.Networks)+len(st.Assignments) != 0 {
 		t.Errorf("left behind: %+v", st)
 	}
-	again, err := PlanDestroy(ctx, lp, "t", r.Journal)
+	again, err := destroy.Find(ctx, lp, "t", r.Journal)
 	if err != nil || !again.Empty() {
 		t.Errorf("a second destroy plan = %+v, %v; want empty", again, err)
 	}
@@ -289,24 +290,24 @@ func TestInterruptedDestroyResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	plan, err := PlanDestroy(ctx, r.Deps.Provider, "t", r.Journal)
+	plan, err := destroy.Find(ctx, r.Deps.Provider, "t", r.Journal)
 	if err != nil || len(plan.Servers) != 2 {
 		t.Fatalf("plan %+v, %v", plan, err)
 	}
 	// Enough server errors to exhaust the retries of the first deletion.
 	f.SetFaults(func(x *fake.Faults) { x.ServerErrorBurst = 6 })
-	err = ExecuteDestroy(ctx, r.Deps.Provider, r.Journal, plan, 1, nil)
+	err = destroy.Execute(ctx, r.Deps.Provider, r.Journal, plan, 1, nil)
 	if err == nil || !strings.Contains(err.Error(), "cto destroy") {
 		t.Fatalf("err = %v, want a failure that says to run destroy again", err)
 	}
 	if n := len(f.State().Servers); n != 1 {
 		t.Fatalf("%d servers after the interrupted destroy, want 1", n)
 	}
-	again, err := PlanDestroy(ctx, r.Deps.Provider, "t", r.Journal)
+	again, err := destroy.Find(ctx, r.Deps.Provider, "t", r.Journal)
 	if err != nil || len(again.Servers) != 1 {
 		t.Fatalf("resumed plan %+v, %v; want the one server left", again, err)
 	}
-	if err := ExecuteDestroy(ctx, r.Deps.Provider, r.Journal, again, 1, nil); err != nil {
+	if err := destroy.Execute(ctx, r.Deps.Provider, r.Journal, again, 1, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(f.State().Servers); n != 0 {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cto-platform/cto/internal/destroy"
 	"github.com/cto-platform/cto/internal/dns/cloudflare"
 	"github.com/cto-platform/cto/internal/dns/cloudflarefake"
 	"github.com/cto-platform/cto/internal/spec"
@@ -92,11 +93,11 @@ func TestDNSStepCreatesIdempotentlyAndDestroyRemovesOnlyItsRecords(t *testing.T)
 		t.Fatalf("rerun created records: posts %d -> %d", posts, fake.Calls()["POST dns_records"])
 	}
 
-	plan, err := PlanDestroyDNS(ctx, r.Deps.DNS, "c1", "example.test", r.Journal)
+	plan, err := destroy.FindDNS(ctx, r.Deps.DNS, "c1", "example.test", r.Journal)
 	if err != nil || len(plan) != 3 {
 		t.Fatalf("plan %v %v", plan, err)
 	}
-	if err := ExecuteDestroyDNS(ctx, r.Deps.DNS, "example.test", r.Journal, plan, nil); err != nil {
+	if err := destroy.ExecuteDNS(ctx, r.Deps.DNS, "example.test", r.Journal, plan, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := zoneState(fake); strings.Join(got, "\n") != strings.Join(want[3:], "\n") {
@@ -160,11 +161,11 @@ func TestDestroyFindsRecordsByCommentWithoutAJournal(t *testing.T) {
 	}
 	fake.Put("example.test", cloudflarefake.Record{Name: "mail", Type: "A", Content: "192.0.2.25"})
 	p := cloudflare.New("tok", fake.URL(), nil)
-	plan, err := PlanDestroyDNS(ctx, p, "c1", "example.test", nil)
+	plan, err := destroy.FindDNS(ctx, p, "c1", "example.test", nil)
 	if err != nil || len(plan) != 2 {
 		t.Fatalf("plan %v %v", plan, err)
 	}
-	if err := ExecuteDestroyDNS(ctx, p, "example.test", nil, plan, nil); err != nil {
+	if err := destroy.ExecuteDNS(ctx, p, "example.test", nil, plan, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := zoneState(fake); len(got) != 1 || got[0] != "mail.example.test A 192.0.2.25 -" {

@@ -349,6 +349,13 @@ type Adopter interface {
 	Adoptable(ctx context.Context, cluster, plan, region string) (int, error)
 }
 
+// ServerFinder is a provider that can also find servers by hostname,
+// tagged or not: destroy uses it for the nodes whose server the tag and the
+// journal both missed (a create whose answer was lost).
+type ServerFinder interface {
+	FindServers(ctx context.Context, cluster string, hostnames []string) ([]Server, error)
+}
+
 // Tagger is a provider that labels a server with its cluster in a call of
 // its own after the order (Latitude.sh cannot tag in the create call). A
 // run stopped between the two leaves a journaled server without the label;

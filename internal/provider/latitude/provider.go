@@ -505,6 +505,7 @@ func (p *Provider) addTag(ctx context.Context, r resource[ServerAttrs], tag stri
 }
 
 var _ provider.Tagger = (*Provider)(nil)
+var _ provider.ServerFinder = (*Provider)(nil)
 
 // TagServer labels a server with the cluster's tag, keeping its other tags
 // (provider.Tagger).

@@ -1,4 +1,8 @@
-package pipeline
+// Package destroy finds everything a cluster keeps at its provider and in
+// DNS, by the journal and by the cluster's tag, so nothing is left billing
+// when the journal is lost, and removes it, journaling each deletion so an
+// interrupted destroy resumes.
+package destroy
 
 import (
 	"context"
@@ -15,15 +19,15 @@ import (
 	"github.com/cto-platform/cto/internal/state"
 )
 
-// DestroyPlan is everything `cto destroy` will remove, found in the journal
-// and, so a lost journal still leaves nothing billing, by the cluster's tag.
-type DestroyPlan struct {
+// Plan is everything `cto destroy` will remove, found in the journal and,
+// so a lost journal still leaves nothing billing, by the cluster's tag.
+type Plan struct {
 	Servers  []provider.Server  `json:"servers"`
 	Networks []provider.Network `json:"networks"`
 	// LoadBalancers are the API load balancers the journal records at a
 	// provider that has them (provider.APILoadBalancer).
 	LoadBalancers []LoadBalancer `json:"load_balancers,omitempty"`
-	// DNSRecords is filled by PlanDestroyDNS when the cluster has a domain.
+	// DNSRecords is filled by FindDNS when the cluster has a domain.
 	DNSRecords []dns.Record `json:"dns_records,omitempty"`
 }
 
@@ -35,21 +39,14 @@ type LoadBalancer struct {
 }
 
 // Empty reports whether there is nothing to remove.
-func (p DestroyPlan) Empty() bool {
+func (p Plan) Empty() bool {
 	return len(p.Servers) == 0 && len(p.Networks) == 0 && len(p.LoadBalancers) == 0 && len(p.DNSRecords) == 0
 }
 
-// ServerFinder is a provider that can also find servers by hostname,
-// tagged or not: destroy uses it for the nodes whose server the tag and the
-// journal both missed (a create whose answer was lost).
-type ServerFinder interface {
-	FindServers(ctx context.Context, cluster string, hostnames []string) ([]provider.Server, error)
-}
-
-// PlanDestroy lists what belongs to the cluster at the provider: by the
-// cluster's tag, by the IDs in the journal, and by the journal's hostnames.
-func PlanDestroy(ctx context.Context, p provider.Provider, cluster string, j *state.Journal) (DestroyPlan, error) {
-	var plan DestroyPlan
+// Find lists what belongs to the cluster at the provider: by the cluster's
+// tag, by the IDs in the journal, and by the journal's hostnames.
+func Find(ctx context.Context, p provider.Provider, cluster string, j *state.Journal) (Plan, error) {
+	var plan Plan
 	listed, err := p.ListServers(ctx, cluster)
 	if err != nil {
 		return plan, fmt.Errorf("list the cluster's servers: %w", err)
@@ -82,7 +79,7 @@ func PlanDestroy(ctx context.Context, p provider.Provider, cluster string, j *st
 		}
 		add(s)
 	}
-	if finder, ok := p.(ServerFinder); ok && j != nil {
+	if finder, ok := p.(provider.ServerFinder); ok && j != nil {
 		covered := map[string]bool{}
 		for _, s := range plan.Servers {
 			covered[s.Hostname] = true
@@ -168,10 +165,10 @@ func journalServerIDs(j *state.Journal) []string {
 	return ids
 }
 
-// ExecuteDestroy removes what plan lists: servers first (concurrently, at
+// Execute removes what plan lists: servers first (concurrently, at
 // most limit at a time), then networks. Each deletion is journaled, so an
 // interrupted destroy resumes.
-func ExecuteDestroy(ctx context.Context, p provider.Provider, j *state.Journal, plan DestroyPlan, limit int, sink events.Sink) error {
+func Execute(ctx context.Context, p provider.Provider, j *state.Journal, plan Plan, limit int, sink events.Sink) error {
 	if limit < 1 {
 		limit = 4
 	}

@@ -1,4 +1,4 @@
-package pipeline
+package destroy
 
 import (
 	"context"
@@ -11,10 +11,10 @@ import (
 	"github.com/cto-platform/cto/internal/state"
 )
 
-// PlanDestroyDNS lists the cluster's DNS records under domain: those
+// FindDNS lists the cluster's DNS records under domain: those
 // marked with its owner comment, and those the journal recorded (found by
 // ID, in case someone edited the comment away).
-func PlanDestroyDNS(ctx context.Context, p dns.Provider, cluster, domain string, j *state.Journal) ([]dns.Record, error) {
+func FindDNS(ctx context.Context, p dns.Provider, cluster, domain string, j *state.Journal) ([]dns.Record, error) {
 	zone, err := dns.FindZone(ctx, p, domain)
 	if err != nil {
 		return nil, err
@@ -38,9 +38,9 @@ func PlanDestroyDNS(ctx context.Context, p dns.Provider, cluster, domain string,
 	return out, nil
 }
 
-// ExecuteDestroyDNS deletes the records PlanDestroyDNS found and marks
+// ExecuteDNS deletes the records FindDNS found and marks
 // them deleted in the journal.
-func ExecuteDestroyDNS(ctx context.Context, p dns.Provider, domain string, j *state.Journal, recs []dns.Record, sink events.Sink) error {
+func ExecuteDNS(ctx context.Context, p dns.Provider, domain string, j *state.Journal, recs []dns.Record, sink events.Sink) error {
 	if len(recs) == 0 {
 		return nil
 	}
