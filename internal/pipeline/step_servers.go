@@ -29,23 +29,18 @@ const MaxReplacements = 2
 // pace itself; the provider's own write budget paces them further.
 const createConcurrency = 8
 
-// pacedProvider is a provider that holds its requests to the API's budget
-// itself, in order: every create may start at once and wait there, so the
-// orders go out as fast as the budget allows, ahead of follow-up writes.
-type pacedProvider interface{ Paced() bool }
-
 // joinsNetworkEarly says whether each server joins the cluster's network
 // right after its order: a paced provider with private networks whose
 // addresses cto chooses.
 func joinsNetworkEarly(r *Run) bool {
 	p := r.Deps.Provider
-	pp, ok := p.(pacedProvider)
+	pp, ok := p.(provider.Paced)
 	return ok && pp.Paced() && p.Capabilities().PrivateNetworks
 }
 
 // concurrencyFor is how many creates run at once at p.
 func concurrencyFor(p provider.Provider, n int) int {
-	if pp, ok := p.(pacedProvider); ok && pp.Paced() {
+	if pp, ok := p.(provider.Paced); ok && pp.Paced() {
 		return max(n, 1)
 	}
 	return createConcurrency

@@ -378,19 +378,11 @@ func configureNode(ctx context.Context, r *Run, client *talos.Client, in talos.C
 	}
 }
 
-// ISODetacher is a provider whose servers boot Talos from an attached ISO
-// (Hetzner Cloud): the ISO must come out once the node took its config, so
-// the reboot after the install starts Talos from the disk rather than the
-// ISO's maintenance mode again.
-type ISODetacher interface {
-	DetachISO(ctx context.Context, serverID string) error
-}
-
 // detachISO takes the node's ISO out when the provider has one. A failure
 // is only a warning: a node that boots the ISO again shows up in
 // maintenance mode and takes its config again.
 func detachISO(ctx context.Context, r *Run, n state.Node) {
-	d, ok := r.Deps.Provider.(ISODetacher)
+	d, ok := r.Deps.Provider.(provider.ISODetacher)
 	if !ok || n.ServerID == "" {
 		return
 	}

@@ -356,6 +356,19 @@ type ServerFinder interface {
 	FindServers(ctx context.Context, cluster string, hostnames []string) ([]Server, error)
 }
 
+// ISODetacher is a provider whose servers boot Talos from an attached ISO
+// (Hetzner Cloud): the ISO must come out once the node took its config, so
+// the reboot after the install starts Talos from the disk rather than the
+// ISO's maintenance mode again.
+type ISODetacher interface {
+	DetachISO(ctx context.Context, serverID string) error
+}
+
+// Paced is a provider that holds its requests to the API's budget itself,
+// in order: every create may start at once and wait there, so the orders
+// go out as fast as the budget allows, ahead of follow-up writes.
+type Paced interface{ Paced() bool }
+
 // Tagger is a provider that labels a server with its cluster in a call of
 // its own after the order (Latitude.sh cannot tag in the create call). A
 // run stopped between the two leaves a journaled server without the label;

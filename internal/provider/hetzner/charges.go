@@ -11,8 +11,6 @@ import (
 	"github.com/cto-platform/cto/internal/provider"
 )
 
-var _ provider.Charger = (*Provider)(nil)
-
 // Charges prices what a deploy creates besides servers, from the API's
 // live per-location net prices in EUR: each server's primary IPv4 address
 // (billed apart from the server type) and the API load balancer (with 3+

@@ -71,7 +71,13 @@ type Provider struct {
 	mu sync.Mutex
 }
 
-var _ provider.Provider = (*Provider)(nil)
+// What this provider implements, checked by the compiler.
+var (
+	_ provider.Provider        = (*Provider)(nil)
+	_ provider.APILoadBalancer = (*Provider)(nil)
+	_ provider.Charger         = (*Provider)(nil)
+	_ provider.ISODetacher     = (*Provider)(nil)
+)
 
 // FromEnv builds a provider from HCLOUD_TOKEN, HCLOUD_ENDPOINT and
 // HCLOUD_RESCUE_SSH_PORT; apiURL (--api-url) wins over the endpoint. A

@@ -236,8 +236,6 @@ const LoadBalancerType = "lb11"
 // LoadBalancerID means the first control plane is the endpoint.
 type APIEndpoint = provider.APIEndpoint
 
-var _ provider.APILoadBalancer = (*Provider)(nil)
-
 // DeleteLoadBalancer deletes one load balancer; one already gone is not an
 // error.
 func (p *Provider) DeleteLoadBalancer(ctx context.Context, id string) error {

@@ -137,10 +137,16 @@ type Provider struct {
 	ordered map[string]bool            // project ID + "/" + hostname
 }
 
+// What this provider implements, checked by the compiler.
 var (
-	_ provider.Provider        = (*Provider)(nil)
-	_ provider.Reinstaller     = (*Provider)(nil)
-	_ provider.BootPathLearner = (*Provider)(nil)
+	_ provider.Provider         = (*Provider)(nil)
+	_ provider.Tagger           = (*Provider)(nil)
+	_ provider.ServerFinder     = (*Provider)(nil)
+	_ provider.SilentNodeHinter = (*Provider)(nil)
+	_ provider.PublicNetworker  = (*Provider)(nil)
+	_ provider.Reinstaller      = (*Provider)(nil)
+	_ provider.BootPathLearner  = (*Provider)(nil)
+	_ provider.Paced            = (*Provider)(nil)
 )
 
 // New returns a Provider for cfg.
@@ -503,9 +509,6 @@ func (p *Provider) addTag(ctx context.Context, r resource[ServerAttrs], tag stri
 	_, err := p.api.TagServer(ctx, r.ID, ids)
 	return err
 }
-
-var _ provider.Tagger = (*Provider)(nil)
-var _ provider.ServerFinder = (*Provider)(nil)
 
 // TagServer labels a server with the cluster's tag, keeping its other tags
 // (provider.Tagger).

@@ -52,7 +52,10 @@ type Provider struct {
 	api *govultr.Client
 }
 
-var _ provider.Provider = (*Provider)(nil)
+// What this provider implements, checked by the compiler.
+var (
+	_ provider.Provider = (*Provider)(nil)
+)
 
 // New returns a provider for the account of o.Token.
 func New(o Options) (*Provider, error) {

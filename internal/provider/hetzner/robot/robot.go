@@ -61,6 +61,7 @@ type Provider struct {
 	mu sync.Mutex
 }
 
+// What this provider implements, checked by the compiler.
 var (
 	_ provider.Provider = (*Provider)(nil)
 	_ provider.Adopter  = (*Provider)(nil)
