@@ -43,10 +43,8 @@ func newDeps(ctx context.Context, g *globals, s spec.ClusterSpec, interactive bo
 			return nil, err
 		}
 		d.Provider = p
-		if r, ok := p.(*robot.Provider); ok {
-			// Orders of dedicated servers go through the deploy's
-			// confirmation (--yes, or a question on a terminal).
-			r.ConfirmOrdersWith(d.Approve)
+		if c, ok := p.(provider.OrderConfirmer); ok {
+			c.ConfirmOrdersWith(d.Approve)
 		}
 		d.BootMedia = pipeline.TalosBootMedia
 	}

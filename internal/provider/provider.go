@@ -369,6 +369,14 @@ type ISODetacher interface {
 // go out as fast as the budget allows, ahead of follow-up writes.
 type Paced interface{ Paced() bool }
 
+// OrderConfirmer is a provider whose orders cannot be undone at once
+// (Hetzner Robot's dedicated servers are rented by the month): each order
+// passes the deploy's own confirmation (--yes, or a question on a
+// terminal) first.
+type OrderConfirmer interface {
+	ConfirmOrdersWith(confirm func(question string) error)
+}
+
 // Tagger is a provider that labels a server with its cluster in a call of
 // its own after the order (Latitude.sh cannot tag in the create call). A
 // run stopped between the two leaves a journaled server without the label;

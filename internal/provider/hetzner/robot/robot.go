@@ -63,9 +63,10 @@ type Provider struct {
 
 // What this provider implements, checked by the compiler.
 var (
-	_ provider.Provider = (*Provider)(nil)
-	_ provider.Adopter  = (*Provider)(nil)
-	_ provider.Releaser = (*Provider)(nil)
+	_ provider.Provider       = (*Provider)(nil)
+	_ provider.Adopter        = (*Provider)(nil)
+	_ provider.Releaser       = (*Provider)(nil)
+	_ provider.OrderConfirmer = (*Provider)(nil)
 )
 
 // FromEnv builds a provider from HETZNER_ROBOT_USER, HETZNER_ROBOT_PASSWORD,
@@ -139,8 +140,8 @@ func (p *Provider) SetClock(c clock.Clock) {
 	p.api = NewClient(p.cfg.Endpoint, p.cfg.User, p.cfg.Password, p.cfg.HTTPClient, c)
 }
 
-// ConfirmOrdersWith sets the confirmation every order must pass; the
-// command wires the deploy's own (--yes or a question on a terminal).
+// ConfirmOrdersWith sets the confirmation every order must pass
+// (provider.OrderConfirmer).
 func (p *Provider) ConfirmOrdersWith(confirm func(question string) error) {
 	p.mu.Lock()
 	p.cfg.ConfirmOrder = confirm
