@@ -16,8 +16,6 @@ import (
 
 	"github.com/cto-platform/cto/internal/cache"
 	"github.com/cto-platform/cto/internal/provider"
-	"github.com/cto-platform/cto/internal/provider/hetzner/robot"
-	"github.com/cto-platform/cto/internal/provider/vultr"
 	"github.com/cto-platform/cto/internal/ranking"
 	"github.com/cto-platform/cto/internal/spec"
 )
@@ -164,7 +162,8 @@ func deployShape(s spec.ClusterSpec) (ranking.Shape, error) {
 func endpointVariables() []string {
 	var out []string
 	for _, name := range machineProviders() {
-		out = append(out, endpointEnv[name])
+		p, _ := rented(name)
+		out = append(out, p.endpointEnv)
 	}
 	return out
 }
@@ -175,32 +174,23 @@ type Skipped struct {
 	Reason   string `json:"reason"`
 }
 
-// publicCatalogs are the providers that serve their price list to anyone:
-// without credentials the ranking still asks them (a deploy there needs
-// them).
-var publicCatalogs = map[string]func(endpoint string) (provider.Provider, error){
-	"vultr": func(endpoint string) (provider.Provider, error) {
-		return vultr.NewCatalog(vultr.Options{BaseURL: endpoint})
-	},
-}
-
 // gatherOffers asks every machine provider for its plans, regions and
 // charges, side by side, each answer from the cache when it is fresh. A
 // provider without credentials is asked anyway when its price list is
 // public and public is set (it is then named in anonymous); otherwise it is
 // skipped with the reason, as is one whose API fails.
 func gatherOffers(ctx context.Context, g *globals, refresh, public bool) (offers []ranking.Offer, skipped []Skipped, anonymous []string) {
-	names := machineProviders()
-	got := make([]*ranking.Offer, len(names))
-	skips := make([]*Skipped, len(names))
-	anon := make([]bool, len(names))
+	got := make([]*ranking.Offer, len(registry))
+	skips := make([]*Skipped, len(registry))
+	anon := make([]bool, len(registry))
 	store := &cache.Store{Dir: filepath.Join(g.stateDir, "cache")}
 	var wg sync.WaitGroup
-	for i, name := range names {
+	for i, entry := range registry {
+		name := entry.name
 		s := spec.Defaults()
 		s.Provider = name
 		p, err := newProvider(ctx, s)
-		if catalog := publicCatalogs[name]; err != nil && IsBadInput(err) && public && catalog != nil {
+		if catalog := entry.publicCatalog; err != nil && IsBadInput(err) && public && catalog != nil {
 			p, err = catalog(listingEndpoint(name, ""))
 			anon[i] = err == nil
 		}
@@ -218,11 +208,11 @@ func gatherOffers(ctx context.Context, g *globals, refresh, public bool) (offers
 		})
 	}
 	wg.Wait()
-	for i := range names {
+	for i, entry := range registry {
 		if got[i] != nil {
 			offers = append(offers, *got[i])
 			if anon[i] {
-				anonymous = append(anonymous, names[i])
+				anonymous = append(anonymous, entry.name)
 			}
 		}
 		if skips[i] != nil {
@@ -334,8 +324,7 @@ func deployCommand(r ranking.Row, shape ranking.Shape, profile string) string {
 	if shape.GPU || shape.GPUModel != "" {
 		args = append(args, "--gpu")
 	}
-	if r.Provider == robot.Name {
-		// Dedicated servers are ordered only when asked.
+	if p, _ := rented(r.Provider); p.ordersOnRequest {
 		args = append(args, "--order")
 	}
 	return strings.Join(args, " ")

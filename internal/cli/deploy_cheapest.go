@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/cto-platform/cto/internal/pipeline"
-	"github.com/cto-platform/cto/internal/provider/hetzner/robot"
 	"github.com/cto-platform/cto/internal/ranking"
 	"github.com/cto-platform/cto/internal/state"
 )
@@ -124,7 +123,7 @@ func chooseCheapest(ctx context.Context, g *globals, f *deployFlags, fs *pflag.F
 // typed them.
 func takeRow(fs *pflag.FlagSet, providerName, plan, region string) error {
 	set := [][2]string{{"provider", providerName}, {"plan", plan}, {"region", region}}
-	if providerName == robot.Name {
+	if p, _ := rented(providerName); p.ordersOnRequest {
 		set = append(set, [2]string{"order", "true"})
 	}
 	for _, kv := range set {

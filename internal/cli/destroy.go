@@ -220,7 +220,7 @@ func runDestroy(cmd *cobra.Command, g *globals, f *destroyFlags) (err error) {
 func destroyLocal(cmd *cobra.Command, g *globals, f *destroyFlags, s spec.ClusterSpec, c *state.Cluster) error {
 	if f.dryRun {
 		fmt.Fprintf(g.streams.ErrOut, "Would remove the state of cluster %q (provider %s) and its kube context.\n", s.Name, s.Provider)
-		if s.Provider == "local" {
+		if s.Source() == spec.Local {
 			fmt.Fprintf(g.streams.ErrOut, "Would delete local cluster cto-%s and its containers.\n", s.Name)
 		}
 		return nil
@@ -232,7 +232,7 @@ func destroyLocal(cmd *cobra.Command, g *globals, f *destroyFlags, s spec.Cluste
 	if err := deps.Approve(fmt.Sprintf("Remove cluster %q (provider %s)", s.Name, s.Provider)); err != nil {
 		return err
 	}
-	if s.Provider == "local" {
+	if s.Source() == spec.Local {
 		if err := deleteLocalCluster(cmd.Context(), g, s.Name); err != nil {
 			return err
 		}
@@ -252,30 +252,18 @@ func removeKubeContext(cluster string) error {
 	return kubeconfig.RemoveFromFile(kubeconfig.DefaultPath(), kubeconfig.ContextName(cluster))
 }
 
-// credentialEnv names, for each provider that rents servers, the variables
-// its constructor reads its credentials from (all of a group must be set).
-var credentialEnv = []struct {
-	provider string
-	vars     [][]string // any one group, every variable of the group
-}{
-	{"latitude", [][]string{{"LATITUDESH_AUTH_TOKEN"}, {"LATITUDE_API_KEY"}}},
-	{"hetzner", [][]string{{"HCLOUD_TOKEN"}}},
-	{"hetzner-robot", [][]string{{"HETZNER_ROBOT_USER", "HETZNER_ROBOT_PASSWORD"}}},
-	{"vultr", [][]string{{"VULTR_API_KEY"}}},
-}
-
 // providersWithCredentials lists the providers whose credentials are set
-// in the environment, in the order of credentialEnv.
+// in the environment, in the registry's order.
 func providersWithCredentials() []string {
 	var out []string
-	for _, p := range credentialEnv {
-		for _, group := range p.vars {
+	for _, p := range registry {
+		for _, group := range p.credentials {
 			all := true
 			for _, v := range group {
 				all = all && envOr(v) != ""
 			}
 			if all {
-				out = append(out, p.provider)
+				out = append(out, p.name)
 				break
 			}
 		}
@@ -299,12 +287,12 @@ func sweepAdvice(g *globals, name string) string {
 // who has set none.
 func credentialVars() string {
 	var parts []string
-	for _, p := range credentialEnv {
+	for _, p := range registry {
 		var groups []string
-		for _, group := range p.vars {
+		for _, group := range p.credentials {
 			groups = append(groups, strings.Join(group, "+"))
 		}
-		parts = append(parts, p.provider+": "+strings.Join(groups, " or "))
+		parts = append(parts, p.name+": "+strings.Join(groups, " or "))
 	}
 	return strings.Join(parts, "; ")
 }

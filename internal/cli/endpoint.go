@@ -46,9 +46,9 @@ func checkProviderEndpoint(s apiTarget) error {
 	if s.apiURL != "" {
 		return checkAPIURL(s.source, s.apiURL)
 	}
-	if env := endpointEnv[s.provider]; env != "" {
-		if v := envOr(env); v != "" {
-			return checkAPIURL(env, v)
+	if p, ok := rented(s.provider); ok && p.endpointEnv != "" {
+		if v := envOr(p.endpointEnv); v != "" {
+			return checkAPIURL(p.endpointEnv, v)
 		}
 	}
 	return nil

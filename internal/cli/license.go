@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cto-platform/cto/internal/license"
+	"github.com/cto-platform/cto/internal/spec"
 )
 
 func newLicenseCmd(g *globals) *cobra.Command {
@@ -79,7 +80,7 @@ type licenseView struct {
 
 func viewOf(l *license.License, now time.Time) (licenseView, error) {
 	// Expiry is the only rule independent of what a deploy asks for.
-	warnings, err := license.Check(l, license.Request{Provider: "existing"}, now)
+	warnings, err := license.Check(l, license.Request{Provider: spec.ProviderExisting}, now)
 	status := "valid"
 	switch l.PhaseAt(now) {
 	case license.Expiring30, license.Expiring14, license.Expiring7:

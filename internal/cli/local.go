@@ -23,7 +23,7 @@ var (
 // can run here: a container engine answers and there is memory enough for
 // the profile. Other providers pass.
 func preflightLocal(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSet, s spec.ClusterSpec) error {
-	if deployProvider(g, f, fs, s) != "local" {
+	if spec.SourceOf(deployProvider(g, f, fs, s)) != spec.Local {
 		return nil
 	}
 	_, err := kind.Preflight(ctx, localHost(), s.Profile)

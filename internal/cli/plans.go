@@ -136,35 +136,16 @@ func cachedPlans(ctx context.Context, g *globals, p provider.Provider, f *plansF
 	return plans, nil
 }
 
-// endpointEnv names the variable that moves each provider's API, as its
-// constructor reads it.
-var endpointEnv = map[string]string{
-	"latitude":      "LATITUDESH_API_URL",
-	"hetzner":       "HCLOUD_ENDPOINT",
-	"hetzner-robot": "HETZNER_ROBOT_URL",
-	"vultr":         "VULTR_API_URL",
-}
-
 // listingEndpoint is the API a listing goes to: --api-url, else the
 // provider's variable, else "" (its public API).
 func listingEndpoint(providerName, apiURL string) string {
 	if apiURL != "" {
 		return apiURL
 	}
-	if env := endpointEnv[providerName]; env != "" {
-		return envOr(env)
+	if p, ok := rented(providerName); ok && p.endpointEnv != "" {
+		return envOr(p.endpointEnv)
 	}
 	return ""
-}
-
-func machineProviders() []string {
-	var out []string
-	for _, p := range spec.Providers {
-		if p != "local" && p != "existing" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 func providerForListing(cmd *cobra.Command, name, apiURL string) (provider.Provider, error) {

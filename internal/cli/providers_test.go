@@ -69,3 +69,23 @@ func TestRobotOrdersPassTheDeployConfirmation(t *testing.T) {
 		t.Errorf("with --yes the fake saw %d orders, want 1", len(tx))
 	}
 }
+
+// TestRegistryHasEveryRentedProvider: every --provider value whose
+// servers are rented has its registry entry, complete, and nothing else
+// does.
+func TestRegistryHasEveryRentedProvider(t *testing.T) {
+	var want []string
+	for _, name := range spec.Providers {
+		if spec.SourceOf(name) == spec.Servers {
+			want = append(want, name)
+		}
+	}
+	if got := machineProviders(); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("registry = %v, want the rented providers of spec.Providers %v", got, want)
+	}
+	for _, p := range registry {
+		if p.build == nil || p.endpointEnv == "" || len(p.credentials) == 0 {
+			t.Errorf("registry entry %q is incomplete: %+v", p.name, p)
+		}
+	}
+}

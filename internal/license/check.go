@@ -3,6 +3,8 @@ package license
 import (
 	"fmt"
 	"time"
+
+	"github.com/cto-platform/cto/internal/spec"
 )
 
 // Grace is how long after expiry new deploys still go ahead, with a warning.
@@ -21,9 +23,8 @@ type Request struct {
 	GPU bool
 }
 
-// bareMetal reports whether the provider rents servers (every provider but
-// a local cluster and an existing one).
-func (r Request) bareMetal() bool { return r.Provider != "local" && r.Provider != "existing" }
+// source is where the deploy's nodes come from.
+func (r Request) source() spec.Source { return spec.SourceOf(r.Provider) }
 
 // Phase is where a license stands on its way to expiry.
 type Phase int
@@ -61,10 +62,10 @@ const dateFormat = "2006-01-02"
 // *Error with Problem Refused when the deploy is not allowed.
 func Check(l *License, req Request, now time.Time) (warnings []string, err error) {
 	if l == nil {
-		if req.Provider == "existing" {
+		if req.source() == spec.Existing {
 			return nil, nil
 		}
-		if req.bareMetal() {
+		if req.source() == spec.Servers {
 			return nil, problem(Refused, "provider %s needs a license: without one cto runs as the Free tier, which covers local clusters only; pass --license FILE (a Starter license covers 1 node, Team 3, Business 10)", req.Provider)
 		}
 		if req.Nodes > Free.MaxNodes() {
@@ -94,10 +95,10 @@ func Check(l *License, req Request, now time.Time) (warnings []string, err error
 		return warnings, problem(Refused, "GPU nodes need a Business or Enterprise license; this one is %s", name)
 	}
 	limit := l.NodeLimit()
-	if req.Provider == "local" && limit > 0 && limit < Free.MaxNodes() {
+	if req.source() == spec.Local && limit > 0 && limit < Free.MaxNodes() {
 		limit = Free.MaxNodes() // local clusters are free up to the Free tier's limit anyway
 	}
-	if req.Provider != "existing" && limit > 0 && req.Nodes > limit {
+	if req.source() != spec.Existing && limit > 0 && req.Nodes > limit {
 		if l.MaxNodes > 0 {
 			// One rule: a license that names its own max_nodes is held to
 			// it, whatever its tier covers; only a new license helps.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cto-platform/cto/internal/kubeconfig"
 	"github.com/cto-platform/cto/internal/platform"
+	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/talos"
 )
 
@@ -48,7 +49,7 @@ func (credentialsStep) Run(ctx context.Context, r *Run) error {
 	s := r.Deps.Spec
 	clusterKubeconfig := ClusterKubeconfig(r)
 	kubeconfigPath := r.Cluster.Path(kubeconfig.File)
-	if s.Provider == "existing" {
+	if s.Source() == spec.Existing {
 		// Keep a self-contained copy, so `cto kubeconfig` and status work
 		// from the cluster's folder.
 		data, err := kubeconfig.Minify(clusterKubeconfig)

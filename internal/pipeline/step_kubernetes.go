@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/cto-platform/cto/internal/kubeconfig"
+	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
 	"github.com/cto-platform/cto/internal/talos"
 )
@@ -17,7 +18,7 @@ type kubernetesStep struct{}
 func (kubernetesStep) Name() string { return StepKubernetes }
 
 func (kubernetesStep) Skip(r *Run) (string, bool) {
-	if !r.Deps.Spec.NeedsMachines() && r.Deps.Spec.Provider != "local" {
+	if r.Deps.Spec.Source() == spec.Existing {
 		return "Kubernetes comes with a " + r.Deps.Spec.Provider + " cluster", true
 	}
 	return "", false
@@ -30,7 +31,7 @@ func (kubernetesStep) StartsWith(r *Run) string {
 }
 
 func (kubernetesStep) Run(ctx context.Context, r *Run) error {
-	if r.Deps.Spec.Provider == "local" {
+	if r.Deps.Spec.Source() == spec.Local {
 		return createLocalCluster(ctx, r)
 	}
 	// Started early: the talos step bootstraps the first control plane;

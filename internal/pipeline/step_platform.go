@@ -37,7 +37,7 @@ func (platformStep) AlwaysRun() bool { return true }
 // the user's file for provider existing, else the one the kubernetes step
 // wrote into the cluster's folder.
 func ClusterKubeconfig(r *Run) string {
-	if r.Deps.Spec.Provider == "existing" {
+	if r.Deps.Spec.Source() == spec.Existing {
 		return r.Deps.Spec.Kubeconfig
 	}
 	return r.Cluster.Path(kubeconfig.File)
@@ -149,7 +149,7 @@ func (platformStep) Run(ctx context.Context, r *Run) error {
 // existing cluster answers; it changes nothing.
 func (platformStep) DryRun(ctx context.Context, r *Run) error {
 	s := r.Deps.Spec
-	if s.Provider == "existing" {
+	if s.Source() == spec.Existing {
 		version, err := platform.CheckReachable(ctx, s.Kubeconfig)
 		if err != nil {
 			return err
@@ -224,7 +224,7 @@ const apiServerTimeout = 15 * time.Minute
 // cto did not create must answer at once.
 func waitAPIServer(ctx context.Context, r *Run, kubeconfig string) (string, error) {
 	probe := max(clock.Wall(r.Clock, 15*time.Second), time.Second)
-	if r.Deps.Spec.Provider == "existing" {
+	if r.Deps.Spec.Source() == spec.Existing {
 		return platform.CheckReachable(ctx, kubeconfig)
 	}
 	start, said := r.Clock.Now(), r.Clock.Now()

@@ -47,7 +47,7 @@ func (validateStep) Run(ctx context.Context, r *Run) error {
 	if err := checkDNS(ctx, r); err != nil {
 		return err
 	}
-	if r.Deps.Spec.Provider == "existing" {
+	if r.Deps.Spec.Source() == spec.Existing {
 		version, err := platform.CheckReachable(ctx, r.Deps.Spec.Kubeconfig)
 		if err != nil {
 			return err

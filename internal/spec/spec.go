@@ -23,7 +23,41 @@ const (
 )
 
 // Providers lists every --provider value.
-var Providers = []string{"latitude", "hetzner", "hetzner-robot", "vultr", "local", "existing"}
+var Providers = []string{"latitude", "hetzner", "hetzner-robot", "vultr", ProviderLocal, ProviderExisting}
+
+// The --provider values that rent no servers.
+const (
+	ProviderLocal    = "local"
+	ProviderExisting = "existing"
+)
+
+// Source is where a cluster's nodes come from. Each --provider value
+// stands for one; code that behaves differently for a local or an existing
+// cluster asks the spec's Source, never the provider's name.
+type Source int
+
+const (
+	// Servers are rented at a provider: cto orders them and installs Talos.
+	Servers Source = iota
+	// Local is a kind cluster on this machine's container engine.
+	Local
+	// Existing is a cluster the user runs already, reached by --kubeconfig.
+	Existing
+)
+
+// SourceOf is where the clusters of a --provider value come from.
+func SourceOf(provider string) Source {
+	switch provider {
+	case ProviderLocal:
+		return Local
+	case ProviderExisting:
+		return Existing
+	}
+	return Servers
+}
+
+// Source is where this cluster's nodes come from.
+func (s *ClusterSpec) Source() Source { return SourceOf(s.Provider) }
 
 // Profiles lists every --profile value.
 var Profiles = []string{"minimal", "standard", "production"}
@@ -105,7 +139,7 @@ func Defaults() ClusterSpec {
 		APIVersion: APIVersion,
 		Kind:       Kind,
 		Name:       "cto",
-		Provider:   "local",
+		Provider:   ProviderLocal,
 		Nodes:      1,
 		Profile:    "minimal",
 		Network:    Network{CIDR: DefaultPrivateCIDR},
@@ -283,7 +317,7 @@ func (s *ClusterSpec) Validate() error {
 	default:
 		bad("controlPlanes", fmt.Sprint(s.ControlPlanes), "must be 1, 3 or 5 (etcd needs an odd number)")
 	}
-	if s.Profile == "production" && s.ControlPlanes != 3 && s.ControlPlanes != 5 && s.Provider != "local" && s.Provider != "existing" {
+	if s.Profile == "production" && s.ControlPlanes != 3 && s.ControlPlanes != 5 && s.Source() == Servers {
 		bad("controlPlanes", fmt.Sprint(s.ControlPlanes), "must be 3 or 5 for the production profile (high availability)")
 	}
 	if s.Region != "" && !slugLike.MatchString(s.Region) {
@@ -338,7 +372,7 @@ func (s *ClusterSpec) Validate() error {
 			bad("platform.timeout", s.Platform.Timeout, "must be a positive duration (e.g. 20m)")
 		}
 	}
-	if s.Provider == "existing" && s.Kubeconfig == "" {
+	if s.Source() == Existing && s.Kubeconfig == "" {
 		bad("kubeconfig", "", "is required with provider existing (--kubeconfig PATH)")
 	}
 	if len(errs) == 0 {
@@ -350,7 +384,7 @@ func (s *ClusterSpec) Validate() error {
 // NeedsMachines reports whether the provider rents servers that cto installs
 // Talos on (as opposed to a local or existing cluster).
 func (s *ClusterSpec) NeedsMachines() bool {
-	return s.Provider != "local" && s.Provider != "existing"
+	return s.Source() == Servers
 }
 
 // Workers is the number of worker nodes.
