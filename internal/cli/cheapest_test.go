@@ -511,8 +511,8 @@ func TestDeployCheapestTakesTheTopRowAndJournalsIt(t *testing.T) {
 	}
 	j := loadJournal(t, dir, "low")
 	var choice cheapestChoice
-	if err := json.Unmarshal([]byte(j.Fact(choiceFact)), &choice); err != nil {
-		t.Fatalf("journal fact %s = %q: %v", choiceFact, j.Fact(choiceFact), err)
+	if err := json.Unmarshal([]byte(j.FactsCopy().CheapestChoice), &choice); err != nil {
+		t.Fatalf("journal's cheapest choice = %q: %v", j.FactsCopy().CheapestChoice, err)
 	}
 	if choice.Provider != "latitude" || choice.Plan != "c1-tiny-x86" || choice.Region != "DAL" || choice.Cost.Monthly != 73 ||
 		choice.Of < 2 || len(choice.Skipped) != 2 || choice.At.IsZero() {

@@ -215,8 +215,8 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 			// Resume with the recorded spec; a renewed license or a
 			// moved endpoint given now still counts.
 			s = carryOver(prev, s)
-			if id := j.Fact(FactLicenseID); s.License == "" && id != "" {
-				return badInputf("cluster %q was deployed with license %s (%s); the journal keeps no license token: pass it again with --license or %s", s.Name, id, j.Fact(FactLicenseFingerprint), "CTO_LICENSE")
+			if id := j.FactsCopy().LicenseID; s.License == "" && id != "" {
+				return badInputf("cluster %q was deployed with license %s (%s); the journal keeps no license token: pass it again with --license or %s", s.Name, id, j.FactsCopy().LicenseFingerprint, "CTO_LICENSE")
 			}
 		} else if diff := specDiff(prev, s); diff != "" {
 			return badInputf("cluster %q was deployed with different values (%s); rerun with the same values to resume, or `cto destroy --name %s` first", s.Name, diff, s.Name)
@@ -240,11 +240,8 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 			j.Spec = raw
 			j.Provider = s.Provider
 			if lic != nil {
-				if j.Facts == nil {
-					j.Facts = map[string]string{}
-				}
-				j.Facts[FactLicenseID] = lic.ID
-				j.Facts[FactLicenseFingerprint] = lic.Fingerprint()
+				j.Facts.LicenseID = lic.ID
+				j.Facts.LicenseFingerprint = lic.Fingerprint()
 			}
 		}); err != nil {
 			return err
@@ -365,12 +362,6 @@ func deployFailed(ctx context.Context, g *globals, s spec.ClusterSpec, c *state.
 	}
 	return fmt.Errorf("%w; %s", err, hint)
 }
-
-// Journal facts naming the deploy's license without its token.
-const (
-	FactLicenseID          = "license_id"
-	FactLicenseFingerprint = "license_fingerprint"
-)
 
 // loadLicense reads the license a spec names, or nil when there is none or
 // it cannot be read (CheckLicense reports why).

@@ -16,10 +16,6 @@ import (
 // cheapestProvider is the --provider value that lets the ranking choose.
 const cheapestProvider = "cheapest"
 
-// choiceFact is the journal fact that records what --provider cheapest
-// chose, so a rerun resumes on the same provider, plan and region.
-const choiceFact = "cheapest.choice"
-
 // cheapestChoice is the row a deploy took, as the journal records it.
 type cheapestChoice struct {
 	Provider string          `json:"provider"`
@@ -39,7 +35,7 @@ func (c *cheapestChoice) record(j *state.Journal) error {
 	if err != nil {
 		return err
 	}
-	return j.SetFact(choiceFact, string(raw))
+	return j.SetFacts(func(f *state.Facts) { f.CheapestChoice = string(raw) })
 }
 
 // chooseCheapest resolves --provider cheapest before the deploy builds its
@@ -146,7 +142,7 @@ func recordedChoice(root, name string) *cheapestChoice {
 		return nil
 	}
 	var prev cheapestChoice
-	if raw := j.Fact(choiceFact); raw == "" || json.Unmarshal([]byte(raw), &prev) != nil || prev.Provider == "" {
+	if raw := j.FactsCopy().CheapestChoice; raw == "" || json.Unmarshal([]byte(raw), &prev) != nil || prev.Provider == "" {
 		return nil
 	}
 	return &prev

@@ -54,7 +54,7 @@ func TestGenericStepsDeployAndDestroyAtVultr(t *testing.T) {
 	if replaced != 1 || api.Creates() != 4 {
 		t.Errorf("%d replacement(s) after %d creates; want the failed server replaced once", replaced, api.Creates())
 	}
-	if j.Fact("currency") == "" || j.Fact("cost_monthly") == "" {
+	if f := j.FactsCopy(); f.Currency == "" || f.CostMonthly == "" {
 		t.Errorf("facts = %v", j.Facts)
 	}
 	code, _, stderr = run(t, "--state-dir", dir, "destroy", "--name", "gen", "--yes")

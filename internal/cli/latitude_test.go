@@ -144,8 +144,8 @@ func TestLatitudeDeployUntilNetworkThenDestroy(t *testing.T) {
 	if got := len(j.LiveResources(state.KindAssignment)); got != 3 {
 		t.Errorf("journal has %d assignments, want 3", got)
 	}
-	if j.Fact("cost_monthly") != "438.00" || j.Fact("currency") != "USD" || j.Fact("region") != "DAL" {
-		t.Errorf("facts = %v", j.Facts)
+	if f := j.FactsCopy(); f.CostMonthly != "438.00" || f.Currency != "USD" || f.Region != "DAL" {
+		t.Errorf("facts = %+v", f)
 	}
 
 	code, stdout, stderr = runCLI(t, "destroy", "--name", "e2e", "--dry-run", "--state-dir", dir)
@@ -205,7 +205,7 @@ func TestLatitudeFallbackRegionIsRecorded(t *testing.T) {
 	if !strings.Contains(stderr, "fallback region MIA") {
 		t.Errorf("the fallback was not said: %s", stderr)
 	}
-	if got := loadJournal(t, dir, "fb").Fact("region"); got != "MIA" {
+	if got := loadJournal(t, dir, "fb").FactsCopy().Region; got != "MIA" {
 		t.Errorf("journal region = %q, want MIA", got)
 	}
 	if st := f.State(); len(st.Servers) != 1 || st.Servers[0].Site != "MIA" {

@@ -174,8 +174,8 @@ func TestJournalKeepsLicenseIDNotToken(t *testing.T) {
 		}
 	}
 	j := loadJournal(t, dir, "lic")
-	if j.Fact(FactLicenseID) != "L-lat" || !strings.HasPrefix(j.Fact(FactLicenseFingerprint), "sha256:") {
-		t.Errorf("the journal does not name the license: id %q, fingerprint %q", j.Fact(FactLicenseID), j.Fact(FactLicenseFingerprint))
+	if j.FactsCopy().LicenseID != "L-lat" || !strings.HasPrefix(j.FactsCopy().LicenseFingerprint, "sha256:") {
+		t.Errorf("the journal does not name the license: id %q, fingerprint %q", j.FactsCopy().LicenseID, j.FactsCopy().LicenseFingerprint)
 	}
 	t.Setenv("CTO_LICENSE", "")
 	code, _, stderr = runCLI(t, "deploy", "--name", "lic", "--until", "validate", "--yes", "--state-dir", dir)

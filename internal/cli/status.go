@@ -99,15 +99,15 @@ type statusJSON struct {
 
 func statusView(j *state.Journal) statusJSON {
 	return statusJSON{Cluster: j.Cluster, Provider: j.Provider, Steps: j.Steps, Nodes: j.Nodes, Resources: j.Resources,
-		CostMonthly: j.Facts[pipeline.FactCostMonthly], Currency: j.Facts[pipeline.FactCurrency]}
+		CostMonthly: j.Facts.CostMonthly, Currency: j.Facts.Currency}
 }
 
 func printStatus(g *globals, c *state.Cluster, j *state.Journal) {
 	out := g.streams.Out
 	j.View(func(j *state.Journal) {
 		fmt.Fprintf(out, "Cluster %s (provider %s), state in %s\n", j.Cluster, j.Provider, c.Dir)
-		if monthly := j.Facts[pipeline.FactCostMonthly]; monthly != "" {
-			fmt.Fprintf(out, "Estimated cost: %s %s per month\n", monthly, j.Facts[pipeline.FactCurrency])
+		if monthly := j.Facts.CostMonthly; monthly != "" {
+			fmt.Fprintf(out, "Estimated cost: %s %s per month\n", monthly, j.Facts.Currency)
 		}
 		fmt.Fprintln(out)
 		tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)

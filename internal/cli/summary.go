@@ -26,7 +26,7 @@ func printSummary(g *globals, run *pipeline.Run, f *deployFlags, took time.Durat
 		}
 	}
 	nodes := j.NodesCopy()
-	monthly, currency := j.Fact(pipeline.FactCostMonthly), j.Fact(pipeline.FactCurrency)
+	monthly, currency := j.FactsCopy().CostMonthly, j.FactsCopy().Currency
 	urls := map[string]string{}
 	if data, err := run.Cluster.ReadFile("credentials.json"); err == nil {
 		var creds struct {
@@ -65,7 +65,7 @@ func printSummary(g *globals, run *pipeline.Run, f *deployFlags, took time.Durat
 	if monthly != "" {
 		fmt.Fprintf(out, "  Cost: %s %s per month\n", monthly, currency)
 	}
-	if api := j.Fact(pipeline.FactDNSAPIName); api != "" {
+	if api := j.FactsCopy().DNSAPIName; api != "" {
 		fmt.Fprintf(out, "  Kubernetes API name: %s (kubeconfig uses a control plane's address)\n", api)
 	}
 	// Sorted, so the summary reads the same every time.

@@ -24,7 +24,7 @@ func (producerStep) Name() string { return "produce" }
 
 func (p producerStep) Run(ctx context.Context, r *Run) error {
 	for i := range p.items {
-		if err := r.Journal.SetFact("item", string(rune('0'+i+1))); err != nil {
+		if err := r.Journal.SetFacts(func(f *state.Facts) { f.Region = string(rune('0' + i + 1)) }); err != nil {
 			return err
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -51,7 +51,7 @@ type consumerStep struct {
 func (consumerStep) Name() string             { return "consume" }
 func (consumerStep) StartsWith(r *Run) string { return "produce" }
 func (c consumerStep) Run(ctx context.Context, r *Run) error {
-	for r.Journal.Fact("item") != c.want {
+	for r.Journal.FactsCopy().Region != c.want {
 		if r.Upstream() {
 			*c.sawRunning = true
 		} else {

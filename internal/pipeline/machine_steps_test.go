@@ -330,7 +330,7 @@ func TestWorkersUseTheWorkerPlan(t *testing.T) {
 			t.Errorf("%s has plan %s, want %s", s.Hostname, s.Plan, want)
 		}
 	}
-	if got := r.Journal.Fact(FactCostMonthly); got != "716.00" {
+	if got := r.Journal.FactsCopy().CostMonthly; got != "716.00" {
 		t.Errorf("monthly cost = %s, want 146 + 2 x 285 = 716.00", got)
 	}
 }

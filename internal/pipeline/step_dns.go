@@ -12,10 +12,6 @@ import (
 	"github.com/cto-platform/cto/internal/state"
 )
 
-// FactDNSAPIName is the journal fact holding the API endpoint's DNS name
-// once its records exist.
-const FactDNSAPIName = "dns_api_name"
-
 type dnsStep struct{}
 
 func (dnsStep) Name() string { return StepDNS }
@@ -43,7 +39,7 @@ func (dnsStep) Run(ctx context.Context, r *Run) error {
 	if err := ensureRecords(ctx, r, func(dns.Record) bool { return true }); err != nil {
 		return err
 	}
-	return r.Journal.SetFact(FactDNSAPIName, dns.APIName(s.Name, s.DNS.Domain))
+	return r.Journal.SetFacts(func(f *state.Facts) { f.DNSAPIName = dns.APIName(s.Name, s.DNS.Domain) })
 }
 
 // publishAPIName creates the API endpoint's records as soon as the control
@@ -167,7 +163,7 @@ func clusterRecords(r *Run) ([]dns.Record, error) {
 		ingress = cps
 	}
 	api := cps
-	if lb := r.Journal.Fact(FactAPILoadBalancer); lb != "" {
+	if lb := r.Journal.FactsCopy().APILoadBalancer; lb != "" {
 		// The provider's load balancer is the API endpoint.
 		api = []string{lb}
 	}

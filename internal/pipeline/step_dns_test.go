@@ -79,8 +79,8 @@ func TestDNSStepCreatesIdempotentlyAndDestroyRemovesOnlyItsRecords(t *testing.T)
 	if len(journaled) != 3 || journaled[0].ID == "" || journaled[0].Attrs["zone"] != "example.test" {
 		t.Fatalf("journal: %+v", journaled)
 	}
-	if r.Journal.Fact(FactDNSAPIName) != "api.c1.example.test" {
-		t.Fatalf("fact %q", r.Journal.Fact(FactDNSAPIName))
+	if r.Journal.FactsCopy().DNSAPIName != "api.c1.example.test" {
+		t.Fatalf("fact %q", r.Journal.FactsCopy().DNSAPIName)
 	}
 
 	// A rerun of the step (say, after a crash before the journal said done)
@@ -137,7 +137,7 @@ func TestDNSStepPointsTheAPIAtTheLoadBalancer(t *testing.T) {
 		{Name: "c1-cp2", Role: "controlplane", PublicIP: "192.0.2.2"},
 		{Name: "c1-cp3", Role: "controlplane", PublicIP: "192.0.2.3"},
 	})
-	if err := r.Journal.SetFact(FactAPILoadBalancer, "203.0.113.7"); err != nil {
+	if err := r.Journal.SetFacts(func(f *state.Facts) { f.APILoadBalancer = "203.0.113.7" }); err != nil {
 		t.Fatal(err)
 	}
 	if err := (dnsStep{}).Run(context.Background(), r); err != nil {

@@ -37,7 +37,7 @@ func (kubernetesStep) Run(ctx context.Context, r *Run) error {
 	// Started early: the talos step bootstraps the first control plane;
 	// calling Bootstrap beside it could start etcd twice.
 	if err := r.waitFor(ctx, r.Deps.Talos.poll(), func() bool {
-		return r.Journal.Fact(FactBootstrap) == "done" || !r.Upstream()
+		return r.Journal.FactsCopy().Bootstrap == "done" || !r.Upstream()
 	}); err != nil {
 		return err
 	}
@@ -59,7 +59,7 @@ func (kubernetesStep) Run(ctx context.Context, r *Run) error {
 // any number of runs: the intent is journaled before the call, and a
 // control plane that already has etcd data means it happened.
 func bootstrapOnce(ctx context.Context, r *Run, client *talos.Client, cps []state.Node) error {
-	fact := r.Journal.Fact(FactBootstrap)
+	fact := r.Journal.FactsCopy().Bootstrap
 	if fact == "done" {
 		return nil
 	}
@@ -67,7 +67,7 @@ func bootstrapOnce(ctx context.Context, r *Run, client *talos.Client, cps []stat
 	for _, cp := range cps {
 		if members, err := client.EtcdMembers(ctx, opts.endpoint(cp.PublicIP)); err == nil && members > 0 {
 			r.Say("etcd already runs on %s; not bootstrapping again", cp.Name)
-			return r.Journal.SetFact(FactBootstrap, "done")
+			return r.Journal.SetFacts(func(f *state.Facts) { f.Bootstrap = "done" })
 		}
 	}
 	target := cps[0]
@@ -80,7 +80,7 @@ func bootstrapOnce(ctx context.Context, r *Run, client *talos.Client, cps []stat
 			}
 		}
 	}
-	if err := r.Journal.SetFact(FactBootstrap, "intent:"+target.Name); err != nil {
+	if err := r.Journal.SetFacts(func(f *state.Facts) { f.Bootstrap = "intent:" + target.Name }); err != nil {
 		return err
 	}
 	endpoint := opts.endpoint(target.PublicIP)
@@ -101,7 +101,7 @@ func bootstrapOnce(ctx context.Context, r *Run, client *talos.Client, cps []stat
 			return err
 		}
 	}
-	return r.Journal.SetFact(FactBootstrap, "done")
+	return r.Journal.SetFacts(func(f *state.Facts) { f.Bootstrap = "done" })
 }
 
 // fetchKubeconfig stores the admin kubeconfig (0600), asking each control
@@ -142,12 +142,12 @@ func fetchKubeconfig(ctx context.Context, r *Run, client *talos.Client, cps []st
 // user go on through another.
 func outsideKubeconfig(r *Run, data []byte, cp state.Node, cps []state.Node) ([]byte, error) {
 	var err error
-	if vip := r.Journal.Fact(FactVIP); vip != "" && vip == r.Journal.Fact(FactEndpoint) {
+	if vip := r.Journal.FactsCopy().VIP; vip != "" && vip == r.Journal.FactsCopy().Endpoint {
 		data, err = kubeconfig.PinServer(data, cp.PublicIP)
 	} else {
 		data, err = kubeconfig.PinServerHost(data, cp.PublicIP)
 	}
-	if err != nil || len(cps) < 2 || r.Journal.Fact(FactAPILoadBalancer) != "" {
+	if err != nil || len(cps) < 2 || r.Journal.FactsCopy().APILoadBalancer != "" {
 		return data, err
 	}
 	var names, addrs []string

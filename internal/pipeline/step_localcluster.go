@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/cto-platform/cto/internal/kubeconfig"
+	"github.com/cto-platform/cto/internal/state"
 )
 
 // LocalCluster makes the cluster of provider local (kind): Create is
@@ -14,12 +15,6 @@ import (
 type LocalCluster interface {
 	Create(ctx context.Context, name string, nodes int) (kubeconfig []byte, err error)
 }
-
-// Journal facts the local cluster step records.
-const (
-	FactLocalCluster = "local_cluster" // the kind cluster's name
-	FactLocalCNI     = "cni"           // the CNI the cluster came with ("" means cto installs Cilium)
-)
 
 // createLocalCluster is the kubernetes step of provider local: kind brings
 // up the nodes, Kubernetes and a CNI at once, so there are no servers and
@@ -38,10 +33,10 @@ func createLocalCluster(ctx context.Context, r *Run) error {
 	if err := r.Cluster.WriteSecret(kubeconfig.File, kc); err != nil {
 		return fmt.Errorf("save the kubeconfig: %w", err)
 	}
-	if err := r.Journal.SetFact(FactLocalCluster, "cto-"+s.Name); err != nil {
+	if err := r.Journal.SetFacts(func(f *state.Facts) { f.LocalCluster = "cto-" + s.Name }); err != nil {
 		return err
 	}
-	if err := r.Journal.SetFact(FactLocalCNI, "kindnet"); err != nil {
+	if err := r.Journal.SetFacts(func(f *state.Facts) { f.LocalCNI = "kindnet" }); err != nil {
 		return err
 	}
 	r.Say("kubeconfig saved to %s", r.Cluster.Path(kubeconfig.File))

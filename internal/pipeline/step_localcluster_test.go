@@ -65,7 +65,7 @@ func TestLocalClusterStepCreatesOnceAndSavesTheKubeconfig(t *testing.T) {
 	if rec, ok := r.Journal.Step(StepKubernetes); !ok || rec.Status != state.StepDone {
 		t.Errorf("journal step %s = %+v", StepKubernetes, rec)
 	}
-	if r.Journal.Fact(FactLocalCluster) != "cto-dev" || r.Journal.Fact(FactLocalCNI) != "kindnet" {
+	if r.Journal.FactsCopy().LocalCluster != "cto-dev" || r.Journal.FactsCopy().LocalCNI != "kindnet" {
 		t.Errorf("facts = %v", r.Journal.Facts)
 	}
 

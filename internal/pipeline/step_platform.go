@@ -20,8 +20,6 @@ const (
 	CredentialsFile = "credentials.json"
 	// chartCache keeps downloaded charts so a rerun needs no network.
 	chartCache = "charts"
-	// factGitHubRepo remembers the repository asked for on a terminal.
-	factGitHubRepo = "github_repo"
 )
 
 type platformStep struct{}
@@ -180,7 +178,7 @@ func githubRepo(r *Run) (string, error) {
 	if repo := r.Deps.Spec.Platform.GitHubRepo; repo != "" {
 		return repo, nil
 	}
-	if repo := r.Journal.Fact(factGitHubRepo); repo != "" {
+	if repo := r.Journal.FactsCopy().GitHubRepo; repo != "" {
 		return repo, nil
 	}
 	if r.Deps.Ask != nil && r.Deps.Interactive {
@@ -190,7 +188,7 @@ func githubRepo(r *Run) (string, error) {
 		}
 		answer = strings.TrimSpace(answer)
 		if org, name, ok := strings.Cut(answer, "/"); ok && org != "" && name != "" && !strings.Contains(name, "/") {
-			return answer, r.Journal.SetFact(factGitHubRepo, answer)
+			return answer, r.Journal.SetFacts(func(f *state.Facts) { f.GitHubRepo = answer })
 		}
 		if answer != "" {
 			r.Warn("%q is not org/repo; leaving the repository empty", answer)

@@ -89,7 +89,7 @@ func planFor(sp spec.ClusterSpec, role string) string {
 }
 
 func regionOf(r *Run) string {
-	if f := r.Journal.Fact(FactRegion); f != "" {
+	if f := r.Journal.FactsCopy().Region; f != "" {
 		return f
 	}
 	return strings.ToUpper(r.Deps.Spec.Region)

@@ -65,12 +65,9 @@ func (talosStep) Run(ctx context.Context, r *Run) error {
 		return err
 	}
 	if err := r.Journal.Update(func(j *state.Journal) {
-		if j.Facts == nil {
-			j.Facts = map[string]string{}
-		}
-		j.Facts[FactEndpoint] = in.Endpoint
+		j.Facts.Endpoint = in.Endpoint
 		if in.VIP != "" {
-			j.Facts[FactVIP] = in.VIP
+			j.Facts.VIP = in.VIP
 		}
 	}); err != nil {
 		return err
@@ -152,7 +149,7 @@ func (talosStep) Run(ctx context.Context, r *Run) error {
 				cpConfigured.Store(true)
 			}
 		}
-		if n.Name == first && r.Journal.Fact(FactBootstrap) != "done" {
+		if n.Name == first && r.Journal.FactsCopy().Bootstrap != "done" {
 			if err := bootstrapOnce(ctx, r, client, talosControlPlanes(nodes)); err != nil && ctx.Err() == nil {
 				r.Warn("bootstrap of %s did not finish yet (%v); the kubernetes step tries again", n.Name, err)
 			}

@@ -65,7 +65,7 @@ func schematicFact(t *testing.T, r *Run, gpu bool) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r.Journal.Fact(FactSchematicPrefix + s.ID())
+	return r.Journal.FactsCopy().Schematics[s.ID()]
 }
 
 func TestTalosStepGPUWorkers(t *testing.T) {
@@ -144,12 +144,12 @@ func TestBootstrapAfterCrashBetweenCallAndRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := w.bootstrapCalls(); n != 1 || r.Journal.Fact(FactBootstrap) != "done" {
-		t.Fatalf("after the talos step: %d bootstrap calls, fact %q; want 1 and done", n, r.Journal.Fact(FactBootstrap))
+	if n := w.bootstrapCalls(); n != 1 || r.Journal.FactsCopy().Bootstrap != "done" {
+		t.Fatalf("after the talos step: %d bootstrap calls, fact %q; want 1 and done", n, r.Journal.FactsCopy().Bootstrap)
 	}
 	// The crash: Bootstrap went out, "done" never saved, and the intent
 	// names another control plane.
-	if err := r.Journal.SetFact(FactBootstrap, "intent:demo-cp2"); err != nil {
+	if err := r.Journal.SetFacts(func(f *state.Facts) { f.Bootstrap = "intent:demo-cp2" }); err != nil {
 		t.Fatal(err)
 	}
 	// The rerun sees etcd on cp1 and calls Bootstrap nowhere.
@@ -170,7 +170,7 @@ func TestBootstrapIntentStaysWithItsNode(t *testing.T) {
 	w.nodes[2].Faults.BootstrapFailures = 2 // time not in sync yet: retried
 	_, j := w.journal()
 	// A crash after journaling the intent for cp3, before the call went out.
-	if err := j.SetFact(FactBootstrap, "intent:demo-cp3"); err != nil {
+	if err := j.SetFacts(func(f *state.Facts) { f.Bootstrap = "intent:demo-cp3" }); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.run(ctx, events.Discard); err != nil {
@@ -232,10 +232,8 @@ func TestTalosDryRunWritesConfigs(t *testing.T) {
 			if _, err := os.Stat(c.Path(talos.SecretsFile)); err == nil {
 				t.Error("a dry run stored secrets")
 			}
-			for k := range j.Facts {
-				if strings.HasPrefix(k, FactSchematicPrefix) {
-					t.Errorf("a dry run journaled schematic fact %s", k)
-				}
+			for k := range j.FactsCopy().Schematics {
+				t.Errorf("a dry run journaled schematic %s", k)
 			}
 		})
 	}

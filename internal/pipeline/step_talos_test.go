@@ -201,8 +201,8 @@ func TestTalosAndKubernetesStepsResumeAfterInterruption(t *testing.T) {
 	if n := w.bootstrapCalls(); n != 1 {
 		t.Errorf("bootstrap calls = %d, want exactly 1", n)
 	}
-	if r.Journal.Fact(FactBootstrap) != "done" {
-		t.Errorf("bootstrap fact = %q", r.Journal.Fact(FactBootstrap))
+	if r.Journal.FactsCopy().Bootstrap != "done" {
+		t.Errorf("bootstrap fact = %q", r.Journal.FactsCopy().Bootstrap)
 	}
 
 	// A third run redoes nothing: bootstrap stays at one call.

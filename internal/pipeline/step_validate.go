@@ -13,14 +13,6 @@ import (
 	"github.com/cto-platform/cto/internal/state"
 )
 
-// Journal facts the machine steps record.
-const (
-	FactRegion      = "region"
-	FactCostMonthly = "cost_monthly"
-	FactCostHourly  = "cost_hourly"
-	FactCurrency    = "currency"
-)
-
 // validateStep checks everything before any write: the license, the DNS
 // account, and for rented servers the credentials, plan, Talos support,
 // stock (with fallback regions), the cost and its cap, and the user's
@@ -62,13 +54,10 @@ func (validateStep) Run(ctx context.Context, r *Run) error {
 		return err
 	}
 	if err := r.Journal.Update(func(j *state.Journal) {
-		if j.Facts == nil {
-			j.Facts = map[string]string{}
-		}
-		j.Facts[FactRegion] = pf.region
-		j.Facts[FactCostMonthly] = fmt.Sprintf("%.2f", pf.monthly)
-		j.Facts[FactCostHourly] = fmt.Sprintf("%.2f", pf.hourly)
-		j.Facts[FactCurrency] = pf.currency
+		j.Facts.Region = pf.region
+		j.Facts.CostMonthly = fmt.Sprintf("%.2f", pf.monthly)
+		j.Facts.CostHourly = fmt.Sprintf("%.2f", pf.hourly)
+		j.Facts.Currency = pf.currency
 	}); err != nil {
 		return err
 	}
@@ -115,7 +104,7 @@ func preflight(ctx context.Context, r *Run) (preflightResult, error) {
 		return pf, fmt.Errorf("check %s credentials: %w", sp.Provider, err)
 	}
 	pf.currency = p.Capabilities().Currency
-	if r.Journal.Fact(FactRegion) == "" {
+	if r.Journal.FactsCopy().Region == "" {
 		if err := CheckSites(ctx, p, sp.Provider, "region", []string{sp.Region}); err != nil {
 			return pf, err
 		}
@@ -139,7 +128,7 @@ func preflight(ctx context.Context, r *Run) (preflightResult, error) {
 
 	// A rerun stays where the first run put the servers.
 	candidates := append([]string{sp.Region}, sp.FallbackRegions...)
-	if prev := r.Journal.Fact(FactRegion); prev != "" {
+	if prev := r.Journal.FactsCopy().Region; prev != "" {
 		candidates = []string{prev}
 	}
 	if candidates[0] == "" {
@@ -162,7 +151,7 @@ func preflight(ctx context.Context, r *Run) (preflightResult, error) {
 		cps, workers := float64(sp.ControlPlanes), float64(sp.Workers())
 		pf.hourly = cps*cpAt.Hourly + workers*wAt.Hourly
 		pf.monthly = cps*cpAt.Monthly + workers*wAt.Monthly
-		if site != strings.ToUpper(sp.Region) && r.Journal.Fact(FactRegion) == "" {
+		if site != strings.ToUpper(sp.Region) && r.Journal.FactsCopy().Region == "" {
 			r.Warn("%s is out of stock in %s; using fallback region %s", sp.Plan, strings.Join(tried, ", "), site)
 		}
 		r.Say("cost estimate in %s: %d x %s at %s/h (%s/month)", site, sp.ControlPlanes, cpPlan.Slug, money(cpAt.Hourly, pf.currency), money(cpAt.Monthly, pf.currency))

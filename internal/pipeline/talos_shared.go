@@ -68,22 +68,6 @@ func (o TalosOptions) endpoint(ip string) string {
 	return net.JoinHostPort(ip, strconv.Itoa(o.APIPort))
 }
 
-// Journal facts of the talos and kubernetes steps.
-const (
-	// FactSchematicPrefix + the schematic's content address holds the
-	// Image Factory's id of that schematic: one fact per distinct set of
-	// extensions, so a cluster whose components change gets a new one.
-	FactSchematicPrefix = "talos.schematic."
-	FactEndpoint        = "talos.endpoint" // Kubernetes API host
-	FactVIP             = "talos.vip"      // Layer2 VIP on the private VLAN (3+ control planes)
-	// FactAPILoadBalancer is the address of the provider's load balancer
-	// in front of the control planes, used instead of a VIP.
-	FactAPILoadBalancer = "talos.api_load_balancer"
-	// FactBootstrap is "intent:<node>" before the Bootstrap call and
-	// "done" once etcd runs; it keeps bootstrap to exactly one node.
-	FactBootstrap = "talos.bootstrap"
-)
-
 // The network step records the cluster's VLAN as a resource of this kind
 // with the 802.1Q id in Attrs[vlanAttr].
 const (
@@ -140,15 +124,19 @@ func ensureSchematic(ctx context.Context, r *Run, gpu bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	key := FactSchematicPrefix + s.ID()
-	if id := r.Journal.Fact(key); id != "" {
+	if id := r.Journal.FactsCopy().Schematics[s.ID()]; id != "" {
 		return id, nil
 	}
 	id, err := imageFactory(r).EnsureSchematic(ctx, s)
 	if err != nil {
 		return "", err
 	}
-	if err := r.Journal.SetFact(key, id); err != nil {
+	if err := r.Journal.SetFacts(func(f *state.Facts) {
+		if f.Schematics == nil {
+			f.Schematics = map[string]string{}
+		}
+		f.Schematics[s.ID()] = id
+	}); err != nil {
 		return "", err
 	}
 	return id, nil
@@ -239,7 +227,7 @@ func clusterInput(r *Run, nodes []state.Node, s *talos.Secrets) (talos.ClusterIn
 		caps = p.Capabilities()
 	}
 	in.PrivateDHCP, in.PrivateMTU = caps.PrivateDHCP, caps.PrivateMTU
-	lb := r.Journal.Fact(FactAPILoadBalancer)
+	lb := r.Journal.FactsCopy().APILoadBalancer
 	switch planEndpoint(sp.DNS.Domain, len(cps), caps, lb != "").Kind {
 	case endpointDNS:
 		in.Endpoint = fmt.Sprintf("api.%s.%s", sp.Name, sp.DNS.Domain)
@@ -295,7 +283,7 @@ func ensureAPILoadBalancer(ctx context.Context, r *Run, nodes []state.Node) erro
 		}
 		r.Say("load balancer %s (%s) in front of the control planes' Kubernetes API", ep.LoadBalancerID, ep.IPv4)
 	}
-	return r.Journal.SetFact(FactAPILoadBalancer, ep.IPv4)
+	return r.Journal.SetFacts(func(f *state.Facts) { f.APILoadBalancer = ep.IPv4 })
 }
 
 // vipFor picks the VIP: the highest host address of the private range,

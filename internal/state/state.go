@@ -267,14 +267,14 @@ type Journal struct {
 	Resources     []*Resource            `json:"resources,omitempty"`
 	// Facts holds single values steps need on a rerun (schematic ID,
 	// bootstrap intent, endpoint...). Never secrets.
-	Facts     map[string]string `json:"facts,omitempty"`
-	CreatedAt time.Time         `json:"created_at"`
-	UpdatedAt time.Time         `json:"updated_at"`
+	Facts     Facts     `json:"facts,omitzero"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // NewJournal returns an empty journal for a cluster.
 func NewJournal(cluster string) *Journal {
-	return &Journal{SchemaVersion: SchemaVersion, Cluster: cluster, Steps: map[string]*StepRecord{}, Facts: map[string]string{}}
+	return &Journal{SchemaVersion: SchemaVersion, Cluster: cluster, Steps: map[string]*StepRecord{}}
 }
 
 // Save writes the journal into the cluster's folder.
@@ -330,23 +330,6 @@ func (j *Journal) Step(name string) (StepRecord, bool) {
 		return StepRecord{}, false
 	}
 	return *r, true
-}
-
-// Fact returns a recorded fact.
-func (j *Journal) Fact(key string) string {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.Facts[key]
-}
-
-// SetFact records a fact and saves the journal.
-func (j *Journal) SetFact(key, value string) error {
-	return j.Update(func(j *Journal) {
-		if j.Facts == nil {
-			j.Facts = map[string]string{}
-		}
-		j.Facts[key] = value
-	})
 }
 
 // NodeLocked returns the node with a name, or nil. Call it inside Update or

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"maps"
 )
 
 func TestOpenCreatesPrivateFolder(t *testing.T) {
@@ -52,7 +54,7 @@ func TestJournalRoundTripAndModes(t *testing.T) {
 	if err := j.AddResource(Resource{Kind: "network", ID: "vlan_1", Attrs: map[string]string{"vlan": "2001"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := j.SetFact("schematic", "abc"); err != nil {
+	if err := j.SetFacts(func(f *Facts) { f.Schematics = map[string]string{"c0ffee": "abc"}; f.Region = "DAL" }); err != nil {
 		t.Fatal(err)
 	}
 	if err := j.MarkDeleted("network", "vlan_1"); err != nil {
@@ -65,8 +67,8 @@ func TestJournalRoundTripAndModes(t *testing.T) {
 	if n := again.NodesCopy(); len(n) != 1 || n[0].ServerID != "sv_1" {
 		t.Fatalf("nodes after reload: %+v", n)
 	}
-	if again.Fact("schematic") != "abc" {
-		t.Fatalf("fact lost: %q", again.Fact("schematic"))
+	if f := again.FactsCopy(); f.Schematics["c0ffee"] != "abc" || f.Region != "DAL" {
+		t.Fatalf("facts lost: %+v", f)
 	}
 	if live := again.LiveResources("network"); len(live) != 0 {
 		t.Fatalf("deleted network still live: %+v", live)
@@ -261,5 +263,35 @@ func TestOpenTightensAnExistingStateDir(t *testing.T) {
 		if mode := fi.Mode().Perm(); mode != 0o700 {
 			t.Errorf("%s is %o, want 700", d, mode)
 		}
+	}
+}
+
+// TestFactsKeepTheirFlatForm: the facts of a journal written before they
+// were typed load into their fields, and saving writes the same flat
+// object, keys this version does not know included.
+func TestFactsKeepTheirFlatForm(t *testing.T) {
+	old := `{"region":"DAL","cost_monthly":"438.00","currency":"USD","talos.endpoint":"203.0.113.10","talos.bootstrap":"done",` +
+		`"talos.schematic.c0ffee":"376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba","cheapest.choice":"{}","a.later.fact":"kept"}`
+	var f Facts
+	if err := json.Unmarshal([]byte(old), &f); err != nil {
+		t.Fatal(err)
+	}
+	if f.Region != "DAL" || f.CostMonthly != "438.00" || f.Endpoint != "203.0.113.10" || f.Bootstrap != "done" || f.CheapestChoice != "{}" ||
+		f.Schematics["c0ffee"] != "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba" {
+		t.Errorf("loaded facts = %+v", f)
+	}
+	again, err := json.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want, got map[string]string
+	_ = json.Unmarshal([]byte(old), &want)
+	if err := json.Unmarshal(again, &got); err != nil || !maps.Equal(got, want) {
+		t.Errorf("saved facts = %s, want the object they were loaded from %s", again, old)
+	}
+	if b, _ := json.Marshal(struct {
+		Facts Facts `json:"facts,omitzero"`
+	}{}); string(b) != "{}" {
+		t.Errorf("a journal without facts writes %s, want none", b)
 	}
 }
