@@ -20,10 +20,11 @@ func TestDestroyPreviewListsLoadBalancers(t *testing.T) {
 	api, srvURL := deployAtHetznerCloud(t, dir, "lb")
 	// What the talos step does for 3 control planes at Hetzner Cloud: the
 	// load balancer, journaled the moment it exists.
-	p, err := hetzner.FromEnv(srvURL, "")
+	cfg, err := hetzner.ConfigFromEnv(srvURL, "")
 	if err != nil {
 		t.Fatal(err)
 	}
+	p := hetzner.New(cfg)
 	ep, err := p.EnsureAPIEndpoint(context.Background(), "lb", "fsn1", 3)
 	if err != nil || ep.LoadBalancerID == "" {
 		t.Fatalf("EnsureAPIEndpoint: %+v, %v", ep, err)

@@ -48,7 +48,7 @@ var registry = []rentedProvider{
 	{name: "vultr", build: newVultr, endpointEnv: "VULTR_API_URL",
 		credentials: [][]string{{"VULTR_API_KEY"}},
 		publicCatalog: func(endpoint string) (provider.Provider, error) {
-			return vultr.NewCatalog(vultr.Options{BaseURL: endpoint})
+			return vultr.NewCatalog(vultr.Config{BaseURL: endpoint})
 		}},
 }
 

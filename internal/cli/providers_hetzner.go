@@ -15,12 +15,11 @@ import (
 // newHetzner builds the Hetzner Cloud provider from HCLOUD_TOKEN; a
 // missing token is bad input naming the variable.
 func newHetzner(s spec.ClusterSpec) (provider.Provider, error) {
-	p, err := hetzner.FromEnv(s.APIURL, Version)
+	cfg, err := hetzner.ConfigFromEnv(s.APIURL, Version)
 	if err != nil {
 		return nil, BadInput(err)
 	}
 	clk := runClock()
-	cfg := p.Config()
 	cfg.Clock = clk
 	if scaled, ok := clk.(*clock.Scaled); ok {
 		// The SDK's action waiter sleeps on the wall clock: pace it to
@@ -36,10 +35,10 @@ func newHetzner(s spec.ClusterSpec) (provider.Provider, error) {
 // HETZNER_ROBOT_PASSWORD, adopting --servers and ordering only with
 // --order (the deploy wires the order confirmation).
 func newHetznerRobot(s spec.ClusterSpec) (provider.Provider, error) {
-	p, err := robot.FromEnv(s.APIURL, s.Servers, s.Order, nil)
+	cfg, err := robot.ConfigFromEnv(s.APIURL, s.Servers, s.Order)
 	if err != nil {
 		return nil, BadInput(err)
 	}
-	p.SetClock(runClock())
-	return p, nil
+	cfg.Clock = runClock()
+	return robot.New(cfg), nil
 }

@@ -114,7 +114,7 @@ func TestVultrWrongKeyIsUnauthorized(t *testing.T) {
 // servers and the VPC go, another cluster's stay.
 func TestDestroyVultrSweepsByTag(t *testing.T) {
 	url := vultrFake(t)
-	p, err := vultr.New(vultr.Options{Token: "cli-test-key", BaseURL: url})
+	p, err := vultr.New(vultr.Config{Token: "cli-test-key", BaseURL: url})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,7 +43,7 @@ func goldenProviders(t *testing.T) []goldenCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vul, err := vultr.NewCatalog(vultr.Options{})
+	vul, err := vultr.NewCatalog(vultr.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

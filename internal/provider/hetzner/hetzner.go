@@ -79,13 +79,13 @@ var (
 	_ provider.ISODetacher     = (*Provider)(nil)
 )
 
-// FromEnv builds a provider from HCLOUD_TOKEN, HCLOUD_ENDPOINT and
-// HCLOUD_RESCUE_SSH_PORT; apiURL (--api-url) wins over the endpoint. A
-// missing token names the variable.
-func FromEnv(apiURL, version string) (*Provider, error) {
+// ConfigFromEnv reads a provider's configuration from HCLOUD_TOKEN,
+// HCLOUD_ENDPOINT and HCLOUD_RESCUE_SSH_PORT; apiURL (--api-url) wins over
+// the endpoint. A missing token names the variable.
+func ConfigFromEnv(apiURL, version string) (Config, error) {
 	token := os.Getenv("HCLOUD_TOKEN")
 	if token == "" {
-		return nil, errors.New("HCLOUD_TOKEN is not set: create an API token (Read & Write) in the Hetzner Cloud console and export HCLOUD_TOKEN")
+		return Config{}, errors.New("HCLOUD_TOKEN is not set: create an API token (Read & Write) in the Hetzner Cloud console and export HCLOUD_TOKEN")
 	}
 	endpoint := apiURL
 	if endpoint == "" {
@@ -94,11 +94,11 @@ func FromEnv(apiURL, version string) (*Provider, error) {
 	cfg := Config{Token: token, Endpoint: endpoint, Version: version}
 	if port := os.Getenv(RescuePortEnv); port != "" {
 		if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
-			return nil, fmt.Errorf("%s %q is not a port number; unset it to use 22", RescuePortEnv, port)
+			return Config{}, fmt.Errorf("%s %q is not a port number; unset it to use 22", RescuePortEnv, port)
 		}
 		cfg.DialRescue = func(ip string) string { return net.JoinHostPort(ip, port) }
 	}
-	return New(cfg), nil
+	return cfg, nil
 }
 
 // RescuePortEnv is the rescue systems' SSH port (default 22), where a
@@ -140,9 +140,6 @@ func New(cfg Config) *Provider {
 	}
 	return &Provider{api: hcloud.NewClient(opts...), cfg: cfg, clock: cfg.Clock}
 }
-
-// Config returns the provider's configuration, to build a variant of it.
-func (p *Provider) Config() Config { return p.cfg }
 
 func (p *Provider) Name() string { return Name }
 

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -35,8 +36,8 @@ const (
 	perPage    = 500
 )
 
-// Options configure New. Zero values take the defaults.
-type Options struct {
+// Config configures New. Zero values take the defaults.
+type Config struct {
 	Token   string
 	BaseURL string
 	// Clock paces retries and the request budget (default: real time).
@@ -57,45 +58,59 @@ var (
 	_ provider.Provider = (*Provider)(nil)
 )
 
-// New returns a provider for the account of o.Token.
-func New(o Options) (*Provider, error) {
-	if o.Token == "" {
+// ConfigFromEnv reads a provider's configuration from VULTR_API_KEY and
+// VULTR_API_URL; apiURL (--api-url) wins over the variable. A missing key
+// names the variable.
+func ConfigFromEnv(apiURL string) (Config, error) {
+	token := os.Getenv("VULTR_API_KEY")
+	if token == "" {
+		return Config{}, errors.New("VULTR_API_KEY is not set: create an API key in the Vultr customer portal (Account > API) and export VULTR_API_KEY")
+	}
+	if apiURL == "" {
+		apiURL = os.Getenv("VULTR_API_URL")
+	}
+	return Config{Token: token, BaseURL: apiURL}, nil
+}
+
+// New returns a provider for the account of cfg.Token.
+func New(cfg Config) (*Provider, error) {
+	if cfg.Token == "" {
 		return nil, fmt.Errorf("vultr: no API key: %w", provider.ErrUnauthorized)
 	}
-	return newProvider(o)
+	return newProvider(cfg)
 }
 
 // NewCatalog returns a provider without an account that can only list
 // plans and regions: Vultr serves both to anyone, without an API key
 // (its official Node.js client, vultr/vultr-node, marks /plans-metal and
 // /regions apiKeyRequired: false). Any other call is refused by the API.
-func NewCatalog(o Options) (*Provider, error) {
-	o.Token = ""
-	return newProvider(o)
+func NewCatalog(cfg Config) (*Provider, error) {
+	cfg.Token = ""
+	return newProvider(cfg)
 }
 
-func newProvider(o Options) (*Provider, error) {
-	if o.BaseURL == "" {
-		o.BaseURL = DefaultURL
+func newProvider(cfg Config) (*Provider, error) {
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = DefaultURL
 	}
-	if o.Clock == nil {
-		o.Clock = clock.Real{}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
 	}
-	if o.RequestsPerSecond == 0 {
-		o.RequestsPerSecond = 30
+	if cfg.RequestsPerSecond == 0 {
+		cfg.RequestsPerSecond = 30
 	}
-	if o.MaxRetries == 0 {
-		o.MaxRetries = 4
+	if cfg.MaxRetries == 0 {
+		cfg.MaxRetries = 4
 	}
-	u, err := url.Parse(o.BaseURL)
+	u, err := url.Parse(cfg.BaseURL)
 	if err != nil || u.Scheme == "" || u.Host == "" {
-		return nil, fmt.Errorf("vultr: API URL %q is not an http(s) URL: %w", o.BaseURL, provider.ErrInvalid)
+		return nil, fmt.Errorf("vultr: API URL %q is not an http(s) URL: %w", cfg.BaseURL, provider.ErrInvalid)
 	}
-	hc := &http.Client{Transport: newTransport(o.Token, o.Clock, o.RequestsPerSecond, o.MaxRetries), Timeout: 2 * time.Minute}
+	hc := &http.Client{Transport: newTransport(cfg.Token, cfg.Clock, cfg.RequestsPerSecond, cfg.MaxRetries), Timeout: 2 * time.Minute}
 	api := govultr.NewClient(hc)
 	api.SetRetryLimit(0) // the transport retries
 	api.SetUserAgent("cto")
-	if err := api.SetBaseURL(strings.TrimSuffix(o.BaseURL, "/")); err != nil {
+	if err := api.SetBaseURL(strings.TrimSuffix(cfg.BaseURL, "/")); err != nil {
 		return nil, err
 	}
 	return &Provider{api: api}, nil

@@ -63,7 +63,7 @@ func newEnv(t *testing.T, o fake.Options) *env {
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	c := &sleepless{}
-	p, err := vultr.New(vultr.Options{Token: api.Token(), BaseURL: srv.URL, Clock: c})
+	p, err := vultr.New(vultr.Config{Token: api.Token(), BaseURL: srv.URL, Clock: c})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestConformance(t *testing.T) {
 			Region:   "EWR",
 			Settle:   e.api.Settle,
 			BadCredentials: func() provider.Provider {
-				p, err := vultr.New(vultr.Options{Token: "wrong", BaseURL: e.srv.URL, Clock: e.clock})
+				p, err := vultr.New(vultr.Config{Token: "wrong", BaseURL: e.srv.URL, Clock: e.clock})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -296,10 +296,10 @@ func TestDestroyFindsVPCByDescriptionAndDetaches(t *testing.T) {
 }
 
 func TestNewRefusesWithoutKey(t *testing.T) {
-	if _, err := vultr.New(vultr.Options{}); !errors.Is(err, provider.ErrUnauthorized) {
+	if _, err := vultr.New(vultr.Config{}); !errors.Is(err, provider.ErrUnauthorized) {
 		t.Errorf("New without a key = %v, want ErrUnauthorized", err)
 	}
-	if _, err := vultr.New(vultr.Options{Token: "k", BaseURL: "not a url"}); !errors.Is(err, provider.ErrInvalid) {
+	if _, err := vultr.New(vultr.Config{Token: "k", BaseURL: "not a url"}); !errors.Is(err, provider.ErrInvalid) {
 		t.Errorf("New with a bad URL = %v, want ErrInvalid", err)
 	}
 }
@@ -318,7 +318,7 @@ func TestBudgetSpacesRequests(t *testing.T) {
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	c := &sleepless{frozen: time.Now()}
-	p, err := vultr.New(vultr.Options{Token: api.Token(), BaseURL: srv.URL, Clock: c, RequestsPerSecond: 10})
+	p, err := vultr.New(vultr.Config{Token: api.Token(), BaseURL: srv.URL, Clock: c, RequestsPerSecond: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -365,7 +365,7 @@ func TestConcurrentCreatesAllLand(t *testing.T) {
 
 func TestCatalogListsWithoutAKey(t *testing.T) {
 	e := newEnv(t, fake.Options{})
-	p, err := vultr.NewCatalog(vultr.Options{BaseURL: e.srv.URL, Clock: e.clock})
+	p, err := vultr.NewCatalog(vultr.Config{BaseURL: e.srv.URL, Clock: e.clock})
 	if err != nil {
 		t.Fatal(err)
 	}

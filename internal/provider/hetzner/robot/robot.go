@@ -69,24 +69,24 @@ var (
 	_ provider.OrderConfirmer = (*Provider)(nil)
 )
 
-// FromEnv builds a provider from HETZNER_ROBOT_USER, HETZNER_ROBOT_PASSWORD,
+// ConfigFromEnv reads a provider's configuration from HETZNER_ROBOT_USER, HETZNER_ROBOT_PASSWORD,
 // HETZNER_ROBOT_URL (apiURL wins), the SSH key at HETZNER_ROBOT_SSH_KEY
 // (default ~/.ssh/id_ed25519; only needed to install Talos) and
 // HETZNER_ROBOT_SSH_PORT, the rescue systems' SSH port (default 22; a
 // simulated datacenter serves them elsewhere).
-func FromEnv(apiURL string, servers []string, order bool, confirm func(string) error) (*Provider, error) {
+func ConfigFromEnv(apiURL string, servers []string, order bool) (Config, error) {
 	user, pass := os.Getenv("HETZNER_ROBOT_USER"), os.Getenv("HETZNER_ROBOT_PASSWORD")
 	if user == "" || pass == "" {
-		return nil, errors.New("HETZNER_ROBOT_USER and HETZNER_ROBOT_PASSWORD must be set: create a web-service user in Robot (Settings > Web service settings) and export both")
+		return Config{}, errors.New("HETZNER_ROBOT_USER and HETZNER_ROBOT_PASSWORD must be set: create a web-service user in Robot (Settings > Web service settings) and export both")
 	}
 	endpoint := apiURL
 	if endpoint == "" {
 		endpoint = os.Getenv("HETZNER_ROBOT_URL")
 	}
-	cfg := Config{User: user, Password: pass, Endpoint: endpoint, Servers: servers, Order: order, ConfirmOrder: confirm}
+	cfg := Config{User: user, Password: pass, Endpoint: endpoint, Servers: servers, Order: order}
 	if port := os.Getenv("HETZNER_ROBOT_SSH_PORT"); port != "" {
 		if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
-			return nil, fmt.Errorf("HETZNER_ROBOT_SSH_PORT %q is not a port number; unset it to use 22", port)
+			return Config{}, fmt.Errorf("HETZNER_ROBOT_SSH_PORT %q is not a port number; unset it to use 22", port)
 		}
 		cfg.DialRescue = func(ip string) string { return net.JoinHostPort(ip, port) }
 	}
@@ -99,11 +99,11 @@ func FromEnv(apiURL string, servers []string, order bool, confirm func(string) e
 	if data, err := os.ReadFile(keyPath); err == nil {
 		signer, err := ssh.ParsePrivateKey(data)
 		if err != nil {
-			return nil, fmt.Errorf("HETZNER_ROBOT_SSH_KEY %s: %v (cto needs an unencrypted key to log into the rescue system)", keyPath, err)
+			return Config{}, fmt.Errorf("HETZNER_ROBOT_SSH_KEY %s: %v (cto needs an unencrypted key to log into the rescue system)", keyPath, err)
 		}
 		cfg.SSHKey = signer
 	}
-	return New(cfg), nil
+	return cfg, nil
 }
 
 // New returns a provider for cfg.
@@ -131,13 +131,6 @@ func (p *Provider) Capabilities() provider.Capabilities {
 		// vSwitch documentation).
 		PrivateLayer2: true,
 	}
-}
-
-// SetClock sets the clock the provider waits on (rescue boots, vSwitch
-// changes) and retries by; call it before the first request.
-func (p *Provider) SetClock(c clock.Clock) {
-	p.cfg.Clock = c
-	p.api = NewClient(p.cfg.Endpoint, p.cfg.User, p.cfg.Password, p.cfg.HTTPClient, c)
 }
 
 // ConfirmOrdersWith sets the confirmation every order must pass

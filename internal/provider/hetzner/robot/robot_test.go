@@ -95,16 +95,16 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-func TestFromEnvRejectsABadRescuePort(t *testing.T) {
+func TestConfigFromEnvRejectsABadRescuePort(t *testing.T) {
 	t.Setenv("HETZNER_ROBOT_USER", "u")
 	t.Setenv("HETZNER_ROBOT_PASSWORD", "p")
 	t.Setenv("HETZNER_ROBOT_SSH_KEY", t.TempDir()+"/none")
 	t.Setenv("HETZNER_ROBOT_SSH_PORT", "ssh")
-	if _, err := robot.FromEnv("", nil, false, nil); err == nil || !strings.Contains(err.Error(), "HETZNER_ROBOT_SSH_PORT") {
-		t.Errorf("FromEnv with port %q: %v, want an error naming the variable", "ssh", err)
+	if _, err := robot.ConfigFromEnv("", nil, false); err == nil || !strings.Contains(err.Error(), "HETZNER_ROBOT_SSH_PORT") {
+		t.Errorf("ConfigFromEnv with port %q: %v, want an error naming the variable", "ssh", err)
 	}
 	t.Setenv("HETZNER_ROBOT_SSH_PORT", "2222")
-	if _, err := robot.FromEnv("", nil, false, nil); err != nil {
-		t.Errorf("FromEnv with port 2222: %v", err)
+	if _, err := robot.ConfigFromEnv("", nil, false); err != nil {
+		t.Errorf("ConfigFromEnv with port 2222: %v", err)
 	}
 }
