@@ -11,14 +11,14 @@ import (
 
 	"github.com/cto-platform/cto/internal/dns"
 	"github.com/cto-platform/cto/internal/dns/cloudflare"
-	"github.com/cto-platform/cto/internal/dns/cloudflarefake"
+	cffake "github.com/cto-platform/cto/internal/dns/cloudflare/fake"
 )
 
 const token = "test-token"
 
-func setup(t *testing.T) (*cloudflarefake.Server, dns.Zone) {
+func setup(t *testing.T) (*cffake.Server, dns.Zone) {
 	t.Helper()
-	fake := cloudflarefake.New(token, "example.test", "other.test")
+	fake := cffake.New(token, "example.test", "other.test")
 	fake.Start()
 	t.Cleanup(fake.Close)
 	p := cloudflare.New(token, fake.URL(), &http.Client{})
@@ -29,7 +29,7 @@ func setup(t *testing.T) (*cloudflarefake.Server, dns.Zone) {
 	return fake, z
 }
 
-func names(recs []cloudflarefake.Record) []string {
+func names(recs []cffake.Record) []string {
 	var out []string
 	for _, r := range recs {
 		c := ""
@@ -52,7 +52,7 @@ func TestNames(t *testing.T) {
 }
 
 func TestFindZoneOfSubdomain(t *testing.T) {
-	fake := cloudflarefake.New(token, "example.test", "k8s.example.test")
+	fake := cffake.New(token, "example.test", "k8s.example.test")
 	fake.Start()
 	defer fake.Close()
 	p := cloudflare.New(token, fake.URL(), nil)
@@ -68,8 +68,8 @@ func TestFindZoneOfSubdomain(t *testing.T) {
 func TestEnsureIsIdempotentAndLeavesOthersAlone(t *testing.T) {
 	ctx := context.Background()
 	fake, z := setup(t)
-	fake.Put("example.test", cloudflarefake.Record{Name: "www", Type: "A", Content: "192.0.2.80"})
-	fake.Put("example.test", cloudflarefake.Record{Name: "api.c2", Type: "A", Content: "192.0.2.90"})
+	fake.Put("example.test", cffake.Record{Name: "www", Type: "A", Content: "192.0.2.80"})
+	fake.Put("example.test", cffake.Record{Name: "api.c2", Type: "A", Content: "192.0.2.90"})
 	want, err := dns.ClusterRecords("c1", "example.test", []string{"192.0.2.1", "192.0.2.2", "192.0.2.1"}, []string{"192.0.2.3", "2001:db8::3"})
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +134,7 @@ func TestEnsureIsIdempotentAndLeavesOthersAlone(t *testing.T) {
 
 func TestEnsureRefusesForeignRecordsOfItsNames(t *testing.T) {
 	fake, z := setup(t)
-	fake.Put("example.test", cloudflarefake.Record{Name: "api.c1", Type: "A", Content: "198.51.100.7"})
+	fake.Put("example.test", cffake.Record{Name: "api.c1", Type: "A", Content: "198.51.100.7"})
 	want, _ := dns.ClusterRecords("c1", "example.test", []string{"192.0.2.1"}, []string{"192.0.2.1"})
 	_, err := z.Ensure(context.Background(), dns.Owner("c1"), want, nil)
 	var ce *dns.ConflictError
@@ -166,7 +166,7 @@ func TestAdapterRetriesReadsAndReportsAPIErrors(t *testing.T) {
 func TestRecordsPagesThroughLargeZones(t *testing.T) {
 	fake, z := setup(t)
 	for i := 0; i < 1203; i++ {
-		fake.Put("example.test", cloudflarefake.Record{Name: "h" + strconv.Itoa(i), Type: "A", Content: "192.0.2.1"})
+		fake.Put("example.test", cffake.Record{Name: "h" + strconv.Itoa(i), Type: "A", Content: "192.0.2.1"})
 	}
 	recs, err := z.Records(context.Background())
 	if err != nil || len(recs) != 1203 {

@@ -11,12 +11,12 @@ import (
 
 	"github.com/cto-platform/cto/internal/destroy"
 	"github.com/cto-platform/cto/internal/dns/cloudflare"
-	"github.com/cto-platform/cto/internal/dns/cloudflarefake"
+	cffake "github.com/cto-platform/cto/internal/dns/cloudflare/fake"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
 )
 
-func zoneState(fake *cloudflarefake.Server) []string {
+func zoneState(fake *cffake.Server) []string {
 	var out []string
 	for _, r := range fake.Records("example.test") {
 		c := "-"
@@ -29,7 +29,7 @@ func zoneState(fake *cloudflarefake.Server) []string {
 	return out
 }
 
-func dnsRun(t *testing.T, fake *cloudflarefake.Server, nodes []state.Node) *Run {
+func dnsRun(t *testing.T, fake *cffake.Server, nodes []state.Node) *Run {
 	t.Helper()
 	s := spec.Defaults()
 	s.Name, s.Provider, s.Nodes = "c1", "latitude", len(nodes)
@@ -48,12 +48,12 @@ func dnsRun(t *testing.T, fake *cloudflarefake.Server, nodes []state.Node) *Run 
 
 func TestDNSStepCreatesIdempotentlyAndDestroyRemovesOnlyItsRecords(t *testing.T) {
 	ctx := context.Background()
-	fake := cloudflarefake.New("tok", "example.test")
+	fake := cffake.New("tok", "example.test")
 	fake.Start()
 	defer fake.Close()
-	fake.Put("example.test", cloudflarefake.Record{Name: "www", Type: "A", Content: "192.0.2.80"})
+	fake.Put("example.test", cffake.Record{Name: "www", Type: "A", Content: "192.0.2.80"})
 	other := "cto-cluster=c2"
-	fake.Put("example.test", cloudflarefake.Record{Name: "api.c2", Type: "A", Content: "192.0.2.90", Comment: &other})
+	fake.Put("example.test", cffake.Record{Name: "api.c2", Type: "A", Content: "192.0.2.90", Comment: &other})
 
 	nodes := []state.Node{
 		{Name: "c1-cp1", Role: "controlplane", PublicIP: "192.0.2.1"},
@@ -109,7 +109,7 @@ func TestDNSStepCreatesIdempotentlyAndDestroyRemovesOnlyItsRecords(t *testing.T)
 }
 
 func TestDNSStepWithoutWorkersPointsIngressAtControlPlanes(t *testing.T) {
-	fake := cloudflarefake.New("tok", "example.test")
+	fake := cffake.New("tok", "example.test")
 	fake.Start()
 	defer fake.Close()
 	r := dnsRun(t, fake, []state.Node{
@@ -129,7 +129,7 @@ func TestDNSStepWithoutWorkersPointsIngressAtControlPlanes(t *testing.T) {
 }
 
 func TestDNSStepPointsTheAPIAtTheLoadBalancer(t *testing.T) {
-	fake := cloudflarefake.New("tok", "example.test")
+	fake := cffake.New("tok", "example.test")
 	fake.Start()
 	defer fake.Close()
 	r := dnsRun(t, fake, []state.Node{
@@ -152,14 +152,14 @@ func TestDNSStepPointsTheAPIAtTheLoadBalancer(t *testing.T) {
 
 func TestDestroyFindsRecordsByCommentWithoutAJournal(t *testing.T) {
 	ctx := context.Background()
-	fake := cloudflarefake.New("tok", "example.test")
+	fake := cffake.New("tok", "example.test")
 	fake.Start()
 	defer fake.Close()
 	r := dnsRun(t, fake, []state.Node{{Name: "c1-cp1", Role: "controlplane", PublicIP: "192.0.2.1"}})
 	if err := (dnsStep{}).Run(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	fake.Put("example.test", cloudflarefake.Record{Name: "mail", Type: "A", Content: "192.0.2.25"})
+	fake.Put("example.test", cffake.Record{Name: "mail", Type: "A", Content: "192.0.2.25"})
 	p := cloudflare.New("tok", fake.URL(), nil)
 	plan, err := destroy.FindDNS(ctx, p, "c1", "example.test", nil)
 	if err != nil || len(plan) != 2 {
@@ -190,7 +190,7 @@ func TestDNSStepSkipsWithoutDomain(t *testing.T) {
 
 func TestCheckDNSFailsFastOnTokenAndZone(t *testing.T) {
 	ctx := context.Background()
-	fake := cloudflarefake.New("tok", "example.test")
+	fake := cffake.New("tok", "example.test")
 	fake.Start()
 	defer fake.Close()
 	r := dnsRun(t, fake, nil)

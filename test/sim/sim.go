@@ -32,7 +32,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/cto-platform/cto/internal/clock"
-	"github.com/cto-platform/cto/internal/dns/cloudflarefake"
+	cffake "github.com/cto-platform/cto/internal/dns/cloudflare/fake"
 	"github.com/cto-platform/cto/internal/license"
 	"github.com/cto-platform/cto/internal/license/devkey"
 	"github.com/cto-platform/cto/internal/platform/platformtest"
@@ -125,7 +125,7 @@ type Sim struct {
 	hcRescue        map[int64]*rescuefake.Server // Hetzner Cloud rescue systems, by server
 	factory         *talosfake.Factory
 	factorySrv      *httptest.Server
-	dns             *cloudflarefake.Server
+	dns             *cffake.Server
 	mirrorSrv       *httptest.Server
 	mirrorDir       string
 	stateSrv        *httptest.Server
@@ -229,7 +229,7 @@ func Start(ctx context.Context, opts Options) (s *Sim, err error) {
 		return nil, err
 	}
 
-	s.dns = cloudflarefake.New("sim-cloudflare-token", opts.Zone)
+	s.dns = cffake.New("sim-cloudflare-token", opts.Zone)
 	s.dns.Start()
 	s.acmeSrv = httptest.NewServer(http.HandlerFunc(acmeDirectory))
 
@@ -381,7 +381,7 @@ func (s *Sim) Vultr() *vultrfake.API { return s.vultr }
 func (s *Sim) Factory() *talosfake.Factory { return s.factory }
 
 // DNS is the Cloudflare double.
-func (s *Sim) DNS() *cloudflarefake.Server { return s.dns }
+func (s *Sim) DNS() *cffake.Server { return s.dns }
 
 // Kube is the simulated cluster's API server.
 func (s *Sim) Kube() *kubeenv.Env { return s.kube }
@@ -457,10 +457,10 @@ type State struct {
 	KubeconfigCalls int `json:"kubeconfig_calls"`
 	// DeletedServers are the Latitude servers the double deleted, in
 	// order: servers replaced during a deploy, then destroy's.
-	DeletedServers []latfake.ServerState   `json:"deleted_servers"`
-	Schematics     int                     `json:"schematic_posts"`
-	DNSCalls       map[string]int          `json:"dns_requests"`
-	DNSRecords     []cloudflarefake.Record `json:"dns_records"`
+	DeletedServers []latfake.ServerState `json:"deleted_servers"`
+	Schematics     int                   `json:"schematic_posts"`
+	DNSCalls       map[string]int        `json:"dns_requests"`
+	DNSRecords     []cffake.Record       `json:"dns_records"`
 }
 
 // State snapshots every fake.

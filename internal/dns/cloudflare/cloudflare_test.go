@@ -11,12 +11,12 @@ import (
 
 	"github.com/cto-platform/cto/internal/dns"
 	"github.com/cto-platform/cto/internal/dns/cloudflare"
-	"github.com/cto-platform/cto/internal/dns/cloudflarefake"
+	cffake "github.com/cto-platform/cto/internal/dns/cloudflare/fake"
 )
 
 func TestAppendGetDeleteThroughLibdns(t *testing.T) {
 	ctx := context.Background()
-	fake := cloudflarefake.New("tok", "example.test")
+	fake := cffake.New("tok", "example.test")
 	fake.Start()
 	defer fake.Close()
 	p := cloudflare.New("tok", fake.URL(), nil)
@@ -66,7 +66,7 @@ func TestAppendGetDeleteThroughLibdns(t *testing.T) {
 // the token never appears in an error.
 func TestRetriesFollowTheHTTPPolicy(t *testing.T) {
 	ctx := context.Background()
-	fake := cloudflarefake.New("tok-secret-value", "example.test")
+	fake := cffake.New("tok-secret-value", "example.test")
 	fake.Start()
 	defer fake.Close()
 	p := cloudflare.New("tok-secret-value", fake.URL(), nil)

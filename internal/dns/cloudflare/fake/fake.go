@@ -1,8 +1,8 @@
-// Package cloudflarefake is a stateful double of Cloudflare's DNS API
+// Package fake is a stateful double of Cloudflare's DNS API
 // (zones and DNS records, API v4) speaking its JSON envelope
 // {success, errors, messages, result, result_info}. It serves tests and the
 // simulated datacenter; GET /_fake/state shows everything it holds.
-package cloudflarefake
+package fake
 
 import (
 	"crypto/rand"
@@ -84,7 +84,7 @@ func (s *Server) AddZone(name string) string {
 func (s *Server) Start() {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		panic("cloudflarefake: " + err.Error())
+		panic("cloudflare fake: " + err.Error())
 	}
 	s.httpSrv = &httptest.Server{Listener: l, Config: &http.Server{Handler: s}}
 	s.httpSrv.Start()
@@ -147,7 +147,7 @@ func (s *Server) Put(zone string, r Record) Record {
 	defer s.mu.Unlock()
 	z := s.zoneByName(zone)
 	if z == nil {
-		panic("cloudflarefake: no zone " + zone)
+		panic("cloudflare fake: no zone " + zone)
 	}
 	r.ID, r.ZoneID, r.ZoneName = newID(), z.ID, z.Name
 	r.Name = absolute(r.Name, z.Name)

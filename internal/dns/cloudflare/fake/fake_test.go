@@ -1,4 +1,4 @@
-package cloudflarefake
+package fake
 
 import (
 	"encoding/json"
