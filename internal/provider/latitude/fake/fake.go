@@ -461,6 +461,19 @@ func writeError(w http.ResponseWriter, status int, code, title, detail string) {
 		"code": c, "status": strconv.Itoa(status), "title": title, "detail": detail, "meta": map[string]any{}}}})
 }
 
+// lockedByID locks the fake and finds the resource the path's {id} names
+// with find. When there is none it answers 404 as the API does, unlocks
+// and returns nil; otherwise the caller holds the lock.
+func lockedByID[T any](f *Fake, w http.ResponseWriter, r *http.Request, find func(id string) *T) *T {
+	f.mu.Lock()
+	x := find(r.PathValue("id"))
+	if x == nil {
+		f.mu.Unlock()
+		notFound(w)
+	}
+	return x
+}
+
 func notFound(w http.ResponseWriter) {
 	writeError(w, http.StatusNotFound, "not_found", "Specified Record Not Found", "Specified Record Not Found")
 }

@@ -81,19 +81,15 @@ func (f *Fake) createNetwork(w http.ResponseWriter, r *http.Request) {
 	n := &network{ID: f.newID("vlan"), Description: a.Description, Site: strings.ToUpper(a.Site), Project: proj.ID, VID: f.nextVID}
 	f.nextVID++
 	f.networks = append(f.networks, n)
-	full := f.networkJSON(n)["attributes"].(map[string]any)
-	one(w, http.StatusCreated, obj(n.ID, "virtual_networks", map[string]any{
-		"tags": full["tags"], "vid": n.VID, "name": fmt.Sprintf("%s-%d", n.Site, n.VID), "description": n.Description, "site": n.Site}))
+	one(w, http.StatusCreated, f.networkShortJSON(n))
 }
 
 func (f *Fake) getNetwork(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n := f.findNetwork(r.PathValue("id"))
+	n := lockedByID(f, w, r, f.findNetwork)
 	if n == nil {
-		notFound(w)
 		return
 	}
+	defer f.mu.Unlock()
 	one(w, http.StatusOK, f.networkJSON(n))
 }
 
@@ -105,13 +101,11 @@ func (f *Fake) patchNetwork(w http.ResponseWriter, r *http.Request) {
 	if !f.typed(w, r, &a) {
 		return
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n := f.findNetwork(r.PathValue("id"))
+	n := lockedByID(f, w, r, f.findNetwork)
 	if n == nil {
-		notFound(w)
 		return
 	}
+	defer f.mu.Unlock()
 	if a.Description != nil {
 		n.Description = *a.Description
 	}
@@ -119,19 +113,23 @@ func (f *Fake) patchNetwork(w http.ResponseWriter, r *http.Request) {
 		n.Tags = a.Tags
 	}
 	// The recorded PATCH answered the create's short form.
+	one(w, http.StatusOK, f.networkShortJSON(n))
+}
+
+// networkShortJSON is the short form of a VLAN the recorded create and
+// PATCH answers carry.
+func (f *Fake) networkShortJSON(n *network) map[string]any {
 	full := f.networkJSON(n)["attributes"].(map[string]any)
-	one(w, http.StatusOK, obj(n.ID, "virtual_networks", map[string]any{
-		"tags": full["tags"], "vid": n.VID, "name": fmt.Sprintf("%s-%d", n.Site, n.VID), "description": n.Description, "site": n.Site}))
+	return obj(n.ID, "virtual_networks", map[string]any{
+		"tags": full["tags"], "vid": n.VID, "name": fmt.Sprintf("%s-%d", n.Site, n.VID), "description": n.Description, "site": n.Site})
 }
 
 func (f *Fake) deleteNetwork(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n := f.findNetwork(r.PathValue("id"))
+	n := lockedByID(f, w, r, f.findNetwork)
 	if n == nil {
-		notFound(w)
 		return
 	}
+	defer f.mu.Unlock()
 	f.networks = slices.DeleteFunc(f.networks, func(x *network) bool { return x == n })
 	f.assignments = slices.DeleteFunc(f.assignments, func(a *assignment) bool { return a.NetworkID == n.ID })
 	w.WriteHeader(http.StatusNoContent)

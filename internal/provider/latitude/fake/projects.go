@@ -101,13 +101,11 @@ func (f *Fake) createProject(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *Fake) deleteProject(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	p := f.findProject(r.PathValue("id"))
+	p := lockedByID(f, w, r, f.findProject)
 	if p == nil {
-		notFound(w)
 		return
 	}
+	defer f.mu.Unlock()
 	f.projects = slices.DeleteFunc(f.projects, func(x *project) bool { return x == p })
 	w.WriteHeader(http.StatusNoContent)
 }

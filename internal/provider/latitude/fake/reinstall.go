@@ -49,13 +49,11 @@ func (f *Fake) reinstall(w http.ResponseWriter, r *http.Request) {
 	if !f.typed(w, r, &a) {
 		return
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s := f.findServer(r.PathValue("id"))
+	s := lockedByID(f, w, r, f.findServer)
 	if s == nil {
-		notFound(w)
 		return
 	}
+	defer f.mu.Unlock()
 	switch st := f.status(s); {
 	case st != "on" && st != "off" && st != "failed_deployment":
 		writeError(w, http.StatusUnprocessableEntity, "SERVER_BEING_PROVISIONED", "Unable to reinstall", "Server is being provisioned")

@@ -256,13 +256,11 @@ func (f *Fake) createServer(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *Fake) getServer(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s := f.findServer(r.PathValue("id"))
+	s := lockedByID(f, w, r, f.findServer)
 	if s == nil {
-		notFound(w)
 		return
 	}
+	defer f.mu.Unlock()
 	one(w, http.StatusOK, f.serverJSON(s))
 }
 
@@ -275,13 +273,11 @@ func (f *Fake) patchServer(w http.ResponseWriter, r *http.Request) {
 	if !f.typed(w, r, &a) {
 		return
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s := f.findServer(r.PathValue("id"))
+	s := lockedByID(f, w, r, f.findServer)
 	if s == nil {
-		notFound(w)
 		return
 	}
+	defer f.mu.Unlock()
 	if s.Locked {
 		writeError(w, http.StatusLocked, "", "Locked Server", "Server is locked and cannot be updated or deleted")
 		return
@@ -302,13 +298,11 @@ func (f *Fake) patchServer(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *Fake) deleteServer(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s := f.findServer(r.PathValue("id"))
+	s := lockedByID(f, w, r, f.findServer)
 	if s == nil {
-		notFound(w)
 		return
 	}
+	defer f.mu.Unlock()
 	if s.Locked {
 		writeError(w, http.StatusLocked, "", "Locked Server", "Server is locked and cannot be updated or deleted")
 		return
@@ -334,13 +328,11 @@ func (f *Fake) removeServer(s *server) {
 
 func (f *Fake) rescue(enter bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		s := f.findServer(r.PathValue("id"))
+		s := lockedByID(f, w, r, f.findServer)
 		if s == nil {
-			notFound(w)
 			return
 		}
+		defer f.mu.Unlock()
 		if enter && s.OS == "ipxe" {
 			writeError(w, http.StatusUnprocessableEntity, "RESCUE_UNAVAILABLE", "Unprocessable", "Rescue mode is not available for this operating system")
 			return
@@ -359,13 +351,11 @@ func (f *Fake) power(w http.ResponseWriter, r *http.Request) {
 	if !f.typed(w, r, &a) {
 		return
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s := f.findServer(r.PathValue("id"))
+	s := lockedByID(f, w, r, f.findServer)
 	if s == nil {
-		notFound(w)
 		return
 	}
+	defer f.mu.Unlock()
 	switch a.Action {
 	case "power_on", "reboot":
 		s.PoweredOff = false
@@ -380,13 +370,11 @@ func (f *Fake) power(w http.ResponseWriter, r *http.Request) {
 
 func (f *Fake) lock(locked bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		s := f.findServer(r.PathValue("id"))
+		s := lockedByID(f, w, r, f.findServer)
 		if s == nil {
-			notFound(w)
 			return
 		}
+		defer f.mu.Unlock()
 		s.Locked = locked
 		writeTyped(w, http.StatusOK, "application/json; charset=utf-8", map[string]any{"data": f.serverJSON(s)})
 	}
