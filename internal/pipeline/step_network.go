@@ -138,7 +138,7 @@ func ensureNetwork(ctx context.Context, r *Run) (provider.Network, error) {
 	p := r.Deps.Provider
 	region := regionOf(r)
 	for _, res := range r.Journal.LiveResources(state.KindNetwork) {
-		vlan, _ := strconv.Atoi(res.Attrs["vlan"])
+		vlan, _ := strconv.Atoi(res.Attrs[vlanAttr])
 		return provider.Network{ID: res.ID, Name: res.Name, Region: res.Region, VLAN: vlan}, nil
 	}
 	nets, err := p.ListNetworks(ctx, sp.Name)
@@ -180,7 +180,7 @@ func networkLabel(n provider.Network) string {
 
 func journalNetwork(r *Run, n provider.Network) error {
 	return r.Journal.AddResource(state.Resource{Kind: state.KindNetwork, ID: n.ID, Name: n.Name, Region: n.Region,
-		Attrs: map[string]string{"vlan": strconv.Itoa(n.VLAN), "cidr": r.Deps.Spec.Network.CIDR}})
+		Attrs: map[string]string{vlanAttr: strconv.Itoa(n.VLAN), "cidr": r.Deps.Spec.Network.CIDR}})
 }
 
 // waitConnected polls the network's assignments (one list call per poll)

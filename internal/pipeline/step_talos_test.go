@@ -93,7 +93,7 @@ func newTalosWorldWith(t *testing.T, controlPlanes int, setup func(*fake.Node)) 
 			ip := strings.Split(n.Addr(), ":")[0]
 			j.Nodes = append(j.Nodes, &state.Node{Name: n.Name, Role: talos.RoleControlPlane, Index: i, PublicIP: ip, PrivateIP: fmt.Sprintf("10.8.0.%d", 11+i)})
 		}
-		j.Resources = append(j.Resources, &state.Resource{Kind: networkResourceKind, ID: "vlan_1", Attrs: map[string]string{vlanAttr: "2085"}})
+		j.Resources = append(j.Resources, &state.Resource{Kind: state.KindNetwork, ID: "vlan_1", Attrs: map[string]string{vlanAttr: "2085"}})
 	}); err != nil {
 		t.Fatal(err)
 	}

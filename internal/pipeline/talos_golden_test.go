@@ -161,7 +161,7 @@ func goldenRun(t *testing.T, gc goldenCluster) *Run {
 			j.Nodes = append(j.Nodes, &n)
 		}
 		if gc.vlan > 0 {
-			j.Resources = append(j.Resources, &state.Resource{Kind: networkResourceKind, ID: "net_1", Attrs: map[string]string{vlanAttr: strconv.Itoa(gc.vlan)}})
+			j.Resources = append(j.Resources, &state.Resource{Kind: state.KindNetwork, ID: "net_1", Attrs: map[string]string{vlanAttr: strconv.Itoa(gc.vlan)}})
 		}
 	}); err != nil {
 		t.Fatal(err)

@@ -68,12 +68,9 @@ func (o TalosOptions) endpoint(ip string) string {
 	return net.JoinHostPort(ip, strconv.Itoa(o.APIPort))
 }
 
-// The network step records the cluster's VLAN as a resource of this kind
-// with the 802.1Q id in Attrs[vlanAttr].
-const (
-	networkResourceKind = "network"
-	vlanAttr            = "vlan"
-)
+// vlanAttr holds the 802.1Q id of the VLAN the network step journals as a
+// state.KindNetwork resource.
+const vlanAttr = "vlan"
 
 // talosVersion is the spec's Talos version with its "v" (the factory's
 // URLs need it), or the default.
@@ -253,7 +250,7 @@ func clusterInput(r *Run, nodes []state.Node, s *talos.Secrets) (talos.ClusterIn
 			in.SANs = append(in.SANs, cp.PrivateIP)
 		}
 	}
-	for _, res := range r.Journal.LiveResources(networkResourceKind) {
+	for _, res := range r.Journal.LiveResources(state.KindNetwork) {
 		if v, err := strconv.Atoi(res.Attrs[vlanAttr]); err == nil && v > 0 {
 			in.VLAN = v
 		}
