@@ -161,8 +161,7 @@ func deployShape(s spec.ClusterSpec) (ranking.Shape, error) {
 
 func endpointVariables() []string {
 	var out []string
-	for _, name := range machineProviders() {
-		p, _ := rented(name)
+	for _, p := range registry {
 		out = append(out, p.endpointEnv)
 	}
 	return out
