@@ -62,12 +62,12 @@ var (
 // VULTR_API_URL; apiURL (--api-url) wins over the variable. A missing key
 // names the variable.
 func ConfigFromEnv(apiURL string) (Config, error) {
-	token := os.Getenv("VULTR_API_KEY")
+	token := strings.TrimSpace(os.Getenv("VULTR_API_KEY"))
 	if token == "" {
 		return Config{}, errors.New("VULTR_API_KEY is not set: create an API key in the Vultr customer portal (Account > API) and export VULTR_API_KEY")
 	}
 	if apiURL == "" {
-		apiURL = os.Getenv("VULTR_API_URL")
+		apiURL = strings.TrimSpace(os.Getenv("VULTR_API_URL"))
 	}
 	return Config{Token: token, BaseURL: apiURL}, nil
 }

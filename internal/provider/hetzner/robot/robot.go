@@ -69,11 +69,11 @@ var (
 	_ provider.OrderConfirmer = (*Provider)(nil)
 )
 
-// ConfigFromEnv reads a provider's configuration from HETZNER_ROBOT_USER, HETZNER_ROBOT_PASSWORD,
-// HETZNER_ROBOT_URL (apiURL wins), the SSH key at HETZNER_ROBOT_SSH_KEY
-// (default ~/.ssh/id_ed25519; only needed to install Talos) and
-// HETZNER_ROBOT_SSH_PORT, the rescue systems' SSH port (default 22; a
-// simulated datacenter serves them elsewhere).
+// ConfigFromEnv reads a provider's configuration from HETZNER_ROBOT_USER,
+// HETZNER_ROBOT_PASSWORD, HETZNER_ROBOT_URL (apiURL wins), the SSH key at
+// HETZNER_ROBOT_SSH_KEY (default ~/.ssh/id_ed25519; only needed to install
+// Talos) and HETZNER_ROBOT_SSH_PORT, the rescue systems' SSH port (default
+// 22; a simulated datacenter serves them elsewhere).
 func ConfigFromEnv(apiURL string, servers []string, order bool) (Config, error) {
 	user, pass := os.Getenv("HETZNER_ROBOT_USER"), os.Getenv("HETZNER_ROBOT_PASSWORD")
 	if user == "" || pass == "" {
