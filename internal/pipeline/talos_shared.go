@@ -147,7 +147,9 @@ func TalosBootMedia(ctx context.Context, r *Run, gpu bool) (provider.Boot, error
 	if err != nil {
 		return provider.Boot{}, err
 	}
-	im := imageFactory(r).Images(id, talosVersion(r))
+	factory := imageFactory(r)
+	im := factory.Images(id, talosVersion(r))
+	build := provider.TalosImage{Factory: factory.BaseURL(), Schematic: id, Version: talosVersion(r)}
 	if r.Deps.Provider != nil && !r.Deps.Provider.Capabilities().DHCP {
 		static := talos.IPXEStaticIP
 		// A provider that fills placeholders of its own in the script
@@ -155,9 +157,9 @@ func TalosBootMedia(ctx context.Context, r *Run, gpu bool) (provider.Boot, error
 		if t := r.Deps.Provider.Capabilities().AddressTemplate; t.Address != "" {
 			static = talos.StaticIP{Address: t.Address, Gateway: t.Gateway, Netmask: t.Netmask}
 		}
-		return provider.Boot{Method: provider.BootIPXE, URL: im.PXE(), Script: im.IPXEScript(&static)}, nil
+		return provider.Boot{Method: provider.BootIPXE, URL: im.PXE(), Script: im.IPXEScript(&static), Talos: build}, nil
 	}
-	return provider.Boot{Method: provider.BootIPXE, URL: im.PXE()}, nil
+	return provider.Boot{Method: provider.BootIPXE, URL: im.PXE(), Talos: build}, nil
 }
 
 // loadOrCreateSecrets returns the cluster's Talos secrets. They are created

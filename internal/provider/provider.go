@@ -188,6 +188,18 @@ type Boot struct {
 	URL string
 	// Script is a whole iPXE script, used instead of URL when set.
 	Script string
+	// Talos is the Talos build the boot starts. A provider that cannot
+	// chain-load iPXE makes its own media from it (an ISO or a snapshot,
+	// a raw image written from a rescue system).
+	Talos TalosImage
+}
+
+// TalosImage is one Talos build: the Image Factory that serves it, the
+// schematic (extensions) and the version.
+type TalosImage struct {
+	Factory   string
+	Schematic string
+	Version   string
 }
 
 // ServerSpec is what CreateServer needs.

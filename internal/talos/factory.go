@@ -86,6 +86,9 @@ type Factory struct {
 	HTTP *http.Client
 }
 
+// BaseURL is the factory's base URL, without a trailing slash.
+func (f Factory) BaseURL() string { return f.base() }
+
 func (f Factory) base() string {
 	if f.URL == "" {
 		return DefaultFactoryURL

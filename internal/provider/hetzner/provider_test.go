@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,7 +21,11 @@ import (
 	rescuefake "github.com/cto-platform/cto/internal/provider/hetzner/rescue/fake"
 )
 
-const pxeURL = "https://pxe.factory.test/pxe/376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba/v1.13.9/metal-amd64"
+// talosBoot is the boot a deploy asks for: an iPXE URL, which Hetzner
+// Cloud cannot chain-load, and the Talos build it names.
+var talosBoot = provider.Boot{Method: provider.BootIPXE,
+	URL:   "https://pxe.factory.test/pxe/376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba/v1.13.9/metal-amd64",
+	Talos: provider.TalosImage{Factory: "https://factory.test", Schematic: "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba", Version: "v1.13.9"}}
 
 func ctx(t *testing.T) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -70,7 +75,7 @@ func TestCreateServerLabelsPlacementAndISOBoot(t *testing.T) {
 	for i, role := range []provider.Role{provider.RoleControlPlane, provider.RoleControlPlane, provider.RoleWorker} {
 		s, err := p.CreateServer(c, provider.ServerSpec{
 			Cluster: "prod", Hostname: "prod-n" + strconv.Itoa(i), Role: role, Plan: "cx23", Region: "FSN1",
-			Boot:    provider.Boot{Method: provider.BootIPXE, URL: pxeURL},
+			Boot:    talosBoot,
 			Created: func(s provider.Server) { created = append(created, s) },
 		})
 		if err != nil {
@@ -122,7 +127,7 @@ func TestCreateServerFromFactoryURLWithoutISOBuildsSnapshot(t *testing.T) {
 	c := ctx(t)
 	for i := range 2 {
 		s, err := p.CreateServer(c, provider.ServerSpec{Cluster: "c", Hostname: "c-n" + strconv.Itoa(i), Role: provider.RoleWorker, Plan: "ccx23", Region: "FSN1",
-			Boot: provider.Boot{Method: provider.BootIPXE, URL: pxeURL}})
+			Boot: talosBoot})
 		if err != nil {
 			t.Fatalf("CreateServer without an ISO: %v", err)
 		}
@@ -468,5 +473,21 @@ func TestChargesPriceTheAPILoadBalancerAndIPv4PerLocation(t *testing.T) {
 	}
 	if len(ips) != 4 || ips["nbg1"].Monthly != 0.5 || ips["ash"].Monthly != 0.6 || !ips["nbg1"].PerServer || ips["nbg1"].MinControlPlanes != 0 {
 		t.Errorf("IPv4 charges = %+v, want one per server at every location", ips)
+	}
+}
+
+// TestCreateServerNeedsTheTalosBuild: the Talos build comes with the boot,
+// not out of its URL; an iPXE boot without one is refused before anything
+// is created.
+func TestCreateServerNeedsTheTalosBuild(t *testing.T) {
+	p, f, _ := newTestProvider(t, fake.Options{})
+	bare := talosBoot
+	bare.Talos = provider.TalosImage{}
+	_, err := p.CreateServer(ctx(t), provider.ServerSpec{Cluster: "c", Hostname: "c-n0", Role: provider.RoleWorker, Plan: "cx23", Region: "FSN1", Boot: bare})
+	if !errors.Is(err, provider.ErrInvalid) || !strings.Contains(err.Error(), "names no Talos build") {
+		t.Errorf("an iPXE boot without its Talos build: %v, want it refused as invalid", err)
+	}
+	if n := len(f.Snapshot().Servers); n != 0 {
+		t.Errorf("%d server(s) created for a refused boot", n)
 	}
 }

@@ -151,12 +151,12 @@ func (p *Provider) resolveBoot(ctx context.Context, s provider.ServerSpec, b pro
 		}
 		return &hcloud.Image{Name: isoBaseImage}, &hcloud.ISO{Name: b.URL}, nil
 	case provider.BootIPXE:
-		// Hetzner Cloud cannot chain-load iPXE; a Talos factory URL says
-		// which Talos to boot, and TalosMedia finds (or builds) it.
-		img, ok := rescue.ParseFactoryURL(b.URL)
-		if !ok {
-			return nil, nil, fmt.Errorf("Hetzner Cloud cannot chain-load iPXE, and %q is not a Talos factory URL: %w", b.URL, provider.ErrInvalid)
+		// Hetzner Cloud cannot chain-load iPXE: TalosMedia finds (or
+		// builds) an ISO or a snapshot of the Talos build the boot names.
+		if b.Talos.Schematic == "" || b.Talos.Version == "" {
+			return nil, nil, fmt.Errorf("Hetzner Cloud cannot chain-load iPXE, and the boot names no Talos build: %w", provider.ErrInvalid)
 		}
+		img := rescue.Image{Factory: b.Talos.Factory, Schematic: b.Talos.Schematic, Version: b.Talos.Version}
 		media, err := p.TalosMedia(ctx, MediaRequest{Image: img, Cluster: s.Cluster, Region: s.Region})
 		if err != nil {
 			return nil, nil, err

@@ -296,7 +296,8 @@ func Run(t *testing.T, newFixture func(t *testing.T) Fixture) {
 func serverSpec(f Fixture, cluster, hostname string, role provider.Role) provider.ServerSpec {
 	return provider.ServerSpec{
 		Cluster: cluster, Hostname: hostname, Role: role, Plan: f.Plan, Region: f.Region, Project: f.Project,
-		Boot: provider.Boot{Method: provider.BootIPXE, URL: "https://pxe.example.test/pxe/schematic/v1.13.9/metal-amd64"},
+		Boot: provider.Boot{Method: provider.BootIPXE, URL: "https://pxe.example.test/pxe/schematic/v1.13.9/metal-amd64",
+			Talos: provider.TalosImage{Factory: "https://example.test", Schematic: "schematic", Version: "v1.13.9"}},
 	}
 }
 

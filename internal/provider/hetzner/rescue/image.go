@@ -6,7 +6,6 @@
 package rescue
 
 import (
-	"net/url"
 	"strings"
 )
 
@@ -16,25 +15,6 @@ type Image struct {
 	Factory   string
 	Schematic string
 	Version   string
-}
-
-// ParseFactoryURL reads the schematic and version out of an Image Factory
-// URL: an iPXE URL (https://pxe.factory.talos.dev/pxe/<id>/<version>/...)
-// or an image URL (https://factory.talos.dev/image/<id>/<version>/...).
-func ParseFactoryURL(raw string) (Image, bool) {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return Image{}, false
-	}
-	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
-	if len(parts) < 3 || (parts[0] != "pxe" && parts[0] != "image") || parts[1] == "" || !strings.HasPrefix(parts[2], "v") {
-		return Image{}, false
-	}
-	host := u.Host
-	if parts[0] == "pxe" {
-		host = strings.TrimPrefix(host, "pxe.")
-	}
-	return Image{Factory: u.Scheme + "://" + host, Schematic: parts[1], Version: parts[2]}, true
 }
 
 // URL is the address of one of the build's files, e.g. metal-amd64.raw.xz.

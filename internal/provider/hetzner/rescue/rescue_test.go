@@ -7,23 +7,7 @@ import (
 	"github.com/cto-platform/cto/internal/provider/hetzner/rescue"
 )
 
-func TestParseFactoryURL(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want rescue.Image
-		ok   bool
-	}{
-		{"https://pxe.factory.talos.dev/pxe/abc123/v1.13.9/metal-amd64", rescue.Image{Factory: "https://factory.talos.dev", Schematic: "abc123", Version: "v1.13.9"}, true},
-		{"https://factory.talos.dev/image/abc123/v1.13.9/metal-amd64.raw.xz", rescue.Image{Factory: "https://factory.talos.dev", Schematic: "abc123", Version: "v1.13.9"}, true},
-		{"http://127.0.0.1:8080/image/abc/v1.14.0-rc.1/metal-amd64.iso", rescue.Image{Factory: "http://127.0.0.1:8080", Schematic: "abc", Version: "v1.14.0-rc.1"}, true},
-		{"https://example.com/boot.ipxe", rescue.Image{}, false},
-		{"not a url", rescue.Image{}, false},
-	} {
-		got, ok := rescue.ParseFactoryURL(tc.in)
-		if ok != tc.ok || got != tc.want {
-			t.Errorf("ParseFactoryURL(%q) = %+v, %v; want %+v, %v", tc.in, got, ok, tc.want, tc.ok)
-		}
-	}
+func TestImageURL(t *testing.T) {
 	img := rescue.Image{Factory: "https://factory.talos.dev/", Schematic: "s", Version: "v1.13.9"}
 	if got := img.URL(rescue.MetalImage); got != "https://factory.talos.dev/image/s/v1.13.9/metal-amd64.raw.xz" {
 		t.Errorf("URL = %s", got)

@@ -33,7 +33,7 @@ func TestAdoptInstallAndReleaseNeverCancels(t *testing.T) {
 	p := robot.New(e.config())
 	c := testContext(t)
 	var journaled []string
-	img, _ := rescue.ParseFactoryURL(rawURL)
+	img := rescue.Image{Factory: "https://factory.test", Schematic: "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba", Version: "v1.13.9"}
 	if got := robot.TalosBoot(img); got != (provider.Boot{Method: provider.BootRescue, URL: rawURL}) {
 		t.Fatalf("TalosBoot = %+v", got)
 	}

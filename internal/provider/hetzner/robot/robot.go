@@ -458,8 +458,10 @@ func (p *Provider) imageFor(b provider.Boot) (string, error) {
 		}
 		return b.URL, nil
 	case provider.BootIPXE:
-		if img, ok := rescue.ParseFactoryURL(b.URL); ok {
-			return img.URL(rescue.MetalImage), nil
+		// No iPXE on dedicated servers: the rescue system writes the raw
+		// image of the Talos build the boot names.
+		if t := b.Talos; t.Schematic != "" && t.Version != "" {
+			return rescue.Image{Factory: t.Factory, Schematic: t.Schematic, Version: t.Version}.URL(rescue.MetalImage), nil
 		}
 	}
 	return "", fmt.Errorf("dedicated servers install Talos from the rescue system; cannot boot %s %q: %w", b.Method, b.URL, provider.ErrInvalid)
