@@ -305,6 +305,10 @@ func TestTalosBootMedia(t *testing.T) {
 		if boot.Method != provider.BootIPXE || boot.URL != w.fsrv.URL+"/pxe/"+id+"/v1.13.9/metal-amd64" {
 			t.Errorf("boot = %+v", boot)
 		}
+		// Providers without iPXE make their media from the build itself.
+		if want := (provider.TalosImage{Factory: w.fsrv.URL, Schematic: id, Version: "v1.13.9"}); boot.Talos != want {
+			t.Errorf("boot names Talos build %+v, want %+v", boot.Talos, want)
+		}
 		if dhcp && boot.Script != "" {
 			t.Errorf("DHCP provider got a script:\n%s", boot.Script)
 		}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/cto-platform/cto/internal/provider"
-	"github.com/cto-platform/cto/internal/provider/hetzner/rescue"
 	"github.com/cto-platform/cto/internal/provider/hetzner/robot"
 	"github.com/cto-platform/cto/internal/provider/hetzner/robot/fake"
 )
@@ -33,12 +32,13 @@ func TestAdoptInstallAndReleaseNeverCancels(t *testing.T) {
 	p := robot.New(e.config())
 	c := testContext(t)
 	var journaled []string
-	img := rescue.Image{Factory: "https://factory.test", Schematic: "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba", Version: "v1.13.9"}
-	if got := robot.TalosBoot(img); got != (provider.Boot{Method: provider.BootRescue, URL: rawURL}) {
-		t.Fatalf("TalosBoot = %+v", got)
-	}
+	// The boot a deploy asks for: an iPXE URL dedicated servers cannot
+	// chain-load, and the Talos build whose raw image (rawURL) the rescue
+	// system writes.
+	boot := provider.Boot{Method: provider.BootIPXE, URL: "https://pxe.factory.test/pxe/376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba/v1.13.9/metal-amd64",
+		Talos: provider.TalosImage{Factory: "https://factory.test", Schematic: "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba", Version: "v1.13.9"}}
 	s, err := p.CreateServer(c, provider.ServerSpec{Cluster: "dc", Hostname: "dc-cp1", Role: provider.RoleControlPlane, Plan: "AX42", Region: "FSN1",
-		Boot: robot.TalosBoot(img), Created: func(s provider.Server) { journaled = append(journaled, s.ID) }})
+		Boot: boot, Created: func(s provider.Server) { journaled = append(journaled, s.ID) }})
 	if err != nil {
 		t.Fatalf("CreateServer: %v", err)
 	}
@@ -74,7 +74,7 @@ func TestAdoptInstallAndReleaseNeverCancels(t *testing.T) {
 	// A rerun creating the same node must not write the disk again: the
 	// node may already hold its config.
 	again, err := p.CreateServer(c, provider.ServerSpec{Cluster: "dc", Hostname: "dc-cp1", Role: provider.RoleControlPlane, Plan: "AX42", Region: "FSN1",
-		Boot: robot.TalosBoot(img)})
+		Boot: boot})
 	if err != nil || again.ID != s.ID {
 		t.Fatalf("rerun CreateServer = %+v, %v", again, err)
 	}

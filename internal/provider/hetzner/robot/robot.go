@@ -441,12 +441,6 @@ func (p *Provider) CreateServer(ctx context.Context, s provider.ServerSpec) (pro
 	return serverOf(done), nil
 }
 
-// TalosBoot is the boot media of a Talos build for CreateServer: the
-// build's metal-amd64 raw image, written from the rescue system.
-func TalosBoot(img rescue.Image) provider.Boot {
-	return provider.Boot{Method: provider.BootRescue, URL: img.URL(rescue.MetalImage)}
-}
-
 // imageFor is the raw image a boot asks for, or "" for none.
 func (p *Provider) imageFor(b provider.Boot) (string, error) {
 	switch b.Method {
