@@ -424,7 +424,7 @@ func table(rs []Result) string {
 			r.Nodes, steps, minutes(r.WallSeconds), minutes(r.LowerBound), r.Ratio, r.ReadsPerNode, r.WritesPerN, r.ReadsPerPoll, r.R429,
 			r.PeakRSSMB, r.CPUSeconds, r.CPUShare*100, r.Speed)
 	}
-	b.WriteString("\nSimulated second at which each step finished, counted from the deploy's start (on Latitude.sh talos, kubernetes and platform start alongside servers and wait inside for what they need):\n\n| nodes |")
+	b.WriteString("\nSimulated second at which each step finished, counted from the deploy's start (on Latitude.sh the talos phase runs alongside servers and network, configuring each node as its server is up):\n\n| nodes |")
 	for _, st := range stepOrder {
 		b.WriteString(" " + st + " |")
 	}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/cto-platform/cto/internal/clock"
@@ -17,7 +16,9 @@ import (
 	"github.com/cto-platform/cto/internal/state"
 )
 
-// Step names, in order. `--until` takes one of them.
+// Step names, in order: each has its own record in the journal, and
+// `--until` takes one of them. The machines step runs servers, network and
+// talos as its phases.
 const (
 	StepValidate    = "validate"
 	StepServers     = "servers"
@@ -29,7 +30,7 @@ const (
 	StepCredentials = "credentials"
 )
 
-// StepNames lists every step in the order a deploy runs them.
+// StepNames lists every journaled step in the order a deploy runs them.
 var StepNames = []string{StepValidate, StepServers, StepNetwork, StepTalos, StepKubernetes, StepPlatform, StepDNS, StepCredentials}
 
 // Step is one stage of a deploy. Run must be idempotent: it is called again
@@ -37,6 +38,13 @@ var StepNames = []string{StepValidate, StepServers, StepNetwork, StepTalos, Step
 type Step interface {
 	Name() string
 	Run(ctx context.Context, r *Run) error
+}
+
+// Phased is a step made of phases that the journal records as steps of
+// their own. The engine gives it no record: its Run runs each phase with
+// Run.RunPhase, which journals, skips and dry-runs it like any step.
+type Phased interface {
+	Phases() []Step
 }
 
 // DryRunner is a step that can show what it would do without creating
@@ -59,7 +67,7 @@ type AlwaysRunner interface {
 
 // Options control one invocation of the engine.
 type Options struct {
-	// Until stops after this step ("" runs all).
+	// Until stops after this step or phase ("" runs all).
 	Until string
 	// DryRun runs only what creates nothing.
 	DryRun bool
@@ -76,32 +84,18 @@ type Run struct {
 	// Deps holds the collaborators steps need (provider, talos, platform...).
 	Deps *Deps
 
-	step string
-	x    *execution // nil outside an engine
+	step  string
+	until string
+	// machines, while the servers phase still orders and watches servers
+	// alongside the talos phase, tells talos of every node that changed.
+	machines *nodeWatch
 }
 
 // Step returns the name of the step running now.
 func (r *Run) Step() string { return r.step }
 
-// Upstream says whether a step ahead of this one is still running in this
-// invocation: true only for a step started early (EarlyStarter), which
-// must then wait for what those steps journal.
-func (r *Run) Upstream() bool {
-	if r.x == nil {
-		return false
-	}
-	r.x.mu.Lock()
-	defer r.x.mu.Unlock()
-	for _, s := range r.x.steps() {
-		if s.Name() == r.step {
-			return false
-		}
-		if !r.x.finished[s.Name()] {
-			return true
-		}
-	}
-	return false
-}
+// StopsAfter says whether --until names this step or phase.
+func (r *Run) StopsAfter(name string) bool { return r.until == name }
 
 // Say emits a message of the current step.
 func (r *Run) Say(format string, args ...any) {
@@ -118,7 +112,7 @@ func (r *Run) NodeEvent(node, status, ip, msg string) {
 	r.Events.Emit(events.Event{Time: r.Clock.Now(), Step: r.step, Type: events.NodeUpdate, Node: node, Status: status, IP: ip, Message: msg})
 }
 
-// Engine runs steps in order.
+// Engine runs steps one after the other.
 type Engine struct {
 	Steps []Step
 }
@@ -136,21 +130,13 @@ type StepError struct {
 func (e *StepError) Error() string { return e.Step + ": " + e.Err.Error() }
 func (e *StepError) Unwrap() error { return e.Err }
 
-// EarlyStarter is a step that may start alongside an earlier one instead of
-// after it, waiting inside Run for what it needs node by node (Talos
-// configures each server as soon as it is up, not after the last). It is
-// still awaited at its own place in the order, and it is stopped when a
-// step before it fails.
-type EarlyStarter interface {
-	// StartsWith names the step it starts alongside, or "" to run in order.
-	StartsWith(r *Run) string
-}
-
-// Execute runs the steps for r with opts. Done steps are skipped; the first
-// failure is recorded in the journal and returned as a *StepError.
+// Execute runs the steps for r with opts, in order. Done steps are skipped;
+// the first failure is recorded in the journal and returned as a
+// *StepError.
 func (e *Engine) Execute(ctx context.Context, r *Run, opts Options) error {
-	if opts.Until != "" && !slices.ContainsFunc(e.Steps, func(s Step) bool { return s.Name() == opts.Until }) {
-		return fmt.Errorf("--until %q is not a step; use one of %s", opts.Until, strings.Join(e.names(), ", "))
+	names := e.names()
+	if opts.Until != "" && !slices.Contains(names, opts.Until) {
+		return fmt.Errorf("--until %q is not a step; use one of %s", opts.Until, strings.Join(names, ", "))
 	}
 	if r.Events == nil {
 		r.Events = events.Discard
@@ -158,162 +144,62 @@ func (e *Engine) Execute(ctx context.Context, r *Run, opts Options) error {
 	if r.Clock == nil {
 		r.Clock = clock.Real{}
 	}
-	r.DryRun = opts.DryRun
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	x := &execution{engine: e, run: r, opts: opts, cancel: cancel, early: map[string]*earlyStep{}, finished: map[string]bool{}}
-	r.x = x
-	defer func() { r.x = nil }()
-	defer x.wait()
-	for i, s := range x.steps() {
-		name := s.Name()
-		if es, ok := x.early[name]; ok {
-			<-es.done
-			if es.err != nil {
-				return es.err
-			}
-			x.finish(name)
-			continue
-		}
+	r.DryRun, r.until = opts.DryRun, opts.Until
+	for _, s := range e.Steps {
 		if err := ctx.Err(); err != nil {
-			x.wait()
-			return x.firstError(ctx, fmt.Errorf("%w before step %s: %v", ErrStopped, name, context.Cause(ctx)))
+			return fmt.Errorf("%w before step %s: %v", ErrStopped, s.Name(), context.Cause(ctx))
 		}
-		x.startEarly(ctx, i)
-		if err := e.runOne(ctx, r.forStep(name), s, opts); err != nil {
-			cancel(err)
-			x.wait()
-			return x.firstError(ctx, err)
+		var err error
+		if _, ok := s.(Phased); ok {
+			err = s.Run(ctx, r.forStep(s.Name()))
+		} else {
+			err = r.RunPhase(ctx, s)
 		}
-		x.finish(name)
+		if err != nil || stopsIn(s, opts.Until) {
+			return err
+		}
 	}
 	return nil
 }
 
+// stopsIn says whether until names s or one of its phases.
+func stopsIn(s Step, until string) bool {
+	if s.Name() == until {
+		return true
+	}
+	p, ok := s.(Phased)
+	return ok && slices.ContainsFunc(p.Phases(), func(ph Step) bool { return ph.Name() == until })
+}
+
+// names are the steps and phases --until may name, in order.
+func (e *Engine) names() []string {
+	var out []string
+	for _, s := range e.Steps {
+		if p, ok := s.(Phased); ok {
+			for _, ph := range p.Phases() {
+				out = append(out, ph.Name())
+			}
+			continue
+		}
+		out = append(out, s.Name())
+	}
+	return out
+}
+
 // forStep is r as the named step sees it: its events carry that name.
-// Steps that run side by side each get their own.
+// Phases that run side by side each get their own.
 func (r *Run) forStep(name string) *Run {
 	rs := *r
 	rs.step = name
 	return &rs
 }
 
-// Finished says whether the named step finished (or was skipped) in this
-// invocation; a step this invocation does not run counts as finished.
-func (r *Run) Finished(step string) bool {
-	if r.x == nil || !slices.ContainsFunc(r.x.steps(), func(s Step) bool { return s.Name() == step }) {
-		return true
-	}
-	r.x.mu.Lock()
-	defer r.x.mu.Unlock()
-	return r.x.finished[step]
-}
-
-// waitFor sleeps on the run's clock until ok holds, polling every d.
-func (r *Run) waitFor(ctx context.Context, d time.Duration, ok func() bool) error {
-	for !ok() {
-		if err := r.Clock.Sleep(ctx, d); err != nil {
-			return fmt.Errorf("%w: %v", ErrStopped, context.Cause(ctx))
-		}
-	}
-	return nil
-}
-
-// execution is one Execute: the steps it runs and those started early.
-type execution struct {
-	engine *Engine
-	run    *Run
-	opts   Options
-	cancel context.CancelCauseFunc
-	early  map[string]*earlyStep
-
-	mu       sync.Mutex
-	finished map[string]bool // steps done or skipped in this invocation
-}
-
-func (x *execution) finish(name string) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.finished[name] = true
-}
-
-type earlyStep struct {
-	done chan struct{}
-	err  error
-}
-
-// steps are the engine's steps up to --until.
-func (x *execution) steps() []Step {
-	steps := x.engine.Steps
-	if x.opts.Until != "" {
-		i := slices.IndexFunc(steps, func(s Step) bool { return s.Name() == x.opts.Until })
-		steps = steps[:i+1]
-	}
-	return steps
-}
-
-// startEarly starts, alongside steps[i], every later step that starts with
-// it and has work to do, and in turn those that start with them.
-func (x *execution) startEarly(ctx context.Context, i int) {
-	if x.opts.DryRun {
-		return
-	}
-	steps := x.steps()
-	with := steps[i].Name()
-	for j := i + 1; j < len(steps); j++ {
-		s := steps[j]
-		es, ok := s.(EarlyStarter)
-		if !ok || es.StartsWith(x.run) != with || !x.hasWork(s) {
-			continue
-		}
-		name := s.Name()
-		st := &earlyStep{done: make(chan struct{})}
-		x.early[name] = st
-		go func() {
-			defer close(st.done)
-			if st.err = x.engine.runOne(ctx, x.run.forStep(name), s, x.opts); st.err != nil {
-				x.cancel(st.err)
-				return
-			}
-			x.finish(name)
-		}()
-		x.startEarly(ctx, j)
-	}
-}
-
-// hasWork says whether a step would run rather than be skipped.
-func (x *execution) hasWork(s Step) bool {
-	if sk, ok := s.(Skipper); ok {
-		if _, skip := sk.Skip(x.run); skip {
-			return false
-		}
-	}
-	if a, ok := s.(AlwaysRunner); ok && a.AlwaysRun() {
-		return true
-	}
-	rec, ok := x.run.Journal.Step(s.Name())
-	return !ok || rec.Status != state.StepDone
-}
-
-// wait lets every early step finish; they stop soon once ctx is cancelled.
-func (x *execution) wait() {
-	for _, es := range x.early {
-		<-es.done
-	}
-}
-
-// firstError prefers the failure of a step started early, when that is
-// what stopped the others, over the stop it caused.
-func (x *execution) firstError(ctx context.Context, err error) error {
-	var se *StepError
-	if cause := context.Cause(ctx); errors.As(cause, &se) && x.early[se.Step] != nil && !errors.Is(se, ErrStopped) {
-		return se
-	}
-	return err
-}
-
-func (e *Engine) runOne(ctx context.Context, r *Run, s Step, opts Options) error {
+// RunPhase runs one step or phase the way the engine runs a step: skipped
+// when it has nothing to do or is done, dry-run under --dry-run, and
+// otherwise journaled as running, then done or failed with its error.
+func (r *Run) RunPhase(ctx context.Context, s Step) error {
 	name := s.Name()
+	r = r.forStep(name)
 	emit := func(t events.Type, msg string, elapsed time.Duration) {
 		r.Events.Emit(events.Event{Time: r.Clock.Now(), Step: name, Type: t, Message: msg, ElapsedSeconds: elapsed.Seconds()})
 	}
@@ -327,11 +213,7 @@ func (e *Engine) runOne(ctx context.Context, r *Run, s Step, opts Options) error
 	if a, ok := s.(AlwaysRunner); ok {
 		always = a.AlwaysRun()
 	}
-	if rec, ok := r.Journal.Step(name); ok && rec.Status == state.StepDone && !always && !opts.DryRun {
-		emit(events.StepSkipped, "done earlier", 0)
-		return nil
-	}
-	if opts.DryRun {
+	if r.DryRun {
 		dr, ok := s.(DryRunner)
 		if !ok {
 			emit(events.StepSkipped, "creates resources; skipped by --dry-run", 0)
@@ -344,6 +226,10 @@ func (e *Engine) runOne(ctx context.Context, r *Run, s Step, opts Options) error
 			return &StepError{Step: name, Err: err}
 		}
 		emit(events.StepFinished, "dry run", time.Since(start))
+		return nil
+	}
+	if done(r, name) && !always {
+		emit(events.StepSkipped, "done earlier", 0)
 		return nil
 	}
 
@@ -384,10 +270,21 @@ func (e *Engine) runOne(ctx context.Context, r *Run, s Step, opts Options) error
 	return nil
 }
 
-func (e *Engine) names() []string {
-	out := make([]string, len(e.Steps))
-	for i, s := range e.Steps {
-		out[i] = s.Name()
+// done says whether the journal records the named step as done.
+func done(r *Run, name string) bool {
+	rec, ok := r.Journal.Step(name)
+	return ok && rec.Status == state.StepDone
+}
+
+// hasWork says whether RunPhase would run s rather than skip it.
+func hasWork(r *Run, s Step) bool {
+	if sk, ok := s.(Skipper); ok {
+		if _, skip := sk.Skip(r); skip {
+			return false
+		}
 	}
-	return out
+	if a, ok := s.(AlwaysRunner); ok && a.AlwaysRun() {
+		return true
+	}
+	return !done(r, s.Name())
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cto-platform/cto/internal/clock"
 	"github.com/cto-platform/cto/internal/events"
 	"github.com/cto-platform/cto/internal/state"
 )
@@ -56,7 +57,7 @@ func newRun(t *testing.T, dir string) *Run {
 	if err := c.Save(j); err != nil {
 		t.Fatal(err)
 	}
-	return &Run{Cluster: c, Journal: j, Events: &events.Recorder{}, Deps: &Deps{}}
+	return &Run{Cluster: c, Journal: j, Events: &events.Recorder{}, Clock: clock.Real{}, Deps: &Deps{}}
 }
 
 func TestResumeRetriesFailedAndSkipsDone(t *testing.T) {

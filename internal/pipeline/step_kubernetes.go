@@ -24,22 +24,9 @@ func (kubernetesStep) Skip(r *Run) (string, bool) {
 	return "", false
 }
 
-// StartsWith: alongside an early talos step, the kubeconfig is fetched as
-// soon as etcd runs, while workers still install.
-func (kubernetesStep) StartsWith(r *Run) string {
-	return talosStep{}.StartsWith(r)
-}
-
 func (kubernetesStep) Run(ctx context.Context, r *Run) error {
 	if r.Deps.Spec.Source() == spec.Local {
 		return createLocalCluster(ctx, r)
-	}
-	// Started early: the talos step bootstraps the first control plane;
-	// calling Bootstrap beside it could start etcd twice.
-	if err := r.waitFor(ctx, r.Deps.Talos.poll(), func() bool {
-		return r.Journal.FactsCopy().Bootstrap == "done" || !r.Upstream()
-	}); err != nil {
-		return err
 	}
 	client, err := talosClient(r)
 	if err != nil {

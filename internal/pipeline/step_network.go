@@ -213,6 +213,7 @@ func waitConnected(ctx context.Context, r *Run, net provider.Network, nodes []st
 				if err := r.Journal.Update(func(j *state.Journal) { j.NodeLocked(n.Name).PrivateIP = a.PrivateIP }); err != nil {
 					return err
 				}
+				r.nodesChanged()
 				n.PrivateIP = a.PrivateIP
 			}
 			if a.MAC != "" && a.MAC != n.PrivateMAC {

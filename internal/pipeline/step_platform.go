@@ -75,16 +75,6 @@ func platformSelection(r *Run) platform.Selection {
 	return sel
 }
 
-// StartsWith: with an early kubernetes step, the platform installs as soon
-// as the API server answers, while the last workers still install; it waits
-// only for the kubeconfig.
-func (platformStep) StartsWith(r *Run) string {
-	if (kubernetesStep{}).StartsWith(r) != "" {
-		return StepKubernetes
-	}
-	return ""
-}
-
 func (platformStep) Run(ctx context.Context, r *Run) error {
 	s := r.Deps.Spec
 	timeout := platform.DefaultTimeout
@@ -94,13 +84,8 @@ func (platformStep) Run(ctx context.Context, r *Run) error {
 			return fmt.Errorf("platform.timeout %q is not a positive Go duration (e.g. 20m)", s.Platform.Timeout)
 		}
 	}
-	// Asked before waiting: a step started early asks while the servers
-	// deploy, not in the middle of the run.
 	repo, err := githubRepo(r)
 	if err != nil {
-		return err
-	}
-	if err := r.waitFor(ctx, 5*time.Second, func() bool { return r.Finished(StepKubernetes) }); err != nil {
 		return err
 	}
 	kubeconfig := ClusterKubeconfig(r)

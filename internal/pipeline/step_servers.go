@@ -347,6 +347,7 @@ func (sv *servers) record(node string, s provider.Server) error {
 	if known {
 		return nil
 	}
+	defer sv.r.nodesChanged()
 	return sv.r.Journal.Update(func(j *state.Journal) {
 		n := j.NodeLocked(node)
 		n.ServerID, n.Status = s.ID, string(s.Status)
@@ -583,6 +584,7 @@ func (sv *servers) observe(nodes []state.Node, seen []provider.Server) error {
 	}); err != nil {
 		return err
 	}
+	sv.r.nodesChanged()
 	for _, i := range changed {
 		s := seen[i]
 		sv.r.NodeEvent(nodes[i].Name, string(s.Status), s.PublicIPv4, s.RawStatus)
@@ -606,6 +608,7 @@ func (sv *servers) replace(ctx context.Context, n state.Node, reason string) err
 	}); err != nil {
 		return err
 	}
+	r.nodesChanged()
 	if err := sv.p.DeleteServer(ctx, n.ServerID); err != nil {
 		return fmt.Errorf("%s: delete failed server %s: %w", n.Name, n.ServerID, err)
 	}

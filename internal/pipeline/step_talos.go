@@ -34,16 +34,6 @@ func (talosStep) Skip(r *Run) (string, bool) {
 	return "", false
 }
 
-// StartsWith: when each server joins the network as it is created and its
-// private address is known up front, a node takes its config as soon as
-// its server is up, while the last orders still deploy.
-func (talosStep) StartsWith(r *Run) string {
-	if joinsNetworkEarly(r) {
-		return StepServers
-	}
-	return ""
-}
-
 func (talosStep) Run(ctx context.Context, r *Run) error {
 	// Secrets first: nothing below may touch a node before they are on disk.
 	secrets, err := loadOrCreateSecrets(r)
@@ -155,29 +145,26 @@ func (talosStep) Run(ctx context.Context, r *Run) error {
 			}
 		}
 	}
+	// Each node as its server is up: on an overlapping deploy, the
+	// servers phase reports every change while it still runs.
 	started := map[string]bool{}
-	for {
-		waiting, upstream := 0, r.Upstream()
+	waitErr := r.awaitNodes(ctx, func(serversRunning bool) bool {
+		waiting := 0
 		for _, n := range r.Journal.NodesCopy() {
 			if started[n.Name] || (n.Configured && n.Name != first) {
 				continue
 			}
-			if !serverUp(r, n, upstream) {
+			if !serverUp(r, n, serversRunning) {
 				waiting++
 				continue
 			}
 			started[n.Name] = true
 			wg.Go(func() { configure(n) })
 		}
-		if waiting == 0 {
-			break
-		}
-		if err := r.Clock.Sleep(ctx, r.Deps.Talos.poll()); err != nil {
-			break
-		}
-	}
+		return waiting == 0
+	})
 	wg.Wait()
-	if ctx.Err() != nil {
+	if waitErr != nil || ctx.Err() != nil {
 		return fmt.Errorf("%w: %v", ErrStopped, context.Cause(ctx))
 	}
 	return errors.Join(errs...)
@@ -185,12 +172,12 @@ func (talosStep) Run(ctx context.Context, r *Run) error {
 
 // serverUp says whether a node's server is up and its addresses final, so
 // that its config can be rendered and applied: always once the servers and
-// network steps are done; before that, once the provider says it is ready.
-func serverUp(r *Run, n state.Node, upstream bool) bool {
+// network phases are done; before that, once the provider says it is ready.
+func serverUp(r *Run, n state.Node, serversRunning bool) bool {
 	if n.PublicIP == "" || n.PrivateIP == "" {
 		return false
 	}
-	return !upstream || (joinsNetworkEarly(r) && n.Status == string(provider.StatusReady))
+	return !serversRunning || n.Status == string(provider.StatusReady)
 }
 
 // waitAddresses returns the journal's nodes once every one has a public
@@ -200,16 +187,16 @@ func serverUp(r *Run, n state.Node, upstream bool) bool {
 // failed to deploy is replaced.
 func waitAddresses(ctx context.Context, r *Run) ([]state.Node, error) {
 	var nodes []state.Node
-	missing, upstream := "", false
-	err := r.waitFor(ctx, r.Deps.Talos.poll(), func() bool {
-		nodes, missing, upstream = r.Journal.NodesCopy(), "", r.Upstream()
+	missing := ""
+	err := r.awaitNodes(ctx, func(serversRunning bool) bool {
+		nodes, missing = r.Journal.NodesCopy(), ""
 		for _, n := range nodes {
-			if n.PublicIP == "" || n.PrivateIP == "" || (n.Role == talos.RoleControlPlane && !serverUp(r, n, upstream)) {
+			if n.PublicIP == "" || n.PrivateIP == "" || (n.Role == talos.RoleControlPlane && !serverUp(r, n, serversRunning)) {
 				missing = n.Name
 				break
 			}
 		}
-		return (missing == "" && len(nodes) > 0) || !upstream
+		return missing == "" && len(nodes) > 0
 	})
 	switch {
 	case err != nil:

@@ -4,9 +4,7 @@ package pipeline
 func DeploySteps() []Step {
 	return []Step{
 		validateStep{},
-		serversStep{},
-		networkStep{},
-		talosStep{},
+		machinesStep{},
 		kubernetesStep{},
 		platformStep{},
 		dnsStep{},
