@@ -20,7 +20,7 @@ import (
 	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
 
 	"github.com/cto-platform/cto/internal/clock"
-	"github.com/cto-platform/cto/internal/provider/hetzner/internal/sim"
+	"github.com/cto-platform/cto/internal/fakekit"
 )
 
 // Token is the API token the fake accepts unless Options.Token says otherwise.
@@ -30,7 +30,7 @@ const Token = "fake-hcloud-token"
 type Options struct {
 	// Token the fake accepts (default Token).
 	Token string
-	// Clock is the fake's time (default a new sim.Clock, which only moves
+	// Clock is the fake's time (default a new fakekit.Clock, which only moves
 	// with requests and Settle; a clock.Scaled runs by itself).
 	Clock clock.Clock
 	// Tick is how much simulated time each request costs (default 2s, a
@@ -103,7 +103,7 @@ type Fake struct {
 	requests   int
 	rescue     RescueHost
 	usedIPs    map[string]bool
-	hooks      sim.Hooks
+	hooks      fakekit.Hooks
 }
 
 type server struct {
@@ -142,7 +142,7 @@ func New(opt Options) *Fake {
 		opt.Token = Token
 	}
 	if opt.Clock == nil {
-		opt.Clock = sim.NewClock()
+		opt.Clock = fakekit.NewClock()
 	}
 	if opt.Tick == 0 {
 		opt.Tick = 2 * time.Second
@@ -244,7 +244,7 @@ func (f *Fake) Clock() clock.Clock { return f.clock }
 
 // Settle lets enough simulated time pass that every running action ends.
 func (f *Fake) Settle() {
-	sim.Advance(f.clock, time.Hour)
+	fakekit.Advance(f.clock, time.Hour)
 	f.mu.Lock()
 	f.progress()
 	f.mu.Unlock()
@@ -453,11 +453,10 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	slow := f.slow
 	f.mu.Unlock()
-	if !sim.Delay(r, slow) {
+	if !fakekit.Delay(r, slow) {
 		return
 	}
-	if r.Method == http.MethodGet && r.URL.Path == "/_fake/state" {
-		writeJSON(w, http.StatusOK, f.Snapshot())
+	if fakekit.ServeState(w, r, func() any { return f.Snapshot() }) {
 		return
 	}
 	defer f.hooks.Run(&f.mu)
@@ -465,7 +464,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer f.mu.Unlock()
 	f.requests++
 	if f.opt.Tick > 0 {
-		sim.Advance(f.clock, f.opt.Tick)
+		fakekit.Advance(f.clock, f.opt.Tick)
 	}
 	f.progress()
 

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/cto-platform/cto/internal/clock"
+	"github.com/cto-platform/cto/internal/fakekit"
 )
 
 // Options configure a Fake.
@@ -124,7 +125,7 @@ type Fake struct {
 
 	mu          sync.Mutex
 	rng         *rand.Rand
-	offset      time.Duration
+	clock       *fakekit.Offset
 	faults      Faults
 	plans       []*Plan
 	servers     []*server
@@ -198,7 +199,7 @@ func New(opts Options) *Fake {
 	if opts.IPBase == "" {
 		opts.IPBase = "127.20.0.10"
 	}
-	f := &Fake{opts: opts, rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x5eed)), plans: Catalogue(),
+	f := &Fake{opts: opts, clock: &fakekit.Offset{Base: opts.Clock}, rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x5eed)), plans: Catalogue(),
 		nextVID: 2085, usedIPs: map[netip.Addr]bool{}, requests: map[string]int{}}
 	f.routes()
 	return f
@@ -230,11 +231,7 @@ func (f *Fake) Unstick() {
 }
 
 // Advance moves the simulated time forward.
-func (f *Fake) Advance(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.offset += d
-}
+func (f *Fake) Advance(d time.Duration) { f.clock.Advance(d) }
 
 // SetStock sets how many servers of a plan a site has left (0: out of
 // stock there, but still offered).
@@ -248,7 +245,7 @@ func (f *Fake) SetStock(plan, site string, n int) {
 	}
 }
 
-func (f *Fake) now() time.Time { return f.opts.Clock.Now().Add(f.offset) }
+func (f *Fake) now() time.Time { return f.clock.Now() }
 
 func (f *Fake) newID(prefix string) string {
 	const chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -382,7 +379,9 @@ func (f *Fake) announceDeployed() {
 
 func (f *Fake) routes() {
 	m := http.NewServeMux()
-	m.HandleFunc("GET /_fake/state", f.getState)
+	m.HandleFunc("GET "+fakekit.StatePath, func(w http.ResponseWriter, r *http.Request) {
+		fakekit.ServeState(w, r, func() any { return f.State() })
+	})
 	m.HandleFunc("GET /plans", f.listPlans)
 	m.HandleFunc("GET /plans/operating_systems", f.listOS)
 	m.HandleFunc("GET /plans/{id}", f.getPlan)
@@ -461,17 +460,17 @@ func writeError(w http.ResponseWriter, status int, code, title, detail string) {
 		"code": c, "status": strconv.Itoa(status), "title": title, "detail": detail, "meta": map[string]any{}}}})
 }
 
-// lockedByID locks the fake and finds the resource the path's {id} names
-// with find. When there is none it answers 404 as the API does, unlocks
-// and returns nil; otherwise the caller holds the lock.
-func lockedByID[T any](f *Fake, w http.ResponseWriter, r *http.Request, find func(id string) *T) *T {
+// withID runs fn with the fake locked on the resource the path's {id}
+// names; there being none, it answers 404 as the API does.
+func withID[T any](f *Fake, w http.ResponseWriter, r *http.Request, find func(id string) *T, fn func(*T)) {
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	x := find(r.PathValue("id"))
 	if x == nil {
-		f.mu.Unlock()
 		notFound(w)
+		return
 	}
-	return x
+	fn(x)
 }
 
 func notFound(w http.ResponseWriter) {

@@ -85,12 +85,9 @@ func (f *Fake) createNetwork(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *Fake) getNetwork(w http.ResponseWriter, r *http.Request) {
-	n := lockedByID(f, w, r, f.findNetwork)
-	if n == nil {
-		return
-	}
-	defer f.mu.Unlock()
-	one(w, http.StatusOK, f.networkJSON(n))
+	withID(f, w, r, f.findNetwork, func(n *network) {
+		one(w, http.StatusOK, f.networkJSON(n))
+	})
 }
 
 func (f *Fake) patchNetwork(w http.ResponseWriter, r *http.Request) {
@@ -101,19 +98,16 @@ func (f *Fake) patchNetwork(w http.ResponseWriter, r *http.Request) {
 	if !f.typed(w, r, &a) {
 		return
 	}
-	n := lockedByID(f, w, r, f.findNetwork)
-	if n == nil {
-		return
-	}
-	defer f.mu.Unlock()
-	if a.Description != nil {
-		n.Description = *a.Description
-	}
-	if a.Tags != nil {
-		n.Tags = a.Tags
-	}
-	// The recorded PATCH answered the create's short form.
-	one(w, http.StatusOK, f.networkShortJSON(n))
+	withID(f, w, r, f.findNetwork, func(n *network) {
+		if a.Description != nil {
+			n.Description = *a.Description
+		}
+		if a.Tags != nil {
+			n.Tags = a.Tags
+		}
+		// The recorded PATCH answered the create's short form.
+		one(w, http.StatusOK, f.networkShortJSON(n))
+	})
 }
 
 // networkShortJSON is the short form of a VLAN the recorded create and
@@ -125,14 +119,11 @@ func (f *Fake) networkShortJSON(n *network) map[string]any {
 }
 
 func (f *Fake) deleteNetwork(w http.ResponseWriter, r *http.Request) {
-	n := lockedByID(f, w, r, f.findNetwork)
-	if n == nil {
-		return
-	}
-	defer f.mu.Unlock()
-	f.networks = slices.DeleteFunc(f.networks, func(x *network) bool { return x == n })
-	f.assignments = slices.DeleteFunc(f.assignments, func(a *assignment) bool { return a.NetworkID == n.ID })
-	w.WriteHeader(http.StatusNoContent)
+	withID(f, w, r, f.findNetwork, func(n *network) {
+		f.networks = slices.DeleteFunc(f.networks, func(x *network) bool { return x == n })
+		f.assignments = slices.DeleteFunc(f.assignments, func(a *assignment) bool { return a.NetworkID == n.ID })
+		w.WriteHeader(http.StatusNoContent)
+	})
 }
 
 func (f *Fake) assignmentStatus(a *assignment) string {

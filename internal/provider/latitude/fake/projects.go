@@ -101,13 +101,10 @@ func (f *Fake) createProject(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *Fake) deleteProject(w http.ResponseWriter, r *http.Request) {
-	p := lockedByID(f, w, r, f.findProject)
-	if p == nil {
-		return
-	}
-	defer f.mu.Unlock()
-	f.projects = slices.DeleteFunc(f.projects, func(x *project) bool { return x == p })
-	w.WriteHeader(http.StatusNoContent)
+	withID(f, w, r, f.findProject, func(p *project) {
+		f.projects = slices.DeleteFunc(f.projects, func(x *project) bool { return x == p })
+		w.WriteHeader(http.StatusNoContent)
+	})
 }
 
 func (f *Fake) tagJSON(t *tag) map[string]any {

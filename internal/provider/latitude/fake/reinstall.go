@@ -49,29 +49,26 @@ func (f *Fake) reinstall(w http.ResponseWriter, r *http.Request) {
 	if !f.typed(w, r, &a) {
 		return
 	}
-	s := lockedByID(f, w, r, f.findServer)
-	if s == nil {
-		return
-	}
-	defer f.mu.Unlock()
-	switch st := f.status(s); {
-	case st != "on" && st != "off" && st != "failed_deployment":
-		writeError(w, http.StatusUnprocessableEntity, "SERVER_BEING_PROVISIONED", "Unable to reinstall", "Server is being provisioned")
-		return
-	case a.OperatingSystem == "ipxe" && a.IPXE == "":
-		invalid(w, "ipxe is required when operating_system is ipxe")
-		return
-	case !knownOS(a.OperatingSystem):
-		invalid(w, "operating_system "+a.OperatingSystem+" is not valid")
-		return
-	default:
-		s.Reinstall = &reinstallState{At: f.now(), Stale: st}
-	}
-	s.OS, s.IPXE, s.CreatedAt, s.Fail, s.Announced, s.PoweredOff = a.OperatingSystem, a.IPXE, f.now(), false, false, false
-	if a.Hostname != "" {
-		s.Hostname = a.Hostname
-	}
-	w.WriteHeader(http.StatusCreated)
+	withID(f, w, r, f.findServer, func(s *server) {
+		switch st := f.status(s); {
+		case st != "on" && st != "off" && st != "failed_deployment":
+			writeError(w, http.StatusUnprocessableEntity, "SERVER_BEING_PROVISIONED", "Unable to reinstall", "Server is being provisioned")
+			return
+		case a.OperatingSystem == "ipxe" && a.IPXE == "":
+			invalid(w, "ipxe is required when operating_system is ipxe")
+			return
+		case !knownOS(a.OperatingSystem):
+			invalid(w, "operating_system "+a.OperatingSystem+" is not valid")
+			return
+		default:
+			s.Reinstall = &reinstallState{At: f.now(), Stale: st}
+		}
+		s.OS, s.IPXE, s.CreatedAt, s.Fail, s.Announced, s.PoweredOff = a.OperatingSystem, a.IPXE, f.now(), false, false, false
+		if a.Hostname != "" {
+			s.Hostname = a.Hostname
+		}
+		w.WriteHeader(http.StatusCreated)
+	})
 }
 
 func knownOS(slug string) bool {

@@ -256,12 +256,9 @@ func (f *Fake) createServer(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *Fake) getServer(w http.ResponseWriter, r *http.Request) {
-	s := lockedByID(f, w, r, f.findServer)
-	if s == nil {
-		return
-	}
-	defer f.mu.Unlock()
-	one(w, http.StatusOK, f.serverJSON(s))
+	withID(f, w, r, f.findServer, func(s *server) {
+		one(w, http.StatusOK, f.serverJSON(s))
+	})
 }
 
 func (f *Fake) patchServer(w http.ResponseWriter, r *http.Request) {
@@ -273,48 +270,42 @@ func (f *Fake) patchServer(w http.ResponseWriter, r *http.Request) {
 	if !f.typed(w, r, &a) {
 		return
 	}
-	s := lockedByID(f, w, r, f.findServer)
-	if s == nil {
-		return
-	}
-	defer f.mu.Unlock()
-	if s.Locked {
-		writeError(w, http.StatusLocked, "", "Locked Server", "Server is locked and cannot be updated or deleted")
-		return
-	}
-	if a.Tags != nil {
-		for _, id := range a.Tags {
-			if !slices.ContainsFunc(f.tags, func(t *tag) bool { return t.ID == id }) {
-				invalid(w, fmt.Sprintf("tag %q is not valid", id))
-				return
-			}
+	withID(f, w, r, f.findServer, func(s *server) {
+		if s.Locked {
+			writeError(w, http.StatusLocked, "", "Locked Server", "Server is locked and cannot be updated or deleted")
+			return
 		}
-		s.Tags = a.Tags
-	}
-	if a.Hostname != nil {
-		s.Hostname = *a.Hostname
-	}
-	one(w, http.StatusOK, f.serverJSON(s))
+		if a.Tags != nil {
+			for _, id := range a.Tags {
+				if !slices.ContainsFunc(f.tags, func(t *tag) bool { return t.ID == id }) {
+					invalid(w, fmt.Sprintf("tag %q is not valid", id))
+					return
+				}
+			}
+			s.Tags = a.Tags
+		}
+		if a.Hostname != nil {
+			s.Hostname = *a.Hostname
+		}
+		one(w, http.StatusOK, f.serverJSON(s))
+	})
 }
 
 func (f *Fake) deleteServer(w http.ResponseWriter, r *http.Request) {
-	s := lockedByID(f, w, r, f.findServer)
-	if s == nil {
-		return
-	}
-	defer f.mu.Unlock()
-	if s.Locked {
-		writeError(w, http.StatusLocked, "", "Locked Server", "Server is locked and cannot be updated or deleted")
-		return
-	}
-	f.removeServer(s)
-	w.WriteHeader(http.StatusNoContent)
-	if f.opts.OnDeleted != nil {
-		gone := f.serverState(s)
-		f.mu.Unlock()
-		f.opts.OnDeleted(gone)
-		f.mu.Lock()
-	}
+	withID(f, w, r, f.findServer, func(s *server) {
+		if s.Locked {
+			writeError(w, http.StatusLocked, "", "Locked Server", "Server is locked and cannot be updated or deleted")
+			return
+		}
+		f.removeServer(s)
+		w.WriteHeader(http.StatusNoContent)
+		if f.opts.OnDeleted != nil {
+			gone := f.serverState(s)
+			f.mu.Unlock()
+			f.opts.OnDeleted(gone)
+			f.mu.Lock()
+		}
+	})
 }
 
 func (f *Fake) removeServer(s *server) {
@@ -328,21 +319,18 @@ func (f *Fake) removeServer(s *server) {
 
 func (f *Fake) rescue(enter bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		s := lockedByID(f, w, r, f.findServer)
-		if s == nil {
-			return
-		}
-		defer f.mu.Unlock()
-		if enter && s.OS == "ipxe" {
-			writeError(w, http.StatusUnprocessableEntity, "RESCUE_UNAVAILABLE", "Unprocessable", "Rescue mode is not available for this operating system")
-			return
-		}
-		s.Rescue = enter
-		status := http.StatusOK
-		if enter {
-			status = http.StatusCreated
-		}
-		one(w, status, obj(s.ID, "rescue", map[string]any{"status": f.status(s)}))
+		withID(f, w, r, f.findServer, func(s *server) {
+			if enter && s.OS == "ipxe" {
+				writeError(w, http.StatusUnprocessableEntity, "RESCUE_UNAVAILABLE", "Unprocessable", "Rescue mode is not available for this operating system")
+				return
+			}
+			s.Rescue = enter
+			status := http.StatusOK
+			if enter {
+				status = http.StatusCreated
+			}
+			one(w, status, obj(s.ID, "rescue", map[string]any{"status": f.status(s)}))
+		})
 	}
 }
 
@@ -351,32 +339,26 @@ func (f *Fake) power(w http.ResponseWriter, r *http.Request) {
 	if !f.typed(w, r, &a) {
 		return
 	}
-	s := lockedByID(f, w, r, f.findServer)
-	if s == nil {
-		return
-	}
-	defer f.mu.Unlock()
-	switch a.Action {
-	case "power_on", "reboot":
-		s.PoweredOff = false
-	case "power_off":
-		s.PoweredOff = true
-	default:
-		invalid(w, fmt.Sprintf("action %q is not valid", a.Action))
-		return
-	}
-	one(w, http.StatusCreated, obj(f.newID("act"), "actions", map[string]any{"status": "pending"}))
+	withID(f, w, r, f.findServer, func(s *server) {
+		switch a.Action {
+		case "power_on", "reboot":
+			s.PoweredOff = false
+		case "power_off":
+			s.PoweredOff = true
+		default:
+			invalid(w, fmt.Sprintf("action %q is not valid", a.Action))
+			return
+		}
+		one(w, http.StatusCreated, obj(f.newID("act"), "actions", map[string]any{"status": "pending"}))
+	})
 }
 
 func (f *Fake) lock(locked bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		s := lockedByID(f, w, r, f.findServer)
-		if s == nil {
-			return
-		}
-		defer f.mu.Unlock()
-		s.Locked = locked
-		writeTyped(w, http.StatusOK, "application/json; charset=utf-8", map[string]any{"data": f.serverJSON(s)})
+		withID(f, w, r, f.findServer, func(s *server) {
+			s.Locked = locked
+			writeTyped(w, http.StatusOK, "application/json; charset=utf-8", map[string]any{"data": f.serverJSON(s)})
+		})
 	}
 }
 

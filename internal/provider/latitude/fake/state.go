@@ -1,7 +1,6 @@
 package fake
 
 import (
-	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -128,8 +127,4 @@ func (f *Fake) serverState(s *server) ServerState {
 	}
 	return ServerState{ID: s.ID, Hostname: s.Hostname, Status: f.status(s), Project: s.Project,
 		Plan: s.Plan, Site: s.Site, IP: s.IP, Tags: tags, IPXE: s.IPXE, Booted: f.booted(s)}
-}
-
-func (f *Fake) getState(w http.ResponseWriter, r *http.Request) {
-	writeTyped(w, http.StatusOK, "application/json", f.State())
 }

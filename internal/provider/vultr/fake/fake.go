@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/cto-platform/cto/internal/clock"
+	"github.com/cto-platform/cto/internal/fakekit"
 )
 
 // Options configure New. Zero values take the defaults.
@@ -125,7 +126,7 @@ type API struct {
 	opts Options
 
 	mu          sync.Mutex
-	offset      time.Duration
+	clock       *fakekit.Offset
 	plans       []Plan
 	regions     []Region
 	servers     map[string]*BareMetal
@@ -165,6 +166,7 @@ func New(o Options) *API {
 	}
 	a := &API{
 		opts:        o,
+		clock:       &fakekit.Offset{Base: o.Clock},
 		servers:     map[string]*BareMetal{},
 		vpcs:        map[string]*VPC{},
 		attachments: map[string][]*attachment{},
@@ -205,15 +207,11 @@ func New(o Options) *API {
 // Token is the API key the fake accepts.
 func (a *API) Token() string { return a.opts.Token }
 
-func (a *API) now() time.Time { return a.opts.Clock.Now().Add(a.offset) }
+func (a *API) now() time.Time { return a.clock.Now() }
 
 // Advance moves the fake's time on by d: servers finish deploying and
 // attachments connect as if d had passed.
-func (a *API) Advance(d time.Duration) {
-	a.mu.Lock()
-	a.offset += d
-	a.mu.Unlock()
-}
+func (a *API) Advance(d time.Duration) { a.clock.Advance(d) }
 
 // Settle advances time far enough that everything pending is done.
 func (a *API) Settle() { a.Advance(a.opts.DeployTime + a.opts.AttachTime + time.Second) }
@@ -266,8 +264,7 @@ func (a *API) Creates() int {
 }
 
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodGet && r.URL.Path == "/_fake/state" {
-		a.state(w)
+	if fakekit.ServeState(w, r, a.snapshot) {
 		return
 	}
 	a.announceActive()
@@ -732,10 +729,11 @@ func (a *API) State() State {
 	return st
 }
 
-// state is GET /_fake/state: everything the fake holds, for tests and for
-// people looking at a simulated datacenter.
-func (a *API) state(w http.ResponseWriter) {
+// snapshot is GET /_fake/state: everything the fake holds, for tests and
+// for people looking at a simulated datacenter.
+func (a *API) snapshot() any {
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	servers := []BareMetal{}
 	for _, id := range a.order {
 		servers = append(servers, a.view(a.servers[id]))
@@ -744,23 +742,17 @@ func (a *API) state(w http.ResponseWriter) {
 	for _, id := range a.vpcOrder {
 		vpcs = append(vpcs, *a.vpcs[id])
 	}
-	atts := map[string][]*attachment{}
+	atts := map[string][]attachment{}
 	for k, v := range a.attachments {
-		atts[k] = slices.Clone(v)
+		for _, at := range v {
+			atts[k] = append(atts[k], *at)
+		}
 	}
-	st := map[string]any{
+	return map[string]any{
 		"now": a.now().UTC(), "requests": a.requests, "creates": a.creates,
-		"bare_metals": servers, "vpcs": vpcs, "attachments": atts, "plans_metal": a.plans,
+		"bare_metals": servers, "vpcs": vpcs, "attachments": atts, "plans_metal": slices.Clone(a.plans),
 		"faults": map[string]any{"fail_next": a.failNext, "rate_limited": a.limited, "broken": a.broken, "broken_status": a.brokenCode},
 	}
-	data, err := json.Marshal(st)
-	a.mu.Unlock()
-	if err != nil {
-		apiError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Write(data)
 }
 
 // VPCMAC is the MAC of a server's NIC on a VPC: each attachment is a NIC

@@ -22,7 +22,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/cto-platform/cto/internal/clock"
-	"github.com/cto-platform/cto/internal/provider/hetzner/internal/sim"
+	"github.com/cto-platform/cto/internal/fakekit"
 	"github.com/cto-platform/cto/internal/provider/hetzner/rescue"
 	rescuefake "github.com/cto-platform/cto/internal/provider/hetzner/rescue/fake"
 )
@@ -128,7 +128,7 @@ type Fake struct {
 	mu    sync.Mutex
 	clock clock.Clock
 	opts  Options
-	hooks sim.Hooks
+	hooks fakekit.Hooks
 
 	servers      map[int]*Server
 	products     []*Product
@@ -158,7 +158,7 @@ var DefaultDisks = []rescue.Disk{
 
 // New returns an account with two products and no servers, on a
 // simulated clock that moves a second per request and with Advance.
-func New() *Fake { return NewWithClock(sim.NewClock()) }
+func New() *Fake { return NewWithClock(fakekit.NewClock()) }
 
 // NewWithClock is New on another clock (a clock.Scaled for the simulated
 // datacenter).
@@ -167,7 +167,7 @@ func NewWithClock(c clock.Clock) *Fake { return NewWithOptions(Options{Clock: c}
 // NewWithOptions is New configured by o.
 func NewWithOptions(o Options) *Fake {
 	if o.Clock == nil {
-		o.Clock = sim.NewClock()
+		o.Clock = fakekit.NewClock()
 	}
 	c := o.Clock
 	f := &Fake{clock: c, opts: o, servers: map[int]*Server{}, vswitches: map[int]*vswitch{},
@@ -185,7 +185,7 @@ func NewWithOptions(o Options) *Fake {
 func (f *Fake) Clock() clock.Clock { return f.clock }
 
 // Advance moves a simulated clock forward (a scaled one moves by itself).
-func (f *Fake) Advance(d time.Duration) { sim.Advance(f.clock, d) }
+func (f *Fake) Advance(d time.Duration) { fakekit.Advance(f.clock, d) }
 
 // AddServer adds a rented server of product at a data center (FSN1-DC14)
 // and returns its number.
@@ -295,7 +295,7 @@ func (f *Fake) SetSlow(d time.Duration) { f.mu.Lock(); f.slow = d; f.mu.Unlock()
 
 // Settle lets an hour of simulated time pass.
 func (f *Fake) Settle() {
-	sim.Advance(f.clock, time.Hour)
+	fakekit.Advance(f.clock, time.Hour)
 	f.mu.Lock()
 	f.progress()
 	f.mu.Unlock()
@@ -429,19 +429,17 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	slow := f.slow
 	f.mu.Unlock()
-	if !sim.Delay(r, slow) {
+	if !fakekit.Delay(r, slow) {
 		return
 	}
-	if r.Method == http.MethodGet && r.URL.Path == "/_fake/state" {
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(f.Snapshot())
+	if fakekit.ServeState(w, r, func() any { return f.Snapshot() }) {
 		return
 	}
 	defer f.hooks.Run(&f.mu)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requests++
-	sim.Advance(f.clock, time.Second)
+	fakekit.Advance(f.clock, time.Second)
 	f.progress()
 	now := f.clock.Now()
 	if now.Before(f.blockedUntil) {

@@ -1,7 +1,8 @@
-// Package sim holds what the Hetzner fakes share: a simulated clock whose
-// time only moves when someone advances it or sleeps on it, slow answers,
-// and hooks called outside the fake's lock.
-package sim
+// Package fakekit holds what the API doubles share: simulated time (a
+// clock that moves only when advanced or slept on, and an offset over
+// another clock), slow answers, hooks called outside a double's lock, and
+// the state snapshot every double serves at GET /_fake/state.
+package fakekit
 
 import (
 	"context"
