@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cto-platform/cto/internal/state/statetest"
+
 	"github.com/cto-platform/cto/internal/clock"
+	"github.com/cto-platform/cto/internal/deploy"
 	"github.com/cto-platform/cto/internal/license"
 	"github.com/cto-platform/cto/internal/license/devkey"
 	"github.com/cto-platform/cto/internal/pipeline"
@@ -16,7 +19,6 @@ import (
 	"github.com/cto-platform/cto/internal/provider/latitude"
 	"github.com/cto-platform/cto/internal/provider/latitude/fake"
 	"github.com/cto-platform/cto/internal/spec"
-	"github.com/cto-platform/cto/internal/state"
 )
 
 // polling counts the status polls of the servers step and the reads each
@@ -64,17 +66,10 @@ func BenchmarkLatitudeDeploy(b *testing.B) {
 				s.Name, s.Provider, s.Plan, s.Region, s.Nodes = "bench", "latitude", "c2-small-x86", "DAL", n
 				s.License = lic
 				s.Complete()
-				c, err := state.Open(b.TempDir(), s.Name, true)
-				if err != nil {
-					b.Fatal(err)
-				}
-				j, _ := c.Load()
-				if err := c.Save(j); err != nil {
-					b.Fatal(err)
-				}
+				c, j := statetest.New(b, b.TempDir(), s.Name)
 				run := &pipeline.Run{Cluster: c, Journal: j, Clock: clk, Deps: &pipeline.Deps{Spec: s, Provider: p, Yes: true}}
-				engine := &pipeline.Engine{Steps: pipeline.DeploySteps()}
-				if err := engine.Execute(context.Background(), run, pipeline.Options{Until: pipeline.StepNetwork}); err != nil {
+				engine := &pipeline.Engine{Steps: deploy.Steps()}
+				if err := engine.Execute(context.Background(), run, pipeline.Options{Until: deploy.StepNetwork}); err != nil {
 					b.Fatal(err)
 				}
 				st := lp.Client().Stats()

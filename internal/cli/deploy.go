@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/cto-platform/cto/internal/deploy"
 	"github.com/cto-platform/cto/internal/license"
 	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/provider"
@@ -88,7 +89,7 @@ to spend money unless --yes is given.`,
 	fs.BoolVar(&f.mergeKubeconfig, "merge-kubeconfig", false, "merge the kubeconfig into ~/.kube/config as context cto-<name> (default on a terminal)")
 	fs.BoolVarP(&f.yes, "yes", "y", false, "proceed without asking (required without a terminal)")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "validate, estimate the cost and render configs; create nothing")
-	fs.StringVar(&f.until, "until", "", "stop after this step: "+strings.Join(pipeline.StepNames, "|"))
+	fs.StringVar(&f.until, "until", "", "stop after this step: "+strings.Join(deploy.StepNames, "|"))
 	addCurrencyFlags(fs, &f.cheapest, "with --provider cheapest")
 	return cmd
 }
@@ -172,8 +173,8 @@ func gaveSpec(f *deployFlags, fs *pflag.FlagSet) bool {
 }
 
 func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSet) (err error) {
-	if f.until != "" && !contains(pipeline.StepNames, f.until) {
-		return badInputf("--until %q is not a step; use one of %s", f.until, strings.Join(pipeline.StepNames, ", "))
+	if f.until != "" && !contains(deploy.StepNames, f.until) {
+		return badInputf("--until %q is not a step; use one of %s", f.until, strings.Join(deploy.StepNames, ", "))
 	}
 	choice, err := chooseCheapest(ctx, g, f, fs)
 	if err != nil {
@@ -257,7 +258,7 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 	// involved; the validate step checks again and shows the warnings.
 	// Bad input (license, credentials) is reported before the local
 	// container engine is probed.
-	if _, err := pipeline.CheckLicense(s, time.Now()); err != nil {
+	if _, err := deploy.CheckLicense(s, time.Now()); err != nil {
 		if fresh {
 			c.Remove()
 		}
@@ -303,7 +304,7 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 	}
 
 	run := &pipeline.Run{Cluster: c, Journal: j, Events: ui, Deps: deps, Clock: runClock()}
-	engine := &pipeline.Engine{Steps: pipeline.DeploySteps()}
+	engine := &pipeline.Engine{Steps: deploy.Steps()}
 	start := time.Now()
 	if deps.Provider != nil {
 		recallBootPaths(g, s.Provider, s.APIURL, deps.Provider)
@@ -315,7 +316,7 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 	ui.Close()
 	if err != nil {
 		// A run that stopped in validation created nothing: leave no folder.
-		if fresh && failedIn(err, pipeline.StepValidate) {
+		if fresh && failedIn(err, deploy.StepValidate) {
 			c.Remove()
 		} else if logPath != "" && !g.json() {
 			fmt.Fprintf(g.streams.ErrOut, "The whole run, in detail: %s\n", logPath)
@@ -335,7 +336,7 @@ func failedIn(err error, step string) bool {
 // broke, that the journal is kept, and how to resume or clean up.
 func deployFailed(ctx context.Context, g *globals, s spec.ClusterSpec, c *state.Cluster, j *state.Journal, err error) error {
 	var se *pipeline.StepError
-	if errors.As(err, &se) && se.Step == pipeline.StepValidate {
+	if errors.As(err, &se) && se.Step == deploy.StepValidate {
 		if IsBadInput(se.Err) {
 			return se.Err
 		}

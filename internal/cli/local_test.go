@@ -3,6 +3,8 @@ package cli
 import (
 	"time"
 
+	"github.com/cto-platform/cto/internal/state/statetest"
+
 	"github.com/cto-platform/cto/internal/license"
 	"github.com/cto-platform/cto/internal/license/devkey"
 
@@ -147,17 +149,7 @@ func (n *nodesLog) List() ([]string, error) { return slices.Clone(n.clusters), n
 
 func writeJournal(t *testing.T, dir, name, provider string) *state.Cluster {
 	t.Helper()
-	c, err := state.Open(dir, name, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := c.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Save(j); err != nil {
-		t.Fatal(err)
-	}
+	c, j := statetest.New(t, dir, name)
 	s := spec.Defaults()
 	s.Name, s.Provider = name, provider
 	raw, _ := json.Marshal(s)

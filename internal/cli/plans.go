@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cto-platform/cto/internal/cache"
-	"github.com/cto-platform/cto/internal/pipeline"
+	"github.com/cto-platform/cto/internal/deploy"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/spec"
 )
@@ -80,7 +80,7 @@ skipped and without_credentials.`,
 			if err != nil {
 				return err
 			}
-			if err := pipeline.CheckSites(cmd.Context(), p, f.provider, "--region", []string{f.region}); err != nil {
+			if err := deploy.CheckSites(cmd.Context(), p, f.provider, "--region", []string{f.region}); err != nil {
 				return err
 			}
 			gpu, model := gpuWanted(f.gpu)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cto-platform/cto/internal/deploy"
 	"github.com/cto-platform/cto/internal/dns"
 	"github.com/cto-platform/cto/internal/dns/cloudflare"
 	"github.com/cto-platform/cto/internal/pipeline"
@@ -97,7 +98,7 @@ func newDeps(ctx context.Context, g *globals, s spec.ClusterSpec, interactive bo
 		if c, ok := p.(provider.OrderConfirmer); ok {
 			c.ConfirmOrdersWith(d.Approve)
 		}
-		d.BootMedia = pipeline.TalosBootMedia
+		d.BootMedia = deploy.TalosBootMedia
 	}
 	if s.DNS.Domain != "" {
 		p, err := newDNSProvider(s)

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cto-platform/cto/internal/pipeline"
+	"github.com/cto-platform/cto/internal/deploy"
 	"github.com/cto-platform/cto/internal/state"
 )
 
@@ -68,9 +68,9 @@ func newStatusCmd(g *globals) *cobra.Command {
 			printStatus(g, c, j)
 			printComponents(g, comps)
 			if creds != nil {
-				fmt.Fprintf(g.streams.Out, "\nCredentials (%s):\n%s\n", c.Path(pipeline.CredentialsFile), strings.TrimSpace(string(creds)))
-			} else if _, err := os.Stat(c.Path(pipeline.CredentialsFile)); err == nil {
-				fmt.Fprintf(g.streams.Out, "\nPasswords are in %s; show them with --show-credentials.\n", c.Path(pipeline.CredentialsFile))
+				fmt.Fprintf(g.streams.Out, "\nCredentials (%s):\n%s\n", c.Path(deploy.CredentialsFile), strings.TrimSpace(string(creds)))
+			} else if _, err := os.Stat(c.Path(deploy.CredentialsFile)); err == nil {
+				fmt.Fprintf(g.streams.Out, "\nPasswords are in %s; show them with --show-credentials.\n", c.Path(deploy.CredentialsFile))
 			}
 			return nil
 		},
@@ -115,12 +115,12 @@ func printStatus(g *globals, c *state.Cluster, j *state.Journal) {
 		// Steps run in order: one without a record before a finished
 		// one was skipped (dns without a domain).
 		lastDone := -1
-		for i, s := range pipeline.StepNames {
+		for i, s := range deploy.StepNames {
 			if rec := j.Steps[s]; rec != nil && rec.Status == state.StepDone {
 				lastDone = i
 			}
 		}
-		for i, s := range pipeline.StepNames {
+		for i, s := range deploy.StepNames {
 			rec := j.Steps[s]
 			if rec == nil {
 				status := "pending"

@@ -8,8 +8,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/cto-platform/cto/internal/deploy"
 	"github.com/cto-platform/cto/internal/kubeconfig"
-	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/platform"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
@@ -25,7 +25,7 @@ type platformView struct {
 // componentStatus asks the cluster how its components are, when the
 // platform step has run and the cluster answers within a few seconds.
 func componentStatus(ctx context.Context, c *state.Cluster, j *state.Journal) *platformView {
-	if _, ran := j.Step(pipeline.StepPlatform); !ran {
+	if _, ran := j.Step(deploy.StepPlatform); !ran {
 		return nil
 	}
 	var s spec.ClusterSpec
@@ -45,7 +45,7 @@ func componentStatus(ctx context.Context, c *state.Cluster, j *state.Journal) *p
 	}
 	in, err := platform.New(platform.Options{
 		Kubeconfig: kubeconfig,
-		Selection:  pipeline.PlatformSelection(s),
+		Selection:  deploy.PlatformSelection(s),
 		GitOps:     platform.GitOps{Repo: s.Platform.GitOpsRepo, Path: s.Platform.GitOpsPath, Revision: s.Platform.GitOpsRevision},
 	})
 	if err != nil {
@@ -80,9 +80,9 @@ func printComponents(g *globals, v *platformView) {
 
 // readCredentials returns credentials.json, for --show-credentials.
 func readCredentials(c *state.Cluster) (json.RawMessage, error) {
-	data, err := c.ReadFile(pipeline.CredentialsFile)
+	data, err := c.ReadFile(deploy.CredentialsFile)
 	if os.IsNotExist(err) {
-		return nil, fmt.Errorf("cluster %q has no %s yet: its credentials step has not run", c.Name, pipeline.CredentialsFile)
+		return nil, fmt.Errorf("cluster %q has no %s yet: its credentials step has not run", c.Name, deploy.CredentialsFile)
 	}
 	return data, err
 }

@@ -15,8 +15,8 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/cto-platform/cto/internal/deploy"
 	"github.com/cto-platform/cto/internal/events"
-	"github.com/cto-platform/cto/internal/pipeline"
 )
 
 // isTerminal reports whether a stream is an interactive terminal.
@@ -177,7 +177,7 @@ type liveUI struct {
 }
 
 func newLiveUI(w io.Writer, verbose int, size func() (cols, rows int)) *liveUI {
-	u := &liveUI{w: w, size: size, verbose: verbose, start: time.Now(), steps: pipeline.StepNames,
+	u := &liveUI{w: w, size: size, verbose: verbose, start: time.Now(), steps: deploy.StepNames,
 		state: map[string]string{}, began: map[string]time.Time{}, took: map[string]float64{},
 		nodes: map[string]events.Event{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go u.loop()
@@ -313,7 +313,7 @@ func (u *liveUI) nodeTable(room int) []string {
 	// The platform step reports its components in the same table.
 	var nodeEvents, components []events.Event
 	for _, e := range nodes {
-		if e.Step == pipeline.StepPlatform {
+		if e.Step == deploy.StepPlatform {
 			components = append(components, e)
 		} else {
 			nodeEvents = append(nodeEvents, e)

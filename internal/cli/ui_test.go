@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cto-platform/cto/internal/deploy"
 	"github.com/cto-platform/cto/internal/events"
-	"github.com/cto-platform/cto/internal/pipeline"
 )
 
 // lockedBuffer is a terminal both the live view and a question write to.
@@ -37,8 +37,8 @@ func TestLiveViewLeavesAQuestionAlone(t *testing.T) {
 	term := &lockedBuffer{}
 	u := newLiveUI(term, 0, func() (int, int) { return 100, 40 })
 	defer u.Close()
-	u.Emit(events.Event{Type: events.StepStarted, Step: pipeline.StepValidate})
-	u.Emit(events.Event{Type: events.Message, Step: pipeline.StepValidate, Message: "total: $0.21 per hour"})
+	u.Emit(events.Event{Type: events.StepStarted, Step: deploy.StepValidate})
+	u.Emit(events.Event{Type: events.Message, Step: deploy.StepValidate, Message: "total: $0.21 per hour"})
 	time.Sleep(300 * time.Millisecond) // a few frames
 
 	var during string
@@ -46,7 +46,7 @@ func TestLiveViewLeavesAQuestionAlone(t *testing.T) {
 		term.Write([]byte("Create 1 server(s)? [y/N] "))
 		start := term.String()
 		// Events keep coming while the user reads the question.
-		u.Emit(events.Event{Type: events.NodeUpdate, Step: pipeline.StepServers, Node: "cto-cp1", Status: "pending"})
+		u.Emit(events.Event{Type: events.NodeUpdate, Step: deploy.StepServers, Node: "cto-cp1", Status: "pending"})
 		time.Sleep(400 * time.Millisecond)
 		during = strings.TrimPrefix(term.String(), start)
 		term.Write([]byte("y\n"))
@@ -76,7 +76,7 @@ func TestLiveViewFitsTheWindow(t *testing.T) {
 	cols, rows := 70, 20
 	u := newLiveUI(term, 0, func() (int, int) { return cols, rows })
 	u.Close() // frames are drawn below, one at a time
-	u.Emit(events.Event{Type: events.StepStarted, Step: pipeline.StepServers})
+	u.Emit(events.Event{Type: events.StepStarted, Step: deploy.StepServers})
 	frame := func() []string {
 		t.Helper()
 		u.mu.Lock()
@@ -90,7 +90,7 @@ func TestLiveViewFitsTheWindow(t *testing.T) {
 		return strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	}
 	for i := range 3 {
-		u.Emit(events.Event{Type: events.NodeUpdate, Step: pipeline.StepServers, Node: fmt.Sprintf("cto-worker%d", i), Status: "pending"})
+		u.Emit(events.Event{Type: events.NodeUpdate, Step: deploy.StepServers, Node: fmt.Sprintf("cto-worker%d", i), Status: "pending"})
 	}
 	if got := strings.Join(frame(), "\n"); !strings.Contains(got, "cto-worker2") || strings.Contains(got, "nodes 3") {
 		t.Errorf("three nodes fit, but the frame does not list them each:\n%s", got)
@@ -101,11 +101,11 @@ func TestLiveViewFitsTheWindow(t *testing.T) {
 		if i%4 == 0 {
 			st = "ready"
 		}
-		u.Emit(events.Event{Type: events.NodeUpdate, Step: pipeline.StepServers, Node: fmt.Sprintf("cto-worker%d", i), Status: st,
+		u.Emit(events.Event{Type: events.NodeUpdate, Step: deploy.StepServers, Node: fmt.Sprintf("cto-worker%d", i), Status: st,
 			Time: start.Add(time.Duration(i) * time.Second)})
 	}
-	u.Emit(events.Event{Type: events.NodeUpdate, Step: pipeline.StepPlatform, Node: "argo-cd", Status: "ready", Time: start})
-	u.Emit(events.Event{Type: events.Warning, Step: pipeline.StepServers, Message: strings.Repeat("a long warning ", 20)})
+	u.Emit(events.Event{Type: events.NodeUpdate, Step: deploy.StepPlatform, Node: "argo-cd", Status: "ready", Time: start})
+	u.Emit(events.Event{Type: events.Warning, Step: deploy.StepServers, Message: strings.Repeat("a long warning ", 20)})
 	lines := frame()
 	if len(lines) > rows-1 {
 		t.Errorf("a frame of %d lines in a window of %d rows:\n%s", len(lines), rows, strings.Join(lines, "\n"))

@@ -1,4 +1,4 @@
-package pipeline
+package deploy
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/cto-platform/cto/internal/kubeconfig"
+	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/platform"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/talos"
@@ -45,7 +46,7 @@ type Login struct {
 	Source string `json:"source,omitempty"`
 }
 
-func (credentialsStep) Run(ctx context.Context, r *Run) error {
+func (credentialsStep) Run(ctx context.Context, r *pipeline.Run) error {
 	s := r.Deps.Spec
 	clusterKubeconfig := ClusterKubeconfig(r)
 	kubeconfigPath := r.Cluster.Path(kubeconfig.File)

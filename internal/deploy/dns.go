@@ -1,4 +1,4 @@
-package pipeline
+package deploy
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/cto-platform/cto/internal/dns"
+	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
@@ -16,7 +17,7 @@ type dnsStep struct{}
 
 func (dnsStep) Name() string { return StepDNS }
 
-func (dnsStep) Skip(r *Run) (string, bool) {
+func (dnsStep) Skip(r *pipeline.Run) (string, bool) {
 	s := r.Deps.Spec
 	if s.DNS.Domain == "" {
 		return "no --domain", true
@@ -27,14 +28,14 @@ func (dnsStep) Skip(r *Run) (string, bool) {
 	return "", false
 }
 
-func (dnsStep) DryRun(ctx context.Context, r *Run) error {
+func (dnsStep) DryRun(ctx context.Context, r *pipeline.Run) error {
 	s := r.Deps.Spec
 	r.Say("would point %s at the control planes and %s at the nodes serving ingress (%s, zone of %s), marked %q",
 		dns.APIName(s.Name, s.DNS.Domain), dns.AppsName(s.Name, s.DNS.Domain), s.DNS.Provider, s.DNS.Domain, dns.Owner(s.Name))
 	return nil
 }
 
-func (dnsStep) Run(ctx context.Context, r *Run) error {
+func (dnsStep) Run(ctx context.Context, r *pipeline.Run) error {
 	s := r.Deps.Spec
 	if err := ensureRecords(ctx, r, func(dns.Record) bool { return true }); err != nil {
 		return err
@@ -48,7 +49,7 @@ func (dnsStep) Run(ctx context.Context, r *Run) error {
 // worker finds trustd and the API server through that name only
 // (KubePrism's first upstream is the cluster endpoint), so it joins once
 // the name resolves. The ingress records wait for the dns step.
-func publishAPIName(ctx context.Context, r *Run) error {
+func publishAPIName(ctx context.Context, r *pipeline.Run) error {
 	s := r.Deps.Spec
 	if _, skip := (dnsStep{}).Skip(r); skip {
 		return nil
@@ -59,7 +60,7 @@ func publishAPIName(ctx context.Context, r *Run) error {
 
 // ensureRecords makes the zone hold the cluster's records that keep says
 // are wanted now, journaling each record's ID as it is created.
-func ensureRecords(ctx context.Context, r *Run, keep func(dns.Record) bool) error {
+func ensureRecords(ctx context.Context, r *pipeline.Run, keep func(dns.Record) bool) error {
 	s := r.Deps.Spec
 	if r.Deps.DNS == nil {
 		return fmt.Errorf("no DNS provider is wired for --dns-provider %s", s.DNS.Provider)
@@ -110,7 +111,7 @@ func ensureRecords(ctx context.Context, r *Run, keep func(dns.Record) bool) erro
 // checkDNS proves, before anything is bought, that the DNS provider takes
 // the credentials and holds a zone for the domain. Both failures are the
 // user's input (exit 2).
-func checkDNS(ctx context.Context, r *Run) error {
+func checkDNS(ctx context.Context, r *pipeline.Run) error {
 	s := r.Deps.Spec
 	if s.DNS.Domain == "" || r.Deps.DNS == nil {
 		return nil
@@ -138,7 +139,7 @@ func checkDNS(ctx context.Context, r *Run) error {
 // clusterRecords derives the wanted records from the journal's nodes:
 // control planes (or their load balancer) for the API, workers (or the control planes when there
 // are none) for ingress.
-func clusterRecords(r *Run) ([]dns.Record, error) {
+func clusterRecords(r *pipeline.Run) ([]dns.Record, error) {
 	s := r.Deps.Spec
 	var cps, workers, missing []string
 	for _, n := range r.Journal.NodesCopy() {

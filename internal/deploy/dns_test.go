@@ -1,4 +1,4 @@
-package pipeline
+package deploy
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/cto-platform/cto/internal/destroy"
 	"github.com/cto-platform/cto/internal/dns/cloudflare"
 	cffake "github.com/cto-platform/cto/internal/dns/cloudflare/fake"
+	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
 )
@@ -29,7 +30,7 @@ func zoneState(fake *cffake.Server) []string {
 	return out
 }
 
-func dnsRun(t *testing.T, fake *cffake.Server, nodes []state.Node) *Run {
+func dnsRun(t *testing.T, fake *cffake.Server, nodes []state.Node) *pipeline.Run {
 	t.Helper()
 	s := spec.Defaults()
 	s.Name, s.Provider, s.Nodes = "c1", "latitude", len(nodes)
@@ -61,8 +62,8 @@ func TestDNSStepCreatesIdempotentlyAndDestroyRemovesOnlyItsRecords(t *testing.T)
 		{Name: "c1-worker2", Role: "worker", PublicIP: "192.0.2.12"},
 	}
 	r := dnsRun(t, fake, nodes)
-	engine := &Engine{Steps: []Step{dnsStep{}}}
-	if err := engine.Execute(ctx, r, Options{}); err != nil {
+	engine := &pipeline.Engine{Steps: []pipeline.Step{dnsStep{}}}
+	if err := engine.Execute(ctx, r, pipeline.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
@@ -174,7 +175,7 @@ func TestDestroyFindsRecordsByCommentWithoutAJournal(t *testing.T) {
 }
 
 func TestDNSStepSkipsWithoutDomain(t *testing.T) {
-	r := &Run{Deps: &Deps{Spec: spec.Defaults()}}
+	r := &pipeline.Run{Deps: &pipeline.Deps{Spec: spec.Defaults()}}
 	if reason, skip := (dnsStep{}).Skip(r); !skip || reason == "" {
 		t.Fatal("no --domain must skip the dns step")
 	}

@@ -1,8 +1,9 @@
-package pipeline
+package deploy
 
 import (
 	"fmt"
 
+	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/provider"
 )
 
@@ -77,7 +78,7 @@ func (e endpointPlan) describe(name, domain string, controlPlanes int) string {
 }
 
 // sayEndpoint tells the plan's endpoint before anything is ordered.
-func sayEndpoint(r *Run) {
+func sayEndpoint(r *pipeline.Run) {
 	sp := r.Deps.Spec
 	if r.Deps.Provider == nil || sp.ControlPlanes == 0 {
 		return

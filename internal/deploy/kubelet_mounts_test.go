@@ -1,4 +1,4 @@
-package pipeline
+package deploy
 
 import (
 	"fmt"
@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
+	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/platform"
 	"github.com/cto-platform/cto/internal/platform/platformtest"
 	"github.com/cto-platform/cto/internal/provider/latitude"
@@ -136,7 +137,7 @@ func TestHostPathsVisibleToTalosKubelet(t *testing.T) {
 			sp := spec.Defaults()
 			sp.Name, sp.Provider, sp.Profile, sp.GPU = "demo", lat.Name(), cl.profile, cl.gpu
 			sp.Nodes, sp.ControlPlanes = cl.controlPlanes+cl.ws, cl.controlPlanes
-			r.Deps = &Deps{Spec: sp, Provider: lat}
+			r.Deps = &pipeline.Deps{Spec: sp, Provider: lat}
 			var nodes []state.Node
 			for i := range sp.Nodes {
 				role, name := talos.RoleControlPlane, "demo-cp"+strconv.Itoa(i+1)

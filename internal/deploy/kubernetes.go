@@ -1,11 +1,11 @@
-package pipeline
+package deploy
 
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/cto-platform/cto/internal/kubeconfig"
+	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
 	"github.com/cto-platform/cto/internal/talos"
@@ -17,14 +17,14 @@ type kubernetesStep struct{}
 
 func (kubernetesStep) Name() string { return StepKubernetes }
 
-func (kubernetesStep) Skip(r *Run) (string, bool) {
+func (kubernetesStep) Skip(r *pipeline.Run) (string, bool) {
 	if r.Deps.Spec.Source() == spec.Existing {
 		return "Kubernetes comes with a " + r.Deps.Spec.Provider + " cluster", true
 	}
 	return "", false
 }
 
-func (kubernetesStep) Run(ctx context.Context, r *Run) error {
+func (kubernetesStep) Run(ctx context.Context, r *pipeline.Run) error {
 	if r.Deps.Spec.Source() == spec.Local {
 		return createLocalCluster(ctx, r)
 	}
@@ -42,64 +42,35 @@ func (kubernetesStep) Run(ctx context.Context, r *Run) error {
 	return fetchKubeconfig(ctx, r, client, cps)
 }
 
-// bootstrapOnce calls Bootstrap on one control plane, exactly once over
-// any number of runs: the intent is journaled before the call, and a
-// control plane that already has etcd data means it happened.
-func bootstrapOnce(ctx context.Context, r *Run, client *talos.Client, cps []state.Node) error {
-	fact := r.Journal.FactsCopy().Bootstrap
-	if fact == "done" {
-		return nil
+// bootstrapOnce starts etcd on one control plane, exactly once over any
+// number of runs; the journal's Facts.Bootstrap keeps the intent.
+func bootstrapOnce(ctx context.Context, r *pipeline.Run, client *talos.Client, cps []state.Node) error {
+	members := make([]talos.Member, len(cps))
+	for i, cp := range cps {
+		members[i] = talos.Member{Name: cp.Name, Address: cp.PublicIP, Endpoint: r.Deps.Talos.Endpoint(cp.PublicIP)}
 	}
-	opts := r.Deps.Talos
-	for _, cp := range cps {
-		if members, err := client.EtcdMembers(ctx, opts.endpoint(cp.PublicIP)); err == nil && members > 0 {
-			r.Say("etcd already runs on %s; not bootstrapping again", cp.Name)
-			return r.Journal.SetFacts(func(f *state.Facts) { f.Bootstrap = "done" })
-		}
+	rec := talos.BootstrapRecord{
+		Load: func() string { return r.Journal.FactsCopy().Bootstrap },
+		Save: func(v string) error { return r.Journal.SetFacts(func(f *state.Facts) { f.Bootstrap = v }) },
 	}
-	target := cps[0]
-	if name, ok := strings.CutPrefix(fact, "intent:"); ok {
-		// An earlier run meant to bootstrap this node: stay with it, so two
-		// nodes never both start an etcd cluster.
-		for _, cp := range cps {
-			if cp.Name == name {
-				target = cp
-			}
+	return client.BootstrapOnce(ctx, talosPace(r), members, rec, func(m talos.Member, status, msg string) {
+		if status == "bootstrapping" {
+			r.NodeEvent(m.Name, status, m.Address, msg)
+			return
 		}
-	}
-	if err := r.Journal.SetFacts(func(f *state.Facts) { f.Bootstrap = "intent:" + target.Name }); err != nil {
-		return err
-	}
-	endpoint := opts.endpoint(target.PublicIP)
-	deadline := r.Clock.Now().Add(opts.nodeTimeout())
-	r.NodeEvent(target.Name, "bootstrapping", target.PublicIP, "starting etcd")
-	for {
-		err := client.Bootstrap(ctx, endpoint)
-		if err == nil {
-			break
-		}
-		if !talos.RetryableBootstrap(err) || ctx.Err() != nil {
-			return fmt.Errorf("bootstrap %s (%s): %w", target.Name, target.PublicIP, err)
-		}
-		if !r.Clock.Now().Before(deadline) {
-			return fmt.Errorf("bootstrap %s (%s): still refused after %s: %w", target.Name, target.PublicIP, opts.nodeTimeout(), err)
-		}
-		if err := r.Clock.Sleep(ctx, opts.poll()); err != nil {
-			return err
-		}
-	}
-	return r.Journal.SetFacts(func(f *state.Facts) { f.Bootstrap = "done" })
+		r.Say("%s", msg)
+	})
 }
 
 // fetchKubeconfig stores the admin kubeconfig (0600), asking each control
 // plane in turn until one answers.
-func fetchKubeconfig(ctx context.Context, r *Run, client *talos.Client, cps []state.Node) error {
+func fetchKubeconfig(ctx context.Context, r *pipeline.Run, client *talos.Client, cps []state.Node) error {
 	opts := r.Deps.Talos
-	deadline := r.Clock.Now().Add(opts.nodeTimeout())
+	deadline := r.Clock.Now().Add(opts.NodeDeadline())
 	for {
 		var lastErr error
 		for _, cp := range cps {
-			data, err := client.Kubeconfig(ctx, opts.endpoint(cp.PublicIP))
+			data, err := client.Kubeconfig(ctx, opts.Endpoint(cp.PublicIP))
 			if err == nil && len(data) > 0 {
 				if data, err = outsideKubeconfig(r, data, cp, cps); err != nil {
 					return fmt.Errorf("kubeconfig of %s: %w", cp.Name, err)
@@ -113,9 +84,9 @@ func fetchKubeconfig(ctx context.Context, r *Run, client *talos.Client, cps []st
 			lastErr = fmt.Errorf("%s (%s): %w", cp.Name, cp.PublicIP, err)
 		}
 		if !r.Clock.Now().Before(deadline) {
-			return fmt.Errorf("no control plane handed out a kubeconfig within %s: %w", opts.nodeTimeout(), lastErr)
+			return fmt.Errorf("no control plane handed out a kubeconfig within %s: %w", opts.NodeDeadline(), lastErr)
 		}
-		if err := r.Clock.Sleep(ctx, opts.poll()); err != nil {
+		if err := r.Clock.Sleep(ctx, opts.PollInterval()); err != nil {
 			return err
 		}
 	}
@@ -127,7 +98,7 @@ func fetchKubeconfig(ctx context.Context, r *Run, client *talos.Client, cps []st
 // answering control plane's public address. When that pins the kubeconfig
 // to one of several control planes, a context per control plane lets the
 // user go on through another.
-func outsideKubeconfig(r *Run, data []byte, cp state.Node, cps []state.Node) ([]byte, error) {
+func outsideKubeconfig(r *pipeline.Run, data []byte, cp state.Node, cps []state.Node) ([]byte, error) {
 	var err error
 	if vip := r.Journal.FactsCopy().VIP; vip != "" && vip == r.Journal.FactsCopy().Endpoint {
 		data, err = kubeconfig.PinServer(data, cp.PublicIP)

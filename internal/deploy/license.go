@@ -1,16 +1,17 @@
-package pipeline
+package deploy
 
 import (
 	"time"
 
 	"github.com/cto-platform/cto/internal/license"
+	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/spec"
 )
 
 // checkLicense verifies the deploy's license (spec.License: a path or the
 // token) and applies its rules at the run's clock: warnings are emitted,
 // a refusal is returned as a *license.Error (bad input).
-func checkLicense(r *Run) error {
+func checkLicense(r *pipeline.Run) error {
 	warnings, err := CheckLicense(r.Deps.Spec, r.Clock.Now())
 	for _, w := range warnings {
 		r.Warn("%s", w)

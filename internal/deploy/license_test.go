@@ -1,4 +1,4 @@
-package pipeline
+package deploy
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/cto-platform/cto/internal/events"
 	"github.com/cto-platform/cto/internal/license"
 	"github.com/cto-platform/cto/internal/license/devkey"
+	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/spec"
 )
 
@@ -35,7 +36,7 @@ func teamLicense(t *testing.T, expires time.Time) string {
 }
 
 // newTestRun is newRun with a spec, a fixed clock and a recorder.
-func newTestRun(t *testing.T, s spec.ClusterSpec, now time.Time) (*Run, *events.Recorder) {
+func newTestRun(t *testing.T, s spec.ClusterSpec, now time.Time) (*pipeline.Run, *events.Recorder) {
 	t.Helper()
 	r := newRun(t, t.TempDir())
 	rec := &events.Recorder{}
@@ -68,8 +69,8 @@ func TestValidateStepRefusesBeforeAnythingElse(t *testing.T) {
 	s := spec.Defaults()
 	s.Provider, s.Nodes, s.License = "latitude", 4, teamLicense(t, expires)
 	r, _ := newTestRun(t, s, expires.AddDate(0, -6, 0))
-	err := (&Engine{Steps: DeploySteps()}).Execute(context.Background(), r, Options{})
-	var se *StepError
+	err := (&pipeline.Engine{Steps: Steps()}).Execute(context.Background(), r, pipeline.Options{})
+	var se *pipeline.StepError
 	if !errors.As(err, &se) || se.Step != StepValidate || !license.IsError(err, license.Refused) ||
 		!strings.Contains(err.Error(), "4 nodes exceed the Team license's limit of 3; a Business license covers up to 10") {
 		t.Fatalf("got %v", err)
@@ -78,7 +79,7 @@ func TestValidateStepRefusesBeforeAnythingElse(t *testing.T) {
 	// Past the grace, the same deploy within the limit is refused with the date.
 	s.Nodes = 3
 	r, _ = newTestRun(t, s, expires.AddDate(0, 0, 8))
-	err = (&Engine{Steps: DeploySteps()}).Execute(context.Background(), r, Options{})
+	err = (&pipeline.Engine{Steps: Steps()}).Execute(context.Background(), r, pipeline.Options{})
 	if !license.IsError(err, license.Refused) || !strings.Contains(err.Error(), "expired on 2027-12-31") {
 		t.Fatalf("got %v", err)
 	}

@@ -1,4 +1,4 @@
-package pipeline
+package deploy
 
 import (
 	"context"
@@ -6,20 +6,14 @@ import (
 	"fmt"
 
 	"github.com/cto-platform/cto/internal/kubeconfig"
+	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/state"
 )
-
-// LocalCluster makes the cluster of provider local (kind): Create is
-// idempotent and returns the admin kubeconfig, its context named
-// cto-<name>.
-type LocalCluster interface {
-	Create(ctx context.Context, name string, nodes int) (kubeconfig []byte, err error)
-}
 
 // createLocalCluster is the kubernetes step of provider local: kind brings
 // up the nodes, Kubernetes and a CNI at once, so there are no servers and
 // no Talos.
-func createLocalCluster(ctx context.Context, r *Run) error {
+func createLocalCluster(ctx context.Context, r *pipeline.Run) error {
 	lc := r.Deps.LocalCluster
 	if lc == nil {
 		return errors.New("no container engine is wired for provider local")

@@ -1,4 +1,4 @@
-package pipeline
+package deploy
 
 import (
 	"context"
@@ -6,7 +6,10 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/cto-platform/cto/internal/state/statetest"
+
 	"github.com/cto-platform/cto/internal/events"
+	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
 )
@@ -22,30 +25,20 @@ func (f *fakeLocal) Create(ctx context.Context, name string, nodes int) ([]byte,
 	return []byte("current-context: cto-" + name + "\n"), nil
 }
 
-func localRun(t *testing.T, provider string, lc LocalCluster) (*Run, *events.Recorder) {
+func localRun(t *testing.T, provider string, lc pipeline.LocalCluster) (*pipeline.Run, *events.Recorder) {
 	t.Helper()
-	c, err := state.Open(t.TempDir(), "dev", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := c.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Save(j); err != nil {
-		t.Fatal(err)
-	}
+	c, j := statetest.New(t, t.TempDir(), "dev")
 	s := spec.Defaults()
 	s.Name, s.Provider, s.Nodes = "dev", provider, 2
 	rec := &events.Recorder{}
-	return &Run{Cluster: c, Journal: j, Events: rec, Deps: &Deps{Spec: s, LocalCluster: lc}}, rec
+	return &pipeline.Run{Cluster: c, Journal: j, Events: rec, Deps: &pipeline.Deps{Spec: s, LocalCluster: lc}}, rec
 }
 
 func TestLocalClusterStepCreatesOnceAndSavesTheKubeconfig(t *testing.T) {
 	lc := &fakeLocal{}
 	r, _ := localRun(t, "local", lc)
-	engine := &Engine{Steps: []Step{kubernetesStep{}}}
-	if err := engine.Execute(context.Background(), r, Options{}); err != nil {
+	engine := &pipeline.Engine{Steps: []pipeline.Step{kubernetesStep{}}}
+	if err := engine.Execute(context.Background(), r, pipeline.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(lc.calls, []string{"dev"}) || !slices.Equal(lc.nodes, []int{2}) {
@@ -70,7 +63,7 @@ func TestLocalClusterStepCreatesOnceAndSavesTheKubeconfig(t *testing.T) {
 	}
 
 	// A rerun finds the step done and creates nothing.
-	if err := engine.Execute(context.Background(), r, Options{}); err != nil {
+	if err := engine.Execute(context.Background(), r, pipeline.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if len(lc.calls) != 1 {

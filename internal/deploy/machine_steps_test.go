@@ -1,4 +1,4 @@
-package pipeline
+package deploy
 
 import (
 	"context"
@@ -10,11 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cto-platform/cto/internal/state/statetest"
+
 	"github.com/cto-platform/cto/internal/clock"
 	"github.com/cto-platform/cto/internal/destroy"
 	"github.com/cto-platform/cto/internal/events"
 	"github.com/cto-platform/cto/internal/license"
 	"github.com/cto-platform/cto/internal/license/devkey"
+	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/provider/latitude"
 	"github.com/cto-platform/cto/internal/provider/latitude/fake"
@@ -26,7 +29,7 @@ import (
 
 // machineRun is a run of the machine steps against the Latitude double on
 // a fast clock.
-func machineRun(t *testing.T, nodes int) (*Run, *fake.Fake, *events.Recorder) {
+func machineRun(t *testing.T, nodes int) (*pipeline.Run, *fake.Fake, *events.Recorder) {
 	t.Helper()
 	clk := clock.NewScaled(3000)
 	f := fake.New(fake.Options{Clock: clk})
@@ -43,16 +46,9 @@ func machineRun(t *testing.T, nodes int) (*Run, *fake.Fake, *events.Recorder) {
 	t.Cleanup(factory.Close)
 	s.Talos.ImageFactoryURL = factory.URL
 	s.Complete()
-	c, err := state.Open(t.TempDir(), s.Name, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, _ := c.Load()
-	if err := c.Save(j); err != nil {
-		t.Fatal(err)
-	}
+	c, j := statetest.New(t, t.TempDir(), s.Name)
 	rec := &events.Recorder{}
-	return &Run{Cluster: c, Journal: j, Clock: clk, Events: rec, Deps: &Deps{Spec: s, Provider: p, Yes: true}}, f, rec
+	return &pipeline.Run{Cluster: c, Journal: j, Clock: clk, Events: rec, Deps: &pipeline.Deps{Spec: s, Provider: p, Yes: true}}, f, rec
 }
 
 // enterpriseLicense covers any number of nodes at any provider.
@@ -67,11 +63,11 @@ func enterpriseLicense(t *testing.T) string {
 	return tok
 }
 
-func runUntil(t *testing.T, r *Run, until string) error {
+func runUntil(t *testing.T, r *pipeline.Run, until string) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	return (&Engine{Steps: DeploySteps()}).Execute(ctx, r, Options{Until: until})
+	return (&pipeline.Engine{Steps: Steps()}).Execute(ctx, r, pipeline.Options{Until: until})
 }
 
 func warnings(rec *events.Recorder) string {
@@ -204,7 +200,7 @@ func TestValidateRefusesWithoutApproval(t *testing.T) {
 func TestDryRunCreatesNothing(t *testing.T) {
 	r, f, rec := machineRun(t, 3)
 	ctx := context.Background()
-	if err := (&Engine{Steps: DeploySteps()}).Execute(ctx, r, Options{DryRun: true, Until: StepNetwork}); err != nil {
+	if err := (&pipeline.Engine{Steps: Steps()}).Execute(ctx, r, pipeline.Options{DryRun: true, Until: StepNetwork}); err != nil {
 		t.Fatal(err)
 	}
 	st := f.State()
@@ -339,7 +335,7 @@ func TestBootMediaPerNodeClass(t *testing.T) {
 	r, f, rec := machineRun(t, 2)
 	r.Deps.Spec.GPU, r.Deps.Spec.WorkerPlan = true, "g3-h100-small"
 	var asked []bool
-	r.Deps.BootMedia = func(ctx context.Context, r *Run, gpu bool) (provider.Boot, error) {
+	r.Deps.BootMedia = func(ctx context.Context, r *pipeline.Run, gpu bool) (provider.Boot, error) {
 		asked = append(asked, gpu)
 		return provider.Boot{Method: provider.BootIPXE, URL: fmt.Sprintf("http://pxe.test/gpu-%v", gpu)}, nil
 	}

@@ -1,4 +1,4 @@
-package pipeline
+package deploy
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cto-platform/cto/internal/fanout"
+	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
@@ -25,7 +26,7 @@ type networkStep struct{}
 
 func (networkStep) Name() string { return StepNetwork }
 
-func (networkStep) Skip(r *Run) (string, bool) {
+func (networkStep) Skip(r *pipeline.Run) (string, bool) {
 	if !r.Deps.Spec.NeedsMachines() {
 		return fmt.Sprintf("provider %s rents no servers", r.Deps.Spec.Provider), true
 	}
@@ -35,7 +36,7 @@ func (networkStep) Skip(r *Run) (string, bool) {
 	return "", false
 }
 
-func (networkStep) DryRun(ctx context.Context, r *Run) error {
+func (networkStep) DryRun(ctx context.Context, r *pipeline.Run) error {
 	nodes := desiredNodes(r.Deps.Spec)
 	ips, err := privateAddresses(r.Deps.Spec.Network.CIDR, len(nodes))
 	if err != nil {
@@ -68,7 +69,7 @@ func privateAddresses(cidr string, n int) ([]netip.Addr, error) {
 	return out, nil
 }
 
-func (networkStep) Run(ctx context.Context, r *Run) error {
+func (networkStep) Run(ctx context.Context, r *pipeline.Run) error {
 	sp := r.Deps.Spec
 	p := r.Deps.Provider
 	nodes := r.Journal.NodesCopy()
@@ -118,7 +119,7 @@ func (networkStep) Run(ctx context.Context, r *Run) error {
 
 // assignServer puts a node's server on the network and journals the
 // assignment.
-func assignServer(ctx context.Context, r *Run, net provider.Network, node, serverID string) error {
+func assignServer(ctx context.Context, r *pipeline.Run, net provider.Network, node, serverID string) error {
 	a, err := r.Deps.Provider.AssignServer(ctx, net.ID, serverID)
 	if err != nil {
 		return err
@@ -133,7 +134,7 @@ func assignServer(ctx context.Context, r *Run, net provider.Network, node, serve
 
 // ensureNetwork finds the cluster's network in the journal or at the
 // provider, or creates it and journals it at once.
-func ensureNetwork(ctx context.Context, r *Run) (provider.Network, error) {
+func ensureNetwork(ctx context.Context, r *pipeline.Run) (provider.Network, error) {
 	sp := r.Deps.Spec
 	p := r.Deps.Provider
 	region := regionOf(r)
@@ -178,14 +179,14 @@ func networkLabel(n provider.Network) string {
 	return label
 }
 
-func journalNetwork(r *Run, n provider.Network) error {
+func journalNetwork(r *pipeline.Run, n provider.Network) error {
 	return r.Journal.AddResource(state.Resource{Kind: state.KindNetwork, ID: n.ID, Name: n.Name, Region: n.Region,
 		Attrs: map[string]string{vlanAttr: strconv.Itoa(n.VLAN), "cidr": r.Deps.Spec.Network.CIDR}})
 }
 
 // waitConnected polls the network's assignments (one list call per poll)
 // until every node's link is up.
-func waitConnected(ctx context.Context, r *Run, net provider.Network, nodes []state.Node) error {
+func waitConnected(ctx context.Context, r *pipeline.Run, net provider.Network, nodes []state.Node) error {
 	start := r.Clock.Now()
 	reported := map[string]bool{}
 	for {
@@ -213,7 +214,7 @@ func waitConnected(ctx context.Context, r *Run, net provider.Network, nodes []st
 				if err := r.Journal.Update(func(j *state.Journal) { j.NodeLocked(n.Name).PrivateIP = a.PrivateIP }); err != nil {
 					return err
 				}
-				r.nodesChanged()
+				r.NodesChanged()
 				n.PrivateIP = a.PrivateIP
 			}
 			if a.MAC != "" && a.MAC != n.PrivateMAC {

@@ -1,4 +1,4 @@
-package pipeline
+package deploy
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/cto-platform/cto/internal/clock"
 	"github.com/cto-platform/cto/internal/dns/cloudflare"
 	"github.com/cto-platform/cto/internal/kubeconfig"
+	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/platform"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
@@ -34,7 +35,7 @@ func (platformStep) AlwaysRun() bool { return true }
 // ClusterKubeconfig is the admin kubeconfig the platform is installed with:
 // the user's file for provider existing, else the one the kubernetes step
 // wrote into the cluster's folder.
-func ClusterKubeconfig(r *Run) string {
+func ClusterKubeconfig(r *pipeline.Run) string {
 	if r.Deps.Spec.Source() == spec.Existing {
 		return r.Deps.Spec.Kubeconfig
 	}
@@ -67,7 +68,7 @@ func dnsTokenEnv(provider string) string {
 
 // platformSelection adds what the provider's network sets to the spec's
 // selection.
-func platformSelection(r *Run) platform.Selection {
+func platformSelection(r *pipeline.Run) platform.Selection {
 	sel := PlatformSelection(r.Deps.Spec)
 	if p := r.Deps.Provider; p != nil && sel.Talos {
 		sel.NetworkMTU = p.Capabilities().PrivateMTU
@@ -75,7 +76,7 @@ func platformSelection(r *Run) platform.Selection {
 	return sel
 }
 
-func (platformStep) Run(ctx context.Context, r *Run) error {
+func (platformStep) Run(ctx context.Context, r *pipeline.Run) error {
 	s := r.Deps.Spec
 	timeout := platform.DefaultTimeout
 	if s.Platform.Timeout != "" {
@@ -130,7 +131,7 @@ func (platformStep) Run(ctx context.Context, r *Run) error {
 
 // DryRun shows what would be installed from where, and checks that an
 // existing cluster answers; it changes nothing.
-func (platformStep) DryRun(ctx context.Context, r *Run) error {
+func (platformStep) DryRun(ctx context.Context, r *pipeline.Run) error {
 	s := r.Deps.Spec
 	if s.Source() == spec.Existing {
 		version, err := platform.CheckReachable(ctx, s.Kubeconfig)
@@ -159,7 +160,7 @@ func (platformStep) DryRun(ctx context.Context, r *Run) error {
 // githubRepo is the org/repo for cto-config: the spec's, the one asked for
 // on an earlier run, or asked for now on a terminal. Without one the config
 // is written with an empty repository and a warning.
-func githubRepo(r *Run) (string, error) {
+func githubRepo(r *pipeline.Run) (string, error) {
 	if repo := r.Deps.Spec.Platform.GitHubRepo; repo != "" {
 		return repo, nil
 	}
@@ -205,7 +206,7 @@ const apiServerTimeout = 15 * time.Minute
 // waitAPIServer polls the API server's /readyz on the run's clock until it
 // answers ready, saying every minute what it is waiting for. A cluster
 // cto did not create must answer at once.
-func waitAPIServer(ctx context.Context, r *Run, kubeconfig string) (string, error) {
+func waitAPIServer(ctx context.Context, r *pipeline.Run, kubeconfig string) (string, error) {
 	probe := max(clock.Wall(r.Clock, 15*time.Second), time.Second)
 	if r.Deps.Spec.Source() == spec.Existing {
 		return platform.CheckReachable(ctx, kubeconfig)
@@ -213,7 +214,7 @@ func waitAPIServer(ctx context.Context, r *Run, kubeconfig string) (string, erro
 	start, said := r.Clock.Now(), r.Clock.Now()
 	var version string
 	var last error
-	err := r.waitFor(ctx, 5*time.Second, func() bool {
+	err := r.WaitFor(ctx, 5*time.Second, func() bool {
 		version, last = platform.ProbeReady(ctx, kubeconfig, probe)
 		if last == nil {
 			return true

@@ -1,29 +1,24 @@
-package pipeline
+package deploy
 
 import (
 	"strings"
 	"testing"
 
+	"github.com/cto-platform/cto/internal/state/statetest"
+
 	"github.com/cto-platform/cto/internal/clock"
 	"github.com/cto-platform/cto/internal/dns/cloudflare"
 	"github.com/cto-platform/cto/internal/events"
+	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/platform"
 	"github.com/cto-platform/cto/internal/spec"
-	"github.com/cto-platform/cto/internal/state"
 )
 
-func runFor(t *testing.T, s spec.ClusterSpec, ask func(string) (string, error)) (*Run, *events.Recorder) {
+func runFor(t *testing.T, s spec.ClusterSpec, ask func(string) (string, error)) (*pipeline.Run, *events.Recorder) {
 	t.Helper()
-	c, err := state.Open(t.TempDir(), "lab", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j := state.NewJournal("lab")
-	if err := c.Save(j); err != nil {
-		t.Fatal(err)
-	}
+	c, j := statetest.New(t, t.TempDir(), "lab")
 	rec := &events.Recorder{}
-	r := &Run{Cluster: c, Journal: j, Events: rec, Deps: &Deps{Spec: s, Ask: ask, Interactive: ask != nil}}
+	r := &pipeline.Run{Cluster: c, Journal: j, Events: rec, Deps: &pipeline.Deps{Spec: s, Ask: ask, Interactive: ask != nil}}
 	r.Clock = clock.Real{}
 	return r, rec
 }

@@ -1,4 +1,4 @@
-package pipeline
+package deploy
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/cto-platform/cto/internal/events"
+	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/platform"
 	"github.com/cto-platform/cto/internal/talos"
 	"github.com/cto-platform/cto/internal/talos/fake"
@@ -96,7 +97,7 @@ func TestSchematicFollowsTheCatalog(t *testing.T) {
 func TestSchematicJournaledPerContent(t *testing.T) {
 	w := newTalosWorld(t, 1)
 	c, j := w.journal()
-	r := &Run{Cluster: c, Journal: j, Events: events.Discard, Deps: &Deps{Spec: w.spec}}
+	r := &pipeline.Run{Cluster: c, Journal: j, Events: events.Discard, Deps: &pipeline.Deps{Spec: w.spec}}
 	standard, err := ensureSchematic(context.Background(), r, false)
 	if err != nil {
 		t.Fatal(err)

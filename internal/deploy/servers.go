@@ -1,4 +1,4 @@
-package pipeline
+package deploy
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cto-platform/cto/internal/fanout"
+	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
@@ -32,7 +33,7 @@ const createConcurrency = 8
 // joinsNetworkEarly says whether each server joins the cluster's network
 // right after its order: a paced provider with private networks whose
 // addresses cto chooses.
-func joinsNetworkEarly(r *Run) bool {
+func joinsNetworkEarly(r *pipeline.Run) bool {
 	p := r.Deps.Provider
 	pp, ok := p.(provider.Paced)
 	return ok && pp.Paced() && p.Capabilities().PrivateNetworks
@@ -53,14 +54,14 @@ type serversStep struct{}
 
 func (serversStep) Name() string { return StepServers }
 
-func (serversStep) Skip(r *Run) (string, bool) {
+func (serversStep) Skip(r *pipeline.Run) (string, bool) {
 	if !r.Deps.Spec.NeedsMachines() {
 		return fmt.Sprintf("provider %s rents no servers", r.Deps.Spec.Provider), true
 	}
 	return "", false
 }
 
-func (serversStep) DryRun(ctx context.Context, r *Run) error {
+func (serversStep) DryRun(ctx context.Context, r *pipeline.Run) error {
 	sp := r.Deps.Spec
 	for _, n := range desiredNodes(sp) {
 		r.Say("would create %s (%s, plan %s) in %s", n.Name, n.Role, planFor(sp, n.Role), regionOf(r))
@@ -88,14 +89,14 @@ func planFor(sp spec.ClusterSpec, role string) string {
 	return sp.Plan
 }
 
-func regionOf(r *Run) string {
+func regionOf(r *pipeline.Run) string {
 	if f := r.Journal.FactsCopy().Region; f != "" {
 		return f
 	}
 	return strings.ToUpper(r.Deps.Spec.Region)
 }
 
-func (serversStep) Run(ctx context.Context, r *Run) error {
+func (serversStep) Run(ctx context.Context, r *pipeline.Run) error {
 	sp := r.Deps.Spec
 	p := r.Deps.Provider
 	boot, err := bootMedia(ctx, r)
@@ -178,7 +179,7 @@ func (serversStep) Run(ctx context.Context, r *Run) error {
 // bootMedia asks the Talos wiring for the boot media of each node class:
 // GPU nodes need drivers in their image. Without wiring every node boots a
 // placeholder that starts nothing useful, and the user is told.
-func bootMedia(ctx context.Context, r *Run) (map[string]provider.Boot, error) {
+func bootMedia(ctx context.Context, r *pipeline.Run) (map[string]provider.Boot, error) {
 	// The classes the talos step installs: a node boots the schematic its
 	// install image carries, or the extensions disappear on install.
 	gpuFor := map[string]bool{
@@ -209,7 +210,7 @@ func bootMedia(ctx context.Context, r *Run) (map[string]provider.Boot, error) {
 }
 
 type servers struct {
-	r      *Run
+	r      *pipeline.Run
 	p      provider.Provider
 	boot   map[string]provider.Boot // by role
 	region string
@@ -347,7 +348,7 @@ func (sv *servers) record(node string, s provider.Server) error {
 	if known {
 		return nil
 	}
-	defer sv.r.nodesChanged()
+	defer sv.r.NodesChanged()
 	return sv.r.Journal.Update(func(j *state.Journal) {
 		n := j.NodeLocked(node)
 		n.ServerID, n.Status = s.ID, string(s.Status)
@@ -584,7 +585,7 @@ func (sv *servers) observe(nodes []state.Node, seen []provider.Server) error {
 	}); err != nil {
 		return err
 	}
-	sv.r.nodesChanged()
+	sv.r.NodesChanged()
 	for _, i := range changed {
 		s := seen[i]
 		sv.r.NodeEvent(nodes[i].Name, string(s.Status), s.PublicIPv4, s.RawStatus)
@@ -608,7 +609,7 @@ func (sv *servers) replace(ctx context.Context, n state.Node, reason string) err
 	}); err != nil {
 		return err
 	}
-	r.nodesChanged()
+	r.NodesChanged()
 	if err := sv.p.DeleteServer(ctx, n.ServerID); err != nil {
 		return fmt.Errorf("%s: delete failed server %s: %w", n.Name, n.ServerID, err)
 	}

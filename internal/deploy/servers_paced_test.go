@@ -1,4 +1,4 @@
-package pipeline
+package deploy
 
 import (
 	"net/http/httptest"

@@ -1,10 +1,11 @@
-package pipeline
+package deploy
 
 import (
 	"context"
 	"errors"
 	"fmt"
 
+	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/state"
 )
@@ -79,7 +80,7 @@ func BootPathNote(p provider.Provider, pl provider.Plan) string {
 	return "tries iPXE when ordered; if the plan refuses it, orders a stock system and reinstalls it with iPXE"
 }
 
-func sayBootPath(r *Run, pl provider.Plan) {
+func sayBootPath(r *pipeline.Run, pl provider.Plan) {
 	if note := BootPathNote(r.Deps.Provider, pl); note != "" {
 		r.Say("%s %s", pl.Slug, note)
 	}

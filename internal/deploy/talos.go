@@ -1,4 +1,4 @@
-package pipeline
+package deploy
 
 import (
 	"cmp"
@@ -12,9 +12,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
-	"github.com/cto-platform/cto/internal/clock"
+	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
@@ -27,14 +26,14 @@ type talosStep struct{}
 
 func (talosStep) Name() string { return StepTalos }
 
-func (talosStep) Skip(r *Run) (string, bool) {
+func (talosStep) Skip(r *pipeline.Run) (string, bool) {
 	if !r.Deps.Spec.NeedsMachines() {
 		return "no Talos on a " + r.Deps.Spec.Provider + " cluster", true
 	}
 	return "", false
 }
 
-func (talosStep) Run(ctx context.Context, r *Run) error {
+func (talosStep) Run(ctx context.Context, r *pipeline.Run) error {
 	// Secrets first: nothing below may touch a node before they are on disk.
 	secrets, err := loadOrCreateSecrets(r)
 	if err != nil {
@@ -109,14 +108,14 @@ func (talosStep) Run(ctx context.Context, r *Run) error {
 	cpConfigured.Store(slices.ContainsFunc(cps, func(n state.Node) bool { return n.Configured }))
 	// A worker proves its config only once a control plane runs trustd
 	// and issues its certificate.
-	controlPlanes := func() controlPlaneState {
+	controlPlanes := func() talos.ControlPlanes {
 		switch {
 		case cpConfigured.Load():
-			return controlPlanesUp
+			return talos.ControlPlanesUp
 		case int(cpFailed.Load()) >= len(cps):
-			return controlPlanesFailed
+			return talos.ControlPlanesFailed
 		}
-		return controlPlanesComing
+		return talos.ControlPlanesComing
 	}
 	configure := func(n state.Node) {
 		if !n.Configured {
@@ -139,7 +138,7 @@ func (talosStep) Run(ctx context.Context, r *Run) error {
 				cpConfigured.Store(true)
 			}
 		}
-		if n.Name == first && r.Journal.FactsCopy().Bootstrap != "done" {
+		if n.Name == first && r.Journal.FactsCopy().Bootstrap != talos.BootstrapDone {
 			if err := bootstrapOnce(ctx, r, client, talosControlPlanes(nodes)); err != nil && ctx.Err() == nil {
 				r.Warn("bootstrap of %s did not finish yet (%v); the kubernetes step tries again", n.Name, err)
 			}
@@ -148,7 +147,7 @@ func (talosStep) Run(ctx context.Context, r *Run) error {
 	// Each node as its server is up: on an overlapping deploy, the
 	// servers phase reports every change while it still runs.
 	started := map[string]bool{}
-	waitErr := r.awaitNodes(ctx, func(serversRunning bool) bool {
+	waitErr := r.AwaitNodes(ctx, func(serversRunning bool) bool {
 		waiting := 0
 		for _, n := range r.Journal.NodesCopy() {
 			if started[n.Name] || (n.Configured && n.Name != first) {
@@ -165,7 +164,7 @@ func (talosStep) Run(ctx context.Context, r *Run) error {
 	})
 	wg.Wait()
 	if waitErr != nil || ctx.Err() != nil {
-		return fmt.Errorf("%w: %v", ErrStopped, context.Cause(ctx))
+		return fmt.Errorf("%w: %v", pipeline.ErrStopped, context.Cause(ctx))
 	}
 	return errors.Join(errs...)
 }
@@ -173,7 +172,7 @@ func (talosStep) Run(ctx context.Context, r *Run) error {
 // serverUp says whether a node's server is up and its addresses final, so
 // that its config can be rendered and applied: always once the servers and
 // network phases are done; before that, once the provider says it is ready.
-func serverUp(r *Run, n state.Node, serversRunning bool) bool {
+func serverUp(r *pipeline.Run, n state.Node, serversRunning bool) bool {
 	if n.PublicIP == "" || n.PrivateIP == "" {
 		return false
 	}
@@ -185,10 +184,10 @@ func serverUp(r *Run, n state.Node, serversRunning bool) bool {
 // while the steps that fill them in run: the endpoint and every config
 // name the control planes' addresses, which change when a server that
 // failed to deploy is replaced.
-func waitAddresses(ctx context.Context, r *Run) ([]state.Node, error) {
+func waitAddresses(ctx context.Context, r *pipeline.Run) ([]state.Node, error) {
 	var nodes []state.Node
 	missing := ""
-	err := r.awaitNodes(ctx, func(serversRunning bool) bool {
+	err := r.AwaitNodes(ctx, func(serversRunning bool) bool {
 		nodes, missing = r.Journal.NodesCopy(), ""
 		for _, n := range nodes {
 			if n.PublicIP == "" || n.PrivateIP == "" || (n.Role == talos.RoleControlPlane && !serverUp(r, n, serversRunning)) {
@@ -212,10 +211,10 @@ func waitAddresses(ctx context.Context, r *Run) ([]state.Node, error) {
 // ensureTalosconfig writes the talosconfig: its endpoints are the control
 // planes' public addresses and it names no default nodes. It is rewritten
 // only when those addresses changed (a control plane was replaced).
-func ensureTalosconfig(r *Run, s *talos.Secrets, nodes []state.Node) (*talos.Client, error) {
+func ensureTalosconfig(r *pipeline.Run, s *talos.Secrets, nodes []state.Node) (*talos.Client, error) {
 	var endpoints []string
 	for _, cp := range talosControlPlanes(nodes) {
-		endpoints = append(endpoints, r.Deps.Talos.endpoint(cp.PublicIP))
+		endpoints = append(endpoints, r.Deps.Talos.Endpoint(cp.PublicIP))
 	}
 	current := false
 	if data, err := r.Cluster.ReadFile(talos.TalosconfigFile); err == nil {
@@ -239,7 +238,7 @@ func ensureTalosconfig(r *Run, s *talos.Secrets, nodes []state.Node) (*talos.Cli
 
 // osDrive is a plan's OS drive (its first group of drives), so the
 // install disk is chosen by what the plan says, not by guessing.
-func osDrive(ctx context.Context, r *Run, plan string) talos.DiskWant {
+func osDrive(ctx context.Context, r *pipeline.Run, plan string) talos.DiskWant {
 	p := r.Deps.Provider
 	if p == nil || plan == "" {
 		return talos.DiskWant{}
@@ -253,119 +252,49 @@ func osDrive(ctx context.Context, r *Run, plan string) talos.DiskWant {
 	return talos.DiskWant{SizeGB: d.SizeGB, Type: d.Type}
 }
 
-// controlPlaneState is how far the cluster's control planes are, as a
-// worker waiting for its certificate sees them.
-type controlPlaneState int
-
-const (
-	controlPlanesComing controlPlaneState = iota // none configured, not all failed
-	controlPlanesUp                              // one runs its config, so trustd
-	controlPlanesFailed                          // every one failed this run
-)
-
-// configureNode brings one node from maintenance mode to running our
-// config, proven by an authenticated Version call.
-//
-// A worker that took its config cannot prove it before a control plane is
-// up: its apid starts only once the control planes' trustd issued its
-// certificate (Talos: apid waits for its API certificate, which a worker
-// asks trustd for), so until then it refuses connections and reads
-// Unreachable. While a control plane may still come, its deadline waits;
-// when every control plane failed, it fails at once saying so.
-func configureNode(ctx context.Context, r *Run, client *talos.Client, in talos.ClusterInput, n state.Node, want talos.DiskWant, controlPlanes func() controlPlaneState) error {
-	opts := r.Deps.Talos
-	endpoint := opts.endpoint(n.PublicIP)
-	deadline := r.Clock.Now().Add(opts.nodeTimeout())
-	applies := 0
-	var appliedAt time.Time
-	last := talos.Unreachable
-	answered, waitedForCP := false, false
-	installer := ""
-	r.NodeEvent(n.Name, "waiting", n.PublicIP, "waiting for Talos maintenance mode")
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		st := client.Probe(ctx, endpoint)
-		if n.Role == talos.RoleWorker && (applies > 0 || answered) && (st == talos.Starting || st == talos.Unreachable) {
-			switch controlPlanes() {
-			case controlPlanesComing:
-				deadline = r.Clock.Now().Add(opts.nodeTimeout())
-				if !waitedForCP {
-					r.NodeEvent(n.Name, "waiting", n.PublicIP, "took its config; waiting for a control plane to come up and issue its certificate")
-				}
-				waitedForCP = true
-			case controlPlanesFailed:
-				return fmt.Errorf("node %s (%s) took its config, but its Talos API starts only once a control plane's trustd issued its certificate, and no control plane came up", n.Name, n.PublicIP)
+// configureNode brings one node from maintenance mode to running the
+// cluster's config (talos.InstallNode) and journals that it does.
+func configureNode(ctx context.Context, r *pipeline.Run, client *talos.Client, in talos.ClusterInput, n state.Node, want talos.DiskWant, controlPlanes func() talos.ControlPlanes) error {
+	endpoint := r.Deps.Talos.Endpoint(n.PublicIP)
+	err := client.InstallNode(ctx, talosPace(r), talos.Install{
+		Name: n.Name, Address: n.PublicIP, Endpoint: endpoint, Worker: n.Role == talos.RoleWorker,
+		Render: func(ctx context.Context) ([]byte, string, error) {
+			return renderNode(ctx, r, client, in, n, endpoint, want)
+		},
+		Applied:       func(ctx context.Context) { detachISO(ctx, r, n) },
+		ControlPlanes: controlPlanes,
+		Report:        func(status, msg string) { r.NodeEvent(n.Name, status, n.PublicIP, msg) },
+		SilentHint: func() string {
+			if h, ok := r.Deps.Provider.(provider.SilentNodeHinter); ok {
+				return h.SilentNodeHint(r.Deps.Spec.Name)
 			}
-		}
-		if st == talos.Maintenance && last != talos.Maintenance && applies == 0 {
-			r.NodeEvent(n.Name, "maintenance", n.PublicIP, "Talos is up in maintenance mode")
-		}
-		answered = answered || st != talos.Unreachable
-		last = st
-		switch st {
-		case talos.Configured:
-			if err := r.Journal.Update(func(j *state.Journal) {
-				if jn := j.NodeLocked(n.Name); jn != nil {
-					jn.Configured = true
-				}
-			}); err != nil {
-				return err
-			}
-			r.NodeEvent(n.Name, "configured", n.PublicIP, "runs this cluster's Talos config")
-			return nil
-		case talos.Foreign:
-			return &talos.ForeignConfigError{Node: n.Name, Endpoint: n.PublicIP}
-		case talos.Maintenance:
-			if applies > 0 && r.Clock.Now().Sub(appliedAt) < opts.applyTimeout() {
-				break // the node took a config and is about to install it
-			}
-			if applies >= 3 {
-				// Its install failed and it booted the install media again.
-				return fmt.Errorf("node %s (%s) took its config %d times but stays in maintenance mode: its install fails; check on its console that it can pull %s (the Image Factory must know the schematic and serve that Talos version) and that its install disk exists", n.Name, n.PublicIP, applies, installer)
-			}
-			cfg, image, err := renderNode(ctx, r, client, in, n, endpoint, want)
-			if err != nil {
-				return err
-			}
-			installer = image
-			r.NodeEvent(n.Name, "applying", n.PublicIP, "applying machine config")
-			applies++
-			appliedAt = r.Clock.Now()
-			// The call's deadline is wall time: on a faster clock it
-			// shrinks with it (never under a second), so a hung apply is
-			// noticed before the node's own deadline on the run clock.
-			switch err := client.Apply(ctx, endpoint, cfg, max(clock.Wall(r.Clock, opts.applyTimeout()), time.Second)); {
-			case errors.Is(err, talos.ErrMaybeApplied):
-				r.NodeEvent(n.Name, "applying", n.PublicIP, "apply timed out; checking whether the node took it")
-			case err != nil:
-				return fmt.Errorf("node %s (%s): %w", n.Name, n.PublicIP, err)
-			}
-			detachISO(ctx, r, n)
-		}
-		if !r.Clock.Now().Before(deadline) {
-			if waitedForCP {
-				return fmt.Errorf("node %s (%s) took its config but its Talos API did not come up within %s of a control plane coming up (last seen: %s); a worker's API starts once the control planes' trustd (port %d) issued its certificate", n.Name, n.PublicIP, opts.nodeTimeout(), last, talos.TrustdPort)
-			}
-			err := fmt.Errorf("node %s (%s) answered neither in maintenance mode nor with this cluster's config within %s (last seen: %s)", n.Name, n.PublicIP, opts.nodeTimeout(), last)
-			if h, ok := r.Deps.Provider.(provider.SilentNodeHinter); ok && last == talos.Unreachable && applies == 0 {
-				if hint := h.SilentNodeHint(r.Deps.Spec.Name); hint != "" {
-					err = fmt.Errorf("%w; %s", err, hint)
-				}
-			}
-			return err
-		}
-		if err := r.Clock.Sleep(ctx, opts.poll()); err != nil {
-			return err
-		}
+			return ""
+		},
+	})
+	if err != nil {
+		return err
 	}
+	if err := r.Journal.Update(func(j *state.Journal) {
+		if jn := j.NodeLocked(n.Name); jn != nil {
+			jn.Configured = true
+		}
+	}); err != nil {
+		return err
+	}
+	r.NodeEvent(n.Name, "configured", n.PublicIP, "runs this cluster's Talos config")
+	return nil
+}
+
+// talosPace is how the run waits on nodes.
+func talosPace(r *pipeline.Run) talos.Pace {
+	o := r.Deps.Talos
+	return talos.Pace{Clock: r.Clock, Poll: o.PollInterval(), NodeTimeout: o.NodeDeadline(), ApplyTimeout: o.ApplyDeadline()}
 }
 
 // detachISO takes the node's ISO out when the provider has one. A failure
 // is only a warning: a node that boots the ISO again shows up in
 // maintenance mode and takes its config again.
-func detachISO(ctx context.Context, r *Run, n state.Node) {
+func detachISO(ctx context.Context, r *pipeline.Run, n state.Node) {
 	d, ok := r.Deps.Provider.(provider.ISODetacher)
 	if !ok || n.ServerID == "" {
 		return
@@ -377,7 +306,7 @@ func detachISO(ctx context.Context, r *Run, n state.Node) {
 
 // renderNode picks the node's install disk from what it reports and
 // renders its validated config; it returns the config's install image.
-func renderNode(ctx context.Context, r *Run, client *talos.Client, in talos.ClusterInput, n state.Node, endpoint string, want talos.DiskWant) ([]byte, string, error) {
+func renderNode(ctx context.Context, r *pipeline.Run, client *talos.Client, in talos.ClusterInput, n state.Node, endpoint string, want talos.DiskWant) ([]byte, string, error) {
 	disks, err := client.Disks(ctx, endpoint)
 	if err != nil {
 		return nil, "", fmt.Errorf("node %s (%s): list disks: %w", n.Name, n.PublicIP, err)
@@ -411,7 +340,7 @@ func renderNode(ctx context.Context, r *Run, client *talos.Client, in talos.Clus
 // installer writes the installed system's kernel command line afresh
 // (platform, defaults, extra kernel arguments), so after its reboot from
 // disk only the config's static address keeps the node reachable.
-func staticPublicNetwork(ctx context.Context, r *Run, n state.Node) (address, gateway string, err error) {
+func staticPublicNetwork(ctx context.Context, r *pipeline.Run, n state.Node) (address, gateway string, err error) {
 	p := r.Deps.Provider
 	if p == nil || p.Capabilities().DHCP || n.ServerID == "" {
 		return "", "", nil
@@ -433,7 +362,7 @@ func staticPublicNetwork(ctx context.Context, r *Run, n state.Node) (address, ga
 // nodeInput is what a node's config says of the node itself: its role,
 // addresses and NICs from the journal, its install disk, and the
 // installer of its schematic, and the host directories its kubelet must see.
-func nodeInput(r *Run, n state.Node, disk talos.Disk, schematicID string) (talos.NodeInput, error) {
+func nodeInput(r *pipeline.Run, n state.Node, disk talos.Disk, schematicID string) (talos.NodeInput, error) {
 	gpu := nodeHasGPU(r, n.Role)
 	mounts, err := nodeKubeletMounts(r, gpu)
 	if err != nil {
@@ -452,7 +381,7 @@ func nodeInput(r *Run, n state.Node, disk talos.Disk, schematicID string) (talos
 // journals what the provider reported while the server deployed; a NIC
 // that appeared later (a cloud server's NIC on the private network) is
 // read from the server now, once, and journaled.
-func nodeNICs(ctx context.Context, r *Run, n state.Node) (state.Node, error) {
+func nodeNICs(ctx context.Context, r *pipeline.Run, n state.Node) (state.Node, error) {
 	p := r.Deps.Provider
 	if p == nil || n.ServerID == "" || (n.PublicMAC != "" && n.PrivateMAC != "") {
 		return n, nil
@@ -476,7 +405,7 @@ func nodeNICs(ctx context.Context, r *Run, n state.Node) (state.Node, error) {
 // DryRun renders every node's config into <cluster>/dry-run without
 // registering schematics or touching nodes. Without servers yet it uses
 // placeholder addresses from the documentation ranges.
-func (talosStep) DryRun(ctx context.Context, r *Run) error {
+func (talosStep) DryRun(ctx context.Context, r *pipeline.Run) error {
 	var secrets *talos.Secrets
 	if data, err := r.Cluster.ReadFile(talos.SecretsFile); err == nil {
 		if secrets, err = talos.ParseSecrets(data); err != nil {
@@ -549,7 +478,7 @@ func (talosStep) DryRun(ctx context.Context, r *Run) error {
 }
 
 // placeholderNodes stands in for servers that do not exist yet.
-func placeholderNodes(r *Run) []state.Node {
+func placeholderNodes(r *pipeline.Run) []state.Node {
 	sp := r.Deps.Spec
 	cps := max(sp.ControlPlanes, 1)
 	var nodes []state.Node

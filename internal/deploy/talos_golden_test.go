@@ -1,4 +1,4 @@
-package pipeline
+package deploy
 
 import (
 	"flag"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/siderolabs/talos/pkg/machinery/config/configloader"
 
+	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/provider/hetzner"
 	"github.com/cto-platform/cto/internal/provider/hetzner/robot"
@@ -149,13 +150,13 @@ var goldenDocuments = map[string][]string{
 // that every document in them is one the table above explains.
 // goldenRun is a run of gc's cluster whose journal holds its nodes and,
 // with a VLAN, its private network, as after the network step.
-func goldenRun(t *testing.T, gc goldenCluster) *Run {
+func goldenRun(t *testing.T, gc goldenCluster) *pipeline.Run {
 	t.Helper()
 	r := newRun(t, t.TempDir())
 	sp := spec.Defaults()
 	sp.Name, sp.Provider, sp.GPU = "demo", gc.provider.Name(), gc.gpu
 	sp.Nodes, sp.ControlPlanes = len(gc.nodes), len(talosControlPlanes(gc.nodes))
-	r.Deps = &Deps{Spec: sp, Provider: gc.provider}
+	r.Deps = &pipeline.Deps{Spec: sp, Provider: gc.provider}
 	if err := r.Journal.Update(func(j *state.Journal) {
 		for _, n := range gc.nodes {
 			j.Nodes = append(j.Nodes, &n)

@@ -1,4 +1,4 @@
-package pipeline
+package deploy
 
 import (
 	"bytes"
@@ -18,6 +18,7 @@ import (
 	"github.com/cto-platform/cto/internal/clock"
 	"github.com/cto-platform/cto/internal/events"
 	"github.com/cto-platform/cto/internal/kubeconfig"
+	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/provider/latitude"
 	latfake "github.com/cto-platform/cto/internal/provider/latitude/fake"
@@ -59,7 +60,7 @@ func (w *talosWorld) addWorkerWith(setup func(*fake.Node)) *fake.Node {
 
 // schematicFact is the factory id the journal holds for the schematic of
 // a node class.
-func schematicFact(t *testing.T, r *Run, gpu bool) string {
+func schematicFact(t *testing.T, r *pipeline.Run, gpu bool) string {
 	t.Helper()
 	s, err := nodeSchematic(r, gpu)
 	if err != nil {
@@ -196,7 +197,7 @@ func TestTalosDryRunWritesConfigs(t *testing.T) {
 			sp.DNS.Domain = "example.com"
 			rec := r.Events.(*events.Recorder)
 			r.Deps.Spec = sp
-			if err := (&Engine{Steps: []Step{talosStep{}}}).Execute(context.Background(), r, Options{DryRun: true}); err != nil {
+			if err := (&pipeline.Engine{Steps: []pipeline.Step{talosStep{}}}).Execute(context.Background(), r, pipeline.Options{DryRun: true}); err != nil {
 				t.Fatal(err)
 			}
 			files, _ := filepath.Glob(filepath.Join(c.Dir, "dry-run", "*.yaml"))
@@ -251,7 +252,7 @@ func TestTalosDryRunWithoutDHCPShowsStaticPublicLinks(t *testing.T) {
 			sp.Name, sp.Provider, sp.Nodes, sp.ControlPlanes = "demo", "latitude", 1, 1
 			r.Deps.Spec, r.Deps.Provider = sp, noDHCP{dhcp: dhcp}
 			rec := r.Events.(*events.Recorder)
-			if err := (&Engine{Steps: []Step{talosStep{}}}).Execute(context.Background(), r, Options{DryRun: true}); err != nil {
+			if err := (&pipeline.Engine{Steps: []pipeline.Step{talosStep{}}}).Execute(context.Background(), r, pipeline.Options{DryRun: true}); err != nil {
 				t.Fatal(err)
 			}
 			files, _ := filepath.Glob(filepath.Join(r.Cluster.Dir, "dry-run", "*.yaml"))
@@ -293,7 +294,7 @@ func TestTalosBootMedia(t *testing.T) {
 	w := newTalosWorld(t, 1)
 	c, j := w.journal()
 	for _, dhcp := range []bool{true, false} {
-		r := &Run{Cluster: c, Journal: j, Events: events.Discard, Deps: &Deps{Spec: w.spec, Provider: noDHCP{dhcp: dhcp}}}
+		r := &pipeline.Run{Cluster: c, Journal: j, Events: events.Discard, Deps: &pipeline.Deps{Spec: w.spec, Provider: noDHCP{dhcp: dhcp}}}
 		boot, err := TalosBootMedia(context.Background(), r, false)
 		if err != nil {
 			t.Fatal(err)
@@ -324,7 +325,7 @@ func TestTalosBootMedia(t *testing.T) {
 	sp := w.spec
 	sp.GPU = true
 	sp.Talos.ImageFactoryURL = "http://127.0.0.1:1"
-	r := &Run{Cluster: c, Journal: j, Events: events.Discard, Deps: &Deps{Spec: sp}}
+	r := &pipeline.Run{Cluster: c, Journal: j, Events: events.Discard, Deps: &pipeline.Deps{Spec: sp}}
 	if _, err := TalosBootMedia(context.Background(), r, true); err == nil || !strings.Contains(err.Error(), "http://127.0.0.1:1/schematics") {
 		t.Errorf("got %v, want an error naming the factory URL", err)
 	}
@@ -333,7 +334,7 @@ func TestTalosBootMedia(t *testing.T) {
 func TestTalosconfigFollowsReplacedControlPlanes(t *testing.T) {
 	w := newTalosWorld(t, 1)
 	c, j := w.journal()
-	r := &Run{Cluster: c, Journal: j, Events: events.Discard, Deps: &Deps{Spec: w.spec, Talos: TalosOptions{APIPort: w.port}}}
+	r := &pipeline.Run{Cluster: c, Journal: j, Events: events.Discard, Deps: &pipeline.Deps{Spec: w.spec, Talos: pipeline.TalosOptions{APIPort: w.port}}}
 	s, err := loadOrCreateSecrets(r)
 	if err != nil {
 		t.Fatal(err)
@@ -374,7 +375,7 @@ func TestTalosBootMediaForLatitudeWithoutDHCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &Run{Cluster: c, Journal: j, Events: events.Discard, Deps: &Deps{Spec: w.spec, Provider: lat}}
+	r := &pipeline.Run{Cluster: c, Journal: j, Events: events.Discard, Deps: &pipeline.Deps{Spec: w.spec, Provider: lat}}
 	boot, err := TalosBootMedia(context.Background(), r, false)
 	if err != nil {
 		t.Fatal(err)
@@ -456,7 +457,7 @@ func TestWorkerWaitsForASlowControlPlane(t *testing.T) {
 	w := newTalosWorldWith(t, 1, func(n *fake.Node) { n.Clock, n.InstallTime = clk, 670*time.Second })
 	worker := w.addWorkerWith(func(n *fake.Node) { n.Clock, n.InstallTime = clk, time.Minute })
 	w.clock = clk
-	w.opts = &TalosOptions{NodeTimeout: 685 * time.Second, Poll: 5 * time.Second, ApplyTimeout: time.Minute}
+	w.opts = &pipeline.TalosOptions{NodeTimeout: 685 * time.Second, Poll: 5 * time.Second, ApplyTimeout: time.Minute}
 	var waited []string
 	r, err := w.runSteps(context.Background(), events.SinkFunc(func(e events.Event) {
 		if e.Type == events.NodeUpdate && e.Node == worker.Name && e.Status == "waiting" {
@@ -483,7 +484,7 @@ func TestWorkerFailsClearlyWhenNoControlPlaneComesUp(t *testing.T) {
 	w := newTalosWorldWith(t, 1, func(n *fake.Node) { n.Clock, n.InstallTime = clk, 24*time.Hour })
 	w.addWorkerWith(func(n *fake.Node) { n.Clock, n.InstallTime = clk, time.Minute })
 	w.clock = clk
-	w.opts = &TalosOptions{NodeTimeout: 10 * time.Minute, Poll: 5 * time.Second, ApplyTimeout: time.Minute}
+	w.opts = &pipeline.TalosOptions{NodeTimeout: 10 * time.Minute, Poll: 5 * time.Second, ApplyTimeout: time.Minute}
 	_, err := w.runSteps(context.Background(), events.Discard, talosStep{})
 	if err == nil {
 		t.Fatal("deploy with a control plane that never comes up succeeded")
@@ -564,7 +565,7 @@ func TestLatitudeWithoutDHCPAddressesThePublicLinkStatically(t *testing.T) {
 			r := newRun(t, t.TempDir())
 			sp := spec.Defaults()
 			sp.Name, sp.Provider = "demo", "latitude"
-			r.Deps = &Deps{Spec: sp, Provider: lat}
+			r.Deps = &pipeline.Deps{Spec: sp, Provider: lat}
 			addr, gw, err := staticPublicNetwork(ctx, r, n)
 			if err != nil {
 				t.Fatal(err)

@@ -1,18 +1,16 @@
-package pipeline
+package deploy
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/platform"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/spec"
@@ -20,82 +18,34 @@ import (
 	"github.com/cto-platform/cto/internal/talos"
 )
 
-// TalosOptions tune how the talos and kubernetes steps reach nodes. Zero
-// values are the production defaults.
-type TalosOptions struct {
-	// APIPort is the nodes' Talos API port (default 50000); tests run fake
-	// nodes on other ports.
-	APIPort int
-	// NodeTimeout is how long a node may take to reach maintenance mode, take
-	// its config and prove it, and how long bootstrap may retry (default 15m).
-	NodeTimeout time.Duration
-	// Poll is the pause between probes of a node (default 5s).
-	Poll time.Duration
-	// ApplyTimeout bounds one ApplyConfiguration call (default 1m).
-	ApplyTimeout time.Duration
-	// FactoryHTTP is the Image Factory's HTTP client (default: 30s timeout).
-	FactoryHTTP *http.Client
-	// PrivateLinkSelector overrides the CEL selector of the VLAN's parent NIC.
-	PrivateLinkSelector string
-}
-
-func (o TalosOptions) nodeTimeout() time.Duration {
-	if o.NodeTimeout > 0 {
-		return o.NodeTimeout
-	}
-	return 15 * time.Minute
-}
-
-func (o TalosOptions) poll() time.Duration {
-	if o.Poll > 0 {
-		return o.Poll
-	}
-	return 5 * time.Second
-}
-
-func (o TalosOptions) applyTimeout() time.Duration {
-	if o.ApplyTimeout > 0 {
-		return o.ApplyTimeout
-	}
-	return time.Minute
-}
-
-// endpoint is a node's Talos API address.
-func (o TalosOptions) endpoint(ip string) string {
-	if o.APIPort == 0 || o.APIPort == talos.APIPort {
-		return ip
-	}
-	return net.JoinHostPort(ip, strconv.Itoa(o.APIPort))
-}
-
 // vlanAttr holds the 802.1Q id of the VLAN the network step journals as a
 // state.KindNetwork resource.
 const vlanAttr = "vlan"
 
 // talosVersion is the spec's Talos version with its "v" (the factory's
 // URLs need it), or the default.
-func talosVersion(r *Run) string {
+func talosVersion(r *pipeline.Run) string {
 	if v := r.Deps.Spec.Talos.Version; v != "" {
 		return "v" + strings.TrimPrefix(v, "v")
 	}
 	return talos.DefaultTalosVersion
 }
 
-func imageFactory(r *Run) talos.Factory {
+func imageFactory(r *pipeline.Run) talos.Factory {
 	return talos.Factory{URL: r.Deps.Spec.Talos.ImageFactoryURL, HTTP: r.Deps.Talos.FactoryHTTP}
 }
 
 // nodeHasGPU says which nodes are GPU nodes (NVIDIA extensions, modules
 // and label): the workers of a GPU cluster, or every node when it has no
 // workers. The boot media and the install image both follow it.
-func nodeHasGPU(r *Run, role string) bool {
+func nodeHasGPU(r *pipeline.Run, role string) bool {
 	s := r.Deps.Spec
 	return s.GPU && (role == talos.RoleWorker || s.Workers() == 0)
 }
 
 // nodeSchematic is a node's schematic: the Talos extensions the cluster's
 // platform components need on it, as the catalog declares them.
-func nodeSchematic(r *Run, gpu bool) (talos.Schematic, error) {
+func nodeSchematic(r *pipeline.Run, gpu bool) (talos.Schematic, error) {
 	comps, err := platform.SelectComponents(PlatformSelection(r.Deps.Spec))
 	if err != nil {
 		return talos.Schematic{}, err
@@ -106,7 +56,7 @@ func nodeSchematic(r *Run, gpu bool) (talos.Schematic, error) {
 // nodeKubeletMounts are the host directories the cluster's platform
 // components use on a node that Talos's kubelet container must have bound
 // in, as the catalog declares them.
-func nodeKubeletMounts(r *Run, gpu bool) ([]string, error) {
+func nodeKubeletMounts(r *pipeline.Run, gpu bool) ([]string, error) {
 	comps, err := platform.SelectComponents(PlatformSelection(r.Deps.Spec))
 	if err != nil {
 		return nil, err
@@ -116,7 +66,7 @@ func nodeKubeletMounts(r *Run, gpu bool) ([]string, error) {
 
 // ensureSchematic registers the node class's schematic with the Image
 // Factory once and journals its id under the schematic's content.
-func ensureSchematic(ctx context.Context, r *Run, gpu bool) (string, error) {
+func ensureSchematic(ctx context.Context, r *pipeline.Run, gpu bool) (string, error) {
 	s, err := nodeSchematic(r, gpu)
 	if err != nil {
 		return "", err
@@ -142,7 +92,7 @@ func ensureSchematic(ctx context.Context, r *Run, gpu bool) (string, error) {
 // TalosBootMedia is Deps.BootMedia for providers that boot Talos by iPXE:
 // the factory's PXE URL, or, when the provider has no DHCP, a script with
 // ip= from iPXE's own settings or from the placeholders the provider fills.
-func TalosBootMedia(ctx context.Context, r *Run, gpu bool) (provider.Boot, error) {
+func TalosBootMedia(ctx context.Context, r *pipeline.Run, gpu bool) (provider.Boot, error) {
 	id, err := ensureSchematic(ctx, r, gpu)
 	if err != nil {
 		return provider.Boot{}, err
@@ -165,7 +115,7 @@ func TalosBootMedia(ctx context.Context, r *Run, gpu bool) (provider.Boot, error
 // loadOrCreateSecrets returns the cluster's Talos secrets. They are created
 // and stored (0600, atomically) the first time, before any node is
 // touched; after that they are only ever loaded.
-func loadOrCreateSecrets(r *Run) (*talos.Secrets, error) {
+func loadOrCreateSecrets(r *pipeline.Run) (*talos.Secrets, error) {
 	data, err := r.Cluster.ReadFile(talos.SecretsFile)
 	if err == nil {
 		s, err := talos.ParseSecrets(data)
@@ -201,7 +151,7 @@ func talosControlPlanes(nodes []state.Node) []state.Node {
 
 // clusterInput derives what every node's config shares from the spec, the
 // journal's nodes and the network resource.
-func clusterInput(r *Run, nodes []state.Node, s *talos.Secrets) (talos.ClusterInput, error) {
+func clusterInput(r *pipeline.Run, nodes []state.Node, s *talos.Secrets) (talos.ClusterInput, error) {
 	sp := r.Deps.Spec
 	cps := talosControlPlanes(nodes)
 	if len(cps) == 0 {
@@ -263,7 +213,7 @@ func clusterInput(r *Run, nodes []state.Node, s *talos.Secrets) (talos.ClusterIn
 // ensureAPILoadBalancer puts the provider's load balancer in front of the
 // control planes when it has one for their number, journaling its ID the
 // moment it exists.
-func ensureAPILoadBalancer(ctx context.Context, r *Run, nodes []state.Node) error {
+func ensureAPILoadBalancer(ctx context.Context, r *pipeline.Run, nodes []state.Node) error {
 	lbp, ok := r.Deps.Provider.(provider.APILoadBalancer)
 	if !ok {
 		return nil
@@ -307,7 +257,7 @@ func vipFor(cidr string, nodes []state.Node) (string, error) {
 }
 
 // talosClient loads the cluster's talosconfig.
-func talosClient(r *Run) (*talos.Client, error) {
+func talosClient(r *pipeline.Run) (*talos.Client, error) {
 	data, err := r.Cluster.ReadFile(talos.TalosconfigFile)
 	if err != nil {
 		return nil, fmt.Errorf("no talosconfig in %s (run the talos step first): %w", r.Cluster.Dir, err)

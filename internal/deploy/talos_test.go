@@ -1,4 +1,4 @@
-package pipeline
+package deploy
 
 import (
 	"bytes"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/cto-platform/cto/internal/clock"
 	"github.com/cto-platform/cto/internal/events"
+	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
@@ -40,7 +41,7 @@ type talosWorld struct {
 	// clock and opts, when set, replace the wall clock and the short
 	// wall-clock timeouts of runSteps.
 	clock clock.Clock
-	opts  *TalosOptions
+	opts  *pipeline.TalosOptions
 }
 
 func disksFor(i int) []*storage.Disk {
@@ -115,22 +116,22 @@ func (w *talosWorld) journal() (*state.Cluster, *state.Journal) {
 }
 
 // run runs the talos and kubernetes steps.
-func (w *talosWorld) run(ctx context.Context, events events.Sink) (*Run, error) {
+func (w *talosWorld) run(ctx context.Context, events events.Sink) (*pipeline.Run, error) {
 	return w.runSteps(ctx, events, talosStep{}, kubernetesStep{})
 }
 
 // runSteps loads the journal from disk, as a fresh `cto deploy` would, and
 // runs steps.
-func (w *talosWorld) runSteps(ctx context.Context, events events.Sink, steps ...Step) (*Run, error) {
+func (w *talosWorld) runSteps(ctx context.Context, events events.Sink, steps ...pipeline.Step) (*pipeline.Run, error) {
 	c, j := w.journal()
-	opts := TalosOptions{NodeTimeout: 5 * time.Second, Poll: 20 * time.Millisecond, ApplyTimeout: 300 * time.Millisecond}
+	opts := pipeline.TalosOptions{NodeTimeout: 5 * time.Second, Poll: 20 * time.Millisecond, ApplyTimeout: 300 * time.Millisecond}
 	if w.opts != nil {
 		opts = *w.opts
 	}
 	opts.APIPort = w.port
-	r := &Run{Cluster: c, Journal: j, Events: events, Clock: w.clock, Deps: &Deps{Spec: w.spec, Provider: w.provider, Talos: opts}}
-	e := &Engine{Steps: steps}
-	return r, e.Execute(ctx, r, Options{})
+	r := &pipeline.Run{Cluster: c, Journal: j, Events: events, Clock: w.clock, Deps: &pipeline.Deps{Spec: w.spec, Provider: w.provider, Talos: opts}}
+	e := &pipeline.Engine{Steps: steps}
+	return r, e.Execute(ctx, r, pipeline.Options{})
 }
 
 func (w *talosWorld) bootstrapCalls() int {
@@ -154,7 +155,7 @@ func TestTalosAndKubernetesStepsResumeAfterInterruption(t *testing.T) {
 		}
 	}))
 	cancel()
-	if !errors.Is(err, ErrStopped) && !errors.Is(err, context.Canceled) {
+	if !errors.Is(err, pipeline.ErrStopped) && !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted run: got %v, want a stop", err)
 	}
 	secretsBefore, err := os.ReadFile(w.root + "/clusters/demo/secrets.yaml")
@@ -288,7 +289,7 @@ func TestTalosStepReportsNodeThatNeverLeavesMaintenance(t *testing.T) {
 
 func TestTalosStepsSkipWithoutMachines(t *testing.T) {
 	for _, p := range []string{"local", "existing"} {
-		r := &Run{Deps: &Deps{Spec: spec.ClusterSpec{Provider: p}}}
+		r := &pipeline.Run{Deps: &pipeline.Deps{Spec: spec.ClusterSpec{Provider: p}}}
 		if _, skip := (talosStep{}).Skip(r); !skip {
 			t.Errorf("talos step runs for provider %s", p)
 		}

@@ -1,4 +1,4 @@
-package pipeline
+package deploy
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/platform"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/spec"
@@ -24,7 +25,7 @@ func (validateStep) Name() string { return StepValidate }
 // AlwaysRun: a rerun checks the license, credentials and stock again.
 func (validateStep) AlwaysRun() bool { return true }
 
-func (validateStep) DryRun(ctx context.Context, r *Run) error {
+func (validateStep) DryRun(ctx context.Context, r *pipeline.Run) error {
 	if !r.Deps.Spec.NeedsMachines() {
 		return nil
 	}
@@ -32,7 +33,7 @@ func (validateStep) DryRun(ctx context.Context, r *Run) error {
 	return err
 }
 
-func (validateStep) Run(ctx context.Context, r *Run) error {
+func (validateStep) Run(ctx context.Context, r *pipeline.Run) error {
 	if err := checkLicense(r); err != nil {
 		return err
 	}
@@ -83,7 +84,7 @@ type preflightResult struct {
 	adopt bool
 }
 
-func preflight(ctx context.Context, r *Run) (preflightResult, error) {
+func preflight(ctx context.Context, r *pipeline.Run) (preflightResult, error) {
 	var pf preflightResult
 	sp := r.Deps.Spec
 	p := r.Deps.Provider
@@ -178,7 +179,7 @@ func preflight(ctx context.Context, r *Run) (preflightResult, error) {
 // Factory builds the Talos version asked for with every extension the
 // nodes' schematics name: either missing would otherwise show only when
 // the first server boots, billed.
-func checkImageFactory(ctx context.Context, r *Run) error {
+func checkImageFactory(ctx context.Context, r *pipeline.Run) error {
 	f := imageFactory(r)
 	version := talosVersion(r)
 	versions, err := f.Versions(ctx)
@@ -241,7 +242,7 @@ func compareVersions(a, b string) int {
 // adoptPreflight checks a deploy onto servers the customer already rents:
 // the credentials work and enough of --servers can be adopted. They cost
 // nothing new, whatever their plan and region.
-func adoptPreflight(ctx context.Context, r *Run, a provider.Adopter) (preflightResult, error) {
+func adoptPreflight(ctx context.Context, r *pipeline.Run, a provider.Adopter) (preflightResult, error) {
 	sp := r.Deps.Spec
 	p := r.Deps.Provider
 	pf := preflightResult{adopt: true, currency: p.Capabilities().Currency, region: strings.ToUpper(sp.Region)}

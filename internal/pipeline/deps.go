@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/cto-platform/cto/internal/dns"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/spec"
+	"github.com/cto-platform/cto/internal/talos"
 )
 
 // Deps are the collaborators a deploy's steps use. The command fills in
@@ -72,3 +76,61 @@ func (d *Deps) Approve(question string) error {
 
 // ErrDeclined is the user answering no.
 var ErrDeclined = errors.New("declined; nothing was created")
+
+// LocalCluster makes the cluster of provider local (kind): Create is
+// idempotent and returns the admin kubeconfig, its context named
+// cto-<name>.
+type LocalCluster interface {
+	Create(ctx context.Context, name string, nodes int) (kubeconfig []byte, err error)
+}
+
+// TalosOptions tune how the talos and kubernetes steps reach nodes. Zero
+// values are the production defaults.
+type TalosOptions struct {
+	// APIPort is the nodes' Talos API port (default 50000); tests run fake
+	// nodes on other ports.
+	APIPort int
+	// NodeTimeout is how long a node may take to reach maintenance mode, take
+	// its config and prove it, and how long bootstrap may retry (default 15m).
+	NodeTimeout time.Duration
+	// Poll is the pause between probes of a node (default 5s).
+	Poll time.Duration
+	// ApplyTimeout bounds one ApplyConfiguration call (default 1m).
+	ApplyTimeout time.Duration
+	// FactoryHTTP is the Image Factory's HTTP client (default: 30s timeout).
+	FactoryHTTP *http.Client
+	// PrivateLinkSelector overrides the CEL selector of the VLAN's parent NIC.
+	PrivateLinkSelector string
+}
+
+// NodeDeadline is NodeTimeout or its default.
+func (o TalosOptions) NodeDeadline() time.Duration {
+	if o.NodeTimeout > 0 {
+		return o.NodeTimeout
+	}
+	return 15 * time.Minute
+}
+
+// PollInterval is Poll or its default.
+func (o TalosOptions) PollInterval() time.Duration {
+	if o.Poll > 0 {
+		return o.Poll
+	}
+	return 5 * time.Second
+}
+
+// ApplyDeadline is ApplyTimeout or its default.
+func (o TalosOptions) ApplyDeadline() time.Duration {
+	if o.ApplyTimeout > 0 {
+		return o.ApplyTimeout
+	}
+	return time.Minute
+}
+
+// Endpoint is a node's Talos API address.
+func (o TalosOptions) Endpoint(ip string) string {
+	if o.APIPort == 0 || o.APIPort == talos.APIPort {
+		return ip
+	}
+	return net.JoinHostPort(ip, strconv.Itoa(o.APIPort))
+}

@@ -29,7 +29,7 @@ func (p producerStep) Run(ctx context.Context, r *Run) error {
 		if err := r.Journal.SetFacts(func(f *state.Facts) { f.Region = string(rune('0' + i + 1)) }); err != nil {
 			return err
 		}
-		r.nodesChanged()
+		r.NodesChanged()
 		time.Sleep(5 * time.Millisecond)
 	}
 	if p.hold != nil {
@@ -53,7 +53,7 @@ type consumerStep struct {
 
 func (consumerStep) Name() string { return "consume" }
 func (c consumerStep) Run(ctx context.Context, r *Run) error {
-	if err := r.awaitNodes(ctx, func(running bool) bool {
+	if err := r.AwaitNodes(ctx, func(running bool) bool {
 		*c.sawRunning = *c.sawRunning || running
 		return r.Journal.FactsCopy().Region == c.want
 	}); err != nil {
@@ -121,7 +121,7 @@ func TestFollowerRunsAlongsideItsLeader(t *testing.T) {
 	running := false
 	done := make(chan error, 1)
 	go func() {
-		done <- alongside(context.Background(), r, consumerStep{want: "3", sawRunning: &running, seen: seen}, producerStep{items: 3, hold: hold})
+		done <- Alongside(context.Background(), r, consumerStep{want: "3", sawRunning: &running, seen: seen}, producerStep{items: 3, hold: hold})
 	}()
 	// The follower has what it needs while the leader still runs.
 	select {
@@ -156,7 +156,7 @@ func TestFollowerRunsAlongsideItsLeader(t *testing.T) {
 func TestFollowerStopsWhenItsLeaderFails(t *testing.T) {
 	r := newRun(t, t.TempDir())
 	running := false
-	err := alongside(context.Background(), r, consumerStep{want: "never", sawRunning: &running}, producerStep{items: 1, fail: errors.New("out of stock")})
+	err := Alongside(context.Background(), r, consumerStep{want: "never", sawRunning: &running}, producerStep{items: 1, fail: errors.New("out of stock")})
 	var se *StepError
 	if !errors.As(err, &se) || se.Step != "produce" {
 		t.Fatalf("err = %v, want the leader's failure", err)
@@ -170,7 +170,7 @@ func TestFollowerFailureIsReportedAndStopsTheLeader(t *testing.T) {
 	r := newRun(t, t.TempDir())
 	running := false
 	hold := make(chan struct{}) // never closed: only the stop ends the leader
-	err := alongside(context.Background(), r, consumerStep{want: "1", sawRunning: &running, fail: errors.New("foreign config on node")}, producerStep{items: 1, hold: hold})
+	err := Alongside(context.Background(), r, consumerStep{want: "1", sawRunning: &running, fail: errors.New("foreign config on node")}, producerStep{items: 1, hold: hold})
 	var se *StepError
 	if !errors.As(err, &se) || se.Step != "consume" || se.Err.Error() != "foreign config on node" {
 		t.Fatalf("err = %v, want the follower's own failure", err)
@@ -183,7 +183,7 @@ func TestFollowerFailureIsReportedAndStopsTheLeader(t *testing.T) {
 func TestAwaitNodesChecksOnceWithoutALeader(t *testing.T) {
 	r := newRun(t, t.TempDir())
 	calls := 0
-	if err := r.awaitNodes(context.Background(), func(running bool) bool {
+	if err := r.AwaitNodes(context.Background(), func(running bool) bool {
 		calls++
 		if running {
 			t.Error("a run without a leader reported one running")

@@ -1,6 +1,7 @@
-// Package pipeline runs a deploy as ordered, idempotent steps. Each step
-// records its progress in the cluster's journal, so a rerun after any
-// failure or crash skips what is done and resumes what is not.
+// Package pipeline is the engine that runs a deploy's steps (package
+// deploy) one after the other. Each step records its progress in the
+// cluster's journal, so a rerun after any failure or crash skips what is
+// done and resumes what is not.
 package pipeline
 
 import (
@@ -15,23 +16,6 @@ import (
 	"github.com/cto-platform/cto/internal/events"
 	"github.com/cto-platform/cto/internal/state"
 )
-
-// Step names, in order: each has its own record in the journal, and
-// `--until` takes one of them. The machines step runs servers, network and
-// talos as its phases.
-const (
-	StepValidate    = "validate"
-	StepServers     = "servers"
-	StepNetwork     = "network"
-	StepTalos       = "talos"
-	StepKubernetes  = "kubernetes"
-	StepPlatform    = "platform"
-	StepDNS         = "dns"
-	StepCredentials = "credentials"
-)
-
-// StepNames lists every journaled step in the order a deploy runs them.
-var StepNames = []string{StepValidate, StepServers, StepNetwork, StepTalos, StepKubernetes, StepPlatform, StepDNS, StepCredentials}
 
 // Step is one stage of a deploy. Run must be idempotent: it is called again
 // after a failure and must adopt what an earlier attempt created.
@@ -86,9 +70,9 @@ type Run struct {
 
 	step  string
 	until string
-	// machines, while the servers phase still orders and watches servers
-	// alongside the talos phase, tells talos of every node that changed.
-	machines *nodeWatch
+	// watch, for a phase run Alongside others, tells it of every node
+	// they journal.
+	watch *nodeWatch
 }
 
 // Step returns the name of the step running now.
@@ -276,8 +260,8 @@ func done(r *Run, name string) bool {
 	return ok && rec.Status == state.StepDone
 }
 
-// hasWork says whether RunPhase would run s rather than skip it.
-func hasWork(r *Run, s Step) bool {
+// HasWork says whether RunPhase would run s rather than skip it.
+func HasWork(r *Run, s Step) bool {
 	if sk, ok := s.(Skipper); ok {
 		if _, skip := sk.Skip(r); skip {
 			return false

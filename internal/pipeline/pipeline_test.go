@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cto-platform/cto/internal/state/statetest"
+
 	"github.com/cto-platform/cto/internal/clock"
 	"github.com/cto-platform/cto/internal/events"
 	"github.com/cto-platform/cto/internal/state"
@@ -46,17 +48,7 @@ func (skipStep) Skip(r *Run) (string, bool) { return "not configured", true }
 
 func newRun(t *testing.T, dir string) *Run {
 	t.Helper()
-	c, err := state.Open(dir, "demo", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := c.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Save(j); err != nil {
-		t.Fatal(err)
-	}
+	c, j := statetest.New(t, dir, "demo")
 	return &Run{Cluster: c, Journal: j, Events: &events.Recorder{}, Clock: clock.Real{}, Deps: &Deps{}}
 }
 

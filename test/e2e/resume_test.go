@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cto-platform/cto/internal/pipeline"
+	"github.com/cto-platform/cto/internal/deploy"
 	"github.com/cto-platform/cto/internal/state"
 	"github.com/cto-platform/cto/internal/talos"
 	"github.com/cto-platform/cto/test/kubeenv"
@@ -214,7 +214,7 @@ func runningSteps(w *world, name string) string {
 	}
 	var running []string
 	done := 0
-	for _, s := range pipeline.StepNames {
+	for _, s := range deploy.StepNames {
 		rec, ok := j.Step(s)
 		switch {
 		case ok && rec.Status == state.StepRunning:
@@ -226,7 +226,7 @@ func runningSteps(w *world, name string) string {
 	switch {
 	case len(running) > 0:
 		return strings.Join(running, "+")
-	case done == len(pipeline.StepNames):
+	case done == len(deploy.StepNames):
 		return "finished"
 	}
 	return "between steps"

@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/cto-platform/cto/internal/cli"
+	"github.com/cto-platform/cto/internal/deploy"
 	"github.com/cto-platform/cto/internal/events"
 	"github.com/cto-platform/cto/internal/kubeconfig"
 	"github.com/cto-platform/cto/internal/license"
@@ -430,7 +431,7 @@ func TestTalosClusterResumesAtThePlatformStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := j.Update(func(j *state.Journal) {
-		for _, s := range []string{pipeline.StepValidate, pipeline.StepServers, pipeline.StepNetwork, pipeline.StepTalos, pipeline.StepKubernetes} {
+		for _, s := range []string{deploy.StepValidate, deploy.StepServers, deploy.StepNetwork, deploy.StepTalos, deploy.StepKubernetes} {
 			j.Steps[s] = &state.StepRecord{Status: state.StepDone}
 		}
 	}); err != nil {
@@ -450,8 +451,8 @@ func TestTalosClusterResumesAtThePlatformStep(t *testing.T) {
 	rec := &events.Recorder{}
 	run := &pipeline.Run{Cluster: c, Journal: j, Events: rec, Deps: &pipeline.Deps{Spec: s, Yes: true}}
 	// The steps after kubernetes, as a resume runs them.
-	steps := pipeline.DeploySteps()
-	steps = steps[slices.IndexFunc(steps, func(s pipeline.Step) bool { return s.Name() == pipeline.StepPlatform }):]
+	steps := deploy.Steps()
+	steps = steps[slices.IndexFunc(steps, func(s pipeline.Step) bool { return s.Name() == deploy.StepPlatform }):]
 	if err := (&pipeline.Engine{Steps: steps}).Execute(ctx, run, pipeline.Options{}); err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cto-platform/cto/internal/pipeline"
+	"github.com/cto-platform/cto/internal/deploy"
 	"github.com/cto-platform/cto/internal/state"
 	"github.com/cto-platform/cto/test/sim"
 	"github.com/cto-platform/cto/test/smallfs"
@@ -208,7 +208,7 @@ func TestCrashResume(t *testing.T) {
 	// Each run aims at a step in turn, then kills at a random moment up
 	// to 300ms into it, so every step is hit. The credentials step is too
 	// short to aim at; a kill late in platform lands next to it.
-	targets := []string{pipeline.StepServers, pipeline.StepNetwork, pipeline.StepTalos, pipeline.StepKubernetes, pipeline.StepPlatform}
+	targets := []string{deploy.StepServers, deploy.StepNetwork, deploy.StepTalos, deploy.StepKubernetes, deploy.StepPlatform}
 	offset := rng.IntN(len(targets))
 	for i := range runs {
 		target := targets[(i+offset)%len(targets)]

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cto-platform/cto/internal/pipeline"
+	"github.com/cto-platform/cto/internal/deploy"
 	latfake "github.com/cto-platform/cto/internal/provider/latitude/fake"
 	"github.com/cto-platform/cto/internal/state"
 	"github.com/cto-platform/cto/internal/talos"
@@ -544,7 +544,7 @@ func failedStep(w *world) string {
 	if j == nil {
 		return "validation (nothing kept)"
 	}
-	for _, name := range pipeline.StepNames {
+	for _, name := range deploy.StepNames {
 		if rec, ok := j.Step(name); ok && rec.Status != state.StepDone {
 			return name
 		}

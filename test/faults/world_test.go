@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cto-platform/cto/internal/pipeline"
+	"github.com/cto-platform/cto/internal/deploy"
 	"github.com/cto-platform/cto/internal/state"
 	"github.com/cto-platform/cto/test/kubeenv"
 	"github.com/cto-platform/cto/test/sim"
@@ -94,7 +94,7 @@ func runningSteps(j *state.Journal) string {
 		return "before the journal"
 	}
 	var out []string
-	for _, name := range pipeline.StepNames {
+	for _, name := range deploy.StepNames {
 		if stepRunning(j, name) {
 			out = append(out, name)
 		}
