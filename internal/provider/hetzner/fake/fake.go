@@ -98,7 +98,7 @@ type Fake struct {
 
 	outOfStock map[string]bool // "type@location"
 	failNext   int
-	faults     []fault
+	faults     fakekit.Faults
 	slow       time.Duration
 	requests   int
 	rescue     RescueHost
@@ -120,12 +120,6 @@ type action struct {
 	doneAt time.Time
 	fail   *schema.ActionError
 	onDone func()
-}
-
-type fault struct {
-	status     int
-	code       string
-	retryAfter int
 }
 
 // RescueHost is told when a server boots into or leaves the rescue system,
@@ -325,9 +319,7 @@ func (f *Fake) RemoveISO(name string) {
 func (f *Fake) InjectRateLimit(n, retryAfterSeconds int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for range n {
-		f.faults = append(f.faults, fault{status: http.StatusTooManyRequests, code: "rate_limit_exceeded", retryAfter: retryAfterSeconds})
-	}
+	f.faults.Add(n, fakekit.Fault{Status: http.StatusTooManyRequests, Code: "rate_limit_exceeded", RetryAfter: retryAfterSeconds})
 }
 
 // InjectServerErrors answers the next n requests with status (502, 503 or
@@ -336,9 +328,7 @@ func (f *Fake) InjectServerErrors(n, status int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	code := map[int]string{502: "bad_gateway", 503: "service_error", 504: "timeout"}[status]
-	for range n {
-		f.faults = append(f.faults, fault{status: status, code: code})
-	}
+	f.faults.Add(n, fakekit.Fault{Status: status, Code: code})
 }
 
 // SetSlow makes every response wait d of real time first.
@@ -475,13 +465,8 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !f.spend(w) {
 		return
 	}
-	if len(f.faults) > 0 {
-		ft := f.faults[0]
-		f.faults = f.faults[1:]
-		if ft.retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(ft.retryAfter))
-		}
-		apiError(w, ft.status, ft.code, "injected fault")
+	if ft, ok := f.faults.Next(w); ok {
+		apiError(w, ft.Status, ft.Code, "injected fault")
 		return
 	}
 	f.route(w, r)

@@ -36,27 +36,13 @@ func (f *Fake) findNetwork(id string) *network {
 }
 
 func (f *Fake) listNetworks(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	rows := []any{}
-	projectID, tags, ok := f.scope(r)
-	if !ok {
-		f.page(w, r, rows)
-		return
-	}
-	for _, n := range f.networks {
-		if projectID != "" && n.Project != projectID {
-			continue
-		}
-		if v := filter(r, "location"); v != "" && !strings.EqualFold(v, n.Site) {
-			continue
-		}
-		if !tagged(n.Tags, tags) {
-			continue
-		}
-		rows = append(rows, f.networkJSON(n))
-	}
-	f.page(w, r, rows)
+	listInScope(f, w, r, func() []*network { return f.networks },
+		func(n *network) (string, []string) { return n.Project, n.Tags },
+		func(n *network) bool {
+			v := filter(r, "location")
+			return v == "" || strings.EqualFold(v, n.Site)
+		},
+		func(n *network) any { return f.networkJSON(n) })
 }
 
 func (f *Fake) createNetwork(w http.ResponseWriter, r *http.Request) {

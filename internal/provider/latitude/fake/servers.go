@@ -120,42 +120,40 @@ func (f *Fake) scope(r *http.Request) (projectID string, tags []string, ok bool)
 	return projectID, tags, true
 }
 
+// listInScope answers, a page at a time, the rows of items (read with the
+// fake locked) that lie in the request's project, carry one of its tags
+// and pass keep, the list's own filters.
+func listInScope[T any](f *Fake, w http.ResponseWriter, r *http.Request, items func() []*T, scope func(*T) (project string, tags []string), keep func(*T) bool, view func(*T) any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	rows := []any{}
+	if projectID, tags, ok := f.scope(r); ok {
+		for _, x := range items() {
+			project, has := scope(x)
+			if (projectID == "" || project == projectID) && tagged(has, tags) && keep(x) {
+				rows = append(rows, view(x))
+			}
+		}
+	}
+	f.page(w, r, rows)
+}
+
 // tagged reports whether has carries one of want (or want is empty).
 func tagged(has, want []string) bool {
 	return len(want) == 0 || slices.ContainsFunc(want, func(t string) bool { return slices.Contains(has, t) })
 }
 
 func (f *Fake) listServers(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	rows := []any{}
-	projectID, tags, ok := f.scope(r)
-	if !ok {
-		f.page(w, r, rows)
-		return
-	}
-	for _, s := range f.servers {
-		if projectID != "" && s.Project != projectID {
-			continue
-		}
-		if v := filter(r, "hostname"); v != "" && v != s.Hostname {
-			continue
-		}
-		if v := filter(r, "status"); v != "" && v != f.status(s) {
-			continue
-		}
-		if v := filter(r, "region"); v != "" && !strings.EqualFold(v, s.Site) {
-			continue
-		}
-		if v := filter(r, "plan"); v != "" && v != s.Plan {
-			continue
-		}
-		if !tagged(s.Tags, tags) {
-			continue
-		}
-		rows = append(rows, f.serverJSON(s))
-	}
-	f.page(w, r, rows)
+	listInScope(f, w, r, func() []*server { return f.servers },
+		func(s *server) (string, []string) { return s.Project, s.Tags },
+		func(s *server) bool {
+			v := func(key string) string { return filter(r, key) }
+			return (v("hostname") == "" || v("hostname") == s.Hostname) &&
+				(v("status") == "" || v("status") == f.status(s)) &&
+				(v("region") == "" || strings.EqualFold(v("region"), s.Site)) &&
+				(v("plan") == "" || v("plan") == s.Plan)
+		},
+		func(s *server) any { return f.serverJSON(s) })
 }
 
 func (f *Fake) createServer(w http.ResponseWriter, r *http.Request) {

@@ -136,10 +136,7 @@ type API struct {
 	attachments map[string][]*attachment // by VPC ID
 	next        int
 	failNext    int
-	limited     int
-	limitAfter  time.Duration
-	broken      int
-	brokenCode  int
+	faults      fakekit.Faults
 	requests    int
 	creates     int
 
@@ -237,16 +234,12 @@ func (a *API) FailNext(n int) {
 
 // RateLimit answers the next n requests 429 with Retry-After.
 func (a *API) RateLimit(n int, retryAfter time.Duration) {
-	a.mu.Lock()
-	a.limited, a.limitAfter = n, retryAfter
-	a.mu.Unlock()
+	a.faults.Add(n, fakekit.Fault{Status: http.StatusTooManyRequests, Code: "Rate limit exceeded.", RetryAfter: max(1, int(retryAfter.Seconds()))})
 }
 
 // Break answers the next n requests with status (a 5xx burst).
 func (a *API) Break(n, status int) {
-	a.mu.Lock()
-	a.broken, a.brokenCode = n, status
-	a.mu.Unlock()
+	a.faults.Add(n, fakekit.Fault{Status: status, Code: http.StatusText(status)})
 }
 
 // Requests is how many API requests the fake has answered.
@@ -268,10 +261,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.announceActive()
-	if status, msg, retryAfter := a.admit(r); status != 0 {
-		if retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
-		}
+	if status, msg := a.admit(w, r); status != 0 {
 		apiError(w, status, msg)
 		return
 	}
@@ -317,7 +307,7 @@ func (a *API) allocIP() string {
 
 // admit counts a request and says whether a refusal or an injected fault
 // answers it instead of the API (status 0: neither).
-func (a *API) admit(r *http.Request) (status int, msg string, retryAfter int) {
+func (a *API) admit(w http.ResponseWriter, r *http.Request) (status int, msg string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.requests++
@@ -327,17 +317,13 @@ func (a *API) admit(r *http.Request) (status int, msg string, retryAfter int) {
 	// source says nothing of that case, and refusing is the safe reading.
 	public := r.Header.Get("Authorization") == "" && r.Method == http.MethodGet &&
 		(r.URL.Path == "/v2/plans-metal" || r.URL.Path == "/v2/regions")
-	switch {
-	case !public && r.Header.Get("Authorization") != "Bearer "+a.opts.Token:
-		return http.StatusUnauthorized, "Invalid API token.", 0
-	case a.limited > 0:
-		a.limited--
-		return http.StatusTooManyRequests, "Rate limit exceeded.", max(1, int(a.limitAfter.Seconds()))
-	case a.broken > 0:
-		a.broken--
-		return a.brokenCode, http.StatusText(a.brokenCode), 0
+	if !public && r.Header.Get("Authorization") != "Bearer "+a.opts.Token {
+		return http.StatusUnauthorized, "Invalid API token."
 	}
-	return 0, "", 0
+	if f, ok := a.faults.Next(w); ok {
+		return f.Status, f.Code
+	}
+	return 0, ""
 }
 
 func apiError(w http.ResponseWriter, status int, msg string) {
@@ -751,7 +737,7 @@ func (a *API) snapshot() any {
 	return map[string]any{
 		"now": a.now().UTC(), "requests": a.requests, "creates": a.creates,
 		"bare_metals": servers, "vpcs": vpcs, "attachments": atts, "plans_metal": slices.Clone(a.plans),
-		"faults": map[string]any{"fail_next": a.failNext, "rate_limited": a.limited, "broken": a.broken, "broken_status": a.brokenCode},
+		"faults": map[string]any{"fail_next": a.failNext, "injected": a.faults.Pending()},
 	}
 }
 

@@ -14,7 +14,6 @@ import (
 	"net/netip"
 	"net/url"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -97,11 +96,6 @@ type transaction struct {
 	readyAt  time.Time
 }
 
-type fault struct {
-	status, retryAfter int
-	code               string
-}
-
 // Options configure NewWithOptions.
 type Options struct {
 	// Clock is the fake's time (default a simulated clock that moves a
@@ -140,7 +134,7 @@ type Fake struct {
 	blockedUntil time.Time
 	requests     int
 	unauthorized int
-	faults       []fault
+	faults       fakekit.Faults
 	slow         time.Duration
 	failNext     bool
 	nextNumber   int
@@ -266,9 +260,7 @@ func (f *Fake) FailNextInstall() { f.mu.Lock(); f.failNext = true; f.mu.Unlock()
 func (f *Fake) InjectRateLimit(n, retryAfterSeconds int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for range n {
-		f.faults = append(f.faults, fault{status: http.StatusTooManyRequests, retryAfter: retryAfterSeconds})
-	}
+	f.faults.Add(n, fakekit.Fault{Status: http.StatusTooManyRequests, RetryAfter: retryAfterSeconds})
 }
 
 // InjectEndpointLimit answers the next n requests as Robot does when an
@@ -276,18 +268,14 @@ func (f *Fake) InjectRateLimit(n, retryAfterSeconds int) {
 func (f *Fake) InjectEndpointLimit(n int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for range n {
-		f.faults = append(f.faults, fault{status: http.StatusForbidden, code: "RATE_LIMIT_EXCEEDED"})
-	}
+	f.faults.Add(n, fakekit.Fault{Status: http.StatusForbidden, Code: "RATE_LIMIT_EXCEEDED"})
 }
 
 // InjectServerErrors answers the next n requests with status.
 func (f *Fake) InjectServerErrors(n, status int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for range n {
-		f.faults = append(f.faults, fault{status: status})
-	}
+	f.faults.Add(n, fakekit.Fault{Status: status})
 }
 
 // SetSlow delays every answer by d of real time.
@@ -458,18 +446,13 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.failedLogins = 0
-	if len(f.faults) > 0 {
-		ft := f.faults[0]
-		f.faults = f.faults[1:]
-		if ft.retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(ft.retryAfter))
-		}
-		if ft.code == "RATE_LIMIT_EXCEEDED" {
-			writeJSON(w, ft.status, map[string]any{"error": map[string]any{"status": ft.status, "code": ft.code,
+	if ft, ok := f.faults.Next(w); ok {
+		if ft.Code == "RATE_LIMIT_EXCEEDED" {
+			writeJSON(w, ft.Status, map[string]any{"error": map[string]any{"status": ft.Status, "code": ft.Code,
 				"message": "Rate limit exceeded", "max_request": 200, "interval": 3600}})
 			return
 		}
-		robotError(w, ft.status, "INTERNAL_ERROR", "injected fault")
+		robotError(w, ft.Status, "INTERNAL_ERROR", "injected fault")
 		return
 	}
 	if r.Method == http.MethodDelete {
