@@ -47,9 +47,26 @@ func (c *Clock) Sleep(ctx context.Context, d time.Duration) error {
 	return nil
 }
 
-// Delay holds a fake's answer back by d of real time, as a slow API would;
-// it reports false when the request was given up meanwhile.
-func Delay(r *http.Request, d time.Duration) bool {
+// Latency holds a double's answers back by a set time of real time, as a
+// slow API would. Safe for concurrent use.
+type Latency struct {
+	mu sync.Mutex
+	d  time.Duration
+}
+
+// Set makes every later answer wait d first.
+func (l *Latency) Set(d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.d = d
+}
+
+// Wait waits the set time and reports false when the request was given
+// up meanwhile.
+func (l *Latency) Wait(r *http.Request) bool {
+	l.mu.Lock()
+	d := l.d
+	l.mu.Unlock()
 	if d <= 0 {
 		return true
 	}

@@ -99,7 +99,7 @@ type Fake struct {
 	outOfStock map[string]bool // "type@location"
 	failNext   int
 	faults     fakekit.Faults
-	slow       time.Duration
+	slow       fakekit.Latency
 	requests   int
 	rescue     RescueHost
 	usedIPs    map[string]bool
@@ -332,7 +332,7 @@ func (f *Fake) InjectServerErrors(n, status int) {
 }
 
 // SetSlow makes every response wait d of real time first.
-func (f *Fake) SetSlow(d time.Duration) { f.mu.Lock(); f.slow = d; f.mu.Unlock() }
+func (f *Fake) SetSlow(d time.Duration) { f.slow.Set(d) }
 
 // SetRescueHost wires an SSH double for servers in the rescue system.
 func (f *Fake) SetRescueHost(h RescueHost) { f.mu.Lock(); f.rescue = h; f.mu.Unlock() }
@@ -440,13 +440,7 @@ func (f *Fake) loadBalancer(ip string, up bool) {
 
 // ServeHTTP answers one API request.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	slow := f.slow
-	f.mu.Unlock()
-	if !fakekit.Delay(r, slow) {
-		return
-	}
-	if fakekit.ServeState(w, r, func() any { return f.Snapshot() }) {
+	if !f.slow.Wait(r) || fakekit.ServeState(w, r, func() any { return f.Snapshot() }) {
 		return
 	}
 	defer f.hooks.Run(&f.mu)

@@ -135,7 +135,7 @@ type Fake struct {
 	requests     int
 	unauthorized int
 	faults       fakekit.Faults
-	slow         time.Duration
+	slow         fakekit.Latency
 	failNext     bool
 	nextNumber   int
 	nextID       int
@@ -279,7 +279,7 @@ func (f *Fake) InjectServerErrors(n, status int) {
 }
 
 // SetSlow delays every answer by d of real time.
-func (f *Fake) SetSlow(d time.Duration) { f.mu.Lock(); f.slow = d; f.mu.Unlock() }
+func (f *Fake) SetSlow(d time.Duration) { f.slow.Set(d) }
 
 // Settle lets an hour of simulated time pass.
 func (f *Fake) Settle() {
@@ -414,13 +414,7 @@ func (f *Fake) progress() {
 
 // ServeHTTP answers one request.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	slow := f.slow
-	f.mu.Unlock()
-	if !fakekit.Delay(r, slow) {
-		return
-	}
-	if fakekit.ServeState(w, r, func() any { return f.Snapshot() }) {
+	if !f.slow.Wait(r) || fakekit.ServeState(w, r, func() any { return f.Snapshot() }) {
 		return
 	}
 	defer f.hooks.Run(&f.mu)
