@@ -136,7 +136,7 @@ func TestDestroyRobotReleasesAndSaysStillRented(t *testing.T) {
 	f, url := robotEnv(t)
 	n := f.AddServer("AX42", "FSN1-DC14")
 	p := robot.New(robot.Config{User: robotfake.User, Password: robotfake.Password, Endpoint: url, Clock: f.Clock(), Servers: []string{strconv.Itoa(n)}})
-	if _, err := p.CreateServer(context.Background(), provider.ServerSpec{Cluster: "dc", Hostname: "dc-n1", Role: provider.RoleWorker, Plan: "AX42", Region: "FSN1"}); err != nil {
+	if _, err := provider.Create(context.Background(), p, provider.ServerSpec{Cluster: "dc", Hostname: "dc-n1", Role: provider.RoleWorker, Plan: "AX42", Region: "FSN1"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	code, _, stderr := runIn(t, "destroy", "--name", "dc", "--provider", "hetzner-robot", "--api-url", url, "--yes")

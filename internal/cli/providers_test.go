@@ -54,7 +54,7 @@ func TestRobotOrdersPassTheDeployConfirmation(t *testing.T) {
 	}
 	order := provider.ServerSpec{Cluster: "buy", Hostname: "buy-n1", Role: provider.RoleWorker, Plan: "EX130-R", Region: "FSN1",
 		Boot: provider.Boot{Method: provider.BootRescue, URL: "http://127.0.0.1:1/talos.raw.zst"}}
-	_, err = d.Provider.CreateServer(context.Background(), order)
+	_, err = provider.Create(context.Background(), d.Provider, order, nil)
 	if err == nil || !strings.Contains(err.Error(), "pass --yes") {
 		t.Errorf("an order without --yes or a terminal: %v; want it refused, saying to pass --yes", err)
 	}
@@ -62,7 +62,7 @@ func TestRobotOrdersPassTheDeployConfirmation(t *testing.T) {
 		t.Fatalf("an order nobody confirmed was placed: %+v", tx)
 	}
 	d.Yes = true
-	if _, err := d.Provider.CreateServer(context.Background(), order); err != nil {
+	if _, err := provider.Create(context.Background(), d.Provider, order, nil); err != nil {
 		t.Fatalf("an order with --yes: %v", err)
 	}
 	if tx := f.Snapshot().Transactions; len(tx) != 1 {

@@ -122,7 +122,7 @@ func TestDestroyVultrSweepsByTag(t *testing.T) {
 	boot := provider.Boot{Method: provider.BootIPXE, URL: "http://127.0.0.1:9/pxe"}
 	var ids []string
 	for _, c := range []string{"gone", "gone", "kept"} {
-		s, err := p.CreateServer(ctx, provider.ServerSpec{Cluster: c, Hostname: c + "-n", Plan: "vbm-4c-32gb", Region: "EWR", Boot: boot})
+		s, err := provider.Create(ctx, p, provider.ServerSpec{Cluster: c, Hostname: c + "-n", Plan: "vbm-4c-32gb", Region: "EWR", Boot: boot}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

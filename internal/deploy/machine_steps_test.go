@@ -134,8 +134,8 @@ func TestServersRerunAdoptsAndDeletesWhatNobodyAskedFor(t *testing.T) {
 	}
 	before := f.State().Servers
 	// A stray server carrying the cluster's tag, and a journal that lost a node's ID.
-	stray, err := r.Deps.Provider.CreateServer(context.Background(), provider.ServerSpec{Cluster: "t", Hostname: "t-worker9",
-		Plan: "c2-small-x86", Region: "DAL", Boot: provider.Boot{Method: provider.BootIPXE, URL: PlaceholderBootURL}})
+	stray, err := provider.Create(context.Background(), r.Deps.Provider, provider.ServerSpec{Cluster: "t", Hostname: "t-worker9",
+		Plan: "c2-small-x86", Region: "DAL", Boot: provider.Boot{Method: provider.BootIPXE, URL: PlaceholderBootURL}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -406,20 +406,24 @@ func (sv *servers) create(ctx context.Context, name string) error {
 	sp := sv.r.Deps.Spec
 	var role string
 	sv.r.Journal.View(func(j *state.Journal) { role = j.NodeLocked(name).Role })
-	s, err := sv.p.CreateServer(ctx, provider.ServerSpec{
+	spec := provider.ServerSpec{
 		Cluster: sp.Name, Hostname: name, Role: provider.Role(role), Plan: planFor(sp, role),
 		Region: sv.region, Project: sp.Project, Boot: sv.boot[role],
-		// Journal the ID before a provider that boots inside
-		// CreateServer (ISO, rescue write) starts waiting; recording the
-		// same server again below is a no-op.
-		Created: func(s provider.Server) { _ = sv.record(name, s) },
+	}
+	// The ID is journaled the moment the API returns it, before the
+	// provider finishes the server (tag, ISO boot, rescue install).
+	s, err := provider.Create(ctx, sv.p, spec, func(s provider.Server) error {
+		if err := sv.record(name, s); err != nil {
+			return err
+		}
+		sv.seen(s.ID)
+		sv.r.NodeEvent(name, string(s.Status), s.PublicIPv4, "created server "+s.ID)
+		return nil
 	})
 	if s.ID != "" {
 		if jerr := sv.record(name, s); jerr != nil {
 			return jerr
 		}
-		sv.seen(s.ID)
-		sv.r.NodeEvent(name, string(s.Status), s.PublicIPv4, "created server "+s.ID)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)

@@ -557,8 +557,8 @@ func TestLatitudeWithoutDHCPAddressesThePublicLinkStatically(t *testing.T) {
 				t.Fatal(err)
 			}
 			ctx := context.Background()
-			s, err := lat.CreateServer(ctx, provider.ServerSpec{Cluster: "demo", Hostname: "demo-cp1", Plan: "c2-small-x86",
-				Region: "DAL", Boot: provider.Boot{Method: provider.BootIPXE, URL: "http://boot.test/x"}})
+			s, err := provider.Create(ctx, lat, provider.ServerSpec{Cluster: "demo", Hostname: "demo-cp1", Plan: "c2-small-x86",
+				Region: "DAL", Boot: provider.Boot{Method: provider.BootIPXE, URL: "http://boot.test/x"}}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

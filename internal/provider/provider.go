@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -25,8 +26,9 @@ type Provider interface {
 	ListPlans(ctx context.Context, f PlanFilter) ([]Plan, error)
 	ListRegions(ctx context.Context) ([]Region, error)
 
-	// CreateServer orders one server. The returned Server carries the ID the
-	// provider assigned; callers journal it before waiting on anything.
+	// CreateServer orders one server and returns as soon as the API holds
+	// it, with the ID the provider assigned, so the caller journals it
+	// before anything waits. What needs the ID first is a Finisher's.
 	CreateServer(ctx context.Context, s ServerSpec) (Server, error)
 	GetServer(ctx context.Context, id string) (Server, error)
 	// ListServers returns every server tagged with the cluster name, in as
@@ -211,11 +213,6 @@ type ServerSpec struct {
 	Region   string
 	Project  string
 	Boot     Boot
-	// Created, when set, is called with the new server as soon as the API
-	// returns its ID, before the provider waits on anything, so the caller
-	// can journal it even when CreateServer goes on to boot it (attach an
-	// ISO, write an image from a rescue system).
-	Created func(Server)
 }
 
 // Status is a provider-neutral server state.
@@ -366,6 +363,67 @@ type Adopter interface {
 // journal both missed (a create whose answer was lost).
 type ServerFinder interface {
 	FindServers(ctx context.Context, cluster string, hostnames []string) ([]Server, error)
+}
+
+// Finisher is a provider whose servers need more once the API holds them:
+// what needs the server's ID (Latitude.sh tags it, its create cannot), or
+// booting the Talos image where the create cannot (Hetzner Cloud attaches
+// an ISO and powers the server on, Robot writes the image from the rescue
+// system). FinishServer takes the server CreateServer returned; a boot
+// that fails returns the server with StatusFailed, so it is replaced.
+type Finisher interface {
+	FinishServer(ctx context.Context, s ServerSpec, created Server) (Server, error)
+}
+
+// Create makes a server: CreateServer, then created with the server the
+// API returned (the caller journals its ID there), then, for a Finisher,
+// FinishServer. A server the API returned is returned with any error, so
+// it is never lost.
+func Create(ctx context.Context, p Provider, s ServerSpec, created func(Server) error) (Server, error) {
+	srv, err := p.CreateServer(ctx, s)
+	if srv.ID != "" && created != nil {
+		if jerr := created(srv); jerr != nil {
+			return srv, errors.Join(err, jerr)
+		}
+	}
+	if err != nil {
+		return srv, err
+	}
+	f, ok := p.(Finisher)
+	if !ok {
+		return srv, nil
+	}
+	done, err := f.FinishServer(ctx, s, srv)
+	if done.ID == "" {
+		done = srv
+	}
+	return done, err
+}
+
+// Unfinished holds, per server ID, what a provider's CreateServer leaves
+// for its FinishServer. Safe for concurrent use.
+type Unfinished[T any] struct {
+	mu sync.Mutex
+	m  map[string]T
+}
+
+// Put keeps v for the server id.
+func (u *Unfinished[T]) Put(id string, v T) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.m == nil {
+		u.m = map[string]T{}
+	}
+	u.m[id] = v
+}
+
+// Take returns and forgets what was kept for the server id.
+func (u *Unfinished[T]) Take(id string) (T, bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	v, ok := u.m[id]
+	delete(u.m, id)
+	return v, ok
 }
 
 // ISODetacher is a provider whose servers boot Talos from an attached ISO

@@ -69,6 +69,8 @@ type Provider struct {
 	// groups, load balancers, snapshots), so concurrent creates of one
 	// cluster's servers make one of each.
 	mu sync.Mutex
+	// unbooted are the servers CreateServer left stopped for FinishServer.
+	unbooted provider.Unfinished[isoBoot]
 }
 
 // What this provider implements, checked by the compiler.
@@ -77,6 +79,7 @@ var (
 	_ provider.APILoadBalancer = (*Provider)(nil)
 	_ provider.Charger         = (*Provider)(nil)
 	_ provider.ISODetacher     = (*Provider)(nil)
+	_ provider.Finisher        = (*Provider)(nil)
 )
 
 // ConfigFromEnv reads a provider's configuration from HCLOUD_TOKEN,

@@ -73,20 +73,19 @@ func TestCreateServerLabelsPlacementAndISOBoot(t *testing.T) {
 	c := ctx(t)
 	var created []provider.Server
 	for i, role := range []provider.Role{provider.RoleControlPlane, provider.RoleControlPlane, provider.RoleWorker} {
-		s, err := p.CreateServer(c, provider.ServerSpec{
+		s, err := provider.Create(c, p, provider.ServerSpec{
 			Cluster: "prod", Hostname: "prod-n" + strconv.Itoa(i), Role: role, Plan: "cx23", Region: "FSN1",
-			Boot:    talosBoot,
-			Created: func(s provider.Server) { created = append(created, s) },
-		})
+			Boot: talosBoot,
+		}, func(s provider.Server) error { created = append(created, s); return nil })
 		if err != nil {
-			t.Fatalf("CreateServer: %v", err)
+			t.Fatalf("create: %v", err)
 		}
 		if s.Status != provider.StatusReady {
 			t.Errorf("server %s after the ISO boot: %s", s.Hostname, s.Status)
 		}
 	}
 	if len(created) != 3 || created[0].Status != provider.StatusPending {
-		t.Errorf("Created callbacks = %+v, want 3, each before the boot (pending)", created)
+		t.Errorf("created before the boot: %+v, want 3, each pending", created)
 	}
 	st := f.Snapshot()
 	if len(st.PlacementGroups) != 1 {
@@ -126,8 +125,8 @@ func TestCreateServerFromFactoryURLWithoutISOBuildsSnapshot(t *testing.T) {
 	f.RemoveISO("talos-v1.13.9-amd64.iso")
 	c := ctx(t)
 	for i := range 2 {
-		s, err := p.CreateServer(c, provider.ServerSpec{Cluster: "c", Hostname: "c-n" + strconv.Itoa(i), Role: provider.RoleWorker, Plan: "ccx23", Region: "FSN1",
-			Boot: talosBoot})
+		s, err := provider.Create(c, p, provider.ServerSpec{Cluster: "c", Hostname: "c-n" + strconv.Itoa(i), Role: provider.RoleWorker, Plan: "ccx23", Region: "FSN1",
+			Boot: talosBoot}, nil)
 		if err != nil {
 			t.Fatalf("CreateServer without an ISO: %v", err)
 		}
@@ -197,8 +196,8 @@ func TestAPIEndpointLoadBalancer(t *testing.T) {
 	}
 
 	// Destroying the cluster's last server takes the load balancer along.
-	s, err := p.CreateServer(c, provider.ServerSpec{Cluster: "ha", Hostname: "ha-n1", Role: provider.RoleControlPlane, Plan: "cx23", Region: "fsn1",
-		Boot: provider.Boot{Method: provider.BootISO, URL: "talos-v1.13.9-amd64.iso"}})
+	s, err := provider.Create(c, p, provider.ServerSpec{Cluster: "ha", Hostname: "ha-n1", Role: provider.RoleControlPlane, Plan: "cx23", Region: "fsn1",
+		Boot: provider.Boot{Method: provider.BootISO, URL: "talos-v1.13.9-amd64.iso"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +302,7 @@ func TestTalosMediaBuildsSnapshotOnceAndReusesIt(t *testing.T) {
 		t.Errorf("the second call built again")
 	}
 
-	s, err := p.CreateServer(c, provider.ServerSpec{Cluster: "snap", Hostname: "snap-n1", Role: provider.RoleWorker, Plan: "cx33", Region: "fsn1", Boot: boot})
+	s, err := provider.Create(c, p, provider.ServerSpec{Cluster: "snap", Hostname: "snap-n1", Role: provider.RoleWorker, Plan: "cx33", Region: "fsn1", Boot: boot}, nil)
 	if err != nil {
 		t.Fatalf("CreateServer from the snapshot: %v", err)
 	}
@@ -407,8 +406,8 @@ func TestResumedCreateFinishesTheISOBoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Settle()
-	s, err := p.CreateServer(c, provider.ServerSpec{Cluster: "r", Hostname: "r-n1", Role: provider.RoleWorker, Plan: "cx23", Region: "fsn1",
-		Boot: provider.Boot{Method: provider.BootISO, URL: "talos-v1.13.9-amd64.iso"}})
+	s, err := provider.Create(c, p, provider.ServerSpec{Cluster: "r", Hostname: "r-n1", Role: provider.RoleWorker, Plan: "cx23", Region: "fsn1",
+		Boot: provider.Boot{Method: provider.BootISO, URL: "talos-v1.13.9-amd64.iso"}}, nil)
 	if err != nil || s.Status != provider.StatusReady {
 		t.Fatalf("resumed CreateServer = %+v, %v; want the same server booted", s, err)
 	}
@@ -432,7 +431,7 @@ func TestTheClusterThatBuiltASnapshotDeletesIt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := p.CreateServer(c, provider.ServerSpec{Cluster: "snap", Hostname: "snap-n1", Role: provider.RoleWorker, Plan: "cx23", Region: "fsn1", Boot: boot})
+	s, err := provider.Create(c, p, provider.ServerSpec{Cluster: "snap", Hostname: "snap-n1", Role: provider.RoleWorker, Plan: "cx23", Region: "fsn1", Boot: boot}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -483,7 +482,7 @@ func TestCreateServerNeedsTheTalosBuild(t *testing.T) {
 	p, f, _ := newTestProvider(t, fake.Options{})
 	bare := talosBoot
 	bare.Talos = provider.TalosImage{}
-	_, err := p.CreateServer(ctx(t), provider.ServerSpec{Cluster: "c", Hostname: "c-n0", Role: provider.RoleWorker, Plan: "cx23", Region: "FSN1", Boot: bare})
+	_, err := provider.Create(ctx(t), p, provider.ServerSpec{Cluster: "c", Hostname: "c-n0", Role: provider.RoleWorker, Plan: "cx23", Region: "FSN1", Boot: bare}, nil)
 	if !errors.Is(err, provider.ErrInvalid) || !strings.Contains(err.Error(), "names no Talos build") {
 		t.Errorf("an iPXE boot without its Talos build: %v, want it refused as invalid", err)
 	}

@@ -34,10 +34,7 @@ func PlacementGroupName(cluster string) string { return cluster + "-controlplane
 // BootImage the server starts from the snapshot at once. With BootISO (or a
 // Talos factory iPXE URL, which TalosMedia turns into the public ISO of its
 // version or the snapshot of its version and schematic) it is created
-// stopped, reported through s.Created, then the ISO is attached and the
-// server powered on, waiting with the SDK's action waiter. A
-// failure of those actions labels the server failed and returns it with
-// StatusFailed, so the pipeline replaces it.
+// stopped, and FinishServer attaches the ISO and powers it on.
 func (p *Provider) CreateServer(ctx context.Context, s provider.ServerSpec) (provider.Server, error) {
 	if s.Cluster == "" || s.Hostname == "" || s.Plan == "" || s.Region == "" {
 		return provider.Server{}, fmt.Errorf("create server: cluster, hostname, plan and region are required: %w", provider.ErrInvalid)
@@ -72,7 +69,7 @@ func (p *Provider) CreateServer(ctx context.Context, s provider.ServerSpec) (pro
 			existing, _, gerr := p.api.Server.GetByName(ctx, s.Hostname)
 			if gerr == nil && existing != nil && existing.Labels[LabelCluster] == s.Cluster {
 				if iso != nil && existing.Status == hcloud.ServerStatusOff && statusOf(existing) != provider.StatusFailed {
-					return p.bootISO(ctx, existing, iso, nil)
+					p.unbooted.Put(strconv.FormatInt(existing.ID, 10), isoBoot{server: existing, iso: iso})
 				}
 				return serverOf(existing), nil
 			}
@@ -80,13 +77,31 @@ func (p *Provider) CreateServer(ctx context.Context, s provider.ServerSpec) (pro
 		return provider.Server{}, apiError("create server "+s.Hostname, err)
 	}
 	created := serverOf(res.Server)
-	if s.Created != nil {
-		s.Created(created)
+	if iso != nil {
+		p.unbooted.Put(created.ID, isoBoot{server: res.Server, iso: iso, pending: append([]*hcloud.Action{res.Action}, res.NextActions...)})
 	}
-	if iso == nil {
+	return created, nil
+}
+
+// isoBoot is a server CreateServer left stopped for FinishServer to boot
+// from its ISO once the create's own actions are done.
+type isoBoot struct {
+	server  *hcloud.Server
+	iso     *hcloud.ISO
+	pending []*hcloud.Action
+}
+
+// FinishServer boots a server CreateServer created stopped from its ISO:
+// it waits for the create's actions, attaches the ISO and powers the
+// server on, waiting with the SDK's action waiter. A failure of those
+// actions labels the server failed and returns it with StatusFailed, so
+// it is replaced. A server that needs no ISO is returned as it is.
+func (p *Provider) FinishServer(ctx context.Context, s provider.ServerSpec, created provider.Server) (provider.Server, error) {
+	b, ok := p.unbooted.Take(created.ID)
+	if !ok {
 		return created, nil
 	}
-	return p.bootISO(ctx, res.Server, iso, append([]*hcloud.Action{res.Action}, res.NextActions...))
+	return p.bootISO(ctx, b.server, b.iso, b.pending)
 }
 
 // bootISO waits for the server's pending actions, attaches the ISO and

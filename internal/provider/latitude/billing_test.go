@@ -33,8 +33,8 @@ func TestServersBillAsTheProjectAllows(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := p.CreateServer(context.Background(), provider.ServerSpec{Cluster: "bill", Hostname: "bill-" + c.typ, Plan: "c2-small-x86",
-			Region: "DAL", Boot: provider.Boot{Method: provider.BootIPXE, URL: "https://pxe.test/x"}})
+		s, err := provider.Create(context.Background(), p, provider.ServerSpec{Cluster: "bill", Hostname: "bill-" + c.typ, Plan: "c2-small-x86",
+			Region: "DAL", Boot: provider.Boot{Method: provider.BootIPXE, URL: "https://pxe.test/x"}}, nil)
 		if err != nil {
 			t.Fatalf("%s project: %v", c.typ, err)
 		}

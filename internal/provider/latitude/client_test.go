@@ -169,8 +169,8 @@ func TestCreateWithALostAnswerOrdersOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.SetFaults(func(x *fake.Faults) { x.LoseCreateAnswers = 1 })
-	s, err := p.CreateServer(context.Background(), provider.ServerSpec{Cluster: "c", Hostname: "c-cp1", Plan: "c2-small-x86",
-		Region: "DAL", Boot: provider.Boot{Method: provider.BootIPXE, URL: "http://boot.test/x"}})
+	s, err := provider.Create(context.Background(), p, provider.ServerSpec{Cluster: "c", Hostname: "c-cp1", Plan: "c2-small-x86",
+		Region: "DAL", Boot: provider.Boot{Method: provider.BootIPXE, URL: "http://boot.test/x"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func TestCreatesShareOneHostnameListing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	earlier, err := first.CreateServer(context.Background(), spec("c-cp1"))
+	earlier, err := provider.Create(context.Background(), first, spec("c-cp1"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +233,7 @@ func TestCreatesShareOneHostnameListing(t *testing.T) {
 			if i == 0 {
 				s = spec("c-cp1")
 			}
-			got, err := p.CreateServer(context.Background(), s)
+			got, err := provider.Create(context.Background(), p, s, nil)
 			if err != nil {
 				t.Error(err)
 			}
@@ -254,7 +254,7 @@ func TestCreatesShareOneHostnameListing(t *testing.T) {
 	if err := p.DeleteServer(context.Background(), ids[1]); err != nil {
 		t.Fatal(err)
 	}
-	again, err := p.CreateServer(context.Background(), spec("c-worker1"))
+	again, err := provider.Create(context.Background(), p, spec("c-worker1"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,8 +290,8 @@ func TestControlPlaneOrdersGoFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	create := func(host string, role provider.Role) {
-		if _, err := p.CreateServer(context.Background(), provider.ServerSpec{Cluster: "c", Hostname: host, Role: role,
-			Plan: "c2-small-x86", Region: "DAL", Boot: provider.Boot{Method: provider.BootIPXE, URL: "http://boot.test/x"}}); err != nil {
+		if _, err := provider.Create(context.Background(), p, provider.ServerSpec{Cluster: "c", Hostname: host, Role: role,
+			Plan: "c2-small-x86", Region: "DAL", Boot: provider.Boot{Method: provider.BootIPXE, URL: "http://boot.test/x"}}, nil); err != nil {
 			t.Error(err)
 		}
 	}

@@ -28,8 +28,8 @@ func TestLostCreateAnswersMakeNoDuplicates(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	s, err := p.CreateServer(ctx, provider.ServerSpec{Cluster: "lost", Hostname: "lost-cp1", Plan: "c2-small-x86", Region: "DAL",
-		Boot: provider.Boot{Method: provider.BootIPXE, URL: "https://pxe.test/x"}})
+	s, err := provider.Create(ctx, p, provider.ServerSpec{Cluster: "lost", Hostname: "lost-cp1", Plan: "c2-small-x86", Region: "DAL",
+		Boot: provider.Boot{Method: provider.BootIPXE, URL: "https://pxe.test/x"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -85,8 +85,8 @@ var errAny = errors.New("any error")
 func TestUnknownStatusIsPending(t *testing.T) {
 	f, p := faultyProvider(t)
 	f.SetFaults(func(x *fake.Faults) { x.UnknownStatus = "hardware_check" })
-	s, err := p.CreateServer(context.Background(), provider.ServerSpec{Cluster: "u", Hostname: "u-cp1", Plan: "c2-small-x86", Region: "DAL",
-		Boot: provider.Boot{Method: provider.BootIPXE, URL: "http://127.0.0.1/boot.ipxe"}})
+	s, err := provider.Create(context.Background(), p, provider.ServerSpec{Cluster: "u", Hostname: "u-cp1", Plan: "c2-small-x86", Region: "DAL",
+		Boot: provider.Boot{Method: provider.BootIPXE, URL: "http://127.0.0.1/boot.ipxe"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

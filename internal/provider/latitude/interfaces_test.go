@@ -38,8 +38,8 @@ func TestServerNICsFromTheDouble(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	s, err := p.CreateServer(ctx, provider.ServerSpec{Cluster: "c", Hostname: "c-cp1", Plan: "c2-small-x86",
-		Region: "DAL", Boot: provider.Boot{Method: provider.BootIPXE, URL: "http://boot.test/x"}})
+	s, err := provider.Create(ctx, p, provider.ServerSpec{Cluster: "c", Hostname: "c-cp1", Plan: "c2-small-x86",
+		Region: "DAL", Boot: provider.Boot{Method: provider.BootIPXE, URL: "http://boot.test/x"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

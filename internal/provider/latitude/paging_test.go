@@ -74,8 +74,8 @@ func withServers(t *testing.T, pageCap int, cluster string, n int) (*fake.Fake, 
 		t.Fatal(err)
 	}
 	for i := range n {
-		if _, err := p.CreateServer(context.Background(), provider.ServerSpec{Cluster: cluster, Hostname: fmt.Sprintf("%s-%02d", cluster, i),
-			Plan: "c2-small-x86", Region: "DAL", Boot: provider.Boot{Method: provider.BootIPXE, URL: "https://pxe.test/x"}}); err != nil {
+		if _, err := provider.Create(context.Background(), p, provider.ServerSpec{Cluster: cluster, Hostname: fmt.Sprintf("%s-%02d", cluster, i),
+			Plan: "c2-small-x86", Region: "DAL", Boot: provider.Boot{Method: provider.BootIPXE, URL: "https://pxe.test/x"}}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

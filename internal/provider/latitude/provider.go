@@ -135,6 +135,10 @@ type Provider struct {
 	listing sync.Mutex
 	hosts   map[string]map[string]bool // project ID -> hostnames of live servers
 	ordered map[string]bool            // project ID + "/" + hostname
+
+	// untagged are the servers CreateServer returned that FinishServer
+	// tags, as the API answered for them.
+	untagged provider.Unfinished[resource[ServerAttrs]]
 }
 
 // What this provider implements, checked by the compiler.
@@ -147,6 +151,7 @@ var (
 	_ provider.Reinstaller      = (*Provider)(nil)
 	_ provider.BootPathLearner  = (*Provider)(nil)
 	_ provider.Paced            = (*Provider)(nil)
+	_ provider.Finisher         = (*Provider)(nil)
 )
 
 // New returns a Provider for cfg.
@@ -455,10 +460,9 @@ func (p *Provider) tag(ctx context.Context, cluster string, create bool) (string
 	return id, nil
 }
 
-// CreateServer orders a server booting the iPXE media, then tags it with the
-// cluster. A server of the same hostname already in the project is adopted.
-// When tagging fails the server is returned with the error, so the caller
-// can still journal its ID.
+// CreateServer orders a server booting the iPXE media; FinishServer tags
+// it with the cluster, since a create cannot. A server of the same hostname
+// already in the project is adopted.
 func (p *Provider) CreateServer(ctx context.Context, s provider.ServerSpec) (provider.Server, error) {
 	if s.Boot.Method != "" && s.Boot.Method != provider.BootIPXE {
 		return provider.Server{}, fmt.Errorf("%w: Latitude.sh boots custom systems with iPXE only, not %s", provider.ErrInvalid, s.Boot.Method)
@@ -467,8 +471,7 @@ func (p *Provider) CreateServer(ctx context.Context, s provider.ServerSpec) (pro
 	if err != nil {
 		return provider.Server{}, err
 	}
-	tag, err := p.tag(ctx, s.Cluster, true)
-	if err != nil {
+	if _, err := p.tag(ctx, s.Cluster, true); err != nil {
 		return provider.Server{}, err
 	}
 	r, stock, err := p.orderOnce(ctx, proj, s)
@@ -480,18 +483,32 @@ func (p *Provider) CreateServer(ctx context.Context, s provider.ServerSpec) (pro
 	if srv.Region == "" {
 		srv.Region = strings.ToUpper(s.Region)
 	}
-	if s.Created != nil {
-		// Journal the order now: the tag below waits behind other orders.
-		s.Created(srv)
-	}
-	// The tag only labels a server that is already journaled and found by
-	// hostname too: it waits until the orders queued for the write budget
-	// are sent, so every deploy starts as early as it can.
-	if err := p.addTag(httpx.WithPriority(ctx, httpx.PriorityLow), r, tag); err != nil {
-		return srv, fmt.Errorf("tag server %s (%s) with cluster %s: %w", r.ID, s.Hostname, s.Cluster, err)
-	}
-	srv.Tags = []string{s.Cluster}
+	p.untagged.Put(r.ID, r)
 	return srv, nil
+}
+
+// FinishServer tags a server CreateServer returned with the cluster. The
+// tag only labels a server that is already journaled and found by hostname
+// too: it waits until the orders queued for the write budget are sent, so
+// every deploy starts as early as it can. When tagging fails the server is
+// returned with the error.
+func (p *Provider) FinishServer(ctx context.Context, s provider.ServerSpec, created provider.Server) (provider.Server, error) {
+	ctx = httpx.WithPriority(ctx, httpx.PriorityLow)
+	r, ok := p.untagged.Take(created.ID)
+	var err error
+	if ok {
+		var tag string
+		if tag, err = p.tag(ctx, s.Cluster, true); err == nil {
+			err = p.addTag(ctx, r, tag)
+		}
+	} else {
+		err = p.TagServer(ctx, s.Cluster, created.ID)
+	}
+	if err != nil {
+		return created, fmt.Errorf("tag server %s (%s) with cluster %s: %w", created.ID, s.Hostname, s.Cluster, err)
+	}
+	created.Tags = []string{s.Cluster}
+	return created, nil
 }
 
 // addTag adds a tag to the server's own: Latitude replaces a server's

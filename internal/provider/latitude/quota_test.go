@@ -75,8 +75,8 @@ func TestPublishedBudgetStaysInsideTheQuota(t *testing.T) {
 	}
 	ctx := context.Background()
 	for i := range 25 {
-		if _, err := p.CreateServer(ctx, provider.ServerSpec{Cluster: "q", Hostname: fmt.Sprintf("q-%d", i), Plan: "c2-small-x86",
-			Region: "DAL", Boot: provider.Boot{Method: provider.BootIPXE, URL: "https://pxe.test/x"}}); err != nil {
+		if _, err := provider.Create(ctx, p, provider.ServerSpec{Cluster: "q", Hostname: fmt.Sprintf("q-%d", i), Plan: "c2-small-x86",
+			Region: "DAL", Boot: provider.Boot{Method: provider.BootIPXE, URL: "https://pxe.test/x"}}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

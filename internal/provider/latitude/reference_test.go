@@ -541,8 +541,8 @@ func TestClientRequestsMatchOpenAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	s, err := p.CreateServer(ctx, provider.ServerSpec{Cluster: "req", Hostname: "req-cp1", Plan: "c2-small-x86", Region: "DAL",
-		Boot: provider.Boot{Method: provider.BootIPXE, Script: "#!ipxe\nboot"}})
+	s, err := provider.Create(ctx, p, provider.ServerSpec{Cluster: "req", Hostname: "req-cp1", Plan: "c2-small-x86", Region: "DAL",
+		Boot: provider.Boot{Method: provider.BootIPXE, Script: "#!ipxe\nboot"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ func TestDiskErasingIsReinstalling(t *testing.T) {
 	spec := provider.ServerSpec{Cluster: "erase", Hostname: "erase-cp1", Plan: "c2-small-x86", Region: "DAL",
 		Boot: provider.Boot{Method: provider.BootIPXE, URL: "https://pxe.test/boot.ipxe"}}
 	p := newP()
-	s, err := p.CreateServer(ctx, spec)
+	s, err := provider.Create(ctx, p, spec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func TestDiskErasingIsReinstalling(t *testing.T) {
 		t.Fatalf("reinstalling server reads %s (%s), want disk_erasing as pending", got.RawStatus, got.Status)
 	}
 	// A later deploy (a new process) finds the hostname taken by it.
-	again, err := newP().CreateServer(ctx, spec)
+	again, err := provider.Create(ctx, newP(), spec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,8 +71,8 @@ func TestFakeReinstallStatusesAreTheSpecs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := p.CreateServer(ctx, provider.ServerSpec{Cluster: "st", Hostname: "st-cp1", Plan: "c2-small-x86", Region: "DAL",
-		Boot: provider.Boot{Method: provider.BootIPXE, URL: "https://pxe.test/boot.ipxe"}})
+	s, err := provider.Create(ctx, p, provider.ServerSpec{Cluster: "st", Hostname: "st-cp1", Plan: "c2-small-x86", Region: "DAL",
+		Boot: provider.Boot{Method: provider.BootIPXE, URL: "https://pxe.test/boot.ipxe"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

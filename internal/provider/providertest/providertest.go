@@ -120,7 +120,7 @@ func Run(t *testing.T, newFixture func(t *testing.T) Fixture) {
 		cluster := "conf-" + fmt.Sprint(time.Now().UnixNano()%100000)
 		var ids []string
 		for i, role := range []provider.Role{provider.RoleControlPlane, provider.RoleWorker} {
-			s, err := f.Provider.CreateServer(ctx, serverSpec(f, cluster, fmt.Sprintf("%s-n%d", cluster, i+1), role))
+			s, err := provider.Create(ctx, f.Provider, serverSpec(f, cluster, fmt.Sprintf("%s-n%d", cluster, i+1), role), nil)
 			if err != nil {
 				t.Fatalf("CreateServer: %v", err)
 			}
@@ -133,7 +133,7 @@ func Run(t *testing.T, newFixture func(t *testing.T) Fixture) {
 			ids = append(ids, s.ID)
 		}
 		// A server of another cluster must never show up in this one's list.
-		other, err := f.Provider.CreateServer(ctx, serverSpec(f, cluster+"-other", cluster+"-other-n1", provider.RoleWorker))
+		other, err := provider.Create(ctx, f.Provider, serverSpec(f, cluster+"-other", cluster+"-other-n1", provider.RoleWorker), nil)
 		if err != nil {
 			t.Fatalf("CreateServer (other cluster): %v", err)
 		}
@@ -252,7 +252,7 @@ func Run(t *testing.T, newFixture func(t *testing.T) Fixture) {
 		}
 		spec := serverSpec(f, "conf-errors", "conf-errors-n1", provider.RoleWorker)
 		spec.Plan = "no-such-plan"
-		if _, err := f.Provider.CreateServer(ctx, spec); !errors.Is(err, provider.ErrInvalid) && !errors.Is(err, provider.ErrNotFound) {
+		if _, err := provider.Create(ctx, f.Provider, spec, nil); !errors.Is(err, provider.ErrInvalid) && !errors.Is(err, provider.ErrNotFound) {
 			t.Errorf("CreateServer(unknown plan) = %v, want ErrInvalid or ErrNotFound", err)
 		}
 		if f.OutOfStock == nil {
@@ -260,7 +260,7 @@ func Run(t *testing.T, newFixture func(t *testing.T) Fixture) {
 		}
 		{
 			f.OutOfStock()
-			_, err := f.Provider.CreateServer(ctx, serverSpec(f, "conf-errors", "conf-errors-n2", provider.RoleWorker))
+			_, err := provider.Create(ctx, f.Provider, serverSpec(f, "conf-errors", "conf-errors-n2", provider.RoleWorker), nil)
 			if !errors.Is(err, provider.ErrOutOfStock) {
 				t.Errorf("CreateServer when out of stock = %v, want ErrOutOfStock", err)
 			}
@@ -278,7 +278,7 @@ func Run(t *testing.T, newFixture func(t *testing.T) Fixture) {
 		}
 		ctx := testContext(t)
 		f.FailNext()
-		s, err := f.Provider.CreateServer(ctx, serverSpec(f, "conf-fail", "conf-fail-n1", provider.RoleWorker))
+		s, err := provider.Create(ctx, f.Provider, serverSpec(f, "conf-fail", "conf-fail-n1", provider.RoleWorker), nil)
 		if err != nil {
 			t.Fatalf("CreateServer: %v", err)
 		}

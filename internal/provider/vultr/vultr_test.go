@@ -119,7 +119,7 @@ func fakeState(t *testing.T, e *env) map[string]json.RawMessage {
 
 func TestCreateServerSendsTalosBootAndTags(t *testing.T) {
 	e := newEnv(t, fake.Options{})
-	s, err := e.p.CreateServer(ctx(t), spec("alpha", "alpha-cp1"))
+	s, err := provider.Create(ctx(t), e.p, spec("alpha", "alpha-cp1"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestCreateServerSendsTalosBootAndTags(t *testing.T) {
 
 	bad := spec("alpha", "alpha-w1")
 	bad.Boot = provider.Boot{Method: provider.BootISO, URL: "http://127.0.0.1:9/talos.iso"}
-	if _, err := e.p.CreateServer(ctx(t), bad); !errors.Is(err, provider.ErrInvalid) {
+	if _, err := provider.Create(ctx(t), e.p, bad, nil); !errors.Is(err, provider.ErrInvalid) {
 		t.Errorf("create with an ISO = %v, want ErrInvalid", err)
 	}
 }
@@ -188,7 +188,7 @@ func TestServerErrorsRetryReadsButNeverCreates(t *testing.T) {
 
 	e.api.Break(1, http.StatusInternalServerError)
 	before := e.api.Requests()
-	_, err := e.p.CreateServer(ctx(t), spec("alpha", "alpha-cp1"))
+	_, err := provider.Create(ctx(t), e.p, spec("alpha", "alpha-cp1"), nil)
 	if err == nil || !strings.Contains(err.Error(), "HTTP 500") {
 		t.Fatalf("create answered 500 = %v, want the 500 reported", err)
 	}
@@ -205,7 +205,7 @@ func TestPaginationFollowsCursors(t *testing.T) {
 	e := newEnv(t, fake.Options{MaxPerPage: 2})
 	var ids []string
 	for _, h := range []string{"p-1", "p-2", "p-3", "p-4", "p-5"} {
-		s, err := e.p.CreateServer(ctx(t), spec("paged", h))
+		s, err := provider.Create(ctx(t), e.p, spec("paged", h), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -262,7 +262,7 @@ func TestPlansCarryPricesGPUsAndStock(t *testing.T) {
 func TestDestroyFindsVPCByDescriptionAndDetaches(t *testing.T) {
 	e := newEnv(t, fake.Options{})
 	c := ctx(t)
-	s, err := e.p.CreateServer(c, spec("beta", "beta-cp1"))
+	s, err := provider.Create(c, e.p, spec("beta", "beta-cp1"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,7 +346,7 @@ func TestConcurrentCreatesAllLand(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := e.p.CreateServer(ctx(t), spec("wide", "wide-"+string(rune('a'+i))))
+			_, err := provider.Create(ctx(t), e.p, spec("wide", "wide-"+string(rune('a'+i))), nil)
 			errs <- err
 		}()
 	}

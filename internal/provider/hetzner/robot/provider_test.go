@@ -37,17 +37,23 @@ func TestAdoptInstallAndReleaseNeverCancels(t *testing.T) {
 	// system writes.
 	boot := provider.Boot{Method: provider.BootIPXE, URL: "https://pxe.factory.test/pxe/376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba/v1.13.9/metal-amd64",
 		Talos: provider.TalosImage{Factory: "https://factory.test", Schematic: "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba", Version: "v1.13.9"}}
-	s, err := p.CreateServer(c, provider.ServerSpec{Cluster: "dc", Hostname: "dc-cp1", Role: provider.RoleControlPlane, Plan: "AX42", Region: "FSN1",
-		Boot: boot, Created: func(s provider.Server) { journaled = append(journaled, s.ID) }})
+	s, err := provider.Create(c, p, provider.ServerSpec{Cluster: "dc", Hostname: "dc-cp1", Role: provider.RoleControlPlane, Plan: "AX42", Region: "FSN1",
+		Boot: boot}, func(s provider.Server) error {
+		if written := serverState(t, e.f, e.numbers[0]).Written; len(written) != 0 {
+			t.Errorf("the server was handed out after the image was written (%v), not before", written)
+		}
+		journaled = append(journaled, s.ID)
+		return nil
+	})
 	if err != nil {
-		t.Fatalf("CreateServer: %v", err)
+		t.Fatalf("create: %v", err)
 	}
 	n := e.numbers[0]
 	if s.ID != strconv.Itoa(n) || s.Status != provider.StatusReady || s.Hostname != "dc-cp1" {
 		t.Fatalf("adopted %+v, want server %d ready", s, n)
 	}
 	if len(journaled) != 1 || journaled[0] != s.ID {
-		t.Errorf("Created saw %v before the install, want [%s]", journaled, s.ID)
+		t.Errorf("handed out %v before the install, want [%s]", journaled, s.ID)
 	}
 	st := serverState(t, e.f, n)
 	if st.Name != "cto:dc:controlplane:dc-cp1" {
@@ -73,8 +79,8 @@ func TestAdoptInstallAndReleaseNeverCancels(t *testing.T) {
 	}
 	// A rerun creating the same node must not write the disk again: the
 	// node may already hold its config.
-	again, err := p.CreateServer(c, provider.ServerSpec{Cluster: "dc", Hostname: "dc-cp1", Role: provider.RoleControlPlane, Plan: "AX42", Region: "FSN1",
-		Boot: boot})
+	again, err := provider.Create(c, p, provider.ServerSpec{Cluster: "dc", Hostname: "dc-cp1", Role: provider.RoleControlPlane, Plan: "AX42", Region: "FSN1",
+		Boot: boot}, nil)
 	if err != nil || again.ID != s.ID {
 		t.Fatalf("rerun CreateServer = %+v, %v", again, err)
 	}
@@ -147,27 +153,27 @@ func TestAdoptionPicksOnlyFittingServers(t *testing.T) {
 	e.numbers = []int{cancelled, other, helsinki, taken, good}
 	p := robot.New(e.config())
 	c := testContext(t)
-	if _, err := p.CreateServer(c, provider.ServerSpec{Cluster: "other", Hostname: "other-n1", Role: provider.RoleWorker, Plan: "EX130-R", Region: "FSN1"}); err != nil {
+	if _, err := provider.Create(c, p, provider.ServerSpec{Cluster: "other", Hostname: "other-n1", Role: provider.RoleWorker, Plan: "EX130-R", Region: "FSN1"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	// "other" took the EX130-R; now the AX42 in another cluster's hands:
 	cfg := e.config()
 	cfg.Servers = []string{strconv.Itoa(taken)}
-	if _, err := robot.New(cfg).CreateServer(c, provider.ServerSpec{Cluster: "third", Hostname: "third-n1", Role: provider.RoleWorker, Plan: "AX42", Region: "FSN1"}); err != nil {
+	if _, err := provider.Create(c, robot.New(cfg), provider.ServerSpec{Cluster: "third", Hostname: "third-n1", Role: provider.RoleWorker, Plan: "AX42", Region: "FSN1"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := p.Adoptable(c, "dc", "AX42", "FSN1"); err != nil || n != 1 {
 		t.Errorf("Adoptable = %d, %v; want 1", n, err)
 	}
-	s, err := p.CreateServer(c, provider.ServerSpec{Cluster: "dc", Hostname: "dc-n1", Role: provider.RoleWorker, Plan: "AX42", Region: "fsn1"})
+	s, err := provider.Create(c, p, provider.ServerSpec{Cluster: "dc", Hostname: "dc-n1", Role: provider.RoleWorker, Plan: "AX42", Region: "fsn1"}, nil)
 	if err != nil || s.ID != strconv.Itoa(good) {
 		t.Fatalf("CreateServer adopted %+v, %v; want server %d", s, err, good)
 	}
-	again, err := p.CreateServer(c, provider.ServerSpec{Cluster: "dc", Hostname: "dc-n1", Role: provider.RoleWorker, Plan: "AX42", Region: "FSN1"})
+	again, err := provider.Create(c, p, provider.ServerSpec{Cluster: "dc", Hostname: "dc-n1", Role: provider.RoleWorker, Plan: "AX42", Region: "FSN1"}, nil)
 	if err != nil || again.ID != s.ID {
 		t.Errorf("a resumed create = %+v, %v; want the same server %s", again, err, s.ID)
 	}
-	_, err = p.CreateServer(c, provider.ServerSpec{Cluster: "dc", Hostname: "dc-n2", Role: provider.RoleWorker, Plan: "AX42", Region: "FSN1"})
+	_, err = provider.Create(c, p, provider.ServerSpec{Cluster: "dc", Hostname: "dc-n2", Role: provider.RoleWorker, Plan: "AX42", Region: "FSN1"}, nil)
 	if !errors.Is(err, provider.ErrOutOfStock) || !strings.Contains(err.Error(), "--order") {
 		t.Errorf("CreateServer with nothing left = %v, want ErrOutOfStock naming --order", err)
 	}
@@ -191,7 +197,7 @@ func TestStopsAtTheFirst401(t *testing.T) {
 	if _, err := p.ListServers(c, "x"); !errors.Is(err, robot.ErrLoginStopped) {
 		t.Errorf("ListServers after a 401 = %v, want ErrLoginStopped", err)
 	}
-	if _, err := p.CreateServer(c, provider.ServerSpec{Cluster: "x", Hostname: "x-1", Plan: "AX42", Region: "FSN1"}); err == nil {
+	if _, err := provider.Create(c, p, provider.ServerSpec{Cluster: "x", Hostname: "x-1", Plan: "AX42", Region: "FSN1"}, nil); err == nil {
 		t.Errorf("CreateServer after a 401 succeeded")
 	}
 	st := e.f.Snapshot()
@@ -209,7 +215,7 @@ func TestOrderOnlyWithConfirmedCost(t *testing.T) {
 	cfg := e.config()
 	cfg.Order = true
 	cfg.ConfirmOrder = func(string) error { return errors.New("declined") }
-	if _, err := robot.New(cfg).CreateServer(c, spec); err == nil {
+	if _, err := provider.Create(c, robot.New(cfg), spec, nil); err == nil {
 		t.Fatal("a declined order went through")
 	}
 	if tx := e.f.Snapshot().Transactions; len(tx) != 0 {
@@ -219,7 +225,7 @@ func TestOrderOnlyWithConfirmedCost(t *testing.T) {
 	var asked string
 	cfg.ConfirmOrder = func(q string) error { asked = q; return nil }
 	p := robot.New(cfg)
-	s, err := p.CreateServer(c, spec)
+	s, err := provider.Create(c, p, spec, nil)
 	if err != nil {
 		t.Fatalf("CreateServer (order): %v", err)
 	}
@@ -248,7 +254,7 @@ func TestOrderOnlyWithConfirmedCost(t *testing.T) {
 	}
 	// Creating the same hostname again installs Talos on the delivered
 	// server instead of ordering another.
-	again, err := p.CreateServer(c, spec)
+	again, err := provider.Create(c, p, spec, nil)
 	if err != nil || again.ID != got.ID || again.Status != provider.StatusReady {
 		t.Fatalf("CreateServer for the delivered hostname = %+v, %v; want server %s installed", again, err, got.ID)
 	}

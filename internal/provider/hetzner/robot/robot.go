@@ -59,6 +59,8 @@ type Provider struct {
 	// mu serialises adoption, so two concurrent creates never take the
 	// same server.
 	mu sync.Mutex
+	// uninstalled are the servers CreateServer adopted for FinishServer.
+	uninstalled provider.Unfinished[install]
 }
 
 // What this provider implements, checked by the compiler.
@@ -67,6 +69,7 @@ var (
 	_ provider.Adopter        = (*Provider)(nil)
 	_ provider.Releaser       = (*Provider)(nil)
 	_ provider.OrderConfirmer = (*Provider)(nil)
+	_ provider.Finisher       = (*Provider)(nil)
 )
 
 // ConfigFromEnv reads a provider's configuration from HETZNER_ROBOT_USER,
@@ -380,11 +383,9 @@ func adoptable(s Server, plan, region string) string {
 // CreateServer adopts the next of Config.Servers that fits the spec (ready,
 // not cancelled, of the plan, in the region, in no cluster) by naming it
 // with the cluster's tag; when none is left it orders one, only if
-// Config.Order allows it and ConfirmOrder approves the price. Then, when
-// the spec asks for Talos (BootRescue with a raw image URL, or a factory
-// iPXE URL), it installs Talos through the rescue system (InstallTalos). An
-// install that fails marks the server failed and returns it with
-// StatusFailed; the server is never cancelled.
+// Config.Order allows it and ConfirmOrder approves the price. When the spec
+// asks for Talos (BootRescue with a raw image URL, or a factory iPXE URL),
+// FinishServer installs it.
 func (p *Provider) CreateServer(ctx context.Context, s provider.ServerSpec) (provider.Server, error) {
 	if s.Cluster == "" || s.Hostname == "" || strings.Contains(s.Cluster+s.Hostname, ":") {
 		return provider.Server{}, fmt.Errorf("create server: a cluster and hostname without ':' are required: %w", provider.ErrInvalid)
@@ -412,31 +413,49 @@ func (p *Provider) CreateServer(ctx context.Context, s provider.ServerSpec) (pro
 		return p.order(ctx, s, t)
 	}
 	out := serverOf(*srv)
-	if s.Created != nil {
-		s.Created(out)
+	if held, _ := parseTag(srv.Name); imageURL != "" && held.State == stateInstalling {
+		// Installed by an earlier run otherwise: writing the disk again
+		// would wipe a node that may hold its config.
+		p.uninstalled.Put(out.ID, install{number: srv.Number, imageURL: imageURL, tag: t})
 	}
-	if held, _ := parseTag(srv.Name); imageURL == "" || held.State != stateInstalling {
-		// Nothing to install, or installed by an earlier run: writing
-		// the disk again would wipe a node that may hold its config.
-		return out, nil
+	return out, nil
+}
+
+// install is a server CreateServer adopted for FinishServer to write
+// Talos onto.
+type install struct {
+	number   int
+	imageURL string
+	tag      tag
+}
+
+// FinishServer installs Talos on a server CreateServer adopted, through
+// the rescue system (InstallTalos). An install that fails marks the server
+// failed and returns it with StatusFailed; the server is never cancelled.
+// A server with nothing to install is returned as it is.
+func (p *Provider) FinishServer(ctx context.Context, s provider.ServerSpec, created provider.Server) (provider.Server, error) {
+	in, ok := p.uninstalled.Take(created.ID)
+	if !ok {
+		return created, nil
 	}
-	if _, err := p.InstallTalos(ctx, srv.Number, imageURL); err != nil {
+	out, t := created, in.tag
+	if _, err := p.InstallTalos(ctx, in.number, in.imageURL); err != nil {
 		if ctx.Err() != nil {
 			return out, err
 		}
 		t.State = stateFailed
-		failed, rerr := p.api.RenameServer(ctx, srv.Number, t.String())
+		failed, rerr := p.api.RenameServer(ctx, in.number, t.String())
 		if rerr != nil {
-			return out, fmt.Errorf("install Talos on server %d: %w (and marking it failed: %v)", srv.Number, err, rerr)
+			return out, fmt.Errorf("install Talos on server %d: %w (and marking it failed: %v)", in.number, err, rerr)
 		}
 		out = serverOf(failed)
 		out.RawStatus = "Talos install failed: " + err.Error()
 		return out, nil
 	}
 	t.State = ""
-	done, err := p.api.RenameServer(ctx, srv.Number, t.String())
+	done, err := p.api.RenameServer(ctx, in.number, t.String())
 	if err != nil {
-		return out, fmt.Errorf("Talos is on server %d, but marking it installed failed: %w", srv.Number, err)
+		return out, fmt.Errorf("Talos is on server %d, but marking it installed failed: %w", in.number, err)
 	}
 	return serverOf(done), nil
 }
@@ -573,11 +592,7 @@ func (p *Provider) ordered(s provider.ServerSpec, tx Transaction, auction bool) 
 	if auction {
 		id = orderPrefix + "auction-" + tx.ID
 	}
-	out := provider.Server{ID: id, Hostname: s.Hostname, Status: provider.StatusPending, RawStatus: "ordered: " + tx.Status, Plan: s.Plan, Region: strings.ToUpper(s.Region)}
-	if s.Created != nil {
-		s.Created(out)
-	}
-	return out
+	return provider.Server{ID: id, Hostname: s.Hostname, Status: provider.StatusPending, RawStatus: "ordered: " + tx.Status, Plan: s.Plan, Region: strings.ToUpper(s.Region)}
 }
 
 // DeleteServer releases an adopted server and never cancels it: it
