@@ -30,6 +30,25 @@ func zoneState(fake *cffake.Server) []string {
 	return out
 }
 
+// startZone serves the Cloudflare double with the zone example.test for
+// the test's duration.
+func startZone(t *testing.T) *cffake.Server {
+	fake := cffake.New("tok", "example.test")
+	fake.Start()
+	t.Cleanup(fake.Close)
+	return fake
+}
+
+// threeControlPlanes is a cluster of three control planes and no workers;
+// a fresh slice each time, since the journal keeps pointers into it.
+func threeControlPlanes() []state.Node {
+	return []state.Node{
+		{Name: "c1-cp1", Role: "controlplane", PublicIP: "192.0.2.1"},
+		{Name: "c1-cp2", Role: "controlplane", PublicIP: "192.0.2.2"},
+		{Name: "c1-cp3", Role: "controlplane", PublicIP: "192.0.2.3"},
+	}
+}
+
 func dnsRun(t *testing.T, fake *cffake.Server, nodes []state.Node) *pipeline.Run {
 	t.Helper()
 	s := spec.Defaults()
@@ -49,9 +68,7 @@ func dnsRun(t *testing.T, fake *cffake.Server, nodes []state.Node) *pipeline.Run
 
 func TestDNSStepCreatesIdempotentlyAndDestroyRemovesOnlyItsRecords(t *testing.T) {
 	ctx := context.Background()
-	fake := cffake.New("tok", "example.test")
-	fake.Start()
-	defer fake.Close()
+	fake := startZone(t)
 	fake.Put("example.test", cffake.Record{Name: "www", Type: "A", Content: "192.0.2.80"})
 	other := "cto-cluster=c2"
 	fake.Put("example.test", cffake.Record{Name: "api.c2", Type: "A", Content: "192.0.2.90", Comment: &other})
@@ -110,14 +127,8 @@ func TestDNSStepCreatesIdempotentlyAndDestroyRemovesOnlyItsRecords(t *testing.T)
 }
 
 func TestDNSStepWithoutWorkersPointsIngressAtControlPlanes(t *testing.T) {
-	fake := cffake.New("tok", "example.test")
-	fake.Start()
-	defer fake.Close()
-	r := dnsRun(t, fake, []state.Node{
-		{Name: "c1-cp1", Role: "controlplane", PublicIP: "192.0.2.1"},
-		{Name: "c1-cp2", Role: "controlplane", PublicIP: "192.0.2.2"},
-		{Name: "c1-cp3", Role: "controlplane", PublicIP: "192.0.2.3"},
-	})
+	fake := startZone(t)
+	r := dnsRun(t, fake, threeControlPlanes())
 	if err := (dnsStep{}).Run(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}
@@ -130,14 +141,8 @@ func TestDNSStepWithoutWorkersPointsIngressAtControlPlanes(t *testing.T) {
 }
 
 func TestDNSStepPointsTheAPIAtTheLoadBalancer(t *testing.T) {
-	fake := cffake.New("tok", "example.test")
-	fake.Start()
-	defer fake.Close()
-	r := dnsRun(t, fake, []state.Node{
-		{Name: "c1-cp1", Role: "controlplane", PublicIP: "192.0.2.1"},
-		{Name: "c1-cp2", Role: "controlplane", PublicIP: "192.0.2.2"},
-		{Name: "c1-cp3", Role: "controlplane", PublicIP: "192.0.2.3"},
-	})
+	fake := startZone(t)
+	r := dnsRun(t, fake, threeControlPlanes())
 	if err := r.Journal.SetFacts(func(f *state.Facts) { f.APILoadBalancer = "203.0.113.7" }); err != nil {
 		t.Fatal(err)
 	}
@@ -153,9 +158,7 @@ func TestDNSStepPointsTheAPIAtTheLoadBalancer(t *testing.T) {
 
 func TestDestroyFindsRecordsByCommentWithoutAJournal(t *testing.T) {
 	ctx := context.Background()
-	fake := cffake.New("tok", "example.test")
-	fake.Start()
-	defer fake.Close()
+	fake := startZone(t)
 	r := dnsRun(t, fake, []state.Node{{Name: "c1-cp1", Role: "controlplane", PublicIP: "192.0.2.1"}})
 	if err := (dnsStep{}).Run(ctx, r); err != nil {
 		t.Fatal(err)
@@ -191,9 +194,7 @@ func TestDNSStepSkipsWithoutDomain(t *testing.T) {
 
 func TestCheckDNSFailsFastOnTokenAndZone(t *testing.T) {
 	ctx := context.Background()
-	fake := cffake.New("tok", "example.test")
-	fake.Start()
-	defer fake.Close()
+	fake := startZone(t)
 	r := dnsRun(t, fake, nil)
 	if err := checkDNS(ctx, r); err != nil {
 		t.Fatal(err)
