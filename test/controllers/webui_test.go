@@ -12,8 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/cto-platform/cto/internal/platform"
 	"github.com/cto-platform/cto/internal/platform/platformtest"
@@ -30,11 +28,7 @@ func TestEveryWebURLAnswers(t *testing.T) {
 	env := kubeenv.StartForTestWith(t, kubeenv.Options{Workloads: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cfg, err := clientcmd.BuildConfigFromFlags("", env.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.WarningHandler = rest.NoWarnings{}
+	cfg := env.RESTConfig(t)
 	kc := kubernetes.NewForConfigOrDie(cfg)
 	nodeIPs := []string{"10.8.0.1", "10.8.0.2", "10.8.0.3"}
 	for i, ip := range nodeIPs {

@@ -52,10 +52,7 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	env := kubeenv.Require(t)
-	cfg, err := clientcmd.BuildConfigFromFlags("", env.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := env.RESTConfig(t)
 	controllers.ForTest(t, env, argocd.Options{})
 	// The user's kubeconfig lives in the test's folder.
 	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "kube", "config"))

@@ -10,8 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
 // TestWorkloadsRunOnSimulatedNodes: with the controllers, the scheduler
@@ -23,11 +21,7 @@ func TestWorkloadsRunOnSimulatedNodes(t *testing.T) {
 	env := StartForTestWith(t, Options{Workloads: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cfg, err := clientcmd.BuildConfigFromFlags("", env.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.WarningHandler = rest.NoWarnings{} // "restricted" warnings on every pod
+	cfg := env.RESTConfig(t)
 	kc := kubernetes.NewForConfigOrDie(cfg)
 
 	if err := env.AddNode(ctx, Node{Name: "cp1", CPU: 4, MemoryGiB: 8, InternalIP: "10.8.0.1",
@@ -58,7 +52,7 @@ func TestWorkloadsRunOnSimulatedNodes(t *testing.T) {
 	// Pod Security "baseline", enforced by default as Talos configures it.
 	hostNet := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "exporter"}, Spec: corev1.PodSpec{HostNetwork: true,
 		Containers: []corev1.Container{{Name: "c", Image: "example/exporter:1"}}}}
-	_, err = kc.CoreV1().Pods("apps").Create(ctx, hostNet, metav1.CreateOptions{})
+	_, err := kc.CoreV1().Pods("apps").Create(ctx, hostNet, metav1.CreateOptions{})
 	if err == nil || !strings.Contains(err.Error(), "violates PodSecurity \"baseline") {
 		t.Errorf("a hostNetwork pod in an unlabelled namespace: %v, want it forbidden by baseline", err)
 	}

@@ -21,8 +21,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
 	"github.com/cto-platform/cto/internal/platform"
@@ -158,11 +156,7 @@ func TestSyncAsArgoCD(t *testing.T) {
 	env := kubeenv.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cfg, err := clientcmd.BuildConfigFromFlags("", env.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.WarningHandler = rest.NoWarnings{}
+	cfg := env.RESTConfig(t)
 	c := cluster{t: t, kc: kubernetes.NewForConfigOrDie(cfg), dyn: dynamic.NewForConfigOrDie(cfg)}
 	if err := env.AddNode(ctx, kubeenv.Node{Name: "node-1", CPU: 8, MemoryGiB: 32, InternalIP: "10.8.0.1"}); err != nil {
 		t.Fatal(err)

@@ -10,8 +10,6 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/cto-platform/cto/internal/platform"
 	"github.com/cto-platform/cto/internal/platform/platformtest"
@@ -42,11 +40,7 @@ func TestIngressGetsTheAddressesOfTheNodesRunningTheController(t *testing.T) {
 	env := kubeenv.StartForTestWith(t, kubeenv.Options{Workloads: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cfg, err := clientcmd.BuildConfigFromFlags("", env.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.WarningHandler = rest.NoWarnings{}
+	cfg := env.RESTConfig(t)
 	kc := kubernetes.NewForConfigOrDie(cfg)
 	for _, n := range []kubeenv.Node{
 		{Name: "cp1", InternalIP: "10.8.0.1", CPU: 4, MemoryGiB: 8,

@@ -11,8 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/cto-platform/cto/test/kubeenv"
 )
@@ -27,11 +25,7 @@ func TestProvisionsWhatTheRealProvisionersProvision(t *testing.T) {
 	env := kubeenv.StartForTestWith(t, kubeenv.Options{Workloads: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cfg, err := clientcmd.BuildConfigFromFlags("", env.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.WarningHandler = rest.NoWarnings{}
+	cfg := env.RESTConfig(t)
 	kc := kubernetes.NewForConfigOrDie(cfg)
 	if err := env.AddNode(ctx, kubeenv.Node{Name: "worker1", CPU: 4, MemoryGiB: 8, InternalIP: "10.8.0.2"}); err != nil {
 		t.Fatal(err)

@@ -154,10 +154,9 @@ func (f *Fake) createAssignment(w http.ResponseWriter, r *http.Request) {
 		ServerID         string `json:"server_id"`
 		VirtualNetworkID string `json:"virtual_network_id"`
 	}
-	if !f.typed(w, r, &a) {
+	if !f.lockedBody(w, r, &a) {
 		return
 	}
-	f.mu.Lock()
 	defer f.mu.Unlock()
 	s, n := f.findServer(a.ServerID), f.findNetwork(a.VirtualNetworkID)
 	switch {

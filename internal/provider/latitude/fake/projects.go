@@ -77,10 +77,9 @@ func (f *Fake) createProject(w http.ResponseWriter, r *http.Request) {
 		ProvisioningType string `json:"provisioning_type"`
 		Environment      string `json:"environment"`
 	}
-	if !f.typed(w, r, &a) {
+	if !f.lockedBody(w, r, &a) {
 		return
 	}
-	f.mu.Lock()
 	defer f.mu.Unlock()
 	if a.Name == "" {
 		invalid(w, "name can't be blank")
@@ -136,10 +135,9 @@ func (f *Fake) listTags(w http.ResponseWriter, r *http.Request) {
 
 func (f *Fake) createTag(w http.ResponseWriter, r *http.Request) {
 	var a struct{ Name, Description, Color string }
-	if !f.typed(w, r, &a) {
+	if !f.lockedBody(w, r, &a) {
 		return
 	}
-	f.mu.Lock()
 	defer f.mu.Unlock()
 	if a.Name == "" {
 		invalid(w, "name can't be blank")

@@ -58,6 +58,16 @@ func (f *Fake) typed(w http.ResponseWriter, r *http.Request, v any) bool {
 	return f.checkType(w, r, RequestTypes[r.Pattern], v)
 }
 
+// lockedBody decodes the request's attributes as typed does and, when they
+// are taken, locks the fake for the caller to unlock.
+func (f *Fake) lockedBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	if !f.typed(w, r, v) {
+		return false
+	}
+	f.mu.Lock()
+	return true
+}
+
 // writeErrorAt is writeError with the JSON pointer of the offending
 // attribute, as the OpenAPI document's error examples carry it
 // (source.pointer "/data/attributes/name").

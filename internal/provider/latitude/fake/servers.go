@@ -168,10 +168,9 @@ func (f *Fake) createServer(w http.ResponseWriter, r *http.Request) {
 		IPXEURL         string   `json:"ipxe_url"`
 		Billing         string   `json:"billing"`
 	}
-	if !f.typed(w, r, &a) {
+	if !f.lockedBody(w, r, &a) {
 		return
 	}
-	f.mu.Lock()
 	defer f.mu.Unlock()
 	proj := f.findProject(a.Project)
 	switch {

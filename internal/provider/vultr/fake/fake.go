@@ -326,6 +326,16 @@ func (a *API) admit(w http.ResponseWriter, r *http.Request) (status int, msg str
 	return 0, ""
 }
 
+// lockedBody decodes the request's JSON body into v and, when it is taken,
+// locks the fake for the caller to unlock.
+func (a *API) lockedBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	if !decode(w, r, v) {
+		return false
+	}
+	a.mu.Lock()
+	return true
+}
+
 func apiError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]any{"error": msg, "status": status})
 }
@@ -467,10 +477,9 @@ type createRequest struct {
 
 func (a *API) createServer(w http.ResponseWriter, r *http.Request) {
 	var req createRequest
-	if !decode(w, r, &req) {
+	if !a.lockedBody(w, r, &req) {
 		return
 	}
-	a.mu.Lock()
 	defer a.mu.Unlock()
 	if !a.knownRegion(w, req.Region) {
 		return
@@ -610,10 +619,9 @@ func (a *API) createVPC(w http.ResponseWriter, r *http.Request) {
 		V4Subnet     string `json:"v4_subnet"`
 		V4SubnetMask int    `json:"v4_subnet_mask"`
 	}
-	if !decode(w, r, &req) {
+	if !a.lockedBody(w, r, &req) {
 		return
 	}
-	a.mu.Lock()
 	defer a.mu.Unlock()
 	if !a.knownRegion(w, req.Region) {
 		return
