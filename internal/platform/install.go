@@ -59,7 +59,10 @@ type Options struct {
 	GitOps      GitOps
 	// CacheDir keeps downloaded charts ("" keeps none).
 	CacheDir string
-	// PollInterval is how often Wait looks (default 5s).
+	// PollInterval is how often Wait looks at most (default 2s: one look
+	// is a few list calls to the cluster's own API server, and every
+	// second between the last component turning Healthy and the next look
+	// is a second the deploy waits for nothing).
 	PollInterval time.Duration
 	// HTTPClient fetches charts (default http.DefaultClient).
 	HTTPClient *http.Client
@@ -100,7 +103,7 @@ func New(opts Options) (*Installer, error) {
 		return nil, err
 	}
 	if opts.PollInterval <= 0 {
-		opts.PollInterval = 5 * time.Second
+		opts.PollInterval = 2 * time.Second
 	}
 	return &Installer{
 		opts:       opts,
