@@ -6,10 +6,6 @@ import (
 	"github.com/cto-platform/cto/internal/pipeline"
 )
 
-// StepMachines groups the phases that bring every node from nothing to
-// running the cluster's Talos config.
-const StepMachines = "machines"
-
 // machinesStep orders the servers, puts them on the cluster's private
 // network and configures Talos on them: three phases, each journaled as a
 // step of its own.

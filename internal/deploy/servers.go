@@ -225,7 +225,7 @@ type servers struct {
 	// wait already watches the others.
 	creating map[string]bool
 	// reinstalls holds the servers this run reinstalled into their boot
-	// media (step_servers_reinstall.go).
+	// media (servers_reinstall.go).
 	reinstalls map[string]*reinstall
 }
 

@@ -17,6 +17,10 @@ const (
 	StepPlatform    = "platform"
 	StepDNS         = "dns"
 	StepCredentials = "credentials"
+
+	// StepMachines groups the phases that bring every node from nothing
+	// to running the cluster's Talos config; it has no record of its own.
+	StepMachines = "machines"
 )
 
 // StepNames lists every journaled step in the order a deploy runs them.
