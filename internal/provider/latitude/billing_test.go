@@ -3,9 +3,7 @@ package latitude
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -17,24 +15,15 @@ import (
 // servers; the create leaves the cycle to the project, as the recorded
 // create in a reserved project did, and an on-demand project bills hourly.
 func TestServersBillAsTheProjectAllows(t *testing.T) {
-	f := fake.New(fake.Options{})
-	srv := httptest.NewServer(f)
-	defer srv.Close()
+	f, base := serveFake(t, fake.Options{})
 	for _, c := range []struct{ typ, want string }{{"reserved", "yearly"}, {"on_demand", "hourly"}} {
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/projects", strings.NewReader(
-			`{"data":{"type":"projects","attributes":{"name":"bill-`+c.typ+`","provisioning_type":"`+c.typ+`","environment":"Production"}}}`))
-		req.Header.Set("Authorization", f.Token())
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode != http.StatusCreated {
-			t.Fatalf("create %s project: %v %v", c.typ, resp.StatusCode, err)
+		status, out := callFake(t, f, base, http.MethodPost, "/projects",
+			`{"data":{"type":"projects","attributes":{"name":"bill-`+c.typ+`","provisioning_type":"`+c.typ+`","environment":"Production"}}}`)
+		if status != http.StatusCreated {
+			t.Fatalf("create %s project: %v %v", c.typ, status, out)
 		}
-		resp.Body.Close()
-		p, err := New(Config{Token: f.Token(), APIURL: srv.URL, Project: "bill-" + c.typ, ReadsPerMinute: -1, WritesPerMinute: -1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := provider.Create(context.Background(), p, provider.ServerSpec{Cluster: "bill", Hostname: "bill-" + c.typ, Plan: "c2-small-x86",
-			Region: "DAL", Boot: provider.Boot{Method: provider.BootIPXE, URL: "https://pxe.test/x"}}, nil)
+		p := providerOn(t, f, base, Config{Project: "bill-" + c.typ, ReadsPerMinute: -1, WritesPerMinute: -1})
+		s, err := provider.Create(context.Background(), p, ipxeServer("bill", "bill-"+c.typ, "https://pxe.test/x"), nil)
 		if err != nil {
 			t.Fatalf("%s project: %v", c.typ, err)
 		}
@@ -69,19 +58,11 @@ func TestFakeBillingMatchesTheReference(t *testing.T) {
 	if recorded.Data.Attributes.Plan.Billing == "" {
 		t.Fatal("the recording holds no server create")
 	}
-	f := fake.New(fake.Options{})
-	srv := httptest.NewServer(f)
-	defer srv.Close()
+	f, base := serveFake(t, fake.Options{})
 	post := func(path, body string) string {
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(body))
-		req.Header.Set("Authorization", f.Token())
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
+		_, data := sendFake(t, f, base, http.MethodPost, path, body)
 		var out struct{ Data resource[ServerAttrs] }
-		if err := decodeJSON(resp.Body, &out); err != nil {
+		if err := json.Unmarshal(data, &out); err != nil {
 			t.Fatal(err)
 		}
 		return out.Data.Attributes.Plan.Billing
@@ -94,5 +75,3 @@ func TestFakeBillingMatchesTheReference(t *testing.T) {
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
-
-func decodeJSON(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }

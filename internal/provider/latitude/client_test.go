@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/cto-platform/cto/internal/clock"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/cto-platform/cto/internal/clock"
 
 	"github.com/cto-platform/cto/internal/httpx"
 	"github.com/cto-platform/cto/internal/provider"
@@ -161,19 +162,10 @@ func TestConfigFromEnv(t *testing.T) {
 }
 
 func TestCreateWithALostAnswerOrdersOnce(t *testing.T) {
-	f := fake.New(fake.Options{})
-	srv := httptest.NewServer(f)
-	defer srv.Close()
-	p, err := New(Config{Token: f.Token(), APIURL: srv.URL, Clock: instantClock{}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, base := serveFake(t, fake.Options{})
+	p := providerOn(t, f, base, Config{Clock: instantClock{}})
 	f.SetFaults(func(x *fake.Faults) { x.LoseCreateAnswers = 1 })
-	s, err := provider.Create(context.Background(), p, provider.ServerSpec{Cluster: "c", Hostname: "c-cp1", Plan: "c2-small-x86",
-		Region: "DAL", Boot: provider.Boot{Method: provider.BootIPXE, URL: "http://boot.test/x"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustCreate(t, p, ipxeServer("c", "c-cp1", "http://boot.test/x"))
 	st := f.State()
 	if len(st.Servers) != 1 || st.Servers[0].ID != s.ID || st.Requests["POST /servers"] != 1 {
 		t.Fatalf("servers %+v after %d creates; want the one whose answer was lost, adopted", st.Servers, st.Requests["POST /servers"])
@@ -206,23 +198,11 @@ func TestCreatesShareOneHostnameListing(t *testing.T) {
 		f.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
-	spec := func(host string) provider.ServerSpec {
-		return provider.ServerSpec{Cluster: "c", Hostname: host, Plan: "c2-small-x86", Region: "DAL",
-			Boot: provider.Boot{Method: provider.BootIPXE, URL: "http://boot.test/x"}}
-	}
+	spec := func(host string) provider.ServerSpec { return ipxeServer("c", host, "http://boot.test/x") }
+	cfg := Config{Clock: instantClock{}, ReadsPerMinute: -1, WritesPerMinute: -1}
 	// An earlier run (another process) ordered c-cp1.
-	first, err := New(Config{Token: f.Token(), APIURL: srv.URL, Clock: instantClock{}, ReadsPerMinute: -1, WritesPerMinute: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	earlier, err := provider.Create(context.Background(), first, spec("c-cp1"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := New(Config{Token: f.Token(), APIURL: srv.URL, Clock: instantClock{}, ReadsPerMinute: -1, WritesPerMinute: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	earlier := mustCreate(t, providerOn(t, f, srv.URL, cfg), spec("c-cp1"))
+	p := providerOn(t, f, srv.URL, cfg)
 	lookups.Store(0)
 	listings.Store(0)
 	var wg sync.WaitGroup
@@ -285,13 +265,11 @@ func TestControlPlaneOrdersGoFirst(t *testing.T) {
 	}))
 	defer srv.Close()
 	// Two writes a minute on a clock 3000 times faster: a minute is 20 ms.
-	p, err := New(Config{Token: f.Token(), APIURL: srv.URL, Clock: clock.NewScaled(3000), ReadsPerMinute: -1, WritesPerMinute: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := providerOn(t, f, srv.URL, Config{Clock: clock.NewScaled(3000), ReadsPerMinute: -1, WritesPerMinute: 2})
 	create := func(host string, role provider.Role) {
-		if _, err := provider.Create(context.Background(), p, provider.ServerSpec{Cluster: "c", Hostname: host, Role: role,
-			Plan: "c2-small-x86", Region: "DAL", Boot: provider.Boot{Method: provider.BootIPXE, URL: "http://boot.test/x"}}, nil); err != nil {
+		spec := ipxeServer("c", host, "http://boot.test/x")
+		spec.Role = role
+		if _, err := provider.Create(context.Background(), p, spec, nil); err != nil {
 			t.Error(err)
 		}
 	}

@@ -2,10 +2,7 @@ package latitude
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 
 	"github.com/cto-platform/cto/internal/clock"
@@ -17,29 +14,12 @@ import (
 // assignment create whose answer is lost (the create went through) is
 // looked up before it is sent again: one of each, the VLAN tagged.
 func TestLostCreateAnswersMakeNoDuplicates(t *testing.T) {
-	f := fake.New(fake.Options{})
+	f, base := serveFake(t, fake.Options{})
 	f.SetFaults(func(x *fake.Faults) {
 		x.LoseAnswers = map[string]int{"POST /projects": 1, "POST /tags": 1, "POST /virtual_networks": 1, "POST /virtual_networks/assignments": 1}
 	})
-	srv := httptest.NewServer(f)
-	defer srv.Close()
-	p, err := New(Config{Token: f.Token(), APIURL: srv.URL, ReadsPerMinute: -1, WritesPerMinute: -1, Clock: clock.NewScaled(100)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	s, err := provider.Create(ctx, p, provider.ServerSpec{Cluster: "lost", Hostname: "lost-cp1", Plan: "c2-small-x86", Region: "DAL",
-		Boot: provider.Boot{Method: provider.BootIPXE, URL: "https://pxe.test/x"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := p.CreateNetwork(ctx, provider.NetworkSpec{Cluster: "lost", Region: "DAL"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.AssignServer(ctx, n.ID, s.ID); err != nil {
-		t.Fatal(err)
-	}
+	p := providerOn(t, f, base, Config{ReadsPerMinute: -1, WritesPerMinute: -1, Clock: clock.NewScaled(100)})
+	serverOnVLAN(t, p, ipxeServer("lost", "lost-cp1", "https://pxe.test/x"))
 	st := f.State()
 	if st.ServerErrors != 4 {
 		t.Fatalf("the double lost %d answers, want 4", st.ServerErrors)
@@ -62,24 +42,14 @@ func TestFakeNameTakenIsTheDocuments(t *testing.T) {
 		t.Fatal("the document has no NameAlreadyTaken example for POST /tags")
 	}
 	want := errs[0].(map[string]any)
-	f := fake.New(fake.Options{})
-	srv := httptest.NewServer(f)
-	defer srv.Close()
+	f, base := serveFake(t, fake.Options{})
 	for _, c := range []struct{ path, body string }{
 		{"/tags", `{"data":{"type":"tags","attributes":{"name":"dup"}}}`},
 		{"/projects", `{"data":{"type":"projects","attributes":{"name":"dup","provisioning_type":"on_demand"}}}`},
 	} {
 		var got map[string]any
 		for range 2 {
-			req, _ := http.NewRequest(http.MethodPost, srv.URL+c.path, strings.NewReader(c.body))
-			req.Header.Set("Authorization", f.Token())
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got = nil
-			json.NewDecoder(resp.Body).Decode(&got)
-			resp.Body.Close()
+			_, got = callFake(t, f, base, http.MethodPost, c.path, c.body)
 		}
 		ge, _ := got["errors"].([]any)
 		if len(ge) == 0 {
@@ -102,13 +72,8 @@ func TestFakeNameTakenIsTheDocuments(t *testing.T) {
 // adopts and tags it instead of making a second one, which nothing would
 // ever delete.
 func TestVLANLeftUntaggedIsAdopted(t *testing.T) {
-	f := fake.New(fake.Options{})
-	srv := httptest.NewServer(f)
-	defer srv.Close()
-	p, err := New(Config{Token: f.Token(), APIURL: srv.URL, ReadsPerMinute: -1, WritesPerMinute: -1, Clock: clock.NewScaled(100)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, base := serveFake(t, fake.Options{})
+	p := providerOn(t, f, base, Config{ReadsPerMinute: -1, WritesPerMinute: -1, Clock: clock.NewScaled(100)})
 	ctx := context.Background()
 	proj, err := p.project(ctx, "", "stop", true)
 	if err != nil {

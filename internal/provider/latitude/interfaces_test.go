@@ -3,7 +3,6 @@ package latitude
 import (
 	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"slices"
 	"testing"
 
@@ -30,19 +29,10 @@ func TestInterfacesOfTheReferenceExample(t *testing.T) {
 // A server read through the double names its public and private NICs by
 // the MACs the double reports, on GET and on the list.
 func TestServerNICsFromTheDouble(t *testing.T) {
-	f := fake.New(fake.Options{})
-	srv := httptest.NewServer(f)
-	defer srv.Close()
-	p, err := New(Config{Token: f.Token(), APIURL: srv.URL, Clock: instantClock{}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, base := serveFake(t, fake.Options{})
+	p := providerOn(t, f, base, Config{Clock: instantClock{}})
 	ctx := context.Background()
-	s, err := provider.Create(ctx, p, provider.ServerSpec{Cluster: "c", Hostname: "c-cp1", Plan: "c2-small-x86",
-		Region: "DAL", Boot: provider.Boot{Method: provider.BootIPXE, URL: "http://boot.test/x"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustCreate(t, p, ipxeServer("c", "c-cp1", "http://boot.test/x"))
 	var pub, priv string
 	for _, i := range fake.Interfaces(s.ID) {
 		switch i.Role {

@@ -3,10 +3,8 @@ package latitude
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"testing"
 
-	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/provider/latitude/fake"
 )
 
@@ -66,18 +64,10 @@ func TestListsEndOnTheEmptyPagePastAStaleTotal(t *testing.T) {
 // (0: no cap) and holds n servers of cluster.
 func withServers(t *testing.T, pageCap int, cluster string, n int) (*fake.Fake, *Provider) {
 	t.Helper()
-	f := fake.New(fake.Options{PageSizeCap: pageCap})
-	srv := httptest.NewServer(f)
-	t.Cleanup(srv.Close)
-	p, err := New(Config{Token: f.Token(), APIURL: srv.URL, ReadsPerMinute: -1, WritesPerMinute: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, base := serveFake(t, fake.Options{PageSizeCap: pageCap})
+	p := providerOn(t, f, base, Config{ReadsPerMinute: -1, WritesPerMinute: -1})
 	for i := range n {
-		if _, err := provider.Create(context.Background(), p, provider.ServerSpec{Cluster: cluster, Hostname: fmt.Sprintf("%s-%02d", cluster, i),
-			Plan: "c2-small-x86", Region: "DAL", Boot: provider.Boot{Method: provider.BootIPXE, URL: "https://pxe.test/x"}}, nil); err != nil {
-			t.Fatal(err)
-		}
+		mustCreate(t, p, ipxeServer(cluster, fmt.Sprintf("%s-%02d", cluster, i), "https://pxe.test/x"))
 	}
 	return f, p
 }

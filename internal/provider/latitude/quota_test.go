@@ -1,17 +1,13 @@
 package latitude
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/cto-platform/cto/internal/clock"
-	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/provider/latitude/fake"
 )
 
@@ -20,20 +16,8 @@ import (
 // Retry-After header, an error object of the OpenAPI document.
 func TestFakeQuotaAnswersAsTheReferenceSays(t *testing.T) {
 	api := loadOpenAPI(t, referenceDir(t))
-	f := fake.New(fake.Options{Quota: fake.PublishedQuota})
-	srv := httptest.NewServer(f)
-	defer srv.Close()
-	get := func() (*http.Response, []byte) {
-		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/regions", nil)
-		req.Header.Set("Authorization", f.Token())
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp, b
-	}
+	f, base := serveFake(t, fake.Options{Quota: fake.PublishedQuota})
+	get := func() (*http.Response, []byte) { return sendFake(t, f, base, http.MethodGet, "/regions", "") }
 	for i := range fake.PublishedQuota.ReadsPerMinute {
 		if resp, _ := get(); resp.StatusCode != 200 {
 			t.Fatalf("read %d of the quota answered %d", i+1, resp.StatusCode)
@@ -66,19 +50,10 @@ func TestFakeQuotaAnswersAsTheReferenceSays(t *testing.T) {
 // burst of creates inside the API's quota: no 429 at all.
 func TestPublishedBudgetStaysInsideTheQuota(t *testing.T) {
 	clk := clock.NewScaled(600)
-	f := fake.New(fake.Options{Clock: clk, Quota: fake.PublishedQuota})
-	srv := httptest.NewServer(f)
-	defer srv.Close()
-	p, err := New(Config{Token: f.Token(), APIURL: srv.URL, Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
+	f, base := serveFake(t, fake.Options{Clock: clk, Quota: fake.PublishedQuota})
+	p := providerOn(t, f, base, Config{Clock: clk})
 	for i := range 25 {
-		if _, err := provider.Create(ctx, p, provider.ServerSpec{Cluster: "q", Hostname: fmt.Sprintf("q-%d", i), Plan: "c2-small-x86",
-			Region: "DAL", Boot: provider.Boot{Method: provider.BootIPXE, URL: "https://pxe.test/x"}}, nil); err != nil {
-			t.Fatal(err)
-		}
+		mustCreate(t, p, ipxeServer("q", fmt.Sprintf("q-%d", i), "https://pxe.test/x"))
 	}
 	if n := f.State().RateLimited; n != 0 {
 		t.Errorf("the API answered %d rate limits to a client holding the published budget", n)

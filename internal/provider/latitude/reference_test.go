@@ -213,26 +213,15 @@ func (o *openAPI) validate(s map[string]any, v any, at string) []string {
 // checks every answer against the schema the OpenAPI document gives it.
 func TestFakeAnswersMatchOpenAPI(t *testing.T) {
 	api := loadOpenAPI(t, referenceDir(t))
-	f := fake.New(fake.Options{})
-	srv := httptest.NewServer(f)
-	defer srv.Close()
+	f, base := serveFake(t, fake.Options{})
 
 	call := func(method, path string, body any) (int, string, map[string]any) {
 		t.Helper()
-		var rd io.Reader
+		var b []byte
 		if body != nil {
-			b, _ := json.Marshal(body)
-			rd = bytes.NewReader(b)
+			b, _ = json.Marshal(body)
 		}
-		req, _ := http.NewRequest(method, srv.URL+path, rd)
-		req.Header.Set("Authorization", f.Token())
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		data, _ := io.ReadAll(resp.Body)
+		resp, data := sendFake(t, f, base, method, path, string(b))
 		var out map[string]any
 		if len(data) > 0 {
 			if err := json.Unmarshal(data, &out); err != nil {
@@ -392,41 +381,31 @@ func decodeRecorded(ctx context.Context, c *Client, method, path string, list bo
 		target = pick(single, &envelope[map[string]any]{}, &listEnvelope[map[string]any]{})
 	case parts[0] == "servers" && len(parts) <= 2:
 		if single {
-			var out envelope[ServerAttrs]
-			if err := c.do(ctx, method, path, nil, nil, &out); err != nil {
-				return err
-			}
-			if s := toServer(out.Data); out.Data.ID != "" && s.ID == "" {
-				return fmt.Errorf("server lost its ID")
-			}
-			return nil
+			return decodeOne(ctx, c, method, path, func(r resource[ServerAttrs]) error {
+				if s := toServer(r); r.ID != "" && s.ID == "" {
+					return fmt.Errorf("server lost its ID")
+				}
+				return nil
+			})
 		}
-		var out listEnvelope[ServerAttrs]
-		if err := c.do(ctx, method, path, nil, nil, &out); err != nil {
-			return err
-		}
-		for _, r := range out.Data {
+		return decodeEach(ctx, c, method, path, func(r resource[ServerAttrs]) error {
 			if s := toServer(r); s.Status == "" {
 				return fmt.Errorf("server %s has no status", r.ID)
 			}
-		}
-		return nil
+			return nil
+		})
 	case path == "/plans/operating_systems":
 		target = &listEnvelope[OSAttrs]{}
 	case parts[0] == "plans":
 		if single {
 			target = &envelope[PlanAttrs]{}
 		} else {
-			var out listEnvelope[PlanAttrs]
-			if err := c.do(ctx, method, path, nil, nil, &out); err != nil {
-				return err
-			}
-			for _, r := range out.Data {
+			return decodeEach(ctx, c, method, path, func(r resource[PlanAttrs]) error {
 				if p := planFromWire(r.Attributes, nil); p.Cores == 0 || p.MemoryGB == 0 {
 					return fmt.Errorf("plan %s decoded without cores or memory", r.ID)
 				}
-			}
-			return nil
+				return nil
+			})
 		}
 	case parts[0] == "regions":
 		target = pick(single, &envelope[RegionAttrs]{}, &listEnvelope[RegionAttrs]{})
@@ -438,31 +417,48 @@ func decodeRecorded(ctx context.Context, c *Client, method, path string, list bo
 		target = pick(single, &envelope[SSHKeyAttrs]{}, &listEnvelope[SSHKeyAttrs]{})
 	case path == "/virtual_networks/assignments":
 		if method == http.MethodPost {
-			var out envelope[AssignmentAttrs]
-			if err := c.do(ctx, method, path, nil, nil, &out); err != nil {
-				return err
-			}
-			if a := toAssignment(out.Data); a.ServerID == "" || a.Status != provider.AssignmentPending {
-				return fmt.Errorf("assignment decoded as %+v", a)
-			}
-			return nil
+			return decodeOne(ctx, c, method, path, func(r resource[AssignmentAttrs]) error {
+				if a := toAssignment(r); a.ServerID == "" || a.Status != provider.AssignmentPending {
+					return fmt.Errorf("assignment decoded as %+v", a)
+				}
+				return nil
+			})
 		}
-		var out listEnvelope[AssignmentAttrs]
-		if err := c.do(ctx, method, path, nil, nil, &out); err != nil {
-			return err
-		}
-		for _, r := range out.Data {
+		return decodeEach(ctx, c, method, path, func(r resource[AssignmentAttrs]) error {
 			if a := toAssignment(r); a.ServerID == "" {
 				return fmt.Errorf("assignment %s has no server", r.ID)
 			}
-		}
-		return nil
+			return nil
+		})
 	case parts[0] == "virtual_networks":
 		target = pick(single, &envelope[VLANAttrs]{}, &listEnvelope[VLANAttrs]{})
 	default: // endpoints cto does not use: the envelope must still decode
 		target = pick(single, &envelope[map[string]any]{}, &listEnvelope[map[string]any]{})
 	}
 	return c.do(ctx, method, path, nil, nil, target)
+}
+
+// decodeOne decodes a single-resource answer and checks its resource.
+func decodeOne[A any](ctx context.Context, c *Client, method, path string, check func(resource[A]) error) error {
+	var out envelope[A]
+	if err := c.do(ctx, method, path, nil, nil, &out); err != nil {
+		return err
+	}
+	return check(out.Data)
+}
+
+// decodeEach decodes a list answer and checks each of its resources.
+func decodeEach[A any](ctx context.Context, c *Client, method, path string, check func(resource[A]) error) error {
+	var out listEnvelope[A]
+	if err := c.do(ctx, method, path, nil, nil, &out); err != nil {
+		return err
+	}
+	for _, r := range out.Data {
+		if err := check(r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func pick(single bool, one, many any) any {
@@ -536,23 +532,11 @@ func TestClientRequestsMatchOpenAPI(t *testing.T) {
 		f.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
-	p, err := New(Config{Token: f.Token(), APIURL: srv.URL, ReadsPerMinute: -1, WritesPerMinute: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := providerOn(t, f, srv.URL, Config{ReadsPerMinute: -1, WritesPerMinute: -1})
 	ctx := context.Background()
-	s, err := provider.Create(ctx, p, provider.ServerSpec{Cluster: "req", Hostname: "req-cp1", Plan: "c2-small-x86", Region: "DAL",
-		Boot: provider.Boot{Method: provider.BootIPXE, Script: "#!ipxe\nboot"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := p.CreateNetwork(ctx, provider.NetworkSpec{Cluster: "req", Region: "DAL"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.AssignServer(ctx, n.ID, s.ID); err != nil {
-		t.Fatal(err)
-	}
+	spec := ipxeServer("req", "req-cp1", "")
+	spec.Boot.Script = "#!ipxe\nboot"
+	s := serverOnVLAN(t, p, spec)
 	f.Advance(24 * 60 * 60 * 1e9)
 	if err := p.Client().Power(ctx, s.ID, "reboot"); err != nil {
 		t.Fatal(err)
@@ -636,13 +620,8 @@ func TestCoresAreTheAPITotal(t *testing.T) {
 			t.Errorf("%s: %d cores, the API says %d (count %d)", a.Slug, got, a.Specs.CPU.Cores, a.Specs.CPU.Count)
 		}
 	}
-	f := fake.New(fake.Options{})
-	srv := httptest.NewServer(f)
-	defer srv.Close()
-	p, err := New(Config{Token: f.Token(), APIURL: srv.URL, ReadsPerMinute: -1, WritesPerMinute: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, base := serveFake(t, fake.Options{})
+	p := providerOn(t, f, base, Config{ReadsPerMinute: -1, WritesPerMinute: -1})
 	plans, err := p.ListPlans(context.Background(), provider.PlanFilter{Slug: "c2-large-x86"})
 	if err != nil || len(plans) != 1 {
 		t.Fatalf("plans %v, %v", plans, err)
@@ -659,10 +638,8 @@ func TestFakePlansMatchRecording(t *testing.T) {
 	for _, r := range recordedPlans(t) {
 		recorded[r.Attributes.Slug] = r.Attributes
 	}
-	f := fake.New(fake.Options{})
-	srv := httptest.NewServer(f)
-	defer srv.Close()
-	cl := NewClient(srv.URL, f.Token(), httpx.New(httpx.Options{}))
+	f, base := serveFake(t, fake.Options{})
+	cl := NewClient(base, f.Token(), httpx.New(httpx.Options{}))
 	plans, err := cl.Plans(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -715,18 +692,10 @@ func TestFakeRequestTypesMatchOpenAPI(t *testing.T) {
 			t.Errorf("%s: the double demands data.type %q, the document enumerates %v", route, typ, enum)
 		}
 	}
-	f := fake.New(fake.Options{})
-	srv := httptest.NewServer(f)
-	defer srv.Close()
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/projects", strings.NewReader(`{"data":{"type":"project","attributes":{"name":"x"}}}`))
-	req.Header.Set("Authorization", f.Token())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnprocessableEntity {
-		t.Errorf("POST /projects with data.type project answered %d, want 422", resp.StatusCode)
+	f, base := serveFake(t, fake.Options{})
+	status, _ := callFake(t, f, base, http.MethodPost, "/projects", `{"data":{"type":"project","attributes":{"name":"x"}}}`)
+	if status != http.StatusUnprocessableEntity {
+		t.Errorf("POST /projects with data.type project answered %d, want 422", status)
 	}
 }
 
@@ -755,10 +724,8 @@ func TestFakeIPXEListMatchesRecording(t *testing.T) {
 	for _, r := range recordedPlans(t) {
 		known[r.Attributes.Name] = true
 	}
-	f := fake.New(fake.Options{})
-	srv := httptest.NewServer(f)
-	defer srv.Close()
-	cl := NewClient(srv.URL, f.Token(), httpx.New(httpx.Options{}))
+	f, base := serveFake(t, fake.Options{})
+	cl := NewClient(base, f.Token(), httpx.New(httpx.Options{}))
 	oses, err := cl.OperatingSystems(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -819,21 +786,11 @@ func TestFakeAnswersAreShapedAsRecorded(t *testing.T) {
 		t.Fatalf("%s holds no %s ...%s", file, method, suffix)
 		return nil
 	}
-	f := fake.New(fake.Options{})
-	srv := httptest.NewServer(f)
-	defer srv.Close()
+	f, base := serveFake(t, fake.Options{})
 	call := func(method, path, body string) map[string]any {
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		req.Header.Set("Authorization", f.Token())
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		json.NewDecoder(resp.Body).Decode(&out)
-		if resp.StatusCode >= 300 {
-			t.Fatalf("%s %s: %d %v", method, path, resp.StatusCode, out)
+		status, out := callFake(t, f, base, method, path, body)
+		if status >= 300 {
+			t.Fatalf("%s %s: %d %v", method, path, status, out)
 		}
 		return out
 	}
@@ -868,23 +825,6 @@ func TestFakeAnswersAreShapedAsRecorded(t *testing.T) {
 		recordedKeys("TestAccVirtualNetworkBasic.yaml", "GET", "/virtual_networks/vlan_R82A0ydKLa6mM", false))
 	compare("GET /virtual_networks", attrsOf(call("GET", "/virtual_networks?filter[project]="+proj, ""), true),
 		recordedKeys("TestAccVirtualNetworkBasic.yaml", "GET", "/virtual_networks", true))
-}
-
-// callFake sends one request to the double over HTTP and decodes its
-// answer.
-func callFake(t *testing.T, srv *httptest.Server, f *fake.Fake, method, path, body string) (int, map[string]any) {
-	t.Helper()
-	req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-	req.Header.Set("Authorization", f.Token())
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
 }
 
 // keyCensus counts objects and, for each dotted key path (arrays not
@@ -990,10 +930,8 @@ func TestFakePlanRegionsAreShapedAsRecorded(t *testing.T) {
 	if regions.objects == 0 || plans.objects == 0 {
 		t.Fatal("the plan cassettes hold no plan with regions")
 	}
-	f := fake.New(fake.Options{})
-	srv := httptest.NewServer(f)
-	defer srv.Close()
-	status, out := callFake(t, srv, f, http.MethodGet, "/plans", "")
+	f, base := serveFake(t, fake.Options{})
+	status, out := callFake(t, f, base, http.MethodGet, "/plans", "")
 	if status != http.StatusOK {
 		t.Fatalf("GET /plans = %d %v", status, out)
 	}
@@ -1091,15 +1029,13 @@ func TestPlaceholdersAreTheReferences(t *testing.T) {
 		}
 	}
 
-	f := fake.New(fake.Options{NoDHCP: true})
-	srv := httptest.NewServer(f)
-	defer srv.Close()
-	_, proj := callFake(t, srv, f, http.MethodPost, "/projects", `{"data":{"type":"projects","attributes":{"name":"ph","provisioning_type":"on_demand"}}}`)
+	f, base := serveFake(t, fake.Options{NoDHCP: true})
+	_, proj := callFake(t, f, base, http.MethodPost, "/projects", `{"data":{"type":"projects","attributes":{"name":"ph","provisioning_type":"on_demand"}}}`)
 	script := "#!ipxe\nkernel http://f.test/kernel-amd64 " + strings.Join(ref, " ") + "\nboot\n"
 	body, _ := json.Marshal(map[string]any{"data": map[string]any{"type": "servers", "attributes": map[string]any{
 		"project": dig(proj, "data", "id"), "plan": "c2-small-x86", "site": "DAL", "operating_system": "ipxe",
 		"hostname": "ph", "ipxe": base64.StdEncoding.EncodeToString([]byte(script))}}})
-	if status, out := callFake(t, srv, f, http.MethodPost, "/servers", string(body)); status != http.StatusCreated {
+	if status, out := callFake(t, f, base, http.MethodPost, "/servers", string(body)); status != http.StatusCreated {
 		t.Fatalf("create = %d %v", status, out)
 	}
 	servers := f.State().Servers
@@ -1152,13 +1088,11 @@ func TestFakeIPXEAtCreateIsTheReferences(t *testing.T) {
 	if got := slices.Sorted(slices.Values(fake.DefaultIPXEAtCreate)); !slices.Equal(got, accepted) {
 		t.Errorf("the double takes ipxe at create on %v, latitude-api.md names %v", got, accepted)
 	}
-	f := fake.New(fake.Options{})
-	srv := httptest.NewServer(f)
-	defer srv.Close()
-	_, proj := callFake(t, srv, f, http.MethodPost, "/projects", `{"data":{"type":"projects","attributes":{"name":"ipxe","provisioning_type":"on_demand"}}}`)
+	f, base := serveFake(t, fake.Options{})
+	_, proj := callFake(t, f, base, http.MethodPost, "/projects", `{"data":{"type":"projects","attributes":{"name":"ipxe","provisioning_type":"on_demand"}}}`)
 	create := func(plan, system string) (int, map[string]any) {
 		t.Helper()
-		_, plans := callFake(t, srv, f, http.MethodGet, "/plans?filter[slug]="+plan, "")
+		_, plans := callFake(t, f, base, http.MethodGet, "/plans?filter[slug]="+plan, "")
 		rows, _ := plans["data"].([]any)
 		if len(rows) != 1 {
 			t.Fatalf("the double has no plan %s, which latitude-api.md names", plan)
@@ -1178,7 +1112,7 @@ func TestFakeIPXEAtCreateIsTheReferences(t *testing.T) {
 			a["ipxe"] = "https://boot.example.test/x.ipxe"
 		}
 		body, _ := json.Marshal(map[string]any{"data": map[string]any{"type": "servers", "attributes": a}})
-		return callFake(t, srv, f, http.MethodPost, "/servers", string(body))
+		return callFake(t, f, base, http.MethodPost, "/servers", string(body))
 	}
 	for _, plan := range accepted {
 		if status, out := create(plan, IPXEOS); status != http.StatusCreated {

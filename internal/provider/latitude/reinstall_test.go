@@ -2,7 +2,6 @@ package latitude
 
 import (
 	"context"
-	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
@@ -15,24 +14,12 @@ import (
 // is still the hostname's server. It is neither ordered a second time nor
 // reported as leaving.
 func TestDiskErasingIsReinstalling(t *testing.T) {
-	f := fake.New(fake.Options{})
-	srv := httptest.NewServer(f)
-	defer srv.Close()
+	f, base := serveFake(t, fake.Options{})
 	ctx := context.Background()
-	newP := func() *Provider {
-		p, err := New(Config{Token: f.Token(), APIURL: srv.URL, ReadsPerMinute: -1, WritesPerMinute: -1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	spec := provider.ServerSpec{Cluster: "erase", Hostname: "erase-cp1", Plan: "c2-small-x86", Region: "DAL",
-		Boot: provider.Boot{Method: provider.BootIPXE, URL: "https://pxe.test/boot.ipxe"}}
+	newP := func() *Provider { return providerOn(t, f, base, Config{ReadsPerMinute: -1, WritesPerMinute: -1}) }
+	spec := ipxeServer("erase", "erase-cp1", "https://pxe.test/boot.ipxe")
 	p := newP()
-	s, err := provider.Create(ctx, p, spec, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustCreate(t, p, spec)
 	f.Advance(time.Hour)
 	if err := p.Client().Reinstall(ctx, s.ID, "ipxe", spec.Hostname, "https://pxe.test/boot.ipxe"); err != nil {
 		t.Fatal(err)
@@ -63,19 +50,10 @@ func TestFakeReinstallStatusesAreTheSpecs(t *testing.T) {
 	if len(enum) == 0 {
 		t.Fatal("the OpenAPI document lists no server statuses")
 	}
-	f := fake.New(fake.Options{})
-	srv := httptest.NewServer(f)
-	defer srv.Close()
+	f, base := serveFake(t, fake.Options{})
 	ctx := context.Background()
-	p, err := New(Config{Token: f.Token(), APIURL: srv.URL, ReadsPerMinute: -1, WritesPerMinute: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := provider.Create(ctx, p, provider.ServerSpec{Cluster: "st", Hostname: "st-cp1", Plan: "c2-small-x86", Region: "DAL",
-		Boot: provider.Boot{Method: provider.BootIPXE, URL: "https://pxe.test/boot.ipxe"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := providerOn(t, f, base, Config{ReadsPerMinute: -1, WritesPerMinute: -1})
+	s := mustCreate(t, p, ipxeServer("st", "st-cp1", "https://pxe.test/boot.ipxe"))
 	f.Advance(time.Hour)
 	if err := p.Client().Reinstall(ctx, s.ID, "ipxe", "st-cp1", "https://pxe.test/boot.ipxe"); err != nil {
 		t.Fatal(err)
