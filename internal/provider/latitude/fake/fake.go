@@ -397,7 +397,7 @@ func (f *Fake) routes() {
 	m.HandleFunc("DELETE /tags/{id}", f.deleteTag)
 	m.HandleFunc("GET /servers", f.listServers)
 	m.HandleFunc("POST /servers", f.createServer)
-	m.HandleFunc("GET /servers/{id}", f.getServer)
+	m.HandleFunc("GET /servers/{id}", getByID(f, f.findServer, f.serverJSON))
 	m.HandleFunc("PATCH /servers/{id}", f.patchServer)
 	m.HandleFunc("DELETE /servers/{id}", f.deleteServer)
 	m.HandleFunc("POST /servers/{id}/reinstall", f.reinstall)
@@ -408,7 +408,7 @@ func (f *Fake) routes() {
 	m.HandleFunc("POST /servers/{id}/unlock", f.lock(false))
 	m.HandleFunc("GET /virtual_networks", f.listNetworks)
 	m.HandleFunc("POST /virtual_networks", f.createNetwork)
-	m.HandleFunc("GET /virtual_networks/{id}", f.getNetwork)
+	m.HandleFunc("GET /virtual_networks/{id}", getByID(f, f.findNetwork, f.networkJSON))
 	m.HandleFunc("PATCH /virtual_networks/{id}", f.patchNetwork)
 	m.HandleFunc("DELETE /virtual_networks/{id}", f.deleteNetwork)
 	m.HandleFunc("GET /virtual_networks/assignments", f.listAssignments)
@@ -471,6 +471,14 @@ func withID[T any](f *Fake, w http.ResponseWriter, r *http.Request, find func(id
 		return
 	}
 	fn(x)
+}
+
+// getByID answers a GET of the resource the path's {id} names, as view
+// shows it.
+func getByID[T, V any](f *Fake, find func(id string) *T, view func(*T) V) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		withID(f, w, r, find, func(x *T) { one(w, http.StatusOK, view(x)) })
+	}
 }
 
 func notFound(w http.ResponseWriter) {

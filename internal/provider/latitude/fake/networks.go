@@ -70,12 +70,6 @@ func (f *Fake) createNetwork(w http.ResponseWriter, r *http.Request) {
 	one(w, http.StatusCreated, f.networkShortJSON(n))
 }
 
-func (f *Fake) getNetwork(w http.ResponseWriter, r *http.Request) {
-	withID(f, w, r, f.findNetwork, func(n *network) {
-		one(w, http.StatusOK, f.networkJSON(n))
-	})
-}
-
 func (f *Fake) patchNetwork(w http.ResponseWriter, r *http.Request) {
 	var a struct {
 		Description *string  `json:"description"`
@@ -131,22 +125,12 @@ func (f *Fake) assignmentJSON(a *assignment) map[string]any {
 }
 
 func (f *Fake) listAssignments(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	rows := []any{}
-	for _, a := range f.assignments {
-		if v := filter(r, "virtual_network_id"); v != "" && v != a.NetworkID {
-			continue
-		}
-		if v := filter(r, "server"); v != "" && v != a.ServerID {
-			continue
-		}
-		if v := filter(r, "vid"); v != "" && v != strconv.Itoa(f.findNetwork(a.NetworkID).VID) {
-			continue
-		}
-		rows = append(rows, f.assignmentJSON(a))
-	}
-	f.page(w, r, rows)
+	list(f, w, r, func() []*assignment { return f.assignments },
+		func(a *assignment) bool {
+			return matches(r, map[string]string{"virtual_network_id": a.NetworkID, "server": a.ServerID,
+				"vid": strconv.Itoa(f.findNetwork(a.NetworkID).VID)})
+		},
+		f.assignmentJSON)
 }
 
 func (f *Fake) createAssignment(w http.ResponseWriter, r *http.Request) {
@@ -154,32 +138,30 @@ func (f *Fake) createAssignment(w http.ResponseWriter, r *http.Request) {
 		ServerID         string `json:"server_id"`
 		VirtualNetworkID string `json:"virtual_network_id"`
 	}
-	if !f.lockedBody(w, r, &a) {
-		return
-	}
-	defer f.mu.Unlock()
-	s, n := f.findServer(a.ServerID), f.findNetwork(a.VirtualNetworkID)
-	switch {
-	case s == nil || n == nil:
-		invalid(w, "server_id and virtual_network_id must name an existing server and virtual network")
-		return
-	case s.Site != n.Site:
-		invalid(w, fmt.Sprintf("server %s is in %s, the virtual network in %s", s.ID, s.Site, n.Site))
-		return
-	}
-	for _, x := range f.assignments {
-		if x.ServerID == s.ID && x.NetworkID == n.ID {
-			invalid(w, "server is already assigned to this virtual network")
+	f.withBody(w, r, &a, func() {
+		s, n := f.findServer(a.ServerID), f.findNetwork(a.VirtualNetworkID)
+		switch {
+		case s == nil || n == nil:
+			invalid(w, "server_id and virtual_network_id must name an existing server and virtual network")
+			return
+		case s.Site != n.Site:
+			invalid(w, fmt.Sprintf("server %s is in %s, the virtual network in %s", s.ID, s.Site, n.Site))
 			return
 		}
-	}
-	as := &assignment{ID: f.newID("vnasg"), NetworkID: n.ID, ServerID: s.ID, CreatedAt: f.now(), Stuck: f.faults.StuckAssignmentNext > 0}
-	if as.Stuck {
-		f.faults.StuckAssignmentNext--
-	}
-	f.assignments = append(f.assignments, as)
-	one(w, http.StatusCreated, obj(as.ID, "virtual_network_assignment", map[string]any{
-		"virtual_network_id": n.ID, "vid": n.VID, "server_id": s.ID, "description": n.Description, "status": f.assignmentStatus(as)}))
+		for _, x := range f.assignments {
+			if x.ServerID == s.ID && x.NetworkID == n.ID {
+				invalid(w, "server is already assigned to this virtual network")
+				return
+			}
+		}
+		as := &assignment{ID: f.newID("vnasg"), NetworkID: n.ID, ServerID: s.ID, CreatedAt: f.now(), Stuck: f.faults.StuckAssignmentNext > 0}
+		if as.Stuck {
+			f.faults.StuckAssignmentNext--
+		}
+		f.assignments = append(f.assignments, as)
+		one(w, http.StatusCreated, obj(as.ID, "virtual_network_assignment", map[string]any{
+			"virtual_network_id": n.ID, "vid": n.VID, "server_id": s.ID, "description": n.Description, "status": f.assignmentStatus(as)}))
+	})
 }
 
 func (f *Fake) deleteAssignment(w http.ResponseWriter, r *http.Request) {

@@ -76,31 +76,21 @@ func (f *Fake) planJSON(p *Plan) map[string]any {
 func round2(v float64) float64 { return float64(int(v*100+0.5)) / 100 }
 
 func (f *Fake) listPlans(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	rows := []any{}
-	for _, p := range f.plans {
-		if s := filter(r, "slug"); s != "" && s != p.Slug {
-			continue
-		}
-		if s := filter(r, "name"); s != "" && s != p.Name {
-			continue
-		}
+	keep := func(p *Plan) bool {
 		if s := strings.ToUpper(filter(r, "location")); s != "" {
-			if _, ok := p.Stock[s]; !ok {
-				continue
-			}
-			if filter(r, "in_stock") == "true" && p.Stock[s] == 0 {
-				continue
+			if left, offered := p.Stock[s]; !offered || filter(r, "in_stock") == "true" && left == 0 {
+				return false
 			}
 		}
 		if g := filter(r, "gpu"); g == "true" && p.GPUCount == 0 || g == "false" && p.GPUCount > 0 {
-			continue
+			return false
 		}
-		rows = append(rows, f.planJSON(p))
+		return matches(r, map[string]string{"slug": p.Slug, "name": p.Name})
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	// GET /plans answers every plan at once, as the live API did.
-	writeJSON(w, http.StatusOK, map[string]any{"data": rows, "meta": map[string]any{}})
+	writeJSON(w, http.StatusOK, map[string]any{"data": rowsOf(f.plans, keep, f.planJSON), "meta": map[string]any{}})
 }
 
 func (f *Fake) getPlan(w http.ResponseWriter, r *http.Request) {
@@ -142,11 +132,7 @@ func siteJSON(s Site) map[string]any {
 }
 
 func (f *Fake) listRegions(w http.ResponseWriter, r *http.Request) {
-	rows := []any{}
-	for _, s := range Sites {
-		rows = append(rows, siteJSON(s))
-	}
-	f.page(w, r, rows)
+	f.page(w, r, rowsOf(Sites, nil, siteJSON))
 }
 
 func (f *Fake) getRegion(w http.ResponseWriter, r *http.Request) {

@@ -56,19 +56,23 @@ func slugify(s string) string {
 }
 
 func (f *Fake) listProjects(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	rows := []any{}
-	for _, p := range f.projects {
-		if v := filter(r, "name"); v != "" && v != p.Name {
-			continue
-		}
-		if v := filter(r, "slug"); v != "" && v != p.Slug {
-			continue
-		}
-		rows = append(rows, f.projectJSON(p))
+	list(f, w, r, func() []*project { return f.projects },
+		func(p *project) bool { return matches(r, map[string]string{"name": p.Name, "slug": p.Slug}) },
+		f.projectJSON)
+}
+
+// nameFree answers the 422 of a create whose name is blank or taken by
+// another object of its kind, and reports whether the name may be used.
+func nameFree(w http.ResponseWriter, name string, taken bool) bool {
+	switch {
+	case name == "":
+		invalid(w, "name can't be blank")
+	case taken:
+		nameTaken(w)
+	default:
+		return true
 	}
-	f.page(w, r, rows)
+	return false
 }
 
 func (f *Fake) createProject(w http.ResponseWriter, r *http.Request) {
@@ -77,26 +81,17 @@ func (f *Fake) createProject(w http.ResponseWriter, r *http.Request) {
 		ProvisioningType string `json:"provisioning_type"`
 		Environment      string `json:"environment"`
 	}
-	if !f.lockedBody(w, r, &a) {
-		return
-	}
-	defer f.mu.Unlock()
-	if a.Name == "" {
-		invalid(w, "name can't be blank")
-		return
-	}
-	for _, p := range f.projects {
-		if p.Name == a.Name {
-			nameTaken(w)
+	f.withBody(w, r, &a, func() {
+		if !nameFree(w, a.Name, slices.ContainsFunc(f.projects, func(p *project) bool { return p.Name == a.Name })) {
 			return
 		}
-	}
-	if a.ProvisioningType == "" {
-		a.ProvisioningType = "on_demand"
-	}
-	p := &project{ID: f.newID("proj"), Name: a.Name, Slug: slugify(a.Name), ProvisioningType: a.ProvisioningType, Environment: a.Environment}
-	f.projects = append(f.projects, p)
-	one(w, http.StatusCreated, f.projectJSON(p))
+		if a.ProvisioningType == "" {
+			a.ProvisioningType = "on_demand"
+		}
+		p := &project{ID: f.newID("proj"), Name: a.Name, Slug: slugify(a.Name), ProvisioningType: a.ProvisioningType, Environment: a.Environment}
+		f.projects = append(f.projects, p)
+		one(w, http.StatusCreated, f.projectJSON(p))
+	})
 }
 
 func (f *Fake) deleteProject(w http.ResponseWriter, r *http.Request) {
@@ -125,31 +120,20 @@ func (f *Fake) tagRefs(ids []string) []any {
 func (f *Fake) listTags(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	rows := []any{}
-	for _, t := range f.tags {
-		rows = append(rows, f.tagJSON(t))
-	}
 	// The tags endpoint answers application/json and is not paged.
-	writeTyped(w, http.StatusOK, "application/json; charset=utf-8", map[string]any{"data": rows})
+	writeTyped(w, http.StatusOK, "application/json; charset=utf-8", map[string]any{"data": rowsOf(f.tags, nil, f.tagJSON)})
 }
 
 func (f *Fake) createTag(w http.ResponseWriter, r *http.Request) {
 	var a struct{ Name, Description, Color string }
-	if !f.lockedBody(w, r, &a) {
-		return
-	}
-	defer f.mu.Unlock()
-	if a.Name == "" {
-		invalid(w, "name can't be blank")
-		return
-	}
-	if slices.ContainsFunc(f.tags, func(t *tag) bool { return t.Name == a.Name }) {
-		nameTaken(w)
-		return
-	}
-	t := &tag{ID: f.newID("tag"), Name: a.Name, Description: a.Description, Color: a.Color}
-	f.tags = append(f.tags, t)
-	writeTyped(w, http.StatusCreated, "application/json; charset=utf-8", map[string]any{"data": f.tagJSON(t)})
+	f.withBody(w, r, &a, func() {
+		if !nameFree(w, a.Name, slices.ContainsFunc(f.tags, func(t *tag) bool { return t.Name == a.Name })) {
+			return
+		}
+		t := &tag{ID: f.newID("tag"), Name: a.Name, Description: a.Description, Color: a.Color}
+		f.tags = append(f.tags, t)
+		writeTyped(w, http.StatusCreated, "application/json; charset=utf-8", map[string]any{"data": f.tagJSON(t)})
+	})
 }
 
 func (f *Fake) deleteTag(w http.ResponseWriter, r *http.Request) {
@@ -164,14 +148,12 @@ func (f *Fake) deleteTag(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+func sshKeyJSON(k *sshKey) map[string]any {
+	return obj(k.ID, "ssh_keys", map[string]any{"name": k.Name, "public_key": k.PublicKey})
+}
+
 func (f *Fake) listSSHKeys(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	rows := []any{}
-	for _, k := range f.sshKeys {
-		rows = append(rows, obj(k.ID, "ssh_keys", map[string]any{"name": k.Name, "public_key": k.PublicKey}))
-	}
-	f.page(w, r, rows)
+	list(f, w, r, func() []*sshKey { return f.sshKeys }, nil, sshKeyJSON)
 }
 
 func (f *Fake) createSSHKey(w http.ResponseWriter, r *http.Request) {
@@ -190,5 +172,5 @@ func (f *Fake) createSSHKey(w http.ResponseWriter, r *http.Request) {
 	defer f.mu.Unlock()
 	k := &sshKey{ID: f.newID("ssh"), Name: a.Name, PublicKey: a.PublicKey}
 	f.sshKeys = append(f.sshKeys, k)
-	one(w, http.StatusCreated, obj(k.ID, "ssh_keys", map[string]any{"name": k.Name, "public_key": k.PublicKey}))
+	one(w, http.StatusCreated, sshKeyJSON(k))
 }

@@ -58,14 +58,15 @@ func (f *Fake) typed(w http.ResponseWriter, r *http.Request, v any) bool {
 	return f.checkType(w, r, RequestTypes[r.Pattern], v)
 }
 
-// lockedBody decodes the request's attributes as typed does and, when they
-// are taken, locks the fake for the caller to unlock.
-func (f *Fake) lockedBody(w http.ResponseWriter, r *http.Request, v any) bool {
+// withBody decodes the request's attributes into v as typed does and,
+// when they are taken, runs fn with the fake locked.
+func (f *Fake) withBody(w http.ResponseWriter, r *http.Request, v any, fn func()) {
 	if !f.typed(w, r, v) {
-		return false
+		return
 	}
 	f.mu.Lock()
-	return true
+	defer f.mu.Unlock()
+	fn()
 }
 
 // writeErrorAt is writeError with the JSON pointer of the offending

@@ -126,16 +126,43 @@ func (f *Fake) scope(r *http.Request) (projectID string, tags []string, ok bool)
 func listInScope[T any](f *Fake, w http.ResponseWriter, r *http.Request, items func() []*T, scope func(*T) (project string, tags []string), keep func(*T) bool, view func(*T) any) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	projectID, tags, ok := f.scope(r)
+	f.page(w, r, rowsOf(items(), func(x *T) bool {
+		project, has := scope(x)
+		// A project that does not exist holds nothing.
+		return ok && (projectID == "" || project == projectID) && tagged(has, tags) && keep(x)
+	}, view))
+}
+
+// list answers, a page at a time, the rows of items (read with the fake
+// locked) that pass keep.
+func list[T, V any](f *Fake, w http.ResponseWriter, r *http.Request, items func() []T, keep func(T) bool, view func(T) V) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.page(w, r, rowsOf(items(), keep, view))
+}
+
+// rowsOf is the view of each of items that keep passes (every one when
+// keep is nil).
+func rowsOf[T, V any](items []T, keep func(T) bool, view func(T) V) []any {
 	rows := []any{}
-	if projectID, tags, ok := f.scope(r); ok {
-		for _, x := range items() {
-			project, has := scope(x)
-			if (projectID == "" || project == projectID) && tagged(has, tags) && keep(x) {
-				rows = append(rows, view(x))
-			}
+	for _, x := range items {
+		if keep == nil || keep(x) {
+			rows = append(rows, view(x))
 		}
 	}
-	f.page(w, r, rows)
+	return rows
+}
+
+// matches reports whether each of the fields a filter[name] of the request
+// names holds the value it asks for.
+func matches(r *http.Request, fields map[string]string) bool {
+	for name, value := range fields {
+		if v := filter(r, name); v != "" && v != value {
+			return false
+		}
+	}
+	return true
 }
 
 // tagged reports whether has carries one of want (or want is empty).
@@ -168,93 +195,73 @@ func (f *Fake) createServer(w http.ResponseWriter, r *http.Request) {
 		IPXEURL         string   `json:"ipxe_url"`
 		Billing         string   `json:"billing"`
 	}
-	if !f.lockedBody(w, r, &a) {
-		return
-	}
-	defer f.mu.Unlock()
-	proj := f.findProject(a.Project)
-	switch {
-	case proj == nil:
-		invalid(w, fmt.Sprintf("project %q is not valid", a.Project))
-		return
-	case a.Hostname == "":
-		invalid(w, "hostname can't be blank")
-		return
-	}
-	p := f.planBySlug(a.Plan)
-	if p == nil {
-		invalid(w, fmt.Sprintf("plan %q is not valid", a.Plan))
-		return
-	}
-	site := strings.ToUpper(a.Site)
-	left, offered := p.Stock[site]
-	if !offered {
-		invalid(w, fmt.Sprintf("plan %s is not offered at site %q", a.Plan, a.Site))
-		return
-	}
-	known := false
-	for _, o := range operatingSystems {
-		known = known || o.Slug == a.OperatingSystem
-	}
-	switch {
-	case !known:
-		invalid(w, fmt.Sprintf("operating_system %q is not valid", a.OperatingSystem))
-		return
-	case a.OperatingSystem == "ipxe" && !p.IPXE:
-		invalid(w, fmt.Sprintf("operating_system ipxe is not provisionable on plan %s", p.Name))
-		return
-	case a.OperatingSystem == "ipxe" && a.IPXE == "" && a.IPXEURL == "":
-		invalid(w, "ipxe is required when operating_system is ipxe")
-		return
-	case a.OperatingSystem == "ipxe" && f.refusesIPXE(w, p):
-		return
-	}
-	billing, ok := billingFor(w, proj, a.Billing)
-	if !ok {
-		return
-	}
-	if left <= 0 {
-		writeError(w, http.StatusUnprocessableEntity, "SERVERS_OUT_OF_STOCK", "Out of stock", "No stock availability")
-		return
-	}
-	p.Stock[site]--
-	s := &server{ID: f.newID("sv"), Hostname: a.Hostname, Project: proj.ID, Plan: p.Slug, Site: site, OS: a.OperatingSystem,
-		IPXE: a.IPXE + a.IPXEURL, IP: f.allocIP(), Label: fmt.Sprintf("%03dS%06d", 100+len(f.servers)%900, f.rng.IntN(1000000)),
-		CreatedAt: f.now(), OffSpec: f.faults.OffSpecStatus, Billing: billing}
-	if n := f.faults.FailHostnames[a.Hostname]; n > 0 {
-		f.faults.FailHostnames[a.Hostname] = n - 1
-		s.Fail = true
-	} else if f.faults.FailNext > 0 {
-		f.faults.FailNext--
-		s.Fail = true
-	}
-	if n := f.faults.StuckHostnames[a.Hostname]; n > 0 {
-		f.faults.StuckHostnames[a.Hostname] = n - 1
-		s.Stuck = true
-	} else if f.faults.StuckNext > 0 {
-		f.faults.StuckNext--
-		s.Stuck = true
-	}
-	f.servers = append(f.servers, s)
-	if f.faults.LoseCreateAnswers > 0 {
-		f.faults.LoseCreateAnswers--
-		writeError(w, http.StatusBadGateway, "BAD_GATEWAY", "Bad Gateway", "The upstream answer was lost")
-		return
-	}
-	f.holdCreateAnswer(s)
-	if n := f.faults.RevokeAfterServers; n > 0 && len(f.servers) >= n {
-		f.faults.Revoked = true
-	}
-	// The create answer is the short form the live API gives.
-	full := f.serverJSON(s)["attributes"].(map[string]any)
-	one(w, http.StatusCreated, map[string]any{"type": "servers", "id": s.ID, "attributes": map[string]any{
-		"hostname": s.Hostname, "label": s.Label, "role": "Bare Metal", "status": full["status"], "primary_ipv4": s.IP,
-		"specs": full["specs"], "plan": full["plan"]}})
-}
-
-func (f *Fake) getServer(w http.ResponseWriter, r *http.Request) {
-	withID(f, w, r, f.findServer, func(s *server) {
-		one(w, http.StatusOK, f.serverJSON(s))
+	f.withBody(w, r, &a, func() {
+		proj := f.findProject(a.Project)
+		switch {
+		case proj == nil:
+			invalid(w, fmt.Sprintf("project %q is not valid", a.Project))
+			return
+		case a.Hostname == "":
+			invalid(w, "hostname can't be blank")
+			return
+		}
+		p := f.planBySlug(a.Plan)
+		if p == nil {
+			invalid(w, fmt.Sprintf("plan %q is not valid", a.Plan))
+			return
+		}
+		site := strings.ToUpper(a.Site)
+		left, offered := p.Stock[site]
+		if !offered {
+			invalid(w, fmt.Sprintf("plan %s is not offered at site %q", a.Plan, a.Site))
+			return
+		}
+		known := false
+		for _, o := range operatingSystems {
+			known = known || o.Slug == a.OperatingSystem
+		}
+		switch {
+		case !known:
+			invalid(w, fmt.Sprintf("operating_system %q is not valid", a.OperatingSystem))
+			return
+		case a.OperatingSystem == "ipxe" && !p.IPXE:
+			invalid(w, fmt.Sprintf("operating_system ipxe is not provisionable on plan %s", p.Name))
+			return
+		case a.OperatingSystem == "ipxe" && a.IPXE == "" && a.IPXEURL == "":
+			invalid(w, "ipxe is required when operating_system is ipxe")
+			return
+		case a.OperatingSystem == "ipxe" && f.refusesIPXE(w, p):
+			return
+		}
+		billing, ok := billingFor(w, proj, a.Billing)
+		if !ok {
+			return
+		}
+		if left <= 0 {
+			writeError(w, http.StatusUnprocessableEntity, "SERVERS_OUT_OF_STOCK", "Out of stock", "No stock availability")
+			return
+		}
+		p.Stock[site]--
+		s := &server{ID: f.newID("sv"), Hostname: a.Hostname, Project: proj.ID, Plan: p.Slug, Site: site, OS: a.OperatingSystem,
+			IPXE: a.IPXE + a.IPXEURL, IP: f.allocIP(), Label: fmt.Sprintf("%03dS%06d", 100+len(f.servers)%900, f.rng.IntN(1000000)),
+			CreatedAt: f.now(), OffSpec: f.faults.OffSpecStatus, Billing: billing}
+		s.Fail = takeFault(f.faults.FailHostnames, a.Hostname, &f.faults.FailNext)
+		s.Stuck = takeFault(f.faults.StuckHostnames, a.Hostname, &f.faults.StuckNext)
+		f.servers = append(f.servers, s)
+		if f.faults.LoseCreateAnswers > 0 {
+			f.faults.LoseCreateAnswers--
+			writeError(w, http.StatusBadGateway, "BAD_GATEWAY", "Bad Gateway", "The upstream answer was lost")
+			return
+		}
+		f.holdCreateAnswer(s)
+		if n := f.faults.RevokeAfterServers; n > 0 && len(f.servers) >= n {
+			f.faults.Revoked = true
+		}
+		// The create answer is the short form the live API gives.
+		full := f.serverJSON(s)["attributes"].(map[string]any)
+		one(w, http.StatusCreated, map[string]any{"type": "servers", "id": s.ID, "attributes": map[string]any{
+			"hostname": s.Hostname, "label": s.Label, "role": "Bare Metal", "status": full["status"], "primary_ipv4": s.IP,
+			"specs": full["specs"], "plan": full["plan"]}})
 	})
 }
 
@@ -359,18 +366,30 @@ func (f *Fake) lock(locked bool) http.HandlerFunc {
 	}
 }
 
-func (f *Fake) listIPs(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	rows := []any{}
-	for _, s := range f.servers {
-		if v := filter(r, "server"); v != "" && v != s.ID {
-			continue
-		}
-		a := addressOf(s.IP)
-		rows = append(rows, obj("ip_"+strings.TrimPrefix(s.ID, "sv_"), "ip_addresses", map[string]any{
-			"address": a.Address, "cidr": a.CIDR, "gateway": a.Gateway, "netmask": a.Netmask, "type": "Public", "family": "IPv4",
-			"server": map[string]any{"id": s.ID, "hostname": s.Hostname}}))
+// takeFault uses up one of the faults aimed at hostname or, there being
+// none, one of the next count, and reports whether it took one.
+func takeFault(byHostname map[string]int, hostname string, next *int) bool {
+	if n := byHostname[hostname]; n > 0 {
+		byHostname[hostname] = n - 1
+		return true
 	}
-	f.page(w, r, rows)
+	if *next > 0 {
+		*next--
+		return true
+	}
+	return false
+}
+
+func (f *Fake) listIPs(w http.ResponseWriter, r *http.Request) {
+	list(f, w, r, func() []*server { return f.servers },
+		func(s *server) bool { return matches(r, map[string]string{"server": s.ID}) },
+		ipJSON)
+}
+
+// ipJSON is a server's public address as GET /ips lists it.
+func ipJSON(s *server) map[string]any {
+	a := addressOf(s.IP)
+	return obj("ip_"+strings.TrimPrefix(s.ID, "sv_"), "ip_addresses", map[string]any{
+		"address": a.Address, "cidr": a.CIDR, "gateway": a.Gateway, "netmask": a.Netmask, "type": "Public", "family": "IPv4",
+		"server": map[string]any{"id": s.ID, "hostname": s.Hostname}})
 }
