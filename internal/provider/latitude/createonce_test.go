@@ -3,6 +3,7 @@ package latitude
 import (
 	"context"
 	"net/http"
+	"slices"
 	"testing"
 
 	"github.com/cto-platform/cto/internal/clock"
@@ -29,6 +30,22 @@ func TestLostCreateAnswersMakeNoDuplicates(t *testing.T) {
 	}
 	if tags := st.Networks[0].Tags; len(tags) != 1 || tags[0] != "lost" {
 		t.Errorf("the VLAN carries tags %v, want the cluster's", tags)
+	}
+}
+
+// A server create whose answer is lost is found and adopted, not
+// ordered again.
+func TestCreateWithALostAnswerOrdersOnce(t *testing.T) {
+	f, base := serveFake(t, fake.Options{})
+	p := providerOn(t, f, base, Config{Clock: instantClock{}})
+	f.SetFaults(func(x *fake.Faults) { x.LoseCreateAnswers = 1 })
+	s := mustCreate(t, p, ipxeServer("c", "c-cp1", "http://boot.test/x"))
+	st := f.State()
+	if len(st.Servers) != 1 || st.Servers[0].ID != s.ID || st.Requests["POST /servers"] != 1 {
+		t.Fatalf("servers %+v after %d creates; want the one whose answer was lost, adopted", st.Servers, st.Requests["POST /servers"])
+	}
+	if !slices.Contains(st.Servers[0].Tags, "c") {
+		t.Errorf("the adopted server was not tagged: %+v", st.Servers[0])
 	}
 }
 

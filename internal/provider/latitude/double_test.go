@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/provider/latitude/fake"
@@ -98,3 +99,9 @@ func callFake(t testing.TB, f *fake.Fake, url, method, path, body string) (int, 
 	_ = json.Unmarshal(data, &out)
 	return resp.StatusCode, out
 }
+
+// instantClock never waits.
+type instantClock struct{}
+
+func (instantClock) Now() time.Time                                   { return time.Now() }
+func (instantClock) Sleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -471,6 +472,20 @@ func withID[T any](f *Fake, w http.ResponseWriter, r *http.Request, find func(id
 		return
 	}
 	fn(x)
+}
+
+// deleteByID removes from items the one whose ID the path's {id} names,
+// answering 204, or 404 when there is none.
+func deleteByID[T any](f *Fake, w http.ResponseWriter, r *http.Request, items *[]*T, id func(*T) string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := len(*items)
+	*items = slices.DeleteFunc(*items, func(x *T) bool { return id(x) == r.PathValue("id") })
+	if len(*items) == n {
+		notFound(w)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // getByID answers a GET of the resource the path's {id} names, as view

@@ -165,13 +165,5 @@ func (f *Fake) createAssignment(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *Fake) deleteAssignment(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n := len(f.assignments)
-	f.assignments = slices.DeleteFunc(f.assignments, func(a *assignment) bool { return a.ID == r.PathValue("id") })
-	if len(f.assignments) == n {
-		notFound(w)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	deleteByID(f, w, r, &f.assignments, func(a *assignment) string { return a.ID })
 }

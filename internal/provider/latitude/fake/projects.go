@@ -137,15 +137,7 @@ func (f *Fake) createTag(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *Fake) deleteTag(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n := len(f.tags)
-	f.tags = slices.DeleteFunc(f.tags, func(t *tag) bool { return t.ID == r.PathValue("id") })
-	if len(f.tags) == n {
-		notFound(w)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	deleteByID(f, w, r, &f.tags, func(t *tag) string { return t.ID })
 }
 
 func sshKeyJSON(k *sshKey) map[string]any {
