@@ -378,34 +378,15 @@ func (p *Provider) project(ctx context.Context, explicit, cluster string, create
 			return "", fmt.Errorf("%w: Latitude.sh project %q (give an ID or slug with --project or %s)", provider.ErrNotFound, key, ProjectEnv[0])
 		}
 	default:
-		found, err := p.api.Projects(ctx, filters("name", cluster))
-		if err != nil {
+		var err error
+		id, err = findOrCreate(ctx, p, "project", cluster, create,
+			func(ctx context.Context) ([]resource[ProjectAttrs], error) {
+				return p.api.Projects(ctx, filters("name", cluster))
+			},
+			func(a ProjectAttrs) string { return a.Name },
+			func(ctx context.Context) (resource[ProjectAttrs], error) { return p.api.CreateProject(ctx, cluster) })
+		if err != nil || id == "" {
 			return "", err
-		}
-		for _, r := range found {
-			if r.Attributes.Name == cluster {
-				id = r.ID
-			}
-		}
-		if id == "" && create {
-			r, err := createOnce(ctx, p, func(ctx context.Context) (resource[ProjectAttrs], error) {
-				return p.api.CreateProject(ctx, cluster)
-			}, func(ctx context.Context) (resource[ProjectAttrs], bool, error) {
-				found, err := p.api.Projects(ctx, filters("name", cluster))
-				for _, r := range found {
-					if r.Attributes.Name == cluster {
-						return r, true, nil
-					}
-				}
-				return resource[ProjectAttrs]{}, false, err
-			})
-			if err != nil {
-				return "", fmt.Errorf("create project %q: %w", cluster, err)
-			}
-			id = r.ID
-		}
-		if id == "" {
-			return "", nil
 		}
 	}
 	p.mu.Lock()
@@ -425,39 +406,53 @@ func (p *Provider) tag(ctx context.Context, cluster string, create bool) (string
 	if ok {
 		return id, nil
 	}
-	all, err := p.api.Tags(ctx)
-	if err != nil {
-		return "", err
-	}
-	for _, t := range all {
-		if t.Attributes.Name == cluster {
-			id = t.ID
-		}
-	}
-	if id == "" && create {
-		t, err := createOnce(ctx, p, func(ctx context.Context) (resource[TagAttrs], error) {
+	id, err := findOrCreate(ctx, p, "tag", cluster, create, p.api.Tags,
+		func(a TagAttrs) string { return a.Name },
+		func(ctx context.Context) (resource[TagAttrs], error) {
 			return p.api.CreateTag(ctx, cluster, "cto cluster "+cluster)
-		}, func(ctx context.Context) (resource[TagAttrs], bool, error) {
-			all, err := p.api.Tags(ctx)
-			for _, t := range all {
-				if t.Attributes.Name == cluster {
-					return t, true, nil
-				}
-			}
-			return resource[TagAttrs]{}, false, err
 		})
-		if err != nil {
-			return "", fmt.Errorf("create tag %q: %w", cluster, err)
-		}
-		id = t.ID
-	}
-	if id == "" {
-		return "", nil
+	if err != nil || id == "" {
+		return "", err
 	}
 	p.mu.Lock()
 	p.tags[cluster] = id
 	p.mu.Unlock()
 	return id, nil
+}
+
+// findOrCreate is the ID of the resource named name that list finds (the
+// last one listed) or, there being none and create set, of the one
+// createOne creates, sent as createOnce sends it (its find: the first one
+// listed). "" without error means none exists.
+func findOrCreate[T any](ctx context.Context, p *Provider, what, name string, create bool,
+	list func(context.Context) ([]resource[T], error), nameOf func(T) string,
+	createOne func(context.Context) (resource[T], error)) (string, error) {
+	found, err := list(ctx)
+	if err != nil {
+		return "", err
+	}
+	id := ""
+	for _, r := range found {
+		if nameOf(r.Attributes) == name {
+			id = r.ID
+		}
+	}
+	if id != "" || !create {
+		return id, nil
+	}
+	r, err := createOnce(ctx, p, createOne, func(ctx context.Context) (resource[T], bool, error) {
+		found, err := list(ctx)
+		for _, r := range found {
+			if nameOf(r.Attributes) == name {
+				return r, true, nil
+			}
+		}
+		return resource[T]{}, false, err
+	})
+	if err != nil {
+		return "", fmt.Errorf("create %s %q: %w", what, name, err)
+	}
+	return r.ID, nil
 }
 
 // CreateServer orders a server booting the iPXE media; FinishServer tags
@@ -717,22 +712,32 @@ func (p *Provider) clusterFilter(ctx context.Context, cluster string) (url.Value
 }
 
 func (p *Provider) ListServers(ctx context.Context, cluster string) ([]provider.Server, error) {
+	return listTagged(ctx, p, cluster, p.api.Servers, func(a ServerAttrs) tagRefs { return a.Tags },
+		func(r resource[ServerAttrs]) provider.Server {
+			s := toServer(r)
+			s.Tags = []string{cluster}
+			return s
+		})
+}
+
+// listTagged lists the cluster's resources of one kind with its project
+// and tag filter, as the provider sees them.
+func listTagged[A, R any](ctx context.Context, p *Provider, cluster string, list func(context.Context, url.Values) ([]resource[A], error),
+	tagsOf func(A) tagRefs, view func(resource[A]) R) ([]R, error) {
 	q, tag, err := p.clusterFilter(ctx, cluster)
 	if err != nil || q == nil {
 		return nil, err
 	}
-	raw, err := p.api.Servers(ctx, q)
+	raw, err := list(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	var out []provider.Server
+	var out []R
 	for _, r := range raw {
-		if len(r.Attributes.Tags) > 0 && !r.Attributes.Tags.has(tag) {
+		if tags := tagsOf(r.Attributes); len(tags) > 0 && !tags.has(tag) {
 			continue // an API that ignored the filter
 		}
-		s := toServer(r)
-		s.Tags = []string{cluster}
-		out = append(out, s)
+		out = append(out, view(r))
 	}
 	return out, nil
 }
@@ -812,22 +817,7 @@ func (p *Provider) CreateNetwork(ctx context.Context, n provider.NetworkSpec) (p
 }
 
 func (p *Provider) ListNetworks(ctx context.Context, cluster string) ([]provider.Network, error) {
-	q, tag, err := p.clusterFilter(ctx, cluster)
-	if err != nil || q == nil {
-		return nil, err
-	}
-	raw, err := p.api.VirtualNetworks(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	var out []provider.Network
-	for _, r := range raw {
-		if len(r.Attributes.Tags) > 0 && !r.Attributes.Tags.has(tag) {
-			continue
-		}
-		out = append(out, toNetwork(r))
-	}
-	return out, nil
+	return listTagged(ctx, p, cluster, p.api.VirtualNetworks, func(a VLANAttrs) tagRefs { return a.Tags }, toNetwork)
 }
 
 func (p *Provider) AssignServer(ctx context.Context, networkID, serverID string) (provider.Assignment, error) {
