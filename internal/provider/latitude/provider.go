@@ -355,44 +355,34 @@ func (p *Provider) project(ctx context.Context, explicit, cluster string, create
 	if byName {
 		key = "name:" + cluster
 	}
-	p.mu.Lock()
-	id, ok := p.projects[key]
-	p.mu.Unlock()
-	if ok {
-		return id, nil
-	}
-	switch {
-	case !byName && strings.HasPrefix(key, "proj_"):
-		id = key
-	case !byName:
-		found, err := p.api.Projects(ctx, filters("slug", key))
-		if err != nil {
-			return "", err
-		}
-		for _, r := range found {
-			if strings.EqualFold(r.Attributes.Slug, key) || r.ID == key {
-				id = r.ID
+	return p.cached(p.projects, key, func() (string, error) {
+		switch {
+		case !byName && strings.HasPrefix(key, "proj_"):
+			return key, nil
+		case !byName:
+			found, err := p.api.Projects(ctx, filters("slug", key))
+			if err != nil {
+				return "", err
 			}
+			id := ""
+			for _, r := range found {
+				if strings.EqualFold(r.Attributes.Slug, key) || r.ID == key {
+					id = r.ID
+				}
+			}
+			if id == "" {
+				return "", fmt.Errorf("%w: Latitude.sh project %q (give an ID or slug with --project or %s)", provider.ErrNotFound, key, ProjectEnv[0])
+			}
+			return id, nil
+		default:
+			return findOrCreate(ctx, p, "project", cluster, create,
+				func(ctx context.Context) ([]resource[ProjectAttrs], error) {
+					return p.api.Projects(ctx, filters("name", cluster))
+				},
+				func(a ProjectAttrs) string { return a.Name },
+				func(ctx context.Context) (resource[ProjectAttrs], error) { return p.api.CreateProject(ctx, cluster) })
 		}
-		if id == "" {
-			return "", fmt.Errorf("%w: Latitude.sh project %q (give an ID or slug with --project or %s)", provider.ErrNotFound, key, ProjectEnv[0])
-		}
-	default:
-		var err error
-		id, err = findOrCreate(ctx, p, "project", cluster, create,
-			func(ctx context.Context) ([]resource[ProjectAttrs], error) {
-				return p.api.Projects(ctx, filters("name", cluster))
-			},
-			func(a ProjectAttrs) string { return a.Name },
-			func(ctx context.Context) (resource[ProjectAttrs], error) { return p.api.CreateProject(ctx, cluster) })
-		if err != nil || id == "" {
-			return "", err
-		}
-	}
-	p.mu.Lock()
-	p.projects[key] = id
-	p.mu.Unlock()
-	return id, nil
+	})
 }
 
 // tag returns the ID of the tag named after the cluster, creating it when
@@ -400,22 +390,31 @@ func (p *Provider) project(ctx context.Context, explicit, cluster string, create
 func (p *Provider) tag(ctx context.Context, cluster string, create bool) (string, error) {
 	p.resolving.Lock()
 	defer p.resolving.Unlock()
+	return p.cached(p.tags, cluster, func() (string, error) {
+		return findOrCreate(ctx, p, "tag", cluster, create, p.api.Tags,
+			func(a TagAttrs) string { return a.Name },
+			func(ctx context.Context) (resource[TagAttrs], error) {
+				return p.api.CreateTag(ctx, cluster, "cto cluster "+cluster)
+			})
+	})
+}
+
+// cached is the ID ids holds for key or else the one resolve finds, which
+// ids then keeps; an ID not found ("") is not kept, so it is looked up
+// again next time.
+func (p *Provider) cached(ids map[string]string, key string, resolve func() (string, error)) (string, error) {
 	p.mu.Lock()
-	id, ok := p.tags[cluster]
+	id, ok := ids[key]
 	p.mu.Unlock()
 	if ok {
 		return id, nil
 	}
-	id, err := findOrCreate(ctx, p, "tag", cluster, create, p.api.Tags,
-		func(a TagAttrs) string { return a.Name },
-		func(ctx context.Context) (resource[TagAttrs], error) {
-			return p.api.CreateTag(ctx, cluster, "cto cluster "+cluster)
-		})
+	id, err := resolve()
 	if err != nil || id == "" {
 		return "", err
 	}
 	p.mu.Lock()
-	p.tags[cluster] = id
+	ids[key] = id
 	p.mu.Unlock()
 	return id, nil
 }
