@@ -19,11 +19,7 @@ func TestDiskErasingIsReinstalling(t *testing.T) {
 	newP := func() *Provider { return providerOn(t, f, base, Config{ReadsPerMinute: -1, WritesPerMinute: -1}) }
 	spec := ipxeServer("erase", "erase-cp1", "https://pxe.test/boot.ipxe")
 	p := newP()
-	s := mustCreate(t, p, spec)
-	f.Advance(time.Hour)
-	if err := p.Client().Reinstall(ctx, s.ID, "ipxe", spec.Hostname, "https://pxe.test/boot.ipxe"); err != nil {
-		t.Fatal(err)
-	}
+	s := deployedThenReinstalled(t, f, p, spec)
 	f.Advance(fake.StaleReadAfterReinstall)
 	got, err := p.GetServer(ctx, s.ID)
 	if err != nil {
@@ -53,11 +49,7 @@ func TestFakeReinstallStatusesAreTheSpecs(t *testing.T) {
 	f, base := serveFake(t, fake.Options{})
 	ctx := context.Background()
 	p := providerOn(t, f, base, Config{ReadsPerMinute: -1, WritesPerMinute: -1})
-	s := mustCreate(t, p, ipxeServer("st", "st-cp1", "https://pxe.test/boot.ipxe"))
-	f.Advance(time.Hour)
-	if err := p.Client().Reinstall(ctx, s.ID, "ipxe", "st-cp1", "https://pxe.test/boot.ipxe"); err != nil {
-		t.Fatal(err)
-	}
+	s := deployedThenReinstalled(t, f, p, ipxeServer("st", "st-cp1", "https://pxe.test/boot.ipxe"))
 	seen := map[string]bool{}
 	for range 40 {
 		got, err := p.GetServer(ctx, s.ID)
@@ -77,4 +69,16 @@ func TestFakeReinstallStatusesAreTheSpecs(t *testing.T) {
 			t.Errorf("reinstall never read %s (saw %v)", want, seen)
 		}
 	}
+}
+
+// deployedThenReinstalled orders spec's server through p, lets it deploy
+// and sends it to reinstall with spec's iPXE URL.
+func deployedThenReinstalled(t *testing.T, f *fake.Fake, p *Provider, spec provider.ServerSpec) provider.Server {
+	t.Helper()
+	s := mustCreate(t, p, spec)
+	f.Advance(time.Hour)
+	if err := p.Client().Reinstall(context.Background(), s.ID, "ipxe", spec.Hostname, spec.Boot.URL); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
