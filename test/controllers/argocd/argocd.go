@@ -17,10 +17,12 @@ import (
 	"io/fs"
 	"math"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
 	chart "helm.sh/helm/v4/pkg/chart/v2"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -151,22 +153,15 @@ func (c *controller) step(ctx context.Context) {
 // for anything to sync.
 func (c *controller) argoRunning(ctx context.Context) bool {
 	sets, err := c.kc.AppsV1().StatefulSets(Namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
+	if err != nil || !slices.ContainsFunc(sets.Items, func(s appsv1.StatefulSet) bool {
+		return strings.HasSuffix(s.Name, "application-controller") && s.Status.ReadyReplicas > 0
+	}) {
 		return false
-	}
-	controller := false
-	for _, s := range sets.Items {
-		controller = controller || (strings.HasSuffix(s.Name, "application-controller") && s.Status.ReadyReplicas > 0)
 	}
 	deps, err := c.kc.AppsV1().Deployments(Namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return false
-	}
-	repoServer := false
-	for _, d := range deps.Items {
-		repoServer = repoServer || (strings.HasSuffix(d.Name, "repo-server") && d.Status.AvailableReplicas > 0)
-	}
-	return controller && repoServer
+	return err == nil && slices.ContainsFunc(deps.Items, func(d appsv1.Deployment) bool {
+		return strings.HasSuffix(d.Name, "repo-server") && d.Status.AvailableReplicas > 0
+	})
 }
 
 // adminSecret: Argo CD's server writes argocd-initial-admin-secret with a

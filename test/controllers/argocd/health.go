@@ -47,23 +47,11 @@ func ResourceHealth(obj *unstructured.Unstructured) *Health {
 	gvk := obj.GroupVersionKind()
 	switch gvk.Group + "/" + gvk.Kind {
 	case "apps/Deployment":
-		var d appsv1.Deployment
-		if err := convert(obj, &d); err != nil {
-			return err
-		}
-		return deploymentHealth(&d)
+		return typedHealth(obj, deploymentHealth)
 	case "apps/StatefulSet":
-		var s appsv1.StatefulSet
-		if err := convert(obj, &s); err != nil {
-			return err
-		}
-		return statefulSetHealth(&s)
+		return typedHealth(obj, statefulSetHealth)
 	case "apps/DaemonSet":
-		var d appsv1.DaemonSet
-		if err := convert(obj, &d); err != nil {
-			return err
-		}
-		return daemonSetHealth(&d)
+		return typedHealth(obj, daemonSetHealth)
 	case "/Service":
 		typ, _, _ := unstructured.NestedString(obj.Object, "spec", "type")
 		ingress, _, _ := unstructured.NestedSlice(obj.Object, "status", "loadBalancer", "ingress")
@@ -88,17 +76,9 @@ func ResourceHealth(obj *unstructured.Unstructured) *Health {
 		}
 		return &Health{Status: "Unknown"}
 	case "batch/Job":
-		var j batchv1.Job
-		if err := convert(obj, &j); err != nil {
-			return err
-		}
-		return jobHealth(&j)
+		return typedHealth(obj, jobHealth)
 	case "/Pod":
-		var p corev1.Pod
-		if err := convert(obj, &p); err != nil {
-			return err
-		}
-		return podHealth(&p)
+		return typedHealth(obj, podHealth)
 	case "cert-manager.io/Certificate":
 		return conditionHealth(obj, "Waiting for certificate")
 	case "cert-manager.io/Issuer", "cert-manager.io/ClusterIssuer":
@@ -107,11 +87,14 @@ func ResourceHealth(obj *unstructured.Unstructured) *Health {
 	return nil
 }
 
-func convert(obj *unstructured.Unstructured, into any) *Health {
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, into); err != nil {
+// typedHealth applies a kind's rule to obj converted to its typed form;
+// an object that does not convert is Unknown.
+func typedHealth[T any](obj *unstructured.Unstructured, rule func(*T) *Health) *Health {
+	var typed T
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, &typed); err != nil {
 		return &Health{"Unknown", err.Error()}
 	}
-	return nil
+	return rule(&typed)
 }
 
 // health_deployment.go: the rollout rules of kubectl rollout status.
