@@ -1,7 +1,6 @@
 package platform
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/cto-platform/cto/test/controllers/controllerstest"
 	"github.com/cto-platform/cto/test/kubeenv"
 )
 
@@ -20,13 +20,9 @@ import (
 // component stays unhealthy on bare metal, and checks the reason read back
 // is the cluster's own.
 func TestWhyNamesTheCause(t *testing.T) {
-	env := kubeenv.StartForTestWith(t, kubeenv.Options{Workloads: true})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := env.AddNode(ctx, kubeenv.Node{Name: "node-1", CPU: 4, MemoryGiB: 8, InternalIP: "10.8.0.11"}); err != nil {
-		t.Fatal(err)
-	}
-	in, err := New(Options{Kubeconfig: env.Kubeconfig, Selection: Selection{Profile: "minimal"}})
+	cluster := controllerstest.Start(t, 2*time.Minute, kubeenv.Node{Name: "node-1", CPU: 4, MemoryGiB: 8, InternalIP: "10.8.0.11"})
+	ctx := cluster.Ctx
+	in, err := New(Options{Kubeconfig: cluster.Env.Kubeconfig, Selection: Selection{Profile: "minimal"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,30 +34,19 @@ func TestWhyNamesTheCause(t *testing.T) {
 		}
 	}
 	const ns = "diagnose"
-	if _, err := kc.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	cluster.Namespace(t, ns, nil)
 
 	hostNet := podSpec()
 	hostNet.HostNetwork = true
-	created(kc.AppsV1().DaemonSets(ns).Create(ctx, &appsv1.DaemonSet{
-		ObjectMeta: metav1.ObjectMeta{Name: "exporter"},
-		Spec:       appsv1.DaemonSetSpec{Selector: selector("exporter"), Template: template("exporter", hostNet)},
-	}, metav1.CreateOptions{}))
+	created(kc.AppsV1().DaemonSets(ns).Create(ctx, daemonSet("exporter", hostNet), metav1.CreateOptions{}))
 
 	hostPID := podSpec()
 	hostPID.HostPID = true
-	created(kc.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "forbidden"},
-		Spec:       appsv1.DeploymentSpec{Selector: selector("forbidden"), Template: template("forbidden", hostPID)},
-	}, metav1.CreateOptions{}))
+	created(kc.AppsV1().Deployments(ns).Create(ctx, deployment("forbidden", hostPID), metav1.CreateOptions{}))
 
 	nowhere := podSpec()
 	nowhere.NodeSelector = map[string]string{"nvidia.com/gpu.present": "true"}
-	created(kc.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "unplaced"},
-		Spec:       appsv1.DeploymentSpec{Selector: selector("unplaced"), Template: template("unplaced", nowhere)},
-	}, metav1.CreateOptions{}))
+	created(kc.AppsV1().Deployments(ns).Create(ctx, deployment("unplaced", nowhere), metav1.CreateOptions{}))
 
 	missing := "mayastor"
 	created(kc.CoreV1().PersistentVolumeClaims(ns).Create(ctx, &corev1.PersistentVolumeClaim{
@@ -130,6 +115,21 @@ func TestWhyNamesTheCause(t *testing.T) {
 
 func podSpec() corev1.PodSpec {
 	return corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: "registry.invalid/main:1"}}}
+}
+
+// deployment and daemonSet run spec as pods labelled app=name.
+func deployment(name string, spec corev1.PodSpec) *appsv1.Deployment {
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec:       appsv1.DeploymentSpec{Selector: selector(name), Template: template(name, spec)},
+	}
+}
+
+func daemonSet(name string, spec corev1.PodSpec) *appsv1.DaemonSet {
+	return &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec:       appsv1.DaemonSetSpec{Selector: selector(name), Template: template(name, spec)},
+	}
 }
 
 func selector(app string) *metav1.LabelSelector {

@@ -9,13 +9,12 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/cto-platform/cto/internal/platform"
 	"github.com/cto-platform/cto/internal/platform/platformtest"
 	"github.com/cto-platform/cto/test/controllers/certmanager"
+	"github.com/cto-platform/cto/test/controllers/controllerstest"
 	"github.com/cto-platform/cto/test/controllers/ingressnginx"
 	"github.com/cto-platform/cto/test/kubeenv"
 )
@@ -25,17 +24,13 @@ import (
 // synced, each web UI's Ingress gets the addresses of the nodes
 // *.<cluster>.<domain> points at, and a certificate valid for its host.
 func TestEveryWebURLAnswers(t *testing.T) {
-	env := kubeenv.StartForTestWith(t, kubeenv.Options{Workloads: true})
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cfg := env.RESTConfig(t)
-	kc := kubernetes.NewForConfigOrDie(cfg)
 	nodeIPs := []string{"10.8.0.1", "10.8.0.2", "10.8.0.3"}
+	var nodes []kubeenv.Node
 	for i, ip := range nodeIPs {
-		if err := env.AddNode(ctx, kubeenv.Node{Name: "node" + string(rune('1'+i)), InternalIP: ip, CPU: 8, MemoryGiB: 16}); err != nil {
-			t.Fatal(err)
-		}
+		nodes = append(nodes, kubeenv.Node{Name: "node" + string(rune('1'+i)), InternalIP: ip, CPU: 8, MemoryGiB: 16})
 	}
+	cluster := controllerstest.Start(t, 3*time.Minute, nodes...)
+	ctx, cfg, kc := cluster.Ctx, cluster.Config, cluster.Kube
 
 	const domain = "c1.example.com"
 	comps, err := platform.SelectComponents(platform.Selection{Profile: "standard", Talos: true, Domain: domain})
@@ -51,9 +46,7 @@ func TestEveryWebURLAnswers(t *testing.T) {
 		if level != "" {
 			labels["pod-security.kubernetes.io/enforce"] = level
 		}
-		if _, err := kc.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: labels}}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		cluster.Namespace(t, ns, labels)
 	}
 	for _, c := range comps {
 		switch c.Name {

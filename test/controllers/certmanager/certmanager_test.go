@@ -12,11 +12,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/cto-platform/cto/internal/platform"
 	"github.com/cto-platform/cto/internal/platform/platformtest"
+	"github.com/cto-platform/cto/test/controllers/controllerstest"
 	"github.com/cto-platform/cto/test/kubeenv"
 )
 
@@ -28,12 +27,8 @@ func TestMain(m *testing.M) { kubeenv.Main(m) }
 // certificate for the Ingress's host, and the Certificate is Ready; a
 // changed host is reissued; an ACME issuer's Certificate stays unready.
 func TestSelfSignedCertificateForAnIngress(t *testing.T) {
-	env := kubeenv.Require(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cfg := env.RESTConfig(t)
-	kc := kubernetes.NewForConfigOrDie(cfg)
-	dyn := dynamic.NewForConfigOrDie(cfg)
+	cluster := controllerstest.Shared(t, 2*time.Minute)
+	ctx, cfg, kc, dyn := cluster.Ctx, cluster.Config, cluster.Kube, cluster.Dynamic
 
 	sel := platform.Selection{Profile: "minimal", Domain: "c1.example.com", ACMEDNS: "cloudflare"}
 	comps, err := platform.SelectComponents(sel)
@@ -60,9 +55,7 @@ func TestSelfSignedCertificateForAnIngress(t *testing.T) {
 			objs = append(objs, o)
 		}
 	}
-	if _, err := kc.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: platform.ArgoNamespace}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	cluster.Namespace(t, platform.ArgoNamespace, nil)
 	if err := platformtest.Apply(ctx, cfg, "cert-manager", objs); err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +83,7 @@ func TestSelfSignedCertificateForAnIngress(t *testing.T) {
 
 	secretName := ing.Spec.TLS[0].SecretName
 	host := ing.Spec.TLS[0].Hosts[0]
-	crt := waitReady(t, ctx, dyn, platform.ArgoNamespace, secretName)
+	crt := waitReady(t, cluster, platform.ArgoNamespace, secretName)
 	if refs := crt.GetOwnerReferences(); len(refs) != 1 || refs[0].UID != ing.UID || refs[0].Kind != "Ingress" {
 		t.Errorf("Certificate owners = %v, want the Ingress", refs)
 	}
@@ -101,7 +94,7 @@ func TestSelfSignedCertificateForAnIngress(t *testing.T) {
 	if err != nil || !isReady(iss) {
 		t.Errorf("ClusterIssuer %s not Ready: %v %v", platform.SelfSignedIssuer, iss, err)
 	}
-	sec := checkSecret(t, ctx, kc, platform.ArgoNamespace, secretName, host)
+	sec := checkSecret(t, cluster, platform.ArgoNamespace, secretName, host)
 
 	// Settled: nothing is written again.
 	time.Sleep(10 * Interval)
@@ -127,8 +120,8 @@ func TestSelfSignedCertificateForAnIngress(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	checkSecret(t, ctx, kc, platform.ArgoNamespace, secretName, "cd.c1.example.com")
-	crt3 := waitReady(t, ctx, dyn, platform.ArgoNamespace, secretName)
+	checkSecret(t, cluster, platform.ArgoNamespace, secretName, "cd.c1.example.com")
+	crt3 := waitReady(t, cluster, platform.ArgoNamespace, secretName)
 	if rev, _, _ := unstructured.NestedInt64(crt3.Object, "status", "revision"); rev != 2 {
 		t.Errorf("revision after reissue = %d, want 2", rev)
 	}
@@ -142,14 +135,14 @@ func TestSelfSignedCertificateForAnIngress(t *testing.T) {
 	}
 }
 
-func waitReady(t *testing.T, ctx context.Context, dyn dynamic.Interface, ns, name string) *unstructured.Unstructured {
+func waitReady(t *testing.T, c *controllerstest.Cluster, ns, name string) *unstructured.Unstructured {
 	t.Helper()
 	for {
-		crt, err := dyn.Resource(certificates).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+		crt, err := c.Dynamic.Resource(certificates).Namespace(ns).Get(c.Ctx, name, metav1.GetOptions{})
 		if err == nil && isReady(crt) {
 			return crt
 		}
-		if ctx.Err() != nil {
+		if c.Ctx.Err() != nil {
 			t.Fatalf("Certificate %s/%s never Ready: %v %v", ns, name, crt, err)
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -158,9 +151,9 @@ func waitReady(t *testing.T, ctx context.Context, dyn dynamic.Interface, ns, nam
 
 // checkSecret: a kubernetes.io/tls Secret whose key pair matches, for host,
 // its own CA.
-func checkSecret(t *testing.T, ctx context.Context, kc kubernetes.Interface, ns, name, host string) *corev1.Secret {
+func checkSecret(t *testing.T, c *controllerstest.Cluster, ns, name, host string) *corev1.Secret {
 	t.Helper()
-	sec, err := kc.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+	sec, err := c.Kube.CoreV1().Secrets(ns).Get(c.Ctx, name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,10 +9,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/cto-platform/cto/internal/platform"
 	"github.com/cto-platform/cto/internal/platform/platformtest"
+	"github.com/cto-platform/cto/test/controllers/controllerstest"
 	"github.com/cto-platform/cto/test/kubeenv"
 )
 
@@ -37,22 +37,14 @@ func addresses(ing *networkingv1.Ingress) []string {
 // points at); the chart's defaults (a Deployment publishing its
 // LoadBalancer Service) leave an Ingress without an address on bare metal.
 func TestIngressGetsTheAddressesOfTheNodesRunningTheController(t *testing.T) {
-	env := kubeenv.StartForTestWith(t, kubeenv.Options{Workloads: true})
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cfg := env.RESTConfig(t)
-	kc := kubernetes.NewForConfigOrDie(cfg)
-	for _, n := range []kubeenv.Node{
-		{Name: "cp1", InternalIP: "10.8.0.1", CPU: 4, MemoryGiB: 8,
+	cluster := controllerstest.Start(t, 3*time.Minute,
+		kubeenv.Node{Name: "cp1", InternalIP: "10.8.0.1", CPU: 4, MemoryGiB: 8,
 			Labels: map[string]string{"node-role.kubernetes.io/control-plane": ""},
 			Taints: []corev1.Taint{{Key: "node-role.kubernetes.io/control-plane", Effect: corev1.TaintEffectNoSchedule}}},
-		{Name: "worker1", InternalIP: "10.8.0.2", CPU: 4, MemoryGiB: 8},
-		{Name: "worker2", InternalIP: "10.8.0.3", CPU: 4, MemoryGiB: 8},
-	} {
-		if err := env.AddNode(ctx, n); err != nil {
-			t.Fatal(err)
-		}
-	}
+		kubeenv.Node{Name: "worker1", InternalIP: "10.8.0.2", CPU: 4, MemoryGiB: 8},
+		kubeenv.Node{Name: "worker2", InternalIP: "10.8.0.3", CPU: 4, MemoryGiB: 8},
+	)
+	ctx, cfg, kc := cluster.Ctx, cluster.Config, cluster.Kube
 
 	comps, err := platform.SelectComponents(platform.Selection{Profile: "production", Talos: true})
 	if err != nil {

@@ -10,8 +10,8 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
+	"github.com/cto-platform/cto/test/controllers/controllerstest"
 	"github.com/cto-platform/cto/test/kubeenv"
 )
 
@@ -22,18 +22,10 @@ import (
 // controller binds it and the pod runs there. A Longhorn claim (Immediate)
 // gets a CSI volume once longhorn-storageclass became a StorageClass.
 func TestProvisionsWhatTheRealProvisionersProvision(t *testing.T) {
-	env := kubeenv.StartForTestWith(t, kubeenv.Options{Workloads: true})
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cfg := env.RESTConfig(t)
-	kc := kubernetes.NewForConfigOrDie(cfg)
-	if err := env.AddNode(ctx, kubeenv.Node{Name: "worker1", CPU: 4, MemoryGiB: 8, InternalIP: "10.8.0.2"}); err != nil {
-		t.Fatal(err)
-	}
+	cluster := controllerstest.Start(t, 3*time.Minute, kubeenv.Node{Name: "worker1", CPU: 4, MemoryGiB: 8, InternalIP: "10.8.0.2"})
+	ctx, cfg, kc := cluster.Ctx, cluster.Config, cluster.Kube
 	for _, ns := range []string{"local-path-storage", "apps", "longhorn-system"} {
-		if _, err := kc.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		cluster.Namespace(t, ns, nil)
 	}
 	wffc := storagev1.VolumeBindingWaitForFirstConsumer
 	del := corev1.PersistentVolumeReclaimDelete
