@@ -39,8 +39,17 @@ func connect(t *testing.T, env *kubeenv.Env) clients {
 	return clients{kube: kubernetes.NewForConfigOrDie(cfg), dyn: dynamic.NewForConfigOrDie(cfg)}
 }
 
-// play readies the shared test cluster for installs (controllers.ForTest).
-func play(t *testing.T, env *kubeenv.Env, opts argocd.Options) { controllers.ForTest(t, env, opts) }
+// play readies the shared test cluster for installs (controllers.ForTest)
+// and serves a chart mirror; it returns the cluster, its clients and the
+// mirror.
+func play(t *testing.T, opts argocd.Options) (*kubeenv.Env, clients, *platformtest.Mirror) {
+	t.Helper()
+	env := kubeenv.Require(t)
+	c := connect(t, env)
+	mirror := platformtest.ServeMirror(t)
+	controllers.ForTest(t, env, opts)
+	return env, c, mirror
+}
 
 func installer(t *testing.T, env *kubeenv.Env, mirror string, sel platform.Selection) *platform.Installer {
 	t.Helper()
@@ -75,10 +84,7 @@ func versions(t *testing.T, env *kubeenv.Env) map[string]string {
 }
 
 func TestInstallOnTalosRunsCiliumThenArgoCD(t *testing.T) {
-	env := kubeenv.Require(t)
-	c := connect(t, env)
-	mirror := platformtest.ServeMirror(t)
-	play(t, env, argocd.Options{})
+	env, c, mirror := play(t, argocd.Options{})
 	ctx := context.Background()
 	sel := platform.Selection{Profile: "minimal", Talos: true}
 	in := installer(t, env, mirror.URL, sel)
@@ -216,10 +222,7 @@ func checkApplications(t *testing.T, c clients, mirror string, sel platform.Sele
 // its timeout naming it, the object and the cluster's reason; once the
 // cause is gone a rerun finishes.
 func TestWaitNamesComponentThatNeverBecomesHealthy(t *testing.T) {
-	env := kubeenv.Require(t)
-	c := connect(t, env)
-	mirror := platformtest.ServeMirror(t)
-	play(t, env, argocd.Options{})
+	env, c, mirror := play(t, argocd.Options{})
 	ctx := context.Background()
 	in := installer(t, env, mirror.URL, platform.Selection{Profile: "minimal"})
 	if err := in.Install(ctx, nil); err != nil {
@@ -304,11 +307,8 @@ func TestChartThatCannotBeFetchedNamesTheURL(t *testing.T) {
 }
 
 func TestGitOpsInstallsOneAppOfApps(t *testing.T) {
-	env := kubeenv.Require(t)
-	c := connect(t, env)
-	mirror := platformtest.ServeMirror(t)
 	// The customer's repository holds one ConfigMap.
-	play(t, env, argocd.Options{Repos: map[string]fs.FS{"https://git.example.test/acme/platform.git": fstest.MapFS{
+	env, c, mirror := play(t, argocd.Options{Repos: map[string]fs.FS{"https://git.example.test/acme/platform.git": fstest.MapFS{
 		"clusters/prod/team/config.yaml": {Data: []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: team\n  namespace: default\ndata:\n  owner: acme\n")},
 	}}})
 	ctx := context.Background()
