@@ -6,7 +6,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 )
 
 // Secret is where a component keeps a generated password.
@@ -60,11 +59,7 @@ func Services(comps []Component) []Service {
 // secret is gone (Argo CD advises deleting its initial secret once the
 // password is changed).
 func ReadSecret(ctx context.Context, kubeconfig string, s Secret) (string, error) {
-	cfg, err := restConfig(kubeconfig)
-	if err != nil {
-		return "", err
-	}
-	c, err := kubernetes.NewForConfig(cfg)
+	_, c, err := connect(kubeconfig)
 	if err != nil {
 		return "", err
 	}

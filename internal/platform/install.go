@@ -90,11 +90,7 @@ func New(opts Options) (*Installer, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := restConfig(opts.Kubeconfig)
-	if err != nil {
-		return nil, err
-	}
-	client, err := kubernetes.NewForConfig(cfg)
+	cfg, client, err := connect(opts.Kubeconfig)
 	if err != nil {
 		return nil, err
 	}
@@ -130,6 +126,20 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 	// default of 5 per second would make a no-op rerun take seconds.
 	cfg.QPS, cfg.Burst = 50, 100
 	return cfg, nil
+}
+
+// connect returns the client configuration of kubeconfig's cluster and a
+// clientset of it.
+func connect(kubeconfig string) (*rest.Config, kubernetes.Interface, error) {
+	cfg, err := restConfig(kubeconfig)
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, client, nil
 }
 
 // Components returns the selected components, by wave.
