@@ -120,10 +120,7 @@ func TestModelsAdmittedAndOnTheProfilesStorage(t *testing.T) {
 			}
 			levels := namespaceLevels(comps)
 			needs := map[string]psaapi.Level{}
-			for _, c := range comps {
-				if _, ok := models[c.Chart]; !ok {
-					continue
-				}
+			for _, c := range modelled(comps) {
 				objs, err := renderComponent(c)
 				if err != nil {
 					t.Errorf("%s does not render: %v", c.Name, err)

@@ -24,10 +24,7 @@ func rendered(t *testing.T, sel platform.Selection) map[string][]*unstructured.U
 		t.Fatal(err)
 	}
 	out := map[string][]*unstructured.Unstructured{}
-	for _, c := range comps {
-		if _, ok := models[c.Chart]; !ok {
-			continue
-		}
+	for _, c := range modelled(comps) {
 		objs, err := Render(c)
 		if err != nil {
 			t.Fatalf("profile %s: %v", sel.Profile, err)
@@ -35,6 +32,14 @@ func rendered(t *testing.T, sel platform.Selection) map[string][]*unstructured.U
 		out[c.Name] = objs
 	}
 	return out
+}
+
+// modelled are the components of comps whose chart has a model.
+func modelled(comps []platform.Component) []platform.Component {
+	return slices.DeleteFunc(slices.Clone(comps), func(c platform.Component) bool {
+		_, ok := models[c.Chart]
+		return !ok
+	})
 }
 
 func findObject(objs []*unstructured.Unstructured, kind, name string) *unstructured.Unstructured {
