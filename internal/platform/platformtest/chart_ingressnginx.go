@@ -1,6 +1,10 @@
 package platformtest
 
-import chart "helm.sh/helm/v4/pkg/chart/v2"
+import (
+	"fmt"
+
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+)
 
 // ingressNginx models the ingress-nginx chart 4.15.1 (controller 1.15.1):
 // the controller as a Deployment, a DaemonSet or both (controller.kind),
@@ -89,31 +93,26 @@ spec:
         {{- end }}
 {{- end -}}
 `)
-	b.template("controller-deployment.yaml", `{{- if or (eq .Values.controller.kind "Deployment") (eq .Values.controller.kind "Both") }}
+	// The controller runs as a Deployment, a DaemonSet or both
+	// (controller.kind), the same pod in each.
+	for _, kind := range []string{"Deployment", "DaemonSet"} {
+		replicas := ""
+		if kind == "Deployment" {
+			replicas = "\n  replicas: {{ .Values.controller.replicaCount }}"
+		}
+		b.template("controller-"+lower(kind)+".yaml", fmt.Sprintf(`{{- if or (eq .Values.controller.kind %q) (eq .Values.controller.kind "Both") }}
 apiVersion: apps/v1
-kind: Deployment
+kind: %s
 metadata:
   name: {{ .Release.Name }}-controller
-spec:
-  replicas: {{ .Values.controller.replicaCount }}
+spec:%s
   selector:
     matchLabels: {app.kubernetes.io/name: ingress-nginx, app.kubernetes.io/instance: {{ .Release.Name }}, app.kubernetes.io/component: controller}
   template:
 {{ include "ingress-nginx.controller.pod" . | indent 4 }}
 {{- end }}
-`)
-	b.template("controller-daemonset.yaml", `{{- if or (eq .Values.controller.kind "DaemonSet") (eq .Values.controller.kind "Both") }}
-apiVersion: apps/v1
-kind: DaemonSet
-metadata:
-  name: {{ .Release.Name }}-controller
-spec:
-  selector:
-    matchLabels: {app.kubernetes.io/name: ingress-nginx, app.kubernetes.io/instance: {{ .Release.Name }}, app.kubernetes.io/component: controller}
-  template:
-{{ include "ingress-nginx.controller.pod" . | indent 4 }}
-{{- end }}
-`)
+`, kind, kind, replicas))
+	}
 	b.template("controller-service.yaml", `{{- if .Values.controller.service.enabled }}
 apiVersion: v1
 kind: Service

@@ -12,9 +12,8 @@ import chart "helm.sh/helm/v4/pkg/chart/v2"
 func prometheus(version string) *chart.Chart {
 	b := newChart("prometheus", version)
 	// deploy.yaml mounts the claim as "storage-volume".
-	b.template("server.yaml", pod{kind: "Deployment", name: "prometheus-server", replicas: "{{ .Values.server.replicaCount }}", scheduling: ".Values.server",
-		volumeClaims: []mountedClaim{{name: "prometheus-server", when: ".Values.server.persistentVolume.enabled"}}}.render())
-	b.template("server-pvc.yaml", pvc(".Values.server.persistentVolume.enabled", "prometheus-server", ".Values.server.persistentVolume.storageClass", "{{ .Values.server.persistentVolume.size }}"))
+	b.podWithClaim("server.yaml", "server-pvc.yaml", pod{kind: "Deployment", name: "prometheus-server", replicas: "{{ .Values.server.replicaCount }}", scheduling: ".Values.server"},
+		".Values.server.persistentVolume.enabled", ".Values.server.persistentVolume.storageClass", "{{ .Values.server.persistentVolume.size }}")
 	b.template("server-service.yaml", service("true", "prometheus-server", "{{ .Values.server.service.type }}"))
 	b.template("alertmanager.yaml", pod{kind: "StatefulSet", name: "prometheus-alertmanager", when: ".Values.alertmanager.enabled", replicas: "1",
 		claims: []claim{{name: "storage", class: ".Values.alertmanager.persistence.storageClass", size: "{{ .Values.alertmanager.persistence.size }}"}}}.render())
@@ -78,9 +77,8 @@ affinity: {}
 func grafana(version string) *chart.Chart {
 	b := newChart("grafana", version)
 	// _pod.tpl mounts the claim as "storage".
-	b.template("deployment.yaml", pod{kind: "Deployment", name: "grafana", replicas: "{{ .Values.replicas }}", scheduling: ".Values",
-		volumeClaims: []mountedClaim{{name: "grafana", when: "and .Values.persistence.enabled (eq .Values.persistence.type \"pvc\")"}}}.render())
-	b.template("pvc.yaml", pvc("and .Values.persistence.enabled (eq .Values.persistence.type \"pvc\")", "grafana", ".Values.persistence.storageClassName", "{{ .Values.persistence.size }}"))
+	b.podWithClaim("deployment.yaml", "pvc.yaml", pod{kind: "Deployment", name: "grafana", replicas: "{{ .Values.replicas }}", scheduling: ".Values"},
+		"and .Values.persistence.enabled (eq .Values.persistence.type \"pvc\")", ".Values.persistence.storageClassName", "{{ .Values.persistence.size }}")
 	b.template("service.yaml", service("true", "grafana", "{{ .Values.service.type }}"))
 	b.template("test.yaml", `{{- if .Values.testFramework.enabled }}
 apiVersion: v1
@@ -105,10 +103,7 @@ service:
   type: ClusterIP
 testFramework:
   enabled: true
-nodeSelector: {}
-tolerations: []
-affinity: {}
-`)
+` + noScheduling)
 	return b.chart
 }
 

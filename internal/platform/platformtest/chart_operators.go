@@ -124,11 +124,7 @@ func redisOperator(version string) *chart.Chart {
 	b.crd("crds.yaml", crdSpec{group: "redis.redis.opstreelabs.in", kind: "Redis", plural: "redis"}.yaml()+"---\n"+
 		crdSpec{group: "redis.redis.opstreelabs.in", kind: "RedisCluster", plural: "redisclusters"}.yaml())
 	b.template("deployment.yaml", pod{kind: "Deployment", name: "redis-operator", replicas: "{{ .Values.replicas }}", scheduling: ".Values"}.render())
-	b.values(`replicas: 1
-nodeSelector: {}
-tolerations: []
-affinity: {}
-`)
+	b.values("replicas: 1\n" + noScheduling)
 	return b.chart
 }
 

@@ -58,10 +58,7 @@ nodePathMap:
     paths: [/opt/local-path-provisioner]
 configmap:
   name: local-path-config
-nodeSelector: {}
-tolerations: []
-affinity: {}
-`)
+` + noScheduling)
 	return b.chart
 }
 

@@ -141,6 +141,11 @@ func (b *builder) values(doc string) {
 	b.chart.Raw = append(b.chart.Raw, &common.File{Name: "values.yaml", Data: []byte(doc)})
 }
 
+// noScheduling is what a chart whose pods take nodeSelector, tolerations
+// and affinity from the top of its values (pod.scheduling ".Values")
+// ships by default: none of them.
+const noScheduling = "nodeSelector: {}\ntolerations: []\naffinity: {}\n"
+
 // applicationColumns are the columns `kubectl get applications` shows, as
 // Argo CD's Application CRD declares them (manifests/crds/application-crd.yaml).
 const applicationColumns = `      additionalPrinterColumns:

@@ -127,6 +127,15 @@ func (p pod) render() string {
 	return b.String()
 }
 
+// podWithClaim adds p's template to file and, to claimFile, that of the
+// PersistentVolumeClaim p mounts: both named p.name and made while when
+// holds; class and size are template text as for pvc.
+func (b *builder) podWithClaim(file, claimFile string, p pod, when, class, size string) {
+	p.volumeClaims = []mountedClaim{{name: p.name, when: when}}
+	b.template(file, p.render())
+	b.template(claimFile, pvc(when, p.name, class, size))
+}
+
 // pvc renders a PersistentVolumeClaim whose class (template text, omitted
 // when empty: the default class) and size come from values.
 func pvc(when, name, class, size string) string {
