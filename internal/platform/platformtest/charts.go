@@ -9,69 +9,11 @@ package platformtest
 import (
 	"cmp"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
-	"testing"
 
 	"helm.sh/helm/v4/pkg/chart/common"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
-	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
-	repo "helm.sh/helm/v4/pkg/repo/v1"
-
-	"github.com/cto-platform/cto/internal/platform"
 )
-
-// Mirror is a local Helm repository holding a stand-in chart for every
-// catalog component, at the catalog's version.
-type Mirror struct {
-	URL string
-	dir string
-}
-
-// ServeMirror starts the repository on loopback for the test's lifetime.
-// Charts named in skip are left out (a chart that cannot be fetched).
-func ServeMirror(t testing.TB, skip ...string) *Mirror {
-	t.Helper()
-	dir := t.TempDir()
-	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
-	t.Cleanup(srv.Close)
-	if err := WriteRepository(dir, srv.URL, skip...); err != nil {
-		t.Fatal(err)
-	}
-	return &Mirror{URL: srv.URL, dir: dir}
-}
-
-// WriteRepository packages the stand-in charts into dir with an index.yaml
-// whose URLs start with baseURL.
-func WriteRepository(dir, baseURL string, skip ...string) error {
-	cat, err := platform.LoadCatalog()
-	if err != nil {
-		return err
-	}
-	skipped := map[string]bool{}
-	for _, s := range skip {
-		skipped[s] = true
-	}
-	done := map[string]bool{}
-	for _, c := range cat.Components {
-		key := c.Chart + "-" + c.Version
-		if skipped[c.Chart] || done[key] {
-			continue
-		}
-		done[key] = true
-		if _, err := chartutil.Save(StandIn(c.Chart, c.Version), dir); err != nil {
-			return fmt.Errorf("package %s: %w", key, err)
-		}
-	}
-	idx, err := repo.IndexDirectory(dir, baseURL)
-	if err != nil {
-		return err
-	}
-	return idx.WriteFile(filepath.Join(dir, "index.yaml"), 0o644)
-}
 
 // StandIn returns the chart's model when it has one (models), and
 // otherwise a chart holding one ConfigMap.
@@ -218,12 +160,6 @@ func lower(s string) string {
 		}
 	}
 	return string(b)
-}
-
-// Remove deletes a chart's archive from the mirror (its index still lists
-// it), as a broken mirror would.
-func (m *Mirror) Remove(chartName, version string) error {
-	return os.Remove(filepath.Join(m.dir, chartName+"-"+version+".tgz"))
 }
 
 // workload renders a Deployment, StatefulSet or DaemonSet template; for a

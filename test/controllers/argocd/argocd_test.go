@@ -3,17 +3,12 @@ package argocd_test
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"helm.sh/helm/v4/pkg/chart/common"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
-	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
-	repo "helm.sh/helm/v4/pkg/repo/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -26,6 +21,7 @@ import (
 	"github.com/cto-platform/cto/internal/platform"
 	"github.com/cto-platform/cto/internal/platform/platformtest"
 	"github.com/cto-platform/cto/test/controllers/argocd"
+	"github.com/cto-platform/cto/test/controllers/controllerstest"
 	"github.com/cto-platform/cto/test/kubeenv"
 )
 
@@ -153,31 +149,12 @@ func str(m map[string]any, path ...string) string {
 // an address Progressing, and retries a failed sync only when the
 // Application's retry policy asks it.
 func TestSyncAsArgoCD(t *testing.T) {
-	env := kubeenv.Require(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	cfg := env.RESTConfig(t)
-	c := cluster{t: t, kc: kubernetes.NewForConfigOrDie(cfg), dyn: dynamic.NewForConfigOrDie(cfg)}
-	if err := env.AddNode(ctx, kubeenv.Node{Name: "node-1", CPU: 8, MemoryGiB: 32, InternalIP: "10.8.0.1"}); err != nil {
-		t.Fatal(err)
-	}
+	shared := controllerstest.Shared(t, 4*time.Minute, kubeenv.Node{Name: "node-1", CPU: 8, MemoryGiB: 32, InternalIP: "10.8.0.1"})
+	ctx, cfg := shared.Ctx, shared.Config
+	c := cluster{t: t, kc: shared.Kube, dyn: shared.Dynamic}
 
 	// A Helm repository with the demo charts.
-	dir := t.TempDir()
-	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
-	defer srv.Close()
-	for _, ch := range []*chart.Chart{demoChart("demo", false), demoChart("late", true)} {
-		if _, err := chartutil.Save(ch, dir); err != nil {
-			t.Fatal(err)
-		}
-	}
-	idx, err := repo.IndexDirectory(dir, srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := idx.WriteFile(filepath.Join(dir, "index.yaml"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	repoURL := platformtest.ServeCharts(t, demoChart("demo", false), demoChart("late", true))
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -211,7 +188,7 @@ func TestSyncAsArgoCD(t *testing.T) {
 		}
 	}
 	apply(fmt.Sprintf(`{apiVersion: argoproj.io/v1alpha1, kind: AppProject, metadata: {name: p, namespace: argocd},
-  spec: {sourceRepos: [%q], destinations: [{server: "https://kubernetes.default.svc", namespace: "*"}]}}`, srv.URL))
+  spec: {sourceRepos: [%q], destinations: [{server: "https://kubernetes.default.svc", namespace: "*"}]}}`, repoURL))
 	application := func(name, serviceType string, retry bool) string {
 		policy := `{automated: {prune: true, selfHeal: true}, syncOptions: [ServerSideApply=true, CreateNamespace=true]}`
 		if retry {
@@ -223,7 +200,7 @@ func TestSyncAsArgoCD(t *testing.T) {
 		}
 		return fmt.Sprintf(`{apiVersion: argoproj.io/v1alpha1, kind: Application, metadata: {name: %s, namespace: argocd},
   spec: {project: p, source: {repoURL: %q, chart: %s, targetRevision: 1.0.0, helm: {releaseName: %s, valuesObject: {serviceType: %s}}},
-    destination: {server: "https://kubernetes.default.svc", namespace: %s}, syncPolicy: %s}}`, name, srv.URL, chartName, name, serviceType, name, policy)
+    destination: {server: "https://kubernetes.default.svc", namespace: %s}, syncPolicy: %s}}`, name, repoURL, chartName, name, serviceType, name, policy)
 	}
 
 	apply(application("demo", "ClusterIP", true))
