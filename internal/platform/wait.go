@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -137,14 +138,11 @@ func (in *Installer) Status(ctx context.Context) ([]ComponentStatus, error) {
 	}
 	if in.opts.GitOps.Repo != "" {
 		// Every Application the customer's repository brings counts.
-		names := make([]string, 0, len(byName))
-		for n := range byName {
-			names = append(names, n)
-		}
+		names := slices.Collect(maps.Keys(byName))
 		if byName[AppOfApps] == nil {
 			names = append(names, AppOfApps)
 		}
-		sort.Strings(names)
+		slices.Sort(names)
 		for _, n := range names {
 			out = append(out, appStatus(n, "", byName[n]))
 		}
