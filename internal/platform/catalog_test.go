@@ -1,14 +1,17 @@
-package platform
+package platform_test
 
 import (
 	"cmp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/cto-platform/cto/internal/platform"
+	"github.com/cto-platform/cto/internal/platform/platformtest"
 )
 
 func TestCatalogProfiles(t *testing.T) {
-	c, err := LoadCatalog()
+	c, err := platform.LoadCatalog()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -17,14 +20,14 @@ func TestCatalogProfiles(t *testing.T) {
 	production := append(slices.Clone(standard), "longhorn", "loki", "redis-operator")
 	tests := []struct {
 		name string
-		sel  Selection
+		sel  platform.Selection
 		want []string
 	}{
-		{"minimal on an existing cluster", Selection{Profile: "minimal"}, minimal},
-		{"minimal on Talos adds Cilium", Selection{Profile: "minimal", Talos: true}, append(slices.Clone(minimal), "cilium")},
-		{"standard", Selection{Profile: "standard"}, standard},
-		{"production", Selection{Profile: "production"}, production},
-		{"gpu adds the NVIDIA device plugin and its RuntimeClass", Selection{Profile: "standard", GPU: true}, append(slices.Clone(standard), "nvidia-device-plugin", "nvidia-runtimeclass")},
+		{"minimal on an existing cluster", platform.Selection{Profile: "minimal"}, minimal},
+		{"minimal on Talos adds Cilium", platform.Selection{Profile: "minimal", Talos: true}, append(slices.Clone(minimal), "cilium")},
+		{"standard", platform.Selection{Profile: "standard"}, standard},
+		{"production", platform.Selection{Profile: "production"}, production},
+		{"gpu adds the NVIDIA device plugin and its RuntimeClass", platform.Selection{Profile: "standard", GPU: true}, append(slices.Clone(standard), "nvidia-device-plugin", "nvidia-runtimeclass")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -32,7 +35,7 @@ func TestCatalogProfiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := Names(comps)
+			got := platform.Names(comps)
 			want := slices.Clone(tt.want)
 			slices.Sort(got)
 			slices.Sort(want)
@@ -47,13 +50,13 @@ func TestCatalogProfiles(t *testing.T) {
 			}
 		})
 	}
-	if _, err := c.Select(Selection{Profile: "huge"}); err == nil {
+	if _, err := c.Select(platform.Selection{Profile: "huge"}); err == nil {
 		t.Fatal("an unknown profile selected components")
 	}
 }
 
 func TestCatalogPins(t *testing.T) {
-	c, err := LoadCatalog()
+	c, err := platform.LoadCatalog()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,31 +77,14 @@ func TestCatalogPins(t *testing.T) {
 }
 
 func TestCatalogValues(t *testing.T) {
-	c, err := LoadCatalog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	byName := func(sel Selection, name string) Component {
-		comps, err := c.Select(sel)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, comp := range comps {
-			if comp.Name == name {
-				return comp
-			}
-		}
-		t.Fatalf("%s not selected", name)
-		return Component{}
-	}
-	cil := byName(Selection{Profile: "minimal", Talos: true}, "cilium")
+	cil := platformtest.Component(t, platform.Selection{Profile: "minimal", Talos: true}, "cilium")
 	if cil.Values["k8sServicePort"] != float64(7445) || cil.Values["k8sServiceHost"] != "localhost" || cil.Values["kubeProxyReplacement"] != true {
 		t.Errorf("cilium values are not Talos's: %v", cil.Values)
 	}
 	if _, set := cil.Values["MTU"]; set {
 		t.Errorf("cilium's MTU is set without a network MTU: %v", cil.Values["MTU"])
 	}
-	if mtu := byName(Selection{Profile: "minimal", Talos: true, NetworkMTU: 1400}, "cilium").Values["MTU"]; mtu != 1400 {
+	if mtu := platformtest.Component(t, platform.Selection{Profile: "minimal", Talos: true, NetworkMTU: 1400}, "cilium").Values["MTU"]; mtu != 1400 {
 		t.Errorf("cilium's MTU = %v on a network of MTU 1400", mtu)
 	}
 	caps := cil.Values["securityContext"].(map[string]any)["capabilities"].(map[string]any)["ciliumAgent"].([]any)
@@ -107,30 +93,30 @@ func TestCatalogValues(t *testing.T) {
 	}
 	// Talos's NVIDIA guide: the device plugin with RuntimeClass nvidia,
 	// whose handler is the runtime the toolkit extension registers.
-	dp := byName(Selection{Profile: "minimal", GPU: true}, "nvidia-device-plugin")
+	dp := platformtest.Component(t, platform.Selection{Profile: "minimal", GPU: true}, "nvidia-device-plugin")
 	if dp.PodSecurity != "privileged" {
 		t.Error("nvidia-device-plugin namespace is not privileged (its pods mount host paths)")
 	}
 	if dp.Values["runtimeClassName"] != "nvidia" {
 		t.Errorf("device plugin runtimeClassName = %v, want nvidia", dp.Values["runtimeClassName"])
 	}
-	rc := byName(Selection{Profile: "minimal", GPU: true}, "nvidia-runtimeclass").Values["resources"].([]any)[0].(map[string]any)
+	rc := platformtest.Component(t, platform.Selection{Profile: "minimal", GPU: true}, "nvidia-runtimeclass").Values["resources"].([]any)[0].(map[string]any)
 	if rc["kind"] != "RuntimeClass" || rc["handler"] != "nvidia" || rc["metadata"].(map[string]any)["name"] != "nvidia" {
 		t.Errorf("RuntimeClass = %v, want nvidia with handler nvidia", rc)
 	}
-	prod := byName(Selection{Profile: "production"}, "argo-cd")
+	prod := platformtest.Component(t, platform.Selection{Profile: "production"}, "argo-cd")
 	if prod.Values["server"].(map[string]any)["replicas"] != float64(2) {
 		t.Errorf("production argo-cd server replicas = %v, want 2", prod.Values["server"])
 	}
 	if prod.Values["crds"].(map[string]any)["install"] != true {
 		t.Error("production overrides dropped the base values")
 	}
-	minimal := byName(Selection{Profile: "minimal"}, "argo-cd")
+	minimal := platformtest.Component(t, platform.Selection{Profile: "minimal"}, "argo-cd")
 	if _, ok := minimal.Values["server"]; ok {
 		t.Errorf("minimal argo-cd got production replicas: %v", minimal.Values["server"])
 	}
 	for _, comp := range []string{"local-path-provisioner", "longhorn"} {
-		if byName(Selection{Profile: "production"}, comp).PodSecurity != "privileged" {
+		if platformtest.Component(t, platform.Selection{Profile: "production"}, comp).PodSecurity != "privileged" {
 			t.Errorf("%s namespace is not privileged", comp)
 		}
 	}
@@ -156,13 +142,13 @@ func TestParseCatalogRefuses(t *testing.T) {
 	}
 	for name, doc := range tests {
 		t.Run(name, func(t *testing.T) {
-			if _, err := ParseCatalog([]byte(doc)); err == nil {
+			if _, err := platform.ParseCatalog([]byte(doc)); err == nil {
 				t.Fatal("accepted")
 			}
 		})
 	}
 	ok := "components: [{name: a, repo: r, chart: a, version: 1.0.0, namespace: n, profiles: [minimal]}]"
-	if _, err := ParseCatalog([]byte(ok)); err != nil {
+	if _, err := platform.ParseCatalog([]byte(ok)); err != nil {
 		t.Fatalf("one plain entry refused: %v", err)
 	}
 }
@@ -173,24 +159,24 @@ func TestNodeExtensions(t *testing.T) {
 	storage := []string{"siderolabs/iscsi-tools", "siderolabs/util-linux-tools"}
 	nvidia := []string{"siderolabs/nvidia-container-toolkit-production", "siderolabs/nvidia-open-gpu-kernel-modules-production"}
 	for _, tc := range []struct {
-		sel     Selection
+		sel     platform.Selection
 		gpuNode bool
 		want    []string
 	}{
-		{Selection{Profile: "minimal", Talos: true}, false, nil},
-		{Selection{Profile: "standard", Talos: true}, false, nil},
-		{Selection{Profile: "production", Talos: true}, false, storage},
-		{Selection{Profile: "standard", Talos: true, GPU: true}, false, nil},
-		{Selection{Profile: "standard", Talos: true, GPU: true}, true, nvidia},
-		{Selection{Profile: "production", Talos: true, GPU: true}, false, storage},
-		{Selection{Profile: "production", Talos: true, GPU: true}, true, append(slices.Clone(storage), nvidia...)},
+		{platform.Selection{Profile: "minimal", Talos: true}, false, nil},
+		{platform.Selection{Profile: "standard", Talos: true}, false, nil},
+		{platform.Selection{Profile: "production", Talos: true}, false, storage},
+		{platform.Selection{Profile: "standard", Talos: true, GPU: true}, false, nil},
+		{platform.Selection{Profile: "standard", Talos: true, GPU: true}, true, nvidia},
+		{platform.Selection{Profile: "production", Talos: true, GPU: true}, false, storage},
+		{platform.Selection{Profile: "production", Talos: true, GPU: true}, true, append(slices.Clone(storage), nvidia...)},
 	} {
-		comps, err := SelectComponents(tc.sel)
+		comps, err := platform.SelectComponents(tc.sel)
 		if err != nil {
 			t.Fatal(err)
 		}
 		want := slices.Sorted(slices.Values(tc.want))
-		if got := NodeExtensions(comps, tc.gpuNode); !slices.Equal(got, want) {
+		if got := platform.NodeExtensions(comps, tc.gpuNode); !slices.Equal(got, want) {
 			t.Errorf("%+v, GPU node %v: extensions %v, want %v", tc.sel, tc.gpuNode, got, want)
 		}
 	}
@@ -208,19 +194,19 @@ func TestNodeKubeletMounts(t *testing.T) {
 		{"standard", []string{"/var/lib/local-path-provisioner"}},
 		{"production", []string{"/var/lib/local-path-provisioner", "/var/lib/longhorn"}},
 	} {
-		comps, err := SelectComponents(Selection{Profile: tc.profile, Talos: true, GPU: true})
+		comps, err := platform.SelectComponents(platform.Selection{Profile: tc.profile, Talos: true, GPU: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := NodeKubeletMounts(comps, true); !slices.Equal(got, tc.want) {
+		if got := platform.NodeKubeletMounts(comps, true); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: kubelet mounts %v, want %v", tc.profile, got, tc.want)
 		}
 	}
-	comps := []Component{{Name: "a", KubeletMounts: []string{"/var/lib/a"}}, {Name: "g", GPU: true, KubeletMounts: []string{"/var/lib/g", "/var/lib/a"}}}
-	if got := NodeKubeletMounts(comps, false); !slices.Equal(got, []string{"/var/lib/a"}) {
+	comps := []platform.Component{{Name: "a", KubeletMounts: []string{"/var/lib/a"}}, {Name: "g", GPU: true, KubeletMounts: []string{"/var/lib/g", "/var/lib/a"}}}
+	if got := platform.NodeKubeletMounts(comps, false); !slices.Equal(got, []string{"/var/lib/a"}) {
 		t.Errorf("node without GPUs: %v", got)
 	}
-	if got := NodeKubeletMounts(comps, true); !slices.Equal(got, []string{"/var/lib/a", "/var/lib/g"}) {
+	if got := platform.NodeKubeletMounts(comps, true); !slices.Equal(got, []string{"/var/lib/a", "/var/lib/g"}) {
 		t.Errorf("GPU node: %v", got)
 	}
 }
@@ -229,22 +215,22 @@ func TestNodeKubeletMounts(t *testing.T) {
 // of class nginx at its URL's host with a certificate from the issuer;
 // with a DNS provider token the issuer is ACME DNS-01 through it.
 func TestWebIngresses(t *testing.T) {
-	if comps, _ := SelectComponents(Selection{Profile: "standard"}); slices.Contains(Names(comps), "web-ingress") {
+	if comps, _ := platform.SelectComponents(platform.Selection{Profile: "standard"}); slices.Contains(platform.Names(comps), "web-ingress") {
 		t.Fatal("Ingresses without a domain")
 	}
 	for _, tc := range []struct {
-		sel    Selection
+		sel    platform.Selection
 		issuer string
 	}{
-		{Selection{Profile: "standard", Domain: "c1.example.com"}, SelfSignedIssuer},
-		{Selection{Profile: "minimal", Domain: "c1.example.com", ACMEDNS: "cloudflare"}, ACMEIssuer},
-		{Selection{Profile: "minimal", Domain: "c1.example.com", ACMEDNS: "cloudflare", ACMEServer: "https://acme-staging-v02.api.letsencrypt.org/directory"}, ACMEIssuer},
+		{platform.Selection{Profile: "standard", Domain: "c1.example.com"}, platform.SelfSignedIssuer},
+		{platform.Selection{Profile: "minimal", Domain: "c1.example.com", ACMEDNS: "cloudflare"}, platform.ACMEIssuer},
+		{platform.Selection{Profile: "minimal", Domain: "c1.example.com", ACMEDNS: "cloudflare", ACMEServer: "https://acme-staging-v02.api.letsencrypt.org/directory"}, platform.ACMEIssuer},
 	} {
-		comps, err := SelectComponents(tc.sel)
+		comps, err := platform.SelectComponents(tc.sel)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var web *Component
+		var web *platform.Component
 		for i := range comps {
 			if comps[i].Name == "web-ingress" {
 				web = &comps[i]
@@ -265,7 +251,7 @@ func TestWebIngresses(t *testing.T) {
 				issuers = append(issuers, obj)
 			}
 		}
-		svcs := Services(comps)
+		svcs := platform.Services(comps)
 		if len(svcs) == 0 || len(hosts) != len(svcs) {
 			t.Fatalf("%s: %d Ingresses for %d web UIs", tc.sel.Profile, len(hosts), len(svcs))
 		}
@@ -287,7 +273,7 @@ func TestWebIngresses(t *testing.T) {
 				t.Errorf("Ingress for %s goes to %v", svc.Title, backend)
 			}
 		}
-		if tc.issuer == ACMEIssuer {
+		if tc.issuer == platform.ACMEIssuer {
 			if len(issuers) != 1 {
 				t.Fatalf("ACME issuers = %v", issuers)
 			}
@@ -296,7 +282,7 @@ func TestWebIngresses(t *testing.T) {
 				t.Errorf("ACME server %v, want %s", acme["server"], want)
 			}
 			ref := acme["solvers"].([]any)[0].(map[string]any)["dns01"].(map[string]any)["cloudflare"].(map[string]any)["apiTokenSecretRef"].(map[string]any)
-			if ref["name"] != DNSTokenSecret.Name || ref["key"] != DNSTokenSecret.Key {
+			if ref["name"] != platform.DNSTokenSecret.Name || ref["key"] != platform.DNSTokenSecret.Key {
 				t.Errorf("Cloudflare solver reads %v", ref)
 			}
 		} else if len(issuers) != 0 {

@@ -192,22 +192,6 @@ func checkClass(t *testing.T, comp, name string, got *string, want string) {
 	}
 }
 
-// component returns a selected component.
-func component(t *testing.T, sel platform.Selection, name string) platform.Component {
-	t.Helper()
-	comps, err := platform.SelectComponents(sel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range comps {
-		if c.Name == name {
-			return c
-		}
-	}
-	t.Fatalf("%s is not in %+v", name, sel)
-	return platform.Component{}
-}
-
 func find(t *testing.T, objs []object, kind, name string) *object {
 	t.Helper()
 	for i := range objs {
@@ -237,7 +221,7 @@ func TestCatalogValuesReachTheModels(t *testing.T) {
 		{"cto", "Deployment", "cto-controller"},
 	}
 	for _, r := range replicas {
-		o := find(t, mustRender(t, component(t, prod, r.comp)), r.kind, r.name)
+		o := find(t, mustRender(t, Component(t, prod, r.comp)), r.kind, r.name)
 		if o == nil || o.Spec.Replicas == nil || *o.Spec.Replicas != 2 {
 			t.Errorf("production %s %s: replicas not 2: %+v", r.comp, r.name, o)
 		}
@@ -245,7 +229,7 @@ func TestCatalogValuesReachTheModels(t *testing.T) {
 
 	// Loki: one single binary, none of the simple-scalable targets or the
 	// memory-hungry caches.
-	lokiObjs := mustRender(t, component(t, prod, "loki"))
+	lokiObjs := mustRender(t, Component(t, prod, "loki"))
 	if o := find(t, lokiObjs, "StatefulSet", "loki"); o == nil || *o.Spec.Replicas != 1 {
 		t.Errorf("loki single binary: %+v", o)
 	}
@@ -256,17 +240,17 @@ func TestCatalogValuesReachTheModels(t *testing.T) {
 	}
 
 	// Prometheus leaves node-exporter to its own component.
-	promObjs := mustRender(t, component(t, prod, "prometheus"))
+	promObjs := mustRender(t, Component(t, prod, "prometheus"))
 	if find(t, promObjs, "DaemonSet", "prometheus-prometheus-node-exporter") != nil {
 		t.Error("prometheus still renders node-exporter in observability")
 	}
-	if find(t, mustRender(t, component(t, prod, "prometheus-node-exporter")), "DaemonSet", "prometheus-node-exporter") == nil {
+	if find(t, mustRender(t, Component(t, prod, "prometheus-node-exporter")), "DaemonSet", "prometheus-node-exporter") == nil {
 		t.Error("prometheus-node-exporter renders no DaemonSet")
 	}
 
 	// The device plugin: GPU nodes only, tolerating their taint, on the
 	// nvidia runtime.
-	dp := find(t, mustRender(t, component(t, prod, "nvidia-device-plugin")), "DaemonSet", "nvidia-device-plugin")
+	dp := find(t, mustRender(t, Component(t, prod, "nvidia-device-plugin")), "DaemonSet", "nvidia-device-plugin")
 	if dp == nil {
 		t.Fatal("no device plugin DaemonSet")
 	}
@@ -286,7 +270,7 @@ func TestCatalogValuesReachTheModels(t *testing.T) {
 	// The cto chart: no pull secret a cto cluster lacks, no nginx Ingress,
 	// no Cloudflare tunnel, tools not a NodePort.
 	for _, sel := range selections {
-		for _, o := range mustRender(t, component(t, sel, "cto")) {
+		for _, o := range mustRender(t, Component(t, sel, "cto")) {
 			switch {
 			case len(o.Spec.Template.Spec.ImagePullSecrets) > 0:
 				t.Errorf("%s: cto %s pulls with %v", sel.Profile, o.Metadata.Name, o.Spec.Template.Spec.ImagePullSecrets)
@@ -303,14 +287,14 @@ func TestCatalogValuesReachTheModels(t *testing.T) {
 // SingleBinary mode with its default read/write/backend replicas, and the
 // device plugin in the default namespace.
 func TestModelsRefuseWhatTheChartsRefuse(t *testing.T) {
-	l := component(t, platform.Selection{Profile: "production"}, "loki")
+	l := Component(t, platform.Selection{Profile: "production"}, "loki")
 	for _, k := range []string{"read", "write", "backend"} {
 		delete(l.Values, k)
 	}
 	if _, err := renderComponent(l); err == nil || !strings.Contains(err.Error(), "single binary and simple scalable") {
 		t.Errorf("loki SingleBinary with simple-scalable replicas: %v, want the chart's refusal", err)
 	}
-	dp := component(t, platform.Selection{Profile: "minimal", GPU: true}, "nvidia-device-plugin")
+	dp := Component(t, platform.Selection{Profile: "minimal", GPU: true}, "nvidia-device-plugin")
 	dp.Namespace = "default"
 	if _, err := renderComponent(dp); err == nil {
 		t.Error("the device plugin rendered in the default namespace")

@@ -8,6 +8,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"testing"
 
 	"helm.sh/helm/v4/pkg/chart/common"
 	"helm.sh/helm/v4/pkg/chart/common/util"
@@ -18,6 +19,22 @@ import (
 
 	"github.com/cto-platform/cto/internal/platform"
 )
+
+// Component returns the component named name of the selection sel.
+func Component(t testing.TB, sel platform.Selection, name string) platform.Component {
+	t.Helper()
+	comps, err := platform.SelectComponents(sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range comps {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("%s is not in %+v", name, sel)
+	return platform.Component{}
+}
 
 // Render renders a component's model with its values as Helm would for
 // an install into its namespace: the objects of every template (hooks
