@@ -30,6 +30,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
@@ -92,14 +93,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) {
 		mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc)),
 		live:   newLiveCache(ctx, dyn), charts: map[string]*chart.Chart{}, apps: map[string]*appState{},
 		secretFor: map[types.UID]bool{}}
-	for {
-		c.step(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(opts.Interval):
-		}
-	}
+	wait.UntilWithContext(ctx, c.step, opts.Interval)
 }
 
 type controller struct {

@@ -34,6 +34,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -74,16 +75,11 @@ func Run(ctx context.Context, cfg *rest.Config) {
 		return
 	}
 	d := &double{kc: kc, dyn: dyn, acme: map[string]acmeTry{}}
-	for {
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
 		d.issuers(ctx)
 		d.ingressShim(ctx)
 		d.certificates(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(Interval):
-		}
-	}
+	}, Interval)
 }
 
 type double struct {

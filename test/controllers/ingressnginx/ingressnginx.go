@@ -17,6 +17,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
@@ -35,14 +36,7 @@ func Run(ctx context.Context, cfg *rest.Config) {
 	if err != nil {
 		return
 	}
-	for {
-		sync(ctx, kc)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(Interval):
-		}
-	}
+	wait.UntilWithContext(ctx, func(ctx context.Context) { sync(ctx, kc) }, Interval)
 }
 
 // controller is one controller's configuration, from its pods' arguments

@@ -18,6 +18,7 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
@@ -51,17 +52,13 @@ func Run(ctx context.Context, cfg *rest.Config) error {
 	if err != nil {
 		return err
 	}
-	for {
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
 		if err := Step(ctx, kc); err != nil && ctx.Err() == nil {
 			// Like the real controllers: log-and-retry, never give up.
 			_ = err
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+	}, 200*time.Millisecond)
+	return nil
 }
 
 // Step runs one pass: Longhorn's StorageClass, then every claim waiting
