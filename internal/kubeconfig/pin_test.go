@@ -4,7 +4,24 @@ import (
 	"testing"
 
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
+
+// parsed returns a function that parses the kubeconfig a call returned,
+// failing the test if the call or the parse failed.
+func parsed(t *testing.T) func(out []byte, err error) *clientcmdapi.Config {
+	return func(out []byte, err error) *clientcmdapi.Config {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := clientcmd.Load(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+}
 
 func TestPinServerHost(t *testing.T) {
 	src := []byte(`apiVersion: v1
@@ -22,14 +39,7 @@ users:
 - name: admin
   user: {token: secret}
 `)
-	out, err := PinServerHost(src, "203.0.113.5")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := clientcmd.Load(out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := parsed(t)(PinServerHost(src, "203.0.113.5"))
 	if got := cfg.Clusters["byname"].Server; got != "https://203.0.113.5:6443" {
 		t.Errorf("byname server = %s, want the address with the port kept", got)
 	}
@@ -66,13 +76,7 @@ users:
 		t.Fatal(err)
 	}
 	out, err = AddServerContexts(out, []string{"demo-cp1", "demo-cp2"}, []string{"203.0.113.5", "203.0.113.6"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := clientcmd.Load(out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := parsed(t)(out, err)
 	if got := cfg.Clusters["demo"].Server; got != "https://203.0.113.5:6443" {
 		t.Errorf("server = %s, want the VIP replaced by the control plane's address", got)
 	}
