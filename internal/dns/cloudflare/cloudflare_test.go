@@ -14,12 +14,19 @@ import (
 	cffake "github.com/cto-platform/cto/internal/dns/cloudflare/fake"
 )
 
+// serve starts the Cloudflare double with the zone example.test and
+// returns it with a provider that reaches it with token.
+func serve(t *testing.T, token string) (*cffake.Server, *cloudflare.Provider) {
+	t.Helper()
+	fake := cffake.New(token, "example.test")
+	fake.Start()
+	t.Cleanup(fake.Close)
+	return fake, cloudflare.New(token, fake.URL(), nil)
+}
+
 func TestAppendGetDeleteThroughLibdns(t *testing.T) {
 	ctx := context.Background()
-	fake := cffake.New("tok", "example.test")
-	fake.Start()
-	defer fake.Close()
-	p := cloudflare.New("tok", fake.URL(), nil)
+	fake, p := serve(t, "tok")
 
 	made, err := p.AppendRecords(ctx, "example.test.", []libdns.Record{
 		libdns.Address{Name: "api.c1", TTL: 5 * time.Minute, IP: netip.MustParseAddr("2001:db8::1"), ProviderData: dns.Meta{Comment: "cto-cluster=c1"}},
@@ -66,10 +73,7 @@ func TestAppendGetDeleteThroughLibdns(t *testing.T) {
 // the token never appears in an error.
 func TestRetriesFollowTheHTTPPolicy(t *testing.T) {
 	ctx := context.Background()
-	fake := cffake.New("tok-secret-value", "example.test")
-	fake.Start()
-	defer fake.Close()
-	p := cloudflare.New("tok-secret-value", fake.URL(), nil)
+	fake, p := serve(t, "tok-secret-value")
 
 	// The fake answers an injected failure without counting the call.
 	fake.FailNext("GET", "/client/v4/zones", 503)
