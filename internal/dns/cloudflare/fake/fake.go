@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -118,11 +119,7 @@ func (s *Server) FailNext(method, pathPrefix string, status int) {
 func (s *Server) Calls() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := map[string]int{}
-	for k, v := range s.calls {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(s.calls)
 }
 
 // Records returns copies of a zone's records (by zone name), in creation
@@ -516,7 +513,7 @@ type State struct {
 
 func (s *Server) serveState(w http.ResponseWriter) {
 	s.mu.Lock()
-	st := State{Records: map[string][]Record{}, Calls: map[string]int{}}
+	st := State{Records: map[string][]Record{}, Calls: maps.Clone(s.calls)}
 	for _, z := range s.zones {
 		st.Zones = append(st.Zones, *z)
 		recs := []Record{}
@@ -525,9 +522,6 @@ func (s *Server) serveState(w http.ResponseWriter) {
 		}
 		sort.SliceStable(recs, func(a, b int) bool { return recs[a].Name < recs[b].Name })
 		st.Records[z.Name] = recs
-	}
-	for k, v := range s.calls {
-		st.Calls[k] = v
 	}
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")

@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"regexp"
 	"strings"
@@ -55,11 +56,7 @@ func (m *Machine) Commands() []string {
 func (m *Machine) Written() map[string]string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := map[string]string{}
-	for k, v := range m.written {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(m.written)
 }
 
 var (
