@@ -96,16 +96,23 @@ func TestRetriesServerErrorsAndRateLimitsHonouringRetryAfter(t *testing.T) {
 	}
 }
 
+// answering serves every request with status and counts the requests.
+func answering(t *testing.T, status int) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	n := new(atomic.Int32)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, n
+}
+
 func TestNeverRetriesOtherClientErrors(t *testing.T) {
 	for _, code := range []int{400, 401, 404, 409, 422, 423} {
-		var n atomic.Int32
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			n.Add(1)
-			w.WriteHeader(code)
-		}))
+		srv, n := answering(t, code)
 		c := New(Options{Clock: newStepClock()})
 		resp, err := c.Do(context.Background(), Request{Method: "GET", URL: srv.URL})
-		srv.Close()
 		if err != nil || resp.StatusCode != code || n.Load() != 1 {
 			t.Errorf("%d: resp %+v err %v after %d requests, want one request", code, resp, err, n.Load())
 		}
@@ -113,12 +120,7 @@ func TestNeverRetriesOtherClientErrors(t *testing.T) {
 }
 
 func TestBoundedAttemptsReturnLastAnswer(t *testing.T) {
-	var n atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n.Add(1)
-		w.WriteHeader(http.StatusBadGateway)
-	}))
-	defer srv.Close()
+	srv, n := answering(t, http.StatusBadGateway)
 	clk := newStepClock()
 	c := New(Options{Clock: clk, MaxAttempts: 4, BaseBackoff: time.Second, MaxBackoff: 3 * time.Second, Jitter: func() float64 { return 0.999999 }})
 	resp, err := c.Do(context.Background(), Request{Method: "GET", URL: srv.URL})

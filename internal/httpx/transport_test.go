@@ -42,12 +42,7 @@ func TestTransportRetriesReadsAndReplaysBodies(t *testing.T) {
 }
 
 func TestTransportNeverRepeatsAPostOnAServerError(t *testing.T) {
-	var n atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n.Add(1)
-		w.WriteHeader(http.StatusBadGateway)
-	}))
-	defer srv.Close()
+	srv, n := answering(t, http.StatusBadGateway)
 	hc := &http.Client{Transport: New(Options{Clock: newStepClock()}).Transport()}
 	resp, err := hc.Post(srv.URL, "application/json", strings.NewReader("{}"))
 	if err != nil {
