@@ -136,10 +136,9 @@ func replayDeploy(b testing.TB, n int) replayed {
 		tm = nopTimer{}
 	}
 	tm.StopTimer()
-	srv := startForBench(b)
-	s := storeAtBench(b, srv)
+	s, _ := testStore(b, "bench")
 	ctx := context.Background()
-	key := benchKey(b)
+	key := testKey(b)
 	dir := filepath.Join(b.TempDir(), "clusters", "bench")
 	c, err := state.Open(filepath.Dir(filepath.Dir(dir)), "bench", true)
 	if err != nil {

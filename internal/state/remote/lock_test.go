@@ -42,22 +42,26 @@ func TestStoreHonoursConditionalRequests(t *testing.T) {
 	}
 }
 
-func TestLockKeepsASecondHolderOut(t *testing.T) {
-	s, _ := testStore(t, "p")
-	ctx := context.Background()
-	a, err := Acquire(ctx, s, "c1", "deploy", time.Minute)
+// mustAcquire takes the lock of cluster for op, failing the test if it cannot.
+func mustAcquire(t *testing.T, s *Store, cluster, op string, ttl time.Duration) *Lease {
+	t.Helper()
+	l, err := Acquire(context.Background(), s, cluster, op, ttl)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = Acquire(ctx, s, "c1", "destroy", time.Minute)
+	return l
+}
+
+func TestLockKeepsASecondHolderOut(t *testing.T) {
+	s, _ := testStore(t, "p")
+	ctx := context.Background()
+	a := mustAcquire(t, s, "c1", "deploy", time.Minute)
+	_, err := Acquire(ctx, s, "c1", "destroy", time.Minute)
 	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "cto deploy") || !strings.Contains(err.Error(), "cto state unlock --name c1 --force") {
 		t.Fatalf("second acquire: %v", err)
 	}
 	// Another cluster is not affected.
-	other, err := Acquire(ctx, s, "c2", "deploy", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := mustAcquire(t, s, "c2", "deploy", time.Minute)
 	other.Release(ctx)
 	if err := a.Release(ctx); err != nil {
 		t.Fatal(err)
@@ -76,10 +80,7 @@ func TestExpiredLockIsTakenOverByExactlyOne(t *testing.T) {
 	s, _ := testStore(t, "p")
 	ctx := context.Background()
 	ttl := 2 * time.Second
-	dead, err := Acquire(ctx, s, "c1", "deploy", ttl)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dead := mustAcquire(t, s, "c1", "deploy", ttl)
 	dead.abandon()
 	if _, err := Acquire(ctx, s, "c1", "deploy", ttl); !errors.Is(err, ErrLocked) {
 		t.Fatalf("before expiry: %v", err)
@@ -116,10 +117,7 @@ func TestRenewalKeepsTheLockAndNoticesLoss(t *testing.T) {
 	s, _ := testStore(t, "p")
 	ctx := context.Background()
 	ttl := 2 * time.Second
-	l, err := Acquire(ctx, s, "c1", "deploy", ttl)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustAcquire(t, s, "c1", "deploy", ttl)
 	time.Sleep(2*ttl + time.Second)
 	if _, err := Acquire(ctx, s, "c1", "deploy", ttl); !errors.Is(err, ErrLocked) {
 		t.Fatalf("a renewed lock was taken: %v", err)
@@ -141,15 +139,13 @@ func TestRenewalKeepsTheLockAndNoticesLoss(t *testing.T) {
 }
 
 func TestStoreIgnoringConditionsIsRefused(t *testing.T) {
-	_, srv := testStore(t, "p")
-	proxy := s3store.NewProxy(t, srv.Endpoint)
+	s, proxy := proxiedStore(t, "p")
 	proxy.Decide(func(r *http.Request) s3store.Fault {
 		if r.Method == http.MethodPut {
 			return s3store.IgnoreConditions
 		}
 		return s3store.Pass
 	})
-	s := storeAt(t, proxy.URL, "p")
 	_, err := Acquire(context.Background(), s, "c1", "deploy", time.Minute)
 	if !errors.Is(err, ErrNoConditionalWrites) {
 		t.Fatalf("acquire on a store ignoring conditions: %v", err)
@@ -163,9 +159,7 @@ func TestStoreIgnoringConditionsIsRefused(t *testing.T) {
 }
 
 func TestLockSurvivesLostAnswers(t *testing.T) {
-	_, srv := testStore(t, "p")
-	proxy := s3store.NewProxy(t, srv.Endpoint)
-	s := storeAt(t, proxy.URL, "p")
+	s, proxy := proxiedStore(t, "p")
 	ctx := context.Background()
 	// The create's answer is lost: the SDK retries, the store answers
 	// 412 to the retry, and the lock must still be recognised as ours.

@@ -6,25 +6,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/cto-platform/cto/test/s3store"
 )
-
-func testKey(t *testing.T) *Key {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "key")
-	if _, err := Keygen(path); err != nil {
-		t.Fatal(err)
-	}
-	k, err := LoadKey(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
 
 func write(t *testing.T, dir, name, content string) {
 	t.Helper()
@@ -70,7 +58,7 @@ func TestReplicaCarriesJournalAndSealedSecrets(t *testing.T) {
 		}
 		return nil
 	})
-	if want := "/team/prod/clusters/c1/files/secrets.yaml.age"; !contains(names, want) || !contains(names, "/team/prod/clusters/c1/state.json.gz") || len(names) != 2 {
+	if want := "/team/prod/clusters/c1/files/secrets.yaml.age"; !slices.Contains(names, want) || !slices.Contains(names, "/team/prod/clusters/c1/state.json.gz") || len(names) != 2 {
 		t.Fatalf("bucket holds %v", names)
 	}
 	// Another machine pulls it.
@@ -107,15 +95,6 @@ func TestReplicaCarriesJournalAndSealedSecrets(t *testing.T) {
 	if err := rc.Push(ctx); !errors.Is(err, ErrNoKey) || !strings.Contains(err.Error(), "cto state keygen") {
 		t.Fatalf("secret pushed without a key: %v", err)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func TestReplicaNeverOverwritesAnotherWriter(t *testing.T) {
@@ -174,9 +153,7 @@ func TestReplicaResendsWhatAKilledCommandLeft(t *testing.T) {
 }
 
 func TestReplicaSurvivesLostAnswers(t *testing.T) {
-	_, srv := testStore(t, "p")
-	proxy := s3store.NewProxy(t, srv.Endpoint)
-	s := storeAt(t, proxy.URL, "p")
+	s, proxy := proxiedStore(t, "p")
 	ctx := context.Background()
 	key := testKey(t)
 	a := t.TempDir() + "/c1"
