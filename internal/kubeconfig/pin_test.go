@@ -12,10 +12,10 @@ import (
 func parsed(t *testing.T) func(out []byte, err error) *clientcmdapi.Config {
 	return func(out []byte, err error) *clientcmdapi.Config {
 		t.Helper()
-		if err != nil {
-			t.Fatal(err)
+		var cfg *clientcmdapi.Config
+		if err == nil {
+			cfg, err = clientcmd.Load(out)
 		}
-		cfg, err := clientcmd.Load(out)
 		if err != nil {
 			t.Fatal(err)
 		}
