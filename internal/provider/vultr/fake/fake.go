@@ -188,13 +188,13 @@ func New(o Options) *API {
 	mux.HandleFunc("GET /v2/plans-metal", a.listPlans)
 	mux.HandleFunc("GET /v2/bare-metals", a.listServers)
 	mux.HandleFunc("POST /v2/bare-metals", a.createServer)
-	mux.HandleFunc("GET /v2/bare-metals/{id}", a.getServer)
+	mux.HandleFunc("GET /v2/bare-metals/{id}", getByID(a, a.servers, "bare_metal", "Bare metal not found.", a.view))
 	mux.HandleFunc("DELETE /v2/bare-metals/{id}", a.deleteServer)
-	mux.HandleFunc("POST /v2/bare-metals/{id}/vpcs/attach", a.attach)
-	mux.HandleFunc("POST /v2/bare-metals/{id}/vpcs/detach", a.detach)
+	mux.HandleFunc("POST /v2/bare-metals/{id}/vpcs/attach", a.onLink(a.attach))
+	mux.HandleFunc("POST /v2/bare-metals/{id}/vpcs/detach", a.onLink(a.detach))
 	mux.HandleFunc("GET /v2/vpcs", a.listVPCs)
 	mux.HandleFunc("POST /v2/vpcs", a.createVPC)
-	mux.HandleFunc("GET /v2/vpcs/{id}", a.getVPC)
+	mux.HandleFunc("GET /v2/vpcs/{id}", getByID(a, a.vpcs, "vpc", "VPC not found.", func(v *VPC) *VPC { return v }))
 	mux.HandleFunc("DELETE /v2/vpcs/{id}", a.deleteVPC)
 	mux.HandleFunc("GET /v2/vpcs/{id}/attachments", a.listAttachments)
 	a.mux = mux
@@ -517,15 +517,19 @@ func (a *API) createServer(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, map[string]any{"bare_metal": a.view(s)})
 }
 
-func (a *API) getServer(w http.ResponseWriter, r *http.Request) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	s, ok := a.servers[r.PathValue("id")]
-	if !ok {
-		apiError(w, http.StatusNotFound, "Bare metal not found.")
-		return
+// getByID answers the GET of one resource by its {id}: its view under key,
+// or 404 with missing.
+func getByID[T, V any](a *API, items map[string]T, key, missing string, view func(T) V) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		item, ok := items[r.PathValue("id")]
+		if !ok {
+			apiError(w, http.StatusNotFound, missing)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{key: view(item)})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"bare_metal": a.view(s)})
 }
 
 func (a *API) deleteServer(w http.ResponseWriter, r *http.Request) {
@@ -572,13 +576,19 @@ func (a *API) vpcRequest(w http.ResponseWriter, r *http.Request) (server string,
 	return server, req.VPCID, true
 }
 
-func (a *API) attach(w http.ResponseWriter, r *http.Request) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	server, vpc, ok := a.vpcRequest(w, r)
-	if !ok {
-		return
+// onLink answers a request about one server's link to a VPC: with the lock
+// held, once the server and the VPC are known to exist.
+func (a *API) onLink(do func(w http.ResponseWriter, server, vpc string)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if server, vpc, ok := a.vpcRequest(w, r); ok {
+			do(w, server, vpc)
+		}
 	}
+}
+
+func (a *API) attach(w http.ResponseWriter, server, vpc string) {
 	if a.servers[server].Region != a.vpcs[vpc].Region {
 		apiError(w, http.StatusBadRequest, "The VPC is in a different region than the server.")
 		return
@@ -591,13 +601,7 @@ func (a *API) attach(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (a *API) detach(w http.ResponseWriter, r *http.Request) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	server, vpc, ok := a.vpcRequest(w, r)
-	if !ok {
-		return
-	}
+func (a *API) detach(w http.ResponseWriter, server, vpc string) {
 	a.attachments[vpc] = slices.DeleteFunc(a.attachments[vpc], func(t *attachment) bool { return t.ServerID == server })
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -635,17 +639,6 @@ func (a *API) createVPC(w http.ResponseWriter, r *http.Request) {
 	a.vpcs[v.ID] = v
 	a.vpcOrder = append(a.vpcOrder, v.ID)
 	writeJSON(w, http.StatusCreated, map[string]any{"vpc": v})
-}
-
-func (a *API) getVPC(w http.ResponseWriter, r *http.Request) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	v, ok := a.vpcs[r.PathValue("id")]
-	if !ok {
-		apiError(w, http.StatusNotFound, "VPC not found.")
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"vpc": v})
 }
 
 func (a *API) deleteVPC(w http.ResponseWriter, r *http.Request) {
