@@ -19,9 +19,13 @@ func (f *Fake) route(w http.ResponseWriter, r *http.Request) {
 	case parts[0] == "server":
 		f.routeServer(w, r, parts)
 	case parts[0] == "boot" && len(parts) == 3 && parts[2] == "rescue":
-		f.routeRescue(w, r, parts[1])
+		if s := f.server(w, parts[1]); s != nil {
+			f.routeRescue(w, r, s)
+		}
 	case parts[0] == "reset" && len(parts) == 2 && r.Method == http.MethodPost:
-		f.reset(w, r, parts[1])
+		if s := f.server(w, parts[1]); s != nil {
+			f.reset(w, r, s)
+		}
 	case parts[0] == "vswitch":
 		f.routeVSwitch(w, r, parts)
 	case parts[0] == "order":
@@ -91,11 +95,7 @@ func (f *Fake) routeServer(w http.ResponseWriter, r *http.Request, parts []strin
 	}
 }
 
-func (f *Fake) routeRescue(w http.ResponseWriter, r *http.Request, num string) {
-	s := f.server(w, num)
-	if s == nil {
-		return
-	}
+func (f *Fake) routeRescue(w http.ResponseWriter, r *http.Request, s *Server) {
 	resp := func() {
 		keys := []map[string]any{}
 		if s.RescueKey != "" {
@@ -103,7 +103,7 @@ func (f *Fake) routeRescue(w http.ResponseWriter, r *http.Request, num string) {
 		}
 		var pw any
 		if s.RescueActive && s.RescueKey == "" {
-			pw = "rescue-" + num
+			pw = "rescue-" + strconv.Itoa(s.Number)
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"rescue": map[string]any{
 			"server_ip": s.IP, "server_number": s.Number, "os": "linux", "active": s.RescueActive,
@@ -139,11 +139,7 @@ func (f *Fake) routeRescue(w http.ResponseWriter, r *http.Request, num string) {
 	}
 }
 
-func (f *Fake) reset(w http.ResponseWriter, r *http.Request, num string) {
-	s := f.server(w, num)
-	if s == nil {
-		return
-	}
+func (f *Fake) reset(w http.ResponseWriter, r *http.Request, s *Server) {
 	typ := r.PostForm.Get("type")
 	if typ != "hw" && typ != "sw" && typ != "power" {
 		robotError(w, http.StatusBadRequest, "INVALID_INPUT", "invalid type")
