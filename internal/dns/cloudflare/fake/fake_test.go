@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/cto-platform/cto/internal/httpx/httpxtest"
 )
 
 func call(t *testing.T, method, url, token, body string) (int, map[string]any) {
@@ -13,16 +15,12 @@ func call(t *testing.T, method, url, token, body string) (int, map[string]any) {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	var out map[string]any
+	code, err := httpxtest.Call(t, req, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var out map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, out
+	return code, out
 }
 
 func TestEnvelopeAndState(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/cto-platform/cto/internal/httpx/httpxtest"
+
 	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
 
 	"github.com/cto-platform/cto/internal/provider/hetzner/fake"
@@ -21,15 +23,8 @@ func call(t *testing.T, srv *httptest.Server, method, path, token string, body a
 	}
 	req, _ := http.NewRequest(method, srv.URL+path, &buf)
 	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if out != nil {
-		json.NewDecoder(resp.Body).Decode(out)
-	}
-	return resp.StatusCode
+	code, _ := httpxtest.Call(t, req, out)
+	return code
 }
 
 func TestServerLifecycleOnTheWire(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cto-platform/cto/internal/httpx/httpxtest"
+
 	"github.com/cto-platform/cto/internal/provider/hetzner/robot/fake"
 )
 
@@ -19,14 +21,9 @@ func do(t *testing.T, srv *httptest.Server, method, path, user, pass string, for
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var body map[string]any
-	json.NewDecoder(resp.Body).Decode(&body)
-	return resp.StatusCode, body
+	code, _ := httpxtest.Call(t, req, &body)
+	return code, body
 }
 
 func errCode(body map[string]any) string {
