@@ -275,6 +275,20 @@ func apiError(op string, err error) error {
 }
 
 // parseID reads a provider ID; anything not a number cannot exist.
+// existing gets a resource of kind by its ID with get, for a delete: a
+// malformed ID or a resource already gone is nil, without error.
+func existing[T any](ctx context.Context, kind, id string, get func(context.Context, int64) (*T, *hcloud.Response, error)) (*T, error) {
+	n, err := parseID(kind, id)
+	if err != nil {
+		return nil, nil
+	}
+	v, _, err := get(ctx, n)
+	if err != nil {
+		return nil, apiError("get "+kind+" "+id, err)
+	}
+	return v, nil
+}
+
 func parseID(kind, id string) (int64, error) {
 	n, err := strconv.ParseInt(strings.TrimSpace(id), 10, 64)
 	if err != nil || n <= 0 {

@@ -135,16 +135,9 @@ func (p *Provider) ListAssignments(ctx context.Context, networkID string) ([]pro
 // DeleteNetwork deletes the network, and first the cluster's load
 // balancers (which hold on to it); the cluster's placement group goes too.
 func (p *Provider) DeleteNetwork(ctx context.Context, id string) error {
-	nid, err := parseID("network", id)
-	if err != nil {
-		return nil
-	}
-	n, _, err := p.api.Network.GetByID(ctx, nid)
-	if err != nil {
-		return apiError("get network "+id, err)
-	}
-	if n == nil {
-		return nil
+	n, err := existing(ctx, "network", id, p.api.Network.GetByID)
+	if n == nil || err != nil {
+		return err
 	}
 	if cluster := n.Labels[LabelCluster]; cluster != "" {
 		if err := p.deleteLoadBalancers(ctx, cluster); err != nil {

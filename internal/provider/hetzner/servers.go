@@ -214,16 +214,9 @@ func (p *Provider) ListServers(ctx context.Context, cluster string) ([]provider.
 // last, the cluster's load balancers and placement group go too, so
 // nothing of the cluster keeps billing.
 func (p *Provider) DeleteServer(ctx context.Context, id string) error {
-	n, err := parseID("server", id)
-	if err != nil {
-		return nil
-	}
-	srv, _, err := p.api.Server.GetByID(ctx, n)
-	if err != nil {
-		return apiError("get server "+id, err)
-	}
-	if srv == nil {
-		return nil
+	srv, err := existing(ctx, "server", id, p.api.Server.GetByID)
+	if srv == nil || err != nil {
+		return err
 	}
 	if srv.Status != hcloud.ServerStatusDeleting {
 		if _, _, err := p.api.Server.DeleteWithResult(ctx, srv); err != nil && !hcloud.IsError(err, hcloud.ErrorCodeNotFound) {
