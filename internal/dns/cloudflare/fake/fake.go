@@ -138,6 +138,22 @@ func (s *Server) Records(zone string) []Record {
 	return out
 }
 
+// Lines are a zone's records as sorted "name type content comment" lines,
+// noComment standing in for the comment of a record without one, so a test
+// can compare a whole zone at once.
+func (s *Server) Lines(zone, noComment string) []string {
+	var out []string
+	for _, r := range s.Records(zone) {
+		c := noComment
+		if r.Comment != nil {
+			c = *r.Comment
+		}
+		out = append(out, r.Name+" "+r.Type+" "+r.Content+" "+c)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Put adds a record directly, as if someone else had created it.
 func (s *Server) Put(zone string, r Record) Record {
 	s.mu.Lock()
