@@ -156,19 +156,9 @@ func (p *Provider) ListAssignments(ctx context.Context, networkID string) ([]pro
 // DeleteNetwork cancels the vSwitch now (vSwitches cost nothing; the
 // servers on it stay rented and are only disconnected).
 func (p *Provider) DeleteNetwork(ctx context.Context, id string) error {
-	vid, err := vswitchID(id)
-	if err != nil {
-		return nil
-	}
-	v, err := p.api.VSwitch(ctx, vid)
-	if errors.Is(err, provider.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	vid, v, found, err := toDelete(ctx, id, vswitchID, p.api.VSwitch)
+	if !found || v.Cancelled {
 		return err
-	}
-	if v.Cancelled {
-		return nil
 	}
 	if err := p.vswitchChange(ctx, func() error { return p.api.CancelVSwitch(ctx, vid) }); err != nil && !errors.Is(err, provider.ErrNotFound) {
 		return fmt.Errorf("cancel vSwitch %d: %w", vid, err)

@@ -233,6 +233,20 @@ func dcLocation(dc string) string {
 	return strings.ToUpper(loc)
 }
 
+// toDelete parses id and gets what it names, for a delete: found is false,
+// without error, when there is nothing to delete because the ID is malformed
+// or Robot no longer knows it (both ErrNotFound).
+func toDelete[T any](ctx context.Context, id string, parse func(string) (int, error), get func(context.Context, int) (T, error)) (n int, v T, found bool, err error) {
+	n, err = parse(id)
+	if err == nil {
+		v, err = get(ctx, n)
+	}
+	if errors.Is(err, provider.ErrNotFound) {
+		return n, v, false, nil
+	}
+	return n, v, err == nil, err
+}
+
 func parseNumber(id string) (int, error) {
 	n, err := strconv.Atoi(strings.TrimSpace(id))
 	if err != nil || n <= 0 {
@@ -610,15 +624,8 @@ func (p *Provider) DeleteServer(ctx context.Context, id string) error {
 		}
 		id = s.ID
 	}
-	n, err := parseNumber(id)
-	if err != nil {
-		return nil
-	}
-	s, err := p.api.Server(ctx, n)
-	if errors.Is(err, provider.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	n, s, found, err := toDelete(ctx, id, parseNumber, p.api.Server)
+	if !found {
 		return err
 	}
 	t, ok := parseTag(s.Name)
