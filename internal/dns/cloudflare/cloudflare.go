@@ -323,53 +323,58 @@ func toCloudflare(rec libdns.Record, zone string) (cfRecord, dns.Meta, error) {
 	return out, meta, nil
 }
 
-// AppendRecords creates records; each returned record carries its new ID.
-func (p *Provider) AppendRecords(ctx context.Context, zone string, recs []libdns.Record) ([]libdns.Record, error) {
+// eachRecord calls do for every record of recs, with the zone's ID and the
+// record in the API's form, and returns the records the calls produced, up
+// to the first error.
+func (p *Provider) eachRecord(ctx context.Context, zone string, recs []libdns.Record, do func(zoneID string, rec libdns.Record, cf cfRecord, meta dns.Meta) ([]libdns.Record, error)) ([]libdns.Record, error) {
 	id, err := p.zoneID(ctx, zone)
 	if err != nil {
 		return nil, err
 	}
 	var out []libdns.Record
 	for _, rec := range recs {
-		body, _, err := toCloudflare(rec, zone)
+		cf, meta, err := toCloudflare(rec, zone)
 		if err != nil {
 			return out, err
 		}
-		var made cfRecord
-		if _, err := p.do(ctx, http.MethodPost, "/zones/"+id+"/dns_records", nil, body, &made); err != nil {
+		done, err := do(id, rec, cf, meta)
+		out = append(out, done...)
+		if err != nil {
 			return out, err
 		}
-		out = append(out, toLibdns(made, zone))
 	}
 	return out, nil
+}
+
+// AppendRecords creates records; each returned record carries its new ID.
+func (p *Provider) AppendRecords(ctx context.Context, zone string, recs []libdns.Record) ([]libdns.Record, error) {
+	return p.eachRecord(ctx, zone, recs, func(id string, _ libdns.Record, body cfRecord, _ dns.Meta) ([]libdns.Record, error) {
+		var made cfRecord
+		if _, err := p.do(ctx, http.MethodPost, "/zones/"+id+"/dns_records", nil, body, &made); err != nil {
+			return nil, err
+		}
+		return []libdns.Record{toLibdns(made, zone)}, nil
+	})
 }
 
 // DeleteRecords deletes records: by the ID in their dns.Meta, else every
 // record with the same name, type and content. Records already gone are
 // skipped; the deleted ones are returned.
 func (p *Provider) DeleteRecords(ctx context.Context, zone string, recs []libdns.Record) ([]libdns.Record, error) {
-	id, err := p.zoneID(ctx, zone)
-	if err != nil {
-		return nil, err
-	}
-	var out []libdns.Record
-	for _, rec := range recs {
-		want, meta, err := toCloudflare(rec, zone)
-		if err != nil {
-			return out, err
-		}
+	return p.eachRecord(ctx, zone, recs, func(id string, rec libdns.Record, want cfRecord, meta dns.Meta) ([]libdns.Record, error) {
 		ids := []string{meta.ID}
 		if meta.ID == "" {
 			var found []cfRecord
 			q := url.Values{"type": {want.Type}, "name.exact": {want.Name}, "content.exact": {want.Content}}
 			if _, err := p.do(ctx, http.MethodGet, "/zones/"+id+"/dns_records", q, nil, &found); err != nil {
-				return out, err
+				return nil, err
 			}
 			ids = ids[:0]
 			for _, f := range found {
 				ids = append(ids, f.ID)
 			}
 		}
+		var deleted []libdns.Record
 		for _, rid := range ids {
 			_, err := p.do(ctx, http.MethodDelete, "/zones/"+id+"/dns_records/"+rid, nil, nil, nil)
 			var ae *APIError
@@ -377,10 +382,10 @@ func (p *Provider) DeleteRecords(ctx context.Context, zone string, recs []libdns
 				continue
 			}
 			if err != nil {
-				return out, err
+				return deleted, err
 			}
-			out = append(out, rec)
+			deleted = append(deleted, rec)
 		}
-	}
-	return out, nil
+		return deleted, nil
+	})
 }
