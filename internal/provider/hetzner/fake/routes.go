@@ -23,6 +23,57 @@ func list(w http.ResponseWriter, key string, items any, n int) {
 	writeJSON(w, http.StatusOK, map[string]any{key: items, "meta": listMeta(n)})
 }
 
+// byID finds the item /{id} names in items, answering 404 with noun when
+// there is none.
+func byID[T any](w http.ResponseWriter, parts []string, items map[int64]T, noun string) (int64, T, bool) {
+	id, _ := pathID(parts[1])
+	v, ok := items[id]
+	if !ok {
+		notFound(w, noun)
+	}
+	return id, v, ok
+}
+
+// nameUsed answers 409 when name is already one of items' names, as the
+// API does for a create.
+func nameUsed[T any](w http.ResponseWriter, items map[int64]T, nameOf func(T) string, name, noun string) bool {
+	for _, v := range items {
+		if nameOf(v) == name {
+			apiError(w, http.StatusConflict, "uniqueness_error", noun+" name is already used")
+			return true
+		}
+	}
+	return false
+}
+
+// listed answers a GET on a collection: the items of ids, as item shows
+// them, that pass the request's label_selector and name filters.
+func listed[V any](w http.ResponseWriter, r *http.Request, key string, ids []int64, item func(id int64) (v V, labels map[string]string, name string)) {
+	q := r.URL.Query()
+	out := []V{}
+	for _, id := range ids {
+		v, labels, name := item(id)
+		if sel := q.Get("label_selector"); sel != "" && !matchLabels(sel, labels) {
+			continue
+		}
+		if want := q.Get("name"); want != "" && want != name {
+			continue
+		}
+		out = append(out, v)
+	}
+	list(w, key, out, len(out))
+}
+
+// collections route the requests under /{collection}, by its name.
+var collections = map[string]func(f *Fake, w http.ResponseWriter, r *http.Request, parts []string){
+	"images":           (*Fake).routeImages,
+	"actions":          (*Fake).routeActions,
+	"servers":          (*Fake).routeServers,
+	"networks":         (*Fake).routeNetworks,
+	"placement_groups": (*Fake).routePlacementGroups,
+	"load_balancers":   (*Fake).routeLoadBalancers,
+}
+
 func (f *Fake) route(w http.ResponseWriter, r *http.Request) {
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	q := r.URL.Query()
@@ -55,18 +106,8 @@ func (f *Fake) route(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		list(w, "isos", out, len(out))
-	case parts[0] == "images":
-		f.routeImages(w, r, parts)
-	case parts[0] == "actions":
-		f.routeActions(w, r, parts)
-	case parts[0] == "servers":
-		f.routeServers(w, r, parts)
-	case parts[0] == "networks":
-		f.routeNetworks(w, r, parts)
-	case parts[0] == "placement_groups":
-		f.routePlacementGroups(w, r, parts)
-	case parts[0] == "load_balancers":
-		f.routeLoadBalancers(w, r, parts)
+	case collections[parts[0]] != nil:
+		collections[parts[0]](f, w, r, parts)
 	default:
 		notFound(w, r.Method+" "+r.URL.Path)
 	}
@@ -78,10 +119,8 @@ func (f *Fake) routeActions(w http.ResponseWriter, r *http.Request, parts []stri
 		return
 	}
 	if len(parts) == 2 {
-		id, _ := pathID(parts[1])
-		a, ok := f.actions[id]
+		_, a, ok := byID(w, parts, f.actions, "action")
 		if !ok {
-			notFound(w, "action")
 			return
 		}
 		writeJSON(w, http.StatusOK, schema.ActionGetResponse{Action: a.Action})
@@ -114,10 +153,8 @@ func (f *Fake) routeImages(w http.ResponseWriter, r *http.Request, parts []strin
 		}
 		list(w, "images", out, len(out))
 	case len(parts) == 2:
-		id, _ := pathID(parts[1])
-		img, ok := f.images[id]
+		id, img, ok := byID(w, parts, f.images, "image")
 		if !ok {
-			notFound(w, "image")
 			return
 		}
 		switch r.Method {
@@ -153,22 +190,13 @@ func (f *Fake) location(name string) (schema.Location, bool) {
 }
 
 func (f *Fake) routeServers(w http.ResponseWriter, r *http.Request, parts []string) {
-	q := r.URL.Query()
 	if len(parts) == 1 {
 		switch r.Method {
 		case http.MethodGet:
-			out := []schema.Server{}
-			for _, id := range sortedKeys(f.servers) {
+			listed(w, r, "servers", sortedKeys(f.servers), func(id int64) (schema.Server, map[string]string, string) {
 				s := f.servers[id]
-				if sel := q.Get("label_selector"); sel != "" && !matchLabels(sel, s.Labels) {
-					continue
-				}
-				if name := q.Get("name"); name != "" && name != s.Name {
-					continue
-				}
-				out = append(out, s.Server)
-			}
-			list(w, "servers", out, len(out))
+				return s.Server, s.Labels, s.Name
+			})
 		case http.MethodPost:
 			f.createServer(w, r)
 		default:
@@ -176,10 +204,8 @@ func (f *Fake) routeServers(w http.ResponseWriter, r *http.Request, parts []stri
 		}
 		return
 	}
-	id, _ := pathID(parts[1])
-	s, ok := f.servers[id]
+	id, s, ok := byID(w, parts, f.servers, "server")
 	if !ok {
-		notFound(w, "server")
 		return
 	}
 	if len(parts) == 2 {
@@ -227,11 +253,8 @@ func (f *Fake) createServer(w http.ResponseWriter, r *http.Request) {
 		invalid(w, "name is required")
 		return
 	}
-	for _, s := range f.servers {
-		if s.Name == req.Name {
-			apiError(w, http.StatusConflict, "uniqueness_error", "server name is already used")
-			return
-		}
+	if nameUsed(w, f.servers, func(s *server) string { return s.Name }, req.Name, "server") {
+		return
 	}
 	t, ok := f.serverType(req.ServerType.Name)
 	if req.ServerType.ID != 0 {
@@ -495,32 +518,20 @@ func (f *Fake) syncNetwork(id int64) {
 }
 
 func (f *Fake) routeNetworks(w http.ResponseWriter, r *http.Request, parts []string) {
-	q := r.URL.Query()
 	if len(parts) == 1 {
 		switch r.Method {
 		case http.MethodGet:
-			out := []schema.Network{}
-			for _, id := range sortedKeys(f.networks) {
+			listed(w, r, "networks", sortedKeys(f.networks), func(id int64) (schema.Network, map[string]string, string) {
 				n := f.networks[id]
-				if sel := q.Get("label_selector"); sel != "" && !matchLabels(sel, n.Labels) {
-					continue
-				}
-				if name := q.Get("name"); name != "" && name != n.Name {
-					continue
-				}
-				out = append(out, *n)
-			}
-			list(w, "networks", out, len(out))
+				return *n, n.Labels, n.Name
+			})
 		case http.MethodPost:
 			var req schema.NetworkCreateRequest
 			if !decode(w, r, &req) {
 				return
 			}
-			for _, n := range f.networks {
-				if n.Name == req.Name {
-					apiError(w, http.StatusConflict, "uniqueness_error", "network name is already used")
-					return
-				}
+			if nameUsed(w, f.networks, func(n *schema.Network) string { return n.Name }, req.Name, "network") {
+				return
 			}
 			if _, err := netip.ParsePrefix(req.IPRange); err != nil || len(req.Subnets) == 0 {
 				invalid(w, "ip_range and one subnet are required")
@@ -536,10 +547,8 @@ func (f *Fake) routeNetworks(w http.ResponseWriter, r *http.Request, parts []str
 		}
 		return
 	}
-	id, _ := pathID(parts[1])
-	n, ok := f.networks[id]
+	id, n, ok := byID(w, parts, f.networks, "network")
 	if !ok {
-		notFound(w, "network")
 		return
 	}
 	switch {
@@ -587,32 +596,20 @@ func (f *Fake) routeNetworks(w http.ResponseWriter, r *http.Request, parts []str
 }
 
 func (f *Fake) routePlacementGroups(w http.ResponseWriter, r *http.Request, parts []string) {
-	q := r.URL.Query()
 	if len(parts) == 1 {
 		switch r.Method {
 		case http.MethodGet:
-			out := []schema.PlacementGroup{}
-			for _, id := range sortedKeys(f.groups) {
+			listed(w, r, "placement_groups", sortedKeys(f.groups), func(id int64) (schema.PlacementGroup, map[string]string, string) {
 				g := f.groups[id]
-				if sel := q.Get("label_selector"); sel != "" && !matchLabels(sel, g.Labels) {
-					continue
-				}
-				if name := q.Get("name"); name != "" && name != g.Name {
-					continue
-				}
-				out = append(out, *g)
-			}
-			list(w, "placement_groups", out, len(out))
+				return *g, g.Labels, g.Name
+			})
 		case http.MethodPost:
 			var req schema.PlacementGroupCreateRequest
 			if !decode(w, r, &req) {
 				return
 			}
-			for _, g := range f.groups {
-				if g.Name == req.Name {
-					apiError(w, http.StatusConflict, "uniqueness_error", "placement group name is already used")
-					return
-				}
+			if nameUsed(w, f.groups, func(g *schema.PlacementGroup) string { return g.Name }, req.Name, "placement group") {
+				return
 			}
 			if req.Type != "spread" {
 				invalid(w, "type must be spread")
@@ -626,10 +623,8 @@ func (f *Fake) routePlacementGroups(w http.ResponseWriter, r *http.Request, part
 		}
 		return
 	}
-	id, _ := pathID(parts[1])
-	g, ok := f.groups[id]
+	id, g, ok := byID(w, parts, f.groups, "placement group")
 	if !ok {
-		notFound(w, "placement group")
 		return
 	}
 	switch r.Method {
@@ -648,22 +643,13 @@ func (f *Fake) routePlacementGroups(w http.ResponseWriter, r *http.Request, part
 }
 
 func (f *Fake) routeLoadBalancers(w http.ResponseWriter, r *http.Request, parts []string) {
-	q := r.URL.Query()
 	if len(parts) == 1 {
 		switch r.Method {
 		case http.MethodGet:
-			out := []schema.LoadBalancer{}
-			for _, id := range sortedKeys(f.lbs) {
+			listed(w, r, "load_balancers", sortedKeys(f.lbs), func(id int64) (schema.LoadBalancer, map[string]string, string) {
 				lb := f.lbs[id]
-				if sel := q.Get("label_selector"); sel != "" && !matchLabels(sel, lb.Labels) {
-					continue
-				}
-				if name := q.Get("name"); name != "" && name != lb.Name {
-					continue
-				}
-				out = append(out, *lb)
-			}
-			list(w, "load_balancers", out, len(out))
+				return *lb, lb.Labels, lb.Name
+			})
 		case http.MethodPost:
 			f.createLoadBalancer(w, r)
 		default:
@@ -671,10 +657,8 @@ func (f *Fake) routeLoadBalancers(w http.ResponseWriter, r *http.Request, parts 
 		}
 		return
 	}
-	id, _ := pathID(parts[1])
-	lb, ok := f.lbs[id]
+	id, lb, ok := byID(w, parts, f.lbs, "load balancer")
 	if !ok {
-		notFound(w, "load balancer")
 		return
 	}
 	switch r.Method {
@@ -700,11 +684,8 @@ func (f *Fake) createLoadBalancer(w http.ResponseWriter, r *http.Request) {
 		invalid(w, "unknown load balancer type")
 		return
 	}
-	for _, lb := range f.lbs {
-		if lb.Name == req.Name {
-			apiError(w, http.StatusConflict, "uniqueness_error", "load balancer name is already used")
-			return
-		}
+	if nameUsed(w, f.lbs, func(lb *schema.LoadBalancer) string { return lb.Name }, req.Name, "load balancer") {
+		return
 	}
 	var loc schema.Location
 	if req.Location != nil {
