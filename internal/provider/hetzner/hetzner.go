@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -24,6 +23,7 @@ import (
 	"github.com/cto-platform/cto/internal/clock"
 	"github.com/cto-platform/cto/internal/httpx"
 	"github.com/cto-platform/cto/internal/provider"
+	"github.com/cto-platform/cto/internal/provider/hetzner/rescue"
 )
 
 // Name is the provider's flag value.
@@ -94,14 +94,11 @@ func ConfigFromEnv(apiURL, version string) (Config, error) {
 	if endpoint == "" {
 		endpoint = os.Getenv("HCLOUD_ENDPOINT")
 	}
-	cfg := Config{Token: token, Endpoint: endpoint, Version: version}
-	if port := os.Getenv(RescuePortEnv); port != "" {
-		if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
-			return Config{}, fmt.Errorf("%s %q is not a port number; unset it to use 22", RescuePortEnv, port)
-		}
-		cfg.DialRescue = func(ip string) string { return net.JoinHostPort(ip, port) }
+	dial, err := rescue.AddrFromEnv(RescuePortEnv)
+	if err != nil {
+		return Config{}, err
 	}
-	return cfg, nil
+	return Config{Token: token, Endpoint: endpoint, Version: version, DialRescue: dial}, nil
 }
 
 // RescuePortEnv is the rescue systems' SSH port (default 22), where a
@@ -124,7 +121,7 @@ func New(cfg Config) *Provider {
 		cfg.PollBackoff = hcloud.ExponentialBackoffWithOpts(hcloud.ExponentialBackoffOpts{Base: time.Second, Multiplier: 1.5, Cap: 10 * time.Second})
 	}
 	if cfg.DialRescue == nil {
-		cfg.DialRescue = func(ip string) string { return ip + ":22" }
+		cfg.DialRescue = rescue.DefaultAddr
 	}
 	if cfg.Version == "" {
 		cfg.Version = "dev"

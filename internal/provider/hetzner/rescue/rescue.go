@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"regexp"
 	"sort"
 	"strconv"
@@ -17,6 +18,24 @@ import (
 
 	"github.com/cto-platform/cto/internal/clock"
 )
+
+// AddrFromEnv reads the rescue systems' SSH port from the environment
+// variable env, where a simulated datacenter serves them elsewhere, and
+// returns how to reach a server's rescue system: nil, for the default port
+// 22, when env is unset.
+func AddrFromEnv(env string) (func(ip string) string, error) {
+	port := os.Getenv(env)
+	if port == "" {
+		return nil, nil
+	}
+	if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
+		return nil, fmt.Errorf("%s %q is not a port number; unset it to use 22", env, port)
+	}
+	return func(ip string) string { return net.JoinHostPort(ip, port) }, nil
+}
+
+// DefaultAddr is a server's rescue SSH address on the default port.
+func DefaultAddr(ip string) string { return ip + ":22" }
 
 // Auth is how to log into a rescue system: the one-time root password the
 // API returned, or the private key whose public half was activated.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -86,13 +85,11 @@ func ConfigFromEnv(apiURL string, servers []string, order bool) (Config, error) 
 	if endpoint == "" {
 		endpoint = os.Getenv("HETZNER_ROBOT_URL")
 	}
-	cfg := Config{User: user, Password: pass, Endpoint: endpoint, Servers: servers, Order: order}
-	if port := os.Getenv("HETZNER_ROBOT_SSH_PORT"); port != "" {
-		if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
-			return Config{}, fmt.Errorf("HETZNER_ROBOT_SSH_PORT %q is not a port number; unset it to use 22", port)
-		}
-		cfg.DialRescue = func(ip string) string { return net.JoinHostPort(ip, port) }
+	dial, err := rescue.AddrFromEnv("HETZNER_ROBOT_SSH_PORT")
+	if err != nil {
+		return Config{}, err
 	}
+	cfg := Config{User: user, Password: pass, Endpoint: endpoint, Servers: servers, Order: order, DialRescue: dial}
 	keyPath := os.Getenv("HETZNER_ROBOT_SSH_KEY")
 	if keyPath == "" {
 		if home, err := os.UserHomeDir(); err == nil {
@@ -115,7 +112,7 @@ func New(cfg Config) *Provider {
 		cfg.Clock = clock.Real{}
 	}
 	if cfg.DialRescue == nil {
-		cfg.DialRescue = func(ip string) string { return ip + ":22" }
+		cfg.DialRescue = rescue.DefaultAddr
 	}
 	return &Provider{api: NewClient(cfg.Endpoint, cfg.User, cfg.Password, cfg.HTTPClient, cfg.Clock), cfg: cfg}
 }
