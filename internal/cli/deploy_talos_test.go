@@ -5,10 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/cto-platform/cto/internal/license"
-	"github.com/cto-platform/cto/internal/license/devkey"
 )
 
 // A dry run renders every node's Talos config into the cluster's folder and
@@ -16,7 +12,7 @@ import (
 func TestDeployDryRunRendersTalosConfigs(t *testing.T) {
 	url := vultrFake(t)
 	dir := t.TempDir()
-	lic := licenseFile(t, license.Team, time.Now().AddDate(1, 0, 0), devkey.Key())
+	lic := teamLicense(t)
 	code, stdout, stderr := run(t, "--state-dir", dir, "deploy", "--provider", "vultr", "--api-url", url, "--license", lic,
 		"--plan", "vbm-4c-32gb", "--region", "EWR", "--nodes", "1", "--dry-run")
 	if code != 0 {

@@ -6,12 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/cto-platform/cto/internal/cli"
 	"github.com/cto-platform/cto/internal/clock"
-	"github.com/cto-platform/cto/internal/license"
-	"github.com/cto-platform/cto/internal/license/devkey"
 	"github.com/cto-platform/cto/internal/provider/vultr/fake"
 	talosfake "github.com/cto-platform/cto/internal/talos/fake"
 )
@@ -29,7 +26,7 @@ func TestGenericStepsDeployAndDestroyAtVultr(t *testing.T) {
 	t.Setenv("VULTR_API_URL", "")
 	t.Setenv("CTO_SIMULATED_SPEED", "600")
 	api.FailNext(1)
-	lic := licenseFile(t, license.Team, time.Now().AddDate(1, 0, 0), devkey.Key())
+	lic := teamLicense(t)
 	dir := t.TempDir()
 	code, _, stderr := run(t, "--state-dir", dir, "deploy", "--provider", "vultr", "--api-url", srv.URL, "--license", lic, "--name", "gen",
 		"--plan", "vbm-4c-32gb", "--region", "EWR", "--nodes", "3", "--until", "network", "--yes", "--image-factory-url", factory.URL)

@@ -7,12 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/cto-platform/cto/internal/cli"
 	"github.com/cto-platform/cto/internal/clock"
-	"github.com/cto-platform/cto/internal/license"
-	"github.com/cto-platform/cto/internal/license/devkey"
 	"github.com/cto-platform/cto/internal/provider"
 	hcloudfake "github.com/cto-platform/cto/internal/provider/hetzner/fake"
 	"github.com/cto-platform/cto/internal/provider/hetzner/robot"
@@ -168,7 +165,7 @@ func deployAtHetznerCloud(t *testing.T, dir, name string) (*hcloudfake.Fake, str
 	t.Setenv("HCLOUD_TOKEN", hcloudfake.Token)
 	t.Setenv("HCLOUD_ENDPOINT", "")
 	t.Setenv("CTO_SIMULATED_SPEED", "600")
-	lic := licenseFile(t, license.Team, time.Now().AddDate(1, 0, 0), devkey.Key())
+	lic := teamLicense(t)
 	code, _, stderr := run(t, "--state-dir", dir, "deploy", "--provider", "hetzner", "--api-url", srv.URL, "--license", lic, "--name", name,
 		"--plan", "cx23", "--region", "fsn1", "--nodes", "3", "--control-planes", "3", "--until", "network", "--yes", "--image-factory-url", factory.URL)
 	if code != 0 {
@@ -221,7 +218,7 @@ func TestDeployRobotAdoptsWithoutAPlan(t *testing.T) {
 	f, url := robotEnv(t)
 	a, b := f.AddServer("AX42", "FSN1-DC14"), f.AddServer("AX42", "FSN1-DC14")
 	servers := strconv.Itoa(a) + "," + strconv.Itoa(b)
-	lic := licenseFile(t, license.Team, time.Now().AddDate(1, 0, 0), devkey.Key())
+	lic := teamLicense(t)
 	dir := t.TempDir()
 
 	// A third server that is not in the account: refused before anything

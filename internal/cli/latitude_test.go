@@ -10,11 +10,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/cto-platform/cto/internal/clock"
 	"github.com/cto-platform/cto/internal/license"
-	"github.com/cto-platform/cto/internal/license/devkey"
+	"github.com/cto-platform/cto/internal/license/licensetest"
 	"github.com/cto-platform/cto/internal/provider/latitude/fake"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
@@ -39,13 +38,7 @@ func latitudeEnv(t *testing.T) (*fake.Fake, string) {
 	t.Setenv("LATITUDESH_PROJECT", "")
 	t.Setenv("LATITUDE_PROJECT_ID", "")
 	t.Setenv(SpeedEnv, "600")
-	now := time.Now()
-	lic, err := license.Sign(license.License{ID: "L-lat", Customer: "Test", Tier: license.Enterprise,
-		IssuedAt: now.AddDate(0, -1, 0), ExpiresAt: now.AddDate(1, 0, 0)}, devkey.Key())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("CTO_LICENSE", lic)
+	t.Setenv("CTO_LICENSE", licensetest.Valid(t, "L-lat", license.Enterprise))
 	factory := httptest.NewServer(talosfake.NewFactory())
 	t.Cleanup(factory.Close)
 	return f, factory.URL

@@ -13,24 +13,24 @@ import (
 	"github.com/cto-platform/cto/internal/cli"
 	"github.com/cto-platform/cto/internal/license"
 	"github.com/cto-platform/cto/internal/license/devkey"
+	"github.com/cto-platform/cto/internal/license/licensetest"
 	"github.com/cto-platform/cto/internal/state"
 )
 
 // licenseFile signs a license expiring at expires and writes it to a file.
 func licenseFile(t *testing.T, tier license.Tier, expires time.Time, key ed25519.PrivateKey) string {
 	t.Helper()
-	tok, err := license.Sign(license.License{
+	return licensetest.File(t, licensetest.Sign(t, license.License{
 		ID: "L-" + string(tier), Customer: "Acme", Tier: tier, MaxAgents: 3,
 		IssuedAt: time.Now().AddDate(-1, 0, 0), ExpiresAt: expires,
-	}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "license.txt")
-	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	}, key))
+}
+
+// teamLicense is the file of a Team license for the next year, enough for
+// the three nodes the deploys in these tests ask for.
+func teamLicense(t *testing.T) string {
+	t.Helper()
+	return licenseFile(t, license.Team, time.Now().AddDate(1, 0, 0), devkey.Key())
 }
 
 func rewrite(t *testing.T, path string, change func(string) string) string {

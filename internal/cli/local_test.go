@@ -1,12 +1,10 @@
 package cli
 
 import (
-	"time"
-
 	"github.com/cto-platform/cto/internal/state/statetest"
 
 	"github.com/cto-platform/cto/internal/license"
-	"github.com/cto-platform/cto/internal/license/devkey"
+	"github.com/cto-platform/cto/internal/license/licensetest"
 
 	"bytes"
 	"context"
@@ -110,12 +108,7 @@ func TestDeployResumeOfProviderClusterSkipsLocalPreflight(t *testing.T) {
 	dir := t.TempDir()
 	writeJournal(t, dir, "edge", "vultr")
 	t.Setenv("VULTR_API_KEY", "")
-	tok, err := license.Sign(license.License{ID: "L-1", Customer: "Acme", Tier: license.Business,
-		IssuedAt: time.Now().Add(-time.Hour), ExpiresAt: time.Now().AddDate(1, 0, 0)}, devkey.Key())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("CTO_LICENSE", tok)
+	t.Setenv("CTO_LICENSE", licensetest.Valid(t, "L-1", license.Business))
 	code, _, stderr := runCLI(t, "deploy", "--state-dir", dir, "--name", "edge")
 	if strings.Contains(stderr, "container engine") || !strings.Contains(stderr, "VULTR_API_KEY is not set") {
 		t.Errorf("exit %d, stderr %q: want the resumed vultr deploy to get as far as asking for its key", code, stderr)

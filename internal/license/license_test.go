@@ -4,7 +4,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/cto-platform/cto/internal/license"
 	"github.com/cto-platform/cto/internal/license/devkey"
+	"github.com/cto-platform/cto/internal/license/licensetest"
 )
 
 var issued = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -21,15 +21,6 @@ func sample(tier license.Tier) license.License {
 		ID: "L-0001", Customer: "Acme", Tier: tier, MaxAgents: 5, Features: []string{"gpu"},
 		IssuedAt: issued, ExpiresAt: issued.AddDate(1, 0, 0),
 	}
-}
-
-func sign(t *testing.T, l license.License) string {
-	t.Helper()
-	tok, err := license.Sign(l, devkey.Key())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
 }
 
 func trusted(t *testing.T) *license.Verifier {
@@ -53,7 +44,7 @@ func TestDevelopmentKeyPair(t *testing.T) {
 
 func TestVerifyRoundTrip(t *testing.T) {
 	want := sample(license.Team)
-	got, err := trusted(t).Verify(sign(t, want) + "\n")
+	got, err := trusted(t).Verify(licensetest.Token(t, want) + "\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,16 +58,13 @@ func TestVerifyRoundTrip(t *testing.T) {
 }
 
 func TestVerifyProblems(t *testing.T) {
-	good := sign(t, sample(license.Team))
+	good := licensetest.Token(t, sample(license.Team))
 	_, otherKey, _ := ed25519.GenerateKey(rand.Reader)
-	wrongKey, err := license.Sign(sample(license.Team), otherKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	wrongKey := licensetest.Sign(t, sample(license.Team), otherKey)
 	parts := strings.Split(good, ".")
 	// Same key ID and signature, payload of a Business license.
 	forged := sample(license.Business)
-	forgedTok := sign(t, forged)
+	forgedTok := licensetest.Token(t, forged)
 	swapped := strings.Join([]string{parts[0], parts[1], strings.Split(forgedTok, ".")[2], parts[3]}, ".")
 	flipped := []byte(good)
 	i := len(parts[0]) + len(parts[1]) + 10 // inside the payload
@@ -104,7 +92,7 @@ func TestVerifyProblems(t *testing.T) {
 		{"extra part", good + ".x", license.Tampered, "altered"},
 		{"other key", wrongKey, license.WrongKey, "does not trust"},
 		{"not a license", "hello world", license.Invalid, "not a cto license"},
-		{"unknown tier", sign(t, badTier), license.Invalid, "platinum"},
+		{"unknown tier", licensetest.Token(t, badTier), license.Invalid, "platinum"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -125,7 +113,7 @@ func TestReleaseKeysDistrustDevelopmentKey(t *testing.T) {
 	license.TrustedPublicKeys = base64.StdEncoding.EncodeToString(pub)
 	defer func() { license.TrustedPublicKeys = old }()
 	v := trusted(t)
-	if _, err := v.Verify(sign(t, sample(license.Team))); !license.IsError(err, license.WrongKey) {
+	if _, err := v.Verify(licensetest.Token(t, sample(license.Team))); !license.IsError(err, license.WrongKey) {
 		t.Fatalf("a release build must not trust the development key: %v", err)
 	}
 	if license.UsesDevelopmentKey() {
@@ -134,12 +122,8 @@ func TestReleaseKeysDistrustDevelopmentKey(t *testing.T) {
 }
 
 func TestLoad(t *testing.T) {
-	tok := sign(t, sample(license.Business))
-	dir := t.TempDir()
-	path := filepath.Join(dir, "license.txt")
-	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	tok := licensetest.Token(t, sample(license.Business))
+	path := licensetest.File(t, tok)
 	for _, ref := range []string{path, tok} {
 		l, err := license.Load(ref, trusted(t))
 		if err != nil || l.Tier != license.Business {
@@ -149,14 +133,14 @@ func TestLoad(t *testing.T) {
 	if l, err := license.Load("", trusted(t)); l != nil || err != nil {
 		t.Fatalf("no license must be the Free tier: %v %v", l, err)
 	}
-	_, err := license.Load(filepath.Join(dir, "missing"), trusted(t))
+	_, err := license.Load(filepath.Join(t.TempDir(), "missing"), trusted(t))
 	if !license.IsError(err, license.Unreadable) || !strings.Contains(err.Error(), "missing") {
 		t.Fatalf("missing file: %v", err)
 	}
 }
 
 func TestSecretData(t *testing.T) {
-	tok := sign(t, sample(license.Team))
+	tok := licensetest.Token(t, sample(license.Team))
 	l, err := trusted(t).Verify(tok)
 	if err != nil {
 		t.Fatal(err)
@@ -172,10 +156,7 @@ func TestSecretData(t *testing.T) {
 }
 
 func BenchmarkVerify(b *testing.B) {
-	tok, err := license.Sign(sample(license.Team), devkey.Key())
-	if err != nil {
-		b.Fatal(err)
-	}
+	tok := licensetest.Token(b, sample(license.Team))
 	v, err := license.Trusted()
 	if err != nil {
 		b.Fatal(err)
