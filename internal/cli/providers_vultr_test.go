@@ -2,7 +2,6 @@ package cli_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -25,14 +24,8 @@ func vultrFake(t *testing.T) string {
 
 func TestPlansVultrJSON(t *testing.T) {
 	url := vultrFake(t)
-	code, stdout, stderr := run(t, "plans", "--provider", "vultr", "--api-url", url, "-o", "json")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
-	}
 	var plans []provider.Plan
-	if err := json.Unmarshal([]byte(stdout), &plans); err != nil {
-		t.Fatalf("stdout is not a JSON array of plans: %v\n%s", err, stdout)
-	}
+	stdout := runJSON(t, &plans, "plans", "--provider", "vultr", "--api-url", url, "-o", "json")
 	if len(plans) != 4 {
 		t.Fatalf("got %d plans, want the fake's 4", len(plans))
 	}
@@ -61,7 +54,7 @@ func TestPlansVultrJSON(t *testing.T) {
 		}
 	}
 
-	code, stdout, _ = run(t, "plans", "--provider", "vultr", "--api-url", url, "--gpu", "--region", "ewr", "-o", "json")
+	code, stdout, _ := run(t, "plans", "--provider", "vultr", "--api-url", url, "--gpu", "--region", "ewr", "-o", "json")
 	if code != 0 || !strings.Contains(stdout, "vbm-112c-2048gb-8-h100-gpu") || strings.Contains(stdout, "vbm-4c-32gb") {
 		t.Errorf("--gpu --region ewr: exit %d, %s", code, stdout)
 	}
@@ -79,14 +72,10 @@ func TestPlansVultrTable(t *testing.T) {
 }
 
 func TestRegionsVultr(t *testing.T) {
-	url := vultrFake(t)
-	code, stdout, stderr := run(t, "regions", "--provider", "vultr", "--api-url", url, "-o", "json")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
-	}
 	var regions []provider.Region
-	if err := json.Unmarshal([]byte(stdout), &regions); err != nil || len(regions) != 6 || regions[0].Slug != "AMS" {
-		t.Errorf("regions = %+v, %v", regions, err)
+	runJSON(t, &regions, "regions", "--provider", "vultr", "--api-url", vultrFake(t), "-o", "json")
+	if len(regions) != 6 || regions[0].Slug != "AMS" {
+		t.Errorf("regions = %+v", regions)
 	}
 }
 
