@@ -486,9 +486,7 @@ func TestDeployCheapestTakesTheTopRowAndJournalsIt(t *testing.T) {
 	if st := d.latitude.State(); len(st.Servers) != 0 {
 		t.Fatalf("a refused choice created %d servers", len(st.Servers))
 	}
-	if _, err := os.Stat(filepath.Join(dir, "clusters", "low")); !os.IsNotExist(err) {
-		t.Errorf("a refused choice left a state folder")
-	}
+	wantNoClusterFolder(t, dir, "low", "after a refused choice")
 	// provider: cheapest in cluster.yaml counts like the flag.
 	file := filepath.Join(t.TempDir(), "cluster.yaml")
 	os.WriteFile(file, []byte("apiVersion: cto.dev/v1alpha1\nkind: Cluster\nname: low\nprovider: cheapest\nnodes: 1\n"), 0o600)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"syscall"
 	"testing"
@@ -115,7 +114,7 @@ func TestKillBetweenCreateAndJournalEntryAdopts(t *testing.T) {
 	}
 	first.Wait()
 	// Inside the window: the server exists, the journal does not know it.
-	if data, err := os.ReadFile(filepath.Join(dir, "clusters", "held", "state.json")); err != nil || bytes.Contains(data, []byte(held.ID)) {
+	if data, err := os.ReadFile(journalPath(dir, "held")); err != nil || bytes.Contains(data, []byte(held.ID)) {
 		t.Fatalf("the kill did not land between the create and its journal entry (journal names %s: %v)", held.ID, err)
 	}
 	release()

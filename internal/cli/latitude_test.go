@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -57,6 +58,21 @@ func loadJournal(t *testing.T, dir, name string) *state.Journal {
 	return j
 }
 
+// clusterDir is cluster name's folder under the state folder dir.
+func clusterDir(dir, name string) string { return filepath.Join(dir, "clusters", name) }
+
+// journalPath is cluster name's journal under the state folder dir.
+func journalPath(dir, name string) string { return filepath.Join(clusterDir(dir, name), "state.json") }
+
+// wantNoClusterFolder fails the test when cluster name has a folder under
+// the state folder dir; when says after what it should have none.
+func wantNoClusterFolder(t *testing.T, dir, name, when string) {
+	t.Helper()
+	if _, err := os.Stat(clusterDir(dir, name)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s the state folder %s is still there (%v)", when, clusterDir(dir, name), err)
+	}
+}
+
 func TestLatitudeDeployUntilNetworkThenDestroy(t *testing.T) {
 	f, factory := latitudeEnv(t)
 	f.SetFaults(func(x *fake.Faults) {
@@ -96,7 +112,7 @@ func TestLatitudeDeployUntilNetworkThenDestroy(t *testing.T) {
 		t.Errorf("stderr does not warn about the replacement:\n%s", stderr)
 	}
 	// The run left its whole log, private, beside the journal.
-	logs, _ := filepath.Glob(filepath.Join(dir, "clusters", "e2e", RunLogDir, "deploy-*.log"))
+	logs, _ := filepath.Glob(filepath.Join(clusterDir(dir, "e2e"), RunLogDir, "deploy-*.log"))
 	if len(logs) != 1 {
 		t.Fatalf("run logs %v, want one", logs)
 	}
@@ -157,9 +173,7 @@ func TestLatitudeDeployUntilNetworkThenDestroy(t *testing.T) {
 	if len(st.Servers) != 0 || len(st.Networks) != 0 || len(st.Assignments) != 0 {
 		t.Fatalf("after destroy the fake still has %d servers, %d networks, %d assignments", len(st.Servers), len(st.Networks), len(st.Assignments))
 	}
-	if _, err := os.Stat(filepath.Join(dir, "clusters", "e2e")); !os.IsNotExist(err) {
-		t.Errorf("state folder left after a complete destroy: %v", err)
-	}
+	wantNoClusterFolder(t, dir, "e2e", "after a complete destroy")
 }
 
 func TestLatitudeOutOfStockEverywhereCreatesNothing(t *testing.T) {
@@ -181,9 +195,7 @@ func TestLatitudeOutOfStockEverywhereCreatesNothing(t *testing.T) {
 			t.Errorf("%d %s requests were sent before the stock check failed: %v", n, m, st.Requests)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(dir, "clusters", "oos")); !os.IsNotExist(err) {
-		t.Errorf("a refused deploy left a state folder")
-	}
+	wantNoClusterFolder(t, dir, "oos", "after a refused deploy")
 }
 
 func TestLatitudeFallbackRegionIsRecorded(t *testing.T) {
@@ -332,7 +344,7 @@ func TestLatitudeDestroyWithoutJournalSweepsByTag(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("deploy: %s", stderr)
 	}
-	os.RemoveAll(filepath.Join(dir, "clusters", "lost"))
+	os.RemoveAll(clusterDir(dir, "lost"))
 	code, _, stderr = runCLI(t, "destroy", "--name", "lost", "--yes", "--state-dir", dir)
 	if code != ExitBadInput || !strings.Contains(stderr, "--provider") {
 		t.Errorf("destroy without a journal or --provider: exit %d, %s", code, stderr)

@@ -9,10 +9,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -140,23 +138,22 @@ func (n *nodesLog) KubeConfig(name string) (string, error) {
 
 func (n *nodesLog) List() ([]string, error) { return slices.Clone(n.clusters), nil }
 
-func writeJournal(t *testing.T, dir, name, provider string) *state.Cluster {
+func writeJournal(t *testing.T, dir, name, provider string) {
 	t.Helper()
-	c, j := statetest.New(t, dir, name)
+	_, j := statetest.New(t, dir, name)
 	s := spec.Defaults()
 	s.Name, s.Provider = name, provider
 	raw, _ := json.Marshal(s)
 	if err := j.Update(func(j *state.Journal) { j.Spec = raw; j.Provider = provider }); err != nil {
 		t.Fatal(err)
 	}
-	return c
 }
 
 func TestDestroyLocalDeletesTheKindCluster(t *testing.T) {
 	nodes := &nodesLog{clusters: []string{"cto-dev", "cto-other"}}
 	fakeHost(t, nil, 64, nodes)
 	dir := t.TempDir()
-	c := writeJournal(t, dir, "dev", "local")
+	writeJournal(t, dir, "dev", "local")
 
 	code, _, stderr := runCLI(t, "destroy", "--state-dir", dir, "--name", "dev", "--dry-run")
 	if code != ExitOK || !strings.Contains(stderr, "Would delete local cluster cto-dev") || len(nodes.calls) != 0 {
@@ -170,9 +167,7 @@ func TestDestroyLocalDeletesTheKindCluster(t *testing.T) {
 	if !slices.Equal(nodes.calls, []string{"delete cto-dev"}) || !slices.Equal(nodes.clusters, []string{"cto-other"}) {
 		t.Errorf("calls %v, clusters left %v", nodes.calls, nodes.clusters)
 	}
-	if _, err := os.Stat(c.Dir); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("state folder %s still there (%v)", c.Dir, err)
-	}
+	wantNoClusterFolder(t, dir, "dev", "after deleting the kind cluster")
 	if !strings.Contains(stderr, "Deleted local cluster cto-dev") {
 		t.Errorf("stderr = %q", stderr)
 	}
@@ -181,12 +176,12 @@ func TestDestroyLocalDeletesTheKindCluster(t *testing.T) {
 func TestDestroyLocalWithoutEngineKeepsTheState(t *testing.T) {
 	fakeHost(t, fmt.Errorf("%w: start Docker", kind.ErrNoEngine), 64, &nodesLog{})
 	dir := t.TempDir()
-	c := writeJournal(t, dir, "dev", "local")
+	writeJournal(t, dir, "dev", "local")
 	code, _, stderr := runCLI(t, "destroy", "--state-dir", dir, "--name", "dev", "--yes")
 	if code == ExitOK || !strings.Contains(stderr, "cannot delete local cluster cto-dev: no container engine is running") {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
-	if _, err := os.Stat(filepath.Join(c.Dir, "state.json")); err != nil {
+	if _, err := os.Stat(journalPath(dir, "dev")); err != nil {
 		t.Errorf("the journal of a cluster that could not be deleted is gone: %v", err)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -31,7 +30,7 @@ func TestDestroyWithoutJournalNamesTheSweep(t *testing.T) {
 	if n := len(f.State().Servers); n != 1 {
 		t.Fatalf("the double holds %d servers, want 1", n)
 	}
-	journal := filepath.Join(dir, "clusters", "c2", "state.json")
+	journal := journalPath(dir, "c2")
 	if err := os.Rename(journal, journal+".moved"); err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +74,7 @@ func TestDestroyWithCorruptJournalSweeps(t *testing.T) {
 	f, factory := latitudeEnv(t)
 	dir := t.TempDir()
 	deployServers(t, factory, dir, "c2")
-	journal := filepath.Join(dir, "clusters", "c2", "state.json")
+	journal := journalPath(dir, "c2")
 	broken := []byte(`{"schema_version": 1, "clus`)
 	if err := os.WriteFile(journal, broken, 0o600); err != nil {
 		t.Fatal(err)
@@ -111,7 +110,7 @@ func TestDryRunPinsNothing(t *testing.T) {
 			t.Fatalf("dry run with --nodes %s: exit %d\nstdout: %s\nstderr: %s", nodes, code, stdout, stderr)
 		}
 	}
-	if data, err := os.ReadFile(filepath.Join(dir, "clusters", "dry", "state.json")); err == nil && strings.Contains(string(data), `"spec"`) {
+	if data, err := os.ReadFile(journalPath(dir, "dry")); err == nil && strings.Contains(string(data), `"spec"`) {
 		t.Errorf("the dry runs pinned a spec in the journal:\n%s", data)
 	}
 	code, stdout, stderr := runCLI(t, append(append([]string{}, base...), "--nodes", "2", "--until", "validate", "--yes")...)
@@ -163,7 +162,7 @@ func TestJournalKeepsLicenseIDNotToken(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("deploy: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
-	data, err := os.ReadFile(filepath.Join(dir, "clusters", "lic", "state.json"))
+	data, err := os.ReadFile(journalPath(dir, "lic"))
 	if err != nil {
 		t.Fatal(err)
 	}
