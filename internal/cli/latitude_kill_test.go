@@ -16,9 +16,6 @@ import (
 // process (SIGKILL) while it creates servers, then runs it again: the rerun
 // ends with exactly the requested servers.
 func TestLatitudeDeployKilledMidServersResumesWithoutDuplicates(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the cto binary")
-	}
 	bin := buildCTO(t)
 	f, factory := latitudeEnv(t)
 	// Slow answers widen the window between a create and its journal entry.
@@ -85,9 +82,6 @@ func TestLatitudeDeployKilledMidServersResumesWithoutDuplicates(t *testing.T) {
 // The journal on disk does not name the server; the rerun finds it by
 // hostname and adopts it instead of ordering a second one.
 func TestKillBetweenCreateAndJournalEntryAdopts(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the cto binary")
-	}
 	bin := buildCTO(t)
 	f, factory := latitudeEnv(t)
 	dir := t.TempDir()
