@@ -41,30 +41,25 @@ own max_nodes covers that many instead, whatever its tier.`,
 		}
 		return license.Load(ref, v)
 	}
-	cmd.AddCommand(&cobra.Command{
-		Use:   "show",
-		Short: "Print a license's customer, tier, limits and expiry",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			l, err := load()
-			if err != nil {
-				return err
-			}
-			return showLicense(g, l, time.Now())
-		},
-	})
-	cmd.AddCommand(&cobra.Command{
-		Use:   "verify",
-		Short: "Check a license's signature and expiry; exit 2 when it cannot be used",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			l, err := load()
-			if err != nil {
-				return err
-			}
-			return verifyLicense(g, l, time.Now())
-		},
-	})
+	// show and verify load the license alike and differ in what they print.
+	sub := func(use, short string, print func(*globals, *license.License, time.Time) error) *cobra.Command {
+		return &cobra.Command{
+			Use:   use,
+			Short: short,
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, args []string) error {
+				l, err := load()
+				if err != nil {
+					return err
+				}
+				return print(g, l, time.Now())
+			},
+		}
+	}
+	cmd.AddCommand(
+		sub("show", "Print a license's customer, tier, limits and expiry", showLicense),
+		sub("verify", "Check a license's signature and expiry; exit 2 when it cannot be used", verifyLicense),
+	)
 	return cmd
 }
 
