@@ -187,11 +187,7 @@ func runDeploy(ctx context.Context, g *globals, f *deployFlags, fs *pflag.FlagSe
 	interactive := isTerminal(g.streams.In) && isTerminal(g.streams.ErrOut)
 
 	// Bad input is caught above; from here on the cluster has a folder.
-	c, err := state.Open(g.stateDir, s.Name, true)
-	if err != nil {
-		return err
-	}
-	ctx, unlock, err := g.lockCluster(ctx, c, "deploy")
+	c, ctx, unlock, err := g.openLocked(ctx, s.Name, "deploy")
 	if err != nil {
 		return err
 	}

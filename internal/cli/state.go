@@ -137,6 +137,17 @@ func (g *globals) lockCluster(ctx context.Context, c *state.Cluster, command str
 	}, nil
 }
 
+// openLocked opens cluster name's folder, making it when there is none,
+// and takes its lock for command as lockCluster does.
+func (g *globals) openLocked(ctx context.Context, name, command string) (*state.Cluster, context.Context, func() error, error) {
+	c, err := state.Open(g.stateDir, name, true)
+	if err != nil {
+		return nil, ctx, nil, err
+	}
+	ctx, unlock, err := g.lockCluster(ctx, c, command)
+	return c, ctx, unlock, err
+}
+
 // unlockInto runs unlock and reports its error through *err, after the
 // command's own.
 func unlockInto(err *error, unlock func() error) {
@@ -374,11 +385,7 @@ The store's copy is read back and compared before the local folder is removed
 // moveIntoStore copies src's files into the cluster's local copy of the
 // store, sends them, and proves they arrive whole before removing src.
 func (g *globals) moveIntoStore(ctx context.Context, src *state.Cluster, force, keep bool) (err error) {
-	c, err := state.Open(g.stateDir, src.Name, true)
-	if err != nil {
-		return err
-	}
-	_, unlock, err := g.lockCluster(ctx, c, "state push")
+	c, _, unlock, err := g.openLocked(ctx, src.Name, "state push")
 	if err != nil {
 		return err
 	}
@@ -465,11 +472,7 @@ local one). A cluster already in the state folder is replaced only with --force.
 			if dst.Exists() && !force {
 				return badInputf("cluster %q is already in %s; add --force to replace it", name, g.remote.local)
 			}
-			c, err := state.Open(g.stateDir, name, true)
-			if err != nil {
-				return err
-			}
-			_, unlock, err := g.lockCluster(cmd.Context(), c, "state pull")
+			c, _, unlock, err := g.openLocked(cmd.Context(), name, "state pull")
 			if err != nil {
 				return err
 			}
