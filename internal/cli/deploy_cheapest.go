@@ -133,11 +133,7 @@ func takeRow(fs *pflag.FlagSet, providerName, plan, region string) error {
 // recordedChoice is the choice an earlier --provider cheapest recorded in
 // the cluster's journal, or nil.
 func recordedChoice(root, name string) *cheapestChoice {
-	c, err := state.Open(root, name, false)
-	if err != nil || !c.Exists() {
-		return nil
-	}
-	j, err := c.Load()
+	j, err := readJournal(root, name)
 	if err != nil {
 		return nil
 	}

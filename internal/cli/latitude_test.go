@@ -47,11 +47,7 @@ func latitudeEnv(t *testing.T) (*fake.Fake, string) {
 
 func loadJournal(t *testing.T, dir, name string) *state.Journal {
 	t.Helper()
-	c, err := state.Open(dir, name, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := c.Load()
+	j, err := readJournal(dir, name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/provider/kind"
 	"github.com/cto-platform/cto/internal/spec"
-	"github.com/cto-platform/cto/internal/state"
 )
 
 // localHost is the machine local clusters run on, and localNodes builds
@@ -36,11 +35,7 @@ func deployProvider(g *globals, f *deployFlags, fs *pflag.FlagSet, s spec.Cluste
 	if gaveSpec(f, fs) {
 		return s.Provider
 	}
-	c, err := state.Open(g.stateDir, s.Name, false)
-	if err != nil {
-		return s.Provider
-	}
-	if j, err := c.Load(); err == nil && j.Provider != "" {
+	if j, err := readJournal(g.stateDir, s.Name); err == nil && j.Provider != "" {
 		return j.Provider
 	}
 	return s.Provider

@@ -582,6 +582,17 @@ func (g *globals) reseal(ctx context.Context, name string) (err error) {
 	return rep.Reseal(ctx)
 }
 
+// readJournal reads the journal of cluster name under the state folder
+// root: a fresh one when the folder has none, an error when there is no
+// such folder.
+func readJournal(root, name string) (*state.Journal, error) {
+	c, err := state.Open(root, name, false)
+	if err != nil {
+		return nil, err
+	}
+	return c.Load()
+}
+
 // listClusters names the clusters, in the store with --state.
 func (g *globals) listClusters(ctx context.Context) ([]string, error) {
 	if g.remote == nil {
