@@ -215,15 +215,18 @@ other stores add ?endpoint=http://host:port&region=R&use_path_style=true.`,
 	return cmd
 }
 
-func (g *globals) needRemote() error {
+// needRemote and needKey are the PreRunE of the state subcommands: they
+// refuse before the command runs when --state, or --state-key for the
+// secrets, is missing.
+func (g *globals) needRemote(*cobra.Command, []string) error {
 	if g.remote == nil {
 		return badInputf("this command works on remote state: give --state s3://BUCKET/PREFIX or set CTO_STATE")
 	}
 	return nil
 }
 
-func (g *globals) needKey() error {
-	if err := g.needRemote(); err != nil {
+func (g *globals) needKey(cmd *cobra.Command, args []string) error {
+	if err := g.needRemote(cmd, args); err != nil {
 		return err
 	}
 	if g.remote.key == nil {
@@ -273,13 +276,11 @@ type remoteCluster struct {
 
 func newStateListCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "list",
-		Short: "List the clusters in --state and who holds their locks",
-		Args:  cobra.NoArgs,
+		Use:     "list",
+		Short:   "List the clusters in --state and who holds their locks",
+		Args:    cobra.NoArgs,
+		PreRunE: g.needRemote,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.needRemote(); err != nil {
-				return err
-			}
 			ctx := cmd.Context()
 			_, names, err := g.remote.store.List(ctx, "clusters", true)
 			if err != nil {
@@ -321,11 +322,9 @@ func newStateUnlockCmd(g *globals) *cobra.Command {
 machine died, or it was killed) and you cannot wait for the lock to expire.
 Only the lock as read is removed: if its holder renews it meanwhile, it stays.
 The holder, if it is alive after all, notices and stops.`,
-		Args: cobra.NoArgs,
+		Args:    cobra.NoArgs,
+		PreRunE: g.needRemote,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.needRemote(); err != nil {
-				return err
-			}
 			if !force {
 				return badInputf("unlock takes the lock from whoever holds it; add --force if that process is gone")
 			}
@@ -356,11 +355,9 @@ journal, and its secrets encrypted to --state-key and the bucket's recipients.
 The store's copy is read back and compared before the local folder is removed
 (--keep-local keeps it). A cluster already in the store is replaced only with
 --force.`,
-		Args: cobra.NoArgs,
+		Args:    cobra.NoArgs,
+		PreRunE: g.needKey,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.needKey(); err != nil {
-				return err
-			}
 			src, err := state.Open(g.remote.local, name, false)
 			if err != nil {
 				return BadInput(err)
@@ -455,11 +452,9 @@ func newStatePullCmd(g *globals) *cobra.Command {
 journal and its secrets, decrypted with --state-key. The cluster then leaves the
 store (--keep-remote keeps it there too, as a copy that no longer follows the
 local one). A cluster already in the state folder is replaced only with --force.`,
-		Args: cobra.NoArgs,
+		Args:    cobra.NoArgs,
+		PreRunE: g.needKey,
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
-			if err := g.needKey(); err != nil {
-				return err
-			}
 			dst, err := state.Open(g.remote.local, name, true)
 			if err != nil {
 				return BadInput(err)
@@ -517,11 +512,9 @@ prints) to the bucket's recipients file and re-encrypt every cluster's secrets
 to all recipients, so its owner can read them with their own --state-key.
 Needs --state-key to decrypt them first. A cluster in use is skipped and named;
 run the command again later to re-encrypt it.`,
-		Args: cobra.ExactArgs(1),
+		Args:    cobra.ExactArgs(1),
+		PreRunE: g.needKey,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.needKey(); err != nil {
-				return err
-			}
 			ctx := cmd.Context()
 			added, err := remote.AddRecipient(ctx, g.remote.store, strings.TrimSpace(args[0]))
 			if err != nil {
