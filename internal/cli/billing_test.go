@@ -15,7 +15,7 @@ func TestFailedDeployTellsWhatIsStillBilling(t *testing.T) {
 	f, factory := latitudeEnv(t)
 	f.SetFaults(func(x *fake.Faults) { x.StuckAssignmentNext = 1 })
 	dir := t.TempDir()
-	code, stdout, stderr := runCLI(t, "deploy", "--image-factory-url", factory, "--provider", "latitude", "--name", "bill", "--nodes", "2",
+	code, stdout, stderr := run(t, "deploy", "--image-factory-url", factory, "--provider", "latitude", "--name", "bill", "--nodes", "2",
 		"--region", "DAL", "--plan", "c2-small-x86", "--until", "network", "--yes", "--state-dir", dir)
 	if code != ExitFailure {
 		t.Fatalf("deploy with a stuck VLAN assignment: exit %d, want 1\n%s%s", code, stdout, stderr)
@@ -40,7 +40,7 @@ func TestFailedDeployTellsWhatIsStillBilling(t *testing.T) {
 	}
 
 	// The same failure for scripts: one still_billing event on stdout.
-	code, stdout, _ = runCLI(t, "deploy", "--name", "bill", "--yes", "--state-dir", dir, "-o", "json")
+	code, stdout, _ = run(t, "deploy", "--name", "bill", "--yes", "--state-dir", dir, "-o", "json")
 	if code != ExitFailure {
 		t.Fatalf("rerun with the assignment still stuck: exit %d", code)
 	}
@@ -61,7 +61,7 @@ func TestFailedDeployTellsWhatIsStillBilling(t *testing.T) {
 	}
 
 	args := strings.Fields(strings.TrimPrefix(event.Destroy, "cto "))
-	if code, out, errOut := runCLI(t, append(args, "--yes")...); code != 0 {
+	if code, out, errOut := run(t, append(args, "--yes")...); code != 0 {
 		t.Fatalf("%s: exit %d\n%s%s", event.Destroy, code, out, errOut)
 	}
 	if st := f.State(); len(st.Servers) != 0 || len(st.Networks) != 0 {
@@ -78,7 +78,7 @@ func TestTokenRevokedMidDeploy(t *testing.T) {
 	f.SetFaults(func(x *fake.Faults) { x.RevokeAfterServers = 1 })
 	args := []string{"deploy", "--image-factory-url", factory, "--provider", "latitude", "--name", "rev", "--nodes", "3",
 		"--region", "DAL", "--plan", "c2-small-x86", "--until", "network", "--yes", "--state-dir", dir}
-	code, stdout, stderr := runCLI(t, args...)
+	code, stdout, stderr := run(t, args...)
 	if code != ExitFailure {
 		t.Fatalf("deploy with the token revoked: exit %d, want 1\n%s%s", code, stdout, stderr)
 	}
@@ -101,7 +101,7 @@ func TestTokenRevokedMidDeploy(t *testing.T) {
 	if !revoked {
 		t.Fatal("the token was never revoked")
 	}
-	if code, out, errOut := runCLI(t, args...); code != 0 {
+	if code, out, errOut := run(t, args...); code != 0 {
 		t.Fatalf("rerun with a working token: exit %d\n%s%s", code, out, errOut)
 	}
 	hosts := map[string]bool{}

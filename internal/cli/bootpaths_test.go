@@ -13,7 +13,7 @@ func TestBootPathIsLearnedAndKept(t *testing.T) {
 	f, factory := latitudeEnv(t)
 	dir := t.TempDir()
 	deploy := func(name, until string) (int, string, string) {
-		return runCLI(t, "deploy", "--image-factory-url", factory, "--provider", "latitude", "--name", name, "--nodes", "1",
+		return run(t, "deploy", "--image-factory-url", factory, "--provider", "latitude", "--name", name, "--nodes", "1",
 			"--region", "DAL", "--plan", "c3-small-x86", "--until", until, "--yes", "--state-dir", dir)
 	}
 	code, stdout, stderr := deploy("first", "servers")
@@ -28,7 +28,7 @@ func TestBootPathIsLearnedAndKept(t *testing.T) {
 		t.Fatalf("first deploy: %d orders (want the refused one and the stock one), %d reinstalls (want 1)",
 			st.Requests["POST /servers"], st.Requests["POST /servers/{id}/reinstall"])
 	}
-	code, stdout, stderr = runCLI(t, "plans", "--provider", "latitude", "--region", "DAL", "--state-dir", dir)
+	code, stdout, stderr = run(t, "plans", "--provider", "latitude", "--region", "DAL", "--state-dir", dir)
 	if code != 0 || !planLine(stdout, "c3-small-x86", "yes (reinstall)") || !planLine(stdout, "c2-small-x86", "yes") {
 		t.Errorf("plans exit %d does not show the learned path:\n%s%s", code, stdout, stderr)
 	}

@@ -103,7 +103,7 @@ func TestCheapestRanksEveryProvider(t *testing.T) {
 
 	args := []string{"plans", "--cheapest", "--nodes", "3", "--control-planes", "3", "--profile", "minimal",
 		"--currency", "USD", "--rate", "EUR=1.10", "--top", "0", "--state-dir", dir}
-	code, stdout, stderr := runCLI(t, append(args, "-o", "json")...)
+	code, stdout, stderr := run(t, append(args, "-o", "json")...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -120,7 +120,7 @@ func TestCheapestRanksEveryProvider(t *testing.T) {
 	type site struct{ provider, plan, site, reason string }
 	var wantLeft []site
 	for _, name := range []string{"hetzner", "hetzner-robot", "latitude", "vultr"} {
-		code, out, errOut := runCLI(t, "plans", "--provider", name, "--state-dir", t.TempDir(), "-o", "json")
+		code, out, errOut := run(t, "plans", "--provider", name, "--state-dir", t.TempDir(), "-o", "json")
 		if code != 0 {
 			t.Fatalf("plans --provider %s: %s", name, errOut)
 		}
@@ -228,7 +228,7 @@ func TestCheapestRanksEveryProvider(t *testing.T) {
 	}
 
 	// The table says the same in words.
-	code, table, _ := runCLI(t, args...)
+	code, table, _ := run(t, args...)
 	for _, want := range []string{"Cheapest places for 3 servers (3 control planes, 0 workers) of at least 4 cores, 8 GB RAM, 20 GB disk",
 		"Compared in USD: 1 EUR = 1.1 USD (--rate).", "cto deploy --provider hetzner --plan ccx23", "hetzner cax21: Talos cannot boot it at fsn1, hel1, nbg1",
 		"latitude c2-small-x86: out of stock at"} {
@@ -304,7 +304,7 @@ func TestCheapestNamesProvidersWithoutCredentials(t *testing.T) {
 	startDoubles(t)
 	t.Setenv("VULTR_API_KEY", "")
 	t.Setenv("HETZNER_ROBOT_USER", "")
-	code, stdout, stderr := runCLI(t, "plans", "--cheapest", "--nodes", "1", "--state-dir", t.TempDir(), "-o", "json")
+	code, stdout, stderr := run(t, "plans", "--cheapest", "--nodes", "1", "--state-dir", t.TempDir(), "-o", "json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -325,7 +325,7 @@ func TestCheapestNamesProvidersWithoutCredentials(t *testing.T) {
 	if byProvider["hetzner-robot"] != 0 || byProvider["vultr"] == 0 || byProvider["latitude"] == 0 || byProvider["hetzner"] == 0 {
 		t.Errorf("rows per provider = %v, want vultr's public prices and none from hetzner-robot", byProvider)
 	}
-	code, table, _ := runCLI(t, "plans", "--cheapest", "--state-dir", t.TempDir())
+	code, table, _ := run(t, "plans", "--cheapest", "--state-dir", t.TempDir())
 	if code != 0 || !strings.Contains(table, "Skipped providers:\n  hetzner-robot: HETZNER_ROBOT_USER") ||
 		!strings.Contains(table, "vultr was asked without credentials") {
 		t.Errorf("the table does not name the skipped and the anonymous providers:\n%s", table)
@@ -345,7 +345,7 @@ func TestCheapestNamesProvidersWithoutCredentials(t *testing.T) {
 	for _, v := range []string{"LATITUDESH_AUTH_TOKEN", "HCLOUD_TOKEN"} {
 		t.Setenv(v, "")
 	}
-	code, _, stderr = runCLI(t, "deploy", "--provider", "cheapest", "--state-dir", t.TempDir(), "--yes")
+	code, _, stderr = run(t, "deploy", "--provider", "cheapest", "--state-dir", t.TempDir(), "--yes")
 	if code != ExitBadInput || !strings.Contains(stderr, "no provider could be asked") {
 		t.Errorf("without any credentials: exit %d, %q", code, stderr)
 	}
@@ -355,7 +355,7 @@ func TestCheapestNamesProvidersWithoutCredentials(t *testing.T) {
 func TestCheapestSkipsAProviderWhoseAPIFails(t *testing.T) {
 	d := startDoubles(t)
 	d.vultr.RateLimit(1000, 0)
-	code, stdout, stderr := runCLI(t, "plans", "--cheapest", "--state-dir", t.TempDir(), "-o", "json")
+	code, stdout, stderr := run(t, "plans", "--cheapest", "--state-dir", t.TempDir(), "-o", "json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -370,7 +370,7 @@ func TestCheapestAnswersFromTheCache(t *testing.T) {
 	d := startDoubles(t)
 	dir := t.TempDir()
 	args := []string{"plans", "--cheapest", "--nodes", "3", "--state-dir", dir, "-o", "json"}
-	code, first, stderr := runCLI(t, args...)
+	code, first, stderr := run(t, args...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -378,15 +378,15 @@ func TestCheapestAnswersFromTheCache(t *testing.T) {
 	if asked == 0 {
 		t.Fatalf("the first ranking asked no API")
 	}
-	code, again, _ := runCLI(t, args...)
+	code, again, _ := run(t, args...)
 	if code != 0 || again != first || d.requests.Load() != asked {
 		t.Errorf("second ranking: %d more requests (want 0), same answer %v", d.requests.Load()-asked, again == first)
 	}
 	// The listing of one provider shares the cache.
-	if code, _, _ := runCLI(t, "plans", "--provider", "hetzner", "--state-dir", dir); code != 0 || d.requests.Load() != asked {
+	if code, _, _ := run(t, "plans", "--provider", "hetzner", "--state-dir", dir); code != 0 || d.requests.Load() != asked {
 		t.Errorf("plans --provider hetzner after a ranking asked the API %d times", d.requests.Load()-asked)
 	}
-	runCLI(t, append(args, "--refresh")...)
+	run(t, append(args, "--refresh")...)
 	if d.requests.Load() == asked {
 		t.Errorf("--refresh answered from the cache")
 	}
@@ -417,7 +417,7 @@ func TestCheapestBadFlags(t *testing.T) {
 		{[]string{"--cheapest", "--gpu", "H100"}, `unexpected argument "H100"; a GPU model goes as --gpu=H100`},
 	} {
 		dir := t.TempDir()
-		code, stdout, stderr := runCLI(t, append([]string{"plans", "--state-dir", dir}, tc.args...)...)
+		code, stdout, stderr := run(t, append([]string{"plans", "--state-dir", dir}, tc.args...)...)
 		lines := strings.Split(strings.TrimSpace(stderr), "\n")
 		if code != ExitBadInput || len(lines) != 1 || !strings.Contains(stderr, tc.want) || stdout != "" {
 			t.Errorf("plans %v: exit %d, stderr %q; want exit 2 and one line with %q", tc.args, code, stderr, tc.want)
@@ -434,7 +434,7 @@ func TestCheapestBadFlags(t *testing.T) {
 		{[]string{"--provider", "cheapest", "--nodes", "2", "--control-planes", "3"}, "must not exceed nodes"},
 	} {
 		dir := t.TempDir()
-		code, _, stderr := runCLI(t, append([]string{"deploy", "--state-dir", dir}, tc.args...)...)
+		code, _, stderr := run(t, append([]string{"deploy", "--state-dir", dir}, tc.args...)...)
 		lines := strings.Split(strings.TrimSpace(stderr), "\n")
 		if code != ExitBadInput || len(lines) != 1 || !strings.Contains(stderr, tc.want) {
 			t.Errorf("deploy %v: exit %d, stderr %q; want exit 2 and one line with %q", tc.args, code, stderr, tc.want)
@@ -455,7 +455,7 @@ func TestPlansGPUModel(t *testing.T) {
 	d := startDoubles(t)
 	url := d.serve(t, d.vultr)
 	for gpu, want := range map[string]int{"--gpu": 1, "--gpu=h100": 1, "--gpu=A100": 0} {
-		code, stdout, stderr := runCLI(t, "plans", "--provider", "vultr", "--api-url", url, gpu, "-o", "json", "--state-dir", t.TempDir())
+		code, stdout, stderr := run(t, "plans", "--provider", "vultr", "--api-url", url, gpu, "-o", "json", "--state-dir", t.TempDir())
 		var plans []provider.Plan
 		if code != 0 || json.Unmarshal([]byte(stdout), &plans) != nil || len(plans) != want {
 			t.Errorf("%s: exit %d, %d plans (want %d): %s", gpu, code, len(plans), want, stderr)
@@ -479,7 +479,7 @@ func TestDeployCheapestTakesTheTopRowAndJournalsIt(t *testing.T) {
 	args := []string{"deploy", "--provider", "cheapest", "--name", "low", "--nodes", "1", "--image-factory-url", factory,
 		"--until", "servers", "--state-dir", dir}
 
-	code, _, stderr := runCLI(t, args...)
+	code, _, stderr := run(t, args...)
 	if code != ExitBadInput || !strings.Contains(stderr, "pass --yes") || !strings.Contains(stderr, "latitude c1-tiny-x86 at DAL") {
 		t.Fatalf("without --yes off a terminal: exit %d, %s", code, stderr)
 	}
@@ -490,11 +490,11 @@ func TestDeployCheapestTakesTheTopRowAndJournalsIt(t *testing.T) {
 	// provider: cheapest in cluster.yaml counts like the flag.
 	file := filepath.Join(t.TempDir(), "cluster.yaml")
 	os.WriteFile(file, []byte("apiVersion: cto.dev/v1alpha1\nkind: Cluster\nname: low\nprovider: cheapest\nnodes: 1\n"), 0o600)
-	if code, _, stderr := runCLI(t, "deploy", "-f", file, "--state-dir", dir); code != ExitBadInput || !strings.Contains(stderr, "latitude c1-tiny-x86 at DAL") {
+	if code, _, stderr := run(t, "deploy", "-f", file, "--state-dir", dir); code != ExitBadInput || !strings.Contains(stderr, "latitude c1-tiny-x86 at DAL") {
 		t.Errorf("provider: cheapest from a file without --yes: exit %d, %s", code, stderr)
 	}
 
-	code, _, stderr = runCLI(t, append(args, "--yes")...)
+	code, _, stderr = run(t, append(args, "--yes")...)
 	if code != 0 {
 		t.Fatalf("deploy exit %d: %s", code, stderr)
 	}
@@ -522,7 +522,7 @@ func TestDeployCheapestTakesTheTopRowAndJournalsIt(t *testing.T) {
 
 	// Stock moves; the rerun resumes on the recorded choice, not a new one.
 	d.latitude.SetStock("c1-tiny-x86", "DAL", 0)
-	code, _, stderr = runCLI(t, append(args, "--yes")...)
+	code, _, stderr = run(t, append(args, "--yes")...)
 	if code != 0 || !strings.Contains(stderr, "Resuming low on the recorded choice: latitude c1-tiny-x86 at DAL") {
 		t.Fatalf("rerun exit %d: %s", code, stderr)
 	}

@@ -79,7 +79,7 @@ func TestLatitudeDeployUntilNetworkThenDestroy(t *testing.T) {
 		x.LoseCreateAnswers = 1
 	})
 	dir := t.TempDir()
-	code, stdout, stderr := runCLI(t, "deploy", "--image-factory-url", factory, "--provider", "latitude", "--name", "e2e", "--nodes", "3", "--region", "DAL",
+	code, stdout, stderr := run(t, "deploy", "--image-factory-url", factory, "--provider", "latitude", "--name", "e2e", "--nodes", "3", "--region", "DAL",
 		"--plan", "c2-small-x86", "--until", "network", "--yes", "--state-dir", dir)
 	if code != 0 {
 		t.Fatalf("deploy exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
@@ -153,15 +153,15 @@ func TestLatitudeDeployUntilNetworkThenDestroy(t *testing.T) {
 		t.Errorf("facts = %+v", f)
 	}
 
-	code, stdout, stderr = runCLI(t, "destroy", "--name", "e2e", "--dry-run", "--state-dir", dir)
+	code, stdout, stderr = run(t, "destroy", "--name", "e2e", "--dry-run", "--state-dir", dir)
 	if code != 0 || !strings.Contains(stderr, "e2e-cp1") || len(f.State().Servers) != 3 {
 		t.Fatalf("destroy --dry-run exit %d, servers left %d\n%s%s", code, len(f.State().Servers), stdout, stderr)
 	}
-	code, _, stderr = runCLI(t, "destroy", "--name", "e2e", "--state-dir", dir)
+	code, _, stderr = run(t, "destroy", "--name", "e2e", "--state-dir", dir)
 	if code == 0 || !strings.Contains(stderr, "--yes") || len(f.State().Servers) != 3 {
 		t.Fatalf("destroy without --yes and without a terminal: exit %d, stderr %s", code, stderr)
 	}
-	code, stdout, stderr = runCLI(t, "destroy", "--name", "e2e", "--yes", "--state-dir", dir)
+	code, stdout, stderr = run(t, "destroy", "--name", "e2e", "--yes", "--state-dir", dir)
 	if code != 0 {
 		t.Fatalf("destroy exit %d\n%s%s", code, stdout, stderr)
 	}
@@ -177,7 +177,7 @@ func TestLatitudeOutOfStockEverywhereCreatesNothing(t *testing.T) {
 	f.SetStock("c2-small-x86", "DAL", 0)
 	f.SetStock("c2-small-x86", "MIA", 0)
 	dir := t.TempDir()
-	code, _, stderr := runCLI(t, "deploy", "--image-factory-url", factory, "--provider", "latitude", "--name", "oos", "--nodes", "3", "--region", "DAL",
+	code, _, stderr := run(t, "deploy", "--image-factory-url", factory, "--provider", "latitude", "--name", "oos", "--nodes", "3", "--region", "DAL",
 		"--fallback-regions", "MIA", "--plan", "c2-small-x86", "--until", "network", "--yes", "--state-dir", dir)
 	if code == 0 {
 		t.Fatalf("deploy succeeded out of stock")
@@ -198,7 +198,7 @@ func TestLatitudeFallbackRegionIsRecorded(t *testing.T) {
 	f, factory := latitudeEnv(t)
 	f.SetStock("c2-small-x86", "DAL", 0)
 	dir := t.TempDir()
-	code, _, stderr := runCLI(t, "deploy", "--image-factory-url", factory, "--provider", "latitude", "--name", "fb", "--nodes", "1", "--region", "DAL",
+	code, _, stderr := run(t, "deploy", "--image-factory-url", factory, "--provider", "latitude", "--name", "fb", "--nodes", "1", "--region", "DAL",
 		"--fallback-regions", "MIA", "--plan", "c2-small-x86", "--until", "servers", "--yes", "--state-dir", dir)
 	if code != 0 {
 		t.Fatalf("deploy exit %d: %s", code, stderr)
@@ -230,14 +230,14 @@ func TestLatitudeBadInput(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			code, _, stderr := runCLI(t, append(c.args, "--name", "bad", "--state-dir", dir)...)
+			code, _, stderr := run(t, append(c.args, "--name", "bad", "--state-dir", dir)...)
 			if code != ExitBadInput || !strings.Contains(stderr, c.want) {
 				t.Errorf("exit %d, stderr %q; want exit 2 mentioning %q", code, stderr, c.want)
 			}
 		})
 	}
 	t.Setenv("LATITUDESH_AUTH_TOKEN", "")
-	code, _, stderr := runCLI(t, "plans", "--provider", "latitude")
+	code, _, stderr := run(t, "plans", "--provider", "latitude")
 	if code != ExitBadInput || !strings.Contains(stderr, "LATITUDESH_AUTH_TOKEN") {
 		t.Errorf("missing token: exit %d, %q", code, stderr)
 	}
@@ -245,7 +245,7 @@ func TestLatitudeBadInput(t *testing.T) {
 
 func TestLatitudePlansAndRegions(t *testing.T) {
 	latitudeEnv(t)
-	code, stdout, stderr := runCLI(t, "plans", "--provider", "latitude", "--region", "dal", "--in-stock", "-o", "json")
+	code, stdout, stderr := run(t, "plans", "--provider", "latitude", "--region", "dal", "--in-stock", "-o", "json")
 	if code != 0 {
 		t.Fatalf("plans exit %d: %s", code, stderr)
 	}
@@ -286,11 +286,11 @@ func TestLatitudePlansAndRegions(t *testing.T) {
 	if !small || !tiny {
 		t.Errorf("plans: c2-small-x86 (talos, 4 cores, 32 GB, $0.21/h) found %v; c3-medium-x86 (no talos) found %v", small, tiny)
 	}
-	code, stdout, _ = runCLI(t, "plans", "--provider", "latitude", "--gpu")
+	code, stdout, _ = run(t, "plans", "--provider", "latitude", "--gpu")
 	if code != 0 || !strings.Contains(stdout, "g3-h100-small") || strings.Contains(stdout, "c2-small-x86") {
 		t.Errorf("plans --gpu table:\n%s", stdout)
 	}
-	code, stdout, stderr = runCLI(t, "regions", "--provider", "latitude", "-o", "json")
+	code, stdout, stderr = run(t, "regions", "--provider", "latitude", "-o", "json")
 	if code != 0 {
 		t.Fatalf("regions exit %d: %s", code, stderr)
 	}
@@ -335,17 +335,17 @@ func TestPlanPickerOnATerminal(t *testing.T) {
 func TestLatitudeDestroyWithoutJournalSweepsByTag(t *testing.T) {
 	f, factory := latitudeEnv(t)
 	dir := t.TempDir()
-	code, _, stderr := runCLI(t, "deploy", "--image-factory-url", factory, "--provider", "latitude", "--name", "lost", "--nodes", "2", "--region", "DAL",
+	code, _, stderr := run(t, "deploy", "--image-factory-url", factory, "--provider", "latitude", "--name", "lost", "--nodes", "2", "--region", "DAL",
 		"--plan", "c2-small-x86", "--until", "network", "--yes", "--state-dir", dir)
 	if code != 0 {
 		t.Fatalf("deploy: %s", stderr)
 	}
 	os.RemoveAll(clusterDir(dir, "lost"))
-	code, _, stderr = runCLI(t, "destroy", "--name", "lost", "--yes", "--state-dir", dir)
+	code, _, stderr = run(t, "destroy", "--name", "lost", "--yes", "--state-dir", dir)
 	if code != ExitBadInput || !strings.Contains(stderr, "--provider") {
 		t.Errorf("destroy without a journal or --provider: exit %d, %s", code, stderr)
 	}
-	code, _, stderr = runCLI(t, "destroy", "--name", "lost", "--provider", "latitude", "--yes", "--state-dir", dir)
+	code, _, stderr = run(t, "destroy", "--name", "lost", "--provider", "latitude", "--yes", "--state-dir", dir)
 	if code != 0 {
 		t.Fatalf("destroy --provider latitude: exit %d, %s", code, stderr)
 	}

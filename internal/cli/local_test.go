@@ -6,7 +6,6 @@ import (
 	"github.com/cto-platform/cto/internal/license"
 	"github.com/cto-platform/cto/internal/license/licensetest"
 
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -22,13 +21,6 @@ import (
 	"github.com/cto-platform/cto/internal/state"
 )
 
-func runCLI(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	code := Run(context.Background(), Streams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, args)
-	return code, out.String(), errOut.String()
-}
-
 // On this machine no container engine answers: `cto deploy` with no flags
 // must say so in one line, exit non-zero and create nothing.
 func TestDeployLocalWithoutEngine(t *testing.T) {
@@ -36,7 +28,7 @@ func TestDeployLocalWithoutEngine(t *testing.T) {
 		t.Skipf("%s answers on this machine; the fake-host tests cover the refusal", engine)
 	}
 	dir := t.TempDir()
-	code, stdout, stderr := runCLI(t, "deploy", "--state-dir", dir)
+	code, stdout, stderr := run(t, "deploy", "--state-dir", dir)
 	if code == ExitOK {
 		t.Fatalf("exit 0; stderr %q", stderr)
 	}
@@ -88,7 +80,7 @@ func TestDeployLocalRefusesBeforeCreatingAnything(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fakeHost(t, tc.err, tc.mem, &nodesLog{})
 			dir := t.TempDir()
-			code, _, stderr := runCLI(t, append([]string{"deploy", "--state-dir", dir}, tc.args...)...)
+			code, _, stderr := run(t, append([]string{"deploy", "--state-dir", dir}, tc.args...)...)
 			if code == ExitOK || !strings.Contains(stderr, tc.message) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
 				t.Errorf("exit %d, stderr %q; want one line with %q", code, stderr, tc.message)
 			}
@@ -107,7 +99,7 @@ func TestDeployResumeOfProviderClusterSkipsLocalPreflight(t *testing.T) {
 	writeJournal(t, dir, "edge", "vultr")
 	t.Setenv("VULTR_API_KEY", "")
 	t.Setenv("CTO_LICENSE", licensetest.Valid(t, "L-1", license.Business))
-	code, _, stderr := runCLI(t, "deploy", "--state-dir", dir, "--name", "edge")
+	code, _, stderr := run(t, "deploy", "--state-dir", dir, "--name", "edge")
 	if strings.Contains(stderr, "container engine") || !strings.Contains(stderr, "VULTR_API_KEY is not set") {
 		t.Errorf("exit %d, stderr %q: want the resumed vultr deploy to get as far as asking for its key", code, stderr)
 	}
@@ -155,12 +147,12 @@ func TestDestroyLocalDeletesTheKindCluster(t *testing.T) {
 	dir := t.TempDir()
 	writeJournal(t, dir, "dev", "local")
 
-	code, _, stderr := runCLI(t, "destroy", "--state-dir", dir, "--name", "dev", "--dry-run")
+	code, _, stderr := run(t, "destroy", "--state-dir", dir, "--name", "dev", "--dry-run")
 	if code != ExitOK || !strings.Contains(stderr, "Would delete local cluster cto-dev") || len(nodes.calls) != 0 {
 		t.Fatalf("dry run: exit %d, stderr %q, calls %v", code, stderr, nodes.calls)
 	}
 
-	code, _, stderr = runCLI(t, "destroy", "--state-dir", dir, "--name", "dev", "--yes")
+	code, _, stderr = run(t, "destroy", "--state-dir", dir, "--name", "dev", "--yes")
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -177,7 +169,7 @@ func TestDestroyLocalWithoutEngineKeepsTheState(t *testing.T) {
 	fakeHost(t, fmt.Errorf("%w: start Docker", kind.ErrNoEngine), 64, &nodesLog{})
 	dir := t.TempDir()
 	writeJournal(t, dir, "dev", "local")
-	code, _, stderr := runCLI(t, "destroy", "--state-dir", dir, "--name", "dev", "--yes")
+	code, _, stderr := run(t, "destroy", "--state-dir", dir, "--name", "dev", "--yes")
 	if code == ExitOK || !strings.Contains(stderr, "cannot delete local cluster cto-dev: no container engine is running") {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}

@@ -33,7 +33,7 @@ func TestPlansAnswerFromTheCache(t *testing.T) {
 	dir := t.TempDir()
 	plans := func(extra ...string) string {
 		t.Helper()
-		code, stdout, stderr := runCLI(t, append([]string{"plans", "--provider", "latitude", "--state-dir", dir, "-o", "json"}, extra...)...)
+		code, stdout, stderr := run(t, append([]string{"plans", "--provider", "latitude", "--state-dir", dir, "-o", "json"}, extra...)...)
 		if code != 0 {
 			t.Fatalf("plans %v: exit %d: %s", extra, code, stderr)
 		}
@@ -64,7 +64,7 @@ func TestPlansAnswerFromTheCache(t *testing.T) {
 		t.Fatalf("the same endpoint by variable: %d calls, want the cached answer", callsB.Load())
 	}
 	// The cache holds no token.
-	code, stdout, _ := runCLI(t, "plans", "--provider", "latitude", "--state-dir", dir)
+	code, stdout, _ := run(t, "plans", "--provider", "latitude", "--state-dir", dir)
 	if code != 0 || !strings.Contains(stdout, "c2-small-x86") {
 		t.Fatalf("table from the cache: %d\n%s", code, stdout)
 	}

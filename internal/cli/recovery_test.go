@@ -13,7 +13,7 @@ import (
 // stops there, leaving them billing.
 func deployServers(t *testing.T, factory, dir, name string) {
 	t.Helper()
-	code, stdout, stderr := runCLI(t, "deploy", "--image-factory-url", factory, "--provider", "latitude", "--name", name, "--nodes", "1",
+	code, stdout, stderr := run(t, "deploy", "--image-factory-url", factory, "--provider", "latitude", "--name", name, "--nodes", "1",
 		"--region", "DAL", "--plan", "c2-small-x86", "--until", "servers", "--yes", "--state-dir", dir)
 	if code != 0 {
 		t.Fatalf("deploy --until servers: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
@@ -34,7 +34,7 @@ func TestDestroyWithoutJournalNamesTheSweep(t *testing.T) {
 	if err := os.Rename(journal, journal+".moved"); err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, stderr := runCLI(t, "destroy", "--name", "c2", "--yes", "--state-dir", dir)
+	code, stdout, stderr := run(t, "destroy", "--name", "c2", "--yes", "--state-dir", dir)
 	if code != ExitBadInput || !strings.Contains(stderr, "cto destroy --name c2 --state-dir "+dir+" --provider <p>") ||
 		!strings.Contains(stderr, "credentials are set for latitude") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
 		t.Fatalf("destroy without a journal: exit %d, want 2 with one line naming the sweep and latitude\nstdout: %s\nstderr: %s", code, stdout, stderr)
@@ -42,7 +42,7 @@ func TestDestroyWithoutJournalNamesTheSweep(t *testing.T) {
 	if n := len(f.State().Servers); n != 1 {
 		t.Fatalf("the refused destroy changed the servers: %d", n)
 	}
-	code, stdout, stderr = runCLI(t, "destroy", "--name", "c2", "--provider", "latitude", "--yes", "--state-dir", dir)
+	code, stdout, stderr = run(t, "destroy", "--name", "c2", "--provider", "latitude", "--yes", "--state-dir", dir)
 	if code != 0 {
 		t.Fatalf("the sweep: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
@@ -57,12 +57,12 @@ func TestDestroyWithoutJournalOrCredentials(t *testing.T) {
 		t.Setenv(v, "")
 	}
 	t.Setenv("HCLOUD_TOKEN", "x")
-	code, _, stderr := runCLI(t, "destroy", "--name", "gone", "--state-dir", t.TempDir())
+	code, _, stderr := run(t, "destroy", "--name", "gone", "--state-dir", t.TempDir())
 	if code != ExitBadInput || !strings.Contains(stderr, "--provider <p>") || !strings.Contains(stderr, "credentials are set for hetzner") {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	t.Setenv("HCLOUD_TOKEN", "")
-	code, _, stderr = runCLI(t, "destroy", "--name", "gone", "--state-dir", t.TempDir())
+	code, _, stderr = run(t, "destroy", "--name", "gone", "--state-dir", t.TempDir())
 	if code != ExitBadInput || !strings.Contains(stderr, "no provider's credentials are set") || !strings.Contains(stderr, "LATITUDESH_AUTH_TOKEN") {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -79,12 +79,12 @@ func TestDestroyWithCorruptJournalSweeps(t *testing.T) {
 	if err := os.WriteFile(journal, broken, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, stderr := runCLI(t, "destroy", "--name", "c2", "--yes", "--state-dir", dir)
+	code, stdout, stderr := run(t, "destroy", "--name", "c2", "--yes", "--state-dir", dir)
 	if code == 0 || !strings.Contains(stderr, "state file is corrupt") || !strings.Contains(stderr, "--provider <p>") ||
 		!strings.Contains(stderr, "credentials are set for latitude") {
 		t.Fatalf("destroy with a corrupt journal: exit %d, want a refusal naming the sweep\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
-	code, stdout, stderr = runCLI(t, "destroy", "--name", "c2", "--provider", "latitude", "--yes", "--state-dir", dir)
+	code, stdout, stderr = run(t, "destroy", "--name", "c2", "--provider", "latitude", "--yes", "--state-dir", dir)
 	if code != 0 {
 		t.Fatalf("the sweep with a corrupt journal: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
@@ -105,7 +105,7 @@ func TestDryRunPinsNothing(t *testing.T) {
 	base := []string{"deploy", "--image-factory-url", factory, "--provider", "latitude", "--name", "dry", "--region", "DAL",
 		"--plan", "c2-small-x86", "--state-dir", dir}
 	for _, nodes := range []string{"1", "3"} {
-		code, stdout, stderr := runCLI(t, append(append([]string{}, base...), "--nodes", nodes, "--dry-run")...)
+		code, stdout, stderr := run(t, append(append([]string{}, base...), "--nodes", nodes, "--dry-run")...)
 		if code != 0 {
 			t.Fatalf("dry run with --nodes %s: exit %d\nstdout: %s\nstderr: %s", nodes, code, stdout, stderr)
 		}
@@ -113,7 +113,7 @@ func TestDryRunPinsNothing(t *testing.T) {
 	if data, err := os.ReadFile(journalPath(dir, "dry")); err == nil && strings.Contains(string(data), `"spec"`) {
 		t.Errorf("the dry runs pinned a spec in the journal:\n%s", data)
 	}
-	code, stdout, stderr := runCLI(t, append(append([]string{}, base...), "--nodes", "2", "--until", "validate", "--yes")...)
+	code, stdout, stderr := run(t, append(append([]string{}, base...), "--nodes", "2", "--until", "validate", "--yes")...)
 	if code != 0 {
 		t.Fatalf("deploy after two dry runs: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
@@ -130,13 +130,13 @@ func TestImageFactoryAdviceWorksWhenFollowed(t *testing.T) {
 	dir := t.TempDir()
 	base := []string{"deploy", "--provider", "latitude", "--name", "fac", "--region", "DAL", "--plan", "c2-small-x86",
 		"--until", "servers", "--yes", "--state-dir", dir}
-	code, stdout, stderr := runCLI(t, append(append([]string{}, base...), "--image-factory-url", deadURL)...)
+	code, stdout, stderr := run(t, append(append([]string{}, base...), "--image-factory-url", deadURL)...)
 	if code == 0 || !strings.Contains(stderr, "--image-factory-url") {
 		t.Fatalf("deploy with an unreachable factory: exit %d, want a failure advising --image-factory-url\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
 	// The advice, followed through the flag's variable.
 	t.Setenv("CTO_IMAGE_FACTORY_URL", factory)
-	code, stdout, stderr = runCLI(t, base...)
+	code, stdout, stderr = run(t, base...)
 	if code != 0 {
 		t.Fatalf("rerun with CTO_IMAGE_FACTORY_URL set: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
@@ -144,7 +144,7 @@ func TestImageFactoryAdviceWorksWhenFollowed(t *testing.T) {
 		t.Errorf("the double holds %d servers, want 1", n)
 	}
 	// And through the flag itself, on a later run.
-	code, stdout, stderr = runCLI(t, append(append([]string{}, base...), "--image-factory-url", factory)...)
+	code, stdout, stderr = run(t, append(append([]string{}, base...), "--image-factory-url", factory)...)
 	if code != 0 {
 		t.Fatalf("rerun with --image-factory-url: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
@@ -157,7 +157,7 @@ func TestJournalKeepsLicenseIDNotToken(t *testing.T) {
 	_, factory := latitudeEnv(t)
 	token := os.Getenv("CTO_LICENSE")
 	dir := t.TempDir()
-	code, stdout, stderr := runCLI(t, "deploy", "--image-factory-url", factory, "--provider", "latitude", "--name", "lic", "--region", "DAL",
+	code, stdout, stderr := run(t, "deploy", "--image-factory-url", factory, "--provider", "latitude", "--name", "lic", "--region", "DAL",
 		"--plan", "c2-small-x86", "--until", "validate", "--yes", "--state-dir", dir)
 	if code != 0 {
 		t.Fatalf("deploy: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
@@ -177,12 +177,12 @@ func TestJournalKeepsLicenseIDNotToken(t *testing.T) {
 		t.Errorf("the journal does not name the license: id %q, fingerprint %q", j.FactsCopy().LicenseID, j.FactsCopy().LicenseFingerprint)
 	}
 	t.Setenv("CTO_LICENSE", "")
-	code, _, stderr = runCLI(t, "deploy", "--name", "lic", "--until", "validate", "--yes", "--state-dir", dir)
+	code, _, stderr = run(t, "deploy", "--name", "lic", "--until", "validate", "--yes", "--state-dir", dir)
 	if code != ExitBadInput || !strings.Contains(stderr, "L-lat") || !strings.Contains(stderr, "--license") {
 		t.Fatalf("resume without the license: exit %d, want 2 naming license L-lat\n%s", code, stderr)
 	}
 	t.Setenv("CTO_LICENSE", token)
-	code, _, stderr = runCLI(t, "deploy", "--name", "lic", "--until", "validate", "--yes", "--state-dir", dir)
+	code, _, stderr = run(t, "deploy", "--name", "lic", "--until", "validate", "--yes", "--state-dir", dir)
 	if code != 0 {
 		t.Fatalf("resume with the license given again: exit %d\n%s", code, stderr)
 	}
