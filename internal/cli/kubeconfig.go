@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cto-platform/cto/internal/kubeconfig"
-	"github.com/cto-platform/cto/internal/state"
 )
 
 func newKubeconfigCmd(g *globals) *cobra.Command {
@@ -24,12 +23,9 @@ context as it was.`,
 		Example: "  cto kubeconfig --name cto > cto.kubeconfig\n  cto kubeconfig --name cto --merge",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.pullCluster(cmd.Context(), name); err != nil {
-				return err
-			}
-			c, err := state.Open(g.stateDir, name, false)
+			c, err := g.openToRead(cmd.Context(), name)
 			if err != nil {
-				return BadInput(err)
+				return err
 			}
 			data, err := c.ReadFile(kubeconfig.File)
 			if errors.Is(err, os.ErrNotExist) {

@@ -193,6 +193,19 @@ func (g *globals) pullCluster(ctx context.Context, name string) error {
 	return nil
 }
 
+// openToRead opens an existing cluster for a command that only reads it,
+// bringing the store's copy in first with --state.
+func (g *globals) openToRead(ctx context.Context, name string) (*state.Cluster, error) {
+	if err := g.pullCluster(ctx, name); err != nil {
+		return nil, err
+	}
+	c, err := state.Open(g.stateDir, name, false)
+	if err != nil {
+		return nil, BadInput(err)
+	}
+	return c, nil
+}
+
 func newStateCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "state",

@@ -34,12 +34,9 @@ func newStatusCmd(g *globals) *cobra.Command {
 				}
 				return nil
 			}
-			if err := g.pullCluster(cmd.Context(), name); err != nil {
-				return err
-			}
-			c, err := state.Open(g.stateDir, name, false)
+			c, err := g.openToRead(cmd.Context(), name)
 			if err != nil {
-				return BadInput(err)
+				return err
 			}
 			j, err := c.Load()
 			if err != nil {
