@@ -1,50 +1,27 @@
 package smallfs
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"syscall"
 	"testing"
+
+	"github.com/cto-platform/cto/test/tbtest"
 )
 
-// recordingTB notes whether Mount skipped or failed, stopping the
-// goroutine as testing.T does.
-type recordingTB struct {
-	testing.TB
-	skipped, failed bool
-	msg             string
-}
-
-func (r *recordingTB) Helper() {}
-func (r *recordingTB) Skip(args ...any) {
-	r.skipped, r.msg = true, fmt.Sprint(args...)
-	runtime.Goexit()
-}
-func (r *recordingTB) Fatalf(format string, args ...any) {
-	r.failed, r.msg = true, fmt.Sprintf(format, args...)
-	runtime.Goexit()
-}
-func (r *recordingTB) Cleanup(f func()) {}
-
-func mountWith(dir string) *recordingTB {
-	r := &recordingTB{}
-	done := make(chan struct{})
-	go func() { defer close(done); Mount(r, dir, "64k") }()
-	<-done
-	return r
+func mountWith(dir string) *tbtest.Recorder {
+	return tbtest.Run(func(t testing.TB) { Mount(t, dir, "64k") })
 }
 
 // A mount that cannot be made fails in CI and skips elsewhere.
 func TestUnavailableFailsInCI(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "no-such-dir")
 	t.Setenv("CI", "true")
-	if r := mountWith(missing); !r.failed || r.skipped {
+	if r := mountWith(missing); !r.Failed() || r.Skipped() {
 		t.Errorf("in CI a mount that cannot be made must fail the test: %+v", r)
 	}
 	t.Setenv("CI", "")
-	if r := mountWith(missing); !r.skipped || r.failed {
+	if r := mountWith(missing); !r.Skipped() || r.Failed() {
 		t.Errorf("outside CI a mount that cannot be made skips: %+v", r)
 	}
 }
