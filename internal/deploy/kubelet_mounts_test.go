@@ -18,6 +18,7 @@ import (
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
 	"github.com/cto-platform/cto/internal/talos"
+	"github.com/cto-platform/cto/internal/talos/talostest"
 	"github.com/cto-platform/cto/test/controllers/provisioner"
 )
 
@@ -118,7 +119,7 @@ func componentHostPaths(t *testing.T, c platform.Component) map[string][]string 
 // components on GPU nodes only): otherwise the kubelet checks, creates
 // and mounts below a directory of its own container, not the host's.
 func TestHostPathsVisibleToTalosKubelet(t *testing.T) {
-	secrets := fixedSecrets(t)
+	secrets := talostest.FixedSecrets(t)
 	lat, err := latitude.New(latitude.Config{Token: "test"})
 	if err != nil {
 		t.Fatal(err)

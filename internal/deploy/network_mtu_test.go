@@ -6,6 +6,7 @@ import (
 	"github.com/siderolabs/talos/pkg/machinery/config/configloader"
 
 	"github.com/cto-platform/cto/internal/talos"
+	"github.com/cto-platform/cto/internal/talos/talostest"
 )
 
 // TestPrivateMTUReachesCiliumAndTheLink: each provider's private network
@@ -14,7 +15,7 @@ import (
 // the node's config.
 func TestPrivateMTUReachesCiliumAndTheLink(t *testing.T) {
 	want := map[string]int{"latitude-1cp": 0, "latitude-3cp2w": 0, "latitude-gpu": 0, "hcloud": 1450, "robot": 1400, "vultr": 0}
-	secrets := fixedSecrets(t)
+	secrets := talostest.FixedSecrets(t)
 	for _, gc := range goldenProviders(t) {
 		t.Run(gc.name, func(t *testing.T) {
 			r := goldenRun(t, gc)

@@ -20,6 +20,7 @@ import (
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
 	"github.com/cto-platform/cto/internal/talos"
+	"github.com/cto-platform/cto/internal/talos/talostest"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite the golden Talos configs in testdata/talos")
@@ -86,21 +87,6 @@ func goldenProviders(t *testing.T) []goldenCluster {
 				PublicMAC: "56:00:05:1e:2a:01", PrivateMAC: "5a:01:05:1e:2a:01"}},
 			golden: []string{"demo-cp1"}},
 	}
-}
-
-// fixedSecrets is the talos package's checked-in secrets bundle, so
-// generated configs do not change between runs.
-func fixedSecrets(t *testing.T) *talos.Secrets {
-	t.Helper()
-	data, err := os.ReadFile("../talos/testdata/secrets.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	secrets, err := talos.ParseSecrets(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return secrets
 }
 
 // goldenReasons says why each document of a golden config is there, by
@@ -171,7 +157,7 @@ func goldenRun(t *testing.T, gc goldenCluster) *pipeline.Run {
 }
 
 func TestTalosConfigsPerProviderMatchGolden(t *testing.T) {
-	secrets := fixedSecrets(t)
+	secrets := talostest.FixedSecrets(t)
 	seen := map[string]bool{}
 	for _, gc := range goldenProviders(t) {
 		t.Run(gc.name, func(t *testing.T) {

@@ -26,6 +26,7 @@ import (
 	"github.com/cto-platform/cto/internal/state"
 	"github.com/cto-platform/cto/internal/talos"
 	"github.com/cto-platform/cto/internal/talos/fake"
+	"github.com/cto-platform/cto/internal/talos/talostest"
 )
 
 // addWorker starts a fake worker next to the control planes, getting its
@@ -586,7 +587,7 @@ func TestLatitudeWithoutDHCPAddressesThePublicLinkStatically(t *testing.T) {
 			if addr != s.PublicIPv4+"/31" || gw != wantGW.String() {
 				t.Fatalf("static public network %q via %q, want %s/31 via %s", addr, gw, s.PublicIPv4, wantGW)
 			}
-			in := talos.ClusterInput{Name: "demo", Endpoint: s.PublicIPv4, PrivateCIDR: "10.8.0.0/24", VLAN: 2085, Secrets: fixedSecrets(t)}
+			in := talos.ClusterInput{Name: "demo", Endpoint: s.PublicIPv4, PrivateCIDR: "10.8.0.0/24", VLAN: 2085, Secrets: talostest.FixedSecrets(t)}
 			ni := talos.NodeInput{Name: n.Name, Role: n.Role, PrivateIP: n.PrivateIP, InstallImage: "factory.test/metal-installer/x:v1.13.9",
 				Disk: talos.Disk{Serial: "S"}, PublicMAC: n.PublicMAC, PrivateMAC: n.PrivateMAC, PublicAddress: addr, PublicGateway: gw}
 			cfg, err := talos.Generate(in, ni)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cto-platform/cto/internal/talos"
 	"github.com/cto-platform/cto/internal/talos/fake"
+	"github.com/cto-platform/cto/internal/talos/talostest"
 )
 
 func startNode(t *testing.T, n *fake.Node) {
@@ -43,7 +44,7 @@ func nodeConfig(t *testing.T, s *talos.Secrets, role string) []byte {
 }
 
 func TestClientConfiguresFakeNode(t *testing.T) {
-	s := fixedSecrets(t)
+	s := talostest.FixedSecrets(t)
 	n := &fake.Node{Name: "n1", Disks: []*storage.Disk{{DeviceName: "/dev/nvme0n1", Type: storage.Disk_NVME, Size: 480e9, Serial: "NVME-1"}}}
 	startNode(t, n)
 	c := clientFor(t, s, n.Addr())
@@ -85,7 +86,7 @@ func TestClientConfiguresFakeNode(t *testing.T) {
 }
 
 func TestClientApplyThatHangsIsMaybeApplied(t *testing.T) {
-	s := fixedSecrets(t)
+	s := talostest.FixedSecrets(t)
 	n := &fake.Node{Name: "n1", Faults: fake.Faults{ApplyHangs: true}}
 	startNode(t, n)
 	c := clientFor(t, s, n.Addr())
@@ -99,7 +100,7 @@ func TestClientApplyThatHangsIsMaybeApplied(t *testing.T) {
 }
 
 func TestBootstrapAndKubeconfig(t *testing.T) {
-	s := fixedSecrets(t)
+	s := talostest.FixedSecrets(t)
 	n := &fake.Node{Name: "n1", Faults: fake.Faults{BootstrapFailures: 1}, KubeconfigServer: "https://127.0.0.1:7443"}
 	startNode(t, n)
 	c := clientFor(t, s, n.Addr())
@@ -132,7 +133,7 @@ func TestBootstrapAndKubeconfig(t *testing.T) {
 }
 
 func TestWorkerGetsCertificateFromTrustd(t *testing.T) {
-	s := fixedSecrets(t)
+	s := talostest.FixedSecrets(t)
 	n := &fake.Node{Name: "w1", TrustdCA: s.Bundle.Certs.OS}
 	startNode(t, n)
 	c := clientFor(t, s, n.Addr())
@@ -188,7 +189,7 @@ func probeSettled(c *talos.Client, addr string, want talos.NodeState) talos.Node
 // 1, 4, 11, 26, 57 s after it booted): a control plane up at 2 s serves it
 // at 4 s.
 func TestWorkerWaitsForTrustd(t *testing.T) {
-	s, trustd, clk := fixedSecrets(t), &fake.Trustd{}, &stepClock{t: time.Unix(1e9, 0)}
+	s, trustd, clk := talostest.FixedSecrets(t), &fake.Trustd{}, &stepClock{t: time.Unix(1e9, 0)}
 	worker, wc := trustdNode(t, s, trustd, clk, "w1")
 	cp, cc := trustdNode(t, s, trustd, clk, "cp1")
 	ctx := context.Background()
@@ -218,7 +219,7 @@ func TestWorkerWaitsForTrustd(t *testing.T) {
 // A control plane that installs for InstallTime runs trustd only once it
 // rebooted into its config.
 func TestWorkerWaitsForItsControlPlaneToInstall(t *testing.T) {
-	s, trustd, clk := fixedSecrets(t), &fake.Trustd{}, &stepClock{t: time.Unix(1e9, 0)}
+	s, trustd, clk := talostest.FixedSecrets(t), &fake.Trustd{}, &stepClock{t: time.Unix(1e9, 0)}
 	worker, wc := trustdNode(t, s, trustd, clk, "w1")
 	cp := &fake.Node{Name: "cp1", Trustd: trustd, Clock: clk, InstallTime: 3 * time.Minute}
 	startNode(t, cp)
@@ -250,7 +251,7 @@ func TestWorkerWaitsForItsControlPlaneToInstall(t *testing.T) {
 }
 
 func TestWorkerRefusedByTrustdFirewall(t *testing.T) {
-	s, trustd := fixedSecrets(t), &fake.Trustd{}
+	s, trustd := talostest.FixedSecrets(t), &fake.Trustd{}
 	clk := &stepClock{t: time.Unix(1e9, 0)}
 	worker, wc := trustdNode(t, s, trustd, clk, "w1")
 	cp, cc := trustdNode(t, s, trustd, clk, "cp1")
@@ -281,7 +282,7 @@ func TestWorkerRefusedByTrustdFirewall(t *testing.T) {
 }
 
 func TestKubeconfigFailuresThenSuccess(t *testing.T) {
-	s := fixedSecrets(t)
+	s := talostest.FixedSecrets(t)
 	n := &fake.Node{Name: "n1", Faults: fake.Faults{KubeconfigFailures: 2}}
 	startNode(t, n)
 	c := clientFor(t, s, n.Addr())
@@ -306,7 +307,7 @@ func TestKubeconfigFailuresThenSuccess(t *testing.T) {
 }
 
 func TestForeignNodeResetAndNeverBoots(t *testing.T) {
-	ours, other := fixedSecrets(t), fixedSecrets(t)
+	ours, other := talostest.FixedSecrets(t), talostest.FixedSecrets(t)
 	if o, _, err := talos.NewSecrets(""); err == nil {
 		other = o
 	}
@@ -337,7 +338,7 @@ func TestForeignNodeResetAndNeverBoots(t *testing.T) {
 // installs: an unknown schematic or a Talos version the factory does not
 // serve fails the install, and the node boots maintenance mode again.
 func TestInstallPullsTheInstallerFromTheFactory(t *testing.T) {
-	s := fixedSecrets(t)
+	s := talostest.FixedSecrets(t)
 	factory := fake.NewFactory()
 	srv := httptest.NewServer(factory)
 	t.Cleanup(srv.Close)
@@ -389,7 +390,7 @@ func TestInstallPullsTheInstallerFromTheFactory(t *testing.T) {
 // before Bootstrap (Talos generates it from the config's CA), while its
 // API server stays down until BootstrapTime after Bootstrap.
 func TestKubeconfigBeforeBootstrapAPIServerLater(t *testing.T) {
-	s := fixedSecrets(t)
+	s := talostest.FixedSecrets(t)
 	clk := &stepClock{t: time.Unix(1_700_000_000, 0)}
 	n := &fake.Node{Name: "n1", BootstrapTime: 3 * time.Minute, Clock: clk}
 	startNode(t, n)

@@ -16,23 +16,10 @@ import (
 	"github.com/siderolabs/talos/pkg/machinery/nethelpers"
 
 	"github.com/cto-platform/cto/internal/talos"
+	"github.com/cto-platform/cto/internal/talos/talostest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
-
-// fixedSecrets is a committed bundle, so the rendered configs are stable.
-func fixedSecrets(t testing.TB) *talos.Secrets {
-	t.Helper()
-	data, err := os.ReadFile("testdata/secrets.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := talos.ParseSecrets(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 func haCluster(t *testing.T) talos.ClusterInput {
 	return talos.ClusterInput{
@@ -42,7 +29,7 @@ func haCluster(t *testing.T) talos.ClusterInput {
 		VIP:         "10.8.0.254",
 		PrivateCIDR: "10.8.0.0/24",
 		VLAN:        2085,
-		Secrets:     fixedSecrets(t),
+		Secrets:     talostest.FixedSecrets(t),
 	}
 }
 
@@ -357,7 +344,7 @@ func must(b []byte, err error) []byte {
 }
 
 func BenchmarkGenerate(b *testing.B) {
-	s := fixedSecrets(b)
+	s := talostest.FixedSecrets(b)
 	c := talos.ClusterInput{Name: "demo", Endpoint: "203.0.113.11", VIP: "10.8.0.254", PrivateCIDR: "10.8.0.0/24", VLAN: 2085, Secrets: s}
 	n := talos.NodeInput{Name: "demo-cp1", Role: talos.RoleControlPlane, PublicMAC: pubMAC, PrivateMAC: privMAC, PrivateIP: "10.8.0.11", InstallImage: installer, Disk: talos.Disk{Serial: "S"}}
 	b.ReportAllocs()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cto-platform/cto/internal/talos"
 	"github.com/cto-platform/cto/internal/talos/fake"
+	"github.com/cto-platform/cto/internal/talos/talostest"
 )
 
 // networkCase is one provider's server as its API reports it and as the
@@ -109,7 +110,7 @@ var networkCases = map[string]networkCase{
 // address, every alias matches exactly one link, and etcd and the kubelet
 // find their private address.
 func TestConfigKeepsEveryNodeReachable(t *testing.T) {
-	s := fixedSecrets(t)
+	s := talostest.FixedSecrets(t)
 	for name, tc := range networkCases {
 		t.Run(name, func(t *testing.T) {
 			var n *fake.Node
@@ -163,7 +164,7 @@ func TestConfigKeepsEveryNodeReachable(t *testing.T) {
 // TestNodeRefusesWhatARealOneWould: the fake node's link rules catch the
 // configs that lose a real node.
 func TestNodeRefusesWhatARealOneWould(t *testing.T) {
-	s := fixedSecrets(t)
+	s := talostest.FixedSecrets(t)
 	links := networkCases["latitude"].links
 	apply := func(t *testing.T, in talos.NodeInput, c talos.ClusterInput) fake.Network {
 		t.Helper()
@@ -194,7 +195,7 @@ func TestNodeRefusesWhatARealOneWould(t *testing.T) {
 // A config whose install disk is none of the node's disks fails the
 // install: the node comes back in maintenance mode.
 func TestNodeInstallsOnlyToADiskItHas(t *testing.T) {
-	s := fixedSecrets(t)
+	s := talostest.FixedSecrets(t)
 	n := &fake.Node{Name: "n1", Disks: []*storage.Disk{{DeviceName: "/dev/nvme0n1", Type: storage.Disk_NVME, Size: 480e9, Serial: "NVME-1"}}}
 	startNode(t, n)
 	c := talos.ClusterInput{Name: "demo", Endpoint: "203.0.113.11", PrivateCIDR: "10.8.0.0/24", Secrets: s}
