@@ -6,14 +6,13 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
-	"time"
 
+	"github.com/cto-platform/cto/internal/deploy/deploytest"
 	"github.com/cto-platform/cto/internal/state/statetest"
 
 	"github.com/cto-platform/cto/internal/clock"
 	"github.com/cto-platform/cto/internal/deploy"
 	"github.com/cto-platform/cto/internal/license"
-	"github.com/cto-platform/cto/internal/license/devkey"
 	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/provider/latitude"
@@ -44,12 +43,7 @@ func (p *polling) ListServers(ctx context.Context, cluster string) ([]provider.S
 // and 20 writes a minute) on a fast simulated clock, and reports the API
 // calls per node and the reads per status poll.
 func BenchmarkLatitudeDeploy(b *testing.B) {
-	now := time.Now()
-	lic, err := license.Sign(license.License{ID: "L-bench", Customer: "Bench", Tier: license.Enterprise,
-		IssuedAt: now.AddDate(0, -1, 0), ExpiresAt: now.AddDate(1, 0, 0)}, devkey.Key())
-	if err != nil {
-		b.Fatal(err)
-	}
+	lic := deploytest.License(b, license.Enterprise)
 	for _, n := range []int{1, 10, 100} {
 		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
 			var calls, writes, polls, pollReads, limited int64

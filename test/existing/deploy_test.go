@@ -24,10 +24,10 @@ import (
 
 	"github.com/cto-platform/cto/internal/cli"
 	"github.com/cto-platform/cto/internal/deploy"
+	"github.com/cto-platform/cto/internal/deploy/deploytest"
 	"github.com/cto-platform/cto/internal/events"
 	"github.com/cto-platform/cto/internal/kubeconfig"
 	"github.com/cto-platform/cto/internal/license"
-	"github.com/cto-platform/cto/internal/license/devkey"
 	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/platform"
 	"github.com/cto-platform/cto/internal/platform/platformtest"
@@ -59,20 +59,8 @@ func newHarness(t *testing.T) *harness {
 	return &harness{
 		t: t, env: env, stateDir: t.TempDir(), mirror: platformtest.ServeMirror(t).URL,
 		kube: kubernetes.NewForConfigOrDie(cfg), dyn: dynamic.NewForConfigOrDie(cfg),
-		license: teamLicense(t),
+		license: deploytest.License(t, license.Team),
 	}
-}
-
-// teamLicense is a license that covers installing on an existing cluster.
-func teamLicense(t *testing.T) string {
-	t.Helper()
-	now := time.Now()
-	tok, err := license.Sign(license.License{ID: "L-platform", Customer: "Test", Tier: license.Team,
-		IssuedAt: now.AddDate(0, -1, 0), ExpiresAt: now.AddDate(1, 0, 0)}, devkey.Key())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
 }
 
 // cto runs the command in-process and returns its exit code and output.
