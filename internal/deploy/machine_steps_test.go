@@ -4,19 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cto-platform/cto/internal/deploy/deploytest"
 	"github.com/cto-platform/cto/internal/state/statetest"
 
 	"github.com/cto-platform/cto/internal/clock"
 	"github.com/cto-platform/cto/internal/destroy"
 	"github.com/cto-platform/cto/internal/events"
 	"github.com/cto-platform/cto/internal/license"
-	"github.com/cto-platform/cto/internal/license/devkey"
 	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/provider/latitude"
@@ -41,7 +42,7 @@ func machineRun(t *testing.T, nodes int) (*pipeline.Run, *fake.Fake, *events.Rec
 	}
 	s := spec.Defaults()
 	s.Name, s.Provider, s.Plan, s.Region, s.Nodes = "t", "latitude", "c2-small-x86", "DAL", nodes
-	s.License = enterpriseLicense(t)
+	s.License = deploytest.License(t, license.Enterprise)
 	factory := httptest.NewServer(talosfake.NewFactory())
 	t.Cleanup(factory.Close)
 	s.Talos.ImageFactoryURL = factory.URL
@@ -49,18 +50,6 @@ func machineRun(t *testing.T, nodes int) (*pipeline.Run, *fake.Fake, *events.Rec
 	c, j := statetest.New(t, t.TempDir(), s.Name)
 	rec := &events.Recorder{}
 	return &pipeline.Run{Cluster: c, Journal: j, Clock: clk, Events: rec, Deps: &pipeline.Deps{Spec: s, Provider: p, Yes: true}}, f, rec
-}
-
-// enterpriseLicense covers any number of nodes at any provider.
-func enterpriseLicense(t *testing.T) string {
-	t.Helper()
-	now := time.Now()
-	tok, err := license.Sign(license.License{ID: "L-bench", Customer: "Test", Tier: license.Enterprise,
-		IssuedAt: now.AddDate(0, -1, 0), ExpiresAt: now.AddDate(1, 0, 0)}, devkey.Key())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
 }
 
 func runUntil(t *testing.T, r *pipeline.Run, until string) error {
@@ -311,20 +300,25 @@ func TestInterruptedDestroyResumes(t *testing.T) {
 	}
 }
 
+// serversBy maps each server the double holds, by hostname, to one of its
+// fields.
+func serversBy(f *fake.Fake, field func(fake.ServerState) string) map[string]string {
+	out := map[string]string{}
+	for _, s := range f.State().Servers {
+		out[s.Hostname] = field(s)
+	}
+	return out
+}
+
 func TestWorkersUseTheWorkerPlan(t *testing.T) {
 	r, f, _ := machineRun(t, 3)
 	r.Deps.Spec.WorkerPlan = "c3-small-x86"
 	if err := runUntil(t, r, StepServers); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range f.State().Servers {
-		want := "c3-small-x86"
-		if strings.HasSuffix(s.Hostname, "-cp1") {
-			want = "c2-small-x86"
-		}
-		if s.Plan != want {
-			t.Errorf("%s has plan %s, want %s", s.Hostname, s.Plan, want)
-		}
+	plans := serversBy(f, func(s fake.ServerState) string { return s.Plan })
+	if want := map[string]string{"t-cp1": "c2-small-x86", "t-worker1": "c3-small-x86", "t-worker2": "c3-small-x86"}; !maps.Equal(plans, want) {
+		t.Errorf("plans by server %v, want %v", plans, want)
 	}
 	if got := r.Journal.FactsCopy().CostMonthly; got != "716.00" {
 		t.Errorf("monthly cost = %s, want 146 + 2 x 285 = 716.00", got)
@@ -345,14 +339,9 @@ func TestBootMediaPerNodeClass(t *testing.T) {
 	if len(asked) != 2 {
 		t.Errorf("BootMedia asked %v, want once per class", asked)
 	}
-	for _, s := range f.State().Servers {
-		want := "http://pxe.test/gpu-false"
-		if strings.Contains(s.Hostname, "worker") {
-			want = "http://pxe.test/gpu-true"
-		}
-		if s.IPXE != want {
-			t.Errorf("%s boots %s, want %s", s.Hostname, s.IPXE, want)
-		}
+	boots := serversBy(f, func(s fake.ServerState) string { return s.IPXE })
+	if want := map[string]string{"t-cp1": "http://pxe.test/gpu-false", "t-worker1": "http://pxe.test/gpu-true"}; !maps.Equal(boots, want) {
+		t.Errorf("boot media by server %v, want %v", boots, want)
 	}
 	if strings.Contains(warnings(rec), "placeholder") {
 		t.Errorf("warned about the placeholder with media wired")
