@@ -16,6 +16,11 @@ import (
 	"github.com/cto-platform/cto/internal/talos/talostest"
 )
 
+// oneNVMe is the disks of a node with one 480 GB NVMe drive, serial NVME-1.
+func oneNVMe() []*storage.Disk {
+	return []*storage.Disk{{DeviceName: "/dev/nvme0n1", Type: storage.Disk_NVME, Size: 480e9, Serial: "NVME-1"}}
+}
+
 func startNode(t *testing.T, n *fake.Node) {
 	t.Helper()
 	if err := n.Start(fake.LoopbackBlock() + "1:0"); err != nil {
@@ -45,7 +50,7 @@ func nodeConfig(t *testing.T, s *talos.Secrets, role string) []byte {
 
 func TestClientConfiguresFakeNode(t *testing.T) {
 	s := talostest.FixedSecrets(t)
-	n := &fake.Node{Name: "n1", Disks: []*storage.Disk{{DeviceName: "/dev/nvme0n1", Type: storage.Disk_NVME, Size: 480e9, Serial: "NVME-1"}}}
+	n := &fake.Node{Name: "n1", Disks: oneNVMe()}
 	startNode(t, n)
 	c := clientFor(t, s, n.Addr())
 	ctx := context.Background()

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siderolabs/talos/pkg/machinery/api/storage"
-
 	"github.com/cto-platform/cto/internal/talos"
 	"github.com/cto-platform/cto/internal/talos/fake"
 	"github.com/cto-platform/cto/internal/talos/talostest"
@@ -114,7 +112,7 @@ func TestConfigKeepsEveryNodeReachable(t *testing.T) {
 	for name, tc := range networkCases {
 		t.Run(name, func(t *testing.T) {
 			var n *fake.Node
-			n = &fake.Node{Name: "n1", Disks: []*storage.Disk{{DeviceName: "/dev/nvme0n1", Type: storage.Disk_NVME, Size: 480e9, Serial: "NVME-1"}},
+			n = &fake.Node{Name: "n1", Disks: oneNVMe(),
 				Links: func() []fake.Link { ip, _, _ := net.SplitHostPort(n.Addr()); return tc.links(ip) }}
 			startNode(t, n)
 			ip, _, _ := net.SplitHostPort(n.Addr())
@@ -196,7 +194,7 @@ func TestNodeRefusesWhatARealOneWould(t *testing.T) {
 // install: the node comes back in maintenance mode.
 func TestNodeInstallsOnlyToADiskItHas(t *testing.T) {
 	s := talostest.FixedSecrets(t)
-	n := &fake.Node{Name: "n1", Disks: []*storage.Disk{{DeviceName: "/dev/nvme0n1", Type: storage.Disk_NVME, Size: 480e9, Serial: "NVME-1"}}}
+	n := &fake.Node{Name: "n1", Disks: oneNVMe()}
 	startNode(t, n)
 	c := talos.ClusterInput{Name: "demo", Endpoint: "203.0.113.11", PrivateCIDR: "10.8.0.0/24", Secrets: s}
 	cfg := must(talos.Generate(c, talos.NodeInput{Name: "n1", Role: talos.RoleControlPlane, PrivateIP: "10.8.0.11", InstallImage: installer, Disk: talos.Disk{Serial: "OTHER-DISK"}}))

@@ -31,22 +31,14 @@ func (r *Recorder) Cleanup(f func()) {}
 func (r *Recorder) Skipped() bool    { return r.skipped }
 func (r *Recorder) Failed() bool     { return r.failed }
 
-func (r *Recorder) Skip(args ...any) {
-	r.skipped, r.Msg = true, fmt.Sprint(args...)
-	runtime.Goexit()
-}
+func (r *Recorder) Skip(args ...any)                  { r.end(&r.skipped, fmt.Sprint(args...)) }
+func (r *Recorder) Skipf(format string, args ...any)  { r.end(&r.skipped, fmt.Sprintf(format, args...)) }
+func (r *Recorder) Fatal(args ...any)                 { r.end(&r.failed, fmt.Sprint(args...)) }
+func (r *Recorder) Fatalf(format string, args ...any) { r.end(&r.failed, fmt.Sprintf(format, args...)) }
 
-func (r *Recorder) Skipf(format string, args ...any) {
-	r.skipped, r.Msg = true, fmt.Sprintf(format, args...)
-	runtime.Goexit()
-}
-
-func (r *Recorder) Fatal(args ...any) {
-	r.failed, r.Msg = true, fmt.Sprint(args...)
-	runtime.Goexit()
-}
-
-func (r *Recorder) Fatalf(format string, args ...any) {
-	r.failed, r.Msg = true, fmt.Sprintf(format, args...)
+// end notes how the helper ended and stops its goroutine, as testing.T
+// does.
+func (r *Recorder) end(how *bool, msg string) {
+	*how, r.Msg = true, msg
 	runtime.Goexit()
 }
