@@ -28,10 +28,7 @@ func TestLocalFaults(t *testing.T) {
 		t.Skip("drives the built binary against the simulated datacenter")
 	}
 	t.Run("state file edited into invalid JSON", func(t *testing.T) {
-		res := &Result{Name: "state file edited into invalid JSON", Area: "local", Expected: Refused, Runs: 1,
-			Faults: "state.json cut in half after the servers step"}
-		defer recordWhenDone(t, res)()
-		w := newWorld(t, sim.Options{Speed: speed, Seed: 11})
+		res, w := localCase(t, "state file edited into invalid JSON", Refused, "state.json cut in half after the servers step")
 		args := deployArgs(cluster, 1)
 		if r := w.Run(append(args, "--until", "servers")...); r.Code != 0 {
 			t.Fatalf("deploy --until servers:\n%s", r)
@@ -75,10 +72,7 @@ func TestLocalFaults(t *testing.T) {
 	})
 
 	t.Run("two deploys of one cluster at once", func(t *testing.T) {
-		res := &Result{Name: "two deploys of one cluster at once", Area: "local", Expected: Refused, Runs: 1,
-			Faults: "a second `cto deploy` while the first runs"}
-		defer recordWhenDone(t, res)()
-		w := newWorld(t, sim.Options{Speed: speed, Seed: 11})
+		res, w := localCase(t, "two deploys of one cluster at once", Refused, "a second `cto deploy` while the first runs")
 		args := deployArgs(cluster, 1)
 		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 		defer cancel()
@@ -110,10 +104,8 @@ func TestLocalFaults(t *testing.T) {
 		if !full() {
 			t.Skip("in the full matrix only (" + FullEnv + "=1)")
 		}
-		res := &Result{Name: "disk full while writing state", Area: "local", Expected: StopsThenResumes, Runs: 1,
-			Faults: "the state folder's file system (a 4 MiB tmpfs) fills up after the servers step"}
-		defer recordWhenDone(t, res)()
-		w := newWorld(t, sim.Options{Speed: speed, Seed: 11})
+		res, w := localCase(t, "disk full while writing state", StopsThenResumes,
+			"the state folder's file system (a 4 MiB tmpfs) fills up after the servers step")
 		dir := w.StateDir()
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			t.Fatal(err)
@@ -162,15 +154,18 @@ func stepReached(j *state.Journal, step string) bool {
 	return ok && (rec.Status == state.StepRunning || rec.Status == state.StepDone)
 }
 
-// recordWhenDone returns what records a local case's result when its test
-// ends.
-func recordWhenDone(t *testing.T, res *Result) func() {
+// localCase starts a local case on a simulated datacenter of its own. Its
+// result is recorded when its test ends, before the datacenter is stopped.
+func localCase(t *testing.T, name string, expected Outcome, faults string) (*Result, *world) {
+	res := &Result{Name: name, Area: "local", Expected: expected, Runs: 1, Faults: faults}
 	start := time.Now()
-	return func() {
+	w := newWorld(t, sim.Options{Speed: speed, Seed: 11})
+	t.Cleanup(func() {
 		res.Pass = !t.Failed()
 		res.Seconds = time.Since(start).Seconds()
 		record(*res)
-	}
+	})
+	return res, w
 }
 
 // CrashSeedEnv replays a TestCrashResume run: the seed its log printed.

@@ -85,11 +85,7 @@ func matrix() []fcase {
 			check: wantFired(func(st sim.State) (int, int) { return st.Latitude.ServerErrors, 5 }, "503 answers")},
 		{name: "connection resets", area: "provider", faults: "the next 4 connections reset without an answer",
 			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Latitude.ResetNext = 4 },
-			check: func(t *testing.T, w *world, first run) {
-				if n := w.Sim.State().Latitude.Resets; n != 4 {
-					t.Errorf("%d resets happened, want 4", n)
-				}
-			}},
+			check: wantFired(func(st sim.State) (int, int) { return st.Latitude.Resets, 4 }, "connection resets")},
 		{name: "answers slower than the client timeout", area: "provider", faults: "3 answers take 1.5s, the client waits 400ms",
 			full: true, nodes: 1, expect: Completes,
 			opts:  func(o *sim.Options) { o.Latitude.SlowNext = 3; o.Latitude.SlowLatency = 1500 * time.Millisecond },
@@ -141,11 +137,7 @@ func matrix() []fcase {
 				wantReplaced(0))},
 		{name: "malformed JSON", area: "provider", faults: "the next 2 reads answer 200 with a body that is not JSON",
 			full: true, nodes: 1, expect: Completes, opts: func(o *sim.Options) { o.Latitude.MalformedNext = 2 },
-			check: func(t *testing.T, w *world, first run) {
-				if n := w.Sim.State().Latitude.Malformed; n != 2 {
-					t.Errorf("%d malformed answers were sent, want 2", n)
-				}
-			}},
+			check: wantFired(func(st sim.State) (int, int) { return st.Latitude.Malformed, 2 }, "malformed answers")},
 		{name: "malformed JSON that persists", area: "provider", faults: "every read answers 200 with a body that is not JSON",
 			full: true, nodes: 1, expect: StopsThenResumes, want: []string{"decode answer"},
 			opts: func(o *sim.Options) { o.Latitude.MalformedNext = 1 << 20 },

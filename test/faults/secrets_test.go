@@ -43,16 +43,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 		"the Cloudflare token":      w.simEnv("CLOUDFLARE_API_TOKEN"),
 		"the cluster's admin token": w.Sim.Kube().Token,
 	}
-	talosSecrets, err := os.ReadFile(filepath.Join(dir, "secrets.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var bundle any
-	if err := yaml.Unmarshal(talosSecrets, &bundle); err != nil {
-		t.Fatal(err)
-	}
 	n := 0
-	walkStrings(bundle, "", func(path, v string) {
+	walkStrings(decodeFile(t, filepath.Join(dir, "secrets.yaml")), "", func(path, v string) {
 		if len(v) >= 16 { // keys, certificates, tokens; not names or versions
 			secrets["Talos secret "+path] = v
 			n++
@@ -61,15 +53,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	if n < 8 {
 		t.Fatalf("only %d values in secrets.yaml; the bundle was not read", n)
 	}
-	creds, err := os.ReadFile(filepath.Join(dir, "credentials.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var credDoc any
-	if err := json.Unmarshal(creds, &credDoc); err != nil {
-		t.Fatal(err)
-	}
-	walkStrings(credDoc, "", func(path, v string) {
+	walkStrings(decodeFile(t, filepath.Join(dir, "credentials.json")), "", func(path, v string) {
 		if strings.HasSuffix(strings.ToLower(path), "password") && v != "" {
 			secrets["the password at "+path] = v
 		}
@@ -154,6 +138,26 @@ func TestSecretsNeverLeak(t *testing.T) {
 	res.Pass = !t.Failed()
 	res.Seconds = time.Since(start).Seconds()
 	record(res)
+}
+
+// decodeFile reads a JSON or (by its .yaml name) YAML file of the
+// cluster's folder as a generic document.
+func decodeFile(t *testing.T, path string) any {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc any
+	if filepath.Ext(path) == ".yaml" {
+		err = yaml.Unmarshal(data, &doc)
+	} else {
+		err = json.Unmarshal(data, &doc)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
 }
 
 // walkStrings calls fn with every string leaf of a decoded document.
