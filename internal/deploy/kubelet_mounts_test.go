@@ -164,16 +164,8 @@ func TestHostPathsVisibleToTalosKubelet(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				cfg, err := talos.Generate(in, ni)
-				if err != nil {
-					t.Fatal(err)
-				}
-				parsed, err := talos.ParseConfig(cfg)
-				if err != nil {
-					t.Fatal(err)
-				}
 				seen := kubeletView
-				for _, m := range parsed.Machine().Kubelet().ExtraMounts() {
+				for _, m := range renderedConfig(t, in, ni).Machine().Kubelet().ExtraMounts() {
 					if m.Source == m.Destination {
 						seen = append(seen[:len(seen):len(seen)], m.Destination)
 					}

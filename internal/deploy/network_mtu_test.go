@@ -3,7 +3,7 @@ package deploy
 import (
 	"testing"
 
-	"github.com/siderolabs/talos/pkg/machinery/config/configloader"
+	"github.com/siderolabs/talos/pkg/machinery/config"
 
 	"github.com/cto-platform/cto/internal/talos"
 	"github.com/cto-platform/cto/internal/talos/talostest"
@@ -31,14 +31,7 @@ func TestPrivateMTUReachesCiliumAndTheLink(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			data, err := talos.Generate(in, ni)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := configloader.NewFromBytes(data)
-			if err != nil {
-				t.Fatal(err)
-			}
+			cfg := renderedConfig(t, in, ni)
 			private := 0
 			for _, lc := range cfg.NetworkCommonLinkConfigs() {
 				if lc.Name() == talos.PublicLinkAlias {
@@ -54,4 +47,19 @@ func TestPrivateMTUReachesCiliumAndTheLink(t *testing.T) {
 			}
 		})
 	}
+}
+
+// renderedConfig is the node's machine config as Talos reads it back,
+// checked as a metal node would check it.
+func renderedConfig(t *testing.T, in talos.ClusterInput, ni talos.NodeInput) config.Provider {
+	t.Helper()
+	data, err := talos.Generate(in, ni)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := talos.ParseConfig(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
