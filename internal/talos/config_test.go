@@ -181,28 +181,22 @@ func TestGeneratedConfigContent(t *testing.T) {
 	anywhere := []string{"0.0.0.0/0", "::/0"}
 	cluster := []string{"10.8.0.0/24", "10.244.0.0/16"}
 	for _, tc := range []struct {
-		port   string
+		ports  []string
 		cp, wk []string // sources; nil: closed
 	}{
-		{"tcp/50000", anywhere, anywhere},
-		{"tcp/80", anywhere, anywhere},
-		{"tcp/443", anywhere, anywhere},
-		{"tcp/6443", anywhere, nil},
-		{"tcp/50001", anywhere, nil},
-		{"tcp/10250", cluster, cluster},
-		{"tcp/4240", cluster, cluster},
-		{"tcp/4244", cluster, cluster},
-		{"udp/8472", cluster, cluster},
-		{"tcp/2379", cluster, nil},
-		{"tcp/2380", cluster, nil},
-		{"tcp/22", nil, nil},
-		{"udp/50000", nil, nil},
+		{[]string{"tcp/50000", "tcp/80", "tcp/443"}, anywhere, anywhere},
+		{[]string{"tcp/6443", "tcp/50001"}, anywhere, nil},
+		{[]string{"tcp/10250", "tcp/4240", "tcp/4244", "udp/8472"}, cluster, cluster},
+		{[]string{"tcp/2379", "tcp/2380"}, cluster, nil},
+		{[]string{"tcp/22", "udp/50000"}, nil, nil},
 	} {
-		if got := openTo(t, cp, tc.port); !slices.Equal(got, tc.cp) {
-			t.Errorf("control plane %s open to %v, want %v", tc.port, got, tc.cp)
-		}
-		if got := openTo(t, worker, tc.port); !slices.Equal(got, tc.wk) {
-			t.Errorf("worker %s open to %v, want %v", tc.port, got, tc.wk)
+		for _, port := range tc.ports {
+			if got := openTo(t, cp, port); !slices.Equal(got, tc.cp) {
+				t.Errorf("control plane %s open to %v, want %v", port, got, tc.cp)
+			}
+			if got := openTo(t, worker, port); !slices.Equal(got, tc.wk) {
+				t.Errorf("worker %s open to %v, want %v", port, got, tc.wk)
+			}
 		}
 	}
 	if !strings.Contains(string(must(talos.Generate(c, talos.NodeInput{Name: "demo-cp1", Role: talos.RoleControlPlane, PublicMAC: pubMAC, PrivateMAC: privMAC, PrivateIP: "10.8.0.11", InstallImage: installer, Disk: talos.Disk{Serial: "S"}}))), "hostname: demo-cp1") {

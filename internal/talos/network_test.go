@@ -41,34 +41,34 @@ func pointToPoint(ip string) (prefix netip.Prefix, gateway netip.Addr) {
 	return prefix, gateway
 }
 
-var networkCases = map[string]networkCase{
-	// Latitude: the external NIC gets the public address by DHCP, the
-	// internal one carries the VLAN; both are reported by MAC.
-	"latitude": {
+// latitudeCase is a Latitude server whose external NIC gets its public
+// address by DHCP or, without DHCP, from the ip= of the boot script.
+func latitudeCase(dhcp bool) networkCase {
+	return networkCase{
 		cluster: func(c *talos.ClusterInput) { c.VLAN = 2085 },
 		node:    func(n *talos.NodeInput) { n.PublicMAC, n.PrivateMAC = pubMAC, privMAC },
 		links: func(ip string) []fake.Link {
-			return []fake.Link{
-				{Name: "enp1s0f0", MAC: pubMAC, Public: true, DHCP: ip + "/31", Gateway: gatewayOf(ip)},
-				{Name: "enp1s0f1", MAC: privMAC},
+			public := fake.Link{Name: "enp1s0f0", MAC: pubMAC, Public: true, Gateway: gatewayOf(ip)}
+			if dhcp {
+				public.DHCP = ip + "/31"
+			} else {
+				public.Cmdline = ip + "/31"
 			}
+			return []fake.Link{public, {Name: "enp1s0f1", MAC: privMAC}}
 		},
-	},
+		static: !dhcp,
+	}
+}
+
+var networkCases = map[string]networkCase{
+	// Latitude: the external NIC gets the public address by DHCP, the
+	// internal one carries the VLAN; both are reported by MAC.
+	"latitude": latitudeCase(true),
 	// Latitude, an account without DHCP for custom images: the ip= the
 	// platform filled in the boot script addresses the node in maintenance
 	// mode only (the installed system boots without it), so the config
 	// gives the public link the address and default route GET /ips reports.
-	"latitude-no-dhcp": {
-		cluster: func(c *talos.ClusterInput) { c.VLAN = 2085 },
-		node:    func(n *talos.NodeInput) { n.PublicMAC, n.PrivateMAC = pubMAC, privMAC },
-		links: func(ip string) []fake.Link {
-			return []fake.Link{
-				{Name: "enp1s0f0", MAC: pubMAC, Public: true, Cmdline: ip + "/31", Gateway: gatewayOf(ip)},
-				{Name: "enp1s0f1", MAC: privMAC},
-			}
-		},
-		static: true,
-	},
+	"latitude-no-dhcp": latitudeCase(false),
 	// Hetzner Cloud: virtio NICs without permanent address; the API names
 	// only the private NIC, whose address comes by DHCP (routed network),
 	// with MTU 1450.
