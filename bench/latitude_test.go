@@ -3,21 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"sync"
 	"testing"
 
 	"github.com/cto-platform/cto/internal/deploy/deploytest"
-	"github.com/cto-platform/cto/internal/state/statetest"
 
-	"github.com/cto-platform/cto/internal/clock"
 	"github.com/cto-platform/cto/internal/deploy"
-	"github.com/cto-platform/cto/internal/license"
 	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/provider/latitude"
-	"github.com/cto-platform/cto/internal/provider/latitude/fake"
-	"github.com/cto-platform/cto/internal/spec"
 )
 
 // polling counts the status polls of the servers step and the reads each
@@ -43,25 +37,13 @@ func (p *polling) ListServers(ctx context.Context, cluster string) ([]provider.S
 // and 20 writes a minute) on a fast simulated clock, and reports the API
 // calls per node and the reads per status poll.
 func BenchmarkLatitudeDeploy(b *testing.B) {
-	lic := deploytest.License(b, license.Enterprise)
 	for _, n := range []int{1, 10, 100} {
 		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
 			var calls, writes, polls, pollReads, limited int64
 			for i := 0; i < b.N; i++ {
-				clk := clock.NewScaled(5000)
-				f := fake.New(fake.Options{Clock: clk})
-				srv := httptest.NewServer(f)
-				lp, err := latitude.New(latitude.Config{Token: f.Token(), APIURL: srv.URL, Clock: clk})
-				if err != nil {
-					b.Fatal(err)
-				}
+				run, f, lp := deploytest.LatitudeRun(b, deploytest.Latitude{Nodes: n, Speed: 5000})
 				p := &polling{Provider: lp}
-				s := spec.Defaults()
-				s.Name, s.Provider, s.Plan, s.Region, s.Nodes = "bench", "latitude", "c2-small-x86", "DAL", n
-				s.License = lic
-				s.Complete()
-				c, j := statetest.New(b, b.TempDir(), s.Name)
-				run := &pipeline.Run{Cluster: c, Journal: j, Clock: clk, Deps: &pipeline.Deps{Spec: s, Provider: p, Yes: true}}
+				run.Deps.Provider = p
 				engine := &pipeline.Engine{Steps: deploy.Steps()}
 				if err := engine.Execute(context.Background(), run, pipeline.Options{Until: deploy.StepNetwork}); err != nil {
 					b.Fatal(err)
@@ -75,7 +57,6 @@ func BenchmarkLatitudeDeploy(b *testing.B) {
 				if got := len(f.State().Servers); got != n {
 					b.Fatalf("%d servers, want %d", got, n)
 				}
-				srv.Close()
 			}
 			runs := float64(b.N)
 			b.ReportMetric(float64(calls)/runs/float64(n), "calls/node")

@@ -12,12 +12,9 @@ import (
 	"time"
 
 	"github.com/cto-platform/cto/internal/deploy/deploytest"
-	"github.com/cto-platform/cto/internal/state/statetest"
 
-	"github.com/cto-platform/cto/internal/clock"
 	"github.com/cto-platform/cto/internal/destroy"
 	"github.com/cto-platform/cto/internal/events"
-	"github.com/cto-platform/cto/internal/license"
 	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/provider"
 	"github.com/cto-platform/cto/internal/provider/latitude"
@@ -32,24 +29,10 @@ import (
 // a fast clock.
 func machineRun(t *testing.T, nodes int) (*pipeline.Run, *fake.Fake, *events.Recorder) {
 	t.Helper()
-	clk := clock.NewScaled(3000)
-	f := fake.New(fake.Options{Clock: clk})
-	srv := httptest.NewServer(f)
-	t.Cleanup(srv.Close)
-	p, err := latitude.New(latitude.Config{Token: f.Token(), APIURL: srv.URL, Clock: clk, ReadsPerMinute: -1, WritesPerMinute: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := spec.Defaults()
-	s.Name, s.Provider, s.Plan, s.Region, s.Nodes = "t", "latitude", "c2-small-x86", "DAL", nodes
-	s.License = deploytest.License(t, license.Enterprise)
-	factory := httptest.NewServer(talosfake.NewFactory())
-	t.Cleanup(factory.Close)
-	s.Talos.ImageFactoryURL = factory.URL
-	s.Complete()
-	c, j := statetest.New(t, t.TempDir(), s.Name)
+	r, f, _ := deploytest.LatitudeRun(t, deploytest.Latitude{Nodes: nodes, Speed: 3000, Unpaced: true})
 	rec := &events.Recorder{}
-	return &pipeline.Run{Cluster: c, Journal: j, Clock: clk, Events: rec, Deps: &pipeline.Deps{Spec: s, Provider: p, Yes: true}}, f, rec
+	r.Events = rec
+	return r, f, rec
 }
 
 func runUntil(t *testing.T, r *pipeline.Run, until string) error {
