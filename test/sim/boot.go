@@ -60,20 +60,14 @@ func (s *Sim) bootScript(script string) (talosBoot, error) {
 			}
 			return s.bootTarget(f[1])
 		case "kernel":
-			if len(f) < 2 {
-				return talosBoot{}, fmt.Errorf("%s without an image", f[0])
-			}
-			b, err := s.factoryImage(f[1], "kernel-amd64")
+			b, err := s.scriptImage(f, "kernel-amd64")
 			if err != nil {
 				return talosBoot{}, err
 			}
 			b.Args = f[2:]
 			kernel = &b
 		case "initrd":
-			if len(f) < 2 {
-				return talosBoot{}, fmt.Errorf("%s without an image", f[0])
-			}
-			b, err := s.factoryImage(f[1], "initramfs-amd64.xz")
+			b, err := s.scriptImage(f, "initramfs-amd64.xz")
 			if err != nil {
 				return talosBoot{}, err
 			}
@@ -91,6 +85,15 @@ func (s *Sim) bootScript(script string) (talosBoot, error) {
 		}
 	}
 	return talosBoot{}, errors.New("the script never runs boot")
+}
+
+// scriptImage is the image of a script's kernel or initrd line (the
+// command, the image's URL, then any kernel arguments).
+func (s *Sim) scriptImage(line []string, file string) (talosBoot, error) {
+	if len(line) < 2 {
+		return talosBoot{}, fmt.Errorf("%s without an image", line[0])
+	}
+	return s.factoryImage(line[1], file)
 }
 
 // factoryImage reads <factory>/image/<schematic>/<version>/<file>, the

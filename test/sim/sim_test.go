@@ -20,12 +20,7 @@ import (
 func TestMain(m *testing.M) { kubeenv.Main(m) }
 
 func TestServersBootTalosNodes(t *testing.T) {
-	s, err := Start(context.Background(), Options{Kube: kubeenv.Require(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	env := envMap(s)
+	s, env := startSim(t, Options{Kube: kubeenv.Require(t)})
 	for _, k := range []string{"LATITUDESH_API_URL", "LATITUDESH_AUTH_TOKEN", "CTO_CHART_MIRROR", "CTO_SIM_KUBECONFIG", "CTO_LICENSE",
 		"CTO_IMAGE_FACTORY_URL", "CTO_SIMULATED_SPEED", "CLOUDFLARE_API_URL", "CLOUDFLARE_API_TOKEN", "CTO_SIM_STATE_URL",
 		"HCLOUD_ENDPOINT", "HCLOUD_TOKEN", "HCLOUD_RESCUE_SSH_PORT", "VULTR_API_URL", "VULTR_API_KEY", "HETZNER_ROBOT_URL",
@@ -99,12 +94,7 @@ func TestServersBootTalosNodes(t *testing.T) {
 }
 
 func TestVultrServersBootTalosNodes(t *testing.T) {
-	s, err := Start(context.Background(), Options{Kube: kubeenv.Require(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	env := envMap(s)
+	s, env := startSim(t, Options{Kube: kubeenv.Require(t)})
 	api := func(method, path, body string) map[string]any {
 		t.Helper()
 		return call(t, method, env["VULTR_API_URL"]+path, env["VULTR_API_KEY"], strings.NewReader(body))
@@ -137,6 +127,18 @@ func TestVultrServersBootTalosNodes(t *testing.T) {
 }
 
 // envMap is the datacenter's environment by variable.
+// startSim starts a simulated datacenter that closes when the test ends,
+// and returns it with its environment as a map.
+func startSim(t *testing.T, opts Options) (*Sim, map[string]string) {
+	t.Helper()
+	s, err := Start(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s, envMap(s)
+}
+
 func envMap(s *Sim) map[string]string {
 	env := map[string]string{}
 	for _, kv := range s.Env() {
@@ -184,12 +186,7 @@ func TestTalosComesUpOnlyWithItsAddress(t *testing.T) {
 		noDHCP bool
 	}{{"dhcp", false}, {"no dhcp", true}} {
 		t.Run(mode.name, func(t *testing.T) {
-			s, err := Start(context.Background(), Options{Kube: k, LatitudeNoDHCP: mode.noDHCP, Logf: t.Logf})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			env := envMap(s)
+			s, env := startSim(t, Options{Kube: k, LatitudeNoDHCP: mode.noDHCP, Logf: t.Logf})
 			im := talos.Factory{URL: env["CTO_IMAGE_FACTORY_URL"]}.Images(registerSchematic(t, s), "v1.13.9")
 			unknown := talos.Factory{URL: env["CTO_IMAGE_FACTORY_URL"]}.Images("abc", "v1.13.9")
 			placeholders := talos.StaticIP{Address: "{{ PUBLIC_IP }}", Gateway: "{{ PUBLIC_GW }}", Netmask: "{{ NETMASK }}"}
