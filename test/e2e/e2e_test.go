@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -189,7 +188,7 @@ func (w *world) destroy(name string, extra ...string) {
 		t.Errorf("after destroy the datacenter has %d servers, %d VLANs, %d assignments",
 			len(st.Latitude.Servers), len(st.Latitude.Networks), len(st.Latitude.Assignments))
 	}
-	if _, err := os.Stat(filepath.Join(w.StateDir(), "clusters", name)); !os.IsNotExist(err) {
+	if _, err := os.Stat(w.ClusterDir(name)); !os.IsNotExist(err) {
 		t.Errorf("the cluster's folder is left after destroy: %v", err)
 	}
 }
@@ -265,7 +264,7 @@ func TestStandardThreeNodesWithDNS(t *testing.T) {
 	if len(w.Sim.DNS().Records(w.Sim.Zone())) == 0 {
 		t.Errorf("no DNS record in %s after a deploy with --domain", w.Sim.Zone())
 	}
-	kube, err := os.ReadFile(filepath.Join(w.Home, ".kube", "config"))
+	kube, err := os.ReadFile(w.UserKubeconfig())
 	if err != nil || !strings.Contains(string(kube), "std") {
 		t.Errorf("the user's kubeconfig has no context of std: %v\n%s", err, kube)
 	}
@@ -274,7 +273,7 @@ func TestStandardThreeNodesWithDNS(t *testing.T) {
 	if recs := w.Sim.DNS().Records(w.Sim.Zone()); len(recs) != 0 {
 		t.Errorf("DNS records left after destroy: %+v", recs)
 	}
-	kube, _ = os.ReadFile(filepath.Join(w.Home, ".kube", "config"))
+	kube, _ = os.ReadFile(w.UserKubeconfig())
 	if strings.Contains(string(kube), "std") {
 		t.Errorf("the user's kubeconfig still names std after destroy:\n%s", kube)
 	}

@@ -35,7 +35,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	if r := keep(w.Run(deploy...)); r.Code != 0 {
 		t.Fatalf("deploy:\n%s", r)
 	}
-	dir := filepath.Join(w.StateDir(), "clusters", cluster)
+	dir := w.ClusterDir(cluster)
 
 	// What must never show.
 	secrets := map[string]string{

@@ -85,10 +85,19 @@ func New(t *testing.T, opts sim.Options) *World {
 // StateDir is the user's CTO_HOME.
 func (w *World) StateDir() string { return filepath.Join(w.Home, ".cto") }
 
+// ClusterDir is a cluster's state folder.
+func (w *World) ClusterDir(cluster string) string {
+	return filepath.Join(w.StateDir(), "clusters", cluster)
+}
+
 // ClusterFile is the path of a file in a cluster's state folder.
 func (w *World) ClusterFile(cluster, name string) string {
-	return filepath.Join(w.StateDir(), "clusters", cluster, name)
+	return filepath.Join(w.ClusterDir(cluster), name)
 }
+
+// UserKubeconfig is the kubeconfig the user's kubectl reads (Environ's
+// KUBECONFIG), where cto merges the cluster's context.
+func (w *World) UserKubeconfig() string { return filepath.Join(w.Home, ".kube", "config") }
 
 // Environ is the environment cto runs with.
 func (w *World) Environ() []string { return append(w.Sim.UserEnv(w.Home), w.Env...) }
