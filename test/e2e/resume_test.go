@@ -8,14 +8,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/cto-platform/cto/internal/deploy"
-	"github.com/cto-platform/cto/internal/state"
 	"github.com/cto-platform/cto/internal/talos"
 	"github.com/cto-platform/cto/test/kubeenv"
 	"github.com/cto-platform/cto/test/sim"
@@ -212,21 +209,11 @@ func runningSteps(w *world, name string) string {
 	if j == nil || len(j.Steps) == 0 {
 		return ""
 	}
-	var running []string
-	done := 0
-	for _, s := range deploy.StepNames {
-		rec, ok := j.Step(s)
-		switch {
-		case ok && rec.Status == state.StepRunning:
-			running = append(running, s)
-		case ok && rec.Status == state.StepDone:
-			done++
-		}
-	}
+	running, finished := simworld.RunningSteps(j)
 	switch {
-	case len(running) > 0:
-		return strings.Join(running, "+")
-	case done == len(deploy.StepNames):
+	case running != "":
+		return running
+	case finished:
 		return "finished"
 	}
 	return "between steps"

@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cto-platform/cto/internal/deploy"
 	"github.com/cto-platform/cto/internal/state"
 	"github.com/cto-platform/cto/test/kubeenv"
 	"github.com/cto-platform/cto/test/sim"
@@ -93,25 +92,10 @@ func runningSteps(j *state.Journal) string {
 	if j == nil {
 		return "before the journal"
 	}
-	var out []string
-	for _, name := range deploy.StepNames {
-		if stepRunning(j, name) {
-			out = append(out, name)
-		}
+	if running, _ := simworld.RunningSteps(j); running != "" {
+		return running
 	}
-	if len(out) == 0 {
-		return "between steps"
-	}
-	return strings.Join(out, "+")
-}
-
-// stepRunning reports whether the journal shows a step running.
-func stepRunning(j *state.Journal, step string) bool {
-	if j == nil {
-		return false
-	}
-	rec, ok := j.Step(step)
-	return ok && rec.Status == state.StepRunning
+	return "between steps"
 }
 
 // flakyTCP forwards connections to a target, refusing them (accept, then

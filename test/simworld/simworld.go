@@ -12,9 +12,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/cto-platform/cto/internal/deploy"
 	"github.com/cto-platform/cto/internal/state"
 	"github.com/cto-platform/cto/test/kubeenv"
 	"github.com/cto-platform/cto/test/sim"
@@ -170,6 +172,24 @@ func (w *World) Journal(cluster string) *state.Journal {
 		return nil
 	}
 	return j
+}
+
+// RunningSteps names the deploy's steps the journal shows running, in
+// pipeline order and joined with "+" ("" when none runs), and says whether
+// it shows every step done.
+func RunningSteps(j *state.Journal) (running string, finished bool) {
+	var names []string
+	done := 0
+	for _, s := range deploy.StepNames {
+		rec, ok := j.Step(s)
+		switch {
+		case ok && rec.Status == state.StepRunning:
+			names = append(names, s)
+		case ok && rec.Status == state.StepDone:
+			done++
+		}
+	}
+	return strings.Join(names, "+"), done == len(deploy.StepNames)
 }
 
 // DeployArgs is a Latitude deploy of the simulated datacenter.
