@@ -3,15 +3,13 @@ package deploy
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cto-platform/cto/internal/events"
 	"github.com/cto-platform/cto/internal/license"
-	"github.com/cto-platform/cto/internal/license/devkey"
+	"github.com/cto-platform/cto/internal/license/licensetest"
 	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/spec"
 )
@@ -24,15 +22,7 @@ func (c fixedClock) Sleep(ctx context.Context, _ time.Duration) error { return c
 
 func teamLicense(t *testing.T, expires time.Time) string {
 	t.Helper()
-	tok, err := license.Sign(license.License{ID: "L-7", Customer: "Acme", Tier: license.Team, IssuedAt: expires.AddDate(-1, 0, 0), ExpiresAt: expires}, devkey.Key())
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "license")
-	if err := os.WriteFile(path, []byte(tok), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return licensetest.File(t, licensetest.Token(t, license.License{ID: "L-7", Customer: "Acme", Tier: license.Team, IssuedAt: expires.AddDate(-1, 0, 0), ExpiresAt: expires}))
 }
 
 // newTestRun is newRun with a spec, a fixed clock and a recorder.

@@ -24,10 +24,10 @@ import (
 
 	"github.com/cto-platform/cto/internal/cli"
 	"github.com/cto-platform/cto/internal/deploy"
-	"github.com/cto-platform/cto/internal/deploy/deploytest"
 	"github.com/cto-platform/cto/internal/events"
 	"github.com/cto-platform/cto/internal/kubeconfig"
 	"github.com/cto-platform/cto/internal/license"
+	"github.com/cto-platform/cto/internal/license/licensetest"
 	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/platform"
 	"github.com/cto-platform/cto/internal/platform/platformtest"
@@ -59,7 +59,7 @@ func newHarness(t *testing.T) *harness {
 	return &harness{
 		t: t, env: env, stateDir: t.TempDir(), mirror: platformtest.ServeMirror(t).URL,
 		kube: kubernetes.NewForConfigOrDie(cfg), dyn: dynamic.NewForConfigOrDie(cfg),
-		license: deploytest.License(t, license.Team),
+		license: licensetest.Valid(t, "L-test", license.Team),
 	}
 }
 

@@ -1,3 +1,4 @@
+// Package deploytest holds what tests and benchmarks of a deploy share.
 package deploytest
 
 import (
@@ -6,6 +7,7 @@ import (
 
 	"github.com/cto-platform/cto/internal/clock"
 	"github.com/cto-platform/cto/internal/license"
+	"github.com/cto-platform/cto/internal/license/licensetest"
 	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/provider/latitude"
 	"github.com/cto-platform/cto/internal/provider/latitude/fake"
@@ -44,7 +46,7 @@ func LatitudeRun(tb testing.TB, o Latitude) (*pipeline.Run, *fake.Fake, *latitud
 	}
 	s := spec.Defaults()
 	s.Name, s.Provider, s.Plan, s.Region, s.Nodes = "t", "latitude", "c2-small-x86", "DAL", o.Nodes
-	s.License = License(tb, license.Enterprise)
+	s.License = licensetest.Valid(tb, "L-test", license.Enterprise)
 	factory := httptest.NewServer(talosfake.NewFactory())
 	tb.Cleanup(factory.Close)
 	s.Talos.ImageFactoryURL = factory.URL
