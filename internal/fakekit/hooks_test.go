@@ -1,6 +1,8 @@
 package fakekit
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sync"
 	"testing"
@@ -23,5 +25,26 @@ func TestHooksRunInOrderOutsideTheLock(t *testing.T) {
 	q.Run(&mu)
 	if len(got) != 3 {
 		t.Fatalf("a second Run called the hooks again: %v", got)
+	}
+}
+
+func TestDoorCountsRequestsButNotTheSnapshot(t *testing.T) {
+	var mu sync.Mutex
+	var d Door
+	snapshot := func() any { return map[string]int{"requests": d.Requests} }
+	leave, ok := d.Enter(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, StatePath, nil), &mu, snapshot)
+	if ok || leave != nil {
+		t.Fatal("the state request was let in")
+	}
+	ran := false
+	leave, ok = d.Enter(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/servers", nil), &mu, snapshot)
+	if !ok {
+		t.Fatal("an API request was turned away")
+	}
+	// Enter leaves the lock held; a hook queued now takes it again.
+	d.Hooks.Add(func() { mu.Lock(); ran = true; mu.Unlock() })
+	leave()
+	if !ran || d.Requests != 1 {
+		t.Fatalf("after leave: hook ran %v, requests %d; want true, 1", ran, d.Requests)
 	}
 }

@@ -99,11 +99,9 @@ type Fake struct {
 	outOfStock map[string]bool // "type@location"
 	failNext   int
 	faults     fakekit.Faults
-	slow       fakekit.Latency
-	requests   int
 	rescue     RescueHost
 	usedIPs    map[string]bool
-	hooks      fakekit.Hooks
+	door       fakekit.Door
 }
 
 type server struct {
@@ -332,13 +330,13 @@ func (f *Fake) InjectServerErrors(n, status int) {
 }
 
 // SetSlow makes every response wait d of real time first.
-func (f *Fake) SetSlow(d time.Duration) { f.slow.Set(d) }
+func (f *Fake) SetSlow(d time.Duration) { f.door.Slow.Set(d) }
 
 // SetRescueHost wires an SSH double for servers in the rescue system.
 func (f *Fake) SetRescueHost(h RescueHost) { f.mu.Lock(); f.rescue = h; f.mu.Unlock() }
 
 // Requests is how many API requests the fake has answered.
-func (f *Fake) Requests() int { f.mu.Lock(); defer f.mu.Unlock(); return f.requests }
+func (f *Fake) Requests() int { f.mu.Lock(); defer f.mu.Unlock(); return f.door.Requests }
 
 // State is the whole fake state, as GET /_fake/state returns it.
 type State struct {
@@ -357,7 +355,7 @@ type State struct {
 func (f *Fake) Snapshot() State {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	st := State{Now: f.clock.Now(), Requests: f.requests, BudgetRemaining: int(f.budget)}
+	st := State{Now: f.clock.Now(), Requests: f.door.Requests, BudgetRemaining: int(f.budget)}
 	for _, id := range sortedKeys(f.servers) {
 		st.Servers = append(st.Servers, *f.servers[id])
 	}
@@ -419,7 +417,7 @@ func bootedOf(s *server) Booted {
 func (f *Fake) booted(s *server) {
 	if h := f.opt.OnBooted; h != nil {
 		b := bootedOf(s)
-		f.hooks.Add(func() { h(b) })
+		f.door.Hooks.Add(func() { h(b) })
 	}
 }
 
@@ -427,26 +425,24 @@ func (f *Fake) stopped(s *server, deleted bool) {
 	if h := f.opt.OnStopped; h != nil && (s.Booted != "" || deleted) {
 		b := bootedOf(s)
 		b.Deleted = deleted
-		f.hooks.Add(func() { h(b) })
+		f.door.Hooks.Add(func() { h(b) })
 	}
 }
 
 // loadBalancer queues OnLoadBalancer.
 func (f *Fake) loadBalancer(ip string, up bool) {
 	if h := f.opt.OnLoadBalancer; h != nil {
-		f.hooks.Add(func() { h(ip, up) })
+		f.door.Hooks.Add(func() { h(ip, up) })
 	}
 }
 
 // ServeHTTP answers one API request.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !f.slow.Wait(r) || fakekit.ServeState(w, r, func() any { return f.Snapshot() }) {
+	leave, ok := f.door.Enter(w, r, &f.mu, func() any { return f.Snapshot() })
+	if !ok {
 		return
 	}
-	defer f.hooks.Run(&f.mu)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.requests++
+	defer leave()
 	if f.opt.Tick > 0 {
 		fakekit.Advance(f.clock, f.opt.Tick)
 	}

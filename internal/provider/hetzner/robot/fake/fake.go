@@ -122,7 +122,7 @@ type Fake struct {
 	mu    sync.Mutex
 	clock clock.Clock
 	opts  Options
-	hooks fakekit.Hooks
+	door  fakekit.Door
 
 	servers      map[int]*Server
 	products     []*Product
@@ -132,10 +132,8 @@ type Fake struct {
 
 	failedLogins int
 	blockedUntil time.Time
-	requests     int
 	unauthorized int
 	faults       fakekit.Faults
-	slow         fakekit.Latency
 	failNext     bool
 	nextNumber   int
 	nextID       int
@@ -220,7 +218,7 @@ func (f *Fake) serverIP(n int) string {
 func (f *Fake) queue(hook func(Server), s *Server) {
 	if hook != nil {
 		c := *s
-		f.hooks.Add(func() { hook(c) })
+		f.door.Hooks.Add(func() { hook(c) })
 	}
 }
 
@@ -279,7 +277,7 @@ func (f *Fake) InjectServerErrors(n, status int) {
 }
 
 // SetSlow delays every answer by d of real time.
-func (f *Fake) SetSlow(d time.Duration) { f.slow.Set(d) }
+func (f *Fake) SetSlow(d time.Duration) { f.door.Slow.Set(d) }
 
 // Settle lets an hour of simulated time pass.
 func (f *Fake) Settle() {
@@ -343,7 +341,7 @@ func (f *Fake) Snapshot() State {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.progress()
-	st := State{Now: f.clock.Now(), Requests: f.requests, Unauthorized: f.unauthorized, Blocked: f.clock.Now().Before(f.blockedUntil)}
+	st := State{Now: f.clock.Now(), Requests: f.door.Requests, Unauthorized: f.unauthorized, Blocked: f.clock.Now().Before(f.blockedUntil)}
 	for _, n := range sortedInts(f.servers) {
 		s := *f.servers[n]
 		s.Written = s.machine.Written()
@@ -414,13 +412,11 @@ func (f *Fake) progress() {
 
 // ServeHTTP answers one request.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !f.slow.Wait(r) || fakekit.ServeState(w, r, func() any { return f.Snapshot() }) {
+	leave, ok := f.door.Enter(w, r, &f.mu, func() any { return f.Snapshot() })
+	if !ok {
 		return
 	}
-	defer f.hooks.Run(&f.mu)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.requests++
+	defer leave()
 	fakekit.Advance(f.clock, time.Second)
 	f.progress()
 	now := f.clock.Now()

@@ -166,7 +166,7 @@ func (f *Fake) reset(w http.ResponseWriter, r *http.Request, s *Server) {
 			}
 			return fingerprint(key) == srv.RescueKey
 		}, func() bool {
-			defer f.hooks.Run(&f.mu)
+			defer f.door.Hooks.Run(&f.mu)
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			f.progress()
@@ -195,7 +195,7 @@ func (f *Fake) reset(w http.ResponseWriter, r *http.Request, s *Server) {
 					f.mu.Lock()
 					f.progress()
 					f.mu.Unlock()
-					f.hooks.Run(&f.mu)
+					f.door.Hooks.Run(&f.mu)
 				}()
 			}
 		})
