@@ -6,16 +6,15 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/cto-platform/cto/internal/state"
+	"github.com/cto-platform/cto/internal/state/statetest"
 	talosfake "github.com/cto-platform/cto/internal/talos/fake"
 	"github.com/cto-platform/cto/test/s3store"
 )
@@ -131,18 +130,7 @@ func TestVersionJSON(t *testing.T) {
 // TestMain lets a test run this binary as a child that holds a cluster lock.
 func TestMain(m *testing.M) {
 	s3store.MaybeServe()
-	if root := os.Getenv("CLI_TEST_LOCK_ROOT"); root != "" {
-		c, err := state.Open(root, "demo", true)
-		if err != nil {
-			os.Exit(3)
-		}
-		if _, err := c.Lock("deploy"); err != nil {
-			os.Exit(4)
-		}
-		fmt.Println("locked")
-		time.Sleep(time.Minute)
-		os.Exit(0)
-	}
+	statetest.MaybeHoldLock()
 	// No test reaches the public Image Factory: deploys ask this one
 	// unless a test names its own.
 	factory := httptest.NewServer(talosfake.NewFactory())
@@ -167,15 +155,7 @@ func TestMain(m *testing.M) {
 
 func TestLockHeldByAnotherProcess(t *testing.T) {
 	root := t.TempDir()
-	child := exec.Command(os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(), "CLI_TEST_LOCK_ROOT="+root)
-	out, _ := child.StdoutPipe()
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { child.Process.Kill(); child.Wait() }()
-	buf := make([]byte, 16)
-	out.Read(buf)
+	child := statetest.StartLockHolder(t, root, "demo")
 	for _, args := range [][]string{
 		{"deploy", "--name", "demo", "--provider", "latitude", "--yes"},
 		{"destroy", "--name", "demo", "--yes"},

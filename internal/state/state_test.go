@@ -2,18 +2,13 @@ package state
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"maps"
 )
 
 func TestOpenCreatesPrivateFolder(t *testing.T) {
@@ -111,103 +106,6 @@ func TestNewerSchemaRefused(t *testing.T) {
 	}
 }
 
-// The crash test runs this binary as a child that rewrites a file forever;
-// the parent kills it mid-write and checks the file is whole.
-func TestMain(m *testing.M) {
-	switch os.Getenv("STATE_TEST_CHILD") {
-	case "writer":
-		path := os.Getenv("STATE_TEST_PATH")
-		for i := 0; ; i++ {
-			doc := map[string]any{"generation": i, "payload": strings.Repeat(fmt.Sprint(i%10), 256<<10)}
-			data, _ := json.Marshal(doc)
-			if err := WriteFile(path, data, 0o600); err != nil {
-				os.Exit(3)
-			}
-		}
-	case "locker":
-		c, err := Open(os.Getenv("STATE_TEST_ROOT"), "demo", true)
-		if err != nil {
-			os.Exit(3)
-		}
-		if _, err := c.Lock("deploy"); err != nil {
-			os.Exit(4)
-		}
-		fmt.Println("locked")
-		time.Sleep(time.Minute)
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
-
-func TestAtomicWriteSurvivesKill(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "state.json")
-	for round := 0; round < 5; round++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "STATE_TEST_CHILD=writer", "STATE_TEST_PATH="+path)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		// Let it write a few generations, then kill it without warning.
-		time.Sleep(time.Duration(30+round*17) * time.Millisecond)
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
-		data, err := os.ReadFile(path)
-		if errors.Is(err, os.ErrNotExist) {
-			continue // killed before the first rename: no file, never half a file
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		var doc struct {
-			Generation int    `json:"generation"`
-			Payload    string `json:"payload"`
-		}
-		if err := json.Unmarshal(data, &doc); err != nil {
-			t.Fatalf("round %d: file is torn after SIGKILL (%d bytes): %v", round, len(data), err)
-		}
-		if len(doc.Payload) != 256<<10 {
-			t.Fatalf("round %d: payload has %d bytes", round, len(doc.Payload))
-		}
-	}
-	leftovers, _ := filepath.Glob(filepath.Join(dir, ".state.json.tmp-*"))
-	t.Logf("temporary files left by killed writers: %d (ignored by readers)", len(leftovers))
-}
-
-func TestLockNamesHolder(t *testing.T) {
-	root := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "STATE_TEST_CHILD=locker", "STATE_TEST_ROOT="+root)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	buf := make([]byte, 16)
-	if n, _ := out.Read(buf); !strings.Contains(string(buf[:n]), "locked") {
-		t.Fatalf("child did not take the lock: %q", buf[:n])
-	}
-	c, _ := Open(root, "demo", false)
-	_, err = c.Lock("deploy")
-	if !errors.Is(err, ErrLocked) {
-		t.Fatalf("second Lock = %v, want ErrLocked", err)
-	}
-	if !strings.Contains(err.Error(), fmt.Sprint(cmd.Process.Pid)) {
-		t.Fatalf("lock error does not name the holder PID %d: %v", cmd.Process.Pid, err)
-	}
-	// Once the holder dies the lock is free again.
-	cmd.Process.Kill()
-	cmd.Wait()
-	unlock, err := c.Lock("deploy")
-	if err != nil {
-		t.Fatalf("Lock after the holder died: %v", err)
-	}
-	unlock()
-}
-
 // BenchmarkJournalUpdate is one recorded change in the journal of a
 // 500-node cluster (its servers and VLAN assignments): the whole file is
 // encoded and written, then synced, per change.
@@ -263,35 +161,5 @@ func TestOpenTightensAnExistingStateDir(t *testing.T) {
 		if mode := fi.Mode().Perm(); mode != 0o700 {
 			t.Errorf("%s is %o, want 700", d, mode)
 		}
-	}
-}
-
-// TestFactsKeepTheirFlatForm: the facts of a journal written before they
-// were typed load into their fields, and saving writes the same flat
-// object, keys this version does not know included.
-func TestFactsKeepTheirFlatForm(t *testing.T) {
-	old := `{"region":"DAL","cost_monthly":"438.00","currency":"USD","talos.endpoint":"203.0.113.10","talos.bootstrap":"done",` +
-		`"talos.schematic.c0ffee":"376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba","cheapest.choice":"{}","a.later.fact":"kept"}`
-	var f Facts
-	if err := json.Unmarshal([]byte(old), &f); err != nil {
-		t.Fatal(err)
-	}
-	if f.Region != "DAL" || f.CostMonthly != "438.00" || f.Endpoint != "203.0.113.10" || f.Bootstrap != "done" || f.CheapestChoice != "{}" ||
-		f.Schematics["c0ffee"] != "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba" {
-		t.Errorf("loaded facts = %+v", f)
-	}
-	again, err := json.Marshal(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want, got map[string]string
-	_ = json.Unmarshal([]byte(old), &want)
-	if err := json.Unmarshal(again, &got); err != nil || !maps.Equal(got, want) {
-		t.Errorf("saved facts = %s, want the object they were loaded from %s", again, old)
-	}
-	if b, _ := json.Marshal(struct {
-		Facts Facts `json:"facts,omitzero"`
-	}{}); string(b) != "{}" {
-		t.Errorf("a journal without facts writes %s, want none", b)
 	}
 }
