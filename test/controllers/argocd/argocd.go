@@ -37,6 +37,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
+
+	"github.com/cto-platform/cto/test/controllers/kubeclients"
 )
 
 // Namespace is where Argo CD runs and reads Applications from.
@@ -77,11 +79,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.WarningHandler = rest.NoWarnings{}
 	cfg.QPS, cfg.Burst = 100, 200
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		return
-	}
-	kc, err := kubernetes.NewForConfig(cfg)
+	kc, dyn, err := kubeclients.New(cfg)
 	if err != nil {
 		return
 	}

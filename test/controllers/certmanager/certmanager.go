@@ -38,6 +38,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/cto-platform/cto/test/controllers/kubeclients"
 )
 
 // Interval is how often the double looks.
@@ -66,11 +68,7 @@ const (
 
 // Run reconciles until ctx ends, writing only what changes.
 func Run(ctx context.Context, cfg *rest.Config) {
-	kc, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return
-	}
-	dyn, err := dynamic.NewForConfig(cfg)
+	kc, dyn, err := kubeclients.New(cfg)
 	if err != nil {
 		return
 	}
