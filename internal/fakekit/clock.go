@@ -1,7 +1,8 @@
 // Package fakekit holds what the API doubles share: simulated time (a
 // clock that moves only when advanced or slept on, and an offset over
-// another clock), slow answers, hooks called outside a double's lock, and
-// the state snapshot every double serves at GET /_fake/state.
+// another clock), slow answers, hooks called outside a double's lock, the
+// state snapshot every double serves at GET /_fake/state, and the door a
+// double's requests pass through to all of these.
 package fakekit
 
 import (
