@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -125,3 +126,249 @@ func TestControlPlaneOrdersGoFirst(t *testing.T) {
 		t.Fatalf("orders went out as %v; want c-cp1 ahead of the workers still waiting", order)
 	}
 }
+
+// TestLostCreateAnswersMakeNoDuplicates: a project, tag, VLAN or
+// assignment create whose answer is lost (the create went through) is
+// looked up before it is sent again: one of each, the VLAN tagged.
+func TestLostCreateAnswersMakeNoDuplicates(t *testing.T) {
+	f, base := serveFake(t, fake.Options{})
+	f.SetFaults(func(x *fake.Faults) {
+		x.LoseAnswers = map[string]int{"POST /projects": 1, "POST /tags": 1, "POST /virtual_networks": 1, "POST /virtual_networks/assignments": 1}
+	})
+	p := providerOn(t, f, base, Config{ReadsPerMinute: -1, WritesPerMinute: -1, Clock: clock.NewScaled(100)})
+	serverOnVLAN(t, p, ipxeServer("lost", "lost-cp1", "https://pxe.test/x"))
+	st := f.State()
+	if st.ServerErrors != 4 {
+		t.Fatalf("the double lost %d answers, want 4", st.ServerErrors)
+	}
+	if len(st.Projects) != 1 || len(st.Tags) != 1 || len(st.Networks) != 1 || len(st.Assignments) != 1 {
+		t.Fatalf("%d projects, %d tags, %d VLANs, %d assignments; want one of each", len(st.Projects), len(st.Tags), len(st.Networks), len(st.Assignments))
+	}
+	if tags := st.Networks[0].Tags; len(tags) != 1 || tags[0] != "lost" {
+		t.Errorf("the VLAN carries tags %v, want the cluster's", tags)
+	}
+}
+
+// A server create whose answer is lost is found and adopted, not
+// ordered again.
+func TestCreateWithALostAnswerOrdersOnce(t *testing.T) {
+	f, base := serveFake(t, fake.Options{})
+	p := providerOn(t, f, base, Config{Clock: instantClock{}})
+	f.SetFaults(func(x *fake.Faults) { x.LoseCreateAnswers = 1 })
+	s := mustCreate(t, p, ipxeServer("c", "c-cp1", "http://boot.test/x"))
+	st := f.State()
+	if len(st.Servers) != 1 || st.Servers[0].ID != s.ID || st.Requests["POST /servers"] != 1 {
+		t.Fatalf("servers %+v after %d creates; want the one whose answer was lost, adopted", st.Servers, st.Requests["POST /servers"])
+	}
+	if !slices.Contains(st.Servers[0].Tags, "c") {
+		t.Errorf("the adopted server was not tagged: %+v", st.Servers[0])
+	}
+}
+
+// TestFakeNameTakenIsTheDocuments: a second tag or project of one name is
+// refused with the OpenAPI document's NAME_ALREADY_TAKEN example.
+func TestFakeNameTakenIsTheDocuments(t *testing.T) {
+	api := loadOpenAPI(t, referenceDir(t))
+	example := dig(api.doc, "paths", "/tags", "post", "responses", "422", "content", "application/vnd.api+json", "examples", "NameAlreadyTaken", "value", "errors")
+	errs, _ := example.([]any)
+	if len(errs) == 0 {
+		t.Fatal("the document has no NameAlreadyTaken example for POST /tags")
+	}
+	want := errs[0].(map[string]any)
+	f, base := serveFake(t, fake.Options{})
+	for _, c := range []struct{ path, body string }{
+		{"/tags", `{"data":{"type":"tags","attributes":{"name":"dup"}}}`},
+		{"/projects", `{"data":{"type":"projects","attributes":{"name":"dup","provisioning_type":"on_demand"}}}`},
+	} {
+		var got map[string]any
+		for range 2 {
+			_, got = callFake(t, f, base, http.MethodPost, c.path, c.body)
+		}
+		ge, _ := got["errors"].([]any)
+		if len(ge) == 0 {
+			t.Fatalf("%s: second create answered %v", c.path, got)
+		}
+		first := ge[0].(map[string]any)
+		for _, k := range []string{"code", "detail"} {
+			if first[k] != want[k] {
+				t.Errorf("%s: %s %v, the document's example %v", c.path, k, first[k], want[k])
+			}
+		}
+		if dig(first, "source", "pointer") != dig(want, "source", "pointer") {
+			t.Errorf("%s: pointer %v, the document's %v", c.path, dig(first, "source", "pointer"), dig(want, "source", "pointer"))
+		}
+	}
+}
+
+// TestVLANLeftUntaggedIsAdopted: a run stopped between a VLAN's create and
+// its tag left a VLAN the cluster's tag does not find. The next create
+// adopts and tags it instead of making a second one, which nothing would
+// ever delete.
+func TestVLANLeftUntaggedIsAdopted(t *testing.T) {
+	f, base := serveFake(t, fake.Options{})
+	p := providerOn(t, f, base, Config{ReadsPerMinute: -1, WritesPerMinute: -1, Clock: clock.NewScaled(100)})
+	ctx := context.Background()
+	proj, err := p.project(ctx, "", "stop", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.tag(ctx, "stop", true); err != nil {
+		t.Fatal(err)
+	}
+	left, err := p.api.CreateVirtualNetwork(ctx, proj, "DAL", "cto cluster stop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nets, err := p.ListNetworks(ctx, "stop"); err != nil || len(nets) != 0 {
+		t.Fatalf("the cluster's tag finds %v (%v); want the untagged VLAN not found by it", nets, err)
+	}
+	n, err := p.CreateNetwork(ctx, provider.NetworkSpec{Cluster: "stop", Region: "DAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := f.State()
+	if n.ID != left.ID || len(st.Networks) != 1 {
+		t.Fatalf("created %s; the double holds %d VLANs; want the one left (%s) adopted", n.ID, len(st.Networks), left.ID)
+	}
+	if tags := st.Networks[0].Tags; len(tags) != 1 || tags[0] != "stop" {
+		t.Errorf("the adopted VLAN carries tags %v, want the cluster's", tags)
+	}
+}
+
+// TestDiskErasingIsReinstalling: a server whose reinstall erases its disks
+// is still the hostname's server. It is neither ordered a second time nor
+// reported as leaving.
+func TestDiskErasingIsReinstalling(t *testing.T) {
+	f, base := serveFake(t, fake.Options{})
+	ctx := context.Background()
+	newP := func() *Provider { return providerOn(t, f, base, Config{ReadsPerMinute: -1, WritesPerMinute: -1}) }
+	spec := ipxeServer("erase", "erase-cp1", "https://pxe.test/boot.ipxe")
+	p := newP()
+	s := deployedThenReinstalled(t, f, p, spec)
+	f.Advance(fake.StaleReadAfterReinstall)
+	got, err := p.GetServer(ctx, s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RawStatus != "disk_erasing" || got.Status != provider.StatusPending {
+		t.Fatalf("reinstalling server reads %s (%s), want disk_erasing as pending", got.RawStatus, got.Status)
+	}
+	// A later deploy (a new process) finds the hostname taken by it.
+	again, err := provider.Create(ctx, newP(), spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.ID != s.ID || len(f.State().Servers) != 1 {
+		t.Errorf("create during disk_erasing gave %s, fake holds %d servers; want the reinstalling %s adopted", again.ID, len(f.State().Servers), s.ID)
+	}
+}
+
+// TestFakeReinstallStatusesAreTheSpecs: the statuses the double passes a
+// reinstall through are the OpenAPI document's server statuses.
+func TestFakeReinstallStatusesAreTheSpecs(t *testing.T) {
+	api := loadOpenAPI(t, referenceDir(t))
+	enum, _ := dig(api.doc, "components", "schemas", "server_data", "properties", "attributes", "properties", "status", "enum").([]any)
+	if len(enum) == 0 {
+		t.Fatal("the OpenAPI document lists no server statuses")
+	}
+	f, base := serveFake(t, fake.Options{})
+	ctx := context.Background()
+	p := providerOn(t, f, base, Config{ReadsPerMinute: -1, WritesPerMinute: -1})
+	s := deployedThenReinstalled(t, f, p, ipxeServer("st", "st-cp1", "https://pxe.test/boot.ipxe"))
+	seen := map[string]bool{}
+	for range 40 {
+		got, err := p.GetServer(ctx, s.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[got.RawStatus] = true
+		f.Advance(20 * time.Second)
+	}
+	for st := range seen {
+		if !slices.Contains(enum, any(st)) {
+			t.Errorf("reinstall passed through %q, not a status of the document (%v)", st, enum)
+		}
+	}
+	for _, want := range []string{"on", "disk_erasing", "deploying"} {
+		if !seen[want] {
+			t.Errorf("reinstall never read %s (saw %v)", want, seen)
+		}
+	}
+}
+
+// deployedThenReinstalled orders spec's server through p, lets it deploy
+// and sends it to reinstall with spec's iPXE URL.
+func deployedThenReinstalled(t *testing.T, f *fake.Fake, p *Provider, spec provider.ServerSpec) provider.Server {
+	t.Helper()
+	s := mustCreate(t, p, spec)
+	f.Advance(time.Hour)
+	if err := p.Client().Reinstall(context.Background(), s.ID, "ipxe", spec.Hostname, spec.Boot.URL); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestServersBillAsTheProjectAllows: a reserved project takes no hourly
+// servers; the create leaves the cycle to the project, as the recorded
+// create in a reserved project did, and an on-demand project bills hourly.
+func TestServersBillAsTheProjectAllows(t *testing.T) {
+	f, base := serveFake(t, fake.Options{})
+	for _, c := range []struct{ typ, want string }{{"reserved", "yearly"}, {"on_demand", "hourly"}} {
+		status, out := callFake(t, f, base, http.MethodPost, "/projects",
+			`{"data":{"type":"projects","attributes":{"name":"bill-`+c.typ+`","provisioning_type":"`+c.typ+`","environment":"Production"}}}`)
+		if status != http.StatusCreated {
+			t.Fatalf("create %s project: %v %v", c.typ, status, out)
+		}
+		p := providerOn(t, f, base, Config{Project: "bill-" + c.typ, ReadsPerMinute: -1, WritesPerMinute: -1})
+		s, err := provider.Create(context.Background(), p, ipxeServer("bill", "bill-"+c.typ, "https://pxe.test/x"), nil)
+		if err != nil {
+			t.Fatalf("%s project: %v", c.typ, err)
+		}
+		got, err := p.Client().GetServer(context.Background(), s.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Attributes.Plan.Billing != c.want {
+			t.Errorf("%s project: server billed %q, want %q", c.typ, got.Attributes.Plan.Billing, c.want)
+		}
+	}
+}
+
+// TestFakeBillingMatchesTheReference: the recorded create in a reserved
+// project sent no billing and was billed as the recording says; the
+// double bills it the same, and its rule is the OpenAPI document's.
+func TestFakeBillingMatchesTheReference(t *testing.T) {
+	api := loadOpenAPI(t, referenceDir(t))
+	desc, _ := dig(api.resolve(api.requestSchema("/servers", "POST")), "properties", "data", "properties", "attributes", "properties", "billing", "description").(string)
+	if !strings.Contains(desc, "yearly` for reserved") && !strings.Contains(desc, "yearly for reserved") {
+		t.Errorf("the document's billing rule changed: %q", desc)
+	}
+	c := loadCassette(t, "TestAccServerBasic.yaml")
+	var recorded struct{ Data resource[ServerAttrs] }
+	for _, in := range c.Interactions {
+		if in.Request.Method == http.MethodPost && strings.HasSuffix(in.Request.URL, "/servers") {
+			if err := jsonUnmarshal(in.Response.Body, &recorded); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if recorded.Data.Attributes.Plan.Billing == "" {
+		t.Fatal("the recording holds no server create")
+	}
+	f, base := serveFake(t, fake.Options{})
+	post := func(path, body string) string {
+		_, data := sendFake(t, f, base, http.MethodPost, path, body)
+		var out struct{ Data resource[ServerAttrs] }
+		if err := json.Unmarshal(data, &out); err != nil {
+			t.Fatal(err)
+		}
+		return out.Data.Attributes.Plan.Billing
+	}
+	post("/projects", `{"data":{"type":"projects","attributes":{"name":"rec","provisioning_type":"reserved","environment":"Development"}}}`)
+	got := post("/servers", `{"data":{"type":"servers","attributes":{"project":"rec","plan":"c2-small-x86","site":"SAO","operating_system":"ubuntu_24_04_x64_lts","hostname":"testrand"}}}`)
+	if got != recorded.Data.Attributes.Plan.Billing {
+		t.Errorf("the double billed the recorded create %q, the API %q", got, recorded.Data.Attributes.Plan.Billing)
+	}
+}
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
