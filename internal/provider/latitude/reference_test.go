@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
@@ -1128,3 +1129,110 @@ func TestFakeIPXEAtCreateIsTheReferences(t *testing.T) {
 		}
 	}
 }
+
+// TestFakeNameTakenIsTheDocuments: a second tag or project of one name is
+// refused with the OpenAPI document's NAME_ALREADY_TAKEN example.
+func TestFakeNameTakenIsTheDocuments(t *testing.T) {
+	api := loadOpenAPI(t, referenceDir(t))
+	example := dig(api.doc, "paths", "/tags", "post", "responses", "422", "content", "application/vnd.api+json", "examples", "NameAlreadyTaken", "value", "errors")
+	errs, _ := example.([]any)
+	if len(errs) == 0 {
+		t.Fatal("the document has no NameAlreadyTaken example for POST /tags")
+	}
+	want := errs[0].(map[string]any)
+	f, base := serveFake(t, fake.Options{})
+	for _, c := range []struct{ path, body string }{
+		{"/tags", `{"data":{"type":"tags","attributes":{"name":"dup"}}}`},
+		{"/projects", `{"data":{"type":"projects","attributes":{"name":"dup","provisioning_type":"on_demand"}}}`},
+	} {
+		var got map[string]any
+		for range 2 {
+			_, got = callFake(t, f, base, http.MethodPost, c.path, c.body)
+		}
+		ge, _ := got["errors"].([]any)
+		if len(ge) == 0 {
+			t.Fatalf("%s: second create answered %v", c.path, got)
+		}
+		first := ge[0].(map[string]any)
+		for _, k := range []string{"code", "detail"} {
+			if first[k] != want[k] {
+				t.Errorf("%s: %s %v, the document's example %v", c.path, k, first[k], want[k])
+			}
+		}
+		if dig(first, "source", "pointer") != dig(want, "source", "pointer") {
+			t.Errorf("%s: pointer %v, the document's %v", c.path, dig(first, "source", "pointer"), dig(want, "source", "pointer"))
+		}
+	}
+}
+
+// TestFakeReinstallStatusesAreTheSpecs: the statuses the double passes a
+// reinstall through are the OpenAPI document's server statuses.
+func TestFakeReinstallStatusesAreTheSpecs(t *testing.T) {
+	api := loadOpenAPI(t, referenceDir(t))
+	enum, _ := dig(api.doc, "components", "schemas", "server_data", "properties", "attributes", "properties", "status", "enum").([]any)
+	if len(enum) == 0 {
+		t.Fatal("the OpenAPI document lists no server statuses")
+	}
+	f, base := serveFake(t, fake.Options{})
+	ctx := context.Background()
+	p := providerOn(t, f, base, Config{ReadsPerMinute: -1, WritesPerMinute: -1})
+	s := deployedThenReinstalled(t, f, p, ipxeServer("st", "st-cp1", "https://pxe.test/boot.ipxe"))
+	seen := map[string]bool{}
+	for range 40 {
+		got, err := p.GetServer(ctx, s.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[got.RawStatus] = true
+		f.Advance(20 * time.Second)
+	}
+	for st := range seen {
+		if !slices.Contains(enum, any(st)) {
+			t.Errorf("reinstall passed through %q, not a status of the document (%v)", st, enum)
+		}
+	}
+	for _, want := range []string{"on", "disk_erasing", "deploying"} {
+		if !seen[want] {
+			t.Errorf("reinstall never read %s (saw %v)", want, seen)
+		}
+	}
+}
+
+// TestFakeBillingMatchesTheReference: the recorded create in a reserved
+// project sent no billing and was billed as the recording says; the
+// double bills it the same, and its rule is the OpenAPI document's.
+func TestFakeBillingMatchesTheReference(t *testing.T) {
+	api := loadOpenAPI(t, referenceDir(t))
+	desc, _ := dig(api.resolve(api.requestSchema("/servers", "POST")), "properties", "data", "properties", "attributes", "properties", "billing", "description").(string)
+	if !strings.Contains(desc, "yearly` for reserved") && !strings.Contains(desc, "yearly for reserved") {
+		t.Errorf("the document's billing rule changed: %q", desc)
+	}
+	c := loadCassette(t, "TestAccServerBasic.yaml")
+	var recorded struct{ Data resource[ServerAttrs] }
+	for _, in := range c.Interactions {
+		if in.Request.Method == http.MethodPost && strings.HasSuffix(in.Request.URL, "/servers") {
+			if err := jsonUnmarshal(in.Response.Body, &recorded); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if recorded.Data.Attributes.Plan.Billing == "" {
+		t.Fatal("the recording holds no server create")
+	}
+	f, base := serveFake(t, fake.Options{})
+	post := func(path, body string) string {
+		_, data := sendFake(t, f, base, http.MethodPost, path, body)
+		var out struct{ Data resource[ServerAttrs] }
+		if err := json.Unmarshal(data, &out); err != nil {
+			t.Fatal(err)
+		}
+		return out.Data.Attributes.Plan.Billing
+	}
+	post("/projects", `{"data":{"type":"projects","attributes":{"name":"rec","provisioning_type":"reserved","environment":"Development"}}}`)
+	got := post("/servers", `{"data":{"type":"servers","attributes":{"project":"rec","plan":"c2-small-x86","site":"SAO","operating_system":"ubuntu_24_04_x64_lts","hostname":"testrand"}}}`)
+	if got != recorded.Data.Attributes.Plan.Billing {
+		t.Errorf("the double billed the recorded create %q, the API %q", got, recorded.Data.Attributes.Plan.Billing)
+	}
+}
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
