@@ -80,40 +80,13 @@ func (w *world) checkPlatform(name, profile string, nodes, controlPlanes int) {
 	}
 
 	// The kubeconfig cto wrote works.
-	kubeconfig := w.ClusterFile(name, "kubeconfig")
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		t.Fatalf("kubeconfig: %v", err)
-	}
-	kube := kubernetes.NewForConfigOrDie(cfg)
+	kube := w.Kube(name)
 	ctx := context.Background()
 	ns, err := kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
 	if err != nil || len(ns.Items) == 0 {
-		t.Fatalf("list namespaces through %s: %v", kubeconfig, err)
+		t.Fatalf("list namespaces through %s: %v", w.ClusterFile(name, "kubeconfig"), err)
 	}
-	// The datacenter's kubelets report within a few of its passes.
-	ready := 0
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		list, err := kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ready = 0
-		for _, n := range list.Items {
-			if !strings.HasPrefix(n.Name, name+"-") {
-				continue
-			}
-			for _, c := range n.Status.Conditions {
-				if c.Type == "Ready" && c.Status == "True" {
-					ready++
-				}
-			}
-		}
-		if ready == nodes || time.Now().After(deadline) {
-			break
-		}
-	}
-	if ready != nodes {
+	if ready := len(w.ReadyNodes(name, nodes)); ready != nodes {
 		t.Errorf("%d Ready nodes of %s, want %d", ready, name, nodes)
 	}
 	// Control planes take workloads only when there is no worker to.
@@ -144,7 +117,7 @@ func (w *world) checkPlatform(name, profile string, nodes, controlPlanes int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dyn := dynamic.NewForConfigOrDie(cfg)
+	dyn := dynamic.NewForConfigOrDie(w.KubeConfig(name))
 	for _, c := range comps {
 		if c.Bootstrap {
 			secrets, err := kube.CoreV1().Secrets(c.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm,name=" + c.Name})

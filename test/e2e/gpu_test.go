@@ -1,53 +1,16 @@
 package e2e
 
 import (
-	"context"
 	"slices"
-	"strings"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
 	"github.com/cto-platform/cto/internal/talos"
 	"github.com/cto-platform/cto/test/sim"
 	"github.com/cto-platform/cto/test/simworld"
 )
-
-// kubeNodes lists the cluster's Nodes once every one of them reports
-// Ready (its kubelet registered and reported its status).
-func kubeNodes(t *testing.T, w *world, name string, want int) map[string]corev1.Node {
-	t.Helper()
-	cfg, err := clientcmd.BuildConfigFromFlags("", w.ClusterFile(name, "kubeconfig"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kube := kubernetes.NewForConfigOrDie(cfg)
-	out := map[string]corev1.Node{}
-	for deadline := time.Now().Add(5 * time.Second); len(out) < want && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		list, err := kube.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		clear(out)
-		for _, n := range list.Items {
-			ready := slices.ContainsFunc(n.Status.Conditions, func(c corev1.NodeCondition) bool {
-				return c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue
-			})
-			if strings.HasPrefix(n.Name, name+"-") && ready {
-				out[n.Name] = n
-			}
-		}
-	}
-	if len(out) != want {
-		t.Fatalf("%d Nodes of %s are Ready, want %d", len(out), name, want)
-	}
-	return out
-}
 
 // nodeExtensions reads the extensions of the schematic a node installed,
 // as the Image Factory double stored it.
@@ -76,7 +39,10 @@ func nodeExtensions(t *testing.T, w *world, hostname string) []string {
 func TestGPUWorker(t *testing.T) {
 	w := newWorld(t, sim.Options{})
 	w.MustRun(simworld.DeployArgs("gpu", "minimal", 2, "--worker-plan", "g3-h100-small", "--gpu", "--gpu-taint")...)
-	nodes := kubeNodes(t, w, "gpu", 2)
+	nodes := w.ReadyNodes("gpu", 2)
+	if len(nodes) != 2 {
+		t.Fatalf("%d Nodes of gpu are Ready, want 2", len(nodes))
+	}
 
 	worker, cp := nodes["gpu-worker1"], nodes["gpu-cp1"]
 	if got := worker.Labels[talos.GPULabel]; got != "true" {

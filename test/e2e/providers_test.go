@@ -8,8 +8,6 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/cto-platform/cto/test/sim"
 )
@@ -184,11 +182,7 @@ func TestHetznerRobotAdoptsThreeServers(t *testing.T) {
 // ciliumMTU reads the MTU Cilium was installed with (its cilium-config).
 func ciliumMTU(t *testing.T, w *world, cluster string) string {
 	t.Helper()
-	cfg, err := clientcmd.BuildConfigFromFlags("", w.ClusterFile(cluster, "kubeconfig"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cm, err := kubernetes.NewForConfigOrDie(cfg).CoreV1().ConfigMaps("kube-system").Get(context.Background(), "cilium-config", metav1.GetOptions{})
+	cm, err := w.Kube(cluster).CoreV1().ConfigMaps("kube-system").Get(context.Background(), "cilium-config", metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("cilium-config: %v", err)
 	}
