@@ -2,14 +2,12 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -32,14 +30,7 @@ func TestResumeAfterKill(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv(ResumeRunsEnv)); err == nil && v > 0 {
 		runs = v
 	}
-	seed := uint64(time.Now().UnixNano())
-	if v := os.Getenv(ResumeSeedEnv); v != "" {
-		var err error
-		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
-			t.Fatalf("%s=%q is not a seed", ResumeSeedEnv, v)
-		}
-	}
-	t.Logf("kill points from seed %d (replay: %s=%d)", seed, ResumeSeedEnv, seed)
+	seed := simworld.KillSeed(t, ResumeSeedEnv)
 	// Two API servers, each shared by the runs one worker plays in turn:
 	// cluster names differ per run and attempt.
 	const workers = 2
@@ -111,27 +102,19 @@ func killAndResume(t *testing.T, k *kubeenv.Env, seed uint64, run int) []KillRun
 		w := newWorld(t, sim.Options{Kube: k, Seed: rng.Uint64()})
 		name := fmt.Sprintf("r%da%d", run, attempt)
 		args := simworld.DeployArgs(name, "minimal", r.Nodes, "--control-planes", "3")
-		cmd := w.Command(context.Background(), args...)
-		var first bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &first, &first
-		began := time.Now()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
+		first := w.Start(args...)
+		killed, err := first.KillWhen(func() { time.Sleep(kill) })
+		switch {
+		case !killed:
 			// Not a kill: the deploy ended first.
 			r.KilledIn = "finished before the kill"
 			if err != nil {
-				t.Fatalf("seed %d run %d: the deploy failed before the kill: %v\n%s", seed, run, err, first.String())
+				t.Fatalf("seed %d run %d: the deploy failed before the kill: %v\n%s", seed, run, err, first.Output())
 			}
-		case <-time.After(kill):
-			cmd.Process.Signal(syscall.SIGKILL)
-			if err := <-done; err == nil {
-				r.KilledIn = "finished before the kill"
-			} else if steps := runningSteps(w, name); steps == "finished" {
+		case err == nil:
+			r.KilledIn = "finished before the kill"
+		default:
+			if steps := runningSteps(w, name); steps == "finished" {
 				// Killed after every step was journaled done:
 				// nothing was left to resume.
 				r.KilledIn = "finished before the kill"
@@ -143,13 +126,13 @@ func killAndResume(t *testing.T, k *kubeenv.Env, seed uint64, run int) []KillRun
 			}
 		}
 		if !r.Hit {
-			ran := time.Since(began)
+			ran := time.Since(first.Began)
 			t.Logf("seed %d run %d: the deploy finished in %s, before the kill at %s; drawing an earlier point", seed, run, ran.Round(time.Millisecond), kill.Round(time.Millisecond))
 			limit = min(limit, ran*9/10)
 			out = append(out, r)
 			continue
 		}
-		resumeAfterKill(t, w, name, args, &r, first.String())
+		resumeAfterKill(t, w, name, args, &r, string(first.Output()))
 		return append(out, r)
 	}
 	t.Errorf("seed %d run %d: %d kill points drawn, every one after the deploy finished", seed, run, maxKillAttempts)
@@ -224,26 +207,22 @@ func runningSteps(w *world, name string) string {
 func TestInterruptThenResume(t *testing.T) {
 	w := newWorld(t, sim.Options{})
 	args := simworld.DeployArgs("intr", "minimal", 2)
-	cmd := w.Command(context.Background(), args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	first := w.Start(args...)
 	// Interrupt while the servers deploy (10 simulated minutes: a second).
 	for deadline := time.Now().Add(10 * time.Second); len(w.Sim.Latitude().State().Servers) < 2; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("no servers created:\n%s", out.String())
+			first.Signal(os.Kill)
+			t.Fatalf("no servers created:\n%s", first.Output())
 		}
 	}
-	cmd.Process.Signal(os.Interrupt)
-	err := cmd.Wait()
-	if cmd.ProcessState.ExitCode() != 130 || !bytes.Contains(out.Bytes(), []byte("rerun the same command to resume")) ||
-		!bytes.Contains(out.Bytes(), []byte("cto destroy --name intr")) {
-		t.Fatalf("interrupted deploy: %v, exit %d; want 130 and how to resume or destroy:\n%s", err, cmd.ProcessState.ExitCode(), out.String())
+	first.Signal(os.Interrupt)
+	err := first.Wait()
+	if out := first.Output(); first.ExitCode() != 130 || !bytes.Contains(out, []byte("rerun the same command to resume")) ||
+		!bytes.Contains(out, []byte("cto destroy --name intr")) {
+		t.Fatalf("interrupted deploy: %v, exit %d; want 130 and how to resume or destroy:\n%s", err, first.ExitCode(), out)
 	}
 	if runningSteps(w, "intr") == "finished" {
-		t.Fatalf("the deploy finished before the interrupt:\n%s", out.String())
+		t.Fatalf("the deploy finished before the interrupt:\n%s", first.Output())
 	}
 	if r := w.Run(args...); r.Code != 0 {
 		t.Fatalf("resume exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)

@@ -2,22 +2,20 @@ package faults
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cto-platform/cto/internal/deploy"
 	"github.com/cto-platform/cto/internal/state"
 	"github.com/cto-platform/cto/test/sim"
+	"github.com/cto-platform/cto/test/simworld"
 	"github.com/cto-platform/cto/test/smallfs"
 )
 
@@ -74,17 +72,10 @@ func TestLocalFaults(t *testing.T) {
 	t.Run("two deploys of one cluster at once", func(t *testing.T) {
 		res, w := localCase(t, "two deploys of one cluster at once", Refused, "a second `cto deploy` while the first runs")
 		args := deployArgs(cluster, 1)
-		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-		defer cancel()
-		first := w.Command(ctx, args...)
-		var firstOut bytes.Buffer
-		first.Stdout, first.Stderr = &firstOut, &firstOut
-		if err := first.Start(); err != nil {
-			t.Fatal(err)
-		}
+		first := w.Start(args...)
 		if !waitFor(time.Minute, func() bool { return len(w.Sim.State().Latitude.Servers) > 0 }) {
-			first.Process.Kill()
-			t.Fatalf("the first deploy created no server:\n%s", firstOut.String())
+			first.Signal(os.Kill)
+			t.Fatalf("the first deploy created no server:\n%s", first.Output())
 		}
 		second := w.Run(args...)
 		res.Message = errorLine(w, second)
@@ -93,7 +84,7 @@ func TestLocalFaults(t *testing.T) {
 			t.Errorf("the second deploy was not refused clearly:\n%s", second)
 		}
 		if err := first.Wait(); err != nil {
-			t.Fatalf("the first deploy: %v\n%s", err, firstOut.String())
+			t.Fatalf("the first deploy: %v\n%s", err, first.Output())
 		}
 		res.Observed = "second refused; first completed"
 		checkDeployed(t, w, 1)
@@ -171,18 +162,6 @@ func localCase(t *testing.T, name string, expected Outcome, faults string) (*Res
 // CrashSeedEnv replays a TestCrashResume run: the seed its log printed.
 const CrashSeedEnv = "CTO_CRASH_SEED"
 
-// crashSeed is the seed of the kill points: CrashSeedEnv, else the clock.
-func crashSeed(t *testing.T) uint64 {
-	if v := os.Getenv(CrashSeedEnv); v != "" {
-		seed, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			t.Fatalf("%s=%q is not a seed", CrashSeedEnv, v)
-		}
-		return seed
-	}
-	return uint64(time.Now().UnixNano())
-}
-
 // TestCrashResume kills cto with SIGKILL at random points of a deploy of
 // 3 control planes and runs it again: every rerun completes with exactly
 // the servers asked for and exactly one Bootstrap call over all nodes, and
@@ -197,8 +176,7 @@ func TestCrashResume(t *testing.T) {
 	if full() {
 		runs = 8
 	}
-	seed := crashSeed(t)
-	t.Logf("kill points from seed %d (replay: %s=%d)", seed, CrashSeedEnv, seed)
+	seed := simworld.KillSeed(t, CrashSeedEnv)
 	rng := rand.New(rand.NewPCG(seed, 7))
 	// Each run aims at a step in turn, then kills at a random moment up
 	// to 300ms into it, so every step is hit. The credentials step is too
@@ -213,37 +191,24 @@ func TestCrashResume(t *testing.T) {
 			defer func() { recordKill(k) }()
 			w := newWorld(t, sim.Options{Speed: speed, Seed: uint64(20 + i)})
 			args := deployArgs(cluster, 3, "--control-planes", "3")
-			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-			defer cancel()
-			first := w.Command(ctx, args...)
-			if err := first.Start(); err != nil {
-				t.Fatal(err)
-			}
-			began := time.Now()
-			exited := make(chan error, 1)
-			go func() { exited <- first.Wait() }()
-			reached := make(chan struct{})
-			go func() {
+			first := w.Start(args...)
+			killed, err := first.KillWhen(func() {
 				waitFor(2*time.Minute, func() bool { return stepReached(w.Journal(cluster), target) })
 				time.Sleep(jitter)
-				close(reached)
-			}()
-			select {
-			case <-reached:
-				first.Process.Signal(syscall.SIGKILL)
-				if err := <-exited; err == nil {
-					k.Step = "finished before the kill"
-					t.Fatalf("the kill aimed %s into %s missed its window: the deploy had finished (seed %d)", jitter, target, seed)
-				}
-				// The process is dead: the journal on disk is where it
-				// stopped.
-				k.Step = runningSteps(w.Journal(cluster))
-				k.Hit = true
-			case err := <-exited:
+			})
+			switch {
+			case !killed:
 				k.Step = "finished before the kill"
 				t.Fatalf("the deploy ended (%v) before the kill aimed %s into %s: the kill missed its window (seed %d)", err, jitter, target, seed)
+			case err == nil:
+				k.Step = "finished before the kill"
+				t.Fatalf("the kill aimed %s into %s missed its window: the deploy had finished (seed %d)", jitter, target, seed)
 			}
-			k.AfterMillis = int(time.Since(began).Milliseconds())
+			// The process is dead: the journal on disk is where it
+			// stopped.
+			k.Step = runningSteps(w.Journal(cluster))
+			k.Hit = true
+			k.AfterMillis = int(time.Since(first.Began).Milliseconds())
 			k.Servers = len(w.Sim.State().Latitude.Servers)
 			r := w.Run(args...)
 			k.Resumed = r.Code == 0
