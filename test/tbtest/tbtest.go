@@ -5,6 +5,7 @@ package tbtest
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -14,20 +15,25 @@ type Recorder struct {
 	testing.TB
 	skipped, failed bool
 	Msg             string
+	cleanups        []func()
 }
 
 // Run calls helper with a fresh Recorder on a goroutine of its own (a skip
-// or failure ends that goroutine) and returns the Recorder once it ended.
+// or failure ends that goroutine) and returns the Recorder once it ended
+// and the cleanups it registered ran, last first, as testing.T runs them.
 func Run(helper func(testing.TB)) *Recorder {
 	r := &Recorder{}
 	done := make(chan struct{})
 	go func() { defer close(done); helper(r) }()
 	<-done
+	for _, f := range slices.Backward(r.cleanups) {
+		f()
+	}
 	return r
 }
 
 func (r *Recorder) Helper()          {}
-func (r *Recorder) Cleanup(f func()) {}
+func (r *Recorder) Cleanup(f func()) { r.cleanups = append(r.cleanups, f) }
 func (r *Recorder) Skipped() bool    { return r.skipped }
 func (r *Recorder) Failed() bool     { return r.failed }
 
