@@ -277,6 +277,8 @@ func configureNode(ctx context.Context, r *pipeline.Run, client *talos.Client, i
 	if err := r.Journal.Update(func(j *state.Journal) {
 		if jn := j.NodeLocked(n.Name); jn != nil {
 			jn.Configured = true
+			jn.TalosVersion = in.TalosVersion
+			jn.KubernetesVersion = "v" + strings.TrimPrefix(cmp.Or(in.KubernetesVersion, talos.DefaultKubernetesVersion), "v")
 		}
 	}); err != nil {
 		return err

@@ -41,6 +41,10 @@ type Facts struct {
 	// GitHubRepo is the repository the platform's GitOps source was
 	// asked for once.
 	GitHubRepo string `json:"github_repo,omitempty"`
+	// Operation is the day-2 command under way ("upgrade talos v1.13.9"),
+	// set when it starts and cleared when it finishes: a failed or stopped
+	// one stays, for status and for its rerun to resume.
+	Operation string `json:"operation,omitempty"`
 	// CheapestChoice is the ranked row `--provider cheapest` took, as JSON.
 	CheapestChoice string `json:"cheapest.choice,omitempty"`
 	// Schematics maps a schematic's content address to its Image Factory

@@ -223,6 +223,10 @@ type Node struct {
 	Replaced []string `json:"replaced,omitempty"`
 	// Configured is set once the node proved it runs our Talos config.
 	Configured bool `json:"configured,omitempty"`
+	// TalosVersion and KubernetesVersion are the versions the node runs
+	// as cto last set or saw them ("v1.13.9", "v1.36.3").
+	TalosVersion      string `json:"talos_version,omitempty"`
+	KubernetesVersion string `json:"kubernetes_version,omitempty"`
 }
 
 // ResourceKind is what a journaled resource is.
