@@ -122,7 +122,7 @@ func Drain(ctx context.Context, kube kubernetes.Interface, node string, opts Opt
 		o.logf("node %s drained: no pod to evict", node)
 		return nil
 	}
-	o.logf("node %s: evicting %d pods", node, len(p.evict))
+	o.logf("node %s: evicting %s", node, pods(len(p.evict)))
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -135,8 +135,15 @@ func Drain(ctx context.Context, kube kubernetes.Interface, node string, opts Opt
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("drain node %s: %w", node, err)
 	}
-	o.logf("node %s drained: %d pods evicted in %s", node, len(p.evict), o.clock.Now().Sub(start).Round(time.Millisecond))
+	o.logf("node %s drained: %s evicted in %s", node, pods(len(p.evict)), o.clock.Now().Sub(start).Round(time.Millisecond))
 	return nil
+}
+
+func pods(n int) string {
+	if n == 1 {
+		return "1 pod"
+	}
+	return fmt.Sprintf("%d pods", n)
 }
 
 func them(n int) string {
@@ -250,6 +257,7 @@ func evictAndWait(ctx context.Context, kube kubernetes.Interface, node string, p
 				o.logf("pod %s already gone", name)
 				return nil
 			}
+			o.logf("pod %s: eviction met a concurrent change, retrying: %s", name, statusText(err))
 		case apierrors.IsTooManyRequests(err):
 			refused++
 			if refused == 1 {
