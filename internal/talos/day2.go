@@ -47,8 +47,10 @@ func (c *Client) Upgrade(ctx context.Context, endpoint, image string, stage, for
 	defer cancel()
 	return c.withSecure(ctx, endpoint, func(ctx context.Context, tc *client.Client) error {
 		// The machine service's Upgrade checks etcd and reboots by itself;
-		// the lifecycle service's only writes the image.
-		_, err := tc.MachineClient.Upgrade(ctx, &machine.UpgradeRequest{Image: image, Stage: stage, Force: force, Preserve: true})
+		// the lifecycle service's only writes the image. Preserve stays
+		// off: Talos skips its etcd check when it is set
+		// (v1alpha1_server.go, Upgrade); talosctl upgrade leaves it off too.
+		_, err := tc.MachineClient.Upgrade(ctx, &machine.UpgradeRequest{Image: image, Stage: stage, Force: force})
 		if err != nil {
 			return fmt.Errorf("upgrade to %s: %w", image, err)
 		}
