@@ -56,6 +56,10 @@ type Faults struct {
 	// ForeignConfig is a machine config someone else applied before cto
 	// got to the node: it starts configured with it.
 	ForeignConfig []byte
+	// UpgradeBootFails: the Talos an upgrade installs does not boot; the
+	// bootloader falls back to the previous one (Talos's A/B boot), so
+	// the node comes back on its old version after the reboot.
+	UpgradeBootFails bool
 }
 
 // Node is a fake Talos node: in maintenance mode it serves TLS with a
@@ -74,6 +78,13 @@ type Node struct {
 	// (default fake-admin-token).
 	KubeconfigToken string
 	Faults          Faults
+	// Version is the Talos version the node booted (default
+	// talos.DefaultTalosVersion); an upgrade changes what it runs
+	// (RunningVersion).
+	Version string
+	// Etcd, shared by the control planes of one simulated datacenter,
+	// holds their etcd members (nil: the node keeps one of its own).
+	Etcd *Etcd
 	// Trustd, shared by the nodes of one simulated datacenter, hands
 	// workers the certificate a configured control plane's CA signs.
 	Trustd *Trustd
@@ -81,7 +92,9 @@ type Node struct {
 	// Trustd is shared (workers' configs carry only the CA certificate).
 	TrustdCA *sx509.PEMEncodedCertificateAndKey
 	// InstallTime is how long the node installs Talos and reboots after
-	// taking its config: its API does not answer meanwhile. BootstrapTime
+	// taking its config: its API does not answer meanwhile. Every later
+	// reboot (an upgrade, a reset, a config applied with a reboot) takes
+	// as long. BootstrapTime
 	// is how long etcd and the API server take to start after Bootstrap:
 	// EtcdMemberList answers Unavailable and APIServerUp is false
 	// meanwhile, while Kubeconfig answers at once, as on real Talos (it is
@@ -128,6 +141,23 @@ type Node struct {
 	installProblem  string
 	apidWaits       string
 	srv             *grpc.Server
+
+	// Day-2 state (day2.go).
+	running       string    // the Talos version it runs
+	off           bool      // Stop: the machine is gone
+	halted        bool      // a reset without reboot powered it off
+	downUntil     time.Time // rebooting until then
+	boot          afterBoot // what the reboot brings
+	etcdOut       etcdOut
+	upgradeCalls  int
+	upgradeImages []string
+	resetCalls    int
+	resetProblem  string
+	applied       []AppliedConfig
+	staged        coreconfig.Provider
+	tryUntil      time.Time
+	tryPrevious   coreconfig.Provider
+	ownEtcd       *Etcd
 }
 
 func (n *Node) now() time.Time {
@@ -139,6 +169,9 @@ func (n *Node) now() time.Time {
 
 // Start serves the node on addr ("127.x.y.z:0" picks a port).
 func (n *Node) Start(addr string) error {
+	n.mu.Lock()
+	n.running = cmp.Or(n.running, n.Version, talos.DefaultTalosVersion)
+	n.mu.Unlock()
 	f := n.faults()
 	if f.NeverBoots {
 		n.addr = addr
@@ -152,6 +185,7 @@ func (n *Node) Start(addr string) error {
 		n.mu.Lock()
 		n.config = cfg
 		n.mu.Unlock()
+		n.joinEtcd(cfg)
 	}
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -176,7 +210,7 @@ func (n *Node) Start(addr string) error {
 		MinVersion:         tls.VersionTLS12,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) { return n.tlsConfig() },
 	}
-	n.srv = grpc.NewServer(grpc.Creds(credentials.NewTLS(base)))
+	n.srv = grpc.NewServer(grpc.Creds(credentials.NewTLS(base)), grpc.UnaryInterceptor(n.refuseWhileDown), grpc.StreamInterceptor(n.refuseStreamWhileDown))
 	machine.RegisterMachineServiceServer(n.srv, &machineServer{n: n})
 	storage.RegisterStorageServiceServer(n.srv, &storageServer{n: n})
 	go n.srv.Serve(n.gate)
@@ -192,6 +226,10 @@ func (n *Node) Addr() string { return n.addr }
 
 // Stop ends serving.
 func (n *Node) Stop() {
+	n.mu.Lock()
+	n.off = true
+	n.mu.Unlock()
+	n.etcd().down(n, "stopped")
 	n.sockMu.Lock()
 	n.stopped = true
 	if n.sock != nil {
@@ -304,11 +342,14 @@ func (n *Node) reconcile() bool {
 func (n *Node) apidUp() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	now := n.now()
+	if !n.upLocked(now) {
+		return false
+	}
 	if n.config == nil {
 		return true
 	}
 	booted := n.appliedAt.Add(n.InstallTime)
-	now := n.now()
 	if now.Before(booted) {
 		return false
 	}
@@ -356,7 +397,9 @@ func (n *Node) Reset() {
 	n.mu.Lock()
 	n.config, n.configured, n.bootstrapped, n.network = nil, nil, false, Network{}
 	n.Faults.ForeignConfig = nil
+	n.halted, n.downUntil, n.boot, n.etcdOut, n.staged, n.tryUntil = false, time.Time{}, afterBoot{}, etcdIn, nil, time.Time{}
 	n.mu.Unlock()
+	n.etcd().down(n, "reinstalled")
 	n.wake()
 }
 
@@ -398,6 +441,7 @@ func (n *Node) Configure(cfg coreconfig.Provider) error {
 	n.appliedAt = n.now()
 	n.network = nw
 	n.mu.Unlock()
+	n.joinEtcd(cfg)
 	// The node reboots into its config: nothing listens until apid runs.
 	n.wake()
 	return nil
@@ -464,7 +508,8 @@ func pullInstaller(ctx context.Context, image string) string {
 func (n *Node) APIServerUp() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.bootstrapped && n.network.EtcdProblem == "" && !n.now().Before(n.bootstrappedAt.Add(n.BootstrapTime))
+	now := n.now()
+	return n.bootstrapped && n.upLocked(now) && n.network.EtcdProblem == "" && !now.Before(n.bootstrappedAt.Add(n.BootstrapTime))
 }
 
 // Network is what the node made of its config's network documents.
@@ -646,7 +691,10 @@ func (s *machineServer) ApplyConfiguration(ctx context.Context, req *machine.App
 	already := n.config != nil
 	n.mu.Unlock()
 	if already {
-		return nil, status.Error(codes.PermissionDenied, "node is configured; use mutual TLS")
+		if !clientCertified(ctx) {
+			return nil, status.Error(codes.PermissionDenied, "node is configured; use mutual TLS")
+		}
+		return n.applyConfigured(ctx, req)
 	}
 	cfg, err := configloader.NewFromBytes(req.GetData())
 	if err != nil {
@@ -682,7 +730,7 @@ func (s *machineServer) ApplyConfiguration(ctx context.Context, req *machine.App
 
 func (s *machineServer) Version(ctx context.Context, _ *emptypb.Empty) (*machine.VersionResponse, error) {
 	return &machine.VersionResponse{Messages: []*machine.Version{{
-		Version:  &machine.VersionInfo{Tag: "v1.13.9", Os: "linux", Arch: "amd64"},
+		Version:  &machine.VersionInfo{Tag: s.n.RunningVersion(), Os: "linux", Arch: "amd64"},
 		Platform: &machine.PlatformInfo{Name: "metal", Mode: "metal"},
 	}}}, nil
 }
@@ -693,30 +741,54 @@ func (s *machineServer) Bootstrap(ctx context.Context, _ *machine.BootstrapReque
 		return nil, status.Error(codes.FailedPrecondition, "node is in maintenance mode")
 	}
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	n.bootstrapCalls++
 	if n.bootstrapCalls <= n.Faults.BootstrapFailures {
+		n.mu.Unlock()
 		return nil, status.Error(codes.FailedPrecondition, "time is not in sync yet")
 	}
-	if n.bootstrapped {
+	// Talos bootstraps only a node whose etcd data directory is empty:
+	// not twice, not one that joined a running etcd or was removed from
+	// it.
+	full := n.bootstrapped || n.etcdOut == etcdRemoved
+	key := etcdKeyOf(n.config)
+	n.mu.Unlock()
+	if full || n.etcd().localID(n) != 0 {
 		return nil, status.Error(codes.AlreadyExists, "etcd data directory is not empty")
 	}
+	n.mu.Lock()
 	n.bootstrapped = true
 	n.bootstrappedAt = n.now()
+	n.mu.Unlock()
+	n.etcd().bootstrap(key, n)
 	return &machine.BootstrapResponse{Messages: []*machine.Bootstrap{{}}}, nil
 }
 
+// EtcdMemberList answers from a control plane whose etcd runs as a
+// member, with every member (v1alpha1_server.go, EtcdMemberList:
+// control planes only; the list needs a leader).
 func (s *machineServer) EtcdMemberList(ctx context.Context, _ *machine.EtcdMemberListRequest) (*machine.EtcdMemberListResponse, error) {
 	n := s.n
+	if err := n.checkControlPlane("member list"); err != nil {
+		return nil, err
+	}
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.network.EtcdProblem != "" {
-		return nil, status.Error(codes.Unavailable, "etcd is not running: "+n.network.EtcdProblem)
+	problem := n.network.EtcdProblem
+	n.mu.Unlock()
+	if problem != "" {
+		return nil, status.Error(codes.Unavailable, "etcd is not running: "+problem)
 	}
-	if !n.bootstrapped || n.now().Before(n.bootstrappedAt.Add(n.BootstrapTime)) {
+	members, err := n.etcd().list(n)
+	switch {
+	case errors.Is(err, errEtcdNotRunning):
 		return nil, status.Error(codes.Unavailable, "etcd is not running")
+	case err != nil:
+		return nil, err
 	}
-	return &machine.EtcdMemberListResponse{Messages: []*machine.EtcdMembers{{Members: []*machine.EtcdMember{{Id: 1, Hostname: n.Name}}}}}, nil
+	var names []string
+	for _, m := range members {
+		names = append(names, m.Hostname)
+	}
+	return &machine.EtcdMemberListResponse{Messages: []*machine.EtcdMembers{{LegacyMembers: names, Members: members}}}, nil
 }
 
 func (s *machineServer) Kubeconfig(_ *emptypb.Empty, stream grpc.ServerStreamingServer[common.Data]) error {
