@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -68,50 +69,46 @@ func (p *apiProxy) serve() {
 	}
 }
 
-// serving: the node is a control plane and the API server of its cluster
-// answers: the control plane that bootstrapped etcd runs and its API
-// server came up (BootstrapTime after Bootstrap). With three or more
-// control planes the others joined that etcd (Talos's etcd controller
-// adds every control plane as a member), so the API keeps answering when
-// the bootstrapping one is lost, as long as etcd keeps its quorum: more
-// than half of the control planes (etcd's raft). A single control plane
-// reinstalled lost etcd's data with it and is not served. A load
-// balancer's proxy (no node) serves while any control plane does.
+// serving: a control plane's kube-apiserver answers once the machine
+// runs, its own etcd member runs (Talos points kube-apiserver at the
+// local member) and the cluster's etcd has a quorum: the bootstrapped
+// control plane BootstrapTime after Bootstrap, the others once they
+// joined; a control plane that reboots, or a cluster whose etcd lost its
+// quorum, serves nothing. A load balancer's proxy (no node) serves while
+// any running control plane does.
 func (p *apiProxy) serving() bool {
 	if p.node != nil {
-		if cfg := p.node.Config(); cfg == nil || cfg.Machine().Type().String() != "controlplane" {
-			return false
-		}
+		return p.sim.apiServes(p.node)
 	}
-	nodes := p.sim.Nodes()
-	upRunning, upEver := false, false
-	for _, n := range nodes {
-		up := n.Bootstrapped && n.APIServerUp
-		upRunning = upRunning || (up && n.Running)
-		upEver = upEver || up
+	p.sim.mu.Lock()
+	var nodes []*talosfake.Node
+	for _, n := range p.sim.nodes {
+		nodes = append(nodes, n.node)
 	}
-	all, alive := controlPlanes(nodes)
-	if alive == 0 {
-		return false
-	}
-	return upRunning || (upEver && all >= 3 && alive > all/2)
+	p.sim.mu.Unlock()
+	return slices.ContainsFunc(nodes, p.sim.apiServes)
 }
 
-// controlPlanes counts the control planes the datacenter ever configured
-// (by hostname: a reinstalled server is one) and those of them running.
-func controlPlanes(nodes []NodeState) (all, running int) {
-	up := map[string]bool{}
-	for _, n := range nodes {
-		if n.Role == "controlplane" {
-			up[n.Hostname] = up[n.Hostname] || n.Running
+// apiServes says whether a node's kube-apiserver answers.
+func (s *Sim) apiServes(n *talosfake.Node) bool {
+	if cfg := n.Config(); cfg == nil || !cfg.Machine().Type().IsControlPlane() || n.Rebooting() || n.Halted() {
+		return false
+	}
+	return s.etcdMember(n)
+}
+
+// etcdMember says whether a node's etcd member runs in a cluster that
+// keeps its quorum.
+func (s *Sim) etcdMember(n *talosfake.Node) bool {
+	members := s.etcd.Members(n)
+	healthy, self := 0, false
+	for _, m := range members {
+		if m.Healthy {
+			healthy++
+			self = self || m.Hostname == n.Name
 		}
 	}
-	for _, r := range up {
-		if r {
-			running++
-		}
-	}
-	return len(up), running
+	return self && healthy >= len(members)/2+1
 }
 
 // loadBalancer forwards a Hetzner Cloud load balancer's API port to the

@@ -77,12 +77,21 @@ func (s *Sim) kubelets(ctx context.Context, kube kubernetes.Interface) {
 		running[n.Hostname] = running[n.Hostname] || n.Running
 	}
 	for _, n := range nodes {
-		if !n.Configured {
+		if !n.Running {
+			if n.Configured && !running[n.Hostname] {
+				s.kubeletGone(ctx, kube, n, false)
+			}
 			continue
 		}
-		if !n.Running {
-			if !running[n.Hostname] {
-				s.kubeletGone(ctx, kube, n)
+		if n.Rebooting || n.Halted || !n.Configured {
+			// The kubelet stops with the machine: a reboot (an upgrade, a
+			// reset, a config applied with a reboot), a reset that powered
+			// it off, a node wiped back to maintenance mode. Talos cordons
+			// the node first while it upgrades or resets
+			// (NodeCordonedSpecController, v1.13) and uncordons it once it
+			// runs again; it never deletes the Node object.
+			if s.kubeletRan(n.Hostname) {
+				s.kubeletGone(ctx, kube, n, n.Rebooting || n.Halted)
 			}
 			continue
 		}
@@ -112,21 +121,54 @@ func (s *Sim) kubelet(ctx context.Context, kube kubernetes.Interface, n NodeStat
 			// of it (it takes on a node only when one is added).
 			reg.Annotations = map[string]string{kubeenv.KWOKNodeAnnotation: "fake"}
 		}
-		api.Create(ctx, reg, metav1.CreateOptions{})
+		if _, err := api.Create(ctx, reg, metav1.CreateOptions{}); err == nil {
+			s.setKubeletRan(n.Hostname, true)
+		}
 		return
 	}
 	if err == nil && cni && node.Annotations[kubeenv.KWOKNodeAnnotation] == "" {
 		// The kubelet registers anew with the network up, for KWOK.
 		api.Delete(ctx, n.Hostname, metav1.DeleteOptions{})
+		return
+	}
+	if err == nil {
+		// A kubelet restarted on a new image, or a node rebooted into a
+		// new Talos, reports its versions anew.
+		s.setKubeletRan(n.Hostname, true)
+		want := s.nodeStatus(n, nil, corev1.ConditionTrue, "").NodeInfo
+		if node.Status.NodeInfo.OSImage != want.OSImage || node.Status.NodeInfo.KubeletVersion != want.KubeletVersion {
+			node.Status.NodeInfo.OSImage, node.Status.NodeInfo.KubeletVersion = want.OSImage, want.KubeletVersion
+			api.UpdateStatus(ctx, node, metav1.UpdateOptions{})
+		}
 	}
 }
 
+// kubeletRan says whether a hostname's kubelet registered its Node since
+// it last stopped.
+func (s *Sim) kubeletRan(hostname string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.kubeletsUp[hostname]
+}
+
+func (s *Sim) setKubeletRan(hostname string, ran bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.kubeletsUp == nil {
+		s.kubeletsUp = map[string]bool{}
+	}
+	s.kubeletsUp[hostname] = ran
+}
+
 // kubeletGone stops the node's kubelet: its Node registers anew without
-// KWOK, NotReady, so no Lease is renewed and its pods stop, until its
-// server comes back.
-func (s *Sim) kubeletGone(ctx context.Context, kube kubernetes.Interface, n NodeState) {
+// KWOK, NotReady (and unschedulable when cordoned), so no Lease is
+// renewed and its pods stop, until its server comes back.
+func (s *Sim) kubeletGone(ctx context.Context, kube kubernetes.Interface, n NodeState, cordoned bool) {
 	api := kube.CoreV1().Nodes()
 	node, err := api.Get(ctx, n.Hostname, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		s.setKubeletRan(n.Hostname, false)
+	}
 	if err != nil || node.Annotations[kubeenv.KWOKNodeAnnotation] == "" {
 		return
 	}
@@ -136,6 +178,7 @@ func (s *Sim) kubeletGone(ctx context.Context, kube kubernetes.Interface, n Node
 	reg := node.DeepCopy()
 	reg.ResourceVersion, reg.UID, reg.Annotations = "", "", nil
 	reg.Status = corev1.NodeStatus{}
+	reg.Spec.Unschedulable = reg.Spec.Unschedulable || cordoned
 	if node, err = api.Create(ctx, reg, metav1.CreateOptions{}); err != nil {
 		return
 	}
@@ -143,10 +186,13 @@ func (s *Sim) kubeletGone(ctx context.Context, kube kubernetes.Interface, n Node
 	node.Status = s.nodeStatus(n, nil, corev1.ConditionUnknown, "NodeStatusUnknown")
 	node.Status.Conditions[0].Message, node.Status.Conditions[0].LastHeartbeatTime = "Kubelet stopped posting node status.", now
 	api.UpdateStatus(ctx, node, metav1.UpdateOptions{})
+	s.setKubeletRan(n.Hostname, false)
 }
 
 // nodeStatus is what the kubelet reports: its address, its plan's cores,
-// memory and (with the drivers) GPUs, and readiness.
+// memory and (with the drivers) GPUs, readiness, and in NodeInfo the
+// Talos it runs (OSImage "Talos (<version>)", as Talos's os-release
+// names it) and its version, the tag of machine.kubelet.image.
 func (s *Sim) nodeStatus(n NodeState, tn *talosfake.Node, ready corev1.ConditionStatus, reason string) corev1.NodeStatus {
 	now := metav1.Now()
 	hw := hardware{cores: 1, memoryGiB: 1}
@@ -169,8 +215,9 @@ func (s *Sim) nodeStatus(n NodeState, tn *talosfake.Node, ready corev1.Condition
 		Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: ready, Reason: reason,
 			LastHeartbeatTime: now, LastTransitionTime: now}},
 		Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: n.IP}, {Type: corev1.NodeHostName, Address: n.Hostname}},
-		NodeInfo:  corev1.NodeSystemInfo{OSImage: "Talos (v1.13.9)", KubeletVersion: "v1.36.3", OperatingSystem: "linux", Architecture: "amd64"},
-		Capacity:  capacity, Allocatable: capacity,
+		NodeInfo: corev1.NodeSystemInfo{OSImage: "Talos (" + cmpOr(n.TalosVersion, talos.DefaultTalosVersion) + ")",
+			KubeletVersion: cmpOr(n.KubeletVersion, "v"+strings.TrimPrefix(talos.DefaultKubernetesVersion, "v")), OperatingSystem: "linux", Architecture: "amd64"},
+		Capacity: capacity, Allocatable: capacity,
 	}
 }
 

@@ -81,6 +81,9 @@ type Options struct {
 	// Latitude are the faults the Latitude double injects (Latency is
 	// APILatency when unset). Change them later with Latitude().SetFaults.
 	Latitude latfake.Faults
+	// TalosVersions are the Talos versions the Image Factory double serves
+	// besides talos.DefaultTalosVersion, e.g. the ones a test upgrades to.
+	TalosVersions []string
 	// Talos are the faults of every Talos node; TalosFor, by hostname,
 	// replaces them for one node.
 	Talos    talosfake.Faults
@@ -136,6 +139,7 @@ type Sim struct {
 	stopPlay        context.CancelFunc
 	playDone        chan struct{}
 	trustd          *talosfake.Trustd
+	etcd            *talosfake.Etcd
 	license         string
 
 	mu      sync.Mutex
@@ -143,6 +147,9 @@ type Sim struct {
 	lbs     map[string]*apiProxy // load balancers' API ports, by IP
 	history []NodeState          // nodes that went away
 	closed  bool
+	// kubeletsUp: the hostnames whose kubelet registered its Node since
+	// it last stopped.
+	kubeletsUp map[string]bool
 	// vipHolders: which control plane announces each VIP (VIPHolder).
 	vipHolders map[netip.Addr]string
 }
@@ -181,7 +188,7 @@ func Start(ctx context.Context, opts Options) (s *Sim, err error) {
 		opts.Latitude.Latency = opts.APILatency
 	}
 	s = &Sim{opts: opts, clock: clock.NewScaled(opts.Speed), block: talosfake.LoopbackBlock(),
-		trustd: &talosfake.Trustd{}, nodes: map[string]*simNode{}, lbs: map[string]*apiProxy{}, vipHolders: map[netip.Addr]string{}}
+		trustd: &talosfake.Trustd{}, etcd: &talosfake.Etcd{}, nodes: map[string]*simNode{}, lbs: map[string]*apiProxy{}, vipHolders: map[netip.Addr]string{}}
 	// Every early return below sets s to nil, so the half-started datacenter
 	// is kept aside to be closed.
 	started := s
@@ -201,7 +208,7 @@ func Start(ctx context.Context, opts Options) (s *Sim, err error) {
 		s.ownKube = true
 	}
 
-	s.factory = talosfake.NewFactory()
+	s.factory = talosfake.NewFactory(append([]string{talos.DefaultTalosVersion}, opts.TalosVersions...)...)
 	s.factorySrv = httptest.NewServer(s.factory)
 
 	s.latitude = latfake.New(latfake.Options{
@@ -377,6 +384,10 @@ func (s *Sim) RobotServers() []string { return append([]string(nil), s.robotNums
 // Vultr is the Vultr double.
 func (s *Sim) Vultr() *vultrfake.API { return s.vultr }
 
+// Etcd is the etcd of the datacenter's control planes: its members, and
+// whether it ever lost quorum.
+func (s *Sim) Etcd() *talosfake.Etcd { return s.etcd }
+
 // Factory is the Talos Image Factory double.
 func (s *Sim) Factory() *talosfake.Factory { return s.factory }
 
@@ -435,6 +446,14 @@ type NodeState struct {
 	// KubeconfigCalls counts Kubeconfig calls, failed ones included.
 	KubeconfigCalls int  `json:"kubeconfig_calls"`
 	Running         bool `json:"running"` // false: its server was deleted or reinstalled
+	// TalosVersion is the Talos version the node runs; KubeletVersion the
+	// tag of its config's kubelet image ("" before it has a config).
+	TalosVersion   string `json:"talos_version"`
+	KubeletVersion string `json:"kubelet_version,omitempty"`
+	// Rebooting: the node is down for a reboot (an upgrade, a reset, a
+	// config applied with a reboot); Halted: a reset powered it off.
+	Rebooting bool `json:"rebooting,omitempty"`
+	Halted    bool `json:"halted,omitempty"`
 }
 
 // State is the whole datacenter, as GET /_fake/state of CTO_SIM_STATE_URL
@@ -501,7 +520,8 @@ func (n *simNode) stop() {
 
 func (n *simNode) state(running bool) NodeState {
 	st := NodeState{Hostname: n.node.Name, ServerID: n.serverID, IP: n.ip, Bootstrapped: n.node.Bootstrapped(), APIServerUp: n.node.APIServerUp(),
-		ApplyCalls: n.node.ApplyCalls(), BootstrapCalls: n.node.BootstrapCalls(), KubeconfigCalls: n.node.KubeconfigCalls(), Running: running}
+		ApplyCalls: n.node.ApplyCalls(), BootstrapCalls: n.node.BootstrapCalls(), KubeconfigCalls: n.node.KubeconfigCalls(), Running: running,
+		TalosVersion: n.node.RunningVersion(), KubeletVersion: n.node.KubeletVersion(), Rebooting: n.node.Rebooting(), Halted: n.node.Halted()}
 	if cfg := n.node.Config(); cfg != nil {
 		st.Configured = true
 		st.Role = cfg.Machine().Type().String()
@@ -530,12 +550,12 @@ func (s *Sim) serverDeployed(srv latfake.ServerState) {
 			hw = hardware{cores: p.Cores, memoryGiB: p.MemoryGB}
 		}
 	}
-	s.bootTalos(srv.Hostname, srv.ID, srv.IP, hw, disks(srv.Plan, srv.IP), latitudeLinks(srv.ID, srv.IP, dhcp, cmdline))
+	s.bootTalos(srv.Hostname, srv.ID, srv.IP, b.Version, hw, disks(srv.Plan, srv.IP), latitudeLinks(srv.ID, srv.IP, dhcp, cmdline))
 }
 
-// bootTalos starts a Talos node in maintenance mode on a server's address,
-// in place of whatever ran there before.
-func (s *Sim) bootTalos(hostname, serverID, ip string, hw hardware, disks []*storage.Disk, links func() []talosfake.Link) {
+// bootTalos starts a Talos node of version in maintenance mode on a
+// server's address, in place of whatever ran there before.
+func (s *Sim) bootTalos(hostname, serverID, ip, version string, hw hardware, disks []*storage.Disk, links func() []talosfake.Link) {
 	faults := s.opts.Talos
 	if f, ok := s.opts.TalosFor[hostname]; ok {
 		faults = f
@@ -544,7 +564,7 @@ func (s *Sim) bootTalos(hostname, serverID, ip string, hw hardware, disks []*sto
 	// Talos's does: a control plane's address (served by apiProxy), a
 	// load balancer's or a DNS name.
 	n := &talosfake.Node{Name: hostname, Disks: disks, KubeconfigToken: s.kube.Token, Faults: faults, PullsInstaller: true,
-		Trustd: s.trustd, InstallTime: s.opts.InstallTime, BootstrapTime: s.opts.BootstrapTime, Clock: s.clock, Links: links}
+		Version: version, Trustd: s.trustd, Etcd: s.etcd, InstallTime: s.opts.InstallTime, BootstrapTime: s.opts.BootstrapTime, Clock: s.clock, Links: links}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -621,7 +641,7 @@ func (s *Sim) hcloudBooted(b hcfake.Booted) {
 	}
 	id := strconv.FormatInt(b.ID, 10)
 	cores, mem, _ := s.hcloud.ServerTypeSpec(b.Type)
-	s.bootTalos(b.Name, id, b.IP, hardware{cores: cores, memoryGiB: int(mem)}, driveDisks(b.IP, []provider.Drive{{Count: 1, SizeGB: float64(b.DiskGB), Type: "SSD"}}), s.hcloudLinks(b.ID, b.IP))
+	s.bootTalos(b.Name, id, b.IP, isoVersion(iso), hardware{cores: cores, memoryGiB: int(mem)}, driveDisks(b.IP, []provider.Drive{{Count: 1, SizeGB: float64(b.DiskGB), Type: "SSD"}}), s.hcloudLinks(b.ID, b.IP))
 }
 
 func (s *Sim) hcloudStopped(b hcfake.Booted) {
@@ -633,7 +653,8 @@ func (s *Sim) hcloudStopped(b hcfake.Booted) {
 func (s *Sim) vultrActive(b vultrfake.BareMetal) {
 	// The Vultr double models no account without DHCP (cto's Vultr
 	// provider says its servers have DHCP): the target alone decides.
-	if _, err := s.bootTarget(b.IPXEChainURL); err != nil {
+	target, err := s.bootTarget(b.IPXEChainURL)
+	if err != nil {
 		s.logf("server %s (%s) booted no Talos (%v): no node; its iPXE ran %q", b.Label, b.MainIP, err, b.IPXEChainURL)
 		return
 	}
@@ -645,7 +666,7 @@ func (s *Sim) vultrActive(b vultrfake.BareMetal) {
 			hw = hardware{cores: p.CPUCount, memoryGiB: p.RAM / 1024}
 		}
 	}
-	s.bootTalos(cmpOr(b.Hostname, b.Label), b.ID, b.MainIP, hw, driveDisks(b.MainIP, drives), s.vultrLinks(b))
+	s.bootTalos(cmpOr(b.Hostname, b.Label), b.ID, b.MainIP, target.Version, hw, driveDisks(b.MainIP, drives), s.vultrLinks(b))
 }
 
 func (s *Sim) vultrDeleted(b vultrfake.BareMetal) {
@@ -754,7 +775,7 @@ func (s *Sim) robotBooted(srv robotfake.Server) {
 		disks = append(disks, disk)
 	}
 	// The account rents AX42s: 8 cores, 64 GB (Hetzner's product page).
-	s.bootTalos(robotHostname(srv.Name), strconv.Itoa(srv.Number), srv.IP, hardware{cores: 8, memoryGiB: 64}, disks, robotLinks(srv.Number, srv.IP))
+	s.bootTalos(robotHostname(srv.Name), strconv.Itoa(srv.Number), srv.IP, "", hardware{cores: 8, memoryGiB: 64}, disks, robotLinks(srv.Number, srv.IP))
 }
 
 // robotStopped stops the node of a dedicated server reset away from Talos.
@@ -769,6 +790,18 @@ func robotHostname(name string) string {
 		return parts[3]
 	}
 	return name
+}
+
+// isoVersion is the Talos version in a public Talos ISO's name
+// (talos-v1.13.9-amd64.iso), "" for another image (a snapshot cto built:
+// the default version).
+func isoVersion(iso string) string {
+	for _, f := range strings.Split(iso, "-") {
+		if strings.HasPrefix(f, "v") && strings.Count(f, ".") == 2 {
+			return f
+		}
+	}
+	return ""
 }
 
 func cmpOr(a, b string) string {

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+
+	talosfake "github.com/cto-platform/cto/internal/talos/fake"
 )
 
 // VIPHolder is the control plane that announces a shared VIP, "" when none
@@ -15,24 +17,26 @@ import (
 // keeps its quorum, and nothing keeping etcd from starting on the node),
 // and the address stays where it is while its holder keeps running.
 func (s *Sim) VIPHolder(vip netip.Addr) string {
-	nodes := s.Nodes()
-	bootstrapped := slices.ContainsFunc(nodes, func(n NodeState) bool { return n.Bootstrapped })
-	if all, running := controlPlanes(nodes); !bootstrapped || running <= all/2 {
-		return "" // no etcd quorum, no election
+	s.mu.Lock()
+	var nodes []*talosfake.Node
+	for _, n := range s.nodes {
+		nodes = append(nodes, n.node)
+	}
+	s.mu.Unlock()
+	var candidates []string
+	for _, n := range nodes {
+		cfg := n.Config()
+		if cfg == nil || !cfg.Machine().Type().IsControlPlane() || n.Rebooting() || n.Halted() {
+			continue
+		}
+		// A candidate campaigns through its own etcd member, which needs
+		// the cluster's quorum.
+		if _, ok := n.Network().VIPs[vip]; ok && s.etcdMember(n) {
+			candidates = append(candidates, n.Name)
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var candidates []string
-	for _, n := range s.nodes {
-		cfg := n.node.Config()
-		if cfg == nil || !cfg.Machine().Type().IsControlPlane() {
-			continue
-		}
-		nw := n.node.Network()
-		if _, ok := nw.VIPs[vip]; ok && nw.EtcdProblem == "" {
-			candidates = append(candidates, n.node.Name)
-		}
-	}
 	if len(candidates) == 0 {
 		delete(s.vipHolders, vip)
 		return ""

@@ -118,7 +118,6 @@ func (n *Node) etcdRemoved(self bool) {
 	} else {
 		n.etcdOut = etcdRemoved
 	}
-	n.bootstrapped = false
 }
 
 // upLocked says whether the machine runs (not stopped, powered off or
