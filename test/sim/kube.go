@@ -187,6 +187,37 @@ func (s *Sim) kubeletGone(ctx context.Context, kube kubernetes.Interface, n Node
 	node.Status.Conditions[0].Message, node.Status.Conditions[0].LastHeartbeatTime = "Kubelet stopped posting node status.", now
 	api.UpdateStatus(ctx, node, metav1.UpdateOptions{})
 	s.setKubeletRan(n.Hostname, false)
+	if cordoned {
+		podsDown(ctx, kube, n.Hostname)
+	}
+}
+
+// podsDown marks the pods of a node that reboots or powers off not Ready:
+// their containers stop with the machine. The kubelet's graceful node
+// shutdown ends them as Talos shuts down (Talos sets shutdownGracePeriod;
+// pkg/kubelet/nodeshutdown), and the node lifecycle controller marks the
+// pods of a node that stopped reporting not Ready (MarkPodsNotReady sets
+// the Ready condition False). Once the node runs again under KWOK, its
+// pod-ready-resync stage reports them Ready, as the restarted kubelet
+// does. A pod drained off the node first is not there to go down.
+func podsDown(ctx context.Context, kube kubernetes.Interface, hostname string) {
+	pods, err := kube.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + hostname})
+	if err != nil {
+		return
+	}
+	for _, p := range pods.Items {
+		changed := false
+		for i, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status != corev1.ConditionFalse {
+				p.Status.Conditions[i].Status, p.Status.Conditions[i].Reason = corev1.ConditionFalse, "NodeNotReady"
+				p.Status.Conditions[i].LastTransitionTime = metav1.Now()
+				changed = true
+			}
+		}
+		if changed {
+			kube.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, &p, metav1.UpdateOptions{})
+		}
+	}
 }
 
 // nodeStatus is what the kubelet reports: its address, its plan's cores,
