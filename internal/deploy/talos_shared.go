@@ -281,3 +281,19 @@ func describeSchematic(s talos.Schematic, gpu bool) string {
 	}
 	return class + ": " + strings.Join(exts, ", ")
 }
+
+// InstallerImage is the install image for a node of role at a Talos
+// version: the Image Factory's installer of the cluster's schematic for
+// that class of node, as the talos phase installs it.
+func InstallerImage(ctx context.Context, r *pipeline.Run, role, version string) (string, error) {
+	id, err := ensureSchematic(ctx, r, nodeHasGPU(r, role))
+	if err != nil {
+		return "", err
+	}
+	return imageFactory(r).Images(id, version).Installer(), nil
+}
+
+// TalosVersions lists the Talos versions the cluster's Image Factory builds.
+func TalosVersions(ctx context.Context, r *pipeline.Run) ([]string, error) {
+	return imageFactory(r).Versions(ctx)
+}

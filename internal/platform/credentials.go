@@ -59,7 +59,7 @@ func Services(comps []Component) []Service {
 // secret is gone (Argo CD advises deleting its initial secret once the
 // password is changed).
 func ReadSecret(ctx context.Context, kubeconfig string, s Secret) (string, error) {
-	_, c, err := connect(kubeconfig)
+	_, c, err := Connect(kubeconfig)
 	if err != nil {
 		return "", err
 	}

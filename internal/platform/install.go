@@ -90,7 +90,7 @@ func New(opts Options) (*Installer, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, client, err := connect(opts.Kubeconfig)
+	cfg, client, err := Connect(opts.Kubeconfig)
 	if err != nil {
 		return nil, err
 	}
@@ -128,9 +128,9 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 	return cfg, nil
 }
 
-// connect returns the client configuration of kubeconfig's cluster and a
+// Connect returns the client configuration of kubeconfig's cluster and a
 // clientset of it.
-func connect(kubeconfig string) (*rest.Config, kubernetes.Interface, error) {
+func Connect(kubeconfig string) (*rest.Config, kubernetes.Interface, error) {
 	cfg, err := restConfig(kubeconfig)
 	if err != nil {
 		return nil, nil, err
