@@ -79,7 +79,9 @@ func newStatusCmd(g *globals) *cobra.Command {
 }
 
 type statusJSON struct {
-	Cluster   string                       `json:"cluster"`
+	Cluster string `json:"cluster"`
+	// Operation is the day-2 command under way, "" when none is.
+	Operation string                       `json:"operation,omitempty"`
 	Provider  string                       `json:"provider"`
 	Steps     map[string]*state.StepRecord `json:"steps"`
 	Nodes     []*state.Node                `json:"nodes"`
@@ -95,7 +97,7 @@ type statusJSON struct {
 }
 
 func statusView(j *state.Journal) statusJSON {
-	return statusJSON{Cluster: j.Cluster, Provider: j.Provider, Steps: j.Steps, Nodes: j.Nodes, Resources: j.Resources,
+	return statusJSON{Cluster: j.Cluster, Operation: j.Facts.Operation, Provider: j.Provider, Steps: j.Steps, Nodes: j.Nodes, Resources: j.Resources,
 		CostMonthly: j.Facts.CostMonthly, Currency: j.Facts.Currency}
 }
 
@@ -105,6 +107,9 @@ func printStatus(g *globals, c *state.Cluster, j *state.Journal) {
 		fmt.Fprintf(out, "Cluster %s (provider %s), state in %s\n", j.Cluster, j.Provider, c.Dir)
 		if monthly := j.Facts.CostMonthly; monthly != "" {
 			fmt.Fprintf(out, "Estimated cost: %s %s per month\n", monthly, j.Facts.Currency)
+		}
+		if op := j.Facts.Operation; op != "" {
+			fmt.Fprintf(out, "In progress: %s (%s); rerun it to finish\n", op, operationProgress(j, op))
 		}
 		fmt.Fprintln(out)
 		tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
@@ -137,9 +142,9 @@ func printStatus(g *globals, c *state.Cluster, j *state.Journal) {
 		if len(j.Nodes) > 0 {
 			fmt.Fprintln(out)
 			tw = tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NODE\tROLE\tSERVER\tSTATUS\tPUBLIC IP\tPRIVATE IP")
+			fmt.Fprintln(tw, "NODE\tROLE\tSERVER\tSTATUS\tPUBLIC IP\tPRIVATE IP\tTALOS\tKUBERNETES")
 			for _, n := range j.Nodes {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Role, n.ServerID, n.Status, n.PublicIP, n.PrivateIP)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Role, n.ServerID, n.Status, n.PublicIP, n.PrivateIP, n.TalosVersion, n.KubernetesVersion)
 			}
 			tw.Flush()
 		}
@@ -159,4 +164,20 @@ func printStatus(g *globals, c *state.Cluster, j *state.Journal) {
 			tw.Flush()
 		}
 	})
+}
+
+// operationProgress counts the nodes an upgrade finished: those whose
+// journaled version is its target.
+func operationProgress(j *state.Journal, op string) string {
+	f := strings.Fields(op)
+	if len(f) != 3 || f[0] != "upgrade" {
+		return "see the steps below"
+	}
+	done := 0
+	for _, n := range j.Nodes {
+		if (f[1] == "talos" && n.TalosVersion == f[2]) || (f[1] == "kubernetes" && n.KubernetesVersion == f[2]) {
+			done++
+		}
+	}
+	return fmt.Sprintf("%d of %d nodes done", done, len(j.Nodes))
 }
