@@ -47,14 +47,14 @@ func TalosPath(from, to, kubernetes string, available []string) ([]string, error
 			known = append(known, v)
 		}
 	}
-	if !slices.ContainsFunc(known, target.Equals) {
-		return nil, fmt.Errorf("Talos %s is not a version the Image Factory builds; pick one it lists (latest: %s)", tag(target), latestOf(known))
-	}
 	switch c := target.Compare(cur); {
 	case c == 0:
 		return nil, nil
 	case c < 0:
 		return nil, fmt.Errorf("Talos %s is older than the %s the cluster runs; cto does not downgrade", tag(target), tag(cur))
+	}
+	if !slices.ContainsFunc(known, target.Equals) {
+		return nil, fmt.Errorf("Talos %s is not a version the Image Factory builds; pick one it lists (latest: %s)", tag(target), latestOf(known))
 	}
 	var path []semver.Version
 	for minor := cur.Minor; cur.Major == target.Major && minor < target.Minor; minor++ {

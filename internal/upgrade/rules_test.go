@@ -38,7 +38,7 @@ func TestTalosPathRefusals(t *testing.T) {
 		from, to, kube, want string
 	}{
 		{"v1.13.9", "v1.13.8", "", "does not downgrade"},
-		{"v1.13.8", "v1.13.7", "", "not a version the Image Factory builds"},
+		{"v1.13.0", "v1.13.7", "", "not a version the Image Factory builds"},
 		{"v1.13.8", "1.13", "", "not a version"},
 		{"garbage", "v1.13.9", "", "not a version like"},
 		// Talos 1.13 runs Kubernetes 1.31 to 1.36 (talos113 compatibility).

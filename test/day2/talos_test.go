@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	talosfake "github.com/cto-platform/cto/internal/talos/fake"
 	"github.com/cto-platform/cto/test/sim"
 	"github.com/cto-platform/cto/test/simworld"
 )
@@ -132,4 +133,72 @@ func asked(w *simworld.World, name string) int {
 		}
 	}
 	return n
+}
+
+// TestTalosUpgradeStopsAtARollback: a worker whose new image does not boot
+// comes back on its old Talos; the upgrade stops there with what is done
+// and what is not, leaves the node cordoned and the other worker alone,
+// and status shows it under way. Once the node boots again, the same
+// command finishes it. Requests the rules refuse exit 2 and touch nothing.
+func TestTalosUpgradeStopsAtARollback(t *testing.T) {
+	w, b := deployOld(t, sim.Options{}, "rb")
+	w.Sim.Node("rb-worker1").SetFaults(talosfake.Faults{UpgradeBootFails: true})
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--talos-version", "v1.13.10"}, "not a version the Image Factory builds"},
+		{[]string{"--talos-version", "v1.12.0"}, "does not downgrade"},
+		{[]string{"--talos-version", "latest"}, "not a version like"},
+		{[]string{"--talos-version", newTalos, "--max-unavailable", "0"}, "at least one worker"},
+		{[]string{}, "--talos-version"},
+	} {
+		r := w.Run(append([]string{"upgrade", "--name", "rb", "--yes"}, tc.args...)...)
+		if r.Code != 2 || !contains(r.Stderr, tc.want) {
+			t.Errorf("upgrade %v: exit %d, want 2 saying %q:\n%s", tc.args, r.Code, tc.want, r.Stderr)
+		}
+	}
+	if r := w.Run("upgrade", "--name", "nosuch", "--talos-version", newTalos, "--yes"); r.Code != 2 {
+		t.Errorf("an upgrade of a cluster that does not exist: exit %d, want 2:\n%s", r.Code, r.Stderr)
+	}
+	if asked(w, "rb") != 0 {
+		t.Fatalf("a refused request asked %d nodes to upgrade", asked(w, "rb"))
+	}
+
+	r := w.Run("upgrade", "--name", "rb", "--talos-version", newTalos, "--yes")
+	if r.Code != 1 || !contains(r.Stderr, "rb-worker1 came back on Talos "+oldTalos) || !contains(r.Stderr, "not yet: rb-worker1, rb-worker2") {
+		t.Fatalf("the upgrade does not stop at the rollback with what is left (exit %d):\n%s", r.Code, r.Stderr)
+	}
+	if v := w.Sim.Node("rb-worker1").RunningVersion(); v != oldTalos {
+		t.Errorf("rb-worker1 runs %s after its rollback, want %s", v, oldTalos)
+	}
+	if calls := w.Sim.Node("rb-worker2").UpgradeCalls(); calls != 0 {
+		t.Errorf("rb-worker2 was asked to upgrade %d times after the failure before it", calls)
+	}
+	if node := w.ReadyNodes("rb", 5)["rb-worker1"]; !node.Spec.Unschedulable {
+		t.Errorf("rb-worker1 is not left cordoned after its rollback")
+	}
+	st := w.MustRun("status", "--name", "rb")
+	if !contains(st.Stdout, "In progress: upgrade talos "+newTalos+" (3 of 5 nodes done)") {
+		t.Errorf("status does not show the upgrade under way:\n%s", st.Stdout)
+	}
+
+	w.Sim.Node("rb-worker1").SetFaults(talosfake.Faults{})
+	w.MustRun("upgrade", "--name", "rb", "--talos-version", newTalos, "--yes")
+	for _, h := range nodeNames("rb", 3, 2) {
+		want := 1
+		if h == "rb-worker1" {
+			want = 2 // the rolled-back attempt and the one that booted
+		}
+		if calls := w.Sim.Node(h).UpgradeCalls(); calls != want || w.Sim.Node(h).RunningVersion() != newTalos {
+			t.Errorf("%s: %d upgrade calls, runs %s; want %d and %s", h, calls, w.Sim.Node(h).RunningVersion(), want, newTalos)
+		}
+	}
+	if losses := w.Sim.Etcd().QuorumLosses(); len(losses) > 0 {
+		t.Errorf("etcd lost quorum: %v", losses)
+	}
+	if fewest, _ := b.Fewest(); fewest < 2 {
+		t.Errorf("the workload fell to %d available replicas (budget: 2)", fewest)
+	}
 }

@@ -116,6 +116,14 @@ func (s *Sim) kubelet(ctx context.Context, kube kubernetes.Interface, n NodeStat
 		// nothing it writes later races KWOK, which keeps the addresses
 		// and capacity it finds.
 		reg.Status = s.nodeStatus(n, tn, corev1.ConditionFalse, "KubeletNotReady")
+		// A real Node object outlives its kubelet's restarts, and with it a
+		// cordon someone set before the machine went down; Talos lifts
+		// only the cordon it set itself for an upgrade or reset
+		// (NodeCordonedSpecController). KWOK needs the Node registered
+		// anew, so the cordon is carried over.
+		s.mu.Lock()
+		reg.Spec.Unschedulable = s.cordonedBefore[n.Hostname]
+		s.mu.Unlock()
 		if cni {
 			// The network is up: KWOK runs the node from its first sight
 			// of it (it takes on a node only when one is added).
@@ -175,6 +183,12 @@ func (s *Sim) kubeletGone(ctx context.Context, kube kubernetes.Interface, n Node
 	if err := api.Delete(ctx, n.Hostname, metav1.DeleteOptions{}); err != nil {
 		return
 	}
+	s.mu.Lock()
+	if s.cordonedBefore == nil {
+		s.cordonedBefore = map[string]bool{}
+	}
+	s.cordonedBefore[n.Hostname] = node.Spec.Unschedulable
+	s.mu.Unlock()
 	reg := node.DeepCopy()
 	reg.ResourceVersion, reg.UID, reg.Annotations = "", "", nil
 	reg.Status = corev1.NodeStatus{}

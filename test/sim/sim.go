@@ -150,6 +150,9 @@ type Sim struct {
 	// kubeletsUp: the hostnames whose kubelet registered its Node since
 	// it last stopped.
 	kubeletsUp map[string]bool
+	// cordonedBefore: the hostnames whose Node was cordoned before their
+	// machine went down, which stay cordoned when it comes back.
+	cordonedBefore map[string]bool
 	// vipHolders: which control plane announces each VIP (VIPHolder).
 	vipHolders map[netip.Addr]string
 }
