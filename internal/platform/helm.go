@@ -75,6 +75,9 @@ func (in *Installer) helmRelease(ctx context.Context, c Component) (changed bool
 		}
 		return true, nil
 	}
+	if err := in.upgradeCRDs(ctx, ch); err != nil {
+		return false, err
+	}
 	up := action.NewUpgrade(cfg)
 	up.Namespace = c.Namespace
 	up.Timeout = 5 * time.Minute
