@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/blang/semver/v4"
@@ -24,6 +25,7 @@ type upgradeFlags struct {
 	stage          bool
 	drainTimeout   time.Duration
 	forceDrain     bool
+	platform       bool
 	dryRun         bool
 	yes            bool
 }
@@ -63,6 +65,7 @@ versions of each node and an upgrade in progress.`,
 	fs := cmd.Flags()
 	fs.StringVar(&f.name, "name", "cto", "cluster name")
 	fs.StringVar(&f.talosVersion, "talos-version", "", "the Talos version to upgrade to, e.g. v1.13.9")
+	fs.BoolVar(&f.platform, "platform", false, "upgrade the platform's components to the versions of this cto's catalog")
 	fs.IntVar(&f.maxUnavailable, "max-unavailable", 1, "how many workers may upgrade at once (control planes always go one at a time)")
 	fs.BoolVar(&f.stage, "stage", false, "stage the new image and install it at the reboot (for nodes whose files are in use)")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 10*time.Minute, "how long one node's drain may wait for its PodDisruptionBudgets")
@@ -73,8 +76,13 @@ versions of each node and an upgrade in progress.`,
 }
 
 func runUpgrade(ctx context.Context, g *globals, f *upgradeFlags) (err error) {
-	if f.talosVersion == "" {
-		return badInputf("say what to upgrade to: --talos-version v1.13.9")
+	switch {
+	case f.talosVersion == "" && !f.platform:
+		return badInputf("say what to upgrade: --talos-version v1.13.9, or --platform")
+	case f.talosVersion != "" && f.platform:
+		return badInputf("upgrade one thing at a time: --talos-version or --platform")
+	case f.platform:
+		return runPlatformUpgrade(ctx, g, f)
 	}
 	if _, err := semver.Parse(strings.TrimPrefix(f.talosVersion, "v")); err != nil {
 		return badInputf("--talos-version %q is not a version like v1.13.9", f.talosVersion)
@@ -85,57 +93,23 @@ func runUpgrade(ctx context.Context, g *globals, f *upgradeFlags) (err error) {
 	if f.drainTimeout <= 0 {
 		return badInputf("--drain-timeout %s: give a positive duration such as 10m", f.drainTimeout)
 	}
-	if g.remote == nil {
-		if _, err := state.Open(g.stateDir, f.name, false); err != nil {
-			return BadInput(err)
-		}
-	}
-	c, ctx, unlock, err := g.openLocked(ctx, f.name, "upgrade")
-	if err != nil {
-		return err
-	}
-	defer unlockInto(&err, unlock)
-	if !c.Exists() {
-		return badInputf("no cluster %q: it has no journal in %s", f.name, c.Dir)
-	}
-	j, err := c.Load()
-	if err != nil {
-		return err
-	}
-	var s spec.ClusterSpec
-	if err := json.Unmarshal(j.Spec, &s); err != nil {
-		return fmt.Errorf("%w: the journal's spec cannot be read: %v", state.ErrCorrupt, err)
-	}
-	if s.Source() != spec.Servers {
-		return badInputf("cluster %q runs on %s: cto upgrades the Talos of clusters it deployed on servers", f.name, s.Provider)
-	}
 	op := "upgrade talos v" + strings.TrimPrefix(f.talosVersion, "v")
-	if cur := j.FactsCopy().Operation; cur != "" && cur != op && !sameKind(cur, op) {
-		return badInputf("cluster %q has an unfinished %q: rerun that command to finish it first", f.name, cur)
+	d, ctx, err := openDay2(ctx, g, f.name, op, f.yes)
+	if err != nil {
+		return err
 	}
-
-	interactive := isTerminal(g.streams.In) && isTerminal(g.streams.ErrOut)
-	deps := &pipeline.Deps{Spec: s, Yes: f.yes, Interactive: interactive}
-	ui, logPath, logErr := withRunLog(newUI(g, "upgrade"), c, "upgrade", time.Now())
-	if logErr != nil {
-		fmt.Fprintf(g.streams.ErrOut, "WARNING: this run keeps no log: %v\n", logErr)
+	defer d.close(&err)
+	if d.spec.Source() != spec.Servers {
+		return badInputf("cluster %q runs on %s: cto upgrades the Talos of clusters it deployed on servers", f.name, d.spec.Provider)
 	}
-	if interactive && !f.yes {
-		deps.Confirm = func(q string) (ok bool, err error) {
-			ui.Prompt(func() { ok, err = confirm(g.streams, q) })
-			return ok, err
-		}
-	}
-	run := &pipeline.Run{Cluster: c, Journal: j, Events: ui, Deps: deps, Clock: runClock()}
+	run, j := d.run, d.run.Journal
 	cl, err := upgrade.Connect(run)
 	if err != nil {
-		ui.Close()
 		return err
 	}
 	cl.DrainTimeout, cl.ForceDrain = f.drainTimeout, f.forceDrain
 	plan, err := upgrade.PlanTalos(ctx, run, cl, f.talosVersion, f.maxUnavailable, f.stage)
 	if err != nil {
-		ui.Close()
 		var rule *upgrade.RuleError
 		if errors.As(err, &rule) {
 			return BadInput(rule)
@@ -143,48 +117,140 @@ func runUpgrade(ctx context.Context, g *globals, f *upgradeFlags) (err error) {
 		return err
 	}
 	if len(plan.Path) == 0 {
-		ui.Close()
+		d.endView()
 		fmt.Fprintf(g.streams.ErrOut, "Every node of %s runs Talos %s already.\n", f.name, plan.Target)
-		return j.SetFacts(func(fa *state.Facts) {
-			if fa.Operation == op {
-				fa.Operation = ""
-			}
-		})
+		return d.finished(op, nil)
 	}
-	fmt.Fprintf(g.streams.ErrOut, "Upgrade %s to Talos %s through %s: %d control plane(s) one at a time, then %d worker(s) %d at a time.\n",
-		f.name, plan.Target, strings.Join(plan.Path, " → "), len(plan.ControlPlanes()), len(plan.Workers()), plan.MaxUnavailable)
+	d.ui.Prompt(func() {
+		fmt.Fprintf(g.streams.ErrOut, "Upgrade %s to Talos %s through %s: %d control plane(s) one at a time, then %d worker(s) %d at a time.\n",
+			f.name, plan.Target, strings.Join(plan.Path, " → "), len(plan.ControlPlanes()), len(plan.Workers()), plan.MaxUnavailable)
+	})
 	if !f.dryRun {
-		if err := deps.Approve(fmt.Sprintf("Upgrade cluster %s to Talos %s now?", f.name, plan.Target)); err != nil {
-			ui.Close()
-			return err
-		}
-		if err := j.SetFacts(func(fa *state.Facts) { fa.Operation = op }); err != nil {
-			ui.Close()
+		if err := d.begin(fmt.Sprintf("Upgrade cluster %s to Talos %s now?", f.name, plan.Target), op); err != nil {
 			return err
 		}
 	}
 	start := time.Now()
-	engine := &pipeline.Engine{Steps: plan.Steps()}
-	err = engine.Execute(ctx, run, pipeline.Options{DryRun: f.dryRun})
-	ui.Close()
-	if err != nil {
-		if logPath != "" && !g.json() {
-			fmt.Fprintf(g.streams.ErrOut, "The whole run, in detail: %s\n", logPath)
-		}
+	if err := d.execute(ctx, plan.Steps(), f.dryRun); err != nil {
 		return fmt.Errorf("%w; %s; rerun the same command to resume", err, plan.Progress(j))
 	}
 	if f.dryRun {
 		return nil
 	}
-	if err := j.Update(func(j *state.Journal) {
-		s.Talos.Version = plan.Target
-		j.Spec, _ = json.Marshal(s)
-		j.Facts.Operation = ""
-	}); err != nil {
+	if err := d.finished(op, func(s *spec.ClusterSpec) { s.Talos.Version = plan.Target }); err != nil {
 		return err
 	}
+	d.endView()
 	fmt.Fprintf(g.streams.ErrOut, "Cluster %s runs Talos %s on all %d nodes (%s).\n", f.name, plan.Target, len(plan.ControlPlanes())+len(plan.Workers()), time.Since(start).Round(time.Second))
 	return nil
+}
+
+// day2 is a deployed cluster opened for a day-2 command: locked, its
+// journal and spec loaded, a run with the live view and a run log.
+type day2 struct {
+	g       *globals
+	spec    spec.ClusterSpec
+	run     *pipeline.Run
+	ui      progress
+	logPath string
+	unlock  func() error
+	ended   sync.Once
+}
+
+// openDay2 opens cluster name for the day-2 command op. A cluster that
+// does not exist, or one with another day-2 command unfinished, is bad
+// input. A command of the same kind may take over from an unfinished one
+// (a new target for a failed upgrade).
+func openDay2(ctx context.Context, g *globals, name, op string, yes bool) (*day2, context.Context, error) {
+	if g.remote == nil {
+		if _, err := state.Open(g.stateDir, name, false); err != nil {
+			return nil, ctx, BadInput(err)
+		}
+	}
+	command := strings.Fields(op)[0]
+	c, ctx, unlock, err := g.openLocked(ctx, name, command)
+	if err != nil {
+		return nil, ctx, err
+	}
+	d := &day2{g: g, unlock: unlock}
+	fail := func(err error) (*day2, context.Context, error) {
+		if uerr := unlock(); uerr != nil {
+			err = fmt.Errorf("%w; %v", err, uerr)
+		}
+		return nil, ctx, err
+	}
+	if !c.Exists() {
+		return fail(badInputf("no cluster %q: it has no journal in %s", name, c.Dir))
+	}
+	j, err := c.Load()
+	if err != nil {
+		return fail(err)
+	}
+	if err := json.Unmarshal(j.Spec, &d.spec); err != nil {
+		return fail(fmt.Errorf("%w: the journal's spec cannot be read: %v", state.ErrCorrupt, err))
+	}
+	if cur := j.FactsCopy().Operation; cur != "" && cur != op && !sameKind(cur, op) {
+		return fail(badInputf("cluster %q has an unfinished %q: rerun that command to finish it first", name, cur))
+	}
+	interactive := isTerminal(g.streams.In) && isTerminal(g.streams.ErrOut)
+	deps := &pipeline.Deps{Spec: d.spec, Yes: yes, Interactive: interactive}
+	var logErr error
+	d.ui, d.logPath, logErr = withRunLog(newUI(g, command), c, command, time.Now())
+	if logErr != nil {
+		fmt.Fprintf(g.streams.ErrOut, "WARNING: this run keeps no log: %v\n", logErr)
+	}
+	if interactive && !yes {
+		deps.Confirm = func(q string) (ok bool, err error) {
+			d.ui.Prompt(func() { ok, err = confirm(g.streams, q) })
+			return ok, err
+		}
+	}
+	d.run = &pipeline.Run{Cluster: c, Journal: j, Events: d.ui, Deps: deps, Clock: runClock()}
+	return d, ctx, nil
+}
+
+// close ends the live view and releases the lock.
+func (d *day2) close(err *error) {
+	d.endView()
+	unlockInto(err, d.unlock)
+}
+
+// endView ends the live view, once, before the command's last lines.
+func (d *day2) endView() { d.ended.Do(d.ui.Close) }
+
+// begin asks to go ahead and marks op under way in the journal.
+func (d *day2) begin(question, op string) error {
+	if err := d.run.Deps.Approve(question); err != nil {
+		return err
+	}
+	return d.run.Journal.SetFacts(func(f *state.Facts) { f.Operation = op })
+}
+
+// execute runs steps; a failure names the run log.
+func (d *day2) execute(ctx context.Context, steps []pipeline.Step, dryRun bool) error {
+	err := (&pipeline.Engine{Steps: steps}).Execute(ctx, d.run, pipeline.Options{DryRun: dryRun})
+	if err != nil && d.logPath != "" && !d.g.json() {
+		d.endView()
+		fmt.Fprintf(d.g.streams.ErrOut, "The whole run, in detail: %s\n", d.logPath)
+	}
+	return err
+}
+
+// finished clears op from the journal and records what it changed in the
+// cluster's spec (nil: nothing).
+func (d *day2) finished(op string, change func(*spec.ClusterSpec)) error {
+	return d.run.Journal.Update(func(j *state.Journal) {
+		if change != nil {
+			s := d.spec
+			change(&s)
+			if raw, err := json.Marshal(s); err == nil {
+				j.Spec = raw
+			}
+		}
+		if j.Facts.Operation == op {
+			j.Facts.Operation = ""
+		}
+	})
 }
 
 // sameKind says whether two operations change the same thing, so the

@@ -96,14 +96,7 @@ func (platformStep) Run(ctx context.Context, r *pipeline.Run) error {
 	}
 	r.Say("cluster reachable: Kubernetes %s", version)
 
-	in, err := platform.New(platform.Options{
-		Kubeconfig:  kubeconfig,
-		Selection:   platformSelection(r),
-		ChartMirror: s.Platform.ChartMirror,
-		GitOps:      platform.GitOps{Repo: s.Platform.GitOpsRepo, Path: s.Platform.GitOpsPath, Revision: s.Platform.GitOpsRevision},
-		CacheDir:    r.Cluster.Path(chartCache),
-		DNSToken:    os.Getenv(dnsTokenEnv(s.DNS.Provider)),
-	})
+	in, err := PlatformInstaller(r)
 	if err != nil {
 		return err
 	}
@@ -127,6 +120,20 @@ func (platformStep) Run(ctx context.Context, r *pipeline.Run) error {
 	}
 	r.Say("%s written to %s and stored as ConfigMap %s/%s", platform.ConfigFile, r.Cluster.Path(platform.ConfigFile), platform.PlatformNamespace, platform.ConfigMapName)
 	return nil
+}
+
+// PlatformInstaller is the installer of the cluster's platform, as the
+// platform step installs and upgrades it.
+func PlatformInstaller(r *pipeline.Run) (*platform.Installer, error) {
+	s := r.Deps.Spec
+	return platform.New(platform.Options{
+		Kubeconfig:  ClusterKubeconfig(r),
+		Selection:   platformSelection(r),
+		ChartMirror: s.Platform.ChartMirror,
+		GitOps:      platform.GitOps{Repo: s.Platform.GitOpsRepo, Path: s.Platform.GitOpsPath, Revision: s.Platform.GitOpsRevision},
+		CacheDir:    r.Cluster.Path(chartCache),
+		DNSToken:    os.Getenv(dnsTokenEnv(s.DNS.Provider)),
+	})
 }
 
 // DryRun shows what would be installed from where, and checks that an
