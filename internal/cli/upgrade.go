@@ -34,8 +34,12 @@ func newUpgradeCmd(g *globals) *cobra.Command {
 	f := &upgradeFlags{}
 	cmd := &cobra.Command{
 		Use:   "upgrade",
-		Short: "Upgrade a running cluster's Talos, node by node (resumes when run again)",
-		Long: `Upgrade moves a deployed cluster to a new Talos version without taking it down.
+		Short: "Upgrade a running cluster's Talos node by node, or its platform (resumes when run again)",
+		Long: `Upgrade moves a deployed cluster to a new Talos version without taking it down
+(--talos-version), or its platform's components to this cto's catalog
+(--platform): one of them per run.
+
+Talos.
 
 Before anything runs it asks every node which version it runs and checks the
 rules: Talos goes through the latest patch of each minor on the way (the Image
@@ -54,9 +58,16 @@ stops there and says so.
 
 The journal records every node as it finishes. After a failure or Ctrl-C, run
 the same command again: finished nodes are skipped. ` + "`cto status`" + ` shows the
-versions of each node and an upgrade in progress.`,
+versions of each node and an upgrade in progress.
+
+Platform. --platform lists each component's version on the cluster next to
+the catalog's, then upgrades those that differ as a deploy installs them: a
+Helm chart's new CRDs first, then its release, then the Argo CD Applications,
+and waits until every component is Synced and Healthy. It reads the
+provider's credentials, as deploy does.`,
 		Example: `  cto upgrade --name prod --talos-version v1.13.9 --dry-run
-  cto upgrade --name prod --talos-version v1.13.9 --max-unavailable 2 --yes`,
+  cto upgrade --name prod --talos-version v1.13.9 --max-unavailable 2 --yes
+  cto upgrade --name prod --platform --dry-run`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runUpgrade(cmd.Context(), g, f)
