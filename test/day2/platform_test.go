@@ -2,7 +2,9 @@ package day2
 
 import (
 	"context"
+	"math/rand/v2"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -72,5 +74,52 @@ func TestPlatformUpgrade(t *testing.T) {
 	again := w.MustRun("upgrade", "--name", "plat", "--platform", "--yes")
 	if !contains(again.Stderr, "already") {
 		t.Errorf("a second platform upgrade does not say there is nothing to do:\n%s", again.Stderr)
+	}
+}
+
+// TestPlatformUpgradeResumesAfterKill kills a platform upgrade with
+// SIGKILL at a seeded point after it marked itself under way; the same
+// command run again ends with the component on the catalog's version,
+// Synced and Healthy, and nothing under way.
+func TestPlatformUpgradeResumesAfterKill(t *testing.T) {
+	seed := simworld.KillSeed(t, killSeedEnv)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	extra := time.Duration(rng.Float64() * float64(400*time.Millisecond))
+	w := simworld.New(t, sim.Options{})
+	w.MustRun(simworld.DeployArgs("pk", "minimal", 1)...)
+	apps := dynamic.NewForConfigOrDie(w.KubeConfig("pk")).Resource(platform.ApplicationGVR).Namespace(platform.ArgoNamespace)
+	ctx := context.Background()
+	app, err := apps.Get(ctx, "argo-workflows", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _, _ := unstructured.NestedString(app.Object, "spec", "source", "targetRevision")
+	if _, err := apps.Patch(ctx, "argo-workflows", types.MergePatchType, []byte(`{"spec":{"source":{"targetRevision":"0.40.0"}}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"upgrade", "--name", "pk", "--platform", "--yes"}
+	first := w.Start(args...)
+	killed, err := first.KillWhen(func() {
+		for deadline := time.Now().Add(time.Minute); w.Journal("pk").FactsCopy().Operation == "" && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(extra)
+	})
+	if !killed {
+		t.Fatalf("seed %d: the platform upgrade ended %s after it started, before the kill (%v):\n%s", seed, time.Since(first.Began).Round(time.Millisecond), err, first.Output())
+	}
+	t.Logf("seed %d: killed %s after the upgrade marked itself under way", seed, extra.Round(time.Millisecond))
+	w.MustRun(args...)
+	app, err = apps.Get(ctx, "argo-workflows", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, _, _ := unstructured.NestedString(app.Object, "spec", "source", "targetRevision")
+	health, _, _ := unstructured.NestedString(app.Object, "status", "health", "status")
+	if rev != want || health != "Healthy" {
+		t.Errorf("argo-workflows targets %s (%s) after the resumed upgrade, want %s, Healthy", rev, health, want)
+	}
+	if op := w.Journal("pk").FactsCopy().Operation; op != "" {
+		t.Errorf("the journal still has %q under way", op)
 	}
 }
