@@ -28,7 +28,7 @@ func (kubernetesStep) Run(ctx context.Context, r *pipeline.Run) error {
 	if r.Deps.Spec.Source() == spec.Local {
 		return createLocalCluster(ctx, r)
 	}
-	client, err := talosClient(r)
+	client, err := TalosClient(r)
 	if err != nil {
 		return err
 	}

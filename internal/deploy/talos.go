@@ -233,7 +233,7 @@ func ensureTalosconfig(r *pipeline.Run, s *talos.Secrets, nodes []state.Node) (*
 			return nil, err
 		}
 	}
-	return talosClient(r)
+	return TalosClient(r)
 }
 
 // osDrive is a plan's OS drive (its first group of drives), so the

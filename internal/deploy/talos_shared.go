@@ -256,8 +256,8 @@ func vipFor(cidr string, nodes []state.Node) (string, error) {
 	return vip.String(), nil
 }
 
-// talosClient loads the cluster's talosconfig.
-func talosClient(r *pipeline.Run) (*talos.Client, error) {
+// TalosClient is a Talos API client with the cluster's talosconfig.
+func TalosClient(r *pipeline.Run) (*talos.Client, error) {
 	data, err := r.Cluster.ReadFile(talos.TalosconfigFile)
 	if err != nil {
 		return nil, fmt.Errorf("no talosconfig in %s (run the talos step first): %w", r.Cluster.Dir, err)

@@ -187,7 +187,7 @@ func TestTalosAndKubernetesStepsResumeAfterInterruption(t *testing.T) {
 		}
 	}
 	// Every node proves our config over mutual TLS.
-	client, err := talosClient(r)
+	client, err := TalosClient(r)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,11 +42,7 @@ type Cluster struct {
 
 // Connect reads the cluster's talosconfig and kubeconfig.
 func Connect(r *pipeline.Run) (*Cluster, error) {
-	data, err := r.Cluster.ReadFile(talos.TalosconfigFile)
-	if err != nil {
-		return nil, fmt.Errorf("no talosconfig in %s: deploy the cluster first: %w", r.Cluster.Dir, err)
-	}
-	tc, err := talos.ParseTalosconfig(data)
+	tc, err := deploy.TalosClient(r)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +50,7 @@ func Connect(r *pipeline.Run) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Cluster{Talos: &talos.Client{Talosconfig: tc}, Kube: kube}, nil
+	return &Cluster{Talos: tc, Kube: kube}, nil
 }
 
 func (c *Cluster) drainTimeout() time.Duration {

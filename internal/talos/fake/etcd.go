@@ -57,6 +57,13 @@ type etcdCluster struct {
 	ids        int
 }
 
+// candidate makes n a control plane that may join (or be) this etcd.
+func (c *etcdCluster) candidate(n *Node) {
+	if !slices.Contains(c.candidates, n) {
+		c.candidates = append(c.candidates, n)
+	}
+}
+
 type etcdMember struct {
 	id   uint64
 	name string
@@ -80,10 +87,7 @@ func (e *Etcd) cluster(key string) *etcdCluster {
 func (e *Etcd) register(key string, n *Node) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	c := e.cluster(key)
-	if !slices.Contains(c.candidates, n) {
-		c.candidates = append(c.candidates, n)
-	}
+	e.cluster(key).candidate(n)
 }
 
 // bootstrap starts a new etcd cluster with n as its only member, as
@@ -93,9 +97,7 @@ func (e *Etcd) bootstrap(key string, n *Node) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	c := e.cluster(key)
-	if !slices.Contains(c.candidates, n) {
-		c.candidates = append(c.candidates, n)
-	}
+	c.candidate(n)
 	c.members = []*etcdMember{c.newMember(key, n)}
 }
 
