@@ -2,10 +2,18 @@ package talos
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 
+	"github.com/cosi-project/runtime/pkg/safe"
+	"github.com/siderolabs/talos/pkg/machinery/api/common"
 	"github.com/siderolabs/talos/pkg/machinery/api/machine"
 	"github.com/siderolabs/talos/pkg/machinery/client"
+	coreconfig "github.com/siderolabs/talos/pkg/machinery/config"
+	configres "github.com/siderolabs/talos/pkg/machinery/resources/config"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // EtcdMember is one member of the cluster's etcd as a control plane lists it.
@@ -86,5 +94,81 @@ func (c *Client) Reset(ctx context.Context, endpoint string, graceful, reboot bo
 	defer cancel()
 	return c.withSecure(ctx, endpoint, func(ctx context.Context, tc *client.Client) error {
 		return tc.Reset(ctx, graceful, reboot)
+	})
+}
+
+// MachineConfig is the config a node runs, read as talosctl reads it
+// before patching (pkg/cluster/kubernetes patch.go, patchNodeConfig):
+// the MachineConfig resource "v1alpha1" of the COSI resource API, which
+// only an admin may read (it is a sensitive resource).
+func (c *Client) MachineConfig(ctx context.Context, endpoint string) (coreconfig.Provider, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.callTimeout())
+	defer cancel()
+	var out coreconfig.Provider
+	err := c.withSecure(ctx, endpoint, func(ctx context.Context, tc *client.Client) error {
+		mc, err := safe.StateGetByID[*configres.MachineConfig](ctx, tc.COSI, configres.ActiveID)
+		if err != nil {
+			return fmt.Errorf("the node's running config: %w", err)
+		}
+		out = mc.Provider()
+		return nil
+	})
+	return out, err
+}
+
+// ApplyNoReboot applies a config to a configured node without a reboot,
+// as talosctl applies its patches (mode NO_REBOOT): Talos refuses a
+// config whose changes need one.
+func (c *Client) ApplyNoReboot(ctx context.Context, endpoint string, cfg []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, c.callTimeout())
+	defer cancel()
+	return c.withSecure(ctx, endpoint, func(ctx context.Context, tc *client.Client) error {
+		_, err := tc.ApplyConfiguration(ctx, &machine.ApplyConfigurationRequest{Data: cfg, Mode: machine.ApplyConfigurationRequest_NO_REBOOT})
+		if err != nil {
+			return fmt.Errorf("apply config: %w", err)
+		}
+		return nil
+	})
+}
+
+// ErrPullUnimplemented is a node whose Talos has no image pull API.
+var ErrPullUnimplemented = errors.New("the node's Talos cannot pull images through its API")
+
+// PullImage has a node pull an image into containerd: the CRI namespace
+// for the pods' images, the system one for Talos's own services (the
+// kubelet). It uses the image service (talosctl image pull) and falls
+// back to the machine service's older ImagePull when a node lacks it, as
+// talosctl does; ErrPullUnimplemented when neither exists.
+func (c *Client) PullImage(ctx context.Context, endpoint string, ns common.ContainerdNamespace, ref string) error {
+	// A pull waits for the registry: give it longer than an ordinary call.
+	ctx, cancel := context.WithTimeout(ctx, 30*c.callTimeout())
+	defer cancel()
+	return c.withSecure(ctx, endpoint, func(ctx context.Context, tc *client.Client) error {
+		stream, err := tc.ImageClient.Pull(ctx, &machine.ImageServicePullRequest{
+			Containerd: &common.ContainerdInstance{Driver: common.ContainerDriver_CRI, Namespace: ns},
+			ImageRef:   ref,
+		})
+		if err == nil {
+			for {
+				if _, err = stream.Recv(); err != nil {
+					break
+				}
+			}
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+		}
+		if status.Code(err) != codes.Unimplemented {
+			return fmt.Errorf("pull %s: %w", ref, err)
+		}
+		//nolint:staticcheck // the older API, for a Talos without the image service
+		err = tc.ImagePull(ctx, ns, ref)
+		switch {
+		case err == nil:
+			return nil
+		case status.Code(err) == codes.Unimplemented:
+			return ErrPullUnimplemented
+		}
+		return fmt.Errorf("pull %s: %w", ref, err)
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	cosiapi "github.com/cosi-project/runtime/api/v1alpha1"
 	"io"
 	"net"
 	"net/http"
@@ -151,6 +152,7 @@ type Node struct {
 	etcdOut       etcdOut
 	upgradeCalls  int
 	upgradeImages []string
+	pulls         []ImagePull // what the image service pulled
 	resetCalls    int
 	resetProblem  string
 	applied       []AppliedConfig
@@ -213,6 +215,8 @@ func (n *Node) Start(addr string) error {
 	n.srv = grpc.NewServer(grpc.Creds(credentials.NewTLS(base)), grpc.UnaryInterceptor(n.refuseWhileDown), grpc.StreamInterceptor(n.refuseStreamWhileDown))
 	machine.RegisterMachineServiceServer(n.srv, &machineServer{n: n})
 	storage.RegisterStorageServiceServer(n.srv, &storageServer{n: n})
+	machine.RegisterImageServiceServer(n.srv, &imageServer{n: n})
+	cosiapi.RegisterStateServer(n.srv, &stateServer{n: n})
 	go n.srv.Serve(n.gate)
 	if n.Trustd != nil {
 		n.Trustd.watch(n.wake)
