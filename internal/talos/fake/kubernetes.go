@@ -25,7 +25,11 @@ type ImagePull struct {
 }
 
 // ImagePulls are the images the image service pulled, in order.
-func (n *Node) ImagePulls() []ImagePull { n.mu.Lock(); defer n.mu.Unlock(); return slices.Clone(n.pulls) }
+func (n *Node) ImagePulls() []ImagePull {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.pulls)
+}
 
 // imageServer is machined's image service (internal/app/images,
 // Service.Pull, Talos v1.13): the caller names the containerd instance
