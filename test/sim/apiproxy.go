@@ -70,7 +70,7 @@ func (p *apiProxy) serve() {
 }
 
 // serving: a control plane's kube-apiserver answers once the machine
-// runs, its own etcd member runs (Talos points kube-apiserver at the
+// runs, except while its static pod restarts on a new image, its own etcd member runs (Talos points kube-apiserver at the
 // local member) and the cluster's etcd has a quorum: the bootstrapped
 // control plane BootstrapTime after Bootstrap, the others once they
 // joined; a control plane that reboots, or a cluster whose etcd lost its
@@ -93,6 +93,9 @@ func (p *apiProxy) serving() bool {
 func (s *Sim) apiServes(n *talosfake.Node) bool {
 	if cfg := n.Config(); cfg == nil || !cfg.Machine().Type().IsControlPlane() || n.Rebooting() || n.Halted() {
 		return false
+	}
+	if s.staticPodRestarting(n.Name, kubeAPIServer) {
+		return false // its kube-apiserver restarts on a new image
 	}
 	return s.etcdMember(n)
 }

@@ -104,6 +104,7 @@ func (s *Sim) kubelets(ctx context.Context, kube kubernetes.Interface) {
 		}
 		s.kubelet(ctx, kube, n, tn, cni)
 	}
+	s.syncStaticPods(ctx, kube, nodes)
 }
 
 func (s *Sim) kubelet(ctx context.Context, kube kubernetes.Interface, n NodeState, tn *talosfake.Node, cni bool) {

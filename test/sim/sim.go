@@ -153,6 +153,8 @@ type Sim struct {
 	// cordonedBefore: the hostnames whose Node was cordoned before their
 	// machine went down, which stay cordoned when it comes back.
 	cordonedBefore map[string]bool
+	// staticPods: the control planes' static pods (staticpods.go).
+	staticPods staticPodState
 	// vipHolders: which control plane announces each VIP (VIPHolder).
 	vipHolders map[netip.Addr]string
 }
