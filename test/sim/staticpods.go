@@ -197,4 +197,3 @@ func mirrorPod(node *corev1.Node, component, image string) *corev1.Pod {
 		},
 	}
 }
-
