@@ -195,10 +195,12 @@ func TestKubernetesUpgrade(t *testing.T) {
 		t.Fatalf("a refused request changed the cluster")
 	}
 
+	pods := watchStaticPods(t, w, newKubernetes)
 	start := time.Now()
 	w.MustRun(append(args, "--yes")...)
 	t.Logf("upgraded in %s", time.Since(start).Round(time.Millisecond))
 	checkKubernetesUpgraded(t, w, "ku", b)
+	pods.checkOneAtATime(t, "ku")
 	before := applied(w, "ku")
 	if before != 3*4+2 {
 		t.Errorf("%d configs applied, want one per static pod of each control plane and one per kubelet (14)", before)
