@@ -168,6 +168,11 @@ func runUpgrade(ctx context.Context, g *globals, f *upgradeFlags) (err error) {
 		}
 		return err
 	}
+	if len(plan.Path) == 0 && j.FactsCopy().Operation == op {
+		// A run stopped after its last node was asked to upgrade: that
+		// node's wait, its uncordon and its record are still to do.
+		plan.Path = []string{plan.Target}
+	}
 	if len(plan.Path) == 0 {
 		d.endView()
 		fmt.Fprintf(g.streams.ErrOut, "Every node of %s runs Talos %s already.\n", f.name, plan.Target)

@@ -54,8 +54,14 @@ func checkUpgraded(t *testing.T, w *simworld.World, name string, b *budgetWatch)
 	} else {
 		t.Logf("the workload kept at least %d of 3 replicas available over %d pod events", fewest, events)
 	}
-	if len(w.ReadyNodes(name, 5)) != 5 {
+	ready := w.ReadyNodes(name, 5)
+	if len(ready) != 5 {
 		t.Errorf("not every node is Ready after the upgrade")
+	}
+	for _, n := range ready {
+		if n.Spec.Unschedulable {
+			t.Errorf("%s is left cordoned after the upgrade", n.Name)
+		}
 	}
 	j := w.Journal(name)
 	for _, n := range j.NodesCopy() {
@@ -94,14 +100,20 @@ const killSeedEnv = "CTO_DAY2_KILL_SEED"
 
 // TestTalosUpgradeResumesAfterKill kills the upgrade with SIGKILL at a
 // seeded point, drawn as "just after the k-th node was asked to upgrade,
-// plus up to 300 ms", so it lands while nodes reboot, drain or rejoin;
+// plus up to 300 ms", so it lands while nodes reboot, drain or rejoin
+// (k is the last node in the second run);
 // the same command run again finishes with every node asked once, etcd's
 // quorum and the workload's budget kept.
 func TestTalosUpgradeResumesAfterKill(t *testing.T) {
 	seed := simworld.KillSeed(t, killSeedEnv)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	for run := 1; run <= 2; run++ {
-		k := 1 + rng.IntN(5)
+		// The second run is killed after the last node was asked: its
+		// rerun has no version left to reach, only that node to finish.
+		k := 1 + rng.IntN(4)
+		if run == 2 {
+			k = 5
+		}
 		extra := time.Duration(rng.Float64() * float64(300*time.Millisecond))
 		t.Run(fmt.Sprintf("run=%d", run), func(t *testing.T) {
 			name := fmt.Sprintf("k%d", run)
