@@ -26,6 +26,9 @@ const (
 	// endpointVIP: a Layer2 VIP on the private network, held by one
 	// healthy control plane at a time (Talos moves it through etcd).
 	endpointVIP
+	// keptEndpoint: the endpoint a running cluster was configured with,
+	// whatever its shape is now (never chosen by planEndpoint).
+	keptEndpoint
 )
 
 // endpointPlan is the choice of endpoint for a cluster's shape and

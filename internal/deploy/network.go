@@ -69,12 +69,47 @@ func privateAddresses(cidr string, n int) ([]netip.Addr, error) {
 	return out, nil
 }
 
+// fillPrivateAddresses gives each node without a private address the
+// lowest address of cidr no other node holds, in node order. A node keeps
+// the address it has: a cluster that grows, shrinks or has a node
+// replaced never moves a running node to another address.
+func fillPrivateAddresses(cidr string, nodes []*state.Node) error {
+	used := map[string]bool{}
+	for _, n := range nodes {
+		if n.PrivateIP != "" {
+			used[n.PrivateIP] = true
+		}
+	}
+	ips, err := privateAddresses(cidr, len(nodes)+len(used))
+	if err != nil {
+		// Fewer addresses than that may still do: the range must at
+		// least hold one per node.
+		if ips, err = privateAddresses(cidr, len(nodes)); err != nil {
+			return err
+		}
+	}
+	next := 0
+	for _, n := range nodes {
+		if n.PrivateIP != "" {
+			continue
+		}
+		for next < len(ips) && used[ips[next].String()] {
+			next++
+		}
+		if next == len(ips) {
+			return fmt.Errorf("private range %s has no free address left for %s; use a larger --private-cidr", cidr, n.Name)
+		}
+		n.PrivateIP = ips[next].String()
+		used[n.PrivateIP] = true
+	}
+	return nil
+}
+
 func (networkStep) Run(ctx context.Context, r *pipeline.Run) error {
 	sp := r.Deps.Spec
 	p := r.Deps.Provider
 	nodes := r.Journal.NodesCopy()
-	ips, err := privateAddresses(sp.Network.CIDR, len(nodes))
-	if err != nil {
+	if _, err := privateAddresses(sp.Network.CIDR, len(nodes)); err != nil {
 		return err
 	}
 	net, err := ensureNetwork(ctx, r)
@@ -107,12 +142,12 @@ func (networkStep) Run(ctx context.Context, r *pipeline.Run) error {
 
 	// Private addresses in node order, journaled before waiting; a
 	// provider that hands out its own replaces them once they connect.
-	if err := r.Journal.Update(func(j *state.Journal) {
-		for i, n := range j.Nodes {
-			n.PrivateIP = ips[i].String()
-		}
-	}); err != nil {
+	var addrErr error
+	if err := r.Journal.Update(func(j *state.Journal) { addrErr = fillPrivateAddresses(sp.Network.CIDR, j.Nodes) }); err != nil {
 		return err
+	}
+	if addrErr != nil {
+		return addrErr
 	}
 	return waitConnected(ctx, r, net, nodes)
 }

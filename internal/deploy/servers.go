@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -104,12 +103,7 @@ func (serversStep) Run(ctx context.Context, r *pipeline.Run) error {
 		return err
 	}
 	early := joinsNetworkEarly(r)
-	var private []netip.Addr
-	if early {
-		if private, err = privateAddresses(sp.Network.CIDR, len(desiredNodes(sp))); err != nil {
-			return err
-		}
-	}
+	var addrErr error
 	if err := r.Journal.Update(func(j *state.Journal) {
 		for _, d := range desiredNodes(sp) {
 			if j.NodeLocked(d.Name) == nil {
@@ -119,13 +113,14 @@ func (serversStep) Run(ctx context.Context, r *pipeline.Run) error {
 		}
 		// The addresses the network step hands out, known now, so each
 		// node's Talos config can be rendered as soon as its server is up.
-		for i, n := range j.Nodes {
-			if early && i < len(private) {
-				n.PrivateIP = private[i].String()
-			}
+		if early {
+			addrErr = fillPrivateAddresses(sp.Network.CIDR, j.Nodes)
 		}
 	}); err != nil {
 		return err
+	}
+	if addrErr != nil {
+		return addrErr
 	}
 	sv := &servers{r: r, p: p, boot: boot, region: regionOf(r), firstSeen: map[string]time.Time{}}
 	if early {

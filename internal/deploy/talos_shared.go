@@ -176,8 +176,22 @@ func clusterInput(r *pipeline.Run, nodes []state.Node, s *talos.Secrets) (talos.
 		caps = p.Capabilities()
 	}
 	in.PrivateDHCP, in.PrivateMTU = caps.PrivateDHCP, caps.PrivateMTU
-	lb := r.Journal.FactsCopy().APILoadBalancer
-	switch planEndpoint(sp.DNS.Domain, len(cps), caps, lb != "").Kind {
+	facts := r.Journal.FactsCopy()
+	lb := facts.APILoadBalancer
+	kind := planEndpoint(sp.DNS.Domain, len(cps), caps, lb != "").Kind
+	if facts.Bootstrap == talos.BootstrapDone && facts.Endpoint != "" {
+		// A running cluster keeps the endpoint its nodes were configured
+		// with: a control plane added or replaced later joins through it,
+		// and every config already applied stays valid.
+		kind = keptEndpoint
+	}
+	switch kind {
+	case keptEndpoint:
+		in.Endpoint = facts.Endpoint
+		if facts.VIP != "" && facts.VIP == facts.Endpoint {
+			in.VIP = facts.VIP
+		}
+		in.SANs = append(in.SANs, facts.Endpoint)
 	case endpointDNS:
 		in.Endpoint = fmt.Sprintf("api.%s.%s", sp.Name, sp.DNS.Domain)
 		in.SANs = append(in.SANs, in.Endpoint)
