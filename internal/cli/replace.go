@@ -92,7 +92,7 @@ func runReplace(ctx context.Context, g *globals, f *replaceFlags) (err error) {
 		return err
 	}
 	c.DrainTimeout, c.ForceDrain = f.drainTimeout, f.forceDrain
-	rep, err := scale.CheckReplace(ctx, r, c, f.node)
+	rep, err := scale.CheckReplace(ctx, r, c, f.node, j.FactsCopy().Operation == op)
 	if err != nil {
 		return badIfInput(err)
 	}

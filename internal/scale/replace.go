@@ -22,8 +22,9 @@ type Replacement struct {
 
 // CheckReplace finds the node and checks that replacing it keeps the
 // cluster: a control plane's etcd member must be removable without
-// losing quorum. Refusals are *InputError.
-func CheckReplace(ctx context.Context, r *pipeline.Run, c *Cluster, name string) (*Replacement, error) {
+// losing quorum. Refusals are *InputError. resuming is a replacement of
+// the node already under way.
+func CheckReplace(ctx context.Context, r *pipeline.Run, c *Cluster, name string, resuming bool) (*Replacement, error) {
 	n, ok := journalNode(r, name)
 	if !ok {
 		var known []string
@@ -32,12 +33,10 @@ func CheckReplace(ctx context.Context, r *pipeline.Run, c *Cluster, name string)
 		}
 		return nil, inputf("cluster %s has no node %q; its nodes: %s", r.Deps.Spec.Name, name, strings.Join(known, ", "))
 	}
-	rep := &Replacement{Node: n}
-	if n.PublicIP != "" && n.ServerID != "" {
-		_, err := c.Talos.Version(ctx, r.Deps.Talos.Endpoint(n.PublicIP))
-		rep.Alive = err == nil
-	}
-	if !isControlPlane(n) {
+	rep := &Replacement{Node: n, Alive: n.ServerID != "" && answers(ctx, r, c, n)}
+	if !isControlPlane(n) || resuming {
+		// A replacement under way checks quorum again before it removes
+		// anything, in its retire phase.
 		return rep, nil
 	}
 	if len(controlPlanes(r.Journal.NodesCopy())) == 1 {
@@ -89,11 +88,7 @@ func (s retireStep) Run(ctx context.Context, r *pipeline.Run) error {
 	}
 	server := liveServer(r, n)
 	if n.ServerID != "" {
-		alive := false
-		if n.PublicIP != "" {
-			_, err := s.c.Talos.Version(ctx, r.Deps.Talos.Endpoint(n.PublicIP))
-			alive = err == nil
-		}
+		alive := answers(ctx, r, s.c, n)
 		present, err := s.c.hasNode(ctx, n.Name)
 		if err != nil {
 			return err

@@ -185,7 +185,10 @@ func (s removeNodeStep) Run(ctx context.Context, r *pipeline.Run) error {
 		if err != nil {
 			return err
 		}
-		if present {
+		// A dead node's pods cannot be evicted (no kubelet confirms they
+		// stopped): deleting its Node object below lets their controllers
+		// start them elsewhere.
+		if present && answers(ctx, r, s.c, n) {
 			if err := s.c.Drain(ctx, r, n); err != nil {
 				return err
 			}
@@ -235,6 +238,15 @@ func liveServer(r *pipeline.Run, n state.Node) string {
 	return ""
 }
 
+// answers says whether the node's Talos API answers.
+func answers(ctx context.Context, r *pipeline.Run, c *Cluster, n state.Node) bool {
+	if n.PublicIP == "" {
+		return false
+	}
+	_, err := c.Talos.Version(ctx, r.Deps.Talos.Endpoint(n.PublicIP))
+	return err == nil
+}
+
 // resetNode wipes a node through its Talos API and powers it off,
 // gracefully (a control plane still in etcd leaves it first; the node
 // cordons and drains itself). A node that does not answer is dead or
@@ -244,7 +256,7 @@ func resetNode(ctx context.Context, r *pipeline.Run, c *Cluster, n state.Node) {
 		return
 	}
 	ep := r.Deps.Talos.Endpoint(n.PublicIP)
-	if _, err := c.Talos.Version(ctx, ep); err != nil {
+	if !answers(ctx, r, c, n) {
 		r.NodeEvent(n.Name, "resetting", n.PublicIP, "its Talos API does not answer (dead, or reset already); its server's deletion ends it")
 		return
 	}

@@ -116,6 +116,38 @@ func TestScaleBadInput(t *testing.T) {
 			t.Errorf("cto %s --help does not explain the command:\n%s", cmd, h.Stdout)
 		}
 	}
+	// Without a terminal, money is spent only with --yes.
+	if r := w.Run("scale", "--name", name, "--workers", "2"); r.Code == 0 || !contains(r.Stderr, "--yes") || len(billing(w)) != 2 {
+		t.Errorf("a scale without --yes and without a terminal was not refused before ordering (exit %d):\n%s", r.Code, r.Stderr)
+	}
+
+	// A budget that forbids every eviction stops the removal after
+	// --drain-timeout, naming it; the worker stays, serving; once the
+	// budget allows it, the same command finishes.
+	w.MustRun("scale", "--name", name, "--workers", "2", "--yes")
+	kube := w.Kube(name)
+	dumpOnFailure(t, kube)
+	workload(t, kube, 2, 2)
+	blocked := w.Run("scale", "--name", name, "--workers", "1", "--drain-timeout", "2s", "--yes")
+	if blocked.Code != 1 || !contains(blocked.Stderr, "disruption budget") || !contains(blocked.Stderr, "rerun") {
+		t.Errorf("a drain the budget blocks: exit %d, want 1 naming the budget:\n%s", blocked.Code, blocked.Stderr)
+	}
+	if got := billing(w); !slices.Equal(got, nodeNames(name, 1, 2)) {
+		t.Errorf("servers billing after the blocked drain: %v", got)
+	}
+	if n, err := kube.CoreV1().Nodes().Get(t.Context(), name+"-worker2", metav1.GetOptions{}); err != nil || n.Spec.Unschedulable {
+		t.Errorf("%s-worker2 after the blocked drain: %v, cordoned %v", name, err, err == nil && n.Spec.Unschedulable)
+	}
+	if err := kube.PolicyV1().PodDisruptionBudgets("shop").Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w.MustRun("scale", "--name", name, "--workers", "1", "--yes")
+	if got := billing(w); !slices.Equal(got, nodeNames(name, 1, 1)) {
+		t.Errorf("servers billing after the scale finished: %v", got)
+	}
+	if op := w.Journal(name).FactsCopy().Operation; op != "" {
+		t.Errorf("the journal still has %q under way", op)
+	}
 }
 
 // scaleKillEnv replays the kill points of TestScaleResumesAfterKill.
@@ -144,7 +176,7 @@ func TestScaleResumesAfterKill(t *testing.T) {
 
 	kill := func(what string, args []string, ready func() bool) {
 		t.Helper()
-		extra := time.Duration(rng.Float64() * float64(2*time.Second))
+		extra := time.Duration(rng.Float64() * float64(800*time.Millisecond))
 		first := w.Start(args...)
 		killed, err := first.KillWhen(func() {
 			for deadline := time.Now().Add(3 * time.Minute); !ready() && time.Now().Before(deadline); {
