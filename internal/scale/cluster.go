@@ -168,7 +168,7 @@ func (c *Cluster) hasNode(ctx context.Context, name string) (bool, error) {
 }
 
 // WaitReady waits on the wall clock, as Kubernetes runs, until every
-// named node is Ready and schedulable.
+// named node is Ready.
 func (c *Cluster) WaitReady(ctx context.Context, r *pipeline.Run, names []string) error {
 	deadline := time.Now().Add(r.Deps.Talos.NodeDeadline())
 	for _, name := range names {
@@ -176,11 +176,6 @@ func (c *Cluster) WaitReady(ctx context.Context, r *pipeline.Run, names []string
 		for {
 			n, err := c.Kube.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 			if err == nil && drain.Ready(n) {
-				if n.Spec.Unschedulable {
-					if err := drain.Uncordon(ctx, c.Kube, name); err != nil {
-						return err
-					}
-				}
 				r.NodeEvent(name, "ready", "", "Ready in Kubernetes")
 				break
 			}

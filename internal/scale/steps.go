@@ -43,7 +43,11 @@ var machinePhases = []string{deploy.StepServers, deploy.StepNetwork, deploy.Step
 // deploy's machines phases over the changed spec, then each waited for
 // until Ready), then the workers that go, one after the other.
 func (p *Plan) Steps(c *Cluster) []pipeline.Step {
-	steps := []pipeline.Step{growStep{}, readyStep{c: c, etcd: len(p.Add) > 0 && p.Spec.ControlPlanes > p.ControlPlanes}}
+	leaving := map[string]bool{}
+	for _, n := range p.Remove {
+		leaving[n.Name] = true
+	}
+	steps := []pipeline.Step{growStep{}, readyStep{c: c, etcd: p.Spec.ControlPlanes > p.ControlPlanes, skip: leaving}}
 	if len(p.Remove) > 0 {
 		steps = append(steps, removeStep{c: c, nodes: p.Remove})
 	}
@@ -89,12 +93,13 @@ func machinesWanted(r *pipeline.Run) bool {
 	return slices.ContainsFunc(nodes, func(n state.Node) bool { return n.ServerID == "" || !n.Configured })
 }
 
-// readyStep waits until every node of the journal is a Ready, schedulable
-// Kubernetes node and, when control planes joined, until etcd lists every
-// control plane as a voting member.
+// readyStep waits until every node of the journal that stays (all but
+// skip) is a Ready Kubernetes node and, when control planes joined, until
+// etcd lists every control plane as a voting member.
 type readyStep struct {
 	c    *Cluster
 	etcd bool
+	skip map[string]bool
 }
 
 func (readyStep) Name() string { return StepReady }
@@ -102,7 +107,9 @@ func (readyStep) Name() string { return StepReady }
 func (s readyStep) Run(ctx context.Context, r *pipeline.Run) error {
 	var names []string
 	for _, n := range r.Journal.NodesCopy() {
-		names = append(names, n.Name)
+		if !s.skip[n.Name] {
+			names = append(names, n.Name)
+		}
 	}
 	if err := s.c.WaitReady(ctx, r, names); err != nil {
 		return err
