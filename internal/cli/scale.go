@@ -118,7 +118,7 @@ func openDay2(ctx context.Context, g *globals, name, command, op string, yes boo
 	if d.spec.Source() != spec.Servers {
 		return fail(badInputf("cluster %q runs on %s: cto %s works on clusters it deployed on servers", name, d.spec.Provider, command))
 	}
-	if cur := j.FactsCopy().Operation; cur != "" && cur != op {
+	if cur := j.FactsCopy().Operation; cur != "" && cur != op && !(strings.HasPrefix(cur, "scale ") && strings.HasPrefix(op, "scale ")) {
 		return fail(badInputf("cluster %q has an unfinished %q: rerun that command to finish it first", name, cur))
 	}
 	interactive := isTerminal(g.streams.In) && isTerminal(g.streams.ErrOut)
@@ -186,7 +186,16 @@ func runScale(ctx context.Context, g *globals, f *scaleFlags, cmd *cobra.Command
 	if f.drainTimeout <= 0 {
 		return badInputf("--drain-timeout %s: give a positive duration such as 10m", f.drainTimeout)
 	}
-	op := "scale"
+	// The operation names the target: a rerun of the same command resumes
+	// without asking again; another target asks.
+	var target []string
+	if fs.Changed("workers") {
+		target = append(target, fmt.Sprintf("%d worker(s)", f.workers))
+	}
+	if fs.Changed("control-planes") {
+		target = append(target, fmt.Sprintf("%d control plane(s)", f.controlPlanes))
+	}
+	op := "scale to " + strings.Join(target, ", ")
 	d, ctx, err := openDay2(ctx, g, f.name, "scale", op, f.yes)
 	if err != nil {
 		return err
@@ -227,11 +236,17 @@ func runScale(ctx context.Context, g *globals, f *scaleFlags, cmd *cobra.Command
 	if region == "" {
 		region = strings.ToUpper(d.spec.Region)
 	}
-	est, err := scale.Price(ctx, r.Deps.Provider, plan.Spec, region, plan.Add, afterNodes(nodes, plan))
-	if err != nil {
-		return err
-	}
 	out := g.streams.ErrOut
+	est, err := scale.Price(ctx, r.Deps.Provider, plan.Spec, region, plan.Add, afterNodes(nodes, plan))
+	priced := err == nil
+	switch {
+	case err != nil && len(plan.Add) > 0:
+		return err
+	case err != nil:
+		// Removing costs nothing new: a plan no longer listed only
+		// leaves the new total unknown.
+		fmt.Fprintf(out, "WARNING: the cluster's new cost is unknown: %v\n", err)
+	}
 	fmt.Fprintf(out, "Scale %s: %s.\n", f.name, plan.Describe())
 	for _, l := range est.Lines {
 		fmt.Fprintf(out, "  new: %s\n", l)
@@ -239,9 +254,15 @@ func runScale(ctx context.Context, g *globals, f *scaleFlags, cmd *cobra.Command
 	if len(plan.Add) > 0 {
 		fmt.Fprintf(out, "  the new servers: %s per hour, %s per month\n", scale.Money(est.NewHourly, est.Currency), scale.Money(est.NewMonthly, est.Currency))
 	}
-	fmt.Fprintf(out, "  the cluster after: %s per hour, %s per month\n", scale.Money(est.TotalHourly, est.Currency), scale.Money(est.TotalMonthly, est.Currency))
-	if err := est.CheckCap(limit, plan.Spec.Nodes); err != nil {
-		return err
+	if priced {
+		fmt.Fprintf(out, "  the cluster after: %s per hour, %s per month\n", scale.Money(est.TotalHourly, est.Currency), scale.Money(est.TotalMonthly, est.Currency))
+	}
+	if len(plan.Add) > 0 {
+		// The cap guards spending: a change that orders nothing lowers
+		// the bill and is never refused by it.
+		if err := est.CheckCap(limit, plan.Spec.Nodes); err != nil {
+			return err
+		}
 	}
 	if f.dryRun {
 		fmt.Fprintln(out, "Dry run: nothing was ordered, drained or deleted.")
@@ -285,8 +306,10 @@ func runScale(ctx context.Context, g *globals, f *scaleFlags, cmd *cobra.Command
 		return fmt.Errorf("%w; the journal is kept in %s: rerun the same command to resume", err, r.Cluster.Dir)
 	}
 	if err := finishDay2(j, op, func(j *state.Journal) {
-		j.Facts.CostMonthly = fmt.Sprintf("%.2f", est.TotalMonthly)
-		j.Facts.CostHourly = fmt.Sprintf("%.2f", est.TotalHourly)
+		if priced {
+			j.Facts.CostMonthly = fmt.Sprintf("%.2f", est.TotalMonthly)
+			j.Facts.CostHourly = fmt.Sprintf("%.2f", est.TotalHourly)
+		}
 	}); err != nil {
 		return err
 	}
