@@ -1,9 +1,11 @@
 package day2
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
+	"github.com/cto-platform/cto/internal/talos"
 	"github.com/cto-platform/cto/test/sim"
 	"github.com/cto-platform/cto/test/simworld"
 )
@@ -31,6 +34,16 @@ func TestScaleAndReplace(t *testing.T) {
 	kube := w.Kube(name)
 	dumpOnFailure(t, kube)
 	b := workload(t, kube, 3, 2)
+
+	secrets, err := os.ReadFile(w.ClusterFile(name, talos.SecretsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if now, err := os.ReadFile(w.ClusterFile(name, talos.SecretsFile)); err != nil || !bytes.Equal(now, secrets) {
+			t.Errorf("the cluster's Talos secrets changed (%v)", err)
+		}
+	})
 
 	step := func(what string, args ...string) simworld.Run {
 		t.Helper()
@@ -170,10 +183,24 @@ func TestScaleResumesAfterKill(t *testing.T) {
 	dumpOnFailure(t, kube)
 	b := workload(t, kube, 3, 2)
 
+	endpoint := w.Journal(name).FactsCopy().Endpoint
+	applied := map[string]int{}
+	for _, h := range nodeNames(name, 1, 2) {
+		applied[h] = w.Sim.Node(h).ApplyCalls()
+	}
 	start := time.Now()
 	w.MustRun("scale", "--name", name, "--control-planes", "3", "--yes")
 	t.Logf("1 → 3 control planes: %s", time.Since(start).Round(time.Millisecond))
 	checkShape(t, w, name, 3, 2, b)
+	// The nodes there before keep the config they run, and its endpoint.
+	if now := w.Journal(name).FactsCopy().Endpoint; now != endpoint {
+		t.Errorf("the API endpoint moved from %s to %s", endpoint, now)
+	}
+	for h, calls := range applied {
+		if now := w.Sim.Node(h).ApplyCalls(); now != calls {
+			t.Errorf("%s took a config again (%d → %d applies)", h, calls, now)
+		}
+	}
 
 	kill := func(what string, args []string, ready func() bool) {
 		t.Helper()
