@@ -54,14 +54,10 @@ func CheckReplace(ctx context.Context, r *pipeline.Run, c *Cluster, name string,
 
 // Steps are what the engine runs: the old server out, a new one ordered
 // and configured by the deploy's machines phases, the node back Ready
-// (and etcd whole again for a control plane), then, for a control plane,
-// the kubeconfig and credentials fetched again.
+// (and etcd whole again for a control plane), then the kubeconfig, DNS
+// records and credentials brought up to date with its new address.
 func (rep *Replacement) Steps(c *Cluster) []pipeline.Step {
-	steps := []pipeline.Step{retireStep{c: c, node: rep.Node.Name}, growStep{}, readyStep{c: c, etcd: isControlPlane(rep.Node)}}
-	if isControlPlane(rep.Node) {
-		steps = append(steps, accessStep{})
-	}
-	return steps
+	return []pipeline.Step{retireStep{c: c, node: rep.Node.Name}, growStep{}, readyStep{c: c, etcd: isControlPlane(rep.Node), only: []string{rep.Node.Name}}, accessStep{}}
 }
 
 // retireStep takes a node's server out of the cluster, keeping the node.

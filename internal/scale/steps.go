@@ -41,7 +41,9 @@ var machinePhases = []string{deploy.StepServers, deploy.StepNetwork, deploy.Step
 
 // Steps are what the engine runs for a plan: the new nodes first (the
 // deploy's machines phases over the changed spec, then each waited for
-// until Ready), then the workers that go, one after the other.
+// until Ready), then the workers that go, one after the other, then the
+// cluster's access (kubeconfig, DNS records, credentials) brought up to
+// date.
 func (p *Plan) Steps(c *Cluster) []pipeline.Step {
 	leaving := map[string]bool{}
 	for _, n := range p.Remove {
@@ -51,10 +53,7 @@ func (p *Plan) Steps(c *Cluster) []pipeline.Step {
 	if len(p.Remove) > 0 {
 		steps = append(steps, removeStep{c: c, nodes: p.Remove})
 	}
-	if p.Spec.ControlPlanes > p.ControlPlanes {
-		steps = append(steps, accessStep{})
-	}
-	return steps
+	return append(steps, accessStep{})
 }
 
 // growStep runs the deploy's machines phases again when the journal has a
@@ -100,6 +99,8 @@ type readyStep struct {
 	c    *Cluster
 	etcd bool
 	skip map[string]bool
+	// only, when set, names the nodes to wait for.
+	only []string
 }
 
 func (readyStep) Name() string { return StepReady }
@@ -107,7 +108,7 @@ func (readyStep) Name() string { return StepReady }
 func (s readyStep) Run(ctx context.Context, r *pipeline.Run) error {
 	var names []string
 	for _, n := range r.Journal.NodesCopy() {
-		if !s.skip[n.Name] {
+		if !s.skip[n.Name] && (s.only == nil || slices.Contains(s.only, n.Name)) {
 			names = append(names, n.Name)
 		}
 	}
@@ -120,15 +121,17 @@ func (s readyStep) Run(ctx context.Context, r *pipeline.Run) error {
 	return nil
 }
 
-// accessStep fetches the kubeconfig and writes the credentials again once
-// the control planes changed: the kubeconfig names one control plane's
-// address and has a context for each.
+// accessStep fetches the kubeconfig, publishes the DNS records (with a
+// domain) and writes the credentials again once nodes changed: the
+// kubeconfig names one control plane's address and has a context for
+// each, and the records name the control planes and the nodes serving
+// ingress as they are now.
 type accessStep struct{}
 
 func (accessStep) Name() string { return StepAccess }
 
 func (accessStep) Run(ctx context.Context, r *pipeline.Run) error {
-	names := []string{deploy.StepKubernetes, deploy.StepCredentials}
+	names := []string{deploy.StepKubernetes, deploy.StepDNS, deploy.StepCredentials}
 	if err := r.Journal.Update(func(j *state.Journal) {
 		for _, n := range names {
 			delete(j.Steps, n)
