@@ -72,12 +72,11 @@ func runReplace(ctx context.Context, g *globals, f *replaceFlags) (err error) {
 		return badInputf("--drain-timeout %s: give a positive duration such as 10m", f.drainTimeout)
 	}
 	op := "replace " + f.node
-	d, ctx, err := openDay2(ctx, g, f.name, "replace", op, f.yes)
+	d, ctx, err := openDay2(ctx, g, f.name, op, f.yes, day2Needs{servers: true, provider: true})
 	if err != nil {
 		return err
 	}
-	defer unlockInto(&err, d.unlock)
-	defer d.ui.Close()
+	defer d.close(&err)
 	r, j := d.run, d.run.Journal
 	if !slices.Contains(nodeNamesOf(j), f.node) {
 		return badInputf("cluster %s has no node %q; its nodes: %s", f.name, f.node, strings.Join(nodeNamesOf(j), ", "))
@@ -130,16 +129,16 @@ func runReplace(ctx context.Context, g *globals, f *replaceFlags) (err error) {
 	start := time.Now()
 	engine := &pipeline.Engine{Steps: rep.Steps(c)}
 	if err := engine.Execute(ctx, r, pipeline.Options{}); err != nil {
-		d.ui.Close()
-		if d.log != "" && !g.json() {
-			fmt.Fprintf(out, "The whole run, in detail: %s\n", d.log)
+		d.endView()
+		if d.logPath != "" && !g.json() {
+			fmt.Fprintf(out, "The whole run, in detail: %s\n", d.logPath)
 		}
 		return fmt.Errorf("%w; the journal is kept in %s: rerun the same command to resume", badIfInput(err), r.Cluster.Dir)
 	}
 	if err := finishDay2(j, op, nil); err != nil {
 		return err
 	}
-	d.ui.Close()
+	d.endView()
 	for _, n := range j.NodesCopy() {
 		if n.Name == f.node {
 			fmt.Fprintf(out, "%s runs on server %s (%s), Ready (%s).\n", f.node, n.ServerID, n.PublicIP, time.Since(start).Round(time.Second))

@@ -12,7 +12,6 @@ import (
 
 	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/scale"
-	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
 )
 
@@ -75,73 +74,6 @@ command again: it resumes.`,
 	return cmd
 }
 
-// day2Run is a running cluster opened for a day-2 command: locked, its
-// journal and spec read, its provider wired, a live view and run log.
-type day2Run struct {
-	run    *pipeline.Run
-	spec   spec.ClusterSpec
-	ui     progress
-	log    string
-	unlock func() error
-}
-
-// openDay2 opens cluster name for command after the checks that need no
-// lock: it exists, was deployed on servers, and has no other unfinished
-// day-2 command than op.
-func openDay2(ctx context.Context, g *globals, name, command, op string, yes bool) (*day2Run, context.Context, error) {
-	if g.remote == nil {
-		if _, err := state.Open(g.stateDir, name, false); err != nil {
-			return nil, ctx, BadInput(err)
-		}
-	}
-	c, ctx, unlock, err := g.openLocked(ctx, name, command)
-	if err != nil {
-		return nil, ctx, err
-	}
-	d := &day2Run{unlock: unlock}
-	fail := func(err error) (*day2Run, context.Context, error) {
-		if uerr := unlock(); uerr != nil {
-			err = fmt.Errorf("%w; %v", err, uerr)
-		}
-		return nil, ctx, err
-	}
-	if !c.Exists() {
-		return fail(badInputf("no cluster %q: it has no journal in %s", name, c.Dir))
-	}
-	j, err := c.Load()
-	if err != nil {
-		return fail(err)
-	}
-	if err := json.Unmarshal(j.Spec, &d.spec); err != nil {
-		return fail(fmt.Errorf("%w: the journal's spec cannot be read: %v", state.ErrCorrupt, err))
-	}
-	if d.spec.Source() != spec.Servers {
-		return fail(badInputf("cluster %q runs on %s: cto %s works on clusters it deployed on servers", name, d.spec.Provider, command))
-	}
-	if cur := j.FactsCopy().Operation; cur != "" && cur != op && !(strings.HasPrefix(cur, "scale ") && strings.HasPrefix(op, "scale ")) {
-		return fail(badInputf("cluster %q has an unfinished %q: rerun that command to finish it first", name, cur))
-	}
-	interactive := isTerminal(g.streams.In) && isTerminal(g.streams.ErrOut)
-	deps, err := newDeps(ctx, g, d.spec, interactive)
-	if err != nil {
-		return fail(err)
-	}
-	deps.Yes, deps.Interactive = yes, interactive
-	ui, logPath, logErr := withRunLog(newUI(g, command), c, command, time.Now())
-	if logErr != nil {
-		fmt.Fprintf(g.streams.ErrOut, "WARNING: this run keeps no log: %v\n", logErr)
-	}
-	if interactive && !yes {
-		deps.Confirm = func(q string) (ok bool, err error) {
-			ui.Prompt(func() { ok, err = confirm(g.streams, q) })
-			return ok, err
-		}
-	}
-	d.ui, d.log = ui, logPath
-	d.run = &pipeline.Run{Cluster: c, Journal: j, Events: ui, Deps: deps, Clock: runClock()}
-	return d, ctx, nil
-}
-
 // badIfInput turns a refusal of the scale package into bad input.
 func badIfInput(err error) error {
 	var in *scale.InputError
@@ -196,12 +128,11 @@ func runScale(ctx context.Context, g *globals, f *scaleFlags, cmd *cobra.Command
 		target = append(target, fmt.Sprintf("%d control plane(s)", f.controlPlanes))
 	}
 	op := "scale to " + strings.Join(target, ", ")
-	d, ctx, err := openDay2(ctx, g, f.name, "scale", op, f.yes)
+	d, ctx, err := openDay2(ctx, g, f.name, op, f.yes, day2Needs{servers: true, provider: true})
 	if err != nil {
 		return err
 	}
-	defer unlockInto(&err, d.unlock)
-	defer d.ui.Close()
+	defer d.close(&err)
 	r, j := d.run, d.run.Journal
 
 	c, err := scale.Connect(ctx, r, "")
@@ -299,9 +230,9 @@ func runScale(ctx context.Context, g *globals, f *scaleFlags, cmd *cobra.Command
 	start := time.Now()
 	engine := &pipeline.Engine{Steps: plan.Steps(c)}
 	if err := engine.Execute(ctx, r, pipeline.Options{}); err != nil {
-		d.ui.Close()
-		if d.log != "" && !g.json() {
-			fmt.Fprintf(out, "The whole run, in detail: %s\n", d.log)
+		d.endView()
+		if d.logPath != "" && !g.json() {
+			fmt.Fprintf(out, "The whole run, in detail: %s\n", d.logPath)
 		}
 		return fmt.Errorf("%w; the journal is kept in %s: rerun the same command to resume", err, r.Cluster.Dir)
 	}
@@ -313,7 +244,7 @@ func runScale(ctx context.Context, g *globals, f *scaleFlags, cmd *cobra.Command
 	}); err != nil {
 		return err
 	}
-	d.ui.Close()
+	d.endView()
 	fmt.Fprintf(out, "Cluster %s has %d control plane(s) and %d worker(s), every node Ready (%s).\n",
 		f.name, plan.Spec.ControlPlanes, plan.Spec.Workers(), time.Since(start).Round(time.Second))
 	return nil

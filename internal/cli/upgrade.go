@@ -2,17 +2,14 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/blang/semver/v4"
 	"github.com/spf13/cobra"
 
-	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/spec"
 	"github.com/cto-platform/cto/internal/state"
 	"github.com/cto-platform/cto/internal/upgrade"
@@ -143,14 +140,11 @@ func runUpgrade(ctx context.Context, g *globals, f *upgradeFlags) (err error) {
 	if f.k8sVersion != "" {
 		op = "upgrade kubernetes v" + strings.TrimPrefix(f.k8sVersion, "v")
 	}
-	d, ctx, err := openDay2(ctx, g, f.name, op, f.yes)
+	d, ctx, err := openDay2(ctx, g, f.name, op, f.yes, day2Needs{servers: true})
 	if err != nil {
 		return err
 	}
 	defer d.close(&err)
-	if d.spec.Source() != spec.Servers {
-		return badInputf("cluster %q runs on %s: cto upgrades the Talos and Kubernetes of clusters it deployed on servers", f.name, d.spec.Provider)
-	}
 	run, j := d.run, d.run.Journal
 	cl, err := upgrade.Connect(run)
 	if err != nil {
@@ -200,121 +194,6 @@ func runUpgrade(ctx context.Context, g *globals, f *upgradeFlags) (err error) {
 	d.endView()
 	fmt.Fprintf(g.streams.ErrOut, "Cluster %s runs Talos %s on all %d nodes (%s).\n", f.name, plan.Target, len(plan.ControlPlanes())+len(plan.Workers()), time.Since(start).Round(time.Second))
 	return nil
-}
-
-// day2 is a deployed cluster opened for a day-2 command: locked, its
-// journal and spec loaded, a run with the live view and a run log.
-type day2 struct {
-	g       *globals
-	spec    spec.ClusterSpec
-	run     *pipeline.Run
-	ui      progress
-	logPath string
-	unlock  func() error
-	ended   sync.Once
-}
-
-// openDay2 opens cluster name for the day-2 command op. A cluster that
-// does not exist, or one with another day-2 command unfinished, is bad
-// input. A command of the same kind may take over from an unfinished one
-// (a new target for a failed upgrade).
-func openDay2(ctx context.Context, g *globals, name, op string, yes bool) (*day2, context.Context, error) {
-	if g.remote == nil {
-		if _, err := state.Open(g.stateDir, name, false); err != nil {
-			return nil, ctx, BadInput(err)
-		}
-	}
-	command := strings.Fields(op)[0]
-	c, ctx, unlock, err := g.openLocked(ctx, name, command)
-	if err != nil {
-		return nil, ctx, err
-	}
-	d := &day2{g: g, unlock: unlock}
-	fail := func(err error) (*day2, context.Context, error) {
-		if uerr := unlock(); uerr != nil {
-			err = fmt.Errorf("%w; %v", err, uerr)
-		}
-		return nil, ctx, err
-	}
-	if !c.Exists() {
-		return fail(badInputf("no cluster %q: it has no journal in %s", name, c.Dir))
-	}
-	j, err := c.Load()
-	if err != nil {
-		return fail(err)
-	}
-	if err := json.Unmarshal(j.Spec, &d.spec); err != nil {
-		return fail(fmt.Errorf("%w: the journal's spec cannot be read: %v", state.ErrCorrupt, err))
-	}
-	if cur := j.FactsCopy().Operation; cur != "" && cur != op && !sameKind(cur, op) {
-		return fail(badInputf("cluster %q has an unfinished %q: rerun that command to finish it first", name, cur))
-	}
-	interactive := isTerminal(g.streams.In) && isTerminal(g.streams.ErrOut)
-	deps := &pipeline.Deps{Spec: d.spec, Yes: yes, Interactive: interactive}
-	var logErr error
-	d.ui, d.logPath, logErr = withRunLog(newUI(g, command), c, command, time.Now())
-	if logErr != nil {
-		fmt.Fprintf(g.streams.ErrOut, "WARNING: this run keeps no log: %v\n", logErr)
-	}
-	if interactive && !yes {
-		deps.Confirm = func(q string) (ok bool, err error) {
-			d.ui.Prompt(func() { ok, err = confirm(g.streams, q) })
-			return ok, err
-		}
-	}
-	d.run = &pipeline.Run{Cluster: c, Journal: j, Events: d.ui, Deps: deps, Clock: runClock()}
-	return d, ctx, nil
-}
-
-// close ends the live view and releases the lock.
-func (d *day2) close(err *error) {
-	d.endView()
-	unlockInto(err, d.unlock)
-}
-
-// endView ends the live view, once, before the command's last lines.
-func (d *day2) endView() { d.ended.Do(d.ui.Close) }
-
-// begin asks to go ahead and marks op under way in the journal.
-func (d *day2) begin(question, op string) error {
-	if err := d.run.Deps.Approve(question); err != nil {
-		return err
-	}
-	return d.run.Journal.SetFacts(func(f *state.Facts) { f.Operation = op })
-}
-
-// execute runs steps; a failure names the run log.
-func (d *day2) execute(ctx context.Context, steps []pipeline.Step, dryRun bool) error {
-	err := (&pipeline.Engine{Steps: steps}).Execute(ctx, d.run, pipeline.Options{DryRun: dryRun})
-	if err != nil && d.logPath != "" && !d.g.json() {
-		d.endView()
-		fmt.Fprintf(d.g.streams.ErrOut, "The whole run, in detail: %s\n", d.logPath)
-	}
-	return err
-}
-
-// finished clears op from the journal and records what it changed in the
-// cluster's spec (nil: nothing).
-func (d *day2) finished(op string, change func(*spec.ClusterSpec)) error {
-	return d.run.Journal.Update(func(j *state.Journal) {
-		if change != nil {
-			s := d.spec
-			change(&s)
-			if raw, err := json.Marshal(s); err == nil {
-				j.Spec = raw
-			}
-		}
-		if j.Facts.Operation == op {
-			j.Facts.Operation = ""
-		}
-	})
-}
-
-// sameKind says whether two operations change the same thing, so the
-// second may take over from the first (a new target for a failed upgrade).
-func sameKind(a, b string) bool {
-	fa, fb := strings.Fields(a), strings.Fields(b)
-	return len(fa) > 1 && len(fb) > 1 && fa[0] == fb[0] && fa[1] == fb[1]
 }
 
 // runUpgradeKubernetes is `cto upgrade --kubernetes-version`, from the

@@ -15,20 +15,14 @@ import (
 // then each component, and waits until every one is Synced and Healthy.
 func runPlatformUpgrade(ctx context.Context, g *globals, f *upgradeFlags) (err error) {
 	const op = "upgrade platform"
-	d, ctx, err := openDay2(ctx, g, f.name, op, f.yes)
+	d, ctx, err := openDay2(ctx, g, f.name, op, f.yes, day2Needs{provider: true})
 	if err != nil {
 		return err
 	}
 	defer d.close(&err)
-	if d.spec.NeedsMachines() {
-		// The provider's network sets the MTU the CNI is installed with:
-		// the same values as the deploy's, or every release would change.
-		p, err := newProvider(ctx, d.spec)
-		if err != nil {
-			return err
-		}
-		d.run.Deps.Provider = p
-	}
+	// The provider's network sets the MTU the CNI is installed with
+	// (day2Needs.provider): the same values as the deploy's, or every
+	// release would change.
 	in, err := deploy.PlatformInstaller(d.run)
 	if err != nil {
 		return err
