@@ -156,11 +156,7 @@ func runUpgrade(ctx context.Context, g *globals, f *upgradeFlags) (err error) {
 	}
 	plan, err := upgrade.PlanTalos(ctx, run, cl, f.talosVersion, f.maxUnavailable, f.stage)
 	if err != nil {
-		var rule *upgrade.RuleError
-		if errors.As(err, &rule) {
-			return BadInput(rule)
-		}
-		return err
+		return badRule(err)
 	}
 	if len(plan.Path) == 0 && j.FactsCopy().Operation == op {
 		// A run stopped after its last node was asked to upgrade: that
@@ -202,11 +198,7 @@ func runUpgradeKubernetes(ctx context.Context, g *globals, f *upgradeFlags, d *d
 	run, j := d.run, d.run.Journal
 	plan, err := upgrade.PlanKubernetes(ctx, run, cl, f.k8sVersion)
 	if err != nil {
-		var rule *upgrade.RuleError
-		if errors.As(err, &rule) {
-			return BadInput(rule)
-		}
-		return err
+		return badRule(err)
 	}
 	recordVersion := func(s *spec.ClusterSpec) { s.Talos.KubernetesVersion = plan.Target }
 	if plan.Done() {
@@ -245,4 +237,13 @@ func runUpgradeKubernetes(ctx context.Context, g *globals, f *upgradeFlags, d *d
 	d.endView()
 	fmt.Fprintf(g.streams.ErrOut, "Cluster %s runs Kubernetes %s on all %d nodes (%s).\n", f.name, plan.Target, len(plan.ControlPlanes())+len(plan.Workers()), time.Since(start).Round(time.Second))
 	return nil
+}
+
+// badRule makes a request the version rules refuse bad input.
+func badRule(err error) error {
+	var rule *upgrade.RuleError
+	if errors.As(err, &rule) {
+		return BadInput(rule)
+	}
+	return err
 }

@@ -32,7 +32,7 @@ func (kubernetesStep) Run(ctx context.Context, r *pipeline.Run) error {
 	if err != nil {
 		return err
 	}
-	cps := talosControlPlanes(r.Journal.NodesCopy())
+	cps := ControlPlanes(r.Journal.NodesCopy())
 	if len(cps) == 0 {
 		return fmt.Errorf("the journal has no control-plane node; run the servers step first")
 	}

@@ -101,7 +101,7 @@ func (talosStep) Run(ctx context.Context, r *pipeline.Run) error {
 	// The first control plane bootstraps as soon as it runs its config,
 	// while the other nodes still install: etcd and the API server come up
 	// alongside them instead of after the last one.
-	cps := talosControlPlanes(nodes)
+	cps := ControlPlanes(nodes)
 	first := cps[0].Name
 	var cpFailed atomic.Int32
 	var cpConfigured atomic.Bool
@@ -139,7 +139,7 @@ func (talosStep) Run(ctx context.Context, r *pipeline.Run) error {
 			}
 		}
 		if n.Name == first && r.Journal.FactsCopy().Bootstrap != talos.BootstrapDone {
-			if err := bootstrapOnce(ctx, r, client, talosControlPlanes(nodes)); err != nil && ctx.Err() == nil {
+			if err := bootstrapOnce(ctx, r, client, ControlPlanes(nodes)); err != nil && ctx.Err() == nil {
 				r.Warn("bootstrap of %s did not finish yet (%v); the kubernetes step tries again", n.Name, err)
 			}
 		}
@@ -213,7 +213,7 @@ func waitAddresses(ctx context.Context, r *pipeline.Run) ([]state.Node, error) {
 // only when those addresses changed (a control plane was replaced).
 func ensureTalosconfig(r *pipeline.Run, s *talos.Secrets, nodes []state.Node) (*talos.Client, error) {
 	var endpoints []string
-	for _, cp := range talosControlPlanes(nodes) {
+	for _, cp := range ControlPlanes(nodes) {
 		endpoints = append(endpoints, r.Deps.Talos.Endpoint(cp.PublicIP))
 	}
 	current := false

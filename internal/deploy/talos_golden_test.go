@@ -141,7 +141,7 @@ func goldenRun(t *testing.T, gc goldenCluster) *pipeline.Run {
 	r := newRun(t, t.TempDir())
 	sp := spec.Defaults()
 	sp.Name, sp.Provider, sp.GPU = "demo", gc.provider.Name(), gc.gpu
-	sp.Nodes, sp.ControlPlanes = len(gc.nodes), len(talosControlPlanes(gc.nodes))
+	sp.Nodes, sp.ControlPlanes = len(gc.nodes), len(ControlPlanes(gc.nodes))
 	r.Deps = &pipeline.Deps{Spec: sp, Provider: gc.provider}
 	if err := r.Journal.Update(func(j *state.Journal) {
 		for _, n := range gc.nodes {

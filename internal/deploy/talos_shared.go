@@ -137,8 +137,8 @@ func loadOrCreateSecrets(r *pipeline.Run) (*talos.Secrets, error) {
 	return s, nil
 }
 
-// talosControlPlanes returns the control-plane nodes in index order.
-func talosControlPlanes(nodes []state.Node) []state.Node {
+// ControlPlanes are the control-plane nodes in index order.
+func ControlPlanes(nodes []state.Node) []state.Node {
 	var cps []state.Node
 	for _, n := range nodes {
 		if n.Role == talos.RoleControlPlane {
@@ -153,7 +153,7 @@ func talosControlPlanes(nodes []state.Node) []state.Node {
 // journal's nodes and the network resource.
 func clusterInput(r *pipeline.Run, nodes []state.Node, s *talos.Secrets) (talos.ClusterInput, error) {
 	sp := r.Deps.Spec
-	cps := talosControlPlanes(nodes)
+	cps := ControlPlanes(nodes)
 	if len(cps) == 0 {
 		return talos.ClusterInput{}, errors.New("the journal has no control-plane node; run the servers step first")
 	}
@@ -232,7 +232,7 @@ func ensureAPILoadBalancer(ctx context.Context, r *pipeline.Run, nodes []state.N
 	if !ok {
 		return nil
 	}
-	ep, err := lbp.EnsureAPIEndpoint(ctx, r.Deps.Spec.Name, regionOf(r), len(talosControlPlanes(nodes)))
+	ep, err := lbp.EnsureAPIEndpoint(ctx, r.Deps.Spec.Name, regionOf(r), len(ControlPlanes(nodes)))
 	if err != nil {
 		return fmt.Errorf("the Kubernetes API load balancer: %w", err)
 	}

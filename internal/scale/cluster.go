@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/cto-platform/cto/internal/clock"
+	"github.com/cto-platform/cto/internal/deploy"
 	"github.com/cto-platform/cto/internal/drain"
 	"github.com/cto-platform/cto/internal/kubeconfig"
 	"github.com/cto-platform/cto/internal/pipeline"
@@ -41,11 +42,7 @@ type Cluster struct {
 // very node being replaced may be dead), another control plane's API
 // server is used: every control plane's address is in the certificate.
 func Connect(ctx context.Context, r *pipeline.Run, avoid string) (*Cluster, error) {
-	data, err := r.Cluster.ReadFile(talos.TalosconfigFile)
-	if err != nil {
-		return nil, fmt.Errorf("no talosconfig in %s: deploy the cluster first: %w", r.Cluster.Dir, err)
-	}
-	tc, err := talos.ParseTalosconfig(data)
+	tc, err := deploy.TalosClient(r)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +54,7 @@ func Connect(ctx context.Context, r *pipeline.Run, avoid string) (*Cluster, erro
 	if err != nil {
 		return nil, err
 	}
-	return &Cluster{Talos: &talos.Client{Talosconfig: tc}, Kube: kube}, nil
+	return &Cluster{Talos: tc, Kube: kube}, nil
 }
 
 // reachable is a client of the first API server that answers: the
@@ -70,7 +67,7 @@ func reachable(ctx context.Context, cfg *rest.Config, nodes []state.Node, avoid 
 		if port == "" {
 			port = "443"
 		}
-		for _, n := range controlPlanes(nodes) {
+		for _, n := range deploy.ControlPlanes(nodes) {
 			if n.Name != avoid && n.PublicIP != "" {
 				h := *u
 				h.Host = net.JoinHostPort(n.PublicIP, port)
@@ -99,22 +96,10 @@ func reachable(ctx context.Context, cfg *rest.Config, nodes []state.Node, avoid 
 	return nil, fmt.Errorf("no Kubernetes API server of the cluster answers: %w", errors.Join(errs...))
 }
 
-// controlPlanes are the nodes' control planes in index order.
-func controlPlanes(nodes []state.Node) []state.Node {
-	var cps []state.Node
-	for _, n := range nodes {
-		if n.Role == talos.RoleControlPlane {
-			cps = append(cps, n)
-		}
-	}
-	slices.SortFunc(cps, func(a, b state.Node) int { return a.Index - b.Index })
-	return cps
-}
-
 // Schedulable says whether the control planes take ordinary workloads:
 // none of their Node objects carries the control-plane NoSchedule taint.
 func (c *Cluster) Schedulable(ctx context.Context, nodes []state.Node) (bool, error) {
-	for _, cp := range controlPlanes(nodes) {
+	for _, cp := range deploy.ControlPlanes(nodes) {
 		n, err := c.Kube.CoreV1().Nodes().Get(ctx, cp.Name, metav1.GetOptions{})
 		if err != nil {
 			return false, fmt.Errorf("read node %s: %w", cp.Name, err)
@@ -207,7 +192,7 @@ func (c *Cluster) Etcd(ctx context.Context, r *pipeline.Run, avoid string) (memb
 	healthy := map[string]bool{}
 	var list []talos.EtcdMember
 	var errs []error
-	for _, cp := range controlPlanes(r.Journal.NodesCopy()) {
+	for _, cp := range deploy.ControlPlanes(r.Journal.NodesCopy()) {
 		if cp.PublicIP == "" {
 			continue
 		}
@@ -270,7 +255,7 @@ func CheckRemoval(members []Member, node string) error {
 // EtcdWhole waits until etcd answers on every control plane of the
 // journal and each lists exactly those as voting members.
 func (c *Cluster) EtcdWhole(ctx context.Context, r *pipeline.Run) error {
-	cps := controlPlanes(r.Journal.NodesCopy())
+	cps := deploy.ControlPlanes(r.Journal.NodesCopy())
 	want := make([]string, len(cps))
 	for i, cp := range cps {
 		want[i] = cp.Name

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/cto-platform/cto/internal/deploy"
 	"github.com/cto-platform/cto/internal/drain"
 	"github.com/cto-platform/cto/internal/pipeline"
 	"github.com/cto-platform/cto/internal/state"
@@ -39,7 +40,7 @@ func CheckReplace(ctx context.Context, r *pipeline.Run, c *Cluster, name string,
 		// anything, in its retire phase.
 		return rep, nil
 	}
-	if len(controlPlanes(r.Journal.NodesCopy())) == 1 {
+	if len(deploy.ControlPlanes(r.Journal.NodesCopy())) == 1 {
 		return nil, inputf("%s holds the only etcd member: replacing it would lose the cluster's state; grow to 3 control planes first (`cto scale --name %s --control-planes 3`)", name, r.Deps.Spec.Name)
 	}
 	members, _, err := c.Etcd(ctx, r, name)

@@ -200,3 +200,22 @@ func (c *Cluster) nodeVersions(ctx context.Context, r *pipeline.Run, nodes []sta
 func installer(ctx context.Context, r *pipeline.Run, n state.Node, version string) (string, error) {
 	return deploy.InstallerImage(ctx, r, n.Role, version)
 }
+
+// progress lists the journal's nodes that are done and those not yet.
+func progress(j *state.Journal, what string, done func(state.Node) bool) string {
+	var yes, no []string
+	for _, n := range j.NodesCopy() {
+		if done(n) {
+			yes = append(yes, n.Name)
+		} else {
+			no = append(no, n.Name)
+		}
+	}
+	list := func(l []string) string {
+		if len(l) == 0 {
+			return "none"
+		}
+		return strings.Join(l, ", ")
+	}
+	return fmt.Sprintf("%s: %s; not yet: %s", what, list(yes), list(no))
+}

@@ -536,19 +536,5 @@ func podReady(p *corev1.Pod) bool {
 // Progress says which nodes run the target kubelet by the journal, for
 // the message of a run that stopped.
 func (p *KubernetesPlan) Progress(j *state.Journal) string {
-	var done, todo []string
-	for _, n := range j.NodesCopy() {
-		if n.KubernetesVersion == p.Target {
-			done = append(done, n.Name)
-		} else {
-			todo = append(todo, n.Name)
-		}
-	}
-	list := func(l []string) string {
-		if len(l) == 0 {
-			return "none"
-		}
-		return strings.Join(l, ", ")
-	}
-	return fmt.Sprintf("kubelet on Kubernetes %s: %s; not yet: %s", p.Target, list(done), list(todo))
+	return progress(j, "kubelet on Kubernetes "+p.Target, func(n state.Node) bool { return n.KubernetesVersion == p.Target })
 }

@@ -247,19 +247,5 @@ func (p *TalosPlan) Workers() []state.Node       { return slices.Clone(p.workers
 // Progress says which nodes run the target by the journal and which do
 // not yet, for the message of a run that stopped.
 func (p *TalosPlan) Progress(j *state.Journal) string {
-	var done, todo []string
-	for _, n := range j.NodesCopy() {
-		if n.TalosVersion == p.Target {
-			done = append(done, n.Name)
-		} else {
-			todo = append(todo, n.Name)
-		}
-	}
-	list := func(l []string) string {
-		if len(l) == 0 {
-			return "none"
-		}
-		return strings.Join(l, ", ")
-	}
-	return fmt.Sprintf("on Talos %s: %s; not yet: %s", p.Target, list(done), list(todo))
+	return progress(j, "on Talos "+p.Target, func(n state.Node) bool { return n.TalosVersion == p.Target })
 }
