@@ -109,7 +109,9 @@ func (c *cluster) api(n *fake.Node) *client.Client {
 // want (the node looks at its clock every few milliseconds).
 func settled(c *cluster, n *fake.Node, want talos.NodeState) talos.NodeState {
 	var st talos.NodeState
-	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+	// A loaded machine may take seconds to bring a node's socket back and
+	// complete a handshake: the bound only costs time when it fails.
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
 		if st = c.client().Probe(context.Background(), n.Addr()); st == want {
 			break
 		}
