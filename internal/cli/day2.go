@@ -124,6 +124,24 @@ func (d *day2) execute(ctx context.Context, steps []pipeline.Step, dryRun bool) 
 	return err
 }
 
+// carryOut asks to go ahead, marks op under way, runs steps and records
+// what they changed in the cluster's spec; a dry run only shows them. A
+// failure says what is done and what is not (stopped).
+func (d *day2) carryOut(ctx context.Context, question, op string, steps []pipeline.Step, dryRun bool, stopped func() string, change func(*spec.ClusterSpec)) error {
+	if !dryRun {
+		if err := d.begin(question, op); err != nil {
+			return err
+		}
+	}
+	if err := d.execute(ctx, steps, dryRun); err != nil {
+		return fmt.Errorf("%w; %s; rerun the same command to resume", err, stopped())
+	}
+	if dryRun {
+		return nil
+	}
+	return d.finished(op, change)
+}
+
 // finished clears op from the journal and records what it changed in the
 // cluster's spec (nil: nothing).
 func (d *day2) finished(op string, change func(*spec.ClusterSpec)) error {

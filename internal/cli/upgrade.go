@@ -172,19 +172,9 @@ func runUpgrade(ctx context.Context, g *globals, f *upgradeFlags) (err error) {
 		fmt.Fprintf(g.streams.ErrOut, "Upgrade %s to Talos %s through %s: %d control plane(s) one at a time, then %d worker(s) %d at a time.\n",
 			f.name, plan.Target, strings.Join(plan.Path, " → "), len(plan.ControlPlanes()), len(plan.Workers()), plan.MaxUnavailable)
 	})
-	if !f.dryRun {
-		if err := d.begin(fmt.Sprintf("Upgrade cluster %s to Talos %s now?", f.name, plan.Target), op); err != nil {
-			return err
-		}
-	}
 	start := time.Now()
-	if err := d.execute(ctx, plan.Steps(), f.dryRun); err != nil {
-		return fmt.Errorf("%w; %s; rerun the same command to resume", err, plan.Progress(j))
-	}
-	if f.dryRun {
-		return nil
-	}
-	if err := d.finished(op, func(s *spec.ClusterSpec) { s.Talos.Version = plan.Target }); err != nil {
+	if err := d.carryOut(ctx, fmt.Sprintf("Upgrade cluster %s to Talos %s now?", f.name, plan.Target), op, plan.Steps(), f.dryRun,
+		func() string { return plan.Progress(j) }, func(s *spec.ClusterSpec) { s.Talos.Version = plan.Target }); err != nil || f.dryRun {
 		return err
 	}
 	d.endView()
@@ -219,19 +209,9 @@ func runUpgradeKubernetes(ctx context.Context, g *globals, f *upgradeFlags, d *d
 		fmt.Fprintf(g.streams.ErrOut, "Upgrade %s from Kubernetes %s to %s: pre-pull, then kube-apiserver, kube-controller-manager and kube-scheduler on %d control plane(s) one at a time, then the kubelets of all %d nodes one at a time.\n",
 			f.name, plan.From, plan.Target, len(plan.ControlPlanes()), len(plan.ControlPlanes())+len(plan.Workers()))
 	})
-	if !f.dryRun {
-		if err := d.begin(fmt.Sprintf("Upgrade cluster %s to Kubernetes %s now?", f.name, plan.Target), op); err != nil {
-			return err
-		}
-	}
 	start := time.Now()
-	if err := d.execute(ctx, plan.Steps(), f.dryRun); err != nil {
-		return fmt.Errorf("%w; %s; rerun the same command to resume", err, plan.Progress(j))
-	}
-	if f.dryRun {
-		return nil
-	}
-	if err := d.finished(op, recordVersion); err != nil {
+	if err := d.carryOut(ctx, fmt.Sprintf("Upgrade cluster %s to Kubernetes %s now?", f.name, plan.Target), op, plan.Steps(), f.dryRun,
+		func() string { return plan.Progress(j) }, recordVersion); err != nil || f.dryRun {
 		return err
 	}
 	d.endView()
